@@ -1,0 +1,3 @@
+module github.com/wsrelay/wsrelay
+
+go 1.26
