@@ -1,0 +1,51 @@
+// Package process is wsrelay's actor runtime: a Node holds named process
+// hosts, and processes run on them. A process has a PID, a bounded mailbox
+// of messages, a separate queue of events (EXIT, LINK_DOWN, CANCEL), and
+// may be monitored, linked and registered under names.
+//
+// # Two kinds of body
+//
+// A blocking process (Node.Spawn with a Func) runs on its own goroutine and
+// receives with Receive and ReceiveEvent; Lua processes are of this kind.
+// A reactive process (Node.SpawnReactive with a Handler) has no goroutine
+// while idle: delivering a message schedules one, which calls the handler
+// for every queued message and event and then goes away. WebSocket
+// connections are reactive processes, so an idle connection costs memory,
+// not a goroutine.
+//
+// # Guarantees
+//
+//   - Send never blocks. Messages from one sender to one receiver arrive in
+//     the order sent. A send to an ended process is dropped and counted
+//     (Stats.DeadLetters); a send to a full mailbox is dropped, counted,
+//     logged, and returns ErrMailboxFull.
+//   - Payloads are value.Value, which are immutable: no receiver can observe
+//     a change the sender makes after sending.
+//   - A monitor gets exactly one EXIT per monitored process: its Result, or
+//     ErrNoProc when it had already ended, or ErrNoConnection when its node
+//     was lost. Monitoring the same process twice is one monitor.
+//   - A link propagates abnormal ends only: the other side gets LINK_DOWN if
+//     it traps links, and is otherwise terminated with a *LinkDownError,
+//     which propagates along its own links.
+//   - When a process ends, its names are released and it leaves the
+//     process table before monitors and links are told, so a watcher may
+//     re-register a name as soon as it hears of the end.
+//   - Cancel delivers CANCEL and closes the inbox to new messages; a process
+//     still running after its host's grace period is terminated.
+//   - A panicking body ends its process with a *PanicError carrying the
+//     stack; the node carries on.
+//
+// # Other nodes
+//
+// PIDs carry their node's name. Operations on another node's PIDs go
+// through a Transport (the cluster package implements one over NATS); a
+// node without one fails them with ErrNoTransport.
+//
+// # Implementation notes
+//
+// Each process has one mutex guarding its state and relation table; no code
+// path holds two process locks at once, so relation changes cannot
+// deadlock. Relations are written on both sides one at a time, and the side
+// written first is re-checked afterwards, which closes the window in which
+// a process could end unnoticed between the two writes.
+package process

@@ -1,0 +1,54 @@
+package process
+
+import (
+	"github.com/wsrelay/wsrelay/pid"
+	"github.com/wsrelay/wsrelay/value"
+)
+
+// Message is what one process sends another.
+type Message struct {
+	Topic   string      // never empty; topics starting with '@' are the runtime's
+	From    pid.PID     // the sender; zero when sent from outside any process
+	Payload value.Value // immutable
+}
+
+// EventKind says what an Event reports.
+type EventKind uint8
+
+// The kinds of event.
+const (
+	// EventExit: a monitored process ended (Event.Result says how).
+	EventExit EventKind = iota + 1
+	// EventLinkDown: a linked process ended abnormally and this process
+	// traps links.
+	EventLinkDown
+	// EventCancel: this process was asked to end (Event.Reason says why);
+	// it is terminated if it has not ended within its host's grace period.
+	EventCancel
+)
+
+func (k EventKind) String() string {
+	switch k {
+	case EventExit:
+		return "EXIT"
+	case EventLinkDown:
+		return "LINK_DOWN"
+	case EventCancel:
+		return "CANCEL"
+	}
+	return "UNKNOWN"
+}
+
+// Event is a notice from the runtime, delivered separately from messages.
+type Event struct {
+	Kind   EventKind
+	From   pid.PID // the process that ended (EXIT, LINK_DOWN) or asked to cancel
+	Result Result  // EXIT and LINK_DOWN
+	Reason string  // CANCEL
+}
+
+// Result is how a process ended: Err is nil for a normal exit.
+type Result struct {
+	Value value.Value
+	Err   error
+}

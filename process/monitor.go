@@ -1,0 +1,224 @@
+package process
+
+import (
+	"github.com/wsrelay/wsrelay/pid"
+)
+
+// Every relation is written on both sides, one process lock at a time (no
+// code holds two process locks). A side that ends between the two writes is
+// caught by re-checking it after the second write, so each monitor gets
+// exactly one EXIT and no dead process stays in a live one's table.
+
+func (n *Node) monitor(w *Process, target pid.PID) error {
+	target = n.normalize(target)
+	if target == w.pid {
+		return &OpError{Op: "monitor", Arg: target.String(), Err: ErrSelf}
+	}
+	w.mu.Lock()
+	if w.dead {
+		w.mu.Unlock()
+		return &OpError{Op: "monitor", Arg: w.pid.String(), Err: ErrNoProc}
+	}
+	added := w.rel.add(relMonitoring, target)
+	w.mu.Unlock()
+	if !added {
+		return nil
+	}
+	if !n.IsLocal(target) {
+		if err := n.sendSignal(Signal{Kind: SigMonitor, From: w.pid, To: target}); err != nil {
+			w.mu.Lock()
+			w.rel.remove(relMonitoring, target)
+			w.mu.Unlock()
+			return &OpError{Op: "monitor", Arg: target.String(), Err: err}
+		}
+		return nil
+	}
+	n.addWatcher(target, w.pid)
+	return nil
+}
+
+// addWatcher records watcher w (of any node) on the local target, or tells
+// w at once that the target is gone.
+func (n *Node) addWatcher(target, w pid.PID) {
+	t := n.lookup(target)
+	if t == nil {
+		n.deliverExit(w, target, Result{Err: ErrNoProc})
+		return
+	}
+	t.mu.Lock()
+	if t.dead {
+		t.mu.Unlock()
+		n.deliverExit(w, target, Result{Err: ErrNoProc})
+		return
+	}
+	t.rel.add(relWatchers, w)
+	t.mu.Unlock()
+	// A local watcher that ended meanwhile could not remove itself yet.
+	if wp := n.lookup(w); n.IsLocal(w) && (wp == nil || wp.isDead()) {
+		n.dropWatcher(target, w)
+	}
+}
+
+func (n *Node) unmonitor(w *Process, target pid.PID) error {
+	target = n.normalize(target)
+	w.mu.Lock()
+	removed := w.rel.remove(relMonitoring, target)
+	w.mu.Unlock()
+	if removed {
+		n.dropWatcher(target, w.pid)
+	}
+	return nil
+}
+
+// dropWatcher removes watcher w from target's table (target may be remote).
+func (n *Node) dropWatcher(target, w pid.PID) {
+	if !n.IsLocal(target) {
+		_ = n.sendSignal(Signal{Kind: SigDemonitor, From: w, To: target})
+		return
+	}
+	if t := n.lookup(target); t != nil {
+		t.mu.Lock()
+		t.rel.remove(relWatchers, w)
+		t.mu.Unlock()
+	}
+}
+
+// deliverExit gives watcher w (of any node) the EXIT event for from, unless
+// w no longer monitors from.
+func (n *Node) deliverExit(w, from pid.PID, r Result) {
+	if !n.IsLocal(w) {
+		_ = n.sendSignal(Signal{Kind: SigExit, From: from, To: w, Result: r})
+		return
+	}
+	p := n.lookup(w)
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	if p.dead || !p.rel.remove(relMonitoring, from) {
+		p.mu.Unlock()
+		return
+	}
+	p.mu.Unlock()
+	p.deliverEvent(Event{Kind: EventExit, From: from, Result: r})
+}
+
+func (p *Process) deliverEvent(e Event) {
+	if p.events.push(e, true) == pushed && p.handler != nil {
+		p.schedule()
+	}
+}
+
+// Link links the calling process a to target: when either ends with an
+// error, the other gets a LINK_DOWN event if it traps links, and is
+// otherwise terminated with a *LinkDownError. Normal exits do not propagate.
+//
+// Linking to a local process that does not exist or has ended returns
+// ErrNoProc and makes no link. For a PID on another node the answer comes
+// later: a LINK_DOWN (or termination) with ErrNoProc.
+func (n *Node) link(a *Process, target pid.PID) error {
+	target = n.normalize(target)
+	if target == a.pid {
+		return &OpError{Op: "link", Arg: target.String(), Err: ErrSelf}
+	}
+	a.mu.Lock()
+	if a.dead {
+		a.mu.Unlock()
+		return &OpError{Op: "link", Arg: a.pid.String(), Err: ErrNoProc}
+	}
+	added := a.rel.add(relLinks, target)
+	a.mu.Unlock()
+	if !added {
+		return nil
+	}
+	if !n.IsLocal(target) {
+		if err := n.sendSignal(Signal{Kind: SigLink, From: a.pid, To: target}); err != nil {
+			a.mu.Lock()
+			a.rel.remove(relLinks, target)
+			a.mu.Unlock()
+			return &OpError{Op: "link", Arg: target.String(), Err: err}
+		}
+		return nil
+	}
+	if !n.addLink(target, a.pid) {
+		a.mu.Lock()
+		a.rel.remove(relLinks, target)
+		a.mu.Unlock()
+		return &OpError{Op: "link", Arg: target.String(), Err: ErrNoProc}
+	}
+	return nil
+}
+
+// addLink records the link from (of any node) on the local target. It
+// reports false when target does not exist or has ended.
+func (n *Node) addLink(target, from pid.PID) bool {
+	t := n.lookup(target)
+	if t == nil {
+		return false
+	}
+	t.mu.Lock()
+	if t.dead {
+		t.mu.Unlock()
+		return false
+	}
+	t.rel.add(relLinks, from)
+	t.mu.Unlock()
+	// If from ended meanwhile, its exit could not see this side of the link.
+	if fp := n.lookup(from); n.IsLocal(from) && (fp == nil || fp.isDead()) {
+		r := Result{Err: ErrNoProc}
+		if fp != nil {
+			r, _ = fp.Result()
+		}
+		n.deliverLinkExit(target, from, r)
+	}
+	return true
+}
+
+func (n *Node) unlink(a *Process, target pid.PID) error {
+	target = n.normalize(target)
+	a.mu.Lock()
+	removed := a.rel.remove(relLinks, target)
+	a.mu.Unlock()
+	if !removed {
+		return nil
+	}
+	if !n.IsLocal(target) {
+		_ = n.sendSignal(Signal{Kind: SigUnlink, From: a.pid, To: target})
+		return nil
+	}
+	n.removeLink(target, a.pid)
+	return nil
+}
+
+func (n *Node) removeLink(target, from pid.PID) {
+	if t := n.lookup(target); t != nil {
+		t.mu.Lock()
+		t.rel.remove(relLinks, from)
+		t.mu.Unlock()
+	}
+}
+
+// deliverLinkExit tells process to (of any node) that the linked process
+// from ended with r.
+func (n *Node) deliverLinkExit(to, from pid.PID, r Result) {
+	if !n.IsLocal(to) {
+		_ = n.sendSignal(Signal{Kind: SigLinkExit, From: from, To: to, Result: r})
+		return
+	}
+	p := n.lookup(to)
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	if p.dead || !p.rel.remove(relLinks, from) || r.Err == nil {
+		p.mu.Unlock()
+		return
+	}
+	trap := p.trapLinks
+	p.mu.Unlock()
+	if trap {
+		p.deliverEvent(Event{Kind: EventLinkDown, From: from, Result: r})
+		return
+	}
+	n.terminate(p, &LinkDownError{PID: from, Reason: r.Err})
+}

@@ -1,0 +1,224 @@
+package process
+
+import (
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/wsrelay/wsrelay/pid"
+)
+
+// Options configure a Node. The zero Options are valid.
+type Options struct {
+	// Name is the node's name, the node part of its PIDs. Default "local".
+	Name string
+	// Logger receives the runtime's logs (dropped messages, panics).
+	// Default: logs are discarded.
+	Logger *slog.Logger
+	// Transport carries signals to processes of other nodes. Default nil:
+	// operations on remote PIDs fail with ErrNoTransport.
+	Transport Transport
+	// Boot is the incarnation's start time, which seeds PID ids (see
+	// pid.Generator). Default time.Now().
+	Boot time.Time
+}
+
+// Node is one runtime instance: its process hosts, its processes and its
+// name registry. Create it with NewNode; stop it with Shutdown.
+type Node struct {
+	name      string
+	log       *slog.Logger
+	transport Transport
+	ids       *pid.Generator
+
+	hostsMu sync.RWMutex
+	hosts   map[string]*Host
+
+	procs procTable
+
+	namesMu sync.Mutex
+	names   map[string]pid.PID
+
+	closing     atomic.Bool
+	live        waitCounter // processes not yet ended
+	goroutines  waitCounter // goroutines started by the node not yet returned
+	deadLetters atomic.Uint64
+}
+
+// NewNode returns a node with no process hosts.
+func NewNode(opts *Options) (*Node, error) {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	if o.Name == "" {
+		o.Name = "local"
+	}
+	if err := pid.ValidNodeName(o.Name); err != nil {
+		return nil, fmt.Errorf("process: node options: %w", err)
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Boot.IsZero() {
+		o.Boot = time.Now()
+	}
+	n := &Node{
+		name:      o.Name,
+		log:       o.Logger,
+		transport: o.Transport,
+		ids:       pid.NewGenerator(o.Boot),
+		hosts:     make(map[string]*Host),
+		names:     make(map[string]pid.PID),
+	}
+	n.procs.init()
+	return n, nil
+}
+
+// Name returns the node's name.
+func (n *Node) Name() string { return n.name }
+
+// Logger returns the node's logger.
+func (n *Node) Logger() *slog.Logger { return n.log }
+
+// IsLocal reports whether p is a PID of this node (a PID with no node is).
+func (n *Node) IsLocal(p pid.PID) bool { return p.Node == "" || p.Node == n.name }
+
+// normalize gives a PID parsed without a node this node's name.
+func (n *Node) normalize(p pid.PID) pid.PID {
+	if p.Node == "" {
+		p.Node = n.name
+	}
+	return p
+}
+
+// lookup returns the local process p names, or nil.
+func (n *Node) lookup(p pid.PID) *Process {
+	if !n.IsLocal(p) {
+		return nil
+	}
+	proc := n.procs.get(p.ID)
+	if proc == nil || proc.pid.Host != p.Host {
+		return nil
+	}
+	return proc
+}
+
+// Alive reports whether p is a live process of this node.
+func (n *Node) Alive(p pid.PID) bool {
+	proc := n.lookup(p)
+	return proc != nil && !proc.isDead()
+}
+
+// Stats are counters of the whole node.
+type Stats struct {
+	Processes   int    // live processes
+	DeadLetters uint64 // messages sent to processes that had ended
+}
+
+// Stats returns the node's counters.
+func (n *Node) Stats() Stats {
+	return Stats{Processes: n.live.value(), DeadLetters: n.deadLetters.Load()}
+}
+
+// procTable maps process ids to processes, sharded to spread lock contention.
+type procTable struct {
+	shards [64]procShard
+}
+
+type procShard struct {
+	mu sync.RWMutex
+	m  map[uint64]*Process
+}
+
+func (t *procTable) init() {
+	for i := range t.shards {
+		t.shards[i].m = make(map[uint64]*Process)
+	}
+}
+
+func (t *procTable) shard(id uint64) *procShard { return &t.shards[id%uint64(len(t.shards))] }
+
+func (t *procTable) get(id uint64) *Process {
+	s := t.shard(id)
+	s.mu.RLock()
+	p := s.m[id]
+	s.mu.RUnlock()
+	return p
+}
+
+func (t *procTable) put(p *Process) {
+	s := t.shard(p.pid.ID)
+	s.mu.Lock()
+	s.m[p.pid.ID] = p
+	s.mu.Unlock()
+}
+
+func (t *procTable) delete(id uint64) {
+	s := t.shard(id)
+	s.mu.Lock()
+	delete(s.m, id)
+	s.mu.Unlock()
+}
+
+// each calls fn for every process in the table (live or ending).
+func (t *procTable) each(fn func(*Process)) {
+	for i := range t.shards {
+		s := &t.shards[i]
+		s.mu.RLock()
+		ps := make([]*Process, 0, len(s.m))
+		for _, p := range s.m {
+			ps = append(ps, p)
+		}
+		s.mu.RUnlock()
+		for _, p := range ps {
+			fn(p)
+		}
+	}
+}
+
+// waitCounter counts things in progress and lets a caller wait for zero.
+type waitCounter struct {
+	mu   sync.Mutex
+	n    int
+	zero chan struct{} // closed when n is 0; nil until someone waits
+}
+
+func (c *waitCounter) add() {
+	c.mu.Lock()
+	c.n++
+	c.mu.Unlock()
+}
+
+func (c *waitCounter) done() {
+	c.mu.Lock()
+	c.n--
+	if c.n == 0 && c.zero != nil {
+		close(c.zero)
+		c.zero = nil
+	}
+	c.mu.Unlock()
+}
+
+func (c *waitCounter) value() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n
+}
+
+// wait returns a channel closed once the count is zero.
+func (c *waitCounter) wait() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ch := make(chan struct{})
+	if c.n == 0 {
+		close(ch)
+		return ch
+	}
+	if c.zero == nil {
+		c.zero = make(chan struct{})
+	}
+	return c.zero
+}

@@ -1,0 +1,87 @@
+package process
+
+import (
+	"math/bits"
+
+	"github.com/wsrelay/wsrelay/pid"
+	"github.com/wsrelay/wsrelay/value"
+)
+
+// Send sends a message from from (zero when not sent by a process) to to.
+//
+// It never blocks. Messages from one sender to one receiver arrive in the
+// order sent. Sending to a process that has ended is not an error: the
+// message is dropped and counted in Stats.DeadLetters. Sending to a full
+// mailbox drops the message, counts it in the host's stats, logs it and
+// returns ErrMailboxFull. Topics must not be empty or start with '@'.
+func (n *Node) Send(from, to pid.PID, topic string, payload value.Value) error {
+	if err := checkTopic(topic); err != nil {
+		return err
+	}
+	return n.send(from, to, topic, payload)
+}
+
+// SendDest is Send to a registered name or a PID in text form. An unknown
+// name is ErrUnknownName.
+func (n *Node) SendDest(from pid.PID, dest, topic string, payload value.Value) error {
+	if err := checkTopic(topic); err != nil {
+		return err
+	}
+	to, err := n.Resolve(dest)
+	if err != nil {
+		return err
+	}
+	return n.send(from, to, topic, payload)
+}
+
+// SendSystem is Send for the runtime's own topics, which start with '@'.
+// Packages built on process (the relay, the cluster) use it.
+func (n *Node) SendSystem(from, to pid.PID, topic string, payload value.Value) error {
+	return n.send(from, to, topic, payload)
+}
+
+func checkTopic(topic string) error {
+	if topic == "" {
+		return &OpError{Op: "send", Err: ErrEmptyTopic}
+	}
+	if topic[0] == '@' {
+		return &OpError{Op: "send", Arg: topic, Err: ErrReservedTopic}
+	}
+	return nil
+}
+
+func (n *Node) send(from, to pid.PID, topic string, payload value.Value) error {
+	if !n.IsLocal(to) {
+		return n.sendSignal(Signal{Kind: SigMessage, From: from, To: to, Topic: topic, Payload: payload})
+	}
+	p := n.lookup(to)
+	if p == nil {
+		n.deadLetters.Add(1)
+		return nil
+	}
+	return p.deliver(Message{Topic: topic, From: from, Payload: payload})
+}
+
+func (p *Process) deliver(m Message) error {
+	switch p.inbox.push(m, false) {
+	case pushed:
+		if p.handler != nil {
+			p.schedule()
+		}
+		return nil
+	case pushClosed:
+		p.node.deadLetters.Add(1)
+		return nil
+	}
+	p.host.dropped.Add(1)
+	p.mu.Lock()
+	p.drops++
+	drops := p.drops
+	p.mu.Unlock()
+	if bits.OnesCount64(drops) == 1 { // log the 1st, 2nd, 4th, 8th... drop
+		p.node.log.Warn("mailbox full: message dropped",
+			"pid", p.pid.String(), "topic", m.Topic, "from", m.From.String(),
+			"mailbox_size", p.host.mailboxSize, "dropped_so_far", drops)
+	}
+	return &OpError{Op: "send", Arg: p.pid.String(), Err: ErrMailboxFull}
+}

@@ -1,0 +1,111 @@
+package process
+
+import (
+	"github.com/wsrelay/wsrelay/pid"
+	"github.com/wsrelay/wsrelay/value"
+)
+
+// Transport carries signals to the processes of other nodes. The cluster
+// package implements it over NATS; a Node with none fails every remote
+// operation with ErrNoTransport.
+//
+// Deliver must not block for long and must keep the order of signals from
+// one sender to one receiver. It returns an error when the destination
+// node cannot be reached.
+type Transport interface {
+	Deliver(s Signal) error
+}
+
+// SignalKind says what a Signal carries.
+type SignalKind uint8
+
+// The kinds of signal.
+const (
+	SigMessage   SignalKind = iota + 1 // a message (Topic, Payload)
+	SigMonitor                         // From starts monitoring To
+	SigDemonitor                       // From stops monitoring To
+	SigExit                            // To's monitored process From ended (Result)
+	SigLink                            // From links to To
+	SigUnlink                          // From unlinks from To
+	SigLinkExit                        // To's linked process From ended (Result)
+	SigCancel                          // From cancels To (Reason)
+	SigTerminate                       // To is terminated
+)
+
+// Signal is one operation between processes of different nodes.
+type Signal struct {
+	Kind     SignalKind
+	From, To pid.PID
+	Topic    string
+	Payload  value.Value
+	Result   Result
+	Reason   string
+}
+
+func (n *Node) sendSignal(s Signal) error {
+	if n.transport == nil {
+		return &OpError{Op: "reach node", Arg: s.To.Node, Err: ErrNoTransport}
+	}
+	return n.transport.Deliver(s)
+}
+
+// HandleSignal applies a signal that a transport received for a process of
+// this node. Signals for processes that have ended are answered the way the
+// local operation would be (a monitor gets EXIT noproc, a link LINK_DOWN
+// noproc) or dropped.
+func (n *Node) HandleSignal(s Signal) {
+	switch s.Kind {
+	case SigMessage:
+		_ = n.send(s.From, s.To, s.Topic, s.Payload)
+	case SigMonitor:
+		n.addWatcher(s.To, s.From)
+	case SigDemonitor:
+		n.dropWatcher(s.To, s.From)
+	case SigExit:
+		n.deliverExit(s.To, s.From, s.Result)
+	case SigLink:
+		if !n.addLink(s.To, s.From) {
+			n.deliverLinkExit(s.From, s.To, Result{Err: ErrNoProc})
+		}
+	case SigUnlink:
+		n.removeLink(s.To, s.From)
+	case SigLinkExit:
+		n.deliverLinkExit(s.To, s.From, s.Result)
+	case SigCancel:
+		_ = n.Cancel(s.From, s.To, s.Reason)
+	case SigTerminate:
+		_ = n.Terminate(s.To)
+	}
+}
+
+// NodeDown is called by a transport when it has lost the named node: every
+// local process monitoring a process there gets EXIT with ErrNoConnection,
+// every process linked to one is told as if it had ended with
+// ErrNoConnection, and watchers and links from that node are forgotten.
+func (n *Node) NodeDown(node string) {
+	if node == n.name {
+		return
+	}
+	n.procs.each(func(p *Process) {
+		p.mu.Lock()
+		if p.dead {
+			p.mu.Unlock()
+			return
+		}
+		gone := p.rel.takeNode(node)
+		trap := p.trapLinks
+		p.mu.Unlock()
+		lost := Result{Err: ErrNoConnection}
+		for _, t := range gone[relMonitoring] {
+			p.deliverEvent(Event{Kind: EventExit, From: t, Result: lost})
+		}
+		for _, l := range gone[relLinks] {
+			if trap {
+				p.deliverEvent(Event{Kind: EventLinkDown, From: l, Result: lost})
+			} else {
+				n.terminate(p, &LinkDownError{PID: l, Reason: ErrNoConnection})
+				return
+			}
+		}
+	})
+}

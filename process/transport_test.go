@@ -1,0 +1,163 @@
+package process_test
+
+import (
+	"errors"
+	"sync"
+	"testing"
+
+	"github.com/wsrelay/wsrelay/pid"
+	"github.com/wsrelay/wsrelay/process"
+	"github.com/wsrelay/wsrelay/value"
+)
+
+// memTransport joins nodes in one Go process, delivering synchronously.
+type memTransport struct {
+	mu    sync.Mutex
+	nodes map[string]*process.Node
+}
+
+var errUnreachable = errors.New("node unreachable")
+
+func (m *memTransport) Deliver(s process.Signal) error {
+	m.mu.Lock()
+	n := m.nodes[s.To.Node]
+	m.mu.Unlock()
+	if n == nil {
+		return errUnreachable
+	}
+	n.HandleSignal(s)
+	return nil
+}
+
+// cut removes a node from the network and tells the others.
+func (m *memTransport) cut(name string) {
+	m.mu.Lock()
+	delete(m.nodes, name)
+	var rest []*process.Node
+	for _, n := range m.nodes {
+		rest = append(rest, n)
+	}
+	m.mu.Unlock()
+	for _, n := range rest {
+		n.NodeDown(name)
+	}
+}
+
+func twoNodes(t *testing.T) (*memTransport, *process.Node, *process.Node) {
+	t.Helper()
+	tr := &memTransport{nodes: map[string]*process.Node{}}
+	a := newNode(t, nil, &process.Options{Name: "a", Transport: tr})
+	b := newNode(t, nil, &process.Options{Name: "b", Transport: tr})
+	tr.nodes["a"], tr.nodes["b"] = a, b
+	return tr, a, b
+}
+
+func TestRemoteWithoutTransportFails(t *testing.T) {
+	t.Parallel()
+	n := newNode(t, nil, &process.Options{Name: "solo"})
+	pr := spawnProbe(t, n, process.SpawnOptions{})
+	remote := pid.PID{Node: "other", Host: host, ID: 1}
+	if err := n.Send(pr.pid, remote, "t", value.Nil()); !errors.Is(err, process.ErrNoTransport) {
+		t.Fatalf("send to another node: %v", err)
+	}
+	for name, op := range map[string]func(p *process.Process) error{
+		"monitor": func(p *process.Process) error { return p.Monitor(remote) },
+		"link":    func(p *process.Process) error { return p.Link(remote) },
+	} {
+		if err := pr.run(t, op); !errors.Is(err, process.ErrNoTransport) {
+			t.Errorf("%s of a PID on another node: %v", name, err)
+		}
+	}
+	if err := n.Cancel(pr.pid, remote, "x"); !errors.Is(err, process.ErrNoTransport) {
+		t.Fatalf("cancel of a PID on another node: %v", err)
+	}
+}
+
+func TestRemoteSendMonitorLink(t *testing.T) {
+	t.Parallel()
+	_, a, b := twoNodes(t)
+	pa, pb := spawnProbe(t, a, process.SpawnOptions{}), spawnProbe(t, b, process.SpawnOptions{})
+
+	if err := pa.run(t, func(p *process.Process) error { return p.Send(pb.pid, "hi", value.String("from a")) }); err != nil {
+		t.Fatal(err)
+	}
+	if m := pb.nextMsg(t); m.From != pa.pid || m.Topic != "hi" {
+		t.Fatalf("b got %+v", m)
+	}
+
+	// Monitor across nodes.
+	boom := errors.New("boom")
+	wa := watch(t, a, pb.pid)
+	pb.exit(value.Nil(), boom)
+	if e := wa.nextEvent(t); e.From != pb.pid || !errors.Is(e.Result.Err, boom) {
+		t.Fatalf("remote EXIT: %+v", e)
+	}
+	// Monitoring a remote process that has ended gives noproc.
+	if e := watch(t, a, pb.pid).nextEvent(t); !errors.Is(e.Result.Err, process.ErrNoProc) {
+		t.Fatalf("monitoring an ended remote process: %v", e.Result.Err)
+	}
+
+	// A link across nodes: b's abnormal end terminates a's process.
+	qa, qb := spawnProbe(t, a, process.SpawnOptions{}), spawnProbe(t, b, process.SpawnOptions{})
+	link(t, qa, qb.pid)
+	w := watch(t, a, qa.pid)
+	qb.exit(value.Nil(), boom)
+	var ld *process.LinkDownError
+	if r := w.nextEvent(t).Result; !errors.As(r.Err, &ld) || ld.PID != qb.pid {
+		t.Fatalf("a's linked process ended with %v", r.Err)
+	}
+
+	// A remote link to an ended process answers LINK_DOWN noproc.
+	ra := spawnProbe(t, a, process.SpawnOptions{})
+	if err := ra.run(t, func(p *process.Process) error { p.SetTrapLinks(true); return p.Link(qb.pid) }); err != nil {
+		t.Fatal(err)
+	}
+	if e := ra.nextEvent(t); e.Kind != process.EventLinkDown || !errors.Is(e.Result.Err, process.ErrNoProc) {
+		t.Fatalf("link to an ended remote process: %v %v", e.Kind, e.Result.Err)
+	}
+
+	// Cancel and terminate across nodes.
+	ca := spawnProbe(t, b, process.SpawnOptions{})
+	w = watch(t, a, ca.pid)
+	if err := a.Terminate(ca.pid); err != nil {
+		t.Fatal(err)
+	}
+	if r := w.nextEvent(t).Result; !errors.Is(r.Err, process.ErrTerminated) {
+		t.Fatalf("remote terminate: %v", r.Err)
+	}
+}
+
+func TestNodeDownGivesNoconnection(t *testing.T) {
+	t.Parallel()
+	tr, a, b := twoNodes(t)
+	remote := spawnProbe(t, b, process.SpawnOptions{})
+	watcher := watch(t, a, remote.pid)
+	trapper := spawnProbe(t, a, process.SpawnOptions{})
+	if err := trapper.run(t, func(p *process.Process) error { p.SetTrapLinks(true); return p.Link(remote.pid) }); err != nil {
+		t.Fatal(err)
+	}
+	linked := spawnProbe(t, a, process.SpawnOptions{})
+	link(t, linked, remote.pid)
+	wl := watch(t, a, linked.pid)
+
+	tr.cut("b")
+
+	if e := watcher.nextEvent(t); e.Kind != process.EventExit || e.From != remote.pid || !errors.Is(e.Result.Err, process.ErrNoConnection) || e.Result.Err.Error() != "noconnection" {
+		t.Fatalf("monitor of a lost node: %v %v", e.Kind, e.Result.Err)
+	}
+	if e := trapper.nextEvent(t); e.Kind != process.EventLinkDown || !errors.Is(e.Result.Err, process.ErrNoConnection) {
+		t.Fatalf("trapped link to a lost node: %v %v", e.Kind, e.Result.Err)
+	}
+	if r := wl.nextEvent(t).Result; !errors.Is(r.Err, process.ErrLinkDown) || !errors.Is(r.Err, process.ErrNoConnection) {
+		t.Fatalf("link to a lost node ended the process with %v", r.Err)
+	}
+	// Monitoring a process of an unreachable node fails at once.
+	if err := watcherRun(t, a, remote.pid); !errors.Is(err, errUnreachable) {
+		t.Fatalf("monitor of an unreachable node: %v", err)
+	}
+}
+
+func watcherRun(t *testing.T, n *process.Node, target pid.PID) error {
+	w := spawnProbe(t, n, process.SpawnOptions{})
+	return w.run(t, func(p *process.Process) error { return p.Monitor(target) })
+}
