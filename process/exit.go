@@ -37,8 +37,8 @@ func (p *Process) exit(r Result) bool {
 		n.deadLetters.Add(uint64(dropped))
 	}
 	p.events.close(true)
-	if p.stop != nil {
-		p.stop()
+	if p.ctx != nil {
+		p.ctx.cancel()
 	}
 	n.releaseNames(p.pid, names)
 	if p.handler != nil {

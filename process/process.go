@@ -52,8 +52,7 @@ type Process struct {
 	drops     uint64      // mailbox-full drops, for rate-limited logging
 
 	// blocking processes
-	ctx  context.Context
-	stop context.CancelFunc
+	ctx *procContext
 
 	// reactive processes
 	handler    Handler
@@ -78,7 +77,7 @@ type SpawnOptions struct {
 // Spawn starts a blocking process running fn on the named host.
 func (n *Node) Spawn(host string, fn Func, opts SpawnOptions) (pid.PID, error) {
 	return n.spawn(host, opts, func(p *Process) {
-		p.ctx, p.stop = context.WithCancel(context.Background())
+		p.ctx = newProcContext()
 		p.inbox.init(p.host.mailboxSize, true)
 		p.events.init(0, true)
 	}, func(p *Process) {
