@@ -1,3 +1,5 @@
 module github.com/wsrelay/wsrelay
 
 go 1.26
+
+require github.com/yuin/gopher-lua v1.1.2

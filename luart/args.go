@@ -1,0 +1,96 @@
+package luart
+
+import (
+	"time"
+
+	lua "github.com/yuin/gopher-lua"
+
+	"github.com/wsrelay/wsrelay/value"
+)
+
+// Argument checks that name the Lua function and the argument, so that a
+// wrong call reads "process.send: argument #2 (topic) must be a string,
+// got nil" rather than a bare type error.
+
+func argError(L *lua.LState, n int, fn, arg, msg string) {
+	L.RaiseError("%s: argument #%d (%s) %s", fn, n, arg, msg)
+}
+
+func checkString(L *lua.LState, n int, fn, arg string) string {
+	s, ok := L.Get(n).(lua.LString)
+	if !ok {
+		argError(L, n, fn, arg, "must be a string, got "+L.Get(n).Type().String())
+	}
+	return string(s)
+}
+
+func optString(L *lua.LState, n int, fn, arg, def string) string {
+	if L.Get(n) == lua.LNil {
+		return def
+	}
+	return checkString(L, n, fn, arg)
+}
+
+func checkTable(L *lua.LState, n int, fn, arg string) *lua.LTable {
+	t, ok := L.Get(n).(*lua.LTable)
+	if !ok {
+		argError(L, n, fn, arg, "must be a table, got "+L.Get(n).Type().String())
+	}
+	return t
+}
+
+func checkInt(L *lua.LState, n int, fn, arg string) int {
+	num, ok := L.Get(n).(lua.LNumber)
+	if !ok || float64(num) != float64(int(num)) {
+		argError(L, n, fn, arg, "must be an integer, got "+describe(L.Get(n)))
+	}
+	return int(num)
+}
+
+// checkValue converts argument n to a payload value.
+func checkValue(L *lua.LState, n int, fn, arg string) value.Value {
+	v, err := toValue(L.Get(n))
+	if err != nil {
+		argError(L, n, fn, arg, "cannot be sent: "+err.Error())
+	}
+	return v
+}
+
+// checkDuration reads a duration: a Go duration string ("1.5s", "100ms")
+// or a number of seconds. Negative durations are errors.
+func checkDuration(L *lua.LState, n int, fn, arg string) time.Duration {
+	var d time.Duration
+	switch v := L.Get(n).(type) {
+	case lua.LString:
+		var err error
+		if d, err = time.ParseDuration(string(v)); err != nil {
+			argError(L, n, fn, arg, "is not a duration like \"1.5s\" or \"100ms\": "+string(v))
+		}
+	case lua.LNumber:
+		d = time.Duration(float64(v) * float64(time.Second))
+	default:
+		argError(L, n, fn, arg, "must be a duration string or a number of seconds, got "+L.Get(n).Type().String())
+	}
+	if d < 0 {
+		argError(L, n, fn, arg, "must not be negative")
+	}
+	return d
+}
+
+func describe(v lua.LValue) string {
+	if v.Type() == lua.LTNumber || v.Type() == lua.LTString {
+		return v.Type().String() + " " + v.String()
+	}
+	return v.Type().String()
+}
+
+// pushResult pushes true, or false and the error's text.
+func pushResult(L *lua.LState, err error) int {
+	if err != nil {
+		L.Push(lua.LFalse)
+		L.Push(lua.LString(err.Error()))
+		return 2
+	}
+	L.Push(lua.LTrue)
+	return 1
+}

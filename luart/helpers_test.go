@@ -1,0 +1,299 @@
+package luart_test
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/wsrelay/wsrelay/internal/leakcheck"
+	"github.com/wsrelay/wsrelay/luart"
+	"github.com/wsrelay/wsrelay/pid"
+	"github.com/wsrelay/wsrelay/process"
+	"github.com/wsrelay/wsrelay/value"
+)
+
+func TestMain(m *testing.M) { leakcheck.Main(m) }
+
+const (
+	host    = "app:processes"
+	timeout = 10 * time.Second
+)
+
+// env is a node with one host and a Lua runtime, shut down with the test.
+type env struct {
+	t    testing.TB
+	node *process.Node
+	rt   *luart.Runtime
+	logs *syncBuffer
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func newEnv(t testing.TB, opts *luart.Options) *env {
+	t.Helper()
+	logs := &syncBuffer{}
+	log := slog.New(slog.NewTextHandler(logs, nil))
+	node, err := process.NewNode(&process.Options{Name: "n1", Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := node.AddHost(host, &process.HostOptions{CancelGrace: 200 * time.Millisecond}); err != nil {
+		t.Fatal(err)
+	}
+	var o luart.Options
+	if opts != nil {
+		o = *opts
+	}
+	o.Node, o.Logger = node, log
+	rt, err := luart.New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		if err := node.Shutdown(ctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+	})
+	return &env{t: t, node: node, rt: rt, logs: logs}
+}
+
+// process compiles a process.lua program with method main and makes it
+// spawnable.
+func (e *env) process(id, code string, modules ...string) *luart.Program {
+	e.t.Helper()
+	return e.processMethod(id, "main", code, modules...)
+}
+
+func (e *env) processMethod(id, method, code string, modules ...string) *luart.Program {
+	e.t.Helper()
+	p, err := luart.Compile(luart.Source{ID: id, File: id + ".lua", Code: []byte(code), Method: method, Modules: modules, Kind: luart.KindProcess})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if err := e.rt.Add(p); err != nil {
+		e.t.Fatal(err)
+	}
+	return p
+}
+
+// function compiles a function.lua program and returns its handler.
+func (e *env) function(id, code string, modules ...string) *luart.Handler {
+	e.t.Helper()
+	p, err := luart.Compile(luart.Source{ID: id, File: id + ".lua", Code: []byte(code), Method: "handler", Modules: modules, Kind: luart.KindFunction})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	h, err := e.rt.Handler(p)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(h.Close)
+	return h
+}
+
+func (e *env) spawn(p *luart.Program, args ...any) pid.PID {
+	e.t.Helper()
+	vs := make([]value.Value, len(args))
+	for i, a := range args {
+		vs[i] = value.MustOf(a)
+	}
+	id, err := e.rt.Spawn(host, p, vs, process.SpawnOptions{})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return id
+}
+
+// serve sends one request to h.
+func serve(h http.Handler, method, target, body string) *httptest.ResponseRecorder {
+	w := httptest.NewRecorder()
+	var r *http.Request
+	if body == "" {
+		r = httptest.NewRequest(method, target, nil)
+	} else {
+		r = httptest.NewRequest(method, target, strings.NewReader(body))
+	}
+	h.ServeHTTP(w, r)
+	return w
+}
+
+// probe is a Go process that forwards what it receives to the test.
+type probe struct {
+	t      testing.TB
+	pid    pid.PID
+	msgs   chan process.Message
+	events chan process.Event
+	do     chan func(*process.Process)
+}
+
+func (e *env) probe() *probe {
+	e.t.Helper()
+	pr := &probe{t: e.t, msgs: make(chan process.Message, 1024), events: make(chan process.Event, 1024), do: make(chan func(*process.Process))}
+	id, err := e.node.Spawn(host, func(p *process.Process) (value.Value, error) {
+		for {
+			select {
+			case <-p.InboxReady():
+				for {
+					m, ok, closed := p.TryReceive()
+					if closed {
+						return value.Nil(), nil
+					}
+					if !ok {
+						break
+					}
+					pr.msgs <- m
+				}
+			case <-p.EventsReady():
+				for {
+					ev, ok, _ := p.TryReceiveEvent()
+					if !ok {
+						break
+					}
+					pr.events <- ev
+				}
+			case f := <-pr.do:
+				f(p)
+			case <-p.Context().Done():
+				return value.Nil(), nil
+			}
+		}
+	}, process.SpawnOptions{})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	pr.pid = id
+	return pr
+}
+
+// register gives the probe a name.
+func (pr *probe) register(name string) {
+	pr.t.Helper()
+	errc := make(chan error, 1)
+	pr.do <- func(p *process.Process) { errc <- p.Register(name) }
+	if err := <-errc; err != nil {
+		pr.t.Fatal(err)
+	}
+}
+
+// monitor makes the probe monitor target.
+func (pr *probe) monitor(target pid.PID) {
+	pr.t.Helper()
+	errc := make(chan error, 1)
+	pr.do <- func(p *process.Process) { errc <- p.Monitor(target) }
+	if err := <-errc; err != nil {
+		pr.t.Fatal(err)
+	}
+}
+
+func (pr *probe) recv() process.Message {
+	pr.t.Helper()
+	select {
+	case m := <-pr.msgs:
+		return m
+	case <-time.After(timeout):
+		pr.t.Fatal("no message arrived")
+	}
+	return process.Message{}
+}
+
+func (pr *probe) event() process.Event {
+	pr.t.Helper()
+	select {
+	case ev := <-pr.events:
+		return ev
+	case <-time.After(timeout):
+		pr.t.Fatal("no event arrived")
+	}
+	return process.Event{}
+}
+
+// exit monitors target and returns how it ended.
+func (pr *probe) exit(target pid.PID) process.Result {
+	pr.t.Helper()
+	pr.monitor(target)
+	for {
+		ev := pr.event()
+		if ev.Kind == process.EventExit && ev.From == target {
+			return ev.Result
+		}
+	}
+}
+
+// run spawns a process.lua program with main(probe_pid) and returns its
+// result, as seen by a monitor.
+func (e *env) run(code string, modules ...string) process.Result {
+	e.t.Helper()
+	pr := e.probe()
+	return e.runWith(pr, code, modules...)
+}
+
+func (e *env) runWith(pr *probe, code string, modules ...string) process.Result {
+	e.t.Helper()
+	p := e.process("test:"+strings.ReplaceAll(e.t.Name(), "/", "_")+randSuffix(), code, modules...)
+	// Spawn monitored from the probe so the EXIT cannot be missed.
+	idc := make(chan pid.PID, 1)
+	pr.do <- func(self *process.Process) {
+		id, err := e.rt.Spawn(host, p, []value.Value{value.String(pr.pid.String())}, process.SpawnOptions{Parent: self.PID(), Monitor: true})
+		if err != nil {
+			e.t.Error(err)
+		}
+		idc <- id
+	}
+	id := <-idc
+	for {
+		ev := pr.event()
+		if ev.Kind == process.EventExit && ev.From == id {
+			return ev.Result
+		}
+	}
+}
+
+var suffix atomic.Int64
+
+// randSuffix makes program ids unique within a test binary.
+func randSuffix() string { return "_" + strconv.FormatInt(suffix.Add(1), 10) }
+
+// seed returns a seed snippet from testdata/seeds.
+func seed(t testing.TB, name string) string {
+	t.Helper()
+	b, err := os.ReadFile("testdata/seeds/" + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// ok fails the test when r is not a normal exit.
+func ok(t testing.TB, r process.Result) value.Value {
+	t.Helper()
+	if r.Err != nil {
+		t.Fatalf("the Lua process failed: %v", r.Err)
+	}
+	return r.Value
+}

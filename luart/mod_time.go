@@ -1,0 +1,53 @@
+package luart
+
+import (
+	"time"
+
+	lua "github.com/yuin/gopher-lua"
+)
+
+// The time module: time.now(), time.sleep(d), time.after(d). Durations are
+// Go duration strings ("1.5s", "100ms") or numbers of seconds.
+
+func (s *state) openTime() *lua.LTable {
+	t := s.L.CreateTable(0, 3)
+	s.L.SetFuncs(t, map[string]lua.LGFunction{
+		"now":   timeNow,
+		"sleep": s.timeSleep,
+		"after": s.timeAfter,
+	})
+	return t
+}
+
+// timeNow returns the Unix time in seconds, with a fraction.
+func timeNow(L *lua.LState) int {
+	L.Push(lua.LNumber(float64(time.Now().UnixNano()) / 1e9))
+	return 1
+}
+
+func (s *state) timeSleep(L *lua.LState) int {
+	d := checkDuration(L, 1, "time.sleep", "duration")
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-s.ctx.Done():
+		s.interrupted("time.sleep")
+	}
+	return 0
+}
+
+// timeAfter returns a channel that receives the time (as time.now gives
+// it) once, after the duration.
+func (s *state) timeAfter(L *lua.LState) int {
+	d := checkDuration(L, 1, "time.after", "duration")
+	c := newLChan(1)
+	var t *time.Timer
+	t = time.AfterFunc(d, func() {
+		s.timers.remove(t)
+		c.push(lua.LNumber(float64(time.Now().UnixNano()) / 1e9))
+	})
+	s.timers.add(t)
+	L.Push(s.newChannelUD(c))
+	return 1
+}

@@ -1,0 +1,128 @@
+package luart
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	lua "github.com/yuin/gopher-lua"
+	"github.com/yuin/gopher-lua/parse"
+)
+
+// Kind says how a Program runs.
+type Kind uint8
+
+const (
+	// KindProcess: a process.lua entry, run as a process on its own goroutine.
+	KindProcess Kind = iota + 1
+	// KindFunction: a function.lua entry, called on pooled states (HTTP handlers).
+	KindFunction
+)
+
+func (k Kind) String() string {
+	if k == KindFunction {
+		return "function.lua"
+	}
+	return "process.lua"
+}
+
+// Modules that an entry can list and require. The process and channel
+// globals are always there and are not listed.
+var knownModules = []string{"http", "json", "time"}
+
+// Source describes one Lua entry to compile.
+type Source struct {
+	// ID is the entry id, namespace:name, as in "app.ws:handler".
+	ID string
+	// File is the source's path, used in error messages and tracebacks.
+	File string
+	// Code is the Lua source.
+	Code []byte
+	// Method names the function to run: a field of the table the chunk
+	// returns, or else a global function. Required.
+	Method string
+	// Modules lists what require may load: any of "http" (function.lua
+	// only), "json", "time".
+	Modules []string
+	// Kind is KindProcess or KindFunction.
+	Kind Kind
+}
+
+// Program is a compiled Lua entry. It is immutable and shared by every
+// state that runs it: the source is parsed and compiled once.
+type Program struct {
+	id      string
+	file    string
+	method  string
+	modules []string
+	kind    Kind
+	proto   *lua.FunctionProto
+}
+
+// Compile checks src and compiles its code once. A syntax error is a
+// *SyntaxError with the file and line; an unknown module or a missing
+// method name is an error wrapping ErrUnknownModule or ErrNoMethod.
+func Compile(src Source) (*Program, error) {
+	if src.Method == "" {
+		return nil, fmt.Errorf("%s: method: %w: no method named (the function to call)", src.ID, ErrNoMethod)
+	}
+	if src.Kind != KindProcess && src.Kind != KindFunction {
+		return nil, fmt.Errorf("%s: invalid kind %d", src.ID, src.Kind)
+	}
+	for _, m := range src.Modules {
+		if !slices.Contains(knownModules, m) {
+			return nil, fmt.Errorf("%s: modules: %w %q (known: %s)", src.ID, ErrUnknownModule, m, strings.Join(knownModules, ", "))
+		}
+		if m == "http" && src.Kind != KindFunction {
+			return nil, fmt.Errorf("%s: modules: %w %q: http serves requests and is only available to function.lua entries", src.ID, ErrUnknownModule, m)
+		}
+	}
+	chunk, err := parse.Parse(bytes.NewReader(src.Code), src.File)
+	if err != nil {
+		return nil, syntaxError(src.File, err)
+	}
+	proto, err := lua.Compile(chunk, src.File)
+	if err != nil {
+		return nil, syntaxError(src.File, err)
+	}
+	return &Program{
+		id:      src.ID,
+		file:    src.File,
+		method:  src.Method,
+		modules: slices.Clone(src.Modules),
+		kind:    src.Kind,
+		proto:   proto,
+	}, nil
+}
+
+func syntaxError(file string, err error) error {
+	var pe *parse.Error
+	if errors.As(err, &pe) {
+		line := pe.Pos.Line
+		if line < 0 { // end of file
+			return &SyntaxError{File: file, Msg: fmt.Sprintf("%s: at end of file: %s", file, pe.Message)}
+		}
+		near := ""
+		if pe.Token != "" {
+			near = fmt.Sprintf(" near %q", pe.Token)
+		}
+		return &SyntaxError{File: file, Line: line, Msg: fmt.Sprintf("%s:%d:%d: %s%s", file, line, pe.Pos.Column, pe.Message, near)}
+	}
+	return &SyntaxError{File: file, Msg: fmt.Sprintf("%s: %v", file, err)}
+}
+
+// ID returns the entry id.
+func (p *Program) ID() string { return p.id }
+
+// Kind returns how the program runs.
+func (p *Program) Kind() Kind { return p.kind }
+
+// namespace returns the namespace part of the entry id.
+func (p *Program) namespace() string {
+	ns, _, _ := strings.Cut(p.id, ":")
+	return ns
+}
+
+func (p *Program) allows(module string) bool { return slices.Contains(p.modules, module) }

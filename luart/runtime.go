@@ -1,0 +1,217 @@
+package luart
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	lua "github.com/yuin/gopher-lua"
+
+	"github.com/wsrelay/wsrelay/pid"
+	"github.com/wsrelay/wsrelay/process"
+	"github.com/wsrelay/wsrelay/value"
+)
+
+// Defaults of Options.
+const (
+	DefaultHandlerTimeout  = 30 * time.Second
+	DefaultCallStackSize   = 200
+	DefaultRegistryMaxSize = 256 * 1024
+	DefaultMaxBodyBytes    = 10 << 20
+)
+
+// Options configure a Runtime. Node is required; every other field has a
+// default.
+type Options struct {
+	// Node runs the Lua processes. Required.
+	Node *process.Node
+	// Logger receives print output, handler errors with their tracebacks,
+	// and runtime warnings. Default: discarded.
+	Logger *slog.Logger
+	// HandlerTimeout bounds one call of a function.lua handler; past it the
+	// handler is stopped and the client gets 503. Default 30s.
+	HandlerTimeout time.Duration
+	// CallStackSize is the deepest Lua call nesting. Default 200.
+	CallStackSize int
+	// RegistryMaxSize bounds a state's value stack (it starts small and
+	// grows). Default 262144 slots.
+	RegistryMaxSize int
+	// MaxBodyBytes bounds what req:body() reads. Default 10 MiB.
+	MaxBodyBytes int64
+}
+
+// Runtime runs Lua programs: processes on the node, and HTTP handlers on
+// pooled states. It knows the process.lua programs by entry id, so that
+// Lua code can spawn them.
+type Runtime struct {
+	node *process.Node
+	log  *slog.Logger
+	opts Options
+
+	mu       sync.RWMutex
+	programs map[string]*Program
+
+	requests atomic.Uint64
+	bootID   string
+}
+
+// New returns a Runtime.
+func New(opts Options) (*Runtime, error) {
+	if opts.Node == nil {
+		return nil, errors.New("luart: Options.Node is required")
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.HandlerTimeout <= 0 {
+		opts.HandlerTimeout = DefaultHandlerTimeout
+	}
+	if opts.CallStackSize <= 0 {
+		opts.CallStackSize = DefaultCallStackSize
+	}
+	if opts.RegistryMaxSize <= 0 {
+		opts.RegistryMaxSize = DefaultRegistryMaxSize
+	}
+	if opts.MaxBodyBytes <= 0 {
+		opts.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	return &Runtime{
+		node:     opts.Node,
+		log:      opts.Logger,
+		opts:     opts,
+		programs: make(map[string]*Program),
+		bootID:   fmt.Sprintf("%x", time.Now().UnixNano()&0xffffff),
+	}, nil
+}
+
+// Node returns the node the runtime spawns processes on.
+func (rt *Runtime) Node() *process.Node { return rt.node }
+
+// Add makes a process.lua program spawnable by its entry id.
+func (rt *Runtime) Add(p *Program) error {
+	if p.kind != KindProcess {
+		return fmt.Errorf("luart: add %s: only process.lua programs are spawned", p.id)
+	}
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	if _, ok := rt.programs[p.id]; ok {
+		return fmt.Errorf("luart: add %s: a program with that id exists", p.id)
+	}
+	rt.programs[p.id] = p
+	return nil
+}
+
+// Program returns the process.lua program of an entry id.
+func (rt *Runtime) Program(id string) (*Program, bool) {
+	rt.mu.RLock()
+	p, ok := rt.programs[id]
+	rt.mu.RUnlock()
+	return p, ok
+}
+
+// lookupRelative finds a program by id; an id without a namespace is
+// looked up in ns.
+func (rt *Runtime) lookupRelative(id, ns string) (*Program, error) {
+	full := id
+	if !strings.Contains(id, ":") {
+		full = ns + ":" + id
+	}
+	if p, ok := rt.Program(full); ok {
+		return p, nil
+	}
+	return nil, fmt.Errorf("%w %q", ErrUnknownProgram, full)
+}
+
+// Spawn starts a Lua process running prog on the named host. The program's
+// method is called with args; its first return value becomes the process's
+// result value, and a Lua error its exit error (an *Error with traceback).
+func (rt *Runtime) Spawn(host string, prog *Program, args []value.Value, opts process.SpawnOptions) (pid.PID, error) {
+	if prog.kind != KindProcess {
+		return pid.PID{}, fmt.Errorf("luart: spawn %s: a function.lua entry is not a process", prog.id)
+	}
+	return rt.node.Spawn(host, func(p *process.Process) (value.Value, error) {
+		return rt.runProcess(prog, p, args)
+	}, opts)
+}
+
+func (rt *Runtime) runProcess(prog *Program, p *process.Process, args []value.Value) (value.Value, error) {
+	s := rt.newState(prog, p)
+	defer s.close()
+	s.ctx = p.Context()
+	s.L.SetContext(s.ctx)
+	fn, err := s.entry(s.G)
+	if err != nil {
+		return value.Nil(), err
+	}
+	s.L.Push(fn)
+	for _, a := range args {
+		s.L.Push(toLua(s.L, a))
+	}
+	if err := s.L.PCall(len(args), 1, nil); err != nil {
+		return value.Nil(), luaError(err)
+	}
+	ret := s.L.Get(-1)
+	s.L.Pop(1)
+	v, err := toValue(ret)
+	if err != nil {
+		return value.Nil(), fmt.Errorf("%s: the return value of %s cannot be a process result: %w", prog.id, prog.method, err)
+	}
+	return v, nil
+}
+
+// entry runs the program's chunk with env as its globals and returns the
+// function to call: the method field of the table the chunk returned, or
+// else the global function of that name.
+func (s *state) entry(env *lua.LTable) (*lua.LFunction, error) {
+	L := s.L
+	chunk := L.NewFunctionFromProto(s.prog.proto)
+	chunk.Env = env
+	L.Push(chunk)
+	if err := L.PCall(0, 1, nil); err != nil {
+		return nil, luaError(err)
+	}
+	mod := L.Get(-1)
+	L.Pop(1)
+	var fn lua.LValue = lua.LNil
+	if t, ok := mod.(*lua.LTable); ok {
+		fn = t.RawGetString(s.prog.method)
+	}
+	if fn == lua.LNil {
+		fn = env.RawGetString(s.prog.method)
+	}
+	f, ok := fn.(*lua.LFunction)
+	if !ok {
+		return nil, fmt.Errorf("%s: %w: %s defines no function %q (return a table with it, or define a global function)",
+			s.prog.id, ErrNoMethod, s.prog.file, s.prog.method)
+	}
+	return f, nil
+}
+
+// luaError turns gopher-lua's error into an *Error.
+func luaError(err error) error {
+	var ae *lua.ApiError
+	if !errors.As(err, &ae) {
+		return &Error{Message: err.Error()}
+	}
+	msg := "error"
+	if ae.Object != nil {
+		msg = ae.Object.String()
+	}
+	return &Error{Message: msg, Traceback: ae.StackTrace}
+}
+
+// requestID returns a new id for a request, for matching a client's error
+// page with the log line that has the traceback.
+func (rt *Runtime) requestID() string {
+	return fmt.Sprintf("%s-%d", rt.bootID, rt.requests.Add(1))
+}
+
+// withTimeout returns ctx bounded by the handler timeout.
+func (rt *Runtime) withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, rt.opts.HandlerTimeout)
+}
