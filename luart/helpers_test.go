@@ -3,6 +3,7 @@ package luart_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -72,6 +73,15 @@ func newEnv(t testing.TB, opts *luart.Options) *env {
 	rt, err := luart.New(o)
 	if err != nil {
 		t.Fatal(err)
+	}
+	for id, code := range helperPrograms {
+		p, err := luart.Compile(luart.Source{ID: id, File: id + ".lua", Code: []byte(code), Method: "main", Kind: luart.KindProcess})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := rt.Add(p); err != nil {
+			t.Fatal(err)
+		}
 	}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
@@ -256,16 +266,27 @@ func (e *env) run(code string, modules ...string) process.Result {
 func (e *env) runWith(pr *probe, code string, modules ...string) process.Result {
 	e.t.Helper()
 	p := e.process("test:"+strings.ReplaceAll(e.t.Name(), "/", "_")+randSuffix(), code, modules...)
-	// Spawn monitored from the probe so the EXIT cannot be missed.
+	return pr.await(e.spawnWatched(pr, p, value.String(pr.pid.String())))
+}
+
+// spawnWatched spawns p with args, monitored by the probe from the start,
+// so that its EXIT cannot be missed however soon it comes.
+func (e *env) spawnWatched(pr *probe, p *luart.Program, args ...value.Value) pid.PID {
+	e.t.Helper()
 	idc := make(chan pid.PID, 1)
 	pr.do <- func(self *process.Process) {
-		id, err := e.rt.Spawn(host, p, []value.Value{value.String(pr.pid.String())}, process.SpawnOptions{Parent: self.PID(), Monitor: true})
+		id, err := e.rt.Spawn(host, p, args, process.SpawnOptions{Parent: self.PID(), Monitor: true})
 		if err != nil {
 			e.t.Error(err)
 		}
 		idc <- id
 	}
-	id := <-idc
+	return <-idc
+}
+
+// await returns the result of id, which the probe monitors.
+func (pr *probe) await(id pid.PID) process.Result {
+	pr.t.Helper()
 	for {
 		ev := pr.event()
 		if ev.Kind == process.EventExit && ev.From == id {
@@ -297,3 +318,15 @@ func ok(t testing.TB, r process.Result) value.Value {
 	}
 	return r.Value
 }
+
+func httptestRequest(h http.Handler, method, target, body string, headers map[string]string) *httptest.ResponseRecorder {
+	w := httptest.NewRecorder()
+	r := httptest.NewRequest(method, target, strings.NewReader(body))
+	for k, v := range headers {
+		r.Header.Set(k, v)
+	}
+	h.ServeHTTP(w, r)
+	return w
+}
+
+func errorsAs(err error, target any) bool { return errors.As(err, target) }

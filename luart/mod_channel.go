@@ -97,6 +97,7 @@ func (c *lchan) close() bool {
 // inboxSource is process.inbox(): messages, as message userdata.
 type inboxSource struct {
 	s *state
+	L *lua.LState
 	p *process.Process
 }
 
@@ -105,14 +106,14 @@ func (in *inboxSource) poll() (lua.LValue, bool, bool) {
 	if !ok {
 		return lua.LNil, false, closed
 	}
-	return in.s.newMessageUD(m), true, false
+	return in.s.newUserData(in.L, messageType, m), true, false
 }
 func (in *inboxSource) ready() <-chan struct{} { return in.p.InboxReady() }
 func (in *inboxSource) name() string           { return "inbox" }
 
 // eventSource is process.events(): events, as tables.
 type eventSource struct {
-	s *state
+	L *lua.LState
 	p *process.Process
 }
 
@@ -121,30 +122,23 @@ func (ev *eventSource) poll() (lua.LValue, bool, bool) {
 	if !ok {
 		return lua.LNil, false, closed
 	}
-	return ev.s.eventTable(e), true, false
+	return eventTable(ev.L, e), true, false
 }
 func (ev *eventSource) ready() <-chan struct{} { return ev.p.EventsReady() }
 func (ev *eventSource) name() string           { return "events" }
 
-func (s *state) openChannel() *lua.LTable {
-	t := s.L.CreateTable(0, 2)
-	s.L.SetFuncs(t, map[string]lua.LGFunction{
-		"new":    s.chanNew,
-		"select": s.chanSelect,
+func (b *libBuilder) channelLib() *lua.LTable {
+	return b.funcs(map[string]lua.LGFunction{
+		"new":    bind((*state).chanNew),
+		"select": bind((*state).chanSelect),
 	})
-	return t
 }
 
-func (s *state) newChannelUD(src source) *lua.LUserData {
-	ud := s.L.NewUserData()
-	ud.Value = src
-	ud.Metatable = s.typeMeta(channelType, map[string]lua.LGFunction{
-		"receive":      s.chanReceive,
-		"send":         s.chanSend,
-		"close":        s.chanClose,
-		"case_receive": s.chanCaseReceive,
-	})
-	return ud
+var channelMethods = map[string]lua.LGFunction{
+	"receive":      bind((*state).chanReceive),
+	"send":         chanSend,
+	"close":        chanClose,
+	"case_receive": bind((*state).chanCaseReceive),
 }
 
 func (s *state) chanNew(L *lua.LState) int {
@@ -155,7 +149,7 @@ func (s *state) chanNew(L *lua.LState) int {
 			argError(L, 1, "channel.new", "size", "must be at least 1")
 		}
 	}
-	L.Push(s.newChannelUD(newLChan(size)))
+	L.Push(s.newUserData(L, channelType, newLChan(size)))
 	return 1
 }
 
@@ -183,21 +177,12 @@ func (s *state) chanReceive(L *lua.LState) int {
 		select {
 		case <-src.ready():
 		case <-s.ctx.Done():
-			s.interrupted("receive")
+			s.interrupted(L, "receive")
 		}
 	}
 }
 
-// interrupted raises the error that ends code whose context is done: the
-// process was terminated, or the handler ran out of time.
-func (s *state) interrupted(op string) {
-	if s.proc != nil {
-		s.L.RaiseError("%s interrupted: the process was terminated", op)
-	}
-	s.L.RaiseError("%s interrupted: %s", op, ErrTimeout.Error())
-}
-
-func (s *state) chanSend(L *lua.LState) int {
+func chanSend(L *lua.LState) int {
 	src := checkSource(L, "channel:send")
 	c, ok := src.(*lchan)
 	if !ok {
@@ -212,7 +197,7 @@ func (s *state) chanSend(L *lua.LState) int {
 	return 1
 }
 
-func (s *state) chanClose(L *lua.LState) int {
+func chanClose(L *lua.LState) int {
 	src := checkSource(L, "channel:close")
 	c, ok := src.(*lchan)
 	if !ok {
@@ -225,10 +210,7 @@ func (s *state) chanClose(L *lua.LState) int {
 // chanCaseReceive returns a case for channel.select.
 func (s *state) chanCaseReceive(L *lua.LState) int {
 	checkSource(L, "channel:case_receive")
-	ud := L.NewUserData()
-	ud.Value = L.Get(1).(*lua.LUserData)
-	ud.Metatable = s.typeMeta(caseType, nil)
-	L.Push(ud)
+	L.Push(s.newUserData(L, caseType, L.Get(1).(*lua.LUserData)))
 	return 1
 }
 
@@ -284,7 +266,7 @@ func (s *state) chanSelect(L *lua.LState) int {
 			sel[len(srcs)] = reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(s.ctx.Done())}
 		}
 		if i, _, _ := reflect.Select(sel); i == len(srcs) {
-			s.interrupted("channel.select")
+			s.interrupted(L, "channel.select")
 		}
 	}
 }

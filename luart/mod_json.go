@@ -11,13 +11,9 @@ import (
 // 1..n encodes as an array, any other as an object, an empty one as {}.
 // JSON null decodes to nil.
 
-func (s *state) openJSON() *lua.LTable {
-	t := s.L.CreateTable(0, 2)
-	s.L.SetFuncs(t, map[string]lua.LGFunction{
-		"encode": jsonEncode,
-		"decode": jsonDecode,
-	})
-	return t
+var jsonFuncs = map[string]lua.LGFunction{
+	"encode": jsonEncode,
+	"decode": jsonDecode,
 }
 
 func jsonEncode(L *lua.LState) int {

@@ -2,7 +2,6 @@ package luart
 
 import (
 	"errors"
-	"strings"
 
 	lua "github.com/yuin/gopher-lua"
 
@@ -19,46 +18,42 @@ const (
 	payloadType = "wsrelay.payload"
 )
 
-func (s *state) openProcess() *lua.LTable {
-	L := s.L
-	t := L.CreateTable(0, 24)
-	L.SetFuncs(t, map[string]lua.LGFunction{
-		"pid":                    s.procPID,
-		"send":                   s.procSend,
-		"spawn":                  s.spawnFn("process.spawn", process.SpawnOptions{}),
-		"spawn_monitored":        s.spawnFn("process.spawn_monitored", process.SpawnOptions{Monitor: true}),
-		"spawn_linked":           s.spawnFn("process.spawn_linked", process.SpawnOptions{Link: true}),
-		"spawn_linked_monitored": s.spawnFn("process.spawn_linked_monitored", process.SpawnOptions{Link: true, Monitor: true}),
-		"monitor":                s.relFn("process.monitor", (*process.Process).Monitor),
-		"unmonitor":              s.relFn("process.unmonitor", (*process.Process).Unmonitor),
-		"link":                   s.relFn("process.link", (*process.Process).Link),
-		"unlink":                 s.relFn("process.unlink", (*process.Process).Unlink),
-		"cancel":                 s.procCancel,
-		"terminate":              s.procTerminate,
-		"set_options":            s.procSetOptions,
-		"inbox":                  s.procInbox,
-		"events":                 s.procEvents,
+func (b *libBuilder) processLib() *lua.LTable {
+	t := b.funcs(map[string]lua.LGFunction{
+		"pid":                    bind((*state).procPID),
+		"send":                   bind((*state).procSend),
+		"spawn":                  bind(spawnFn("process.spawn", process.SpawnOptions{})),
+		"spawn_monitored":        bind(spawnFn("process.spawn_monitored", process.SpawnOptions{Monitor: true})),
+		"spawn_linked":           bind(spawnFn("process.spawn_linked", process.SpawnOptions{Link: true})),
+		"spawn_linked_monitored": bind(spawnFn("process.spawn_linked_monitored", process.SpawnOptions{Link: true, Monitor: true})),
+		"monitor":                bind(relFn("process.monitor", (*process.Process).Monitor)),
+		"unmonitor":              bind(relFn("process.unmonitor", (*process.Process).Unmonitor)),
+		"link":                   bind(relFn("process.link", (*process.Process).Link)),
+		"unlink":                 bind(relFn("process.unlink", (*process.Process).Unlink)),
+		"cancel":                 bind((*state).procCancel),
+		"terminate":              bind((*state).procTerminate),
+		"set_options":            bind((*state).procSetOptions),
+		"inbox":                  bind((*state).procInbox),
+		"events":                 bind((*state).procEvents),
 	})
-	reg := L.CreateTable(0, 3)
-	L.SetFuncs(reg, map[string]lua.LGFunction{
-		"register":   s.regRegister,
-		"lookup":     s.regLookup,
-		"unregister": s.regUnregister,
-	})
-	t.RawSetString("registry", s.readOnly("process.registry", reg))
-	ev := L.CreateTable(0, 3)
+	t.RawSetString("registry", b.readOnly("process.registry", b.funcs(map[string]lua.LGFunction{
+		"register":   bind((*state).regRegister),
+		"lookup":     bind((*state).regLookup),
+		"unregister": bind((*state).regUnregister),
+	})))
+	ev := b.L.CreateTable(0, 3)
 	for _, k := range []process.EventKind{process.EventExit, process.EventLinkDown, process.EventCancel} {
 		ev.RawSetString(k.String(), lua.LString(k.String()))
 	}
-	t.RawSetString("event", s.readOnly("process.event", ev))
+	t.RawSetString("event", b.readOnly("process.event", ev))
 	return t
 }
 
 // self returns the running process, raising an error naming fn when the
 // code is an HTTP handler, which is not a process.
-func (s *state) self(fn string) *process.Process {
+func (s *state) self(L *lua.LState, fn string) *process.Process {
 	if s.proc == nil {
-		s.L.RaiseError("%s: only a process can do this, and this code is a function.lua handler", fn)
+		L.RaiseError("%s: only a process can do this, and this code is a function.lua handler", fn)
 	}
 	return s.proc
 }
@@ -71,8 +66,8 @@ func (s *state) selfPID() pid.PID {
 }
 
 // checkDest resolves argument n, a registered name or a PID string.
-func (s *state) checkDest(n int, fn string) (pid.PID, error) {
-	dest := checkString(s.L, n, fn, "destination")
+func (s *state) checkDest(L *lua.LState, n int, fn string) (pid.PID, error) {
+	dest := checkString(L, n, fn, "destination")
 	return s.rt.node.Resolve(dest)
 }
 
@@ -93,8 +88,8 @@ func (s *state) procSend(L *lua.LState) int {
 	return pushResult(L, s.rt.node.SendDest(s.selfPID(), dest, topic, payload))
 }
 
-func (s *state) spawnFn(fn string, opts process.SpawnOptions) lua.LGFunction {
-	return func(L *lua.LState) int {
+func spawnFn(fn string, opts process.SpawnOptions) func(*state, *lua.LState) int {
+	return func(s *state, L *lua.LState) int {
 		id := checkString(L, 1, fn, "entry id")
 		host := checkString(L, 2, fn, "process host")
 		args := make([]value.Value, 0, max(L.GetTop()-2, 0))
@@ -103,7 +98,7 @@ func (s *state) spawnFn(fn string, opts process.SpawnOptions) lua.LGFunction {
 		}
 		o := opts
 		if o.Link || o.Monitor {
-			o.Parent = s.self(fn).PID()
+			o.Parent = s.self(L, fn).PID()
 		}
 		prog, err := s.rt.lookupRelative(id, s.prog.namespace())
 		if err != nil {
@@ -122,10 +117,10 @@ func (s *state) spawnFn(fn string, opts process.SpawnOptions) lua.LGFunction {
 	}
 }
 
-func (s *state) relFn(fn string, op func(*process.Process, pid.PID) error) lua.LGFunction {
-	return func(L *lua.LState) int {
-		self := s.self(fn)
-		target, err := s.checkDest(1, fn)
+func relFn(fn string, op func(*process.Process, pid.PID) error) func(*state, *lua.LState) int {
+	return func(s *state, L *lua.LState) int {
+		self := s.self(L, fn)
+		target, err := s.checkDest(L, 1, fn)
 		if err == nil {
 			err = op(self, target)
 		}
@@ -135,7 +130,7 @@ func (s *state) relFn(fn string, op func(*process.Process, pid.PID) error) lua.L
 
 func (s *state) procCancel(L *lua.LState) int {
 	const fn = "process.cancel"
-	target, err := s.checkDest(1, fn)
+	target, err := s.checkDest(L, 1, fn)
 	reason := optString(L, 2, fn, "reason", "")
 	if err == nil {
 		err = s.rt.node.Cancel(s.selfPID(), target, reason)
@@ -144,7 +139,7 @@ func (s *state) procCancel(L *lua.LState) int {
 }
 
 func (s *state) procTerminate(L *lua.LState) int {
-	target, err := s.checkDest(1, "process.terminate")
+	target, err := s.checkDest(L, 1, "process.terminate")
 	if err == nil {
 		err = s.rt.node.Terminate(target)
 	}
@@ -153,7 +148,7 @@ func (s *state) procTerminate(L *lua.LState) int {
 
 func (s *state) procSetOptions(L *lua.LState) int {
 	const fn = "process.set_options"
-	self := s.self(fn)
+	self := s.self(L, fn)
 	opts := checkTable(L, 1, fn, "options")
 	var bad string
 	opts.ForEach(func(k, v lua.LValue) {
@@ -177,14 +172,14 @@ func (s *state) procSetOptions(L *lua.LState) int {
 }
 
 func (s *state) procInbox(L *lua.LState) int {
-	p := s.self("process.inbox")
-	L.Push(s.newChannelUD(&inboxSource{s: s, p: p}))
+	p := s.self(L, "process.inbox")
+	L.Push(s.newUserData(L, channelType, &inboxSource{s: s, L: L, p: p}))
 	return 1
 }
 
 func (s *state) procEvents(L *lua.LState) int {
-	p := s.self("process.events")
-	L.Push(s.newChannelUD(&eventSource{s: s, p: p}))
+	p := s.self(L, "process.events")
+	L.Push(s.newUserData(L, channelType, &eventSource{L: L, p: p}))
 	return 1
 }
 
@@ -194,9 +189,9 @@ func (s *state) regRegister(L *lua.LState) int {
 	var target pid.PID
 	var err error
 	if L.Get(2) == lua.LNil {
-		target = s.self(fn).PID()
+		target = s.self(L, fn).PID()
 	} else {
-		target, err = s.checkDest(2, fn)
+		target, err = s.checkDest(L, 2, fn)
 	}
 	if err == nil {
 		err = s.rt.node.Register(name, target)
@@ -224,42 +219,39 @@ func (s *state) regUnregister(L *lua.LState) int {
 
 // Messages and payloads as userdata.
 
-func (s *state) newMessageUD(m process.Message) *lua.LUserData {
-	ud := s.L.NewUserData()
-	ud.Value = m
-	ud.Metatable = s.typeMeta(messageType, map[string]lua.LGFunction{
-		"topic": func(L *lua.LState) int {
-			L.Push(lua.LString(checkMessage(L).Topic))
-			return 1
-		},
-		"from": func(L *lua.LState) int {
-			m := checkMessage(L)
-			if m.From.IsZero() {
-				L.Push(lua.LNil)
-			} else {
-				L.Push(lua.LString(m.From.String()))
-			}
-			return 1
-		},
-		"payload": func(L *lua.LState) int {
-			m := checkMessage(L)
-			p := L.NewUserData()
-			p.Value = m.Payload
-			p.Metatable = s.typeMeta(payloadType, map[string]lua.LGFunction{
-				"data": func(L *lua.LState) int {
-					v, ok := L.CheckUserData(1).Value.(value.Value)
-					if !ok {
-						L.RaiseError("payload:data: call it with ':' on a payload")
-					}
-					L.Push(toLua(L, v))
-					return 1
-				},
-			})
-			L.Push(p)
-			return 1
-		},
-	})
-	return ud
+var messageMethods = map[string]lua.LGFunction{
+	"topic": func(L *lua.LState) int {
+		L.Push(lua.LString(checkMessage(L).Topic))
+		return 1
+	},
+	"from": func(L *lua.LState) int {
+		m := checkMessage(L)
+		if m.From.IsZero() {
+			L.Push(lua.LNil)
+		} else {
+			L.Push(lua.LString(m.From.String()))
+		}
+		return 1
+	},
+	"payload": bind(func(s *state, L *lua.LState) int {
+		L.Push(s.newUserData(L, payloadType, checkMessage(L).Payload))
+		return 1
+	}),
+}
+
+var payloadMethods = map[string]lua.LGFunction{
+	"data": func(L *lua.LState) int {
+		ud, ok := L.Get(1).(*lua.LUserData)
+		var v value.Value
+		if ok {
+			v, ok = ud.Value.(value.Value)
+		}
+		if !ok {
+			L.RaiseError("payload:data: call it with ':' on a payload, as in msg:payload():data()")
+		}
+		L.Push(toLua(L, v))
+		return 1
+	},
 }
 
 func checkMessage(L *lua.LState) process.Message {
@@ -273,28 +265,9 @@ func checkMessage(L *lua.LState) process.Message {
 	return process.Message{}
 }
 
-// typeMeta returns the metatable of a userdata type, made on first use.
-func (s *state) typeMeta(name string, methods map[string]lua.LGFunction) *lua.LTable {
-	if mt, ok := s.L.GetTypeMetatable(name).(*lua.LTable); ok {
-		return mt
-	}
-	mt := s.L.NewTypeMetatable(name)
-	idx := s.L.CreateTable(0, len(methods))
-	s.L.SetFuncs(idx, methods)
-	mt.RawSetString("__index", idx)
-	mt.RawSetString("__metatable", lua.LString("locked"))
-	short := name[strings.LastIndexByte(name, '.')+1:]
-	mt.RawSetString("__tostring", s.L.NewFunction(func(L *lua.LState) int {
-		L.Push(lua.LString(short))
-		return 1
-	}))
-	return mt
-}
-
 // eventTable turns a process event into the table Lua code sees:
 // {kind=, from=, result={value=, error=}, reason=}.
-func (s *state) eventTable(e process.Event) *lua.LTable {
-	L := s.L
+func eventTable(L *lua.LState, e process.Event) *lua.LTable {
 	t := L.CreateTable(0, 4)
 	t.RawSetString("kind", lua.LString(e.Kind.String()))
 	if !e.From.IsZero() {

@@ -9,14 +9,10 @@ import (
 // The time module: time.now(), time.sleep(d), time.after(d). Durations are
 // Go duration strings ("1.5s", "100ms") or numbers of seconds.
 
-func (s *state) openTime() *lua.LTable {
-	t := s.L.CreateTable(0, 3)
-	s.L.SetFuncs(t, map[string]lua.LGFunction{
-		"now":   timeNow,
-		"sleep": s.timeSleep,
-		"after": s.timeAfter,
-	})
-	return t
+var timeFuncs = map[string]lua.LGFunction{
+	"now":   timeNow,
+	"sleep": bind((*state).timeSleep),
+	"after": bind((*state).timeAfter),
 }
 
 // timeNow returns the Unix time in seconds, with a fraction.
@@ -32,7 +28,7 @@ func (s *state) timeSleep(L *lua.LState) int {
 	select {
 	case <-t.C:
 	case <-s.ctx.Done():
-		s.interrupted("time.sleep")
+		s.interrupted(L, "time.sleep")
 	}
 	return 0
 }
@@ -42,12 +38,7 @@ func (s *state) timeSleep(L *lua.LState) int {
 func (s *state) timeAfter(L *lua.LState) int {
 	d := checkDuration(L, 1, "time.after", "duration")
 	c := newLChan(1)
-	var t *time.Timer
-	t = time.AfterFunc(d, func() {
-		s.timers.remove(t)
-		c.push(lua.LNumber(float64(time.Now().UnixNano()) / 1e9))
-	})
-	s.timers.add(t)
-	L.Push(s.newChannelUD(c))
+	s.timers.start(d, func() { c.push(lua.LNumber(float64(time.Now().UnixNano()) / 1e9)) })
+	L.Push(s.newUserData(L, channelType, c))
 	return 1
 }

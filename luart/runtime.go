@@ -53,6 +53,8 @@ type Runtime struct {
 	log  *slog.Logger
 	opts Options
 
+	libs *libs
+
 	mu       sync.RWMutex
 	programs map[string]*Program
 
@@ -84,6 +86,7 @@ func New(opts Options) (*Runtime, error) {
 		node:     opts.Node,
 		log:      opts.Logger,
 		opts:     opts,
+		libs:     newLibs(),
 		programs: make(map[string]*Program),
 		bootID:   fmt.Sprintf("%x", time.Now().UnixNano()&0xffffff),
 	}, nil

@@ -1,0 +1,160 @@
+package luart
+
+import (
+	"strings"
+
+	lua "github.com/yuin/gopher-lua"
+)
+
+// libs are the library tables and userdata metatables, built once per
+// Runtime and shared by all its states. Sharing is safe because nothing
+// writes to them after they are built: Lua code reaches them only through
+// read-only proxies and protected metatables, and their Go functions act
+// on the calling state, never on the function value or its table.
+type libs struct {
+	globalsMeta *lua.LTable            // metatable of each state's globals: __index = the shared globals
+	stringMeta  *lua.LTable            // metatable of strings, for s:upper() and friends
+	modules     map[string]lua.LValue  // what require returns, by name
+	metas       map[string]*lua.LTable // userdata metatables, by type name
+}
+
+// Base functions left out of the sandbox: they reach the file system, the
+// collector, or another environment than the one the code runs in.
+var bannedBase = []string{
+	"dofile", "loadfile", "load", "loadstring", "getfenv", "setfenv",
+	"collectgarbage", "module", "newproxy", "_printregs", "_GOPHER_LUA_VERSION",
+}
+
+func newLibs() *libs {
+	// tpl only makes the shared objects; it never runs code.
+	tpl := lua.NewState(lua.Options{SkipOpenLibs: true})
+	b := &libBuilder{L: tpl}
+
+	globals := b.open(lua.BaseLibName, lua.OpenBase)
+	for _, name := range bannedBase {
+		globals.RawSetString(name, lua.LNil)
+	}
+	globals.RawSetString("_G", lua.LNil) // each state has its own
+	globals.RawSetString("print", tpl.NewFunction(bind((*state).print)))
+	globals.RawSetString("require", tpl.NewFunction(bind((*state).require)))
+	globals.RawSetString("rawset", tpl.NewFunction(rawset))
+
+	str := b.open(lua.StringLibName, lua.OpenString)
+	str.RawSetString("__index", lua.LNil)
+	globals.RawSetString("string", b.readOnly("string", str))
+	globals.RawSetString("table", b.readOnly("table", b.open(lua.TabLibName, lua.OpenTable)))
+	globals.RawSetString("math", b.readOnly("math", b.open(lua.MathLibName, lua.OpenMath)))
+	globals.RawSetString("coroutine", b.readOnly("coroutine", b.open(lua.CoroutineLibName, lua.OpenCoroutine)))
+	globals.RawSetString("os", b.readOnly("os", b.osLib()))
+	globals.RawSetString("process", b.readOnly("process", b.processLib()))
+	globals.RawSetString("channel", b.readOnly("channel", b.channelLib()))
+
+	l := &libs{
+		globalsMeta: b.meta(globals),
+		stringMeta:  b.meta(str),
+		modules: map[string]lua.LValue{
+			"json": b.readOnly("json", b.funcs(jsonFuncs)),
+			"time": b.readOnly("time", b.funcs(timeFuncs)),
+			"http": b.readOnly("http", b.funcs(httpFuncs)),
+		},
+		metas: map[string]*lua.LTable{},
+	}
+	for name, methods := range userdataMethods {
+		l.metas[name] = b.typeMeta(name, methods)
+	}
+	return l
+}
+
+type libBuilder struct{ L *lua.LState }
+
+// open runs one of gopher-lua's openers and takes the table it made.
+func (b *libBuilder) open(name string, opener lua.LGFunction) *lua.LTable {
+	b.L.Push(b.L.NewFunction(opener))
+	b.L.Push(lua.LString(name))
+	b.L.Call(1, 1)
+	t := b.L.Get(-1).(*lua.LTable)
+	b.L.Pop(1)
+	if name == lua.BaseLibName {
+		return b.L.G.Global
+	}
+	return t
+}
+
+func (b *libBuilder) funcs(fns map[string]lua.LGFunction) *lua.LTable {
+	t := b.L.CreateTable(0, len(fns))
+	b.L.SetFuncs(t, fns)
+	return t
+}
+
+// osLib keeps only the clock and calendar functions of os.
+func (b *libBuilder) osLib() *lua.LTable {
+	full := b.open(lua.OsLibName, lua.OpenOs)
+	t := b.L.CreateTable(0, 4)
+	for _, name := range []string{"clock", "date", "difftime", "time"} {
+		t.RawSetString(name, full.RawGetString(name))
+	}
+	return t
+}
+
+// meta returns a protected metatable whose __index is t.
+func (b *libBuilder) meta(t *lua.LTable) *lua.LTable {
+	mt := b.L.CreateTable(0, 2)
+	mt.RawSetString("__index", t)
+	mt.RawSetString("__metatable", lua.LString("locked"))
+	return mt
+}
+
+// readOnly returns a proxy of lib that refuses writes.
+func (b *libBuilder) readOnly(name string, lib *lua.LTable) *lua.LTable {
+	proxy := b.L.CreateTable(0, 0)
+	mt := b.meta(lib)
+	mt.RawSetString("__newindex", b.L.NewFunction(func(L *lua.LState) int {
+		L.RaiseError("the library table %s is read-only", name)
+		return 0
+	}))
+	proxy.Metatable = mt
+	return proxy
+}
+
+// typeMeta returns the metatable of a userdata type.
+func (b *libBuilder) typeMeta(name string, methods map[string]lua.LGFunction) *lua.LTable {
+	mt := b.meta(b.funcs(methods))
+	short := name[strings.LastIndexByte(name, '.')+1:]
+	mt.RawSetString("__tostring", b.L.NewFunction(func(L *lua.LState) int {
+		L.Push(lua.LString(short))
+		return 1
+	}))
+	return mt
+}
+
+// userdataMethods are the methods of each userdata type, by type name.
+var userdataMethods = map[string]map[string]lua.LGFunction{
+	messageType:  messageMethods,
+	payloadType:  payloadMethods,
+	channelType:  channelMethods,
+	caseType:     {},
+	requestType:  requestMethods,
+	responseType: responseMethods,
+}
+
+// newUserData returns a userdata of a shared type holding v.
+func (s *state) newUserData(L *lua.LState, typ string, v any) *lua.LUserData {
+	ud := L.NewUserData()
+	ud.Value = v
+	ud.Metatable = s.rt.libs.metas[typ]
+	return ud
+}
+
+// rawset is the base rawset, refusing the read-only library proxies.
+func rawset(L *lua.LState) int {
+	t := L.CheckTable(1)
+	if mt, ok := t.Metatable.(*lua.LTable); ok && mt.RawGetString("__newindex") != lua.LNil && mt.RawGetString("__metatable") == lua.LString("locked") {
+		L.RaiseError("rawset: library tables are read-only")
+	}
+	if L.Get(2) == lua.LNil {
+		L.ArgError(2, "table index is nil")
+	}
+	t.RawSet(L.Get(2), L.Get(3))
+	L.SetTop(1)
+	return 1
+}
