@@ -8,6 +8,12 @@ test:
 bench:
 	go test -run '^$$' -bench . -benchmem ./...
 
-# Short fuzz runs of every parser; the seed corpora live in each package's testdata/.
+# Short fuzz runs of every parser; the seed corpora live in each package's
+# testdata/. A short -fuzzminimizetime matters: with the default (60 s per
+# new interesting input) the workers spend their time minimizing and the
+# run barely executes anything.
+FUZZ = go test -run '^$$' -fuzztime 30s -fuzzminimizetime 2s
 fuzz:
-	go test -run '^$$' -fuzz FuzzParse -fuzztime 30s ./pid
+	$(FUZZ) -fuzz FuzzParse ./pid
+	$(FUZZ) -fuzz FuzzParseJSON ./value
+	$(FUZZ) -fuzz FuzzLoad ./config

@@ -1,0 +1,251 @@
+package config
+
+import (
+	"net"
+	"slices"
+	"strings"
+	"time"
+)
+
+// The kinds of entry wsrelay knows. StandardKinds lists them for Load;
+// docs/config.md describes every field.
+const (
+	KindHTTPService    = "http.service"
+	KindHTTPRouter     = "http.router"
+	KindHTTPEndpoint   = "http.endpoint"
+	KindHTTPStatic     = "http.static"
+	KindFunctionLua    = "function.lua"
+	KindProcessLua     = "process.lua"
+	KindProcessHost    = "process.host"
+	KindProcessService = "process.service"
+)
+
+// StandardKinds returns the kinds of entry wsrelay serves.
+func StandardKinds() []Kind {
+	return []Kind{
+		{KindHTTPService, func() Spec { return &HTTPService{} }},
+		{KindHTTPRouter, func() Spec { return &HTTPRouter{} }},
+		{KindHTTPEndpoint, func() Spec { return &HTTPEndpoint{} }},
+		{KindHTTPStatic, func() Spec { return &HTTPStatic{} }},
+		{KindFunctionLua, func() Spec { return &FunctionLua{} }},
+		{KindProcessLua, func() Spec { return &ProcessLua{} }},
+		{KindProcessHost, func() Spec { return &ProcessHost{} }},
+		{KindProcessService, func() Spec { return &ProcessService{} }},
+	}
+}
+
+// HTTPService is an HTTP server listening on an address.
+type HTTPService struct {
+	Addr     string          `yaml:"addr"`
+	Timeouts ServiceTimeouts `yaml:"timeouts"`
+}
+
+// ServiceTimeouts are an http.service's timeouts. WebSocket connections
+// are not bound by them once upgraded.
+type ServiceTimeouts struct {
+	ReadHeader Duration `yaml:"read_header"` // default 10s
+	Read       Duration `yaml:"read"`        // default 60s
+	Write      Duration `yaml:"write"`       // default 60s
+	Idle       Duration `yaml:"idle"`        // default 120s
+}
+
+func (s *HTTPService) Check(c *Checker) {
+	if c.Required("addr", s.Addr) {
+		if _, port, err := net.SplitHostPort(s.Addr); err != nil || port == "" {
+			c.Fail("addr", "%q is not a host:port address like \"127.0.0.1:8080\" or \":8080\"", s.Addr)
+		}
+	}
+	c.Duration("timeouts.read_header", &s.Timeouts.ReadHeader, 10*time.Second, time.Millisecond)
+	c.Duration("timeouts.read", &s.Timeouts.Read, 60*time.Second, time.Millisecond)
+	c.Duration("timeouts.write", &s.Timeouts.Write, 60*time.Second, time.Millisecond)
+	c.Duration("timeouts.idle", &s.Timeouts.Idle, 120*time.Second, time.Millisecond)
+}
+
+// HTTPRouter groups endpoints under a path prefix of a service, with
+// middleware.
+type HTTPRouter struct {
+	Prefix         string         `yaml:"prefix"`
+	Middleware     []string       `yaml:"middleware"`
+	Options        map[string]any `yaml:"options"`
+	PostMiddleware []string       `yaml:"post_middleware"`
+	PostOptions    map[string]any `yaml:"post_options"`
+
+	// Server is meta.server resolved to an http.service id.
+	Server string `yaml:"-"`
+	// Opts and PostOpts are Options and PostOptions as strings.
+	Opts, PostOpts map[string]string `yaml:"-"`
+}
+
+func (s *HTTPRouter) Check(c *Checker) {
+	s.Server = c.MetaRef("server", KindHTTPService)
+	if s.Prefix == "" {
+		s.Prefix = "/"
+	}
+	c.URLPath("prefix", s.Prefix)
+	if strings.ContainsAny(s.Prefix, "{}") {
+		c.Fail("prefix", "%q: a prefix cannot have {parameters}; put them in endpoint paths", s.Prefix)
+	}
+	s.Opts = c.Options("options", s.Options)
+	s.PostOpts = c.Options("post_options", s.PostOptions)
+	checkNames(c, "middleware", s.Middleware)
+	checkNames(c, "post_middleware", s.PostMiddleware)
+}
+
+func checkNames(c *Checker, field string, names []string) {
+	for i, n := range names {
+		if n == "" {
+			c.Fail(field, "item %d is empty", i+1)
+		} else if slices.Contains(names[:i], n) {
+			c.Fail(field, "%s is listed twice", n)
+		}
+	}
+}
+
+// Methods an endpoint may serve.
+var httpMethods = []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
+
+// HTTPEndpoint serves one method and path of a router with a function.
+type HTTPEndpoint struct {
+	Method string `yaml:"method"`
+	Path   string `yaml:"path"`
+	Func   string `yaml:"func"`
+
+	// Router is meta.router resolved to an http.router id.
+	Router string `yaml:"-"`
+}
+
+func (s *HTTPEndpoint) Check(c *Checker) {
+	s.Router = c.MetaRef("router", KindHTTPRouter)
+	s.Method = strings.ToUpper(s.Method)
+	if c.Required("method", s.Method) && !slices.Contains(httpMethods, s.Method) {
+		c.Fail("method", "%q is not one of %s", s.Method, strings.Join(httpMethods, ", "))
+	}
+	c.URLPath("path", s.Path)
+	c.Ref("func", &s.Func, KindFunctionLua)
+}
+
+// HTTPStatic serves the files of a directory under a path of a service.
+type HTTPStatic struct {
+	Path      string `yaml:"path"`
+	Directory string `yaml:"directory"`
+
+	// Server is meta.server resolved to an http.service id.
+	Server string `yaml:"-"`
+	// Dir is Directory relative to the app directory.
+	Dir string `yaml:"-"`
+}
+
+func (s *HTTPStatic) Check(c *Checker) {
+	s.Server = c.MetaRef("server", KindHTTPService)
+	if s.Path == "" {
+		s.Path = "/"
+	}
+	c.URLPath("path", s.Path)
+	s.Dir = c.Directory("directory", s.Directory)
+}
+
+// LuaSource is what function.lua and process.lua entries share.
+type LuaSource struct {
+	Source  string   `yaml:"source"`
+	Method  string   `yaml:"method"`
+	Modules []string `yaml:"modules"`
+
+	// File is the source file relative to the app directory, Code its text.
+	File string `yaml:"-"`
+	Code []byte `yaml:"-"`
+}
+
+func (s *LuaSource) check(c *Checker) {
+	s.File, s.Code = c.Source("source", s.Source)
+	c.Required("method", s.Method)
+	checkNames(c, "modules", s.Modules)
+}
+
+// FunctionLua is a Lua function that serves HTTP requests.
+type FunctionLua struct {
+	LuaSource `yaml:",inline"`
+	// Timeout bounds one call; default 30s.
+	Timeout Duration `yaml:"timeout"`
+}
+
+func (s *FunctionLua) Check(c *Checker) {
+	s.check(c)
+	c.Duration("timeout", &s.Timeout, 30*time.Second, time.Millisecond)
+}
+
+// ProcessLua is a Lua function that runs as a process.
+type ProcessLua struct {
+	LuaSource `yaml:",inline"`
+}
+
+func (s *ProcessLua) Check(c *Checker) { s.check(c) }
+
+// ProcessHost is a place where processes run.
+type ProcessHost struct {
+	// MailboxSize bounds each process's mailbox; default 65536.
+	MailboxSize int `yaml:"mailbox_size"`
+	// CancelGrace is how long a cancelled process may take to end; default 5s.
+	CancelGrace Duration `yaml:"cancel_grace"`
+}
+
+func (s *ProcessHost) Check(c *Checker) {
+	if s.MailboxSize < 0 {
+		c.Fail("mailbox_size", "must not be negative")
+	}
+	if s.MailboxSize == 0 {
+		s.MailboxSize = 65536
+	}
+	c.Duration("cancel_grace", &s.CancelGrace, 5*time.Second, time.Millisecond)
+}
+
+// ProcessService keeps a Lua process running on a host, registered under
+// the entry's id, restarting it after failures.
+type ProcessService struct {
+	Process   string    `yaml:"process"`
+	Host      string    `yaml:"host"`
+	Args      []any     `yaml:"args"`
+	Lifecycle Lifecycle `yaml:"lifecycle"`
+}
+
+// Lifecycle says whether a service starts with the app and how it restarts.
+type Lifecycle struct {
+	AutoStart *bool   `yaml:"auto_start"` // default true
+	Restart   Restart `yaml:"restart"`
+}
+
+// Restart is a service's restart policy: after a failure, wait
+// InitialDelay, then BackoffFactor times longer after each further failure
+// in a row, up to MaxDelay; give up after MaxAttempts failures in a row. A
+// run that lasts longer than MaxDelay resets the count.
+type Restart struct {
+	MaxAttempts   *int     `yaml:"max_attempts"`   // default 5; 0 never restarts
+	InitialDelay  Duration `yaml:"initial_delay"`  // default 100ms
+	MaxDelay      Duration `yaml:"max_delay"`      // default 30s
+	BackoffFactor float64  `yaml:"backoff_factor"` // default 2
+}
+
+func (s *ProcessService) Check(c *Checker) {
+	c.Ref("process", &s.Process, KindProcessLua)
+	c.Ref("host", &s.Host, KindProcessHost)
+	if s.Lifecycle.AutoStart == nil {
+		t := true
+		s.Lifecycle.AutoStart = &t
+	}
+	r := &s.Lifecycle.Restart
+	if r.MaxAttempts == nil {
+		n := 5
+		r.MaxAttempts = &n
+	} else if *r.MaxAttempts < 0 {
+		c.Fail("lifecycle.restart.max_attempts", "must not be negative")
+	}
+	c.Duration("lifecycle.restart.initial_delay", &r.InitialDelay, 100*time.Millisecond, time.Millisecond)
+	c.Duration("lifecycle.restart.max_delay", &r.MaxDelay, 30*time.Second, time.Millisecond)
+	if r.BackoffFactor == 0 {
+		r.BackoffFactor = 2
+	} else if r.BackoffFactor < 1 {
+		c.Fail("lifecycle.restart.backoff_factor", "%v must be at least 1", r.BackoffFactor)
+	}
+	if r.MaxDelay.Value < r.InitialDelay.Value {
+		c.Fail("lifecycle.restart.max_delay", "%v is shorter than initial_delay %v", r.MaxDelay.Value, r.InitialDelay.Value)
+	}
+}

@@ -1,0 +1,2 @@
+local http = require("http")
+return { handler = function() http.response():write("hi") end }

@@ -1,0 +1,1 @@
+return { main = function() process.inbox():receive() end }
