@@ -84,6 +84,26 @@ func (e *Entry) Dir() string { return path.Dir(e.File) }
 
 // LoadDir loads the app in a directory of the file system.
 func LoadDir(dir string, kinds []Kind) (*App, error) {
+	app, probs := DiagnoseDir(dir, kinds)
+	if err := probs.Err(); err != nil {
+		return nil, err
+	}
+	return app, nil
+}
+
+// Load loads the app in fsys with the given kinds (StandardKinds, or the
+// caller's own list). On any problem it returns nil and Errors listing all
+// of them.
+func Load(fsys fs.FS, kinds []Kind) (*App, error) {
+	app, probs := Diagnose(fsys, kinds)
+	if err := probs.Err(); err != nil {
+		return nil, err
+	}
+	return app, nil
+}
+
+// DiagnoseDir is Diagnose for a directory of the file system.
+func DiagnoseDir(dir string, kinds []Kind) (*App, Errors) {
 	st, err := os.Stat(dir)
 	if err != nil {
 		return nil, Errors{{File: dir, Msg: "cannot read the app directory: " + err.Error()}}
@@ -91,13 +111,14 @@ func LoadDir(dir string, kinds []Kind) (*App, error) {
 	if !st.IsDir() {
 		return nil, Errors{{File: dir, Msg: "is not a directory"}}
 	}
-	return Load(os.DirFS(dir), kinds)
+	return Diagnose(os.DirFS(dir), kinds)
 }
 
-// Load loads the app in fsys with the given kinds (StandardKinds, or the
-// caller's own list). On any problem it returns nil and Errors listing all
-// of them.
-func Load(fsys fs.FS, kinds []Kind) (*App, error) {
+// Diagnose loads like Load but always returns what it could read, with
+// the problems (sorted). It is for diagnostics, such as checking Lua
+// sources of an app whose YAML has problems too: never run an app that
+// came with problems.
+func Diagnose(fsys fs.FS, kinds []Kind) (*App, Errors) {
 	l := &loader{app: &App{FS: fsys, byID: map[string]*Entry{}}, kinds: map[string]Kind{}}
 	for _, k := range kinds {
 		l.kinds[k.Name] = k
@@ -125,10 +146,11 @@ func Load(fsys fs.FS, kinds []Kind) (*App, error) {
 		l.loadFile(f)
 	}
 	l.resolve()
-	if err := l.probs.Err(); err != nil {
-		return nil, err
+	l.probs.Sort()
+	if len(l.probs) > 0 && len(l.app.Entries) == 0 {
+		l.app.Entries = l.entries // unordered: the order needs a valid app
 	}
-	return l.app, nil
+	return l.app, l.probs
 }
 
 type loader struct {

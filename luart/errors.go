@@ -2,6 +2,7 @@ package luart
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 )
 
@@ -23,12 +24,21 @@ var (
 
 // SyntaxError reports a Lua source that does not compile.
 type SyntaxError struct {
-	File string // the source file, as given to Compile
-	Line int    // 1-based; 0 when unknown
-	Msg  string // the parser's message
+	File   string // the source file, as given to Compile
+	Line   int    // 1-based; 0 when unknown
+	Column int    // 1-based; 0 when unknown
+	Msg    string // what is wrong, without the position
 }
 
-func (e *SyntaxError) Error() string { return e.Msg }
+func (e *SyntaxError) Error() string {
+	switch {
+	case e.Line == 0:
+		return e.File + ": " + e.Msg
+	case e.Column == 0:
+		return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg)
+	}
+	return fmt.Sprintf("%s:%d:%d: %s", e.File, e.Line, e.Column, e.Msg)
+}
 
 // Is makes errors.Is(err, ErrSyntax) true.
 func (e *SyntaxError) Is(target error) bool { return target == ErrSyntax }

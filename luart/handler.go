@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"runtime"
+	"time"
 )
 
 // Handler serves HTTP requests with a function.lua program. Each request
@@ -19,17 +20,22 @@ import (
 // id; the message and traceback go to the log under that id. A handler
 // running longer than Options.HandlerTimeout is stopped and gives a 503.
 type Handler struct {
-	rt   *Runtime
-	prog *Program
-	pool chan *state
+	rt      *Runtime
+	prog    *Program
+	timeout time.Duration
+	pool    chan *state
 }
 
-// Handler returns the HTTP handler of a function.lua program.
-func (rt *Runtime) Handler(prog *Program) (*Handler, error) {
+// Handler returns the HTTP handler of a function.lua program. A timeout of
+// zero means Options.HandlerTimeout.
+func (rt *Runtime) Handler(prog *Program, timeout time.Duration) (*Handler, error) {
 	if prog.kind != KindFunction {
 		return nil, fmt.Errorf("luart: %s: only function.lua entries serve requests", prog.id)
 	}
-	return &Handler{rt: rt, prog: prog, pool: make(chan *state, 4*runtime.GOMAXPROCS(0))}, nil
+	if timeout <= 0 {
+		timeout = rt.opts.HandlerTimeout
+	}
+	return &Handler{rt: rt, prog: prog, timeout: timeout, pool: make(chan *state, 4*runtime.GOMAXPROCS(0))}, nil
 }
 
 func (h *Handler) get() *state {
@@ -62,7 +68,7 @@ func (h *Handler) Close() {
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := h.rt.withTimeout(r.Context())
+	ctx, cancel := context.WithTimeout(r.Context(), h.timeout)
 	defer cancel()
 	s := h.get()
 	c := &httpCall{w: w, r: r, status: http.StatusOK, maxBody: h.rt.opts.MaxBodyBytes}
@@ -77,7 +83,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	id := h.rt.requestID()
 	status, text := http.StatusInternalServerError, "internal server error"
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		status, text, err = http.StatusServiceUnavailable, "handler timed out", fmt.Errorf("%w after %v: %w", ErrTimeout, h.rt.opts.HandlerTimeout, err)
+		status, text, err = http.StatusServiceUnavailable, "handler timed out", fmt.Errorf("%w after %v: %w", ErrTimeout, h.timeout, err)
 	}
 	h.rt.log.Error("lua handler failed", "entry", h.prog.id, "request_id", id,
 		"method", r.Method, "path", r.URL.Path, "error", err.Error())

@@ -119,7 +119,7 @@ func (e *env) function(id, code string, modules ...string) *luart.Handler {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	h, err := e.rt.Handler(p)
+	h, err := e.rt.Handler(p, 0)
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -81,11 +81,11 @@ func Compile(src Source) (*Program, error) {
 	}
 	chunk, err := parse.Parse(bytes.NewReader(src.Code), src.File)
 	if err != nil {
-		return nil, syntaxError(src.File, err)
+		return nil, syntaxError(src.File, src.Code, err)
 	}
 	proto, err := lua.Compile(chunk, src.File)
 	if err != nil {
-		return nil, syntaxError(src.File, err)
+		return nil, syntaxError(src.File, src.Code, err)
 	}
 	return &Program{
 		id:      src.ID,
@@ -97,20 +97,19 @@ func Compile(src Source) (*Program, error) {
 	}, nil
 }
 
-func syntaxError(file string, err error) error {
+func syntaxError(file string, code []byte, err error) error {
 	var pe *parse.Error
 	if errors.As(err, &pe) {
-		line := pe.Pos.Line
-		if line < 0 { // end of file
-			return &SyntaxError{File: file, Msg: fmt.Sprintf("%s: at end of file: %s", file, pe.Message)}
+		if pe.Pos.Line < 0 { // the parser ran out of input
+			return &SyntaxError{File: file, Line: bytes.Count(code, []byte("\n")) + 1, Msg: "unexpected end of file: " + pe.Message + " (a missing 'end' or closing bracket?)"}
 		}
-		near := ""
+		msg := pe.Message
 		if pe.Token != "" {
-			near = fmt.Sprintf(" near %q", pe.Token)
+			msg += fmt.Sprintf(" near %q", pe.Token)
 		}
-		return &SyntaxError{File: file, Line: line, Msg: fmt.Sprintf("%s:%d:%d: %s%s", file, line, pe.Pos.Column, pe.Message, near)}
+		return &SyntaxError{File: file, Line: pe.Pos.Line, Column: pe.Pos.Column, Msg: msg}
 	}
-	return &SyntaxError{File: file, Msg: fmt.Sprintf("%s: %v", file, err)}
+	return &SyntaxError{File: file, Msg: err.Error()}
 }
 
 // ID returns the entry id.

@@ -1,7 +1,6 @@
 package luart
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -212,9 +211,4 @@ func luaError(err error) error {
 // page with the log line that has the traceback.
 func (rt *Runtime) requestID() string {
 	return fmt.Sprintf("%s-%d", rt.bootID, rt.requests.Add(1))
-}
-
-// withTimeout returns ctx bounded by the handler timeout.
-func (rt *Runtime) withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(ctx, rt.opts.HandlerTimeout)
 }

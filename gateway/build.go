@@ -1,0 +1,291 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/wsrelay/wsrelay/config"
+	"github.com/wsrelay/wsrelay/luart"
+	"github.com/wsrelay/wsrelay/process"
+)
+
+// builder turns entries into the app's parts, collecting problems.
+type builder struct {
+	app        *App
+	middleware map[string]*Middleware
+	probs      config.Errors
+
+	servers   map[string]*server
+	routers   []*config.Entry
+	endpoints []*config.Entry
+	statics   []*config.Entry
+	functions map[string]*luart.Handler
+	programs  map[string]*luart.Program
+	built     map[string][]func(http.Handler) http.Handler
+}
+
+func (b *builder) fail(p *config.Problem) { b.probs = append(b.probs, p) }
+
+func (b *builder) build(e *config.Entry) {
+	a := b.app
+	switch s := e.Spec.(type) {
+	case *config.HTTPService:
+		srv := &server{id: e.ID, addr: s.Addr, log: a.log, srv: &http.Server{
+			ReadHeaderTimeout: s.Timeouts.ReadHeader.Value,
+			ReadTimeout:       s.Timeouts.Read.Value,
+			WriteTimeout:      s.Timeouts.Write.Value,
+			IdleTimeout:       s.Timeouts.Idle.Value,
+			ErrorLog:          slog.NewLogLogger(a.log.Handler().WithAttrs([]slog.Attr{slog.String("service", e.ID)}), slog.LevelWarn),
+		}}
+		if b.servers == nil {
+			b.servers = map[string]*server{}
+		}
+		b.servers[e.ID] = srv
+		a.servers = append(a.servers, srv)
+	case *config.HTTPRouter:
+		b.routers = append(b.routers, e)
+	case *config.HTTPEndpoint:
+		b.endpoints = append(b.endpoints, e)
+	case *config.HTTPStatic:
+		b.statics = append(b.statics, e)
+	case *config.FunctionLua:
+		prog := b.compile(e, &s.LuaSource, luart.KindFunction)
+		if prog == nil {
+			return
+		}
+		h, err := a.lua.Handler(prog, s.Timeout.Value)
+		if err != nil {
+			b.fail(e.Problem("", "%v", err))
+			return
+		}
+		a.handlers = append(a.handlers, h)
+		if b.functions == nil {
+			b.functions = map[string]*luart.Handler{}
+		}
+		b.functions[e.ID] = h
+	case *config.ProcessLua:
+		if prog := b.compile(e, &s.LuaSource, luart.KindProcess); prog != nil {
+			if err := a.lua.Add(prog); err != nil {
+				b.fail(e.Problem("", "%v", err))
+			}
+			if b.programs == nil {
+				b.programs = map[string]*luart.Program{}
+			}
+			b.programs[e.ID] = prog
+		}
+	case *config.ProcessHost:
+		if _, err := a.node.AddHost(e.ID, &process.HostOptions{MailboxSize: s.MailboxSize, CancelGrace: s.CancelGrace.Value}); err != nil {
+			b.fail(e.Problem("", "%v", err))
+		}
+	case *config.ProcessService:
+		prog := b.programs[s.Process]
+		if prog == nil {
+			return // its process.lua entry failed to compile; already reported
+		}
+		svc, err := newService(a, e, s, prog)
+		if err != nil {
+			b.fail(e.Problem("args", "%v", err))
+			return
+		}
+		a.services = append(a.services, svc)
+	default:
+		b.fail(e.Problem("kind", "this build of wsrelay cannot run kind %s", e.Kind))
+	}
+}
+
+// CheckLua compiles the Lua sources of an app's entries and returns the
+// problems: for diagnosing an app whose configuration also has problems
+// (Build compiles them itself).
+func CheckLua(cfg *config.App) config.Errors {
+	b := &builder{}
+	for _, e := range cfg.Entries {
+		switch s := e.Spec.(type) {
+		case *config.FunctionLua:
+			if s.Code != nil {
+				b.compile(e, &s.LuaSource, luart.KindFunction)
+			}
+		case *config.ProcessLua:
+			if s.Code != nil {
+				b.compile(e, &s.LuaSource, luart.KindProcess)
+			}
+		}
+	}
+	return b.probs
+}
+
+// compile compiles a Lua entry, reporting problems against its source.
+func (b *builder) compile(e *config.Entry, src *config.LuaSource, kind luart.Kind) *luart.Program {
+	prog, err := luart.Compile(luart.Source{ID: e.ID, File: src.File, Code: src.Code, Method: src.Method, Modules: src.Modules, Kind: kind})
+	var se *luart.SyntaxError
+	switch {
+	case err == nil:
+		return prog
+	case errors.As(err, &se):
+		b.fail(&config.Problem{File: src.File, Line: se.Line, Entry: e.ID, Field: "source", Msg: "Lua syntax error: " + se.Msg})
+	case errors.Is(err, luart.ErrUnknownModule):
+		b.fail(e.Problem("modules", "%s", strings.TrimPrefix(err.Error(), e.ID+": modules: ")))
+	default:
+		b.fail(e.Problem("", "%v", err))
+	}
+	return nil
+}
+
+// buildHTTP puts routers, endpoints and static directories on the muxes of
+// their services.
+func (b *builder) buildHTTP() {
+	muxes := map[string]*http.ServeMux{}
+	owner := map[string]map[string]string{} // service → pattern → entry id
+	mux := func(id string) *http.ServeMux {
+		if muxes[id] == nil {
+			muxes[id] = http.NewServeMux()
+			owner[id] = map[string]string{}
+			if srv := b.servers[id]; srv != nil {
+				srv.srv.Handler = muxes[id]
+			}
+		}
+		return muxes[id]
+	}
+	handle := func(e *config.Entry, field, service string, m *http.ServeMux, pattern string, h http.Handler) {
+		if err := safeHandle(m, pattern, h); err != nil {
+			if other := owner[service][pattern]; other != "" {
+				b.fail(e.Problem(field, "%s is already served by %s", pattern, other))
+			} else {
+				b.fail(e.Problem(field, "%s overlaps a route of another entry: %v", pattern, err))
+			}
+			return
+		}
+		owner[service][pattern] = e.ID
+	}
+
+	routerMuxes := map[string]*http.ServeMux{}
+	for _, e := range b.routers {
+		s := e.Spec.(*config.HTTPRouter)
+		pre := b.middlewareOf(e, Pre, s.Middleware, s.Opts)
+		b.middlewareOf(e, Post, s.PostMiddleware, s.PostOpts) // built (and checked) even with no endpoints
+		rm := http.NewServeMux()
+		routerMuxes[e.ID] = rm
+		owner[e.ID] = map[string]string{}
+		handle(e, "prefix", s.Server, mux(s.Server), mountPattern(s.Prefix), chain(rm, pre))
+	}
+	for _, e := range b.endpoints {
+		s := e.Spec.(*config.HTTPEndpoint)
+		re, _ := b.app.cfg.Entry(s.Router)
+		r := re.Spec.(*config.HTTPRouter)
+		h := b.functions[s.Func]
+		if h == nil || routerMuxes[s.Router] == nil {
+			continue // reported already
+		}
+		post := b.middlewareOf(re, Post, r.PostMiddleware, r.PostOpts)
+		pattern := s.Method + " " + joinPath(r.Prefix, s.Path)
+		handle(e, "path", s.Router, routerMuxes[s.Router], pattern, chain(h, post))
+	}
+	for _, e := range b.statics {
+		s := e.Spec.(*config.HTTPStatic)
+		h, err := staticHandler(b.app.cfg.FS, s.Dir, s.Path)
+		if err != nil {
+			b.fail(e.Problem("directory", "%v", err))
+			continue
+		}
+		handle(e, "path", s.Server, mux(s.Server), mountPattern(s.Path), h)
+	}
+	for id := range b.servers {
+		mux(id) // a service with no routes still answers (404)
+	}
+}
+
+// middlewareOf builds the middleware a router lists for a stage; each
+// router builds its own once, whatever the number of its endpoints.
+func (b *builder) middlewareOf(e *config.Entry, stage Stage, names []string, opts map[string]string) []func(http.Handler) http.Handler {
+	key := e.ID + "/" + stage.String()
+	if b.built == nil {
+		b.built = map[string][]func(http.Handler) http.Handler{}
+	}
+	if mws, ok := b.built[key]; ok {
+		return mws
+	}
+	optField := "options"
+	if stage == Post {
+		optField = "post_options"
+	}
+	var listed []*Middleware
+	for _, n := range names {
+		m, ok := b.middleware[n]
+		switch {
+		case !ok:
+			b.fail(e.Problem(stage.String(), "unknown middleware %q; known: %s", n, b.known(stage)))
+		case m.Stage != stage:
+			b.fail(e.Problem(stage.String(), "%s runs %s; list it under %s", n, m.Stage.when(), m.Stage.String()))
+		default:
+			listed = append(listed, m)
+		}
+	}
+	split := optionsFor(listed, opts, func(k, msg string) {
+		b.fail(e.Problem(optField+"."+k, "%s", msg))
+	})
+	var mws []func(http.Handler) http.Handler
+	for _, m := range listed {
+		mc := MiddlewareContext{Router: e.ID, Node: b.app.node, Logger: b.app.log, OnShutdown: b.app.addShutdown}
+		mw, err := m.New(mc, split[m.Name])
+		var oe *OptionError
+		switch {
+		case errors.As(err, &oe):
+			b.fail(e.Problem(optField+"."+m.Prefix+"."+oe.Option, "%s", oe.Msg))
+		case err != nil:
+			b.fail(e.Problem(stage.String(), "%s: %v", m.Name, err))
+		default:
+			mws = append(mws, mw)
+		}
+	}
+	b.built[key] = mws
+	return mws
+}
+
+func (b *builder) known(stage Stage) string {
+	var names []string
+	for n, m := range b.middleware {
+		if m.Stage == stage {
+			names = append(names, n)
+		}
+	}
+	if len(names) == 0 {
+		return "none"
+	}
+	slices.Sort(names)
+	return strings.Join(names, ", ")
+}
+
+func (a *App) addShutdown(f func(ctx context.Context)) {
+	a.mu.Lock()
+	a.onShutdown = append(a.onShutdown, f)
+	a.mu.Unlock()
+}
+
+// mountPattern is the pattern that serves everything under a prefix.
+func mountPattern(prefix string) string {
+	if prefix == "/" {
+		return "/"
+	}
+	return strings.TrimSuffix(prefix, "/") + "/"
+}
+
+// joinPath puts an endpoint path under its router's prefix.
+func joinPath(prefix, path string) string {
+	return strings.TrimSuffix(prefix, "/") + path
+}
+
+// safeHandle registers a pattern, turning ServeMux's panic on a bad or
+// conflicting pattern into an error.
+func safeHandle(m *http.ServeMux, pattern string, h http.Handler) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = fmt.Errorf("%v", v)
+		}
+	}()
+	m.Handle(pattern, h)
+	return nil
+}

@@ -1,0 +1,4 @@
+local x = 1
+local function handler()
+  return x +
+end
