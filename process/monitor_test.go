@@ -2,6 +2,7 @@ package process_test
 
 import (
 	"errors"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -311,5 +312,37 @@ func TestManyWatchersEachGetOneExit(t *testing.T) {
 		if e := w.nextEvent(t); e.From != target.pid || e.Result.Err != nil {
 			t.Fatalf("watcher got %+v", e)
 		}
+	}
+}
+
+func TestSpawnWatching(t *testing.T) {
+	n := newNode(t, nil, nil)
+	target := spawnProbe(t, n, process.SpawnOptions{})
+	dead := spawnProbe(t, n, process.SpawnOptions{})
+	dead.exit(value.Nil(), nil)
+	for n.Alive(dead.pid) {
+		runtime.Gosched()
+	}
+	events := make(chan process.Event, 4)
+	rec := newRecorder()
+	rec.onEvent = func(_ *process.Process, e process.Event) error {
+		switch e.Kind {
+		case process.EventExit:
+			events <- e
+		case process.EventCancel:
+			return process.ErrStop
+		}
+		return nil
+	}
+	_, err := n.SpawnReactive(host, rec, process.SpawnOptions{Watch: []pid.PID{target.pid, dead.pid}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := <-events; e.Kind != process.EventExit || e.From != dead.pid || !errors.Is(e.Result.Err, process.ErrNoProc) {
+		t.Fatalf("watching a dead process: %+v", e)
+	}
+	target.exit(value.String("bye"), nil)
+	if e := <-events; e.Kind != process.EventExit || e.From != target.pid {
+		t.Fatalf("watched target ended: %+v", e)
 	}
 }

@@ -72,6 +72,11 @@ type SpawnOptions struct {
 	// Name registers the new process under this name; a taken name fails
 	// the spawn.
 	Name string
+	// Watch lists processes the new process monitors from its first
+	// instant, before anything can be delivered to it (a dead one gives an
+	// EXIT with ErrNoProc at once). The WebSocket relay watches a
+	// connection's target this way.
+	Watch []pid.PID
 }
 
 // Spawn starts a blocking process running fn on the named host.
@@ -139,6 +144,11 @@ func (n *Node) spawn(hostName string, opts SpawnOptions, setup, start func(*Proc
 	}
 	if opts.Monitor {
 		n.monitor(parent, p.pid)
+	}
+	for _, w := range opts.Watch {
+		if err := n.monitor(p, w); err != nil {
+			p.exit(Result{Err: err})
+		}
 	}
 	start(p)
 	return p.pid, nil
