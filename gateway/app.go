@@ -20,7 +20,8 @@ type Options struct {
 	Logger *slog.Logger
 	// NodeName is the node part of PIDs. Default "local".
 	NodeName string
-	// Middleware are the middleware routers may list. Default: cors only.
+	// Middleware are the middleware routers may list. Default: cors and
+	// websocket_relay.
 	Middleware []*Middleware
 }
 
@@ -47,7 +48,7 @@ func Build(cfg *config.App, opts Options) (*App, error) {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	if opts.Middleware == nil {
-		opts.Middleware = []*Middleware{CORS()}
+		opts.Middleware = []*Middleware{CORS(), Relay()}
 	}
 	node, err := process.NewNode(&process.Options{Name: opts.NodeName, Logger: opts.Logger})
 	if err != nil {

@@ -161,7 +161,7 @@ func load(dir string, log *slog.Logger, node string) (*gateway.App, error) {
 
 // middleware lists what routers may use.
 func middleware() []*gateway.Middleware {
-	return []*gateway.Middleware{gateway.CORS()}
+	return []*gateway.Middleware{gateway.CORS(), gateway.Relay()}
 }
 
 func printProblems(w io.Writer, dir string, err error) {

@@ -1,0 +1,37 @@
+package gateway
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/wsrelay/wsrelay/wsrelay"
+)
+
+// Relay returns the websocket_relay middleware (post-match): a route whose
+// function sets the X-WS-Relay header becomes a WebSocket relayed to a
+// process. Its options are the wsrelay.* post_options (docs/relay.md).
+func Relay() *Middleware {
+	return &Middleware{
+		Name:    "websocket_relay",
+		Stage:   Post,
+		Prefix:  "wsrelay",
+		Options: wsrelay.OptionNames,
+		New: func(mc MiddlewareContext, opts map[string]string) (func(http.Handler) http.Handler, error) {
+			o := wsrelay.Options{Node: mc.Node, Logger: mc.Logger, Route: mc.Router}
+			err := wsrelay.ParseOptions(opts, &o)
+			var rl *wsrelay.Relay
+			if err == nil {
+				rl, err = wsrelay.New(o)
+			}
+			var oe *wsrelay.OptionError
+			if errors.As(err, &oe) {
+				return nil, &OptionError{Option: oe.Option, Msg: oe.Msg}
+			}
+			if err != nil {
+				return nil, err
+			}
+			mc.OnShutdown(rl.Shutdown)
+			return rl.Middleware, nil
+		},
+	}
+}
