@@ -1,0 +1,257 @@
+package wsrelay_test
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/wsrelay/wsrelay/internal/leakcheck"
+	"github.com/wsrelay/wsrelay/internal/wsclient"
+	"github.com/wsrelay/wsrelay/pid"
+	"github.com/wsrelay/wsrelay/process"
+	"github.com/wsrelay/wsrelay/value"
+	"github.com/wsrelay/wsrelay/wsrelay"
+)
+
+func TestMain(m *testing.M) { leakcheck.Main(m) }
+
+const (
+	host    = "app:processes"
+	timeout = 10 * time.Second
+)
+
+type logBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// env is a node, a relay in front of a test handler, and a real HTTP
+// server on 127.0.0.1.
+type env struct {
+	t     testing.TB
+	node  *process.Node
+	rl    *wsrelay.Relay
+	srv   *httptest.Server
+	url   string // ws://127.0.0.1:port/ws
+	logs  *logBuffer
+	calls atomic.Int64 // handler calls
+
+	mu     sync.Mutex
+	header string // what the handler sets as X-WS-Relay; "" sets none
+}
+
+func newEnv(t testing.TB, opts wsrelay.Options) *env {
+	t.Helper()
+	logs := &logBuffer{}
+	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	node, err := process.NewNode(&process.Options{Name: "n1", Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := node.AddHost(host, &process.HostOptions{CancelGrace: time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	opts.Node, opts.Logger, opts.Route = node, log, "test:ws"
+	rl, err := wsrelay.New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{t: t, node: node, rl: rl, logs: logs}
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		e.calls.Add(1)
+		e.mu.Lock()
+		h := e.header
+		e.mu.Unlock()
+		w.Header().Set("X-Handler", "yes")
+		if h != "" {
+			w.Header().Set("X-WS-Relay", h)
+			return
+		}
+		w.Write([]byte("plain response"))
+	})
+	e.srv = httptest.NewServer(rl.Middleware(handler))
+	e.url = "ws" + strings.TrimPrefix(e.srv.URL, "http") + "/ws"
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		rl.Shutdown(ctx)
+		e.srv.Close()
+		if err := node.Shutdown(ctx); err != nil {
+			t.Errorf("node shutdown: %v", err)
+		}
+	})
+	return e
+}
+
+// relayTo makes the handler relay to target with the given header fields.
+func (e *env) relayTo(target pid.PID, fields string) {
+	h := `{"target_pid":"` + target.String() + `"`
+	if fields != "" {
+		h += "," + fields
+	}
+	e.setHeader(h + "}")
+}
+
+func (e *env) setHeader(h string) {
+	e.mu.Lock()
+	e.header = h
+	e.mu.Unlock()
+}
+
+// dial opens a connection, failing the test when it is refused.
+func (e *env) dial(t testing.TB, header http.Header) *wsclient.Client {
+	t.Helper()
+	c, resp, err := wsclient.Dial(e.url, header)
+	if err != nil {
+		if resp != nil {
+			t.Fatalf("dial: %v: %d %s", err, resp.Status, resp.Body)
+		}
+		t.Fatalf("dial: %v", err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// target is a Go process standing for the app's handler process: it
+// records what it receives and can echo client frames back.
+type target struct {
+	t    testing.TB
+	pid  pid.PID
+	msgs chan process.Message
+	evs  chan process.Event
+	do   chan func(*process.Process)
+	quit chan error
+}
+
+func (e *env) target(echo bool) *target {
+	e.t.Helper()
+	tg := &target{t: e.t, msgs: make(chan process.Message, 4096), evs: make(chan process.Event, 64), do: make(chan func(*process.Process)), quit: make(chan error, 1)}
+	id, err := e.node.Spawn(host, func(p *process.Process) (value.Value, error) {
+		for {
+			select {
+			case <-p.InboxReady():
+				for {
+					m, ok, closed := p.TryReceive()
+					if closed {
+						return value.Nil(), nil
+					}
+					if !ok {
+						break
+					}
+					if echo && m.Topic == "ws.message" {
+						client, _ := m.Payload.Get("client_pid")
+						typ, _ := m.Payload.Get("type")
+						data, _ := m.Payload.Get("data")
+						c, _ := client.Text()
+						_ = p.SendDest(c, "ws.send", value.Map(value.Field{Key: "type", Value: typ}, value.Field{Key: "data", Value: data}))
+					}
+					select {
+					case tg.msgs <- m:
+					default: // a test that does not read what it gets
+					}
+				}
+			case <-p.EventsReady():
+				for {
+					ev, ok, _ := p.TryReceiveEvent()
+					if !ok {
+						break
+					}
+					select {
+					case tg.evs <- ev:
+					default:
+					}
+				}
+			case f := <-tg.do:
+				f(p)
+			case err := <-tg.quit:
+				return value.Nil(), err
+			case <-p.Context().Done():
+				return value.Nil(), nil
+			}
+		}
+	}, process.SpawnOptions{})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	tg.pid = id
+	return tg
+}
+
+// next returns the next message, which must have the topic.
+func (tg *target) next(topic string) process.Message {
+	tg.t.Helper()
+	select {
+	case m := <-tg.msgs:
+		if m.Topic != topic {
+			tg.t.Fatalf("target got %s %v, want %s", m.Topic, m.Payload, topic)
+		}
+		return m
+	case <-time.After(timeout):
+		tg.t.Fatalf("target got no %s", topic)
+	}
+	return process.Message{}
+}
+
+// run runs f as the target process.
+func (tg *target) run(f func(p *process.Process)) {
+	done := make(chan struct{})
+	tg.do <- func(p *process.Process) { f(p); close(done) }
+	<-done
+}
+
+// send sends from the target.
+func (tg *target) send(to, topic string, payload value.Value) {
+	tg.t.Helper()
+	var err error
+	tg.run(func(p *process.Process) { err = p.SendDest(to, topic, payload) })
+	if err != nil {
+		tg.t.Fatal(err)
+	}
+}
+
+func (tg *target) exit(err error) { tg.quit <- err }
+
+// field returns a payload field as Go data.
+func field(m process.Message, key string) any {
+	v, ok := m.Payload.Get(key)
+	if !ok {
+		return nil
+	}
+	return v.Any()
+}
+
+func str(m process.Message, key string) string {
+	s, _ := field(m, key).(string)
+	return s
+}
+
+// waitExit waits until p has ended.
+func (e *env) waitExit(p pid.PID) {
+	e.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for e.node.Alive(p) {
+		if time.Now().After(deadline) {
+			e.t.Fatalf("%v is still alive", p)
+		}
+		time.Sleep(time.Millisecond) // polling with a deadline
+	}
+}

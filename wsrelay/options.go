@@ -1,0 +1,167 @@
+package wsrelay
+
+import (
+	"fmt"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/wsrelay/wsrelay/internal/origin"
+	"github.com/wsrelay/wsrelay/process"
+)
+
+// Defaults of Options.
+const (
+	DefaultMaxMessageSize = 1 << 20
+	DefaultOutboundQueue  = 256
+	DefaultWriteTimeout   = 10 * time.Second
+	DefaultPingInterval   = 30 * time.Second
+	DefaultPongTimeout    = 30 * time.Second
+	DefaultHost           = "wsrelay"
+	// MaxWriteSize bounds one frame written to a client.
+	MaxWriteSize = 64 << 20
+)
+
+// Options configure a Relay. Node is required; the zero value of every
+// other field means its default.
+type Options struct {
+	// Node runs the connection processes. Required.
+	Node *process.Node
+	// Logger receives the relay's logs. Default: discarded.
+	Logger *slog.Logger
+	// Route names the route in logs (the router's entry id).
+	Route string
+	// Host is the process host of connection processes: client PIDs read
+	// {node@wsrelay|id}. It is added to the node when missing. Default "wsrelay".
+	Host string
+	// AllowedOrigins is a comma-separated list of origins that may open
+	// connections: exact origins, "https://*.example.com" wildcards, or
+	// "*". Empty: same-origin only. Requests without an Origin header
+	// (not from a browser) are always allowed.
+	AllowedOrigins string
+	// MaxMessageSize is the largest message a client may send, in bytes,
+	// inclusive; a larger one closes the connection with 1009. Default 1 MiB.
+	MaxMessageSize int
+	// OutboundQueue is how many frames may wait to be written to one
+	// client; a client that lets it fill is closed (slow_consumer). Default 256.
+	OutboundQueue int
+	// WriteTimeout bounds writing one frame; a client that takes longer is
+	// closed (slow_consumer). Default 10s.
+	WriteTimeout time.Duration
+	// PingInterval is how often the relay pings a client that sent
+	// nothing; negative disables pings and dead-peer detection. Default 30s.
+	PingInterval time.Duration
+	// PongTimeout is how long after a ping a silent client is taken for
+	// dead (closed, reason timeout). Default 30s.
+	PongTimeout time.Duration
+	// Compression enables permessage-deflate when the client offers it.
+	// Default off.
+	Compression bool
+}
+
+func (o *Options) defaults() error {
+	if o.Node == nil {
+		return fmt.Errorf("wsrelay: Options.Node is required")
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Host == "" {
+		o.Host = DefaultHost
+	}
+	if o.MaxMessageSize == 0 {
+		o.MaxMessageSize = DefaultMaxMessageSize
+	}
+	if o.OutboundQueue == 0 {
+		o.OutboundQueue = DefaultOutboundQueue
+	}
+	if o.WriteTimeout == 0 {
+		o.WriteTimeout = DefaultWriteTimeout
+	}
+	if o.PingInterval == 0 {
+		o.PingInterval = DefaultPingInterval
+	}
+	if o.PongTimeout == 0 {
+		o.PongTimeout = DefaultPongTimeout
+	}
+	switch {
+	case o.MaxMessageSize < 1:
+		return &OptionError{"max.message.size", "must be at least 1 byte"}
+	case o.OutboundQueue < 1:
+		return &OptionError{"outbound.queue", "must be at least 1"}
+	case o.WriteTimeout < 0:
+		return &OptionError{"write.timeout", "must be positive"}
+	case o.PongTimeout < 0:
+		return &OptionError{"pong.timeout", "must be positive"}
+	}
+	if _, err := origin.Parse(o.AllowedOrigins); err != nil {
+		return &OptionError{"allowed.origins", err.Error()}
+	}
+	return nil
+}
+
+// OptionError reports a bad option, named as in post_options without
+// the "wsrelay." prefix.
+type OptionError struct {
+	Option string
+	Msg    string
+}
+
+func (e *OptionError) Error() string { return "wsrelay." + e.Option + ": " + e.Msg }
+
+// OptionNames are the post_options the websocket_relay middleware takes,
+// without the "wsrelay." prefix.
+var OptionNames = []string{"allowed.origins", "max.message.size", "outbound.queue", "write.timeout", "ping.interval", "pong.timeout", "compression"}
+
+// ParseOptions reads post_options (keys without the "wsrelay." prefix)
+// into o. Errors are *OptionError.
+func ParseOptions(opts map[string]string, o *Options) error {
+	for k, v := range opts {
+		var err error
+		switch k {
+		case "allowed.origins":
+			o.AllowedOrigins = v
+		case "max.message.size":
+			o.MaxMessageSize, err = positiveInt(v)
+		case "outbound.queue":
+			o.OutboundQueue, err = positiveInt(v)
+		case "write.timeout":
+			o.WriteTimeout, err = positiveDuration(v)
+		case "pong.timeout":
+			o.PongTimeout, err = positiveDuration(v)
+		case "ping.interval":
+			if v == "0" || v == "0s" || v == "off" {
+				o.PingInterval = -1
+			} else {
+				o.PingInterval, err = positiveDuration(v)
+			}
+		case "compression":
+			o.Compression, err = strconv.ParseBool(v)
+			if err != nil {
+				err = fmt.Errorf("%q is not true or false", v)
+			}
+		default:
+			err = fmt.Errorf("unknown option")
+		}
+		if err != nil {
+			return &OptionError{k, err.Error()}
+		}
+	}
+	return nil
+}
+
+func positiveInt(s string) (int, error) {
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 {
+		return 0, fmt.Errorf("%q is not a whole number of at least 1", s)
+	}
+	return n, nil
+}
+
+func positiveDuration(s string) (time.Duration, error) {
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("%q is not a positive duration like \"10s\"", s)
+	}
+	return d, nil
+}

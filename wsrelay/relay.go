@@ -1,0 +1,299 @@
+package wsrelay
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/lxzan/gws"
+
+	"github.com/wsrelay/wsrelay/internal/origin"
+	"github.com/wsrelay/wsrelay/pid"
+	"github.com/wsrelay/wsrelay/process"
+)
+
+// Relay is the relay middleware for one route. Make it with New, wrap
+// handlers with Middleware, and call Shutdown when the server stops.
+type Relay struct {
+	opts     Options
+	node     *process.Node
+	log      *slog.Logger
+	origins  origin.List
+	upgrader *gws.Upgrader
+
+	mu      sync.Mutex
+	closing bool
+	conns   map[*conn]struct{}
+	readers sync.WaitGroup // reader goroutines of open sockets
+}
+
+// New returns a relay. It adds the connection host to the node if it is
+// not there yet.
+func New(opts Options) (*Relay, error) {
+	if err := opts.defaults(); err != nil {
+		return nil, err
+	}
+	origins, _ := origin.Parse(opts.AllowedOrigins)
+	if _, ok := opts.Node.Host(opts.Host); !ok {
+		if _, err := opts.Node.AddHost(opts.Host, &process.HostOptions{CancelGrace: time.Second}); err != nil && !errors.Is(err, process.ErrHostExists) {
+			return nil, err
+		}
+	}
+	rl := &Relay{opts: opts, node: opts.Node, log: opts.Logger.With("route", opts.Route), origins: origins, conns: map[*conn]struct{}{}}
+	rl.upgrader = gws.NewUpgrader(&events{}, &gws.ServerOption{
+		ReadMaxPayloadSize:  opts.MaxMessageSize,
+		WriteMaxPayloadSize: MaxWriteSize,
+		ReadBufferSize:      4096,
+		CheckUtf8Enabled:    true,
+		HandshakeTimeout:    opts.WriteTimeout,
+		PermessageDeflate: gws.PermessageDeflate{
+			Enabled:               opts.Compression,
+			ServerContextTakeover: false,
+			ClientContextTakeover: false,
+		},
+		NewSession: func() gws.SessionStorage { return &session{} },
+		Logger:     gwsLogger{rl.log},
+		Recovery:   rl.recoverPanic,
+	})
+	return rl, nil
+}
+
+// Middleware wraps next: see the package documentation for the flow.
+func (rl *Relay) Middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if o := r.Header.Get("Origin"); o != "" && !rl.originAllowed(o, r.Host) {
+			rl.log.Info("websocket origin refused", "origin", o, "host", r.Host, "remote", r.RemoteAddr)
+			http.Error(w, "origin not allowed", http.StatusForbidden)
+			return
+		}
+		cw := &captureWriter{ResponseWriter: w}
+		next.ServeHTTP(cw, r)
+		if !cw.decide() {
+			return
+		}
+		raw := w.Header().Get(HeaderName)
+		w.Header().Del(HeaderName)
+		rl.relay(w, r, raw)
+	})
+}
+
+func (rl *Relay) originAllowed(o, host string) bool {
+	if rl.origins.Empty() {
+		return origin.SameOrigin(o, host)
+	}
+	return rl.origins.Allows(o)
+}
+
+func (rl *Relay) relay(w http.ResponseWriter, r *http.Request, raw string) {
+	h, err := ParseHeader(raw)
+	if err != nil {
+		rl.log.Error("the handler set an invalid X-WS-Relay header", "path", r.URL.Path, "error", err.Error(), "header", raw)
+		http.Error(w, "internal server error: invalid relay configuration", http.StatusInternalServerError)
+		return
+	}
+	if !isUpgrade(r) {
+		rl.log.Warn("relay asked for a request that is not a WebSocket upgrade", "path", r.URL.Path, "method", r.Method, "target", h.Target.String())
+		w.Header().Set("Upgrade", "websocket")
+		w.Header().Set("Connection", "Upgrade")
+		http.Error(w, "this endpoint speaks WebSocket: send an upgrade request", http.StatusUpgradeRequired)
+		return
+	}
+	if rl.node.IsLocal(h.Target) && !rl.node.Alive(h.Target) {
+		rl.log.Warn("relay target is not alive", "path", r.URL.Path, "target", h.Target.String())
+		http.Error(w, "bad gateway: the target process is not alive", http.StatusBadGateway)
+		return
+	}
+	rl.mu.Lock()
+	closing := rl.closing
+	if !closing {
+		rl.readers.Add(1) // before the upgrade, so Shutdown waits for this one
+	}
+	rl.mu.Unlock()
+	if closing {
+		http.Error(w, "server is shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	socket, err := rl.upgrader.Upgrade(w, r)
+	if err != nil {
+		rl.readers.Done()
+		rl.log.Debug("websocket upgrade failed", "path", r.URL.Path, "error", err.Error())
+		return
+	}
+	// The HTTP server's read and write deadlines do not apply to a
+	// WebSocket: dead peers are found by pings, slow ones by WriteTimeout.
+	_ = socket.SetDeadline(time.Time{})
+	c := newConn(rl, socket, h, r.RemoteAddr)
+	if err := c.open(); err != nil {
+		rl.log.Warn("cannot open websocket connection process", "error", err.Error())
+		_ = socket.WriteClose(1001, []byte("server shutting down"))
+		rl.readers.Done()
+		return
+	}
+	go func() {
+		defer rl.readers.Done()
+		socket.ReadLoop()
+		rl.remove(c)
+	}()
+}
+
+// isUpgrade reports whether r asks for a WebSocket.
+func isUpgrade(r *http.Request) bool {
+	return r.Method == http.MethodGet &&
+		strings.EqualFold(r.Header.Get("Upgrade"), "websocket") &&
+		headerHasToken(r.Header.Get("Connection"), "upgrade")
+}
+
+func headerHasToken(h, token string) bool {
+	for _, t := range strings.Split(h, ",") {
+		if strings.EqualFold(strings.TrimSpace(t), token) {
+			return true
+		}
+	}
+	return false
+}
+
+func (rl *Relay) add(c *conn) bool {
+	rl.mu.Lock()
+	defer rl.mu.Unlock()
+	if rl.closing {
+		return false
+	}
+	rl.conns[c] = struct{}{}
+	return true
+}
+
+func (rl *Relay) remove(c *conn) {
+	rl.mu.Lock()
+	delete(rl.conns, c)
+	rl.mu.Unlock()
+}
+
+// Connections returns how many sockets are open.
+func (rl *Relay) Connections() int {
+	rl.mu.Lock()
+	defer rl.mu.Unlock()
+	return len(rl.conns)
+}
+
+// Shutdown closes every connection with 1001 (targets get ws.leave with
+// reason shutdown), refuses new ones, and waits until the sockets are
+// closed or ctx is done; then it cuts what is left.
+func (rl *Relay) Shutdown(ctx context.Context) {
+	rl.mu.Lock()
+	rl.closing = true
+	conns := make([]*conn, 0, len(rl.conns))
+	for c := range rl.conns {
+		conns = append(conns, c)
+	}
+	rl.mu.Unlock()
+	for _, c := range conns {
+		c.endFromOutside(ending{reason: ReasonShutdown, code: 1001, leave: true, closeCode: 1001, closeText: "server shutting down"})
+	}
+	done := make(chan struct{})
+	go func() {
+		rl.readers.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		for _, c := range conns {
+			_ = c.ws.NetConn().Close()
+		}
+		<-done
+	}
+}
+
+// recoverPanic is gws's Recovery: a panic in a frame handler is logged
+// and the read loop carries on.
+func (rl *Relay) recoverPanic(gws.Logger) {
+	if v := recover(); v != nil {
+		rl.log.Error("panic while relaying a frame", "panic", v)
+	}
+}
+
+// captureWriter holds back the response of a handler that sets the relay
+// header; any other response passes through as it is written.
+type captureWriter struct {
+	http.ResponseWriter
+	status  int
+	relay   bool
+	decided bool
+}
+
+func (cw *captureWriter) WriteHeader(code int) {
+	if cw.decided {
+		if !cw.relay {
+			cw.ResponseWriter.WriteHeader(code)
+		}
+		return
+	}
+	cw.decided, cw.status = true, code
+	if cw.Header().Get(HeaderName) != "" {
+		if code >= 200 && code < 300 {
+			cw.relay = true
+			return
+		}
+		cw.Header().Del(HeaderName) // a refusal: pass it on, without the header
+	}
+	cw.ResponseWriter.WriteHeader(code)
+}
+
+func (cw *captureWriter) Write(b []byte) (int, error) {
+	if !cw.decided {
+		cw.WriteHeader(http.StatusOK)
+	}
+	if cw.relay {
+		return len(b), nil // a relayed response has no body
+	}
+	return cw.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the real writer.
+func (cw *captureWriter) Unwrap() http.ResponseWriter { return cw.ResponseWriter }
+
+// decide reports, once the handler returned, whether to relay.
+func (cw *captureWriter) decide() bool {
+	if !cw.decided {
+		cw.decided = true
+		cw.relay = cw.Header().Get(HeaderName) != ""
+	}
+	return cw.relay
+}
+
+// session is the gws session storage of a connection: just the *conn.
+type session struct {
+	mu sync.Mutex
+	c  *conn
+}
+
+func (s *session) Len() int { return 1 }
+func (s *session) Load(string) (any, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.c, s.c != nil
+}
+func (s *session) Delete(string) {}
+func (s *session) Store(_ string, v any) {
+	s.mu.Lock()
+	s.c, _ = v.(*conn)
+	s.mu.Unlock()
+}
+func (s *session) Range(f func(string, any) bool) { f("conn", s.c) }
+
+func connOf(socket *gws.Conn) *conn {
+	c, _ := socket.Session().Load("")
+	cc, _ := c.(*conn)
+	return cc
+}
+
+// gwsLogger sends gws's own log lines to the relay's logger.
+type gwsLogger struct{ log *slog.Logger }
+
+func (l gwsLogger) Error(v ...any) { l.log.Error("websocket library", "detail", v) }
+
+var _ = pid.PID{}
