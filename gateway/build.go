@@ -231,14 +231,17 @@ func (b *builder) middlewareOf(e *config.Entry, stage Stage, names []string, opt
 	for _, m := range listed {
 		mc := MiddlewareContext{Router: e.ID, Node: b.app.node, Logger: b.app.log, OnShutdown: b.app.addShutdown}
 		mw, err := m.New(mc, split[m.Name])
-		var oe *OptionError
-		switch {
-		case errors.As(err, &oe):
-			b.fail(e.Problem(optField+"."+m.Prefix+"."+oe.Option, "%s", oe.Msg))
-		case err != nil:
-			b.fail(e.Problem(stage.String(), "%s: %v", m.Name, err))
-		default:
+		if err == nil {
 			mws = append(mws, mw)
+			continue
+		}
+		for _, err := range unjoin(err) {
+			var oe *OptionError
+			if errors.As(err, &oe) {
+				b.fail(e.Problem(optField+"."+m.Prefix+"."+oe.Option, "%s", oe.Msg))
+			} else {
+				b.fail(e.Problem(stage.String(), "%s: %v", m.Name, err))
+			}
 		}
 	}
 	b.built[key] = mws
@@ -263,6 +266,14 @@ func (a *App) addShutdown(f func(ctx context.Context)) {
 	a.mu.Lock()
 	a.onShutdown = append(a.onShutdown, f)
 	a.mu.Unlock()
+}
+
+// unjoin splits an errors.Join error into its parts.
+func unjoin(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
 }
 
 // mountPattern is the pattern that serves everything under a prefix.

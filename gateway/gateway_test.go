@@ -47,13 +47,16 @@ func (l *logBuffer) String() string {
 type testApp struct {
 	*gateway.App
 	base  string
+	addr  string
 	logs  *logBuffer
 	probe chan process.Message
 }
 
-func startApp(t *testing.T) *testApp {
+func startApp(t *testing.T) *testApp { return startAppIn(t, "testdata/app") }
+
+func startAppIn(t *testing.T, dir string) *testApp {
 	t.Helper()
-	cfg, err := config.LoadDir("testdata/app", config.StandardKinds())
+	cfg, err := config.LoadDir(dir, config.StandardKinds())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,6 +90,7 @@ func startApp(t *testing.T) *testApp {
 		}
 	})
 	addr, ok := app.Addr("app:gateway")
+	ta.addr = addr.String()
 	if !ok {
 		t.Fatal("app:gateway is not listening")
 	}

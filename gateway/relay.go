@@ -23,12 +23,16 @@ func Relay() *Middleware {
 			if err == nil {
 				rl, err = wsrelay.New(o)
 			}
-			var oe *wsrelay.OptionError
-			if errors.As(err, &oe) {
-				return nil, &OptionError{Option: oe.Option, Msg: oe.Msg}
-			}
 			if err != nil {
-				return nil, err
+				var errs []error
+				for _, e := range unjoin(err) {
+					var oe *wsrelay.OptionError
+					if errors.As(e, &oe) {
+						e = &OptionError{Option: oe.Option, Msg: oe.Msg}
+					}
+					errs = append(errs, e)
+				}
+				return nil, errors.Join(errs...)
 			}
 			mc.OnShutdown(rl.Shutdown)
 			return rl.Middleware, nil

@@ -133,3 +133,20 @@ func parseMetadata(v value.Value) (value.Value, error) {
 	}
 	return value.Value{}, fieldError("must be an object, got " + v.Kind().String())
 }
+
+// String returns the header's JSON text, for Go handlers:
+//
+//	w.Header().Set(wsrelay.HeaderName, wsrelay.Header{Target: p}.String())
+func (h Header) String() string {
+	fields := []value.Field{{Key: "target_pid", Value: value.String(h.Target.String())}}
+	if h.Topic != "" {
+		fields = append(fields, value.Field{Key: "message_topic", Value: value.String(h.Topic)})
+	}
+	if h.Heartbeat > 0 {
+		fields = append(fields, value.Field{Key: "heartbeat_interval", Value: value.String(h.Heartbeat.String())})
+	}
+	if h.Metadata.Kind() == value.KindMap {
+		fields = append(fields, value.Field{Key: "metadata", Value: h.Metadata})
+	}
+	return value.Map(fields...).String()
+}

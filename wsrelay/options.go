@@ -1,8 +1,10 @@
 package wsrelay
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
+	"sort"
 	"strconv"
 	"time"
 
@@ -114,13 +116,22 @@ func (e *OptionError) Error() string { return "wsrelay." + e.Option + ": " + e.M
 var OptionNames = []string{"allowed.origins", "max.message.size", "outbound.queue", "write.timeout", "ping.interval", "pong.timeout", "compression"}
 
 // ParseOptions reads post_options (keys without the "wsrelay." prefix)
-// into o. Errors are *OptionError.
+// into o. It checks every option and returns an *OptionError for each bad
+// one (joined with errors.Join when there are several).
 func ParseOptions(opts map[string]string, o *Options) error {
-	for k, v := range opts {
+	keys := make([]string, 0, len(opts))
+	for k := range opts {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var errs []error
+	for _, k := range keys {
+		v := opts[k]
 		var err error
 		switch k {
 		case "allowed.origins":
 			o.AllowedOrigins = v
+			_, err = origin.Parse(v)
 		case "max.message.size":
 			o.MaxMessageSize, err = positiveInt(v)
 		case "outbound.queue":
@@ -144,10 +155,10 @@ func ParseOptions(opts map[string]string, o *Options) error {
 			err = fmt.Errorf("unknown option")
 		}
 		if err != nil {
-			return &OptionError{k, err.Error()}
+			errs = append(errs, &OptionError{k, err.Error()})
 		}
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 func positiveInt(s string) (int, error) {

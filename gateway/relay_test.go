@@ -1,0 +1,51 @@
+package gateway_test
+
+import (
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/wsrelay/wsrelay/internal/wsclient"
+	"github.com/wsrelay/wsrelay/pid"
+)
+
+// TestSeedsRelayApp: the seed documents' router YAML, handler and receive
+// loop, served by the gateway, with a real WebSocket client.
+func TestSeedsRelayApp(t *testing.T) {
+	ta := startAppIn(t, "testdata/wsapp")
+	url := "ws://" + ta.addr + "/ws/connect"
+	origin := http.Header{"Origin": {"https://app.example.com"}}
+	for _, query := range []string{"?user_id=42", ""} {
+		c, resp, err := wsclient.Dial(url+query, origin)
+		if err != nil {
+			t.Fatalf("dial %s: %v %+v", query, err, resp)
+		}
+		if resp.Header.Get("X-WS-Relay") != "" {
+			t.Error("the relay header reached the client")
+		}
+		c.WriteText(`{"say":"hi"}`)
+		got, err := c.ReadText()
+		if err != nil || got != `{"echo":{"say":"hi"}}` {
+			t.Fatalf("echo: %q %v", got, err)
+		}
+		c.WriteClose(1000, "bye")
+		if code, _, _ := c.ReadClose(); code != 1000 {
+			t.Errorf("close %d", code)
+		}
+		select {
+		case m := <-ta.probe:
+			client, _ := m.Payload.Text()
+			if _, err := pid.Parse(client); m.Topic != "cleanup" || err != nil {
+				t.Errorf("probe got %s %v", m.Topic, m.Payload)
+			}
+		case <-time.After(timeout):
+			t.Fatal("cleanup was not called after the client left")
+		}
+		c.Close()
+	}
+	// Another origin is refused before the handler runs.
+	_, resp, err := wsclient.Dial(url, http.Header{"Origin": {"https://evil.example.com"}})
+	if err == nil || resp.Status != 403 {
+		t.Errorf("foreign origin: %v %+v", err, resp)
+	}
+}
