@@ -34,6 +34,35 @@ func (n *Node) SendDest(from pid.PID, dest, topic string, payload value.Value) e
 	return n.send(from, to, topic, payload)
 }
 
+// TrySend is Send for a sender that waits and tries again when the
+// receiver's mailbox is full: it returns ErrMailboxFull then, without
+// counting or logging a drop. The relay uses it to hold back a client
+// while its target catches up.
+func (n *Node) TrySend(from, to pid.PID, topic string, payload value.Value) error {
+	if err := checkTopic(topic); err != nil {
+		return err
+	}
+	if !n.IsLocal(to) {
+		return n.sendSignal(Signal{Kind: SigMessage, From: from, To: to, Topic: topic, Payload: payload})
+	}
+	p := n.lookup(to)
+	if p == nil {
+		n.deadLetters.Add(1)
+		return nil
+	}
+	switch p.inbox.push(Message{Topic: topic, From: from, Payload: payload}, false) {
+	case pushFull:
+		return &OpError{Op: "send", Arg: p.pid.String(), Err: ErrMailboxFull}
+	case pushClosed:
+		n.deadLetters.Add(1)
+	default:
+		if p.handler != nil {
+			p.schedule()
+		}
+	}
+	return nil
+}
+
 // SendSystem is Send for the runtime's own topics, which start with '@'.
 // Packages built on process (the relay, the cluster) use it.
 func (n *Node) SendSystem(from, to pid.PID, topic string, payload value.Value) error {

@@ -223,3 +223,30 @@ func TestMailboxBoundDropsCountsAndLogs(t *testing.T) {
 }
 
 func itoa(u uint64) string { return value.Int(int64(u)).String() }
+
+func TestTrySendFullMailboxIsNotADrop(t *testing.T) {
+	n := newNode(t, &process.HostOptions{MailboxSize: 2}, nil)
+	h, _ := n.Host(host)
+	block := make(chan struct{})
+	to, _ := n.Spawn(host, func(p *process.Process) (value.Value, error) {
+		<-block
+		for {
+			if _, ok := p.Receive(p.Context()); !ok {
+				return value.Nil(), nil
+			}
+		}
+	}, process.SpawnOptions{})
+	for range 2 {
+		if err := n.TrySend(pid.PID{}, to, "t", value.Nil()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	err := n.TrySend(pid.PID{}, to, "t", value.Nil())
+	if !errors.Is(err, process.ErrMailboxFull) {
+		t.Fatalf("third message: %v", err)
+	}
+	if d := h.Stats().Dropped; d != 0 {
+		t.Errorf("a refused TrySend counted %d drop(s)", d)
+	}
+	close(block)
+}

@@ -135,6 +135,13 @@ func (c *conn) sendLocked(topic string, payload value.Value) {
 }
 
 // frameIn relays one frame from the client (on the reader goroutine).
+//
+// When the target's mailbox is full the frame waits, and with it the
+// reader: the relay stops reading this client, so TCP pushes back on it,
+// until the target has room. Nothing is dropped, and other clients are
+// not held up. The lock is released between tries, so a transfer or a
+// close can happen meanwhile; the frame then goes to whichever target is
+// current when it is taken, still in order.
 func (c *conn) frameIn(msg *gws.Message) {
 	defer msg.Close()
 	c.lastRead.Store(time.Now().UnixNano())
@@ -142,13 +149,29 @@ func (c *conn) frameIn(msg *gws.Message) {
 	if msg.Opcode == gws.OpcodeBinary {
 		typ, data = "binary", value.Bytes(msg.Bytes())
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.ended {
-		return
+	wait := 20 * time.Microsecond
+	for {
+		c.mu.Lock()
+		if c.ended {
+			c.mu.Unlock()
+			return
+		}
+		payload := c.fields(value.Field{Key: "type", Value: value.String(typ)}, value.Field{Key: "data", Value: data})
+		err := c.rl.node.TrySend(c.pid, c.target, c.topic, payload)
+		if !errors.Is(err, process.ErrMailboxFull) {
+			if err == nil {
+				c.count++
+			}
+			c.mu.Unlock()
+			if err != nil {
+				c.rl.log.Warn("cannot relay a frame to the target", "client", c.pid.String(), "error", err.Error())
+			}
+			return
+		}
+		c.mu.Unlock()
+		time.Sleep(wait) // backpressure: the target's mailbox is full
+		wait = min(2*wait, 10*time.Millisecond)
 	}
-	c.count++
-	c.sendLocked(c.topic, c.fields(value.Field{Key: "type", Value: value.String(typ)}, value.Field{Key: "data", Value: data}))
 }
 
 // HandleMessage handles a message to the client PID.

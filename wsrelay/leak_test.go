@@ -1,6 +1,7 @@
 package wsrelay_test
 
 import (
+	"runtime"
 	"testing"
 	"time"
 
@@ -57,4 +58,27 @@ func TestNoLeaks(t *testing.T) {
 	if err := leakcheck.Check(base, 30*time.Second); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestIdleConnectionHasOnlyItsReader: an idle connection costs one
+// goroutine (the socket's reader); its process has none while idle.
+func TestIdleConnectionHasOnlyItsReader(t *testing.T) {
+	e := newEnv(t, wsrelay.Options{})
+	tg := e.target(false)
+	e.relayTo(tg.pid, "")
+	warm := e.dial(t, nil) // the HTTP server's own goroutines start with the first connection
+	tg.next("ws.join")
+	warm.WriteText("x")
+	tg.next("ws.message")
+	before := runtime.NumGoroutine()
+	const n = 50
+	for range n {
+		c := e.dial(t, nil)
+		tg.next("ws.join")
+		c.WriteText("x") // the connection has relayed, and is idle again
+		tg.next("ws.message")
+	}
+	poll.Until(t, timeout, "idle connections to settle at one goroutine each", func() bool {
+		return runtime.NumGoroutine()-before == n
+	})
 }

@@ -633,3 +633,44 @@ func itoa(i int) string {
 	}
 	return itoa(i/10) + digits[i%10:i%10+1]
 }
+
+// TestBackpressure: a target whose mailbox is full holds the client back
+// instead of losing its frames.
+func TestBackpressure(t *testing.T) {
+	e := newEnv(t, wsrelay.Options{})
+	h, err := e.node.AddHost("small", &process.HostOptions{MailboxSize: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	release := make(chan struct{})
+	got := make(chan string, 1000)
+	target, _ := e.node.Spawn("small", func(p *process.Process) (value.Value, error) {
+		<-release
+		for {
+			m, ok := p.Receive(p.Context())
+			if !ok {
+				return value.Nil(), nil
+			}
+			if m.Topic == "ws.message" {
+				got <- str(m, "data")
+			}
+		}
+	}, process.SpawnOptions{})
+	e.relayTo(target, "")
+	c := e.dial(t, nil)
+	const n = 200
+	for i := range n {
+		if err := c.WriteText(itoa(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(release)
+	for i := range n {
+		if s := <-got; s != itoa(i) {
+			t.Fatalf("frame %d: got %q", i, s)
+		}
+	}
+	if d := h.Stats().Dropped; d != 0 {
+		t.Errorf("%d frames dropped", d)
+	}
+}
