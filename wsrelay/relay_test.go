@@ -674,3 +674,30 @@ func TestBackpressure(t *testing.T) {
 		t.Errorf("%d frames dropped", d)
 	}
 }
+
+// TestTargetSaysGoodbye: what a target sends just before it ends reaches
+// the client before the connection closes.
+func TestTargetSaysGoodbye(t *testing.T) {
+	e := newEnv(t, wsrelay.Options{})
+	for _, last := range []string{"ws.send", "ws.close"} {
+		tg := e.target(false)
+		e.relayTo(tg.pid, "")
+		c := e.dial(t, nil)
+		client := str(tg.next("ws.join"), "client_pid")
+		tg.run(func(p *process.Process) {
+			p.SendDest(client, "ws.send", value.String("goodbye"))
+			if last == "ws.close" {
+				p.SendDest(client, "ws.close", value.MustOf(map[string]any{"code": 4001, "reason": "done"}))
+			}
+		})
+		tg.exit(nil)
+		if s, err := c.ReadText(); s != "goodbye" {
+			t.Errorf("%s: the last frame was lost: %q %v", last, s, err)
+		}
+		code, reason, _ := c.ReadClose()
+		want := map[string]int{"ws.send": 1000, "ws.close": 4001}[last]
+		if code != want {
+			t.Errorf("%s: close %d %q, want %d", last, code, reason, want)
+		}
+	}
+}
