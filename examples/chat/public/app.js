@@ -115,4 +115,6 @@
     leaving = true;
     if (ws) ws.close(1000, "bye");
   });
+  // Tests wait for this before they use the page.
+  document.body.dataset.ready = "yes";
 })();
