@@ -115,6 +115,10 @@ func TestChatInBrowser(t *testing.T) {
 	again := page(t)
 	run(t, again, "a second alice", chromedp.Navigate(base+"/"), chromedp.WaitReady("body[data-ready]"), chromedp.SendKeys("#nick", "alice"), chromedp.Click("#join"))
 	waitText(t, again, "#status", "The server closed the connection: nick taken (code 4002)")
+	shown, err := chromedp.Run(again, chromedp.Evaluate[string](`getComputedStyle(document.querySelector("#chat")).display + " " + getComputedStyle(document.querySelector("#join-form")).display`))
+	if err != nil || shown != "none flex" {
+		t.Errorf("after the close the page shows chat/join as %q (%v), want the join form only", shown, err)
+	}
 
 	// A page served from another origin cannot open the chat's WebSocket.
 	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
