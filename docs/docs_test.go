@@ -1,0 +1,310 @@
+// Package docs_test keeps the documentation honest: every Lua, YAML and
+// Go snippet in the Markdown must be part of a file that a test loads and
+// runs (the apps under snippets/, or a tested Example), and those apps are
+// started and driven here.
+package docs_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wsrelay/wsrelay/config"
+	"github.com/wsrelay/wsrelay/gateway"
+	"github.com/wsrelay/wsrelay/internal/leakcheck"
+	"github.com/wsrelay/wsrelay/internal/wsclient"
+)
+
+func TestMain(m *testing.M) { leakcheck.Main(m) }
+
+const timeout = 10 * time.Second
+
+// block is a fenced code block of a Markdown file.
+type block struct {
+	file string
+	line int
+	lang string
+	text []string
+}
+
+func blocks(t *testing.T, files []string) []block {
+	t.Helper()
+	var out []block
+	for _, f := range files {
+		fh, err := os.Open(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := bufio.NewScanner(fh)
+		var cur *block
+		n := 0
+		for s.Scan() {
+			n++
+			line := s.Text()
+			switch {
+			case cur == nil && strings.HasPrefix(line, "```"):
+				cur = &block{file: f, line: n + 1, lang: strings.TrimPrefix(line, "```")}
+			case cur != nil && line == "```":
+				out = append(out, *cur)
+				cur = nil
+			case cur != nil:
+				cur.text = append(cur.text, line)
+			}
+		}
+		fh.Close()
+	}
+	return out
+}
+
+// contains reports whether the block's lines appear in order in lines,
+// each with the same extra indentation.
+func contains(lines, blk []string) bool {
+	for i := range lines {
+		if i+len(blk) > len(lines) {
+			return false
+		}
+		indent, ok := "", true
+		for k, want := range blk {
+			got := lines[i+k]
+			if want == "" {
+				if strings.TrimSpace(got) != "" {
+					ok = false
+					break
+				}
+				continue
+			}
+			if k == 0 || indent == "" && !strings.HasSuffix(got, want) {
+				if !strings.HasSuffix(got, want) || strings.TrimSpace(strings.TrimSuffix(got, want)) != "" {
+					ok = false
+					break
+				}
+				indent = strings.TrimSuffix(got, want)
+				continue
+			}
+			if got != indent+want {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			return true
+		}
+	}
+	return false
+}
+
+// sources returns the lines of the files a block of lang may come from.
+func sources(t *testing.T, lang string) map[string][]string {
+	t.Helper()
+	out := map[string][]string{}
+	add := func(root string, keep func(string) bool) {
+		filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() || !keep(p) {
+				return err
+			}
+			b, err := os.ReadFile(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out[p] = strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+			return nil
+		})
+	}
+	switch lang {
+	case "lua":
+		add("snippets", func(p string) bool { return strings.HasSuffix(p, ".lua") })
+	case "yaml":
+		add("snippets", func(p string) bool { return strings.HasSuffix(p, ".yaml") })
+	case "go":
+		add("..", func(p string) bool { return strings.HasSuffix(p, "example_test.go") })
+	}
+	return out
+}
+
+// TestSnippetsAreTested: every lua, yaml and go block of the docs (and the
+// README) is part of a file that the tests below, or an Example, run.
+func TestSnippetsAreTested(t *testing.T) {
+	files, _ := filepath.Glob("*.md")
+	files = append(files, "../README.md")
+	checked := 0
+	for _, b := range blocks(t, files) {
+		switch b.lang {
+		case "lua", "yaml", "go":
+		default:
+			continue
+		}
+		checked++
+		found := false
+		for _, lines := range sources(t, b.lang) {
+			if contains(lines, b.text) {
+				found = true
+				break
+			}
+		}
+		if !found {
+			t.Errorf("%s:%d: this %s snippet is in no file that a test runs (put it in docs/snippets or an Example)", b.file, b.line, b.lang)
+		}
+	}
+	if checked < 15 {
+		t.Errorf("only %d snippets found: is the extraction broken?", checked)
+	}
+}
+
+// startApp copies an app, points its services at free ports and serves it.
+func startApp(t *testing.T, dir string) *gateway.App {
+	t.Helper()
+	tmp := t.TempDir()
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		if d.IsDir() {
+			return os.MkdirAll(filepath.Join(tmp, rel), 0o755)
+		}
+		b, _ := os.ReadFile(p)
+		if d.Name() == config.IndexFile {
+			for _, port := range []string{"8080", "8081"} {
+				b = []byte(strings.ReplaceAll(string(b), "addr: 127.0.0.1:"+port, "addr: 127.0.0.1:0"))
+			}
+		}
+		return os.WriteFile(filepath.Join(tmp, rel), b, 0o644)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.LoadDir(tmp, config.StandardKinds())
+	if err != nil {
+		t.Fatal(err)
+	}
+	app, err := gateway.Build(cfg, gateway.Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := app.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		if err := app.Shutdown(ctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+	})
+	return app
+}
+
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func TestGettingStartedApp(t *testing.T) {
+	app := startApp(t, "snippets/getting-started")
+	addr, _ := app.Addr("hello:gateway")
+	if code, body := get(t, "http://"+addr.String()+"/hello/world"); code != 200 || body != `{"hello":"world"}` {
+		t.Errorf("GET /hello/world = %d %q", code, body)
+	}
+	c, resp, err := wsclient.Dial("ws://"+addr.String()+"/ws/echo", nil)
+	if err != nil {
+		t.Fatalf("%v %+v", err, resp)
+	}
+	defer c.Close()
+	c.WriteText("hi")
+	if s, err := c.ReadText(); s != "echo: hi" {
+		t.Errorf("echo: %q %v", s, err)
+	}
+}
+
+func TestReferenceApp(t *testing.T) {
+	app := startApp(t, "snippets/app")
+	addr, _ := app.Addr("app:gateway")
+	base := addr.String()
+	if _, ok := app.Addr("app:admin"); !ok {
+		t.Error("the second http.service does not listen")
+	}
+	if code, body := get(t, "http://"+base+"/api/users/7"); code != 200 || body != `{"id":"7"}` {
+		t.Errorf("GET /api/users/7 = %d %q", code, body)
+	}
+	if code, body := get(t, "http://"+base+"/api/hello"); code != 200 || body != "" {
+		t.Errorf("GET /api/hello = %d %q", code, body)
+	}
+	if code, _ := get(t, "http://"+base+"/"); code != 200 {
+		t.Errorf("GET / = %d", code)
+	}
+	if code, _ := get(t, "http://"+base+"/ws/checked"); code != 426 {
+		t.Errorf("plain GET of a checked WebSocket endpoint = %d", code)
+	}
+	origin := http.Header{"Origin": {"https://app.example.com"}}
+	dial := func(path string) *wsclient.Client {
+		t.Helper()
+		c, resp, err := wsclient.Dial("ws://"+base+path, origin)
+		if err != nil {
+			t.Fatalf("%s: %v %+v", path, err, resp)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	// Sending to the client: text, binary, close.
+	c := dial("/ws/connect?user_id=1")
+	c.WriteText("demo")
+	if s, err := c.ReadText(); s != `{"event":"update","value":42}` {
+		t.Errorf("text frame %q %v", s, err)
+	}
+	if op, data, err := c.ReadMessage(); op != wsclient.OpBinary || string(data) != "\x00\x01\x02" {
+		t.Errorf("binary frame %d %q %v", op, data, err)
+	}
+	if code, reason, _ := c.ReadClose(); code != 1000 || reason != "Session ended" {
+		t.Errorf("close %d %q", code, reason)
+	}
+	// Transfer to the hub, then broadcast. A transfer happens in the
+	// background: each client speaks until it hears its own words from
+	// the hub (it is then one of the hub's clients).
+	a, b := dial("/ws/checked"), dial("/ws/connect")
+	for _, c := range []*wsclient.Client{a, b} {
+		c.WriteText("hub")
+		waitHub(t, c)
+	}
+	a.WriteText("hello all")
+	for {
+		s, err := b.ReadText()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(s, `"text":"hello all"`) {
+			break
+		}
+	}
+}
+
+// waitHub sends until the hub's broadcast of it comes back.
+func waitHub(t *testing.T, c *wsclient.Client) {
+	t.Helper()
+	c.Timeout = 100 * time.Millisecond
+	defer func() { c.Timeout = timeout }()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		c.WriteText("anyone?")
+		s, err := c.ReadText() // nothing comes back before the transfer: the read times out
+		var m map[string]string
+		if err == nil && json.Unmarshal([]byte(s), &m) == nil && m["text"] == "anyone?" {
+			return
+		}
+	}
+	t.Fatal("the connection never reached the hub")
+}

@@ -1,0 +1,5 @@
+local function handler()
+    -- ...
+end
+
+return { handler = handler }
