@@ -6,11 +6,9 @@ package docs_test
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"io"
 	"io/fs"
-	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -18,8 +16,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wsrelay/wsrelay/config"
 	"github.com/wsrelay/wsrelay/gateway"
+	"github.com/wsrelay/wsrelay/internal/apptest"
 	"github.com/wsrelay/wsrelay/internal/leakcheck"
 	"github.com/wsrelay/wsrelay/internal/wsclient"
 )
@@ -159,47 +157,8 @@ func TestSnippetsAreTested(t *testing.T) {
 	}
 }
 
-// startApp copies an app, points its services at free ports and serves it.
 func startApp(t *testing.T, dir string) *gateway.App {
-	t.Helper()
-	tmp := t.TempDir()
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, p)
-		if d.IsDir() {
-			return os.MkdirAll(filepath.Join(tmp, rel), 0o755)
-		}
-		b, _ := os.ReadFile(p)
-		if d.Name() == config.IndexFile {
-			for _, port := range []string{"8080", "8081"} {
-				b = []byte(strings.ReplaceAll(string(b), "addr: 127.0.0.1:"+port, "addr: 127.0.0.1:0"))
-			}
-		}
-		return os.WriteFile(filepath.Join(tmp, rel), b, 0o644)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.LoadDir(tmp, config.StandardKinds())
-	if err != nil {
-		t.Fatal(err)
-	}
-	app, err := gateway.Build(cfg, gateway.Options{Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := app.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), timeout)
-		defer cancel()
-		if err := app.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-	})
+	app, _ := apptest.Start(t, dir)
 	return app
 }
 

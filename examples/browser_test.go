@@ -65,17 +65,25 @@ func run(t *testing.T, ctx context.Context, what string, steps ...chromedp.Actio
 	}
 }
 
-// waitText polls the page until the element's text contains want.
+// waitText polls the page until the element's text contains want. It
+// evaluates afresh each time, so a passing protocol error (an execution
+// context replaced while the page settles) only costs one round.
 func waitText(t *testing.T, ctx context.Context, sel, want string) {
 	t.Helper()
-	expr := fmt.Sprintf(`(document.querySelector(%q) || {}).textContent && document.querySelector(%q).textContent.includes(%q)`, sel, sel, want)
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](expr, chromedp.WithPollingInterval(20*time.Millisecond))); err != nil {
-		var got string
-		got, _ = chromedp.Run(ctx, chromedp.Evaluate[string](fmt.Sprintf(`(document.querySelector(%q) || {}).textContent || ""`, sel)))
-		t.Fatalf("%s never contained %q (it reads %q): %v", sel, want, got, err)
+	expr := fmt.Sprintf(`(document.querySelector(%q) || {}).textContent || ""`, sel)
+	deadline := time.Now().Add(timeout)
+	var got string
+	var err error
+	for time.Now().Before(deadline) {
+		c, cancel := context.WithTimeout(ctx, 2*time.Second)
+		got, err = chromedp.Run(c, chromedp.Evaluate[string](expr))
+		cancel()
+		if err == nil && strings.Contains(got, want) {
+			return
+		}
+		time.Sleep(20 * time.Millisecond) // polling the page with a deadline
 	}
+	t.Fatalf("%s never contained %q (it reads %q, last error %v)", sel, want, got, err)
 }
 
 func joinChat(t *testing.T, ctx context.Context, base, nick string) {

@@ -1,14 +1,12 @@
 package gateway_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,6 +14,7 @@ import (
 	"github.com/wsrelay/wsrelay/gateway"
 	"github.com/wsrelay/wsrelay/internal/leakcheck"
 	"github.com/wsrelay/wsrelay/internal/poll"
+	"github.com/wsrelay/wsrelay/internal/testlog"
 	"github.com/wsrelay/wsrelay/pid"
 	"github.com/wsrelay/wsrelay/process"
 	"github.com/wsrelay/wsrelay/value"
@@ -25,30 +24,13 @@ func TestMain(m *testing.M) { leakcheck.Main(m) }
 
 const timeout = 10 * time.Second
 
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // testApp builds the app in testdata/app, with a probe process registered
 // as "probe" before anything starts, and starts it.
 type testApp struct {
 	*gateway.App
 	base  string
 	addr  string
-	logs  *logBuffer
+	logs  *testlog.Buffer
 	probe chan process.Message
 }
 
@@ -60,7 +42,7 @@ func startAppIn(t *testing.T, dir string) *testApp {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &logBuffer{}
+	logs := &testlog.Buffer{}
 	app, err := gateway.Build(cfg, gateway.Options{Logger: slog.New(slog.NewTextHandler(logs, nil)), NodeName: "n1"})
 	if err != nil {
 		t.Fatal(err)

@@ -1,7 +1,6 @@
 package luart_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -10,12 +9,12 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/wsrelay/wsrelay/internal/leakcheck"
+	"github.com/wsrelay/wsrelay/internal/testlog"
 	"github.com/wsrelay/wsrelay/luart"
 	"github.com/wsrelay/wsrelay/pid"
 	"github.com/wsrelay/wsrelay/process"
@@ -34,29 +33,12 @@ type env struct {
 	t    testing.TB
 	node *process.Node
 	rt   *luart.Runtime
-	logs *syncBuffer
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	logs *testlog.Buffer
 }
 
 func newEnv(t testing.TB, opts *luart.Options) *env {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &testlog.Buffer{}
 	log := slog.New(slog.NewTextHandler(logs, nil))
 	node, err := process.NewNode(&process.Options{Name: "n1", Logger: log})
 	if err != nil {

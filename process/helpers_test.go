@@ -1,14 +1,13 @@
 package process_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/wsrelay/wsrelay/internal/leakcheck"
+	"github.com/wsrelay/wsrelay/internal/testlog"
 	"github.com/wsrelay/wsrelay/pid"
 	"github.com/wsrelay/wsrelay/process"
 	"github.com/wsrelay/wsrelay/value"
@@ -159,22 +158,5 @@ func waitExit(t testing.TB, n *process.Node, target pid.PID) process.Result {
 	return e.Result
 }
 
-// logBuffer is a concurrency-safe log sink for asserting on logs.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func (b *logBuffer) logger() *slog.Logger { return slog.New(slog.NewTextHandler(b, nil)) }
+// logger returns a logger writing to b.
+func logger(b *testlog.Buffer) *slog.Logger { return slog.New(slog.NewTextHandler(b, nil)) }

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wsrelay/wsrelay/internal/testlog"
 	"github.com/wsrelay/wsrelay/pid"
 	"github.com/wsrelay/wsrelay/process"
 	"github.com/wsrelay/wsrelay/value"
@@ -255,8 +256,8 @@ func TestCancelGracePeriodThenTerminate(t *testing.T) {
 
 func TestPanicEndsProcessNotNode(t *testing.T) {
 	t.Parallel()
-	var logs logBuffer
-	n := newNode(t, nil, &process.Options{Logger: logs.logger()})
+	var logs testlog.Buffer
+	n := newNode(t, nil, &process.Options{Logger: logger(&logs)})
 	id, err := n.Spawn(host, func(p *process.Process) (value.Value, error) {
 		if _, ok := p.Receive(p.Context()); ok {
 			explode()

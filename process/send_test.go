@@ -6,6 +6,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/wsrelay/wsrelay/internal/testlog"
 	"github.com/wsrelay/wsrelay/pid"
 	"github.com/wsrelay/wsrelay/process"
 	"github.com/wsrelay/wsrelay/value"
@@ -179,8 +180,8 @@ func TestTopics(t *testing.T) {
 
 func TestMailboxBoundDropsCountsAndLogs(t *testing.T) {
 	t.Parallel()
-	var logs logBuffer
-	n := newNode(t, &process.HostOptions{MailboxSize: 8}, &process.Options{Logger: logs.logger()})
+	var logs testlog.Buffer
+	n := newNode(t, &process.HostOptions{MailboxSize: 8}, &process.Options{Logger: logger(&logs)})
 	// A process that never reads its inbox until told to.
 	release := make(chan struct{})
 	got := make(chan int, 1)

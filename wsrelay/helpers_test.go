@@ -1,7 +1,6 @@
 package wsrelay_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"net/http"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/wsrelay/wsrelay/internal/leakcheck"
+	"github.com/wsrelay/wsrelay/internal/testlog"
 	"github.com/wsrelay/wsrelay/internal/wsclient"
 	"github.com/wsrelay/wsrelay/pid"
 	"github.com/wsrelay/wsrelay/process"
@@ -27,23 +27,6 @@ const (
 	timeout = 10 * time.Second
 )
 
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // env is a node, a relay in front of a test handler, and a real HTTP
 // server on 127.0.0.1.
 type env struct {
@@ -52,7 +35,7 @@ type env struct {
 	rl    *wsrelay.Relay
 	srv   *httptest.Server
 	url   string // ws://127.0.0.1:port/ws
-	logs  *logBuffer
+	logs  *testlog.Buffer
 	calls atomic.Int64 // handler calls
 
 	mu     sync.Mutex
@@ -61,7 +44,7 @@ type env struct {
 
 func newEnv(t testing.TB, opts wsrelay.Options) *env {
 	t.Helper()
-	logs := &logBuffer{}
+	logs := &testlog.Buffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	node, err := process.NewNode(&process.Options{Name: "n1", Logger: log})
 	if err != nil {

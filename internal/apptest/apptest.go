@@ -1,0 +1,87 @@
+// Package apptest serves app directories in tests.
+package apptest
+
+import (
+	"context"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wsrelay/wsrelay/config"
+	"github.com/wsrelay/wsrelay/gateway"
+	"github.com/wsrelay/wsrelay/internal/testlog"
+)
+
+// Start copies the app in dir, moves every http.service written with
+// "addr: 127.0.0.1:<port>" to a free port, builds and starts it, and shuts
+// it down when the test ends. It returns the app and its log.
+func Start(t testing.TB, dir string) (*gateway.App, *testlog.Buffer) {
+	t.Helper()
+	tmp := t.TempDir()
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		target := filepath.Join(tmp, rel)
+		if d.IsDir() {
+			return os.MkdirAll(target, 0o755)
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		if d.Name() == config.IndexFile {
+			b = []byte(freePorts(string(b)))
+		}
+		return os.WriteFile(target, b, 0o644)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.LoadDir(tmp, config.StandardKinds())
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs, log := testlog.New(slog.LevelInfo)
+	app, err := gateway.Build(cfg, gateway.Options{Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := app.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		if err := app.Shutdown(ctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+	})
+	return app, logs
+}
+
+// freePorts rewrites "addr: 127.0.0.1:<port>" lines to port 0.
+func freePorts(yaml string) string {
+	lines := strings.Split(yaml, "\n")
+	for i, l := range lines {
+		if head, _, ok := strings.Cut(l, "addr: 127.0.0.1:"); ok && strings.TrimSpace(head) == "" {
+			lines[i] = head + "addr: 127.0.0.1:0"
+		}
+	}
+	return strings.Join(lines, "\n")
+}
+
+// Addr returns the host:port an http.service of a started app listens on.
+func Addr(t testing.TB, app *gateway.App, service string) string {
+	t.Helper()
+	a, ok := app.Addr(service)
+	if !ok {
+		t.Fatalf("%s is not listening", service)
+	}
+	return a.String()
+}
