@@ -14,6 +14,7 @@ const (
 	KindHTTPRouter     = "http.router"
 	KindHTTPEndpoint   = "http.endpoint"
 	KindHTTPStatic     = "http.static"
+	KindHTTPMetrics    = "http.metrics"
 	KindFunctionLua    = "function.lua"
 	KindProcessLua     = "process.lua"
 	KindProcessHost    = "process.host"
@@ -27,6 +28,7 @@ func StandardKinds() []Kind {
 		{KindHTTPRouter, func() Spec { return &HTTPRouter{} }},
 		{KindHTTPEndpoint, func() Spec { return &HTTPEndpoint{} }},
 		{KindHTTPStatic, func() Spec { return &HTTPStatic{} }},
+		{KindHTTPMetrics, func() Spec { return &HTTPMetrics{} }},
 		{KindFunctionLua, func() Spec { return &FunctionLua{} }},
 		{KindProcessLua, func() Spec { return &ProcessLua{} }},
 		{KindProcessHost, func() Spec { return &ProcessHost{} }},
@@ -142,6 +144,25 @@ func (s *HTTPStatic) Check(c *Checker) {
 	}
 	c.URLPath("path", s.Path)
 	s.Dir = c.Directory("directory", s.Directory)
+}
+
+// HTTPMetrics serves the app's Prometheus metrics on a path of a service.
+type HTTPMetrics struct {
+	Path string `yaml:"path"`
+
+	// Server is meta.server resolved to an http.service id.
+	Server string `yaml:"-"`
+}
+
+func (s *HTTPMetrics) Check(c *Checker) {
+	s.Server = c.MetaRef("server", KindHTTPService)
+	if s.Path == "" {
+		s.Path = "/metrics"
+	}
+	c.URLPath("path", s.Path)
+	if strings.ContainsAny(s.Path, "{}") {
+		c.Fail("path", "%q: the metrics path cannot have {parameters}", s.Path)
+	}
 }
 
 // LuaSource is what function.lua and process.lua entries share.

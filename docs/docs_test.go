@@ -194,8 +194,12 @@ func TestReferenceApp(t *testing.T) {
 	app := startApp(t, "snippets/app")
 	addr, _ := app.Addr("app:gateway")
 	base := addr.String()
-	if _, ok := app.Addr("app:admin"); !ok {
-		t.Error("the second http.service does not listen")
+	admin, ok := app.Addr("app:admin")
+	if !ok {
+		t.Fatal("the second http.service does not listen")
+	}
+	if code, body := get(t, "http://"+admin.String()+"/metrics"); code != 200 || !strings.Contains(body, "wsrelay_connections_open") {
+		t.Errorf("GET admin /metrics = %d", code)
 	}
 	if code, body := get(t, "http://"+base+"/api/users/7"); code != 200 || body != `{"id":"7"}` {
 		t.Errorf("GET /api/users/7 = %d %q", code, body)

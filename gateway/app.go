@@ -27,10 +27,11 @@ type Options struct {
 
 // App is a built app: Start runs it, Shutdown stops it.
 type App struct {
-	cfg  *config.App
-	log  *slog.Logger
-	node *process.Node
-	lua  *luart.Runtime
+	cfg     *config.App
+	log     *slog.Logger
+	node    *process.Node
+	lua     *luart.Runtime
+	metrics *metrics
 
 	servers  []*server
 	services []*service
@@ -58,7 +59,7 @@ func Build(cfg *config.App, opts Options) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &App{cfg: cfg, log: opts.Logger, node: node, lua: rt}
+	a := &App{cfg: cfg, log: opts.Logger, node: node, lua: rt, metrics: newMetrics(node)}
 	b := &builder{app: a, middleware: map[string]*Middleware{}}
 	for _, m := range opts.Middleware {
 		b.middleware[m.Name] = m

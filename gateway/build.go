@@ -27,6 +27,7 @@ type builder struct {
 	functions map[string]*luart.Handler
 	programs  map[string]*luart.Program
 	built     map[string][]func(http.Handler) http.Handler
+	metricsAt []*config.Entry
 }
 
 func (b *builder) fail(p *config.Problem) { b.probs = append(b.probs, p) }
@@ -53,6 +54,8 @@ func (b *builder) build(e *config.Entry) {
 		b.endpoints = append(b.endpoints, e)
 	case *config.HTTPStatic:
 		b.statics = append(b.statics, e)
+	case *config.HTTPMetrics:
+		b.metricsAt = append(b.metricsAt, e)
 	case *config.FunctionLua:
 		prog := b.compile(e, &s.LuaSource, luart.KindFunction)
 		if prog == nil {
@@ -182,7 +185,7 @@ func (b *builder) buildHTTP() {
 		}
 		post := b.middlewareOf(re, Post, r.PostMiddleware, r.PostOpts)
 		pattern := s.Method + " " + joinPath(r.Prefix, s.Path)
-		handle(e, "path", s.Router, routerMuxes[s.Router], pattern, chain(h, post))
+		handle(e, "path", s.Router, routerMuxes[s.Router], pattern, b.app.metrics.timed(e.ID, chain(h, post)))
 	}
 	for _, e := range b.statics {
 		s := e.Spec.(*config.HTTPStatic)
@@ -192,6 +195,10 @@ func (b *builder) buildHTTP() {
 			continue
 		}
 		handle(e, "path", s.Server, mux(s.Server), mountPattern(s.Path), h)
+	}
+	for _, e := range b.metricsAt {
+		s := e.Spec.(*config.HTTPMetrics)
+		handle(e, "path", s.Server, mux(s.Server), "GET "+s.Path, b.app.metrics.handler())
 	}
 	for id := range b.servers {
 		mux(id) // a service with no routes still answers (404)
@@ -229,7 +236,7 @@ func (b *builder) middlewareOf(e *config.Entry, stage Stage, names []string, opt
 	})
 	var mws []func(http.Handler) http.Handler
 	for _, m := range listed {
-		mc := MiddlewareContext{Router: e.ID, Node: b.app.node, Logger: b.app.log, OnShutdown: b.app.addShutdown}
+		mc := MiddlewareContext{Router: e.ID, Node: b.app.node, Logger: b.app.log, OnShutdown: b.app.addShutdown, metrics: b.app.metrics}
 		mw, err := m.New(mc, split[m.Name])
 		if err == nil {
 			mws = append(mws, mw)

@@ -62,6 +62,8 @@ type MiddlewareContext struct {
 	// after its HTTP servers stopped taking requests and before processes
 	// are cancelled (the relay closes its connections there).
 	OnShutdown func(func(ctx context.Context))
+
+	metrics *metrics // the app's, for the relay
 }
 
 // OptionError reports a bad option value.

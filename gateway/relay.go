@@ -18,6 +18,9 @@ func Relay() *Middleware {
 		Options: wsrelay.OptionNames,
 		New: func(mc MiddlewareContext, opts map[string]string) (func(http.Handler) http.Handler, error) {
 			o := wsrelay.Options{Node: mc.Node, Logger: mc.Logger, Route: mc.Router}
+			if mc.metrics != nil {
+				o.Metrics = mc.metrics
+			}
 			err := wsrelay.ParseOptions(opts, &o)
 			var rl *wsrelay.Relay
 			if err == nil {

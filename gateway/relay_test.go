@@ -1,7 +1,9 @@
 package gateway_test
 
 import (
+	"io"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -47,5 +49,30 @@ func TestSeedsRelayApp(t *testing.T) {
 	_, resp, err := wsclient.Dial(url, http.Header{"Origin": {"https://evil.example.com"}})
 	if err == nil || resp.Status != 403 {
 		t.Errorf("foreign origin: %v %+v", err, resp)
+	}
+
+	// The metrics saw both connections.
+	r, err := http.Get("http://" + ta.addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(r.Body)
+	r.Body.Close()
+	for _, want := range []string{
+		"wsrelay_connections_open 0",
+		`wsrelay_connections_closed_total{reason="client_closed"} 2`,
+		`wsrelay_frames_total{direction="in"} 2`,
+		`wsrelay_frames_total{direction="out"} 2`,
+		`wsrelay_frame_bytes_total{direction="in"} 24`,
+		`wsrelay_http_handler_seconds_count{endpoint="app:connect"} 3`,
+		`wsrelay_processes{host="wsrelay"}`,
+		`wsrelay_processes_spawned_total{host="app:processes"}`,
+		`wsrelay_mailbox_dropped_total{host="app:processes"} 0`,
+		"wsrelay_dead_letters_total",
+		"go_goroutines",
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
 	}
 }

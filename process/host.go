@@ -79,6 +79,17 @@ func (n *Node) Host(name string) (*Host, bool) {
 	return h, ok
 }
 
+// Hosts returns the node's process hosts.
+func (n *Node) Hosts() []*Host {
+	n.hostsMu.RLock()
+	defer n.hostsMu.RUnlock()
+	out := make([]*Host, 0, len(n.hosts))
+	for _, h := range n.hosts {
+		out = append(out, h)
+	}
+	return out
+}
+
 // Name returns the host's name.
 func (h *Host) Name() string { return h.name }
 

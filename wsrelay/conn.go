@@ -109,6 +109,7 @@ func (c *conn) open() error {
 		return err
 	}
 	c.pid, c.pidVal = p, value.String(p.String())
+	c.rl.opts.Metrics.Opened() // every process that exists ends with Closed
 	if !c.rl.add(c) {
 		_ = c.rl.node.Terminate(p)
 		return process.ErrShuttingDown
@@ -145,6 +146,7 @@ func (c *conn) sendLocked(topic string, payload value.Value) {
 func (c *conn) frameIn(msg *gws.Message) {
 	defer msg.Close()
 	c.lastRead.Store(time.Now().UnixNano())
+	c.rl.opts.Metrics.FrameIn(msg.Data.Len())
 	typ, data := "text", value.String(string(msg.Bytes()))
 	if msg.Opcode == gws.OpcodeBinary {
 		typ, data = "binary", value.Bytes(msg.Bytes())
@@ -296,6 +298,7 @@ func (c *conn) finish(e ending) bool {
 		return false
 	}
 	c.ended, c.end = true, e
+	c.rl.opts.Metrics.Closed(e.reason) // before ws.leave: whoever sees it sees the count
 	if c.beatTimer != nil {
 		c.beatTimer.Stop()
 	}

@@ -59,7 +59,30 @@ type Options struct {
 	// Compression enables permessage-deflate when the client offers it.
 	// Default off.
 	Compression bool
+	// Metrics receives counts of connections and frames. Default: none.
+	Metrics Metrics
 }
+
+// Metrics is what the relay reports; the gateway's Prometheus metrics
+// implement it. Calls come from many goroutines.
+type Metrics interface {
+	// Opened: a connection was upgraded and its process started.
+	Opened()
+	// Closed: a connection ended, with its ws.leave reason (or
+	// target_exited, target_failed).
+	Closed(reason string)
+	// FrameIn: a frame of n bytes came from a client.
+	FrameIn(n int)
+	// FrameOut: a frame of n bytes was written to a client.
+	FrameOut(n int)
+}
+
+type noMetrics struct{}
+
+func (noMetrics) Opened()       {}
+func (noMetrics) Closed(string) {}
+func (noMetrics) FrameIn(int)   {}
+func (noMetrics) FrameOut(int)  {}
 
 func (o *Options) defaults() error {
 	if o.Node == nil {
@@ -67,6 +90,9 @@ func (o *Options) defaults() error {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Metrics == nil {
+		o.Metrics = noMetrics{}
 	}
 	if o.Host == "" {
 		o.Host = DefaultHost

@@ -116,5 +116,6 @@ func (c *conn) write(f frame) error {
 	case gws.OpcodePong:
 		return c.ws.WritePong(f.data)
 	}
+	c.rl.opts.Metrics.FrameOut(len(f.data))
 	return c.ws.WriteMessage(f.op, f.data)
 }

@@ -1,0 +1,99 @@
+package gateway
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/wsrelay/wsrelay/process"
+)
+
+// metrics are an app's Prometheus metrics, in a registry of its own (no
+// global state), served by http.metrics entries. It implements
+// wsrelay.Metrics for the relays of the app.
+type metrics struct {
+	reg     *prometheus.Registry
+	open    prometheus.Gauge
+	frames  *prometheus.CounterVec
+	bytes   *prometheus.CounterVec
+	closes  *prometheus.CounterVec
+	latency *prometheus.HistogramVec
+}
+
+func newMetrics(node *process.Node) *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		open: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "wsrelay_connections_open", Help: "WebSocket connections open now.",
+		}),
+		frames: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "wsrelay_frames_total", Help: "WebSocket data frames relayed, by direction (in: from clients, out: to clients).",
+		}, []string{"direction"}),
+		bytes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "wsrelay_frame_bytes_total", Help: "Payload bytes of WebSocket data frames, by direction.",
+		}, []string{"direction"}),
+		closes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "wsrelay_connections_closed_total", Help: "WebSocket connections closed, by reason (slow_consumer counts the clients dropped for not reading).",
+		}, []string{"reason"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "wsrelay_http_handler_seconds", Help: "Time to answer an HTTP request, by endpoint entry (for WebSocket endpoints: until the upgrade).",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 4, 10),
+		}, []string{"endpoint"}),
+	}
+	m.reg.MustRegister(m.open, m.frames, m.bytes, m.closes, m.latency, nodeCollector{node},
+		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	return m
+}
+
+func (m *metrics) Opened()              { m.open.Inc() }
+func (m *metrics) Closed(reason string) { m.open.Dec(); m.closes.WithLabelValues(reason).Inc() }
+func (m *metrics) FrameIn(n int)        { m.count("in", n) }
+func (m *metrics) FrameOut(n int)       { m.count("out", n) }
+
+func (m *metrics) count(dir string, n int) {
+	m.frames.WithLabelValues(dir).Inc()
+	m.bytes.WithLabelValues(dir).Add(float64(n))
+}
+
+// timed records how long an endpoint takes.
+func (m *metrics) timed(endpoint string, h http.Handler) http.Handler {
+	obs := m.latency.WithLabelValues(endpoint)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		h.ServeHTTP(w, r)
+		obs.Observe(time.Since(start).Seconds())
+	})
+}
+
+func (m *metrics) handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
+}
+
+// nodeCollector reads the process counters of a node at scrape time.
+type nodeCollector struct{ node *process.Node }
+
+var (
+	descProcesses = prometheus.NewDesc("wsrelay_processes", "Processes running now, by process host.", []string{"host"}, nil)
+	descSpawned   = prometheus.NewDesc("wsrelay_processes_spawned_total", "Processes spawned, by process host.", []string{"host"}, nil)
+	descDropped   = prometheus.NewDesc("wsrelay_mailbox_dropped_total", "Messages dropped because a mailbox was full, by process host.", []string{"host"}, nil)
+	descDead      = prometheus.NewDesc("wsrelay_dead_letters_total", "Messages sent to processes that had ended.", nil, nil)
+)
+
+func (c nodeCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- descProcesses
+	ch <- descSpawned
+	ch <- descDropped
+	ch <- descDead
+}
+
+func (c nodeCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, h := range c.node.Hosts() {
+		s := h.Stats()
+		ch <- prometheus.MustNewConstMetric(descProcesses, prometheus.GaugeValue, float64(s.Live), h.Name())
+		ch <- prometheus.MustNewConstMetric(descSpawned, prometheus.CounterValue, float64(s.Spawned), h.Name())
+		ch <- prometheus.MustNewConstMetric(descDropped, prometheus.CounterValue, float64(s.Dropped), h.Name())
+	}
+	ch <- prometheus.MustNewConstMetric(descDead, prometheus.CounterValue, float64(c.node.Stats().DeadLetters))
+}
