@@ -3,6 +3,8 @@
 //	wsrelay run [flags] [DIR]    serve the app until SIGINT or SIGTERM
 //	wsrelay check [DIR]          validate the app and print every problem
 //	wsrelay version              print the version
+//	wsrelay bench MODE [flags]   measure a running app (loopback only)
+//	wsrelay baseline             serve the bare echo server bench compares against
 package main
 
 import (
@@ -32,6 +34,8 @@ Usage:
   wsrelay run [flags] [DIR]   serve the app in DIR (default .) until SIGINT or SIGTERM
   wsrelay check [DIR]         validate the app in DIR and print every problem (exit 1 on any)
   wsrelay version             print the version
+  wsrelay bench MODE [flags]  measure a running app (echo, rtt, idle, fanout, connect)
+  wsrelay baseline            serve the bare echo server that bench compares against
 
 Run 'wsrelay run -h' for the flags of run.
 `
@@ -47,6 +51,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return cmdRun(ctx, args[1:], stdout, stderr)
 	case "check":
 		return cmdCheck(args[1:], stdout, stderr)
+	case "bench":
+		return cmdBench(ctx, args[1:], stdout, stderr)
+	case "baseline":
+		return cmdBaseline(ctx, args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "wsrelay", version())
 		return 0

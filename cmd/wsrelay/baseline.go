@@ -1,0 +1,124 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/lxzan/gws"
+
+	"github.com/wsrelay/wsrelay/process"
+	"github.com/wsrelay/wsrelay/value"
+	"github.com/wsrelay/wsrelay/wsrelay"
+)
+
+// cmdBaseline serves what `wsrelay bench` compares against, in one
+// process: /bare is a WebSocket echo server on the same library (gws) with
+// nothing else, and /go is the relay with a Go process echoing for every
+// connection.
+func cmdBaseline(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("baseline", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr := fs.String("addr", "127.0.0.1:8091", "address to listen on")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		fmt.Fprintln(stderr, "wsrelay baseline:", err)
+		return 1
+	}
+	srv, stop, err := baselineServer()
+	if err != nil {
+		fmt.Fprintln(stderr, "wsrelay baseline:", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "baseline listening on %s: ws://%[1]s/bare (gws echo), ws://%[1]s/go (relay, Go target)\n", ln.Addr())
+	ctx, cancel := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
+	defer cancel()
+	go func() {
+		<-ctx.Done()
+		sctx, c := context.WithTimeout(context.Background(), 5*time.Second)
+		defer c()
+		srv.Shutdown(sctx)
+		stop(sctx)
+	}()
+	if err := srv.Serve(ln); err != http.ErrServerClosed {
+		fmt.Fprintln(stderr, "wsrelay baseline:", err)
+		return 1
+	}
+	return 0
+}
+
+// baselineServer returns the baseline's HTTP server and a function that
+// stops its relay and node.
+func baselineServer() (*http.Server, func(context.Context), error) {
+	node, err := process.NewNode(&process.Options{Name: "baseline"})
+	if err != nil {
+		return nil, nil, err
+	}
+	if _, err := node.AddHost("bench", &process.HostOptions{MailboxSize: 1 << 20}); err != nil {
+		return nil, nil, err
+	}
+	echo, err := node.Spawn("bench", goEcho, process.SpawnOptions{})
+	if err != nil {
+		return nil, nil, err
+	}
+	relay, err := wsrelay.New(wsrelay.Options{Node: node, AllowedOrigins: "*", OutboundQueue: 4096, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		return nil, nil, err
+	}
+	header := wsrelay.Header{Target: echo}.String()
+	bare := gws.NewUpgrader(bareEcho{}, &gws.ServerOption{CheckUtf8Enabled: true, ReadMaxPayloadSize: wsrelay.DefaultMaxMessageSize})
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /bare", func(w http.ResponseWriter, r *http.Request) {
+		socket, err := bare.Upgrade(w, r)
+		if err != nil {
+			return
+		}
+		go socket.ReadLoop()
+	})
+	mux.Handle("GET /go", relay.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set(wsrelay.HeaderName, header)
+	})))
+	stop := func(ctx context.Context) {
+		relay.Shutdown(ctx)
+		node.Shutdown(ctx)
+	}
+	return &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}, stop, nil
+}
+
+// goEcho answers every client frame through the client PID.
+func goEcho(p *process.Process) (value.Value, error) {
+	for {
+		m, ok := p.Receive(p.Context())
+		if !ok {
+			return value.Nil(), nil
+		}
+		if m.Topic != "ws.message" {
+			continue
+		}
+		client, _ := m.Payload.Get("client_pid")
+		typ, _ := m.Payload.Get("type")
+		data, _ := m.Payload.Get("data")
+		c, _ := client.Text()
+		_ = p.SendDest(c, "ws.send", value.Map(value.Field{Key: "type", Value: typ}, value.Field{Key: "data", Value: data}))
+	}
+}
+
+// bareEcho is the plain gws echo: each message written straight back.
+type bareEcho struct{ gws.BuiltinEventHandler }
+
+func (bareEcho) OnPing(c *gws.Conn, p []byte) { _ = c.WritePong(p) }
+
+func (bareEcho) OnMessage(c *gws.Conn, m *gws.Message) {
+	defer m.Close()
+	_ = c.WriteMessage(m.Opcode, m.Bytes())
+}

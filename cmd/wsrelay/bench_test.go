@@ -1,0 +1,89 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/wsrelay/wsrelay/internal/apptest"
+	"github.com/wsrelay/wsrelay/internal/loadgen"
+)
+
+// TestBenchModes runs every mode of the load tool, small, against the
+// bench app and the baseline, and checks what it reports.
+func TestBenchModes(t *testing.T) {
+	app, _ := apptest.Start(t, "../../examples/bench")
+	addr := apptest.Addr(t, app, "bench:gateway")
+	srv, stop, err := baselineServer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	t.Cleanup(func() {
+		srv.Shutdown(context.Background())
+		stop(context.Background())
+	})
+	base := "ws://" + ln.Addr().String()
+	plot := filepath.Join(t.TempDir(), "rtt.svg")
+	for _, tc := range []struct {
+		args  []string
+		check func(r loadgen.Result) bool
+	}{
+		{[]string{"echo", "--url", "ws://" + addr + "/ws/lua", "--conns", "4", "--messages", "200", "--baseline", base + "/bare"}, func(r loadgen.Result) bool { return r.Rate > 0 && r.Conns == 4 }},
+		{[]string{"echo", "--url", "ws://" + addr + "/ws/shared", "--conns", "4", "--messages", "200"}, func(r loadgen.Result) bool { return r.Rate > 0 }},
+		{[]string{"echo", "--url", base + "/go", "--conns", "4", "--messages", "200"}, func(r loadgen.Result) bool { return r.Rate > 0 }},
+		{[]string{"rtt", "--url", "ws://" + addr + "/ws/lua", "--messages", "100", "--baseline", base + "/bare", "--plot", plot}, func(r loadgen.Result) bool { return r.P50 > 0 && r.P50 <= r.P99 && r.P99 <= r.Max }},
+		{[]string{"fanout", "--url", "ws://" + addr + "/ws/room", "--conns", "20", "--messages", "3"}, func(r loadgen.Result) bool { return r.P50 > 0 && len(r.Latencies) == 0 && r.Messages == 3 }},
+		{[]string{"connect", "--url", "ws://" + addr + "/ws/lua", "--messages", "50", "--concurrency", "4"}, func(r loadgen.Result) bool { return r.Messages == 50 && r.Rate > 0 }},
+		{[]string{"idle", "--url", "ws://" + addr + "/ws/shared", "--conns", "50", "--pid", strconv.Itoa(os.Getpid())}, func(r loadgen.Result) bool { return r.Conns == 50 }},
+	} {
+		t.Run(strings.Join(tc.args[:1], ""), func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			args := append(tc.args, "--json", "--quiet")
+			if code := run(context.Background(), append([]string{"bench"}, args...), &out, &errOut); code != 0 {
+				t.Fatalf("wsrelay bench %v: exit %d: %s", tc.args, code, errOut.String())
+			}
+			var got struct {
+				Results []loadgen.Result   `json:"results"`
+				Ratio   map[string]float64 `json:"ratio"`
+			}
+			if err := json.Unmarshal(out.Bytes(), &got); err != nil {
+				t.Fatalf("%v: %s", err, out.String())
+			}
+			if len(got.Results) == 0 || !tc.check(got.Results[0]) {
+				t.Errorf("wsrelay bench %v: %+v", tc.args, got.Results)
+			}
+			if strings.Contains(strings.Join(tc.args, " "), "--baseline") && (len(got.Results) != 2 || got.Ratio["rate"] <= 0) {
+				t.Errorf("no ratio to the baseline: %s", out.String())
+			}
+		})
+	}
+	svg, err := os.ReadFile(plot)
+	if err != nil || !bytes.Contains(svg, []byte("<svg")) || !bytes.Contains(svg, []byte("p99")) {
+		t.Errorf("the plot: %v %.200s", err, svg)
+	}
+	// The table form.
+	var out bytes.Buffer
+	if code := run(context.Background(), []string{"bench", "rtt", "--url", base + "/bare", "--messages", "20", "--quiet"}, &out, &out); code != 0 || !strings.Contains(out.String(), "p99") {
+		t.Errorf("table: %d %s", code, out.String())
+	}
+}
+
+func TestBenchRefusesOtherHosts(t *testing.T) {
+	for _, u := range []string{"ws://10.0.0.1:80/x", "ws://example.com/x", "ws://192.168.1.1/x"} {
+		var out bytes.Buffer
+		if code := run(context.Background(), []string{"bench", "echo", "--url", u, "--quiet"}, &out, &out); code != 1 || !strings.Contains(out.String(), "only targets loopback") {
+			t.Errorf("%s: exit %d %s", u, code, out.String())
+		}
+	}
+}

@@ -1,0 +1,542 @@
+// Package loadgen is the client side of `wsrelay bench`: it opens
+// WebSocket connections to a loopback server and measures throughput,
+// latency, memory per connection and connection setup. Every run is
+// bounded by its counts and by Options.Timeout.
+package loadgen
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/wsrelay/wsrelay/internal/wsclient"
+)
+
+// Options of a run. Zero values get the defaults of each mode.
+type Options struct {
+	URL         string        // ws://127.0.0.1:port/path; only loopback hosts
+	Conns       int           // connections (echo, idle, fanout)
+	Messages    int           // messages per connection (echo), in all (rtt), rounds (fanout), setups (connect)
+	Size        int           // message size in bytes
+	Concurrency int           // connect: setups at once
+	MetricsURL  string        // idle: the server's /metrics, for its resident memory
+	ServerPID   int           // idle: the server's PID, for its resident memory (instead of MetricsURL)
+	Timeout     time.Duration // the whole run; default 5m
+	Progress    io.Writer     // progress lines (nil: none)
+}
+
+// Result of a run.
+type Result struct {
+	Mode       string          `json:"mode"`
+	URL        string          `json:"url"`
+	Conns      int             `json:"conns"`
+	Messages   int             `json:"messages"`
+	Size       int             `json:"size"`
+	Elapsed    time.Duration   `json:"elapsed_ns"`
+	Rate       float64         `json:"rate"` // messages/s, or setups/s for connect
+	P50        time.Duration   `json:"p50_ns,omitempty"`
+	P90        time.Duration   `json:"p90_ns,omitempty"`
+	P99        time.Duration   `json:"p99_ns,omitempty"`
+	Max        time.Duration   `json:"max_ns,omitempty"`
+	MemPerConn float64         `json:"mem_per_conn_bytes,omitempty"`
+	Latencies  []time.Duration `json:"-"`
+}
+
+// CheckLoopback refuses any target that is not on this machine.
+func CheckLoopback(rawURL string) error {
+	u, err := url.Parse(rawURL)
+	if err != nil || (u.Scheme != "ws" && u.Scheme != "http") {
+		return fmt.Errorf("target %q: use ws://127.0.0.1:PORT/path", rawURL)
+	}
+	host := u.Hostname()
+	if host == "localhost" {
+		return nil
+	}
+	ip := net.ParseIP(host)
+	if ip == nil || !ip.IsLoopback() {
+		return fmt.Errorf("target %q: the load tool only targets loopback addresses (127.0.0.0/8, ::1, localhost)", rawURL)
+	}
+	return nil
+}
+
+func (o *Options) defaults(conns, messages, size int) error {
+	if err := CheckLoopback(o.URL); err != nil {
+		return err
+	}
+	if o.Conns <= 0 {
+		o.Conns = conns
+	}
+	if o.Messages <= 0 {
+		o.Messages = messages
+	}
+	if o.Size <= 0 {
+		o.Size = size
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = 5 * time.Minute
+	}
+	return nil
+}
+
+func dial(rawURL string) (*wsclient.Client, error) {
+	c, resp, err := wsclient.Dial(rawURL, nil)
+	if err != nil && resp != nil {
+		return nil, fmt.Errorf("%w: HTTP %d %s", err, resp.Status, strings.TrimSpace(resp.Body))
+	}
+	return c, err
+}
+
+// dialAll opens n connections, a few at a time.
+func dialAll(ctx context.Context, o *Options, n int) ([]*wsclient.Client, error) {
+	conns := make([]*wsclient.Client, n)
+	var next atomic.Int64
+	var firstErr error
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	p := newProgress(o.Progress, "connect", n)
+	for range min(n, 64) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n || ctx.Err() != nil {
+					return
+				}
+				c, err := dial(o.URL)
+				if err != nil {
+					mu.Lock()
+					if firstErr == nil {
+						firstErr = fmt.Errorf("connection %d: %w", i, err)
+					}
+					mu.Unlock()
+					return
+				}
+				c.Timeout = o.Timeout
+				conns[i] = c
+				p.add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	p.done()
+	if firstErr == nil && ctx.Err() != nil {
+		firstErr = ctx.Err()
+	}
+	if firstErr != nil {
+		closeAll(conns)
+		return nil, firstErr
+	}
+	return conns, nil
+}
+
+func closeAll(conns []*wsclient.Client) {
+	for _, c := range conns {
+		if c != nil {
+			c.WriteClose(1000, "")
+			c.Close()
+		}
+	}
+}
+
+// Echo: Conns connections each pipeline Messages messages of Size bytes
+// and read the echoes; Rate is messages per second (one message = out and
+// back).
+func Echo(ctx context.Context, o Options) (Result, error) {
+	if err := o.defaults(50, 2000, 64); err != nil {
+		return Result{}, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
+	defer cancel()
+	conns, err := dialAll(ctx, &o, o.Conns)
+	if err != nil {
+		return Result{}, err
+	}
+	defer closeAll(conns)
+	msg := strings.Repeat("x", o.Size)
+	total := o.Conns * o.Messages
+	p := newProgress(o.Progress, "echo", total)
+	errs := make(chan error, 2*len(conns))
+	start := time.Now()
+	var wg sync.WaitGroup
+	for _, c := range conns {
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			for range o.Messages {
+				if err := c.WriteText(msg); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			for range o.Messages {
+				if _, _, err := c.ReadMessage(); err != nil {
+					errs <- err
+					return
+				}
+				p.add(1)
+			}
+		}()
+	}
+	stop := context.AfterFunc(ctx, func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	wg.Wait()
+	stop()
+	elapsed := time.Since(start)
+	p.done()
+	select {
+	case err := <-errs:
+		return Result{}, err
+	default:
+	}
+	return Result{Mode: "echo", URL: o.URL, Conns: o.Conns, Messages: o.Messages, Size: o.Size, Elapsed: elapsed, Rate: float64(total) / elapsed.Seconds()}, nil
+}
+
+// RTT: one connection sends Messages messages one at a time, each after
+// the previous echo arrived; the result has the round-trip percentiles.
+func RTT(ctx context.Context, o Options) (Result, error) {
+	if err := o.defaults(1, 5000, 64); err != nil {
+		return Result{}, err
+	}
+	c, err := dial(o.URL)
+	if err != nil {
+		return Result{}, err
+	}
+	defer closeAll([]*wsclient.Client{c})
+	stop := context.AfterFunc(ctx, func() { c.Close() })
+	defer stop()
+	msg := strings.Repeat("x", o.Size)
+	lat := make([]time.Duration, 0, o.Messages)
+	p := newProgress(o.Progress, "rtt", o.Messages)
+	deadline := time.Now().Add(o.Timeout)
+	start := time.Now()
+	for range o.Messages {
+		t0 := time.Now()
+		if t0.After(deadline) {
+			return Result{}, errors.New("rtt: the run took longer than its timeout")
+		}
+		if err := c.WriteText(msg); err != nil {
+			return Result{}, err
+		}
+		if _, _, err := c.ReadMessage(); err != nil {
+			return Result{}, err
+		}
+		lat = append(lat, time.Since(t0))
+		p.add(1)
+	}
+	p.done()
+	r := Result{Mode: "rtt", URL: o.URL, Conns: 1, Messages: o.Messages, Size: o.Size, Elapsed: time.Since(start)}
+	r.Rate = float64(o.Messages) / r.Elapsed.Seconds()
+	r.setLatencies(lat)
+	return r, nil
+}
+
+// Fanout: Conns connections join a room; one of them sends Messages
+// broadcasts ("fanout:<send time>"), one at a time, each after every
+// connection received the previous. The result has the delivery
+// latency percentiles over all deliveries.
+func Fanout(ctx context.Context, o Options) (Result, error) {
+	if err := o.defaults(1000, 5, 16); err != nil {
+		return Result{}, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
+	defer cancel()
+	conns, err := dialAll(ctx, &o, o.Conns)
+	if err != nil {
+		return Result{}, err
+	}
+	defer closeAll(conns)
+	stop := context.AfterFunc(ctx, func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	defer stop()
+	// The room learns of a member when its ws.join arrives: ask each to
+	// echo a frame first, so every connection is a member before timing.
+	for _, c := range conns {
+		if err := c.WriteText("ready"); err != nil {
+			return Result{}, err
+		}
+	}
+	for _, c := range conns {
+		if _, _, err := c.ReadMessage(); err != nil {
+			return Result{}, err
+		}
+	}
+	var mu sync.Mutex
+	lat := make([]time.Duration, 0, o.Conns*o.Messages)
+	p := newProgress(o.Progress, "fanout", o.Conns*o.Messages)
+	start := time.Now()
+	for round := range o.Messages {
+		var wg sync.WaitGroup
+		errs := make(chan error, len(conns))
+		for _, c := range conns {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, data, err := c.ReadMessage()
+				if err != nil {
+					errs <- err
+					return
+				}
+				sent, err := strconv.ParseInt(strings.TrimPrefix(string(data), "fanout:"), 10, 64)
+				if err != nil {
+					errs <- fmt.Errorf("round %d: unexpected frame %q", round, data)
+					return
+				}
+				d := time.Since(time.Unix(0, sent))
+				mu.Lock()
+				lat = append(lat, d)
+				mu.Unlock()
+				p.add(1)
+			}()
+		}
+		if err := conns[0].WriteText("fanout:" + strconv.FormatInt(time.Now().UnixNano(), 10)); err != nil {
+			return Result{}, err
+		}
+		wg.Wait()
+		select {
+		case err := <-errs:
+			return Result{}, err
+		default:
+		}
+	}
+	p.done()
+	r := Result{Mode: "fanout", URL: o.URL, Conns: o.Conns, Messages: o.Messages, Size: o.Size, Elapsed: time.Since(start)}
+	r.Rate = float64(len(lat)) / r.Elapsed.Seconds()
+	r.setLatencies(lat)
+	return r, nil
+}
+
+// Connect: Messages connection setups (upgrade, handler and spawn
+// included), Concurrency at a time, each closed once open. Rate is setups
+// per second; the percentiles are of one setup.
+func Connect(ctx context.Context, o Options) (Result, error) {
+	if err := o.defaults(1, 5000, 0); err != nil {
+		return Result{}, err
+	}
+	if o.Concurrency <= 0 {
+		o.Concurrency = 16
+	}
+	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
+	defer cancel()
+	var next atomic.Int64
+	var mu sync.Mutex
+	var firstErr error
+	lat := make([]time.Duration, 0, o.Messages)
+	p := newProgress(o.Progress, "connect", o.Messages)
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range o.Concurrency {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for int(next.Add(1)) <= o.Messages && ctx.Err() == nil {
+				t0 := time.Now()
+				c, err := dial(o.URL)
+				if err != nil {
+					mu.Lock()
+					firstErr = cmpErr(firstErr, err)
+					mu.Unlock()
+					return
+				}
+				d := time.Since(t0)
+				c.WriteClose(1000, "")
+				c.Close()
+				mu.Lock()
+				lat = append(lat, d)
+				mu.Unlock()
+				p.add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	p.done()
+	if firstErr != nil {
+		return Result{}, firstErr
+	}
+	r := Result{Mode: "connect", URL: o.URL, Conns: o.Concurrency, Messages: len(lat), Elapsed: time.Since(start)}
+	r.Rate = float64(len(lat)) / r.Elapsed.Seconds()
+	r.setLatencies(lat)
+	return r, nil
+}
+
+func cmpErr(a, b error) error {
+	if a != nil {
+		return a
+	}
+	return b
+}
+
+// Idle: opens Conns connections, waits until the server's memory settles,
+// and reports the server's resident memory growth per connection. The
+// server's memory is read from its metrics (process_resident_memory_bytes)
+// or from /proc/PID/status.
+func Idle(ctx context.Context, o Options) (Result, error) {
+	if err := o.defaults(1000, 0, 0); err != nil {
+		return Result{}, err
+	}
+	if o.MetricsURL == "" && o.ServerPID == 0 {
+		return Result{}, errors.New("idle: give the server's metrics URL or its PID, to read its memory")
+	}
+	if o.MetricsURL != "" {
+		if err := CheckLoopback(o.MetricsURL); err != nil {
+			return Result{}, err
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
+	defer cancel()
+	before, err := serverRSS(o)
+	if err != nil {
+		return Result{}, err
+	}
+	start := time.Now()
+	conns, err := dialAll(ctx, &o, o.Conns)
+	if err != nil {
+		return Result{}, err
+	}
+	defer closeAll(conns)
+	elapsed := time.Since(start)
+	after, err := settledRSS(ctx, o)
+	if err != nil {
+		return Result{}, err
+	}
+	return Result{Mode: "idle", URL: o.URL, Conns: o.Conns, Elapsed: elapsed, Rate: float64(o.Conns) / elapsed.Seconds(),
+		MemPerConn: float64(after-before) / float64(o.Conns)}, nil
+}
+
+// settledRSS reads the server's memory until two readings 500 ms apart
+// agree within 1%.
+func settledRSS(ctx context.Context, o Options) (int64, error) {
+	last, err := serverRSS(o)
+	if err != nil {
+		return 0, err
+	}
+	for range 20 {
+		select {
+		case <-ctx.Done():
+			return last, nil
+		case <-time.After(500 * time.Millisecond):
+		}
+		cur, err := serverRSS(o)
+		if err != nil {
+			return 0, err
+		}
+		if d := cur - last; d < last/100 && -d < last/100 {
+			return cur, nil
+		}
+		last = cur
+	}
+	return last, nil
+}
+
+func serverRSS(o Options) (int64, error) {
+	if o.ServerPID != 0 {
+		f, err := os.Open("/proc/" + strconv.Itoa(o.ServerPID) + "/status")
+		if err != nil {
+			return 0, err
+		}
+		defer f.Close()
+		s := bufio.NewScanner(f)
+		for s.Scan() {
+			if v, ok := strings.CutPrefix(s.Text(), "VmRSS:"); ok {
+				kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+				return kb * 1024, err
+			}
+		}
+		return 0, errors.New("no VmRSS in /proc/" + strconv.Itoa(o.ServerPID) + "/status")
+	}
+	resp, err := http.Get(o.MetricsURL)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	s := bufio.NewScanner(resp.Body)
+	for s.Scan() {
+		if v, ok := strings.CutPrefix(s.Text(), "process_resident_memory_bytes "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			return int64(f), err
+		}
+	}
+	return 0, errors.New("the metrics have no process_resident_memory_bytes")
+}
+
+func (r *Result) setLatencies(lat []time.Duration) {
+	if len(lat) == 0 {
+		return
+	}
+	slices.Sort(lat)
+	at := func(q float64) time.Duration { return lat[min(len(lat)-1, int(q*float64(len(lat))))] }
+	r.P50, r.P90, r.P99, r.Max = at(0.5), at(0.9), at(0.99), lat[len(lat)-1]
+	r.Latencies = lat
+}
+
+// progress prints "mode: n/total (p%)" at most five times a second.
+type progress struct {
+	w     io.Writer
+	mode  string
+	total int
+	n     atomic.Int64
+	stop  chan struct{}
+	wg    sync.WaitGroup
+}
+
+func newProgress(w io.Writer, mode string, total int) *progress {
+	p := &progress{w: w, mode: mode, total: total, stop: make(chan struct{})}
+	if w == nil || total == 0 {
+		return p
+	}
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		t := time.NewTicker(200 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-p.stop:
+				return
+			case <-t.C:
+				p.print()
+			}
+		}
+	}()
+	return p
+}
+
+func (p *progress) add(n int) { p.n.Add(int64(n)) }
+
+func (p *progress) print() {
+	n := int(p.n.Load())
+	const width = 30
+	filled := width * n / p.total
+	fmt.Fprintf(p.w, "\r%-8s [%s%s] %d/%d", p.mode, strings.Repeat("#", filled), strings.Repeat(".", width-filled), n, p.total)
+}
+
+func (p *progress) done() {
+	if p.w == nil || p.total == 0 {
+		return
+	}
+	close(p.stop)
+	p.wg.Wait()
+	p.print()
+	fmt.Fprintln(p.w)
+}
