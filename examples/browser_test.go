@@ -101,7 +101,7 @@ func joinChat(t *testing.T, ctx context.Context, base, nick string) {
 // nick gets a clear message, and a page from another origin is refused.
 func TestChatInBrowser(t *testing.T) {
 	alice, bob := page(t), page(t)
-	addr, app, logs := startExample(t, "chat", "chat:gateway")
+	addr, _, logs := startExample(t, "chat", "chat:gateway")
 	base := "http://" + addr
 
 	joinChat(t, alice, base, "alice")
@@ -144,5 +144,4 @@ ws.onclose = (e) => { document.getElementById("result").textContent = "closed " 
 	if !strings.Contains(logs.String(), "websocket origin refused") {
 		t.Errorf("the server did not log the refused origin:\n%s", logs)
 	}
-	_ = app
 }

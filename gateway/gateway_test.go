@@ -15,7 +15,6 @@ import (
 	"github.com/wsrelay/wsrelay/internal/leakcheck"
 	"github.com/wsrelay/wsrelay/internal/poll"
 	"github.com/wsrelay/wsrelay/internal/testlog"
-	"github.com/wsrelay/wsrelay/pid"
 	"github.com/wsrelay/wsrelay/process"
 	"github.com/wsrelay/wsrelay/value"
 )
@@ -48,7 +47,7 @@ func startAppIn(t *testing.T, dir string) *testApp {
 		t.Fatal(err)
 	}
 	ta := &testApp{App: app, logs: logs, probe: make(chan process.Message, 100)}
-	probePID, err := app.Node().Spawn("app:processes", func(p *process.Process) (value.Value, error) {
+	_, err = app.Node().Spawn("app:processes", func(p *process.Process) (value.Value, error) {
 		for {
 			m, ok := p.Receive(p.Context())
 			if !ok {
@@ -60,7 +59,6 @@ func startAppIn(t *testing.T, dir string) *testApp {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_ = probePID
 	if err := app.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -250,5 +248,4 @@ func TestShutdown(t *testing.T) {
 	if _, ok := ta.Node().Lookup("probe"); ok {
 		t.Error("the probe's name outlived it")
 	}
-	_ = pid.PID{}
 }

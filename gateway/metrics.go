@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/wsrelay/wsrelay/process"
@@ -43,7 +44,7 @@ func newMetrics(node *process.Node) *metrics {
 		}, []string{"endpoint"}),
 	}
 	m.reg.MustRegister(m.open, m.frames, m.bytes, m.closes, m.latency, nodeCollector{node},
-		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
 

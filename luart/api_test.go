@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"github.com/wsrelay/wsrelay/luart"
-	"github.com/wsrelay/wsrelay/process"
 	"github.com/wsrelay/wsrelay/value"
 )
 
@@ -316,5 +315,4 @@ func TestProcessResult(t *testing.T) {
 	if r.Err == nil || !strings.Contains(r.Err.Error(), "at load") {
 		t.Errorf("load error: %v", r.Err)
 	}
-	_ = process.ErrTerminated
 }

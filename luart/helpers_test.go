@@ -226,16 +226,6 @@ func (pr *probe) event() process.Event {
 }
 
 // exit monitors target and returns how it ended.
-func (pr *probe) exit(target pid.PID) process.Result {
-	pr.t.Helper()
-	pr.monitor(target)
-	for {
-		ev := pr.event()
-		if ev.Kind == process.EventExit && ev.From == target {
-			return ev.Result
-		}
-	}
-}
 
 // run spawns a process.lua program with main(probe_pid) and returns its
 // result, as seen by a monitor.

@@ -13,9 +13,7 @@ import (
 
 	"github.com/wsrelay/wsrelay/internal/wsclient"
 	"github.com/wsrelay/wsrelay/luart"
-	"github.com/wsrelay/wsrelay/pid"
 	"github.com/wsrelay/wsrelay/process"
-	"github.com/wsrelay/wsrelay/value"
 	"github.com/wsrelay/wsrelay/wsrelay"
 )
 
@@ -179,6 +177,3 @@ func bareDial(b *testing.B, addr string) net.Conn {
 	}
 	return c
 }
-
-var _ = pid.PID{}
-var _ = value.Nil

@@ -12,7 +12,6 @@ import (
 	"github.com/lxzan/gws"
 
 	"github.com/wsrelay/wsrelay/internal/origin"
-	"github.com/wsrelay/wsrelay/pid"
 	"github.com/wsrelay/wsrelay/process"
 )
 
@@ -295,5 +294,3 @@ func connOf(socket *gws.Conn) *conn {
 type gwsLogger struct{ log *slog.Logger }
 
 func (l gwsLogger) Error(v ...any) { l.log.Error("websocket library", "detail", v) }
-
-var _ = pid.PID{}

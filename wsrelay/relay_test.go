@@ -387,7 +387,7 @@ func TestLinks(t *testing.T) {
 
 	// A connection that ends abnormally (slow consumer) takes its links
 	// down: a trapping process gets LINK_DOWN.
-	c2 := e.dial(t, nil)
+	e.dial(t, nil) // a client that never reads
 	client2 := str(tg.next("ws.join"), "client_pid")
 	trapper := e.target(false)
 	trapper.run(func(p *process.Process) {
@@ -405,7 +405,6 @@ func TestLinks(t *testing.T) {
 	if ev.Kind != process.EventLinkDown || !errors.Is(ev.Result.Err, wsrelay.ErrClosed) {
 		t.Errorf("LINK_DOWN %+v", ev)
 	}
-	_ = c2
 }
 
 func mustPID(s string) pid.PID {
@@ -440,7 +439,7 @@ func TestDeadPeerTimeout(t *testing.T) {
 	e.relayTo(tg.pid, "")
 	alive := e.dial(t, nil)
 	aliveClient := str(tg.next("ws.join"), "client_pid")
-	dead := e.dial(t, nil) // never reads, so never answers pings
+	e.dial(t, nil) // never reads, so never answers pings
 	deadClient := str(tg.next("ws.join"), "client_pid")
 	go func() { // the live client answers pings (ReadMessage does)
 		for {
@@ -458,14 +457,13 @@ func TestDeadPeerTimeout(t *testing.T) {
 	if m := tg.next("ws.message"); str(m, "client_pid") != aliveClient {
 		t.Errorf("%v", m.Payload)
 	}
-	_ = dead
 }
 
 func TestSlowConsumer(t *testing.T) {
 	e := newEnv(t, wsrelay.Options{OutboundQueue: 4, WriteTimeout: 200 * time.Millisecond})
 	tg := e.target(false)
 	e.relayTo(tg.pid, "")
-	slow := e.dial(t, nil)
+	e.dial(t, nil) // the slow client: it never reads
 	slowClient := str(tg.next("ws.join"), "client_pid")
 	fast := e.dial(t, nil)
 	fastClient := str(tg.next("ws.join"), "client_pid")
@@ -481,7 +479,6 @@ func TestSlowConsumer(t *testing.T) {
 	if s, err := fast.ReadText(); s != "unaffected" {
 		t.Errorf("the other client: %q %v", s, err)
 	}
-	_ = slow
 }
 
 func TestShutdown(t *testing.T) {
