@@ -42,25 +42,7 @@ func (n *Node) TrySend(from, to pid.PID, topic string, payload value.Value) erro
 	if err := checkTopic(topic); err != nil {
 		return err
 	}
-	if !n.IsLocal(to) {
-		return n.sendSignal(Signal{Kind: SigMessage, From: from, To: to, Topic: topic, Payload: payload})
-	}
-	p := n.lookup(to)
-	if p == nil {
-		n.deadLetters.Add(1)
-		return nil
-	}
-	switch p.inbox.push(Message{Topic: topic, From: from, Payload: payload}, false) {
-	case pushFull:
-		return &OpError{Op: "send", Arg: p.pid.String(), Err: ErrMailboxFull}
-	case pushClosed:
-		n.deadLetters.Add(1)
-	default:
-		if p.handler != nil {
-			p.schedule()
-		}
-	}
-	return nil
+	return n.sendTo(from, to, topic, payload, false)
 }
 
 // SendSystem is Send for the runtime's own topics, which start with '@'.
@@ -80,6 +62,12 @@ func checkTopic(topic string) error {
 }
 
 func (n *Node) send(from, to pid.PID, topic string, payload value.Value) error {
+	return n.sendTo(from, to, topic, payload, true)
+}
+
+// sendTo delivers a message; dropFull says whether a full mailbox drops it
+// (counted and logged) or only reports ErrMailboxFull (TrySend).
+func (n *Node) sendTo(from, to pid.PID, topic string, payload value.Value, dropFull bool) error {
 	if !n.IsLocal(to) {
 		return n.sendSignal(Signal{Kind: SigMessage, From: from, To: to, Topic: topic, Payload: payload})
 	}
@@ -88,10 +76,10 @@ func (n *Node) send(from, to pid.PID, topic string, payload value.Value) error {
 		n.deadLetters.Add(1)
 		return nil
 	}
-	return p.deliver(Message{Topic: topic, From: from, Payload: payload})
+	return p.deliver(Message{Topic: topic, From: from, Payload: payload}, dropFull)
 }
 
-func (p *Process) deliver(m Message) error {
+func (p *Process) deliver(m Message, dropFull bool) error {
 	switch p.inbox.push(m, false) {
 	case pushed:
 		if p.handler != nil {
@@ -101,6 +89,9 @@ func (p *Process) deliver(m Message) error {
 	case pushClosed:
 		p.node.deadLetters.Add(1)
 		return nil
+	}
+	if !dropFull {
+		return &OpError{Op: "send", Arg: p.pid.String(), Err: ErrMailboxFull}
 	}
 	p.host.dropped.Add(1)
 	p.mu.Lock()
