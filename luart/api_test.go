@@ -22,7 +22,7 @@ func runCases(t *testing.T, cases []luaCase, modules ...string) {
 	t.Helper()
 	e := newEnv(t, nil)
 	pr := e.probe()
-	pr.register("probe")
+	pr.Register("probe")
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			code := "local function main(probe_pid)\n" + tc.body + "\nend\nreturn { main = main }\n"

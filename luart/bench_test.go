@@ -37,7 +37,7 @@ end }`)
 	b.ReportAllocs()
 	b.ResetTimer()
 	id := e.spawnWatched(pr, pinger, value.String(echoPID.String()), value.Int(int64(b.N)))
-	if r := pr.await(id); r.Err != nil {
+	if r := pr.Await(id); r.Err != nil {
 		b.Fatal(r.Err)
 	}
 }

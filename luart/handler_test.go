@@ -137,7 +137,7 @@ end }`, "http")
 func TestHandlerProcessAPI(t *testing.T) {
 	e := newEnv(t, nil)
 	pr := e.probe()
-	pr.register("probe")
+	pr.Register("probe")
 	h := e.function("app:send", `
 local http = require("http")
 return { handler = function()
@@ -147,7 +147,7 @@ end }`, "http")
 	if w := serve(h, "GET", "/", ""); w.Body.String() != "true" {
 		t.Fatalf("body %q", w.Body)
 	}
-	m := pr.recv()
+	m := pr.Recv()
 	if m.Topic != "from_http" || m.From != (pid.PID{}) || m.Payload.Len() != 0 {
 		t.Errorf("got %s from %v payload %v; a handler is no process and has no pid", m.Topic, m.From, m.Payload)
 	}
@@ -202,11 +202,11 @@ func TestRunawayProcess(t *testing.T) {
 	} {
 		t.Run(stop.name, func(t *testing.T) {
 			id := e.spawn(loop)
-			pr.monitor(id)
+			pr.Monitor(id)
 			if err := stop.do(id); err != nil {
 				t.Fatal(err)
 			}
-			ev := pr.event()
+			ev := pr.Event()
 			if ev.Kind != process.EventExit || ev.From != id || ev.Result.Err == nil {
 				t.Fatalf("got %+v, want the looping process's EXIT with an error", ev)
 			}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/wsrelay/wsrelay/internal/leakcheck"
+	"github.com/wsrelay/wsrelay/internal/proctest"
 	"github.com/wsrelay/wsrelay/internal/testlog"
 	"github.com/wsrelay/wsrelay/luart"
 	"github.com/wsrelay/wsrelay/pid"
@@ -135,97 +136,10 @@ func serve(h http.Handler, method, target, body string) *httptest.ResponseRecord
 	return w
 }
 
-// probe is a Go process that forwards what it receives to the test.
-type probe struct {
-	t      testing.TB
-	pid    pid.PID
-	msgs   chan process.Message
-	events chan process.Event
-	do     chan func(*process.Process)
-}
-
-func (e *env) probe() *probe {
+func (e *env) probe() *proctest.Probe {
 	e.t.Helper()
-	pr := &probe{t: e.t, msgs: make(chan process.Message, 1024), events: make(chan process.Event, 1024), do: make(chan func(*process.Process))}
-	id, err := e.node.Spawn(host, func(p *process.Process) (value.Value, error) {
-		for {
-			select {
-			case <-p.InboxReady():
-				for {
-					m, ok, closed := p.TryReceive()
-					if closed {
-						return value.Nil(), nil
-					}
-					if !ok {
-						break
-					}
-					pr.msgs <- m
-				}
-			case <-p.EventsReady():
-				for {
-					ev, ok, _ := p.TryReceiveEvent()
-					if !ok {
-						break
-					}
-					pr.events <- ev
-				}
-			case f := <-pr.do:
-				f(p)
-			case <-p.Context().Done():
-				return value.Nil(), nil
-			}
-		}
-	}, process.SpawnOptions{})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	pr.pid = id
-	return pr
+	return proctest.Spawn(e.t, e.node, host, nil)
 }
-
-// register gives the probe a name.
-func (pr *probe) register(name string) {
-	pr.t.Helper()
-	errc := make(chan error, 1)
-	pr.do <- func(p *process.Process) { errc <- p.Register(name) }
-	if err := <-errc; err != nil {
-		pr.t.Fatal(err)
-	}
-}
-
-// monitor makes the probe monitor target.
-func (pr *probe) monitor(target pid.PID) {
-	pr.t.Helper()
-	errc := make(chan error, 1)
-	pr.do <- func(p *process.Process) { errc <- p.Monitor(target) }
-	if err := <-errc; err != nil {
-		pr.t.Fatal(err)
-	}
-}
-
-func (pr *probe) recv() process.Message {
-	pr.t.Helper()
-	select {
-	case m := <-pr.msgs:
-		return m
-	case <-time.After(timeout):
-		pr.t.Fatal("no message arrived")
-	}
-	return process.Message{}
-}
-
-func (pr *probe) event() process.Event {
-	pr.t.Helper()
-	select {
-	case ev := <-pr.events:
-		return ev
-	case <-time.After(timeout):
-		pr.t.Fatal("no event arrived")
-	}
-	return process.Event{}
-}
-
-// exit monitors target and returns how it ended.
 
 // run spawns a process.lua program with main(probe_pid) and returns its
 // result, as seen by a monitor.
@@ -235,36 +149,25 @@ func (e *env) run(code string, modules ...string) process.Result {
 	return e.runWith(pr, code, modules...)
 }
 
-func (e *env) runWith(pr *probe, code string, modules ...string) process.Result {
+func (e *env) runWith(pr *proctest.Probe, code string, modules ...string) process.Result {
 	e.t.Helper()
 	p := e.process("test:"+strings.ReplaceAll(e.t.Name(), "/", "_")+randSuffix(), code, modules...)
-	return pr.await(e.spawnWatched(pr, p, value.String(pr.pid.String())))
+	return pr.Await(e.spawnWatched(pr, p, value.String(pr.PID.String())))
 }
 
 // spawnWatched spawns p with args, monitored by the probe from the start,
 // so that its EXIT cannot be missed however soon it comes.
-func (e *env) spawnWatched(pr *probe, p *luart.Program, args ...value.Value) pid.PID {
+func (e *env) spawnWatched(pr *proctest.Probe, p *luart.Program, args ...value.Value) pid.PID {
 	e.t.Helper()
-	idc := make(chan pid.PID, 1)
-	pr.do <- func(self *process.Process) {
-		id, err := e.rt.Spawn(host, p, args, process.SpawnOptions{Parent: self.PID(), Monitor: true})
-		if err != nil {
-			e.t.Error(err)
-		}
-		idc <- id
+	var id pid.PID
+	var err error
+	pr.Run(func(self *process.Process) {
+		id, err = e.rt.Spawn(host, p, args, process.SpawnOptions{Parent: self.PID(), Monitor: true})
+	})
+	if err != nil {
+		e.t.Fatal(err)
 	}
-	return <-idc
-}
-
-// await returns the result of id, which the probe monitors.
-func (pr *probe) await(id pid.PID) process.Result {
-	pr.t.Helper()
-	for {
-		ev := pr.event()
-		if ev.Kind == process.EventExit && ev.From == id {
-			return ev.Result
-		}
-	}
+	return id
 }
 
 var suffix atomic.Int64

@@ -2,6 +2,7 @@ package luart_test
 
 import (
 	"encoding/json"
+	"github.com/wsrelay/wsrelay/internal/proctest"
 	"net/http"
 	"testing"
 
@@ -59,7 +60,7 @@ func TestSeedHandlerSetsRelayHeader(t *testing.T) {
 func TestSeedReceiveLoop(t *testing.T) {
 	e := newEnv(t, nil)
 	pr := e.probe()
-	pr.register("probe")
+	pr.Register("probe")
 	prelude := `
 function handle_message(client_pid, content)
     process.send("probe", "handled", {client = client_pid, content = content})
@@ -80,20 +81,20 @@ end
 	send("ws.message", map[string]any{"client_pid": client, "type": "text", "data": `{"say":"hi","n":3}`})
 	send("ws.leave", map[string]any{"client_pid": client, "reason": "client_closed"})
 
-	m := pr.recv()
+	m := pr.Recv()
 	want := value.MustOf(map[string]any{"client": client, "content": map[string]any{"say": "hi", "n": 3}})
 	if m.Topic != "handled" || !value.Equal(m.Payload, want) || m.From != id {
 		t.Errorf("got %s %v from %v, want handled %v", m.Topic, m.Payload, m.From, want)
 	}
-	if m := pr.recv(); m.Topic != "cleanup" || !value.Equal(m.Payload, value.MustOf(map[string]any{"client": client})) {
+	if m := pr.Recv(); m.Topic != "cleanup" || !value.Equal(m.Payload, value.MustOf(map[string]any{"client": client})) {
 		t.Errorf("got %s %v, want cleanup", m.Topic, m.Payload)
 	}
 	// Cancelling closes the inbox: receive returns ok=false and the loop ends normally.
-	pr.monitor(id)
+	pr.Monitor(id)
 	if err := e.node.Cancel(pid.PID{}, id, "done"); err != nil {
 		t.Fatal(err)
 	}
-	if ev := pr.event(); ev.Kind != process.EventExit || ev.Result.Err != nil {
+	if ev := pr.Event(); ev.Kind != process.EventExit || ev.Result.Err != nil {
 		t.Errorf("after cancel: %+v, want a normal EXIT", ev)
 	}
 }
@@ -101,7 +102,7 @@ end
 func TestSeedSendToClient(t *testing.T) {
 	e := newEnv(t, nil)
 	pr := e.probe()
-	pr.register("client")
+	pr.Register("client")
 	code := `local json = require("json")
 local client_pid = "client"
 local binary_content = "\0\1\2\255"
@@ -116,7 +117,7 @@ local binary_content = "\0\1\2\255"
 		{"ws.close", value.MustOf(map[string]any{"code": 1000, "reason": "Session ended"})},
 	}
 	for _, w := range want {
-		if m := pr.recv(); m.Topic != w.topic || !value.Equal(m.Payload, w.payload) {
+		if m := pr.Recv(); m.Topic != w.topic || !value.Equal(m.Payload, w.payload) {
 			t.Errorf("got %s %v, want %s %v", m.Topic, m.Payload, w.topic, w.payload)
 		}
 	}
@@ -126,17 +127,17 @@ func TestSeedBroadcast(t *testing.T) {
 	e := newEnv(t, nil)
 	a, b := e.probe(), e.probe()
 	code := `local json = require("json")
-local client_pid = "` + a.pid.String() + `"
+local client_pid = "` + a.PID.String() + `"
 ` + seed(t, "broadcast.lua") + `
-clients["` + a.pid.String() + `"] = true
-clients["` + b.pid.String() + `"] = true
+clients["` + a.PID.String() + `"] = true
+clients["` + b.PID.String() + `"] = true
 broadcast({event = "hello"})
 return { main = function() end }
 `
 	ok(t, e.run(code, "json"))
 	want := value.MustOf(map[string]any{"type": "text", "data": `{"event":"hello"}`})
-	for _, pr := range []*probe{a, b} {
-		if m := pr.recv(); m.Topic != "ws.send" || !value.Equal(m.Payload, want) {
+	for _, pr := range []*proctest.Probe{a, b} {
+		if m := pr.Recv(); m.Topic != "ws.send" || !value.Equal(m.Payload, want) {
 			t.Errorf("got %s %v, want ws.send %v", m.Topic, m.Payload, want)
 		}
 	}
@@ -145,9 +146,9 @@ return { main = function() end }
 func TestSeedMonitorAndSend(t *testing.T) {
 	e := newEnv(t, nil)
 	ws := e.probe()
-	ws.register("ws")
+	ws.Register("ws")
 	out := e.probe()
-	out.register("out")
+	out.Register("out")
 	code := `local websocket_pid = process.registry.lookup("ws")
 ` + seed(t, "monitor_and_send.lua") + `
 return { main = function()
@@ -157,19 +158,19 @@ end }
 `
 	prog := e.process("app:monitor", code)
 	id := e.spawn(prog)
-	if m := ws.recv(); m.Topic != "ws.send" || !value.Equal(m.Payload, value.MustOf(map[string]any{"type": "text", "data": "hello"})) || m.From != id {
+	if m := ws.Recv(); m.Topic != "ws.send" || !value.Equal(m.Payload, value.MustOf(map[string]any{"type": "text", "data": "hello"})) || m.From != id {
 		t.Errorf("got %s %v from %v", m.Topic, m.Payload, m.From)
 	}
-	_ = e.node.Terminate(ws.pid)
-	m := out.recv()
+	_ = e.node.Terminate(ws.PID)
+	m := out.Recv()
 	kind, _ := m.Payload.Get("kind")
 	from, _ := m.Payload.Get("from")
 	errText, _ := m.Payload.Get("result")
 	if k, _ := kind.Text(); k != "EXIT" {
 		t.Errorf("event %v, want EXIT", m.Payload)
 	}
-	if f, _ := from.Text(); f != ws.pid.String() {
-		t.Errorf("EXIT from %v, want %v", f, ws.pid)
+	if f, _ := from.Text(); f != ws.PID.String() {
+		t.Errorf("EXIT from %v, want %v", f, ws.PID)
 	}
 	if e, _ := errText.Get("error"); e.String() != `"terminated"` {
 		t.Errorf("result %v, want error terminated", errText)
@@ -179,12 +180,12 @@ end }
 func TestSeedTransfer(t *testing.T) {
 	e := newEnv(t, nil)
 	ws := e.probe()
-	code := `local websocket_pid = "` + ws.pid.String() + `"
+	code := `local websocket_pid = "` + ws.PID.String() + `"
 local new_process_pid = "{n1@app:processes|99}"
 ` + seed(t, "transfer.lua") + "\nreturn { main = function() end }\n"
 	ok(t, e.run(code))
 	want := value.MustOf(map[string]any{"target_pid": "{n1@app:processes|99}", "message_topic": "ws.message"})
-	if m := ws.recv(); m.Topic != "ws.control" || !value.Equal(m.Payload, want) {
+	if m := ws.Recv(); m.Topic != "ws.control" || !value.Equal(m.Payload, want) {
 		t.Errorf("got %s %v, want ws.control %v", m.Topic, m.Payload, want)
 	}
 }

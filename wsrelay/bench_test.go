@@ -79,7 +79,7 @@ func benchEcho(b *testing.B, conns int, setup func(e *env) func(*http.Request) s
 
 func goEchoHeader(e *env) func(*http.Request) string {
 	tg := e.target(true)
-	h := wsrelay.Header{Target: tg.pid}.String()
+	h := wsrelay.Header{Target: tg.PID}.String()
 	return func(*http.Request) string { return h }
 }
 
@@ -131,7 +131,7 @@ func BenchmarkIdleConnection(b *testing.B) {
 		b.StopTimer()
 		e := newEnv(b, wsrelay.Options{})
 		tg := e.target(false)
-		e.relayTo(tg.pid, "")
+		e.relayTo(tg.PID, "")
 		addr := strings.TrimPrefix(e.srv.URL, "http://")
 		socks := make([]net.Conn, 0, n)
 		runtime.GC()
@@ -143,7 +143,7 @@ func BenchmarkIdleConnection(b *testing.B) {
 			socks = append(socks, bareDial(b, addr))
 		}
 		for range n {
-			tg.next("ws.join")
+			tg.Next("ws.join")
 		}
 		b.StopTimer()
 		runtime.GC()

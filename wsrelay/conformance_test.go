@@ -34,7 +34,7 @@ func bytesPtr(b []byte) *[]byte { return &b }
 func TestProtocolConformance(t *testing.T) {
 	e := newEnv(t, wsrelay.Options{MaxMessageSize: confMax})
 	tg := e.target(true)
-	e.relayTo(tg.pid, "")
+	e.relayTo(tg.PID, "")
 	big16 := strings.Repeat("m", 200)
 	big64 := strings.Repeat("L", 70000)
 	r125 := bytes.Repeat([]byte{'p'}, 125)

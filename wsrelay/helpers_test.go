@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/wsrelay/wsrelay/internal/leakcheck"
+	"github.com/wsrelay/wsrelay/internal/proctest"
 	"github.com/wsrelay/wsrelay/internal/testlog"
 	"github.com/wsrelay/wsrelay/internal/wsclient"
 	"github.com/wsrelay/wsrelay/pid"
@@ -115,103 +116,24 @@ func (e *env) dial(t testing.TB, header http.Header) *wsclient.Client {
 }
 
 // target is a Go process standing for the app's handler process: it
-// records what it receives and can echo client frames back.
-type target struct {
-	t    testing.TB
-	pid  pid.PID
-	msgs chan process.Message
-	evs  chan process.Event
-	do   chan func(*process.Process)
-	quit chan error
-}
-
-func (e *env) target(echo bool) *target {
+// records what it receives and, with echo, sends client frames back.
+func (e *env) target(echo bool) *proctest.Probe {
 	e.t.Helper()
-	tg := &target{t: e.t, msgs: make(chan process.Message, 4096), evs: make(chan process.Event, 64), do: make(chan func(*process.Process)), quit: make(chan error, 1)}
-	id, err := e.node.Spawn(host, func(p *process.Process) (value.Value, error) {
-		for {
-			select {
-			case <-p.InboxReady():
-				for {
-					m, ok, closed := p.TryReceive()
-					if closed {
-						return value.Nil(), nil
-					}
-					if !ok {
-						break
-					}
-					if echo && m.Topic == "ws.message" {
-						client, _ := m.Payload.Get("client_pid")
-						typ, _ := m.Payload.Get("type")
-						data, _ := m.Payload.Get("data")
-						c, _ := client.Text()
-						_ = p.SendDest(c, "ws.send", value.Map(value.Field{Key: "type", Value: typ}, value.Field{Key: "data", Value: data}))
-					}
-					select {
-					case tg.msgs <- m:
-					default: // a test that does not read what it gets
-					}
-				}
-			case <-p.EventsReady():
-				for {
-					ev, ok, _ := p.TryReceiveEvent()
-					if !ok {
-						break
-					}
-					select {
-					case tg.evs <- ev:
-					default:
-					}
-				}
-			case f := <-tg.do:
-				f(p)
-			case err := <-tg.quit:
-				return value.Nil(), err
-			case <-p.Context().Done():
-				return value.Nil(), nil
+	var onMessage func(*process.Process, process.Message)
+	if echo {
+		onMessage = func(p *process.Process, m process.Message) {
+			if m.Topic != "ws.message" {
+				return
 			}
+			client, _ := m.Payload.Get("client_pid")
+			typ, _ := m.Payload.Get("type")
+			data, _ := m.Payload.Get("data")
+			c, _ := client.Text()
+			_ = p.SendDest(c, "ws.send", value.Map(value.Field{Key: "type", Value: typ}, value.Field{Key: "data", Value: data}))
 		}
-	}, process.SpawnOptions{})
-	if err != nil {
-		e.t.Fatal(err)
 	}
-	tg.pid = id
-	return tg
+	return proctest.Spawn(e.t, e.node, host, onMessage)
 }
-
-// next returns the next message, which must have the topic.
-func (tg *target) next(topic string) process.Message {
-	tg.t.Helper()
-	select {
-	case m := <-tg.msgs:
-		if m.Topic != topic {
-			tg.t.Fatalf("target got %s %v, want %s", m.Topic, m.Payload, topic)
-		}
-		return m
-	case <-time.After(timeout):
-		tg.t.Fatalf("target got no %s", topic)
-	}
-	return process.Message{}
-}
-
-// run runs f as the target process.
-func (tg *target) run(f func(p *process.Process)) {
-	done := make(chan struct{})
-	tg.do <- func(p *process.Process) { f(p); close(done) }
-	<-done
-}
-
-// send sends from the target.
-func (tg *target) send(to, topic string, payload value.Value) {
-	tg.t.Helper()
-	var err error
-	tg.run(func(p *process.Process) { err = p.SendDest(to, topic, payload) })
-	if err != nil {
-		tg.t.Fatal(err)
-	}
-}
-
-func (tg *target) exit(err error) { tg.quit <- err }
 
 // field returns a payload field as Go data.
 func field(m process.Message, key string) any {

@@ -2,6 +2,7 @@ package wsrelay_test
 
 import (
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -16,15 +17,15 @@ import (
 func TestNoLeaks(t *testing.T) {
 	e := newEnv(t, wsrelay.Options{})
 	tg := e.target(true)
-	e.relayTo(tg.pid, `"heartbeat_interval":"1s"`)
+	e.relayTo(tg.PID, `"heartbeat_interval":"1s"`)
 	// One connection first, so that lazily started runtime goroutines
 	// (the HTTP server's, the timers') are part of the baseline.
 	c := e.dial(t, nil)
-	tg.next("ws.join")
+	tg.Next("ws.join")
 	c.WriteClose(1000, "")
 	c.ReadClose()
 	c.Close()
-	tg.next("ws.leave")
+	tg.Next("ws.leave")
 	poll.Until(t, timeout, "the first connection to end", func() bool { return e.rl.Connections() == 0 && e.node.Stats().Processes == 1 })
 	base := leakcheck.Snapshot()
 	baseProcs := e.node.Stats().Processes
@@ -32,25 +33,25 @@ func TestNoLeaks(t *testing.T) {
 	const cycles = 2000
 	for i := range cycles {
 		c := e.dial(t, nil)
-		join := tg.next("ws.join")
+		join := tg.Next("ws.join")
 		if err := c.WriteText("ping"); err != nil {
 			t.Fatal(err)
 		}
 		if s, err := c.ReadText(); err != nil || s != "ping" {
 			t.Fatalf("cycle %d: echo %q %v", i, s, err)
 		}
-		tg.next("ws.message")
+		tg.Next("ws.message")
 		switch i % 3 {
 		case 0: // a clean close
 			c.WriteClose(1000, "")
 			c.ReadClose()
 		case 1: // the client vanishes
 		case 2: // the server closes
-			tg.send(str(join, "client_pid"), "ws.close", value.Nil())
+			tg.Send(str(join, "client_pid"), "ws.close", value.Nil())
 			c.ReadClose()
 		}
 		c.Close()
-		tg.next("ws.leave")
+		tg.Next("ws.leave")
 	}
 	poll.Until(t, 30*time.Second, "every connection to end", func() bool {
 		return e.rl.Connections() == 0 && e.node.Stats().Processes == baseProcs
@@ -61,24 +62,40 @@ func TestNoLeaks(t *testing.T) {
 }
 
 // TestIdleConnectionHasOnlyItsReader: an idle connection costs one
-// goroutine (the socket's reader); its process has none while idle.
+// goroutine (the socket's reader); its process and writer have none while
+// idle.
 func TestIdleConnectionHasOnlyItsReader(t *testing.T) {
 	e := newEnv(t, wsrelay.Options{})
 	tg := e.target(false)
-	e.relayTo(tg.pid, "")
-	warm := e.dial(t, nil) // the HTTP server's own goroutines start with the first connection
-	tg.next("ws.join")
-	warm.WriteText("x")
-	tg.next("ws.message")
-	before := runtime.NumGoroutine()
+	e.relayTo(tg.PID, "")
 	const n = 50
 	for range n {
 		c := e.dial(t, nil)
-		tg.next("ws.join")
+		tg.Next("ws.join")
 		c.WriteText("x") // the connection has relayed, and is idle again
-		tg.next("ws.message")
+		tg.Next("ws.message")
 	}
-	poll.Until(t, timeout, "idle connections to settle at one goroutine each", func() bool {
-		return runtime.NumGoroutine()-before == n
+	poll.Until(t, timeout, "idle connections to settle at their readers alone", func() bool {
+		readers, busy := 0, 0
+		for _, g := range goroutines() {
+			switch {
+			case strings.Contains(g, "gws.(*Conn).ReadLoop"):
+				readers++
+			case strings.Contains(g, "process.(*Process).drain"), strings.Contains(g, "wsrelay.(*conn).writeLoop"):
+				busy++
+			}
+		}
+		return readers == n && busy == 0
 	})
+}
+
+// goroutines returns the stacks of every goroutine.
+func goroutines() []string {
+	buf := make([]byte, 1<<20)
+	for {
+		if k := runtime.Stack(buf, true); k < len(buf) {
+			return strings.Split(string(buf[:k]), "\n\n")
+		}
+		buf = make([]byte, 2*len(buf))
+	}
 }

@@ -19,7 +19,7 @@ import (
 func TestJoinMessagesLeave(t *testing.T) {
 	e := newEnv(t, wsrelay.Options{})
 	tg := e.target(false)
-	e.relayTo(tg.pid, `"message_topic":"chat.in","metadata":{"user":"ada","room":7}`)
+	e.relayTo(tg.PID, `"message_topic":"chat.in","metadata":{"user":"ada","room":7}`)
 	c, resp, err := wsclient.Dial(e.url, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -28,7 +28,7 @@ func TestJoinMessagesLeave(t *testing.T) {
 	if resp.Header.Get("X-WS-Relay") != "" {
 		t.Error("the X-WS-Relay header reached the client")
 	}
-	join := tg.next("ws.join")
+	join := tg.Next("ws.join")
 	client := str(join, "client_pid")
 	clientPID, err := pid.Parse(client)
 	if err != nil || clientPID.Host != wsrelay.DefaultHost || !e.node.Alive(clientPID) {
@@ -41,14 +41,14 @@ func TestJoinMessagesLeave(t *testing.T) {
 
 	c.WriteText("hello")
 	c.WriteBinary([]byte{0, 1, 255})
-	m := tg.next("chat.in")
+	m := tg.Next("chat.in")
 	if str(m, "type") != "text" || str(m, "data") != "hello" || str(m, "client_pid") != client {
 		t.Errorf("text frame: %v", m.Payload)
 	}
 	if md, _ := m.Payload.Get("metadata"); !value.Equal(md, wantMeta) {
 		t.Errorf("metadata on the frame: %v", m.Payload)
 	}
-	m = tg.next("chat.in")
+	m = tg.Next("chat.in")
 	if d, _ := m.Payload.Get("data"); str(m, "type") != "binary" || d.Kind() != value.KindBytes || string(field(m, "data").([]byte)) != "\x00\x01\xff" {
 		t.Errorf("binary frame: %v", m.Payload)
 	}
@@ -57,7 +57,7 @@ func TestJoinMessagesLeave(t *testing.T) {
 	if code, _, err := c.ReadClose(); err != nil || code != 1000 {
 		t.Errorf("close echo: %d %v", code, err)
 	}
-	leave := tg.next("ws.leave")
+	leave := tg.Next("ws.leave")
 	if str(leave, "reason") != "client_closed" || field(leave, "code") != int64(1000) || str(leave, "client_pid") != client {
 		t.Errorf("ws.leave %v", leave.Payload)
 	}
@@ -80,51 +80,51 @@ func TestPassThroughAndDefaults(t *testing.T) {
 	// Defaults: topic ws.message, metadata {} when absent, null or [].
 	tg := e.target(false)
 	for _, meta := range []string{``, `"metadata":null`, `"metadata":[]`, `"metadata":{}`} {
-		e.relayTo(tg.pid, meta)
+		e.relayTo(tg.PID, meta)
 		c := e.dial(t, nil)
-		join := tg.next("ws.join")
+		join := tg.Next("ws.join")
 		if md, ok := join.Payload.Get("metadata"); !ok || md.Kind() != value.KindMap || md.Len() != 0 {
 			t.Errorf("metadata %q: ws.join has %v", meta, join.Payload)
 		}
 		c.WriteText("x")
-		tg.next("ws.message")
+		tg.Next("ws.message")
 		c.WriteClose(1000, "")
-		tg.next("ws.leave")
+		tg.Next("ws.leave")
 	}
 }
 
 func TestHeartbeat(t *testing.T) {
 	e := newEnv(t, wsrelay.Options{})
 	beating, quiet := e.target(false), e.target(false)
-	e.relayTo(beating.pid, `"heartbeat_interval":"30ms","metadata":{"k":"v"}`)
+	e.relayTo(beating.PID, `"heartbeat_interval":"30ms","metadata":{"k":"v"}`)
 	a := e.dial(t, nil)
-	beating.next("ws.join")
-	e.relayTo(quiet.pid, ``)
+	beating.Next("ws.join")
+	e.relayTo(quiet.PID, ``)
 	b := e.dial(t, nil)
-	quiet.next("ws.join")
+	quiet.Next("ws.join")
 	a.WriteText("one")
 	a.WriteText("two")
-	beating.next("ws.message")
-	beating.next("ws.message")
-	hb := beating.next("ws.heartbeat")
+	beating.Next("ws.message")
+	beating.Next("ws.message")
+	hb := beating.Next("ws.heartbeat")
 	if field(hb, "message_count") != int64(2) || !strings.HasSuffix(str(hb, "uptime"), "s") || str(hb, "client_pid") == "" {
 		t.Errorf("ws.heartbeat %v", hb.Payload)
 	}
 	if md, _ := hb.Payload.Get("metadata"); str(process.Message{Payload: md}, "k") != "v" {
 		t.Errorf("heartbeat metadata: %v", hb.Payload)
 	}
-	beating.next("ws.heartbeat")
+	beating.Next("ws.heartbeat")
 	// In the same time, the connection without heartbeat_interval sent none.
 	b.WriteText("x")
-	quiet.next("ws.message")
+	quiet.Next("ws.message")
 }
 
 func TestSendToClient(t *testing.T) {
 	e := newEnv(t, wsrelay.Options{})
 	tg := e.target(false)
-	e.relayTo(tg.pid, "")
+	e.relayTo(tg.PID, "")
 	c := e.dial(t, nil)
-	client := str(tg.next("ws.join"), "client_pid")
+	client := str(tg.Next("ws.join"), "client_pid")
 	for _, tc := range []struct {
 		topic   string
 		payload any
@@ -139,17 +139,17 @@ func TestSendToClient(t *testing.T) {
 		{"chat.update", map[string]any{"n": 1}, wsclient.OpText, `{"topic":"chat.update","data":{"n":1}}`},
 		{"custom", "x", wsclient.OpText, `{"topic":"custom","data":"x"}`},
 	} {
-		tg.send(client, tc.topic, value.MustOf(tc.payload))
+		tg.Send(client, tc.topic, value.MustOf(tc.payload))
 		op, data, err := c.ReadMessage()
 		if err != nil || op != tc.op || string(data) != tc.want {
 			t.Errorf("%s %v: got op %d %q (%v), want op %d %q", tc.topic, tc.payload, op, data, err, tc.op, tc.want)
 		}
 	}
 	// Payloads the relay cannot use are logged, not sent, and do not close.
-	tg.send(client, "ws.send", value.MustOf(map[string]any{"type": "video", "data": "x"}))
-	tg.send(client, "ws.send", value.MustOf(map[string]any{"type": "text"}))
-	tg.send(client, "ws.send", value.MustOf(map[string]any{"type": "text", "data": value.BytesString("\xff")}))
-	tg.send(client, "ws.send", value.MustOf(map[string]any{"data": "still open"}))
+	tg.Send(client, "ws.send", value.MustOf(map[string]any{"type": "video", "data": "x"}))
+	tg.Send(client, "ws.send", value.MustOf(map[string]any{"type": "text"}))
+	tg.Send(client, "ws.send", value.MustOf(map[string]any{"type": "text", "data": value.BytesString("\xff")}))
+	tg.Send(client, "ws.send", value.MustOf(map[string]any{"data": "still open"}))
 	if s, err := c.ReadText(); err != nil || s != "still open" {
 		t.Errorf("after bad payloads: %q %v", s, err)
 	}
@@ -163,7 +163,7 @@ func TestSendToClient(t *testing.T) {
 func TestCloseFromServer(t *testing.T) {
 	e := newEnv(t, wsrelay.Options{})
 	tg := e.target(false)
-	e.relayTo(tg.pid, `"metadata":{"u":1}`)
+	e.relayTo(tg.PID, `"metadata":{"u":1}`)
 	long := strings.Repeat("é", 100) // 200 bytes
 	for _, tc := range []struct {
 		payload    any
@@ -179,8 +179,8 @@ func TestCloseFromServer(t *testing.T) {
 		{map[string]any{"code": 1000, "reason": long}, 1000, "cut"}, // cut at a UTF-8 boundary
 	} {
 		c := e.dial(t, nil)
-		client := str(tg.next("ws.join"), "client_pid")
-		tg.send(client, "ws.close", value.MustOf(tc.payload))
+		client := str(tg.Next("ws.join"), "client_pid")
+		tg.Send(client, "ws.close", value.MustOf(tc.payload))
 		code, reason, err := c.ReadClose()
 		if err != nil || code != tc.code {
 			t.Errorf("ws.close %v: close frame %d %q %v, want %d", tc.payload, code, reason, err, tc.code)
@@ -192,7 +192,7 @@ func TestCloseFromServer(t *testing.T) {
 		} else if reason != tc.reasonWant {
 			t.Errorf("reason %q, want %q", reason, tc.reasonWant)
 		}
-		leave := tg.next("ws.leave")
+		leave := tg.Next("ws.leave")
 		if str(leave, "reason") != "server_closed" || field(leave, "code") != int64(tc.code) {
 			t.Errorf("ws.leave %v", leave.Payload)
 		}
@@ -213,11 +213,11 @@ func TestTargetExit(t *testing.T) {
 		{errors.New("boom"), 1011, "target failed"},
 	} {
 		tg := e.target(false)
-		e.relayTo(tg.pid, "")
+		e.relayTo(tg.PID, "")
 		c := e.dial(t, nil)
-		client, _ := pid.Parse(str(tg.next("ws.join"), "client_pid"))
+		client, _ := pid.Parse(str(tg.Next("ws.join"), "client_pid"))
 		dead := e.node.Stats().DeadLetters
-		tg.exit(tc.err)
+		tg.Exit(tc.err)
 		code, reason, err := c.ReadClose()
 		if err != nil || code != tc.code || reason != tc.reason {
 			t.Errorf("target ended with %v: close %d %q %v", tc.err, code, reason, err)
@@ -232,9 +232,9 @@ func TestTargetExit(t *testing.T) {
 func TestTransfer(t *testing.T) {
 	e := newEnv(t, wsrelay.Options{})
 	oldT, newT := e.target(false), e.target(false)
-	e.relayTo(oldT.pid, `"metadata":{"room":"a"}`)
+	e.relayTo(oldT.PID, `"metadata":{"room":"a"}`)
 	c := e.dial(t, nil)
-	client := str(oldT.next("ws.join"), "client_pid")
+	client := str(oldT.Next("ws.join"), "client_pid")
 
 	// Frames stream while the transfer happens: each goes to exactly one
 	// target, in order.
@@ -246,14 +246,14 @@ func TestTransfer(t *testing.T) {
 		}
 		close(sent)
 	}()
-	oldT.next("ws.message")
-	oldT.send(client, "ws.control", value.MustOf(map[string]any{
-		"target_pid": newT.pid.String(), "message_topic": "room.b", "metadata": map[string]any{"room": "b"},
+	oldT.Next("ws.message")
+	oldT.Send(client, "ws.control", value.MustOf(map[string]any{
+		"target_pid": newT.PID.String(), "message_topic": "room.b", "metadata": map[string]any{"room": "b"},
 	}))
 	<-sent
 	var got []string
 	for {
-		m := <-oldT.msgs
+		m := <-oldT.Msgs
 		if m.Topic == "ws.leave" {
 			if str(m, "reason") != "transferred" {
 				t.Fatalf("old target's ws.leave: %v", m.Payload)
@@ -262,12 +262,12 @@ func TestTransfer(t *testing.T) {
 		}
 		got = append(got, str(m, "data"))
 	}
-	join := newT.next("ws.join")
+	join := newT.Next("ws.join")
 	if md, _ := join.Payload.Get("metadata"); str(process.Message{Payload: md}, "room") != "b" || str(join, "client_pid") != client {
 		t.Errorf("new target's ws.join %v", join.Payload)
 	}
 	for len(got)+1 < n { // the first frame was taken above
-		got = append(got, str(newT.next("room.b"), "data"))
+		got = append(got, str(newT.Next("room.b"), "data"))
 	}
 	want := make([]string, 0, n)
 	for i := 1; i < n; i++ {
@@ -277,10 +277,10 @@ func TestTransfer(t *testing.T) {
 		t.Errorf("frames around the transfer were lost, duplicated or reordered:\n%v", got)
 	}
 	// The monitor moved: the old target ending does nothing, the new one closes.
-	oldT.exit(nil)
+	oldT.Exit(nil)
 	c.WriteText("still here")
-	newT.next("room.b")
-	newT.exit(nil)
+	newT.Next("room.b")
+	newT.Exit(nil)
 	if code, _, _ := c.ReadClose(); code != 1000 {
 		t.Errorf("new target exit: close %d", code)
 	}
@@ -289,11 +289,11 @@ func TestTransfer(t *testing.T) {
 func TestTransferToDeadTarget(t *testing.T) {
 	e := newEnv(t, wsrelay.Options{})
 	tg := e.target(false)
-	e.relayTo(tg.pid, "")
+	e.relayTo(tg.PID, "")
 	c := e.dial(t, nil)
-	client := str(tg.next("ws.join"), "client_pid")
-	tg.send(client, "ws.control", value.MustOf(map[string]any{"target_pid": "{n1@app:processes|1}"}))
-	if m := tg.next("ws.leave"); str(m, "reason") != "transferred" {
+	client := str(tg.Next("ws.join"), "client_pid")
+	tg.Send(client, "ws.control", value.MustOf(map[string]any{"target_pid": "{n1@app:processes|1}"}))
+	if m := tg.Next("ws.leave"); str(m, "reason") != "transferred" {
 		t.Errorf("ws.leave %v", m.Payload)
 	}
 	if code, reason, _ := c.ReadClose(); code != 1011 || reason != "target failed" {
@@ -304,32 +304,32 @@ func TestTransferToDeadTarget(t *testing.T) {
 func TestControlReconfigure(t *testing.T) {
 	e := newEnv(t, wsrelay.Options{})
 	tg := e.target(false)
-	e.relayTo(tg.pid, "")
+	e.relayTo(tg.PID, "")
 	c := e.dial(t, nil)
-	client := str(tg.next("ws.join"), "client_pid")
-	tg.send(client, "ws.control", value.MustOf(map[string]any{"message_topic": "t2", "metadata": map[string]any{"x": 1}, "heartbeat_interval": "20ms"}))
+	client := str(tg.Next("ws.join"), "client_pid")
+	tg.Send(client, "ws.control", value.MustOf(map[string]any{"message_topic": "t2", "metadata": map[string]any{"x": 1}, "heartbeat_interval": "20ms"}))
 	// Client frames and the control travel separately: frames sent before
 	// the connection applies it still use the old topic.
 	var m process.Message
 	for m.Topic != "t2" {
 		c.WriteText("a")
-		m = <-tg.msgs
+		m = <-tg.Msgs
 	}
 	if md, _ := m.Payload.Get("metadata"); md.Len() != 1 {
 		t.Errorf("new metadata: %v", m.Payload)
 	}
-	tg.next("ws.heartbeat")
-	tg.send(client, "ws.control", value.MustOf(map[string]any{"heartbeat_interval": "0s"}))
+	tg.Next("ws.heartbeat")
+	tg.Send(client, "ws.control", value.MustOf(map[string]any{"heartbeat_interval": "0s"}))
 	// A bad control is logged and ignored.
-	tg.send(client, "ws.control", value.MustOf(map[string]any{"target_pid": "nonsense"}))
-	tg.send(client, "ws.control", value.MustOf(map[string]any{"colour": "red"}))
+	tg.Send(client, "ws.control", value.MustOf(map[string]any{"target_pid": "nonsense"}))
+	tg.Send(client, "ws.control", value.MustOf(map[string]any{"colour": "red"}))
 	poll.Until(t, timeout, "bad controls to be logged", func() bool {
 		return strings.Contains(e.logs.String(), "ws.control: target_pid") && strings.Contains(e.logs.String(), "ws.control: colour: unknown field")
 	})
 	// ... and the connection still relays.
 	for {
 		c.WriteText("b")
-		if m := <-tg.msgs; m.Topic == "t2" {
+		if m := <-tg.Msgs; m.Topic == "t2" {
 			break
 		} // heartbeats already on their way may come first
 	}
@@ -338,23 +338,23 @@ func TestControlReconfigure(t *testing.T) {
 func TestConnectionIsAProcess(t *testing.T) {
 	e := newEnv(t, wsrelay.Options{})
 	tg := e.target(false)
-	e.relayTo(tg.pid, "")
+	e.relayTo(tg.PID, "")
 	c := e.dial(t, nil)
-	client, _ := pid.Parse(str(tg.next("ws.join"), "client_pid"))
+	client, _ := pid.Parse(str(tg.Next("ws.join"), "client_pid"))
 	watcher := e.target(false)
 
 	// Registrable: a name reaches it, and is released when it ends.
 	if err := e.node.Register("ws:ada", client); err != nil {
 		t.Fatal(err)
 	}
-	watcher.send("ws:ada", "ws.send", value.String("by name"))
+	watcher.Send("ws:ada", "ws.send", value.String("by name"))
 	if s, _ := c.ReadText(); s != "by name" {
 		t.Errorf("send by name: %q", s)
 	}
 	// Monitorable: EXIT with the reason when it closes.
-	watcher.run(func(p *process.Process) { p.Monitor(client) })
+	watcher.Run(func(p *process.Process) { p.Monitor(client) })
 	c.WriteClose(4000, "done")
-	ev := <-watcher.evs
+	ev := <-watcher.Events
 	if ev.Kind != process.EventExit || ev.From != client || ev.Result.Err != nil || str(process.Message{Payload: ev.Result.Value}, "reason") != "client_closed" {
 		t.Errorf("EXIT %+v", ev)
 	}
@@ -366,31 +366,31 @@ func TestConnectionIsAProcess(t *testing.T) {
 func TestLinks(t *testing.T) {
 	e := newEnv(t, wsrelay.Options{OutboundQueue: 1})
 	tg := e.target(false)
-	e.relayTo(tg.pid, "")
+	e.relayTo(tg.PID, "")
 
 	// A linked process that fails closes the connection with 1011.
 	c := e.dial(t, nil)
-	client, _ := pid.Parse(str(tg.next("ws.join"), "client_pid"))
+	client, _ := pid.Parse(str(tg.Next("ws.join"), "client_pid"))
 	buddy := e.target(false)
-	buddy.run(func(p *process.Process) {
+	buddy.Run(func(p *process.Process) {
 		if err := p.Link(client); err != nil {
 			t.Error(err)
 		}
 	})
-	buddy.exit(errors.New("crash"))
+	buddy.Exit(errors.New("crash"))
 	if code, _, _ := c.ReadClose(); code != 1011 {
 		t.Errorf("linked crash: close %d", code)
 	}
-	if m := tg.next("ws.leave"); str(m, "reason") != "error" {
+	if m := tg.Next("ws.leave"); str(m, "reason") != "error" {
 		t.Errorf("ws.leave %v", m.Payload)
 	}
 
 	// A connection that ends abnormally (slow consumer) takes its links
 	// down: a trapping process gets LINK_DOWN.
 	e.dial(t, nil) // a client that never reads
-	client2 := str(tg.next("ws.join"), "client_pid")
+	client2 := str(tg.Next("ws.join"), "client_pid")
 	trapper := e.target(false)
-	trapper.run(func(p *process.Process) {
+	trapper.Run(func(p *process.Process) {
 		p.SetTrapLinks(true)
 		p2, _ := pid.Parse(client2)
 		if err := p.Link(p2); err != nil {
@@ -401,7 +401,7 @@ func TestLinks(t *testing.T) {
 	for range 64 { // a client that never reads
 		_ = e.node.Send(pid.PID{}, mustPID(client2), "ws.send", big)
 	}
-	ev := <-trapper.evs
+	ev := <-trapper.Events
 	if ev.Kind != process.EventLinkDown || !errors.Is(ev.Result.Err, wsrelay.ErrClosed) {
 		t.Errorf("LINK_DOWN %+v", ev)
 	}
@@ -418,17 +418,17 @@ func mustPID(s string) pid.PID {
 func TestClientGoesAway(t *testing.T) {
 	e := newEnv(t, wsrelay.Options{})
 	tg := e.target(false)
-	e.relayTo(tg.pid, "")
+	e.relayTo(tg.PID, "")
 	c := e.dial(t, nil)
-	tg.next("ws.join")
+	tg.Next("ws.join")
 	c.Close() // no close frame
-	if m := tg.next("ws.leave"); str(m, "reason") != "client_closed" || field(m, "code") != int64(1006) {
+	if m := tg.Next("ws.leave"); str(m, "reason") != "client_closed" || field(m, "code") != int64(1006) {
 		t.Errorf("ws.leave %v", m.Payload)
 	}
 	c = e.dial(t, nil)
-	tg.next("ws.join")
+	tg.Next("ws.join")
 	c.WriteClose(0, "") // a close frame without a code
-	if m := tg.next("ws.leave"); str(m, "reason") != "client_closed" || field(m, "code") != int64(1005) {
+	if m := tg.Next("ws.leave"); str(m, "reason") != "client_closed" || field(m, "code") != int64(1005) {
 		t.Errorf("ws.leave %v", m.Payload)
 	}
 }
@@ -436,11 +436,11 @@ func TestClientGoesAway(t *testing.T) {
 func TestDeadPeerTimeout(t *testing.T) {
 	e := newEnv(t, wsrelay.Options{PingInterval: 30 * time.Millisecond, PongTimeout: 30 * time.Millisecond})
 	tg := e.target(false)
-	e.relayTo(tg.pid, "")
+	e.relayTo(tg.PID, "")
 	alive := e.dial(t, nil)
-	aliveClient := str(tg.next("ws.join"), "client_pid")
+	aliveClient := str(tg.Next("ws.join"), "client_pid")
 	e.dial(t, nil) // never reads, so never answers pings
-	deadClient := str(tg.next("ws.join"), "client_pid")
+	deadClient := str(tg.Next("ws.join"), "client_pid")
 	go func() { // the live client answers pings (ReadMessage does)
 		for {
 			if _, _, err := alive.ReadMessage(); err != nil {
@@ -448,13 +448,13 @@ func TestDeadPeerTimeout(t *testing.T) {
 			}
 		}
 	}()
-	m := tg.next("ws.leave")
+	m := tg.Next("ws.leave")
 	if str(m, "client_pid") != deadClient || str(m, "reason") != "timeout" {
 		t.Errorf("ws.leave %v, want the silent client's timeout", m.Payload)
 	}
 	// The live one is still relayed.
 	alive.WriteText("ok")
-	if m := tg.next("ws.message"); str(m, "client_pid") != aliveClient {
+	if m := tg.Next("ws.message"); str(m, "client_pid") != aliveClient {
 		t.Errorf("%v", m.Payload)
 	}
 }
@@ -462,20 +462,20 @@ func TestDeadPeerTimeout(t *testing.T) {
 func TestSlowConsumer(t *testing.T) {
 	e := newEnv(t, wsrelay.Options{OutboundQueue: 4, WriteTimeout: 200 * time.Millisecond})
 	tg := e.target(false)
-	e.relayTo(tg.pid, "")
+	e.relayTo(tg.PID, "")
 	e.dial(t, nil) // the slow client: it never reads
-	slowClient := str(tg.next("ws.join"), "client_pid")
+	slowClient := str(tg.Next("ws.join"), "client_pid")
 	fast := e.dial(t, nil)
-	fastClient := str(tg.next("ws.join"), "client_pid")
+	fastClient := str(tg.Next("ws.join"), "client_pid")
 	big := value.String(strings.Repeat("x", 256<<10))
 	for range 64 {
 		_ = e.node.Send(pid.PID{}, mustPID(slowClient), "ws.send", big)
 	}
-	m := tg.next("ws.leave")
+	m := tg.Next("ws.leave")
 	if str(m, "client_pid") != slowClient || str(m, "reason") != "slow_consumer" {
 		t.Errorf("ws.leave %v", m.Payload)
 	}
-	tg.send(fastClient, "ws.send", value.String("unaffected"))
+	tg.Send(fastClient, "ws.send", value.String("unaffected"))
 	if s, err := fast.ReadText(); s != "unaffected" {
 		t.Errorf("the other client: %q %v", s, err)
 	}
@@ -484,10 +484,10 @@ func TestSlowConsumer(t *testing.T) {
 func TestShutdown(t *testing.T) {
 	e := newEnv(t, wsrelay.Options{})
 	tg := e.target(false)
-	e.relayTo(tg.pid, "")
+	e.relayTo(tg.PID, "")
 	a, b := e.dial(t, nil), e.dial(t, nil)
-	tg.next("ws.join")
-	tg.next("ws.join")
+	tg.Next("ws.join")
+	tg.Next("ws.join")
 	done := make(chan struct{})
 	go func() {
 		e.rl.Shutdown(t.Context())
@@ -499,7 +499,7 @@ func TestShutdown(t *testing.T) {
 		}
 	}
 	for range 2 {
-		if m := tg.next("ws.leave"); str(m, "reason") != "shutdown" || field(m, "code") != int64(1001) {
+		if m := tg.Next("ws.leave"); str(m, "reason") != "shutdown" || field(m, "code") != int64(1001) {
 			t.Errorf("ws.leave %v", m.Payload)
 		}
 	}
@@ -529,7 +529,7 @@ func TestOrigins(t *testing.T) {
 	} {
 		e := newEnv(t, wsrelay.Options{AllowedOrigins: tc.allowed})
 		tg := e.target(false)
-		e.relayTo(tg.pid, "")
+		e.relayTo(tg.PID, "")
 		h := http.Header{}
 		switch tc.origin {
 		case "SAME":
@@ -545,7 +545,7 @@ func TestOrigins(t *testing.T) {
 				continue
 			}
 			c.Close()
-			tg.next("ws.join")
+			tg.Next("ws.join")
 			continue
 		}
 		if err == nil || resp.Status != 403 {
@@ -569,10 +569,10 @@ func TestBadInput(t *testing.T) {
 		{`{}`, 500, "target_pid: missing"},
 		{`{"target_pid":42}`, 500, "target_pid: must be a PID string"},
 		{`{"target_pid":"{x"}`, 500, `invalid pid`},
-		{`{"target_pid":"` + tg.pid.String() + `","heartbeat_interval":"soon"}`, 500, "heartbeat_interval"},
-		{`{"target_pid":"` + tg.pid.String() + `","metadata":"x"}`, 500, "metadata: must be an object"},
-		{`{"target_pid":"` + tg.pid.String() + `","message_topic":"@x"}`, 500, "reserved"},
-		{`{"target_pid":"` + tg.pid.String() + `","extra":1}`, 500, "extra: unknown field"},
+		{`{"target_pid":"` + tg.PID.String() + `","heartbeat_interval":"soon"}`, 500, "heartbeat_interval"},
+		{`{"target_pid":"` + tg.PID.String() + `","metadata":"x"}`, 500, "metadata: must be an object"},
+		{`{"target_pid":"` + tg.PID.String() + `","message_topic":"@x"}`, 500, "reserved"},
+		{`{"target_pid":"` + tg.PID.String() + `","extra":1}`, 500, "extra: unknown field"},
 		{`{"target_pid":"{n1@app:processes|1}"}`, 502, "not alive"},
 	} {
 		e.setHeader(tc.header)
@@ -588,7 +588,7 @@ func TestBadInput(t *testing.T) {
 		}
 	}
 	// A relay header on a plain request: 426.
-	e.relayTo(tg.pid, "")
+	e.relayTo(tg.PID, "")
 	resp, err := http.Get(e.srv.URL + "/ws")
 	if err != nil {
 		t.Fatal(err)
@@ -599,26 +599,26 @@ func TestBadInput(t *testing.T) {
 	}
 	// Sizes: the limit is inclusive.
 	c := e.dial(t, nil)
-	tg.next("ws.join")
+	tg.Next("ws.join")
 	c.WriteText(strings.Repeat("a", 1000))
-	if m := tg.next("ws.message"); len(str(m, "data")) != 1000 {
+	if m := tg.Next("ws.message"); len(str(m, "data")) != 1000 {
 		t.Error("a message of exactly the limit was not relayed")
 	}
 	c.WriteText(strings.Repeat("a", 1001))
 	if code, _, _ := c.ReadClose(); code != 1009 {
 		t.Errorf("oversize: close %d, want 1009", code)
 	}
-	if m := tg.next("ws.leave"); str(m, "reason") != "error" || field(m, "code") != int64(1009) {
+	if m := tg.Next("ws.leave"); str(m, "reason") != "error" || field(m, "code") != int64(1009) {
 		t.Errorf("ws.leave %v", m.Payload)
 	}
 	// Invalid UTF-8 in a text frame.
 	c = e.dial(t, nil)
-	tg.next("ws.join")
+	tg.Next("ws.join")
 	c.WriteFrame(true, 0, wsclient.OpText, []byte{0xff, 0xfe}, true)
 	if code, _, _ := c.ReadClose(); code != 1007 {
 		t.Errorf("invalid UTF-8: close %d, want 1007", code)
 	}
-	if m := tg.next("ws.leave"); field(m, "code") != int64(1007) {
+	if m := tg.Next("ws.leave"); field(m, "code") != int64(1007) {
 		t.Errorf("ws.leave %v", m.Payload)
 	}
 }
@@ -678,16 +678,16 @@ func TestTargetSaysGoodbye(t *testing.T) {
 	e := newEnv(t, wsrelay.Options{})
 	for _, last := range []string{"ws.send", "ws.close"} {
 		tg := e.target(false)
-		e.relayTo(tg.pid, "")
+		e.relayTo(tg.PID, "")
 		c := e.dial(t, nil)
-		client := str(tg.next("ws.join"), "client_pid")
-		tg.run(func(p *process.Process) {
+		client := str(tg.Next("ws.join"), "client_pid")
+		tg.Run(func(p *process.Process) {
 			p.SendDest(client, "ws.send", value.String("goodbye"))
 			if last == "ws.close" {
 				p.SendDest(client, "ws.close", value.MustOf(map[string]any{"code": 4001, "reason": "done"}))
 			}
 		})
-		tg.exit(nil)
+		tg.Exit(nil)
 		if s, err := c.ReadText(); s != "goodbye" {
 			t.Errorf("%s: the last frame was lost: %q %v", last, s, err)
 		}
