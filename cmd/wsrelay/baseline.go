@@ -27,8 +27,18 @@ func cmdBaseline(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	fs := flag.NewFlagSet("baseline", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	addr := fs.String("addr", "127.0.0.1:8091", "address to listen on")
+	pprofAddr := fs.String("pprof", "", "also serve Go's profiler at this loopback address (e.g. 127.0.0.1:6061)")
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	if *pprofAddr != "" {
+		bound, stopPprof, err := startPprof(*pprofAddr)
+		if err != nil {
+			fmt.Fprintln(stderr, "wsrelay baseline:", err)
+			return 2
+		}
+		defer stopPprof()
+		fmt.Fprintf(stdout, "profiler at http://%s/debug/pprof/\n", bound)
 	}
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {

@@ -111,6 +111,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	format := fs.String("log-format", "text", "log format: text or json")
 	shutdown := fs.Duration("shutdown-timeout", 10*time.Second, "how long a graceful shutdown may take before the rest is cut off")
 	node := fs.String("node", "local", "node name, the node part of every PID")
+	pprofAddr := fs.String("pprof", "", "also serve Go's profiler at this loopback address (e.g. 127.0.0.1:6060)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -127,6 +128,15 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if *shutdown <= 0 {
 		fmt.Fprintln(stderr, "wsrelay run: --shutdown-timeout must be positive")
 		return 2
+	}
+	if *pprofAddr != "" {
+		bound, stopPprof, err := startPprof(*pprofAddr)
+		if err != nil {
+			fmt.Fprintln(stderr, "wsrelay run:", err)
+			return 2
+		}
+		defer stopPprof()
+		log.Info("profiler listening", "url", "http://"+bound+"/debug/pprof/")
 	}
 	app, err := load(dir, log, *node)
 	if err != nil {

@@ -120,6 +120,10 @@ func TestUsage(t *testing.T) {
 		{[]string{"run", "--log-format", "xml", "."}, 2, `--log-format "xml"`},
 		{[]string{"run", "--shutdown-timeout", "0s", "."}, 2, "--shutdown-timeout must be positive"},
 		{[]string{"run", "a", "b"}, 2, "expected one app directory, got 2"},
+		{[]string{"run", "--pprof", "0.0.0.0:6060", "."}, 2, "the profiler listens on loopback only"},
+		{[]string{"run", "--pprof", "6060", "."}, 2, `--pprof "6060"`},
+		{[]string{"baseline", "--pprof", "10.1.2.3:6061"}, 2, "the profiler listens on loopback only"},
+		{[]string{"bench", "echo", "--runs", "0"}, 2, "--runs 0: use 1 to 100"},
 		{[]string{"check", "a", "b"}, 2, "expected one app directory, got 2"},
 	} {
 		code, out, errOut := runCmd(tc.args...)
@@ -147,7 +151,10 @@ func (w *syncWriter) String() string {
 	return w.b.String()
 }
 
-var listening = regexp.MustCompile(`listening service=app:gateway addr=(\S+)`)
+var (
+	listening = regexp.MustCompile(`listening service=app:gateway addr=(\S+)`)
+	profiler  = regexp.MustCompile(`"profiler listening" url=(\S+)`)
+)
 
 func TestRunServesAndStops(t *testing.T) {
 	dir := writeApp(t, smallApp)
@@ -155,7 +162,9 @@ func TestRunServesAndStops(t *testing.T) {
 	defer cancel()
 	logs := &syncWriter{}
 	done := make(chan int, 1)
-	go func() { done <- run(ctx, []string{"run", "--node", "n7", dir}, io.Discard, logs) }()
+	go func() {
+		done <- run(ctx, []string{"run", "--node", "n7", "--pprof", "127.0.0.1:0", dir}, io.Discard, logs)
+	}()
 	var addr string
 	deadline := time.Now().Add(timeout)
 	for addr == "" {
@@ -175,6 +184,14 @@ func TestRunServesAndStops(t *testing.T) {
 	resp.Body.Close()
 	if string(b) != "pong" {
 		t.Errorf("GET /ping = %q", b)
+	}
+	// --pprof serves Go's profiler beside the app.
+	if m := profiler.FindStringSubmatch(logs.String()); m == nil {
+		t.Errorf("no profiler line:\n%s", logs)
+	} else if resp, err := http.Get(m[1] + "goroutine?debug=1"); err != nil || resp.StatusCode != 200 {
+		t.Errorf("GET %sgoroutine: %v %v", m[1], resp, err)
+	} else {
+		resp.Body.Close()
 	}
 	cancel()
 	select {
