@@ -1,12 +1,14 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"text/tabwriter"
 	"time"
 
@@ -54,7 +56,12 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	asJSON := fs.Bool("json", false, "print the results as JSON")
 	plot := fs.String("plot", "", "write the latency distribution to this SVG file")
 	quiet := fs.Bool("quiet", false, "no progress bar")
+	runs := fs.Int("runs", 1, "measure this many times, alternating with the baseline, and report the medians")
 	if err := fs.Parse(args[1:]); err != nil {
+		return 2
+	}
+	if *runs < 1 || *runs > 100 {
+		fmt.Fprintf(stderr, "wsrelay bench: --runs %d: use 1 to 100\n", *runs)
 		return 2
 	}
 	if !*quiet {
@@ -64,16 +71,25 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if *baseline != "" {
 		targets = append(targets, *baseline)
 	}
-	var results []loadgen.Result
-	for _, u := range targets {
-		ro := o
-		ro.URL = u
-		r, err := run(ctx, ro)
-		if err != nil {
-			fmt.Fprintf(stderr, "wsrelay bench %s %s: %v\n", mode, u, err)
-			return 1
+	// all[i][j] is run i of target j: the target and its baseline
+	// alternate, so that each pair is measured under the same conditions.
+	all := make([][]loadgen.Result, *runs)
+	for i := range all {
+		for _, u := range targets {
+			ro := o
+			ro.URL = u
+			r, err := run(ctx, ro)
+			if err != nil {
+				fmt.Fprintf(stderr, "wsrelay bench %s %s: %v\n", mode, u, err)
+				return 1
+			}
+			all[i] = append(all[i], r)
 		}
-		results = append(results, r)
+	}
+	results := medianRuns(mode, all)
+	var q, lo, hi map[string]float64
+	if len(targets) == 2 {
+		q, lo, hi = pairRatios(all)
 	}
 	if *plot != "" {
 		f, err := os.Create(*plot)
@@ -88,8 +104,12 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	if *asJSON {
 		out := map[string]any{"results": results}
-		if len(results) == 2 {
-			out["ratio"] = ratios(results[0], results[1])
+		if *runs > 1 {
+			out["runs"] = all
+		}
+		if q != nil {
+			out["ratio"] = q
+			out["ratio_min"], out["ratio_max"] = lo, hi
 		}
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
@@ -103,14 +123,85 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		if r.MemPerConn != 0 {
 			mem = fmt.Sprintf("%.1f KB", r.MemPerConn/1024)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%.0f\t%v\t%v\t%v\t%v\t%s\t\n", r.Mode, r.URL, r.Conns, r.Messages, r.Size, r.Rate, r.P50, r.P90, r.P99, r.Max, mem)
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%.0f\t%s\t%s\t%s\t%s\t%s\t\n", r.Mode, r.URL, r.Conns, r.Messages, r.Size, r.Rate, dur(r.P50), dur(r.P90), dur(r.P99), dur(r.Max), mem)
 	}
-	if len(results) == 2 {
-		q := ratios(results[0], results[1])
-		fmt.Fprintf(tw, "ratio\tto the baseline\t\t\t\t%.2f\t%.2f\t\t%.2f\t\t\t\n", q["rate"], q["p50"], q["p99"])
+	if q != nil {
+		what := "to the baseline"
+		if *runs > 1 {
+			what = fmt.Sprintf("median of %d pairs", *runs)
+		}
+		fmt.Fprintf(tw, "ratio\t%s\t\t\t\t%s\t%s\t\t%s\t\t\t\n", what, ratio(q["rate"]), ratio(q["p50"]), ratio(q["p99"]))
+		if *runs > 1 {
+			span := func(k string) string {
+				if hi[k] == 0 {
+					return "-"
+				}
+				return ratio(lo[k]) + "–" + ratio(hi[k])
+			}
+			fmt.Fprintf(tw, "\tlowest–highest\t\t\t\t%s\t%s\t\t%s\t\t\t\n", span("rate"), span("p50"), span("p99"))
+		}
 	}
 	tw.Flush()
 	return 0
+}
+
+// dur prints a latency, or "-" for a mode that measures none.
+func dur(d time.Duration) string {
+	if d == 0 {
+		return "-"
+	}
+	return d.String()
+}
+
+func ratio(x float64) string {
+	if x == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.2f", x)
+}
+
+// medianRuns picks, for each target, its median run by the figure the
+// mode is about: the rate for echo and connect, p50 for rtt, p99 for
+// fanout, memory for idle.
+func medianRuns(mode string, all [][]loadgen.Result) []loadgen.Result {
+	key := func(r loadgen.Result) float64 {
+		switch mode {
+		case "rtt":
+			return float64(r.P50)
+		case "fanout":
+			return float64(r.P99)
+		case "idle":
+			return r.MemPerConn
+		}
+		return r.Rate
+	}
+	out := make([]loadgen.Result, len(all[0]))
+	for j := range out {
+		col := make([]loadgen.Result, len(all))
+		for i := range all {
+			col[i] = all[i][j]
+		}
+		slices.SortFunc(col, func(a, b loadgen.Result) int { return cmp.Compare(key(a), key(b)) })
+		out[j] = col[len(col)/2]
+	}
+	return out
+}
+
+// pairRatios returns, for each figure, the median, lowest and highest
+// ratio of a run to the baseline's run next to it.
+func pairRatios(all [][]loadgen.Result) (median, lowest, highest map[string]float64) {
+	median, lowest, highest = map[string]float64{}, map[string]float64{}, map[string]float64{}
+	per := map[string][]float64{}
+	for _, pair := range all {
+		for k, v := range ratios(pair[0], pair[1]) {
+			per[k] = append(per[k], v)
+		}
+	}
+	for k, vs := range per {
+		slices.Sort(vs)
+		median[k], lowest[k], highest[k] = vs[len(vs)/2], vs[0], vs[len(vs)-1]
+	}
+	return median, lowest, highest
 }
 
 // ratios of a result to the baseline's, measured in the same run.

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -41,7 +42,7 @@ func TestBenchModes(t *testing.T) {
 	}{
 		{[]string{"echo", "--url", "ws://" + addr + "/ws/lua", "--conns", "4", "--messages", "200", "--baseline", base + "/bare"}, func(r loadgen.Result) bool { return r.Rate > 0 && r.Conns == 4 }},
 		{[]string{"echo", "--url", "ws://" + addr + "/ws/shared", "--conns", "4", "--messages", "200"}, func(r loadgen.Result) bool { return r.Rate > 0 }},
-		{[]string{"echo", "--url", base + "/go", "--conns", "4", "--messages", "200"}, func(r loadgen.Result) bool { return r.Rate > 0 }},
+		{[]string{"echo", "--url", base + "/go", "--conns", "4", "--messages", "200", "--baseline", base + "/bare", "--runs", "3"}, func(r loadgen.Result) bool { return r.Rate > 0 }},
 		{[]string{"rtt", "--url", "ws://" + addr + "/ws/lua", "--messages", "100", "--baseline", base + "/bare", "--plot", plot}, func(r loadgen.Result) bool { return r.P50 > 0 && r.P50 <= r.P99 && r.P99 <= r.Max }},
 		{[]string{"fanout", "--url", "ws://" + addr + "/ws/room", "--conns", "20", "--messages", "3"}, func(r loadgen.Result) bool { return r.P50 > 0 && len(r.Latencies) == 0 && r.Messages == 3 }},
 		{[]string{"connect", "--url", "ws://" + addr + "/ws/lua", "--messages", "50", "--concurrency", "4"}, func(r loadgen.Result) bool { return r.Messages == 50 && r.Rate > 0 }},
@@ -54,8 +55,11 @@ func TestBenchModes(t *testing.T) {
 				t.Fatalf("wsrelay bench %v: exit %d: %s", tc.args, code, errOut.String())
 			}
 			var got struct {
-				Results []loadgen.Result   `json:"results"`
-				Ratio   map[string]float64 `json:"ratio"`
+				Results  []loadgen.Result   `json:"results"`
+				Runs     [][]loadgen.Result `json:"runs"`
+				Ratio    map[string]float64 `json:"ratio"`
+				RatioMin map[string]float64 `json:"ratio_min"`
+				RatioMax map[string]float64 `json:"ratio_max"`
 			}
 			if err := json.Unmarshal(out.Bytes(), &got); err != nil {
 				t.Fatalf("%v: %s", err, out.String())
@@ -65,6 +69,15 @@ func TestBenchModes(t *testing.T) {
 			}
 			if strings.Contains(strings.Join(tc.args, " "), "--baseline") && (len(got.Results) != 2 || got.Ratio["rate"] <= 0) {
 				t.Errorf("no ratio to the baseline: %s", out.String())
+			}
+			// --runs N: N pairs, and the reported ratio is their median.
+			if slices.Contains(tc.args, "--runs") {
+				if len(got.Runs) != 3 || len(got.Runs[0]) != 2 {
+					t.Errorf("--runs 3: %d runs", len(got.Runs))
+				}
+				if lo, q, hi := got.RatioMin["rate"], got.Ratio["rate"], got.RatioMax["rate"]; !(lo > 0 && lo <= q && q <= hi) {
+					t.Errorf("--runs 3: rate ratios %v ≤ %v ≤ %v", lo, q, hi)
+				}
 			}
 		})
 	}
