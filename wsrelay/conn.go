@@ -42,6 +42,7 @@ const topicEnd = "@end"
 type conn struct {
 	rl      *Relay
 	ws      *gws.Conn
+	sock    *socket // under ws
 	remote  string
 	started time.Time
 
@@ -90,11 +91,11 @@ func (e ending) result() process.Result {
 	return r
 }
 
-func newConn(rl *Relay, socket *gws.Conn, h Header, remote string) *conn {
-	c := &conn{rl: rl, ws: socket, remote: remote, started: time.Now(), target: h.Target, topic: h.Topic, metadata: h.Metadata, heartbeat: h.Heartbeat}
+func newConn(rl *Relay, ws *gws.Conn, sock *socket, h Header, remote string) *conn {
+	c := &conn{rl: rl, ws: ws, sock: sock, remote: remote, started: time.Now(), target: h.Target, topic: h.Topic, metadata: h.Metadata, heartbeat: h.Heartbeat}
 	c.out.max = rl.opts.OutboundQueue
 	c.lastRead.Store(c.started.UnixNano())
-	socket.Session().Store("", c)
+	ws.Session().Store("", c)
 	return c
 }
 

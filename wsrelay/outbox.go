@@ -4,7 +4,6 @@ import (
 	"errors"
 	"net"
 	"sync"
-	"time"
 
 	"github.com/lxzan/gws"
 )
@@ -12,6 +11,7 @@ import (
 // outbox is a connection's bounded queue of frames to write. A writer
 // goroutine runs only while it has frames; a full queue, or a write that
 // takes longer than WriteTimeout, closes the connection as a slow consumer.
+// The frames queued while a write was under way go out in one write.
 type outbox struct {
 	mu      sync.Mutex
 	q       []frame
@@ -67,23 +67,22 @@ func (c *conn) enqueueClose(code int, reason string) {
 	}
 }
 
+// writeLoop writes the queue until it is empty. It takes every frame
+// queued at once, so a burst goes to the network in one write.
 func (c *conn) writeLoop() {
 	o := &c.out
 	for {
 		o.mu.Lock()
-		if len(o.q) == 0 {
+		batch := o.q
+		o.q = nil
+		if len(batch) == 0 {
 			o.writing = false
 			o.mu.Unlock()
 			return
 		}
-		f := o.q[0]
-		o.q[0] = frame{}
-		o.q = o.q[1:]
-		if len(o.q) == 0 {
-			o.q = nil
-		}
 		o.mu.Unlock()
-		if err := c.write(f); err != nil {
+		last, err := c.writeBatch(batch)
+		if err != nil {
 			o.close()
 			o.mu.Lock()
 			o.writing = false
@@ -96,14 +95,44 @@ func (c *conn) writeLoop() {
 			}
 			return
 		}
-		if f.op == gws.OpcodeCloseConnection {
-			return
+		if last {
+			return // the close frame: nothing follows it
 		}
 	}
 }
 
+// writeBatch writes frames in order; it reports whether the last was a
+// close frame.
+func (c *conn) writeBatch(batch []frame) (last bool, err error) {
+	held := len(batch) > 1
+	if held {
+		c.sock.holdWrites()
+	}
+	for _, f := range batch {
+		if f.op == gws.OpcodeCloseConnection {
+			// gws closes the network connection right after the close
+			// frame: what was collected goes first.
+			if held {
+				held = false
+				if err = c.sock.flush(); err != nil {
+					return false, err
+				}
+			}
+			return true, c.write(f)
+		}
+		if err = c.write(f); err != nil {
+			break
+		}
+	}
+	if held {
+		if ferr := c.sock.flush(); err == nil {
+			err = ferr
+		}
+	}
+	return false, err
+}
+
 func (c *conn) write(f frame) error {
-	_ = c.ws.SetWriteDeadline(time.Now().Add(c.rl.opts.WriteTimeout))
 	switch f.op {
 	case gws.OpcodeCloseConnection:
 		err := c.ws.WriteClose(uint16(f.code), []byte(f.reason))

@@ -116,16 +116,13 @@ func (rl *Relay) relay(w http.ResponseWriter, r *http.Request, raw string) {
 		http.Error(w, "server is shutting down", http.StatusServiceUnavailable)
 		return
 	}
-	socket, err := rl.upgrader.Upgrade(w, r)
+	socket, sock, err := rl.upgrade(w, r)
 	if err != nil {
 		rl.readers.Done()
 		rl.log.Debug("websocket upgrade failed", "path", r.URL.Path, "error", err.Error())
 		return
 	}
-	// The HTTP server's read and write deadlines do not apply to a
-	// WebSocket: dead peers are found by pings, slow ones by WriteTimeout.
-	_ = socket.SetDeadline(time.Time{})
-	c := newConn(rl, socket, h, r.RemoteAddr)
+	c := newConn(rl, socket, sock, h, r.RemoteAddr)
 	if err := c.open(); err != nil {
 		rl.log.Warn("cannot open websocket connection process", "error", err.Error())
 		_ = socket.WriteClose(1001, []byte("server shutting down"))
@@ -137,6 +134,27 @@ func (rl *Relay) relay(w http.ResponseWriter, r *http.Request, raw string) {
 		socket.ReadLoop()
 		rl.remove(c)
 	}()
+}
+
+// upgrade takes the connection over from the HTTP server and answers the
+// handshake. The network connection is wrapped in a socket, which batches
+// the frames the writer has queued.
+func (rl *Relay) upgrade(w http.ResponseWriter, r *http.Request) (*gws.Conn, *socket, error) {
+	nc, brw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		http.Error(w, "cannot take over the connection for a WebSocket", http.StatusInternalServerError)
+		return nil, nil, err
+	}
+	// The HTTP server's read and write deadlines do not apply to a
+	// WebSocket: dead peers are found by pings, slow ones by WriteTimeout.
+	_ = nc.SetDeadline(time.Time{})
+	sock := &socket{Conn: nc, timeout: rl.opts.WriteTimeout}
+	ws, err := rl.upgrader.UpgradeFromConn(sock, brw.Reader, r)
+	if err != nil {
+		return nil, nil, err
+	}
+	_ = ws.SetDeadline(time.Time{})
+	return ws, sock, nil
 }
 
 // isUpgrade reports whether r asks for a WebSocket.

@@ -698,3 +698,38 @@ func TestTargetSaysGoodbye(t *testing.T) {
 		}
 	}
 }
+
+// TestBurst: a burst of frames the target sends at once, small and large
+// (queued frames go out in batched writes, and a frame over the batch
+// size on its own), reaches the client whole and in order, and a close
+// right behind it still comes last.
+func TestBurst(t *testing.T) {
+	e := newEnv(t, wsrelay.Options{OutboundQueue: 1000})
+	tg := e.target(false)
+	e.relayTo(tg.PID, "")
+	c := e.dial(t, nil)
+	client := str(tg.Next("ws.join"), "client_pid")
+	sizes := []int{1, 100, 70 << 10, 5000}
+	const n = 300
+	body := func(i int) string {
+		return itoa(i) + ":" + strings.Repeat("x", sizes[i%len(sizes)])
+	}
+	tg.Run(func(p *process.Process) {
+		for i := range n {
+			p.SendDest(client, "ws.send", value.String(body(i)))
+		}
+		p.SendDest(client, "ws.close", value.MustOf(map[string]any{"code": 4002, "reason": "burst done"}))
+	})
+	for i := range n {
+		s, err := c.ReadText()
+		if err != nil {
+			t.Fatalf("frame %d: %v", i, err)
+		}
+		if s != body(i) {
+			t.Fatalf("frame %d: got %.20q… (%d bytes), want %.20q… (%d bytes)", i, s, len(s), body(i), len(body(i)))
+		}
+	}
+	if code, reason, err := c.ReadClose(); code != 4002 || reason != "burst done" {
+		t.Errorf("close after the burst: %d %q %v", code, reason, err)
+	}
+}
