@@ -93,6 +93,9 @@ func List(items ...Value) Value {
 // Map returns a map of the given fields. A key given twice keeps its last value.
 func Map(fields ...Field) Value {
 	fs := slices.Clone(fields)
+	if sortedUnique(fs) {
+		return Value{kind: KindMap, c: &compound{fields: fs}}
+	}
 	slices.SortStableFunc(fs, func(a, b Field) int { return strings.Compare(a.Key, b.Key) })
 	// Keep the last of each run of equal keys.
 	out := fs[:0]
@@ -103,6 +106,17 @@ func Map(fields ...Field) Value {
 		out = append(out, f)
 	}
 	return Value{kind: KindMap, c: &compound{fields: out}}
+}
+
+// sortedUnique reports whether fs is sorted by key with no key twice, as
+// fields written in key order are: Map then has nothing to sort.
+func sortedUnique(fs []Field) bool {
+	for i := 1; i < len(fs); i++ {
+		if fs[i-1].Key >= fs[i].Key {
+			return false
+		}
+	}
+	return true
 }
 
 // FromMap returns a map value with the entries of m.

@@ -97,6 +97,18 @@ func TestMap(t *testing.T) {
 	if _, ok := value.Int(1).Get("a"); ok {
 		t.Fatal("Get on a non-map")
 	}
+	// Fields already in key order take the path that does not sort; the
+	// map still owns a copy, and a repeated key still keeps the last.
+	in := []value.Field{{Key: "a", Value: value.Int(1)}, {Key: "b", Value: value.Int(2)}}
+	sorted := value.Map(in...)
+	in[0].Value = value.Int(9)
+	if v, _ := sorted.Get("a"); !value.Equal(v, value.Int(1)) {
+		t.Fatalf("the map shares the caller's slice: a = %v", v)
+	}
+	twice := value.Map(value.Field{Key: "a", Value: value.Int(1)}, value.Field{Key: "a", Value: value.Int(2)})
+	if v, _ := twice.Get("a"); twice.Len() != 1 || !value.Equal(v, value.Int(2)) {
+		t.Fatalf("a key given twice in order: %v", twice)
+	}
 	if !value.Value.IsNil(value.Int(1).Index(0)) || !m.Index(0).IsNil() {
 		t.Fatal("Index on a non-list must be nil")
 	}

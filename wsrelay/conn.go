@@ -31,6 +31,9 @@ const (
 	ReasonTargetFailed = "target_failed"
 )
 
+// The type field of a client frame.
+var typeText, typeBinary = value.String("text"), value.String("binary")
+
 // topicEnd tells a connection process that its socket side has ended.
 const topicEnd = "@end"
 
@@ -148,9 +151,9 @@ func (c *conn) frameIn(msg *gws.Message) {
 	defer msg.Close()
 	c.lastRead.Store(time.Now().UnixNano())
 	c.rl.opts.Metrics.FrameIn(msg.Data.Len())
-	typ, data := "text", value.String(string(msg.Bytes()))
+	typ, data := typeText, value.String(string(msg.Bytes()))
 	if msg.Opcode == gws.OpcodeBinary {
-		typ, data = "binary", value.Bytes(msg.Bytes())
+		typ, data = typeBinary, value.Bytes(msg.Bytes())
 	}
 	wait := 20 * time.Microsecond
 	for {
@@ -159,7 +162,13 @@ func (c *conn) frameIn(msg *gws.Message) {
 			c.mu.Unlock()
 			return
 		}
-		payload := c.fields(value.Field{Key: "type", Value: value.String(typ)}, value.Field{Key: "data", Value: data})
+		// The fields in key order: value.Map then has nothing to sort.
+		payload := value.Map(
+			value.Field{Key: "client_pid", Value: c.pidVal},
+			value.Field{Key: "data", Value: data},
+			value.Field{Key: "metadata", Value: c.metadata},
+			value.Field{Key: "type", Value: typ},
+		)
 		err := c.rl.node.TrySend(c.pid, c.target, c.topic, payload)
 		if !errors.Is(err, process.ErrMailboxFull) {
 			if err == nil {

@@ -119,7 +119,7 @@ func goEcho(p *process.Process) (value.Value, error) {
 		typ, _ := m.Payload.Get("type")
 		data, _ := m.Payload.Get("data")
 		c, _ := client.Text()
-		_ = p.SendDest(c, "ws.send", value.Map(value.Field{Key: "type", Value: typ}, value.Field{Key: "data", Value: data}))
+		_ = p.SendDest(c, "ws.send", value.Map(value.Field{Key: "data", Value: data}, value.Field{Key: "type", Value: typ}))
 	}
 }
 
