@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"flag"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os/signal"
+	"sync"
 	"syscall"
 	"time"
 
@@ -21,8 +23,8 @@ import (
 
 // cmdBaseline serves what `wsrelay bench` compares against, in one
 // process: /bare is a WebSocket echo server on the same library (gws) with
-// nothing else, and /go is the relay with a Go process echoing for every
-// connection.
+// nothing else, /bare-room a broadcast room on gws alone, and /go is the
+// relay with a Go process echoing for every connection.
 func cmdBaseline(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("baseline", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -50,7 +52,7 @@ func cmdBaseline(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		fmt.Fprintln(stderr, "wsrelay baseline:", err)
 		return 1
 	}
-	fmt.Fprintf(stdout, "baseline listening on %s: ws://%[1]s/bare (gws echo), ws://%[1]s/go (relay, Go target)\n", ln.Addr())
+	fmt.Fprintf(stdout, "baseline listening on %s: ws://%[1]s/bare (gws echo), ws://%[1]s/bare-room (gws broadcast), ws://%[1]s/go (relay, Go target)\n", ln.Addr())
 	ctx, cancel := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer cancel()
 	go func() {
@@ -95,6 +97,16 @@ func baselineServer() (*http.Server, func(context.Context), error) {
 		}
 		go socket.ReadLoop()
 	})
+	room := &bareRoom{members: map[*gws.Conn]struct{}{}}
+	roomUp := gws.NewUpgrader(room, &gws.ServerOption{CheckUtf8Enabled: true, ReadMaxPayloadSize: wsrelay.DefaultMaxMessageSize})
+	mux.HandleFunc("GET /bare-room", func(w http.ResponseWriter, r *http.Request) {
+		socket, err := roomUp.Upgrade(w, r)
+		if err != nil {
+			return
+		}
+		room.join(socket)
+		go socket.ReadLoop()
+	})
 	mux.Handle("GET /go", relay.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set(wsrelay.HeaderName, header)
 	})))
@@ -120,6 +132,46 @@ func goEcho(p *process.Process) (value.Value, error) {
 		data, _ := m.Payload.Get("data")
 		c, _ := client.Text()
 		_ = p.SendDest(c, "ws.send", value.Map(value.Field{Key: "data", Value: data}, value.Field{Key: "type", Value: typ}))
+	}
+}
+
+// bareRoom is the plain gws broadcast room that `bench fanout` compares
+// against: a frame "fanout:<text>" is written to every member, one after
+// another, from the sender's read loop; any other frame is echoed.
+type bareRoom struct {
+	gws.BuiltinEventHandler
+	mu      sync.Mutex
+	members map[*gws.Conn]struct{}
+}
+
+func (r *bareRoom) join(c *gws.Conn) {
+	r.mu.Lock()
+	r.members[c] = struct{}{}
+	r.mu.Unlock()
+}
+
+func (r *bareRoom) OnClose(c *gws.Conn, _ error) {
+	r.mu.Lock()
+	delete(r.members, c)
+	r.mu.Unlock()
+}
+
+func (*bareRoom) OnPing(c *gws.Conn, p []byte) { _ = c.WritePong(p) }
+
+func (r *bareRoom) OnMessage(c *gws.Conn, m *gws.Message) {
+	defer m.Close()
+	if !bytes.HasPrefix(m.Bytes(), []byte("fanout:")) {
+		_ = c.WriteMessage(m.Opcode, m.Bytes())
+		return
+	}
+	r.mu.Lock()
+	members := make([]*gws.Conn, 0, len(r.members))
+	for member := range r.members {
+		members = append(members, member)
+	}
+	r.mu.Unlock()
+	for _, member := range members {
+		_ = member.WriteMessage(m.Opcode, m.Bytes())
 	}
 }
 

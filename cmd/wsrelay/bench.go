@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/pprof"
 	"slices"
 	"text/tabwriter"
 	"time"
@@ -57,8 +58,23 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	plot := fs.String("plot", "", "write the latency distribution to this SVG file")
 	quiet := fs.Bool("quiet", false, "no progress bar")
 	runs := fs.Int("runs", 1, "measure this many times, alternating with the baseline, and report the medians")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the load tool itself to this file")
 	if err := fs.Parse(args[1:]); err != nil {
 		return 2
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(stderr, "wsrelay bench: --cpuprofile:", err)
+			return 1
+		}
+		defer func() {
+			pprof.StopCPUProfile()
+			f.Close()
+		}()
 	}
 	if *runs < 1 || *runs > 100 {
 		fmt.Fprintf(stderr, "wsrelay bench: --runs %d: use 1 to 100\n", *runs)

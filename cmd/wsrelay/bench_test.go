@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -44,7 +45,7 @@ func TestBenchModes(t *testing.T) {
 		{[]string{"echo", "--url", "ws://" + addr + "/ws/shared", "--conns", "4", "--messages", "200"}, func(r loadgen.Result) bool { return r.Rate > 0 }},
 		{[]string{"echo", "--url", base + "/go", "--conns", "4", "--messages", "200", "--baseline", base + "/bare", "--runs", "3"}, func(r loadgen.Result) bool { return r.Rate > 0 }},
 		{[]string{"rtt", "--url", "ws://" + addr + "/ws/lua", "--messages", "100", "--baseline", base + "/bare", "--plot", plot}, func(r loadgen.Result) bool { return r.P50 > 0 && r.P50 <= r.P99 && r.P99 <= r.Max }},
-		{[]string{"fanout", "--url", "ws://" + addr + "/ws/room", "--conns", "20", "--messages", "3"}, func(r loadgen.Result) bool { return r.P50 > 0 && len(r.Latencies) == 0 && r.Messages == 3 }},
+		{[]string{"fanout", "--url", "ws://" + addr + "/ws/room", "--conns", "20", "--messages", "3", "--baseline", base + "/bare-room"}, func(r loadgen.Result) bool { return r.P50 > 0 && len(r.Latencies) == 0 && r.Messages == 3 }},
 		{[]string{"connect", "--url", "ws://" + addr + "/ws/lua", "--messages", "50", "--concurrency", "4"}, func(r loadgen.Result) bool { return r.Messages == 50 && r.Rate > 0 }},
 		{[]string{"idle", "--url", "ws://" + addr + "/ws/shared", "--conns", "50", "--pid", strconv.Itoa(os.Getpid())}, func(r loadgen.Result) bool { return r.Conns == 50 }},
 	} {
@@ -80,6 +81,13 @@ func TestBenchModes(t *testing.T) {
 				}
 			}
 		})
+	}
+	// --cpuprofile profiles the load tool itself.
+	prof := filepath.Join(t.TempDir(), "cpu.prof")
+	if code := run(context.Background(), []string{"bench", "echo", "--url", base + "/bare", "--conns", "2", "--messages", "20", "--quiet", "--cpuprofile", prof}, io.Discard, io.Discard); code != 0 {
+		t.Errorf("--cpuprofile: exit %d", code)
+	} else if fi, err := os.Stat(prof); err != nil || fi.Size() == 0 {
+		t.Errorf("--cpuprofile wrote no profile: %v", err)
 	}
 	svg, err := os.ReadFile(plot)
 	if err != nil || !bytes.Contains(svg, []byte("<svg")) || !bytes.Contains(svg, []byte("p99")) {

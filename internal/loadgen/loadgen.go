@@ -168,6 +168,7 @@ func Echo(ctx context.Context, o Options) (Result, error) {
 	msg := strings.Repeat("x", o.Size)
 	total := o.Conns * o.Messages
 	p := newProgress(o.Progress, "echo", total)
+	defer p.done()
 	errs := make(chan error, 2*len(conns))
 	start := time.Now()
 	var wg sync.WaitGroup
@@ -282,17 +283,38 @@ func Fanout(ctx context.Context, o Options) (Result, error) {
 			return Result{}, err
 		}
 	}
-	var mu sync.Mutex
-	lat := make([]time.Duration, 0, o.Conns*o.Messages)
 	p := newProgress(o.Progress, "fanout", o.Conns*o.Messages)
-	start := time.Now()
-	for round := range o.Messages {
-		var wg sync.WaitGroup
-		errs := make(chan error, len(conns))
-		for _, c := range conns {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
+	defer p.done()
+	lat, elapsed, err := collectFanout(ctx, o, conns, p)
+	if err != nil {
+		return Result{}, err
+	}
+	p.done()
+	r := Result{Mode: "fanout", URL: o.URL, Conns: o.Conns, Messages: o.Messages, Size: o.Size, Elapsed: elapsed}
+	r.Rate = float64(len(lat)) / r.Elapsed.Seconds()
+	r.setLatencies(lat)
+	return r, nil
+}
+
+// collectFanout sends the broadcasts and times every delivery. Each
+// connection has one reader for the whole run, without read deadlines
+// (the run's context closes the connections): the client shares the
+// machine with the server it measures, so what it spends per delivery
+// (a wake-up and a read) should be as little as it can be.
+func collectFanout(ctx context.Context, o Options, conns []*wsclient.Client, p *progress) ([]time.Duration, time.Duration, error) {
+	var received atomic.Int64
+	roundDone := make(chan struct{}, 1)
+	errs := make(chan error, len(conns))
+	lats := make([][]time.Duration, len(conns))
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for i, c := range conns {
+		c.Timeout = -1
+		lats[i] = make([]time.Duration, 0, o.Messages)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for round := range o.Messages {
 				_, data, err := c.ReadMessage()
 				if err != nil {
 					errs <- err
@@ -303,28 +325,40 @@ func Fanout(ctx context.Context, o Options) (Result, error) {
 					errs <- fmt.Errorf("round %d: unexpected frame %q", round, data)
 					return
 				}
-				d := time.Since(time.Unix(0, sent))
-				mu.Lock()
-				lat = append(lat, d)
-				mu.Unlock()
+				lats[i] = append(lats[i], time.Since(time.Unix(0, sent)))
 				p.add(1)
-			}()
+				if received.Add(1)%int64(len(conns)) == 0 {
+					roundDone <- struct{}{}
+				}
+			}
+		}()
+	}
+	fail := func(err error) ([]time.Duration, time.Duration, error) {
+		for _, c := range conns {
+			c.Close() // ends the readers
 		}
+		return nil, 0, err
+	}
+	start := time.Now()
+	for round := range o.Messages {
 		if err := conns[0].WriteText("fanout:" + strconv.FormatInt(time.Now().UnixNano(), 10)); err != nil {
-			return Result{}, err
+			return fail(err)
 		}
-		wg.Wait()
 		select {
+		case <-roundDone:
 		case err := <-errs:
-			return Result{}, err
-		default:
+			return fail(fmt.Errorf("round %d: %w", round, err))
+		case <-ctx.Done():
+			return fail(fmt.Errorf("round %d: %w", round, ctx.Err()))
 		}
 	}
-	p.done()
-	r := Result{Mode: "fanout", URL: o.URL, Conns: o.Conns, Messages: o.Messages, Size: o.Size, Elapsed: time.Since(start)}
-	r.Rate = float64(len(lat)) / r.Elapsed.Seconds()
-	r.setLatencies(lat)
-	return r, nil
+	elapsed := time.Since(start)
+	wg.Wait()
+	lat := make([]time.Duration, 0, len(conns)*o.Messages)
+	for _, l := range lats {
+		lat = append(lat, l...)
+	}
+	return lat, elapsed, nil
 }
 
 // Connect: Messages connection setups (upgrade, handler and spawn
@@ -498,6 +532,7 @@ type progress struct {
 	n     atomic.Int64
 	stop  chan struct{}
 	wg    sync.WaitGroup
+	once  sync.Once
 }
 
 func newProgress(w io.Writer, mode string, total int) *progress {
@@ -531,12 +566,16 @@ func (p *progress) print() {
 	fmt.Fprintf(p.w, "\r%-8s [%s%s] %d/%d", p.mode, strings.Repeat("#", filled), strings.Repeat(".", width-filled), n, p.total)
 }
 
+// done stops the progress line; calls after the first do nothing, so an
+// error path can leave it to a deferred call.
 func (p *progress) done() {
 	if p.w == nil || p.total == 0 {
 		return
 	}
-	close(p.stop)
-	p.wg.Wait()
-	p.print()
-	fmt.Fprintln(p.w)
+	p.once.Do(func() {
+		close(p.stop)
+		p.wg.Wait()
+		p.print()
+		fmt.Fprintln(p.w)
+	})
 }

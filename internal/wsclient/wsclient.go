@@ -35,7 +35,7 @@ const (
 type Client struct {
 	Conn    net.Conn
 	br      *bufio.Reader
-	Timeout time.Duration // for each read; default 10s
+	Timeout time.Duration // for each read and write; default 10s; negative: none
 }
 
 // Frame is one frame as read from the server.
@@ -157,7 +157,9 @@ func (c *Client) WriteFrame(fin bool, rsv, op byte, payload []byte, masked bool)
 			data[i] = payload[i] ^ key[i%4]
 		}
 	}
-	_ = c.Conn.SetWriteDeadline(time.Now().Add(c.timeout()))
+	if t := c.timeout(); t > 0 {
+		_ = c.Conn.SetWriteDeadline(time.Now().Add(t))
+	}
 	_, err := c.Conn.Write(append(hdr, data...))
 	return err
 }
@@ -187,7 +189,9 @@ func (c *Client) timeout() time.Duration {
 
 // ReadFrame reads the next frame.
 func (c *Client) ReadFrame() (Frame, error) {
-	_ = c.Conn.SetReadDeadline(time.Now().Add(c.timeout()))
+	if t := c.timeout(); t > 0 {
+		_ = c.Conn.SetReadDeadline(time.Now().Add(t))
+	}
 	var h [2]byte
 	if _, err := io.ReadFull(c.br, h[:]); err != nil {
 		return Frame{}, err
