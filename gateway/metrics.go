@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/wsrelay/wsrelay/process"
+	"github.com/wsrelay/wsrelay/wsrelay"
 )
 
 // metrics are an app's Prometheus metrics, in a registry of its own (no
@@ -20,6 +21,7 @@ type metrics struct {
 	frames  *prometheus.CounterVec
 	bytes   *prometheus.CounterVec
 	closes  *prometheus.CounterVec
+	pauses  *prometheus.CounterVec
 	latency *prometheus.HistogramVec
 }
 
@@ -38,12 +40,18 @@ func newMetrics(node *process.Node) *metrics {
 		closes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "wsrelay_connections_closed_total", Help: "WebSocket connections closed, by reason (slow_consumer counts the clients dropped for not reading).",
 		}, []string{"reason"}),
+		pauses: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "wsrelay_read_pauses_total", Help: "Times the relay stopped reading a client, by cause (target_mailbox: the target's mailbox was full or held half an outbound queue; outbound_queue: what waits to be written to the client reached a quarter of its outbound queue).",
+		}, []string{"cause"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "wsrelay_http_handler_seconds", Help: "Time to answer an HTTP request, by endpoint entry (for WebSocket endpoints: until the upgrade).",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 4, 10),
 		}, []string{"endpoint"}),
 	}
-	m.reg.MustRegister(m.open, m.frames, m.bytes, m.closes, m.latency, nodeCollector{node},
+	for _, cause := range []string{wsrelay.PauseTargetMailbox, wsrelay.PauseOutboundQueue} {
+		m.pauses.WithLabelValues(cause) // shown as 0 before the first pause
+	}
+	m.reg.MustRegister(m.open, m.frames, m.bytes, m.closes, m.pauses, m.latency, nodeCollector{node},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -52,6 +60,7 @@ func (m *metrics) Opened()              { m.open.Inc() }
 func (m *metrics) Closed(reason string) { m.open.Dec(); m.closes.WithLabelValues(reason).Inc() }
 func (m *metrics) FrameIn(n int)        { m.count("in", n) }
 func (m *metrics) FrameOut(n int)       { m.count("out", n) }
+func (m *metrics) Paused(cause string)  { m.pauses.WithLabelValues(cause).Inc() }
 
 func (m *metrics) count(dir string, n int) {
 	m.frames.WithLabelValues(dir).Inc()

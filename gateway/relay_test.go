@@ -68,6 +68,8 @@ func TestSeedsRelayApp(t *testing.T) {
 		`wsrelay_processes{host="wsrelay"}`,
 		`wsrelay_processes_spawned_total{host="app:processes"}`,
 		`wsrelay_mailbox_dropped_total{host="app:processes"} 0`,
+		`wsrelay_read_pauses_total{cause="outbound_queue"} 0`,
+		`wsrelay_read_pauses_total{cause="target_mailbox"} 0`,
 		"wsrelay_dead_letters_total",
 		"go_goroutines",
 	} {

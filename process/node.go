@@ -112,6 +112,15 @@ func (n *Node) Alive(p pid.PID) bool {
 	return proc != nil && !proc.isDead()
 }
 
+// MailboxLen returns how many messages wait in the mailbox of the local
+// process p (0 when p is not a live process of this node).
+func (n *Node) MailboxLen(p pid.PID) int {
+	if proc := n.lookup(p); proc != nil {
+		return proc.inbox.len()
+	}
+	return 0
+}
+
 // Stats are counters of the whole node.
 type Stats struct {
 	Processes   int    // live processes

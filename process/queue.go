@@ -33,12 +33,21 @@ func (q *queue[T]) init(max int, withSignal bool) {
 
 // push appends v unless the queue is closed or, when !force, full.
 func (q *queue[T]) push(v T, force bool) pushResult {
+	if force {
+		return q.pushWithin(v, 0)
+	}
+	return q.pushWithin(v, q.max)
+}
+
+// pushWithin appends v unless the queue is closed or holds limit items
+// (0: no limit).
+func (q *queue[T]) pushWithin(v T, limit int) pushResult {
 	q.mu.Lock()
 	if q.closed {
 		q.mu.Unlock()
 		return pushClosed
 	}
-	if !force && q.max > 0 && q.n >= q.max {
+	if limit > 0 && q.n >= limit {
 		q.mu.Unlock()
 		return pushFull
 	}

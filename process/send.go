@@ -36,13 +36,14 @@ func (n *Node) SendDest(from pid.PID, dest, topic string, payload value.Value) e
 
 // TrySend is Send for a sender that waits and tries again when the
 // receiver's mailbox is full: it returns ErrMailboxFull then, without
-// counting or logging a drop. The relay uses it to hold back a client
-// while its target catches up.
-func (n *Node) TrySend(from, to pid.PID, topic string, payload value.Value) error {
+// counting or logging a drop. With limit > 0 a mailbox already holding
+// limit messages counts as full too. The relay uses it to hold back a
+// client while its target catches up.
+func (n *Node) TrySend(from, to pid.PID, topic string, payload value.Value, limit int) error {
 	if err := checkTopic(topic); err != nil {
 		return err
 	}
-	return n.sendTo(from, to, topic, payload, false)
+	return n.sendTo(from, to, topic, payload, false, limit)
 }
 
 // SendSystem is Send for the runtime's own topics, which start with '@'.
@@ -62,12 +63,13 @@ func checkTopic(topic string) error {
 }
 
 func (n *Node) send(from, to pid.PID, topic string, payload value.Value) error {
-	return n.sendTo(from, to, topic, payload, true)
+	return n.sendTo(from, to, topic, payload, true, 0)
 }
 
 // sendTo delivers a message; dropFull says whether a full mailbox drops it
-// (counted and logged) or only reports ErrMailboxFull (TrySend).
-func (n *Node) sendTo(from, to pid.PID, topic string, payload value.Value, dropFull bool) error {
+// (counted and logged) or only reports ErrMailboxFull (TrySend), and limit,
+// when positive, lowers the mailbox's bound for this message.
+func (n *Node) sendTo(from, to pid.PID, topic string, payload value.Value, dropFull bool, limit int) error {
 	if !n.IsLocal(to) {
 		return n.sendSignal(Signal{Kind: SigMessage, From: from, To: to, Topic: topic, Payload: payload})
 	}
@@ -76,11 +78,14 @@ func (n *Node) sendTo(from, to pid.PID, topic string, payload value.Value, dropF
 		n.deadLetters.Add(1)
 		return nil
 	}
-	return p.deliver(Message{Topic: topic, From: from, Payload: payload}, dropFull)
+	return p.deliver(Message{Topic: topic, From: from, Payload: payload}, dropFull, limit)
 }
 
-func (p *Process) deliver(m Message, dropFull bool) error {
-	switch p.inbox.push(m, false) {
+func (p *Process) deliver(m Message, dropFull bool, limit int) error {
+	if max := p.inbox.max; limit <= 0 || (max > 0 && max < limit) {
+		limit = max
+	}
+	switch p.inbox.pushWithin(m, limit) {
 	case pushed:
 		if p.handler != nil {
 			p.schedule()

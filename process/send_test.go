@@ -238,16 +238,40 @@ func TestTrySendFullMailboxIsNotADrop(t *testing.T) {
 		}
 	}, process.SpawnOptions{})
 	for range 2 {
-		if err := n.TrySend(pid.PID{}, to, "t", value.Nil()); err != nil {
+		if err := n.TrySend(pid.PID{}, to, "t", value.Nil(), 0); err != nil {
 			t.Fatal(err)
 		}
 	}
-	err := n.TrySend(pid.PID{}, to, "t", value.Nil())
+	err := n.TrySend(pid.PID{}, to, "t", value.Nil(), 0)
 	if !errors.Is(err, process.ErrMailboxFull) {
 		t.Fatalf("third message: %v", err)
 	}
 	if d := h.Stats().Dropped; d != 0 {
 		t.Errorf("a refused TrySend counted %d drop(s)", d)
 	}
+	// A limit below the mailbox's bound counts as full earlier; one above
+	// it does not raise the bound.
+	if err := n.TrySend(pid.PID{}, to, "t", value.Nil(), 5); !errors.Is(err, process.ErrMailboxFull) {
+		t.Errorf("limit above the bound: %v", err)
+	}
 	close(block)
+	big := newNode(t, &process.HostOptions{MailboxSize: 100}, nil)
+	hold := make(chan struct{})
+	defer close(hold)
+	slow, _ := big.Spawn(host, func(p *process.Process) (value.Value, error) {
+		<-hold
+		return value.Nil(), nil
+	}, process.SpawnOptions{})
+	for i := range 3 {
+		err := big.TrySend(pid.PID{}, slow, "t", value.Nil(), 3)
+		if err != nil {
+			t.Fatalf("message %d under the limit: %v", i, err)
+		}
+	}
+	if err := big.TrySend(pid.PID{}, slow, "t", value.Nil(), 3); !errors.Is(err, process.ErrMailboxFull) {
+		t.Errorf("a fourth message with limit 3: %v", err)
+	}
+	if err := big.Send(pid.PID{}, slow, "t", value.Nil()); err != nil {
+		t.Errorf("Send is not bound by a TrySend limit: %v", err)
+	}
 }

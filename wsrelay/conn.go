@@ -141,12 +141,19 @@ func (c *conn) sendLocked(topic string, payload value.Value) {
 
 // frameIn relays one frame from the client (on the reader goroutine).
 //
-// When the target's mailbox is full the frame waits, and with it the
-// reader: the relay stops reading this client, so TCP pushes back on it,
-// until the target has room. Nothing is dropped, and other clients are
-// not held up. The lock is released between tries, so a transfer or a
-// close can happen meanwhile; the frame then goes to whichever target is
-// current when it is taken, still in order.
+// The frame waits, and with it the reader, while the target's mailbox is
+// full or holds more than a quarter of an outbound queue of messages, or
+// while what waits to be written to this client (its outbound queue and
+// its process's mailbox) is a quarter of the queue's bound: the relay stops
+// reading this client, so TCP pushes back on it. Together these keep a
+// client that sends faster than it reads what comes back (say, one
+// pipelining requests to an echoing target) from overflowing its own
+// outbound queue (what is in flight toward it stays under half the
+// queue): it is slowed down, not cut off. Nothing is
+// dropped, and other clients are not held up. The lock is released
+// between tries, so a transfer or a close can happen meanwhile; the frame
+// then goes to whichever target is current when it is taken, still in
+// order.
 func (c *conn) frameIn(msg *gws.Message) {
 	defer msg.Close()
 	c.lastRead.Store(time.Now().UnixNano())
@@ -155,33 +162,43 @@ func (c *conn) frameIn(msg *gws.Message) {
 	if msg.Opcode == gws.OpcodeBinary {
 		typ, data = typeBinary, value.Bytes(msg.Bytes())
 	}
-	wait := 20 * time.Microsecond
+	wait, paused := 20*time.Microsecond, ""
 	for {
 		c.mu.Lock()
 		if c.ended {
 			c.mu.Unlock()
 			return
 		}
-		// The fields in key order: value.Map then has nothing to sort.
-		payload := value.Map(
-			value.Field{Key: "client_pid", Value: c.pidVal},
-			value.Field{Key: "data", Value: data},
-			value.Field{Key: "metadata", Value: c.metadata},
-			value.Field{Key: "type", Value: typ},
-		)
-		err := c.rl.node.TrySend(c.pid, c.target, c.topic, payload)
-		if !errors.Is(err, process.ErrMailboxFull) {
-			if err == nil {
-				c.count++
+		cause := ""
+		if c.out.backedUp(c.rl.node.MailboxLen(c.pid)) {
+			cause = PauseOutboundQueue
+		} else {
+			// The fields in key order: value.Map then has nothing to sort.
+			payload := value.Map(
+				value.Field{Key: "client_pid", Value: c.pidVal},
+				value.Field{Key: "data", Value: data},
+				value.Field{Key: "metadata", Value: c.metadata},
+				value.Field{Key: "type", Value: typ},
+			)
+			err := c.rl.node.TrySend(c.pid, c.target, c.topic, payload, c.out.max/2+1)
+			if !errors.Is(err, process.ErrMailboxFull) {
+				if err == nil {
+					c.count++
+				}
+				c.mu.Unlock()
+				if err != nil {
+					c.rl.log.Warn("cannot relay a frame to the target", "client", c.pid.String(), "error", err.Error())
+				}
+				return
 			}
-			c.mu.Unlock()
-			if err != nil {
-				c.rl.log.Warn("cannot relay a frame to the target", "client", c.pid.String(), "error", err.Error())
-			}
-			return
+			cause = PauseTargetMailbox
 		}
 		c.mu.Unlock()
-		time.Sleep(wait) // backpressure: the target's mailbox is full
+		if cause != paused {
+			c.rl.opts.Metrics.Paused(cause)
+			paused = cause
+		}
+		time.Sleep(wait) // backpressure: wait for room
 		wait = min(2*wait, 10*time.Millisecond)
 	}
 }

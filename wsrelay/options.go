@@ -47,7 +47,8 @@ type Options struct {
 	// OutboundQueue is how many frames may wait to be written to one
 	// client; a client that lets it fill is closed (slow_consumer). Default 256.
 	OutboundQueue int
-	// WriteTimeout bounds writing one frame; a client that takes longer is
+	// WriteTimeout bounds one write to a client (a frame, or the frames
+	// queued together, up to 64 KiB); a client that takes longer is
 	// closed (slow_consumer). Default 10s.
 	WriteTimeout time.Duration
 	// PingInterval is how often the relay pings a client that sent
@@ -75,7 +76,16 @@ type Metrics interface {
 	FrameIn(n int)
 	// FrameOut: a frame of n bytes was written to a client.
 	FrameOut(n int)
+	// Paused: the relay stopped reading a client for a while, because
+	// of cause: PauseTargetMailbox or PauseOutboundQueue.
+	Paused(cause string)
 }
+
+// Causes of a pause in reading a client.
+const (
+	PauseTargetMailbox = "target_mailbox" // the target's mailbox is full or holds half an outbound queue
+	PauseOutboundQueue = "outbound_queue" // what waits to be written to the client is a quarter of its outbound queue
+)
 
 type noMetrics struct{}
 
@@ -83,6 +93,7 @@ func (noMetrics) Opened()       {}
 func (noMetrics) Closed(string) {}
 func (noMetrics) FrameIn(int)   {}
 func (noMetrics) FrameOut(int)  {}
+func (noMetrics) Paused(string) {}
 
 func (o *Options) defaults() error {
 	if o.Node == nil {

@@ -26,6 +26,15 @@ func (o *outbox) close() {
 	o.mu.Unlock()
 }
 
+// backedUp reports whether the queue, with pending more frames still to
+// come to it, is a quarter full: the reader then stops reading the client
+// until the writer has caught up.
+func (o *outbox) backedUp(pending int) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return len(o.q)+pending >= (o.max+3)/4
+}
+
 // enqueue adds a frame to write.
 func (c *conn) enqueue(f frame) {
 	o := &c.out

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -731,5 +732,71 @@ func TestBurst(t *testing.T) {
 	}
 	if code, reason, err := c.ReadClose(); code != 4002 || reason != "burst done" {
 		t.Errorf("close after the burst: %d %q %v", code, reason, err)
+	}
+}
+
+// pauses counts the relay's read pauses by cause.
+type pauses struct {
+	outbound, mailbox atomic.Int64
+}
+
+func (*pauses) Opened()       {}
+func (*pauses) Closed(string) {}
+func (*pauses) FrameIn(int)   {}
+func (*pauses) FrameOut(int)  {}
+func (p *pauses) Paused(cause string) {
+	switch cause {
+	case wsrelay.PauseOutboundQueue:
+		p.outbound.Add(1)
+	case wsrelay.PauseTargetMailbox:
+		p.mailbox.Add(1)
+	}
+}
+
+// TestPipeliningClientIsSlowedNotCut: a client that sends far more than
+// its outbound queue holds to an echoing target, and reads nothing until
+// the relay has stopped reading it, still gets every echo, in order: the
+// relay holds it back instead of closing it as a slow consumer.
+func TestPipeliningClientIsSlowedNotCut(t *testing.T) {
+	m := &pauses{}
+	e := newEnv(t, wsrelay.Options{OutboundQueue: 16, Metrics: m})
+	tg := e.target(true)
+	e.relayTo(tg.PID, "")
+	c := e.dial(t, nil)
+	const n = 2000 // of 16 KiB: more than the socket buffers hold
+	body := func(i int) string { return itoa(i) + ":" + strings.Repeat("x", 16<<10) }
+	wrote := make(chan error, 1)
+	go func() {
+		for i := range n {
+			if err := c.WriteText(body(i)); err != nil {
+				wrote <- err
+				return
+			}
+		}
+		wrote <- nil
+	}()
+	deadline := time.Now().Add(timeout)
+	for m.outbound.Load() == 0 {
+		select {
+		case err := <-wrote:
+			t.Fatalf("the writer ended (%v) before the relay paused reading", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the relay never paused reading the client")
+		}
+		time.Sleep(time.Millisecond) // polling a counter with a deadline
+	}
+	for i := range n {
+		s, err := c.ReadText()
+		if err != nil {
+			t.Fatalf("echo %d: %v (logs: %s)", i, err, e.logs)
+		}
+		if s != body(i) {
+			t.Fatalf("echo %d: got %.12q…", i, s)
+		}
+	}
+	if err := <-wrote; err != nil {
+		t.Fatalf("writing: %v", err)
 	}
 }
