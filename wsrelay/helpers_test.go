@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/wsrelay/wsrelay/internal/leakcheck"
+	"github.com/wsrelay/wsrelay/internal/poll"
 	"github.com/wsrelay/wsrelay/internal/proctest"
 	"github.com/wsrelay/wsrelay/internal/testlog"
 	"github.com/wsrelay/wsrelay/internal/wsclient"
@@ -152,11 +153,5 @@ func str(m process.Message, key string) string {
 // waitExit waits until p has ended.
 func (e *env) waitExit(p pid.PID) {
 	e.t.Helper()
-	deadline := time.Now().Add(timeout)
-	for e.node.Alive(p) {
-		if time.Now().After(deadline) {
-			e.t.Fatalf("%v is still alive", p)
-		}
-		time.Sleep(time.Millisecond) // polling with a deadline
-	}
+	poll.Until(e.t, timeout, p.String()+" to end", func() bool { return !e.node.Alive(p) })
 }

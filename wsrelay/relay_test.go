@@ -775,18 +775,14 @@ func TestPipeliningClientIsSlowedNotCut(t *testing.T) {
 		}
 		wrote <- nil
 	}()
-	deadline := time.Now().Add(timeout)
-	for m.outbound.Load() == 0 {
+	poll.Until(t, timeout, "the relay to pause reading the client", func() bool {
 		select {
 		case err := <-wrote:
 			t.Fatalf("the writer ended (%v) before the relay paused reading", err)
 		default:
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("the relay never paused reading the client")
-		}
-		time.Sleep(time.Millisecond) // polling a counter with a deadline
-	}
+		return m.outbound.Load() > 0
+	})
 	for i := range n {
 		s, err := c.ReadText()
 		if err != nil {

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/wsrelay/wsrelay/internal/leakcheck"
+	"github.com/wsrelay/wsrelay/internal/poll"
 )
 
 func TestMain(m *testing.M) {
@@ -166,16 +167,12 @@ func TestRunServesAndStops(t *testing.T) {
 		done <- run(ctx, []string{"run", "--node", "n7", "--pprof", "127.0.0.1:0", dir}, io.Discard, logs)
 	}()
 	var addr string
-	deadline := time.Now().Add(timeout)
-	for addr == "" {
+	poll.Until(t, timeout, "a listening line in the log", func() bool {
 		if m := listening.FindStringSubmatch(logs.String()); m != nil {
 			addr = m[1]
-		} else if time.Now().After(deadline) {
-			t.Fatalf("no listening line:\n%s", logs)
-		} else {
-			time.Sleep(5 * time.Millisecond) // polling a log with a deadline
 		}
-	}
+		return addr != ""
+	})
 	resp, err := http.Get("http://" + addr + "/ping")
 	if err != nil {
 		t.Fatal(err)

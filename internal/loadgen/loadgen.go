@@ -151,6 +151,28 @@ func closeAll(conns []*wsclient.Client) {
 	}
 }
 
+// openRun opens o.Conns connections for a run bounded by o.Timeout: when
+// the time is up they are closed, which ends every read and write on
+// them. done releases them.
+func openRun(ctx context.Context, o *Options) (conns []*wsclient.Client, done func(), err error) {
+	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
+	conns, err = dialAll(ctx, o, o.Conns)
+	if err != nil {
+		cancel()
+		return nil, nil, err
+	}
+	stop := context.AfterFunc(ctx, func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	return conns, func() {
+		stop()
+		cancel()
+		closeAll(conns)
+	}, nil
+}
+
 // Echo: Conns connections each pipeline Messages messages of Size bytes
 // and read the echoes; Rate is messages per second (one message = out and
 // back).
@@ -158,13 +180,11 @@ func Echo(ctx context.Context, o Options) (Result, error) {
 	if err := o.defaults(50, 2000, 64); err != nil {
 		return Result{}, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
-	defer cancel()
-	conns, err := dialAll(ctx, &o, o.Conns)
+	conns, done, err := openRun(ctx, &o)
 	if err != nil {
 		return Result{}, err
 	}
-	defer closeAll(conns)
+	defer done()
 	msg := strings.Repeat("x", o.Size)
 	total := o.Conns * o.Messages
 	p := newProgress(o.Progress, "echo", total)
@@ -194,13 +214,7 @@ func Echo(ctx context.Context, o Options) (Result, error) {
 			}
 		}()
 	}
-	stop := context.AfterFunc(ctx, func() {
-		for _, c := range conns {
-			c.Close()
-		}
-	})
 	wg.Wait()
-	stop()
 	elapsed := time.Since(start)
 	p.done()
 	select {
@@ -258,19 +272,11 @@ func Fanout(ctx context.Context, o Options) (Result, error) {
 	if err := o.defaults(1000, 5, 16); err != nil {
 		return Result{}, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
-	defer cancel()
-	conns, err := dialAll(ctx, &o, o.Conns)
+	conns, done, err := openRun(ctx, &o)
 	if err != nil {
 		return Result{}, err
 	}
-	defer closeAll(conns)
-	stop := context.AfterFunc(ctx, func() {
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	defer stop()
+	defer done()
 	// The room learns of a member when its ws.join arrives: ask each to
 	// echo a frame first, so every connection is a member before timing.
 	for _, c := range conns {
@@ -285,7 +291,7 @@ func Fanout(ctx context.Context, o Options) (Result, error) {
 	}
 	p := newProgress(o.Progress, "fanout", o.Conns*o.Messages)
 	defer p.done()
-	lat, elapsed, err := collectFanout(ctx, o, conns, p)
+	lat, elapsed, err := collectFanout(o, conns, p)
 	if err != nil {
 		return Result{}, err
 	}
@@ -298,10 +304,11 @@ func Fanout(ctx context.Context, o Options) (Result, error) {
 
 // collectFanout sends the broadcasts and times every delivery. Each
 // connection has one reader for the whole run, without read deadlines
-// (the run's context closes the connections): the client shares the
+// (when the run's time is up, openRun closes the connections and the
+// readers fail): the client shares the
 // machine with the server it measures, so what it spends per delivery
 // (a wake-up and a read) should be as little as it can be.
-func collectFanout(ctx context.Context, o Options, conns []*wsclient.Client, p *progress) ([]time.Duration, time.Duration, error) {
+func collectFanout(o Options, conns []*wsclient.Client, p *progress) ([]time.Duration, time.Duration, error) {
 	var received atomic.Int64
 	roundDone := make(chan struct{}, 1)
 	errs := make(chan error, len(conns))
@@ -348,8 +355,6 @@ func collectFanout(ctx context.Context, o Options, conns []*wsclient.Client, p *
 		case <-roundDone:
 		case err := <-errs:
 			return fail(fmt.Errorf("round %d: %w", round, err))
-		case <-ctx.Done():
-			return fail(fmt.Errorf("round %d: %w", round, ctx.Err()))
 		}
 	}
 	elapsed := time.Since(start)
