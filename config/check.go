@@ -59,6 +59,9 @@ func (c *Checker) Ref(field string, id *string, kinds ...string) {
 	}
 	*id = full
 	target, ok := c.l.app.byID[full]
+	if _, reported := c.l.unusable[full]; !ok && reported {
+		return // defined, with problems of its own already reported
+	}
 	if !ok {
 		c.Fail(field, "refers to %s, which is not defined (expected an entry of kind %s)", full, strings.Join(kinds, " or "))
 		return

@@ -38,9 +38,22 @@ func StandardKinds() []Kind {
 
 // HTTPService is an HTTP server listening on an address.
 type HTTPService struct {
-	Addr     string          `yaml:"addr"`
-	Timeouts ServiceTimeouts `yaml:"timeouts"`
+	Addr      string          `yaml:"addr"`
+	Timeouts  ServiceTimeouts `yaml:"timeouts"`
+	Lifecycle StartLifecycle  `yaml:"lifecycle"`
 }
+
+// StartLifecycle says whether an http.service or process.host starts with
+// the app. One that does not is still checked, with everything that refers
+// to it, but not started: it is started by setting auto_start to true,
+// typically through an environment reference such as
+// auto_start: ${env:ADMIN_API:-false}.
+type StartLifecycle struct {
+	AutoStart *bool `yaml:"auto_start"` // default true
+}
+
+// Started reports whether the entry starts with the app.
+func (l StartLifecycle) Started() bool { return l.AutoStart == nil || *l.AutoStart }
 
 // ServiceTimeouts are an http.service's timeouts. WebSocket connections
 // are not bound by them once upgraded.
@@ -207,11 +220,34 @@ type ProcessHost struct {
 	MailboxSize int `yaml:"mailbox_size"`
 	// CancelGrace is how long a cancelled process may take to end; default 5s.
 	CancelGrace Duration `yaml:"cancel_grace"`
+	// Host takes the sizing fields of apps written for the original
+	// runtime: queue_size is the mailbox bound (like mailbox_size);
+	// workers and local_queue_size are accepted and have no effect, since
+	// every process here runs on a goroutine of its own.
+	Host HostSizing `yaml:"host"`
+	// Lifecycle: a host with auto_start false is not created, so nothing
+	// can be spawned on it.
+	Lifecycle StartLifecycle `yaml:"lifecycle"`
+}
+
+// HostSizing is process.host's host: mapping.
+type HostSizing struct {
+	Workers        int `yaml:"workers"`          // accepted, no effect
+	QueueSize      int `yaml:"queue_size"`       // the mailbox bound
+	LocalQueueSize int `yaml:"local_queue_size"` // accepted, no effect
 }
 
 func (s *ProcessHost) Check(c *Checker) {
-	if s.MailboxSize < 0 {
-		c.Fail("mailbox_size", "must not be negative")
+	for field, v := range map[string]int{"mailbox_size": s.MailboxSize, "host.workers": s.Host.Workers, "host.queue_size": s.Host.QueueSize, "host.local_queue_size": s.Host.LocalQueueSize} {
+		if v < 0 {
+			c.Fail(field, "must not be negative")
+		}
+	}
+	if s.Host.QueueSize > 0 {
+		if s.MailboxSize > 0 && s.MailboxSize != s.Host.QueueSize {
+			c.Fail("host.queue_size", "%d disagrees with mailbox_size %d: both bound the mailbox; give one", s.Host.QueueSize, s.MailboxSize)
+		}
+		s.MailboxSize = s.Host.QueueSize
 	}
 	if s.MailboxSize == 0 {
 		s.MailboxSize = 65536
@@ -222,9 +258,12 @@ func (s *ProcessHost) Check(c *Checker) {
 // ProcessService keeps a Lua process running on a host, registered under
 // the entry's id, restarting it after failures.
 type ProcessService struct {
-	Process   string    `yaml:"process"`
-	Host      string    `yaml:"host"`
-	Args      []any     `yaml:"args"`
+	Process string `yaml:"process"`
+	Host    string `yaml:"host"`
+	Args    []any  `yaml:"args"`
+	// Input is the original runtime's name for args: a list is the
+	// arguments, any other value is the one argument. Give args or input.
+	Input     any       `yaml:"input"`
 	Lifecycle Lifecycle `yaml:"lifecycle"`
 }
 
@@ -251,6 +290,20 @@ func (s *ProcessService) Check(c *Checker) {
 	if s.Lifecycle.AutoStart == nil {
 		t := true
 		s.Lifecycle.AutoStart = &t
+	}
+	if s.Input != nil {
+		if s.Args != nil {
+			c.Fail("input", "give args or input (its other name), not both")
+		} else if list, ok := s.Input.([]any); ok {
+			s.Args = list
+		} else {
+			s.Args = []any{s.Input}
+		}
+	}
+	if h, ok := c.l.app.byID[s.Host]; ok && *s.Lifecycle.AutoStart {
+		if hs, ok := h.Spec.(*ProcessHost); ok && !hs.Lifecycle.Started() {
+			c.Fail("lifecycle.auto_start", "the service starts with the app but its host %s does not (lifecycle.auto_start: false)", s.Host)
+		}
 	}
 	r := &s.Lifecycle.Restart
 	if r.MaxAttempts == nil {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path"
 	"reflect"
@@ -12,6 +13,8 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/wsrelay/wsrelay/internal/suggest"
 )
 
 // IndexFile is the name of the files Load reads.
@@ -119,7 +122,7 @@ func DiagnoseDir(dir string, kinds []Kind) (*App, Errors) {
 // sources of an app whose YAML has problems too: never run an app that
 // came with problems.
 func Diagnose(fsys fs.FS, kinds []Kind) (*App, Errors) {
-	l := &loader{app: &App{FS: fsys, byID: map[string]*Entry{}}, kinds: map[string]Kind{}}
+	l := &loader{app: &App{FS: fsys, byID: map[string]*Entry{}}, kinds: map[string]Kind{}, env: os.LookupEnv, unusable: map[string]string{}}
 	for _, k := range kinds {
 		l.kinds[k.Name] = k
 	}
@@ -128,8 +131,8 @@ func Diagnose(fsys fs.FS, kinds []Kind) (*App, Errors) {
 			l.fail(&Problem{File: p, Msg: "cannot read: " + err.Error()})
 			return nil
 		}
-		if d.IsDir() && p != "." && strings.HasPrefix(d.Name(), ".") {
-			return fs.SkipDir // .git and friends
+		if d.IsDir() && p != "." && (strings.HasPrefix(d.Name(), ".") || d.Name() == "testdata") {
+			return fs.SkipDir // .git and friends, and test fixtures
 		}
 		if !d.IsDir() && d.Name() == IndexFile {
 			l.app.Files = append(l.app.Files, p)
@@ -139,8 +142,15 @@ func Diagnose(fsys fs.FS, kinds []Kind) (*App, Errors) {
 	if err != nil {
 		l.fail(&Problem{File: ".", Msg: "cannot list the app directory: " + err.Error()})
 	}
-	if len(l.app.Files) == 0 && len(l.probs) == 0 {
-		l.fail(&Problem{File: ".", Msg: "no " + IndexFile + " found in the app directory"})
+	if len(l.probs) == 0 && !slices.Contains(l.app.Files, IndexFile) {
+		// The app directory is the one with the top _index.yaml: a
+		// directory that merely holds apps (a repository's root) is not one.
+		msg := "no " + IndexFile + " found in the app directory"
+		if len(l.app.Files) > 0 {
+			msg = "no " + IndexFile + " at the top of the app directory (an app directory has one; give the app's directory, like " + path.Dir(l.app.Files[0]) + ")"
+		}
+		l.fail(&Problem{File: ".", Msg: msg})
+		l.app.Files = nil
 	}
 	for _, f := range l.app.Files {
 		l.loadFile(f)
@@ -154,10 +164,12 @@ func Diagnose(fsys fs.FS, kinds []Kind) (*App, Errors) {
 }
 
 type loader struct {
-	app     *App
-	kinds   map[string]Kind
-	probs   Errors
-	entries []*Entry // in file order
+	app      *App
+	kinds    map[string]Kind
+	env      func(string) (string, bool)
+	probs    Errors
+	entries  []*Entry          // in file order
+	unusable map[string]string // id → kind of entries reported and left out
 }
 
 func (l *loader) fail(p *Problem) { l.probs = append(l.probs, p) }
@@ -195,7 +207,10 @@ func (l *loader) loadFile(file string) {
 		l.fail(&Problem{File: file, Line: line, Field: field, Msg: fmt.Sprintf(format, args...)})
 	}
 	for _, u := range unknownKeys(root, reflect.TypeOf(fileHeader{})) {
-		fail(u.Line, u.Value, "unknown field (a file has version, namespace and entries)")
+		fail(u.Line, u.Value, "unknown field (a file has version, namespace and entries)%s", suggest.DidYouMean(u.Value, u.Known))
+	}
+	for _, p := range expandEnv(root, file, l.env) {
+		l.fail(p)
 	}
 	var h fileHeader
 	if err := root.Decode(&h); err != nil {
@@ -248,17 +263,19 @@ func (l *loader) loadEntry(file, ns string, n *yaml.Node) {
 	kind, ok := l.kinds[head.Kind]
 	if !ok {
 		if head.Kind == "" {
-			l.fail(e.Problem("kind", "missing; known kinds: %s", l.kindNames()))
+			l.fail(e.Problem("kind", "missing; known kinds: %s", strings.Join(l.kindNames(), ", ")))
 		} else {
-			l.fail(e.Problem("kind", "unknown kind %q; known kinds: %s", head.Kind, l.kindNames()))
+			l.fail(e.Problem("kind", "unknown kind %q%s; known kinds: %s", head.Kind, suggest.DidYouMean(head.Kind, l.kindNames()), strings.Join(l.kindNames(), ", ")))
 		}
+		l.broken(e)
 		return
 	}
 	spec := kind.New()
 	for _, u := range unknownKeys(n, reflect.TypeOf(spec).Elem(), "name", "kind", "meta") {
-		l.fail(&Problem{File: file, Line: u.Line, Entry: e.ID, Field: u.Path, Msg: "unknown field for kind " + head.Kind})
+		l.fail(&Problem{File: file, Line: u.Line, Entry: e.ID, Field: u.Path, Msg: "unknown field for kind " + head.Kind + suggest.DidYouMean(u.Value, u.Known)})
 	}
 	if err := n.Decode(spec); err != nil {
+		l.broken(e)
 		var te *yaml.TypeError
 		if errors.As(err, &te) {
 			for _, msg := range te.Errors {
@@ -278,13 +295,21 @@ func (l *loader) loadEntry(file, ns string, n *yaml.Node) {
 	l.entries = append(l.entries, e)
 }
 
-func (l *loader) kindNames() string {
+// broken records an entry that was reported and could not be decoded:
+// references to it are not reported again as dangling.
+func (l *loader) broken(e *Entry) {
+	if _, dup := l.unusable[e.ID]; !dup && l.app.byID[e.ID] == nil {
+		l.unusable[e.ID] = e.Kind
+	}
+}
+
+func (l *loader) kindNames() []string {
 	names := make([]string, 0, len(l.kinds))
 	for n := range l.kinds {
 		names = append(names, n)
 	}
 	slices.Sort(names)
-	return strings.Join(names, ", ")
+	return names
 }
 
 // unknownKey is a mapping key that the target type has no field for.
@@ -292,6 +317,7 @@ type unknownKey struct {
 	Path  string
 	Value string
 	Line  int
+	Known []string // the keys allowed at that level, for "did you mean"
 }
 
 // unknownKeys walks a mapping against a struct type's yaml tags, also into
@@ -318,7 +344,9 @@ func unknownKeysAt(n *yaml.Node, t reflect.Type, prefix string, extra []string) 
 		}
 		ft, ok := fields[k.Value]
 		if !ok {
-			out = append(out, unknownKey{Path: prefix + k.Value, Value: k.Value, Line: k.Line})
+			known := append(slices.Collect(maps.Keys(fields)), extra...)
+			slices.Sort(known)
+			out = append(out, unknownKey{Path: prefix + k.Value, Value: k.Value, Line: k.Line, Known: known})
 			continue
 		}
 		out = append(out, unknownKeysAt(v, ft, prefix+k.Value+".", nil)...)
