@@ -91,6 +91,10 @@ func (a *App) Start() error {
 	}
 	a.started = true
 	for _, s := range a.servers {
+		if s.off {
+			a.log.Info("not started (lifecycle.auto_start: false)", "service", s.id, "addr", s.addr)
+			continue
+		}
 		ln, err := net.Listen("tcp", s.addr)
 		if err != nil {
 			a.stopLocked(context.Background())
@@ -105,6 +109,9 @@ func (a *App) Start() error {
 		}
 	}
 	for _, s := range a.servers {
+		if s.off {
+			continue
+		}
 		a.log.Info("listening", "service", s.id, "addr", s.ln.Addr().String())
 		s.serve()
 	}
@@ -165,6 +172,7 @@ type server struct {
 	ln   net.Listener
 	done chan struct{}
 	log  *slog.Logger
+	off  bool // lifecycle.auto_start: false
 }
 
 func (s *server) serve() {

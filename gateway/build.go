@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/wsrelay/wsrelay/config"
+	"github.com/wsrelay/wsrelay/internal/suggest"
 	"github.com/wsrelay/wsrelay/luart"
 	"github.com/wsrelay/wsrelay/process"
 )
@@ -36,7 +37,7 @@ func (b *builder) build(e *config.Entry) {
 	a := b.app
 	switch s := e.Spec.(type) {
 	case *config.HTTPService:
-		srv := &server{id: e.ID, addr: s.Addr, log: a.log, srv: &http.Server{
+		srv := &server{id: e.ID, addr: s.Addr, log: a.log, off: !s.Lifecycle.Started(), srv: &http.Server{
 			ReadHeaderTimeout: s.Timeouts.ReadHeader.Value,
 			ReadTimeout:       s.Timeouts.Read.Value,
 			WriteTimeout:      s.Timeouts.Write.Value,
@@ -82,6 +83,9 @@ func (b *builder) build(e *config.Entry) {
 			b.programs[e.ID] = prog
 		}
 	case *config.ProcessHost:
+		if !s.Lifecycle.Started() {
+			return // lifecycle.auto_start: false: checked, not created
+		}
 		if _, err := a.node.AddHost(e.ID, &process.HostOptions{MailboxSize: s.MailboxSize, CancelGrace: s.CancelGrace.Value}); err != nil {
 			b.fail(e.Problem("", "%v", err))
 		}
@@ -124,16 +128,21 @@ func CheckLua(cfg *config.App) config.Errors {
 // compile compiles a Lua entry, reporting problems against its source.
 func (b *builder) compile(e *config.Entry, src *config.LuaSource, kind luart.Kind) *luart.Program {
 	prog, err := luart.Compile(luart.Source{ID: e.ID, File: src.File, Code: src.Code, Method: src.Method, Modules: src.Modules, Kind: kind})
-	var se *luart.SyntaxError
-	switch {
-	case err == nil:
+	if err == nil {
 		return prog
-	case errors.As(err, &se):
-		b.fail(&config.Problem{File: src.File, Line: se.Line, Entry: e.ID, Field: "source", Msg: "Lua syntax error: " + se.Msg})
-	case errors.Is(err, luart.ErrUnknownModule):
-		b.fail(e.Problem("modules", "%s", strings.TrimPrefix(err.Error(), e.ID+": modules: ")))
-	default:
-		b.fail(e.Problem("", "%v", err))
+	}
+	for _, err := range unjoin(err) { // every problem of the entry
+		var se *luart.SyntaxError
+		switch {
+		case errors.As(err, &se):
+			b.fail(&config.Problem{File: src.File, Line: se.Line, Entry: e.ID, Field: "source", Msg: "Lua syntax error: " + se.Msg})
+		case errors.Is(err, luart.ErrUnknownModule):
+			b.fail(e.Problem("modules", "%s", strings.TrimPrefix(err.Error(), e.ID+": modules: ")))
+		case errors.Is(err, luart.ErrNoMethod):
+			b.fail(e.Problem("method", "%s", strings.TrimPrefix(err.Error(), e.ID+": method: ")))
+		default:
+			b.fail(e.Problem("", "%v", err))
+		}
 	}
 	return nil
 }
@@ -185,7 +194,7 @@ func (b *builder) buildHTTP() {
 		}
 		post := b.middlewareOf(re, Post, r.PostMiddleware, r.PostOpts)
 		pattern := s.Method + " " + joinPath(r.Prefix, s.Path)
-		handle(e, "path", s.Router, routerMuxes[s.Router], pattern, b.app.metrics.timed(e.ID, chain(h, post)))
+		handle(e, "path", s.Router, routerMuxes[s.Router], pattern, b.app.metrics.timed(e.ID, chain(ran(h), post)))
 	}
 	for _, e := range b.statics {
 		s := e.Spec.(*config.HTTPStatic)
@@ -223,10 +232,8 @@ func (b *builder) middlewareOf(e *config.Entry, stage Stage, names []string, opt
 	for _, n := range names {
 		m, ok := b.middleware[n]
 		switch {
-		case !ok:
-			b.fail(e.Problem(stage.String(), "unknown middleware %q; known: %s", n, b.known(stage)))
-		case m.Stage != stage:
-			b.fail(e.Problem(stage.String(), "%s runs %s; list it under %s", n, m.Stage.when(), m.Stage.String()))
+		case !ok, m.Stage != stage:
+			b.fail(b.middlewareProblem(e, stage, n))
 		default:
 			listed = append(listed, m)
 		}
@@ -253,6 +260,50 @@ func (b *builder) middlewareOf(e *config.Entry, stage Stage, names []string, opt
 	}
 	b.built[key] = mws
 	return mws
+}
+
+// middlewareProblem says what is wrong with middleware n listed under stage
+// (unknown, or listed under the other stage), or nil when nothing is.
+func (b *builder) middlewareProblem(e *config.Entry, stage Stage, n string) *config.Problem {
+	m, ok := b.middleware[n]
+	switch {
+	case !ok:
+		var names []string
+		for name := range b.middleware {
+			names = append(names, name)
+		}
+		return e.Problem(stage.String(), "unknown middleware %q%s; known: %s", n, suggest.DidYouMean(n, names), b.known(stage))
+	case m.Stage != stage:
+		return e.Problem(stage.String(), "%s runs %s; list it under %s", n, m.Stage.when(), m.Stage.String())
+	}
+	return nil
+}
+
+// CheckMiddleware returns the problems of the middleware names routers
+// list, for diagnosing an app whose configuration also has problems
+// (Build checks them itself), so that every problem is reported at once.
+func CheckMiddleware(cfg *config.App, mws []*Middleware) config.Errors {
+	b := &builder{middleware: map[string]*Middleware{}}
+	for _, m := range mws {
+		b.middleware[m.Name] = m
+	}
+	for _, e := range cfg.Entries {
+		r, ok := e.Spec.(*config.HTTPRouter)
+		if !ok {
+			continue
+		}
+		for _, n := range r.Middleware {
+			if p := b.middlewareProblem(e, Pre, n); p != nil {
+				b.fail(p)
+			}
+		}
+		for _, n := range r.PostMiddleware {
+			if p := b.middlewareProblem(e, Post, n); p != nil {
+				b.fail(p)
+			}
+		}
+	}
+	return b.probs
 }
 
 func (b *builder) known(stage Stage) string {

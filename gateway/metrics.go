@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"net/http"
 	"time"
 
@@ -44,7 +45,7 @@ func newMetrics(node *process.Node) *metrics {
 			Name: "wsrelay_read_pauses_total", Help: "Times the relay stopped reading a client, by cause (target_mailbox: the target's mailbox was full or held half an outbound queue; outbound_queue: what waits to be written to the client reached a quarter of its outbound queue).",
 		}, []string{"cause"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "wsrelay_http_handler_seconds", Help: "Time to answer an HTTP request, by endpoint entry (for WebSocket endpoints: until the upgrade).",
+			Name: "wsrelay_http_handler_seconds", Help: "Time to answer an HTTP request that reached its endpoint's handler, by endpoint entry (for WebSocket endpoints: until the upgrade; requests refused before the handler, such as by origin, are not counted).",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 4, 10),
 		}, []string{"endpoint"}),
 	}
@@ -67,13 +68,30 @@ func (m *metrics) count(dir string, n int) {
 	m.bytes.WithLabelValues(dir).Add(float64(n))
 }
 
-// timed records how long an endpoint takes.
+// timed records how long an endpoint takes, counting only requests that
+// reached its handler (wrapped in ran): a request that post middleware
+// refused first, such as the relay's origin check, is not counted.
 func (m *metrics) timed(endpoint string, h http.Handler) http.Handler {
 	obs := m.latency.WithLabelValues(endpoint)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
+		reached := new(bool)
+		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), handlerRanKey{}, reached)))
+		if *reached {
+			obs.Observe(time.Since(start).Seconds())
+		}
+	})
+}
+
+type handlerRanKey struct{}
+
+// ran marks, for timed, that the request reached the endpoint's handler.
+func ran(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if reached, ok := r.Context().Value(handlerRanKey{}).(*bool); ok {
+			*reached = true
+		}
 		h.ServeHTTP(w, r)
-		obs.Observe(time.Since(start).Seconds())
 	})
 }
 

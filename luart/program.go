@@ -9,6 +9,8 @@ import (
 
 	lua "github.com/yuin/gopher-lua"
 	"github.com/yuin/gopher-lua/parse"
+
+	"github.com/wsrelay/wsrelay/internal/suggest"
 )
 
 // Kind says how a Program runs.
@@ -30,7 +32,7 @@ func (k Kind) String() string {
 
 // Modules that an entry can list and require. The process and channel
 // globals are always there and are not listed.
-var knownModules = []string{"http", "json", "time"}
+var knownModules = []string{"http", "json", "logger", "time"}
 
 // Source describes one Lua entry to compile.
 type Source struct {
@@ -44,7 +46,7 @@ type Source struct {
 	// returns, or else a global function. Required.
 	Method string
 	// Modules lists what require may load: any of "http" (function.lua
-	// only), "json", "time".
+	// only), "json", "logger", "time".
 	Modules []string
 	// Kind is KindProcess or KindFunction.
 	Kind Kind
@@ -59,6 +61,8 @@ type Program struct {
 	modules []string
 	kind    Kind
 	proto   *lua.FunctionProto
+
+	methodNote string
 }
 
 // Compile checks src and compiles its code once. A syntax error is a
@@ -71,31 +75,50 @@ func Compile(src Source) (*Program, error) {
 	if src.Kind != KindProcess && src.Kind != KindFunction {
 		return nil, fmt.Errorf("%s: invalid kind %d", src.ID, src.Kind)
 	}
+	// Every problem at once: each unknown module, then the code.
+	var errs []error
 	for _, m := range src.Modules {
 		if !slices.Contains(knownModules, m) {
-			return nil, fmt.Errorf("%s: modules: %w %q (known: %s)", src.ID, ErrUnknownModule, m, strings.Join(knownModules, ", "))
-		}
-		if m == "http" && src.Kind != KindFunction {
-			return nil, fmt.Errorf("%s: modules: %w %q: http serves requests and is only available to function.lua entries", src.ID, ErrUnknownModule, m)
+			errs = append(errs, fmt.Errorf("%s: modules: %w %q%s (known: %s)", src.ID, ErrUnknownModule, m, suggest.DidYouMean(m, knownModules), strings.Join(knownModules, ", ")))
+		} else if m == "http" && src.Kind != KindFunction {
+			errs = append(errs, fmt.Errorf("%s: modules: %w %q: http serves requests and is only available to function.lua entries", src.ID, ErrUnknownModule, m))
 		}
 	}
 	chunk, err := parse.Parse(bytes.NewReader(src.Code), src.File)
 	if err != nil {
-		return nil, syntaxError(src.File, src.Code, err)
+		return nil, errors.Join(append(errs, syntaxError(src.File, src.Code, err))...)
 	}
 	proto, err := lua.Compile(chunk, src.File)
 	if err != nil {
-		return nil, syntaxError(src.File, src.Code, err)
+		return nil, errors.Join(append(errs, syntaxError(src.File, src.Code, err))...)
 	}
-	return &Program{
+	sc := scanMethods(chunk)
+	defined, known := sc.defines(src.Method)
+	if known && !defined {
+		errs = append(errs, fmt.Errorf("%s: method: %w: %s defines no function %q%s (return a table with it, or define a global function)",
+			src.ID, ErrNoMethod, src.File, src.Method, suggest.DidYouMean(src.Method, sc.names)))
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	p := &Program{
 		id:      src.ID,
 		file:    src.File,
 		method:  src.Method,
 		modules: slices.Clone(src.Modules),
 		kind:    src.Kind,
 		proto:   proto,
-	}, nil
+	}
+	if !known {
+		p.methodNote = fmt.Sprintf("whether %s defines %q is known only when it runs: %s", src.File, src.Method, sc.unknown)
+	}
+	return p, nil
 }
+
+// MethodNote says why Compile could not tell that the method is defined,
+// or is "" when it could (the method is then checked when the entry first
+// runs).
+func (p *Program) MethodNote() string { return p.methodNote }
 
 func syntaxError(file string, code []byte, err error) error {
 	var pe *parse.Error
