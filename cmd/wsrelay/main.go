@@ -2,7 +2,7 @@
 //
 //	wsrelay run [flags] [DIR]    serve the app until SIGINT or SIGTERM
 //	wsrelay check [DIR]          validate the app and print every problem
-//	wsrelay version              print the version
+//	wsrelay version              print the version and VCS stamp
 //	wsrelay bench MODE [flags]   measure a running app (loopback only)
 //	wsrelay baseline             serve the bare echo server bench compares against
 package main
@@ -17,11 +17,13 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/wsrelay/wsrelay/config"
 	"github.com/wsrelay/wsrelay/gateway"
+	"github.com/wsrelay/wsrelay/luart"
 )
 
 func main() {
@@ -33,11 +35,13 @@ const usage = `wsrelay serves real-time apps: Lua processes, YAML routes, WebSoc
 Usage:
   wsrelay run [flags] [DIR]   serve the app in DIR (default .) until SIGINT or SIGTERM
   wsrelay check [DIR]         validate the app in DIR and print every problem (exit 1 on any)
-  wsrelay version             print the version
+  wsrelay version             print the version and what it was built from
   wsrelay bench MODE [flags]  measure a running app (echo, rtt, idle, fanout, connect)
   wsrelay baseline            serve the bare echo server that bench compares against
 
-Run 'wsrelay run -h' for the flags of run.
+DIR is the app directory: the one with the top _index.yaml (every
+_index.yaml below it is read too, except under testdata and dot
+directories). Run 'wsrelay run -h' for the flags of run.
 `
 
 // run is main with its inputs and outputs passed in, for tests.
@@ -66,11 +70,34 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return 2
 }
 
+// version describes the build: the module version, the Go release, and
+// the VCS stamp `go build` records (revision, commit time, uncommitted
+// changes). `go run` and tests record no VCS stamp.
 func version() string {
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-		return bi.Main.Version
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "devel (built without module information)"
 	}
-	return "devel"
+	return describeBuild(bi)
+}
+
+func describeBuild(bi *debug.BuildInfo) string {
+	v := bi.Main.Version
+	if v == "" || v == "(devel)" {
+		v = "devel"
+	}
+	parts := []string{v}
+	if bi.Main.Path != "" {
+		parts = append(parts, bi.Main.Path)
+	}
+	parts = append(parts, bi.GoVersion)
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision", "vcs.time", "vcs.modified":
+			parts = append(parts, strings.TrimPrefix(s.Key, "vcs.")+"="+s.Value)
+		}
+	}
+	return strings.Join(parts, " ")
 }
 
 func appDir(fs *flag.FlagSet) (string, error) {
@@ -86,22 +113,59 @@ func appDir(fs *flag.FlagSet) (string, error) {
 func cmdCheck(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("check", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), "Usage: wsrelay check [DIR]\n\nValidate the app in DIR (default .) and print every problem; exit 1 on any.\n")
+	}
 	if err := fs.Parse(args); err != nil {
-		return 2
+		return exitParse(err)
 	}
 	dir, err := appDir(fs)
 	if err != nil {
 		fmt.Fprintln(stderr, "wsrelay check:", err)
 		return 2
 	}
-	app, err := load(dir, slog.New(slog.DiscardHandler), "local")
+	app, cfg, err := load(dir, slog.New(slog.DiscardHandler), "local")
 	if err != nil {
 		printProblems(stderr, dir, err)
 		return 1
 	}
 	app.Shutdown(context.Background()) // built, never started: releases nothing but pooled states
+	for _, n := range methodNotes(cfg) {
+		fmt.Fprintln(stdout, "note: "+n)
+	}
 	fmt.Fprintf(stdout, "%s: ok\n", dir)
 	return 0
+}
+
+// methodNotes lists the Lua entries whose method could not be checked
+// without running them.
+func methodNotes(cfg *config.App) []string {
+	var notes []string
+	for _, e := range cfg.Entries {
+		var src *config.LuaSource
+		kind := luart.KindProcess
+		switch s := e.Spec.(type) {
+		case *config.FunctionLua:
+			src, kind = &s.LuaSource, luart.KindFunction
+		case *config.ProcessLua:
+			src = &s.LuaSource
+		default:
+			continue
+		}
+		p, err := luart.Compile(luart.Source{ID: e.ID, File: src.File, Code: src.Code, Method: src.Method, Modules: src.Modules, Kind: kind})
+		if err == nil && p.MethodNote() != "" {
+			notes = append(notes, fmt.Sprintf("%s: entry %s: method: %s", src.File, e.ID, p.MethodNote()))
+		}
+	}
+	return notes
+}
+
+// exitParse is the exit code after a flag parsing error: 0 for -h.
+func exitParse(err error) int {
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	return 2
 }
 
 func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -112,8 +176,12 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	shutdown := fs.Duration("shutdown-timeout", 10*time.Second, "how long a graceful shutdown may take before the rest is cut off")
 	node := fs.String("node", "local", "node name, the node part of every PID")
 	pprofAddr := fs.String("pprof", "", "also serve Go's profiler at this loopback address (e.g. 127.0.0.1:6060)")
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), "Usage: wsrelay run [flags] [DIR]\n\nServe the app in DIR (default .) until SIGINT or SIGTERM; a second signal exits at once.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
 	if err := fs.Parse(args); err != nil {
-		return 2
+		return exitParse(err)
 	}
 	dir, err := appDir(fs)
 	if err != nil {
@@ -138,25 +206,42 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		defer stopPprof()
 		log.Info("profiler listening", "url", "http://"+bound+"/debug/pprof/")
 	}
-	app, err := load(dir, log, *node)
+	app, _, err := load(dir, log, *node)
 	if err != nil {
 		printProblems(stderr, dir, err)
 		return 1
 	}
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	// Signals stay caught until run returns: a second one ends the
+	// shutdown at once. (signal.NotifyContext's stop would instead restore
+	// the disposition the command started with, which is "ignore" for
+	// SIGINT under nohup and in background jobs of scripts.)
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
 	if err := app.Start(); err != nil {
 		log.Error("cannot start", "error", err)
 		return 1
 	}
 	log.Info("started", "app", dir, "node", *node)
-	<-ctx.Done()
-	stop() // a second signal kills the process at once
-	log.Info("shutting down", "timeout", shutdown.String())
+	select {
+	case <-ctx.Done():
+	case sig := <-sigs:
+		log.Info("signal received", "signal", sig.String())
+	}
+	log.Info("shutting down", "timeout", shutdown.String(), "force", "send the signal again to exit at once")
 	sctx, cancel := context.WithTimeout(context.Background(), *shutdown)
 	defer cancel()
-	if err := app.Shutdown(sctx); err != nil {
-		log.Warn("shutdown was not clean", "error", err)
+	done := make(chan error, 1)
+	go func() { done <- app.Shutdown(sctx) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			log.Warn("shutdown was not clean", "error", err)
+			return 1
+		}
+	case sig := <-sigs:
+		// main exits on return, ending the shutdown goroutine with it.
+		log.Error("second signal: exiting without finishing the shutdown", "signal", sig.String())
 		return 1
 	}
 	log.Info("stopped")
@@ -166,15 +251,17 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 // load reads and builds the app in dir. When the configuration has
 // problems, the Lua sources it could read are compiled too, so that every
 // problem is reported at once.
-func load(dir string, log *slog.Logger, node string) (*gateway.App, error) {
+func load(dir string, log *slog.Logger, node string) (*gateway.App, *config.App, error) {
 	cfg, probs := config.DiagnoseDir(dir, config.StandardKinds())
 	if len(probs) > 0 {
 		if cfg != nil {
 			probs = append(probs, gateway.CheckLua(cfg)...)
+			probs = append(probs, gateway.CheckMiddleware(cfg, middleware())...)
 		}
-		return nil, probs.Err()
+		return nil, nil, probs.Err()
 	}
-	return gateway.Build(cfg, gateway.Options{Logger: log, NodeName: node, Middleware: middleware()})
+	app, err := gateway.Build(cfg, gateway.Options{Logger: log, NodeName: node, Middleware: middleware()})
+	return app, cfg, err
 }
 
 // middleware lists what routers may use.
