@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"io"
 	"net/http"
 	"os"
@@ -13,6 +14,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/wsrelay/wsrelay/config"
+	"github.com/wsrelay/wsrelay/internal/poll"
 )
 
 // TestCheckListsEverything: one run of check reports configuration,
@@ -195,5 +199,45 @@ return { handler = function() print("slow request running"); time.sleep("60s") e
 	err = cmd.Wait()
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
 		t.Errorf("exit after the second signal: %v, want status 1", err)
+	}
+}
+
+// TestChatAddressFromEnvironment: the example chat listens on
+// 127.0.0.1:8080 by default and on $ADDR when it is set.
+func TestChatAddressFromEnvironment(t *testing.T) {
+	t.Setenv("ADDR", "")
+	cfg, err := config.LoadDir("../../examples/chat", config.StandardKinds())
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, _ := cfg.Entry("chat:gateway")
+	if addr := e.Spec.(*config.HTTPService).Addr; addr != "127.0.0.1:8080" {
+		t.Errorf("default address %q", addr)
+	}
+	t.Setenv("ADDR", "127.0.0.1:0")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	logs := &syncWriter{}
+	done := make(chan int, 1)
+	go func() { done <- run(ctx, []string{"run", "../../examples/chat"}, io.Discard, logs) }()
+	var addr string
+	poll.Until(t, timeout, "a listening line in the log", func() bool {
+		if m := regexp.MustCompile(`listening service=chat:gateway addr=(\S+)`).FindStringSubmatch(logs.String()); m != nil {
+			addr = m[1]
+		}
+		return addr != ""
+	})
+	if strings.HasSuffix(addr, ":8080") {
+		t.Errorf("ADDR was not used: %s", addr)
+	}
+	resp, err := http.Get("http://" + addr + "/")
+	if err != nil || resp.StatusCode != 200 {
+		t.Errorf("GET / on %s: %v %v", addr, resp, err)
+	} else {
+		resp.Body.Close()
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Errorf("exit %d:\n%s", code, logs)
 	}
 }

@@ -65,11 +65,14 @@ func Start(t testing.TB, dir string) (*gateway.App, *testlog.Buffer) {
 	return app, logs
 }
 
-// freePorts rewrites "addr: 127.0.0.1:<port>" lines to port 0.
+// freePorts rewrites "addr: 127.0.0.1:<port>" lines, and addr lines of an
+// environment reference with such a default ("${env:ADDR:-127.0.0.1:8080}"),
+// to port 0.
 func freePorts(yaml string) string {
 	lines := strings.Split(yaml, "\n")
 	for i, l := range lines {
-		if head, _, ok := strings.Cut(l, "addr: 127.0.0.1:"); ok && strings.TrimSpace(head) == "" {
+		head, val, ok := strings.Cut(l, "addr: ")
+		if ok && strings.TrimSpace(head) == "" && (strings.HasPrefix(val, "127.0.0.1:") || strings.Contains(val, ":-127.0.0.1:")) {
 			lines[i] = head + "addr: 127.0.0.1:0"
 		}
 	}

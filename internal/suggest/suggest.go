@@ -6,14 +6,14 @@ import "strings"
 
 // Closest returns the candidate nearest to word by edit distance (letters
 // inserted, deleted, replaced or two neighbours swapped), ignoring case,
-// when it is near enough to be a likely typo: at most a third of the
+// when it is near enough to be a likely typo: at most a quarter of the
 // word's length, and at least one edit. It returns "" when none is.
 func Closest(word string, candidates []string) string {
 	w := strings.ToLower(word)
 	if w == "" || len(w) > maxLen {
 		return ""
 	}
-	limit := max(len([]rune(w))/3, 1)
+	limit := max(len([]rune(w))/4, 1)
 	best, bestD := "", limit+1
 	for _, c := range candidates {
 		if c == word {
