@@ -80,7 +80,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	// A state that failed may hold a half-finished call; start afresh.
 	s.close()
-	id := h.rt.requestID()
+	id := c.requestID(h.rt) // the one its logger lines carry, if any
 	status, text := http.StatusInternalServerError, "internal server error"
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		status, text, err = http.StatusServiceUnavailable, "handler timed out", fmt.Errorf("%w after %v: %w", ErrTimeout, h.timeout, err)

@@ -14,6 +14,7 @@ import (
 type libs struct {
 	globalsMeta *lua.LTable            // metatable of each state's globals: __index = the shared globals
 	stringMeta  *lua.LTable            // metatable of strings, for s:upper() and friends
+	numberMeta  *lua.LTable            // metatable of numbers, for time.now():unix() and friends
 	modules     map[string]lua.LValue  // what require returns, by name
 	metas       map[string]*lua.LTable // userdata metatables, by type name
 }
@@ -52,10 +53,12 @@ func newLibs() *libs {
 	l := &libs{
 		globalsMeta: b.meta(globals),
 		stringMeta:  b.meta(str),
+		numberMeta:  b.meta(b.funcs(numberMethods)),
 		modules: map[string]lua.LValue{
-			"json": b.readOnly("json", b.funcs(jsonFuncs)),
-			"time": b.readOnly("time", b.funcs(timeFuncs)),
-			"http": b.readOnly("http", b.funcs(httpFuncs)),
+			"json":   b.readOnly("json", b.funcs(jsonFuncs)),
+			"time":   b.readOnly("time", b.timeLib()),
+			"http":   b.readOnly("http", b.httpLib()),
+			"logger": b.readOnly("logger", b.funcs(loggerFuncs)),
 		},
 		metas: map[string]*lua.LTable{},
 	}
@@ -135,6 +138,7 @@ var userdataMethods = map[string]map[string]lua.LGFunction{
 	caseType:     {},
 	requestType:  requestMethods,
 	responseType: responseMethods,
+	timerType:    timerMethods,
 }
 
 // newUserData returns a userdata of a shared type holding v.

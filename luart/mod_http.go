@@ -3,8 +3,11 @@ package luart
 import (
 	"errors"
 	"io"
+	"mime"
 	"net/http"
 	"strconv"
+	"strings"
+	"unicode"
 
 	lua "github.com/yuin/gopher-lua"
 
@@ -29,6 +32,16 @@ type httpCall struct {
 	body    []byte
 	bodyErr error
 	read    bool
+	id      string // the request id, once logged or failed
+}
+
+// requestID returns the request's id, made on first use: logger lines
+// and the error page of a failed request share it.
+func (c *httpCall) requestID(rt *Runtime) string {
+	if c.id == "" {
+		c.id = rt.requestID()
+	}
+	return c.id
 }
 
 func (c *httpCall) writeHeader() {
@@ -57,6 +70,78 @@ func (c *httpCall) readBody() ([]byte, error) {
 var httpFuncs = map[string]lua.LGFunction{
 	"request":  bind((*state).httpRequest),
 	"response": bind((*state).httpResponse),
+}
+
+// httpLib is the http module: its functions and the read-only constant
+// tables http.STATUS (http.STATUS.CREATED == 201), http.METHOD
+// (http.METHOD.POST == "POST") and http.CONTENT (http.CONTENT.JSON ==
+// "application/json").
+func (b *libBuilder) httpLib() *lua.LTable {
+	t := b.funcs(httpFuncs)
+	status := b.L.CreateTable(0, 80)
+	for name, code := range httpStatusNames() {
+		status.RawSetString(name, lua.LNumber(code))
+	}
+	t.RawSetString("STATUS", b.readOnly("http.STATUS", status))
+	methods := b.L.CreateTable(0, len(httpMethodNames))
+	for _, m := range httpMethodNames {
+		methods.RawSetString(m, lua.LString(m))
+	}
+	t.RawSetString("METHOD", b.readOnly("http.METHOD", methods))
+	content := b.L.CreateTable(0, len(httpContentTypes))
+	for name, ct := range httpContentTypes {
+		content.RawSetString(name, lua.LString(ct))
+	}
+	t.RawSetString("CONTENT", b.readOnly("http.CONTENT", content))
+	return t
+}
+
+var httpMethodNames = []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE"}
+
+var httpContentTypes = map[string]string{
+	"JSON":      "application/json",
+	"TEXT":      "text/plain",
+	"HTML":      "text/html",
+	"XML":       "application/xml",
+	"FORM":      "application/x-www-form-urlencoded",
+	"MULTIPART": "multipart/form-data",
+	"BINARY":    "application/octet-stream",
+	"STREAM":    "text/event-stream",
+}
+
+// httpStatusNames names every status Go's net/http knows by its text in
+// capitals, words joined by '_' (404 NOT_FOUND, 418 IM_A_TEAPOT), with the
+// other names in use for a few of them.
+func httpStatusNames() map[string]int {
+	out := map[string]int{}
+	for code := 100; code < 600; code++ {
+		text := http.StatusText(code)
+		if text == "" {
+			continue
+		}
+		var b strings.Builder
+		sep := false
+		for _, r := range strings.ReplaceAll(text, "'", "") {
+			if unicode.IsLetter(r) || unicode.IsDigit(r) {
+				if sep && b.Len() > 0 {
+					b.WriteByte('_')
+				}
+				b.WriteRune(unicode.ToUpper(r))
+				sep = false
+			} else {
+				sep = true
+			}
+		}
+		out[b.String()] = code
+	}
+	for name, code := range map[string]int{
+		"PAYLOAD_TOO_LARGE": 413, "CONTENT_TOO_LARGE": 413, "REQUEST_ENTITY_TOO_LARGE": 413,
+		"UNPROCESSABLE_ENTITY": 422, "UNPROCESSABLE_CONTENT": 422, "URI_TOO_LONG": 414,
+		"RANGE_NOT_SATISFIABLE": 416, "SERVER_ERROR": 500,
+	} {
+		out[name] = code
+	}
+	return out
 }
 
 func (s *state) currentCall(L *lua.LState, fn string) *httpCall {
@@ -99,6 +184,38 @@ var requestMethods = map[string]lua.LGFunction{
 		L.Push(t)
 		return 1
 	},
+	"params": func(L *lua.LState) int {
+		c := checkCall(L, "req:params")
+		names := patternParams(c.r.Pattern)
+		t := L.CreateTable(0, len(names))
+		for _, n := range names {
+			if v := c.r.PathValue(n); v != "" {
+				t.RawSetString(n, lua.LString(v))
+			}
+		}
+		L.Push(t)
+		return 1
+	},
+	"content_type": func(L *lua.LState) int {
+		c := checkCall(L, "req:content_type")
+		ct := c.r.Header.Get("Content-Type")
+		if ct == "" {
+			L.Push(lua.LNil)
+			return 1
+		}
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil { // unparsable parameters: the type before them
+			mt, _, _ = strings.Cut(ct, ";")
+			mt = strings.ToLower(strings.TrimSpace(mt))
+		}
+		L.Push(lua.LString(mt))
+		return 1
+	},
+	"has_body": func(L *lua.LState) int {
+		c := checkCall(L, "req:has_body")
+		L.Push(lua.LBool(c.r.Body != nil && c.r.Body != http.NoBody && c.r.ContentLength != 0))
+		return 1
+	},
 	"body": func(L *lua.LState) int {
 		b, err := checkCall(L, "req:body").readBody()
 		if err != nil {
@@ -123,6 +240,26 @@ var requestMethods = map[string]lua.LGFunction{
 		L.Push(toLua(L, v))
 		return 1
 	},
+}
+
+// patternParams returns the wildcard names of a ServeMux pattern
+// ("GET /items/{id}/{rest...}" → id, rest).
+func patternParams(pattern string) []string {
+	var names []string
+	for {
+		_, rest, ok := strings.Cut(pattern, "{")
+		if !ok {
+			return names
+		}
+		name, after, ok := strings.Cut(rest, "}")
+		if !ok {
+			return names
+		}
+		if name = strings.TrimSuffix(name, "..."); name != "" && name != "$" {
+			names = append(names, name)
+		}
+		pattern = after
+	}
 }
 
 func firstOf(vs []string) (string, bool) {

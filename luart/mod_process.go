@@ -5,6 +5,7 @@ import (
 
 	lua "github.com/yuin/gopher-lua"
 
+	"github.com/wsrelay/wsrelay/internal/suggest"
 	"github.com/wsrelay/wsrelay/pid"
 	"github.com/wsrelay/wsrelay/process"
 	"github.com/wsrelay/wsrelay/value"
@@ -84,6 +85,12 @@ func (s *state) procSend(L *lua.LState) int {
 	const fn = "process.send"
 	dest := checkString(L, 1, fn, "destination")
 	topic := checkString(L, 2, fn, "topic")
+	if L.GetTop() > 3 {
+		// A message has one payload; dropping the rest would lose data
+		// silently. (The original runtime's extra payloads have no
+		// receiver here: msg:payload() is the one.)
+		L.RaiseError("process.send: %d payloads given; a message carries one: put the values in a table, as in process.send(pid, topic, {a, b, c})", L.GetTop()-2)
+	}
 	payload := checkValue(L, 3, fn, "payload")
 	return pushResult(L, s.rt.node.SendDest(s.selfPID(), dest, topic, payload))
 }
@@ -150,7 +157,9 @@ func (s *state) procSetOptions(L *lua.LState) int {
 	const fn = "process.set_options"
 	self := s.self(L, fn)
 	opts := checkTable(L, 1, fn, "options")
+	// Check every option before applying any: all or nothing.
 	var bad string
+	var trap *bool
 	opts.ForEach(func(k, v lua.LValue) {
 		switch {
 		case bad != "":
@@ -160,15 +169,22 @@ func (s *state) procSetOptions(L *lua.LState) int {
 				bad = "trap_links must be a boolean, got " + v.Type().String()
 				return
 			}
-			self.SetTrapLinks(bool(b))
+			t := bool(b)
+			trap = &t
 		default:
-			bad = "unknown option " + k.String() + " (known: trap_links)"
+			bad = "unknown option " + describe(k) + suggest.DidYouMean(lua.LVAsString(k), []string{"trap_links"}) + " (known: trap_links)"
 		}
 	})
-	if bad != "" {
-		argError(L, 1, fn, "options", bad)
+	if bad == "" && trap != nil {
+		self.SetTrapLinks(*trap)
 	}
-	return 0
+	if bad != "" {
+		L.Push(lua.LNil)
+		L.Push(lua.LString(fn + ": " + bad))
+		return 2
+	}
+	L.Push(lua.LTrue)
+	return 1
 }
 
 func (s *state) procInbox(L *lua.LState) int {

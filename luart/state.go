@@ -62,6 +62,7 @@ func (rt *Runtime) newState(prog *Program, proc *process.Process) *state {
 	G.RawSetString("_G", G)
 	L.SetMetatable(G, rt.libs.globalsMeta)
 	L.SetMetatable(lua.LString(""), rt.libs.stringMeta)
+	L.SetMetatable(lua.LNumber(0), rt.libs.numberMeta) // t:unix() and friends (mod_time.go)
 	s := &state{rt: rt, prog: prog, L: L, G: G, proc: proc, ctx: context.Background()}
 	ud := L.NewUserData()
 	ud.Value = s
@@ -110,17 +111,23 @@ func (s *state) close() {
 	s.L.Close()
 }
 
-// timerSet tracks a state's pending time.after timers, so that closing the
-// state stops them.
+// timerSet tracks a state's pending timers (time.after, time.timer,
+// time.ticker), so that closing the state stops them.
 type timerSet struct {
-	mu sync.Mutex
-	m  map[*time.Timer]struct{}
+	mu     sync.Mutex
+	m      map[*time.Timer]struct{}
+	closed bool
 }
 
-// start runs fn after d unless the set is stopped first.
-func (ts *timerSet) start(d time.Duration, fn func()) {
+// start runs fn after d unless the set is stopped first, and returns a
+// function that cancels it. It fails (false) once the set is stopped, or
+// when maxPendingTimers are pending.
+func (ts *timerSet) start(d time.Duration, fn func()) (cancel func(), ok bool) {
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
+	if ts.closed || len(ts.m) >= maxPendingTimers {
+		return nil, false
+	}
 	if ts.m == nil {
 		ts.m = make(map[*time.Timer]struct{})
 	}
@@ -133,6 +140,12 @@ func (ts *timerSet) start(d time.Duration, fn func()) {
 		fn()
 	})
 	ts.m[t] = struct{}{}
+	return func() {
+		ts.mu.Lock()
+		t.Stop()
+		delete(ts.m, t)
+		ts.mu.Unlock()
+	}, true
 }
 
 func (ts *timerSet) stopAll() {
@@ -141,5 +154,6 @@ func (ts *timerSet) stopAll() {
 		t.Stop()
 	}
 	ts.m = nil
+	ts.closed = true
 	ts.mu.Unlock()
 }

@@ -1,0 +1,107 @@
+package luart
+
+import (
+	"context"
+	"log/slog"
+	"sort"
+
+	lua "github.com/yuin/gopher-lua"
+)
+
+// The logger module: logger.debug/info/warn/error(message, fields) write
+// to the app's log (the *slog.Logger the runtime was given) at that level,
+// with the entry id, and the process's PID in a process or the request's
+// method, path and request_id in a function.lua handler. fields is an
+// optional table of name = value; a table value is logged as its JSON.
+//
+// Lua code is untrusted: a message or field value longer than
+// maxLogText bytes is cut, and at most maxLogFields fields are kept.
+// Logging a message returns nothing and never fails the caller for a
+// value it cannot show; it logs a placeholder instead.
+
+const (
+	maxLogText   = 8 << 10
+	maxLogFields = 32
+)
+
+var loggerFuncs = map[string]lua.LGFunction{
+	"debug": loggerAt(slog.LevelDebug),
+	"info":  loggerAt(slog.LevelInfo),
+	"warn":  loggerAt(slog.LevelWarn),
+	"error": loggerAt(slog.LevelError),
+}
+
+func loggerAt(level slog.Level) lua.LGFunction {
+	fn := "logger." + map[slog.Level]string{slog.LevelDebug: "debug", slog.LevelInfo: "info", slog.LevelWarn: "warn", slog.LevelError: "error"}[level]
+	return bind(func(s *state, L *lua.LState) int {
+		msg := cutText(checkString(L, 1, fn, "message"))
+		var fields *lua.LTable
+		if L.Get(2) != lua.LNil {
+			fields = checkTable(L, 2, fn, "fields")
+		}
+		log := s.rt.log
+		if !log.Enabled(context.Background(), level) {
+			return 0
+		}
+		attrs := make([]slog.Attr, 0, 8)
+		attrs = append(attrs, slog.String("entry", s.prog.id))
+		if s.proc != nil {
+			attrs = append(attrs, slog.String("pid", s.proc.PID().String()))
+		}
+		if c := s.call; c != nil {
+			attrs = append(attrs, slog.String("request_id", c.requestID(s.rt)), slog.String("method", c.r.Method), slog.String("path", c.r.URL.Path))
+		}
+		if fields != nil {
+			attrs = append(attrs, fieldAttrs(fields)...)
+		}
+		log.LogAttrs(context.Background(), level, msg, attrs...)
+		return 0
+	})
+}
+
+// fieldAttrs turns a fields table into attributes, sorted by name, cut
+// at maxLogFields.
+func fieldAttrs(t *lua.LTable) []slog.Attr {
+	var out []slog.Attr
+	dropped := 0
+	t.ForEach(func(k, v lua.LValue) {
+		if len(out) >= maxLogFields {
+			dropped++
+			return
+		}
+		name := cutText(lua.LVAsString(k))
+		if k.Type() != lua.LTString {
+			name = "[" + cutText(k.String()) + "]"
+		}
+		switch v := v.(type) {
+		case lua.LString:
+			out = append(out, slog.String(name, cutText(string(v))))
+		case lua.LNumber:
+			if f := float64(v); f == float64(int64(f)) {
+				out = append(out, slog.Int64(name, int64(f)))
+			} else {
+				out = append(out, slog.Float64(name, f))
+			}
+		case lua.LBool:
+			out = append(out, slog.Bool(name, bool(v)))
+		default:
+			if val, err := toValue(v); err == nil {
+				out = append(out, slog.String(name, cutText(val.String())))
+			} else {
+				out = append(out, slog.String(name, "<"+v.Type().String()+">"))
+			}
+		}
+	})
+	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	if dropped > 0 {
+		out = append(out, slog.Int("fields_dropped", dropped))
+	}
+	return out
+}
+
+func cutText(s string) string {
+	if len(s) > maxLogText {
+		return s[:maxLogText] + "…(cut)"
+	}
+	return s
+}
