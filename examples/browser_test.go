@@ -122,7 +122,7 @@ func TestChatInBrowser(t *testing.T) {
 	// A second alice is told why she was turned away.
 	again := page(t)
 	run(t, again, "a second alice", chromedp.Navigate(base+"/"), chromedp.WaitReady("body[data-ready]"), chromedp.SendKeys("#nick", "alice"), chromedp.Click("#join"))
-	waitText(t, again, "#status", "The server closed the connection: nick taken (code 4002)")
+	waitText(t, again, "#status", "The nick alice is taken in #lobby. Pick another one.")
 	shown, err := chromedp.Run(again, chromedp.Evaluate[string](`getComputedStyle(document.querySelector("#chat")).display + " " + getComputedStyle(document.querySelector("#join-form")).display`))
 	if err != nil || shown != "none flex" {
 		t.Errorf("after the close the page shows chat/join as %q (%v), want the join form only", shown, err)
