@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -270,4 +271,78 @@ func waitHub(t *testing.T, c *wsclient.Client) {
 		}
 	}
 	t.Fatal("the connection never reached the hub")
+}
+
+// TestGettingStartedTypedByHand builds the app of getting-started.md the
+// way a reader does: the first YAML block is _index.yaml, the next one is
+// appended to its entries, and each Lua block is the file the text before
+// it names. It must check clean, serve the greeting, turn a plain GET of
+// the WebSocket endpoint away without leaving a process, and echo.
+func TestGettingStartedTypedByHand(t *testing.T) {
+	b, err := os.ReadFile("getting-started.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(string(b), "\n")
+	files := map[string]string{}
+	var yamlBlocks []string
+	luaName := regexp.MustCompile("`([a-z_]+\\.lua)`")
+	lastName := ""
+	for i := 0; i < len(lines); i++ {
+		l := lines[i]
+		if !strings.HasPrefix(l, "```") {
+			if m := luaName.FindAllStringSubmatch(l, -1); m != nil {
+				lastName = m[len(m)-1][1]
+			}
+			continue
+		}
+		lang := strings.TrimPrefix(l, "```")
+		var body []string
+		for i++; i < len(lines) && lines[i] != "```"; i++ {
+			body = append(body, lines[i])
+		}
+		text := strings.Join(body, "\n") + "\n"
+		switch lang {
+		case "yaml":
+			yamlBlocks = append(yamlBlocks, text)
+		case "lua":
+			if lastName == "" {
+				t.Fatalf("getting-started.md:%d: a Lua block with no file named before it", i)
+			}
+			files[lastName] = text
+		}
+	}
+	if len(yamlBlocks) != 2 || len(files) != 3 {
+		t.Fatalf("found %d YAML blocks and Lua files %v: the page changed shape; update this test", len(yamlBlocks), files)
+	}
+	files["_index.yaml"] = yamlBlocks[0] + "\n" + yamlBlocks[1]
+	dir := t.TempDir()
+	for name, text := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	app := startApp(t, dir)
+	addr, _ := app.Addr("hello:gateway")
+	base := addr.String()
+	if code, body := get(t, "http://"+base+"/hello/world"); code != 200 || body != `{"hello":"world"}` {
+		t.Errorf("GET /hello/world = %d %q", code, body)
+	}
+	if code, body := get(t, "http://"+base+"/ws/echo"); code != 426 || !strings.Contains(body, "connect with a WebSocket") {
+		t.Errorf("plain GET /ws/echo = %d %q, want 426", code, body)
+	}
+	for _, h := range app.Node().Hosts() {
+		if h.Name() == "hello:processes" && h.Stats().Spawned != 0 {
+			t.Errorf("a plain GET spawned %d process(es)", h.Stats().Spawned)
+		}
+	}
+	c, resp, err := wsclient.Dial("ws://"+base+"/ws/echo", nil)
+	if err != nil {
+		t.Fatalf("%v %+v", err, resp)
+	}
+	defer c.Close()
+	c.WriteText("hi")
+	if s, err := c.ReadText(); s != "echo: hi" {
+		t.Errorf("echo: %q %v", s, err)
+	}
 }
