@@ -20,6 +20,7 @@ import (
 	"github.com/wsrelay/wsrelay/gateway"
 	"github.com/wsrelay/wsrelay/internal/apptest"
 	"github.com/wsrelay/wsrelay/internal/leakcheck"
+	"github.com/wsrelay/wsrelay/internal/poll"
 	"github.com/wsrelay/wsrelay/internal/wsclient"
 )
 
@@ -345,4 +346,33 @@ func TestGettingStartedTypedByHand(t *testing.T) {
 	if s, err := c.ReadText(); s != "echo: hi" {
 		t.Errorf("echo: %q %v", s, err)
 	}
+}
+
+// TestPortedApp: the app of porting.md, with the fields and Lua API that
+// apps written for the original runtime use.
+func TestPortedApp(t *testing.T) {
+	app, logs := apptest.Start(t, "snippets/porting")
+	addr, _ := app.Addr("ported:gateway")
+	url := "http://" + addr.String() + "/api/rooms/den"
+	resp, err := http.Post(url, "application/json; charset=utf-8", strings.NewReader(`{"topic":"x"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 201 || strings.TrimSpace(string(b)) != `{"room":"den"}` {
+		t.Errorf("POST %s = %d %s", url, resp.StatusCode, b)
+	}
+	resp, err = http.Post(url, "text/plain", strings.NewReader("x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 415 {
+		t.Errorf("POST text = %d, want 415", resp.StatusCode)
+	}
+	poll.Until(t, timeout, "the clock service to tick twice (from its input) and the room to be logged", func() bool {
+		l := logs.String()
+		return strings.Contains(l, "ticks=2") && strings.Contains(l, `msg="room created" entry=ported:create_room_fn request_id=`)
+	})
 }
