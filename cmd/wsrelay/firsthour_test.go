@@ -241,3 +241,27 @@ func TestChatAddressFromEnvironment(t *testing.T) {
 		t.Errorf("exit %d:\n%s", code, logs)
 	}
 }
+
+// TestREADMESynopsis: the README's synopsis of run lists every flag.
+func TestREADMESynopsis(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var synopsis string
+	for _, l := range strings.Split(string(readme), "\n") {
+		if strings.HasPrefix(l, "wsrelay run ") {
+			synopsis = l
+		}
+	}
+	_, _, help := runCmd("run", "-h")
+	flags := regexp.MustCompile(`(?m)^  -([a-z-]+)`).FindAllStringSubmatch(help, -1)
+	if len(flags) < 5 {
+		t.Fatalf("flags of run -h: %v", flags)
+	}
+	for _, f := range flags {
+		if !strings.Contains(synopsis, "--"+f[1]) {
+			t.Errorf("the README's synopsis %q lacks --%s", synopsis, f[1])
+		}
+	}
+}
