@@ -292,18 +292,26 @@ func CheckMiddleware(cfg *config.App, mws []*Middleware) config.Errors {
 		if !ok {
 			continue
 		}
-		for _, n := range r.Middleware {
-			if p := b.middlewareProblem(e, Pre, n); p != nil {
-				b.fail(p)
-			}
-		}
-		for _, n := range r.PostMiddleware {
-			if p := b.middlewareProblem(e, Post, n); p != nil {
-				b.fail(p)
-			}
-		}
+		b.checkNames(e, Pre, r.Middleware, r.Opts, "options")
+		b.checkNames(e, Post, r.PostMiddleware, r.PostOpts, "post_options")
 	}
 	return b.probs
+}
+
+// checkNames reports unknown middleware of a stage, and option keys that
+// no listed middleware of it takes (values are checked by Build).
+func (b *builder) checkNames(e *config.Entry, stage Stage, names []string, opts map[string]string, optField string) {
+	var listed []*Middleware
+	for _, n := range names {
+		if p := b.middlewareProblem(e, stage, n); p != nil {
+			b.fail(p)
+		} else {
+			listed = append(listed, b.middleware[n])
+		}
+	}
+	optionsFor(listed, opts, func(k, msg string) {
+		b.fail(e.Problem(optField+"."+k, "%s", msg))
+	})
 }
 
 func (b *builder) known(stage Stage) string {

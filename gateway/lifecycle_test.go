@@ -56,16 +56,21 @@ func TestCheckMiddleware(t *testing.T) {
 	cfg, probs := config.Diagnose(fstest.MapFS{"_index.yaml": {Data: []byte(`version: "1.0"
 namespace: app
 entries:
-  - {name: api, kind: http.router, meta: {server: nowhere}, middleware: [cros, gzip], post_middleware: [websocket_relay, cors]}
+  - {name: api, kind: http.router, meta: {server: nowhere}, middleware: [cros, gzip], post_middleware: [websocket_relay, cors], post_options: {wsrelay.colour: red, wsrelay.pong.timeout: 5s}}
 `)}}, config.StandardKinds())
 	if len(probs) != 1 {
 		t.Fatalf("configuration problems: %v", probs)
 	}
-	got := gateway.CheckMiddleware(cfg, []*gateway.Middleware{gateway.CORS(), gateway.Relay()}).Error()
+	problems := gateway.CheckMiddleware(cfg, []*gateway.Middleware{gateway.CORS(), gateway.Relay()})
+	got := problems.Error()
+	if len(problems) != 4 {
+		t.Errorf("%d problems, want 4 (a known option is not one):\n%s", len(problems), got)
+	}
 	for _, want := range []string{
 		`entry app:api: middleware: unknown middleware "cros" (did you mean "cors"?); known: cors`,
 		`entry app:api: middleware: unknown middleware "gzip"; known: cors`,
 		`entry app:api: post_middleware: cors runs before routing; list it under middleware`,
+		`entry app:api: post_options.wsrelay.colour: unknown option of websocket_relay`,
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("problems lack %q:\n%s", want, got)
