@@ -22,7 +22,7 @@ import (
 //
 // time.after(d) is a channel that receives time.now() once after d.
 // time.timer(d) and time.ticker(d) (processes only) are objects whose
-// :channel() receives time.now() once after d, or every d; :stop() stops
+// :channel() receives time.now() once after d, or every d (at least 1ms); :stop() stops
 // them and :reset(d) starts them again. A tick that finds the last one
 // not yet received is dropped, as with Go's ticker. Every timer of a
 // process stops when the process ends.
@@ -32,6 +32,8 @@ const (
 	// maxPendingTimers bounds the timers (after, timer, ticker) one state
 	// may have waiting at once.
 	maxPendingTimers = 4096
+	// minTickerPeriod keeps a ticker from spinning a timer goroutine.
+	minTickerPeriod = time.Millisecond
 )
 
 var timeFuncs = map[string]lua.LGFunction{
@@ -152,8 +154,8 @@ type luaTimer struct {
 func (s *state) newTimer(L *lua.LState, fn string, periodic bool) int {
 	s.self(L, fn) // a handler's state outlives its request: processes only
 	d := checkDuration(L, 1, fn, "duration")
-	if periodic && d <= 0 {
-		argError(L, 1, fn, "duration", "must be positive")
+	if periodic && d < minTickerPeriod {
+		argError(L, 1, fn, "duration", "must be at least 1ms")
 	}
 	t := &luaTimer{s: s, periodic: periodic, ch: newLChan(1), d: d}
 	t.ud = s.newUserData(L, channelType, t.ch)
@@ -221,8 +223,8 @@ var timerMethods = map[string]lua.LGFunction{
 	"reset": func(L *lua.LState) int {
 		t := checkTimer(L, "timer:reset")
 		d := checkDuration(L, 2, "timer:reset", "duration")
-		if t.periodic && d <= 0 {
-			argError(L, 2, "timer:reset", "duration", "must be positive")
+		if t.periodic && d < minTickerPeriod {
+			argError(L, 2, "timer:reset", "duration", "must be at least 1ms for a ticker")
 		}
 		was := t.stop()
 		t.mu.Lock()

@@ -143,7 +143,7 @@ func TestTimeConstantsTimersNow(t *testing.T) {
 			local was = t:reset(time.MILLISECOND)
 			t:channel():receive()
 			return was`, want: true},
-		{name: "ticker needs a positive period", body: `require("time").ticker(0)`, errText: "time.ticker: argument #1 (duration) must be positive"},
+		{name: "ticker needs a period of 1ms or more", body: `require("time").ticker(0.0001)`, errText: "time.ticker: argument #1 (duration) must be at least 1ms"},
 	}, "time")
 
 	e := newEnv(t, nil)
