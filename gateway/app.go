@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"time"
 
 	"github.com/wsrelay/wsrelay/config"
 	"github.com/wsrelay/wsrelay/luart"
@@ -36,6 +37,10 @@ type App struct {
 	servers  []*server
 	services []*service
 	handlers []*luart.Handler
+
+	// processGrace is the longest cancel_grace of the app's process
+	// hosts: the time Shutdown keeps for processes.
+	processGrace time.Duration
 
 	mu         sync.Mutex
 	started    bool
@@ -122,10 +127,15 @@ func (a *App) Addr(serviceID string) (net.Addr, bool) {
 	return nil, false
 }
 
-// Shutdown stops the app within ctx: the HTTP servers stop accepting and
-// let in-flight requests finish, shutdown hooks run (the relay closes its
-// connections), then every process is cancelled and waited for. It
-// returns what did not stop cleanly.
+// Shutdown stops the app within ctx. At once, the HTTP servers stop
+// accepting and the shutdown hooks run (the relay closes every WebSocket
+// with 1001 and its target gets ws.leave "shutdown"), while the HTTP
+// requests in flight drain. Requests still running when the drain window
+// ends (ctx's deadline less the time kept for processes: the longest
+// cancel_grace of a process host plus a second, at most half of what is
+// left) have their contexts cancelled and are cut. Then every process is
+// cancelled and waited for, within its grace period. It returns what did
+// not stop cleanly.
 func (a *App) Shutdown(ctx context.Context) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -133,15 +143,21 @@ func (a *App) Shutdown(ctx context.Context) error {
 }
 
 func (a *App) stopLocked(ctx context.Context) error {
-	var errs []error
-	for i := len(a.servers) - 1; i >= 0; i-- {
-		if err := a.servers[i].shutdown(ctx); err != nil {
-			errs = append(errs, err)
-		}
+	drain, cancelDrain := context.WithCancel(ctx)
+	if dl, ok := ctx.Deadline(); ok {
+		reserve := min(a.processGrace+time.Second, time.Until(dl)/2)
+		drain, cancelDrain = context.WithDeadline(ctx, dl.Add(-reserve))
 	}
-	for i := len(a.onShutdown) - 1; i >= 0; i-- {
-		a.onShutdown[i](ctx)
+	defer cancelDrain()
+	var wg sync.WaitGroup
+	errs := make([]error, len(a.servers))
+	for i, s := range a.servers {
+		wg.Go(func() { errs[i] = s.shutdown(drain) })
 	}
+	for _, hook := range a.onShutdown {
+		wg.Go(func() { hook(ctx) })
+	}
+	wg.Wait()
 	a.onShutdown = nil
 	if err := a.node.Shutdown(ctx); err != nil {
 		errs = append(errs, err)
@@ -165,10 +181,16 @@ type server struct {
 	ln   net.Listener
 	done chan struct{}
 	log  *slog.Logger
+	// stopRequests cancels the base context of every request, at the end
+	// of the drain window.
+	stopRequests context.CancelFunc
 }
 
 func (s *server) serve() {
 	s.done = make(chan struct{})
+	base, cancel := context.WithCancel(context.Background())
+	s.stopRequests = cancel
+	s.srv.BaseContext = func(net.Listener) context.Context { return base }
 	go func() {
 		defer close(s.done)
 		if err := s.srv.Serve(s.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -185,9 +207,10 @@ func (s *server) shutdown(ctx context.Context) error {
 		return s.ln.Close()
 	}
 	err := s.srv.Shutdown(ctx)
+	s.stopRequests()
 	if err != nil {
 		s.srv.Close()
-		err = fmt.Errorf("gateway: %s: requests still running at the shutdown deadline were cut: %w", s.id, err)
+		err = fmt.Errorf("gateway: %s: requests still running when the shutdown's drain window ended were cancelled: %w", s.id, err)
 	}
 	<-s.done
 	return err

@@ -85,6 +85,7 @@ func (b *builder) build(e *config.Entry) {
 		if _, err := a.node.AddHost(e.ID, &process.HostOptions{MailboxSize: s.MailboxSize, CancelGrace: s.CancelGrace.Value}); err != nil {
 			b.fail(e.Problem("", "%v", err))
 		}
+		a.processGrace = max(a.processGrace, s.CancelGrace.Value)
 	case *config.ProcessService:
 		prog := b.programs[s.Process]
 		if prog == nil {
