@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -37,6 +38,7 @@ type App struct {
 	servers  []*server
 	services []*service
 	handlers []*luart.Handler
+	closers  []io.Closer // static directories' roots
 
 	// processGrace is the longest cancel_grace of the app's process
 	// hosts: the time Shutdown keeps for processes.
@@ -171,6 +173,10 @@ func (a *App) closeHandlers() {
 		h.Close()
 	}
 	a.handlers = nil
+	for _, c := range a.closers {
+		_ = c.Close()
+	}
+	a.closers = nil
 }
 
 // server is one http.service.

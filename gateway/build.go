@@ -190,11 +190,12 @@ func (b *builder) buildHTTP() {
 	}
 	for _, e := range b.statics {
 		s := e.Spec.(*config.HTTPStatic)
-		h, err := staticHandler(b.app.cfg.FS, s.Dir, s.Path)
+		h, closer, err := staticHandler(b.app.cfg.FS, b.app.cfg.Dir, s.Dir, s.Path, b.app.log.With("static", e.ID))
 		if err != nil {
 			b.fail(e.Problem("directory", "%v", err))
 			continue
 		}
+		b.app.closers = append(b.app.closers, closer)
 		handle(e, "path", s.Server, mux(s.Server), mountPattern(s.Path), h)
 	}
 	for _, e := range b.metricsAt {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -95,5 +96,56 @@ func TestShutdownClosesWebSocketsWhileRequestsDrain(t *testing.T) {
 	<-slowDone
 	if n := ta.Node().Stats().Processes; n != 0 {
 		t.Errorf("%d processes still running", n)
+	}
+}
+
+// TestStaticStaysInItsDirectory: symlinks that lead out of the static
+// directory, dotfiles and dot-directories are 404; a NUL byte is 400; a
+// symlink that stays inside still works.
+func TestStaticStaysInItsDirectory(t *testing.T) {
+	ta := startEdgeApp(t, func(dir string) {
+		pub := filepath.Join(dir, "public")
+		for link, target := range map[string]string{
+			"passwd_link": "/etc/passwd",
+			"up_link":     "../_index.yaml", // in the app, but out of public/
+			"out_dir":     "..",
+			"inside_link": "sub/file.txt",
+		} {
+			if err := os.Symlink(target, filepath.Join(pub, link)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := os.MkdirAll(filepath.Join(pub, ".git"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(pub, ".git", "config"), []byte("[core]\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	})
+	for _, tc := range []struct {
+		path   string
+		status int
+		body   string
+	}{
+		{"/", 200, "edge home"},
+		{"/sub/file.txt", 200, "nested"},
+		{"/inside_link", 200, "nested"},
+		{"/passwd_link", 404, "404 page not found"},
+		{"/up_link", 404, "404 page not found"},
+		{"/out_dir/_index.yaml", 404, "404 page not found"},
+		{"/.env", 404, "404 page not found"},
+		{"/.git/config", 404, "404 page not found"},
+		{"/sub/.env", 404, "404 page not found"},
+		{"/%2egit/config", 404, "404 page not found"},
+		{"/%00", 400, "the path contains a NUL byte"},
+		{"/sub/a%00b", 400, "the path contains a NUL byte"},
+	} {
+		resp, body := ta.do(t, "GET", tc.path, "", nil)
+		if resp.StatusCode != tc.status || !strings.Contains(body, tc.body) {
+			t.Errorf("GET %s: %d %q, want %d with %q", tc.path, resp.StatusCode, body, tc.status, tc.body)
+		}
+	}
+	if !strings.Contains(ta.logs.String(), "static file refused: it leads out of its directory") {
+		t.Errorf("the symlink out of the directory was not logged:\n%s", ta.logs.String())
 	}
 }
