@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -39,6 +40,7 @@ type App struct {
 	services []*service
 	handlers []*luart.Handler
 	closers  []io.Closer // static directories' roots
+	warnings []string
 
 	// processGrace is the longest cancel_grace of the app's process
 	// hosts: the time Shutdown keeps for processes.
@@ -84,6 +86,10 @@ func Build(cfg *config.App, opts Options) (*App, error) {
 
 // Node returns the app's process node.
 func (a *App) Node() *process.Node { return a.node }
+
+// Warnings returns what Build found risky but not wrong, one sentence
+// each (wsrelay check prints them).
+func (a *App) Warnings() []string { return slices.Clone(a.warnings) }
 
 // Lua returns the app's Lua runtime.
 func (a *App) Lua() *luart.Runtime { return a.lua }

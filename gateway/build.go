@@ -186,7 +186,9 @@ func (b *builder) buildHTTP() {
 		}
 		post := b.middlewareOf(re, Post, r.PostMiddleware, r.PostOpts)
 		pattern := s.Method + " " + joinPath(r.Prefix, s.Path)
-		handle(e, "path", s.Router, routerMuxes[s.Router], pattern, b.app.metrics.timed(e.ID, chain(h, post)))
+		b.warnRelayHeader(e, s, r)
+		guard := &relayHeaderGuard{next: chain(h, post), endpoint: e.ID, router: s.Router, log: b.app.log}
+		handle(e, "path", s.Router, routerMuxes[s.Router], pattern, b.app.metrics.timed(e.ID, guard))
 	}
 	for _, e := range b.statics {
 		s := e.Spec.(*config.HTTPStatic)
@@ -204,6 +206,25 @@ func (b *builder) buildHTTP() {
 	}
 	for id := range b.servers {
 		mux(id) // a service with no routes still answers (404)
+	}
+}
+
+// warnRelayHeader warns when an endpoint's Lua function names the relay
+// header but its router does not list websocket_relay: the header would
+// be removed and whatever the function spawned for the connection left
+// running.
+func (b *builder) warnRelayHeader(e *config.Entry, s *config.HTTPEndpoint, r *config.HTTPRouter) {
+	if slices.Contains(r.PostMiddleware, "websocket_relay") {
+		return
+	}
+	fe, ok := b.app.cfg.Entry(s.Func)
+	if !ok {
+		return
+	}
+	if f, ok := fe.Spec.(*config.FunctionLua); ok && mentionsRelayHeader(f.Code) {
+		msg := fmt.Sprintf("%s: its function %s (%s) sets X-WS-Relay, but its router %s does not list websocket_relay under post_middleware: the header will be removed and no WebSocket opened", e.ID, s.Func, f.File, s.Router)
+		b.app.warnings = append(b.app.warnings, msg)
+		b.app.log.Warn("endpoint may set X-WS-Relay on a router without websocket_relay", "endpoint", e.ID, "func", s.Func, "router", s.Router)
 	}
 }
 

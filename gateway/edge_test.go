@@ -149,3 +149,42 @@ func TestStaticStaysInItsDirectory(t *testing.T) {
 		t.Errorf("the symlink out of the directory was not logged:\n%s", ta.logs.String())
 	}
 }
+
+// TestRelayHeaderNeverLeaks: a function on a router without
+// websocket_relay that sets X-WS-Relay gets its header removed, for a
+// plain request and a WebSocket handshake alike; the first time is logged
+// as a warning, and Build warned about it already.
+func TestRelayHeaderNeverLeaks(t *testing.T) {
+	ta := startEdgeApp(t, nil)
+	if w := ta.Warnings(); len(w) != 1 || !strings.Contains(w[0], "app:leaky") || !strings.Contains(w[0], "does not list websocket_relay") {
+		t.Errorf("build warnings %q, want one naming app:leaky", w)
+	}
+	for range 2 {
+		resp, _ := ta.do(t, "GET", "/api/leaky", "", nil)
+		if resp.StatusCode != 200 || len(resp.Header.Values("X-WS-Relay")) != 0 {
+			t.Errorf("plain request: %d %v", resp.StatusCode, resp.Header)
+		}
+		ta.next(t, "spawned")
+	}
+	_, resp, err := wsclient.Dial("ws://"+ta.addr+"/api/leaky", nil)
+	if err == nil || resp == nil || len(resp.Header.Values("X-WS-Relay")) != 0 {
+		t.Errorf("handshake to a router without the relay: %v %+v", err, resp)
+	}
+	ta.next(t, "spawned")
+	logs := ta.logs.String()
+	if n := strings.Count(logs, "level=WARN msg=\"an endpoint set X-WS-Relay on a router without websocket_relay"); n != 1 {
+		t.Errorf("%d warnings for the removed header, want 1 (the first time):\n%s", n, logs)
+	}
+	if !strings.Contains(logs, "endpoint=app:leaky router=app:api") {
+		t.Errorf("the warning does not name the endpoint and router:\n%s", logs)
+	}
+	// The relay's own router still relays (the guard does not get in its way).
+	c, resp, err := wsclient.Dial("ws://"+ta.addr+"/ws/connect", nil)
+	if err != nil {
+		t.Fatalf("dial the relay: %v %+v", err, resp)
+	}
+	c.Close()
+	if len(resp.Header.Values("X-WS-Relay")) != 0 {
+		t.Error("the relay header reached a relayed client")
+	}
+}

@@ -9,11 +9,4 @@ local function connect()
     http.response():header("X-WS-Relay", json.encode({target_pid = tostring(pid), metadata = {secret = "internal"}}))
 end
 
--- A request that takes as long as it is let.
-local function slow()
-    process.send("probe", "slow_started", true)
-    require("time").sleep("1h")
-    http.response():write("finished")
-end
-
-return { connect = connect, slow = slow }
+return { connect = connect }
