@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/wsrelay/wsrelay/internal/origin"
 )
 
 // The kinds of entry wsrelay knows. StandardKinds lists them for Load;
@@ -40,6 +42,10 @@ func StandardKinds() []Kind {
 type HTTPService struct {
 	Addr     string          `yaml:"addr"`
 	Timeouts ServiceTimeouts `yaml:"timeouts"`
+	// AllowedHosts are the host names, besides the loopback ones, that a
+	// request reaching the service on a loopback address may name in its
+	// Host header (DNS rebinding defence); default none.
+	AllowedHosts []string `yaml:"allowed_hosts"`
 }
 
 // ServiceTimeouts are an http.service's timeouts. WebSocket connections
@@ -61,6 +67,13 @@ func (s *HTTPService) Check(c *Checker) {
 	c.Duration("timeouts.read", &s.Timeouts.Read, 60*time.Second, time.Millisecond)
 	c.Duration("timeouts.write", &s.Timeouts.Write, 60*time.Second, time.Millisecond)
 	c.Duration("timeouts.idle", &s.Timeouts.Idle, 120*time.Second, time.Millisecond)
+	for i, h := range s.AllowedHosts {
+		if strings.TrimSpace(h) == "" || strings.Contains(h, ",") {
+			c.Fail("allowed_hosts", "item %d: %q: write one host name per item", i+1, h)
+		} else if _, err := origin.ParseHosts(h); err != nil {
+			c.Fail("allowed_hosts", "item %d: %v", i+1, err)
+		}
+	}
 }
 
 // HTTPRouter groups endpoints under a path prefix of a service, with

@@ -50,6 +50,9 @@ func spawned(t testing.TB, app *gateway.App, host string) uint64 {
 // runs, so they spawn no greeter.
 func TestChatBadHandshakesSpawnNothing(t *testing.T) {
 	addr, app, _ := startExample(t, "chat", "chat:gateway")
+	// One good client first: the rooms service and the room are running
+	// when the count is taken.
+	join(t, addr, "ada", "lobby").until("welcome")
 	before := spawned(t, app, "chat:processes")
 	const n = 300
 	for i := range n {
@@ -76,6 +79,35 @@ func TestChatBadHandshakesSpawnNothing(t *testing.T) {
 		}
 	}
 	// A good client still gets in.
-	a := join(t, addr, "ada", "lobby")
-	a.until("welcome")
+	join(t, addr, "bob", "lobby").until("welcome")
+}
+
+// TestChatRefusesRebinding: the chat listens on 127.0.0.1; a page served
+// from a name the attacker rebound to 127.0.0.1 is "same-origin" with its
+// own Host, and used to get 101. Now any Host that is not a loopback name
+// gets 421 before the handler runs, on the page and the WebSocket alike.
+func TestChatRefusesRebinding(t *testing.T) {
+	addr, app, _ := startExample(t, "chat", "chat:gateway")
+	_, port, _ := net.SplitHostPort(addr)
+	join(t, addr, "ada", "lobby").until("welcome") // Host and Origin 127.0.0.1:port
+	before := spawned(t, app, "chat:processes")
+	evil := "attacker.example:" + port
+	resp, body := raw(t, addr, "GET /ws/chat?nick=x HTTP/1.1\r\nHost: "+evil+"\r\nOrigin: http://"+evil+"\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
+	if resp.StatusCode != 421 || !strings.Contains(body, "loopback") {
+		t.Errorf("rebound WebSocket: %d %q, want 421", resp.StatusCode, body)
+	}
+	if resp, _ := raw(t, addr, "GET / HTTP/1.1\r\nHost: "+evil+"\r\n\r\n"); resp.StatusCode != 421 {
+		t.Errorf("rebound page: %d, want 421", resp.StatusCode)
+	}
+	if after := spawned(t, app, "chat:processes"); after != before {
+		t.Errorf("a refused Host spawned %d process(es)", after-before)
+	}
+	_, metrics := raw(t, addr, "GET /metrics HTTP/1.1\r\nHost: "+addr+"\r\nConnection: close\r\n\r\n")
+	if !strings.Contains(metrics, `wsrelay_requests_refused_total{reason="host"} 2`) {
+		t.Error(`/metrics lacks wsrelay_requests_refused_total{reason="host"} 2`)
+	}
+	// The page's own names still work: localhost and 127.0.0.1.
+	if resp, body := raw(t, addr, "GET / HTTP/1.1\r\nHost: localhost:"+port+"\r\n\r\n"); resp.StatusCode != 200 || !strings.Contains(body, "<html") {
+		t.Errorf("localhost page: %d", resp.StatusCode)
+	}
 }

@@ -13,8 +13,10 @@ import (
 	"time"
 
 	"github.com/wsrelay/wsrelay/config"
+	"github.com/wsrelay/wsrelay/internal/origin"
 	"github.com/wsrelay/wsrelay/luart"
 	"github.com/wsrelay/wsrelay/process"
+	"github.com/wsrelay/wsrelay/wsrelay"
 )
 
 // Options configure Build. Every field has a default.
@@ -196,6 +198,27 @@ type server struct {
 	// stopRequests cancels the base context of every request, at the end
 	// of the drain window.
 	stopRequests context.CancelFunc
+	// hosts are the names besides the loopback ones a request on a
+	// loopback connection may name (allowedHosts as written).
+	hosts        origin.Hosts
+	allowedHosts string
+}
+
+// guardHosts refuses, with 421, a request that reached the service on a
+// loopback address but names a Host that is neither a loopback name nor in
+// allowed_hosts: a page on a rebound DNS name must not reach a local
+// server, on any route.
+func (s *server) guardHosts(next http.Handler, m *metrics) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !s.hosts.AllowsRequest(r) {
+			s.log.Debug("request refused: a loopback connection named a host that is neither loopback nor in allowed_hosts (DNS rebinding?)", "service", s.id, "host", r.Host, "path", r.URL.Path, "remote", r.RemoteAddr)
+			m.Refused(wsrelay.RefusedHost)
+			w.Header().Set("Connection", "close")
+			http.Error(w, origin.HostRefusal(r.Host), http.StatusMisdirectedRequest)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 func (s *server) serve() {

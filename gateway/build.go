@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/wsrelay/wsrelay/config"
+	"github.com/wsrelay/wsrelay/internal/origin"
 	"github.com/wsrelay/wsrelay/luart"
 	"github.com/wsrelay/wsrelay/process"
 )
@@ -36,7 +37,8 @@ func (b *builder) build(e *config.Entry) {
 	a := b.app
 	switch s := e.Spec.(type) {
 	case *config.HTTPService:
-		srv := &server{id: e.ID, addr: s.Addr, log: a.log, srv: &http.Server{
+		hosts, _ := origin.ParseHosts(strings.Join(s.AllowedHosts, ",")) // checked by config
+		srv := &server{id: e.ID, addr: s.Addr, log: a.log, hosts: hosts, allowedHosts: strings.Join(s.AllowedHosts, ","), srv: &http.Server{
 			ReadHeaderTimeout: s.Timeouts.ReadHeader.Value,
 			ReadTimeout:       s.Timeouts.Read.Value,
 			WriteTimeout:      s.Timeouts.Write.Value,
@@ -149,7 +151,7 @@ func (b *builder) buildHTTP() {
 			muxes[id] = http.NewServeMux()
 			owner[id] = map[string]string{}
 			if srv := b.servers[id]; srv != nil {
-				srv.srv.Handler = muxes[id]
+				srv.srv.Handler = srv.guardHosts(muxes[id], b.app.metrics)
 			}
 		}
 		return muxes[id]
@@ -260,6 +262,9 @@ func (b *builder) middlewareOf(e *config.Entry, stage Stage, names []string, opt
 	var mws []func(http.Handler) http.Handler
 	for _, m := range listed {
 		mc := MiddlewareContext{Router: e.ID, Node: b.app.node, Logger: b.app.log, OnShutdown: b.app.addShutdown, metrics: b.app.metrics}
+		if r, ok := e.Spec.(*config.HTTPRouter); ok && b.servers[r.Server] != nil {
+			mc.AllowedHosts = b.servers[r.Server].allowedHosts
+		}
 		mw, err := m.New(mc, split[m.Name])
 		if err == nil {
 			mws = append(mws, mw)

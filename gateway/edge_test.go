@@ -1,9 +1,11 @@
 package gateway_test
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -186,5 +188,55 @@ func TestRelayHeaderNeverLeaks(t *testing.T) {
 	c.Close()
 	if len(resp.Header.Values("X-WS-Relay")) != 0 {
 		t.Error("the relay header reached a relayed client")
+	}
+}
+
+// TestLoopbackServiceRefusesForeignHosts: a service on 127.0.0.1 answers
+// a Host that is neither loopback nor in allowed_hosts with 421, on every
+// route (static files, endpoints, WebSockets), before any handler runs;
+// loopback names and allowed_hosts get through, WebSockets included.
+func TestLoopbackServiceRefusesForeignHosts(t *testing.T) {
+	ta := startEdgeApp(t, nil)
+	_, port, _ := net.SplitHostPort(ta.addr)
+	get := func(host, path string, upgrade bool) (int, string) {
+		t.Helper()
+		c, err := net.Dial("tcp", ta.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		req := "GET " + path + " HTTP/1.1\r\nHost: " + host + "\r\nOrigin: http://" + host + "\r\n"
+		if upgrade {
+			req += "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+		}
+		io.WriteString(c, req+"\r\n")
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
+		return resp.StatusCode, string(b)
+	}
+	for _, host := range []string{"attacker.example:" + port, "attacker.example", "corp.test"} {
+		for _, path := range []string{"/", "/api/leaky", "/ws/connect"} {
+			status, body := get(host, path, path == "/ws/connect")
+			if status != 421 || !strings.Contains(body, "listens on a loopback address") {
+				t.Errorf("Host %s, %s: %d %q, want 421", host, path, status, body)
+			}
+		}
+	}
+	select {
+	case m := <-ta.probe:
+		t.Errorf("a handler ran for a refused Host: %v", m)
+	default:
+	}
+	for _, host := range []string{"localhost:" + port, "127.0.0.1:" + port, "[::1]:" + port, "app.test:" + port, "a.corp.test"} {
+		if status, body := get(host, "/", false); status != 200 || !strings.Contains(body, "edge home") {
+			t.Errorf("Host %s: %d %q, want 200", host, status, body)
+		}
+	}
+	// The relay applies the service's allowed_hosts too.
+	if status, body := get("app.test:"+port, "/ws/connect", true); status != 101 {
+		t.Errorf("WebSocket with an allowed Host: %d %q, want 101", status, body)
 	}
 }

@@ -13,7 +13,7 @@ const (
 	RefusedHandshake = "bad_handshake" // claims a WebSocket upgrade but breaks RFC 6455 §4.2.1 (400)
 	RefusedVersion   = "bad_version"   // Sec-WebSocket-Version is missing or not 13 (426)
 	RefusedOrigin    = "origin"        // the Origin is not allowed (403)
-	RefusedHost      = "host"          // a loopback-bound server was reached by a name that is not loopback (403)
+	RefusedHost      = "host"          // a loopback connection named a Host that is not loopback nor allowed (421)
 )
 
 // RefusalMetrics is implemented by Metrics that also count the requests

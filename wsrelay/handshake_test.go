@@ -144,3 +144,48 @@ func (r *refusals) get(reason string) int {
 	defer r.mu.Unlock()
 	return r.n[reason]
 }
+
+// TestLoopbackHostRule: on a loopback connection, a Host that is not a
+// loopback name (DNS rebinding: the attacker's name now points at
+// 127.0.0.1, and its page is "same-origin") is refused with 421 before the
+// handler runs; loopback names and configured names get through.
+func TestLoopbackHostRule(t *testing.T) {
+	m := &refusals{}
+	e := newEnv(t, wsrelay.Options{Metrics: m, AllowedHosts: "app.test"})
+	tg := e.target(false)
+	e.relayTo(tg.PID, "")
+	addr := strings.TrimPrefix(e.srv.URL, "http://")
+	_, port, _ := net.SplitHostPort(addr)
+	for _, tc := range []struct {
+		host   string
+		status int
+	}{
+		{"attacker.example:" + port, 421},
+		{"attacker.example", 421},
+		{"localhost.attacker.example:" + port, 421},
+		{"localhost:" + port, 101},
+		{"127.0.0.1:" + port, 101},
+		{"app.test:" + port, 101},
+	} {
+		resp, body := rawRequest(t, addr, handshake("GET", "HTTP/1.1", map[string]string{"Host": tc.host, "Origin": "http://" + tc.host}))
+		if resp.StatusCode != tc.status {
+			t.Errorf("Host %s: %d %q, want %d", tc.host, resp.StatusCode, body, tc.status)
+		}
+		if tc.status == 421 && !strings.Contains(body, "listens on a loopback address") {
+			t.Errorf("Host %s: the answer does not say why: %q", tc.host, body)
+		}
+		if tc.status == 101 {
+			tg.Next("ws.join")
+			tg.Next("ws.leave") // rawRequest hung up
+		}
+	}
+	if n := e.calls.Load(); n != 3 {
+		t.Errorf("the handler ran %d times, want 3 (never for a refused Host)", n)
+	}
+	if got := m.get(wsrelay.RefusedHost); got != 3 {
+		t.Errorf("%d refusals counted as host, want 3", got)
+	}
+	if _, err := wsrelay.New(wsrelay.Options{Node: e.node, AllowedHosts: "app.test:8080"}); err == nil || !strings.Contains(err.Error(), "wsrelay.allowed.hosts") {
+		t.Errorf("a host with a port: %v", err)
+	}
+}
