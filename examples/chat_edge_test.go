@@ -5,6 +5,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -109,5 +111,29 @@ func TestChatRefusesRebinding(t *testing.T) {
 	// The page's own names still work: localhost and 127.0.0.1.
 	if resp, body := raw(t, addr, "GET / HTTP/1.1\r\nHost: localhost:"+port+"\r\n\r\n"); resp.StatusCode != 200 || !strings.Contains(body, "<html") {
 		t.Errorf("localhost page: %d", resp.StatusCode)
+	}
+}
+
+// TestChatStaticStaysInPublic: the chat's public/ with a symlink to
+// /etc/passwd, a .env and a .git/config serves none of them, and /%00 is
+// a 400, not a 500.
+func TestChatStaticStaysInPublic(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.CopyFS(dir, os.DirFS("chat")); err != nil {
+		t.Fatal(err)
+	}
+	pub := filepath.Join(dir, "public")
+	if err := os.Symlink("/etc/passwd", filepath.Join(pub, "passwd_link")); err != nil {
+		t.Fatal(err)
+	}
+	os.MkdirAll(filepath.Join(pub, ".git"), 0o755)
+	os.WriteFile(filepath.Join(pub, ".git", "config"), []byte("[remote]\n"), 0o644)
+	os.WriteFile(filepath.Join(pub, ".env"), []byte("SECRET=1\n"), 0o644)
+	addr, _, _ := startExample(t, dir, "chat:gateway")
+	for path, want := range map[string]int{"/passwd_link": 404, "/.env": 404, "/.git/config": 404, "/%00": 400, "/": 200, "/app.js": 200} {
+		resp, body := raw(t, addr, "GET "+path+" HTTP/1.1\r\nHost: "+addr+"\r\n\r\n")
+		if resp.StatusCode != want || strings.Contains(body, "root:") || strings.Contains(body, "SECRET") {
+			t.Errorf("GET %s: %d %.80q, want %d", path, resp.StatusCode, body, want)
+		}
 	}
 }
