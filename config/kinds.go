@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/wsrelay/wsrelay/internal/origin"
 )
 
 // The kinds of entry wsrelay knows. StandardKinds lists them for Load;
@@ -41,6 +43,10 @@ type HTTPService struct {
 	Addr      string          `yaml:"addr"`
 	Timeouts  ServiceTimeouts `yaml:"timeouts"`
 	Lifecycle StartLifecycle  `yaml:"lifecycle"`
+	// AllowedHosts are the host names, besides the loopback ones, that a
+	// request reaching the service on a loopback address may name in its
+	// Host header (DNS rebinding defence); default none.
+	AllowedHosts []string `yaml:"allowed_hosts"`
 }
 
 // StartLifecycle says whether an http.service or process.host starts with
@@ -74,6 +80,13 @@ func (s *HTTPService) Check(c *Checker) {
 	c.Duration("timeouts.read", &s.Timeouts.Read, 60*time.Second, time.Millisecond)
 	c.Duration("timeouts.write", &s.Timeouts.Write, 60*time.Second, time.Millisecond)
 	c.Duration("timeouts.idle", &s.Timeouts.Idle, 120*time.Second, time.Millisecond)
+	for i, h := range s.AllowedHosts {
+		if strings.TrimSpace(h) == "" || strings.Contains(h, ",") {
+			c.Fail("allowed_hosts", "item %d: %q: write one host name per item", i+1, h)
+		} else if _, err := origin.ParseHosts(h); err != nil {
+			c.Fail("allowed_hosts", "item %d: %v", i+1, err)
+		}
+	}
 }
 
 // HTTPRouter groups endpoints under a path prefix of a service, with

@@ -24,6 +24,9 @@ const IndexFile = "_index.yaml"
 type App struct {
 	// FS is the app directory; entry files and directories are relative to it.
 	FS fs.FS
+	// Dir is the app directory on disk when it was loaded from one
+	// (LoadDir, DiagnoseDir); empty for an app loaded from an fs.FS.
+	Dir string
 	// Files are the _index.yaml files read, in order.
 	Files []string
 	// Entries in dependency order: every entry comes after the entries it
@@ -114,7 +117,11 @@ func DiagnoseDir(dir string, kinds []Kind) (*App, Errors) {
 	if !st.IsDir() {
 		return nil, Errors{{File: dir, Msg: "is not a directory"}}
 	}
-	return Diagnose(os.DirFS(dir), kinds)
+	app, probs := Diagnose(os.DirFS(dir), kinds)
+	if app != nil {
+		app.Dir = dir
+	}
+	return app, probs
 }
 
 // Diagnose loads like Load but always returns what it could read, with

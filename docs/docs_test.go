@@ -212,6 +212,20 @@ func TestReferenceApp(t *testing.T) {
 	if code, _ := get(t, "http://"+base+"/"); code != 200 {
 		t.Errorf("GET / = %d", code)
 	}
+	// allowed_hosts: a listed name is served on the loopback address, an
+	// unlisted one is refused.
+	for host, want := range map[string]int{"chat.example.com": 200, "other.example.com": 421} {
+		req, _ := http.NewRequest("GET", "http://"+base+"/", nil)
+		req.Host = host
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("GET / with Host %s = %d, want %d", host, resp.StatusCode, want)
+		}
+	}
 	if code, _ := get(t, "http://"+base+"/ws/checked"); code != 426 {
 		t.Errorf("plain GET of a checked WebSocket endpoint = %d", code)
 	}

@@ -4,14 +4,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"sync"
+	"time"
 
 	"github.com/wsrelay/wsrelay/config"
+	"github.com/wsrelay/wsrelay/internal/origin"
 	"github.com/wsrelay/wsrelay/luart"
 	"github.com/wsrelay/wsrelay/process"
+	"github.com/wsrelay/wsrelay/wsrelay"
 )
 
 // Options configure Build. Every field has a default.
@@ -36,6 +41,12 @@ type App struct {
 	servers  []*server
 	services []*service
 	handlers []*luart.Handler
+	closers  []io.Closer // static directories' roots
+	warnings []string
+
+	// processGrace is the longest cancel_grace of the app's process
+	// hosts: the time Shutdown keeps for processes.
+	processGrace time.Duration
 
 	mu         sync.Mutex
 	started    bool
@@ -77,6 +88,10 @@ func Build(cfg *config.App, opts Options) (*App, error) {
 
 // Node returns the app's process node.
 func (a *App) Node() *process.Node { return a.node }
+
+// Warnings returns what Build found risky but not wrong, one sentence
+// each (wsrelay check prints them).
+func (a *App) Warnings() []string { return slices.Clone(a.warnings) }
 
 // Lua returns the app's Lua runtime.
 func (a *App) Lua() *luart.Runtime { return a.lua }
@@ -129,10 +144,15 @@ func (a *App) Addr(serviceID string) (net.Addr, bool) {
 	return nil, false
 }
 
-// Shutdown stops the app within ctx: the HTTP servers stop accepting and
-// let in-flight requests finish, shutdown hooks run (the relay closes its
-// connections), then every process is cancelled and waited for. It
-// returns what did not stop cleanly.
+// Shutdown stops the app within ctx. At once, the HTTP servers stop
+// accepting and the shutdown hooks run (the relay closes every WebSocket
+// with 1001 and its target gets ws.leave "shutdown"), while the HTTP
+// requests in flight drain. Requests still running when the drain window
+// ends (ctx's deadline less the time kept for processes: the longest
+// cancel_grace of a process host plus a second, at most half of what is
+// left) have their contexts cancelled and are cut. Then every process is
+// cancelled and waited for, within its grace period. It returns what did
+// not stop cleanly.
 func (a *App) Shutdown(ctx context.Context) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -140,15 +160,21 @@ func (a *App) Shutdown(ctx context.Context) error {
 }
 
 func (a *App) stopLocked(ctx context.Context) error {
-	var errs []error
-	for i := len(a.servers) - 1; i >= 0; i-- {
-		if err := a.servers[i].shutdown(ctx); err != nil {
-			errs = append(errs, err)
-		}
+	drain, cancelDrain := context.WithCancel(ctx)
+	if dl, ok := ctx.Deadline(); ok {
+		reserve := min(a.processGrace+time.Second, time.Until(dl)/2)
+		drain, cancelDrain = context.WithDeadline(ctx, dl.Add(-reserve))
 	}
-	for i := len(a.onShutdown) - 1; i >= 0; i-- {
-		a.onShutdown[i](ctx)
+	defer cancelDrain()
+	var wg sync.WaitGroup
+	errs := make([]error, len(a.servers))
+	for i, s := range a.servers {
+		wg.Go(func() { errs[i] = s.shutdown(drain) })
 	}
+	for _, hook := range a.onShutdown {
+		wg.Go(func() { hook(ctx) })
+	}
+	wg.Wait()
 	a.onShutdown = nil
 	if err := a.node.Shutdown(ctx); err != nil {
 		errs = append(errs, err)
@@ -162,6 +188,10 @@ func (a *App) closeHandlers() {
 		h.Close()
 	}
 	a.handlers = nil
+	for _, c := range a.closers {
+		_ = c.Close()
+	}
+	a.closers = nil
 }
 
 // server is one http.service.
@@ -173,10 +203,37 @@ type server struct {
 	done chan struct{}
 	log  *slog.Logger
 	off  bool // lifecycle.auto_start: false
+	// stopRequests cancels the base context of every request, at the end
+	// of the drain window.
+	stopRequests context.CancelFunc
+	// hosts are the names besides the loopback ones a request on a
+	// loopback connection may name (allowedHosts as written).
+	hosts        origin.Hosts
+	allowedHosts string
+}
+
+// guardHosts refuses, with 421, a request that reached the service on a
+// loopback address but names a Host that is neither a loopback name nor in
+// allowed_hosts: a page on a rebound DNS name must not reach a local
+// server, on any route.
+func (s *server) guardHosts(next http.Handler, m *metrics) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !s.hosts.AllowsRequest(r) {
+			s.log.Debug("request refused: a loopback connection named a host that is neither loopback nor in allowed_hosts (DNS rebinding?)", "service", s.id, "host", r.Host, "path", r.URL.Path, "remote", r.RemoteAddr)
+			m.Refused(wsrelay.RefusedHost)
+			w.Header().Set("Connection", "close")
+			http.Error(w, origin.HostRefusal(r.Host), http.StatusMisdirectedRequest)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 func (s *server) serve() {
 	s.done = make(chan struct{})
+	base, cancel := context.WithCancel(context.Background())
+	s.stopRequests = cancel
+	s.srv.BaseContext = func(net.Listener) context.Context { return base }
 	go func() {
 		defer close(s.done)
 		if err := s.srv.Serve(s.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -193,9 +250,10 @@ func (s *server) shutdown(ctx context.Context) error {
 		return s.ln.Close()
 	}
 	err := s.srv.Shutdown(ctx)
+	s.stopRequests()
 	if err != nil {
 		s.srv.Close()
-		err = fmt.Errorf("gateway: %s: requests still running at the shutdown deadline were cut: %w", s.id, err)
+		err = fmt.Errorf("gateway: %s: requests still running when the shutdown's drain window ended were cancelled: %w", s.id, err)
 	}
 	<-s.done
 	return err

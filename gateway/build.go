@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/wsrelay/wsrelay/config"
+	"github.com/wsrelay/wsrelay/internal/origin"
 	"github.com/wsrelay/wsrelay/internal/suggest"
 	"github.com/wsrelay/wsrelay/luart"
 	"github.com/wsrelay/wsrelay/process"
@@ -37,7 +38,8 @@ func (b *builder) build(e *config.Entry) {
 	a := b.app
 	switch s := e.Spec.(type) {
 	case *config.HTTPService:
-		srv := &server{id: e.ID, addr: s.Addr, log: a.log, off: !s.Lifecycle.Started(), srv: &http.Server{
+		hosts, _ := origin.ParseHosts(strings.Join(s.AllowedHosts, ",")) // checked by config
+		srv := &server{id: e.ID, addr: s.Addr, log: a.log, off: !s.Lifecycle.Started(), hosts: hosts, allowedHosts: strings.Join(s.AllowedHosts, ","), srv: &http.Server{
 			ReadHeaderTimeout: s.Timeouts.ReadHeader.Value,
 			ReadTimeout:       s.Timeouts.Read.Value,
 			WriteTimeout:      s.Timeouts.Write.Value,
@@ -89,6 +91,7 @@ func (b *builder) build(e *config.Entry) {
 		if _, err := a.node.AddHost(e.ID, &process.HostOptions{MailboxSize: s.MailboxSize, CancelGrace: s.CancelGrace.Value}); err != nil {
 			b.fail(e.Problem("", "%v", err))
 		}
+		a.processGrace = max(a.processGrace, s.CancelGrace.Value)
 	case *config.ProcessService:
 		prog := b.programs[s.Process]
 		if prog == nil {
@@ -157,7 +160,7 @@ func (b *builder) buildHTTP() {
 			muxes[id] = http.NewServeMux()
 			owner[id] = map[string]string{}
 			if srv := b.servers[id]; srv != nil {
-				srv.srv.Handler = muxes[id]
+				srv.srv.Handler = srv.guardHosts(muxes[id], b.app.metrics)
 			}
 		}
 		return muxes[id]
@@ -194,15 +197,18 @@ func (b *builder) buildHTTP() {
 		}
 		post := b.middlewareOf(re, Post, r.PostMiddleware, r.PostOpts)
 		pattern := s.Method + " " + joinPath(r.Prefix, s.Path)
-		handle(e, "path", s.Router, routerMuxes[s.Router], pattern, b.app.metrics.timed(e.ID, chain(ran(h), post)))
+		b.warnRelayHeader(e, s, r)
+		guard := &relayHeaderGuard{next: chain(ran(h), post), endpoint: e.ID, router: s.Router, log: b.app.log}
+		handle(e, "path", s.Router, routerMuxes[s.Router], pattern, b.app.metrics.timed(e.ID, guard))
 	}
 	for _, e := range b.statics {
 		s := e.Spec.(*config.HTTPStatic)
-		h, err := staticHandler(b.app.cfg.FS, s.Dir, s.Path)
+		h, closer, err := staticHandler(b.app.cfg.FS, b.app.cfg.Dir, s.Dir, s.Path, b.app.log.With("static", e.ID))
 		if err != nil {
 			b.fail(e.Problem("directory", "%v", err))
 			continue
 		}
+		b.app.closers = append(b.app.closers, closer)
 		handle(e, "path", s.Server, mux(s.Server), mountPattern(s.Path), h)
 	}
 	for _, e := range b.metricsAt {
@@ -211,6 +217,25 @@ func (b *builder) buildHTTP() {
 	}
 	for id := range b.servers {
 		mux(id) // a service with no routes still answers (404)
+	}
+}
+
+// warnRelayHeader warns when an endpoint's Lua function names the relay
+// header but its router does not list websocket_relay: the header would
+// be removed and whatever the function spawned for the connection left
+// running.
+func (b *builder) warnRelayHeader(e *config.Entry, s *config.HTTPEndpoint, r *config.HTTPRouter) {
+	if slices.Contains(r.PostMiddleware, "websocket_relay") {
+		return
+	}
+	fe, ok := b.app.cfg.Entry(s.Func)
+	if !ok {
+		return
+	}
+	if f, ok := fe.Spec.(*config.FunctionLua); ok && mentionsRelayHeader(f.Code) {
+		msg := fmt.Sprintf("%s: its function %s (%s) sets X-WS-Relay, but its router %s does not list websocket_relay under post_middleware: the header will be removed and no WebSocket opened", e.ID, s.Func, f.File, s.Router)
+		b.app.warnings = append(b.app.warnings, msg)
+		b.app.log.Warn("endpoint may set X-WS-Relay on a router without websocket_relay", "endpoint", e.ID, "func", s.Func, "router", s.Router)
 	}
 }
 
@@ -244,6 +269,9 @@ func (b *builder) middlewareOf(e *config.Entry, stage Stage, names []string, opt
 	var mws []func(http.Handler) http.Handler
 	for _, m := range listed {
 		mc := MiddlewareContext{Router: e.ID, Node: b.app.node, Logger: b.app.log, OnShutdown: b.app.addShutdown, metrics: b.app.metrics}
+		if r, ok := e.Spec.(*config.HTTPRouter); ok && b.servers[r.Server] != nil {
+			mc.AllowedHosts = b.servers[r.Server].allowedHosts
+		}
 		mw, err := m.New(mc, split[m.Name])
 		if err == nil {
 			mws = append(mws, mw)

@@ -23,6 +23,7 @@ type metrics struct {
 	bytes   *prometheus.CounterVec
 	closes  *prometheus.CounterVec
 	pauses  *prometheus.CounterVec
+	refused *prometheus.CounterVec
 	latency *prometheus.HistogramVec
 }
 
@@ -44,6 +45,9 @@ func newMetrics(node *process.Node) *metrics {
 		pauses: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "wsrelay_read_pauses_total", Help: "Times the relay stopped reading a client, by cause (target_mailbox: the target's mailbox was full or held half an outbound queue; outbound_queue: what waits to be written to the client reached a quarter of its outbound queue).",
 		}, []string{"cause"}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "wsrelay_requests_refused_total", Help: "Requests refused before their handler ran, by reason (bad_handshake, bad_version, origin, host).",
+		}, []string{"reason"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "wsrelay_http_handler_seconds", Help: "Time to answer an HTTP request that reached its endpoint's handler, by endpoint entry (for WebSocket endpoints: until the upgrade; requests refused before the handler, such as by origin, are not counted).",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 4, 10),
@@ -52,7 +56,7 @@ func newMetrics(node *process.Node) *metrics {
 	for _, cause := range []string{wsrelay.PauseTargetMailbox, wsrelay.PauseOutboundQueue} {
 		m.pauses.WithLabelValues(cause) // shown as 0 before the first pause
 	}
-	m.reg.MustRegister(m.open, m.frames, m.bytes, m.closes, m.pauses, m.latency, nodeCollector{node},
+	m.reg.MustRegister(m.open, m.frames, m.bytes, m.closes, m.pauses, m.refused, m.latency, nodeCollector{node},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -62,6 +66,9 @@ func (m *metrics) Closed(reason string) { m.open.Dec(); m.closes.WithLabelValues
 func (m *metrics) FrameIn(n int)        { m.count("in", n) }
 func (m *metrics) FrameOut(n int)       { m.count("out", n) }
 func (m *metrics) Paused(cause string)  { m.pauses.WithLabelValues(cause).Inc() }
+
+// Refused implements wsrelay.RefusalMetrics.
+func (m *metrics) Refused(reason string) { m.refused.WithLabelValues(reason).Inc() }
 
 func (m *metrics) count(dir string, n int) {
 	m.frames.WithLabelValues(dir).Inc()

@@ -62,6 +62,9 @@ type MiddlewareContext struct {
 	// after its HTTP servers stopped taking requests and before processes
 	// are cancelled (the relay closes its connections there).
 	OnShutdown func(func(ctx context.Context))
+	// AllowedHosts is the allowed_hosts of the router's http.service,
+	// comma-separated: the relay applies the same loopback Host rule.
+	AllowedHosts string
 
 	metrics *metrics // the app's, for the relay
 }

@@ -17,7 +17,7 @@ func Relay() *Middleware {
 		Prefix:  "wsrelay",
 		Options: wsrelay.OptionNames,
 		New: func(mc MiddlewareContext, opts map[string]string) (func(http.Handler) http.Handler, error) {
-			o := wsrelay.Options{Node: mc.Node, Logger: mc.Logger, Route: mc.Router}
+			o := wsrelay.Options{Node: mc.Node, Logger: mc.Logger, Route: mc.Router, AllowedHosts: mc.AllowedHosts}
 			if mc.metrics != nil {
 				o.Metrics = mc.metrics
 			}

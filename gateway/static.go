@@ -1,40 +1,102 @@
 package gateway
 
 import (
+	"context"
+	"errors"
+	"io"
 	"io/fs"
+	"log/slog"
 	"net/http"
+	"os"
 	"path"
+	"path/filepath"
 	"strings"
+	"sync/atomic"
 )
 
-// staticHandler serves the files of dir (relative to the app directory)
-// under urlPath. Directories are served only through their index.html:
-// nothing is listed. Methods other than GET and HEAD get 405.
-func staticHandler(appFS fs.FS, dir, urlPath string) (http.Handler, error) {
-	sub, err := fs.Sub(appFS, dir)
-	if err != nil {
-		return nil, err
-	}
-	files := http.FileServerFS(noListing{sub})
-	if urlPath != "/" {
-		files = http.StripPrefix(strings.TrimSuffix(urlPath, "/"), files)
-	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodGet && r.Method != http.MethodHead {
-			w.Header().Set("Allow", "GET, HEAD")
-			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
-			return
-		}
-		files.ServeHTTP(w, r)
-	}), nil
+// static serves the files of one http.static directory.
+type static struct {
+	files  http.Handler
+	prefix string // the URL path the directory is mounted at, without a trailing slash
+	log    *slog.Logger
+	warned atomic.Bool
 }
 
-// noListing hides directories that have no index.html.
-type noListing struct{ fs.FS }
+// staticHandler serves the files of dir (relative to the app directory)
+// under urlPath. When the app was loaded from disk (appDir set), files are
+// opened through an os.Root of the directory, so that no symlink leads out
+// of it; closer releases the root. Directories are served only through
+// their index.html: nothing is listed. A path with a segment that starts
+// with '.' (.env, .git/config) is 404, a path with a NUL byte 400, and
+// methods other than GET and HEAD get 405.
+func staticHandler(appFS fs.FS, appDir, dir, urlPath string, log *slog.Logger) (http.Handler, io.Closer, error) {
+	var (
+		sub    fs.FS
+		closer io.Closer = io.NopCloser(nil)
+	)
+	if appDir != "" {
+		root, err := os.OpenRoot(filepath.Join(appDir, filepath.FromSlash(dir)))
+		if err != nil {
+			return nil, nil, err
+		}
+		sub, closer = root.FS(), root
+	} else {
+		var err error
+		if sub, err = fs.Sub(appFS, dir); err != nil {
+			return nil, nil, err
+		}
+	}
+	s := &static{prefix: strings.TrimSuffix(urlPath, "/"), log: log}
+	s.files = http.FileServerFS(noListing{FS: sub, s: s})
+	if s.prefix != "" {
+		s.files = http.StripPrefix(s.prefix, s.files)
+	}
+	return s, closer, nil
+}
+
+func (s *static) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	if strings.ContainsRune(r.URL.Path, 0) {
+		http.Error(w, "bad request: the path contains a NUL byte", http.StatusBadRequest)
+		return
+	}
+	for _, seg := range strings.Split(strings.TrimPrefix(r.URL.Path, s.prefix), "/") {
+		if strings.HasPrefix(seg, ".") {
+			http.NotFound(w, r) // dotfiles and dot-directories are never served
+			return
+		}
+	}
+	s.files.ServeHTTP(w, r)
+}
+
+// refused logs, the first time, a path the root would not open (a
+// symlink that leads out of the directory), and then at debug level.
+func (s *static) refused(name string, err error) {
+	level := slog.LevelDebug
+	if s.warned.CompareAndSwap(false, true) {
+		level = slog.LevelWarn
+	}
+	s.log.Log(context.Background(), level, "static file refused: it leads out of its directory (a symlink?); answered 404", "prefix", s.prefix+"/", "path", name, "error", err.Error())
+}
+
+// noListing hides directories that have no index.html, and answers 404
+// (not 500) for a path the root refuses.
+type noListing struct {
+	fs.FS
+	s *static
+}
 
 func (n noListing) Open(name string) (fs.File, error) {
 	f, err := n.FS.Open(name)
 	if err != nil {
+		if !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, fs.ErrPermission) {
+			n.s.refused(name, err)
+			return nil, fs.ErrNotExist
+		}
 		return nil, err
 	}
 	st, err := f.Stat()

@@ -115,6 +115,10 @@ func (c *conn) open() error {
 	c.pid, c.pidVal = p, value.String(p.String())
 	c.rl.opts.Metrics.Opened() // every process that exists ends with Closed
 	if !c.rl.add(c) {
+		// Shutdown began between the upgrade and here: the target never
+		// got ws.join, so it gets no ws.leave either (relay answers 1001).
+		c.ended, c.end = true, ending{reason: ReasonShutdown, code: 1001}
+		c.rl.opts.Metrics.Closed(ReasonShutdown)
 		_ = c.rl.node.Terminate(p)
 		return process.ErrShuttingDown
 	}

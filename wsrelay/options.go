@@ -62,6 +62,18 @@ type Options struct {
 	Compression bool
 	// Metrics receives counts of connections and frames. Default: none.
 	Metrics Metrics
+
+	// Host names (DNS rebinding).
+
+	// AllowedHosts is a comma-separated list of host names (no port:
+	// "app.test", "*.example.com", "192.168.1.20", or "*" for any) that a
+	// request reaching the server on a loopback address may name in its
+	// Host header, besides the loopback names (localhost, 127.0.0.0/8,
+	// [::1]), which are always allowed. Any other Host on a loopback
+	// connection gets 421 before the handler runs, so a page on a
+	// rebound DNS name cannot reach a local server. Requests on
+	// non-loopback addresses are not checked. Default: loopback names only.
+	AllowedHosts string
 }
 
 // Metrics is what the relay reports; the gateway's Prometheus metrics
@@ -135,6 +147,9 @@ func (o *Options) defaults() error {
 	}
 	if _, err := origin.Parse(o.AllowedOrigins); err != nil {
 		return &OptionError{"allowed.origins", err.Error()}
+	}
+	if _, err := origin.ParseHosts(o.AllowedHosts); err != nil {
+		return &OptionError{"allowed.hosts", err.Error()}
 	}
 	return nil
 }

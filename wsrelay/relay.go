@@ -63,9 +63,26 @@ func New(opts Options) (*Relay, error) {
 
 // Middleware wraps next: see the package documentation for the flow.
 func (rl *Relay) Middleware(next http.Handler) http.Handler {
+	hosts, _ := origin.ParseHosts(rl.opts.AllowedHosts) // checked by New
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if claimsUpgrade(r) {
+			if herr := checkHandshake(r); herr != nil {
+				rl.log.Debug("websocket handshake refused", "path", r.URL.Path, "status", herr.status, "error", herr.msg, "remote", r.RemoteAddr)
+				rl.refused(herr.reason)
+				herr.write(w)
+				return
+			}
+		}
+		if !hosts.AllowsRequest(r) {
+			rl.log.Info("request refused: a loopback connection named a host that is neither loopback nor allowed (DNS rebinding?)", "host", r.Host, "path", r.URL.Path, "remote", r.RemoteAddr)
+			rl.refused(RefusedHost)
+			w.Header().Set("Connection", "close")
+			http.Error(w, origin.HostRefusal(r.Host), http.StatusMisdirectedRequest)
+			return
+		}
 		if o := r.Header.Get("Origin"); o != "" && !rl.originAllowed(o, r.Host) {
 			rl.log.Info("websocket origin refused", "origin", o, "host", r.Host, "remote", r.RemoteAddr)
+			rl.refused(RefusedOrigin)
 			http.Error(w, "origin not allowed", http.StatusForbidden)
 			return
 		}
@@ -78,6 +95,14 @@ func (rl *Relay) Middleware(next http.Handler) http.Handler {
 		w.Header().Del(HeaderName)
 		rl.relay(w, r, raw)
 	})
+}
+
+// refused counts a request refused before its handler ran, when the
+// metrics take it.
+func (rl *Relay) refused(reason string) {
+	if m, ok := rl.opts.Metrics.(RefusalMetrics); ok {
+		m.Refused(reason)
+	}
 }
 
 func (rl *Relay) originAllowed(o, host string) bool {

@@ -133,6 +133,9 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 	for _, n := range methodNotes(cfg) {
 		fmt.Fprintln(stdout, "note: "+n)
 	}
+	for _, w := range app.Warnings() {
+		fmt.Fprintf(stdout, "warning: %s\n", w)
+	}
 	fmt.Fprintf(stdout, "%s: ok\n", dir)
 	return 0
 }

@@ -252,3 +252,15 @@ func TestRunStopsOnSIGTERM(t *testing.T) {
 		t.Errorf("exit after SIGTERM: %v", err)
 	}
 }
+
+// TestCheckWarnsOfRelayHeaderWithoutRelay: check names an endpoint whose
+// function sets X-WS-Relay on a router that has no websocket_relay.
+func TestCheckWarnsOfRelayHeaderWithoutRelay(t *testing.T) {
+	code, out, errOut := runCmd("check", filepath.Join("..", "..", "gateway", "testdata", "edgeapp"))
+	if code != 0 {
+		t.Fatalf("check: exit %d %q %q", code, out, errOut)
+	}
+	if !strings.Contains(out, "warning: app:leaky: its function app:connect_fn") || !strings.Contains(out, "does not list websocket_relay") {
+		t.Errorf("check does not warn of the leaky endpoint:\n%s", out)
+	}
+}

@@ -16,7 +16,7 @@ import (
 	"github.com/wsrelay/wsrelay/internal/testlog"
 )
 
-// Start copies the app in dir, moves every http.service written with
+// Start copies the app in dir (symlinks as symlinks), moves every http.service written with
 // "addr: 127.0.0.1:<port>" to a free port, builds and starts it, and shuts
 // it down when the test ends. It returns the app and its log.
 func Start(t testing.TB, dir string) (*gateway.App, *testlog.Buffer) {
@@ -30,6 +30,13 @@ func Start(t testing.TB, dir string) (*gateway.App, *testlog.Buffer) {
 		target := filepath.Join(tmp, rel)
 		if d.IsDir() {
 			return os.MkdirAll(target, 0o755)
+		}
+		if d.Type()&fs.ModeSymlink != 0 { // kept as a link: tests of where links may lead
+			link, err := os.Readlink(p)
+			if err != nil {
+				return err
+			}
+			return os.Symlink(link, target)
 		}
 		b, err := os.ReadFile(p)
 		if err != nil {

@@ -1,5 +1,7 @@
 // Package origin matches the Origin header of browser requests against
-// configured lists, for CORS and the WebSocket relay.
+// configured lists, for CORS and the WebSocket relay, and the Host header
+// of requests on loopback connections against allowed host names (the
+// defence against DNS rebinding).
 //
 // A list is comma-separated. Each item is an exact origin
 // ("https://app.example.com", "http://localhost:3000"), an origin whose
@@ -12,6 +14,7 @@ package origin
 import (
 	"fmt"
 	"net"
+	"net/http"
 	"net/url"
 	"strings"
 )
@@ -132,4 +135,129 @@ func join(scheme, host, port string) string {
 		return scheme + "://" + host
 	}
 	return scheme + "://" + host + ":" + port
+}
+
+// Hosts is a parsed list of allowed Host names, for the loopback rule
+// against DNS rebinding: a server reached on a loopback address answers
+// only requests whose Host is a loopback name or in the list. The zero
+// Hosts allows no name beyond the loopback ones.
+//
+// Items are host names without a port (any port matches): exact
+// ("app.test", "192.168.1.20", "[fd00::1]"), "*.example.com" (any
+// subdomain, never example.com itself), or "*" (every name: the rule is
+// off).
+type Hosts struct {
+	any   bool
+	exact map[string]bool
+	wild  []string // ".example.com"
+}
+
+// ParseHosts reads a comma-separated list of host names. Empty items are
+// ignored; a malformed item is an error naming it.
+func ParseHosts(s string) (Hosts, error) {
+	h := Hosts{exact: map[string]bool{}}
+	for _, item := range strings.Split(s, ",") {
+		item = strings.TrimSpace(item)
+		switch {
+		case item == "":
+		case item == "*":
+			h.any = true
+		default:
+			name := normalHost(item)
+			rest, wild := strings.CutPrefix(name, "*.")
+			if wild {
+				name = rest
+			}
+			if name == "" || strings.ContainsAny(name, "*/:@ ") && net.ParseIP(name) == nil {
+				return Hosts{}, fmt.Errorf("host %q: write a host name without scheme or port, like app.example.com, *.example.com or 192.168.1.20", item)
+			}
+			if wild {
+				h.wild = append(h.wild, "."+name)
+			} else {
+				h.exact[name] = true
+			}
+		}
+	}
+	return h, nil
+}
+
+// Allows reports whether hostport (a Host header: name[:port]) is a
+// loopback name or in the list. An empty Host (an HTTP/1.0 request without one: no browser sends
+// that) is allowed.
+func (h Hosts) Allows(hostport string) bool {
+	if h.any || hostport == "" || IsLoopbackHost(hostport) {
+		return true
+	}
+	name := normalHost(stripPort(hostport))
+	if h.exact[name] {
+		return true
+	}
+	for _, w := range h.wild {
+		if strings.HasSuffix(name, w) && len(name) > len(w) {
+			return true
+		}
+	}
+	return false
+}
+
+// AllowsRequest applies the loopback rule to a request of an
+// http.Server: one that reached the server on a loopback address must
+// name a loopback host or one of the list in its Host header. Requests on
+// other addresses are not checked.
+func (h Hosts) AllowsRequest(r *http.Request) bool {
+	la, _ := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
+	return !IsLoopbackAddr(la) || h.Allows(r.Host)
+}
+
+// HostRefusal is the body of the 421 answer to a request AllowsRequest
+// refused.
+func HostRefusal(host string) string {
+	if len(host) > 64 {
+		host = host[:64] + "…"
+	}
+	return fmt.Sprintf("misdirected request: this server listens on a loopback address and answers only loopback host names (localhost, 127.0.0.1, [::1]) and the names its operator allowed; the Host %q is neither", host)
+}
+
+// IsLoopbackHost reports whether hostport (a Host header: name[:port])
+// names the loopback interface: localhost, 127.0.0.0/8 or [::1].
+func IsLoopbackHost(hostport string) bool {
+	name := normalHost(stripPort(hostport))
+	if name == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(name)
+	return ip != nil && ip.IsLoopback()
+}
+
+// IsLoopbackAddr reports whether a local address (a listener's, or a
+// connection's) is a loopback one.
+func IsLoopbackAddr(a net.Addr) bool {
+	switch a := a.(type) {
+	case *net.TCPAddr:
+		return a.IP.IsLoopback()
+	case nil:
+		return false
+	}
+	host, _, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return false
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// stripPort removes the port of a Host header, and the brackets of an
+// IPv6 literal.
+func stripPort(hostport string) string {
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		return h
+	}
+	return strings.TrimSuffix(strings.TrimPrefix(hostport, "["), "]")
+}
+
+// normalHost lower-cases a host name and drops a final dot.
+func normalHost(name string) string {
+	name = strings.ToLower(strings.TrimSpace(name))
+	name = strings.TrimSuffix(strings.TrimPrefix(name, "["), "]")
+	return strings.TrimSuffix(name, ".")
 }

@@ -65,3 +65,49 @@ func TestSameOrigin(t *testing.T) {
 		}
 	}
 }
+
+func TestHosts(t *testing.T) {
+	h, err := ParseHosts("app.test, *.corp.test ,192.168.1.20,[fd00::1], Upper.Example.")
+	if err != nil {
+		t.Fatal(err)
+	}
+	none, _ := ParseHosts("")
+	for host, want := range map[string]bool{
+		"localhost":                  true,
+		"localhost:8080":             true,
+		"LOCALHOST.:1":               true,
+		"127.0.0.1:18080":            true,
+		"127.9.8.7":                  true,
+		"[::1]:8080":                 true,
+		"::1":                        true,
+		"":                           true, // HTTP/1.0 without Host: not a browser
+		"app.test":                   true,
+		"APP.test:9000":              true,
+		"a.corp.test":                true,
+		"corp.test":                  false,
+		"evilcorp.test":              false,
+		"192.168.1.20:80":            true,
+		"[fd00::1]:443":              true,
+		"upper.example:80":           true,
+		"attacker.example:18080":     false,
+		"localhost.attacker.example": false,
+		"127.0.0.1.attacker.example": false,
+		"0.0.0.0":                    false,
+	} {
+		if got := h.Allows(host); got != want {
+			t.Errorf("Allows(%q) = %v, want %v", host, got, want)
+		}
+		if IsLoopbackHost(host) != none.Allows(host) && host != "" {
+			t.Errorf("an empty list must allow exactly the loopback names: %q", host)
+		}
+	}
+	star, _ := ParseHosts("*")
+	if !star.Allows("attacker.example") {
+		t.Error("* allows every name")
+	}
+	for _, bad := range []string{"http://app.test", "app.test:8080", "a*b.test", "*.", "user@app.test"} {
+		if _, err := ParseHosts(bad); err == nil {
+			t.Errorf("ParseHosts(%q) accepted a malformed host", bad)
+		}
+	}
+}
