@@ -1,0 +1,112 @@
+package wsrelay
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	"io"
+	"math/rand/v2"
+	"net"
+	"testing"
+	"time"
+)
+
+// chunkConn hands out its bytes in reads of random sizes, as TCP may.
+type chunkConn struct {
+	net.Conn
+	r   *bytes.Reader
+	rnd *rand.Rand
+}
+
+func (c *chunkConn) Read(p []byte) (int, error) {
+	n := 1 + c.rnd.IntN(min(len(p), 9000))
+	return c.r.Read(p[:min(n, len(p))])
+}
+
+func (c *chunkConn) SetReadDeadline(time.Time) error { return nil }
+func (c *chunkConn) Close() error                    { return nil }
+
+func testFrame(fin bool, op byte, payload []byte) []byte {
+	b0 := op
+	if fin {
+		b0 |= 0x80
+	}
+	f := []byte{b0}
+	switch n := len(payload); {
+	case n < 126:
+		f = append(f, 0x80|byte(n))
+	case n <= 0xffff:
+		f = append(f, 0x80|126)
+		f = binary.BigEndian.AppendUint16(f, uint16(n))
+	default:
+		f = append(f, 0x80|127)
+		f = binary.BigEndian.AppendUint64(f, uint64(n))
+	}
+	f = append(f, 1, 2, 3, 4)
+	return append(f, payload...)
+}
+
+// TestInboundPassesValidStreams: a stream of valid frames (small, held,
+// fragmented, with control frames between fragments), read in random
+// pieces, reaches the library byte for byte, and every held frame's
+// budget is given back.
+func TestInboundPassesValidStreams(t *testing.T) {
+	for seed := range uint64(50) {
+		rnd := rand.New(rand.NewPCG(seed, 1))
+		var in []byte
+		for range 40 {
+			size := rnd.IntN(200)
+			if rnd.IntN(3) == 0 {
+				size = rnd.IntN(30000)
+			}
+			p := make([]byte, size)
+			switch rnd.IntN(4) {
+			case 0:
+				in = append(in, testFrame(false, 2, p[:size/2])...)
+				in = append(in, testFrame(true, 9, []byte("ping"))...)
+				in = append(in, testFrame(true, 0, p[size/2:])...)
+			case 1:
+				in = append(in, testFrame(true, 10, p[:min(size, 125)])...)
+			default:
+				in = append(in, testFrame(true, 2, p)...)
+			}
+		}
+		budget := NewBudget(1 << 20)
+		g := &inbound{nc: &chunkConn{r: bytes.NewReader(in), rnd: rnd}, max: 1 << 20, timeout: time.Minute, budget: budget, stop: make(chan struct{})}
+		out, err := io.ReadAll(bufio.NewReaderSize(g, 4096))
+		if err != nil || !bytes.Equal(out, in) {
+			t.Fatalf("seed %d: %d of %d bytes came through equal=%v, %v", seed, len(out), len(in), bytes.Equal(out, in), err)
+		}
+		if budget.InUse() != 0 {
+			t.Fatalf("seed %d: %d bytes of budget kept", seed, budget.InUse())
+		}
+	}
+}
+
+// TestInboundRefuses: header nonsense ends the stream with the close
+// code the RFC asks for, before any payload is read.
+func TestInboundRefuses(t *testing.T) {
+	top := []byte{0x82, 0xff, 0x80, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3, 4}
+	for _, tc := range []struct {
+		name string
+		in   []byte
+		code int
+	}{
+		{"64-bit length with the top bit set", top, 1002},
+		{"unmasked", []byte{0x81, 0x01, 'x'}, 1002},
+		{"RSV1 without compression", []byte{0xc1, 0x80, 1, 2, 3, 4}, 1002},
+		{"RSV2", []byte{0xa1, 0x80, 1, 2, 3, 4}, 1002},
+		{"opcode 3", []byte{0x83, 0x80, 1, 2, 3, 4}, 1002},
+		{"fragmented ping", []byte{0x09, 0x80, 1, 2, 3, 4}, 1002},
+		{"ping of 126 bytes", append([]byte{0x89, 0x80 | 126, 0, 126, 1, 2, 3, 4}, make([]byte, 126)...), 1002},
+		{"continuation first", []byte{0x80, 0x80, 1, 2, 3, 4}, 1002},
+		{"message over the limit", []byte{0x82, 0x80 | 127, 0, 0, 0, 0, 0, 0x10, 0, 1, 1, 2, 3, 4}, 1009},
+	} {
+		g := &inbound{nc: &chunkConn{r: bytes.NewReader(tc.in), rnd: rand.New(rand.NewPCG(1, 2))}, max: 1 << 20, timeout: time.Minute, budget: NewBudget(0), stop: make(chan struct{})}
+		_, err := io.ReadAll(bufio.NewReaderSize(g, 4096))
+		fe, ok := err.(*frameError)
+		if !ok || fe.Code != tc.code {
+			t.Errorf("%s: %v, want close %d", tc.name, err, tc.code)
+		}
+	}
+}
