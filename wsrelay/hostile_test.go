@@ -376,3 +376,41 @@ func FuzzHostileFrames(f *testing.F) {
 		e.stillServes(t)
 	})
 }
+
+// panicMetrics panics when it counts a frame of 13 bytes: a stand-in for
+// a bug that client bytes reach.
+type panicMetrics struct{}
+
+func (panicMetrics) Opened()       {}
+func (panicMetrics) Closed(string) {}
+func (panicMetrics) FrameOut(int)  {}
+func (panicMetrics) Paused(string) {}
+func (panicMetrics) FrameIn(n int) {
+	if n == 13 {
+		panic("a bug reached by 13 bytes")
+	}
+}
+
+// TestHostilePanicEndsOneConnection: a panic while handling a client's
+// frame ends that connection alone, with 1011, and is logged with the
+// client's address; the other clients carry on.
+func TestHostilePanicEndsOneConnection(t *testing.T) {
+	e := newEnv(t, wsrelay.Options{Metrics: panicMetrics{}})
+	tg := e.target(true)
+	e.relayTo(tg.PID, "")
+	other := e.dial(t, nil)
+	c := e.dial(t, nil)
+	c.WriteText("13 bytes, bug")
+	wantClose(t, c, 1011, "internal error")
+	if leave := nextLeave(tg); field(leave, "code") != int64(1011) || str(leave, "reason") != "error" {
+		t.Errorf("ws.leave %v", leave.Payload)
+	}
+	if logs := e.logs.String(); !strings.Contains(logs, "a bug reached by 13 bytes") || !strings.Contains(logs, c.Conn.LocalAddr().String()) {
+		t.Errorf("the panic is not logged with the client's address:\n%s", logs)
+	}
+	other.WriteText("fine")
+	if s, err := other.ReadText(); err != nil || s != "fine" {
+		t.Fatalf("the other client: %q %v", s, err)
+	}
+	e.stillServes(t)
+}
