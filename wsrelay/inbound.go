@@ -75,7 +75,8 @@ type inbound struct {
 	granted   time.Time // when the budget was granted
 
 	ready     []byte // bytes to hand on before reading more
-	readyHeld bool   // ready is a held frame: give back its budget once handed on
+	readyHeld bool   // ready is a held frame: give back its budget and buffer once handed on
+	readyBuf  []byte
 	deadline  time.Time
 
 	err *frameError
@@ -99,6 +100,45 @@ func newInbound(nc net.Conn, o *Options, budget *Budget, deflate bool) *inbound 
 
 // close ends a budget wait; the connection is ending.
 func (g *inbound) close() { g.stopOnce.Do(func() { close(g.stop) }) }
+
+// Held frames are collected in pooled buffers of power-of-two sizes, from
+// 2*holdThreshold up to 4 MiB (larger ones are not pooled): a buffer is
+// at most twice what has arrived, and a busy server does not allocate
+// (and clear) a fresh one for every large frame.
+const (
+	holdMinBuf  = 2 * holdThreshold
+	holdClasses = 10 // 8 KiB << 9 = 4 MiB
+)
+
+var holdBufs [holdClasses]sync.Pool
+
+func holdClass(n int) int {
+	c := 0
+	for holdMinBuf<<c < n {
+		c++
+	}
+	return c
+}
+
+// getHoldBuf returns an empty buffer of capacity at least n.
+func getHoldBuf(n int) []byte {
+	c := holdClass(n)
+	if c >= holdClasses {
+		return make([]byte, 0, n)
+	}
+	if b, ok := holdBufs[c].Get().(*[]byte); ok {
+		return (*b)[:0]
+	}
+	return make([]byte, 0, holdMinBuf<<c)
+}
+
+// putHoldBuf gives a buffer from getHoldBuf back.
+func putHoldBuf(b []byte) {
+	c := holdClass(cap(b))
+	if c < holdClasses && cap(b) == holdMinBuf<<c {
+		holdBufs[c].Put(&b)
+	}
+}
 
 // release gives back what the connection holds of the budget (when the
 // reader ends).
@@ -131,6 +171,8 @@ func (g *inbound) Read(p []byte) (int, error) {
 				if g.readyHeld {
 					g.readyHeld = false
 					g.release()
+					putHoldBuf(g.readyBuf)
+					g.readyBuf = nil
 				}
 			}
 			return n, nil
@@ -233,7 +275,7 @@ func (g *inbound) scan(b []byte) (int, error) {
 		}
 		total := hl + int(length)
 		got := min(len(b)-i, total)
-		g.hold = make([]byte, got, max(got, min(total, 2*holdThreshold)))
+		g.hold = getHoldBuf(min(total, max(got, 2*holdThreshold)))[:got]
 		copy(g.hold, b[i:i+got])
 		g.holdHdr, g.holdTotal = hl, total
 		if rest := b[i+got:]; len(rest) > 0 {
@@ -352,11 +394,12 @@ func (g *inbound) fillHold() error {
 	}
 	for len(g.hold) < g.holdTotal {
 		if len(g.hold) == cap(g.hold) {
-			grown := make([]byte, len(g.hold), min(g.holdTotal, 2*cap(g.hold)))
+			grown := getHoldBuf(min(g.holdTotal, 2*cap(g.hold)))[:len(g.hold)]
 			copy(grown, g.hold)
+			putHoldBuf(g.hold)
 			g.hold = grown
 		}
-		n, err := g.src(g.hold[len(g.hold):cap(g.hold)])
+		n, err := g.src(g.hold[len(g.hold):min(cap(g.hold), g.holdTotal)])
 		g.hold = g.hold[:len(g.hold)+n]
 		if err != nil {
 			return err
@@ -365,7 +408,7 @@ func (g *inbound) fillHold() error {
 	frame := g.hold
 	g.hold, g.granted = nil, time.Time{}
 	if !g.zActive {
-		g.ready, g.readyHeld = frame, true
+		g.ready, g.readyHeld, g.readyBuf = frame, true, frame
 		return nil
 	}
 	// A frame of a compressed message: collect its payload, and inflate
@@ -376,6 +419,7 @@ func (g *inbound) fillHold() error {
 		payload[i] ^= mask[i&3]
 	}
 	g.zbuf = append(g.zbuf, payload...)
+	putHoldBuf(frame)
 	g.release()
 	if frame[0]&0x80 == 0 {
 		return nil
