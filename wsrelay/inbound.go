@@ -21,6 +21,15 @@ import (
 // most this much).
 const holdThreshold = 4096
 
+// readBufSize is the library's read buffer per connection (it reads
+// through a bufio.Reader of this size). An idle connection holds only
+// this one: while bytes come fast, the guard reads burstBuf at a time
+// into a pooled buffer and hands them on from there.
+const (
+	readBufSize = 512
+	burstBuf    = 16 << 10
+)
+
 // maxHeader is the longest frame header: 2 bytes, an 8-byte length and a
 // 4-byte mask key.
 const maxHeader = 14
@@ -75,8 +84,9 @@ type inbound struct {
 	granted   time.Time // when the budget was granted
 
 	ready     []byte // bytes to hand on before reading more
-	readyHeld bool   // ready is a held frame: give back its budget and buffer once handed on
-	readyBuf  []byte
+	readyHeld bool   // ready is a held frame: give back its budget once handed on
+	readyBuf  []byte // the pooled buffer under ready, given back once handed on
+	burst     bool   // the last read filled its buffer: more is likely waiting
 	deadline  time.Time
 
 	err *frameError
@@ -171,6 +181,8 @@ func (g *inbound) Read(p []byte) (int, error) {
 				if g.readyHeld {
 					g.readyHeld = false
 					g.release()
+				}
+				if g.readyBuf != nil {
 					putHoldBuf(g.readyBuf)
 					g.readyBuf = nil
 				}
@@ -183,21 +195,26 @@ func (g *inbound) Read(p []byte) (int, error) {
 			}
 			continue
 		}
-		if len(p) < 4*maxHeader {
-			// A small read (the library reads through a 4 KiB buffer, so
-			// this does not happen): go through a buffer of a useful size.
-			tmp := make([]byte, 512)
-			n, err := g.readStream(tmp)
-			k := copy(p, tmp[:n])
-			if k < n {
-				g.ready = tmp[k:n]
+		if len(p) < 4*maxHeader || (g.burst && len(p) < burstBuf) {
+			// Bytes are coming fast (the last read filled its buffer), or
+			// p is tiny: read a pooled buffer's worth, handed on from it.
+			buf := getHoldBuf(burstBuf)[:burstBuf]
+			n, raw, err := g.readStream(buf)
+			g.burst = raw == len(buf)
+			if n == 0 {
+				putHoldBuf(buf)
+				if err != nil {
+					return 0, err
+				}
+				continue
 			}
-			if k > 0 || err != nil {
-				return k, err
-			}
+			g.ready, g.readyBuf = buf[:n], buf
 			continue
 		}
-		n, err := g.readStream(p)
+		// Straight into the library's buffer: an idle connection holds no
+		// buffer but that one.
+		n, raw, err := g.readStream(p)
+		g.burst = raw == len(p)
 		if n > 0 || err != nil {
 			return n, err
 		}
@@ -206,15 +223,16 @@ func (g *inbound) Read(p []byte) (int, error) {
 
 // readStream reads from the network into p and returns how much of it
 // may go on to the library; what must not (a header cut by the end of
-// the read, a held frame) is kept.
-func (g *inbound) readStream(p []byte) (int, error) {
+// the read, a held frame) is kept. raw is how much of p was filled.
+func (g *inbound) readStream(p []byte) (n, raw int, err error) {
 	k := copy(p, g.hdr[:g.hn])
 	g.hn = 0
-	n, err := g.src(p[k:])
-	if n == 0 && err != nil {
-		return 0, err
+	m, err := g.src(p[k:])
+	if m == 0 && err != nil {
+		return 0, k, err
 	}
-	return g.scan(p[:k+n])
+	n, err = g.scan(p[:k+m])
+	return n, k + m, err
 }
 
 // src reads what was kept back first, then the network, with the read

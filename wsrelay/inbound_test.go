@@ -74,7 +74,7 @@ func TestInboundPassesValidStreams(t *testing.T) {
 		}
 		budget := NewBudget(1 << 20)
 		g := &inbound{nc: &chunkConn{r: bytes.NewReader(in), rnd: rnd}, max: 1 << 20, timeout: time.Minute, budget: budget, stop: make(chan struct{})}
-		out, err := io.ReadAll(bufio.NewReaderSize(g, 4096))
+		out, err := io.ReadAll(bufio.NewReaderSize(g, []int{readBufSize, 4096, 16}[seed%3]))
 		if err != nil || !bytes.Equal(out, in) {
 			t.Fatalf("seed %d: %d of %d bytes came through equal=%v, %v", seed, len(out), len(in), bytes.Equal(out, in), err)
 		}
@@ -128,8 +128,9 @@ func (c *loopConn) Read(p []byte) (int, error) {
 func (c *loopConn) SetReadDeadline(time.Time) error { return nil }
 
 // BenchmarkInbound: what the guard costs per frame read through it, with
-// the library's 4 KiB buffer above it, against reading the same bytes
-// without it ("plain"). One op is one frame.
+// the library's read buffer above it, against reading the same bytes
+// through the 4 KiB buffer of before, without the guard ("plain"). One op
+// is one frame.
 func BenchmarkInbound(b *testing.B) {
 	for _, size := range []int{64, 1024, 65536} {
 		var stream []byte
@@ -142,8 +143,8 @@ func BenchmarkInbound(b *testing.B) {
 		}
 		frameLen := len(stream) / frames
 		payload := make([]byte, size)
-		read := func(b *testing.B, r io.Reader) {
-			br := bufio.NewReaderSize(r, 4096)
+		read := func(b *testing.B, r io.Reader, bufSize int) {
+			br := bufio.NewReaderSize(r, bufSize)
 			hdr := make([]byte, frameLen-size)
 			b.SetBytes(int64(frameLen))
 			for b.Loop() {
@@ -156,11 +157,11 @@ func BenchmarkInbound(b *testing.B) {
 			}
 		}
 		b.Run(fmt.Sprintf("plain/%d", size), func(b *testing.B) {
-			read(b, &loopConn{data: stream})
+			read(b, &loopConn{data: stream}, 4096)
 		})
 		b.Run(fmt.Sprintf("guarded/%d", size), func(b *testing.B) {
 			g := &inbound{nc: &loopConn{data: stream}, max: 1 << 20, timeout: time.Minute, budget: NewBudget(0), stop: make(chan struct{})}
-			read(b, g)
+			read(b, g, readBufSize)
 		})
 	}
 }

@@ -1,6 +1,7 @@
 package wsrelay
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -168,8 +169,9 @@ func (rl *Relay) upgrade(w http.ResponseWriter, r *http.Request) (*gws.Conn, *so
 		b, _ := brw.Reader.Peek(n) // frames the client sent right after the handshake
 		in.pre = bytes.Clone(b)
 	}
-	brw.Reader.Reset(in)
-	ws, err := rl.upgrader.UpgradeFromConn(sock, brw.Reader, r)
+	// The library reads through a small buffer of its own; the HTTP
+	// server's (4 KiB each way) are let go.
+	ws, err := rl.upgrader.UpgradeFromConn(sock, bufio.NewReaderSize(in, readBufSize), r)
 	if err != nil {
 		return nil, nil, nil, err
 	}
