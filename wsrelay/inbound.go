@@ -293,8 +293,9 @@ func (g *inbound) scan(b []byte) (int, error) {
 		}
 		total := hl + int(length)
 		got := min(len(b)-i, total)
-		g.hold = getHoldBuf(min(total, max(got, 2*holdThreshold)))[:got]
-		copy(g.hold, b[i:i+got])
+		// Only what arrived: the buffer grows (from the pool) once the
+		// frame has its share of the budget and more bytes come.
+		g.hold = bytes.Clone(b[i : i+got])
 		g.holdHdr, g.holdTotal = hl, total
 		if rest := b[i+got:]; len(rest) > 0 {
 			g.pre = append(bytes.Clone(rest), g.pre...)
