@@ -517,20 +517,27 @@ func (events) OnClose(socket *gws.Conn, err error) {
 		return
 	}
 	defer c.recoverPanic("closing")
-	var reason, detail string
-	var code int
 	if fe := c.in.err; fe != nil {
-		// The guard refused what the client sent, and sent the close frame.
-		reason, code, detail = ReasonError, fe.Code, fe.Reason
-		if fe.Code == 1008 {
-			reason = ReasonTimeout
-		}
-		c.rl.log.Info("websocket client closed for what it sent", "remote", c.remote, "client", c.pid.String(), "code", fe.Code, "detail", fe.Reason)
-	} else {
-		reason, code, detail = classifyClose(err)
+		c.clientFailed(fe) // already done, when the guard failed after the upgrade
+		_ = socket.NetConn().Close()
+		return
 	}
+	reason, code, detail := classifyClose(err)
 	c.endFromOutside(ending{reason: reason, code: code, leave: true, detail: detail})
 	_ = socket.NetConn().Close()
+}
+
+// clientFailed ends the connection because the inbound guard refused
+// what the client sent; the guard sends the close frame.
+func (c *conn) clientFailed(fe *frameError) {
+	reason := ReasonError
+	if fe.Code == 1008 {
+		reason = ReasonTimeout
+	}
+	if c.finish(ending{reason: reason, code: fe.Code, leave: true, detail: fe.Reason}) {
+		c.rl.log.Info("websocket client closed for what it sent", "remote", c.remote, "client", c.pid.String(), "code", fe.Code, "detail", fe.Reason)
+		_ = c.rl.node.SendSystem(c.pid, c.pid, topicEnd, value.Nil())
+	}
 }
 
 // recoverPanic, deferred on a goroutine that handles a client's bytes,

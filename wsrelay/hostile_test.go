@@ -98,11 +98,18 @@ func TestHostileTopBitLength(t *testing.T) {
 	tg := e.target(true)
 	e.relayTo(tg.PID, "")
 	c := e.dial(t, nil)
-	if _, err := c.Conn.Write(header(true, 0, wsclient.OpBinary, 1<<63, true)); err != nil {
+	// A good frame and the bad header in one write: the good one is
+	// relayed, then the connection fails.
+	attack := append(maskedFrame(0, wsclient.OpText, []byte("before")), header(true, 0, wsclient.OpBinary, 1<<63, true)...)
+	if _, err := c.Conn.Write(attack); err != nil {
 		t.Fatal(err)
 	}
 	wantClose(t, c, 1002, "64-bit payload length")
-	leave := nextLeave(tg)
+	tg.Next("ws.join")
+	if m := tg.Next("ws.message"); str(m, "data") != "before" {
+		t.Errorf("ws.message %v", m.Payload)
+	}
+	leave := tg.Next("ws.leave")
 	if str(leave, "reason") != "error" || field(leave, "code") != int64(1002) {
 		t.Errorf("ws.leave %v", leave.Payload)
 	}

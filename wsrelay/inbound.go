@@ -61,7 +61,8 @@ type inbound struct {
 	deflate bool // permessage-deflate was negotiated
 	timeout time.Duration
 	budget  *Budget
-	ws      *gws.Conn // set once upgraded: writes the close frame
+	ws      *gws.Conn         // set once upgraded: writes the close frame
+	onFail  func(*frameError) // set once upgraded: ends the connection
 
 	stop     chan struct{} // closed when the connection ends: ends a budget wait
 	stopOnce sync.Once
@@ -89,7 +90,8 @@ type inbound struct {
 	burst     bool   // the last read filled its buffer: more is likely waiting
 	deadline  time.Time
 
-	err *frameError
+	err     *frameError
+	pending *frameError // a bad frame, behind frames still to hand on
 }
 
 // frameError is how the inbound guard ended a connection: the close code
@@ -157,11 +159,23 @@ func (g *inbound) release() {
 	g.held = 0
 }
 
+// bad describes what is wrong with a frame.
+func bad(code int, format string, args ...any) *frameError {
+	return &frameError{Code: code, Reason: fmt.Sprintf(format, args...)}
+}
+
 // fail sends the close frame and makes every later read fail.
 func (g *inbound) fail(code int, format string, args ...any) error {
-	g.err = &frameError{Code: code, Reason: fmt.Sprintf(format, args...)}
+	return g.failWith(bad(code, format, args...))
+}
+
+func (g *inbound) failWith(fe *frameError) error {
+	g.err = fe
+	if g.onFail != nil {
+		g.onFail(fe) // the connection ends with this reason, before anything else can end it
+	}
 	if g.ws != nil {
-		_ = g.ws.WriteClose(uint16(code), []byte(TruncateReason(g.err.Reason)))
+		_ = g.ws.WriteClose(uint16(fe.Code), []byte(TruncateReason(g.err.Reason)))
 	} else {
 		_ = g.nc.Close()
 	}
@@ -172,6 +186,9 @@ func (g *inbound) Read(p []byte) (int, error) {
 	for {
 		if g.err != nil {
 			return 0, g.err
+		}
+		if g.pending != nil && len(g.ready) == 0 {
+			return 0, g.failWith(g.pending)
 		}
 		if len(g.ready) > 0 {
 			n := copy(p, g.ready)
@@ -282,9 +299,15 @@ func (g *inbound) scan(b []byte) (int, error) {
 			g.hn = copy(g.hdr[:], b[i:])
 			return i, nil
 		}
-		length, hold, err := g.check(b[i : i+hl])
-		if err != nil {
-			return 0, err
+		length, hold, fe := g.check(b[i : i+hl])
+		if fe != nil {
+			if i > 0 {
+				// The frames before the bad one go on first; the
+				// connection fails when the library asks for more.
+				g.pending = fe
+				return i, nil
+			}
+			return 0, g.failWith(fe)
 		}
 		if !hold {
 			g.remain = length
@@ -326,7 +349,7 @@ func headerLen(b []byte) int {
 
 // check validates a frame header and follows the message it belongs to.
 // It returns the payload length and whether the frame is held back.
-func (g *inbound) check(h []byte) (length int64, hold bool, err error) {
+func (g *inbound) check(h []byte) (length int64, hold bool, err *frameError) {
 	fin, rsv, op, masked := h[0]&0x80 != 0, h[0]&0x70, h[0]&0x0f, h[1]&0x80 != 0
 	switch c := h[1] & 0x7f; c {
 	case 126:
@@ -334,40 +357,40 @@ func (g *inbound) check(h []byte) (length int64, hold bool, err error) {
 	case 127:
 		u := binary.BigEndian.Uint64(h[2:10])
 		if u>>63 != 0 {
-			return 0, false, g.fail(1002, "a 64-bit payload length with the most significant bit set")
+			return 0, false, bad(1002, "a 64-bit payload length with the most significant bit set")
 		}
 		length = int64(u)
 	default:
 		length = int64(c)
 	}
 	if !masked {
-		return 0, false, g.fail(1002, "a client frame that is not masked")
+		return 0, false, bad(1002, "a client frame that is not masked")
 	}
 	if rsv&0x30 != 0 {
-		return 0, false, g.fail(1002, "reserved bits RSV2/RSV3 set")
+		return 0, false, bad(1002, "reserved bits RSV2/RSV3 set")
 	}
 	compressed := false
 	switch op {
 	case 0x8, 0x9, 0xA:
 		switch {
 		case !fin:
-			return 0, false, g.fail(1002, "a fragmented control frame")
+			return 0, false, bad(1002, "a fragmented control frame")
 		case length > 125:
-			return 0, false, g.fail(1002, "a control frame of %d bytes (at most 125)", length)
+			return 0, false, bad(1002, "a control frame of %d bytes (at most 125)", length)
 		case rsv != 0:
-			return 0, false, g.fail(1002, "a reserved bit set on a control frame")
+			return 0, false, bad(1002, "a reserved bit set on a control frame")
 		}
 		return length, false, nil
 	case 0x1, 0x2:
 		if g.inMsg {
-			return 0, false, g.fail(1002, "a new message inside a fragmented one")
+			return 0, false, bad(1002, "a new message inside a fragmented one")
 		}
 		if rsv != 0 && !g.deflate {
-			return 0, false, g.fail(1002, "RSV1 set without a negotiated compression")
+			return 0, false, bad(1002, "RSV1 set without a negotiated compression")
 		}
 		compressed = rsv != 0
 		if length > g.max {
-			return 0, false, g.fail(1009, "a message of %d bytes (at most %d)", length, g.max)
+			return 0, false, bad(1009, "a message of %d bytes (at most %d)", length, g.max)
 		}
 		g.msgLen = length
 		if !fin {
@@ -378,13 +401,13 @@ func (g *inbound) check(h []byte) (length int64, hold bool, err error) {
 		}
 	case 0x0:
 		if !g.inMsg {
-			return 0, false, g.fail(1002, "a continuation frame without a message to continue")
+			return 0, false, bad(1002, "a continuation frame without a message to continue")
 		}
 		if rsv != 0 {
-			return 0, false, g.fail(1002, "a reserved bit set on a continuation frame")
+			return 0, false, bad(1002, "a reserved bit set on a continuation frame")
 		}
 		if length > g.max || g.msgLen+length > g.max {
-			return 0, false, g.fail(1009, "a message of over %d bytes (at most %d)", g.max, g.max)
+			return 0, false, bad(1009, "a message of over %d bytes (at most %d)", g.max, g.max)
 		}
 		g.msgLen += length
 		compressed = g.zActive
@@ -392,7 +415,7 @@ func (g *inbound) check(h []byte) (length int64, hold bool, err error) {
 			g.inMsg = false
 		}
 	default:
-		return 0, false, g.fail(1002, "unknown opcode %d", op)
+		return 0, false, bad(1002, "unknown opcode %d", op)
 	}
 	return length, compressed || length > holdThreshold, nil
 }

@@ -132,7 +132,7 @@ func (rl *Relay) relay(w http.ResponseWriter, r *http.Request, raw string) {
 		return
 	}
 	c := newConn(rl, socket, sock, h, r.RemoteAddr)
-	c.in = in
+	c.in, in.onFail = in, c.clientFailed
 	if err := c.open(); err != nil {
 		rl.log.Warn("cannot open websocket connection process", "error", err.Error())
 		_ = socket.WriteClose(1001, []byte("server shutting down"))
