@@ -381,6 +381,9 @@ func FuzzHostileFrames(f *testing.F) {
 		}
 		c.Close()
 		e.stillServes(t)
+		if strings.Contains(e.logs.String(), "panic") {
+			t.Fatalf("the server panicked:\n%s", e.logs.String())
+		}
 	})
 }
 

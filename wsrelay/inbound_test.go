@@ -165,3 +165,32 @@ func BenchmarkInbound(b *testing.B) {
 		})
 	}
 }
+
+// FuzzInbound: any bytes, read in any pieces, go through the guard
+// without a panic; what comes out is a prefix of what went in or (for
+// compressed messages) frames the guard made, and a refusal carries a
+// close code the RFC allows for it.
+func FuzzInbound(f *testing.F) {
+	f.Add([]byte{0x82, 0xff, 0x80, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3, 4}, uint64(1), true)
+	f.Add(testFrame(true, 1, []byte("hello")), uint64(2), false)
+	f.Add(append(testFrame(false, 2, make([]byte, 5000)), testFrame(true, 0, []byte("x"))...), uint64(3), false)
+	f.Add([]byte{0xc1, 0x85, 0, 0, 0, 0, 0xf2, 0x48, 0xcd, 0xc9, 0xc9}, uint64(4), true)
+	f.Fuzz(func(t *testing.T, in []byte, seed uint64, deflate bool) {
+		g := &inbound{nc: &chunkConn{r: bytes.NewReader(in), rnd: rand.New(rand.NewPCG(seed, 7))}, max: 100000, deflate: deflate, timeout: time.Minute, budget: NewBudget(1 << 20), stop: make(chan struct{})}
+		out, err := io.ReadAll(bufio.NewReaderSize(g, readBufSize))
+		if fe, ok := err.(*frameError); ok {
+			switch fe.Code {
+			case 1002, 1007, 1009:
+			default:
+				t.Fatalf("close %d", fe.Code)
+			}
+		}
+		if !deflate && !bytes.HasPrefix(in, out) {
+			t.Fatalf("%d bytes out are not a prefix of the %d in", len(out), len(in))
+		}
+		g.release()
+		if g.budget.InUse() != 0 {
+			t.Fatalf("%d bytes of budget kept", g.budget.InUse())
+		}
+	})
+}
