@@ -461,9 +461,10 @@ func (g *inbound) fillHold() error {
 		payload[i] ^= mask[i&3]
 	}
 	g.zbuf = append(g.zbuf, payload...)
+	fin := frame[0]&0x80 != 0
 	putHoldBuf(frame)
 	g.release()
-	if frame[0]&0x80 == 0 {
+	if !fin {
 		return nil
 	}
 	data, err := inflate(g.zbuf, g.max)
