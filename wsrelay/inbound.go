@@ -255,6 +255,17 @@ func (g *inbound) readStream(p []byte) (n, raw int, err error) {
 // src reads what was kept back first, then the network, with the read
 // deadline of what is being received.
 func (g *inbound) src(p []byte) (int, error) {
+	if len(g.pre) > 0 || g.inMsg || g.hold != nil || !g.deadline.IsZero() {
+		return g.srcSlow(p)
+	}
+	// Between messages, with nothing kept back: the read an idle
+	// connection waits in, kept shallow (its goroutine's stack is most of
+	// what an idle connection costs).
+	return g.nc.Read(p)
+}
+
+//go:noinline
+func (g *inbound) srcSlow(p []byte) (int, error) {
 	if len(g.pre) > 0 {
 		n := copy(p, g.pre)
 		g.pre = g.pre[n:]
