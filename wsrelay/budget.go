@@ -1,6 +1,9 @@
 package wsrelay
 
-import "sync"
+import (
+	"sync"
+	"sync/atomic"
+)
 
 // Budget bounds the bytes of client frames that relays hold back while
 // the frames arrive (see Options.InboundBudget). One Budget is meant to
@@ -64,31 +67,33 @@ func (b *Budget) raise(n int64) {
 }
 
 // acquire takes n bytes, waiting until they fit. It returns false, having
-// taken nothing, when stop is closed first.
-func (b *Budget) acquire(n int64, stop <-chan struct{}) bool {
+// taken nothing, once ended is set (and wakeAll called).
+func (b *Budget) acquire(n int64, ended *atomic.Bool) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	for {
-		b.mu.Lock()
+		if ended.Load() {
+			return false
+		}
 		if b.used == 0 || b.used+n <= b.limitLocked() {
 			b.used += n
-			b.mu.Unlock()
 			return true
 		}
 		wake := b.wake
 		b.waits++
 		b.mu.Unlock()
-		select {
-		case <-wake:
-		case <-stop:
-		}
+		<-wake
 		b.mu.Lock()
 		b.waits--
-		b.mu.Unlock()
-		select {
-		case <-stop:
-			return false
-		default:
-		}
 	}
+}
+
+// wakeAll wakes every waiter, to look again.
+func (b *Budget) wakeAll() {
+	b.mu.Lock()
+	close(b.wake)
+	b.wake = make(chan struct{})
+	b.mu.Unlock()
 }
 
 // Waiting returns how many connections wait for room: their reading is

@@ -18,6 +18,7 @@ import (
 	"github.com/wsrelay/wsrelay/internal/proctest"
 	"github.com/wsrelay/wsrelay/internal/wsclient"
 	"github.com/wsrelay/wsrelay/process"
+	"github.com/wsrelay/wsrelay/value"
 	"github.com/wsrelay/wsrelay/wsrelay"
 )
 
@@ -423,4 +424,30 @@ func TestHostilePanicEndsOneConnection(t *testing.T) {
 		t.Fatalf("the other client: %q %v", s, err)
 	}
 	e.stillServes(t)
+}
+
+// TestHostileBudgetWaitEnds: a connection waiting for budget room can
+// still be closed by its target: the wait ends, the client gets the close
+// frame, and nothing is left waiting.
+func TestHostileBudgetWaitEnds(t *testing.T) {
+	budget := wsrelay.NewBudget(64 << 10)
+	e := newEnv(t, wsrelay.Options{InboundBudget: budget})
+	tg := e.target(false)
+	e.relayTo(tg.PID, "")
+	a := e.dial(t, nil)
+	tg.Next("ws.join")
+	b := e.dial(t, nil)
+	bPID := str(tg.Next("ws.join"), "client_pid")
+	a.Conn.Write(header(true, 0, wsclient.OpBinary, 60000, false))
+	poll.Until(t, timeout, "a's frame to take the budget", func() bool { return budget.InUse() == 60000 })
+	b.Conn.Write(header(true, 0, wsclient.OpBinary, 60000, false))
+	poll.Until(t, timeout, "b to wait for room", func() bool { return budget.Waiting() == 1 })
+	tg.Send(bPID, "ws.close", value.MustOf(map[string]any{"code": 4000, "reason": "bye"}))
+	wantClose(t, b, 4000, "bye")
+	poll.Until(t, timeout, "b's wait to end", func() bool { return budget.Waiting() == 0 })
+	if n := budget.InUse(); n != 60000 {
+		t.Fatalf("budget in use %d, want a's 60000 only", n)
+	}
+	a.Close()
+	poll.Until(t, timeout, "a's share to be given back", func() bool { return budget.InUse() == 0 })
 }

@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/lxzan/gws"
@@ -64,8 +65,8 @@ type inbound struct {
 	ws      *gws.Conn         // set once upgraded: writes the close frame
 	onFail  func(*frameError) // set once upgraded: ends the connection
 
-	stop     chan struct{} // closed when the connection ends: ends a budget wait
-	stopOnce sync.Once
+	ended   atomic.Bool // the connection is ending: a budget wait ends
+	waiting atomic.Bool // the reader is in a budget wait
 
 	hdr    [maxHeader]byte
 	hn     int   // bytes of a header cut by the end of a read
@@ -107,11 +108,16 @@ func (e *frameError) Error() string { return fmt.Sprintf("close %d: %s", e.Code,
 func (e *frameError) Uint16() uint16 { return uint16(e.Code) }
 
 func newInbound(nc net.Conn, o *Options, budget *Budget, deflate bool) *inbound {
-	return &inbound{nc: nc, max: int64(o.MaxMessageSize), deflate: deflate, timeout: o.ReadTimeout, budget: budget, stop: make(chan struct{})}
+	return &inbound{nc: nc, max: int64(o.MaxMessageSize), deflate: deflate, timeout: o.ReadTimeout, budget: budget}
 }
 
 // close ends a budget wait; the connection is ending.
-func (g *inbound) close() { g.stopOnce.Do(func() { close(g.stop) }) }
+func (g *inbound) close() {
+	g.ended.Store(true)
+	if g.waiting.Load() {
+		g.budget.wakeAll()
+	}
+}
 
 // Held frames are collected in pooled buffers of power-of-two sizes, from
 // 2*holdThreshold up to 4 MiB (larger ones are not pooled): a buffer is
@@ -438,7 +444,10 @@ func (g *inbound) fillHold() error {
 	if g.held == 0 && g.granted.IsZero() {
 		n := int64(g.holdTotal - g.holdHdr)
 		if n > holdThreshold {
-			if !g.budget.acquire(n, g.stop) {
+			g.waiting.Store(true)
+			ok := g.budget.acquire(n, &g.ended)
+			g.waiting.Store(false)
+			if !ok {
 				return g.drain()
 			}
 			g.held = n

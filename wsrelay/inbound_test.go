@@ -73,7 +73,7 @@ func TestInboundPassesValidStreams(t *testing.T) {
 			}
 		}
 		budget := NewBudget(1 << 20)
-		g := &inbound{nc: &chunkConn{r: bytes.NewReader(in), rnd: rnd}, max: 1 << 20, timeout: time.Minute, budget: budget, stop: make(chan struct{})}
+		g := &inbound{nc: &chunkConn{r: bytes.NewReader(in), rnd: rnd}, max: 1 << 20, timeout: time.Minute, budget: budget}
 		out, err := io.ReadAll(bufio.NewReaderSize(g, []int{readBufSize, 4096, 16}[seed%3]))
 		if err != nil || !bytes.Equal(out, in) {
 			t.Fatalf("seed %d: %d of %d bytes came through equal=%v, %v", seed, len(out), len(in), bytes.Equal(out, in), err)
@@ -103,7 +103,7 @@ func TestInboundRefuses(t *testing.T) {
 		{"continuation first", []byte{0x80, 0x80, 1, 2, 3, 4}, 1002},
 		{"message over the limit", []byte{0x82, 0x80 | 127, 0, 0, 0, 0, 0, 0x10, 0, 1, 1, 2, 3, 4}, 1009},
 	} {
-		g := &inbound{nc: &chunkConn{r: bytes.NewReader(tc.in), rnd: rand.New(rand.NewPCG(1, 2))}, max: 1 << 20, timeout: time.Minute, budget: NewBudget(0), stop: make(chan struct{})}
+		g := &inbound{nc: &chunkConn{r: bytes.NewReader(tc.in), rnd: rand.New(rand.NewPCG(1, 2))}, max: 1 << 20, timeout: time.Minute, budget: NewBudget(0)}
 		_, err := io.ReadAll(bufio.NewReaderSize(g, 4096))
 		fe, ok := err.(*frameError)
 		if !ok || fe.Code != tc.code {
@@ -160,7 +160,7 @@ func BenchmarkInbound(b *testing.B) {
 			read(b, &loopConn{data: stream}, 4096)
 		})
 		b.Run(fmt.Sprintf("guarded/%d", size), func(b *testing.B) {
-			g := &inbound{nc: &loopConn{data: stream}, max: 1 << 20, timeout: time.Minute, budget: NewBudget(0), stop: make(chan struct{})}
+			g := &inbound{nc: &loopConn{data: stream}, max: 1 << 20, timeout: time.Minute, budget: NewBudget(0)}
 			read(b, g, readBufSize)
 		})
 	}
@@ -176,7 +176,7 @@ func FuzzInbound(f *testing.F) {
 	f.Add(append(testFrame(false, 2, make([]byte, 5000)), testFrame(true, 0, []byte("x"))...), uint64(3), false)
 	f.Add([]byte{0xc1, 0x85, 0, 0, 0, 0, 0xf2, 0x48, 0xcd, 0xc9, 0xc9}, uint64(4), true)
 	f.Fuzz(func(t *testing.T, in []byte, seed uint64, deflate bool) {
-		g := &inbound{nc: &chunkConn{r: bytes.NewReader(in), rnd: rand.New(rand.NewPCG(seed, 7))}, max: 100000, deflate: deflate, timeout: time.Minute, budget: NewBudget(1 << 20), stop: make(chan struct{})}
+		g := &inbound{nc: &chunkConn{r: bytes.NewReader(in), rnd: rand.New(rand.NewPCG(seed, 7))}, max: 100000, deflate: deflate, timeout: time.Minute, budget: NewBudget(1 << 20)}
 		out, err := io.ReadAll(bufio.NewReaderSize(g, readBufSize))
 		if fe, ok := err.(*frameError); ok {
 			switch fe.Code {
