@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"runtime/debug"
@@ -171,13 +172,26 @@ func (rl *Relay) upgrade(w http.ResponseWriter, r *http.Request) (*gws.Conn, *so
 	}
 	// The library reads through a small buffer of its own; the HTTP
 	// server's (4 KiB each way) are let go.
-	ws, err := rl.upgrader.UpgradeFromConn(sock, bufio.NewReaderSize(in, readBufSize), r)
+	ws, err := rl.safeUpgrade(sock, bufio.NewReaderSize(in, readBufSize), r)
 	if err != nil {
 		return nil, nil, nil, err
 	}
 	in.ws = ws
 	_ = ws.SetDeadline(time.Time{})
 	return ws, sock, in, nil
+}
+
+// safeUpgrade answers the handshake; a panic in the library (on what
+// the client sent) fails this connection alone.
+func (rl *Relay) safeUpgrade(sock *socket, br *bufio.Reader, r *http.Request) (ws *gws.Conn, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			rl.log.Error("panic while answering a websocket handshake; closing the connection", "remote", r.RemoteAddr, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+			_ = sock.Close()
+			ws, err = nil, fmt.Errorf("handshake: panic: %v", v)
+		}
+	}()
+	return rl.upgrader.UpgradeFromConn(sock, br, r)
 }
 
 // isUpgrade reports whether r asks for a WebSocket.
