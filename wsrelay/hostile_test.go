@@ -451,3 +451,34 @@ func TestHostileBudgetWaitEnds(t *testing.T) {
 	a.Close()
 	poll.Until(t, timeout, "a's share to be given back", func() bool { return budget.InUse() == 0 })
 }
+
+// TestHostileCompressedProtocol: with compression negotiated, RSV1 is
+// allowed only on the first frame of a data message; data that does not
+// inflate closes with 1007.
+func TestHostileCompressedProtocol(t *testing.T) {
+	e := newEnv(t, wsrelay.Options{Compression: true})
+	tg := e.target(true)
+	e.relayTo(tg.PID, "")
+	z := compress([]byte("hello hello hello"))
+	for _, tc := range []struct {
+		name string
+		send []byte
+		code int
+	}{
+		{"RSV1 on a ping", maskedFrame(4, wsclient.OpPing, nil), 1002},
+		{"not deflate data", maskedFrame(4, wsclient.OpText, []byte{0xff, 0xff, 0xff, 0xff}), 1007},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := deflateDial(t, e)
+			c.Conn.Write(tc.send)
+			wantClose(t, c, tc.code, "")
+		})
+	}
+	t.Run("RSV1 on a continuation", func(t *testing.T) {
+		c := deflateDial(t, e)
+		c.WriteFrame(false, 4, wsclient.OpText, z[:2], true)
+		c.WriteFrame(true, 4, wsclient.OpContinuation, z[2:], true)
+		wantClose(t, c, 1002, "continuation")
+	})
+	e.stillServes(t)
+}
