@@ -11,6 +11,8 @@ import (
 // function sets the X-WS-Relay header becomes a WebSocket relayed to a
 // process. Its options are the wsrelay.* post_options (docs/relay.md).
 func Relay() *Middleware {
+	// One inbound budget for every route of the app (docs/relay.md).
+	budget := wsrelay.NewBudget(0)
 	return &Middleware{
 		Name:    "websocket_relay",
 		Stage:   Post,
@@ -18,6 +20,7 @@ func Relay() *Middleware {
 		Options: wsrelay.OptionNames,
 		New: func(mc MiddlewareContext, opts map[string]string) (func(http.Handler) http.Handler, error) {
 			o := wsrelay.Options{Node: mc.Node, Logger: mc.Logger, Route: mc.Router, AllowedHosts: mc.AllowedHosts}
+			o.InboundBudget = budget
 			if mc.metrics != nil {
 				o.Metrics = mc.metrics
 			}

@@ -2,8 +2,10 @@ package wsrelay
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"os"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -45,7 +47,8 @@ const topicEnd = "@end"
 type conn struct {
 	rl      *Relay
 	ws      *gws.Conn
-	sock    *socket // under ws
+	sock    *socket  // under ws
+	in      *inbound // what ws reads through
 	remote  string
 	started time.Time
 
@@ -65,6 +68,10 @@ type conn struct {
 	targetGone bool // the target has exited: it gets no ws.leave
 
 	lastRead atomic.Int64 // unix nanoseconds of the last frame from the client
+
+	pongMu     sync.Mutex
+	pong       []byte // payload of the latest ping, for the queued pong
+	pongQueued bool   // a pong waits in the outbox
 
 	out outbox
 }
@@ -345,6 +352,9 @@ func (c *conn) finish(e ending) bool {
 		c.sendLocked(TopicLeave, c.fields(extra...))
 	}
 	c.mu.Unlock()
+	if c.in != nil {
+		c.in.close()
+	}
 	c.rl.log.Debug("websocket connection ended", "client", c.pid.String(), "reason", e.reason, "code", e.code, "detail", e.detail)
 	switch {
 	case e.hard:
@@ -455,7 +465,8 @@ func (c *conn) pingTick() {
 	c.enqueue(frame{op: gws.OpcodePing})
 }
 
-// Socket events, on the reader goroutine.
+// Socket events, on the reader goroutine. Each recovers from a panic
+// by ending its connection alone.
 
 type events struct{}
 
@@ -463,17 +474,39 @@ func (events) OnOpen(*gws.Conn) {}
 
 func (events) OnMessage(socket *gws.Conn, msg *gws.Message) {
 	if c := connOf(socket); c != nil {
+		defer c.recoverPanic("relaying a frame")
 		c.frameIn(msg)
 	} else {
 		msg.Close()
 	}
 }
 
+// OnPing answers with a pong. Pongs are coalesced: while one waits to be
+// written, a new ping only replaces its payload (RFC 6455 5.5.3 lets an
+// endpoint answer only the latest ping), so a client that floods pings
+// gets at most one pong queued, not a full outbound queue.
 func (events) OnPing(socket *gws.Conn, payload []byte) {
 	if c := connOf(socket); c != nil {
+		defer c.recoverPanic("answering a ping")
 		c.lastRead.Store(time.Now().UnixNano())
-		c.enqueue(frame{op: gws.OpcodePong, data: append([]byte(nil), payload...)})
+		c.pongMu.Lock()
+		c.pong = append(c.pong[:0], payload...)
+		queued := c.pongQueued
+		c.pongQueued = true
+		c.pongMu.Unlock()
+		if !queued {
+			c.enqueue(frame{op: gws.OpcodePong})
+		}
 	}
+}
+
+// takePong returns the payload of the pong to write now.
+func (c *conn) takePong() []byte {
+	c.pongMu.Lock()
+	defer c.pongMu.Unlock()
+	p := c.pong
+	c.pong, c.pongQueued = nil, false
+	return p
 }
 
 func (events) OnPong(socket *gws.Conn, _ []byte) {
@@ -487,9 +520,42 @@ func (events) OnClose(socket *gws.Conn, err error) {
 	if c == nil {
 		return
 	}
+	defer c.recoverPanic("closing")
+	if fe := c.in.err; fe != nil {
+		c.clientFailed(fe) // already done, when the guard failed after the upgrade
+		_ = socket.NetConn().Close()
+		return
+	}
 	reason, code, detail := classifyClose(err)
 	c.endFromOutside(ending{reason: reason, code: code, leave: true, detail: detail})
 	_ = socket.NetConn().Close()
+}
+
+// clientFailed ends the connection because the inbound guard refused
+// what the client sent; the guard sends the close frame.
+func (c *conn) clientFailed(fe *frameError) {
+	reason := ReasonError
+	if fe.Code == 1008 {
+		reason = ReasonTimeout
+	}
+	if c.finish(ending{reason: reason, code: fe.Code, leave: true, detail: fe.Reason}) {
+		c.rl.log.Info("websocket client closed for what it sent", "remote", c.remote, "client", c.pid.String(), "code", fe.Code, "detail", fe.Reason)
+		_ = c.rl.node.SendSystem(c.pid, c.pid, topicEnd, value.Nil())
+	}
+}
+
+// recoverPanic, deferred on a goroutine that handles a client's bytes,
+// turns a panic into the end of this connection alone: it is logged, the
+// client gets 1011 and the target ws.leave (reason error).
+func (c *conn) recoverPanic(doing string) {
+	v := recover()
+	if v == nil {
+		return
+	}
+	c.rl.log.Error("panic while "+doing+"; closing the connection", "remote", c.remote, "client", c.pid.String(), "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+	_ = c.ws.WriteClose(1011, []byte("internal error"))
+	c.endFromOutside(ending{reason: ReasonError, code: 1011, leave: true, detail: fmt.Sprint("panic: ", v)})
+	_ = c.ws.NetConn().Close()
 }
 
 // classifyClose turns the error that ended a read loop into a ws.leave

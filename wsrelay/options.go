@@ -22,6 +22,10 @@ const (
 	DefaultHost           = "wsrelay"
 	// MaxWriteSize bounds one frame written to a client.
 	MaxWriteSize = 64 << 20
+
+	// Limits on what clients send (docs/relay.md, "Limits and hostile clients").
+	DefaultReadTimeout   = 30 * time.Second
+	DefaultInboundBudget = 32 << 20
 )
 
 // Options configure a Relay. Node is required; the zero value of every
@@ -74,6 +78,26 @@ type Options struct {
 	// rebound DNS name cannot reach a local server. Requests on
 	// non-loopback addresses are not checked. Default: loopback names only.
 	AllowedHosts string
+
+	// Limits on what clients send: see "Limits and hostile clients" in
+	// docs/relay.md.
+
+	// ReadTimeout bounds how long a client may take to send a frame the
+	// relay holds back (one over 4 KiB, or compressed) once reading it has
+	// begun, and a fragmented message from its first frame to its last; a
+	// client that takes longer is closed with 1008 (reason timeout).
+	// Default 30s.
+	ReadTimeout time.Duration
+	// InboundBudget bounds the bytes of frames being received that the
+	// relay holds back, over every relay that shares it (the gateway gives
+	// the relays of an app one Budget); past it, reading those clients
+	// pauses until bytes are handed on. Default: a budget of this relay's
+	// own, of InboundBudgetSize.
+	InboundBudget *Budget
+	// InboundBudgetSize is the size of the budget in bytes. On a shared
+	// budget the largest size any relay sets wins; default
+	// DefaultInboundBudget (32 MiB).
+	InboundBudgetSize int64
 }
 
 // Metrics is what the relay reports; the gateway's Prometheus metrics
@@ -135,6 +159,9 @@ func (o *Options) defaults() error {
 	if o.PongTimeout == 0 {
 		o.PongTimeout = DefaultPongTimeout
 	}
+	if o.ReadTimeout == 0 {
+		o.ReadTimeout = DefaultReadTimeout
+	}
 	switch {
 	case o.MaxMessageSize < 1:
 		return &OptionError{"max.message.size", "must be at least 1 byte"}
@@ -144,6 +171,10 @@ func (o *Options) defaults() error {
 		return &OptionError{"write.timeout", "must be positive"}
 	case o.PongTimeout < 0:
 		return &OptionError{"pong.timeout", "must be positive"}
+	case o.ReadTimeout < 0:
+		return &OptionError{"read.timeout", "must be positive"}
+	case o.InboundBudgetSize < 0:
+		return &OptionError{"inbound.budget", "must be at least 1 byte"}
 	}
 	if _, err := origin.Parse(o.AllowedOrigins); err != nil {
 		return &OptionError{"allowed.origins", err.Error()}
@@ -165,7 +196,8 @@ func (e *OptionError) Error() string { return "wsrelay." + e.Option + ": " + e.M
 
 // OptionNames are the post_options the websocket_relay middleware takes,
 // without the "wsrelay." prefix.
-var OptionNames = []string{"allowed.origins", "max.message.size", "outbound.queue", "write.timeout", "ping.interval", "pong.timeout", "compression"}
+var OptionNames = []string{"allowed.origins", "max.message.size", "outbound.queue", "write.timeout", "ping.interval", "pong.timeout", "compression",
+	"read.timeout", "inbound.budget"}
 
 // ParseOptions reads post_options (keys without the "wsrelay." prefix)
 // into o. It checks every option and returns an *OptionError for each bad
@@ -203,6 +235,12 @@ func ParseOptions(opts map[string]string, o *Options) error {
 			if err != nil {
 				err = fmt.Errorf("%q is not true or false", v)
 			}
+		case "read.timeout":
+			o.ReadTimeout, err = positiveDuration(v)
+		case "inbound.budget":
+			var n int
+			n, err = positiveInt(v)
+			o.InboundBudgetSize = int64(n)
 		default:
 			err = fmt.Errorf("unknown option")
 		}

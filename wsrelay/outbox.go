@@ -152,7 +152,7 @@ func (c *conn) write(f frame) error {
 	case gws.OpcodePing:
 		return c.ws.WritePing(nil)
 	case gws.OpcodePong:
-		return c.ws.WritePong(f.data)
+		return c.ws.WritePong(c.takePong())
 	}
 	c.rl.opts.Metrics.FrameOut(len(f.data))
 	return c.ws.WriteMessage(f.op, f.data)

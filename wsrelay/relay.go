@@ -1,10 +1,14 @@
 package wsrelay
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -23,6 +27,7 @@ type Relay struct {
 	log      *slog.Logger
 	origins  origin.List
 	upgrader *gws.Upgrader
+	budget   *Budget // inbound bytes held back, shared with the node's other relays
 
 	mu      sync.Mutex
 	closing bool
@@ -43,6 +48,11 @@ func New(opts Options) (*Relay, error) {
 		}
 	}
 	rl := &Relay{opts: opts, node: opts.Node, log: opts.Logger.With("route", opts.Route), origins: origins, conns: map[*conn]struct{}{}}
+	rl.budget = opts.InboundBudget
+	if rl.budget == nil {
+		rl.budget = NewBudget(0)
+	}
+	rl.budget.raise(opts.InboundBudgetSize)
 	rl.upgrader = gws.NewUpgrader(&events{}, &gws.ServerOption{
 		ReadMaxPayloadSize:  opts.MaxMessageSize,
 		WriteMaxPayloadSize: MaxWriteSize,
@@ -141,13 +151,14 @@ func (rl *Relay) relay(w http.ResponseWriter, r *http.Request, raw string) {
 		http.Error(w, "server is shutting down", http.StatusServiceUnavailable)
 		return
 	}
-	socket, sock, err := rl.upgrade(w, r)
+	socket, sock, in, err := rl.upgrade(w, r)
 	if err != nil {
 		rl.readers.Done()
 		rl.log.Debug("websocket upgrade failed", "path", r.URL.Path, "error", err.Error())
 		return
 	}
 	c := newConn(rl, socket, sock, h, r.RemoteAddr)
+	c.in, in.onFail = in, c.clientFailed
 	if err := c.open(); err != nil {
 		rl.log.Warn("cannot open websocket connection process", "error", err.Error())
 		_ = socket.WriteClose(1001, []byte("server shutting down"))
@@ -156,30 +167,56 @@ func (rl *Relay) relay(w http.ResponseWriter, r *http.Request, raw string) {
 	}
 	go func() {
 		defer rl.readers.Done()
+		defer rl.remove(c)
+		defer in.release()
+		defer c.recoverPanic("reading frames")
 		socket.ReadLoop()
-		rl.remove(c)
 	}()
 }
 
 // upgrade takes the connection over from the HTTP server and answers the
 // handshake. The network connection is wrapped in a socket, which batches
-// the frames the writer has queued.
-func (rl *Relay) upgrade(w http.ResponseWriter, r *http.Request) (*gws.Conn, *socket, error) {
+// the frames the writer has queued; the library reads it through the
+// inbound guard (inbound.go), in the HTTP server's read buffer.
+func (rl *Relay) upgrade(w http.ResponseWriter, r *http.Request) (*gws.Conn, *socket, *inbound, error) {
 	nc, brw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
 		http.Error(w, "cannot take over the connection for a WebSocket", http.StatusInternalServerError)
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	// The HTTP server's read and write deadlines do not apply to a
 	// WebSocket: dead peers are found by pings, slow ones by WriteTimeout.
 	_ = nc.SetDeadline(time.Time{})
 	sock := &socket{Conn: nc, timeout: rl.opts.WriteTimeout}
-	ws, err := rl.upgrader.UpgradeFromConn(sock, brw.Reader, r)
-	if err != nil {
-		return nil, nil, err
+	// The library negotiates permessage-deflate exactly so.
+	deflate := rl.opts.Compression && strings.Contains(r.Header.Get("Sec-WebSocket-Extensions"), "permessage-deflate")
+	in := newInbound(nc, &rl.opts, rl.budget, deflate)
+	if n := brw.Reader.Buffered(); n > 0 {
+		b, _ := brw.Reader.Peek(n) // frames the client sent right after the handshake
+		in.pre = bytes.Clone(b)
 	}
+	// The library reads through a small buffer of its own; the HTTP
+	// server's (4 KiB each way) are let go.
+	ws, err := rl.safeUpgrade(sock, bufio.NewReaderSize(in, readBufSize), r)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	in.ws = ws
 	_ = ws.SetDeadline(time.Time{})
-	return ws, sock, nil
+	return ws, sock, in, nil
+}
+
+// safeUpgrade answers the handshake; a panic in the library (on what
+// the client sent) fails this connection alone.
+func (rl *Relay) safeUpgrade(sock *socket, br *bufio.Reader, r *http.Request) (ws *gws.Conn, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			rl.log.Error("panic while answering a websocket handshake; closing the connection", "remote", r.RemoteAddr, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+			_ = sock.Close()
+			ws, err = nil, fmt.Errorf("handshake: panic: %v", v)
+		}
+	}()
+	return rl.upgrader.UpgradeFromConn(sock, br, r)
 }
 
 // isUpgrade reports whether r asks for a WebSocket.
@@ -250,11 +287,12 @@ func (rl *Relay) Shutdown(ctx context.Context) {
 	}
 }
 
-// recoverPanic is gws's Recovery: a panic in a frame handler is logged
-// and the read loop carries on.
+// recoverPanic is gws's Recovery, around the frame handler. The handlers
+// recover themselves (conn.recoverPanic) and end their connection; this
+// one only logs what got past them.
 func (rl *Relay) recoverPanic(gws.Logger) {
 	if v := recover(); v != nil {
-		rl.log.Error("panic while relaying a frame", "panic", v)
+		rl.log.Error("panic while relaying a frame", "panic", v, "stack", string(debug.Stack()))
 	}
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"flag"
@@ -14,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/gobwas/ws"
 	"github.com/lxzan/gws"
 
 	"github.com/wsrelay/wsrelay/process"
@@ -24,7 +26,9 @@ import (
 // cmdBaseline serves what `wsrelay bench` compares against, in one
 // process: /bare is a WebSocket echo server on the same library (gws) with
 // nothing else, /bare-room a broadcast room on gws alone, and /go is the
-// relay with a Go process echoing for every connection.
+// relay with a Go process echoing for every connection. /gobwas is the
+// same bare echo on github.com/gobwas/ws, for the library decision in
+// BENCHMARKS.md.
 func cmdBaseline(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("baseline", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -52,7 +56,7 @@ func cmdBaseline(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		fmt.Fprintln(stderr, "wsrelay baseline:", err)
 		return 1
 	}
-	fmt.Fprintf(stdout, "baseline listening on %s: ws://%[1]s/bare (gws echo), ws://%[1]s/bare-room (gws broadcast), ws://%[1]s/go (relay, Go target)\n", ln.Addr())
+	fmt.Fprintf(stdout, "baseline listening on %s: ws://%[1]s/bare (gws echo), ws://%[1]s/bare-room (gws broadcast), ws://%[1]s/go (relay, Go target), ws://%[1]s/gobwas (gobwas/ws echo)\n", ln.Addr())
 	ctx, cancel := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer cancel()
 	go func() {
@@ -106,6 +110,13 @@ func baselineServer() (*http.Server, func(context.Context), error) {
 		}
 		room.join(socket)
 		go socket.ReadLoop()
+	})
+	mux.HandleFunc("GET /gobwas", func(w http.ResponseWriter, r *http.Request) {
+		conn, rw, _, err := ws.UpgradeHTTP(r, w)
+		if err != nil {
+			return
+		}
+		go gobwasEcho(conn, rw.Reader)
 	})
 	mux.Handle("GET /go", relay.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set(wsrelay.HeaderName, header)
@@ -183,4 +194,45 @@ func (bareEcho) OnPing(c *gws.Conn, p []byte) { _ = c.WritePong(p) }
 func (bareEcho) OnMessage(c *gws.Conn, m *gws.Message) {
 	defer m.Close()
 	_ = c.WriteMessage(m.Opcode, m.Bytes())
+}
+
+// gobwasEcho is the minimal echo on gobwas/ws that the library decision
+// measures: like the gws echo, a reader goroutine and a 4 KiB read buffer
+// (the HTTP server's, taken over) per connection, each message written
+// back in one write. Pings are answered; any error ends the connection.
+func gobwasEcho(conn net.Conn, br *bufio.Reader) {
+	defer conn.Close()
+	hb := make([]byte, ws.MaxHeaderSize)
+	var payload, out []byte
+	for {
+		h, err := ws.ReadHeaderBuffer(br, hb)
+		if err != nil || h.Length < 0 || h.Length > wsrelay.DefaultMaxMessageSize || !h.Masked {
+			return
+		}
+		if int64(cap(payload)) < h.Length {
+			payload = make([]byte, h.Length)
+		}
+		p := payload[:h.Length]
+		if _, err := io.ReadFull(br, p); err != nil {
+			return
+		}
+		ws.Cipher(p, h.Mask, 0)
+		switch h.OpCode {
+		case ws.OpClose:
+			_ = ws.WriteFrame(conn, ws.NewCloseFrame(ws.NewCloseFrameBody(ws.StatusNormalClosure, "")))
+			return
+		case ws.OpPing:
+			h.OpCode = ws.OpPong
+		case ws.OpPong:
+			continue
+		}
+		reply := ws.Header{Fin: h.Fin, OpCode: h.OpCode, Length: h.Length}
+		w := bytes.NewBuffer(out[:0])
+		_ = ws.WriteHeader(w, reply)
+		w.Write(p)
+		out = w.Bytes()
+		if _, err := conn.Write(out); err != nil {
+			return
+		}
+	}
 }

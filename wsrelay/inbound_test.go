@@ -1,0 +1,196 @@
+package wsrelay
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"testing"
+	"time"
+)
+
+// chunkConn hands out its bytes in reads of random sizes, as TCP may.
+type chunkConn struct {
+	net.Conn
+	r   *bytes.Reader
+	rnd *rand.Rand
+}
+
+func (c *chunkConn) Read(p []byte) (int, error) {
+	n := 1 + c.rnd.IntN(min(len(p), 9000))
+	return c.r.Read(p[:min(n, len(p))])
+}
+
+func (c *chunkConn) SetReadDeadline(time.Time) error { return nil }
+func (c *chunkConn) Close() error                    { return nil }
+
+func testFrame(fin bool, op byte, payload []byte) []byte {
+	b0 := op
+	if fin {
+		b0 |= 0x80
+	}
+	f := []byte{b0}
+	switch n := len(payload); {
+	case n < 126:
+		f = append(f, 0x80|byte(n))
+	case n <= 0xffff:
+		f = append(f, 0x80|126)
+		f = binary.BigEndian.AppendUint16(f, uint16(n))
+	default:
+		f = append(f, 0x80|127)
+		f = binary.BigEndian.AppendUint64(f, uint64(n))
+	}
+	f = append(f, 1, 2, 3, 4)
+	return append(f, payload...)
+}
+
+// TestInboundPassesValidStreams: a stream of valid frames (small, held,
+// fragmented, with control frames between fragments), read in random
+// pieces, reaches the library byte for byte, and every held frame's
+// budget is given back.
+func TestInboundPassesValidStreams(t *testing.T) {
+	for seed := range uint64(50) {
+		rnd := rand.New(rand.NewPCG(seed, 1))
+		var in []byte
+		for range 40 {
+			size := rnd.IntN(200)
+			if rnd.IntN(3) == 0 {
+				size = rnd.IntN(30000)
+			}
+			p := make([]byte, size)
+			switch rnd.IntN(4) {
+			case 0:
+				in = append(in, testFrame(false, 2, p[:size/2])...)
+				in = append(in, testFrame(true, 9, []byte("ping"))...)
+				in = append(in, testFrame(true, 0, p[size/2:])...)
+			case 1:
+				in = append(in, testFrame(true, 10, p[:min(size, 125)])...)
+			default:
+				in = append(in, testFrame(true, 2, p)...)
+			}
+		}
+		budget := NewBudget(1 << 20)
+		g := &inbound{nc: &chunkConn{r: bytes.NewReader(in), rnd: rnd}, max: 1 << 20, timeout: time.Minute, budget: budget}
+		out, err := io.ReadAll(bufio.NewReaderSize(g, []int{readBufSize, 4096, 16}[seed%3]))
+		if err != nil || !bytes.Equal(out, in) {
+			t.Fatalf("seed %d: %d of %d bytes came through equal=%v, %v", seed, len(out), len(in), bytes.Equal(out, in), err)
+		}
+		if budget.InUse() != 0 {
+			t.Fatalf("seed %d: %d bytes of budget kept", seed, budget.InUse())
+		}
+	}
+}
+
+// TestInboundRefuses: header nonsense ends the stream with the close
+// code the RFC asks for, before any payload is read.
+func TestInboundRefuses(t *testing.T) {
+	top := []byte{0x82, 0xff, 0x80, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3, 4}
+	for _, tc := range []struct {
+		name string
+		in   []byte
+		code int
+	}{
+		{"64-bit length with the top bit set", top, 1002},
+		{"unmasked", []byte{0x81, 0x01, 'x'}, 1002},
+		{"RSV1 without compression", []byte{0xc1, 0x80, 1, 2, 3, 4}, 1002},
+		{"RSV2", []byte{0xa1, 0x80, 1, 2, 3, 4}, 1002},
+		{"opcode 3", []byte{0x83, 0x80, 1, 2, 3, 4}, 1002},
+		{"fragmented ping", []byte{0x09, 0x80, 1, 2, 3, 4}, 1002},
+		{"ping of 126 bytes", append([]byte{0x89, 0x80 | 126, 0, 126, 1, 2, 3, 4}, make([]byte, 126)...), 1002},
+		{"continuation first", []byte{0x80, 0x80, 1, 2, 3, 4}, 1002},
+		{"message over the limit", []byte{0x82, 0x80 | 127, 0, 0, 0, 0, 0, 0x10, 0, 1, 1, 2, 3, 4}, 1009},
+	} {
+		g := &inbound{nc: &chunkConn{r: bytes.NewReader(tc.in), rnd: rand.New(rand.NewPCG(1, 2))}, max: 1 << 20, timeout: time.Minute, budget: NewBudget(0)}
+		_, err := io.ReadAll(bufio.NewReaderSize(g, 4096))
+		fe, ok := err.(*frameError)
+		if !ok || fe.Code != tc.code {
+			t.Errorf("%s: %v, want close %d", tc.name, err, tc.code)
+		}
+	}
+}
+
+// loopConn hands out the same stream of bytes again and again.
+type loopConn struct {
+	net.Conn
+	data []byte
+	off  int
+}
+
+func (c *loopConn) Read(p []byte) (int, error) {
+	n := copy(p, c.data[c.off:])
+	c.off = (c.off + n) % len(c.data)
+	return n, nil
+}
+
+func (c *loopConn) SetReadDeadline(time.Time) error { return nil }
+
+// BenchmarkInbound: what the guard costs per frame read through it, with
+// the library's read buffer above it, against reading the same bytes
+// through the 4 KiB buffer of before, without the guard ("plain"). One op
+// is one frame.
+func BenchmarkInbound(b *testing.B) {
+	for _, size := range []int{64, 1024, 65536} {
+		var stream []byte
+		for len(stream) < 1<<20 {
+			stream = append(stream, testFrame(true, 2, make([]byte, size))...)
+		}
+		frames := 1 << 20 / size
+		if frames*len(testFrame(true, 2, make([]byte, size))) != len(stream) {
+			frames = len(stream) / len(testFrame(true, 2, make([]byte, size)))
+		}
+		frameLen := len(stream) / frames
+		payload := make([]byte, size)
+		read := func(b *testing.B, r io.Reader, bufSize int) {
+			br := bufio.NewReaderSize(r, bufSize)
+			hdr := make([]byte, frameLen-size)
+			b.SetBytes(int64(frameLen))
+			for b.Loop() {
+				if _, err := io.ReadFull(br, hdr); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := io.ReadFull(br, payload); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+		b.Run(fmt.Sprintf("plain/%d", size), func(b *testing.B) {
+			read(b, &loopConn{data: stream}, 4096)
+		})
+		b.Run(fmt.Sprintf("guarded/%d", size), func(b *testing.B) {
+			g := &inbound{nc: &loopConn{data: stream}, max: 1 << 20, timeout: time.Minute, budget: NewBudget(0)}
+			read(b, g, readBufSize)
+		})
+	}
+}
+
+// FuzzInbound: any bytes, read in any pieces, go through the guard
+// without a panic; what comes out is a prefix of what went in or (for
+// compressed messages) frames the guard made, and a refusal carries a
+// close code the RFC allows for it.
+func FuzzInbound(f *testing.F) {
+	f.Add([]byte{0x82, 0xff, 0x80, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3, 4}, uint64(1), true)
+	f.Add(testFrame(true, 1, []byte("hello")), uint64(2), false)
+	f.Add(append(testFrame(false, 2, make([]byte, 5000)), testFrame(true, 0, []byte("x"))...), uint64(3), false)
+	f.Add([]byte{0xc1, 0x85, 0, 0, 0, 0, 0xf2, 0x48, 0xcd, 0xc9, 0xc9}, uint64(4), true)
+	f.Fuzz(func(t *testing.T, in []byte, seed uint64, deflate bool) {
+		g := &inbound{nc: &chunkConn{r: bytes.NewReader(in), rnd: rand.New(rand.NewPCG(seed, 7))}, max: 100000, deflate: deflate, timeout: time.Minute, budget: NewBudget(1 << 20)}
+		out, err := io.ReadAll(bufio.NewReaderSize(g, readBufSize))
+		if fe, ok := err.(*frameError); ok {
+			switch fe.Code {
+			case 1002, 1007, 1009:
+			default:
+				t.Fatalf("close %d", fe.Code)
+			}
+		}
+		if !deflate && !bytes.HasPrefix(in, out) {
+			t.Fatalf("%d bytes out are not a prefix of the %d in", len(out), len(in))
+		}
+		g.release()
+		if g.budget.InUse() != 0 {
+			t.Fatalf("%d bytes of budget kept", g.budget.InUse())
+		}
+	})
+}
