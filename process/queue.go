@@ -3,6 +3,7 @@ package process
 import (
 	"container/heap"
 	"sync"
+	"sync/atomic"
 )
 
 // queue is a FIFO with an optional bound, guarded by a mutex, with a 1-slot
@@ -20,7 +21,7 @@ type queue[T any] struct {
 
 	// Waiting senders (see roomBelow and takenAt). Both cost nothing to a
 	// queue nobody waits on: one nil check and one length check per pop.
-	out    uint64        // items that have left (popped or dropped), ever
+	out    atomic.Uint64 // items that have left (popped or dropped), ever; written under mu
 	room   chan struct{} // closed once n <= roomAt; nil while nobody waits
 	roomAt int
 	takers takers // waiters for an item to leave, soonest first
@@ -80,7 +81,7 @@ func (q *queue[T]) pushAt(v T, limit int) (pushResult, uint64) {
 		q.grow()
 	}
 	q.buf[(q.head+q.n)&(len(q.buf)-1)] = v
-	pos := q.out + uint64(q.n)
+	pos := q.out.Load() + uint64(q.n)
 	q.n++
 	q.wake()
 	q.mu.Unlock()
@@ -124,7 +125,7 @@ func (q *queue[T]) pop() (v T, ok, closed bool) {
 	q.buf[i] = zero
 	q.head = (i + 1) & (len(q.buf) - 1)
 	q.n--
-	q.out++
+	q.out.Add(1)
 	if q.n == 0 {
 		q.head = 0
 		if len(q.buf) > 64 {
@@ -145,7 +146,7 @@ func (q *queue[T]) close(drop bool) int {
 	if drop {
 		dropped = q.n
 		q.buf, q.head, q.n = nil, 0, 0
-		q.out += uint64(dropped)
+		q.out.Add(uint64(dropped))
 	}
 	if !q.closed {
 		q.closed = true
@@ -180,7 +181,7 @@ func (q *queue[T]) roomBelow(below int) <-chan struct{} {
 func (q *queue[T]) takenAt(pos uint64) <-chan struct{} {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if q.out > pos {
+	if q.out.Load() > pos {
 		return closedChan
 	}
 	ch := make(chan struct{})
@@ -189,11 +190,7 @@ func (q *queue[T]) takenAt(pos uint64) <-chan struct{} {
 }
 
 // isTaken reports whether the item pushed at pos has left the queue.
-func (q *queue[T]) isTaken(pos uint64) bool {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return q.out > pos
-}
+func (q *queue[T]) isTaken(pos uint64) bool { return q.out.Load() > pos }
 
 // wakeSenders wakes the senders whose wait is over; q.mu is held.
 func (q *queue[T]) wakeSenders() {
@@ -201,7 +198,7 @@ func (q *queue[T]) wakeSenders() {
 		close(q.room)
 		q.room = nil
 	}
-	for len(q.takers) > 0 && q.takers[0].pos < q.out {
+	for len(q.takers) > 0 && q.takers[0].pos < q.out.Load() {
 		close(heap.Pop(&q.takers).(taker).ch)
 	}
 }

@@ -64,9 +64,24 @@ type conn struct {
 	end        ending
 	targetGone bool // the target has exited: it gets no ws.leave
 
+	// The reader's backpressure (frameIn), under mu: the frames sent to
+	// the target that it has not taken yet, oldest first, and a channel
+	// closed when a paused reader must look again (the connection ended,
+	// or its target changed).
+	flights     []flight // from flightHead on
+	flightHead  int
+	flightBytes int
+	wake        chan struct{}
+
 	lastRead atomic.Int64 // unix nanoseconds of the last frame from the client
 
 	out outbox
+}
+
+// flight is a frame in the target's mailbox.
+type flight struct {
+	r process.Receipt
+	n int // payload bytes
 }
 
 // ending is how and why a connection ends.
@@ -96,7 +111,8 @@ func (e ending) result() process.Result {
 
 func newConn(rl *Relay, ws *gws.Conn, sock *socket, h Header, remote string) *conn {
 	c := &conn{rl: rl, ws: ws, sock: sock, remote: remote, started: time.Now(), target: h.Target, topic: h.Topic, metadata: h.Metadata, heartbeat: h.Heartbeat}
-	c.out.max = rl.opts.OutboundQueue
+	c.out.init(&rl.opts)
+	c.wake = make(chan struct{})
 	c.lastRead.Store(c.started.UnixNano())
 	ws.Session().Store("", c)
 	return c
@@ -141,38 +157,40 @@ func (c *conn) sendLocked(topic string, payload value.Value) {
 
 // frameIn relays one frame from the client (on the reader goroutine).
 //
-// The frame waits, and with it the reader, while the target's mailbox is
-// full or holds more than a quarter of an outbound queue of messages, or
-// while what waits to be written to this client (its outbound queue and
-// its process's mailbox) is a quarter of the queue's bound: the relay stops
-// reading this client, so TCP pushes back on it. Together these keep a
-// client that sends faster than it reads what comes back (say, one
-// pipelining requests to an echoing target) from overflowing its own
-// outbound queue (what is in flight toward it stays under half the
-// queue): it is slowed down, not cut off. Nothing is
-// dropped, and other clients are not held up. The lock is released
-// between tries, so a transfer or a close can happen meanwhile; the frame
-// then goes to whichever target is current when it is taken, still in
-// order.
+// The frame waits, and with it the reader, while the client's frames its
+// target has not taken yet reach InflightMaxBytes (or a quarter of
+// OutboundQueue frames), while the target's mailbox is full, or while what
+// waits to be written to this client (its outbound queue and its
+// process's mailbox) reaches OutboundPauseBytes (or a quarter of
+// OutboundQueue frames): the relay stops reading this client, so TCP
+// pushes back on it. A client that sends faster than it reads what comes
+// back (say, one pipelining requests to an echoing target) is slowed
+// down, not cut off: what is in flight toward it stays under its
+// OutboundMaxBytes. Nothing is dropped, and other clients are not held
+// up. The reader sleeps on a signal (the target took a frame, the
+// target's mailbox or the outbound queue has room, the connection ended
+// or changed target), never on a timer. The lock is released while it
+// waits, so a transfer or a close can happen meanwhile; the frame then
+// goes to whichever target is current when it is taken, still in order.
 func (c *conn) frameIn(msg *gws.Message) {
-	defer msg.Close()
 	c.lastRead.Store(time.Now().UnixNano())
-	c.rl.opts.Metrics.FrameIn(msg.Data.Len())
-	typ, data := typeText, value.String(string(msg.Bytes()))
+	n := msg.Data.Len()
+	c.rl.opts.Metrics.FrameIn(n)
+	b := string(msg.Bytes())
+	typ, data := typeText, value.String(b)
 	if msg.Opcode == gws.OpcodeBinary {
-		typ, data = typeBinary, value.Bytes(msg.Bytes())
+		typ, data = typeBinary, value.BytesString(b)
 	}
-	wait, paused := 20*time.Microsecond, ""
+	msg.Close() // the frame is in data: the read buffer goes back while we wait
+	paused := ""
 	for {
 		c.mu.Lock()
 		if c.ended {
 			c.mu.Unlock()
 			return
 		}
-		cause := ""
-		if c.out.backedUp(c.rl.node.MailboxLen(c.pid)) {
-			cause = PauseOutboundQueue
-		} else {
+		wait, cause := c.holdLocked()
+		if wait == nil {
 			// The fields in key order: value.Map then has nothing to sort.
 			payload := value.Map(
 				value.Field{Key: "client_pid", Value: c.pidVal},
@@ -180,10 +198,15 @@ func (c *conn) frameIn(msg *gws.Message) {
 				value.Field{Key: "metadata", Value: c.metadata},
 				value.Field{Key: "type", Value: typ},
 			)
-			err := c.rl.node.TrySend(c.pid, c.target, c.topic, payload, c.out.max/2+1)
+			r, err := c.rl.node.TrySendReceipt(c.pid, c.target, c.topic, payload, 0)
 			if !errors.Is(err, process.ErrMailboxFull) {
 				if err == nil {
 					c.count++
+					if !r.Taken() {
+						c.flights = append(c.flights, flight{r: r, n: n})
+						c.flightBytes += n
+					}
+
 				}
 				c.mu.Unlock()
 				if err != nil {
@@ -191,16 +214,51 @@ func (c *conn) frameIn(msg *gws.Message) {
 				}
 				return
 			}
-			cause = PauseTargetMailbox
+			wait, cause = c.rl.node.MailboxRoom(c.target, 0), PauseTargetMailbox
 		}
+		wake := c.wake
 		c.mu.Unlock()
 		if cause != paused {
 			c.rl.opts.Metrics.Paused(cause)
 			paused = cause
 		}
-		time.Sleep(wait) // backpressure: wait for room
-		wait = min(2*wait, 10*time.Millisecond)
+		select { // backpressure: wait for room
+		case <-wait:
+		case <-wake:
+		}
 	}
+}
+
+// holdLocked returns what the reader must wait for before it relays the
+// next frame, and why; nil when it may go on. c.mu is held.
+func (c *conn) holdLocked() (<-chan struct{}, string) {
+	// What waits to be written to the client.
+	if ch := c.out.roomWait(); ch != nil {
+		return ch, PauseOutboundQueue
+	}
+	if free := c.out.framesFree(); free <= c.rl.node.MailboxLen(c.pid) {
+		return c.rl.node.MailboxRoom(c.pid, max(1, free)), PauseOutboundQueue
+	}
+	// What the target has not taken yet (it takes in order).
+	h := c.flightHead
+	for h < len(c.flights) && c.flights[h].r.Taken() {
+		c.flightBytes -= c.flights[h].n
+		c.flights[h] = flight{}
+		h++
+	}
+	switch {
+	case h == len(c.flights):
+		c.flights, h = c.flights[:0], 0
+	case h > 64 && h > len(c.flights)/2:
+		k := copy(c.flights, c.flights[h:])
+		clear(c.flights[k:])
+		c.flights, h = c.flights[:k], 0
+	}
+	c.flightHead = h
+	if n := len(c.flights) - h; n > 0 && (c.flightBytes >= c.rl.opts.InflightMaxBytes || n >= c.out.pauseFrames) {
+		return c.flights[h].r.Done(), PauseTargetMailbox
+	}
+	return nil, ""
 }
 
 // HandleMessage handles a message to the client PID.
@@ -325,6 +383,7 @@ func (c *conn) finish(e ending) bool {
 		return false
 	}
 	c.ended, c.end = true, e
+	close(c.wake)                      // a paused reader returns
 	c.rl.opts.Metrics.Closed(e.reason) // before ws.leave: whoever sees it sees the count
 	if c.beatTimer != nil {
 		c.beatTimer.Stop()
@@ -374,6 +433,11 @@ func (c *conn) control(p *process.Process, ctl control) {
 		c.sendLocked(TopicLeave, c.fields(value.Field{Key: "reason", Value: value.String(ReasonTransferred)}))
 		_ = p.Unmonitor(old)
 		c.target, c.targetGone = *ctl.target, false
+		// A reader paused for the old target looks again; what the old
+		// target has not taken no longer holds this client back.
+		close(c.wake)
+		c.wake = make(chan struct{})
+		c.flights, c.flightHead, c.flightBytes = nil, 0, 0
 		if ctl.topic != nil {
 			c.topic = *ctl.topic
 		}
