@@ -218,7 +218,7 @@ func (c *conn) frameIn(msg *gws.Message) {
 		}
 		wake := c.wake
 		c.mu.Unlock()
-		if cause != paused {
+		if cause != paused && cause != "" {
 			c.rl.opts.Metrics.Paused(cause)
 			paused = cause
 		}
@@ -230,14 +230,20 @@ func (c *conn) frameIn(msg *gws.Message) {
 }
 
 // holdLocked returns what the reader must wait for before it relays the
-// next frame, and why; nil when it may go on. c.mu is held.
+// next frame, and why (empty: a wait too short to count as a pause); nil
+// when it may go on. c.mu is held.
+//
+// Why this bounds what a client can make the relay hold: let U be the
+// bytes of its frames the target has not taken (F), plus what waits for
+// the client in its process's mailbox and outbound queue (O). A frame is
+// taken in only while F < InflightMaxBytes, O < OutboundPauseBytes and the
+// mailbox is empty, so U stays below their sum plus one frame; an echo
+// only moves bytes from F to O, so a client that reads its echoes never
+// reaches OutboundMaxBytes.
 func (c *conn) holdLocked() (<-chan struct{}, string) {
 	// What waits to be written to the client.
 	if ch := c.out.roomWait(); ch != nil {
 		return ch, PauseOutboundQueue
-	}
-	if free := c.out.framesFree(); free <= c.rl.node.MailboxLen(c.pid) {
-		return c.rl.node.MailboxRoom(c.pid, max(1, free)), PauseOutboundQueue
 	}
 	// What the target has not taken yet (it takes in order).
 	h := c.flightHead
@@ -257,6 +263,11 @@ func (c *conn) holdLocked() (<-chan struct{}, string) {
 	c.flightHead = h
 	if n := len(c.flights) - h; n > 0 && (c.flightBytes >= c.rl.opts.InflightMaxBytes || n >= c.out.pauseFrames) {
 		return c.flights[h].r.Done(), PauseTargetMailbox
+	}
+	// What the connection's process has received and not yet queued: its
+	// size is known once it is queued, which its process does at once.
+	if c.rl.node.MailboxLen(c.pid) > 0 {
+		return c.rl.node.MailboxRoom(c.pid, 1), ""
 	}
 	return nil, ""
 }
@@ -570,10 +581,20 @@ func classifyClose(err error) (reason string, code int, detail string) {
 		return ReasonError, 1007, "invalid UTF-8 in a text frame"
 	case strings.Contains(err.Error(), "opcode"):
 		return ReasonError, 1002, err.Error()
+	case isWriteTimeout(err):
+		// gws closes the socket when a write fails, so the reader may see
+		// the writer's timeout first: the client did not read.
+		return ReasonSlowConsumer, 1008, err.Error()
 	case errors.As(err, &ne) && ne.Timeout(), errors.Is(err, os.ErrDeadlineExceeded):
 		return ReasonTimeout, 1006, err.Error()
 	}
 	// The peer went away without a close frame (or the socket was closed
 	// under the reader).
 	return ReasonClientClosed, 1006, err.Error()
+}
+
+// isWriteTimeout reports whether err is a write that passed its deadline.
+func isWriteTimeout(err error) bool {
+	var oe *net.OpError
+	return errors.As(err, &oe) && oe.Op == "write" && oe.Timeout()
 }

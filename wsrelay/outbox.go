@@ -64,13 +64,6 @@ func (o *outbox) roomWait() <-chan struct{} {
 	return o.room
 }
 
-// framesFree is how many more frames may wait before the reader pauses.
-func (o *outbox) framesFree() int {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.pauseFrames - o.frames
-}
-
 // wakeLocked wakes the reader once there is room; o.mu is held.
 func (o *outbox) wakeLocked() {
 	if o.room != nil && !o.backedUpLocked() {
@@ -161,16 +154,19 @@ func (c *conn) writeLoop() {
 		last, err := c.writeBatch(batch)
 		clear(batch) // the payloads are released as soon as they are written
 		if err != nil {
-			o.close()
-			o.mu.Lock()
-			o.writing = false
-			o.mu.Unlock()
+			// The connection ends first, then the queue closes: closing
+			// it wakes a paused reader, which must find the connection
+			// ended rather than read on and report the error itself.
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
 				c.endFromOutside(ending{reason: ReasonSlowConsumer, code: 1008, leave: true, hard: true, detail: "write timed out after " + c.rl.opts.WriteTimeout.String()})
 			} else {
 				c.endFromOutside(ending{reason: ReasonClientClosed, code: 1006, leave: true, hard: true, detail: err.Error()})
 			}
+			o.close()
+			o.mu.Lock()
+			o.writing = false
+			o.mu.Unlock()
 			return
 		}
 		if last {
