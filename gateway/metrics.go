@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -23,6 +24,9 @@ type metrics struct {
 	closes  *prometheus.CounterVec
 	pauses  *prometheus.CounterVec
 	latency *prometheus.HistogramVec
+
+	relaysMu sync.Mutex
+	relays   []*wsrelay.Relay // for wsrelay_outbound_bytes, read at scrape time
 }
 
 func newMetrics(node *process.Node) *metrics {
@@ -41,7 +45,7 @@ func newMetrics(node *process.Node) *metrics {
 			Name: "wsrelay_connections_closed_total", Help: "WebSocket connections closed, by reason (slow_consumer counts the clients dropped for not reading).",
 		}, []string{"reason"}),
 		pauses: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "wsrelay_read_pauses_total", Help: "Times the relay stopped reading a client, by cause (target_mailbox: the target's mailbox was full or held half an outbound queue; outbound_queue: what waits to be written to the client reached a quarter of its outbound queue).",
+			Name: "wsrelay_read_pauses_total", Help: "Times the relay stopped reading a client, by cause (target_mailbox: the client's frames its target has not taken reached wsrelay.inflight.max.bytes or a quarter of wsrelay.outbound.queue, or the target's mailbox was full; outbound_queue: what waits to be written to the client reached wsrelay.outbound.pause.bytes or a quarter of wsrelay.outbound.queue).",
 		}, []string{"cause"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "wsrelay_http_handler_seconds", Help: "Time to answer an HTTP request, by endpoint entry (for WebSocket endpoints: until the upgrade).",
@@ -51,7 +55,10 @@ func newMetrics(node *process.Node) *metrics {
 	for _, cause := range []string{wsrelay.PauseTargetMailbox, wsrelay.PauseOutboundQueue} {
 		m.pauses.WithLabelValues(cause) // shown as 0 before the first pause
 	}
-	m.reg.MustRegister(m.open, m.frames, m.bytes, m.closes, m.pauses, m.latency, nodeCollector{node},
+	queued := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "wsrelay_outbound_bytes", Help: "Payload bytes waiting to be written to WebSocket clients now, over every connection (a payload sent to several clients counts for each).",
+	}, m.outboundBytes)
+	m.reg.MustRegister(m.open, m.frames, m.bytes, m.closes, m.pauses, m.latency, queued, nodeCollector{node},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -61,6 +68,23 @@ func (m *metrics) Closed(reason string) { m.open.Dec(); m.closes.WithLabelValues
 func (m *metrics) FrameIn(n int)        { m.count("in", n) }
 func (m *metrics) FrameOut(n int)       { m.count("out", n) }
 func (m *metrics) Paused(cause string)  { m.pauses.WithLabelValues(cause).Inc() }
+
+// addRelay makes a relay's waiting bytes part of wsrelay_outbound_bytes.
+func (m *metrics) addRelay(rl *wsrelay.Relay) {
+	m.relaysMu.Lock()
+	m.relays = append(m.relays, rl)
+	m.relaysMu.Unlock()
+}
+
+func (m *metrics) outboundBytes() float64 {
+	m.relaysMu.Lock()
+	defer m.relaysMu.Unlock()
+	var n int64
+	for _, rl := range m.relays {
+		n += rl.OutboundBytes()
+	}
+	return float64(n)
+}
 
 func (m *metrics) count(dir string, n int) {
 	m.frames.WithLabelValues(dir).Inc()

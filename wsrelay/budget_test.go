@@ -122,7 +122,7 @@ func TestFloodingEchoClientsHeldInBytes(t *testing.T) {
 		MaxMessageSize:     frameSize,
 		OutboundPauseBytes: budget,
 		InflightMaxBytes:   budget,
-		OutboundMaxBytes:   4 * budget,
+		OutboundMaxBytes:   2*budget + 2*frameSize,
 		WriteTimeout:       time.Second,
 		Metrics:            m,
 	})
@@ -179,6 +179,9 @@ func TestFloodingEchoClientsHeldInBytes(t *testing.T) {
 		t.Logf("heap: baseline %.1f MiB, peak %.1f MiB, bound %.1f MiB", mib(base), mib(p), mib(bound))
 	}
 	poll.Until(t, timeout, "the flooding clients' memory to come back", func() bool { return heapAlloc() < base+8*MiB })
+	if q := e.rl.OutboundBytes(); q != 0 {
+		t.Errorf("OutboundBytes %d with the flooding clients gone", q)
+	}
 	if err := good.WriteText("still here"); err != nil {
 		t.Fatal(err)
 	}
@@ -227,6 +230,9 @@ func TestBroadcastHeldOnce(t *testing.T) {
 		}
 		return true
 	})
+	if q := e.rl.OutboundBytes(); q < clients*size {
+		t.Errorf("OutboundBytes %d while every client has frames waiting", q)
+	}
 	// Each queue holds what the socket did not take, up to 12 MiB: copied
 	// per client that would be over 11 × 6 MiB.
 	held := heapAlloc() - base
@@ -244,6 +250,9 @@ func TestBroadcastHeldOnce(t *testing.T) {
 		}
 	}
 	poll.Until(t, timeout, "the queues' memory to come back", func() bool { return heapAlloc() < base+8*MiB })
+	if q := e.rl.OutboundBytes(); q != 0 {
+		t.Errorf("OutboundBytes %d with every client gone", q)
+	}
 }
 
 // TestPipeliningClientSlowedByBytes: with byte budgets far below what
@@ -257,7 +266,7 @@ func TestPipeliningClientSlowedByBytes(t *testing.T) {
 		MaxMessageSize:     size + 16,
 		OutboundPauseBytes: 64 << 10,
 		InflightMaxBytes:   64 << 10,
-		OutboundMaxBytes:   128<<10 + size + 16,
+		OutboundMaxBytes:   128<<10 + 2*(size+16),
 		Metrics:            m,
 	})
 	tg := e.target(true)

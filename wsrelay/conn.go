@@ -71,6 +71,7 @@ type conn struct {
 	flights     []flight // from flightHead on
 	flightHead  int
 	flightBytes int
+	maxIn       int // the largest frame the client has sent
 	wake        chan struct{}
 
 	lastRead atomic.Int64 // unix nanoseconds of the last frame from the client
@@ -111,7 +112,7 @@ func (e ending) result() process.Result {
 
 func newConn(rl *Relay, ws *gws.Conn, sock *socket, h Header, remote string) *conn {
 	c := &conn{rl: rl, ws: ws, sock: sock, remote: remote, started: time.Now(), target: h.Target, topic: h.Topic, metadata: h.Metadata, heartbeat: h.Heartbeat}
-	c.out.init(&rl.opts)
+	c.out.init(&rl.opts, &rl.outBytes)
 	c.wake = make(chan struct{})
 	c.lastRead.Store(c.started.UnixNano())
 	ws.Session().Store("", c)
@@ -202,6 +203,7 @@ func (c *conn) frameIn(msg *gws.Message) {
 			if !errors.Is(err, process.ErrMailboxFull) {
 				if err == nil {
 					c.count++
+					c.maxIn = max(c.maxIn, n)
 					if !r.Taken() {
 						c.flights = append(c.flights, flight{r: r, n: n})
 						c.flightBytes += n
@@ -236,10 +238,12 @@ func (c *conn) frameIn(msg *gws.Message) {
 // Why this bounds what a client can make the relay hold: let U be the
 // bytes of its frames the target has not taken (F), plus what waits for
 // the client in its process's mailbox and outbound queue (O). A frame is
-// taken in only while F < InflightMaxBytes, O < OutboundPauseBytes and the
-// mailbox is empty, so U stays below their sum plus one frame; an echo
-// only moves bytes from F to O, so a client that reads its echoes never
-// reaches OutboundMaxBytes.
+// taken in only while F < InflightMaxBytes, O < OutboundPauseBytes and
+// U < their sum (the mailbox's part of O estimated as below), so U stays
+// below their sum plus one frame, plus the one message the connection's
+// process may hold between its mailbox and its queue; an echo only moves
+// bytes from F to O, so a client that reads its echoes never reaches
+// OutboundMaxBytes (at least the sum plus two largest frames).
 func (c *conn) holdLocked() (<-chan struct{}, string) {
 	// What waits to be written to the client.
 	if ch := c.out.roomWait(); ch != nil {
@@ -264,10 +268,15 @@ func (c *conn) holdLocked() (<-chan struct{}, string) {
 	if n := len(c.flights) - h; n > 0 && (c.flightBytes >= c.rl.opts.InflightMaxBytes || n >= c.out.pauseFrames) {
 		return c.flights[h].r.Done(), PauseTargetMailbox
 	}
-	// What the connection's process has received and not yet queued: its
-	// size is known once it is queued, which its process does at once.
-	if c.rl.node.MailboxLen(c.pid) > 0 {
-		return c.rl.node.MailboxRoom(c.pid, 1), ""
+	// What the connection's process has received and not yet queued (it
+	// does so at once): its size is known only then, so an echo of this
+	// client's frames is taken to be at most as large as the largest it
+	// sent.
+	if mb := c.rl.node.MailboxLen(c.pid); mb > 0 {
+		bytes, frames := c.out.waiting()
+		if frames+mb >= c.out.pauseFrames || bytes+c.flightBytes+mb*c.maxIn >= c.rl.opts.OutboundPauseBytes+c.rl.opts.InflightMaxBytes {
+			return c.rl.node.MailboxRoom(c.pid, 1), ""
+		}
 	}
 	return nil, ""
 }

@@ -83,8 +83,8 @@ type Options struct {
 	// to a client past this is not queued: the client is closed as a slow
 	// consumer. A frame larger than the budget is still queued when
 	// nothing else waits. It must be at least OutboundPauseBytes +
-	// InflightMaxBytes + MaxMessageSize, so that a client that reads its
-	// echoes is never cut off. Default 4 MiB, or that sum when larger.
+	// InflightMaxBytes + 2 × MaxMessageSize, so that a client that reads
+	// its echoes is never cut off. Default 4 MiB, or that sum when larger.
 	OutboundMaxBytes int
 	// InflightMaxBytes: while the frames a client sent that its target has
 	// not yet taken from its mailbox add up to this many bytes, the relay
@@ -158,7 +158,7 @@ func (o *Options) defaults() error {
 		o.InflightMaxBytes = DefaultInflightMaxBytes
 	}
 	if o.OutboundMaxBytes == 0 {
-		o.OutboundMaxBytes = max(DefaultOutboundMaxBytes, o.OutboundPauseBytes+o.InflightMaxBytes+o.MaxMessageSize)
+		o.OutboundMaxBytes = max(DefaultOutboundMaxBytes, o.OutboundPauseBytes+o.InflightMaxBytes+2*o.MaxMessageSize)
 	}
 	switch {
 	case o.MaxMessageSize < 1:
@@ -173,8 +173,8 @@ func (o *Options) defaults() error {
 		return &OptionError{"outbound.pause.bytes", "must be at least 1 byte"}
 	case o.InflightMaxBytes < 1:
 		return &OptionError{"inflight.max.bytes", "must be at least 1 byte"}
-	case o.OutboundMaxBytes < o.OutboundPauseBytes+o.InflightMaxBytes+o.MaxMessageSize:
-		return &OptionError{"outbound.max.bytes", fmt.Sprintf("must be at least outbound.pause.bytes + inflight.max.bytes + max.message.size (%d + %d + %d), or a client that reads its echoes could be closed as a slow consumer", o.OutboundPauseBytes, o.InflightMaxBytes, o.MaxMessageSize)}
+	case o.OutboundMaxBytes < o.OutboundPauseBytes+o.InflightMaxBytes+2*o.MaxMessageSize:
+		return &OptionError{"outbound.max.bytes", fmt.Sprintf("must be at least outbound.pause.bytes + inflight.max.bytes + 2 × max.message.size (%d + %d + 2 × %d), or a client that reads its echoes could be closed as a slow consumer", o.OutboundPauseBytes, o.InflightMaxBytes, o.MaxMessageSize)}
 	}
 	if _, err := origin.Parse(o.AllowedOrigins); err != nil {
 		return &OptionError{"allowed.origins", err.Error()}

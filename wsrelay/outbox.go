@@ -5,6 +5,7 @@ import (
 	"net"
 	"strconv"
 	"sync"
+	"sync/atomic"
 
 	"github.com/lxzan/gws"
 )
@@ -28,18 +29,22 @@ type outbox struct {
 	pauseFrames int
 	pauseBytes  int
 	writing     bool
-	closed      bool
+	closed      bool // nothing more is queued
+	dropped     bool // and what was is let go: the counts are zero
 	room        chan struct{} // closed once below the pause budget; nil while nobody waits
+	total       *atomic.Int64 // the relay's bytes waiting, over every connection
 }
 
-func (o *outbox) init(opts *Options) {
+func (o *outbox) init(opts *Options, total *atomic.Int64) {
+	o.total = total
 	o.maxFrames, o.maxBytes = opts.OutboundQueue, opts.OutboundMaxBytes
 	o.pauseFrames, o.pauseBytes = max(1, (opts.OutboundQueue+3)/4), opts.OutboundPauseBytes
 }
 
 func (o *outbox) close() {
 	o.mu.Lock()
-	o.closed, o.q = true, nil
+	o.closed, o.dropped, o.q = true, true, nil
+	o.total.Add(-int64(o.bytes))
 	o.frames, o.bytes = 0, 0
 	o.wakeLocked()
 	o.mu.Unlock()
@@ -64,6 +69,13 @@ func (o *outbox) roomWait() <-chan struct{} {
 	return o.room
 }
 
+// waiting returns the bytes and frames that wait.
+func (o *outbox) waiting() (bytes, frames int) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.bytes, o.frames
+}
+
 // wakeLocked wakes the reader once there is room; o.mu is held.
 func (o *outbox) wakeLocked() {
 	if o.room != nil && !o.backedUpLocked() {
@@ -75,9 +87,10 @@ func (o *outbox) wakeLocked() {
 // written takes a frame that went out off the counts.
 func (o *outbox) written(f *frame) {
 	o.mu.Lock()
-	if !o.closed {
+	if !o.dropped {
 		o.frames--
 		o.bytes -= len(f.data)
+		o.total.Add(-int64(len(f.data)))
 		o.wakeLocked()
 	}
 	o.mu.Unlock()
@@ -108,6 +121,7 @@ func (c *conn) enqueue(f frame) {
 	o.q = append(o.q, f)
 	o.frames++
 	o.bytes += len(f.data)
+	o.total.Add(int64(len(f.data)))
 	start := !o.writing
 	o.writing = true
 	o.mu.Unlock()
@@ -170,7 +184,8 @@ func (c *conn) writeLoop() {
 			return
 		}
 		if last {
-			return // the close frame: nothing follows it
+			o.close() // the close frame: nothing follows it
+			return
 		}
 	}
 }
