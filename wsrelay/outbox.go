@@ -29,8 +29,8 @@ type outbox struct {
 	pauseFrames int
 	pauseBytes  int
 	writing     bool
-	closed      bool // nothing more is queued
-	dropped     bool // and what was is let go: the counts are zero
+	closed      bool          // nothing more is queued
+	dropped     bool          // and what was is let go: the counts are zero
 	room        chan struct{} // closed once below the pause budget; nil while nobody waits
 	total       *atomic.Int64 // the relay's bytes waiting, over every connection
 }
