@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lxzan/gws"
+
 	"github.com/wsrelay/wsrelay/internal/leakcheck"
 	"github.com/wsrelay/wsrelay/internal/poll"
 	"github.com/wsrelay/wsrelay/internal/wsclient"
@@ -360,5 +362,78 @@ func TestPausedReaderReleased(t *testing.T) {
 				t.Fatal(err)
 			}
 		})
+	}
+}
+
+// gwsCollector is a gws client's event handler that hands over messages.
+type gwsCollector struct {
+	gws.BuiltinEventHandler
+	msgs chan []byte
+}
+
+func (g *gwsCollector) OnMessage(_ *gws.Conn, m *gws.Message) {
+	g.msgs <- append([]byte(nil), m.Bytes()...)
+	m.Close()
+}
+
+// TestLargeMessagesWrittenInSegments: a message larger than a segment
+// goes out as fragments from the shared payload (so a write never holds a
+// copy of it), and arrives whole, text split inside multi-byte characters
+// included, with and without compression.
+func TestLargeMessagesWrittenInSegments(t *testing.T) {
+	text := strings.Repeat("héllo wörld ✓ ", 40000) // ~0.7 MiB, runes across every segment boundary
+	bin := bytes.Repeat([]byte{0, 1, 2, 250, 251}, 200000)
+	for _, compress := range []bool{false, true} {
+		e := newEnv(t, wsrelay.Options{Compression: compress, OutboundMaxBytes: 8 * MiB})
+		tg := e.target(false)
+		e.relayTo(tg.PID, "")
+		col := &gwsCollector{msgs: make(chan []byte, 4)}
+		c, _, err := gws.NewClient(col, &gws.ClientOption{
+			Addr:               e.url,
+			ReadMaxPayloadSize: 4 * MiB,
+			PermessageDeflate:  gws.PermessageDeflate{Enabled: compress},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		go c.ReadLoop()
+		client := str(tg.Next("ws.join"), "client_pid")
+		tg.Send(client, "ws.send", value.String(text))
+		tg.Send(client, "ws.send", value.Bytes(bin))
+		if got := recv(t, col.msgs, "the text message"); string(got) != text {
+			t.Errorf("compression %v: text of %d bytes came as %d bytes", compress, len(text), len(got))
+		}
+		if got := recv(t, col.msgs, "the binary message"); !bytes.Equal(got, bin) {
+			t.Errorf("compression %v: binary of %d bytes came as %d bytes", compress, len(bin), len(got))
+		}
+		c.WriteClose(1000, nil)
+		tg.Next("ws.leave")
+	}
+	// On the wire: fragments of at most a segment.
+	e := newEnv(t, wsrelay.Options{})
+	tg := e.target(false)
+	e.relayTo(tg.PID, "")
+	c := e.dial(t, nil)
+	tg.Send(str(tg.Next("ws.join"), "client_pid"), "ws.send", value.String(text))
+	var got []byte
+	for n := 0; ; n++ {
+		f, err := c.ReadFrame()
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := byte(wsclient.OpContinuation)
+		if n == 0 {
+			want = wsclient.OpText
+		}
+		if f.Op != want || len(f.Payload) > 128<<10 {
+			t.Fatalf("frame %d: opcode %d, %d bytes", n, f.Op, len(f.Payload))
+		}
+		got = append(got, f.Payload...)
+		if f.Fin {
+			if n == 0 || string(got) != text {
+				t.Fatalf("%d frame(s), %d bytes", n+1, len(got))
+			}
+			break
+		}
 	}
 }

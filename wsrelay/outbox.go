@@ -1,6 +1,7 @@
 package wsrelay
 
 import (
+	"bytes"
 	"errors"
 	"net"
 	"strconv"
@@ -223,9 +224,17 @@ func (c *conn) writeBatch(batch []frame) (last bool, err error) {
 	return false, err
 }
 
+// segmentAbove is the payload size above which a message is written in
+// segments (fragments of gws's segment size, 128 KiB) rather than framed
+// whole: the frame buffer of a write stays small however large the
+// message, so a client that does not read holds at most a segment's
+// buffers while its write waits, not a copy of the message.
+const segmentAbove = 128 << 10
+
 // write writes one frame. The payload may be shared with other
 // connections (see payload.go): gws only reads it, copying it into its
-// frame buffer or compressing from it.
+// frame buffer (a segment at a time for a large one) or compressing from
+// it.
 func (c *conn) write(f *frame) error {
 	switch f.op {
 	case gws.OpcodeCloseConnection:
@@ -240,5 +249,8 @@ func (c *conn) write(f *frame) error {
 		return c.ws.WritePong(f.data)
 	}
 	c.rl.opts.Metrics.FrameOut(len(f.data))
+	if len(f.data) > segmentAbove && len(f.data) <= MaxWriteSize {
+		return c.ws.WriteFile(f.op, bytes.NewReader(f.data))
+	}
 	return c.ws.WriteMessage(f.op, f.data)
 }
