@@ -208,7 +208,6 @@ func (c *conn) frameIn(msg *gws.Message) {
 						c.flights = append(c.flights, flight{r: r, n: n})
 						c.flightBytes += n
 					}
-
 				}
 				c.mu.Unlock()
 				if err != nil {
