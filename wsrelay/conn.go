@@ -158,21 +158,22 @@ func (c *conn) sendLocked(topic string, payload value.Value) {
 
 // frameIn relays one frame from the client (on the reader goroutine).
 //
-// The frame waits, and with it the reader, while the client's frames its
-// target has not taken yet reach InflightMaxBytes (or a quarter of
+// The reader waits, and stops reading the client, while the client's
+// frames its target has not taken yet reach InflightMaxBytes (or a quarter of
 // OutboundQueue frames), while the target's mailbox is full, or while what
 // waits to be written to this client (its outbound queue and its
 // process's mailbox) reaches OutboundPauseBytes (or a quarter of
-// OutboundQueue frames): the relay stops reading this client, so TCP
-// pushes back on it. A client that sends faster than it reads what comes
+// OutboundQueue frames), so TCP pushes back on the client. A client that sends faster than it reads what comes
 // back (say, one pipelining requests to an echoing target) is slowed
 // down, not cut off: what is in flight toward it stays under its
 // OutboundMaxBytes. Nothing is dropped, and other clients are not held
-// up. The reader sleeps on a signal (the target took a frame, the
-// target's mailbox or the outbound queue has room, the connection ended
-// or changed target), never on a timer. The lock is released while it
-// waits, so a transfer or a close can happen meanwhile; the frame then
-// goes to whichever target is current when it is taken, still in order.
+// up. The reader holds back after relaying a frame, before it reads the
+// next, so what a held-back client sends waits in its socket. It sleeps on
+// a signal (the target took a frame, the target's mailbox or the outbound
+// queue has room, the connection ended or changed target), never on a
+// timer. The lock is released while it waits, so a transfer or a close
+// can happen meanwhile; a frame held by a full mailbox then goes to
+// whichever target is current when it is taken, still in order.
 func (c *conn) frameIn(msg *gws.Message) {
 	c.lastRead.Store(time.Now().UnixNano())
 	n := msg.Data.Len()
@@ -182,8 +183,48 @@ func (c *conn) frameIn(msg *gws.Message) {
 	if msg.Opcode == gws.OpcodeBinary {
 		typ, data = typeBinary, value.BytesString(b)
 	}
-	msg.Close() // the frame is in data: the read buffer goes back while we wait
+	msg.Close() // the frame is in data: the read buffer goes back at once
 	paused := ""
+	// Relay the frame; only a full target mailbox holds it.
+	for {
+		c.mu.Lock()
+		if c.ended {
+			c.mu.Unlock()
+			return
+		}
+		// The fields in key order: value.Map then has nothing to sort.
+		payload := value.Map(
+			value.Field{Key: "client_pid", Value: c.pidVal},
+			value.Field{Key: "data", Value: data},
+			value.Field{Key: "metadata", Value: c.metadata},
+			value.Field{Key: "type", Value: typ},
+		)
+		r, err := c.rl.node.TrySendReceipt(c.pid, c.target, c.topic, payload, 0)
+		if !errors.Is(err, process.ErrMailboxFull) {
+			if err == nil {
+				c.count++
+				c.maxIn = max(c.maxIn, n)
+				if !r.Taken() {
+					c.flights = append(c.flights, flight{r: r, n: n})
+					c.flightBytes += n
+				}
+			}
+			c.mu.Unlock()
+			if err != nil {
+				c.rl.log.Warn("cannot relay a frame to the target", "client", c.pid.String(), "error", err.Error())
+			}
+			break
+		}
+		wait, wake := c.rl.node.MailboxRoom(c.target, 0), c.wake
+		c.mu.Unlock()
+		paused = c.pause(PauseTargetMailbox, paused)
+		select {
+		case <-wait:
+		case <-wake:
+		}
+	}
+	// Then wait until the next frame may be taken in, before reading it:
+	// a held-back client's next frame waits in its socket, not in memory.
 	for {
 		c.mu.Lock()
 		if c.ended {
@@ -191,43 +232,27 @@ func (c *conn) frameIn(msg *gws.Message) {
 			return
 		}
 		wait, cause := c.holdLocked()
-		if wait == nil {
-			// The fields in key order: value.Map then has nothing to sort.
-			payload := value.Map(
-				value.Field{Key: "client_pid", Value: c.pidVal},
-				value.Field{Key: "data", Value: data},
-				value.Field{Key: "metadata", Value: c.metadata},
-				value.Field{Key: "type", Value: typ},
-			)
-			r, err := c.rl.node.TrySendReceipt(c.pid, c.target, c.topic, payload, 0)
-			if !errors.Is(err, process.ErrMailboxFull) {
-				if err == nil {
-					c.count++
-					c.maxIn = max(c.maxIn, n)
-					if !r.Taken() {
-						c.flights = append(c.flights, flight{r: r, n: n})
-						c.flightBytes += n
-					}
-				}
-				c.mu.Unlock()
-				if err != nil {
-					c.rl.log.Warn("cannot relay a frame to the target", "client", c.pid.String(), "error", err.Error())
-				}
-				return
-			}
-			wait, cause = c.rl.node.MailboxRoom(c.target, 0), PauseTargetMailbox
-		}
 		wake := c.wake
 		c.mu.Unlock()
-		if cause != paused && cause != "" {
-			c.rl.opts.Metrics.Paused(cause)
-			paused = cause
+		if wait == nil {
+			return
 		}
-		select { // backpressure: wait for room
+		paused = c.pause(cause, paused)
+		select {
 		case <-wait:
 		case <-wake:
 		}
 	}
+}
+
+// pause counts a pause in reading when its cause is new for this frame
+// (an empty cause is a wait too short to count).
+func (c *conn) pause(cause, paused string) string {
+	if cause != paused && cause != "" {
+		c.rl.opts.Metrics.Paused(cause)
+		return cause
+	}
+	return paused
 }
 
 // holdLocked returns what the reader must wait for before it relays the
