@@ -171,9 +171,9 @@ func TestFloodingEchoClientsHeldInBytes(t *testing.T) {
 	wg.Wait()
 	close(stop)
 	// Per client: what it has in flight to the target and what waits to
-	// be written to it (each under its budget plus one frame), the frame
-	// gws is writing, the frame being read, and the test client's own
-	// masked copy of the frame it writes.
+	// be written to it (each under its budget plus one frame), the
+	// buffers of the write in progress, the frame being read, and the test
+	// client's own masked copy of the frame it writes.
 	bound := base + attackers*(2*budget+5*frameSize) + 16*MiB
 	if p := <-peak; p > bound {
 		t.Errorf("heap peaked at %.1f MiB with %d flooding clients; the budgets allow %.1f MiB (baseline %.1f MiB)", mib(p), attackers, mib(bound), mib(base))
