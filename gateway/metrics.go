@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -25,6 +26,9 @@ type metrics struct {
 	pauses  *prometheus.CounterVec
 	refused *prometheus.CounterVec
 	latency *prometheus.HistogramVec
+
+	relaysMu sync.Mutex
+	relays   []*wsrelay.Relay // for wsrelay_outbound_bytes, read at scrape time
 }
 
 func newMetrics(node *process.Node) *metrics {
@@ -43,7 +47,7 @@ func newMetrics(node *process.Node) *metrics {
 			Name: "wsrelay_connections_closed_total", Help: "WebSocket connections closed, by reason (slow_consumer counts the clients dropped for not reading).",
 		}, []string{"reason"}),
 		pauses: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "wsrelay_read_pauses_total", Help: "Times the relay stopped reading a client, by cause (target_mailbox: the target's mailbox was full or held half an outbound queue; outbound_queue: what waits to be written to the client reached a quarter of its outbound queue).",
+			Name: "wsrelay_read_pauses_total", Help: "Times the relay stopped reading a client, by cause (target_mailbox: the client's frames its target has not taken reached wsrelay.inflight.max.bytes or a quarter of wsrelay.outbound.queue, or the target's mailbox was full; outbound_queue: what waits to be written to the client reached wsrelay.outbound.pause.bytes or a quarter of wsrelay.outbound.queue).",
 		}, []string{"cause"}),
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "wsrelay_requests_refused_total", Help: "Requests refused before their handler ran, by reason (bad_handshake, bad_version, origin, host).",
@@ -56,7 +60,10 @@ func newMetrics(node *process.Node) *metrics {
 	for _, cause := range []string{wsrelay.PauseTargetMailbox, wsrelay.PauseOutboundQueue} {
 		m.pauses.WithLabelValues(cause) // shown as 0 before the first pause
 	}
-	m.reg.MustRegister(m.open, m.frames, m.bytes, m.closes, m.pauses, m.refused, m.latency, nodeCollector{node},
+	queued := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "wsrelay_outbound_bytes", Help: "Payload bytes waiting to be written to WebSocket clients now, over every connection (a payload sent to several clients counts for each).",
+	}, m.outboundBytes)
+	m.reg.MustRegister(m.open, m.frames, m.bytes, m.closes, m.pauses, m.refused, m.latency, queued, nodeCollector{node},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -69,6 +76,22 @@ func (m *metrics) Paused(cause string)  { m.pauses.WithLabelValues(cause).Inc() 
 
 // Refused implements wsrelay.RefusalMetrics.
 func (m *metrics) Refused(reason string) { m.refused.WithLabelValues(reason).Inc() }
+// addRelay makes a relay's waiting bytes part of wsrelay_outbound_bytes.
+func (m *metrics) addRelay(rl *wsrelay.Relay) {
+	m.relaysMu.Lock()
+	m.relays = append(m.relays, rl)
+	m.relaysMu.Unlock()
+}
+
+func (m *metrics) outboundBytes() float64 {
+	m.relaysMu.Lock()
+	defer m.relaysMu.Unlock()
+	var n int64
+	for _, rl := range m.relays {
+		n += rl.OutboundBytes()
+	}
+	return float64(n)
+}
 
 func (m *metrics) count(dir string, n int) {
 	m.frames.WithLabelValues(dir).Inc()

@@ -40,6 +40,9 @@ func Relay() *Middleware {
 				}
 				return nil, errors.Join(errs...)
 			}
+			if mc.metrics != nil {
+				mc.metrics.addRelay(rl)
+			}
 			mc.OnShutdown(rl.Shutdown)
 			return rl.Middleware, nil
 		},

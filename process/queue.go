@@ -1,6 +1,10 @@
 package process
 
-import "sync"
+import (
+	"container/heap"
+	"sync"
+	"sync/atomic"
+)
 
 // queue is a FIFO with an optional bound, guarded by a mutex, with a 1-slot
 // signal channel that a consumer waits on (the nats-server ipqueue pattern).
@@ -14,7 +18,22 @@ type queue[T any] struct {
 	max    int           // 0: unbounded
 	closed bool          // no more pushes; pops drain what is left
 	signal chan struct{} // nil for queues consumed by scheduling
+
+	// Waiting senders (see roomBelow and takenAt). Both cost nothing to a
+	// queue nobody waits on: one nil check and one length check per pop.
+	out    atomic.Uint64 // items that have left (popped or dropped), ever; written under mu
+	room   chan struct{} // closed once n <= roomAt; nil while nobody waits
+	roomAt int
+	takers takers // waiters for an item to leave, soonest first
 }
+
+// closedChan is a channel that is always closed: a wait that is already
+// over returns it. It is never written.
+var closedChan = func() chan struct{} {
+	ch := make(chan struct{})
+	close(ch)
+	return ch
+}()
 
 type pushResult uint8
 
@@ -42,23 +61,31 @@ func (q *queue[T]) push(v T, force bool) pushResult {
 // pushWithin appends v unless the queue is closed or holds limit items
 // (0: no limit).
 func (q *queue[T]) pushWithin(v T, limit int) pushResult {
+	r, _ := q.pushAt(v, limit)
+	return r
+}
+
+// pushAt is pushWithin that also returns the position v took: v has left
+// the queue once takenAt(pos) is closed.
+func (q *queue[T]) pushAt(v T, limit int) (pushResult, uint64) {
 	q.mu.Lock()
 	if q.closed {
 		q.mu.Unlock()
-		return pushClosed
+		return pushClosed, 0
 	}
 	if limit > 0 && q.n >= limit {
 		q.mu.Unlock()
-		return pushFull
+		return pushFull, 0
 	}
 	if q.n == len(q.buf) {
 		q.grow()
 	}
 	q.buf[(q.head+q.n)&(len(q.buf)-1)] = v
+	pos := q.out.Load() + uint64(q.n)
 	q.n++
 	q.wake()
 	q.mu.Unlock()
-	return pushed
+	return pushed, pos
 }
 
 func (q *queue[T]) grow() {
@@ -98,12 +125,14 @@ func (q *queue[T]) pop() (v T, ok, closed bool) {
 	q.buf[i] = zero
 	q.head = (i + 1) & (len(q.buf) - 1)
 	q.n--
+	q.out.Add(1)
 	if q.n == 0 {
 		q.head = 0
 		if len(q.buf) > 64 {
 			q.buf = nil // give back the memory of a burst
 		}
 	}
+	q.wakeSenders()
 	q.mu.Unlock()
 	return v, true, false
 }
@@ -117,6 +146,7 @@ func (q *queue[T]) close(drop bool) int {
 	if drop {
 		dropped = q.n
 		q.buf, q.head, q.n = nil, 0, 0
+		q.out.Add(uint64(dropped))
 	}
 	if !q.closed {
 		q.closed = true
@@ -124,7 +154,74 @@ func (q *queue[T]) close(drop bool) int {
 			close(q.signal) // wakes every waiter, now and later
 		}
 	}
+	q.wakeSenders()
 	return dropped
+}
+
+// roomBelow returns a channel that is closed once the queue holds fewer
+// than below items, or is closed to pushes (a push then fails at once, so
+// there is nothing to wait for). Waiters with different bounds share one
+// channel, woken at the highest bound: a waiter re-checks when woken.
+func (q *queue[T]) roomBelow(below int) <-chan struct{} {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.closed || q.n < below {
+		return closedChan
+	}
+	if q.room == nil {
+		q.room, q.roomAt = make(chan struct{}), below-1
+	} else {
+		q.roomAt = max(q.roomAt, below-1)
+	}
+	return q.room
+}
+
+// takenAt returns a channel that is closed once the item pushed at pos
+// has left the queue: popped, or dropped when the queue was closed.
+func (q *queue[T]) takenAt(pos uint64) <-chan struct{} {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.out.Load() > pos {
+		return closedChan
+	}
+	ch := make(chan struct{})
+	heap.Push(&q.takers, taker{pos: pos, ch: ch})
+	return ch
+}
+
+// isTaken reports whether the item pushed at pos has left the queue.
+func (q *queue[T]) isTaken(pos uint64) bool { return q.out.Load() > pos }
+
+// wakeSenders wakes the senders whose wait is over; q.mu is held.
+func (q *queue[T]) wakeSenders() {
+	if q.room != nil && (q.closed || q.n <= q.roomAt) {
+		close(q.room)
+		q.room = nil
+	}
+	for len(q.takers) > 0 && q.takers[0].pos < q.out.Load() {
+		close(heap.Pop(&q.takers).(taker).ch)
+	}
+}
+
+// taker waits for the item at pos to leave its queue.
+type taker struct {
+	pos uint64
+	ch  chan struct{}
+}
+
+// takers is a min-heap of takers by position (container/heap).
+type takers []taker
+
+func (h takers) Len() int           { return len(h) }
+func (h takers) Less(i, j int) bool { return h[i].pos < h[j].pos }
+func (h takers) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *takers) Push(x any)        { *h = append(*h, x.(taker)) }
+func (h *takers) Pop() any {
+	old := *h
+	t := old[len(old)-1]
+	old[len(old)-1] = taker{}
+	*h = old[:len(old)-1]
+	return t
 }
 
 func (q *queue[T]) len() int {

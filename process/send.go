@@ -46,6 +46,67 @@ func (n *Node) TrySend(from, to pid.PID, topic string, payload value.Value, limi
 	return n.sendTo(from, to, topic, payload, false, limit)
 }
 
+// TrySendReceipt is TrySend that also returns a Receipt, which tells when
+// the receiver has taken the message from its mailbox. A sender that
+// bounds what it has in flight to a receiver waits on it (the relay bounds
+// the bytes each client has in flight to its target this way).
+func (n *Node) TrySendReceipt(from, to pid.PID, topic string, payload value.Value, limit int) (Receipt, error) {
+	if err := checkTopic(topic); err != nil {
+		return Receipt{}, err
+	}
+	if !n.IsLocal(to) {
+		return Receipt{}, n.sendSignal(Signal{Kind: SigMessage, From: from, To: to, Topic: topic, Payload: payload})
+	}
+	p := n.lookup(to)
+	if p == nil {
+		n.deadLetters.Add(1)
+		return Receipt{}, nil
+	}
+	return p.deliverAt(Message{Topic: topic, From: from, Payload: payload}, false, limit)
+}
+
+// Receipt tells when a message sent with TrySendReceipt has left the
+// receiver's mailbox: taken by the receiver, or dropped because the
+// receiver ended. The zero Receipt (a message sent to another node, or
+// dropped at once) is taken already.
+type Receipt struct {
+	q   *queue[Message]
+	pos uint64
+}
+
+// Taken reports whether the message has left the mailbox.
+func (r Receipt) Taken() bool { return r.q == nil || r.q.isTaken(r.pos) }
+
+// Done returns a channel that is closed once the message has left the
+// mailbox. Each call registers a waiter until then: call it once per wait.
+func (r Receipt) Done() <-chan struct{} {
+	if r.q == nil {
+		return closedChan
+	}
+	return r.q.takenAt(r.pos)
+}
+
+// MailboxRoom returns a channel that is closed once the mailbox of the
+// local process p holds fewer than below messages, or at once when p is
+// not a live process of this node. below <= 0 means half the mailbox's
+// bound, which a sender refused with ErrMailboxFull waits for: waiting for
+// half rather than one free place lets many waiting senders go at a time
+// instead of waking them all for each message taken. A sender selects on
+// it together with its own stop channel, then tries again.
+func (n *Node) MailboxRoom(p pid.PID, below int) <-chan struct{} {
+	proc := n.lookup(p)
+	if proc == nil {
+		return closedChan
+	}
+	if max := proc.inbox.max; below <= 0 || (max > 0 && below > max) {
+		below = max / 2
+		if below < 1 {
+			below = 1
+		}
+	}
+	return proc.inbox.roomBelow(below)
+}
+
 // SendSystem is Send for the runtime's own topics, which start with '@'.
 // Packages built on process (the relay, the cluster) use it.
 func (n *Node) SendSystem(from, to pid.PID, topic string, payload value.Value) error {
@@ -82,21 +143,27 @@ func (n *Node) sendTo(from, to pid.PID, topic string, payload value.Value, dropF
 }
 
 func (p *Process) deliver(m Message, dropFull bool, limit int) error {
+	_, err := p.deliverAt(m, dropFull, limit)
+	return err
+}
+
+func (p *Process) deliverAt(m Message, dropFull bool, limit int) (Receipt, error) {
 	if max := p.inbox.max; limit <= 0 || (max > 0 && max < limit) {
 		limit = max
 	}
-	switch p.inbox.pushWithin(m, limit) {
+	res, pos := p.inbox.pushAt(m, limit)
+	switch res {
 	case pushed:
 		if p.handler != nil {
 			p.schedule()
 		}
-		return nil
+		return Receipt{q: &p.inbox, pos: pos}, nil
 	case pushClosed:
 		p.node.deadLetters.Add(1)
-		return nil
+		return Receipt{}, nil
 	}
 	if !dropFull {
-		return &OpError{Op: "send", Arg: p.pid.String(), Err: ErrMailboxFull}
+		return Receipt{}, &OpError{Op: "send", Arg: p.pid.String(), Err: ErrMailboxFull}
 	}
 	p.host.dropped.Add(1)
 	p.mu.Lock()
@@ -108,5 +175,5 @@ func (p *Process) deliver(m Message, dropFull bool, limit int) error {
 			"pid", p.pid.String(), "topic", m.Topic, "from", m.From.String(),
 			"mailbox_size", p.host.mailboxSize, "dropped_so_far", drops)
 	}
-	return &OpError{Op: "send", Arg: p.pid.String(), Err: ErrMailboxFull}
+	return Receipt{}, &OpError{Op: "send", Arg: p.pid.String(), Err: ErrMailboxFull}
 }

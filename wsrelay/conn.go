@@ -67,6 +67,16 @@ type conn struct {
 	end        ending
 	targetGone bool // the target has exited: it gets no ws.leave
 
+	// The reader's backpressure (frameIn), under mu: the frames sent to
+	// the target that it has not taken yet, oldest first, and a channel
+	// closed when a paused reader must look again (the connection ended,
+	// or its target changed).
+	flights     []flight // from flightHead on
+	flightHead  int
+	flightBytes int
+	maxIn       int // the largest frame the client has sent
+	wake        chan struct{}
+
 	lastRead atomic.Int64 // unix nanoseconds of the last frame from the client
 
 	pongMu     sync.Mutex
@@ -74,6 +84,12 @@ type conn struct {
 	pongQueued bool   // a pong waits in the outbox
 
 	out outbox
+}
+
+// flight is a frame in the target's mailbox.
+type flight struct {
+	r process.Receipt
+	n int // payload bytes
 }
 
 // ending is how and why a connection ends.
@@ -103,7 +119,8 @@ func (e ending) result() process.Result {
 
 func newConn(rl *Relay, ws *gws.Conn, sock *socket, h Header, remote string) *conn {
 	c := &conn{rl: rl, ws: ws, sock: sock, remote: remote, started: time.Now(), target: h.Target, topic: h.Topic, metadata: h.Metadata, heartbeat: h.Heartbeat}
-	c.out.max = rl.opts.OutboundQueue
+	c.out.init(&rl.opts, &rl.outBytes)
+	c.wake = make(chan struct{})
 	c.lastRead.Store(c.started.UnixNano())
 	ws.Session().Store("", c)
 	return c
@@ -152,66 +169,151 @@ func (c *conn) sendLocked(topic string, payload value.Value) {
 
 // frameIn relays one frame from the client (on the reader goroutine).
 //
-// The frame waits, and with it the reader, while the target's mailbox is
-// full or holds more than a quarter of an outbound queue of messages, or
-// while what waits to be written to this client (its outbound queue and
-// its process's mailbox) is a quarter of the queue's bound: the relay stops
-// reading this client, so TCP pushes back on it. Together these keep a
-// client that sends faster than it reads what comes back (say, one
-// pipelining requests to an echoing target) from overflowing its own
-// outbound queue (what is in flight toward it stays under half the
-// queue): it is slowed down, not cut off. Nothing is
-// dropped, and other clients are not held up. The lock is released
-// between tries, so a transfer or a close can happen meanwhile; the frame
-// then goes to whichever target is current when it is taken, still in
-// order.
+// The reader waits, and stops reading the client, while the client's
+// frames its target has not taken yet reach InflightMaxBytes (or a quarter of
+// OutboundQueue frames), while the target's mailbox is full, or while what
+// waits to be written to this client (its outbound queue and its
+// process's mailbox) reaches OutboundPauseBytes (or a quarter of
+// OutboundQueue frames), so TCP pushes back on the client. A client that sends faster than it reads what comes
+// back (say, one pipelining requests to an echoing target) is slowed
+// down, not cut off: what is in flight toward it stays under its
+// OutboundMaxBytes. Nothing is dropped, and other clients are not held
+// up. The reader holds back after relaying a frame, before it reads the
+// next, so what a held-back client sends waits in its socket. It sleeps on
+// a signal (the target took a frame, the target's mailbox or the outbound
+// queue has room, the connection ended or changed target), never on a
+// timer. The lock is released while it waits, so a transfer or a close
+// can happen meanwhile; a frame held by a full mailbox then goes to
+// whichever target is current when it is taken, still in order.
 func (c *conn) frameIn(msg *gws.Message) {
-	defer msg.Close()
 	c.lastRead.Store(time.Now().UnixNano())
-	c.rl.opts.Metrics.FrameIn(msg.Data.Len())
-	typ, data := typeText, value.String(string(msg.Bytes()))
+	n := msg.Data.Len()
+	c.rl.opts.Metrics.FrameIn(n)
+	b := string(msg.Bytes())
+	typ, data := typeText, value.String(b)
 	if msg.Opcode == gws.OpcodeBinary {
-		typ, data = typeBinary, value.Bytes(msg.Bytes())
+		typ, data = typeBinary, value.BytesString(b)
 	}
-	wait, paused := 20*time.Microsecond, ""
+	msg.Close() // the frame is in data: the read buffer goes back at once
+	paused := ""
+	// Relay the frame; only a full target mailbox holds it.
 	for {
 		c.mu.Lock()
 		if c.ended {
 			c.mu.Unlock()
 			return
 		}
-		cause := ""
-		if c.out.backedUp(c.rl.node.MailboxLen(c.pid)) {
-			cause = PauseOutboundQueue
-		} else {
-			// The fields in key order: value.Map then has nothing to sort.
-			payload := value.Map(
-				value.Field{Key: "client_pid", Value: c.pidVal},
-				value.Field{Key: "data", Value: data},
-				value.Field{Key: "metadata", Value: c.metadata},
-				value.Field{Key: "type", Value: typ},
-			)
-			err := c.rl.node.TrySend(c.pid, c.target, c.topic, payload, c.out.max/2+1)
-			if !errors.Is(err, process.ErrMailboxFull) {
-				if err == nil {
-					c.count++
+		// The fields in key order: value.Map then has nothing to sort.
+		payload := value.Map(
+			value.Field{Key: "client_pid", Value: c.pidVal},
+			value.Field{Key: "data", Value: data},
+			value.Field{Key: "metadata", Value: c.metadata},
+			value.Field{Key: "type", Value: typ},
+		)
+		r, err := c.rl.node.TrySendReceipt(c.pid, c.target, c.topic, payload, 0)
+		if !errors.Is(err, process.ErrMailboxFull) {
+			if err == nil {
+				c.count++
+				c.maxIn = max(c.maxIn, n)
+				if !r.Taken() {
+					c.flights = append(c.flights, flight{r: r, n: n})
+					c.flightBytes += n
 				}
-				c.mu.Unlock()
-				if err != nil {
-					c.rl.log.Warn("cannot relay a frame to the target", "client", c.pid.String(), "error", err.Error())
-				}
-				return
 			}
-			cause = PauseTargetMailbox
+			c.mu.Unlock()
+			if err != nil {
+				c.rl.log.Warn("cannot relay a frame to the target", "client", c.pid.String(), "error", err.Error())
+			}
+			break
 		}
+		wait, wake := c.rl.node.MailboxRoom(c.target, 0), c.wake
 		c.mu.Unlock()
-		if cause != paused {
-			c.rl.opts.Metrics.Paused(cause)
-			paused = cause
+		paused = c.pause(PauseTargetMailbox, paused)
+		select {
+		case <-wait:
+		case <-wake:
 		}
-		time.Sleep(wait) // backpressure: wait for room
-		wait = min(2*wait, 10*time.Millisecond)
 	}
+	// Then wait until the next frame may be taken in, before reading it:
+	// a held-back client's next frame waits in its socket, not in memory.
+	for {
+		c.mu.Lock()
+		if c.ended {
+			c.mu.Unlock()
+			return
+		}
+		wait, cause := c.holdLocked()
+		wake := c.wake
+		c.mu.Unlock()
+		if wait == nil {
+			return
+		}
+		paused = c.pause(cause, paused)
+		select {
+		case <-wait:
+		case <-wake:
+		}
+	}
+}
+
+// pause counts a pause in reading when its cause is new for this frame
+// (an empty cause is a wait too short to count).
+func (c *conn) pause(cause, paused string) string {
+	if cause != paused && cause != "" {
+		c.rl.opts.Metrics.Paused(cause)
+		return cause
+	}
+	return paused
+}
+
+// holdLocked returns what the reader must wait for before it relays the
+// next frame, and why (empty: a wait too short to count as a pause); nil
+// when it may go on. c.mu is held.
+//
+// Why this bounds what a client can make the relay hold: let U be the
+// bytes of its frames the target has not taken (F), plus what waits for
+// the client in its process's mailbox and outbound queue (O). A frame is
+// taken in only while F < InflightMaxBytes, O < OutboundPauseBytes and
+// U < their sum (the mailbox's part of O estimated as below), so U stays
+// below their sum plus one frame, plus the one message the connection's
+// process may hold between its mailbox and its queue; an echo only moves
+// bytes from F to O, so a client that reads its echoes never reaches
+// OutboundMaxBytes (at least the sum plus two largest frames).
+func (c *conn) holdLocked() (<-chan struct{}, string) {
+	// What waits to be written to the client.
+	if ch := c.out.roomWait(); ch != nil {
+		return ch, PauseOutboundQueue
+	}
+	// What the target has not taken yet (it takes in order).
+	h := c.flightHead
+	for h < len(c.flights) && c.flights[h].r.Taken() {
+		c.flightBytes -= c.flights[h].n
+		c.flights[h] = flight{}
+		h++
+	}
+	switch {
+	case h == len(c.flights):
+		c.flights, h = c.flights[:0], 0
+	case h > 64 && h > len(c.flights)/2:
+		k := copy(c.flights, c.flights[h:])
+		clear(c.flights[k:])
+		c.flights, h = c.flights[:k], 0
+	}
+	c.flightHead = h
+	if n := len(c.flights) - h; n > 0 && (c.flightBytes >= c.rl.opts.InflightMaxBytes || n >= c.out.pauseFrames) {
+		return c.flights[h].r.Done(), PauseTargetMailbox
+	}
+	// What the connection's process has received and not yet queued (it
+	// does so at once): its size is known only then, so an echo of this
+	// client's frames is taken to be at most as large as the largest it
+	// sent.
+	if mb := c.rl.node.MailboxLen(c.pid); mb > 0 {
+		bytes, frames := c.out.waiting()
+		if frames+mb >= c.out.pauseFrames || bytes+c.flightBytes+mb*c.maxIn >= c.rl.opts.OutboundPauseBytes+c.rl.opts.InflightMaxBytes {
+			return c.rl.node.MailboxRoom(c.pid, 1), ""
+		}
+	}
+	return nil, ""
 }
 
 // HandleMessage handles a message to the client PID.
@@ -336,6 +438,7 @@ func (c *conn) finish(e ending) bool {
 		return false
 	}
 	c.ended, c.end = true, e
+	close(c.wake)                      // a paused reader returns
 	c.rl.opts.Metrics.Closed(e.reason) // before ws.leave: whoever sees it sees the count
 	if c.beatTimer != nil {
 		c.beatTimer.Stop()
@@ -388,6 +491,11 @@ func (c *conn) control(p *process.Process, ctl control) {
 		c.sendLocked(TopicLeave, c.fields(value.Field{Key: "reason", Value: value.String(ReasonTransferred)}))
 		_ = p.Unmonitor(old)
 		c.target, c.targetGone = *ctl.target, false
+		// A reader paused for the old target looks again; what the old
+		// target has not taken no longer holds this client back.
+		close(c.wake)
+		c.wake = make(chan struct{})
+		c.flights, c.flightHead, c.flightBytes = nil, 0, 0
 		if ctl.topic != nil {
 			c.topic = *ctl.topic
 		}
@@ -576,10 +684,20 @@ func classifyClose(err error) (reason string, code int, detail string) {
 		return ReasonError, 1007, "invalid UTF-8 in a text frame"
 	case strings.Contains(err.Error(), "opcode"):
 		return ReasonError, 1002, err.Error()
+	case isWriteTimeout(err):
+		// gws closes the socket when a write fails, so the reader may see
+		// the writer's timeout first: the client did not read.
+		return ReasonSlowConsumer, 1008, err.Error()
 	case errors.As(err, &ne) && ne.Timeout(), errors.Is(err, os.ErrDeadlineExceeded):
 		return ReasonTimeout, 1006, err.Error()
 	}
 	// The peer went away without a close frame (or the socket was closed
 	// under the reader).
 	return ReasonClientClosed, 1006, err.Error()
+}
+
+// isWriteTimeout reports whether err is a write that passed its deadline.
+func isWriteTimeout(err error) bool {
+	var oe *net.OpError
+	return errors.As(err, &oe) && oe.Op == "write" && oe.Timeout()
 }

@@ -20,6 +20,10 @@ const (
 	DefaultPingInterval   = 30 * time.Second
 	DefaultPongTimeout    = 30 * time.Second
 	DefaultHost           = "wsrelay"
+	// Byte budgets of a connection (see Options).
+	DefaultOutboundPauseBytes = 1 << 20
+	DefaultOutboundMaxBytes   = 4 << 20
+	DefaultInflightMaxBytes   = 1 << 20
 	// MaxWriteSize bounds one frame written to a client.
 	MaxWriteSize = 64 << 20
 
@@ -49,7 +53,11 @@ type Options struct {
 	// inclusive; a larger one closes the connection with 1009. Default 1 MiB.
 	MaxMessageSize int
 	// OutboundQueue is how many frames may wait to be written to one
-	// client; a client that lets it fill is closed (slow_consumer). Default 256.
+	// client; a client that lets it fill is closed (slow_consumer). It
+	// bounds a flood of small frames; large ones meet the byte budgets
+	// below first. The relay stops reading a client while a quarter of
+	// it waits, or while the client has that many frames in flight to its
+	// target. Default 256.
 	OutboundQueue int
 	// WriteTimeout bounds one write to a client (a frame, or the frames
 	// queued together, up to 64 KiB); a client that takes longer is
@@ -98,6 +106,26 @@ type Options struct {
 	// budget the largest size any relay sets wins; default
 	// DefaultInboundBudget (32 MiB).
 	InboundBudgetSize int64
+
+	// Byte budgets of one connection (docs/relay.md, "Backpressure").
+	// Sizes count payload bytes; one payload sent to many clients is held
+	// once, but counts in full against each client's budget.
+
+	// OutboundPauseBytes: while this many bytes wait to be written to a
+	// client (its outbound queue and what is being written), the relay
+	// stops reading that client. Default 1 MiB.
+	OutboundPauseBytes int
+	// OutboundMaxBytes: a frame that would take what waits to be written
+	// to a client past this is not queued: the client is closed as a slow
+	// consumer. A frame larger than the budget is still queued when
+	// nothing else waits. It must be at least OutboundPauseBytes +
+	// InflightMaxBytes + 2 × MaxMessageSize, so that a client that reads
+	// its echoes is never cut off. Default 4 MiB, or that sum when larger.
+	OutboundMaxBytes int
+	// InflightMaxBytes: while the frames a client sent that its target has
+	// not yet taken from its mailbox add up to this many bytes, the relay
+	// stops reading that client. Default 1 MiB.
+	InflightMaxBytes int
 }
 
 // Metrics is what the relay reports; the gateway's Prometheus metrics
@@ -119,8 +147,8 @@ type Metrics interface {
 
 // Causes of a pause in reading a client.
 const (
-	PauseTargetMailbox = "target_mailbox" // the target's mailbox is full or holds half an outbound queue
-	PauseOutboundQueue = "outbound_queue" // what waits to be written to the client is a quarter of its outbound queue
+	PauseTargetMailbox = "target_mailbox" // the client's frames the target has not taken reached InflightMaxBytes or a quarter of OutboundQueue, or the target's mailbox is full
+	PauseOutboundQueue = "outbound_queue" // what waits to be written to the client reached OutboundPauseBytes or a quarter of OutboundQueue
 )
 
 type noMetrics struct{}
@@ -162,6 +190,15 @@ func (o *Options) defaults() error {
 	if o.ReadTimeout == 0 {
 		o.ReadTimeout = DefaultReadTimeout
 	}
+	if o.OutboundPauseBytes == 0 {
+		o.OutboundPauseBytes = DefaultOutboundPauseBytes
+	}
+	if o.InflightMaxBytes == 0 {
+		o.InflightMaxBytes = DefaultInflightMaxBytes
+	}
+	if o.OutboundMaxBytes == 0 {
+		o.OutboundMaxBytes = max(DefaultOutboundMaxBytes, o.OutboundPauseBytes+o.InflightMaxBytes+2*o.MaxMessageSize)
+	}
 	switch {
 	case o.MaxMessageSize < 1:
 		return &OptionError{"max.message.size", "must be at least 1 byte"}
@@ -175,6 +212,12 @@ func (o *Options) defaults() error {
 		return &OptionError{"read.timeout", "must be positive"}
 	case o.InboundBudgetSize < 0:
 		return &OptionError{"inbound.budget", "must be at least 1 byte"}
+	case o.OutboundPauseBytes < 1:
+		return &OptionError{"outbound.pause.bytes", "must be at least 1 byte"}
+	case o.InflightMaxBytes < 1:
+		return &OptionError{"inflight.max.bytes", "must be at least 1 byte"}
+	case o.OutboundMaxBytes < o.OutboundPauseBytes+o.InflightMaxBytes+2*o.MaxMessageSize:
+		return &OptionError{"outbound.max.bytes", fmt.Sprintf("must be at least outbound.pause.bytes + inflight.max.bytes + 2 × max.message.size (%d + %d + 2 × %d), or a client that reads its echoes could be closed as a slow consumer", o.OutboundPauseBytes, o.InflightMaxBytes, o.MaxMessageSize)}
 	}
 	if _, err := origin.Parse(o.AllowedOrigins); err != nil {
 		return &OptionError{"allowed.origins", err.Error()}
@@ -197,7 +240,8 @@ func (e *OptionError) Error() string { return "wsrelay." + e.Option + ": " + e.M
 // OptionNames are the post_options the websocket_relay middleware takes,
 // without the "wsrelay." prefix.
 var OptionNames = []string{"allowed.origins", "max.message.size", "outbound.queue", "write.timeout", "ping.interval", "pong.timeout", "compression",
-	"read.timeout", "inbound.budget"}
+	"read.timeout", "inbound.budget",
+	"outbound.pause.bytes", "outbound.max.bytes", "inflight.max.bytes"}
 
 // ParseOptions reads post_options (keys without the "wsrelay." prefix)
 // into o. It checks every option and returns an *OptionError for each bad
@@ -230,6 +274,12 @@ func ParseOptions(opts map[string]string, o *Options) error {
 			} else {
 				o.PingInterval, err = positiveDuration(v)
 			}
+		case "outbound.pause.bytes":
+			o.OutboundPauseBytes, err = positiveInt(v)
+		case "outbound.max.bytes":
+			o.OutboundMaxBytes, err = positiveInt(v)
+		case "inflight.max.bytes":
+			o.InflightMaxBytes, err = positiveInt(v)
 		case "compression":
 			o.Compression, err = strconv.ParseBool(v)
 			if err != nil {

@@ -1,38 +1,100 @@
 package wsrelay
 
 import (
+	"bytes"
 	"errors"
 	"net"
+	"strconv"
 	"sync"
+	"sync/atomic"
 
 	"github.com/lxzan/gws"
 )
 
-// outbox is a connection's bounded queue of frames to write. A writer
-// goroutine runs only while it has frames; a full queue, or a write that
-// takes longer than WriteTimeout, closes the connection as a slow consumer.
-// The frames queued while a write was under way go out in one write.
+// outbox is a connection's queue of frames to write, bounded in bytes and
+// in frames. A writer goroutine runs only while it has frames. A frame
+// that would take the queue past its bounds, or a write that takes longer
+// than WriteTimeout, closes the connection as a slow consumer. The frames
+// queued while a write was under way go out in one write.
+//
+// What waits counts until it is written: bytes and frames cover the queue
+// and the batch being written. The reader waits on room (see roomWait)
+// while they reach the pause budget; the writer wakes it as it writes.
 type outbox struct {
-	mu      sync.Mutex
-	q       []frame
-	max     int
-	writing bool
-	closed  bool
+	mu          sync.Mutex
+	q           []frame
+	frames      int // queued or being written
+	bytes       int // their payload bytes
+	maxFrames   int
+	maxBytes    int
+	pauseFrames int
+	pauseBytes  int
+	writing     bool
+	closed      bool          // nothing more is queued
+	dropped     bool          // and what was is let go: the counts are zero
+	room        chan struct{} // closed once below the pause budget; nil while nobody waits
+	total       *atomic.Int64 // the relay's bytes waiting, over every connection
+}
+
+func (o *outbox) init(opts *Options, total *atomic.Int64) {
+	o.total = total
+	o.maxFrames, o.maxBytes = opts.OutboundQueue, opts.OutboundMaxBytes
+	o.pauseFrames, o.pauseBytes = max(1, (opts.OutboundQueue+3)/4), opts.OutboundPauseBytes
 }
 
 func (o *outbox) close() {
 	o.mu.Lock()
-	o.closed, o.q = true, nil
+	o.closed, o.dropped, o.q = true, true, nil
+	o.total.Add(-int64(o.bytes))
+	o.frames, o.bytes = 0, 0
+	o.wakeLocked()
 	o.mu.Unlock()
 }
 
-// backedUp reports whether the queue, with pending more frames still to
-// come to it, is a quarter full: the reader then stops reading the client
-// until the writer has caught up.
-func (o *outbox) backedUp(pending int) bool {
+// backedUpLocked reports whether the reader should wait; o.mu is held.
+func (o *outbox) backedUpLocked() bool {
+	return !o.closed && (o.bytes >= o.pauseBytes || o.frames >= o.pauseFrames)
+}
+
+// roomWait returns a channel closed once what waits is below the pause
+// budgets (or the queue is closed), or nil when it is below them already.
+func (o *outbox) roomWait() <-chan struct{} {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	return len(o.q)+pending >= (o.max+3)/4
+	if !o.backedUpLocked() {
+		return nil
+	}
+	if o.room == nil {
+		o.room = make(chan struct{})
+	}
+	return o.room
+}
+
+// waiting returns the bytes and frames that wait.
+func (o *outbox) waiting() (bytes, frames int) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.bytes, o.frames
+}
+
+// wakeLocked wakes the reader once there is room; o.mu is held.
+func (o *outbox) wakeLocked() {
+	if o.room != nil && !o.backedUpLocked() {
+		close(o.room)
+		o.room = nil
+	}
+}
+
+// written takes a frame that went out off the counts.
+func (o *outbox) written(f *frame) {
+	o.mu.Lock()
+	if !o.dropped {
+		o.frames--
+		o.bytes -= len(f.data)
+		o.total.Add(-int64(len(f.data)))
+		o.wakeLocked()
+	}
+	o.mu.Unlock()
 }
 
 // enqueue adds a frame to write.
@@ -43,12 +105,24 @@ func (c *conn) enqueue(f frame) {
 		o.mu.Unlock()
 		return
 	}
-	if len(o.q) >= o.max {
+	detail := ""
+	switch {
+	case o.frames >= o.maxFrames:
+		detail = "outbound queue full: " + strconv.Itoa(o.frames) + " frames wait"
+	case o.bytes > 0 && o.bytes+len(f.data) > o.maxBytes:
+		detail = "outbound queue full: " + strconv.Itoa(o.bytes) + " bytes wait, and a frame of " + strconv.Itoa(len(f.data)) + " would pass " + strconv.Itoa(o.maxBytes)
+	}
+	if detail != "" {
 		o.mu.Unlock()
-		c.endFromOutside(ending{reason: ReasonSlowConsumer, code: 1008, leave: true, hard: true, detail: "outbound queue full"})
+		// The client does not read: a close frame would wait behind what
+		// it does not read, so the connection is cut (it sees 1006).
+		c.endFromOutside(ending{reason: ReasonSlowConsumer, code: 1008, leave: true, hard: true, detail: detail})
 		return
 	}
 	o.q = append(o.q, f)
+	o.frames++
+	o.bytes += len(f.data)
+	o.total.Add(int64(len(f.data)))
 	start := !o.writing
 	o.writing = true
 	o.mu.Unlock()
@@ -67,7 +141,9 @@ func (c *conn) enqueueClose(code int, reason string) {
 		return
 	}
 	o.q = append(o.q, frame{op: gws.OpcodeCloseConnection, code: code, reason: reason})
+	o.frames++
 	o.closed = true // nothing after the close frame
+	o.wakeLocked()
 	start := !o.writing
 	o.writing = true
 	o.mu.Unlock()
@@ -91,21 +167,26 @@ func (c *conn) writeLoop() {
 		}
 		o.mu.Unlock()
 		last, err := c.writeBatch(batch)
+		clear(batch) // the payloads are released as soon as they are written
 		if err != nil {
-			o.close()
-			o.mu.Lock()
-			o.writing = false
-			o.mu.Unlock()
+			// The connection ends first, then the queue closes: closing
+			// it wakes a paused reader, which must find the connection
+			// ended rather than read on and report the error itself.
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
 				c.endFromOutside(ending{reason: ReasonSlowConsumer, code: 1008, leave: true, hard: true, detail: "write timed out after " + c.rl.opts.WriteTimeout.String()})
 			} else {
 				c.endFromOutside(ending{reason: ReasonClientClosed, code: 1006, leave: true, hard: true, detail: err.Error()})
 			}
+			o.close()
+			o.mu.Lock()
+			o.writing = false
+			o.mu.Unlock()
 			return
 		}
 		if last {
-			return // the close frame: nothing follows it
+			o.close() // the close frame: nothing follows it
+			return
 		}
 	}
 }
@@ -117,7 +198,8 @@ func (c *conn) writeBatch(batch []frame) (last bool, err error) {
 	if held {
 		c.sock.holdWrites()
 	}
-	for _, f := range batch {
+	for i := range batch {
+		f := &batch[i]
 		if f.op == gws.OpcodeCloseConnection {
 			// gws closes the network connection right after the close
 			// frame: what was collected goes first.
@@ -132,6 +214,7 @@ func (c *conn) writeBatch(batch []frame) (last bool, err error) {
 		if err = c.write(f); err != nil {
 			break
 		}
+		c.out.written(f)
 	}
 	if held {
 		if ferr := c.sock.flush(); err == nil {
@@ -141,7 +224,18 @@ func (c *conn) writeBatch(batch []frame) (last bool, err error) {
 	return false, err
 }
 
-func (c *conn) write(f frame) error {
+// segmentAbove is the payload size above which a message is written in
+// segments (fragments of gws's segment size, 128 KiB) rather than framed
+// whole: the frame buffer of a write stays small however large the
+// message, so a client that does not read holds at most a segment's
+// buffers while its write waits, not a copy of the message.
+const segmentAbove = 128 << 10
+
+// write writes one frame. The payload may be shared with other
+// connections (see payload.go): gws only reads it, copying it into its
+// frame buffer (a segment at a time for a large one) or compressing from
+// it.
+func (c *conn) write(f *frame) error {
 	switch f.op {
 	case gws.OpcodeCloseConnection:
 		err := c.ws.WriteClose(uint16(f.code), []byte(f.reason))
@@ -155,5 +249,8 @@ func (c *conn) write(f frame) error {
 		return c.ws.WritePong(c.takePong())
 	}
 	c.rl.opts.Metrics.FrameOut(len(f.data))
+	if len(f.data) > segmentAbove && len(f.data) <= MaxWriteSize {
+		return c.ws.WriteFile(f.op, bytes.NewReader(f.data))
+	}
 	return c.ws.WriteMessage(f.op, f.data)
 }

@@ -4,6 +4,7 @@ import (
 	"strconv"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/lxzan/gws"
 
@@ -25,9 +26,19 @@ const (
 // frame is one thing to write to the client.
 type frame struct {
 	op     gws.Opcode
-	data   []byte
+	data   []byte // read-only: it may be the bytes of a shared string (see shared)
 	code   int    // close frames
 	reason string // close frames
+}
+
+// shared returns the bytes of s without copying them. Values are
+// immutable and hold their bytes in Go strings, so the one payload a
+// target sends to many clients (a ws.send or a broadcast) is held once
+// however many outbound queues it waits in. Nothing may write to the
+// result: the write path only reads it (gws copies it into a frame buffer,
+// or compresses from it).
+func shared(s string) []byte {
+	return unsafe.Slice(unsafe.StringData(s), len(s))
 }
 
 // parseSend reads a ws.send payload: {type = "text"|"binary", data = ...}.
@@ -39,7 +50,7 @@ func parseSend(v value.Value) (frame, error) {
 		if v.Kind() == value.KindBytes {
 			op = gws.OpcodeBinary
 		}
-		return checkText(frame{op: op, data: []byte(s)})
+		return checkText(frame{op: op, data: shared(s)})
 	}
 	if v.Kind() != value.KindMap {
 		return frame{}, &PayloadError{TopicSend, "payload must be {type=..., data=...} or a string, got " + v.Kind().String()}
@@ -68,7 +79,7 @@ func parseSend(v value.Value) (frame, error) {
 		return frame{}, &PayloadError{TopicSend, "data is missing"}
 	}
 	if s, ok := data.Raw(); ok {
-		f.data = []byte(s)
+		f.data = shared(s)
 	} else {
 		b, err := value.AppendJSON(nil, data)
 		if err != nil {

@@ -11,6 +11,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/lxzan/gws"
@@ -33,6 +34,8 @@ type Relay struct {
 	closing bool
 	conns   map[*conn]struct{}
 	readers sync.WaitGroup // reader goroutines of open sockets
+
+	outBytes atomic.Int64 // payload bytes waiting to be written, over every connection
 }
 
 // New returns a relay. It adds the connection host to the node if it is
@@ -257,6 +260,11 @@ func (rl *Relay) Connections() int {
 	defer rl.mu.Unlock()
 	return len(rl.conns)
 }
+
+// OutboundBytes returns the payload bytes waiting to be written to the
+// relay's clients now, over every connection (a payload shared by several
+// counts once for each).
+func (rl *Relay) OutboundBytes() int64 { return rl.outBytes.Load() }
 
 // Shutdown closes every connection with 1001 (targets get ws.leave with
 // reason shutdown), refuses new ones, and waits until the sockets are
