@@ -194,7 +194,7 @@ func (s *state) regRegister(L *lua.LState) int {
 		target, err = s.checkDest(L, 2, fn)
 	}
 	if err == nil {
-		err = s.rt.node.Register(name, target)
+		err = s.rt.node.RegisterBy(s.selfPID(), name, target)
 	}
 	return pushResult(L, err)
 }
@@ -211,10 +211,11 @@ func (s *state) regLookup(L *lua.LState) int {
 	return 1
 }
 
+// regUnregister releases a name the calling process holds; a name another
+// process holds gives false and an error naming the holder.
 func (s *state) regUnregister(L *lua.LState) int {
 	name := checkString(L, 1, "process.registry.unregister", "name")
-	L.Push(lua.LBool(s.rt.node.Unregister(name)))
-	return 1
+	return pushResult(L, s.rt.node.UnregisterBy(s.selfPID(), name))
 }
 
 // Messages and payloads as userdata.

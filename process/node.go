@@ -39,7 +39,7 @@ type Node struct {
 	procs procTable
 
 	namesMu sync.Mutex
-	names   map[string]pid.PID
+	names   map[string]nameEntry
 
 	closing     atomic.Bool
 	live        waitCounter // processes not yet ended
@@ -71,7 +71,7 @@ func NewNode(opts *Options) (*Node, error) {
 		transport: o.Transport,
 		ids:       pid.NewGenerator(o.Boot),
 		hosts:     make(map[string]*Host),
-		names:     make(map[string]pid.PID),
+		names:     make(map[string]nameEntry),
 	}
 	n.procs.init()
 	return n, nil

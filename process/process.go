@@ -269,8 +269,11 @@ func (p *Process) Link(target pid.PID) error { return p.node.link(p, target) }
 // Unlink removes the link between p and target.
 func (p *Process) Unlink(target pid.PID) error { return p.node.unlink(p, target) }
 
-// Register registers p under name; see Node.Register.
-func (p *Process) Register(name string) error { return p.node.Register(name, p.pid) }
+// Register registers p under name on its own behalf; see Node.RegisterBy.
+func (p *Process) Register(name string) error { return p.node.RegisterBy(p.pid, name, p.pid) }
+
+// Unregister releases a name p holds; see Node.UnregisterBy.
+func (p *Process) Unregister(name string) error { return p.node.UnregisterBy(p.pid, name) }
 
 // Exit ends the process now with r (for reactive processes, which have no
 // return value; a blocking body returns instead).
