@@ -112,6 +112,10 @@ func spawnFn(fn string, opts process.SpawnOptions) func(*state, *lua.LState) int
 			L.Push(lua.LString(fn + ": " + err.Error()))
 			return 2
 		}
+		// In a handler serving a request, whoever serves the request may
+		// want to know (the WebSocket relay: a target the handler spawned
+		// is owned by its connection).
+		process.RecordSpawn(s.ctx, p)
 		L.Push(lua.LString(p.String()))
 		return 1
 	}

@@ -63,6 +63,7 @@ type conn struct {
 	ended      bool
 	end        ending
 	targetGone bool // the target has exited: it gets no ws.leave
+	owned      bool // the handler spawned the target for this connection: it is cancelled with it
 
 	lastRead atomic.Int64 // unix nanoseconds of the last frame from the client
 
@@ -340,6 +341,11 @@ func (c *conn) finish(e ending) bool {
 		}
 		c.sendLocked(TopicLeave, c.fields(extra...))
 	}
+	if c.owned && !c.targetGone {
+		// After ws.leave, from the same sender: the target receives the
+		// leave, then its inbox reports closed.
+		_ = c.rl.node.Cancel(c.pid, c.target, e.reason)
+	}
 	c.mu.Unlock()
 	c.rl.log.Debug("websocket connection ended", "client", c.pid.String(), "reason", e.reason, "code", e.code, "detail", e.detail)
 	switch {
@@ -374,6 +380,7 @@ func (c *conn) control(p *process.Process, ctl control) {
 		c.sendLocked(TopicLeave, c.fields(value.Field{Key: "reason", Value: value.String(ReasonTransferred)}))
 		_ = p.Unmonitor(old)
 		c.target, c.targetGone = *ctl.target, false
+		c.owned = false // neither the old target nor the new one is owned
 		if ctl.topic != nil {
 			c.topic = *ctl.topic
 		}

@@ -12,7 +12,9 @@ import (
 	"github.com/lxzan/gws"
 
 	"github.com/wsrelay/wsrelay/internal/origin"
+	"github.com/wsrelay/wsrelay/pid"
 	"github.com/wsrelay/wsrelay/process"
+	"github.com/wsrelay/wsrelay/value"
 )
 
 // Relay is the relay middleware for one route. Make it with New, wrap
@@ -70,13 +72,15 @@ func (rl *Relay) Middleware(next http.Handler) http.Handler {
 			return
 		}
 		cw := &captureWriter{ResponseWriter: w}
-		next.ServeHTTP(cw, r)
+		spawns := &process.SpawnLog{} // what the handler spawns: see owned
+		next.ServeHTTP(cw, r.WithContext(process.WithSpawnLog(r.Context(), spawns)))
 		if !cw.decide() {
+			rl.dropOwned(cw.refused, spawns, "handler refused the upgrade")
 			return
 		}
 		raw := w.Header().Get(HeaderName)
 		w.Header().Del(HeaderName)
-		rl.relay(w, r, raw)
+		rl.relay(w, r, raw, spawns)
 	})
 }
 
@@ -87,13 +91,21 @@ func (rl *Relay) originAllowed(o, host string) bool {
 	return rl.origins.Allows(o)
 }
 
-func (rl *Relay) relay(w http.ResponseWriter, r *http.Request, raw string) {
+func (rl *Relay) relay(w http.ResponseWriter, r *http.Request, raw string, spawns *process.SpawnLog) {
 	h, err := ParseHeader(raw)
 	if err != nil {
 		rl.log.Error("the handler set an invalid X-WS-Relay header", "path", r.URL.Path, "error", err.Error(), "header", raw)
 		http.Error(w, "internal server error: invalid relay configuration", http.StatusInternalServerError)
+		rl.dropOwned(raw, spawns, "invalid relay header")
 		return
 	}
+	owned := spawns.Spawned(h.Target)
+	opened := false
+	defer func() {
+		if owned && !opened { // the upgrade never happened
+			rl.cancelOwned(h.Target)
+		}
+	}()
 	if !isUpgrade(r) {
 		rl.log.Warn("relay asked for a request that is not a WebSocket upgrade", "path", r.URL.Path, "method", r.Method, "target", h.Target.String())
 		w.Header().Set("Upgrade", "websocket")
@@ -123,17 +135,57 @@ func (rl *Relay) relay(w http.ResponseWriter, r *http.Request, raw string) {
 		return
 	}
 	c := newConn(rl, socket, sock, h, r.RemoteAddr)
+	c.owned = owned
 	if err := c.open(); err != nil {
 		rl.log.Warn("cannot open websocket connection process", "error", err.Error())
 		_ = socket.WriteClose(1001, []byte("server shutting down"))
 		rl.readers.Done()
 		return
 	}
+	opened = true // from now on the connection cancels what it owns
 	go func() {
 		defer rl.readers.Done()
 		socket.ReadLoop()
 		rl.remove(c)
 	}()
+}
+
+// Owned targets: a target the handler spawned while serving the request
+// that set the header (the PIDs the request's process.SpawnLog recorded)
+// belongs to its connection. When the connection ends the target gets
+// ws.leave and then CANCEL (see conn.finish); when the upgrade never
+// happens it is cancelled here. Other PIDs the handler spawned are left
+// alone: they may be workers it meant to keep.
+
+// CancelNotConnected is the CANCEL reason of an owned target whose
+// connection never opened (refused, failed handshake, client gone).
+const CancelNotConnected = "not_connected"
+
+// cancelOwned cancels an owned target whose connection never opened.
+func (rl *Relay) cancelOwned(target pid.PID) {
+	_ = rl.node.Cancel(pid.PID{}, target, CancelNotConnected)
+	rl.log.Debug("owned relay target cancelled: no connection", "target", target.String())
+}
+
+// dropOwned cancels the target named by a header that was not used (a
+// refusal, or a header invalid in another field), if the handler spawned
+// it.
+func (rl *Relay) dropOwned(raw string, spawns *process.SpawnLog, why string) {
+	if raw == "" {
+		return
+	}
+	v, err := value.ParseJSON([]byte(raw))
+	if err != nil {
+		return
+	}
+	f, ok := v.Get("target_pid")
+	if !ok {
+		return
+	}
+	if target, err := parseTarget(f); err == nil && spawns.Spawned(target) {
+		rl.log.Debug("relay header not used: "+why, "target", target.String())
+		rl.cancelOwned(target)
+	}
 }
 
 // upgrade takes the connection over from the HTTP server and answers the
@@ -240,6 +292,7 @@ type captureWriter struct {
 	status  int
 	relay   bool
 	decided bool
+	refused string // the relay header of a refusal (a non-2xx status)
 }
 
 func (cw *captureWriter) WriteHeader(code int) {
@@ -250,11 +303,12 @@ func (cw *captureWriter) WriteHeader(code int) {
 		return
 	}
 	cw.decided, cw.status = true, code
-	if cw.Header().Get(HeaderName) != "" {
+	if h := cw.Header().Get(HeaderName); h != "" {
 		if code >= 200 && code < 300 {
 			cw.relay = true
 			return
 		}
+		cw.refused = h
 		cw.Header().Del(HeaderName) // a refusal: pass it on, without the header
 	}
 	cw.ResponseWriter.WriteHeader(code)
