@@ -21,8 +21,8 @@ import (
 // runs the seeds' receive loop (until the inbox reports closed) and keeps
 // what it received, in order.
 type ownedTarget struct {
-	pid   pid.PID
-	mu    sync.Mutex
+	pid    pid.PID
+	mu     sync.Mutex
 	seen   []string // topics, then "closed" when receive reported closed
 	client string   // the client_pid of the ws.join
 	ended  chan struct{}
@@ -142,7 +142,6 @@ func TestOwnedTargetEndsWithItsConnection(t *testing.T) {
 		})
 	}
 }
-
 
 // TestOwnedTargetCancelledWhenNoConnection: when the upgrade never
 // happens, the target the handler spawned for it is cancelled.
