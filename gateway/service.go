@@ -40,7 +40,8 @@ func (s *service) start() error {
 	if !*s.spec.Lifecycle.AutoStart {
 		return nil
 	}
-	_, err := s.app.node.Spawn(s.spec.Host, s.supervise, process.SpawnOptions{})
+	// Quiet: the supervisor logs how its service fails and gives up.
+	_, err := s.app.node.Spawn(s.spec.Host, s.supervise, process.SpawnOptions{Quiet: true, Entry: s.id})
 	if err != nil {
 		return fmt.Errorf("gateway: start %s: %w", s.id, err)
 	}

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -136,6 +138,9 @@ func (rt *Runtime) Spawn(host string, prog *Program, args []value.Value, opts pr
 	if prog.kind != KindProcess {
 		return pid.PID{}, fmt.Errorf("luart: spawn %s: a function.lua entry is not a process", prog.id)
 	}
+	if opts.Entry == "" {
+		opts.Entry = prog.id // named in its crash report
+	}
 	return rt.node.Spawn(host, func(p *process.Process) (value.Value, error) {
 		return rt.runProcess(prog, p, args)
 	}, opts)
@@ -180,7 +185,8 @@ func (s *state) entry(env *lua.LTable) (*lua.LFunction, error) {
 	mod := L.Get(-1)
 	L.Pop(1)
 	var fn lua.LValue = lua.LNil
-	if t, ok := mod.(*lua.LTable); ok {
+	t, isTable := mod.(*lua.LTable)
+	if isTable {
 		fn = t.RawGetString(s.prog.method)
 	}
 	if fn == lua.LNil {
@@ -188,10 +194,33 @@ func (s *state) entry(env *lua.LTable) (*lua.LFunction, error) {
 	}
 	f, ok := fn.(*lua.LFunction)
 	if !ok {
-		return nil, fmt.Errorf("%s: %w: %s defines no function %q (return a table with it, or define a global function)",
-			s.prog.id, ErrNoMethod, s.prog.file, s.prog.method)
+		has := "it returns no table"
+		if isTable {
+			has = "the table it returns has " + functionNames(t)
+		}
+		return nil, fmt.Errorf("%s: %w: %s defines no function %q (%s; set the entry's method to one of them, or define %s)",
+			s.prog.id, ErrNoMethod, s.prog.file, s.prog.method, has, s.prog.method)
 	}
 	return f, nil
+}
+
+// functionNames lists, sorted, the names of the functions in t (at most
+// ten), for the error of a method that is not there.
+func functionNames(t *lua.LTable) string {
+	var names []string
+	t.ForEach(func(k, v lua.LValue) {
+		if ks, ok := k.(lua.LString); ok && v.Type() == lua.LTFunction {
+			names = append(names, strconv.Quote(string(ks)))
+		}
+	})
+	if len(names) == 0 {
+		return "no functions"
+	}
+	slices.Sort(names)
+	if len(names) > 10 {
+		names = append(names[:10], "...")
+	}
+	return "the functions " + strings.Join(names, ", ")
 }
 
 // luaError turns gopher-lua's error into an *Error.

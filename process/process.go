@@ -34,9 +34,11 @@ type Handler interface {
 // Process is a running process as seen from its own body: the handle a Func
 // or Handler receives. Its methods act on behalf of the process.
 type Process struct {
-	pid  pid.PID
-	node *Node
-	host *Host
+	pid   pid.PID
+	node  *Node
+	host  *Host
+	entry string // what it runs, for crash reports
+	quiet bool   // no crash report; guarded by mu
 
 	inbox  queue[Message]
 	events queue[Event]
@@ -77,6 +79,13 @@ type SpawnOptions struct {
 	// EXIT with ErrNoProc at once). The WebSocket relay watches a
 	// connection's target this way.
 	Watch []pid.PID
+	// Entry names what the process runs, for its crash report (the Lua
+	// runtime sets the entry id, such as "app.ws:handler"). Default none.
+	Entry string
+	// Quiet: no crash report when the process ends abnormally, because
+	// whoever spawned it logs its ends itself (the relay's connections,
+	// a service's supervisor). Default false.
+	Quiet bool
 }
 
 // Spawn starts a blocking process running fn on the named host.
@@ -124,12 +133,15 @@ func (n *Node) spawn(hostName string, opts SpawnOptions, setup, start func(*Proc
 		n.live.done()
 		return pid.PID{}, &OpError{Op: "spawn", Err: ErrShuttingDown}
 	}
-	p := &Process{pid: pid.PID{Node: n.name, Host: h.name, ID: n.ids.Next()}, node: n, host: h}
+	p := &Process{pid: pid.PID{Node: n.name, Host: h.name, ID: n.ids.Next()}, node: n, host: h, entry: opts.Entry, quiet: opts.Quiet}
 	setup(p)
 	h.spawned.Add(1)
 	n.procs.put(p)
 	if opts.Name != "" {
 		if err := n.Register(opts.Name, p.pid); err != nil {
+			p.mu.Lock()
+			p.quiet = true // the spawn fails: its caller hears of it
+			p.mu.Unlock()
 			p.exit(Result{Err: err})
 			if p.handler != nil {
 				p.schedule() // so Terminate is called

@@ -109,7 +109,7 @@ func newConn(rl *Relay, ws *gws.Conn, sock *socket, h Header, remote string) *co
 func (c *conn) open() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	p, err := c.rl.node.SpawnReactive(c.rl.opts.Host, c, process.SpawnOptions{Watch: []pid.PID{c.target}})
+	p, err := c.rl.node.SpawnReactive(c.rl.opts.Host, c, process.SpawnOptions{Watch: []pid.PID{c.target}, Quiet: true})
 	if err != nil {
 		return err
 	}
@@ -265,6 +265,14 @@ func (c *conn) HandleEvent(p *process.Process, e process.Event) error {
 		if e.Result.Err == nil {
 			c.finish(ending{reason: ReasonTargetExited, closeCode: 1000, closeText: "target exited"})
 		} else {
+			// The connection monitors its target, so the target's failure
+			// is reported here rather than by a crash report (unless it
+			// ended before the watch began: then its crash report has it).
+			msg := "websocket relay target failed"
+			if errors.Is(e.Result.Err, process.ErrNoProc) {
+				msg = "websocket relay target was not alive (it ended before the relay could watch it; if it failed, its crash report says why)"
+			}
+			c.rl.node.LogFailure(c.rl.log, msg, "client", p.PID().String(), "target", e.From.String(), "error", e.Result.Err.Error())
 			c.finish(ending{reason: ReasonTargetFailed, code: 1011, closeCode: 1011, closeText: "target failed", detail: e.Result.Err.Error()})
 		}
 		c.exit(p)
