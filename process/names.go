@@ -131,6 +131,18 @@ func (n *Node) Reserve(name string, keeper pid.PID) error {
 	return nil
 }
 
+// HasName reports whether the local process p holds (or keeps reserved)
+// a name: a process others find by name is shared.
+func (n *Node) HasName(p pid.PID) bool {
+	proc := n.lookup(p)
+	if proc == nil {
+		return false
+	}
+	proc.mu.Lock()
+	defer proc.mu.Unlock()
+	return len(proc.names) > 0
+}
+
 // Lookup returns the PID registered under name.
 func (n *Node) Lookup(name string) (pid.PID, bool) {
 	n.namesMu.Lock()

@@ -349,9 +349,10 @@ func (c *conn) finish(e ending) bool {
 		}
 		c.sendLocked(TopicLeave, c.fields(extra...))
 	}
-	if c.owned && !c.targetGone {
+	if c.owned && !c.targetGone && !c.rl.node.HasName(c.target) {
 		// After ws.leave, from the same sender: the target receives the
-		// leave, then its inbox reports closed.
+		// leave, then its inbox reports closed. (A target registered
+		// under a name is shared, a room others join: never cancelled.)
 		_ = c.rl.node.Cancel(c.pid, c.target, e.reason)
 	}
 	c.mu.Unlock()

@@ -44,6 +44,7 @@ type spawningEnv struct {
 	status  int    // the handler's status; 0: 200
 	extra   string // extra header fields, ",..." or ""
 	found   pid.PID
+	name    string // register the spawned target under this name
 }
 
 func newSpawningEnv(t *testing.T) *spawningEnv {
@@ -79,8 +80,14 @@ func (se *spawningEnv) serve(w http.ResponseWriter, r *http.Request) {
 	process.RecordSpawn(r.Context(), id)
 	se.mu.Lock()
 	se.targets = append(se.targets, o)
-	status, extra, found := se.status, se.extra, se.found
+	status, extra, found, name := se.status, se.extra, se.found, se.name
 	se.mu.Unlock()
+	if name != "" {
+		if err := se.node.Register(name, id); err != nil {
+			http.Error(w, err.Error(), 500)
+			return
+		}
+	}
 	target := id
 	if !found.IsZero() {
 		target = found // the handler found a target rather than spawning it
@@ -275,4 +282,31 @@ func TestTransferEndsOwnership(t *testing.T) {
 	}
 	next.Send(next.PID.String(), "still", value.Nil())
 	next.Next("still") // the new target's inbox is open
+}
+
+// TestNamedTargetIsShared: a target the handler spawned and registered
+// under a name (a room started on demand, for others to join) is shared:
+// the connection's end does not cancel it, nor does a failed upgrade.
+func TestNamedTargetIsShared(t *testing.T) {
+	se := newSpawningEnv(t)
+	se.mu.Lock()
+	se.name = "room:1"
+	se.mu.Unlock()
+	c := se.dial(t, nil)
+	o := se.last()
+	poll.Until(t, timeout, "ws.join", func() bool { return len(o.log()) > 0 })
+	c.WriteClose(1000, "")
+	c.ReadClose()
+	poll.Until(t, timeout, "ws.leave", func() bool { return len(o.log()) > 1 })
+	poll.Until(t, timeout, "the connection to end", func() bool { return se.rl.Connections() == 0 })
+	if got := strings.Join(o.log(), " "); got != "ws.join ws.leave" || !se.node.Alive(o.pid) {
+		t.Errorf("the named target saw %q (alive %v), want ws.join ws.leave and still running", got, se.node.Alive(o.pid))
+	}
+	se.mu.Lock()
+	se.name = "room:2"
+	se.mu.Unlock()
+	se.plainGet(t)
+	o = se.last()
+	se.node.Send(pid.PID{}, o.pid, "still", value.Nil())
+	poll.Until(t, timeout, "the named target to take a message", func() bool { return strings.Join(o.log(), " ") == "still" })
 }

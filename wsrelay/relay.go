@@ -155,14 +155,20 @@ func (rl *Relay) relay(w http.ResponseWriter, r *http.Request, raw string, spawn
 // belongs to its connection. When the connection ends the target gets
 // ws.leave and then CANCEL (see conn.finish); when the upgrade never
 // happens it is cancelled here. Other PIDs the handler spawned are left
-// alone: they may be workers it meant to keep.
+// alone: they may be workers it meant to keep. A target that holds a
+// registered name when the connection ends is shared (a room spawned on
+// demand and registered for others to join) and is not cancelled either.
 
 // CancelNotConnected is the CANCEL reason of an owned target whose
 // connection never opened (refused, failed handshake, client gone).
 const CancelNotConnected = "not_connected"
 
-// cancelOwned cancels an owned target whose connection never opened.
+// cancelOwned cancels an owned target whose connection never opened,
+// unless it holds a name (it is shared then, like a room).
 func (rl *Relay) cancelOwned(target pid.PID) {
+	if rl.node.HasName(target) {
+		return
+	}
 	_ = rl.node.Cancel(pid.PID{}, target, CancelNotConnected)
 	rl.log.Debug("owned relay target cancelled: no connection", "target", target.String())
 }
