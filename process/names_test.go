@@ -122,6 +122,9 @@ func TestOnlyTheHolderUnregisters(t *testing.T) {
 	if got, _ := n.Lookup("app:hub"); got != hub.pid {
 		t.Fatalf("app:hub resolves to %v, want its holder %v", got, hub.pid)
 	}
+	if !n.HasName(hub.pid) || n.HasName(intruder.pid) {
+		t.Fatal("HasName is wrong")
+	}
 	if err := intruder.run(t, func(p *process.Process) error { return p.Unregister("nobody") }); !errors.Is(err, process.ErrUnknownName) {
 		t.Fatalf("unregistering an unknown name: %v", err)
 	}
