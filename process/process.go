@@ -38,7 +38,6 @@ type Process struct {
 	node  *Node
 	host  *Host
 	entry string // what it runs, for crash reports
-	quiet bool   // no crash report; guarded by mu
 
 	inbox  queue[Message]
 	events queue[Event]
@@ -48,6 +47,7 @@ type Process struct {
 	result    Result
 	cancelled bool
 	trapLinks bool
+	quiet     bool // no crash report
 	rel       relations
 	names     []string
 	timer     *time.Timer // cancel grace period
