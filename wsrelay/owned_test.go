@@ -159,19 +159,26 @@ func TestOwnedTargetCancelledWhenNoConnection(t *testing.T) {
 		status int
 		extra  string
 		do     func(t *testing.T) int // returns the HTTP status the client saw
+		early  bool                   // the relay may refuse before the handler runs
 	}{
 		{name: "plain GET: 426", do: se.plainGet},
 		{name: "handler refuses with 403", status: 403, do: se.plainGet},
 		{name: "invalid header field", extra: `,"heartbeat_interval":"soon"`, do: se.plainGet},
-		{name: "failed handshake", do: se.badHandshake},
+		{name: "failed handshake", do: se.badHandshake, early: true},
 		{name: "client gone before the answer", do: se.hangUp},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			se.mu.Lock()
 			se.status, se.extra = tc.status, tc.extra
-			se.mu.Unlock()
 			before := len(se.targets)
+			se.mu.Unlock()
 			tc.do(t)
+			se.mu.Lock()
+			ran := len(se.targets) > before
+			se.mu.Unlock()
+			if tc.early && !ran {
+				return // refused before the handler: nothing was spawned
+			}
 			poll.Until(t, timeout, "the handler to run", func() bool {
 				se.mu.Lock()
 				defer se.mu.Unlock()
@@ -246,6 +253,8 @@ func TestFoundTargetIsNotCancelled(t *testing.T) {
 	hub.Next("ws.leave")
 	se.plainGet(t) // 426: no connection
 	// The handler also spawned processes; they are left alone.
+	se.mu.Lock()
+	defer se.mu.Unlock()
 	for _, o := range se.targets {
 		if !se.node.Alive(o.pid) {
 			t.Errorf("a process the handler spawned but did not relay to was ended")
