@@ -35,8 +35,8 @@ func (n *Node) reportCrash(p *Process, r Result, rel [relKinds][]pid.PID) {
 		return
 	}
 	attrs := []any{"pid", p.pid.String()}
-	if p.entry != "" {
-		attrs = append(attrs, "entry", p.entry)
+	if p.entry != nil {
+		attrs = append(attrs, "entry", *p.entry)
 	}
 	attrs = append(attrs, "error", r.Err.Error())
 	var ld *LinkDownError

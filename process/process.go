@@ -37,7 +37,7 @@ type Process struct {
 	pid   pid.PID
 	node  *Node
 	host  *Host
-	entry string // what it runs, for crash reports
+	entry *string // what it runs, for crash reports; a pointer keeps Process in its 384-byte size class
 
 	inbox  queue[Message]
 	events queue[Event]
@@ -133,7 +133,11 @@ func (n *Node) spawn(hostName string, opts SpawnOptions, setup, start func(*Proc
 		n.live.done()
 		return pid.PID{}, &OpError{Op: "spawn", Err: ErrShuttingDown}
 	}
-	p := &Process{pid: pid.PID{Node: n.name, Host: h.name, ID: n.ids.Next()}, node: n, host: h, entry: opts.Entry, quiet: opts.Quiet}
+	p := &Process{pid: pid.PID{Node: n.name, Host: h.name, ID: n.ids.Next()}, node: n, host: h, quiet: opts.Quiet}
+	if opts.Entry != "" {
+		entry := opts.Entry
+		p.entry = &entry
+	}
 	setup(p)
 	h.spawned.Add(1)
 	n.procs.put(p)
