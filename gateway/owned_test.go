@@ -4,6 +4,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/wsrelay/wsrelay/internal/poll"
@@ -19,10 +20,14 @@ func TestSeedsPerConnectionTargetsEnd(t *testing.T) {
 	ta := startAppIn(t, "testdata/wsapp")
 	stop := make(chan struct{})
 	t.Cleanup(func() { close(stop) })
-	go func() { // the cleanups the targets report
+	var cleanups atomic.Int64
+	go func() { // the cleanups the targets report on ws.leave
 		for {
 			select {
-			case <-ta.probe:
+			case m := <-ta.probe:
+				if m.Topic == "cleanup" {
+					cleanups.Add(1)
+				}
 			case <-stop:
 				return
 			}
@@ -49,6 +54,8 @@ func TestSeedsPerConnectionTargetsEnd(t *testing.T) {
 		c.Close()
 	}
 	poll.Until(t, timeout, "every per-connection target to end", func() bool { return h.Stats().Live == base })
+	// Each one handled its ws.leave before its inbox reported closed.
+	poll.Until(t, timeout, "a cleanup per connection", func() bool { return cleanups.Load() == conns })
 	if s := h.Stats().Spawned; s < conns {
 		t.Fatalf("only %d processes were spawned", s)
 	}
