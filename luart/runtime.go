@@ -4,8 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -202,25 +200,6 @@ func (s *state) entry(env *lua.LTable) (*lua.LFunction, error) {
 			s.prog.id, ErrNoMethod, s.prog.file, s.prog.method, has, s.prog.method)
 	}
 	return f, nil
-}
-
-// functionNames lists, sorted, the names of the functions in t (at most
-// ten), for the error of a method that is not there.
-func functionNames(t *lua.LTable) string {
-	var names []string
-	t.ForEach(func(k, v lua.LValue) {
-		if ks, ok := k.(lua.LString); ok && v.Type() == lua.LTFunction {
-			names = append(names, strconv.Quote(string(ks)))
-		}
-	})
-	if len(names) == 0 {
-		return "no functions"
-	}
-	slices.Sort(names)
-	if len(names) > 10 {
-		names = append(names[:10], "...")
-	}
-	return "the functions " + strings.Join(names, ", ")
 }
 
 // luaError turns gopher-lua's error into an *Error.
