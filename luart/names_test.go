@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/wsrelay/wsrelay/internal/poll"
 	"github.com/wsrelay/wsrelay/value"
 )
 
@@ -31,7 +32,8 @@ end }`)
 			t.Fatalf("reply %v from %v, want %d from the hub %v", m.Payload, m.From, n, hubPID)
 		}
 	}
-	ask(1) // wait until the hub has registered and answers
+	poll.Until(t, timeout, "the hub to register", func() bool { _, ok := e.node.Lookup("app:hub"); return ok })
+	ask(1)
 
 	r := e.run(`local function main(probe_pid)
     local u, uerr = process.registry.unregister("app:hub")

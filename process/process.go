@@ -167,6 +167,11 @@ func (n *Node) spawn(hostName string, opts SpawnOptions, setup, start func(*Proc
 		}
 	}
 	start(p)
+	// A Shutdown that began after the checks above may have gone over the
+	// process table before p was in it: cancel p as it would have.
+	if n.closing.Load() {
+		n.cancel(p, pid.PID{}, "shutdown", p.host.cancelGrace)
+	}
 	return p.pid, nil
 }
 
