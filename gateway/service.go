@@ -13,7 +13,9 @@ import (
 )
 
 // service is a process.service: a supervisor process that keeps a Lua
-// process running, registered under the entry's id.
+// process running, registered under the entry's id. The supervisor
+// reserves the name, so it is the service's for as long as the supervisor
+// runs, restarts included.
 type service struct {
 	app  *App
 	id   string
@@ -38,7 +40,8 @@ func (s *service) start() error {
 	if !*s.spec.Lifecycle.AutoStart {
 		return nil
 	}
-	_, err := s.app.node.Spawn(s.spec.Host, s.supervise, process.SpawnOptions{})
+	// Quiet: the supervisor logs how its service fails and gives up.
+	_, err := s.app.node.Spawn(s.spec.Host, s.supervise, process.SpawnOptions{Quiet: true, Entry: s.id})
 	if err != nil {
 		return fmt.Errorf("gateway: start %s: %w", s.id, err)
 	}
@@ -50,6 +53,12 @@ func (s *service) start() error {
 func (s *service) supervise(p *process.Process) (value.Value, error) {
 	log := s.app.log.With("service", s.id)
 	r := s.spec.Lifecycle.Restart
+	// The name stays with the service across restarts: between two runs
+	// nobody else can take it (process.Node.Reserve).
+	if err := p.Node().Reserve(s.id, p.PID()); err != nil {
+		log.Error("service cannot keep its name; not started", "error", err.Error())
+		return value.Nil(), fmt.Errorf("service %s: %w", s.id, err)
+	}
 	failures := 0
 	for {
 		started := time.Now()

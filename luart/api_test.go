@@ -128,8 +128,9 @@ func TestProcessAPI(t *testing.T) {
 			local ok, err = process.registry.register("probe")
 			local b = process.registry.unregister("me")
 			local c, cerr = process.registry.lookup("me")
-			return {a, ok, err, b, c == nil, cerr}`,
-			want: []any{true, false, `process: register "probe": name already registered`, true, true, "process.registry.lookup: no process is registered as me"}},
+			local d, derr = process.registry.unregister("me")
+			return {a, ok, err == 'process: register "probe": name probe is held by ' .. probe_pid, b, c == nil, cerr, d, derr}`,
+			want: []any{true, false, true, true, true, "process.registry.lookup: no process is registered as me", false, `process: unregister "me": unknown name`}},
 		{name: "register other pid", body: `
 			local pid = process.spawn("test:waiter", "app:processes")
 			assert(process.registry.register("other", pid))

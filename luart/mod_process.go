@@ -119,6 +119,10 @@ func spawnFn(fn string, opts process.SpawnOptions) func(*state, *lua.LState) int
 			L.Push(lua.LString(fn + ": " + err.Error()))
 			return 2
 		}
+		// In a handler serving a request, whoever serves the request may
+		// want to know (the WebSocket relay: a target the handler spawned
+		// is owned by its connection).
+		process.RecordSpawn(s.ctx, p)
 		L.Push(lua.LString(p.String()))
 		return 1
 	}
@@ -210,7 +214,7 @@ func (s *state) regRegister(L *lua.LState) int {
 		target, err = s.checkDest(L, 2, fn)
 	}
 	if err == nil {
-		err = s.rt.node.Register(name, target)
+		err = s.rt.node.RegisterBy(s.selfPID(), name, target)
 	}
 	return pushResult(L, err)
 }
@@ -227,10 +231,11 @@ func (s *state) regLookup(L *lua.LState) int {
 	return 1
 }
 
+// regUnregister releases a name the calling process holds; a name another
+// process holds gives false and an error naming the holder.
 func (s *state) regUnregister(L *lua.LState) int {
 	name := checkString(L, 1, "process.registry.unregister", "name")
-	L.Push(lua.LBool(s.rt.node.Unregister(name)))
-	return 1
+	return pushResult(L, s.rt.node.UnregisterBy(s.selfPID(), name))
 }
 
 // Messages and payloads as userdata.

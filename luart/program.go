@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	lua "github.com/yuin/gopher-lua"
@@ -148,3 +149,22 @@ func (p *Program) namespace() string {
 }
 
 func (p *Program) allows(module string) bool { return slices.Contains(p.modules, module) }
+
+// functionNames lists, sorted, the names of the functions in t (at most
+// ten), for the error of a method that is not there.
+func functionNames(t *lua.LTable) string {
+	var names []string
+	t.ForEach(func(k, v lua.LValue) {
+		if ks, ok := k.(lua.LString); ok && v.Type() == lua.LTFunction {
+			names = append(names, strconv.Quote(string(ks)))
+		}
+	})
+	if len(names) == 0 {
+		return "no functions"
+	}
+	slices.Sort(names)
+	if len(names) > 10 {
+		names = append(names[:10], "...")
+	}
+	return "the functions " + strings.Join(names, ", ")
+}

@@ -136,6 +136,9 @@ func (rt *Runtime) Spawn(host string, prog *Program, args []value.Value, opts pr
 	if prog.kind != KindProcess {
 		return pid.PID{}, fmt.Errorf("luart: spawn %s: a function.lua entry is not a process", prog.id)
 	}
+	if opts.Entry == "" {
+		opts.Entry = prog.id // named in its crash report
+	}
 	return rt.node.Spawn(host, func(p *process.Process) (value.Value, error) {
 		return rt.runProcess(prog, p, args)
 	}, opts)
@@ -180,7 +183,8 @@ func (s *state) entry(env *lua.LTable) (*lua.LFunction, error) {
 	mod := L.Get(-1)
 	L.Pop(1)
 	var fn lua.LValue = lua.LNil
-	if t, ok := mod.(*lua.LTable); ok {
+	t, isTable := mod.(*lua.LTable)
+	if isTable {
 		fn = t.RawGetString(s.prog.method)
 	}
 	if fn == lua.LNil {
@@ -188,8 +192,12 @@ func (s *state) entry(env *lua.LTable) (*lua.LFunction, error) {
 	}
 	f, ok := fn.(*lua.LFunction)
 	if !ok {
-		return nil, fmt.Errorf("%s: %w: %s defines no function %q (return a table with it, or define a global function)",
-			s.prog.id, ErrNoMethod, s.prog.file, s.prog.method)
+		has := "it returns no table"
+		if isTable {
+			has = "the table it returns has " + functionNames(t)
+		}
+		return nil, fmt.Errorf("%s: %w: %s defines no function %q (%s; set the entry's method to one of them, or define %s)",
+			s.prog.id, ErrNoMethod, s.prog.file, s.prog.method, has, s.prog.method)
 	}
 	return f, nil
 }

@@ -34,6 +34,14 @@
 //     still running after its host's grace period is terminated.
 //   - A panicking body ends its process with a *PanicError carrying the
 //     stack; the node carries on.
+//   - A process that ends with an error nobody hears of (no monitor, no
+//     link) gets a crash report: one error line on the node's logger with
+//     its PID, SpawnOptions.Entry and the error, limited per node to
+//     Options.CrashReports lines a second (see crash.go).
+//   - Only a name's holder releases it (Process.Unregister,
+//     Node.UnregisterBy); a keeper may reserve a name across the lives of
+//     the processes it registers under it (Node.Reserve). Code holding the
+//     *Node acts with the node's authority (Register, Unregister).
 //
 // # Other nodes
 //

@@ -26,6 +26,7 @@ func (p *Process) exit(r Result) bool {
 	rel := p.rel.take()
 	names := p.names
 	p.names = nil
+	quiet := p.quiet
 	if p.timer != nil {
 		p.timer.Stop()
 		p.timer = nil
@@ -55,6 +56,9 @@ func (p *Process) exit(r Result) bool {
 	}
 	for _, l := range rel[relLinks] {
 		n.deliverLinkExit(l, p.pid, r)
+	}
+	if !quiet {
+		n.reportCrash(p, r, rel)
 	}
 	p.host.ended.Add(1)
 	n.live.done()

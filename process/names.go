@@ -1,18 +1,58 @@
 package process
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
 
 	"github.com/wsrelay/wsrelay/pid"
 )
 
-// Register gives the local process p the name. A name belongs to one live
-// process at a time and is released when that process ends; registering a
-// taken name is ErrNameTaken, a process that has ended ErrNoProc. A process
-// may hold several names. Names may not be empty, start with '{' (that is a
-// PID) or contain control characters.
+// Names have owners. A name is held by one live process at a time, and
+// only its holder releases it (or ends, which releases it). A keeper, such
+// as the supervisor of a service, may also reserve a name: while the
+// keeper lives nobody but the processes it registers under that name can
+// hold it, so a name stays with its service across restarts.
+//
+// The Node methods Register, Reserve and Unregister act with the node's own
+// authority (Go code that holds the *Node, such as a supervisor); the
+// ...By variants and the Process methods act on behalf of a process and
+// enforce ownership. Application code (Lua) only gets the latter.
+
+// nameEntry is one registered or reserved name.
+type nameEntry struct {
+	holder pid.PID // the process the name resolves to; zero while only reserved
+	keeper pid.PID // the process that reserved it; zero when not reserved
+}
+
+// Register gives the local process p the name, with the node's authority:
+// it may fill a name a keeper reserved. A name belongs to one live process
+// at a time and is released when that process ends; registering a name
+// another process holds is a *NameHeldError (ErrNameTaken), a process that
+// has ended ErrNoProc. A process may hold several names. Names may not be
+// empty, start with '{' (that is a PID) or contain control characters.
 func (n *Node) Register(name string, p pid.PID) error {
+	return n.register(pid.PID{}, false, name, p)
+}
+
+// RegisterBy registers p under name on behalf of the process by (zero for
+// code that is no process, such as an HTTP handler). It is Register,
+// except that a name reserved by a keeper other than by is refused with a
+// *NameHeldError.
+func (n *Node) RegisterBy(by pid.PID, name string, p pid.PID) error {
+	return n.register(n.normalizeCaller(by), true, name, p)
+}
+
+// normalizeCaller normalizes the PID of a caller, leaving zero (no
+// process) as it is.
+func (n *Node) normalizeCaller(by pid.PID) pid.PID {
+	if by.IsZero() {
+		return by
+	}
+	return n.normalize(by)
+}
+
+func (n *Node) register(by pid.PID, checked bool, name string, p pid.PID) error {
 	if err := checkRegName(name); err != nil {
 		return err
 	}
@@ -22,67 +62,177 @@ func (n *Node) Register(name string, p pid.PID) error {
 	}
 	n.namesMu.Lock()
 	defer n.namesMu.Unlock()
-	if owner, ok := n.names[name]; ok {
-		if owner == p {
-			return nil
-		}
-		return &OpError{Op: "register", Arg: strconv.Quote(name), Err: ErrNameTaken}
+	e := n.names[name]
+	if e.holder == p {
+		return nil
 	}
+	if !e.holder.IsZero() {
+		return &NameHeldError{Op: "register", Name: name, Holder: e.holder}
+	}
+	if checked && !e.keeper.IsZero() && e.keeper != by {
+		return &NameHeldError{Op: "register", Name: name, Holder: e.keeper, Reserved: true}
+	}
+	if err := n.addName(p, name, "register"); err != nil {
+		return err
+	}
+	e.holder = p
+	n.names[name] = e
+	return nil
+}
+
+// addName records name in the names of the live process p, so that its
+// end releases it; namesMu is held. Lock order: namesMu, then a process's
+// mu (exit never holds both).
+func (n *Node) addName(p pid.PID, name, op string) error {
 	proc := n.lookup(p)
 	if proc == nil {
-		return &OpError{Op: "register", Arg: strconv.Quote(name), Err: ErrNoProc}
+		return &OpError{Op: op, Arg: strconv.Quote(name), Err: ErrNoProc}
 	}
-	// Lock order: namesMu, then a process's mu (exit never holds both).
 	proc.mu.Lock()
+	defer proc.mu.Unlock()
 	if proc.dead {
-		proc.mu.Unlock()
-		return &OpError{Op: "register", Arg: strconv.Quote(name), Err: ErrNoProc}
+		return &OpError{Op: op, Arg: strconv.Quote(name), Err: ErrNoProc}
 	}
 	proc.names = append(proc.names, name)
-	proc.mu.Unlock()
-	n.names[name] = p
 	return nil
+}
+
+// Reserve keeps name for the local process keeper, with the node's
+// authority: until keeper ends, only keeper (through RegisterBy) or code
+// with the node's authority (Register, a spawn with SpawnOptions.Name) can
+// give the name to a process, and a holder that unregisters it gives it
+// back to the reservation rather than to anyone. A name held or reserved
+// by another process is a *NameHeldError. Lookup does not find a name
+// that is only reserved.
+func (n *Node) Reserve(name string, keeper pid.PID) error {
+	if err := checkRegName(name); err != nil {
+		return err
+	}
+	keeper = n.normalize(keeper)
+	if !n.IsLocal(keeper) {
+		return &OpError{Op: "reserve", Arg: strconv.Quote(name), Err: ErrNotLocal}
+	}
+	n.namesMu.Lock()
+	defer n.namesMu.Unlock()
+	e := n.names[name]
+	switch {
+	case e.keeper == keeper:
+		return nil
+	case !e.keeper.IsZero():
+		return &NameHeldError{Op: "reserve", Name: name, Holder: e.keeper, Reserved: true}
+	case !e.holder.IsZero() && e.holder != keeper:
+		return &NameHeldError{Op: "reserve", Name: name, Holder: e.holder}
+	}
+	if err := n.addName(keeper, name, "reserve"); err != nil {
+		return err
+	}
+	e.keeper = keeper
+	n.names[name] = e
+	return nil
+}
+
+// HasName reports whether the local process p holds (or keeps reserved)
+// a name: a process others find by name is shared.
+func (n *Node) HasName(p pid.PID) bool {
+	proc := n.lookup(p)
+	if proc == nil {
+		return false
+	}
+	proc.mu.Lock()
+	defer proc.mu.Unlock()
+	return len(proc.names) > 0
 }
 
 // Lookup returns the PID registered under name.
 func (n *Node) Lookup(name string) (pid.PID, bool) {
 	n.namesMu.Lock()
-	p, ok := n.names[name]
+	e := n.names[name]
 	n.namesMu.Unlock()
-	return p, ok
+	return e.holder, !e.holder.IsZero()
 }
 
-// Unregister releases name. It reports whether the name was registered.
+// Unregister releases name, and its reservation, with the node's
+// authority, whoever holds it. It reports whether the name was registered
+// or reserved.
 func (n *Node) Unregister(name string) bool {
 	n.namesMu.Lock()
 	defer n.namesMu.Unlock()
-	p, ok := n.names[name]
+	e, ok := n.names[name]
 	if !ok {
 		return false
 	}
 	delete(n.names, name)
-	if proc := n.lookup(p); proc != nil {
-		proc.mu.Lock()
-		for i, s := range proc.names {
-			if s == name {
-				proc.names = append(proc.names[:i], proc.names[i+1:]...)
-				break
-			}
-		}
-		proc.mu.Unlock()
-	}
+	n.dropName(e.holder, name)
+	n.dropName(e.keeper, name)
 	return true
 }
 
-// releaseNames frees the names of a process that ended.
+// UnregisterBy releases name on behalf of the process by (zero for code
+// that is no process): only the name's holder may. A name nobody holds is
+// an *OpError wrapping ErrUnknownName; one another process holds a
+// *NameHeldError naming the holder. A name its keeper reserved goes back
+// to the reservation.
+func (n *Node) UnregisterBy(by pid.PID, name string) error {
+	by = n.normalizeCaller(by)
+	n.namesMu.Lock()
+	defer n.namesMu.Unlock()
+	e := n.names[name]
+	switch {
+	case e.holder.IsZero():
+		return &OpError{Op: "unregister", Arg: strconv.Quote(name), Err: ErrUnknownName}
+	case e.holder != by:
+		return &NameHeldError{Op: "unregister", Name: name, Holder: e.holder}
+	}
+	n.dropName(e.holder, name)
+	if e.keeper.IsZero() {
+		delete(n.names, name)
+		return nil
+	}
+	n.names[name] = nameEntry{keeper: e.keeper}
+	return nil
+}
+
+// dropName removes name from the names of the local process p; namesMu is
+// held.
+func (n *Node) dropName(p pid.PID, name string) {
+	if p.IsZero() {
+		return
+	}
+	proc := n.lookup(p)
+	if proc == nil {
+		return
+	}
+	proc.mu.Lock()
+	for i, s := range proc.names {
+		if s == name {
+			proc.names = append(proc.names[:i], proc.names[i+1:]...)
+			break
+		}
+	}
+	proc.mu.Unlock()
+}
+
+// releaseNames frees the names a process that ended held or kept.
 func (n *Node) releaseNames(p pid.PID, names []string) {
 	if len(names) == 0 {
 		return
 	}
 	n.namesMu.Lock()
 	for _, name := range names {
-		if n.names[name] == p {
+		e, ok := n.names[name]
+		if !ok {
+			continue
+		}
+		if e.holder == p {
+			e.holder = pid.PID{}
+		}
+		if e.keeper == p {
+			e.keeper = pid.PID{}
+		}
+		if e.holder.IsZero() && e.keeper.IsZero() {
 			delete(n.names, name)
+		} else {
+			n.names[name] = e
 		}
 	}
 	n.namesMu.Unlock()
@@ -103,6 +253,26 @@ func (n *Node) Resolve(dest string) (pid.PID, error) {
 	}
 	return pid.PID{}, &OpError{Op: "resolve", Arg: strconv.Quote(dest), Err: ErrUnknownName}
 }
+
+// NameHeldError reports an operation on a name that another process holds
+// or keeps reserved. errors.Is(err, ErrNameTaken) is true.
+type NameHeldError struct {
+	Op       string  // "register", "reserve" or "unregister"
+	Name     string  // the name
+	Holder   pid.PID // who holds it (or reserved it)
+	Reserved bool    // Holder is the name's keeper, not its holder
+}
+
+func (e *NameHeldError) Error() string {
+	how := "held"
+	if e.Reserved {
+		how = "reserved"
+	}
+	return fmt.Sprintf("process: %s %s: name %s is %s by %s", e.Op, strconv.Quote(e.Name), e.Name, how, e.Holder)
+}
+
+// Is makes errors.Is(err, ErrNameTaken) true.
+func (e *NameHeldError) Is(target error) bool { return target == ErrNameTaken }
 
 func checkRegName(name string) error {
 	bad := func(msg string) error {

@@ -2,8 +2,10 @@ package process_test
 
 import (
 	"errors"
+	"strings"
 	"testing"
 
+	"github.com/wsrelay/wsrelay/pid"
 	"github.com/wsrelay/wsrelay/process"
 	"github.com/wsrelay/wsrelay/value"
 )
@@ -91,5 +93,97 @@ func TestSpawnWithTakenNameFails(t *testing.T) {
 	}
 	if after := n.Stats().Processes; after != before {
 		t.Fatalf("a failed spawn left a process behind: %d -> %d", before, after)
+	}
+}
+
+// Only a name's holder releases it: another process, or code that is no
+// process, gets an error naming the holder, and the name keeps resolving
+// to its holder.
+func TestOnlyTheHolderUnregisters(t *testing.T) {
+	t.Parallel()
+	n := newNode(t, nil, nil)
+	hub := spawnProbe(t, n, process.SpawnOptions{Name: "app:hub"})
+	intruder := spawnProbe(t, n, process.SpawnOptions{})
+
+	err := intruder.run(t, func(p *process.Process) error { return p.Unregister("app:hub") })
+	var held *process.NameHeldError
+	if !errors.As(err, &held) || held.Holder != hub.pid || !errors.Is(err, process.ErrNameTaken) {
+		t.Fatalf("another process unregistering: %v, want a NameHeldError naming %v", err, hub.pid)
+	}
+	if want := "name app:hub is held by " + hub.pid.String(); !strings.Contains(err.Error(), want) {
+		t.Errorf("error %q does not say %q", err, want)
+	}
+	if err := n.UnregisterBy(pid.PID{}, "app:hub"); !errors.As(err, &held) {
+		t.Fatalf("code that is no process unregistering: %v", err)
+	}
+	if err := intruder.run(t, func(p *process.Process) error { return p.Register("app:hub") }); !errors.As(err, &held) || held.Holder != hub.pid {
+		t.Fatalf("taking the held name: %v", err)
+	}
+	if got, _ := n.Lookup("app:hub"); got != hub.pid {
+		t.Fatalf("app:hub resolves to %v, want its holder %v", got, hub.pid)
+	}
+	if !n.HasName(hub.pid) || n.HasName(intruder.pid) {
+		t.Fatal("HasName is wrong")
+	}
+	if err := intruder.run(t, func(p *process.Process) error { return p.Unregister("nobody") }); !errors.Is(err, process.ErrUnknownName) {
+		t.Fatalf("unregistering an unknown name: %v", err)
+	}
+
+	// The holder releases it; then it is anyone's.
+	if err := hub.run(t, func(p *process.Process) error { return p.Unregister("app:hub") }); err != nil {
+		t.Fatalf("the holder unregistering: %v", err)
+	}
+	if err := intruder.run(t, func(p *process.Process) error { return p.Register("app:hub") }); err != nil {
+		t.Fatalf("registering a released name: %v", err)
+	}
+}
+
+// A reserved name stays with its keeper: the processes the keeper
+// registers under it (through the node) hold it in turn, nobody else can
+// take it in between, and it is free once the keeper ends.
+func TestReservedNameStaysWithItsKeeper(t *testing.T) {
+	t.Parallel()
+	n := newNode(t, nil, nil)
+	keeper := spawnProbe(t, n, process.SpawnOptions{})
+	other := spawnProbe(t, n, process.SpawnOptions{})
+	if err := n.Reserve("svc", keeper.pid); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Reserve("svc", other.pid); !errors.Is(err, process.ErrNameTaken) {
+		t.Fatalf("reserving a reserved name: %v", err)
+	}
+	if _, ok := n.Lookup("svc"); ok {
+		t.Fatal("a name that is only reserved resolves")
+	}
+	var held *process.NameHeldError
+	if err := other.run(t, func(p *process.Process) error { return p.Register("svc") }); !errors.As(err, &held) || !held.Reserved || held.Holder != keeper.pid {
+		t.Fatalf("registering a reserved name: %v, want one naming the keeper", err)
+	}
+	for range 3 { // a service restarted three times
+		child := spawnProbe(t, n, process.SpawnOptions{Name: "svc"})
+		if got, _ := n.Lookup("svc"); got != child.pid {
+			t.Fatalf("svc = %v, want %v", got, child.pid)
+		}
+		if err := other.run(t, func(p *process.Process) error { return p.Unregister("svc") }); !errors.As(err, &held) || held.Holder != child.pid {
+			t.Fatalf("another process unregistering: %v", err)
+		}
+		child.exit(value.Nil(), errors.New("crash"))
+		waitExit(t, n, child.pid)
+		if err := other.run(t, func(p *process.Process) error { return p.Register("svc") }); !errors.Is(err, process.ErrNameTaken) {
+			t.Fatalf("taking the name between restarts: %v", err)
+		}
+	}
+	// A holder that unregisters gives the name back to the reservation.
+	child := spawnProbe(t, n, process.SpawnOptions{Name: "svc"})
+	if err := child.run(t, func(p *process.Process) error { return p.Unregister("svc") }); err != nil {
+		t.Fatal(err)
+	}
+	if err := other.run(t, func(p *process.Process) error { return p.Register("svc") }); !errors.Is(err, process.ErrNameTaken) {
+		t.Fatalf("taking a name its holder gave back: %v", err)
+	}
+	keeper.exit(value.Nil(), nil)
+	waitExit(t, n, keeper.pid)
+	if err := other.run(t, func(p *process.Process) error { return p.Register("svc") }); err != nil {
+		t.Fatalf("the keeper ended; the name should be free: %v", err)
 	}
 }

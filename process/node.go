@@ -23,6 +23,11 @@ type Options struct {
 	// Boot is the incarnation's start time, which seeds PID ids (see
 	// pid.Generator). Default time.Now().
 	Boot time.Time
+	// CrashReports is how many crash reports (and LogFailure lines) the
+	// node logs per second at most; past it they are counted and
+	// summarized in one line. Default DefaultCrashReports (10); negative:
+	// none are logged.
+	CrashReports int
 }
 
 // Node is one runtime instance: its process hosts, its processes and its
@@ -39,7 +44,9 @@ type Node struct {
 	procs procTable
 
 	namesMu sync.Mutex
-	names   map[string]pid.PID
+	names   map[string]nameEntry
+
+	crashes limiter // crash reports per second
 
 	closing     atomic.Bool
 	live        waitCounter // processes not yet ended
@@ -65,15 +72,22 @@ func NewNode(opts *Options) (*Node, error) {
 	if o.Boot.IsZero() {
 		o.Boot = time.Now()
 	}
+	switch {
+	case o.CrashReports == 0:
+		o.CrashReports = DefaultCrashReports
+	case o.CrashReports < 0:
+		o.CrashReports = 0
+	}
 	n := &Node{
 		name:      o.Name,
 		log:       o.Logger,
 		transport: o.Transport,
 		ids:       pid.NewGenerator(o.Boot),
 		hosts:     make(map[string]*Host),
-		names:     make(map[string]pid.PID),
+		names:     make(map[string]nameEntry),
 	}
 	n.procs.init()
+	n.crashes.max, n.crashes.now = o.CrashReports, time.Now
 	return n, nil
 }
 

@@ -34,9 +34,10 @@ type Handler interface {
 // Process is a running process as seen from its own body: the handle a Func
 // or Handler receives. Its methods act on behalf of the process.
 type Process struct {
-	pid  pid.PID
-	node *Node
-	host *Host
+	pid   pid.PID
+	node  *Node
+	host  *Host
+	entry *string // what it runs, for crash reports; a pointer keeps Process in its 384-byte size class
 
 	inbox  queue[Message]
 	events queue[Event]
@@ -46,6 +47,7 @@ type Process struct {
 	result    Result
 	cancelled bool
 	trapLinks bool
+	quiet     bool // no crash report
 	rel       relations
 	names     []string
 	timer     *time.Timer // cancel grace period
@@ -77,6 +79,13 @@ type SpawnOptions struct {
 	// EXIT with ErrNoProc at once). The WebSocket relay watches a
 	// connection's target this way.
 	Watch []pid.PID
+	// Entry names what the process runs, for its crash report (the Lua
+	// runtime sets the entry id, such as "app.ws:handler"). Default none.
+	Entry string
+	// Quiet: no crash report when the process ends abnormally, because
+	// whoever spawned it logs its ends itself (the relay's connections,
+	// a service's supervisor). Default false.
+	Quiet bool
 }
 
 // Spawn starts a blocking process running fn on the named host.
@@ -124,12 +133,19 @@ func (n *Node) spawn(hostName string, opts SpawnOptions, setup, start func(*Proc
 		n.live.done()
 		return pid.PID{}, &OpError{Op: "spawn", Err: ErrShuttingDown}
 	}
-	p := &Process{pid: pid.PID{Node: n.name, Host: h.name, ID: n.ids.Next()}, node: n, host: h}
+	p := &Process{pid: pid.PID{Node: n.name, Host: h.name, ID: n.ids.Next()}, node: n, host: h, quiet: opts.Quiet}
+	if opts.Entry != "" {
+		entry := opts.Entry
+		p.entry = &entry
+	}
 	setup(p)
 	h.spawned.Add(1)
 	n.procs.put(p)
 	if opts.Name != "" {
 		if err := n.Register(opts.Name, p.pid); err != nil {
+			p.mu.Lock()
+			p.quiet = true // the spawn fails: its caller hears of it
+			p.mu.Unlock()
 			p.exit(Result{Err: err})
 			if p.handler != nil {
 				p.schedule() // so Terminate is called
@@ -151,6 +167,11 @@ func (n *Node) spawn(hostName string, opts SpawnOptions, setup, start func(*Proc
 		}
 	}
 	start(p)
+	// A Shutdown that began after the checks above may have gone over the
+	// process table before p was in it: cancel p as it would have.
+	if n.closing.Load() {
+		n.cancel(p, pid.PID{}, "shutdown", p.host.cancelGrace)
+	}
 	return p.pid, nil
 }
 
@@ -269,8 +290,11 @@ func (p *Process) Link(target pid.PID) error { return p.node.link(p, target) }
 // Unlink removes the link between p and target.
 func (p *Process) Unlink(target pid.PID) error { return p.node.unlink(p, target) }
 
-// Register registers p under name; see Node.Register.
-func (p *Process) Register(name string) error { return p.node.Register(name, p.pid) }
+// Register registers p under name on its own behalf; see Node.RegisterBy.
+func (p *Process) Register(name string) error { return p.node.RegisterBy(p.pid, name, p.pid) }
+
+// Unregister releases a name p holds; see Node.UnregisterBy.
+func (p *Process) Unregister(name string) error { return p.node.UnregisterBy(p.pid, name) }
 
 // Exit ends the process now with r (for reactive processes, which have no
 // return value; a blocking body returns instead).

@@ -66,6 +66,7 @@ type conn struct {
 	ended      bool
 	end        ending
 	targetGone bool // the target has exited: it gets no ws.leave
+	owned      bool // the handler spawned the target for this connection: it is cancelled with it
 
 	// The reader's backpressure (frameIn), under mu: the frames sent to
 	// the target that it has not taken yet, oldest first, and a channel
@@ -132,7 +133,7 @@ func newConn(rl *Relay, ws *gws.Conn, sock *socket, h Header, remote string) *co
 func (c *conn) open() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	p, err := c.rl.node.SpawnReactive(c.rl.opts.Host, c, process.SpawnOptions{Watch: []pid.PID{c.target}})
+	p, err := c.rl.node.SpawnReactive(c.rl.opts.Host, c, process.SpawnOptions{Watch: []pid.PID{c.target}, Quiet: true})
 	if err != nil {
 		return err
 	}
@@ -377,6 +378,14 @@ func (c *conn) HandleEvent(p *process.Process, e process.Event) error {
 		if e.Result.Err == nil {
 			c.finish(ending{reason: ReasonTargetExited, closeCode: 1000, closeText: "target exited"})
 		} else {
+			// The connection monitors its target, so the target's failure
+			// is reported here rather than by a crash report (unless it
+			// ended before the watch began: then its crash report has it).
+			msg := "websocket relay target failed"
+			if errors.Is(e.Result.Err, process.ErrNoProc) {
+				msg = "websocket relay target was not alive (it ended before the relay could watch it; if it failed, its crash report says why)"
+			}
+			c.rl.node.LogFailure(c.rl.log, msg, "client", p.PID().String(), "target", e.From.String(), "error", e.Result.Err.Error())
 			c.finish(ending{reason: ReasonTargetFailed, code: 1011, closeCode: 1011, closeText: "target failed", detail: e.Result.Err.Error()})
 		}
 		c.exit(p)
@@ -454,6 +463,12 @@ func (c *conn) finish(e ending) bool {
 		}
 		c.sendLocked(TopicLeave, c.fields(extra...))
 	}
+	if c.owned && !c.targetGone && !c.rl.node.HasName(c.target) {
+		// After ws.leave, from the same sender: the target receives the
+		// leave, then its inbox reports closed. (A target registered
+		// under a name is shared, a room others join: never cancelled.)
+		_ = c.rl.node.Cancel(c.pid, c.target, e.reason)
+	}
 	c.mu.Unlock()
 	if c.in != nil {
 		c.in.close()
@@ -496,6 +511,7 @@ func (c *conn) control(p *process.Process, ctl control) {
 		close(c.wake)
 		c.wake = make(chan struct{})
 		c.flights, c.flightHead, c.flightBytes = nil, 0, 0
+		c.owned = false // neither the old target nor the new one is owned
 		if ctl.topic != nil {
 			c.topic = *ctl.topic
 		}

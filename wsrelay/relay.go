@@ -100,13 +100,15 @@ func (rl *Relay) Middleware(next http.Handler) http.Handler {
 			return
 		}
 		cw := &captureWriter{ResponseWriter: w}
-		next.ServeHTTP(cw, r)
+		spawns := &process.SpawnLog{} // what the handler spawns: see owned
+		next.ServeHTTP(cw, r.WithContext(process.WithSpawnLog(r.Context(), spawns)))
 		if !cw.decide() {
+			rl.dropOwned(cw.refused, spawns, "handler refused the upgrade")
 			return
 		}
 		raw := w.Header().Get(HeaderName)
 		w.Header().Del(HeaderName)
-		rl.relay(w, r, raw)
+		rl.relay(w, r, raw, spawns)
 	})
 }
 
@@ -125,13 +127,21 @@ func (rl *Relay) originAllowed(o, host string) bool {
 	return rl.origins.Allows(o)
 }
 
-func (rl *Relay) relay(w http.ResponseWriter, r *http.Request, raw string) {
+func (rl *Relay) relay(w http.ResponseWriter, r *http.Request, raw string, spawns *process.SpawnLog) {
 	h, err := ParseHeader(raw)
 	if err != nil {
 		rl.log.Error("the handler set an invalid X-WS-Relay header", "path", r.URL.Path, "error", err.Error(), "header", raw)
 		http.Error(w, "internal server error: invalid relay configuration", http.StatusInternalServerError)
+		rl.dropOwned(raw, spawns, "invalid relay header")
 		return
 	}
+	owned := spawns.Spawned(h.Target)
+	opened := false
+	defer func() {
+		if owned && !opened { // the upgrade never happened
+			rl.cancelOwned(h.Target)
+		}
+	}()
 	if !isUpgrade(r) {
 		rl.log.Warn("relay asked for a request that is not a WebSocket upgrade", "path", r.URL.Path, "method", r.Method, "target", h.Target.String())
 		w.Header().Set("Upgrade", "websocket")
@@ -162,12 +172,14 @@ func (rl *Relay) relay(w http.ResponseWriter, r *http.Request, raw string) {
 	}
 	c := newConn(rl, socket, sock, h, r.RemoteAddr)
 	c.in, in.onFail = in, c.clientFailed
+	c.owned = owned
 	if err := c.open(); err != nil {
 		rl.log.Warn("cannot open websocket connection process", "error", err.Error())
 		_ = socket.WriteClose(1001, []byte("server shutting down"))
 		rl.readers.Done()
 		return
 	}
+	opened = true // from now on the connection cancels what it owns
 	go func() {
 		defer rl.readers.Done()
 		defer rl.remove(c)
@@ -311,6 +323,7 @@ type captureWriter struct {
 	status  int
 	relay   bool
 	decided bool
+	refused string // the relay header of a refusal (a non-2xx status)
 }
 
 func (cw *captureWriter) WriteHeader(code int) {
@@ -321,11 +334,12 @@ func (cw *captureWriter) WriteHeader(code int) {
 		return
 	}
 	cw.decided, cw.status = true, code
-	if cw.Header().Get(HeaderName) != "" {
+	if h := cw.Header().Get(HeaderName); h != "" {
 		if code >= 200 && code < 300 {
 			cw.relay = true
 			return
 		}
+		cw.refused = h
 		cw.Header().Del(HeaderName) // a refusal: pass it on, without the header
 	}
 	cw.ResponseWriter.WriteHeader(code)

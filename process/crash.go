@@ -1,0 +1,89 @@
+package process
+
+import (
+	"errors"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/wsrelay/wsrelay/pid"
+)
+
+// DefaultCrashReports is how many crash reports a node logs per second
+// unless Options.CrashReports says otherwise.
+const DefaultCrashReports = 10
+
+// Crash reports: a process that ends abnormally with nobody to hear of it
+// (no monitor, no link) would fail silently, so the node logs one error
+// line for it, like Erlang's crash report: "process crashed" with its pid,
+// its entry (SpawnOptions.Entry) and the error (for a Lua process, the
+// message and the traceback). Not reported: normal ends, ErrTerminated
+// (someone ended it on purpose), panics (logged when they happen), and
+// processes spawned with SpawnOptions.Quiet.
+//
+// The lines are limited per node: at most Options.CrashReports a second;
+// the ones past that are counted, and the next line that gets through is
+// preceded by one saying how many were suppressed. A crash loop therefore
+// costs a few lines a second, never a flood.
+
+// reportCrash logs the crash report of p, which ended with r, when nobody
+// else will hear of it. rel is what exit took from p's relations.
+func (n *Node) reportCrash(p *Process, r Result, rel [relKinds][]pid.PID) {
+	if r.Err == nil || len(rel[relWatchers]) > 0 || len(rel[relLinks]) > 0 ||
+		errors.Is(r.Err, ErrTerminated) && !errors.Is(r.Err, ErrLinkDown) || errors.Is(r.Err, ErrPanic) {
+		return
+	}
+	attrs := []any{"pid", p.pid.String()}
+	if p.entry != nil {
+		attrs = append(attrs, "entry", *p.entry)
+	}
+	attrs = append(attrs, "error", r.Err.Error())
+	var ld *LinkDownError
+	if errors.As(r.Err, &ld) && ld.Reason != nil {
+		attrs = append(attrs, "cause", ld.Reason.Error())
+	}
+	n.LogFailure(n.log, "process crashed", attrs...)
+}
+
+// LogFailure logs msg with args at error level on l, within the node's
+// crash-report limit (Options.CrashReports): past the limit the line is
+// counted, and the count is logged with the next line that gets through.
+// The WebSocket relay logs its targets' failures through it, so a hub
+// failing under a thousand clients costs a few lines, not a thousand.
+func (n *Node) LogFailure(l *slog.Logger, msg string, args ...any) {
+	ok, suppressed := n.crashes.allow()
+	if suppressed > 0 {
+		l.Error(strconv.Itoa(suppressed)+" crash reports suppressed", "suppressed", suppressed)
+	}
+	if ok {
+		l.Error(msg, args...)
+	}
+}
+
+// limiter lets through at most max events per second.
+type limiter struct {
+	mu         sync.Mutex
+	max        int // 0: none
+	now        func() time.Time
+	window     time.Time // start of the current second
+	used       int       // events let through in it
+	suppressed int       // events refused since the last one let through
+}
+
+// allow reports whether an event may go through now and, when it may,
+// how many were refused before it (which the caller reports).
+func (l *limiter) allow() (ok bool, suppressed int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if t := l.now(); t.Sub(l.window) >= time.Second {
+		l.window, l.used = t, 0
+	}
+	if l.used >= l.max {
+		l.suppressed++
+		return false, 0
+	}
+	l.used++
+	suppressed, l.suppressed = l.suppressed, 0
+	return true, suppressed
+}

@@ -1,0 +1,51 @@
+package wsrelay
+
+import (
+	"github.com/wsrelay/wsrelay/pid"
+	"github.com/wsrelay/wsrelay/process"
+	"github.com/wsrelay/wsrelay/value"
+)
+
+// Owned targets: a target the handler spawned while serving the request
+// that set the header (the PIDs the request's process.SpawnLog recorded)
+// belongs to its connection. When the connection ends the target gets
+// ws.leave and then CANCEL (see conn.finish); when the upgrade never
+// happens it is cancelled here. Other PIDs the handler spawned are left
+// alone: they may be workers it meant to keep. A target that holds a
+// registered name when the connection ends is shared (a room spawned on
+// demand and registered for others to join) and is not cancelled either.
+
+// CancelNotConnected is the CANCEL reason of an owned target whose
+// connection never opened (refused, failed handshake, client gone).
+const CancelNotConnected = "not_connected"
+
+// cancelOwned cancels an owned target whose connection never opened,
+// unless it holds a name (it is shared then, like a room).
+func (rl *Relay) cancelOwned(target pid.PID) {
+	if rl.node.HasName(target) {
+		return
+	}
+	_ = rl.node.Cancel(pid.PID{}, target, CancelNotConnected)
+	rl.log.Debug("owned relay target cancelled: no connection", "target", target.String())
+}
+
+// dropOwned cancels the target named by a header that was not used (a
+// refusal, or a header invalid in another field), if the handler spawned
+// it.
+func (rl *Relay) dropOwned(raw string, spawns *process.SpawnLog, why string) {
+	if raw == "" {
+		return
+	}
+	v, err := value.ParseJSON([]byte(raw))
+	if err != nil {
+		return
+	}
+	f, ok := v.Get("target_pid")
+	if !ok {
+		return
+	}
+	if target, err := parseTarget(f); err == nil && spawns.Spawned(target) {
+		rl.log.Debug("relay header not used: "+why, "target", target.String())
+		rl.cancelOwned(target)
+	}
+}
