@@ -705,7 +705,9 @@ func TestTargetSaysGoodbye(t *testing.T) {
 // size on its own), reaches the client whole and in order, and a close
 // right behind it still comes last.
 func TestBurst(t *testing.T) {
-	e := newEnv(t, wsrelay.Options{OutboundQueue: 1000})
+	// The burst is about 5.7 MB, more than the default outbound byte
+	// budget: room for all of it, since this test is about order.
+	e := newEnv(t, wsrelay.Options{OutboundQueue: 1000, OutboundMaxBytes: 16 << 20})
 	tg := e.target(false)
 	e.relayTo(tg.PID, "")
 	c := e.dial(t, nil)
