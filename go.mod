@@ -25,3 +25,4 @@ require (
 	golang.org/x/sys v0.48.0 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
 )
+replace github.com/yuin/gopher-lua => ./third_party/gopher-lua
