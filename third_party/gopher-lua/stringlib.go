@@ -112,7 +112,7 @@ func strFind(L *LState) int {
 		return 2
 	}
 
-	mds, err := pm.Find(pattern, unsafeFastStringToReadOnlyBytes(str), init, 1)
+	mds, err := pm.FindWithCheck(pattern, unsafeFastStringToReadOnlyBytes(str), init, 1, L.patternCheck()) // wsrelay patch
 	if err != nil {
 		L.RaiseError(err.Error())
 	}
@@ -141,7 +141,9 @@ func strFormat(L *LState) int {
 		args[i-2] = L.Get(i)
 	}
 	npat := strings.Count(str, "%") - strings.Count(str, "%%")
-	L.Push(LString(fmt.Sprintf(str, args[:intMin(npat, len(args))]...)))
+	args = args[:intMin(npat, len(args))]
+	L.checkAlloc(formatBound(str, args)) // wsrelay patch
+	L.Push(LString(fmt.Sprintf(str, args...)))
 	return 1
 }
 
@@ -152,7 +154,7 @@ func strGsub(L *LState) int {
 	repl := L.CheckAny(3)
 	limit := L.OptInt(4, -1)
 
-	mds, err := pm.Find(pat, unsafeFastStringToReadOnlyBytes(str), 0, limit)
+	mds, err := pm.FindWithCheck(pat, unsafeFastStringToReadOnlyBytes(str), 0, limit, L.patternCheck()) // wsrelay patch
 	if err != nil {
 		L.RaiseError(err.Error())
 	}
@@ -200,26 +202,39 @@ func capturedString(L *LState, m *pm.MatchData, str string, idx int) string {
 
 }
 
-func strGsubDoReplace(str string, info []replaceInfo) string {
-	offset := 0
-	buf := []byte(str)
+// strGsubDoReplace builds the result of gsub. wsrelay patch: upstream
+// copied the whole string once per replacement (quadratic); this builds it
+// once, after checking its size against the memory budget. The matches
+// are in order and do not overlap.
+func strGsubDoReplace(L *LState, str string, info []replaceInfo) string {
+	size := len(str)
 	for _, replace := range info {
-		oldlen := len(buf)
-		b1 := append([]byte(""), buf[0:offset+replace.Indicies[0]]...)
-		b2 := []byte("")
-		index2 := offset + replace.Indicies[1]
-		if index2 <= len(buf) {
-			b2 = append(b2, buf[index2:len(buf)]...)
-		}
-		buf = append(b1, replace.String...)
-		buf = append(buf, b2...)
-		offset += len(buf) - oldlen
+		size += len(replace.String) - (replace.Indicies[1] - replace.Indicies[0])
 	}
-	return string(buf)
+	L.checkAlloc(size)
+	var b strings.Builder
+	b.Grow(size)
+	prev := 0
+	for _, replace := range info {
+		b.WriteString(str[prev:replace.Indicies[0]])
+		b.WriteString(replace.String)
+		prev = replace.Indicies[1]
+	}
+	b.WriteString(str[prev:])
+	return b.String()
+}
+
+// gsubPending checks the replacement strings gathered so far (pending
+// bytes) against the memory budget, and counts a step of the builtin
+// (wsrelay patch).
+func gsubPending(L *LState, pending int) {
+	L.interruptStep()
+	L.checkPending(pending)
 }
 
 func strGsubStr(L *LState, str string, repl string, matches []*pm.MatchData) string {
 	infoList := make([]replaceInfo, 0, len(matches))
+	pending := 0
 	for _, match := range matches {
 		start, end := match.Capture(0), match.Capture(1)
 		sc := newFlagScanner('%', "", "", repl)
@@ -239,13 +254,16 @@ func strGsubStr(L *LState, str string, repl string, matches []*pm.MatchData) str
 			}
 		}
 		infoList = append(infoList, replaceInfo{[]int{start, end}, sc.String()})
+		pending += len(infoList[len(infoList)-1].String)
+		gsubPending(L, pending) // wsrelay patch
 	}
 
-	return strGsubDoReplace(str, infoList)
+	return strGsubDoReplace(L, str, infoList)
 }
 
 func strGsubTable(L *LState, str string, repl *LTable, matches []*pm.MatchData) string {
 	infoList := make([]replaceInfo, 0, len(matches))
+	pending := 0
 	for _, match := range matches {
 		idx := 0
 		if match.CaptureLength() > 2 { // has captures
@@ -259,13 +277,16 @@ func strGsubTable(L *LState, str string, repl *LTable, matches []*pm.MatchData) 
 		}
 		if !LVIsFalse(value) {
 			infoList = append(infoList, replaceInfo{[]int{match.Capture(0), match.Capture(1)}, LVAsString(value)})
+			pending += len(infoList[len(infoList)-1].String)
 		}
+		gsubPending(L, pending) // wsrelay patch
 	}
-	return strGsubDoReplace(str, infoList)
+	return strGsubDoReplace(L, str, infoList)
 }
 
 func strGsubFunc(L *LState, str string, repl *LFunction, matches []*pm.MatchData) string {
 	infoList := make([]replaceInfo, 0, len(matches))
+	pending := 0
 	for _, match := range matches {
 		start, end := match.Capture(0), match.Capture(1)
 		L.Push(repl)
@@ -287,9 +308,11 @@ func strGsubFunc(L *LState, str string, repl *LFunction, matches []*pm.MatchData
 		ret := L.reg.Pop()
 		if !LVIsFalse(ret) {
 			infoList = append(infoList, replaceInfo{[]int{start, end}, LVAsString(ret)})
+			pending += len(infoList[len(infoList)-1].String)
 		}
+		gsubPending(L, pending) // wsrelay patch
 	}
-	return strGsubDoReplace(str, infoList)
+	return strGsubDoReplace(L, str, infoList)
 }
 
 type strMatchData struct {
@@ -327,7 +350,7 @@ func strGmatchIter(L *LState) int {
 func strGmatch(L *LState) int {
 	str := L.CheckString(1)
 	pattern := L.CheckString(2)
-	mds, err := pm.Find(pattern, []byte(str), 0, -1)
+	mds, err := pm.FindWithCheck(pattern, []byte(str), 0, -1, L.patternCheck()) // wsrelay patch
 	if err != nil {
 		L.RaiseError(err.Error())
 	}
@@ -346,6 +369,7 @@ func strLen(L *LState) int {
 
 func strLower(L *LState) int {
 	str := L.CheckString(1)
+	L.checkAllocN(len(str), 3) // wsrelay patch: invalid UTF-8 becomes U+FFFD, 3 bytes a byte
 	L.Push(LString(strings.ToLower(str)))
 	return 1
 }
@@ -363,7 +387,7 @@ func strMatch(L *LState) int {
 		offset = 0
 	}
 
-	mds, err := pm.Find(pattern, unsafeFastStringToReadOnlyBytes(str), offset, 1)
+	mds, err := pm.FindWithCheck(pattern, unsafeFastStringToReadOnlyBytes(str), offset, 1, L.patternCheck()) // wsrelay patch
 	if err != nil {
 		L.RaiseError(err.Error())
 	}
@@ -395,6 +419,7 @@ func strRep(L *LState) int {
 	if n < 0 {
 		L.Push(emptyLString)
 	} else {
+		L.checkAllocN(len(str), n) // wsrelay patch
 		L.Push(LString(strings.Repeat(str, n)))
 	}
 	return 1
@@ -402,6 +427,7 @@ func strRep(L *LState) int {
 
 func strReverse(L *LState) int {
 	str := L.CheckString(1)
+	L.checkAlloc(2 * len(str)) // wsrelay patch
 	bts := []byte(str)
 	out := make([]byte, len(bts))
 	for i, j := 0, len(bts)-1; j >= 0; i, j = i+1, j-1 {
@@ -426,6 +452,7 @@ func strSub(L *LState) int {
 
 func strUpper(L *LState) int {
 	str := L.CheckString(1)
+	L.checkAllocN(len(str), 3) // wsrelay patch: invalid UTF-8 becomes U+FFFD, 3 bytes a byte
 	L.Push(LString(strings.ToUpper(str)))
 	return 1
 }

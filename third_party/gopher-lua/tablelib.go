@@ -90,9 +90,11 @@ func tableInsert(L *LState) int {
 	}
 
 	if L.GetTop() == 2 {
+		L.charge(sizeSlot) // wsrelay patch: see limits.go
 		tbl.Append(L.Get(2))
 		return 0
 	}
+	L.ChargeSet(tbl, LNumber(L.CheckInt(2))) // wsrelay patch: see limits.go
 	tbl.Insert(int(L.CheckInt(2)), L.CheckAny(3))
 	return 0
 }

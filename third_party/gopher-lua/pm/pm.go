@@ -527,7 +527,7 @@ func compilePattern(p pattern, ps ...*iptr) []inst {
 
 // Simple recursive virtual machine based on the
 // "Regular Expression Matching: the Virtual Machine Approach" (https://swtch.com/~rsc/regexp/regexp2.html)
-func recursiveVM(src []byte, insts []inst, pc, sp, recLevel int, ms ...*MatchData) (bool, int, *MatchData) {
+func recursiveVM(src []byte, insts []inst, pc, sp, recLevel int, ck *checker, ms ...*MatchData) (bool, int, *MatchData) {
 	recLevel++
 	if recLevel > maxRecursionLevel {
 		panic(newError(_UNKNOWN, "pattern/input too complex"))
@@ -539,6 +539,7 @@ func recursiveVM(src []byte, insts []inst, pc, sp, recLevel int, ms ...*MatchDat
 		m = ms[0]
 	}
 redo:
+	ck.step()
 	inst := insts[pc]
 	switch inst.OpCode {
 	case opChar:
@@ -556,14 +557,14 @@ redo:
 		pc = inst.Operand1
 		goto redo
 	case opSplit:
-		if ok, nsp, _ := recursiveVM(src, insts, inst.Operand1, sp, recLevel, m); ok {
+		if ok, nsp, _ := recursiveVM(src, insts, inst.Operand1, sp, recLevel, ck, m); ok {
 			return true, nsp, m
 		}
 		pc = inst.Operand2
 		goto redo
 	case opSave:
 		s := m.setCapture(inst.Operand1, sp)
-		if ok, nsp, _ := recursiveVM(src, insts, pc+1, sp, recLevel, m); ok {
+		if ok, nsp, _ := recursiveVM(src, insts, pc+1, sp, recLevel, ck, m); ok {
 			return true, nsp, m
 		}
 		m.restoreCapture(inst.Operand1, s)
@@ -614,6 +615,43 @@ redo:
 /* API {{{ */
 
 func Find(p string, src []byte, offset, limit int) (matches []*MatchData, err error) {
+	return FindWithCheck(p, src, offset, limit, nil)
+}
+
+// checker calls a FindWithCheck's check every checkEvery steps of the
+// matcher (wsrelay patch).
+type checker struct {
+	fn      func(matches int) error
+	steps   int
+	matches int
+}
+
+const checkEvery = 1024
+
+func (c *checker) step() {
+	if c == nil {
+		return
+	}
+	c.steps++
+	if c.steps < checkEvery {
+		return
+	}
+	c.steps = 0
+	if err := c.fn(c.matches); err != nil {
+		panic(newError(_UNKNOWN, "%s", err.Error()))
+	}
+}
+
+// FindWithCheck is Find calling check with the number of matches found
+// so far every 1024 steps of the matcher, so that a pattern that
+// backtracks for hours, or finds millions of matches, can be stopped: a
+// non-nil error from check ends the search and is returned as its error
+// (wsrelay patch). A nil check is Find.
+func FindWithCheck(p string, src []byte, offset, limit int, check func(matches int) error) (matches []*MatchData, err error) {
+	var ck *checker
+	if check != nil {
+		ck = &checker{fn: check}
+	}
 	defer func() {
 		if v := recover(); v != nil {
 			if perr, ok := v.(*Error); ok {
@@ -627,13 +665,16 @@ func Find(p string, src []byte, offset, limit int) (matches []*MatchData, err er
 	insts := compilePattern(pat)
 	matches = []*MatchData{}
 	for sp := offset; sp <= len(src); {
-		ok, nsp, ms := recursiveVM(src, insts, 0, sp, 0)
+		ok, nsp, ms := recursiveVM(src, insts, 0, sp, 0, ck)
 		sp++
 		if ok {
 			if sp < nsp {
 				sp = nsp
 			}
 			matches = append(matches, ms)
+			if ck != nil {
+				ck.matches = len(matches)
+			}
 		}
 		if len(matches) == limit || pat.MustHead {
 			break
