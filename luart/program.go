@@ -48,6 +48,10 @@ type Source struct {
 	Modules []string
 	// Kind is KindProcess or KindFunction.
 	Kind Kind
+	// MaxMemory bounds the live data of a state running the entry, in
+	// bytes; zero means the Runtime's default (Options.ProcessMemory or
+	// Options.HandlerMemory).
+	MaxMemory int64
 }
 
 // Program is a compiled Lua entry. It is immutable and shared by every
@@ -59,6 +63,8 @@ type Program struct {
 	modules []string
 	kind    Kind
 	proto   *lua.FunctionProto
+
+	maxMemory int64
 }
 
 // Compile checks src and compiles its code once. A syntax error is a
@@ -67,6 +73,9 @@ type Program struct {
 func Compile(src Source) (*Program, error) {
 	if src.Method == "" {
 		return nil, fmt.Errorf("%s: method: %w: no method named (the function to call)", src.ID, ErrNoMethod)
+	}
+	if src.MaxMemory < 0 {
+		return nil, fmt.Errorf("%s: memory limit %d: must not be negative", src.ID, src.MaxMemory)
 	}
 	if src.Kind != KindProcess && src.Kind != KindFunction {
 		return nil, fmt.Errorf("%s: invalid kind %d", src.ID, src.Kind)
@@ -94,6 +103,8 @@ func Compile(src Source) (*Program, error) {
 		modules: slices.Clone(src.Modules),
 		kind:    src.Kind,
 		proto:   proto,
+
+		maxMemory: src.MaxMemory,
 	}, nil
 }
 

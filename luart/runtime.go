@@ -42,6 +42,18 @@ type Options struct {
 	RegistryMaxSize int
 	// MaxBodyBytes bounds what req:body() reads. Default 10 MiB.
 	MaxBodyBytes int64
+	// ProcessMemory bounds the live data of one Lua process, in bytes
+	// (strings, tables, closures, coroutines, queued channel values), unless
+	// its entry sets its own memory_limit. Past it the process gets the Lua
+	// error "memory limit exceeded". Default 64 MiB; negative: no bound.
+	ProcessMemory int64
+	// HandlerMemory is ProcessMemory for one call of a function.lua
+	// handler (past it the client gets 500). Default 32 MiB.
+	HandlerMemory int64
+	// YieldEvery is how many Lua VM instructions a state runs between two
+	// checks of its context, at which it also yields the processor so that
+	// busy scripts cannot starve other goroutines. Default 1024.
+	YieldEvery int
 }
 
 // Runtime runs Lua programs: processes on the node, and HTTP handlers on
@@ -80,6 +92,15 @@ func New(opts Options) (*Runtime, error) {
 	}
 	if opts.MaxBodyBytes <= 0 {
 		opts.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if opts.ProcessMemory == 0 {
+		opts.ProcessMemory = DefaultProcessMemory
+	}
+	if opts.HandlerMemory == 0 {
+		opts.HandlerMemory = DefaultHandlerMemory
+	}
+	if opts.YieldEvery <= 0 {
+		opts.YieldEvery = DefaultYieldEvery
 	}
 	return &Runtime{
 		node:     opts.Node,

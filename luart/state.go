@@ -29,6 +29,7 @@ type state struct {
 	call *httpCall        // the request being served (function.lua only)
 	ctx  context.Context  // what blocking calls give up on
 
+	limits *lua.Limits // memory budget and interruption (limits.go)
 	timers timerSet
 }
 
@@ -63,6 +64,7 @@ func (rt *Runtime) newState(prog *Program, proc *process.Process) *state {
 	L.SetMetatable(G, rt.libs.globalsMeta)
 	L.SetMetatable(lua.LString(""), rt.libs.stringMeta)
 	s := &state{rt: rt, prog: prog, L: L, G: G, proc: proc, ctx: context.Background()}
+	s.setLimits()
 	ud := L.NewUserData()
 	ud.Value = s
 	L.G.Registry.RawSetString(stateKey, ud)

@@ -1,0 +1,127 @@
+package luart
+
+import (
+	"errors"
+	"strings"
+
+	lua "github.com/yuin/gopher-lua"
+)
+
+// Limits of a Lua state. The patched gopher-lua in third_party/gopher-lua
+// does the accounting (see its PATCHES.md); this file sets it up for the
+// sandbox.
+//
+// Memory: every state has a budget of live data (Options.ProcessMemory
+// for a process, Options.HandlerMemory for one handler call, or the
+// entry's own memory_limit). Allocation points charge their bytes; once the
+// charges pass a pace the state's live data is measured by a walk from its
+// roots that skips the shared library tables (libs.shared). Over the budget
+// the code gets the Lua error "memory limit exceeded: ...".
+//
+// Time: the VM loop, the pattern matcher, sort and gsub check the state's
+// context every 1024 steps, so a timeout, cancel or terminate stops them
+// within milliseconds, and (Options.YieldEvery) the VM yields the
+// processor there so that busy scripts share the cores with the relay.
+
+// Defaults of the limits in Options.
+const (
+	DefaultProcessMemory = 64 << 20
+	DefaultHandlerMemory = 32 << 20
+	// DefaultYieldEvery is how many VM instructions a script runs between
+	// two yields of the processor.
+	DefaultYieldEvery = 1024
+)
+
+// ErrMemoryLimit: Lua code passed its state's memory budget. The error
+// that ended the process or the handler is an *Error whose message starts
+// with "memory limit exceeded".
+var ErrMemoryLimit = errors.New(lua.ErrMemoryLimit)
+
+// memoryLimit returns the budget of a state running prog.
+func (rt *Runtime) memoryLimit(prog *Program) int64 {
+	switch {
+	case prog.maxMemory > 0:
+		return prog.maxMemory
+	case prog.kind == KindFunction:
+		return rt.opts.HandlerMemory
+	}
+	return rt.opts.ProcessMemory
+}
+
+// setLimits gives a new state its limits.
+func (s *state) setLimits() {
+	lm := &lua.Limits{
+		MaxBytes:       s.rt.memoryLimit(s.prog),
+		Shared:         s.rt.libs.isShared,
+		UserData:       userDataSize,
+		InterruptEvery: s.rt.opts.YieldEvery,
+		Yield:          s.rt.opts.YieldEvery > 0,
+	}
+	if lm.MaxBytes < 0 {
+		lm.MaxBytes = 0
+	}
+	if lm.InterruptEvery <= 0 {
+		lm.InterruptEvery = DefaultYieldEvery
+	}
+	s.L.SetLimits(lm)
+	s.limits = lm
+}
+
+// userDataSize counts what the sandbox's own userdata keep alive: the
+// values queued in a channel.
+func userDataSize(ud *lua.LUserData, visit func(lua.LValue)) int64 {
+	c, ok := ud.Value.(*lchan)
+	if !ok {
+		return 0
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, v := range c.buf {
+		visit(v)
+	}
+	return int64(cap(c.buf)) * 16
+}
+
+// isShared reports the objects built once per Runtime and shared by every
+// state: the memory walk neither counts nor enters them, and the raw
+// writers (rawset, table.insert, ...) refuse them.
+func (l *libs) isShared(v lua.LValue) bool {
+	switch v.(type) {
+	case *lua.LTable, *lua.LFunction:
+		_, ok := l.shared[v]
+		return ok
+	}
+	return false
+}
+
+// collectShared records every table and function reachable from roots.
+func (l *libs) collectShared(roots ...lua.LValue) {
+	todo := roots
+	for len(todo) > 0 {
+		v := todo[len(todo)-1]
+		todo = todo[:len(todo)-1]
+		if _, ok := l.shared[v]; ok {
+			continue
+		}
+		switch x := v.(type) {
+		case *lua.LTable:
+			l.shared[v] = struct{}{}
+			x.ForEach(func(k, e lua.LValue) { todo = append(todo, k, e) })
+			todo = append(todo, x.Metatable)
+		case *lua.LFunction:
+			l.shared[v] = struct{}{}
+			if x.Env != nil {
+				todo = append(todo, x.Env)
+			}
+			for _, uv := range x.Upvalues {
+				todo = append(todo, uv.Value())
+			}
+		}
+	}
+}
+
+// isMemoryError reports whether err is a Lua error of the memory budget.
+func isMemoryError(err error) bool {
+	var le *Error
+	return errors.As(err, &le) && strings.Contains(le.Message, lua.ErrMemoryLimit)
+}
