@@ -457,3 +457,12 @@ func formatBound(format string, args []interface{}) int {
 	}
 	return n
 }
+
+// Charge records n bytes allocated by a Go function of the embedding
+// program on behalf of the state's code (a builtin of its own).
+func (ls *LState) Charge(n int) { ls.charge(n) }
+
+// CheckAlloc is called by a Go function of the embedding program before
+// it makes a result of n bytes: it raises the memory error if the result
+// does not fit in the budget.
+func (ls *LState) CheckAlloc(n int) { ls.checkAlloc(n) }
