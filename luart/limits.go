@@ -60,7 +60,7 @@ func (s *state) setLimits() {
 	if lm.MaxBytes < 0 {
 		lm.MaxBytes = 0
 	}
-	if lm.InterruptEvery <= 0 {
+	if lm.InterruptEvery <= 0 { // no yield
 		lm.InterruptEvery = DefaultYieldEvery
 	}
 	s.L.SetLimits(lm)

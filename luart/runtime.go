@@ -52,7 +52,8 @@ type Options struct {
 	HandlerMemory int64
 	// YieldEvery is how many Lua VM instructions a state runs between two
 	// checks of its context, at which it also yields the processor so that
-	// busy scripts cannot starve other goroutines. Default 1024.
+	// busy scripts cannot starve other goroutines. Default 1024; negative:
+	// check every 1024 instructions but never yield.
 	YieldEvery int
 }
 
@@ -99,7 +100,7 @@ func New(opts Options) (*Runtime, error) {
 	if opts.HandlerMemory == 0 {
 		opts.HandlerMemory = DefaultHandlerMemory
 	}
-	if opts.YieldEvery <= 0 {
+	if opts.YieldEvery == 0 {
 		opts.YieldEvery = DefaultYieldEvery
 	}
 	return &Runtime{
