@@ -37,16 +37,16 @@ func TestMemoryLimitProcess(t *testing.T) {
 		"concat operator": `local s = "x" for i = 1, 40 do s = s .. s end return #s`,
 		"table.concat": `local t = {} for i = 1, 100000 do t[i] = string.rep("y", 1000) end
 			return #table.concat(t, ",")`,
-		"table growth":     `local t = {} for i = 1, 1e9 do t[i] = i end return #t`,
-		"hash growth":      `local t = {} for i = 1, 1e9 do t["k" .. i] = true end return 0`,
-		"sparse array":     `local t = {} t[60000000] = 1 return #t`,
-		"rawset sparse":    `local t = {} rawset(t, 60000000, 1) return #t`,
-		"table.insert":     `local t = {} for i = 1, 1e9 do table.insert(t, i) end return #t`,
-		"coroutines":       `local t = {} for i = 1, 1e7 do t[i] = coroutine.create(function() end) end return #t`,
-		"closures":         `local t = {} for i = 1, 1e9 do t[i] = function() return i end end return #t`,
-		"tables":           `local t = {} for i = 1, 1e9 do t[i] = {i} end return #t`,
-		"string.format":    `return #string.format(string.rep("%999999d", 200), 1)`,
-		"gsub":             `local s = string.rep("a", 1000000) return #s:gsub("a", string.rep("b", 1000))`,
+		"table growth":  `local t = {} for i = 1, 1e9 do t[i] = i end return #t`,
+		"hash growth":   `local t = {} for i = 1, 1e9 do t["k" .. i] = true end return 0`,
+		"sparse array":  `local t = {} t[60000000] = 1 return #t`,
+		"rawset sparse": `local t = {} rawset(t, 60000000, 1) return #t`,
+		"table.insert":  `local t = {} for i = 1, 1e9 do table.insert(t, i) end return #t`,
+		"coroutines":    `local t = {} for i = 1, 1e7 do t[i] = coroutine.create(function() end) end return #t`,
+		"closures":      `local t = {} for i = 1, 1e9 do t[i] = function() return i end end return #t`,
+		"tables":        `local t = {} for i = 1, 1e9 do t[i] = {i} end return #t`,
+		"string.format": `return #string.format(string.rep("%999999d", 200), 1)`,
+		"gsub":          `local s = string.rep("a", 1000000) return #s:gsub("a", string.rep("b", 1000))`,
 		"gsub repeated": `local s = string.rep("a", 1000) for i = 1, 30 do s = s:gsub("a", "aa") end return #s`,
 		"upper":         `local s = string.rep("\255", 30000000) return #s:upper()`,
 		"channel queue": `local ch = channel.new(100000000) local big = {} for i = 1, 1e9 do ch:send({i}) end return 0`,
@@ -346,7 +346,6 @@ func TestLibrariesReadOnly(t *testing.T) {
 		}
 	}
 }
-
 
 func isText(v value.Value, want string) bool {
 	s, ok := v.Text()
