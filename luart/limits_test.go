@@ -218,14 +218,18 @@ func TestPatternStopsAtTerminate(t *testing.T) {
 	poll.Until(t, timeout, "the process goroutine to end", func() bool { return leakcheck.Count(before) == 0 })
 }
 
-// process.cancel and node shutdown stop a sort with a comparator and a
-// gsub with a function as well.
+// process.cancel (terminate after the grace period) stops a sort with a
+// comparator and a gsub with a function as well, and a pcall that catches
+// everything cannot keep a stopped process running.
 func TestLongBuiltinsStopAtCancel(t *testing.T) {
 	e := newEnv(t, nil)
 	pr := e.probe()
 	loops := map[string]string{
 		"sort":      `local t = {} for i = 1, 200000 do t[i] = (i * 7919) % 200000 end while true do table.sort(t, function(a, b) return a > b end) table.sort(t) end`,
 		"gsub func": `local s = string.rep("ab", 400000) while true do s:gsub("a", function(x) return x end) end`,
+		"catch-all pcall": `while true do pcall(function() while true do end end) end`,
+		"catch-all xpcall": `while true do xpcall(function() local s = ("a"):rep(18) s:find(("a*"):rep(18) .. "b") end, function(e) return e end) end`,
+		"coroutines": `while true do coroutine.resume(coroutine.create(function() while true do end end)) end`,
 	}
 	for name, code := range loops {
 		t.Run(name, func(t *testing.T) {

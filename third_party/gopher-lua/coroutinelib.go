@@ -78,6 +78,9 @@ func coResume(L *LState) int {
 	}
 	top := L.GetTop()
 	threadRun(th)
+	// wsrelay patch: a coroutine stopped by the context returns here as a
+	// failed resume; the resumer stops too (see limits.go).
+	L.reraiseIfInterrupted(nil)
 	return L.GetTop() - top
 }
 

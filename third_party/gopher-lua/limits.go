@@ -466,3 +466,20 @@ func (ls *LState) Charge(n int) { ls.charge(n) }
 // it makes a result of n bytes: it raises the memory error if the result
 // does not fit in the budget.
 func (ls *LState) CheckAlloc(n int) { ls.checkAlloc(n) }
+
+// reraiseIfInterrupted is called by pcall and xpcall with the error they
+// caught: when the state's context is done (a timeout, cancel or
+// terminate) or Interrupt says so, the error goes on up instead of being
+// caught, so that a catch-all pcall in a loop cannot keep a stopped state
+// running. Only states with Limits; the memory error stays catchable.
+func (ls *LState) reraiseIfInterrupted(err error) {
+	if ls.G.limits == nil {
+		return
+	}
+	if ierr := ls.checkInterrupt(); ierr != nil {
+		if aerr, ok := err.(*ApiError); ok {
+			panic(aerr)
+		}
+		ls.RaiseError("%s", ierr.Error())
+	}
+}
