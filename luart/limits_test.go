@@ -2,6 +2,7 @@ package luart_test
 
 import (
 	"net/http"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -354,4 +355,38 @@ func TestLibrariesReadOnly(t *testing.T) {
 func isText(v value.Value, want string) bool {
 	s, ok := v.Text()
 	return ok && s == want
+}
+
+// A short piece of a long string is a copy: keeping one byte of each of
+// many large strings does not keep the large strings alive behind the
+// memory walk's back.
+func TestMemoryLimitSubstringsDoNotRetain(t *testing.T) {
+	e := newEnv(t, nil)
+	pr := e.probe()
+	p := e.process("test:pieces", `return {main = function(probe)
+		local keep = {}
+		for k = 1, 30 do
+			local big = string.rep("x", 10000000) .. k
+			keep[#keep + 1] = big:sub(1, 2)
+			keep[#keep + 1] = big:match("^(xx)")
+			keep[#keep + 1] = ({big:find("^(x)")})[3]
+		end
+		process.send(probe, "ready", #keep)
+		process.inbox():receive()
+		return #keep
+	end}`)
+	runtime.GC()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	id := e.spawnWatched(pr, p, value.String(pr.PID.String()))
+	pr.Next("ready")
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	if grown := int64(after.HeapAlloc) - int64(before.HeapAlloc); grown > 100<<20 {
+		t.Errorf("the heap grew by %d MiB while the process keeps 90 short strings", grown>>20)
+	}
+	pr.Send(id.String(), "go", value.Nil())
+	if v, _ := ok(t, pr.Await(id)).Int(); v != 90 {
+		t.Fatalf("kept %d", v)
+	}
 }

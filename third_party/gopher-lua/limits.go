@@ -7,6 +7,7 @@ package lua
 import (
 	"fmt"
 	"runtime"
+	"strings"
 	"unsafe"
 )
 
@@ -482,4 +483,15 @@ func (ls *LState) reraiseIfInterrupted(err error) {
 		}
 		ls.RaiseError("%s", ierr.Error())
 	}
+}
+
+// substr returns str[i:j] for a string function's result. Under a memory
+// budget, a short piece of a long string is copied: a Go substring keeps
+// the whole string alive, which the walk would count as the piece only
+// (keeping one byte of each of many large strings would hold them all).
+func (ls *LState) substr(str string, i, j int) string {
+	if ls.G.limits == nil || len(str) < 4096 || j-i > len(str)/2 {
+		return str[i:j]
+	}
+	return strings.Clone(str[i:j])
 }

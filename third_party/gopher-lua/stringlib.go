@@ -127,7 +127,7 @@ func strFind(L *LState) int {
 		if md.IsPosCapture(i) {
 			L.Push(LNumber(md.Capture(i)))
 		} else {
-			L.Push(LString(str[md.Capture(i):md.Capture(i+1)]))
+			L.Push(LString(L.substr(str, md.Capture(i), md.Capture(i+1)))) // wsrelay patch
 		}
 	}
 	return md.CaptureLength()/2 + 1
@@ -197,7 +197,7 @@ func capturedString(L *LState, m *pm.MatchData, str string, idx int) string {
 	if m.IsPosCapture(idx) {
 		return fmt.Sprint(m.Capture(idx))
 	} else {
-		return str[m.Capture(idx):m.Capture(idx+1)]
+		return L.substr(str, m.Capture(idx), m.Capture(idx+1)) // wsrelay patch
 	}
 
 }
@@ -333,7 +333,7 @@ func strGmatchIter(L *LState) int {
 	L.Push(L.Get(1))
 	match := matches[idx]
 	if match.CaptureLength() == 2 {
-		L.Push(LString(str[match.Capture(0):match.Capture(1)]))
+		L.Push(LString(L.substr(str, match.Capture(0), match.Capture(1)))) // wsrelay patch
 		return 1
 	}
 
@@ -341,7 +341,7 @@ func strGmatchIter(L *LState) int {
 		if match.IsPosCapture(i) {
 			L.Push(LNumber(match.Capture(i)))
 		} else {
-			L.Push(LString(str[match.Capture(i):match.Capture(i+1)]))
+			L.Push(LString(L.substr(str, match.Capture(i), match.Capture(i+1)))) // wsrelay patch
 		}
 	}
 	return match.CaptureLength()/2 - 1
@@ -399,14 +399,14 @@ func strMatch(L *LState) int {
 	nsubs := md.CaptureLength() / 2
 	switch nsubs {
 	case 1:
-		L.Push(LString(str[md.Capture(0):md.Capture(1)]))
+		L.Push(LString(L.substr(str, md.Capture(0), md.Capture(1)))) // wsrelay patch
 		return 1
 	default:
 		for i := 2; i < md.CaptureLength(); i += 2 {
 			if md.IsPosCapture(i) {
 				L.Push(LNumber(md.Capture(i)))
 			} else {
-				L.Push(LString(str[md.Capture(i):md.Capture(i+1)]))
+				L.Push(LString(L.substr(str, md.Capture(i), md.Capture(i+1)))) // wsrelay patch
 			}
 		}
 		return nsubs - 1
@@ -445,7 +445,7 @@ func strSub(L *LState) int {
 	if start >= l || end < start {
 		L.Push(emptyLString)
 	} else {
-		L.Push(LString(str[start:end]))
+		L.Push(LString(L.substr(str, start, end))) // wsrelay patch
 	}
 	return 1
 }
