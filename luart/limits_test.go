@@ -226,11 +226,11 @@ func TestLongBuiltinsStopAtCancel(t *testing.T) {
 	e := newEnv(t, nil)
 	pr := e.probe()
 	loops := map[string]string{
-		"sort":      `local t = {} for i = 1, 200000 do t[i] = (i * 7919) % 200000 end while true do table.sort(t, function(a, b) return a > b end) table.sort(t) end`,
-		"gsub func": `local s = string.rep("ab", 400000) while true do s:gsub("a", function(x) return x end) end`,
-		"catch-all pcall": `while true do pcall(function() while true do end end) end`,
+		"sort":             `local t = {} for i = 1, 200000 do t[i] = (i * 7919) % 200000 end while true do table.sort(t, function(a, b) return a > b end) table.sort(t) end`,
+		"gsub func":        `local s = string.rep("ab", 400000) while true do s:gsub("a", function(x) return x end) end`,
+		"catch-all pcall":  `while true do pcall(function() while true do end end) end`,
 		"catch-all xpcall": `while true do xpcall(function() local s = ("a"):rep(18) s:find(("a*"):rep(18) .. "b") end, function(e) return e end) end`,
-		"coroutines": `while true do coroutine.resume(coroutine.create(function() while true do end end)) end`,
+		"coroutines":       `while true do coroutine.resume(coroutine.create(function() while true do end end)) end`,
 	}
 	for name, code := range loops {
 		t.Run(name, func(t *testing.T) {
