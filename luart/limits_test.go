@@ -9,6 +9,7 @@ import (
 
 	"github.com/wsrelay/wsrelay/internal/leakcheck"
 	"github.com/wsrelay/wsrelay/internal/poll"
+	"github.com/wsrelay/wsrelay/internal/proctest"
 	"github.com/wsrelay/wsrelay/luart"
 	"github.com/wsrelay/wsrelay/process"
 	"github.com/wsrelay/wsrelay/value"
@@ -27,41 +28,50 @@ func memoryError(t *testing.T, r process.Result) {
 }
 
 // Every way the issue's probe made a process allocate gigabytes now ends
-// that process with "memory limit exceeded", at the default budget, and
-// the runtime goes on running other processes.
+// that process with "memory limit exceeded", and the runtime goes on
+// running other processes. The one-shot bombs run at the default budget
+// (64 MiB); the loops at 16 MiB, which only makes them end sooner.
 func TestMemoryLimitProcess(t *testing.T) {
-	e := newEnv(t, nil) // the default budget, 64 MiB
-	bombs := map[string]string{
+	oneShot := map[string]string{
 		"string.rep 1e11": `return string.rep("x", 100000000000)`,
 		"string.rep 1e9":  `return #string.rep("x", 1000000000)`,
 		"s:rep":           `return #(("ab"):rep(600000000))`,
 		"concat operator": `local s = "x" for i = 1, 40 do s = s .. s end return #s`,
+		"sparse array":    `local t = {} t[60000000] = 1 return #t`,
+		"rawset sparse":   `local t = {} rawset(t, 60000000, 1) return #t`,
+		"string.format":   `return #string.format(string.rep("%999999d", 200), 1)`,
+		"upper":           `local s = string.rep("\255", 30000000) return #s:upper()`,
+	}
+	loops := map[string]string{
 		"table.concat": `local t = {} for i = 1, 100000 do t[i] = string.rep("y", 1000) end
 			return #table.concat(t, ",")`,
 		"table growth":  `local t = {} for i = 1, 1e9 do t[i] = i end return #t`,
 		"hash growth":   `local t = {} for i = 1, 1e9 do t["k" .. i] = true end return 0`,
-		"sparse array":  `local t = {} t[60000000] = 1 return #t`,
-		"rawset sparse": `local t = {} rawset(t, 60000000, 1) return #t`,
 		"table.insert":  `local t = {} for i = 1, 1e9 do table.insert(t, i) end return #t`,
 		"coroutines":    `local t = {} for i = 1, 1e7 do t[i] = coroutine.create(function() end) end return #t`,
 		"closures":      `local t = {} for i = 1, 1e9 do t[i] = function() return i end end return #t`,
 		"tables":        `local t = {} for i = 1, 1e9 do t[i] = {i} end return #t`,
-		"string.format": `return #string.format(string.rep("%999999d", 200), 1)`,
 		"gsub":          `local s = string.rep("a", 1000000) return #s:gsub("a", string.rep("b", 1000))`,
 		"gsub repeated": `local s = string.rep("a", 1000) for i = 1, 30 do s = s:gsub("a", "aa") end return #s`,
-		"upper":         `local s = string.rep("\255", 30000000) return #s:upper()`,
-		"channel queue": `local ch = channel.new(100000000) local big = {} for i = 1, 1e9 do ch:send({i}) end return 0`,
+		"channel queue": `local ch = channel.new(100000000) for i = 1, 1e9 do ch:send({i}) end return 0`,
+		"json":          `local json = require("json") local text = "[" .. ('"' .. ("j"):rep(1000) .. '",'):rep(9) .. '"j"]' local t = {} for i = 1, 1e9 do t[i] = json.decode(text) end return 0`,
 	}
-	pr := e.probe()
-	for name, code := range bombs {
-		t.Run(name, func(t *testing.T) {
-			r := e.runWith(pr, "local function main() "+code+" end return {main = main}")
-			memoryError(t, r)
-			// The runtime is unharmed: another process runs.
-			if v := ok(t, e.runWith(pr, `return {main = function() return "alive" end}`)); !isText(v, "alive") {
-				t.Fatalf("a process after the bomb returned %v", v)
-			}
-		})
+	for _, c := range []struct {
+		budget int64
+		bombs  map[string]string
+	}{{0, oneShot}, {16 << 20, loops}} {
+		e := newEnv(t, &luart.Options{ProcessMemory: c.budget})
+		for name, code := range c.bombs {
+			t.Run(name, func(t *testing.T) {
+				pr := proctest.Spawn(t, e.node, host, nil)
+				r := e.runWith(pr, "local function main() "+code+" end return {main = main}", "json")
+				memoryError(t, r)
+				// The runtime is unharmed: another process runs.
+				if v := ok(t, e.runWith(pr, `return {main = function() return "alive" end}`)); !isText(v, "alive") {
+					t.Fatalf("a process after the bomb returned %v", v)
+				}
+			})
+		}
 	}
 }
 

@@ -41,6 +41,6 @@ func jsonDecode(L *lua.LState) int {
 		return 2
 	}
 	L.Push(toLua(L, v))
-	L.Charge(4 * len(text)) // the decoded tables count in the memory budget (limits.go)
+	L.Charge(128 + 16*len(text)) // the decoded tables count in the memory budget (limits.go)
 	return 1
 }

@@ -147,10 +147,11 @@ func (ls *LState) measure(extra int64) {
 	lm.live, lm.charged = live, 0
 	lm.measures++
 	// Measure again after as many bytes as a quarter of the live data, or
-	// what is left of the budget, whichever is more: the walks cost at
-	// most a fixed share of the allocations, and the live data can pass
-	// the budget by at most a quarter before it is seen.
-	lm.pace = max(minPace, live/4, lm.MaxBytes-live)
+	// half of what is left of the budget, whichever is more: the walks
+	// cost at most a fixed share of the allocations, and the live data
+	// can pass the budget by at most a quarter before it is seen (as far
+	// as the charges are not below what is allocated).
+	lm.pace = max(minPace, live/4, (lm.MaxBytes-live)/2)
 	if live+extra > lm.MaxBytes {
 		lm.pace = minPace // a caught error does not buy a long run
 		if extra > 0 {
