@@ -64,8 +64,9 @@ type Limits struct {
 
 const minPace = 256 << 10
 
-// SetLimits sets the limits of ls and of every coroutine it creates. A
-// nil lm removes them.
+// SetLimits sets the limits of ls and of every coroutine it creates
+// afterwards. A nil lm removes them. Call it on the main thread before
+// running code.
 func (ls *LState) SetLimits(lm *Limits) {
 	if lm != nil {
 		if lm.InterruptEvery <= 0 {
@@ -75,6 +76,14 @@ func (ls *LState) SetLimits(lm *Limits) {
 		lm.pace = minPace
 	}
 	ls.G.limits = lm
+	switch {
+	case lm != nil:
+		ls.mainLoop = mainLoopWithLimits
+	case ls.ctx != nil:
+		ls.mainLoop = mainLoopWithContext
+	default:
+		ls.mainLoop = mainLoop
+	}
 }
 
 // Limits returns the state's limits, or nil.
@@ -227,6 +236,7 @@ const (
 	sizeThread   = 2048
 	sizeFrame    = 80 // a callFrame
 	sizeMatch    = 64 // a pattern match (pm.MatchData)
+	sizeNumber   = 8  // the boxed float64 behind an LNumber in an interface
 )
 
 // LiveBytes walks the data reachable from the state's roots (its
@@ -262,6 +272,8 @@ type walker struct {
 func (w *walker) push(v LValue) {
 	switch x := v.(type) {
 	case nil:
+	case LNumber:
+		w.size += sizeNumber
 	case LString:
 		if len(x) == 0 {
 			return
