@@ -6,6 +6,7 @@ package lua
 
 import (
 	"fmt"
+	"math"
 	"runtime"
 	"strings"
 	"unsafe"
@@ -392,6 +393,9 @@ func (ls *LState) checkAllocN(size, n int) {
 		return
 	}
 	if int64(n) > lm.MaxBytes/int64(size) {
+		if int64(n) <= math.MaxInt64/int64(size) {
+			ls.RaiseError("%s: a result of %d bytes is larger than the limit of %d bytes", ErrMemoryLimit, int64(n)*int64(size), lm.MaxBytes)
+		}
 		ls.RaiseError("%s: a result of %d x %d bytes is larger than the limit of %d bytes", ErrMemoryLimit, n, size, lm.MaxBytes)
 	}
 	ls.checkAlloc(size * n)
