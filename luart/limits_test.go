@@ -1,6 +1,7 @@
 package luart_test
 
 import (
+	"context"
 	"net/http"
 	"runtime"
 	"strings"
@@ -398,5 +399,25 @@ func TestMemoryLimitSubstringsDoNotRetain(t *testing.T) {
 	pr.Send(id.String(), "go", value.Nil())
 	if v, _ := ok(t, pr.Await(id)).Int(); v != 90 {
 		t.Fatalf("kept %d", v)
+	}
+}
+
+// Server shutdown stops processes that are inside long builtins: the
+// node's shutdown ends with no goroutine left running.
+func TestLongBuiltinsStopAtShutdown(t *testing.T) {
+	e := newEnv(t, nil)
+	pr := e.probe()
+	for _, code := range []string{
+		catastrophic,
+		`(function() local t = {} for i = 1, 200000 do t[i] = -i end while true do table.sort(t) table.sort(t, function(a, b) return a > b end) end end)()`,
+		`(function() while true do pcall(function() while true do end end) end end)()`,
+	} {
+		e.spawnWatched(pr, e.process("test:busy"+randSuffix(), `return {main = function() return `+code+` end}`))
+	}
+	poll.Until(t, timeout, "the processes to start", func() bool { return e.node.Stats().Processes >= 4 })
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := e.node.Shutdown(ctx); err != nil {
+		t.Fatalf("shutdown: %v", err)
 	}
 }
