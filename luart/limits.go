@@ -19,17 +19,18 @@ import (
 // the code gets the Lua error "memory limit exceeded: ...".
 //
 // Time: the VM loop, the pattern matcher, sort and gsub check the state's
-// context every 1024 steps, so a timeout, cancel or terminate stops them
-// within milliseconds, and (Options.YieldEvery) the VM yields the
-// processor there so that busy scripts share the cores with the relay.
+// context every 1024 steps (CheckEvery), so a timeout, cancel or terminate
+// stops them within milliseconds. With Options.YieldEvery the VM also
+// yields the processor every so many instructions (off by default: see
+// docs/lua.md, CPU fairness).
 
 // Defaults of the limits in Options.
 const (
 	DefaultProcessMemory = 64 << 20
 	DefaultHandlerMemory = 32 << 20
-	// DefaultYieldEvery is how many VM instructions a script runs between
-	// two yields of the processor.
-	DefaultYieldEvery = 1024
+	// CheckEvery is how many VM instructions (or steps of a long builtin)
+	// a state runs between two checks of its context.
+	CheckEvery = 1024
 )
 
 // ErrMemoryLimit: Lua code passed its state's memory budget. The error
@@ -54,14 +55,14 @@ func (s *state) setLimits() {
 		MaxBytes:       s.rt.memoryLimit(s.prog),
 		Shared:         s.rt.libs.isShared,
 		UserData:       userDataSize,
-		InterruptEvery: s.rt.opts.YieldEvery,
+		InterruptEvery: CheckEvery,
 		Yield:          s.rt.opts.YieldEvery > 0,
 	}
 	if lm.MaxBytes < 0 {
 		lm.MaxBytes = 0
 	}
-	if lm.InterruptEvery <= 0 { // no yield
-		lm.InterruptEvery = DefaultYieldEvery
+	if lm.Yield {
+		lm.InterruptEvery = s.rt.opts.YieldEvery
 	}
 	s.L.SetLimits(lm)
 	s.limits = lm

@@ -50,10 +50,11 @@ type Options struct {
 	// HandlerMemory is ProcessMemory for one call of a function.lua
 	// handler (past it the client gets 500). Default 32 MiB.
 	HandlerMemory int64
-	// YieldEvery is how many Lua VM instructions a state runs between two
-	// checks of its context, at which it also yields the processor so that
-	// busy scripts cannot starve other goroutines. Default 1024; negative:
-	// check every 1024 instructions but never yield.
+	// YieldEvery, if positive, makes a state yield the processor
+	// (runtime.Gosched) every YieldEvery VM instructions. Default 0: never;
+	// Go preempts a busy goroutine after 10 ms anyway. Yielding shortens
+	// the wait of goroutines woken by channels (Lua to Lua messages) but
+	// lengthens that of network I/O (the relay): see docs/lua.md.
 	YieldEvery int
 }
 
@@ -99,9 +100,6 @@ func New(opts Options) (*Runtime, error) {
 	}
 	if opts.HandlerMemory == 0 {
 		opts.HandlerMemory = DefaultHandlerMemory
-	}
-	if opts.YieldEvery == 0 {
-		opts.YieldEvery = DefaultYieldEvery
 	}
 	return &Runtime{
 		node:     opts.Node,
