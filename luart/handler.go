@@ -104,6 +104,7 @@ func (h *Handler) call(ctx context.Context, s *state, c *httpCall) (err error) {
 	s.limits.ResetMemory()
 	s.L.SetContext(ctx)
 	defer func() {
+		s.releaseCPU()
 		s.call, s.ctx = nil, context.Background()
 		s.L.RemoveContext()
 		s.L.SetTop(0)

@@ -64,6 +64,9 @@ func (s *state) setLimits() {
 	if lm.Yield {
 		lm.InterruptEvery = s.rt.opts.YieldEvery
 	}
+	if s.rt.cpu != nil {
+		lm.Interrupt, lm.BeforeGoCall = s.cpuCheck, s.releaseCPU
+	}
 	s.L.SetLimits(lm)
 	s.limits = lm
 }
@@ -125,4 +128,44 @@ func (l *libs) collectShared(roots ...lua.LValue) {
 func isMemoryError(err error) bool {
 	var le *Error
 	return errors.As(err, &le) && strings.Contains(le.Message, lua.ErrMemoryLimit)
+}
+
+// CPU slots. Go checks the network for ready connections only when a
+// processor has nothing else to run (or every 10 ms), so as many busy
+// scripts as cores would make every relay round trip wait up to 10 ms.
+// Busy Lua code therefore needs one of Options.LuaCores slots: a state
+// takes a slot at its first context check (after 1,024 instructions, so
+// short handlers never wait for one), gives it back before every Go
+// function it calls (any of them may block: receive, sleep, a write to
+// the client) and, to take turns with other busy states, every
+// cpuTurn checks. The other cores stay free for the relay.
+
+// cpuTurn is how many context checks (of 1,024 instructions each) a
+// state runs on a slot before it lets a waiting state have it.
+const cpuTurn = 8
+
+// cpuCheck is the state's Limits.Interrupt when slots are on: it takes a
+// slot if the state has none, and takes turns.
+func (s *state) cpuCheck() error {
+	if s.cpuHeld {
+		if s.cpuChecks++; s.cpuChecks < cpuTurn {
+			return nil
+		}
+		s.releaseCPU()
+	}
+	select {
+	case <-s.rt.cpu:
+		s.cpuHeld, s.cpuChecks = true, 0
+		return nil
+	case <-s.ctx.Done():
+		return s.ctx.Err()
+	}
+}
+
+// releaseCPU gives the state's slot back, if it holds one.
+func (s *state) releaseCPU() {
+	if s.cpuHeld {
+		s.cpuHeld = false
+		s.rt.cpu <- struct{}{}
+	}
 }

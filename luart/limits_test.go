@@ -12,6 +12,7 @@ import (
 	"github.com/wsrelay/wsrelay/internal/poll"
 	"github.com/wsrelay/wsrelay/internal/proctest"
 	"github.com/wsrelay/wsrelay/luart"
+	"github.com/wsrelay/wsrelay/pid"
 	"github.com/wsrelay/wsrelay/process"
 	"github.com/wsrelay/wsrelay/value"
 )
@@ -419,5 +420,50 @@ func TestLongBuiltinsStopAtShutdown(t *testing.T) {
 	defer cancel()
 	if err := e.node.Shutdown(ctx); err != nil {
 		t.Fatalf("shutdown: %v", err)
+	}
+}
+
+// With one CPU slot for busy Lua code, busy scripts take turns: three
+// processes spinning for ever do not keep a fourth busy process, a busy
+// handler or a process that mixes work and waiting from finishing; a
+// spinner waiting for the slot can be terminated.
+func TestCPUSlotsTakeTurns(t *testing.T) {
+	e := newEnv(t, &luart.Options{LuaCores: 1})
+	pr := e.probe()
+	spin := e.process("test:spin", `return {main = function() local s = 0 while true do s = s + 1 end end}`)
+	var spinners []pid.PID
+	for range 3 {
+		spinners = append(spinners, e.spawnWatched(pr, spin))
+	}
+	r := e.runWith(pr, `return {main = function()
+		local s = 0
+		for i = 1, 3000000 do s = s + i end
+		local ch = channel.new()
+		for i = 1, 100 do
+			ch:send(i)
+			ch:receive()
+			for j = 1, 5000 do s = s + j end
+		end
+		return s
+	end}`)
+	if v, _ := ok(t, r).Number(); v != 3000000*3000001/2+100*5000*5001/2 {
+		t.Fatalf("sum %v", v)
+	}
+	h := e.function("test:busyhandler", `local http = require("http")
+	return {handler = function()
+		local s = 0
+		for i = 1, 1000000 do s = s + i end
+		http.response():write(tostring(s))
+	end}`, "http")
+	if w := serve(h, "GET", "/", ""); w.Code != http.StatusOK || w.Body.String() != "500000500000" {
+		t.Fatalf("busy handler: %d %q", w.Code, w.Body.String())
+	}
+	for _, id := range spinners {
+		if err := e.node.Terminate(id); err != nil {
+			t.Fatal(err)
+		}
+		if r := pr.Await(id); r.Err == nil {
+			t.Fatalf("a spinner ended normally")
+		}
 	}
 }

@@ -15,11 +15,11 @@ import (
 
 // BenchmarkRelayRTTWhileSpinning: a WebSocket client of the bench example
 // app (a Lua echo process per connection, through the relay) sends a
-// message and waits for its echo while 0 or 3 Lua processes on the same
+// message and waits for its echo while 0, 1 or 3 Lua processes on the same
 // node run busy loops; it reports the mean, median and 99th percentile
 // round trip. Client and server share the machine's cores.
 func BenchmarkRelayRTTWhileSpinning(b *testing.B) {
-	for _, spinners := range []int{0, 3} {
+	for _, spinners := range []int{0, 1, 3} {
 		b.Run("spinners="+strconv.Itoa(spinners), func(b *testing.B) {
 			app, _ := apptest.Start(b, "../examples/bench")
 			spin, err := luart.Compile(luart.Source{ID: "bench:spin", File: "spin.lua", Method: "main", Kind: luart.KindProcess,

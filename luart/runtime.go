@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -50,6 +51,12 @@ type Options struct {
 	// HandlerMemory is ProcessMemory for one call of a function.lua
 	// handler (past it the client gets 500). Default 32 MiB.
 	HandlerMemory int64
+	// LuaCores is how many busy Lua scripts run at once: code that runs
+	// past 1,024 VM instructions needs one of LuaCores slots, so that the
+	// other cores stay free for the relay and the network (see docs/lua.md,
+	// CPU fairness). Default GOMAXPROCS-1, and no limit when GOMAXPROCS is
+	// 1; negative: no limit.
+	LuaCores int
 	// YieldEvery, if positive, makes a state yield the processor
 	// (runtime.Gosched) every YieldEvery VM instructions. Default 0: never;
 	// Go preempts a busy goroutine after 10 ms anyway. Yielding shortens
@@ -67,6 +74,7 @@ type Runtime struct {
 	opts Options
 
 	libs *libs
+	cpu  chan struct{} // the CPU slots of busy Lua code; nil: no limit
 
 	mu       sync.RWMutex
 	programs map[string]*Program
@@ -101,7 +109,18 @@ func New(opts Options) (*Runtime, error) {
 	if opts.HandlerMemory == 0 {
 		opts.HandlerMemory = DefaultHandlerMemory
 	}
+	if opts.LuaCores == 0 {
+		opts.LuaCores = runtime.GOMAXPROCS(0) - 1
+	}
+	var cpu chan struct{}
+	if opts.LuaCores > 0 {
+		cpu = make(chan struct{}, opts.LuaCores)
+		for range opts.LuaCores {
+			cpu <- struct{}{}
+		}
+	}
 	return &Runtime{
+		cpu:      cpu,
 		node:     opts.Node,
 		log:      opts.Logger,
 		opts:     opts,

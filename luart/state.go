@@ -29,8 +29,10 @@ type state struct {
 	call *httpCall        // the request being served (function.lua only)
 	ctx  context.Context  // what blocking calls give up on
 
-	limits *lua.Limits // memory budget and interruption (limits.go)
-	timers timerSet
+	limits    *lua.Limits // memory budget and interruption (limits.go)
+	cpuHeld   bool        // the state holds one of the Runtime's CPU slots
+	cpuChecks int         // context checks since it took it
+	timers    timerSet
 }
 
 // stateKey is the registry field holding a state's *state.
@@ -108,6 +110,7 @@ func (s *state) interrupted(L *lua.LState, op string) {
 }
 
 func (s *state) close() {
+	s.releaseCPU()
 	s.timers.stopAll()
 	s.L.Close()
 }

@@ -55,6 +55,10 @@ type Limits struct {
 	// Yield makes the state call runtime.Gosched at every Interrupt check
 	// of the VM loop, so that a busy script shares a core with others.
 	Yield bool
+	// BeforeGoCall, if set, is called before every Go function the
+	// state's code calls (a builtin may block). With Interrupt it lets the
+	// embedder hand out a limited number of CPU slots to busy scripts.
+	BeforeGoCall func()
 
 	charged  int64 // bytes charged since the last measurement
 	live     int64 // live bytes found by the last measurement
@@ -486,15 +490,15 @@ func (ls *LState) Charge(n int) { ls.charge(n) }
 func (ls *LState) CheckAlloc(n int) { ls.checkAlloc(n) }
 
 // reraiseIfInterrupted is called by pcall and xpcall with the error they
-// caught: when the state's context is done (a timeout, cancel or
-// terminate) or Interrupt says so, the error goes on up instead of being
+// caught (and by coroutine.resume with nil): when the state's context is
+// done (a timeout, cancel or terminate), the error goes on up instead of being
 // caught, so that a catch-all pcall in a loop cannot keep a stopped state
 // running. Only states with Limits; the memory error stays catchable.
 func (ls *LState) reraiseIfInterrupted(err error) {
-	if ls.G.limits == nil {
+	if ls.G.limits == nil || ls.ctx == nil {
 		return
 	}
-	if ierr := ls.checkInterrupt(); ierr != nil {
+	if ierr := ls.ctx.Err(); ierr != nil {
 		if aerr, ok := err.(*ApiError); ok {
 			panic(aerr)
 		}

@@ -231,6 +231,9 @@ func switchToParentThread(L *LState, nargs int, haserror bool, kill bool) {
 
 func callGFunction(L *LState, tailcall bool) bool {
 	frame := L.currentFrame
+	if lm := L.G.limits; lm != nil && lm.BeforeGoCall != nil { // wsrelay patch: see limits.go
+		lm.BeforeGoCall()
+	}
 	gfnret := frame.Fn.GFunction(L)
 	if tailcall {
 		L.currentFrame = L.RemoveCallerFrame()
