@@ -1,9 +1,6 @@
 package luart
 
 import (
-	"errors"
-	"strings"
-
 	lua "github.com/yuin/gopher-lua"
 )
 
@@ -32,11 +29,6 @@ const (
 	// a state runs between two checks of its context.
 	CheckEvery = 1024
 )
-
-// ErrMemoryLimit: Lua code passed its state's memory budget. The error
-// that ended the process or the handler is an *Error whose message starts
-// with "memory limit exceeded".
-var ErrMemoryLimit = errors.New(lua.ErrMemoryLimit)
 
 // memoryLimit returns the budget of a state running prog.
 func (rt *Runtime) memoryLimit(prog *Program) int64 {
@@ -122,12 +114,6 @@ func (l *libs) collectShared(roots ...lua.LValue) {
 			}
 		}
 	}
-}
-
-// isMemoryError reports whether err is a Lua error of the memory budget.
-func isMemoryError(err error) bool {
-	var le *Error
-	return errors.As(err, &le) && strings.Contains(le.Message, lua.ErrMemoryLimit)
 }
 
 // CPU slots. Go checks the network for ready connections only when a

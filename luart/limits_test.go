@@ -2,6 +2,7 @@ package luart_test
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"runtime"
 	"strings"
@@ -24,8 +25,8 @@ func memoryError(t *testing.T, r process.Result) {
 	if r.Err == nil {
 		t.Fatalf("the process ended normally (%v); want the memory limit error", r.Value)
 	}
-	if !strings.Contains(r.Err.Error(), "memory limit exceeded") {
-		t.Fatalf("the process failed with %v; want the memory limit error", r.Err)
+	if !strings.Contains(r.Err.Error(), "memory limit exceeded") || !errors.Is(r.Err, luart.ErrMemoryLimit) {
+		t.Fatalf("the process failed with %v; want the memory limit error (luart.ErrMemoryLimit)", r.Err)
 	}
 }
 
