@@ -146,11 +146,13 @@ func (ls *LState) checkAlloc(n int) {
 	if int64(n) > lm.MaxBytes {
 		ls.RaiseError("%s: a result of %d bytes is larger than the limit of %d bytes", ErrMemoryLimit, n, lm.MaxBytes)
 	}
-	if lm.live+lm.charged+int64(n) > lm.MaxBytes {
+	// Measure first when needed, then charge: the result is not reachable
+	// yet, so a measurement cannot see it, and the charge keeps it counted
+	// until the next one does.
+	if lm.live+lm.charged+int64(n) > lm.MaxBytes || lm.charged+int64(n) >= lm.pace {
 		ls.measure(int64(n))
-		return
 	}
-	ls.charge(n)
+	lm.charged += int64(n)
 }
 
 // measure walks the live data and raises the memory error if it, plus
