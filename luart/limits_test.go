@@ -44,6 +44,7 @@ func TestMemoryLimitProcess(t *testing.T) {
 		"rawset sparse":   `local t = {} rawset(t, 60000000, 1) return #t`,
 		"string.format":   `return #string.format(string.rep("%999999d", 200), 1)`,
 		"upper":           `local s = string.rep("\255", 30000000) return #s:upper()`,
+		"os.date":         `return #os.date(("%c"):rep(4000000))`,
 		"json.encode":     `local json = require("json") local s = string.rep("x", 25000000) return #json.encode({s, s})`,
 	}
 	loops := map[string]string{

@@ -135,6 +135,7 @@ func osDate(L *LState) int {
 			return 1
 		}
 	}
+	L.checkAllocN(len(cfmt), 12) // wsrelay patch: "%c" (2 bytes) becomes 24
 	L.Push(LString(strftime(t, cfmt)))
 	return 1
 }
