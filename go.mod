@@ -27,3 +27,7 @@ require (
 	golang.org/x/sys v0.48.0 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
 )
+
+// gopher-lua with the sandbox's patches: memory accounting and
+// interruptible builtins (third_party/gopher-lua/PATCHES.md).
+replace github.com/yuin/gopher-lua => ./third_party/gopher-lua

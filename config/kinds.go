@@ -1,8 +1,10 @@
 package config
 
 import (
+	"errors"
 	"net"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -196,16 +198,53 @@ type LuaSource struct {
 	Source  string   `yaml:"source"`
 	Method  string   `yaml:"method"`
 	Modules []string `yaml:"modules"`
+	// MemoryLimit bounds the live data of the Lua state, like "64MiB" (a
+	// process) or "32MiB" (one handler call); empty means the runtime's
+	// default. Units: B, KiB, MiB, GiB; from 1MiB to 4GiB.
+	MemoryLimit string `yaml:"memory_limit"`
 
 	// File is the source file relative to the app directory, Code its text.
 	File string `yaml:"-"`
 	Code []byte `yaml:"-"`
+	// MaxMemory is MemoryLimit in bytes; 0 when not set.
+	MaxMemory int64 `yaml:"-"`
 }
 
 func (s *LuaSource) check(c *Checker) {
 	s.File, s.Code = c.Source("source", s.Source)
 	c.Required("method", s.Method)
 	checkNames(c, "modules", s.Modules)
+	if s.MemoryLimit != "" {
+		n, err := parseBytes(s.MemoryLimit)
+		switch {
+		case err != nil:
+			c.Fail("memory_limit", "%q: %v (write it like 64MiB)", s.MemoryLimit, err)
+		case n < 1<<20 || n > 4<<30:
+			c.Fail("memory_limit", "%q: must be from 1MiB to 4GiB", s.MemoryLimit)
+		default:
+			s.MaxMemory = n
+		}
+	}
+}
+
+// parseBytes reads a size like "512KiB", "64MiB", "1GiB" or "1048576B".
+func parseBytes(s string) (int64, error) {
+	units := []struct {
+		suffix string
+		mult   int64
+	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"B", 1}}
+	for _, u := range units {
+		num, ok := strings.CutSuffix(strings.TrimSpace(s), u.suffix)
+		if !ok {
+			continue
+		}
+		n, err := strconv.ParseInt(strings.TrimSpace(num), 10, 64)
+		if err != nil || n < 0 || n > (1<<40)/u.mult {
+			return 0, errors.New("not a size in bytes")
+		}
+		return n * u.mult, nil
+	}
+	return 0, errors.New("no unit (B, KiB, MiB or GiB)")
 }
 
 // FunctionLua is a Lua function that serves HTTP requests.

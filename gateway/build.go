@@ -130,7 +130,7 @@ func CheckLua(cfg *config.App) config.Errors {
 
 // compile compiles a Lua entry, reporting problems against its source.
 func (b *builder) compile(e *config.Entry, src *config.LuaSource, kind luart.Kind) *luart.Program {
-	prog, err := luart.Compile(luart.Source{ID: e.ID, File: src.File, Code: src.Code, Method: src.Method, Modules: src.Modules, Kind: kind})
+	prog, err := luart.Compile(luart.Source{ID: e.ID, File: src.File, Code: src.Code, Method: src.Method, Modules: src.Modules, Kind: kind, MaxMemory: src.MaxMemory})
 	if err == nil {
 		return prog
 	}

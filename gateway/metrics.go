@@ -76,6 +76,7 @@ func (m *metrics) Paused(cause string)  { m.pauses.WithLabelValues(cause).Inc() 
 
 // Refused implements wsrelay.RefusalMetrics.
 func (m *metrics) Refused(reason string) { m.refused.WithLabelValues(reason).Inc() }
+
 // addRelay makes a relay's waiting bytes part of wsrelay_outbound_bytes.
 func (m *metrics) addRelay(rl *wsrelay.Relay) {
 	m.relaysMu.Lock()

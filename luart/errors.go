@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	lua "github.com/yuin/gopher-lua"
 )
 
 // Errors of the Lua runtime. Match with errors.Is.
@@ -20,6 +22,10 @@ var (
 	ErrLua = errors.New("lua error")
 	// ErrTimeout: an HTTP handler ran longer than its timeout.
 	ErrTimeout = errors.New("handler timed out")
+	// ErrMemoryLimit: Lua code passed its state's memory budget (see
+	// docs/lua.md, Bounds). The error is an *Error whose message holds
+	// "memory limit exceeded"; errors.Is matches both ErrLua and this.
+	ErrMemoryLimit = errors.New("memory limit exceeded")
 )
 
 // SyntaxError reports a Lua source that does not compile.
@@ -57,8 +63,11 @@ func (e *Error) Error() string {
 	return e.Message + "\n" + e.Traceback
 }
 
-// Is makes errors.Is(err, ErrLua) true.
-func (e *Error) Is(target error) bool { return target == ErrLua }
+// Is makes errors.Is(err, ErrLua) true, and errors.Is(err,
+// ErrMemoryLimit) for the error of the memory budget.
+func (e *Error) Is(target error) bool {
+	return target == ErrLua || target == ErrMemoryLimit && strings.Contains(e.Message, lua.ErrMemoryLimit)
+}
 
 // ConvertError reports a Lua value that cannot become a payload value.
 type ConvertError struct {

@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"runtime"
 	"time"
+
+	lua "github.com/yuin/gopher-lua"
 )
 
 // Handler serves HTTP requests with a function.lua program. Each request
@@ -99,15 +101,20 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func (h *Handler) call(ctx context.Context, s *state, c *httpCall) (err error) {
 	s.ctx, s.call = ctx, c
+	s.limits.ResetMemory()
 	s.L.SetContext(ctx)
 	defer func() {
+		s.releaseCPU()
 		s.call, s.ctx = nil, context.Background()
 		s.L.RemoveContext()
 		s.L.SetTop(0)
 	}()
 	env := s.L.CreateTable(0, 4)
-	mt := s.L.CreateTable(0, 1)
+	mt := s.L.CreateTable(0, 2)
 	mt.RawSetString("__index", s.G)
+	// Locked: the state's globals behind it outlive the call, so code
+	// that reached them could leave values for the next request.
+	mt.RawSetString("__metatable", lua.LString("locked"))
 	s.L.SetMetatable(env, mt)
 	env.RawSetString("_G", env)
 	fn, err := s.entry(env)

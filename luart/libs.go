@@ -17,6 +17,10 @@ type libs struct {
 	numberMeta  *lua.LTable            // metatable of numbers, for time.now():unix() and friends
 	modules     map[string]lua.LValue  // what require returns, by name
 	metas       map[string]*lua.LTable // userdata metatables, by type name
+
+	// shared holds every table and function above and what they reach:
+	// never written after newLibs, never counted in a state's memory.
+	shared map[lua.LValue]struct{}
 }
 
 // Base functions left out of the sandbox: they reach the file system, the
@@ -38,12 +42,12 @@ func newLibs() *libs {
 	globals.RawSetString("_G", lua.LNil) // each state has its own
 	globals.RawSetString("print", tpl.NewFunction(bind((*state).print)))
 	globals.RawSetString("require", tpl.NewFunction(bind((*state).require)))
-	globals.RawSetString("rawset", tpl.NewFunction(rawset))
 
 	str := b.open(lua.StringLibName, lua.OpenString)
 	str.RawSetString("__index", lua.LNil)
 	globals.RawSetString("string", b.readOnly("string", str))
-	globals.RawSetString("table", b.readOnly("table", b.open(lua.TabLibName, lua.OpenTable)))
+	tab := b.open(lua.TabLibName, lua.OpenTable)
+	globals.RawSetString("table", b.readOnly("table", tab))
 	globals.RawSetString("math", b.readOnly("math", b.open(lua.MathLibName, lua.OpenMath)))
 	globals.RawSetString("coroutine", b.readOnly("coroutine", b.open(lua.CoroutineLibName, lua.OpenCoroutine)))
 	globals.RawSetString("os", b.readOnly("os", b.osLib()))
@@ -60,11 +64,26 @@ func newLibs() *libs {
 			"http":   b.readOnly("http", b.httpLib()),
 			"logger": b.readOnly("logger", b.funcs(loggerFuncs)),
 		},
-		metas: map[string]*lua.LTable{},
+		metas:  map[string]*lua.LTable{},
+		shared: map[lua.LValue]struct{}{},
 	}
 	for name, methods := range userdataMethods {
 		l.metas[name] = b.typeMeta(name, methods)
 	}
+	// The raw writers refuse the shared tables: table.insert(string, x)
+	// would otherwise add a field that every state sees.
+	globals.RawSetString("rawset", tpl.NewFunction(l.rawset))
+	for _, name := range []string{"insert", "remove", "sort"} {
+		tab.RawSetString(name, tpl.NewFunction(l.refuseShared("table."+name, tab.RawGetString(name).(*lua.LFunction).GFunction)))
+	}
+	roots := []lua.LValue{l.globalsMeta, l.stringMeta, tpl.G.Global, tpl.G.Registry}
+	for _, m := range l.modules {
+		roots = append(roots, m)
+	}
+	for _, m := range l.metas {
+		roots = append(roots, m)
+	}
+	l.collectShared(roots...)
 	return l
 }
 
@@ -149,16 +168,35 @@ func (s *state) newUserData(L *lua.LState, typ string, v any) *lua.LUserData {
 	return ud
 }
 
-// rawset is the base rawset, refusing the read-only library proxies.
-func rawset(L *lua.LState) int {
+// rawset is the base rawset, refusing the shared library tables and
+// charging the growth to the memory budget.
+func (l *libs) rawset(L *lua.LState) int {
 	t := L.CheckTable(1)
-	if mt, ok := t.Metatable.(*lua.LTable); ok && mt.RawGetString("__newindex") != lua.LNil && mt.RawGetString("__metatable") == lua.LString("locked") {
+	if l.isShared(t) {
 		L.RaiseError("rawset: library tables are read-only")
 	}
-	if L.Get(2) == lua.LNil {
+	k := L.Get(2)
+	if k == lua.LNil {
 		L.ArgError(2, "table index is nil")
 	}
-	t.RawSet(L.Get(2), L.Get(3))
+	if n, ok := k.(lua.LNumber); ok && n != n {
+		L.ArgError(2, "table index is NaN")
+	}
+	if t.RawGet(k) == lua.LNil {
+		L.ChargeSet(t, k)
+	}
+	t.RawSet(k, L.Get(3))
 	L.SetTop(1)
 	return 1
+}
+
+// refuseShared wraps a builtin that writes its first argument, a table,
+// so that it refuses the shared library tables.
+func (l *libs) refuseShared(name string, fn lua.LGFunction) lua.LGFunction {
+	return func(L *lua.LState) int {
+		if t, ok := L.Get(1).(*lua.LTable); ok && l.isShared(t) {
+			L.RaiseError("%s: library tables are read-only", name)
+		}
+		return fn(L)
+	}
 }

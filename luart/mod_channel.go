@@ -188,6 +188,7 @@ func chanSend(L *lua.LState) int {
 	if !ok {
 		L.RaiseError("channel:send: cannot send to the %s; use process.send", src.name())
 	}
+	L.Charge(16) // a queued value counts in the memory budget (limits.go)
 	if msg := c.push(L.Get(2)); msg != "" {
 		L.Push(lua.LFalse)
 		L.Push(lua.LString(msg))

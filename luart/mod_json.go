@@ -27,6 +27,7 @@ func jsonEncode(L *lua.LState) int {
 		L.Push(lua.LString("json.encode: " + err.Error()))
 		return 2
 	}
+	L.CheckAlloc(len(b)) // the memory budget (limits.go)
 	L.Push(lua.LString(b))
 	return 1
 }
@@ -40,5 +41,6 @@ func jsonDecode(L *lua.LState) int {
 		return 2
 	}
 	L.Push(toLua(L, v))
+	L.Charge(128 + 16*len(text)) // the decoded tables count in the memory budget (limits.go)
 	return 1
 }

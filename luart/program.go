@@ -51,6 +51,10 @@ type Source struct {
 	Modules []string
 	// Kind is KindProcess or KindFunction.
 	Kind Kind
+	// MaxMemory bounds the live data of a state running the entry, in
+	// bytes; zero means the Runtime's default (Options.ProcessMemory or
+	// Options.HandlerMemory).
+	MaxMemory int64
 }
 
 // Program is a compiled Lua entry. It is immutable and shared by every
@@ -64,6 +68,7 @@ type Program struct {
 	proto   *lua.FunctionProto
 
 	methodNote string
+	maxMemory  int64
 }
 
 // Compile checks src and compiles its code once. A syntax error is a
@@ -72,6 +77,9 @@ type Program struct {
 func Compile(src Source) (*Program, error) {
 	if src.Method == "" {
 		return nil, fmt.Errorf("%s: method: %w: no method named (the function to call)", src.ID, ErrNoMethod)
+	}
+	if src.MaxMemory < 0 {
+		return nil, fmt.Errorf("%s: memory limit %d: must not be negative", src.ID, src.MaxMemory)
 	}
 	if src.Kind != KindProcess && src.Kind != KindFunction {
 		return nil, fmt.Errorf("%s: invalid kind %d", src.ID, src.Kind)
@@ -103,12 +111,13 @@ func Compile(src Source) (*Program, error) {
 		return nil, errors.Join(errs...)
 	}
 	p := &Program{
-		id:      src.ID,
-		file:    src.File,
-		method:  src.Method,
-		modules: slices.Clone(src.Modules),
-		kind:    src.Kind,
-		proto:   proto,
+		id:        src.ID,
+		file:      src.File,
+		method:    src.Method,
+		modules:   slices.Clone(src.Modules),
+		kind:      src.Kind,
+		proto:     proto,
+		maxMemory: src.MaxMemory,
 	}
 	if !known {
 		p.methodNote = fmt.Sprintf("whether %s defines %q is known only when it runs: %s", src.File, src.Method, sc.unknown)

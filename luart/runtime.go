@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -42,6 +43,26 @@ type Options struct {
 	RegistryMaxSize int
 	// MaxBodyBytes bounds what req:body() reads. Default 10 MiB.
 	MaxBodyBytes int64
+	// ProcessMemory bounds the live data of one Lua process, in bytes
+	// (strings, tables, closures, coroutines, queued channel values), unless
+	// its entry sets its own memory_limit. Past it the process gets the Lua
+	// error "memory limit exceeded". Default 64 MiB; negative: no bound.
+	ProcessMemory int64
+	// HandlerMemory is ProcessMemory for one call of a function.lua
+	// handler (past it the client gets 500). Default 32 MiB.
+	HandlerMemory int64
+	// LuaCores is how many busy Lua scripts run at once: code that runs
+	// past 1,024 VM instructions needs one of LuaCores slots, so that the
+	// other cores stay free for the relay and the network (see docs/lua.md,
+	// CPU fairness). Default GOMAXPROCS-1, and no limit when GOMAXPROCS is
+	// 1; negative: no limit.
+	LuaCores int
+	// YieldEvery, if positive, makes a state yield the processor
+	// (runtime.Gosched) every YieldEvery VM instructions. Default 0: never;
+	// Go preempts a busy goroutine after 10 ms anyway. Yielding shortens
+	// the wait of goroutines woken by channels (Lua to Lua messages) but
+	// lengthens that of network I/O (the relay): see docs/lua.md.
+	YieldEvery int
 }
 
 // Runtime runs Lua programs: processes on the node, and HTTP handlers on
@@ -53,6 +74,7 @@ type Runtime struct {
 	opts Options
 
 	libs *libs
+	cpu  chan struct{} // the CPU slots of busy Lua code; nil: no limit
 
 	mu       sync.RWMutex
 	programs map[string]*Program
@@ -81,7 +103,24 @@ func New(opts Options) (*Runtime, error) {
 	if opts.MaxBodyBytes <= 0 {
 		opts.MaxBodyBytes = DefaultMaxBodyBytes
 	}
+	if opts.ProcessMemory == 0 {
+		opts.ProcessMemory = DefaultProcessMemory
+	}
+	if opts.HandlerMemory == 0 {
+		opts.HandlerMemory = DefaultHandlerMemory
+	}
+	if opts.LuaCores == 0 {
+		opts.LuaCores = runtime.GOMAXPROCS(0) - 1
+	}
+	var cpu chan struct{}
+	if opts.LuaCores > 0 {
+		cpu = make(chan struct{}, opts.LuaCores)
+		for range opts.LuaCores {
+			cpu <- struct{}{}
+		}
+	}
 	return &Runtime{
+		cpu:      cpu,
 		node:     opts.Node,
 		log:      opts.Logger,
 		opts:     opts,

@@ -29,7 +29,10 @@ type state struct {
 	call *httpCall        // the request being served (function.lua only)
 	ctx  context.Context  // what blocking calls give up on
 
-	timers timerSet
+	limits    *lua.Limits // memory budget and interruption (limits.go)
+	cpuHeld   bool        // the state holds one of the Runtime's CPU slots
+	cpuChecks int         // context checks since it took it
+	timers    timerSet
 }
 
 // stateKey is the registry field holding a state's *state.
@@ -64,6 +67,7 @@ func (rt *Runtime) newState(prog *Program, proc *process.Process) *state {
 	L.SetMetatable(lua.LString(""), rt.libs.stringMeta)
 	L.SetMetatable(lua.LNumber(0), rt.libs.numberMeta) // t:unix() and friends (mod_time.go)
 	s := &state{rt: rt, prog: prog, L: L, G: G, proc: proc, ctx: context.Background()}
+	s.setLimits()
 	ud := L.NewUserData()
 	ud.Value = s
 	L.G.Registry.RawSetString(stateKey, ud)
@@ -107,6 +111,7 @@ func (s *state) interrupted(L *lua.LState, op string) {
 }
 
 func (s *state) close() {
+	s.releaseCPU()
 	s.timers.stopAll()
 	s.L.Close()
 }
