@@ -15,7 +15,13 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/wsrelay/wsrelay/internal/leakcheck"
 )
+
+// Every run's goroutines (writers, readers, gws read loops, progress)
+// end with it.
+func TestMain(m *testing.M) { leakcheck.Main(m) }
 
 func TestMaskIsRFC6455Masking(t *testing.T) {
 	for n := range 40 {
