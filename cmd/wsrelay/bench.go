@@ -25,6 +25,10 @@ Modes:
   fanout    connections in a room get broadcasts (delivery percentiles)
   connect   connection setups per second (upgrade, handler, spawn)
 
+echo --client gws runs the same echo with a minimal client on the gws
+library, to check that the load tool is not what limits a figure (see
+docs/bench.md); --baseline-client picks the baseline's client.
+
 Targets are loopback only. Serve examples/bench (wsrelay run examples/bench)
 and the baseline (wsrelay baseline) first.
 `
