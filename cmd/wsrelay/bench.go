@@ -25,6 +25,10 @@ Modes:
   fanout    connections in a room get broadcasts (delivery percentiles)
   connect   connection setups per second (upgrade, handler, spawn)
 
+echo --client gws runs the same echo with a minimal client on the gws
+library, to check that the load tool is not what limits a figure (see
+docs/bench.md); --baseline-client picks the baseline's client.
+
 Targets are loopback only. Serve examples/bench (wsrelay run examples/bench)
 and the baseline (wsrelay baseline) first.
 `
@@ -51,6 +55,9 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.IntVar(&o.Messages, "messages", 0, "messages per connection (echo 2000), in all (rtt 5000), broadcasts (fanout 5), setups (connect 5000)")
 	fs.IntVar(&o.Size, "size", 0, "message size in bytes (default 64; fanout 16)")
 	fs.IntVar(&o.Concurrency, "concurrency", 0, "connect: setups at once (default 16)")
+	fs.IntVar(&o.Batch, "batch", 0, "echo: frames per write system call (default 1)")
+	client := fs.String("client", "tool", "echo: the client measuring --url: tool (this load tool) or gws (a minimal client on the gws library, to show what the tool costs)")
+	baseClient := fs.String("baseline-client", "", "echo: the client measuring --baseline (default: the same as --client)")
 	fs.StringVar(&o.MetricsURL, "metrics", "", "idle: the server's metrics URL, to read its memory")
 	fs.IntVar(&o.ServerPID, "pid", 0, "idle: the server's PID, to read its memory")
 	fs.DurationVar(&o.Timeout, "timeout", 5*time.Minute, "bound on each run")
@@ -83,20 +90,39 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if !*quiet {
 		o.Progress = stderr
 	}
-	targets := []string{o.URL}
-	if *baseline != "" {
-		targets = append(targets, *baseline)
+	if *baseClient == "" {
+		*baseClient = *client
+	}
+	runners := map[string]func(context.Context, loadgen.Options) (loadgen.Result, error){"tool": run}
+	if mode == "echo" {
+		runners["gws"] = loadgen.EchoMinimal
+	}
+	type target struct {
+		url string
+		run func(context.Context, loadgen.Options) (loadgen.Result, error)
+	}
+	var targets []target
+	for _, t := range [][2]string{{o.URL, *client}, {*baseline, *baseClient}} {
+		if t[0] == "" {
+			continue
+		}
+		r, ok := runners[t[1]]
+		if !ok {
+			fmt.Fprintf(stderr, "wsrelay bench %s: unknown client %q (tool; gws for echo only)\n", mode, t[1])
+			return 2
+		}
+		targets = append(targets, target{t[0], r})
 	}
 	// all[i][j] is run i of target j: the target and its baseline
 	// alternate, so that each pair is measured under the same conditions.
 	all := make([][]loadgen.Result, *runs)
 	for i := range all {
-		for _, u := range targets {
+		for _, t := range targets {
 			ro := o
-			ro.URL = u
-			r, err := run(ctx, ro)
+			ro.URL = t.url
+			r, err := t.run(ctx, ro)
 			if err != nil {
-				fmt.Fprintf(stderr, "wsrelay bench %s %s: %v\n", mode, u, err)
+				fmt.Fprintf(stderr, "wsrelay bench %s %s: %v\n", mode, t.url, err)
 				return 1
 			}
 			all[i] = append(all[i], r)
@@ -133,20 +159,28 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return 0
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "mode\ttarget\tconns\tmessages\tsize\trate/s\tp50\tp90\tp99\tmax\tmem/conn\t")
+	fmt.Fprintln(tw, "mode\tclient\ttarget\tconns\tmessages\tsize\trate/s\tp50\tp90\tp99\tmax\tmem/conn\ttool cpu/msg\t")
 	for _, r := range results {
 		mem := "-"
 		if r.MemPerConn != 0 {
 			mem = fmt.Sprintf("%.1f KB", r.MemPerConn/1024)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%.0f\t%s\t%s\t%s\t%s\t%s\t\n", r.Mode, r.URL, r.Conns, r.Messages, r.Size, r.Rate, dur(r.P50), dur(r.P90), dur(r.P99), dur(r.Max), mem)
+		cl := r.Client
+		if cl == "" {
+			cl = "tool"
+		}
+		toolCPU := "-"
+		if r.ToolCPU > 0 && r.Conns*r.Messages > 0 {
+			toolCPU = fmt.Sprintf("%.2f µs", float64(r.ToolCPU.Microseconds())/float64(r.Conns*r.Messages))
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.Mode, cl, r.URL, r.Conns, r.Messages, r.Size, r.Rate, dur(r.P50), dur(r.P90), dur(r.P99), dur(r.Max), mem, toolCPU)
 	}
 	if q != nil {
 		what := "to the baseline"
 		if *runs > 1 {
 			what = fmt.Sprintf("median of %d pairs", *runs)
 		}
-		fmt.Fprintf(tw, "ratio\t%s\t\t\t\t%s\t%s\t\t%s\t\t\t\n", what, ratio(q["rate"]), ratio(q["p50"]), ratio(q["p99"]))
+		fmt.Fprintf(tw, "ratio\t\t%s\t\t\t\t%s\t%s\t\t%s\t\t\t\t\n", what, ratio(q["rate"]), ratio(q["p50"]), ratio(q["p99"]))
 		if *runs > 1 {
 			span := func(k string) string {
 				if hi[k] == 0 {
@@ -154,7 +188,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 				}
 				return ratio(lo[k]) + "–" + ratio(hi[k])
 			}
-			fmt.Fprintf(tw, "\tlowest–highest\t\t\t\t%s\t%s\t\t%s\t\t\t\n", span("rate"), span("p50"), span("p99"))
+			fmt.Fprintf(tw, "\t\tlowest–highest\t\t\t\t%s\t%s\t\t%s\t\t\t\t\n", span("rate"), span("p50"), span("p99"))
 		}
 	}
 	tw.Flush()

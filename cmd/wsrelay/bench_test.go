@@ -42,7 +42,9 @@ func TestBenchModes(t *testing.T) {
 		check func(r loadgen.Result) bool
 	}{
 		{[]string{"echo", "--url", "ws://" + addr + "/ws/lua", "--conns", "4", "--messages", "200", "--baseline", base + "/bare"}, func(r loadgen.Result) bool { return r.Rate > 0 && r.Conns == 4 }},
-		{[]string{"echo", "--url", "ws://" + addr + "/ws/shared", "--conns", "4", "--messages", "200"}, func(r loadgen.Result) bool { return r.Rate > 0 }},
+		{[]string{"echo", "--url", "ws://" + addr + "/ws/shared", "--conns", "4", "--messages", "200", "--batch", "8"}, func(r loadgen.Result) bool { return r.Rate > 0 && r.Client == "" }},
+		// the minimal gws client against the load tool, on the same server
+		{[]string{"echo", "--url", base + "/bare", "--client", "gws", "--baseline", base + "/bare", "--baseline-client", "tool", "--conns", "4", "--messages", "200"}, func(r loadgen.Result) bool { return r.Rate > 0 && r.Client == "gws" }},
 		{[]string{"echo", "--url", base + "/go", "--conns", "4", "--messages", "200", "--baseline", base + "/bare", "--runs", "3"}, func(r loadgen.Result) bool { return r.Rate > 0 }},
 		{[]string{"echo", "--url", base + "/gobwas", "--conns", "4", "--messages", "200", "--size", "5000", "--baseline", base + "/bare"}, func(r loadgen.Result) bool { return r.Rate > 0 }},
 		{[]string{"rtt", "--url", "ws://" + addr + "/ws/lua", "--messages", "100", "--baseline", base + "/bare", "--plot", plot}, func(r loadgen.Result) bool { return r.P50 > 0 && r.P50 <= r.P99 && r.P99 <= r.Max }},
@@ -98,6 +100,19 @@ func TestBenchModes(t *testing.T) {
 	var out bytes.Buffer
 	if code := run(context.Background(), []string{"bench", "rtt", "--url", base + "/bare", "--messages", "20", "--quiet"}, &out, &out); code != 0 || !strings.Contains(out.String(), "p99") {
 		t.Errorf("table: %d %s", code, out.String())
+	}
+}
+
+func TestBenchClientFlag(t *testing.T) {
+	for _, args := range [][]string{
+		{"bench", "echo", "--client", "gorilla"},
+		{"bench", "echo", "--baseline", "ws://127.0.0.1:1/bare", "--baseline-client", "nope"},
+		{"bench", "rtt", "--client", "gws"}, // the minimal client does echo only
+	} {
+		var out bytes.Buffer
+		if code := run(context.Background(), args, &out, &out); code != 2 || !strings.Contains(out.String(), "unknown client") {
+			t.Errorf("%v: exit %d %s", args, code, out.String())
+		}
 	}
 }
 

@@ -31,6 +31,7 @@ type Options struct {
 	Messages    int           // messages per connection (echo), in all (rtt), rounds (fanout), setups (connect)
 	Size        int           // message size in bytes
 	Concurrency int           // connect: setups at once
+	Batch       int           // echo: frames per write system call; default 1 (one write per message, as a browser does)
 	MetricsURL  string        // idle: the server's /metrics, for its resident memory
 	ServerPID   int           // idle: the server's PID, for its resident memory (instead of MetricsURL)
 	Timeout     time.Duration // the whole run; default 5m
@@ -51,6 +52,8 @@ type Result struct {
 	P99        time.Duration   `json:"p99_ns,omitempty"`
 	Max        time.Duration   `json:"max_ns,omitempty"`
 	MemPerConn float64         `json:"mem_per_conn_bytes,omitempty"`
+	Client     string          `json:"client,omitempty"`      // echo: "gws" for EchoMinimal
+	ToolCPU    time.Duration   `json:"tool_cpu_ns,omitempty"` // echo: CPU time the load tool's process spent during the run (user + system)
 	Latencies  []time.Duration `json:"-"`
 }
 
@@ -98,9 +101,10 @@ func dial(rawURL string) (*wsclient.Client, error) {
 	return c, err
 }
 
-// dialAll opens n connections, a few at a time.
-func dialAll(ctx context.Context, o *Options, n int) ([]*wsclient.Client, error) {
-	conns := make([]*wsclient.Client, n)
+// dialAll opens n connections with dial, a few at a time; on an error
+// it closes those it opened with closeFn.
+func dialAll[T comparable](ctx context.Context, o *Options, n int, dial func(i int, url string) (T, error), closeFn func(T)) ([]T, error) {
+	conns := make([]T, n)
 	var next atomic.Int64
 	var firstErr error
 	var mu sync.Mutex
@@ -115,7 +119,7 @@ func dialAll(ctx context.Context, o *Options, n int) ([]*wsclient.Client, error)
 				if i >= n || ctx.Err() != nil {
 					return
 				}
-				c, err := dial(o.URL)
+				c, err := dial(i, o.URL)
 				if err != nil {
 					mu.Lock()
 					if firstErr == nil {
@@ -124,7 +128,6 @@ func dialAll(ctx context.Context, o *Options, n int) ([]*wsclient.Client, error)
 					mu.Unlock()
 					return
 				}
-				c.Timeout = o.Timeout
 				conns[i] = c
 				p.add(1)
 			}
@@ -136,10 +139,26 @@ func dialAll(ctx context.Context, o *Options, n int) ([]*wsclient.Client, error)
 		firstErr = ctx.Err()
 	}
 	if firstErr != nil {
-		closeAll(conns)
+		var zero T
+		for _, c := range conns {
+			if c != zero {
+				closeFn(c)
+			}
+		}
 		return nil, firstErr
 	}
 	return conns, nil
+}
+
+// dialClients opens n test-client connections (every mode but echo).
+func dialClients(ctx context.Context, o *Options, n int) ([]*wsclient.Client, error) {
+	return dialAll(ctx, o, n, func(_ int, u string) (*wsclient.Client, error) {
+		c, err := dial(u)
+		if err == nil {
+			c.Timeout = o.Timeout
+		}
+		return c, err
+	}, func(c *wsclient.Client) { closeAll([]*wsclient.Client{c}) })
 }
 
 func closeAll(conns []*wsclient.Client) {
@@ -156,7 +175,7 @@ func closeAll(conns []*wsclient.Client) {
 // them. done releases them.
 func openRun(ctx context.Context, o *Options) (conns []*wsclient.Client, done func(), err error) {
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
-	conns, err = dialAll(ctx, o, o.Conns)
+	conns, err = dialClients(ctx, o, o.Conns)
 	if err != nil {
 		cancel()
 		return nil, nil, err
@@ -171,58 +190,6 @@ func openRun(ctx context.Context, o *Options) (conns []*wsclient.Client, done fu
 		cancel()
 		closeAll(conns)
 	}, nil
-}
-
-// Echo: Conns connections each pipeline Messages messages of Size bytes
-// and read the echoes; Rate is messages per second (one message = out and
-// back).
-func Echo(ctx context.Context, o Options) (Result, error) {
-	if err := o.defaults(50, 2000, 64); err != nil {
-		return Result{}, err
-	}
-	conns, done, err := openRun(ctx, &o)
-	if err != nil {
-		return Result{}, err
-	}
-	defer done()
-	msg := strings.Repeat("x", o.Size)
-	total := o.Conns * o.Messages
-	p := newProgress(o.Progress, "echo", total)
-	defer p.done()
-	errs := make(chan error, 2*len(conns))
-	start := time.Now()
-	var wg sync.WaitGroup
-	for _, c := range conns {
-		wg.Add(2)
-		go func() {
-			defer wg.Done()
-			for range o.Messages {
-				if err := c.WriteText(msg); err != nil {
-					errs <- err
-					return
-				}
-			}
-		}()
-		go func() {
-			defer wg.Done()
-			for range o.Messages {
-				if _, _, err := c.ReadMessage(); err != nil {
-					errs <- err
-					return
-				}
-				p.add(1)
-			}
-		}()
-	}
-	wg.Wait()
-	elapsed := time.Since(start)
-	p.done()
-	select {
-	case err := <-errs:
-		return Result{}, err
-	default:
-	}
-	return Result{Mode: "echo", URL: o.URL, Conns: o.Conns, Messages: o.Messages, Size: o.Size, Elapsed: elapsed, Rate: float64(total) / elapsed.Seconds()}, nil
 }
 
 // RTT: one connection sends Messages messages one at a time, each after
@@ -449,7 +416,7 @@ func Idle(ctx context.Context, o Options) (Result, error) {
 		return Result{}, err
 	}
 	start := time.Now()
-	conns, err := dialAll(ctx, &o, o.Conns)
+	conns, err := dialClients(ctx, &o, o.Conns)
 	if err != nil {
 		return Result{}, err
 	}
