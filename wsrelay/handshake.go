@@ -82,6 +82,16 @@ func checkHandshake(r *http.Request) *handshakeError {
 	return nil
 }
 
+// joinConnection puts a Connection header sent over several lines into
+// one: the relay and the library read only the first line, and the list
+// checkHandshake accepted must be the one that upgrades (or the handler
+// would run for a request that then gets 426).
+func joinConnection(r *http.Request) {
+	if cs := r.Header.Values("Connection"); len(cs) > 1 {
+		r.Header.Set("Connection", strings.Join(cs, ", "))
+	}
+}
+
 // write answers a refused handshake.
 func (e *handshakeError) write(w http.ResponseWriter) {
 	if e.status == http.StatusUpgradeRequired {

@@ -82,6 +82,7 @@ func (rl *Relay) Middleware(next http.Handler) http.Handler {
 				herr.write(w)
 				return
 			}
+			joinConnection(r)
 		}
 		if !hosts.AllowsRequest(r) {
 			rl.log.Info("request refused: a loopback connection named a host that is neither loopback nor allowed (DNS rebinding?)", "host", r.Host, "path", r.URL.Path, "remote", r.RemoteAddr)
