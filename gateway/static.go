@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync/atomic"
+	"syscall"
 )
 
 // static serves the files of one http.static directory.
@@ -93,6 +94,9 @@ type noListing struct {
 func (n noListing) Open(name string) (fs.File, error) {
 	f, err := n.FS.Open(name)
 	if err != nil {
+		if errors.Is(err, syscall.ENOTDIR) || errors.Is(err, syscall.ENAMETOOLONG) {
+			return nil, fs.ErrNotExist // a path under a file, a name too long: not there, nothing to warn about
+		}
 		if !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, fs.ErrPermission) {
 			n.s.refused(name, err)
 			return nil, fs.ErrNotExist
