@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/lxzan/gws"
 
@@ -527,6 +528,9 @@ func (events) OnClose(socket *gws.Conn, err error) {
 		return
 	}
 	reason, code, detail := classifyClose(err)
+	if reason == ReasonError {
+		c.rl.log.Info("websocket client closed for what it sent", "remote", c.remote, "client", c.pid.String(), "code", code, "detail", detail)
+	}
 	c.endFromOutside(ending{reason: reason, code: code, leave: true, detail: detail})
 	_ = socket.NetConn().Close()
 }
@@ -566,8 +570,15 @@ func classifyClose(err error) (reason string, code int, detail string) {
 	var ne net.Error
 	switch {
 	case errors.As(err, &ce):
-		if ce.Code == 0 {
+		// The library answered a bad close frame with 1002 or 1007; the
+		// target is told that, not the code the client put in it.
+		switch {
+		case ce.Code == 0:
 			return ReasonClientClosed, 1005, ""
+		case !SendableCode(int(ce.Code)):
+			return ReasonError, 1002, fmt.Sprintf("a close frame with close code %d, which may not be sent", ce.Code)
+		case !utf8.Valid(ce.Reason):
+			return ReasonError, 1007, "a close frame with a close reason that is not UTF-8"
 		}
 		return ReasonClientClosed, int(ce.Code), string(ce.Reason)
 	case errors.As(err, &coded):

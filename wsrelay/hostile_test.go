@@ -482,3 +482,58 @@ func TestHostileCompressedProtocol(t *testing.T) {
 	})
 	e.stillServes(t)
 }
+
+// TestHostileBadCloseFrame: a close frame the RFC forbids (a 1-byte
+// payload, a code that may not be sent, a reason that is not UTF-8) gets
+// 1002 or 1007 back, and its target a ws.leave that says so (reason
+// error, that code), not client_closed with the bogus code; so does
+// invalid UTF-8 in a text frame. Each is logged at info level with what
+// was wrong.
+func TestHostileBadCloseFrame(t *testing.T) {
+	e := newEnv(t, wsrelay.Options{})
+	tg := e.target(true)
+	e.relayTo(tg.PID, "")
+	cf := func(code int, reason string) []byte {
+		return append(binary.BigEndian.AppendUint16(nil, uint16(code)), reason...)
+	}
+	for _, tc := range []struct {
+		name    string
+		op      byte
+		payload []byte
+		code    int
+		log     string
+	}{
+		{"1-byte payload", wsclient.OpClose, []byte{3}, 1002, "close code 3"},
+		{"code 1005", wsclient.OpClose, cf(1005, ""), 1002, "close code 1005"},
+		{"code 2000", wsclient.OpClose, cf(2000, "x"), 1002, "close code 2000"},
+		{"reason not UTF-8", wsclient.OpClose, append(cf(1000, "a"), 0xff), 1007, "close reason that is not UTF-8"},
+		{"text not UTF-8", wsclient.OpText, []byte{'a', 0xff}, 1007, "invalid UTF-8 in a text frame"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := e.dial(t, nil)
+			c.WriteFrame(true, 0, tc.op, tc.payload, true)
+			wantClose(t, c, tc.code, "")
+			leave := nextLeave(tg)
+			if str(leave, "reason") != "error" || field(leave, "code") != int64(tc.code) {
+				t.Errorf("ws.leave %v, want reason error, code %d", leave.Payload, tc.code)
+			}
+			poll.Until(t, timeout, "the info log line", func() bool {
+				for _, l := range strings.Split(e.logs.String(), "\n") {
+					if strings.Contains(l, "level=INFO") && strings.Contains(l, "websocket client closed for what it sent") &&
+						strings.Contains(l, tc.log) && strings.Contains(l, c.Conn.LocalAddr().String()) {
+						return true
+					}
+				}
+				return false
+			})
+		})
+	}
+	// A valid close is still the client's own: client_closed with its code.
+	c := e.dial(t, nil)
+	c.WriteClose(4000, "bye")
+	wantClose(t, c, 4000, "")
+	if leave := nextLeave(tg); str(leave, "reason") != "client_closed" || field(leave, "code") != int64(4000) {
+		t.Errorf("ws.leave %v", leave.Payload)
+	}
+	e.stillServes(t)
+}
