@@ -109,3 +109,13 @@ func clip(s string) string {
 	}
 	return s
 }
+
+// logClip bounds a client-sent value quoted in a log line: a refusal is
+// logged for every request that earns one.
+func logClip(s string) string {
+	const max = 256
+	if len(s) > max {
+		return s[:max] + "…"
+	}
+	return s
+}

@@ -212,3 +212,27 @@ func TestHandshakeHeaderSplitOverLines(t *testing.T) {
 		t.Errorf("the handler ran %d times, want 1", n)
 	}
 }
+
+// TestRefusalLogsAreBounded: what a refused request sent is quoted in
+// the log clipped: an Origin or a path of 100 KB does not make an info
+// line of 100 KB (anyone can send them, as often as they like).
+func TestRefusalLogsAreBounded(t *testing.T) {
+	e := newEnv(t, wsrelay.Options{})
+	tg := e.target(false)
+	e.relayTo(tg.PID, "")
+	addr := strings.TrimPrefix(e.srv.URL, "http://")
+	long := strings.Repeat("a", 100<<10)
+	resp, _ := rawRequest(t, addr, strings.Replace(handshake("GET", "HTTP/1.1", map[string]string{"Origin": "http://" + long + ".example"}), "/ws", "/ws/"+long, 1))
+	if resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("%d, want 403", resp.StatusCode)
+	}
+	var line string
+	for _, l := range strings.Split(e.logs.String(), "\n") {
+		if strings.Contains(l, "websocket origin refused") {
+			line = l
+		}
+	}
+	if line == "" || len(line) > 2000 {
+		t.Fatalf("the refusal logged in %d bytes: %.300s…", len(line), line)
+	}
+}

@@ -77,7 +77,7 @@ func (rl *Relay) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if claimsUpgrade(r) {
 			if herr := checkHandshake(r); herr != nil {
-				rl.log.Debug("websocket handshake refused", "path", r.URL.Path, "status", herr.status, "error", herr.msg, "remote", r.RemoteAddr)
+				rl.log.Debug("websocket handshake refused", "path", logClip(r.URL.Path), "status", herr.status, "error", herr.msg, "remote", r.RemoteAddr)
 				rl.refused(herr.reason)
 				herr.write(w)
 				return
@@ -85,14 +85,14 @@ func (rl *Relay) Middleware(next http.Handler) http.Handler {
 			joinConnection(r)
 		}
 		if !hosts.AllowsRequest(r) {
-			rl.log.Info("request refused: a loopback connection named a host that is neither loopback nor allowed (DNS rebinding?)", "host", r.Host, "path", r.URL.Path, "remote", r.RemoteAddr)
+			rl.log.Info("request refused: a loopback connection named a host that is neither loopback nor allowed (DNS rebinding?)", "host", logClip(r.Host), "path", logClip(r.URL.Path), "remote", r.RemoteAddr)
 			rl.refused(RefusedHost)
 			w.Header().Set("Connection", "close")
 			http.Error(w, origin.HostRefusal(r.Host), http.StatusMisdirectedRequest)
 			return
 		}
 		if o := r.Header.Get("Origin"); o != "" && !rl.originAllowed(o, r.Host) {
-			rl.log.Info("websocket origin refused", "origin", o, "host", r.Host, "remote", r.RemoteAddr)
+			rl.log.Info("websocket origin refused", "origin", logClip(o), "host", logClip(r.Host), "path", logClip(r.URL.Path), "remote", r.RemoteAddr)
 			rl.refused(RefusedOrigin)
 			http.Error(w, "origin not allowed", http.StatusForbidden)
 			return
