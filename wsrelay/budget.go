@@ -3,6 +3,7 @@ package wsrelay
 import (
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Budget bounds the bytes of client frames that relays hold back while
@@ -19,6 +20,12 @@ import (
 // holds any. Taking the announced size (and not the bytes so far) is what
 // keeps two half-received frames from waiting on each other forever.
 // The memory itself is allocated only as the bytes arrive.
+//
+// The fragments of a message that is not whole yet take their lengths
+// too, one by one, and give them back when the message is whole. A
+// connection that waits for room while it holds some that way waits at
+// most until its message's read timeout, so two never wait on each other
+// for good.
 type Budget struct {
 	mu    sync.Mutex
 	limit int64 // 0: DefaultInboundBudget
@@ -66,23 +73,37 @@ func (b *Budget) raise(n int64) {
 	b.mu.Unlock()
 }
 
-// acquire takes n bytes, waiting until they fit. It returns false, having
-// taken nothing, once ended is set (and wakeAll called).
-func (b *Budget) acquire(n int64, ended *atomic.Bool) bool {
+// acquire takes n bytes, waiting until they fit. own is what the caller
+// holds already: when that is all that is taken, n is let through
+// however large. It returns false, having taken nothing, once ended is
+// set (and wakeAll called), or once deadline (when not zero) has passed.
+func (b *Budget) acquire(n, own int64, ended *atomic.Bool, deadline time.Time) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for {
 		if ended.Load() {
 			return false
 		}
-		if b.used == 0 || b.used+n <= b.limitLocked() {
+		if b.used == own || b.used+n <= b.limitLocked() {
 			b.used += n
 			return true
+		}
+		if !deadline.IsZero() && !time.Now().Before(deadline) {
+			return false
 		}
 		wake := b.wake
 		b.waits++
 		b.mu.Unlock()
-		<-wake
+		if deadline.IsZero() {
+			<-wake
+		} else {
+			t := time.NewTimer(time.Until(deadline))
+			select {
+			case <-wake:
+			case <-t.C:
+			}
+			t.Stop()
+		}
 		b.mu.Lock()
 		b.waits--
 	}

@@ -537,3 +537,76 @@ func TestHostileBadCloseFrame(t *testing.T) {
 	}
 	e.stillServes(t)
 }
+
+// fragments is a fragmented message of n frames of size bytes each, op
+// on the first, the last one final only when fin.
+func fragments(op byte, n, size int, fin bool) []byte {
+	var b []byte
+	for i := range n {
+		f := maskedFrame(0, op, bytes.Repeat([]byte{byte('a' + i%26)}, size))
+		if i > 0 {
+			f[0] = f[0]&^0x0f | wsclient.OpContinuation
+		}
+		if i < n-1 || !fin {
+			f[0] &^= 0x80
+		}
+		b = append(b, f...)
+	}
+	return b
+}
+
+// TestHostileFragmentsShareTheBudget: the fragments of an unfinished
+// message (small ones too, which pass straight to the library) count
+// against the node's inbound budget until the message is whole: past it,
+// another client's fragments wait unread; once the first message is
+// whole both are echoed and the budget is given back; alone, a message
+// larger than the whole budget goes through. (They were not
+// counted: 200 connections each holding 1 MiB of 4 KiB fragments held
+// 200 MiB against an 8 MiB budget.) Two clients that each hold part of
+// the budget and wait for more do not wait on each other forever: they
+// are closed with 1008 when their message's read timeout passes, and
+// their share is given back.
+func TestHostileFragmentsShareTheBudget(t *testing.T) {
+	budget := wsrelay.NewBudget(64 << 10)
+	e := newEnv(t, wsrelay.Options{InboundBudget: budget, ReadTimeout: 2 * time.Second})
+	tg := e.target(true)
+	e.relayTo(tg.PID, "")
+	a, b := e.dial(t, nil), e.dial(t, nil)
+	// Alone, a message larger than the whole budget goes through.
+	a.Conn.Write(fragments(wsclient.OpBinary, 25, 4000, true))
+	if _, data, err := a.ReadMessage(); err != nil || len(data) != 100000 {
+		t.Fatalf("echo of %d bytes, want 100000: %v", len(data), err)
+	}
+	poll.Until(t, timeout, "the budget to be given back", func() bool { return budget.InUse() == 0 })
+	a.Conn.Write(fragments(wsclient.OpBinary, 15, 4000, false))
+	poll.Until(t, timeout, "a's fragments to be taken from the budget", func() bool { return budget.InUse() == 60000 })
+	b.Conn.Write(fragments(wsclient.OpBinary, 3, 4000, false))
+	poll.Until(t, timeout, "b to wait for room", func() bool { return budget.Waiting() == 1 })
+	if n := budget.InUse(); n > 64<<10 {
+		t.Fatalf("budget in use %d, over its %d", n, 64<<10)
+	}
+	a.WriteFrame(true, 0, wsclient.OpContinuation, []byte("end"), true)
+	b.WriteFrame(true, 0, wsclient.OpContinuation, []byte("end"), true)
+	for _, x := range []struct {
+		c    *wsclient.Client
+		size int
+	}{{a, 60003}, {b, 12003}} {
+		if _, data, err := x.c.ReadMessage(); err != nil || len(data) != x.size {
+			t.Fatalf("echo of %d bytes, want %d: %v", len(data), x.size, err)
+		}
+	}
+	poll.Until(t, timeout, "the budget to be given back", func() bool { return budget.InUse() == 0 })
+
+	// Each holds half and waits for more.
+	a.Conn.Write(fragments(wsclient.OpBinary, 8, 4000, false))
+	poll.Until(t, timeout, "a to hold 32000", func() bool { return budget.InUse() == 32000 })
+	b.Conn.Write(fragments(wsclient.OpBinary, 8, 4000, false))
+	poll.Until(t, timeout, "b to hold its share", func() bool { return budget.InUse() == 64000 })
+	more := fragments(wsclient.OpBinary, 2, 4000, false)[4008:] // one more continuation
+	a.Conn.Write(more)
+	b.Conn.Write(more)
+	wantClose(t, a, 1008, "not received whole")
+	wantClose(t, b, 1008, "not received whole")
+	poll.Until(t, timeout, "the budget to be given back", func() bool { return budget.InUse() == 0 && budget.Waiting() == 0 })
+	e.stillServes(t)
+}

@@ -75,7 +75,8 @@ type inbound struct {
 	inMsg    bool // a fragmented message has begun
 	msgLen   int64
 	msgStart time.Time
-	zActive  bool // the message is compressed: its frames are held and inflated here
+	msgHeld  int64 // bytes taken from the budget for the fragments of the unfinished message
+	zActive  bool  // the message is compressed: its frames are held and inflated here
 	zOp      byte
 	zbuf     []byte // compressed payload so far
 
@@ -163,6 +164,40 @@ func putHoldBuf(b []byte) {
 func (g *inbound) release() {
 	g.budget.release(g.held)
 	g.held = 0
+}
+
+// releaseAll gives back everything the connection holds of the budget,
+// when its reader ends.
+func (g *inbound) releaseAll() {
+	g.release()
+	g.releaseMessage()
+}
+
+// releaseMessage gives back what the fragments of a message took, once
+// the message is whole (or the reader ends).
+func (g *inbound) releaseMessage() {
+	g.budget.release(g.msgHeld)
+	g.msgHeld = 0
+}
+
+// takeForMessage takes a fragment's length from the budget before it is
+// handed on: the fragments of an unfinished message stay with the library
+// (or in zbuf) until the message is whole, so they count like a held
+// frame. Waiting for room while holding part of the budget ends when the
+// message's read timeout passes, so two clients never wait on each other
+// for good.
+func (g *inbound) takeForMessage(length int64) error {
+	g.waiting.Store(true)
+	ok := g.budget.acquire(length, g.msgHeld, &g.ended, g.msgStart.Add(g.timeout))
+	g.waiting.Store(false)
+	switch {
+	case ok:
+		g.msgHeld += length
+		return nil
+	case g.ended.Load():
+		return g.drain()
+	}
+	return g.fail(1008, "message not received whole within %s", g.timeout)
 }
 
 // bad describes what is wrong with a frame.
@@ -316,7 +351,20 @@ func (g *inbound) scan(b []byte) (int, error) {
 			g.hn = copy(g.hdr[:], b[i:])
 			return i, nil
 		}
+		wasInMsg := g.inMsg
 		length, hold, fe := g.check(b[i : i+hl])
+		if fe == nil && b[i]&0x08 == 0 { // a data frame
+			// A fragment waits with the library until its message is
+			// whole (the last one only while it is held here).
+			if (g.inMsg || wasInMsg && hold) && length > 0 {
+				if err := g.takeForMessage(length); err != nil {
+					return 0, err
+				}
+			}
+			if !g.inMsg && !hold {
+				g.releaseMessage() // the message is whole
+			}
+		}
 		if fe != nil {
 			if i > 0 {
 				// The frames before the bad one go on first; the
@@ -443,9 +491,9 @@ func (g *inbound) check(h []byte) (length int64, hold bool, err *frameError) {
 func (g *inbound) fillHold() error {
 	if g.held == 0 && g.granted.IsZero() {
 		n := int64(g.holdTotal - g.holdHdr)
-		if n > holdThreshold {
+		if n > holdThreshold && g.msgHeld == 0 { // a fragment has its share already (takeForMessage)
 			g.waiting.Store(true)
-			ok := g.budget.acquire(n, &g.ended)
+			ok := g.budget.acquire(n, 0, &g.ended, time.Time{})
 			g.waiting.Store(false)
 			if !ok {
 				return g.drain()
@@ -469,6 +517,9 @@ func (g *inbound) fillHold() error {
 	}
 	frame := g.hold
 	g.hold, g.granted = nil, time.Time{}
+	if !g.inMsg {
+		g.releaseMessage() // the last fragment (if any) is whole
+	}
 	if !g.zActive {
 		g.ready, g.readyHeld, g.readyBuf = frame, true, frame
 		return nil

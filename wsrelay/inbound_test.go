@@ -188,7 +188,7 @@ func FuzzInbound(f *testing.F) {
 		if !deflate && !bytes.HasPrefix(in, out) {
 			t.Fatalf("%d bytes out are not a prefix of the %d in", len(out), len(in))
 		}
-		g.release()
+		g.releaseAll()
 		if g.budget.InUse() != 0 {
 			t.Fatalf("%d bytes of budget kept", g.budget.InUse())
 		}

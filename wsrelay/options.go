@@ -89,7 +89,8 @@ type Options struct {
 	// Default 30s.
 	ReadTimeout time.Duration
 	// InboundBudget bounds the bytes of frames being received that the
-	// relay holds back, over every relay that shares it (the gateway gives
+	// relay holds back, and of fragmented messages not yet whole, over
+	// every relay that shares it (the gateway gives
 	// the relays of an app one Budget); past it, reading those clients
 	// pauses until bytes are handed on. Default: a budget of this relay's
 	// own, of InboundBudgetSize.

@@ -169,7 +169,7 @@ func (rl *Relay) relay(w http.ResponseWriter, r *http.Request, raw string) {
 	go func() {
 		defer rl.readers.Done()
 		defer rl.remove(c)
-		defer in.release()
+		defer in.releaseAll()
 		defer c.recoverPanic("reading frames")
 		socket.ReadLoop()
 	}()
