@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 )
 
@@ -118,4 +119,47 @@ func logClip(s string) string {
 		return s[:max] + "…"
 	}
 	return s
+}
+
+// deflateOffer picks the first permessage-deflate offer of the request's
+// Sec-WebSocket-Extensions that the server can take as offered, and
+// reports whether there is one. RFC 7692 §5 asks a server to decline an
+// offer with an unknown, repeated or invalid parameter; the library would
+// take any header that contains "permessage-deflate" (and answer
+// "x-permessage-deflate-nope" with an extension the client never offered)
+// and ignores server_max_window_bits (its window is always 15 bits, and
+// its answer never names it), so those offers are declined here and the
+// connection goes on uncompressed. The server never takes over a context
+// either way, and inflates whatever window the client uses.
+func deflateOffer(r *http.Request) bool {
+	for _, offer := range strings.Split(strings.Join(r.Header.Values("Sec-WebSocket-Extensions"), ","), ",") {
+		params := strings.Split(offer, ";")
+		if strings.TrimSpace(params[0]) != "permessage-deflate" {
+			continue
+		}
+		ok, seen := true, map[string]bool{}
+		for _, p := range params[1:] {
+			k, v, hasValue := strings.Cut(p, "=")
+			k, v = strings.TrimSpace(k), strings.Trim(strings.TrimSpace(v), `"`)
+			switch {
+			case seen[k]:
+				ok = false
+			case k == "server_no_context_takeover", k == "client_no_context_takeover":
+				ok = !hasValue
+			case k == "client_max_window_bits":
+				bits, err := strconv.Atoi(v)
+				ok = !hasValue || err == nil && bits >= 8 && bits <= 15 && v[0] != '0'
+			default: // server_max_window_bits, or unknown
+				ok = false
+			}
+			seen[k] = true
+			if !ok {
+				break
+			}
+		}
+		if ok {
+			return true
+		}
+	}
+	return false
 }

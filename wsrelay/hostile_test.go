@@ -610,3 +610,51 @@ func TestHostileFragmentsShareTheBudget(t *testing.T) {
 	poll.Until(t, timeout, "the budget to be given back", func() bool { return budget.InUse() == 0 && budget.Waiting() == 0 })
 	e.stillServes(t)
 }
+
+// TestDeflateNegotiation: with compression on, the server takes a
+// permessage-deflate offer only as RFC 7692 lets it: an offer with an
+// unknown, repeated or invalid parameter, one asking for a smaller server
+// window (the server would not keep to it), and an extension that is not
+// permessage-deflate at all are declined, and the connection goes on
+// uncompressed; a later acceptable offer in the list is taken.
+func TestDeflateNegotiation(t *testing.T) {
+	e := newEnv(t, wsrelay.Options{Compression: true})
+	tg := e.target(true)
+	e.relayTo(tg.PID, "")
+	for _, tc := range []struct {
+		offer  string
+		accept bool
+	}{
+		{"permessage-deflate", true},
+		{"permessage-deflate; client_max_window_bits", true},
+		{"permessage-deflate; client_max_window_bits=8", true},
+		{`permessage-deflate; client_max_window_bits="10"; server_no_context_takeover`, true},
+		{"permessage-deflate; server_max_window_bits=9", false},
+		{"permessage-deflate; client_max_window_bits=7", false},
+		{"permessage-deflate; client_max_window_bits=abc", false},
+		{"permessage-deflate; unknown_param=1", false},
+		{"permessage-deflate; server_no_context_takeover; server_no_context_takeover", false},
+		{"permessage-deflate; client_no_context_takeover=1", false},
+		{"x-permessage-deflate-nope", false},
+		{"foo; permessage-deflate", false},
+		{"permessage-deflate; server_max_window_bits=9, permessage-deflate; client_max_window_bits", true},
+	} {
+		c, resp, err := wsclient.Dial(e.url, http.Header{"Sec-Websocket-Extensions": {tc.offer}})
+		if err != nil {
+			t.Fatalf("%s: %v", tc.offer, err)
+		}
+		got := resp.Header.Get("Sec-WebSocket-Extensions")
+		if tc.accept != (got != "") {
+			t.Errorf("offer %q: answered %q, want accepted=%v", tc.offer, got, tc.accept)
+		}
+		if got != "" {
+			c.WriteFrame(true, 4, wsclient.OpText, compress([]byte("squeeze squeeze")), true)
+		} else {
+			c.WriteText("squeeze squeeze")
+		}
+		if d, err := readInflated(c); err != nil || string(d) != "squeeze squeeze" {
+			t.Errorf("offer %q: echo %q %v", tc.offer, d, err)
+		}
+		c.Close()
+	}
+}

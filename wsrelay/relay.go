@@ -189,8 +189,15 @@ func (rl *Relay) upgrade(w http.ResponseWriter, r *http.Request) (*gws.Conn, *so
 	// WebSocket: dead peers are found by pings, slow ones by WriteTimeout.
 	_ = nc.SetDeadline(time.Time{})
 	sock := &socket{Conn: nc, timeout: rl.opts.WriteTimeout}
-	// The library negotiates permessage-deflate exactly so.
-	deflate := rl.opts.Compression && strings.Contains(r.Header.Get("Sec-WebSocket-Extensions"), "permessage-deflate")
+	// The library takes any header that names permessage-deflate: it is
+	// given only an offer the server can take (or none), and negotiates
+	// exactly so.
+	deflate := rl.opts.Compression && deflateOffer(r)
+	if deflate {
+		r.Header.Set("Sec-WebSocket-Extensions", "permessage-deflate")
+	} else {
+		r.Header.Del("Sec-WebSocket-Extensions")
+	}
 	in := newInbound(nc, &rl.opts, rl.budget, deflate)
 	if n := brw.Reader.Buffered(); n > 0 {
 		b, _ := brw.Reader.Peek(n) // frames the client sent right after the handshake
