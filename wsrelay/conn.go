@@ -370,11 +370,14 @@ func (c *conn) finish(e ending) bool {
 }
 
 // endFromOutside finishes the connection from a goroutine other than the
-// process's and lets the process exit.
-func (c *conn) endFromOutside(e ending) {
+// process's and lets the process exit. It reports whether this call ended
+// it.
+func (c *conn) endFromOutside(e ending) bool {
 	if c.finish(e) {
 		_ = c.rl.node.SendSystem(c.pid, c.pid, topicEnd, value.Nil())
+		return true
 	}
+	return false
 }
 
 // control applies a ws.control: transfer and/or reconfigure.
@@ -528,10 +531,9 @@ func (events) OnClose(socket *gws.Conn, err error) {
 		return
 	}
 	reason, code, detail := classifyClose(err)
-	if reason == ReasonError {
+	if c.endFromOutside(ending{reason: reason, code: code, leave: true, detail: detail}) && reason == ReasonError {
 		c.rl.log.Info("websocket client closed for what it sent", "remote", c.remote, "client", c.pid.String(), "code", code, "detail", detail)
 	}
-	c.endFromOutside(ending{reason: reason, code: code, leave: true, detail: detail})
 	_ = socket.NetConn().Close()
 }
 

@@ -535,6 +535,19 @@ func TestHostileBadCloseFrame(t *testing.T) {
 	if leave := nextLeave(tg); str(leave, "reason") != "client_closed" || field(leave, "code") != int64(4000) {
 		t.Errorf("ws.leave %v", leave.Payload)
 	}
+	// A close the target asked for is not the client's doing.
+	quiet := newEnv(t, wsrelay.Options{})
+	qt := quiet.target(false)
+	quiet.relayTo(qt.PID, "")
+	c = quiet.dial(t, nil)
+	qt.Send(str(qt.Next("ws.join"), "client_pid"), "ws.close", value.MustOf(map[string]any{"code": 4002, "reason": "room full"}))
+	wantClose(t, c, 4002, "room full")
+	qt.Next("ws.leave")
+	c.Close()
+	poll.Until(t, timeout, "the reader to end", func() bool { return quiet.rl.Connections() == 0 })
+	if strings.Contains(quiet.logs.String(), "closed for what it sent") {
+		t.Errorf("a close the target asked for was logged as the client's doing:\n%s", quiet.logs.String())
+	}
 	e.stillServes(t)
 }
 
