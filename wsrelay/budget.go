@@ -25,7 +25,8 @@ import (
 // too, one by one, and give them back when the message is whole. A
 // connection that waits for room while it holds some that way waits at
 // most until its message's read timeout, so two never wait on each other
-// for good.
+// for good. An inflated (permessage-deflate) message takes its size too,
+// until it has been relayed.
 type Budget struct {
 	mu    sync.Mutex
 	limit int64 // 0: DefaultInboundBudget

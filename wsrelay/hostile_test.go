@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"runtime"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -670,4 +672,38 @@ func TestDeflateNegotiation(t *testing.T) {
 		}
 		c.Close()
 	}
+}
+
+// TestHostileInflatedShareTheBudget: an inflated message is memory the
+// client did not send (1 KiB of deflate makes 1 MiB), so it takes its
+// size from the inbound budget until the relay has handed it to the
+// target: while the target is slow, compressed messages past the budget
+// wait unread instead of piling up inflated (300 connections sending
+// three 1 KiB bombs each to a stalled target grew the heap by 659 MiB).
+func TestHostileInflatedShareTheBudget(t *testing.T) {
+	const size, conns = 64 << 10, 20
+	budget := wsrelay.NewBudget(4 * size)
+	e := newEnv(t, wsrelay.Options{Compression: true, MaxMessageSize: size, OutboundQueue: 8, InboundBudget: budget})
+	block := make(chan struct{})
+	var unblock sync.Once
+	defer unblock.Do(func() { close(block) })
+	var got atomic.Int64
+	tg := proctest.Spawn(t, e.node, host, func(p *process.Process, m process.Message) {
+		if m.Topic == "ws.message" {
+			<-block
+			got.Add(1)
+		}
+	})
+	e.relayTo(tg.PID, "")
+	bomb := compress(make([]byte, size))
+	for range conns {
+		deflateDial(t, e).WriteFrame(true, 4, wsclient.OpBinary, bomb, true)
+	}
+	poll.Until(t, timeout, "inflated messages to fill the budget and others to wait", func() bool { return budget.Waiting() > 0 })
+	if n := budget.InUse(); n > 4*size {
+		t.Fatalf("budget in use %d, over its %d", n, 4*size)
+	}
+	unblock.Do(func() { close(block) })
+	poll.Until(t, timeout, "every message to reach the target", func() bool { return got.Load() == conns })
+	poll.Until(t, timeout, "the budget to be given back", func() bool { return budget.InUse() == 0 })
 }

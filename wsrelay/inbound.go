@@ -89,8 +89,11 @@ type inbound struct {
 	ready     []byte // bytes to hand on before reading more
 	readyHeld bool   // ready is a held frame: give back its budget once handed on
 	readyBuf  []byte // the pooled buffer under ready, given back once handed on
-	burst     bool   // the last read filled its buffer: more is likely waiting
-	deadline  time.Time
+	// heldTilNext: held is an inflated message's share, given back when
+	// the library next reads, that is once it has relayed the message.
+	heldTilNext bool
+	burst       bool // the last read filled its buffer: more is likely waiting
+	deadline    time.Time
 
 	err     *frameError
 	pending *frameError // a bad frame, behind frames still to hand on
@@ -224,6 +227,10 @@ func (g *inbound) failWith(fe *frameError) error {
 }
 
 func (g *inbound) Read(p []byte) (int, error) {
+	if g.heldTilNext && len(g.ready) == 0 {
+		g.heldTilNext = false
+		g.release()
+	}
 	for {
 		if g.err != nil {
 			return 0, g.err
@@ -538,7 +545,22 @@ func (g *inbound) fillHold() error {
 	if !fin {
 		return nil
 	}
-	data, err := inflate(g.zbuf, g.max)
+	// The inflated message is memory the client did not send. Before
+	// inflating, it takes from the budget the most it can grow to
+	// (deflate inflates at most 1032:1), holding nothing else, so it
+	// cannot wait on another connection; once inflated, what it did not
+	// need is given back, and the rest once the library has relayed the
+	// message (the library reads again only then).
+	if bound := min(g.max+maxHeader, int64(len(g.zbuf))*1032+holdThreshold); bound > holdThreshold {
+		g.waiting.Store(true)
+		ok := g.budget.acquire(bound, 0, &g.ended, time.Time{})
+		g.waiting.Store(false)
+		if !ok {
+			return g.drain()
+		}
+		g.held = bound
+	}
+	frame, err := inflateFrame(g.zOp, g.zbuf, g.max)
 	g.zbuf, g.zActive = nil, false
 	switch {
 	case errors.Is(err, errTooLarge):
@@ -546,7 +568,12 @@ func (g *inbound) fillHold() error {
 	case err != nil:
 		return g.fail(1007, "invalid compressed data: %v", err)
 	}
-	g.ready = plainFrame(g.zOp, data)
+	if g.held > 0 {
+		keep := min(g.held, int64(cap(frame)))
+		g.budget.release(g.held - keep)
+		g.held, g.heldTilNext = keep, true
+	}
+	g.ready = frame
 	return nil
 }
 
@@ -562,12 +589,12 @@ func (g *inbound) drain() error {
 	}
 }
 
-// plainFrame is a whole, uncompressed client frame of data, masked with a
-// zero key (the library wants client frames masked).
-func plainFrame(op byte, data []byte) []byte {
-	f := make([]byte, 0, maxHeader+len(data))
+// plainHeader is the header of a whole, uncompressed client frame of n
+// bytes, masked with a zero key (the library wants client frames masked).
+func plainHeader(op byte, n int) []byte {
+	f := make([]byte, 0, maxHeader)
 	f = append(f, 0x80|op)
-	switch n := len(data); {
+	switch {
 	case n < 126:
 		f = append(f, 0x80|byte(n))
 	case n <= 0xffff:
@@ -577,8 +604,7 @@ func plainFrame(op byte, data []byte) []byte {
 		f = append(f, 0x80|127)
 		f = binary.BigEndian.AppendUint64(f, uint64(n))
 	}
-	f = append(f, 0, 0, 0, 0)
-	return append(f, data...)
+	return append(f, 0, 0, 0, 0)
 }
 
 var errTooLarge = errors.New("too large")
@@ -590,12 +616,15 @@ var deflateTail = []byte{0x00, 0x00, 0xff, 0xff, 0x01, 0x00, 0x00, 0xff, 0xff}
 // independent (no context takeover is negotiated).
 var flateReaders = sync.Pool{New: func() any { return flate.NewReader(nil) }}
 
-// inflate decompresses one message of at most limit bytes.
-func inflate(z []byte, limit int64) ([]byte, error) {
+// inflateFrame decompresses one message of at most limit bytes into a
+// whole, uncompressed frame (plainHeader), built in place: the message is
+// not copied.
+func inflateFrame(op byte, z []byte, limit int64) ([]byte, error) {
 	fr := flateReaders.Get().(io.ReadCloser)
 	defer flateReaders.Put(fr)
 	_ = fr.(flate.Resetter).Reset(io.MultiReader(bytes.NewReader(z), bytes.NewReader(deflateTail)), nil)
 	var out bytes.Buffer
+	out.Write(make([]byte, maxHeader)) // room for the header
 	n, err := out.ReadFrom(io.LimitReader(fr, limit+1))
 	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
 		return nil, err
@@ -603,5 +632,8 @@ func inflate(z []byte, limit int64) ([]byte, error) {
 	if n > limit {
 		return nil, errTooLarge
 	}
-	return out.Bytes(), nil
+	h := plainHeader(op, int(n))
+	f := out.Bytes()[maxHeader-len(h):]
+	copy(f, h)
+	return f, nil
 }
