@@ -121,9 +121,8 @@ func logClip(s string) string {
 	return s
 }
 
-// deflateOffer picks the first permessage-deflate offer of the request's
-// Sec-WebSocket-Extensions that the server can take as offered, and
-// reports whether there is one. RFC 7692 §5 asks a server to decline an
+// deflateOffer reports whether the request's Sec-WebSocket-Extensions
+// hold a permessage-deflate offer the server can take as offered. RFC 7692 §5 asks a server to decline an
 // offer with an unknown, repeated or invalid parameter; the library would
 // take any header that contains "permessage-deflate" (and answer
 // "x-permessage-deflate-nope" with an extension the client never offered)
