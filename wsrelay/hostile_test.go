@@ -680,9 +680,11 @@ func TestDeflateNegotiation(t *testing.T) {
 // target: while the target is slow, compressed messages past the budget
 // wait unread instead of piling up inflated (300 connections sending
 // three 1 KiB bombs each to a stalled target grew the heap by 659 MiB).
+// A message that inflates to at most 4 KiB is handed on like a small
+// frame, without waiting for the budget.
 func TestHostileInflatedShareTheBudget(t *testing.T) {
-	const size, conns = 64 << 10, 20
-	budget := wsrelay.NewBudget(4 * size)
+	const size, conns, limit = 64 << 10, 20, 2*(64<<10) + 8000
+	budget := wsrelay.NewBudget(limit)
 	e := newEnv(t, wsrelay.Options{Compression: true, MaxMessageSize: size, OutboundQueue: 8, InboundBudget: budget})
 	block := make(chan struct{})
 	var unblock sync.Once
@@ -700,8 +702,18 @@ func TestHostileInflatedShareTheBudget(t *testing.T) {
 		deflateDial(t, e).WriteFrame(true, 4, wsclient.OpBinary, bomb, true)
 	}
 	poll.Until(t, timeout, "inflated messages to fill the budget and others to wait", func() bool { return budget.Waiting() > 0 })
-	if n := budget.InUse(); n > 4*size {
-		t.Fatalf("budget in use %d, over its %d", n, 4*size)
+	if n := budget.InUse(); n > limit {
+		t.Fatalf("budget in use %d, over its %d", n, limit)
+	}
+	// A message that inflates to a small frame's size is not held up
+	// (a relay sharing the budget, with an echo target).
+	other := newEnv(t, wsrelay.Options{Compression: true, InboundBudget: budget})
+	echo := other.target(true)
+	other.relayTo(echo.PID, "")
+	small := deflateDial(t, other)
+	small.WriteFrame(true, 4, wsclient.OpText, compress([]byte(strings.Repeat("small ", 500))), true)
+	if got, err := readInflated(small); err != nil || string(got) != strings.Repeat("small ", 500) {
+		t.Fatalf("a small compressed message while the budget is spent: %d bytes, %v", len(got), err)
 	}
 	unblock.Do(func() { close(block) })
 	poll.Until(t, timeout, "every message to reach the target", func() bool { return got.Load() == conns })

@@ -545,13 +545,16 @@ func (g *inbound) fillHold() error {
 	if !fin {
 		return nil
 	}
-	// The inflated message is memory the client did not send. Before
-	// inflating, it takes from the budget the most it can grow to
-	// (deflate inflates at most 1032:1), holding nothing else, so it
-	// cannot wait on another connection; once inflated, what it did not
-	// need is given back, and the rest once the library has relayed the
-	// message (the library reads again only then).
-	if bound := min(g.max+maxHeader, int64(len(g.zbuf))*1032+holdThreshold); bound > holdThreshold {
+	// A message that inflates to a small frame's size at most is handed
+	// on like one. A larger one is memory the client did not send: it is
+	// inflated again once it has taken from the budget the most it can
+	// grow to (deflate inflates at most 1032:1), holding nothing else, so
+	// it cannot wait on another connection. What it did not need is given
+	// back at once, the rest once the library has relayed the message (the
+	// library reads again only then).
+	frame, err := inflateFrame(g.zOp, g.zbuf, min(g.max, holdThreshold))
+	if errors.Is(err, errTooLarge) && g.max > holdThreshold {
+		bound := min(g.max+maxHeader, int64(len(g.zbuf))*1032+holdThreshold)
 		g.waiting.Store(true)
 		ok := g.budget.acquire(bound, 0, &g.ended, time.Time{})
 		g.waiting.Store(false)
@@ -559,8 +562,8 @@ func (g *inbound) fillHold() error {
 			return g.drain()
 		}
 		g.held = bound
+		frame, err = inflateFrame(g.zOp, g.zbuf, g.max)
 	}
-	frame, err := inflateFrame(g.zOp, g.zbuf, g.max)
 	g.zbuf, g.zActive = nil, false
 	switch {
 	case errors.Is(err, errTooLarge):
