@@ -3,7 +3,6 @@ package wsrelay
 import (
 	"sync"
 	"sync/atomic"
-	"time"
 )
 
 // Budget bounds the bytes of client frames that relays hold back while
@@ -21,12 +20,12 @@ import (
 // keeps two half-received frames from waiting on each other forever.
 // The memory itself is allocated only as the bytes arrive.
 //
-// The fragments of a message that is not whole yet take their lengths
-// too, one by one, and give them back when the message is whole. A
-// connection that waits for room while it holds some that way waits at
-// most until its message's read timeout, so two never wait on each other
-// for good. An inflated (permessage-deflate) message takes its size too,
-// until it has been relayed.
+// A fragmented message takes the most it may grow to (the relay's
+// MaxMessageSize) with its first fragment, since its length is not
+// announced, and gives it back when it is whole: taken all at once, two
+// messages never wait on each other either. An inflated
+// (permessage-deflate) message over 4 KiB takes its size too, until it
+// has been relayed.
 type Budget struct {
 	mu    sync.Mutex
 	limit int64 // 0: DefaultInboundBudget
@@ -74,37 +73,23 @@ func (b *Budget) raise(n int64) {
 	b.mu.Unlock()
 }
 
-// acquire takes n bytes, waiting until they fit. own is what the caller
-// holds already: when that is all that is taken, n is let through
-// however large. It returns false, having taken nothing, once ended is
-// set (and wakeAll called), or once deadline (when not zero) has passed.
-func (b *Budget) acquire(n, own int64, ended *atomic.Bool, deadline time.Time) bool {
+// acquire takes n bytes, waiting until they fit. It returns false, having
+// taken nothing, once ended is set (and wakeAll called).
+func (b *Budget) acquire(n int64, ended *atomic.Bool) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for {
 		if ended.Load() {
 			return false
 		}
-		if b.used == own || b.used+n <= b.limitLocked() {
+		if b.used == 0 || b.used+n <= b.limitLocked() {
 			b.used += n
 			return true
-		}
-		if !deadline.IsZero() && !time.Now().Before(deadline) {
-			return false
 		}
 		wake := b.wake
 		b.waits++
 		b.mu.Unlock()
-		if deadline.IsZero() {
-			<-wake
-		} else {
-			t := time.NewTimer(time.Until(deadline))
-			select {
-			case <-wake:
-			case <-t.C:
-			}
-			t.Stop()
-		}
+		<-wake
 		b.mu.Lock()
 		b.waits--
 	}

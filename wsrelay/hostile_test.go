@@ -570,58 +570,59 @@ func fragments(op byte, n, size int, fin bool) []byte {
 	return b
 }
 
-// TestHostileFragmentsShareTheBudget: the fragments of an unfinished
-// message (small ones too, which pass straight to the library) count
-// against the node's inbound budget until the message is whole: past it,
-// another client's fragments wait unread; once the first message is
-// whole both are echoed and the budget is given back; alone, a message
-// larger than the whole budget goes through. (They were not
+// TestHostileFragmentsShareTheBudget: a fragmented message takes the
+// most it may grow to (MaxMessageSize) from the node's inbound budget with
+// its first fragment, small fragments too (they pass straight to the
+// library, which keeps them until the message is whole), and gives it
+// back once whole: past the budget, another client's fragmented message
+// waits unread, and goes on when room is given back. (Fragments were not
 // counted: 200 connections each holding 1 MiB of 4 KiB fragments held
-// 200 MiB against an 8 MiB budget.) Two clients that each hold part of
-// the budget and wait for more do not wait on each other forever: they
-// are closed with 1008 when their message's read timeout passes, and
-// their share is given back.
+// 200 MiB against an 8 MiB budget.) Taken at once, shares never wait on
+// each other: clients that all send fragmented messages at the same time,
+// more than the budget holds, all get theirs through.
 func TestHostileFragmentsShareTheBudget(t *testing.T) {
-	budget := wsrelay.NewBudget(64 << 10)
-	e := newEnv(t, wsrelay.Options{InboundBudget: budget, ReadTimeout: 2 * time.Second})
+	const max = 32 << 10
+	budget := wsrelay.NewBudget(2 * max)
+	e := newEnv(t, wsrelay.Options{InboundBudget: budget, MaxMessageSize: max})
 	tg := e.target(true)
 	e.relayTo(tg.PID, "")
-	a, b := e.dial(t, nil), e.dial(t, nil)
-	// Alone, a message larger than the whole budget goes through.
-	a.Conn.Write(fragments(wsclient.OpBinary, 25, 4000, true))
-	if _, data, err := a.ReadMessage(); err != nil || len(data) != 100000 {
-		t.Fatalf("echo of %d bytes, want 100000: %v", len(data), err)
+	a, b, c := e.dial(t, nil), e.dial(t, nil), e.dial(t, nil)
+	a.Conn.Write(fragments(wsclient.OpBinary, 5, 4000, false))
+	poll.Until(t, timeout, "a's message to take its share", func() bool { return budget.InUse() == max })
+	b.Conn.Write(fragments(wsclient.OpBinary, 2, 10, false))
+	poll.Until(t, timeout, "b's message to take its share", func() bool { return budget.InUse() == 2*max })
+	c.Conn.Write(fragments(wsclient.OpBinary, 3, 4000, false))
+	poll.Until(t, timeout, "c to wait for room", func() bool { return budget.Waiting() == 1 })
+	if n := budget.InUse(); n != 2*max {
+		t.Fatalf("budget in use %d while c waits, want %d", n, 2*max)
 	}
-	poll.Until(t, timeout, "the budget to be given back", func() bool { return budget.InUse() == 0 })
-	a.Conn.Write(fragments(wsclient.OpBinary, 15, 4000, false))
-	poll.Until(t, timeout, "a's fragments to be taken from the budget", func() bool { return budget.InUse() == 60000 })
-	b.Conn.Write(fragments(wsclient.OpBinary, 3, 4000, false))
-	poll.Until(t, timeout, "b to wait for room", func() bool { return budget.Waiting() == 1 })
-	if n := budget.InUse(); n > 64<<10 {
-		t.Fatalf("budget in use %d, over its %d", n, 64<<10)
+	for _, x := range []*wsclient.Client{a, b, c} {
+		x.WriteFrame(true, 0, wsclient.OpContinuation, []byte("end"), true)
 	}
-	a.WriteFrame(true, 0, wsclient.OpContinuation, []byte("end"), true)
-	b.WriteFrame(true, 0, wsclient.OpContinuation, []byte("end"), true)
 	for _, x := range []struct {
 		c    *wsclient.Client
 		size int
-	}{{a, 60003}, {b, 12003}} {
+	}{{a, 20003}, {b, 23}, {c, 12003}} {
 		if _, data, err := x.c.ReadMessage(); err != nil || len(data) != x.size {
 			t.Fatalf("echo of %d bytes, want %d: %v", len(data), x.size, err)
 		}
 	}
 	poll.Until(t, timeout, "the budget to be given back", func() bool { return budget.InUse() == 0 })
 
-	// Each holds half and waits for more.
-	a.Conn.Write(fragments(wsclient.OpBinary, 8, 4000, false))
-	poll.Until(t, timeout, "a to hold 32000", func() bool { return budget.InUse() == 32000 })
-	b.Conn.Write(fragments(wsclient.OpBinary, 8, 4000, false))
-	poll.Until(t, timeout, "b to hold its share", func() bool { return budget.InUse() == 64000 })
-	more := fragments(wsclient.OpBinary, 2, 4000, false)[4008:] // one more continuation
-	a.Conn.Write(more)
-	b.Conn.Write(more)
-	wantClose(t, a, 1008, "not received whole")
-	wantClose(t, b, 1008, "not received whole")
+	// Six clients at once, each a message of 30,000 bytes in 4,000-byte
+	// fragments: the budget holds two at a time, and all get through.
+	var clients []*wsclient.Client
+	for range 6 {
+		clients = append(clients, e.dial(t, nil))
+	}
+	for _, x := range clients {
+		x.Conn.Write(append(fragments(wsclient.OpBinary, 7, 4000, false), maskedFrame(0, wsclient.OpContinuation, make([]byte, 2000))...))
+	}
+	for i, x := range clients {
+		if _, data, err := x.ReadMessage(); err != nil || len(data) != 30000 {
+			t.Fatalf("client %d: echo of %d bytes, want 30000: %v", i, len(data), err)
+		}
+	}
 	poll.Until(t, timeout, "the budget to be given back", func() bool { return budget.InUse() == 0 && budget.Waiting() == 0 })
 	e.stillServes(t)
 }
@@ -718,4 +719,49 @@ func TestHostileInflatedShareTheBudget(t *testing.T) {
 	unblock.Do(func() { close(block) })
 	poll.Until(t, timeout, "every message to reach the target", func() bool { return got.Load() == conns })
 	poll.Until(t, timeout, "the budget to be given back", func() bool { return budget.InUse() == 0 })
+}
+
+// TestHostileFragmentsHeap: 200 connections each send 256 KiB of a
+// fragmented message in 4 KiB fragments and never its end: the heap grows
+// by about the budget (2 MiB here), not by the 50 MiB sent (with 1 MiB
+// each and an 8 MiB budget: 9 MiB, and 204 MiB before fragmented messages
+// were counted). The budget is given back when they go.
+func TestHostileFragmentsHeap(t *testing.T) {
+	if testing.Short() {
+		t.Skip("opens 200 connections")
+	}
+	const conns = 200
+	budget := wsrelay.NewBudget(2 << 20)
+	e := newEnv(t, wsrelay.Options{InboundBudget: budget, MaxMessageSize: 256 << 10})
+	tg := e.target(true)
+	e.relayTo(tg.PID, "")
+	clients := make([]*wsclient.Client, conns)
+	for i := range clients {
+		clients[i] = e.dial(t, nil)
+	}
+	msg := fragments(wsclient.OpBinary, 63, 4096, false)
+	base := heap()
+	var writers sync.WaitGroup
+	for _, c := range clients {
+		writers.Add(1)
+		go func() {
+			defer writers.Done()
+			c.Conn.SetWriteDeadline(time.Now().Add(timeout))
+			c.Conn.Write(msg) // blocks once the server stops reading this client
+		}()
+	}
+	poll.Until(t, timeout, "the budget to be spent and clients to wait", func() bool {
+		return budget.InUse() == 2<<20 && budget.Waiting() > 0
+	})
+	grew := int64(heap()) - int64(base)
+	t.Logf("%d connections sending 256 KiB of fragments each: heap grew by %.1f MiB (budget 2 MiB)", conns, float64(grew)/(1<<20))
+	if grew > 16<<20 {
+		t.Errorf("heap grew by %d MiB", grew>>20)
+	}
+	for _, c := range clients {
+		c.Close()
+	}
+	writers.Wait()
+	poll.Until(t, 3*timeout, "the budget to be given back", func() bool { return budget.InUse() == 0 })
+	e.stillServes(t)
 }

@@ -75,7 +75,7 @@ type inbound struct {
 	inMsg    bool // a fragmented message has begun
 	msgLen   int64
 	msgStart time.Time
-	msgHeld  int64 // bytes taken from the budget for the fragments of the unfinished message
+	msgHeld  int64 // bytes taken from the budget for the unfinished fragmented message
 	zActive  bool  // the message is compressed: its frames are held and inflated here
 	zOp      byte
 	zbuf     []byte // compressed payload so far
@@ -183,24 +183,20 @@ func (g *inbound) releaseMessage() {
 	g.msgHeld = 0
 }
 
-// takeForMessage takes a fragment's length from the budget before it is
-// handed on: the fragments of an unfinished message stay with the library
-// (or in zbuf) until the message is whole, so they count like a held
-// frame. Waiting for room while holding part of the budget ends when the
-// message's read timeout passes, so two clients never wait on each other
-// for good.
-func (g *inbound) takeForMessage(length int64) error {
+// takeForMessage takes from the budget, for a fragmented message that
+// begins, the most it may grow to: its fragments stay with the library
+// (or in zbuf) until it is whole, and its length is not announced. Taken
+// all at once (holding nothing else), two messages never wait on each
+// other. The message's read timeout starts once it has its share.
+func (g *inbound) takeForMessage() error {
 	g.waiting.Store(true)
-	ok := g.budget.acquire(length, g.msgHeld, &g.ended, g.msgStart.Add(g.timeout))
+	ok := g.budget.acquire(g.max, &g.ended)
 	g.waiting.Store(false)
-	switch {
-	case ok:
-		g.msgHeld += length
-		return nil
-	case g.ended.Load():
+	if !ok {
 		return g.drain()
 	}
-	return g.fail(1008, "message not received whole within %s", g.timeout)
+	g.msgHeld, g.msgStart = g.max, time.Now()
+	return nil
 }
 
 // bad describes what is wrong with a frame.
@@ -361,10 +357,8 @@ func (g *inbound) scan(b []byte) (int, error) {
 		wasInMsg := g.inMsg
 		length, hold, fe := g.check(b[i : i+hl])
 		if fe == nil && b[i]&0x08 == 0 { // a data frame
-			// A fragment waits with the library until its message is
-			// whole (the last one only while it is held here).
-			if (g.inMsg || wasInMsg && hold) && length > 0 {
-				if err := g.takeForMessage(length); err != nil {
+			if g.inMsg && !wasInMsg { // a fragmented message begins
+				if err := g.takeForMessage(); err != nil {
 					return 0, err
 				}
 			}
@@ -498,9 +492,9 @@ func (g *inbound) check(h []byte) (length int64, hold bool, err *frameError) {
 func (g *inbound) fillHold() error {
 	if g.held == 0 && g.granted.IsZero() {
 		n := int64(g.holdTotal - g.holdHdr)
-		if n > holdThreshold && g.msgHeld == 0 { // a fragment has its share already (takeForMessage)
+		if n > holdThreshold && g.msgHeld == 0 { // a fragment: its message has its share already
 			g.waiting.Store(true)
-			ok := g.budget.acquire(n, 0, &g.ended, time.Time{})
+			ok := g.budget.acquire(n, &g.ended)
 			g.waiting.Store(false)
 			if !ok {
 				return g.drain()
@@ -556,7 +550,7 @@ func (g *inbound) fillHold() error {
 	if errors.Is(err, errTooLarge) && g.max > holdThreshold {
 		bound := min(g.max+maxHeader, int64(len(g.zbuf))*1032+holdThreshold)
 		g.waiting.Store(true)
-		ok := g.budget.acquire(bound, 0, &g.ended, time.Time{})
+		ok := g.budget.acquire(bound, &g.ended)
 		g.waiting.Store(false)
 		if !ok {
 			return g.drain()

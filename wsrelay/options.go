@@ -89,7 +89,8 @@ type Options struct {
 	// Default 30s.
 	ReadTimeout time.Duration
 	// InboundBudget bounds the bytes of frames being received that the
-	// relay holds back, of fragmented messages not yet whole, and of
+	// relay holds back, of fragmented messages not yet whole (each takes
+	// MaxMessageSize, its length not being announced), and of
 	// inflated messages until they are relayed, over every relay that
 	// shares it (the gateway gives the relays of an app one Budget); past
 	// it, reading those clients pauses until bytes are handed on.
