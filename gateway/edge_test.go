@@ -240,3 +240,52 @@ func TestLoopbackServiceRefusesForeignHosts(t *testing.T) {
 		t.Errorf("WebSocket with an allowed Host: %d %q, want 101", status, body)
 	}
 }
+
+// TestStaticEscapeWarningNotSpent: a path under a file (/index.html/x)
+// or with a name too long for the file system is a plain 404, not a
+// "leads out of its directory" warning: such requests (anyone can send
+// them) used to take the one warning, so a real symlink out of the
+// directory was then logged at debug level only.
+func TestStaticEscapeWarningNotSpent(t *testing.T) {
+	ta := startEdgeApp(t, func(dir string) {
+		if err := os.Symlink("/etc/passwd", filepath.Join(dir, "public", "passwd_link")); err != nil {
+			t.Fatal(err)
+		}
+	})
+	for _, p := range []string{"/index.html/x", "/sub/file.txt/x", "/" + strings.Repeat("a", 300)} {
+		if resp, body := ta.do(t, "GET", p, "", nil); resp.StatusCode != 404 {
+			t.Errorf("GET %.40s: %d %q, want 404", p, resp.StatusCode, body)
+		}
+	}
+	if logs := ta.logs.String(); strings.Contains(logs, "static file refused") {
+		t.Fatalf("a path that does not exist was logged as leading out of the directory:\n%s", logs)
+	}
+	if resp, _ := ta.do(t, "GET", "/passwd_link", "", nil); resp.StatusCode != 404 {
+		t.Fatalf("GET /passwd_link: %d", resp.StatusCode)
+	}
+	if logs := ta.logs.String(); !strings.Contains(logs, "level=WARN") || !strings.Contains(logs, "path=passwd_link") {
+		t.Fatalf("the symlink out of the directory was not the warning:\n%s", logs)
+	}
+}
+
+// TestStaticRangesBounded: a Range header of many ranges (each one byte,
+// so their sum stays under the file's size) made a multipart answer of
+// about 140 bytes a range: 36 times the request, for any client. Past 16
+// ranges the header is ignored and the file is served whole; a few
+// ranges still get 206.
+func TestStaticRangesBounded(t *testing.T) {
+	ta := startEdgeApp(t, func(dir string) {
+		if err := os.WriteFile(filepath.Join(dir, "public", "big.txt"), []byte(strings.Repeat("0123456789", 1000)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	})
+	many := "bytes=" + strings.TrimSuffix(strings.Repeat("0-0,", 5000), ",")
+	resp, body := ta.do(t, "GET", "/big.txt", "", map[string]string{"Range": many})
+	if resp.StatusCode != 200 || len(body) != 10000 {
+		t.Errorf("5000 ranges: %d, %d bytes; want the file whole (200, 10000 bytes)", resp.StatusCode, len(body))
+	}
+	resp, body = ta.do(t, "GET", "/big.txt", "", map[string]string{"Range": "bytes=0-1,10-11"})
+	if resp.StatusCode != 206 || !strings.Contains(body, "01") {
+		t.Errorf("two ranges: %d %q", resp.StatusCode, body)
+	}
+}

@@ -12,7 +12,12 @@ import (
 	"path/filepath"
 	"strings"
 	"sync/atomic"
+	"syscall"
 )
+
+// maxRanges is the most ranges a Range header may ask for; past it, the
+// header is ignored.
+const maxRanges = 16
 
 // static serves the files of one http.static directory.
 type static struct {
@@ -26,7 +31,8 @@ type static struct {
 // under urlPath. When the app was loaded from disk (appDir set), files are
 // opened through an os.Root of the directory, so that no symlink leads out
 // of it; closer releases the root. Directories are served only through
-// their index.html: nothing is listed. A path with a segment that starts
+// their index.html: nothing is listed. A Range of more than maxRanges
+// ranges is ignored. A path with a segment that starts
 // with '.' (.env, .git/config) is 404, a path with a NUL byte 400, and
 // methods other than GET and HEAD get 405.
 func staticHandler(appFS fs.FS, appDir, dir, urlPath string, log *slog.Logger) (http.Handler, io.Closer, error) {
@@ -64,6 +70,12 @@ func (s *static) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "bad request: the path contains a NUL byte", http.StatusBadRequest)
 		return
 	}
+	if strings.Count(r.Header.Get("Range"), ",") >= maxRanges {
+		// Many one-byte ranges make a multipart answer dozens of times the
+		// request: the file is served whole instead (RFC 9110 lets a
+		// server ignore Range).
+		r.Header.Del("Range")
+	}
 	for _, seg := range strings.Split(strings.TrimPrefix(r.URL.Path, s.prefix), "/") {
 		if strings.HasPrefix(seg, ".") {
 			http.NotFound(w, r) // dotfiles and dot-directories are never served
@@ -93,6 +105,9 @@ type noListing struct {
 func (n noListing) Open(name string) (fs.File, error) {
 	f, err := n.FS.Open(name)
 	if err != nil {
+		if errors.Is(err, syscall.ENOTDIR) || errors.Is(err, syscall.ENAMETOOLONG) {
+			return nil, fs.ErrNotExist // a path under a file, a name too long: not there, nothing to warn about
+		}
 		if !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, fs.ErrPermission) {
 			n.s.refused(name, err)
 			return nil, fs.ErrNotExist

@@ -19,6 +19,13 @@ import (
 // holds any. Taking the announced size (and not the bytes so far) is what
 // keeps two half-received frames from waiting on each other forever.
 // The memory itself is allocated only as the bytes arrive.
+//
+// A fragmented message takes the most it may grow to (the relay's
+// MaxMessageSize) with its first fragment, since its length is not
+// announced, and gives it back when it is whole: taken all at once, two
+// messages never wait on each other either. An inflated
+// (permessage-deflate) message over 4 KiB takes its size too, until it
+// has been relayed.
 type Budget struct {
 	mu    sync.Mutex
 	limit int64 // 0: DefaultInboundBudget

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/lxzan/gws"
 
@@ -487,11 +488,14 @@ func (c *conn) finish(e ending) bool {
 }
 
 // endFromOutside finishes the connection from a goroutine other than the
-// process's and lets the process exit.
-func (c *conn) endFromOutside(e ending) {
+// process's and lets the process exit. It reports whether this call ended
+// it.
+func (c *conn) endFromOutside(e ending) bool {
 	if c.finish(e) {
 		_ = c.rl.node.SendSystem(c.pid, c.pid, topicEnd, value.Nil())
+		return true
 	}
+	return false
 }
 
 // control applies a ws.control: transfer and/or reconfigure.
@@ -651,7 +655,9 @@ func (events) OnClose(socket *gws.Conn, err error) {
 		return
 	}
 	reason, code, detail := classifyClose(err)
-	c.endFromOutside(ending{reason: reason, code: code, leave: true, detail: detail})
+	if c.endFromOutside(ending{reason: reason, code: code, leave: true, detail: detail}) && reason == ReasonError {
+		c.rl.log.Info("websocket client closed for what it sent", "remote", c.remote, "client", c.pid.String(), "code", code, "detail", detail)
+	}
 	_ = socket.NetConn().Close()
 }
 
@@ -690,8 +696,15 @@ func classifyClose(err error) (reason string, code int, detail string) {
 	var ne net.Error
 	switch {
 	case errors.As(err, &ce):
-		if ce.Code == 0 {
+		// The library answered a bad close frame with 1002 or 1007; the
+		// target is told that, not the code the client put in it.
+		switch {
+		case ce.Code == 0:
 			return ReasonClientClosed, 1005, ""
+		case !SendableCode(int(ce.Code)):
+			return ReasonError, 1002, fmt.Sprintf("a close frame with close code %d, which may not be sent", ce.Code)
+		case !utf8.Valid(ce.Reason):
+			return ReasonError, 1007, "a close frame with a close reason that is not UTF-8"
 		}
 		return ReasonClientClosed, int(ce.Code), string(ce.Reason)
 	case errors.As(err, &coded):

@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 )
 
@@ -82,6 +83,16 @@ func checkHandshake(r *http.Request) *handshakeError {
 	return nil
 }
 
+// joinConnection puts a Connection header sent over several lines into
+// one: the relay and the library read only the first line, and the list
+// checkHandshake accepted must be the one that upgrades (or the handler
+// would run for a request that then gets 426).
+func joinConnection(r *http.Request) {
+	if cs := r.Header.Values("Connection"); len(cs) > 1 {
+		r.Header.Set("Connection", strings.Join(cs, ", "))
+	}
+}
+
 // write answers a refused handshake.
 func (e *handshakeError) write(w http.ResponseWriter) {
 	if e.status == http.StatusUpgradeRequired {
@@ -98,4 +109,56 @@ func clip(s string) string {
 		return s[:max] + "…"
 	}
 	return s
+}
+
+// logClip bounds a client-sent value quoted in a log line: a refusal is
+// logged for every request that earns one.
+func logClip(s string) string {
+	const max = 256
+	if len(s) > max {
+		return s[:max] + "…"
+	}
+	return s
+}
+
+// deflateOffer reports whether the request's Sec-WebSocket-Extensions
+// hold a permessage-deflate offer the server can take as offered. RFC 7692 §5 asks a server to decline an
+// offer with an unknown, repeated or invalid parameter; the library would
+// take any header that contains "permessage-deflate" (and answer
+// "x-permessage-deflate-nope" with an extension the client never offered)
+// and ignores server_max_window_bits (its window is always 15 bits, and
+// its answer never names it), so those offers are declined here and the
+// connection goes on uncompressed. The server never takes over a context
+// either way, and inflates whatever window the client uses.
+func deflateOffer(r *http.Request) bool {
+	for _, offer := range strings.Split(strings.Join(r.Header.Values("Sec-WebSocket-Extensions"), ","), ",") {
+		params := strings.Split(offer, ";")
+		if strings.TrimSpace(params[0]) != "permessage-deflate" {
+			continue
+		}
+		ok, seen := true, map[string]bool{}
+		for _, p := range params[1:] {
+			k, v, hasValue := strings.Cut(p, "=")
+			k, v = strings.TrimSpace(k), strings.Trim(strings.TrimSpace(v), `"`)
+			switch {
+			case seen[k]:
+				ok = false
+			case k == "server_no_context_takeover", k == "client_no_context_takeover":
+				ok = !hasValue
+			case k == "client_max_window_bits":
+				bits, err := strconv.Atoi(v)
+				ok = !hasValue || err == nil && bits >= 8 && bits <= 15 && v[0] != '0'
+			default: // server_max_window_bits, or unknown
+				ok = false
+			}
+			seen[k] = true
+			if !ok {
+				break
+			}
+		}
+		if ok {
+			return true
+		}
+	}
+	return false
 }

@@ -189,3 +189,50 @@ func TestLoopbackHostRule(t *testing.T) {
 		t.Errorf("a host with a port: %v", err)
 	}
 }
+
+// TestHandshakeHeaderSplitOverLines: a Connection header split over two
+// lines ("keep-alive", then "Upgrade"; HTTP lets a list be sent so) is a
+// valid handshake, and it is the one that upgrades: the handler runs once
+// and the client gets 101 and its target ws.join. (Validated as one list
+// but upgraded by its first line alone, it ran the handler, which may
+// spawn, and then answered 426.)
+func TestHandshakeHeaderSplitOverLines(t *testing.T) {
+	e := newEnv(t, wsrelay.Options{})
+	tg := e.target(false)
+	e.relayTo(tg.PID, "")
+	addr := strings.TrimPrefix(e.srv.URL, "http://")
+	req := "GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: keep-alive\r\nConnection: Upgrade\r\n" +
+		"Sec-WebSocket-Key: " + goodKey + "\r\nSec-WebSocket-Version: 13\r\n\r\n"
+	resp, body := rawRequest(t, addr, req)
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("%d %q, want 101", resp.StatusCode, body)
+	}
+	tg.Next("ws.join")
+	if n := e.calls.Load(); n != 1 {
+		t.Errorf("the handler ran %d times, want 1", n)
+	}
+}
+
+// TestRefusalLogsAreBounded: what a refused request sent is quoted in
+// the log clipped: an Origin or a path of 100 KB does not make an info
+// line of 100 KB (anyone can send them, as often as they like).
+func TestRefusalLogsAreBounded(t *testing.T) {
+	e := newEnv(t, wsrelay.Options{})
+	tg := e.target(false)
+	e.relayTo(tg.PID, "")
+	addr := strings.TrimPrefix(e.srv.URL, "http://")
+	long := strings.Repeat("a", 100<<10)
+	resp, _ := rawRequest(t, addr, strings.Replace(handshake("GET", "HTTP/1.1", map[string]string{"Origin": "http://" + long + ".example"}), "/ws", "/ws/"+long, 1))
+	if resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("%d, want 403", resp.StatusCode)
+	}
+	var line string
+	for _, l := range strings.Split(e.logs.String(), "\n") {
+		if strings.Contains(l, "websocket origin refused") {
+			line = l
+		}
+	}
+	if line == "" || len(line) > 2000 {
+		t.Fatalf("the refusal logged in %d bytes: %.300s…", len(line), line)
+	}
+}

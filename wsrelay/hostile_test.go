@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"runtime"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -480,5 +482,286 @@ func TestHostileCompressedProtocol(t *testing.T) {
 		c.WriteFrame(true, 4, wsclient.OpContinuation, z[2:], true)
 		wantClose(t, c, 1002, "continuation")
 	})
+	e.stillServes(t)
+}
+
+// TestHostileBadCloseFrame: a close frame the RFC forbids (a 1-byte
+// payload, a code that may not be sent, a reason that is not UTF-8) gets
+// 1002 or 1007 back, and its target a ws.leave that says so (reason
+// error, that code), not client_closed with the bogus code; so does
+// invalid UTF-8 in a text frame. Each is logged at info level with what
+// was wrong.
+func TestHostileBadCloseFrame(t *testing.T) {
+	e := newEnv(t, wsrelay.Options{})
+	tg := e.target(true)
+	e.relayTo(tg.PID, "")
+	cf := func(code int, reason string) []byte {
+		return append(binary.BigEndian.AppendUint16(nil, uint16(code)), reason...)
+	}
+	for _, tc := range []struct {
+		name    string
+		op      byte
+		payload []byte
+		code    int
+		log     string
+	}{
+		{"1-byte payload", wsclient.OpClose, []byte{3}, 1002, "close code 3"},
+		{"code 1005", wsclient.OpClose, cf(1005, ""), 1002, "close code 1005"},
+		{"code 2000", wsclient.OpClose, cf(2000, "x"), 1002, "close code 2000"},
+		{"reason not UTF-8", wsclient.OpClose, append(cf(1000, "a"), 0xff), 1007, "close reason that is not UTF-8"},
+		{"text not UTF-8", wsclient.OpText, []byte{'a', 0xff}, 1007, "invalid UTF-8 in a text frame"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := e.dial(t, nil)
+			c.WriteFrame(true, 0, tc.op, tc.payload, true)
+			wantClose(t, c, tc.code, "")
+			leave := nextLeave(tg)
+			if str(leave, "reason") != "error" || field(leave, "code") != int64(tc.code) {
+				t.Errorf("ws.leave %v, want reason error, code %d", leave.Payload, tc.code)
+			}
+			poll.Until(t, timeout, "the info log line", func() bool {
+				for _, l := range strings.Split(e.logs.String(), "\n") {
+					if strings.Contains(l, "level=INFO") && strings.Contains(l, "websocket client closed for what it sent") &&
+						strings.Contains(l, tc.log) && strings.Contains(l, c.Conn.LocalAddr().String()) {
+						return true
+					}
+				}
+				return false
+			})
+		})
+	}
+	// A valid close is still the client's own: client_closed with its code.
+	c := e.dial(t, nil)
+	c.WriteClose(4000, "bye")
+	wantClose(t, c, 4000, "")
+	if leave := nextLeave(tg); str(leave, "reason") != "client_closed" || field(leave, "code") != int64(4000) {
+		t.Errorf("ws.leave %v", leave.Payload)
+	}
+	// A close the target asked for is not the client's doing.
+	quiet := newEnv(t, wsrelay.Options{})
+	qt := quiet.target(false)
+	quiet.relayTo(qt.PID, "")
+	c = quiet.dial(t, nil)
+	qt.Send(str(qt.Next("ws.join"), "client_pid"), "ws.close", value.MustOf(map[string]any{"code": 4002, "reason": "room full"}))
+	wantClose(t, c, 4002, "room full")
+	qt.Next("ws.leave")
+	c.Close()
+	poll.Until(t, timeout, "the reader to end", func() bool { return quiet.rl.Connections() == 0 })
+	if strings.Contains(quiet.logs.String(), "closed for what it sent") {
+		t.Errorf("a close the target asked for was logged as the client's doing:\n%s", quiet.logs.String())
+	}
+	e.stillServes(t)
+}
+
+// fragments is a fragmented message of n frames of size bytes each, op
+// on the first, the last one final only when fin.
+func fragments(op byte, n, size int, fin bool) []byte {
+	var b []byte
+	for i := range n {
+		f := maskedFrame(0, op, bytes.Repeat([]byte{byte('a' + i%26)}, size))
+		if i > 0 {
+			f[0] = f[0]&^0x0f | wsclient.OpContinuation
+		}
+		if i < n-1 || !fin {
+			f[0] &^= 0x80
+		}
+		b = append(b, f...)
+	}
+	return b
+}
+
+// TestHostileFragmentsShareTheBudget: a fragmented message takes the
+// most it may grow to (MaxMessageSize) from the node's inbound budget with
+// its first fragment, small fragments too (they pass straight to the
+// library, which keeps them until the message is whole), and gives it
+// back once whole: past the budget, another client's fragmented message
+// waits unread, and goes on when room is given back. (Fragments were not
+// counted: 200 connections each holding 1 MiB of 4 KiB fragments held
+// 200 MiB against an 8 MiB budget.) Taken at once, shares never wait on
+// each other: clients that all send fragmented messages at the same time,
+// more than the budget holds, all get theirs through.
+func TestHostileFragmentsShareTheBudget(t *testing.T) {
+	const max = 32 << 10
+	budget := wsrelay.NewBudget(2 * max)
+	e := newEnv(t, wsrelay.Options{InboundBudget: budget, MaxMessageSize: max})
+	tg := e.target(true)
+	e.relayTo(tg.PID, "")
+	a, b, c := e.dial(t, nil), e.dial(t, nil), e.dial(t, nil)
+	a.Conn.Write(fragments(wsclient.OpBinary, 5, 4000, false))
+	poll.Until(t, timeout, "a's message to take its share", func() bool { return budget.InUse() == max })
+	b.Conn.Write(fragments(wsclient.OpBinary, 2, 10, false))
+	poll.Until(t, timeout, "b's message to take its share", func() bool { return budget.InUse() == 2*max })
+	c.Conn.Write(fragments(wsclient.OpBinary, 3, 4000, false))
+	poll.Until(t, timeout, "c to wait for room", func() bool { return budget.Waiting() == 1 })
+	if n := budget.InUse(); n != 2*max {
+		t.Fatalf("budget in use %d while c waits, want %d", n, 2*max)
+	}
+	for _, x := range []*wsclient.Client{a, b, c} {
+		x.WriteFrame(true, 0, wsclient.OpContinuation, []byte("end"), true)
+	}
+	for _, x := range []struct {
+		c    *wsclient.Client
+		size int
+	}{{a, 20003}, {b, 23}, {c, 12003}} {
+		if _, data, err := x.c.ReadMessage(); err != nil || len(data) != x.size {
+			t.Fatalf("echo of %d bytes, want %d: %v", len(data), x.size, err)
+		}
+	}
+	poll.Until(t, timeout, "the budget to be given back", func() bool { return budget.InUse() == 0 })
+
+	// Six clients at once, each a message of 30,000 bytes in 4,000-byte
+	// fragments: the budget holds two at a time, and all get through.
+	var clients []*wsclient.Client
+	for range 6 {
+		clients = append(clients, e.dial(t, nil))
+	}
+	for _, x := range clients {
+		x.Conn.Write(append(fragments(wsclient.OpBinary, 7, 4000, false), maskedFrame(0, wsclient.OpContinuation, make([]byte, 2000))...))
+	}
+	for i, x := range clients {
+		if _, data, err := x.ReadMessage(); err != nil || len(data) != 30000 {
+			t.Fatalf("client %d: echo of %d bytes, want 30000: %v", i, len(data), err)
+		}
+	}
+	poll.Until(t, timeout, "the budget to be given back", func() bool { return budget.InUse() == 0 && budget.Waiting() == 0 })
+	e.stillServes(t)
+}
+
+// TestDeflateNegotiation: with compression on, the server takes a
+// permessage-deflate offer only as RFC 7692 lets it: an offer with an
+// unknown, repeated or invalid parameter, one asking for a smaller server
+// window (the server would not keep to it), and an extension that is not
+// permessage-deflate at all are declined, and the connection goes on
+// uncompressed; a later acceptable offer in the list is taken.
+func TestDeflateNegotiation(t *testing.T) {
+	e := newEnv(t, wsrelay.Options{Compression: true})
+	tg := e.target(true)
+	e.relayTo(tg.PID, "")
+	for _, tc := range []struct {
+		offer  string
+		accept bool
+	}{
+		{"permessage-deflate", true},
+		{"permessage-deflate; client_max_window_bits", true},
+		{"permessage-deflate; client_max_window_bits=8", true},
+		{`permessage-deflate; client_max_window_bits="10"; server_no_context_takeover`, true},
+		{"permessage-deflate; server_max_window_bits=9", false},
+		{"permessage-deflate; client_max_window_bits=7", false},
+		{"permessage-deflate; client_max_window_bits=abc", false},
+		{"permessage-deflate; unknown_param=1", false},
+		{"permessage-deflate; server_no_context_takeover; server_no_context_takeover", false},
+		{"permessage-deflate; client_no_context_takeover=1", false},
+		{"x-permessage-deflate-nope", false},
+		{"foo; permessage-deflate", false},
+		{"permessage-deflate; server_max_window_bits=9, permessage-deflate; client_max_window_bits", true},
+	} {
+		c, resp, err := wsclient.Dial(e.url, http.Header{"Sec-Websocket-Extensions": {tc.offer}})
+		if err != nil {
+			t.Fatalf("%s: %v", tc.offer, err)
+		}
+		got := resp.Header.Get("Sec-WebSocket-Extensions")
+		if tc.accept != (got != "") {
+			t.Errorf("offer %q: answered %q, want accepted=%v", tc.offer, got, tc.accept)
+		}
+		if got != "" {
+			c.WriteFrame(true, 4, wsclient.OpText, compress([]byte("squeeze squeeze")), true)
+		} else {
+			c.WriteText("squeeze squeeze")
+		}
+		if d, err := readInflated(c); err != nil || string(d) != "squeeze squeeze" {
+			t.Errorf("offer %q: echo %q %v", tc.offer, d, err)
+		}
+		c.Close()
+	}
+}
+
+// TestHostileInflatedShareTheBudget: an inflated message is memory the
+// client did not send (1 KiB of deflate makes 1 MiB), so it takes its
+// size from the inbound budget until the relay has handed it to the
+// target: while the target is slow, compressed messages past the budget
+// wait unread instead of piling up inflated (300 connections sending
+// three 1 KiB bombs each to a stalled target grew the heap by 659 MiB).
+// A message that inflates to at most 4 KiB is handed on like a small
+// frame, without waiting for the budget.
+func TestHostileInflatedShareTheBudget(t *testing.T) {
+	const size, conns, limit = 64 << 10, 20, 2*(64<<10) + 8000
+	budget := wsrelay.NewBudget(limit)
+	e := newEnv(t, wsrelay.Options{Compression: true, MaxMessageSize: size, OutboundQueue: 8, InboundBudget: budget})
+	block := make(chan struct{})
+	var unblock sync.Once
+	defer unblock.Do(func() { close(block) })
+	var got atomic.Int64
+	tg := proctest.Spawn(t, e.node, host, func(p *process.Process, m process.Message) {
+		if m.Topic == "ws.message" {
+			<-block
+			got.Add(1)
+		}
+	})
+	e.relayTo(tg.PID, "")
+	bomb := compress(make([]byte, size))
+	for range conns {
+		deflateDial(t, e).WriteFrame(true, 4, wsclient.OpBinary, bomb, true)
+	}
+	poll.Until(t, timeout, "inflated messages to fill the budget and others to wait", func() bool { return budget.Waiting() > 0 })
+	if n := budget.InUse(); n > limit {
+		t.Fatalf("budget in use %d, over its %d", n, limit)
+	}
+	// A message that inflates to a small frame's size is not held up
+	// (a relay sharing the budget, with an echo target).
+	other := newEnv(t, wsrelay.Options{Compression: true, InboundBudget: budget})
+	echo := other.target(true)
+	other.relayTo(echo.PID, "")
+	small := deflateDial(t, other)
+	small.WriteFrame(true, 4, wsclient.OpText, compress([]byte(strings.Repeat("small ", 500))), true)
+	if got, err := readInflated(small); err != nil || string(got) != strings.Repeat("small ", 500) {
+		t.Fatalf("a small compressed message while the budget is spent: %d bytes, %v", len(got), err)
+	}
+	unblock.Do(func() { close(block) })
+	poll.Until(t, timeout, "every message to reach the target", func() bool { return got.Load() == conns })
+	poll.Until(t, timeout, "the budget to be given back", func() bool { return budget.InUse() == 0 })
+}
+
+// TestHostileFragmentsHeap: 200 connections each send 256 KiB of a
+// fragmented message in 4 KiB fragments and never its end: the heap grows
+// by about the budget (2 MiB here), not by the 50 MiB sent (with 1 MiB
+// each and an 8 MiB budget: 9 MiB, and 204 MiB before fragmented messages
+// were counted). The budget is given back when they go.
+func TestHostileFragmentsHeap(t *testing.T) {
+	if testing.Short() {
+		t.Skip("opens 200 connections")
+	}
+	const conns = 200
+	budget := wsrelay.NewBudget(2 << 20)
+	e := newEnv(t, wsrelay.Options{InboundBudget: budget, MaxMessageSize: 256 << 10})
+	tg := e.target(true)
+	e.relayTo(tg.PID, "")
+	clients := make([]*wsclient.Client, conns)
+	for i := range clients {
+		clients[i] = e.dial(t, nil)
+	}
+	msg := fragments(wsclient.OpBinary, 63, 4096, false)
+	base := heap()
+	var writers sync.WaitGroup
+	for _, c := range clients {
+		writers.Add(1)
+		go func() {
+			defer writers.Done()
+			c.Conn.SetWriteDeadline(time.Now().Add(timeout))
+			c.Conn.Write(msg) // blocks once the server stops reading this client
+		}()
+	}
+	poll.Until(t, timeout, "the budget to be spent and clients to wait", func() bool {
+		return budget.InUse() == 2<<20 && budget.Waiting() > 0
+	})
+	grew := int64(heap()) - int64(base)
+	t.Logf("%d connections sending 256 KiB of fragments each: heap grew by %.1f MiB (budget 2 MiB)", conns, float64(grew)/(1<<20))
+	if grew > 16<<20 {
+		t.Errorf("heap grew by %d MiB", grew>>20)
+	}
+	for _, c := range clients {
+		c.Close()
+	}
+	writers.Wait()
+	poll.Until(t, 3*timeout, "the budget to be given back", func() bool { return budget.InUse() == 0 })
 	e.stillServes(t)
 }

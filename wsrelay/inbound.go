@@ -75,7 +75,8 @@ type inbound struct {
 	inMsg    bool // a fragmented message has begun
 	msgLen   int64
 	msgStart time.Time
-	zActive  bool // the message is compressed: its frames are held and inflated here
+	msgHeld  int64 // bytes taken from the budget for the unfinished fragmented message
+	zActive  bool  // the message is compressed: its frames are held and inflated here
 	zOp      byte
 	zbuf     []byte // compressed payload so far
 
@@ -88,8 +89,11 @@ type inbound struct {
 	ready     []byte // bytes to hand on before reading more
 	readyHeld bool   // ready is a held frame: give back its budget once handed on
 	readyBuf  []byte // the pooled buffer under ready, given back once handed on
-	burst     bool   // the last read filled its buffer: more is likely waiting
-	deadline  time.Time
+	// heldTilNext: held is an inflated message's share, given back when
+	// the library next reads, that is once it has relayed the message.
+	heldTilNext bool
+	burst       bool // the last read filled its buffer: more is likely waiting
+	deadline    time.Time
 
 	err     *frameError
 	pending *frameError // a bad frame, behind frames still to hand on
@@ -165,6 +169,36 @@ func (g *inbound) release() {
 	g.held = 0
 }
 
+// releaseAll gives back everything the connection holds of the budget,
+// when its reader ends.
+func (g *inbound) releaseAll() {
+	g.release()
+	g.releaseMessage()
+}
+
+// releaseMessage gives back what the fragments of a message took, once
+// the message is whole (or the reader ends).
+func (g *inbound) releaseMessage() {
+	g.budget.release(g.msgHeld)
+	g.msgHeld = 0
+}
+
+// takeForMessage takes from the budget, for a fragmented message that
+// begins, the most it may grow to: its fragments stay with the library
+// (or in zbuf) until it is whole, and its length is not announced. Taken
+// all at once (holding nothing else), two messages never wait on each
+// other. The message's read timeout starts once it has its share.
+func (g *inbound) takeForMessage() error {
+	g.waiting.Store(true)
+	ok := g.budget.acquire(g.max, &g.ended)
+	g.waiting.Store(false)
+	if !ok {
+		return g.drain()
+	}
+	g.msgHeld, g.msgStart = g.max, time.Now()
+	return nil
+}
+
 // bad describes what is wrong with a frame.
 func bad(code int, format string, args ...any) *frameError {
 	return &frameError{Code: code, Reason: fmt.Sprintf(format, args...)}
@@ -189,6 +223,10 @@ func (g *inbound) failWith(fe *frameError) error {
 }
 
 func (g *inbound) Read(p []byte) (int, error) {
+	if g.heldTilNext && len(g.ready) == 0 {
+		g.heldTilNext = false
+		g.release()
+	}
 	for {
 		if g.err != nil {
 			return 0, g.err
@@ -316,7 +354,18 @@ func (g *inbound) scan(b []byte) (int, error) {
 			g.hn = copy(g.hdr[:], b[i:])
 			return i, nil
 		}
+		wasInMsg := g.inMsg
 		length, hold, fe := g.check(b[i : i+hl])
+		if fe == nil && b[i]&0x08 == 0 { // a data frame
+			if g.inMsg && !wasInMsg { // a fragmented message begins
+				if err := g.takeForMessage(); err != nil {
+					return 0, err
+				}
+			}
+			if !g.inMsg && !hold {
+				g.releaseMessage() // the message is whole
+			}
+		}
 		if fe != nil {
 			if i > 0 {
 				// The frames before the bad one go on first; the
@@ -443,7 +492,7 @@ func (g *inbound) check(h []byte) (length int64, hold bool, err *frameError) {
 func (g *inbound) fillHold() error {
 	if g.held == 0 && g.granted.IsZero() {
 		n := int64(g.holdTotal - g.holdHdr)
-		if n > holdThreshold {
+		if n > holdThreshold && g.msgHeld == 0 { // a fragment: its message has its share already
 			g.waiting.Store(true)
 			ok := g.budget.acquire(n, &g.ended)
 			g.waiting.Store(false)
@@ -469,6 +518,9 @@ func (g *inbound) fillHold() error {
 	}
 	frame := g.hold
 	g.hold, g.granted = nil, time.Time{}
+	if !g.inMsg {
+		g.releaseMessage() // the last fragment (if any) is whole
+	}
 	if !g.zActive {
 		g.ready, g.readyHeld, g.readyBuf = frame, true, frame
 		return nil
@@ -487,7 +539,25 @@ func (g *inbound) fillHold() error {
 	if !fin {
 		return nil
 	}
-	data, err := inflate(g.zbuf, g.max)
+	// A message that inflates to a small frame's size at most is handed
+	// on like one. A larger one is memory the client did not send: it is
+	// inflated again once it has taken from the budget the most it can
+	// grow to (deflate inflates at most 1032:1), holding nothing else, so
+	// it cannot wait on another connection. What it did not need is given
+	// back at once, the rest once the library has relayed the message (the
+	// library reads again only then).
+	frame, err := inflateFrame(g.zOp, g.zbuf, min(g.max, holdThreshold))
+	if errors.Is(err, errTooLarge) && g.max > holdThreshold {
+		bound := min(g.max+maxHeader, int64(len(g.zbuf))*1032+holdThreshold)
+		g.waiting.Store(true)
+		ok := g.budget.acquire(bound, &g.ended)
+		g.waiting.Store(false)
+		if !ok {
+			return g.drain()
+		}
+		g.held = bound
+		frame, err = inflateFrame(g.zOp, g.zbuf, g.max)
+	}
 	g.zbuf, g.zActive = nil, false
 	switch {
 	case errors.Is(err, errTooLarge):
@@ -495,7 +565,12 @@ func (g *inbound) fillHold() error {
 	case err != nil:
 		return g.fail(1007, "invalid compressed data: %v", err)
 	}
-	g.ready = plainFrame(g.zOp, data)
+	if g.held > 0 {
+		keep := min(g.held, int64(cap(frame)))
+		g.budget.release(g.held - keep)
+		g.held, g.heldTilNext = keep, true
+	}
+	g.ready = frame
 	return nil
 }
 
@@ -511,12 +586,12 @@ func (g *inbound) drain() error {
 	}
 }
 
-// plainFrame is a whole, uncompressed client frame of data, masked with a
-// zero key (the library wants client frames masked).
-func plainFrame(op byte, data []byte) []byte {
-	f := make([]byte, 0, maxHeader+len(data))
+// plainHeader is the header of a whole, uncompressed client frame of n
+// bytes, masked with a zero key (the library wants client frames masked).
+func plainHeader(op byte, n int) []byte {
+	f := make([]byte, 0, maxHeader)
 	f = append(f, 0x80|op)
-	switch n := len(data); {
+	switch {
 	case n < 126:
 		f = append(f, 0x80|byte(n))
 	case n <= 0xffff:
@@ -526,8 +601,7 @@ func plainFrame(op byte, data []byte) []byte {
 		f = append(f, 0x80|127)
 		f = binary.BigEndian.AppendUint64(f, uint64(n))
 	}
-	f = append(f, 0, 0, 0, 0)
-	return append(f, data...)
+	return append(f, 0, 0, 0, 0)
 }
 
 var errTooLarge = errors.New("too large")
@@ -539,12 +613,15 @@ var deflateTail = []byte{0x00, 0x00, 0xff, 0xff, 0x01, 0x00, 0x00, 0xff, 0xff}
 // independent (no context takeover is negotiated).
 var flateReaders = sync.Pool{New: func() any { return flate.NewReader(nil) }}
 
-// inflate decompresses one message of at most limit bytes.
-func inflate(z []byte, limit int64) ([]byte, error) {
+// inflateFrame decompresses one message of at most limit bytes into a
+// whole, uncompressed frame (plainHeader), built in place: the message is
+// not copied.
+func inflateFrame(op byte, z []byte, limit int64) ([]byte, error) {
 	fr := flateReaders.Get().(io.ReadCloser)
 	defer flateReaders.Put(fr)
 	_ = fr.(flate.Resetter).Reset(io.MultiReader(bytes.NewReader(z), bytes.NewReader(deflateTail)), nil)
 	var out bytes.Buffer
+	out.Write(make([]byte, maxHeader)) // room for the header
 	n, err := out.ReadFrom(io.LimitReader(fr, limit+1))
 	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
 		return nil, err
@@ -552,5 +629,8 @@ func inflate(z []byte, limit int64) ([]byte, error) {
 	if n > limit {
 		return nil, errTooLarge
 	}
-	return out.Bytes(), nil
+	h := plainHeader(op, int(n))
+	f := out.Bytes()[maxHeader-len(h):]
+	copy(f, h)
+	return f, nil
 }

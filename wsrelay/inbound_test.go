@@ -188,9 +188,47 @@ func FuzzInbound(f *testing.F) {
 		if !deflate && !bytes.HasPrefix(in, out) {
 			t.Fatalf("%d bytes out are not a prefix of the %d in", len(out), len(in))
 		}
-		g.release()
+		g.releaseAll()
 		if g.budget.InUse() != 0 {
 			t.Fatalf("%d bytes of budget kept", g.budget.InUse())
 		}
 	})
+}
+
+// byteConn hands out its bytes one at a time: every frame is split at
+// every byte boundary.
+type byteConn struct{ chunkConn }
+
+func (c *byteConn) Read(p []byte) (int, error) { return c.r.Read(p[:1]) }
+
+// TestInboundOneByteAtATime: frames cut at every byte (headers of every
+// length form, held frames, fragments with control frames between them,
+// zero-length fragments) reach the library whole and in order, and the
+// budget is given back.
+func TestInboundOneByteAtATime(t *testing.T) {
+	big := bytes.Repeat([]byte("x"), 9000)
+	var in []byte
+	for _, f := range [][]byte{
+		testFrame(true, 1, []byte("hi")),
+		testFrame(false, 2, big[:5000]),
+		testFrame(true, 9, []byte("p")),
+		testFrame(false, 0, nil),
+		testFrame(true, 10, nil),
+		testFrame(true, 0, big),
+		testFrame(true, 2, make([]byte, 70000)),
+		testFrame(true, 8, []byte{3, 232}),
+	} {
+		in = append(in, f...)
+	}
+	for _, size := range []int{16, readBufSize, 4096} {
+		budget := NewBudget(1 << 20)
+		g := &inbound{nc: &byteConn{chunkConn{r: bytes.NewReader(in)}}, max: 1 << 20, timeout: time.Minute, budget: budget}
+		out, err := io.ReadAll(bufio.NewReaderSize(g, size))
+		if err != nil || !bytes.Equal(out, in) {
+			t.Fatalf("library buffer %d: %d of %d bytes came through, equal=%v, %v", size, len(out), len(in), bytes.Equal(out, in), err)
+		}
+		if n := budget.InUse(); n != 0 {
+			t.Fatalf("library buffer %d: %d bytes of budget kept", size, n)
+		}
+	}
 }

@@ -97,10 +97,12 @@ type Options struct {
 	// Default 30s.
 	ReadTimeout time.Duration
 	// InboundBudget bounds the bytes of frames being received that the
-	// relay holds back, over every relay that shares it (the gateway gives
-	// the relays of an app one Budget); past it, reading those clients
-	// pauses until bytes are handed on. Default: a budget of this relay's
-	// own, of InboundBudgetSize.
+	// relay holds back, of fragmented messages not yet whole (each takes
+	// MaxMessageSize, its length not being announced), and of
+	// inflated messages until they are relayed, over every relay that
+	// shares it (the gateway gives the relays of an app one Budget); past
+	// it, reading those clients pauses until bytes are handed on.
+	// Default: a budget of this relay's own, of InboundBudgetSize.
 	InboundBudget *Budget
 	// InboundBudgetSize is the size of the budget in bytes. On a shared
 	// budget the largest size any relay sets wins; default

@@ -80,21 +80,22 @@ func (rl *Relay) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if claimsUpgrade(r) {
 			if herr := checkHandshake(r); herr != nil {
-				rl.log.Debug("websocket handshake refused", "path", r.URL.Path, "status", herr.status, "error", herr.msg, "remote", r.RemoteAddr)
+				rl.log.Debug("websocket handshake refused", "path", logClip(r.URL.Path), "status", herr.status, "error", herr.msg, "remote", r.RemoteAddr)
 				rl.refused(herr.reason)
 				herr.write(w)
 				return
 			}
+			joinConnection(r)
 		}
 		if !hosts.AllowsRequest(r) {
-			rl.log.Info("request refused: a loopback connection named a host that is neither loopback nor allowed (DNS rebinding?)", "host", r.Host, "path", r.URL.Path, "remote", r.RemoteAddr)
+			rl.log.Info("request refused: a loopback connection named a host that is neither loopback nor allowed (DNS rebinding?)", "host", logClip(r.Host), "path", logClip(r.URL.Path), "remote", r.RemoteAddr)
 			rl.refused(RefusedHost)
 			w.Header().Set("Connection", "close")
 			http.Error(w, origin.HostRefusal(r.Host), http.StatusMisdirectedRequest)
 			return
 		}
 		if o := r.Header.Get("Origin"); o != "" && !rl.originAllowed(o, r.Host) {
-			rl.log.Info("websocket origin refused", "origin", o, "host", r.Host, "remote", r.RemoteAddr)
+			rl.log.Info("websocket origin refused", "origin", logClip(o), "host", logClip(r.Host), "path", logClip(r.URL.Path), "remote", r.RemoteAddr)
 			rl.refused(RefusedOrigin)
 			http.Error(w, "origin not allowed", http.StatusForbidden)
 			return
@@ -183,7 +184,7 @@ func (rl *Relay) relay(w http.ResponseWriter, r *http.Request, raw string, spawn
 	go func() {
 		defer rl.readers.Done()
 		defer rl.remove(c)
-		defer in.release()
+		defer in.releaseAll()
 		defer c.recoverPanic("reading frames")
 		socket.ReadLoop()
 	}()
@@ -203,8 +204,15 @@ func (rl *Relay) upgrade(w http.ResponseWriter, r *http.Request) (*gws.Conn, *so
 	// WebSocket: dead peers are found by pings, slow ones by WriteTimeout.
 	_ = nc.SetDeadline(time.Time{})
 	sock := &socket{Conn: nc, timeout: rl.opts.WriteTimeout}
-	// The library negotiates permessage-deflate exactly so.
-	deflate := rl.opts.Compression && strings.Contains(r.Header.Get("Sec-WebSocket-Extensions"), "permessage-deflate")
+	// The library takes any header that names permessage-deflate: it is
+	// given only an offer the server can take (or none), and negotiates
+	// exactly so.
+	deflate := rl.opts.Compression && deflateOffer(r)
+	if deflate {
+		r.Header.Set("Sec-WebSocket-Extensions", "permessage-deflate")
+	} else {
+		r.Header.Del("Sec-WebSocket-Extensions")
+	}
 	in := newInbound(nc, &rl.opts, rl.budget, deflate)
 	if n := brw.Reader.Buffered(); n > 0 {
 		b, _ := brw.Reader.Peek(n) // frames the client sent right after the handshake
