@@ -45,6 +45,11 @@ type Event struct {
 	From   pid.PID // the process that ended (EXIT, LINK_DOWN) or asked to cancel
 	Result Result  // EXIT and LINK_DOWN
 	Reason string  // CANCEL
+
+	// gate orders the event after the messages its sender sent before it:
+	// the event may be received once the inbox has popped this many
+	// messages (0: at once). See order.go.
+	gate uint64
 }
 
 // Result is how a process ended: Err is nil for a normal exit.

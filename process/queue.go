@@ -13,6 +13,7 @@ type queue[T any] struct {
 	n      int
 	max    int           // 0: unbounded
 	closed bool          // no more pushes; pops drain what is left
+	popped uint64        // items popped so far (see order.go)
 	signal chan struct{} // nil for queues consumed by scheduling
 }
 
@@ -98,6 +99,7 @@ func (q *queue[T]) pop() (v T, ok, closed bool) {
 	q.buf[i] = zero
 	q.head = (i + 1) & (len(q.buf) - 1)
 	q.n--
+	q.popped++
 	if q.n == 0 {
 		q.head = 0
 		if len(q.buf) > 64 {
