@@ -41,15 +41,14 @@ func (k EventKind) String() string {
 
 // Event is a notice from the runtime, delivered separately from messages.
 type Event struct {
-	Kind   EventKind
+	Kind EventKind
+	// A gated event may be received once the inbox has popped gate
+	// messages (the count wraps): see order.go.
+	gated  bool
+	gate   uint32
 	From   pid.PID // the process that ended (EXIT, LINK_DOWN) or asked to cancel
 	Result Result  // EXIT and LINK_DOWN
 	Reason string  // CANCEL
-
-	// gate orders the event after the messages its sender sent before it:
-	// the event may be received once the inbox has popped this many
-	// messages (0: at once). See order.go.
-	gate uint64
 }
 
 // Result is how a process ended: Err is nil for a normal exit.

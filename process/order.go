@@ -28,38 +28,44 @@ import "github.com/wsrelay/wsrelay/pid"
 // The scan costs one pass over the receiver's waiting messages per event;
 // events are rare next to messages, and the inbox is bounded.
 
-// gateFor returns the gate of an event from sender: one past the inbox
-// position of the last message from sender still waiting, or 0.
-func (p *Process) gateFor(sender pid.PID) uint64 {
+// gateFor returns the gate of an event from sender: the inbox's pop count
+// once it has popped the last message from sender still waiting; ok is
+// false when sender has nothing waiting.
+func (p *Process) gateFor(sender pid.PID) (gate uint32, ok bool) {
 	if sender.IsZero() {
-		return 0 // from outside any process (Shutdown's CANCEL): not a sender
+		return 0, false // from outside any process (Shutdown's CANCEL): not a sender
 	}
 	q := &p.inbox
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.n == 0 {
-		return 0
+		return 0, false
 	}
 	mask := len(q.buf) - 1
 	for i := q.n - 1; i >= 0; i-- {
 		if from := &q.buf[(q.head+i)&mask].From; from.ID == sender.ID && *from == sender {
-			return q.popped + uint64(i) + 1
+			return q.popped + uint32(i) + 1, true
 		}
 	}
-	return 0
+	return 0, false
 }
+
+// passed reports whether an inbox that has popped popped messages is past
+// gate. The counts wrap; the difference is right while fewer than 2^31
+// messages wait, far beyond any mailbox bound.
+func passed(popped, gate uint32) bool { return int32(popped-gate) >= 0 }
 
 // pushEvent queues e behind the messages its sender sent before it. It
 // reports whether e was queued (false: the process has ended).
 func (p *Process) pushEvent(e Event) bool {
-	e.gate = p.gateFor(e.From)
-	if e.gate != 0 {
+	e.gate, e.gated = p.gateFor(e.From)
+	if e.gated {
 		// Counted before the push wakes the consumer, so that a message
 		// received right after the wake-up wakes it again (passedMessage).
 		p.gated.Add(1)
 	}
 	if p.events.push(e, true) != pushed {
-		if e.gate != 0 {
+		if e.gated {
 			p.gated.Add(-1)
 		}
 		return false
@@ -72,7 +78,7 @@ func (p *Process) pushEvent(e Event) bool {
 // does not hold back a later event from another; events from one sender
 // keep their order because their gates never decrease.
 func (p *Process) popEvent() (e Event, ok, closed bool) {
-	popped := p.inbox.poppedCount() // only grows: a stale value is safe
+	popped := p.inbox.poppedCount() // only grows (mod 2^32): a stale value is safe
 	q := &p.events
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -81,9 +87,9 @@ func (p *Process) popEvent() (e Event, ok, closed bool) {
 	}
 	mask := len(q.buf) - 1
 	for i := 0; i < q.n; i++ {
-		if g := q.buf[(q.head+i)&mask].gate; g == 0 || g <= popped {
+		if h := &q.buf[(q.head+i)&mask]; !h.gated || passed(popped, h.gate) {
 			e = q.removeAt(i)
-			if e.gate != 0 {
+			if e.gated {
 				p.gated.Add(-1)
 			}
 			return e, true, false
@@ -119,7 +125,7 @@ func (q *queue[T]) removeAt(i int) T {
 	return v
 }
 
-func (q *queue[T]) poppedCount() uint64 {
+func (q *queue[T]) poppedCount() uint32 {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	return q.popped

@@ -40,13 +40,13 @@ type Process struct {
 
 	inbox  queue[Message]
 	events queue[Event]
-	gated  atomic.Int32 // events waiting behind their senders' messages (order.go)
 
 	mu        sync.Mutex // guards everything below
 	dead      bool
 	result    Result
 	cancelled bool
 	trapLinks bool
+	gated     atomic.Int32 // events waiting behind their senders' messages (order.go); not guarded by mu
 	rel       relations
 	names     []string
 	timer     *time.Timer // cancel grace period

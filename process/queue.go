@@ -13,7 +13,7 @@ type queue[T any] struct {
 	n      int
 	max    int           // 0: unbounded
 	closed bool          // no more pushes; pops drain what is left
-	popped uint64        // items popped so far (see order.go)
+	popped uint32        // items popped so far, wrapping (see order.go)
 	signal chan struct{} // nil for queues consumed by scheduling
 }
 
