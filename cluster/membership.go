@@ -25,7 +25,11 @@ import (
 // A node that comes back without restarting (same incarnation: its NATS
 // connection was cut, or its heartbeats were late) was forgotten here, so
 // it is sent kindReset first: it then forgets this node's relations too,
-// and the two start again from nothing on both sides.
+// and the two start again from nothing on both sides. When both sides
+// declared each other down (a cut NATS connection usually does that), each
+// already forgot the other's relations before taking it back, so a reset
+// that arrives within HeartbeatTimeout of taking its sender back is
+// ignored: acting on it would drop relations made since.
 
 const (
 	hbHello byte = 1 << iota
@@ -58,17 +62,19 @@ func (t *Transport) heartbeatLoop() {
 				t.publishHeartbeat(0)
 				last = now
 			}
-			t.expire(now)
+			t.expire(now, t.opts.HeartbeatTimeout-every)
 		}
 	}
 }
 
-// expire takes down the peers silent for longer than the timeout.
-func (t *Transport) expire(now time.Time) {
+// expire takes down the peers silent for longer than silence. The loop
+// checks every period, and silence is the timeout less one period, so a
+// node is down at most the timeout after its last heartbeat.
+func (t *Transport) expire(now time.Time, silence time.Duration) {
 	var down []*peer
 	t.mu.Lock()
 	for _, p := range t.peers {
-		if p.up && now.Sub(p.lastSeen) > t.opts.HeartbeatTimeout {
+		if p.up && now.Sub(p.lastSeen) > silence {
 			t.markDown(p)
 			down = append(down, p)
 		}
@@ -166,7 +172,9 @@ func (t *Transport) admit(p *peer, inc uint64) {
 	reset := p.downInc == inc
 	p.up, p.inc, p.lastSeen = true, inc, time.Now()
 	p.toInc.Store(inc)
+	p.backAt = time.Time{}
 	if reset {
+		p.backAt = p.lastSeen
 		_ = p.enqueue(t, process.Signal{Kind: kindReset})
 	}
 	t.log.Info("cluster: node up", "node", p.name, "incarnation", inc, "back_without_restart", reset)

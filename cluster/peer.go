@@ -28,6 +28,7 @@ type peer struct {
 	inc      uint64    // incarnation seen up
 	downInc  uint64    // incarnation last declared down
 	lastSeen time.Time // last heartbeat
+	backAt   time.Time // when it came back without a restart (see membership.go)
 
 	mu      sync.Mutex
 	chunks  [][]byte // batches waiting, oldest first; each starts with the header

@@ -235,6 +235,16 @@ func (t *Transport) peerReset(name string) {
 	if name == "" || name == t.name {
 		return
 	}
+	t.mu.Lock()
+	p := t.peers[name]
+	sameEpisode := p != nil && !p.backAt.IsZero() && time.Since(p.backAt) < t.opts.HeartbeatTimeout
+	if p != nil {
+		p.backAt = time.Time{}
+	}
+	t.mu.Unlock()
+	if sameEpisode {
+		return // this node took it down and forgot its relations too
+	}
 	t.log.Warn("cluster: a node had declared this one down; dropping relations with it", "node", name)
 	t.node.NodeDown(name)
 }
