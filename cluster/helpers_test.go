@@ -2,10 +2,10 @@ package cluster_test
 
 import (
 	"context"
-	"log/slog"
-	"os"
 	"io"
+	"log/slog"
 	"net"
+	"os"
 	"sort"
 	"sync"
 	"testing"
