@@ -63,6 +63,7 @@ func (t *Transport) heartbeatLoop() {
 				last = now
 			}
 			t.expire(now, t.opts.HeartbeatTimeout-every)
+			t.checkDropped()
 		}
 	}
 }
@@ -178,4 +179,24 @@ func (t *Transport) admit(p *peer, inc uint64) {
 		_ = p.enqueue(t, process.Signal{Kind: kindReset})
 	}
 	t.log.Info("cluster: node up", "node", p.name, "incarnation", inc, "back_without_restart", reset)
+}
+
+// checkDropped logs the batches NATS dropped because this node did not
+// read them fast enough (a slow consumer): their signals are lost.
+func (t *Transport) checkDropped() {
+	t.mu.RLock()
+	var sub *nats.Subscription
+	if len(t.subs) > 0 {
+		sub = t.subs[0]
+	}
+	t.mu.RUnlock()
+	if sub == nil {
+		return
+	}
+	n, err := sub.Dropped()
+	if err != nil || uint64(n) <= t.stats.slowDropped.Load() {
+		return
+	}
+	prev := t.stats.slowDropped.Swap(uint64(n))
+	t.log.Warn("cluster: this node fell behind; NATS dropped batches sent to it", "dropped", uint64(n)-prev, "dropped_so_far", n)
 }

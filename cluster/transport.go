@@ -37,6 +37,7 @@ type Transport struct {
 		batchesOut, signalsOut, bytesOut atomic.Uint64
 		batchesIn, signalsIn, badIn      atomic.Uint64
 		stale, dropped, publishErrors    atomic.Uint64
+		slowDropped                      atomic.Uint64
 	}
 	warned atomic.Uint64 // bad batches logged, to rate-limit the log
 }
@@ -186,6 +187,7 @@ type Stats struct {
 	Stale                            uint64 // batches for an earlier incarnation of this node, dropped
 	Dropped                          uint64 // signals not sent: backlog full, or their node went down
 	PublishErrors                    uint64 // NATS refused a publish
+	SlowDropped                      uint64 // batches to this node NATS dropped: it fell behind
 }
 
 // Stats returns the transport's counters.
@@ -195,6 +197,7 @@ func (t *Transport) Stats() Stats {
 		BatchesOut: s.batchesOut.Load(), SignalsOut: s.signalsOut.Load(), BytesOut: s.bytesOut.Load(),
 		BatchesIn: s.batchesIn.Load(), SignalsIn: s.signalsIn.Load(), BadIn: s.badIn.Load(),
 		Stale: s.stale.Load(), Dropped: s.dropped.Load(), PublishErrors: s.publishErrors.Load(),
+		SlowDropped: s.slowDropped.Load(),
 	}
 }
 
