@@ -97,6 +97,9 @@ func (t *Transport) peerDown(p *peer, why string) {
 	p.drop(t)
 	t.log.Warn("cluster: node down", "node", p.name, "reason", why)
 	t.node.NodeDown(p.name)
+	if nm := t.names.Load(); nm != nil {
+		nm.peerDown(p.name)
+	}
 }
 
 func (t *Transport) onHeartbeat(m *nats.Msg) {

@@ -40,6 +40,7 @@ type Transport struct {
 		slowDropped                      atomic.Uint64
 	}
 	warned atomic.Uint64 // bad batches logged, to rate-limit the log
+	names  atomic.Pointer[Names]
 }
 
 // maxPeers bounds the peer table, so a flood of made-up heartbeats cannot

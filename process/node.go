@@ -23,6 +23,15 @@ type Options struct {
 	// Boot is the incarnation's start time, which seeds PID ids (see
 	// pid.Generator). Default time.Now().
 	Boot time.Time
+	// ClusterNames, when set, holds names registered cluster-wide; Resolve
+	// looks a name up there before the node's own names. Default nil: only
+	// the node's names (the cluster package provides one).
+	ClusterNames NameLookup
+}
+
+// NameLookup finds the PID a cluster-wide name is registered to.
+type NameLookup interface {
+	LookupName(name string) (pid.PID, bool)
 }
 
 // Node is one runtime instance: its process hosts, its processes and its
@@ -31,6 +40,7 @@ type Node struct {
 	name      string
 	log       *slog.Logger
 	transport Transport
+	cnames    NameLookup
 	ids       *pid.Generator
 
 	hostsMu sync.RWMutex
@@ -69,6 +79,7 @@ func NewNode(opts *Options) (*Node, error) {
 		name:      o.Name,
 		log:       o.Logger,
 		transport: o.Transport,
+		cnames:    o.ClusterNames,
 		ids:       pid.NewGenerator(o.Boot),
 		hosts:     make(map[string]*Host),
 		names:     make(map[string]pid.PID),
