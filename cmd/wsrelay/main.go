@@ -94,7 +94,7 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "wsrelay check:", err)
 		return 2
 	}
-	app, err := load(dir, slog.New(slog.DiscardHandler), "local")
+	app, err := load(dir, slog.New(slog.DiscardHandler), "local", nil)
 	if err != nil {
 		printProblems(stderr, dir, err)
 		return 1
@@ -112,6 +112,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	shutdown := fs.Duration("shutdown-timeout", 10*time.Second, "how long a graceful shutdown may take before the rest is cut off")
 	node := fs.String("node", "local", "node name, the node part of every PID")
 	pprofAddr := fs.String("pprof", "", "also serve Go's profiler at this loopback address (e.g. 127.0.0.1:6060)")
+	clusterFl := addClusterFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -138,9 +139,20 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		defer stopPprof()
 		log.Info("profiler listening", "url", "http://"+bound+"/debug/pprof/")
 	}
-	app, err := load(dir, log, *node)
+	// Cluster (docs/cluster.md): only when --cluster or --nats-listen is given.
+	cn, err := clusterFl.connect(fs, node, log)
+	if err != nil {
+		fmt.Fprintln(stderr, "wsrelay run:", err)
+		return 2
+	}
+	defer cn.close()
+	app, err := load(dir, log, *node, cn)
 	if err != nil {
 		printProblems(stderr, dir, err)
+		return 1
+	}
+	if err := cn.join(ctx, app.Node(), log); err != nil {
+		log.Error("cannot join the cluster", "error", err)
 		return 1
 	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
@@ -166,7 +178,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 // load reads and builds the app in dir. When the configuration has
 // problems, the Lua sources it could read are compiled too, so that every
 // problem is reported at once.
-func load(dir string, log *slog.Logger, node string) (*gateway.App, error) {
+func load(dir string, log *slog.Logger, node string, cn *clusterNode) (*gateway.App, error) {
 	cfg, probs := config.DiagnoseDir(dir, config.StandardKinds())
 	if len(probs) > 0 {
 		if cfg != nil {
@@ -174,7 +186,9 @@ func load(dir string, log *slog.Logger, node string) (*gateway.App, error) {
 		}
 		return nil, probs.Err()
 	}
-	return gateway.Build(cfg, gateway.Options{Logger: log, NodeName: node, Middleware: middleware()})
+	opts := gateway.Options{Logger: log, NodeName: node, Middleware: middleware()}
+	cn.wire(&opts)
+	return gateway.Build(cfg, opts)
 }
 
 // middleware lists what routers may use.
