@@ -262,6 +262,8 @@ func (c *conn) HandleEvent(p *process.Process, e process.Event) error {
 		// frame or a ws.close with its own code has been handled already.
 		if e.Result.Err == nil {
 			c.finish(ending{reason: ReasonTargetExited, closeCode: 1000, closeText: "target exited"})
+		} else if errors.Is(e.Result.Err, process.ErrNoConnection) { // the target's node was lost (cluster)
+			c.finish(ending{reason: ReasonTargetFailed, code: 1011, closeCode: 1011, closeText: "target node lost", detail: e.Result.Err.Error()})
 		} else {
 			c.finish(ending{reason: ReasonTargetFailed, code: 1011, closeCode: 1011, closeText: "target failed", detail: e.Result.Err.Error()})
 		}
