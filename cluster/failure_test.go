@@ -2,12 +2,15 @@ package cluster_test
 
 import (
 	"errors"
+	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/wsrelay/wsrelay/cluster"
 	"github.com/wsrelay/wsrelay/internal/poll"
 	"github.com/wsrelay/wsrelay/internal/proctest"
+	"github.com/wsrelay/wsrelay/internal/testlog"
 	"github.com/wsrelay/wsrelay/pid"
 	"github.com/wsrelay/wsrelay/process"
 	"github.com/wsrelay/wsrelay/value"
@@ -166,4 +169,21 @@ func TestRestartIsNewIncarnation(t *testing.T) {
 	if r := w.Await(old.PID); !errors.Is(r.Err, process.ErrNoProc) {
 		t.Fatalf("monitor of the old incarnation's PID: %v", r.Err)
 	}
+}
+
+// TestTwoNodesOneName: a second node started under a name already in use
+// is reported, on both of them.
+func TestTwoNodesOneName(t *testing.T) {
+	t.Parallel()
+	s := startNATS(t)
+	logs1, log1 := testlog.New(slog.LevelError)
+	logs2, log2 := testlog.New(slog.LevelError)
+	o1, o2 := fastOptions(), fastOptions()
+	o1.Logger, o2.Logger = log1, log2
+	startNode(t, s, "same", o1)
+	startNode(t, s, "same", o2)
+	poll.Until(t, timeout, "both nodes report the clash", func() bool {
+		return strings.Contains(logs1.String(), "another node runs under this node's name") &&
+			strings.Contains(logs2.String(), "another node runs under this node's name")
+	})
 }

@@ -3,9 +3,7 @@ package cluster_test
 import (
 	"context"
 	"io"
-	"log/slog"
 	"net"
-	"os"
 	"sort"
 	"sync"
 	"testing"
@@ -21,8 +19,6 @@ import (
 )
 
 func TestMain(m *testing.M) { leakcheck.Main(m) }
-
-const debugLog = false
 
 const (
 	host    = "app:processes"
@@ -79,11 +75,6 @@ func startNodeAt(t testing.TB, url, name string, opts *cluster.Options) *testNod
 		nats.IgnoreDiscoveredServers())
 	if err != nil {
 		t.Fatal(err)
-	}
-	if debugLog {
-		o := *opts
-		o.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil)).With("on", name)
-		opts = &o
 	}
 	tr, err := cluster.New(nc, opts)
 	if err != nil {

@@ -114,8 +114,15 @@ func (t *Transport) onHeartbeat(m *nats.Msg) {
 		t.stats.badIn.Add(1)
 		return
 	}
+	if name == t.name {
+		if inc != t.inc && t.twin.CompareAndSwap(false, true) {
+			t.log.Error("cluster: another node runs under this node's name; signals for this name reach both",
+				"node", name, "other_incarnation", inc, "incarnation", t.inc)
+		}
+		return
+	}
 	t.mu.Lock()
-	if !t.running || name == t.name {
+	if !t.running {
 		t.mu.Unlock()
 		return
 	}

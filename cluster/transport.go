@@ -41,6 +41,7 @@ type Transport struct {
 	}
 	warned atomic.Uint64 // bad batches logged, to rate-limit the log
 	names  atomic.Pointer[Names]
+	twin   atomic.Bool // another node with this name was seen (logged once)
 }
 
 // maxPeers bounds the peer table, so a flood of made-up heartbeats cannot
