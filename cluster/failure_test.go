@@ -3,9 +3,12 @@ package cluster_test
 import (
 	"errors"
 	"log/slog"
+	"net"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
 
 	"github.com/wsrelay/wsrelay/cluster"
 	"github.com/wsrelay/wsrelay/internal/poll"
@@ -186,4 +189,43 @@ func TestTwoNodesOneName(t *testing.T) {
 		return strings.Contains(logs1.String(), "another node runs under this node's name") &&
 			strings.Contains(logs2.String(), "another node runs under this node's name")
 	})
+}
+
+// TestNATSRestart: the NATS server goes away and comes back on the same
+// address. The nodes reconnect by themselves and work as before; what was
+// in flight, and the relations of before (if the outage outlasted the
+// heartbeat timeout), are lost.
+func TestNATSRestart(t *testing.T) {
+	t.Parallel()
+	s := startNATS(t)
+	port := s.Addr().(*net.TCPAddr).Port
+	a, b := startNode(t, s, "a", nil), startNode(t, s, "b", nil)
+	waitPeers(t, a, b)
+	onB := proctest.Spawn(t, b.node, host, nil)
+	mon, trap := watchers(t, a, onB)
+
+	s.Shutdown()
+	s.WaitForShutdown()
+	// Down for longer than the heartbeat timeout: each side loses the other.
+	expectNoConnection(t, mon, trap, onB.PID, time.Now())
+
+	s2, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: port, NoLog: true, NoSigs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s2.Start()
+	if !s2.ReadyForConnections(timeout) {
+		t.Fatal("the restarted NATS server is not ready")
+	}
+	t.Cleanup(func() {
+		s2.Shutdown()
+		s2.WaitForShutdown()
+	})
+	waitPeers(t, a, b)
+	fresh := proctest.Spawn(t, b.node, host, nil)
+	sender := proctest.Spawn(t, a.node, host, nil)
+	sender.Send(fresh.PID.String(), "after the restart", value.Nil())
+	if m := fresh.Next("after the restart"); m.From != sender.PID {
+		t.Fatalf("got %v", m)
+	}
 }

@@ -114,7 +114,7 @@ func (nm *Names) Start(ctx context.Context) error {
 	nm.kv, nm.cancel, nm.keeper, nm.started = kv, cancel, keeper, true
 	nm.mu.Unlock()
 	nm.wg.Add(1)
-	go nm.watch(w)
+	go nm.watch(wctx, w)
 	t.names.Store(nm)
 	nm.nodeDown(t.name) // an earlier incarnation's names: none of them is ours
 	return nil
@@ -270,12 +270,27 @@ func (nm *Names) apply(e jetstream.KeyValueEntry) {
 	}
 }
 
-func (nm *Names) watch(w jetstream.KeyWatcher) {
+func (nm *Names) watch(ctx context.Context, w jetstream.KeyWatcher) {
 	defer nm.wg.Done()
-	defer func() { _ = w.Stop() }()
-	for e := range w.Updates() {
-		if e != nil {
-			nm.apply(e)
+	defer func() {
+		// Stopping deletes the watch's consumer, a JetStream request that
+		// waits seconds for an answer when NATS is gone; closing the
+		// connection ends the watch then, and the server drops the consumer.
+		if nm.t.nc.IsConnected() {
+			_ = w.Stop()
+		}
+	}()
+	for {
+		select {
+		case e, ok := <-w.Updates():
+			if !ok {
+				return
+			}
+			if e != nil {
+				nm.apply(e)
+			}
+		case <-ctx.Done():
+			return
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -100,4 +101,69 @@ func TestRelayTargetNodeLost(t *testing.T) {
 	if code, reason, _ := c.ReadClose(); code != 1011 || reason != "target node lost" {
 		t.Fatalf("close %d %q when the target's node was lost, want 1011 \"target node lost\"", code, reason)
 	}
+}
+
+// TestRelayTransferAcrossNodes: a client streams numbered frames while its
+// target on node a moves it to a target on node b. Each frame reaches
+// exactly one target, in order: the old one's frames, then its ws.leave;
+// the new one's ws.join, then the rest.
+func TestRelayTransferAcrossNodes(t *testing.T) {
+	t.Parallel()
+	a, b, _ := cluster3(t)
+	old := proctest.Spawn(t, a.node, host, nil)
+	next := proctest.Spawn(t, b.node, host, nil)
+	c := dial(t, relayOn(t, a, old.PID))
+	cv, _ := old.Next("ws.join").Payload.Get("client_pid")
+	client, _ := cv.Text()
+
+	const frames = 2000
+	sent := make(chan error, 1)
+	go func() {
+		for i := range frames {
+			if err := c.WriteText(strconv.Itoa(i)); err != nil {
+				sent <- err
+				return
+			}
+		}
+		sent <- nil
+	}()
+	want := 0
+	// read takes frames from pr in order until the topic until, or until
+	// frame number stop has been read.
+	read := func(pr *proctest.Probe, until string, stop int) {
+		t.Helper()
+		for want < stop {
+			m := pr.Recv()
+			if m.Topic == until {
+				return
+			}
+			if m.Topic != "ws.message" {
+				t.Fatalf("%v got %s", pr.PID, m.Topic)
+			}
+			d, _ := m.Payload.Get("data")
+			if s, _ := d.Text(); s != strconv.Itoa(want) {
+				t.Fatalf("%v got frame %q, want %d", pr.PID, s, want)
+			}
+			want++
+		}
+	}
+	read(old, "", frames/4) // the old target has a share before the move
+	var err error
+	old.Run(func(p *process.Process) {
+		err = p.SendDest(client, "ws.control", value.MustOf(map[string]any{"target_pid": next.PID.String()}))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := <-sent; err != nil {
+		t.Fatal(err)
+	}
+	read(old, "ws.leave", frames+1)
+	moved := want
+	next.Next("ws.join")
+	read(next, "", frames)
+	if want != frames {
+		t.Fatalf("%d of %d frames arrived", want, frames)
+	}
+	t.Logf("%d frames to the old target on a, %d to the new one on b", moved, frames-moved)
 }

@@ -132,8 +132,8 @@ func (t *Transport) Close() error {
 	}
 	t.publishHeartbeat(hbBye)
 	t.wg.Wait()
-	if !t.nc.IsClosed() {
-		_ = t.nc.Flush()
+	if t.nc.IsConnected() { // the goodbye goes out now; a disconnected client would wait
+		_ = t.nc.FlushTimeout(time.Second)
 	}
 	return nil
 }

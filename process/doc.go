@@ -50,7 +50,9 @@
 //
 // PIDs carry their node's name. Operations on another node's PIDs go
 // through a Transport (the cluster package implements one over NATS); a
-// node without one fails them with ErrNoTransport.
+// node without one fails them with ErrNoTransport. Options.ClusterNames
+// adds names that hold across the cluster, which Resolve consults before
+// the node's own.
 //
 // # Implementation notes
 //

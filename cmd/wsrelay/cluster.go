@@ -144,7 +144,9 @@ func (cn *clusterNode) join(ctx context.Context, n *process.Node, log *slog.Logg
 	defer cancel()
 	if err := cn.names.Start(sctx); err != nil {
 		log.Warn("cluster-wide names unavailable; local names only", "error", err)
+		return nil
 	}
+	log.Info("cluster-wide names ready")
 	return nil
 }
 

@@ -36,9 +36,10 @@ func TestRunTwoNodes(t *testing.T) {
 	go func() {
 		done <- run(ctx, []string{"run", "--cluster", url, dir}, io.Discard, logs2)
 	}()
-	poll.Until(t, timeout, "each node sees the other", func() bool {
-		return strings.Contains(logs1.String(), `"cluster: node up" node=n2`) &&
-			strings.Contains(logs2.String(), `"cluster: node up" node=n1`)
+	poll.Until(t, timeout, "each node sees the other, with cluster names", func() bool {
+		l1, l2 := logs1.String(), logs2.String()
+		return strings.Contains(l1, `"cluster: node up" node=n2`) && strings.Contains(l2, `"cluster: node up" node=n1`) &&
+			strings.Contains(l1, "cluster-wide names ready") && strings.Contains(l2, "cluster-wide names ready")
 	})
 	cancel()
 	for range 2 {
