@@ -28,6 +28,10 @@ type Options struct {
 	// Middleware are the middleware routers may list. Default: cors and
 	// websocket_relay.
 	Middleware []*Middleware
+	// Transport and ClusterNames join the node to a cluster (see
+	// process.Options and the cluster package). Default nil: one node.
+	Transport    process.Transport
+	ClusterNames process.NameLookup
 }
 
 // App is a built app: Start runs it, Shutdown stops it.
@@ -62,7 +66,8 @@ func Build(cfg *config.App, opts Options) (*App, error) {
 	if opts.Middleware == nil {
 		opts.Middleware = []*Middleware{CORS(), Relay()}
 	}
-	node, err := process.NewNode(&process.Options{Name: opts.NodeName, Logger: opts.Logger})
+	node, err := process.NewNode(&process.Options{Name: opts.NodeName, Logger: opts.Logger,
+		Transport: opts.Transport, ClusterNames: opts.ClusterNames})
 	if err != nil {
 		return nil, err
 	}

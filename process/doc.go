@@ -15,8 +15,11 @@
 //
 // # Guarantees
 //
-//   - Send never blocks. Messages from one sender to one receiver arrive in
-//     the order sent. A send to an ended process is dropped and counted
+//   - Send never blocks. Signals from one sender to one receiver arrive in
+//     the order sent: messages among themselves, and an event (the EXIT of
+//     a monitored process, LINK_DOWN, CANCEL) after the messages its
+//     sender sent before it. Events from other senders overtake a backlog
+//     of messages. See order.go. A send to an ended process is dropped and counted
 //     (Stats.DeadLetters); a send to a full mailbox is dropped, counted,
 //     logged, and returns ErrMailboxFull.
 //   - Payloads are value.Value, which are immutable: no receiver can observe
@@ -47,7 +50,9 @@
 //
 // PIDs carry their node's name. Operations on another node's PIDs go
 // through a Transport (the cluster package implements one over NATS); a
-// node without one fails them with ErrNoTransport.
+// node without one fails them with ErrNoTransport. Options.ClusterNames
+// adds names that hold across the cluster, which Resolve consults before
+// the node's own.
 //
 // # Implementation notes
 //

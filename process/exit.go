@@ -116,12 +116,13 @@ func (p *Process) drainOnce() {
 			p.callTerminate()
 			return
 		}
-		// Events first: an EXIT or CANCEL should not wait behind a backlog.
-		if e, ok, _ := p.events.pop(); ok {
+		// Events first: an EXIT or CANCEL should not wait behind a backlog,
+		// except behind the messages its own sender sent before it.
+		if e, ok, _ := p.popEvent(); ok {
 			p.handle(func() error { return p.handler.HandleEvent(p, e) })
 			continue
 		}
-		if m, ok, _ := p.inbox.pop(); ok {
+		if m, ok, _ := p.inbox.pop(); ok { // no passedMessage: this loop checks events next
 			p.handle(func() error { return p.handler.HandleMessage(p, m) })
 			continue
 		}
@@ -209,7 +210,7 @@ func (n *Node) cancel(p *Process, from pid.PID, reason string, grace time.Durati
 	p.cancelled = true
 	p.timer = time.AfterFunc(grace, func() { n.terminate(p, ErrTerminated) })
 	p.mu.Unlock()
-	p.events.push(Event{Kind: EventCancel, From: from, Reason: reason}, true)
+	p.pushEvent(Event{Kind: EventCancel, From: from, Reason: reason})
 	p.inbox.close(false)
 	if p.handler != nil {
 		p.schedule()

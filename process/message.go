@@ -41,7 +41,11 @@ func (k EventKind) String() string {
 
 // Event is a notice from the runtime, delivered separately from messages.
 type Event struct {
-	Kind   EventKind
+	Kind EventKind
+	// A gated event may be received once the inbox has popped gate
+	// messages (the count wraps): see order.go.
+	gated  bool
+	gate   uint32
 	From   pid.PID // the process that ended (EXIT, LINK_DOWN) or asked to cancel
 	Result Result  // EXIT and LINK_DOWN
 	Reason string  // CANCEL

@@ -104,7 +104,7 @@ func (n *Node) deliverExit(w, from pid.PID, r Result) {
 }
 
 func (p *Process) deliverEvent(e Event) {
-	if p.events.push(e, true) == pushed && p.handler != nil {
+	if p.pushEvent(e) && p.handler != nil {
 		p.schedule()
 	}
 }

@@ -239,7 +239,8 @@ func (n *Node) releaseNames(p pid.PID, names []string) {
 }
 
 // Resolve turns a destination into a PID: text starting with '{' is parsed
-// as a PID, anything else is looked up as a registered name.
+// as a PID, anything else is looked up as a registered name: among the
+// cluster-wide names first (Options.ClusterNames), then the node's own.
 func (n *Node) Resolve(dest string) (pid.PID, error) {
 	if strings.HasPrefix(dest, "{") {
 		p, err := pid.Parse(dest)
@@ -247,6 +248,11 @@ func (n *Node) Resolve(dest string) (pid.PID, error) {
 			return pid.PID{}, err
 		}
 		return n.normalize(p), nil
+	}
+	if n.cnames != nil {
+		if p, ok := n.cnames.LookupName(dest); ok {
+			return p, nil
+		}
 	}
 	if p, ok := n.Lookup(dest); ok {
 		return p, nil

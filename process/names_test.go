@@ -187,3 +187,27 @@ func TestReservedNameStaysWithItsKeeper(t *testing.T) {
 		t.Fatalf("the keeper ended; the name should be free: %v", err)
 	}
 }
+
+// fakeNames is a cluster-wide name table of fixed entries.
+type fakeNames map[string]pid.PID
+
+func (f fakeNames) LookupName(name string) (pid.PID, bool) { p, ok := f[name]; return p, ok }
+
+func TestResolveClusterNamesFirst(t *testing.T) {
+	t.Parallel()
+	remote := pid.PID{Node: "other", Host: host, ID: 9}
+	n := newNode(t, nil, &process.Options{ClusterNames: fakeNames{"lobby": remote}})
+	pr := spawnProbe(t, n, process.SpawnOptions{})
+	if err := n.Register("lobby", pr.pid); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Register("local-only", pr.pid); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := n.Resolve("lobby"); err != nil || p != remote {
+		t.Fatalf("a name held cluster-wide and locally resolved to %v, %v; want the cluster's %v", p, err, remote)
+	}
+	if p, err := n.Resolve("local-only"); err != nil || p != pr.pid {
+		t.Fatalf("a local name resolved to %v, %v", p, err)
+	}
+}

@@ -28,6 +28,15 @@ type Options struct {
 	// summarized in one line. Default DefaultCrashReports (10); negative:
 	// none are logged.
 	CrashReports int
+	// ClusterNames, when set, holds names registered cluster-wide; Resolve
+	// looks a name up there before the node's own names. Default nil: only
+	// the node's names (the cluster package provides one).
+	ClusterNames NameLookup
+}
+
+// NameLookup finds the PID a cluster-wide name is registered to.
+type NameLookup interface {
+	LookupName(name string) (pid.PID, bool)
 }
 
 // Node is one runtime instance: its process hosts, its processes and its
@@ -36,6 +45,7 @@ type Node struct {
 	name      string
 	log       *slog.Logger
 	transport Transport
+	cnames    NameLookup
 	ids       *pid.Generator
 
 	hostsMu sync.RWMutex
@@ -82,6 +92,7 @@ func NewNode(opts *Options) (*Node, error) {
 		name:      o.Name,
 		log:       o.Logger,
 		transport: o.Transport,
+		cnames:    o.ClusterNames,
 		ids:       pid.NewGenerator(o.Boot),
 		hosts:     make(map[string]*Host),
 		names:     make(map[string]nameEntry),

@@ -48,6 +48,7 @@ type Process struct {
 	cancelled bool
 	trapLinks bool
 	quiet     bool // no crash report
+	gated     atomic.Int32 // events waiting behind their senders' messages (order.go); not guarded by mu
 	rel       relations
 	names     []string
 	timer     *time.Timer // cancel grace period
@@ -208,37 +209,50 @@ func (p *Process) Context() context.Context {
 // Receive waits for the next message. It returns false when the inbox is
 // closed and drained (the process was cancelled or has ended) or ctx is done.
 func (p *Process) Receive(ctx context.Context) (Message, bool) {
-	return receive(ctx, &p.inbox)
+	m, ok := receive(ctx, p.inbox.signal, p.inbox.pop)
+	if ok {
+		p.passedMessage()
+	}
+	return m, ok
 }
 
 // TryReceive returns the next message if one is waiting. closed reports an
 // inbox that is closed and drained.
-func (p *Process) TryReceive() (m Message, ok, closed bool) { return p.inbox.pop() }
+func (p *Process) TryReceive() (m Message, ok, closed bool) {
+	m, ok, closed = p.inbox.pop()
+	if ok {
+		p.passedMessage()
+	}
+	return m, ok, closed
+}
 
 // InboxReady returns a channel that receives a value (or is closed) when
 // the inbox may have something: wait on it, then TryReceive. A process that
 // selects over several sources uses it; Receive is simpler otherwise.
 func (p *Process) InboxReady() <-chan struct{} { return p.inbox.signal }
 
-// ReceiveEvent waits for the next event, like Receive.
+// ReceiveEvent waits for the next event, like Receive. An event from a
+// process that sent this one messages first waits until those messages
+// have been received: signals from one sender arrive in the order sent.
 func (p *Process) ReceiveEvent(ctx context.Context) (Event, bool) {
-	return receive(ctx, &p.events)
+	return receive(ctx, p.events.signal, p.popEvent)
 }
 
-// TryReceiveEvent returns the next event if one is waiting.
-func (p *Process) TryReceiveEvent() (e Event, ok, closed bool) { return p.events.pop() }
+// TryReceiveEvent returns the next event if one may be received: one whose
+// sender's earlier messages have all been received (see ReceiveEvent).
+func (p *Process) TryReceiveEvent() (e Event, ok, closed bool) { return p.popEvent() }
 
 // EventsReady is InboxReady for events.
 func (p *Process) EventsReady() <-chan struct{} { return p.events.signal }
 
-func receive[T any](ctx context.Context, q *queue[T]) (T, bool) {
+func receive[T any](ctx context.Context, signal <-chan struct{}, pop func() (T, bool, bool)) (T, bool) {
 	for {
-		v, ok, closed := q.pop()
+		v, ok, closed := pop()
 		if ok || closed {
 			return v, ok
 		}
 		select {
-		case <-q.signal:
+		case <-signal:
 		case <-ctx.Done():
 			return v, false
 		}

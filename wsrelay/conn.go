@@ -372,12 +372,13 @@ func (c *conn) HandleEvent(p *process.Process, e process.Event) error {
 		if !ours {
 			return nil
 		}
-		// What the target sent before it ended is already in the inbox
-		// (events are handled before messages): deliver it first, so that
-		// a goodbye frame or a ws.close with its own code is not lost.
-		c.drainInbox(p)
+		// The process runtime hands over the target's EXIT only after
+		// every message the target sent before it ended, so a goodbye
+		// frame or a ws.close with its own code has been handled already.
 		if e.Result.Err == nil {
 			c.finish(ending{reason: ReasonTargetExited, closeCode: 1000, closeText: "target exited"})
+		} else if errors.Is(e.Result.Err, process.ErrNoConnection) { // the target's node was lost (cluster)
+			c.finish(ending{reason: ReasonTargetFailed, code: 1011, closeCode: 1011, closeText: "target node lost", detail: e.Result.Err.Error()})
 		} else {
 			// The connection monitors its target, so the target's failure
 			// is reported here rather than by a crash report (unless it
@@ -399,24 +400,6 @@ func (c *conn) HandleEvent(p *process.Process, e process.Event) error {
 		c.exit(p)
 	}
 	return nil
-}
-
-// drainInbox handles the messages waiting in the inbox, until the
-// connection ends.
-func (c *conn) drainInbox(p *process.Process) {
-	for {
-		c.mu.Lock()
-		ended := c.ended
-		c.mu.Unlock()
-		if ended {
-			return
-		}
-		m, ok, _ := p.TryReceive()
-		if !ok {
-			return
-		}
-		_ = c.HandleMessage(p, m)
-	}
 }
 
 // Terminate runs when the process has ended, however it ended. A process

@@ -124,7 +124,7 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "wsrelay check:", err)
 		return 2
 	}
-	app, cfg, err := load(dir, slog.New(slog.DiscardHandler), "local")
+	app, cfg, err := load(dir, slog.New(slog.DiscardHandler), "local", nil)
 	if err != nil {
 		printProblems(stderr, dir, err)
 		return 1
@@ -183,6 +183,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(fs.Output(), "Usage: wsrelay run [flags] [DIR]\n\nServe the app in DIR (default .) until SIGINT or SIGTERM; a second signal exits at once.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
+	clusterFl := addClusterFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return exitParse(err)
 	}
@@ -209,7 +210,14 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		defer stopPprof()
 		log.Info("profiler listening", "url", "http://"+bound+"/debug/pprof/")
 	}
-	app, _, err := load(dir, log, *node)
+	// Cluster (docs/cluster.md): only when --cluster or --nats-listen is given.
+	cn, err := clusterFl.connect(fs, node, log)
+	if err != nil {
+		fmt.Fprintln(stderr, "wsrelay run:", err)
+		return 2
+	}
+	defer cn.close()
+	app, _, err := load(dir, log, *node, cn)
 	if err != nil {
 		printProblems(stderr, dir, err)
 		return 1
@@ -221,6 +229,10 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(sigs)
+	if err := cn.join(ctx, app.Node(), log); err != nil {
+		log.Error("cannot join the cluster", "error", err)
+		return 1
+	}
 	if err := app.Start(); err != nil {
 		log.Error("cannot start", "error", err)
 		return 1
@@ -254,7 +266,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 // load reads and builds the app in dir. When the configuration has
 // problems, the Lua sources it could read are compiled too, so that every
 // problem is reported at once.
-func load(dir string, log *slog.Logger, node string) (*gateway.App, *config.App, error) {
+func load(dir string, log *slog.Logger, node string, cn *clusterNode) (*gateway.App, *config.App, error) {
 	cfg, probs := config.DiagnoseDir(dir, config.StandardKinds())
 	if len(probs) > 0 {
 		if cfg != nil {
@@ -263,7 +275,9 @@ func load(dir string, log *slog.Logger, node string) (*gateway.App, *config.App,
 		}
 		return nil, nil, probs.Err()
 	}
-	app, err := gateway.Build(cfg, gateway.Options{Logger: log, NodeName: node, Middleware: middleware()})
+	opts := gateway.Options{Logger: log, NodeName: node, Middleware: middleware()}
+	cn.wire(&opts)
+	app, err := gateway.Build(cfg, opts)
 	return app, cfg, err
 }
 

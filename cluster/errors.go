@@ -1,0 +1,18 @@
+package cluster
+
+import "errors"
+
+var (
+	// ErrNodeDown: the destination node is not a live member of the
+	// cluster (never seen, stopped heartbeating, or left).
+	ErrNodeDown = errors.New("node is down or unknown")
+	// ErrBacklog: too many bytes wait to be sent to the destination node
+	// (Options.MaxPending); the signal was dropped.
+	ErrBacklog = errors.New("too much waiting to be sent to the node")
+	// ErrTooLarge: one signal is larger than a NATS message may be.
+	ErrTooLarge = errors.New("signal larger than the NATS max payload")
+	// ErrNotStarted: Deliver before Start, or after Close.
+	ErrNotStarted = errors.New("cluster transport not running")
+	// ErrBadName: a cluster or node name cannot be a NATS subject token.
+	ErrBadName = errors.New("name cannot be used in a NATS subject")
+)

@@ -1,0 +1,231 @@
+package cluster_test
+
+import (
+	"errors"
+	"log/slog"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/wsrelay/wsrelay/cluster"
+	"github.com/wsrelay/wsrelay/internal/poll"
+	"github.com/wsrelay/wsrelay/internal/proctest"
+	"github.com/wsrelay/wsrelay/internal/testlog"
+	"github.com/wsrelay/wsrelay/pid"
+	"github.com/wsrelay/wsrelay/process"
+	"github.com/wsrelay/wsrelay/value"
+)
+
+// watchers sets up, on node w, one probe monitoring target and one linked
+// to it that traps links, and makes sure both relations reached target's
+// node (signals from one sender arrive in order).
+func watchers(t *testing.T, w *testNode, target *proctest.Probe) (mon, trap *proctest.Probe) {
+	t.Helper()
+	mon = proctest.Spawn(t, w.node, host, nil)
+	mon.Monitor(target.PID)
+	mon.Send(target.PID.String(), "sync", value.Nil())
+	target.Next("sync")
+	trap = proctest.Spawn(t, w.node, host, nil)
+	var err error
+	trap.Run(func(p *process.Process) {
+		p.SetTrapLinks(true)
+		err = p.Link(target.PID)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	trap.Send(target.PID.String(), "sync", value.Nil())
+	target.Next("sync")
+	return mon, trap
+}
+
+// expectNoConnection waits for mon's EXIT and trap's LINK_DOWN for target,
+// both with noconnection, and returns how long the last one took from since.
+func expectNoConnection(t *testing.T, mon, trap *proctest.Probe, target pid.PID, since time.Time) time.Duration {
+	t.Helper()
+	if e := mon.Event(); e.Kind != process.EventExit || e.From != target || !errors.Is(e.Result.Err, process.ErrNoConnection) || e.Result.Err.Error() != "noconnection" {
+		t.Fatalf("monitor of a lost node's process: %v from %v: %v", e.Kind, e.From, e.Result.Err)
+	}
+	if e := trap.Event(); e.Kind != process.EventLinkDown || e.From != target || !errors.Is(e.Result.Err, process.ErrNoConnection) {
+		t.Fatalf("link to a lost node's process: %v from %v: %v", e.Kind, e.From, e.Result.Err)
+	}
+	return time.Since(since)
+}
+
+// TestNodeStoppedAbruptly: a node whose NATS connection closes without a
+// goodbye is down once its heartbeats stop: watchers of its processes get
+// noconnection, and sends to it fail.
+func TestNodeStoppedAbruptly(t *testing.T) {
+	t.Parallel()
+	a, b, _ := cluster3(t)
+	target := proctest.Spawn(t, b.node, host, nil)
+	mon, trap := watchers(t, a, target)
+
+	lost := time.Now()
+	b.nc.Close() // no goodbye: only the missing heartbeats tell
+	took := expectNoConnection(t, mon, trap, target.PID, lost)
+	t.Logf("node loss noticed after %v (heartbeat timeout %v)", took, fastOptions().HeartbeatTimeout)
+
+	var err error
+	mon.Run(func(p *process.Process) { err = p.Send(target.PID, "x", value.Nil()) })
+	if !errors.Is(err, cluster.ErrNodeDown) {
+		t.Fatalf("send to a lost node: %v", err)
+	}
+	mon.Run(func(p *process.Process) { err = p.Monitor(target.PID) })
+	if !errors.Is(err, cluster.ErrNodeDown) {
+		t.Fatalf("monitor of a lost node's process: %v", err)
+	}
+}
+
+// TestNodeLeaving: a node that closes its transport says goodbye, and the
+// others take it down without waiting for the timeout.
+func TestNodeLeaving(t *testing.T) {
+	t.Parallel()
+	s := startNATS(t)
+	slow := &cluster.Options{HeartbeatInterval: time.Second, HeartbeatTimeout: time.Hour}
+	a, b := startNode(t, s, "a", slow), startNode(t, s, "b", slow)
+	waitPeers(t, a, b)
+	target := proctest.Spawn(t, b.node, host, nil)
+	mon, trap := watchers(t, a, target)
+	if err := b.tr.Close(); err != nil {
+		t.Fatal(err)
+	}
+	expectNoConnection(t, mon, trap, target.PID, time.Now())
+}
+
+// TestConnectionCutBothSides: a node cut off from NATS is down for the
+// others, and they are down for it: watchers on both sides hear
+// noconnection. Once the network heals the nodes see each other again,
+// both having forgotten the relations of before, and work as before.
+func TestConnectionCutBothSides(t *testing.T) {
+	t.Parallel()
+	s := startNATS(t)
+	px := startProxy(t, s.Addr().String())
+	a := startNode(t, s, "a", nil)
+	b := startNodeAt(t, px.url(), "b", nil)
+	waitPeers(t, a, b)
+
+	onB := proctest.Spawn(t, b.node, host, nil)
+	onA := proctest.Spawn(t, a.node, host, nil)
+	monA, trapA := watchers(t, a, onB)
+	monB, trapB := watchers(t, b, onA)
+
+	cut := time.Now()
+	px.setCut(true)
+	tookA := expectNoConnection(t, monA, trapA, onB.PID, cut)
+	tookB := expectNoConnection(t, monB, trapB, onA.PID, cut)
+	t.Logf("cut noticed after %v on the connected side, %v on the cut side", tookA, tookB)
+
+	px.setCut(false)
+	waitPeers(t, a, b)
+	// onB was linked to trapA and does not trap links: losing a ended it.
+	poll.Until(t, timeout, "onB, linked to a process of the lost node, ended", func() bool { return !b.node.Alive(onB.PID) })
+	// After the reset both sides start from nothing; new relations work.
+	fresh := proctest.Spawn(t, b.node, host, nil)
+	again := proctest.Spawn(t, a.node, host, nil)
+	again.Monitor(fresh.PID)
+	again.Send(fresh.PID.String(), "after", value.Nil())
+	fresh.Next("after")
+	fresh.Exit(nil)
+	if r := again.Await(fresh.PID); r.Err != nil {
+		t.Fatalf("after healing, a normal end reads %v", r.Err)
+	}
+}
+
+// TestRestartIsNewIncarnation: a node restarted under the same name takes
+// the old incarnation down at once, and what is sent to the old
+// incarnation's PIDs reaches none of the new one's processes.
+func TestRestartIsNewIncarnation(t *testing.T) {
+	t.Parallel()
+	s := startNATS(t)
+	slow := &cluster.Options{HeartbeatInterval: 50 * time.Millisecond, HeartbeatTimeout: time.Hour}
+	a, b1 := startNode(t, s, "a", slow), startNode(t, s, "b", slow)
+	waitPeers(t, a, b1)
+	old := proctest.Spawn(t, b1.node, host, nil)
+	mon, trap := watchers(t, a, old)
+
+	b1.nc.Close() // gone without a goodbye; the timeout is an hour
+	b2 := startNode(t, s, "b", slow)
+	expectNoConnection(t, mon, trap, old.PID, time.Now())
+	waitPeers(t, a, b2)
+
+	fresh := proctest.Spawn(t, b2.node, host, nil)
+	if fresh.PID.ID <= old.PID.ID {
+		t.Fatalf("new incarnation's PID %v is not beyond the old %v", fresh.PID, old.PID)
+	}
+	dead := b2.node.Stats().DeadLetters
+	sender := proctest.Spawn(t, a.node, host, nil)
+	sender.Send(old.PID.String(), "for the old one", value.Nil())
+	sender.Send(fresh.PID.String(), "for the new one", value.Nil())
+	if m := fresh.Next("for the new one"); m.From != sender.PID {
+		t.Fatalf("fresh got %v", m)
+	}
+	if got := b2.node.Stats().DeadLetters; got != dead+1 {
+		t.Fatalf("the message to the old incarnation's PID: dead letters %d → %d, want one more", dead, got)
+	}
+	// A monitor of the old PID is answered noproc by the new incarnation.
+	w := proctest.Spawn(t, a.node, host, nil)
+	w.Monitor(old.PID)
+	if r := w.Await(old.PID); !errors.Is(r.Err, process.ErrNoProc) {
+		t.Fatalf("monitor of the old incarnation's PID: %v", r.Err)
+	}
+}
+
+// TestTwoNodesOneName: a second node started under a name already in use
+// is reported, on both of them.
+func TestTwoNodesOneName(t *testing.T) {
+	t.Parallel()
+	s := startNATS(t)
+	logs1, log1 := testlog.New(slog.LevelError)
+	logs2, log2 := testlog.New(slog.LevelError)
+	o1, o2 := fastOptions(), fastOptions()
+	o1.Logger, o2.Logger = log1, log2
+	startNode(t, s, "same", o1)
+	startNode(t, s, "same", o2)
+	poll.Until(t, timeout, "both nodes report the clash", func() bool {
+		return strings.Contains(logs1.String(), "another node runs under this node's name") &&
+			strings.Contains(logs2.String(), "another node runs under this node's name")
+	})
+}
+
+// TestNATSRestart: the NATS server goes away and comes back on the same
+// address. The nodes reconnect by themselves and work as before; what was
+// in flight, and the relations of before (if the outage outlasted the
+// heartbeat timeout), are lost.
+func TestNATSRestart(t *testing.T) {
+	t.Parallel()
+	s := startNATS(t)
+	port := s.Addr().(*net.TCPAddr).Port
+	a, b := startNode(t, s, "a", nil), startNode(t, s, "b", nil)
+	waitPeers(t, a, b)
+	onB := proctest.Spawn(t, b.node, host, nil)
+	mon, trap := watchers(t, a, onB)
+
+	s.Shutdown()
+	s.WaitForShutdown()
+	// Down for longer than the heartbeat timeout: each side loses the other.
+	expectNoConnection(t, mon, trap, onB.PID, time.Now())
+
+	s2, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: port, NoLog: true, NoSigs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s2.Start()
+	if !s2.ReadyForConnections(timeout) {
+		t.Fatal("the restarted NATS server is not ready")
+	}
+	t.Cleanup(func() {
+		s2.Shutdown()
+		s2.WaitForShutdown()
+	})
+	waitPeers(t, a, b)
+	fresh := proctest.Spawn(t, b.node, host, nil)
+	sender := proctest.Spawn(t, a.node, host, nil)
+	sender.Send(fresh.PID.String(), "after the restart", value.Nil())
+	if m := fresh.Next("after the restart"); m.From != sender.PID {
+		t.Fatalf("got %v", m)
+	}
+}

@@ -1,0 +1,215 @@
+package cluster_test
+
+import (
+	"context"
+	"io"
+	"net"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+
+	"github.com/wsrelay/wsrelay/cluster"
+	"github.com/wsrelay/wsrelay/internal/leakcheck"
+	"github.com/wsrelay/wsrelay/internal/poll"
+	"github.com/wsrelay/wsrelay/process"
+)
+
+func TestMain(m *testing.M) { leakcheck.Main(m) }
+
+const (
+	host    = "app:processes"
+	timeout = 10 * time.Second
+)
+
+// startNATS runs a NATS server in the test process on a random loopback
+// port.
+func startNATS(t testing.TB) *server.Server {
+	t.Helper()
+	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Start()
+	if !s.ReadyForConnections(timeout) {
+		t.Fatal("NATS server not ready")
+	}
+	t.Cleanup(func() {
+		s.Shutdown()
+		s.WaitForShutdown()
+	})
+	return s
+}
+
+// testNode is one node of a test cluster.
+type testNode struct {
+	name string
+	node *process.Node
+	tr   *cluster.Transport
+	nc   *nats.Conn
+}
+
+// fastOptions are heartbeat settings for tests: quick, with room for a
+// loaded machine running -race.
+func fastOptions() *cluster.Options {
+	return &cluster.Options{HeartbeatInterval: 50 * time.Millisecond, HeartbeatTimeout: time.Second}
+}
+
+// startNode joins a node named name to the cluster on s; it leaves when
+// the test ends.
+func startNode(t testing.TB, s *server.Server, name string, opts *cluster.Options) *testNode {
+	t.Helper()
+	return startNodeAt(t, s.ClientURL(), name, opts)
+}
+
+// startNodeAt is startNode through the NATS at url (a proxy, say).
+func startNodeAt(t testing.TB, url, name string, opts *cluster.Options) *testNode {
+	t.Helper()
+	if opts == nil {
+		opts = fastOptions()
+	}
+	nc, err := nats.Connect(url, nats.Name(name), nats.MaxReconnects(-1), nats.ReconnectWait(20*time.Millisecond),
+		nats.IgnoreDiscoveredServers())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := cluster.New(nc, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := process.NewNode(&process.Options{Name: name, Transport: tr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.AddHost(host, &process.HostOptions{MailboxSize: 1 << 18}); err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.Start(n); err != nil {
+		t.Fatal(err)
+	}
+	tn := &testNode{name: name, node: n, tr: tr, nc: nc}
+	t.Cleanup(func() { tn.stop(t) })
+	return tn
+}
+
+// stop shuts the node down and leaves the cluster (again: a no-op).
+func (tn *testNode) stop(t testing.TB) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := tn.node.Shutdown(ctx); err != nil {
+		t.Errorf("node %s: %v", tn.name, err)
+	}
+	_ = tn.tr.Close()
+	tn.nc.Close()
+}
+
+// cluster3 starts three nodes and waits until each sees the other two.
+func cluster3(t testing.TB) (a, b, c *testNode) {
+	t.Helper()
+	s := startNATS(t)
+	a, b, c = startNode(t, s, "a", nil), startNode(t, s, "b", nil), startNode(t, s, "c", nil)
+	waitPeers(t, a, b, c)
+	return a, b, c
+}
+
+// waitPeers waits until each node sees every other one up.
+func waitPeers(t testing.TB, nodes ...*testNode) {
+	t.Helper()
+	poll.Until(t, timeout, "every node sees the others", func() bool {
+		for _, n := range nodes {
+			peers := n.tr.Peers()
+			sort.Strings(peers)
+			want := 0
+			for _, o := range nodes {
+				if o != n && sort.SearchStrings(peers, o.name) < len(peers) && peers[sort.SearchStrings(peers, o.name)] == o.name {
+					want++
+				}
+			}
+			if want != len(nodes)-1 {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// proxy forwards TCP connections to a NATS server until cut: then it
+// closes them and refuses new ones until healed. It cuts a node's NATS
+// connection the way a network does.
+type proxy struct {
+	ln     net.Listener
+	target string
+	mu     sync.Mutex
+	conns  []net.Conn
+	cut    bool
+	wg     sync.WaitGroup
+}
+
+func startProxy(t testing.TB, target string) *proxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &proxy{ln: ln, target: target}
+	p.wg.Add(1)
+	go p.accept()
+	t.Cleanup(func() {
+		_ = ln.Close()
+		p.setCut(true)
+		p.wg.Wait()
+	})
+	return p
+}
+
+func (p *proxy) url() string { return "nats://" + p.ln.Addr().String() }
+
+func (p *proxy) accept() {
+	defer p.wg.Done()
+	for {
+		c, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		p.mu.Lock()
+		if p.cut {
+			p.mu.Unlock()
+			_ = c.Close()
+			continue
+		}
+		s, err := net.Dial("tcp", p.target)
+		if err != nil {
+			p.mu.Unlock()
+			_ = c.Close()
+			continue
+		}
+		p.conns = append(p.conns, c, s)
+		p.wg.Add(2)
+		go p.pipe(c, s)
+		go p.pipe(s, c)
+		p.mu.Unlock()
+	}
+}
+
+func (p *proxy) pipe(dst, src net.Conn) {
+	defer p.wg.Done()
+	_, _ = io.Copy(dst, src)
+	_ = dst.Close()
+	_ = src.Close()
+}
+
+// setCut cuts (true) or heals (false) the network.
+func (p *proxy) setCut(cut bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.cut = cut
+	if cut {
+		for _, c := range p.conns {
+			_ = c.Close()
+		}
+		p.conns = nil
+	}
+}

@@ -1,0 +1,212 @@
+package cluster
+
+import (
+	"encoding/binary"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/wsrelay/wsrelay/process"
+)
+
+// Membership. Every node publishes a heartbeat on <cluster>.hb every
+// HeartbeatInterval and listens to everyone's:
+//
+//	version 1 byte | incarnation 8 bytes LE | flags 1 byte | uvarint length + node name
+//
+// flags: hbHello (a node starting: answer with your heartbeat now, so it
+// learns its peers at once) and hbBye (a node leaving on purpose: down at
+// once). A node is up from its first heartbeat until it is silent for
+// HeartbeatTimeout, says bye, or a newer incarnation of its name appears.
+// Going down, its PIDs' watchers and links on this node hear
+// noconnection (process.Node.NodeDown) and what waited to be sent to it
+// is dropped; sends to it fail with ErrNodeDown.
+//
+// A node that comes back without restarting (same incarnation: its NATS
+// connection was cut, or its heartbeats were late) was forgotten here, so
+// it is sent kindReset first: it then forgets this node's relations too,
+// and the two start again from nothing on both sides. When both sides
+// declared each other down (a cut NATS connection usually does that), each
+// already forgot the other's relations before taking it back, so a reset
+// that arrives within HeartbeatTimeout of taking its sender back is
+// ignored: acting on it would drop relations made since.
+
+const (
+	hbHello byte = 1 << iota
+	hbBye
+)
+
+func (t *Transport) publishHeartbeat(flags byte) {
+	b := make([]byte, 0, 16+len(t.name))
+	b = append(b, wireVersion)
+	b = binary.LittleEndian.AppendUint64(b, t.inc)
+	b = append(b, flags)
+	b = appendString(b, t.name)
+	if err := t.nc.Publish(t.heartbeatSubject(), b); err != nil && flags&hbBye == 0 {
+		t.stats.publishErrors.Add(1)
+	}
+}
+
+func (t *Transport) heartbeatLoop() {
+	defer t.wg.Done()
+	every := min(t.opts.HeartbeatInterval, t.opts.HeartbeatTimeout/4)
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	last := time.Now()
+	for {
+		select {
+		case <-t.stop:
+			return
+		case now := <-tick.C:
+			if now.Sub(last) >= t.opts.HeartbeatInterval-every/2 {
+				t.publishHeartbeat(0)
+				last = now
+			}
+			t.expire(now, t.opts.HeartbeatTimeout-every)
+			t.checkDropped()
+		}
+	}
+}
+
+// expire takes down the peers silent for longer than silence. The loop
+// checks every period, and silence is the timeout less one period, so a
+// node is down at most the timeout after its last heartbeat.
+func (t *Transport) expire(now time.Time, silence time.Duration) {
+	var down []*peer
+	t.mu.Lock()
+	for _, p := range t.peers {
+		if p.up && now.Sub(p.lastSeen) > silence {
+			t.markDown(p)
+			down = append(down, p)
+		}
+	}
+	t.mu.Unlock()
+	for _, p := range down {
+		t.peerDown(p, "no heartbeat within "+t.opts.HeartbeatTimeout.String())
+	}
+}
+
+// markDown records p down; t.mu is held. The caller then calls peerDown.
+func (t *Transport) markDown(p *peer) {
+	p.up = false
+	p.downInc = p.inc
+}
+
+// peerDown tells the node that p is lost; t.mu is not held.
+func (t *Transport) peerDown(p *peer, why string) {
+	p.drop(t)
+	t.log.Warn("cluster: node down", "node", p.name, "reason", why)
+	t.node.NodeDown(p.name)
+	if nm := t.names.Load(); nm != nil {
+		nm.peerDown(p.name)
+	}
+}
+
+func (t *Transport) onHeartbeat(m *nats.Msg) {
+	r := reader{b: m.Data}
+	if v := r.byte1("version"); r.err == nil && v != wireVersion {
+		return
+	}
+	inc := r.uint64le("incarnation")
+	flags := r.byte1("flags")
+	name := r.str("node name")
+	if r.err != nil || checkToken("node", name) != nil || inc == 0 {
+		t.stats.badIn.Add(1)
+		return
+	}
+	if name == t.name {
+		if inc != t.inc && t.twin.CompareAndSwap(false, true) {
+			t.log.Error("cluster: another node runs under this node's name; signals for this name reach both",
+				"node", name, "other_incarnation", inc, "incarnation", t.inc)
+		}
+		return
+	}
+	t.mu.Lock()
+	if !t.running {
+		t.mu.Unlock()
+		return
+	}
+	p := t.peers[name]
+	if p == nil {
+		if len(t.peers) >= maxPeers {
+			t.mu.Unlock()
+			return
+		}
+		p = newPeer(t, name)
+		t.peers[name] = p
+		t.wg.Add(1)
+		go p.run(t)
+	}
+	var downWhy string
+	admit := false
+	switch {
+	case inc < p.inc || inc < p.downInc:
+		// A late heartbeat of an earlier incarnation.
+	case flags&hbBye != 0:
+		if p.up && p.inc == inc {
+			t.markDown(p)
+			downWhy = "left the cluster"
+		}
+	case p.up && p.inc == inc:
+		p.lastSeen = time.Now()
+	case p.up: // a newer incarnation: the old one is gone
+		t.markDown(p)
+		downWhy = "restarted as a new incarnation"
+		admit = true
+	default:
+		admit = true
+	}
+	if admit && downWhy == "" {
+		t.admit(p, inc)
+	}
+	t.mu.Unlock()
+
+	if downWhy != "" {
+		t.peerDown(p, downWhy)
+		if admit {
+			t.mu.Lock()
+			if t.running && !p.up && inc > p.inc {
+				t.admit(p, inc)
+			}
+			t.mu.Unlock()
+		}
+	}
+	if flags&hbHello != 0 {
+		t.publishHeartbeat(0)
+	}
+}
+
+// admit records p up as incarnation inc; t.mu is held. A node that comes
+// back as the incarnation this node declared down is sent kindReset
+// before anything else can be queued for it.
+func (t *Transport) admit(p *peer, inc uint64) {
+	reset := p.downInc == inc
+	p.up, p.inc, p.lastSeen = true, inc, time.Now()
+	p.toInc.Store(inc)
+	p.backAt = time.Time{}
+	if reset {
+		p.backAt = p.lastSeen
+		_ = p.enqueue(t, process.Signal{Kind: kindReset})
+	}
+	t.log.Info("cluster: node up", "node", p.name, "incarnation", inc, "back_without_restart", reset)
+}
+
+// checkDropped logs the batches NATS dropped because this node did not
+// read them fast enough (a slow consumer): their signals are lost.
+func (t *Transport) checkDropped() {
+	t.mu.RLock()
+	var sub *nats.Subscription
+	if len(t.subs) > 0 {
+		sub = t.subs[0]
+	}
+	t.mu.RUnlock()
+	if sub == nil {
+		return
+	}
+	n, err := sub.Dropped()
+	if err != nil || uint64(n) <= t.stats.slowDropped.Load() {
+		return
+	}
+	prev := t.stats.slowDropped.Swap(uint64(n))
+	t.log.Warn("cluster: this node fell behind; NATS dropped batches sent to it", "dropped", uint64(n)-prev, "dropped_so_far", n)
+}

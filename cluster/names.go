@@ -1,0 +1,371 @@
+package cluster
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/wsrelay/wsrelay/pid"
+	"github.com/wsrelay/wsrelay/process"
+	"github.com/wsrelay/wsrelay/value"
+)
+
+// Names is the cluster-wide name table (the CONSISTENT scope), kept in a
+// NATS JetStream key-value bucket, <cluster>_names. Registering is a
+// compare-and-set create: when several nodes register one name at once,
+// exactly one succeeds and the others are told who holds it. A name is
+// released when its process ends (this node watches its holders) or its
+// node is lost (the surviving nodes delete its names; the compare-and-set
+// makes one of them do it). Every node keeps a copy of the table, fed by a
+// watch of the bucket, so lookups cost no round trip; a lookup may lag a
+// registration made on another node by the time the update takes to
+// arrive.
+//
+// Give a Names to process.Options.ClusterNames and the node resolves
+// cluster names before its own.
+type Names struct {
+	t   *Transport
+	log *slog.Logger
+
+	mu      sync.RWMutex
+	table   map[string]nameEntry
+	kv      jetstream.KeyValue
+	reqs    chan holderReq
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	keeper  pid.PID
+	started bool
+}
+
+type nameEntry struct {
+	pid pid.PID
+	rev uint64
+}
+
+type holderReq struct {
+	name string
+	e    nameEntry
+}
+
+// maxNameLen bounds a cluster name, which becomes a key.
+const maxNameLen = 256
+
+// keeperHost is the process host of the process that watches holders.
+const keeperHost = "cluster:names"
+
+// NewNames returns the name table of t's cluster; Start it after t.
+func NewNames(t *Transport) *Names {
+	return &Names{t: t, log: t.log, table: map[string]nameEntry{}, reqs: make(chan holderReq, 256)}
+}
+
+// Start opens (or creates) the bucket, loads the table, releases names an
+// earlier incarnation of this node left behind, and starts watching. The
+// transport must be started. JetStream must be enabled on the NATS server.
+func (nm *Names) Start(ctx context.Context) error {
+	t := nm.t
+	js, err := jetstream.New(t.nc)
+	if err != nil {
+		return fmt.Errorf("cluster: names: %w", err)
+	}
+	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: t.opts.Cluster + "_names", History: 1})
+	if err != nil {
+		return fmt.Errorf("cluster: names: open bucket %s_names (is JetStream on?): %w", t.opts.Cluster, err)
+	}
+	wctx, cancel := context.WithCancel(context.Background())
+	w, err := kv.WatchAll(wctx)
+	if err != nil {
+		cancel()
+		return fmt.Errorf("cluster: names: watch: %w", err)
+	}
+	// The first updates are the table as it is; a nil entry ends them.
+	for loaded := false; !loaded; {
+		select {
+		case e := <-w.Updates():
+			if e == nil {
+				loaded = true
+			} else {
+				nm.apply(e)
+			}
+		case <-ctx.Done():
+			cancel()
+			_ = w.Stop()
+			return fmt.Errorf("cluster: names: loading the table: %w", ctx.Err())
+		}
+	}
+	if _, err := t.node.AddHost(keeperHost, nil); err != nil {
+		cancel()
+		_ = w.Stop()
+		return fmt.Errorf("cluster: names: %w", err)
+	}
+	keeper, err := t.node.Spawn(keeperHost, nm.keep, process.SpawnOptions{})
+	if err != nil {
+		cancel()
+		_ = w.Stop()
+		return fmt.Errorf("cluster: names: %w", err)
+	}
+	nm.mu.Lock()
+	nm.kv, nm.cancel, nm.keeper, nm.started = kv, cancel, keeper, true
+	nm.mu.Unlock()
+	nm.wg.Add(1)
+	go nm.watch(wctx, w)
+	t.names.Store(nm)
+	nm.nodeDown(t.name) // an earlier incarnation's names: none of them is ours
+	return nil
+}
+
+// peerDown releases a lost node's names, away from the caller's goroutine
+// (the transport's), since it talks to JetStream.
+func (nm *Names) peerDown(node string) {
+	nm.mu.RLock()
+	defer nm.mu.RUnlock()
+	if !nm.started {
+		return
+	}
+	nm.wg.Add(1)
+	go func() {
+		defer nm.wg.Done()
+		nm.nodeDown(node)
+	}()
+}
+
+// Close stops watching and keeping names (the names this node holds stay
+// until its processes end or the node is seen lost).
+func (nm *Names) Close() {
+	nm.mu.Lock()
+	if !nm.started {
+		nm.mu.Unlock()
+		return
+	}
+	nm.started = false
+	cancel, keeper := nm.cancel, nm.keeper
+	nm.mu.Unlock()
+	nm.t.names.Store(nil)
+	cancel()
+	_ = nm.t.node.Terminate(keeper)
+	nm.wg.Wait()
+}
+
+// LookupName returns the PID name is registered to cluster-wide.
+func (nm *Names) LookupName(name string) (pid.PID, bool) {
+	nm.mu.RLock()
+	e, ok := nm.table[name]
+	nm.mu.RUnlock()
+	return e.pid, ok
+}
+
+// Register registers the local process p under name cluster-wide. If
+// another process holds the name, the error wraps process.ErrNameTaken and
+// names the holder.
+func (nm *Names) Register(ctx context.Context, name string, p pid.PID) error {
+	opErr := func(err error) error {
+		return &process.OpError{Op: "register", Arg: strconv.Quote(name), Err: err}
+	}
+	if err := checkClusterName(name); err != nil {
+		return opErr(err)
+	}
+	nm.mu.RLock()
+	kv, started := nm.kv, nm.started
+	nm.mu.RUnlock()
+	if !started {
+		return opErr(ErrNotStarted)
+	}
+	if p.Node == "" {
+		p.Node = nm.t.name
+	}
+	if p.Node != nm.t.name {
+		return opErr(process.ErrNotLocal)
+	}
+	if !nm.t.node.Alive(p) {
+		return opErr(process.ErrNoProc)
+	}
+	key := nameKey(name)
+	rev, err := kv.Create(ctx, key, []byte(p.String()))
+	if errors.Is(err, jetstream.ErrKeyExists) {
+		holder := "another process"
+		if e, gerr := kv.Get(ctx, key); gerr == nil {
+			holder = string(e.Value())
+		}
+		if holder == p.String() {
+			return nil
+		}
+		return opErr(fmt.Errorf("%w cluster-wide, by %s", process.ErrNameTaken, holder))
+	}
+	if err != nil {
+		return opErr(fmt.Errorf("cluster names: %w", err))
+	}
+	e := nameEntry{pid: p, rev: rev}
+	nm.mu.Lock()
+	if cur, ok := nm.table[name]; !ok || cur.rev < rev {
+		nm.table[name] = e
+	}
+	nm.mu.Unlock()
+	select {
+	case nm.reqs <- holderReq{name: name, e: e}:
+		return nil
+	case <-ctx.Done():
+		nm.release(name, rev)
+		return opErr(ctx.Err())
+	}
+}
+
+// Unregister releases a name held by a process of this node.
+func (nm *Names) Unregister(ctx context.Context, name string) bool {
+	nm.mu.RLock()
+	e, ok := nm.table[name]
+	kv := nm.kv
+	nm.mu.RUnlock()
+	if !ok || e.pid.Node != nm.t.name || kv == nil {
+		return false
+	}
+	return kv.Delete(ctx, nameKey(name), jetstream.LastRevision(e.rev)) == nil
+}
+
+func checkClusterName(name string) error {
+	if name == "" || name[0] == '{' || len(name) > maxNameLen {
+		return fmt.Errorf("%w: a cluster name has 1 to %d bytes and does not start with '{'", process.ErrInvalidName, maxNameLen)
+	}
+	for _, r := range name {
+		if r < ' ' || r == 0x7f {
+			return fmt.Errorf("%w: a name must not contain control characters", process.ErrInvalidName)
+		}
+	}
+	return nil
+}
+
+// nameKey turns any name into a valid key.
+func nameKey(name string) string { return "n." + base64.RawURLEncoding.EncodeToString([]byte(name)) }
+
+// apply updates the table from the bucket. Values that are not PIDs (no
+// node of this cluster writes them) are ignored.
+func (nm *Names) apply(e jetstream.KeyValueEntry) {
+	k := e.Key()
+	if len(k) < 2 || k[:2] != "n." {
+		return
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(k[2:])
+	if err != nil {
+		return
+	}
+	name := string(raw)
+	nm.mu.Lock()
+	defer nm.mu.Unlock()
+	switch e.Operation() {
+	case jetstream.KeyValuePut:
+		p, err := pid.Parse(string(e.Value()))
+		if err != nil || p.Node == "" {
+			return
+		}
+		nm.table[name] = nameEntry{pid: p, rev: e.Revision()}
+	default: // deleted or purged
+		if cur, ok := nm.table[name]; ok && cur.rev <= e.Revision() {
+			delete(nm.table, name)
+		}
+	}
+}
+
+func (nm *Names) watch(ctx context.Context, w jetstream.KeyWatcher) {
+	defer nm.wg.Done()
+	defer func() {
+		// Stopping deletes the watch's consumer, a JetStream request that
+		// waits seconds for an answer when NATS is gone; closing the
+		// connection ends the watch then, and the server drops the consumer.
+		if nm.t.nc.IsConnected() {
+			_ = w.Stop()
+		}
+	}()
+	for {
+		select {
+		case e, ok := <-w.Updates():
+			if !ok {
+				return
+			}
+			if e != nil {
+				nm.apply(e)
+			}
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// release deletes name if it is still at revision rev.
+func (nm *Names) release(name string, rev uint64) {
+	nm.mu.RLock()
+	kv := nm.kv
+	nm.mu.RUnlock()
+	if kv == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := kv.Delete(ctx, nameKey(name), jetstream.LastRevision(rev)); err == nil {
+		nm.mu.Lock()
+		if cur, ok := nm.table[name]; ok && cur.rev == rev {
+			delete(nm.table, name)
+		}
+		nm.mu.Unlock()
+	}
+}
+
+// nodeDown releases the names held by processes of a lost node. Every
+// surviving node tries; the compare-and-set lets one succeed.
+func (nm *Names) nodeDown(node string) {
+	var gone []holderReq
+	nm.mu.RLock()
+	for name, e := range nm.table {
+		if e.pid.Node == node {
+			gone = append(gone, holderReq{name, e})
+		}
+	}
+	nm.mu.RUnlock()
+	for _, g := range gone {
+		nm.release(g.name, g.e.rev)
+	}
+}
+
+// keep is the body of the process that watches the local holders of
+// cluster names and releases their names when they end.
+func (nm *Names) keep(p *process.Process) (value.Value, error) {
+	held := map[pid.PID]map[string]uint64{}
+	for {
+		select {
+		case r := <-nm.reqs:
+			names := held[r.e.pid]
+			if names == nil {
+				names = map[string]uint64{}
+				held[r.e.pid] = names
+				if err := p.Monitor(r.e.pid); err != nil {
+					nm.release(r.name, r.e.rev)
+					continue
+				}
+			}
+			names[r.name] = r.e.rev
+		case <-p.EventsReady():
+			for {
+				e, ok, _ := p.TryReceiveEvent()
+				if !ok {
+					break
+				}
+				if e.Kind == process.EventCancel { // the node shuts down
+					return value.Nil(), nil
+				}
+				if e.Kind != process.EventExit {
+					continue
+				}
+				for name, rev := range held[e.From] {
+					nm.release(name, rev)
+				}
+				delete(held, e.From)
+			}
+		case <-p.Context().Done():
+			return value.Nil(), nil
+		}
+	}
+}

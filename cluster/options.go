@@ -1,0 +1,81 @@
+package cluster
+
+import (
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+)
+
+// Defaults of Options.
+const (
+	DefaultCluster           = "wsrelay"
+	DefaultMaxBatch          = 64 << 10
+	DefaultMaxPending        = 8 << 20
+	DefaultHeartbeatInterval = time.Second
+	DefaultHeartbeatTimeout  = 3 * time.Second
+)
+
+// Options configure a Transport. The zero Options are valid.
+type Options struct {
+	// Cluster prefixes every subject, so several clusters can share one
+	// NATS. Default DefaultCluster ("wsrelay"). Letters, digits, '-' and
+	// '_' only.
+	Cluster string
+	// Logger receives the transport's logs (peers up and down, bad
+	// batches). Default: discarded.
+	Logger *slog.Logger
+	// MaxBatch is the most bytes of signals put in one NATS message.
+	// Default DefaultMaxBatch (64 KiB), and never more than the server's
+	// max payload.
+	MaxBatch int
+	// MaxPending bounds the bytes waiting to be sent to one node; past it
+	// Deliver fails with ErrBacklog. Default DefaultMaxPending (8 MiB).
+	MaxPending int
+	// HeartbeatInterval is how often the node announces itself.
+	// Default DefaultHeartbeatInterval (1s).
+	HeartbeatInterval time.Duration
+	// HeartbeatTimeout is how long a node may stay silent before it is
+	// down. Default DefaultHeartbeatTimeout (3s); at least twice the
+	// interval.
+	HeartbeatTimeout time.Duration
+}
+
+func (o Options) withDefaults() (Options, error) {
+	if o.Cluster == "" {
+		o.Cluster = DefaultCluster
+	}
+	if err := checkToken("cluster", o.Cluster); err != nil {
+		return o, err
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.MaxBatch <= 0 {
+		o.MaxBatch = DefaultMaxBatch
+	}
+	if o.MaxPending <= 0 {
+		o.MaxPending = DefaultMaxPending
+	}
+	if o.HeartbeatInterval <= 0 {
+		o.HeartbeatInterval = DefaultHeartbeatInterval
+	}
+	if o.HeartbeatTimeout <= 0 {
+		o.HeartbeatTimeout = DefaultHeartbeatTimeout
+	}
+	if o.HeartbeatTimeout < 2*o.HeartbeatInterval {
+		return o, fmt.Errorf("cluster: heartbeat timeout %v must be at least twice the interval %v", o.HeartbeatTimeout, o.HeartbeatInterval)
+	}
+	return o, nil
+}
+
+// checkToken accepts names made of letters, digits, '-' and '_': they are
+// NATS subject tokens and need no escaping.
+func checkToken(kind, s string) error {
+	if s == "" || len(s) > 128 || strings.TrimFunc(s, func(r rune) bool {
+		return r == '-' || r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z'
+	}) != "" {
+		return fmt.Errorf("cluster: %s name %q: %w (use 1 to 128 letters, digits, '-' or '_')", kind, s, ErrBadName)
+	}
+	return nil
+}

@@ -1,0 +1,146 @@
+package cluster
+
+import (
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/wsrelay/wsrelay/process"
+)
+
+// kindReset is a control signal in the batch stream: "I had declared you
+// down". It travels in order with the signals, so everything the sender
+// sends after it is applied after the receiver has reset.
+const kindReset process.SignalKind = 0xF0
+
+// peer is another node: its membership (guarded by Transport.mu) and the
+// queue of batches waiting to be sent to it (guarded by mu), which one
+// flusher goroutine publishes.
+type peer struct {
+	name    string
+	subject string
+	wake    chan struct{} // 1-slot: the flusher has work
+	toInc   atomic.Uint64 // the peer's incarnation, written into each batch
+
+	// membership, guarded by Transport.mu
+	up       bool
+	inc      uint64    // incarnation seen up
+	downInc  uint64    // incarnation last declared down
+	lastSeen time.Time // last heartbeat
+	backAt   time.Time // when it came back without a restart (see membership.go)
+
+	mu      sync.Mutex
+	chunks  [][]byte // batches waiting, oldest first; each starts with the header
+	signals []int    // signals in each chunk
+	pending int      // bytes in chunks
+	spare   [][]byte // sent buffers to reuse
+	scratch []byte
+}
+
+func newPeer(t *Transport, name string) *peer {
+	return &peer{name: name, subject: t.nodeSubject(name), wake: make(chan struct{}, 1)}
+}
+
+// enqueue appends s to the last batch, or starts a new one when that one
+// is full, and wakes the flusher.
+func (p *peer) enqueue(t *Transport, s process.Signal) error {
+	p.mu.Lock()
+	p.scratch = appendSignal(p.scratch[:0], s)
+	size := len(p.scratch)
+	if len(t.hdr)+size > t.maxPayload {
+		p.mu.Unlock()
+		t.stats.dropped.Add(1)
+		return fmt.Errorf("cluster: node %q: %d-byte signal: %w (%d bytes)", p.name, size, ErrTooLarge, t.maxPayload)
+	}
+	if p.pending+size > t.opts.MaxPending {
+		p.mu.Unlock()
+		t.stats.dropped.Add(1)
+		return fmt.Errorf("cluster: node %q: %w (%d bytes waiting)", p.name, ErrBacklog, p.pending)
+	}
+	last := len(p.chunks) - 1
+	if last < 0 || len(p.chunks[last])+size > max(t.opts.MaxBatch, len(t.hdr)+size) {
+		p.chunks = append(p.chunks, append(p.buffer(), t.hdr...))
+		p.signals = append(p.signals, 0)
+		last++
+	}
+	p.chunks[last] = append(p.chunks[last], p.scratch...)
+	p.signals[last]++
+	p.pending += size
+	p.mu.Unlock()
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// buffer returns an empty buffer, reusing a sent one when it can.
+func (p *peer) buffer() []byte {
+	if n := len(p.spare); n > 0 {
+		b := p.spare[n-1]
+		p.spare = p.spare[:n-1]
+		return b[:0]
+	}
+	return nil
+}
+
+// drop discards what waits to be sent (the peer went down).
+func (p *peer) drop(t *Transport) {
+	p.mu.Lock()
+	n := 0
+	for _, c := range p.signals {
+		n += c
+	}
+	p.chunks, p.signals, p.pending = nil, nil, 0
+	p.mu.Unlock()
+	t.stats.dropped.Add(uint64(n))
+}
+
+// flush publishes the waiting batches until there are none; the flusher
+// goroutine calls it whenever it is woken. While it publishes, new signals
+// gather in new batches: under load, many signals share one NATS message.
+func (p *peer) flush(t *Transport) {
+	for {
+		p.mu.Lock()
+		chunks, signals := p.chunks, p.signals
+		p.chunks, p.signals, p.pending = nil, nil, 0
+		p.mu.Unlock()
+		if len(chunks) == 0 {
+			return
+		}
+		toInc := p.toInc.Load()
+		for i, c := range chunks {
+			setHeaderToInc(c, toInc)
+			if err := t.nc.Publish(p.subject, c); err != nil {
+				t.stats.publishErrors.Add(1)
+				t.stats.dropped.Add(uint64(signals[i]))
+				continue
+			}
+			t.stats.batchesOut.Add(1)
+			t.stats.signalsOut.Add(uint64(signals[i]))
+			t.stats.bytesOut.Add(uint64(len(c)))
+		}
+		p.mu.Lock()
+		for _, c := range chunks {
+			if len(p.spare) < 4 && cap(c) <= 2*t.opts.MaxBatch {
+				p.spare = append(p.spare, c)
+			}
+		}
+		p.mu.Unlock()
+	}
+}
+
+// run is the peer's flusher goroutine, owned by the transport.
+func (p *peer) run(t *Transport) {
+	defer t.wg.Done()
+	for {
+		select {
+		case <-p.wake:
+			p.flush(t)
+		case <-t.stop:
+			p.flush(t) // what was queued before Close still goes
+			return
+		}
+	}
+}

@@ -1,0 +1,169 @@
+package cluster_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/wsrelay/wsrelay/internal/proctest"
+	"github.com/wsrelay/wsrelay/internal/wsclient"
+	"github.com/wsrelay/wsrelay/pid"
+	"github.com/wsrelay/wsrelay/process"
+	"github.com/wsrelay/wsrelay/value"
+	"github.com/wsrelay/wsrelay/wsrelay"
+)
+
+// relayOn serves the WebSocket relay of node n on 127.0.0.1, relaying
+// every connection to target (which may live on another node).
+func relayOn(t *testing.T, n *testNode, target pid.PID) string {
+	t.Helper()
+	rl, err := wsrelay.New(wsrelay.Options{Node: n.node, Route: "test:ws"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(rl.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set(wsrelay.HeaderName, `{"target_pid":"`+target.String()+`"}`)
+	})))
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		rl.Shutdown(ctx)
+		srv.Close()
+	})
+	return "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws"
+}
+
+func dial(t *testing.T, url string) *wsclient.Client {
+	t.Helper()
+	c, _, err := wsclient.Dial(url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// TestRelayTargetOnAnotherNode: a client connected to node a whose target
+// lives on node b: join and frames reach b, what b sends reaches the
+// client, and the target's last frame arrives before the close its end
+// causes (order per pair across nodes).
+func TestRelayTargetOnAnotherNode(t *testing.T) {
+	t.Parallel()
+	a, b, _ := cluster3(t)
+	target := proctest.Spawn(t, b.node, host, nil)
+	c := dial(t, relayOn(t, a, target.PID))
+
+	join := target.Next("ws.join")
+	cv, _ := join.Payload.Get("client_pid")
+	client, _ := cv.Text()
+	if join.From.Node != "a" || !strings.HasPrefix(client, "{a@") {
+		t.Fatalf("ws.join from %v, client %s: want a client of node a", join.From, client)
+	}
+	if err := c.WriteText("hello b"); err != nil {
+		t.Fatal(err)
+	}
+	if d, _ := target.Next("ws.message").Payload.Get("data"); !value.Equal(d, value.String("hello b")) {
+		t.Fatalf("ws.message data %v", d)
+	}
+	var err error
+	target.Run(func(p *process.Process) {
+		err = p.SendDest(client, "ws.send", value.String("hello a"))
+		if err == nil {
+			err = p.SendDest(client, "ws.send", value.String("goodbye"))
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	target.Exit(nil)
+	for _, want := range []string{"hello a", "goodbye"} {
+		if s, err := c.ReadText(); s != want {
+			t.Fatalf("client read %q, %v; want %q", s, err, want)
+		}
+	}
+	if code, reason, _ := c.ReadClose(); code != 1000 {
+		t.Fatalf("close %d %q after the remote target exited, want 1000", code, reason)
+	}
+}
+
+// TestRelayTargetNodeLost: when the target's node is lost, the client is
+// closed with 1011 "target node lost".
+func TestRelayTargetNodeLost(t *testing.T) {
+	t.Parallel()
+	a, b, _ := cluster3(t)
+	target := proctest.Spawn(t, b.node, host, nil)
+	c := dial(t, relayOn(t, a, target.PID))
+	target.Next("ws.join")
+	b.nc.Close()
+	if code, reason, _ := c.ReadClose(); code != 1011 || reason != "target node lost" {
+		t.Fatalf("close %d %q when the target's node was lost, want 1011 \"target node lost\"", code, reason)
+	}
+}
+
+// TestRelayTransferAcrossNodes: a client streams numbered frames while its
+// target on node a moves it to a target on node b. Each frame reaches
+// exactly one target, in order: the old one's frames, then its ws.leave;
+// the new one's ws.join, then the rest.
+func TestRelayTransferAcrossNodes(t *testing.T) {
+	t.Parallel()
+	a, b, _ := cluster3(t)
+	old := proctest.Spawn(t, a.node, host, nil)
+	next := proctest.Spawn(t, b.node, host, nil)
+	c := dial(t, relayOn(t, a, old.PID))
+	cv, _ := old.Next("ws.join").Payload.Get("client_pid")
+	client, _ := cv.Text()
+
+	const frames = 2000
+	sent := make(chan error, 1)
+	go func() {
+		for i := range frames {
+			if err := c.WriteText(strconv.Itoa(i)); err != nil {
+				sent <- err
+				return
+			}
+		}
+		sent <- nil
+	}()
+	want := 0
+	// read takes frames from pr in order until the topic until, or until
+	// frame number stop has been read.
+	read := func(pr *proctest.Probe, until string, stop int) {
+		t.Helper()
+		for want < stop {
+			m := pr.Recv()
+			if m.Topic == until {
+				return
+			}
+			if m.Topic != "ws.message" {
+				t.Fatalf("%v got %s", pr.PID, m.Topic)
+			}
+			d, _ := m.Payload.Get("data")
+			if s, _ := d.Text(); s != strconv.Itoa(want) {
+				t.Fatalf("%v got frame %q, want %d", pr.PID, s, want)
+			}
+			want++
+		}
+	}
+	read(old, "", frames/4) // the old target has a share before the move
+	var err error
+	old.Run(func(p *process.Process) {
+		err = p.SendDest(client, "ws.control", value.MustOf(map[string]any{"target_pid": next.PID.String()}))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := <-sent; err != nil {
+		t.Fatal(err)
+	}
+	read(old, "ws.leave", frames+1)
+	moved := want
+	next.Next("ws.join")
+	read(next, "", frames)
+	if want != frames {
+		t.Fatalf("%d of %d frames arrived", want, frames)
+	}
+	t.Logf("%d frames to the old target on a, %d to the new one on b", moved, frames-moved)
+}

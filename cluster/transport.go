@@ -1,0 +1,255 @@
+package cluster
+
+import (
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/wsrelay/wsrelay/process"
+)
+
+// Transport carries a node's signals to the other nodes of a cluster over
+// NATS: it implements process.Transport. Create it with New, give it to
+// process.NewNode in process.Options.Transport, then Start it with the
+// node; Close it before closing the NATS connection.
+type Transport struct {
+	nc         *nats.Conn
+	opts       Options
+	log        *slog.Logger
+	inc        uint64 // this incarnation: its start time in ns, so a restart is newer
+	maxPayload int
+
+	mu      sync.RWMutex // guards the fields below and every peer's membership fields
+	node    *process.Node
+	name    string
+	hdr     []byte // the start of every batch this node sends
+	peers   map[string]*peer
+	subs    []*nats.Subscription
+	running bool
+	stop    chan struct{}
+	wg      sync.WaitGroup
+
+	stats struct {
+		batchesOut, signalsOut, bytesOut atomic.Uint64
+		batchesIn, signalsIn, badIn      atomic.Uint64
+		stale, dropped, publishErrors    atomic.Uint64
+		slowDropped                      atomic.Uint64
+	}
+	warned atomic.Uint64 // bad batches logged, to rate-limit the log
+	names  atomic.Pointer[Names]
+	twin   atomic.Bool // another node with this name was seen (logged once)
+}
+
+// maxPeers bounds the peer table, so a flood of made-up heartbeats cannot
+// grow it without end.
+const maxPeers = 1024
+
+// New returns a transport over nc, which the caller owns and keeps open
+// until after Close.
+func New(nc *nats.Conn, opts *Options) (*Transport, error) {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	o, err := o.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if nc == nil {
+		return nil, fmt.Errorf("cluster: no NATS connection")
+	}
+	t := &Transport{nc: nc, opts: o, log: o.Logger, inc: uint64(time.Now().UnixNano()), peers: map[string]*peer{}}
+	t.maxPayload = int(nc.MaxPayload())
+	if t.maxPayload <= 0 {
+		t.maxPayload = 1 << 20
+	}
+	t.opts.MaxBatch = min(t.opts.MaxBatch, t.maxPayload/2)
+	return t, nil
+}
+
+// Start joins the cluster as node n: it subscribes to the node's subject
+// and to the heartbeats, announces the node, and starts the heartbeat
+// loop. The node's name must be a NATS subject token (letters, digits,
+// '-', '_').
+func (t *Transport) Start(n *process.Node) error {
+	name := n.Name()
+	if err := checkToken("node", name); err != nil {
+		return err
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.running || t.stop != nil {
+		return fmt.Errorf("cluster: Start called twice")
+	}
+	t.node, t.name = n, name
+	t.hdr = appendHeader(nil, name, t.inc, 0)
+	t.stop = make(chan struct{})
+	sub, err := t.nc.Subscribe(t.nodeSubject(name), t.onBatch)
+	if err != nil {
+		return fmt.Errorf("cluster: subscribe to %s: %w", t.nodeSubject(name), err)
+	}
+	// Signals are dropped, not buffered without end, when this node
+	// cannot keep up: at most once (see docs/cluster.md).
+	_ = sub.SetPendingLimits(1<<16, 64<<20)
+	hb, err := t.nc.Subscribe(t.heartbeatSubject(), t.onHeartbeat)
+	if err != nil {
+		_ = sub.Unsubscribe()
+		return fmt.Errorf("cluster: subscribe to %s: %w", t.heartbeatSubject(), err)
+	}
+	t.subs = []*nats.Subscription{sub, hb}
+	if err := t.nc.Flush(); err != nil { // the subscriptions are in place before anyone hears of us
+		t.log.Warn("cluster: flush after subscribing", "error", err)
+	}
+	t.running = true
+	t.publishHeartbeat(hbHello)
+	t.wg.Add(1)
+	go t.heartbeatLoop()
+	t.log.Info("cluster: node joined", "node", name, "cluster", t.opts.Cluster, "incarnation", t.inc)
+	return nil
+}
+
+// Close leaves the cluster: it tells the other nodes this node is going
+// (they see it down at once, without waiting for the timeout), stops
+// sending and receiving, and waits for its goroutines. It does not close
+// the NATS connection.
+func (t *Transport) Close() error {
+	t.mu.Lock()
+	if !t.running {
+		t.mu.Unlock()
+		return nil
+	}
+	t.running = false
+	subs := t.subs
+	t.subs = nil
+	close(t.stop)
+	t.mu.Unlock()
+	for _, s := range subs {
+		_ = s.Unsubscribe()
+	}
+	t.publishHeartbeat(hbBye)
+	t.wg.Wait()
+	if t.nc.IsConnected() { // the goodbye goes out now; a disconnected client would wait
+		_ = t.nc.FlushTimeout(time.Second)
+	}
+	return nil
+}
+
+// Deliver queues s for its destination node. It never blocks: a flusher
+// goroutine per node sends what is queued, as few NATS messages as it
+// can. Signals from one sender to one receiver keep their order.
+func (t *Transport) Deliver(s process.Signal) error {
+	p, err := t.livePeer(s.To.Node)
+	if err != nil {
+		return err
+	}
+	return p.enqueue(t, s)
+}
+
+func (t *Transport) livePeer(name string) (*peer, error) {
+	t.mu.RLock()
+	running := t.running
+	p := t.peers[name]
+	up := p != nil && p.up
+	t.mu.RUnlock()
+	if !running {
+		return nil, fmt.Errorf("cluster: node %q: %w", name, ErrNotStarted)
+	}
+	if !up {
+		return nil, fmt.Errorf("cluster: node %q: %w", name, ErrNodeDown)
+	}
+	return p, nil
+}
+
+// Peers returns the names of the nodes this node sees up.
+func (t *Transport) Peers() []string {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	var out []string
+	for name, p := range t.peers {
+		if p.up {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+// Incarnation returns this incarnation's number: its start time in
+// nanoseconds, so that a node restarted under the same name is newer.
+func (t *Transport) Incarnation() uint64 { return t.inc }
+
+// Stats are the transport's counters.
+type Stats struct {
+	BatchesOut, SignalsOut, BytesOut uint64 // NATS messages, signals and bytes sent
+	BatchesIn, SignalsIn             uint64 // received and applied
+	BadIn                            uint64 // batches with invalid bytes (stopped at the first)
+	Stale                            uint64 // batches for an earlier incarnation of this node, dropped
+	Dropped                          uint64 // signals not sent: backlog full, or their node went down
+	PublishErrors                    uint64 // NATS refused a publish
+	SlowDropped                      uint64 // batches to this node NATS dropped: it fell behind
+}
+
+// Stats returns the transport's counters.
+func (t *Transport) Stats() Stats {
+	s := &t.stats
+	return Stats{
+		BatchesOut: s.batchesOut.Load(), SignalsOut: s.signalsOut.Load(), BytesOut: s.bytesOut.Load(),
+		BatchesIn: s.batchesIn.Load(), SignalsIn: s.signalsIn.Load(), BadIn: s.badIn.Load(),
+		Stale: s.stale.Load(), Dropped: s.dropped.Load(), PublishErrors: s.publishErrors.Load(),
+		SlowDropped: s.slowDropped.Load(),
+	}
+}
+
+func (t *Transport) nodeSubject(name string) string { return t.opts.Cluster + ".node." + name }
+func (t *Transport) heartbeatSubject() string       { return t.opts.Cluster + ".hb" }
+
+// onBatch applies a batch of signals from another node, in order.
+func (t *Transport) onBatch(m *nats.Msg) {
+	t.stats.batchesIn.Add(1)
+	var from string
+	err := decodeBatch(m.Data, t.name, func(h header) bool {
+		from = h.from
+		if h.toInc != 0 && h.toInc != t.inc {
+			t.stats.stale.Add(1) // meant for an earlier incarnation of this node
+			return false
+		}
+		return h.from != t.name
+	}, func(s process.Signal) {
+		t.stats.signalsIn.Add(1)
+		if s.Kind == kindReset {
+			t.peerReset(from)
+			return
+		}
+		t.node.HandleSignal(s)
+	})
+	if err != nil {
+		t.stats.badIn.Add(1)
+		if n := t.warned.Add(1); n&(n-1) == 0 { // the 1st, 2nd, 4th... bad batch
+			t.log.Warn("cluster: bad batch from another node", "from", from, "error", err, "bad_so_far", n)
+		}
+	}
+}
+
+// peerReset handles a node telling this one that it had declared it down:
+// it forgot this node's watchers and links, so this node forgets its own
+// side too, and its processes hear noconnection.
+func (t *Transport) peerReset(name string) {
+	if name == "" || name == t.name {
+		return
+	}
+	t.mu.Lock()
+	p := t.peers[name]
+	sameEpisode := p != nil && !p.backAt.IsZero() && time.Since(p.backAt) < t.opts.HeartbeatTimeout
+	if p != nil {
+		p.backAt = time.Time{}
+	}
+	t.mu.Unlock()
+	if sameEpisode {
+		return // this node took it down and forgot its relations too
+	}
+	t.log.Warn("cluster: a node had declared this one down; dropping relations with it", "node", name)
+	t.node.NodeDown(name)
+}
