@@ -686,7 +686,12 @@ func TestDeflateNegotiation(t *testing.T) {
 func TestHostileInflatedShareTheBudget(t *testing.T) {
 	const size, conns, limit = 64 << 10, 20, 2*(64<<10) + 8000
 	budget := wsrelay.NewBudget(limit)
-	e := newEnv(t, wsrelay.Options{Compression: true, MaxMessageSize: size, OutboundQueue: 8, InboundBudget: budget})
+	// InflightMaxBytes 1: a client's reader holds back once its message
+	// is in the stalled target's mailbox, and the inflated message keeps
+	// its share of the budget until the reader reads again. (With the
+	// default 1 MiB each client could have several messages in flight:
+	// their bytes are then bounded per client, not by this budget.)
+	e := newEnv(t, wsrelay.Options{Compression: true, MaxMessageSize: size, OutboundQueue: 8, InflightMaxBytes: 1, InboundBudget: budget})
 	block := make(chan struct{})
 	var unblock sync.Once
 	defer unblock.Do(func() { close(block) })
