@@ -114,6 +114,29 @@ func Dial(rawURL string, header http.Header) (*Client, *Response, error) {
 	return &Client{Conn: conn, br: br, Timeout: 10 * time.Second}, r, nil
 }
 
+// RawRequest sends req exactly as written (a whole HTTP request: a
+// handshake no client library would send, say) over a new TCP connection
+// to addr and reads the answer. The response's body, up to 1 MiB, is read
+// and closed; it is returned as body. timeout bounds the whole exchange.
+func RawRequest(addr, req string, timeout time.Duration) (resp *http.Response, body string, err error) {
+	c, err := net.DialTimeout("tcp", addr, timeout)
+	if err != nil {
+		return nil, "", err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(timeout))
+	if _, err := io.WriteString(c, req); err != nil {
+		return nil, "", err
+	}
+	resp, err = http.ReadResponse(bufio.NewReader(c), &http.Request{Method: "GET"})
+	if err != nil {
+		return nil, "", fmt.Errorf("reading the answer to %q: %w", req, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	return resp, string(b), nil
+}
+
 // ErrNotUpgraded is returned by Dial when the server did not switch protocols.
 var ErrNotUpgraded = errors.New("wsclient: the server did not upgrade")
 
