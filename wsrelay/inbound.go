@@ -495,7 +495,7 @@ func (g *inbound) fillHold() error {
 	case err != nil:
 		return g.fail(1007, "invalid compressed data: %v", err)
 	}
-	g.ready = plainFrame(g.zOp, data)
+	g.ready = plainFrame(true, g.zOp, data)
 	return nil
 }
 
@@ -511,11 +511,15 @@ func (g *inbound) drain() error {
 	}
 }
 
-// plainFrame is a whole, uncompressed client frame of data, masked with a
-// zero key (the library wants client frames masked).
-func plainFrame(op byte, data []byte) []byte {
+// plainFrame is an uncompressed client frame of data (the whole message
+// when fin), masked with a zero key (the library wants client frames
+// masked).
+func plainFrame(fin bool, op byte, data []byte) []byte {
 	f := make([]byte, 0, maxHeader+len(data))
-	f = append(f, 0x80|op)
+	if fin {
+		op |= 0x80
+	}
+	f = append(f, op)
 	switch n := len(data); {
 	case n < 126:
 		f = append(f, 0x80|byte(n))
