@@ -87,7 +87,7 @@ func (rl *Relay) Middleware(next http.Handler) http.Handler {
 			}
 		}
 		if !hosts.AllowsRequest(r) {
-			rl.log.Info("request refused: a loopback connection named a host that is neither loopback nor allowed (DNS rebinding?)", "host", r.Host, "path", r.URL.Path, "remote", r.RemoteAddr)
+			rl.log.Debug("request refused: a loopback connection named a host that is neither loopback nor allowed (DNS rebinding?)", "host", r.Host, "path", r.URL.Path, "remote", r.RemoteAddr)
 			rl.refused(RefusedHost)
 			w.Header().Set("Connection", "close")
 			http.Error(w, origin.HostRefusal(r.Host), http.StatusMisdirectedRequest)
