@@ -9,7 +9,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -155,14 +154,14 @@ func TestHostileAnnouncedNotReserved(t *testing.T) {
 	for i := range clients {
 		clients[i] = e.dial(t, nil)
 	}
-	base := heap()
+	base := heapAlloc()
 	for _, c := range clients {
 		if _, err := c.Conn.Write(append(header(true, 0, wsclient.OpBinary, 1<<20, true), 1, 2, 3)); err != nil {
 			t.Fatal(err)
 		}
 	}
 	poll.Until(t, timeout, "every announced frame to be taken from the budget", func() bool { return budget.InUse() == conns<<20 })
-	grew := int64(heap()) - int64(base)
+	grew := int64(heapAlloc()) - int64(base)
 	t.Logf("%d connections announcing 1 MiB: heap grew by %.1f MiB", conns, float64(grew)/(1<<20))
 	if grew > 64<<20 {
 		t.Fatalf("heap grew by %d MiB for %d MiB announced", grew>>20, conns)
@@ -172,13 +171,6 @@ func TestHostileAnnouncedNotReserved(t *testing.T) {
 	}
 	poll.Until(t, timeout, "the budget to be given back", func() bool { return budget.InUse() == 0 })
 	e.stillServes(t)
-}
-
-func heap() uint64 {
-	runtime.GC()
-	var m runtime.MemStats
-	runtime.ReadMemStats(&m)
-	return m.HeapAlloc
 }
 
 // TestHostileStalledFrame: a client that starts a large frame and stops
