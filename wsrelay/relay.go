@@ -143,7 +143,7 @@ func (rl *Relay) relay(w http.ResponseWriter, r *http.Request, raw string, spawn
 		}
 	}()
 	if !isUpgrade(r) {
-		rl.log.Warn("relay asked for a request that is not a WebSocket upgrade", "path", r.URL.Path, "method", r.Method, "target", h.Target.String())
+		rl.log.Debug("relay asked for a request that is not a WebSocket upgrade", "path", r.URL.Path, "method", r.Method, "target", h.Target.String())
 		w.Header().Set("Upgrade", "websocket")
 		w.Header().Set("Connection", "Upgrade")
 		http.Error(w, "this endpoint speaks WebSocket: send an upgrade request", http.StatusUpgradeRequired)
