@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"compress/flate"
 	"crypto/rand"
-	"encoding/binary"
 	"fmt"
 	"io"
 	"net"
@@ -25,30 +24,17 @@ import (
 // a close code that says why, and nothing else. Each test also checks
 // that the server still serves a new client.
 
-// header is a masked frame header announcing length bytes (the 8-byte
-// length form when long), with a zero-free random mask key.
-func header(fin bool, rsv, op byte, length uint64, long bool) []byte {
-	b0 := op | rsv<<4
-	if fin {
-		b0 |= 0x80
-	}
-	h := []byte{b0}
-	switch {
-	case long || length > 0xffff:
-		h = append(h, 0x80|127)
-		h = binary.BigEndian.AppendUint64(h, length)
-	case length > 125:
-		h = append(h, 0x80|126)
-		h = binary.BigEndian.AppendUint16(h, uint16(length))
-	default:
-		h = append(h, 0x80|byte(length))
-	}
-	return append(h, 0x11, 0x22, 0x33, 0x44)
+// testKey is the mask key of the frames the tests write by hand.
+var testKey = [4]byte{0x11, 0x22, 0x33, 0x44}
+
+// header is a masked frame header announcing length bytes.
+func header(fin bool, rsv, op byte, length uint64) []byte {
+	return wsclient.AppendHeader(nil, fin, rsv, op, length, &testKey)
 }
 
 // maskedFrame is a whole client frame (header and masked payload).
 func maskedFrame(rsv, op byte, payload []byte) []byte {
-	f := header(true, rsv, op, uint64(len(payload)), false)
+	f := header(true, rsv, op, uint64(len(payload)))
 	key := f[len(f)-4:]
 	for i, b := range payload {
 		f = append(f, b^key[i%4])
@@ -100,7 +86,7 @@ func TestHostileTopBitLength(t *testing.T) {
 	c := e.dial(t, nil)
 	// A good frame and the bad header in one write: the good one is
 	// relayed, then the connection fails.
-	attack := append(maskedFrame(0, wsclient.OpText, []byte("before")), header(true, 0, wsclient.OpBinary, 1<<63, true)...)
+	attack := append(maskedFrame(0, wsclient.OpText, []byte("before")), header(true, 0, wsclient.OpBinary, 1<<63)...)
 	if _, err := c.Conn.Write(attack); err != nil {
 		t.Fatal(err)
 	}
@@ -127,11 +113,11 @@ func TestHostileOversizeAnnounced(t *testing.T) {
 	tg := e.target(true)
 	e.relayTo(tg.PID, "")
 	c := e.dial(t, nil)
-	c.Conn.Write(header(true, 0, wsclient.OpBinary, 1<<20+1, false))
+	c.Conn.Write(header(true, 0, wsclient.OpBinary, 1<<20+1))
 	wantClose(t, c, 1009, "at most 1048576")
 	c2 := e.dial(t, nil)
-	c2.Conn.Write(append(header(false, 0, wsclient.OpText, 600<<10, false), make([]byte, 600<<10)...))
-	c2.Conn.Write(header(true, 0, wsclient.OpContinuation, 600<<10, false))
+	c2.Conn.Write(append(header(false, 0, wsclient.OpText, 600<<10), make([]byte, 600<<10)...))
+	c2.Conn.Write(header(true, 0, wsclient.OpContinuation, 600<<10))
 	wantClose(t, c2, 1009, "message of over")
 	e.stillServes(t)
 }
@@ -156,7 +142,7 @@ func TestHostileAnnouncedNotReserved(t *testing.T) {
 	}
 	base := heapAlloc()
 	for _, c := range clients {
-		if _, err := c.Conn.Write(append(header(true, 0, wsclient.OpBinary, 1<<20, true), 1, 2, 3)); err != nil {
+		if _, err := c.Conn.Write(append(header(true, 0, wsclient.OpBinary, 1<<20), 1, 2, 3)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -181,7 +167,7 @@ func TestHostileStalledFrame(t *testing.T) {
 	tg := e.target(true)
 	e.relayTo(tg.PID, "")
 	c := e.dial(t, nil)
-	c.Conn.Write(append(header(true, 0, wsclient.OpBinary, 10000, false), make([]byte, 100)...))
+	c.Conn.Write(append(header(true, 0, wsclient.OpBinary, 10000), make([]byte, 100)...))
 	wantClose(t, c, 1008, "within 200ms")
 	leave := nextLeave(tg)
 	if str(leave, "reason") != "timeout" || field(leave, "code") != int64(1008) {
@@ -334,13 +320,13 @@ func TestHostilePingFlood(t *testing.T) {
 // the server always answers a new client. Its seed corpus runs in every
 // `go test`.
 func FuzzHostileFrames(f *testing.F) {
-	frag := append(maskedFrame(0, wsclient.OpText, nil)[:0:0], header(false, 0, wsclient.OpText, 3, false)...)
+	frag := append(maskedFrame(0, wsclient.OpText, nil)[:0:0], header(false, 0, wsclient.OpText, 3)...)
 	frag = append(frag, 'a', 'b', 'c')
 	for _, seed := range [][]byte{
-		header(true, 0, wsclient.OpBinary, 1<<63, true),
-		header(true, 0, wsclient.OpBinary, 1<<62, true),
-		header(true, 0, wsclient.OpBinary, 1<<20, true),
-		append(header(true, 0, wsclient.OpBinary, 5000, false), 1, 2, 3),
+		header(true, 0, wsclient.OpBinary, 1<<63),
+		header(true, 0, wsclient.OpBinary, 1<<62),
+		header(true, 0, wsclient.OpBinary, 1<<20),
+		append(header(true, 0, wsclient.OpBinary, 5000), 1, 2, 3),
 		maskedFrame(0, wsclient.OpText, []byte("hello")),
 		maskedFrame(4, wsclient.OpText, compress([]byte("hello hello hello"))),
 		maskedFrame(4, wsclient.OpBinary, compress(make([]byte, 1<<21))),
@@ -430,9 +416,9 @@ func TestHostileBudgetWaitEnds(t *testing.T) {
 	tg.Next("ws.join")
 	b := e.dial(t, nil)
 	bPID := str(tg.Next("ws.join"), "client_pid")
-	a.Conn.Write(header(true, 0, wsclient.OpBinary, 60000, false))
+	a.Conn.Write(header(true, 0, wsclient.OpBinary, 60000))
 	poll.Until(t, timeout, "a's frame to take the budget", func() bool { return budget.InUse() == 60000 })
-	b.Conn.Write(header(true, 0, wsclient.OpBinary, 60000, false))
+	b.Conn.Write(header(true, 0, wsclient.OpBinary, 60000))
 	poll.Until(t, timeout, "b to wait for room", func() bool { return budget.Waiting() == 1 })
 	tg.Send(bPID, "ws.close", value.MustOf(map[string]any{"code": 4000, "reason": "bye"}))
 	wantClose(t, b, 4000, "bye")
