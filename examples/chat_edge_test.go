@@ -1,17 +1,15 @@
 package examples_test
 
 import (
-	"bufio"
-	"io"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/wsrelay/wsrelay/gateway"
+	"github.com/wsrelay/wsrelay/internal/wsclient"
 )
 
 // These tests replay, against the chat example, what a hostile client did
@@ -20,22 +18,11 @@ import (
 // raw sends req over a new TCP connection and reads the answer.
 func raw(t testing.TB, addr, req string) (*http.Response, string) {
 	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, timeout)
+	resp, body, err := wsclient.RawRequest(addr, req, timeout)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(timeout))
-	if _, err := io.WriteString(c, req); err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.ReadResponse(bufio.NewReader(c), &http.Request{Method: "GET"})
-	if err != nil {
-		t.Fatalf("reading the answer to %q: %v", req, err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	return resp, string(b)
+	return resp, body
 }
 
 func spawned(t testing.TB, app *gateway.App, host string) uint64 {

@@ -1,7 +1,6 @@
 package gateway_test
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"io"
@@ -200,22 +199,15 @@ func TestLoopbackServiceRefusesForeignHosts(t *testing.T) {
 	_, port, _ := net.SplitHostPort(ta.addr)
 	get := func(host, path string, upgrade bool) (int, string) {
 		t.Helper()
-		c, err := net.Dial("tcp", ta.addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
 		req := "GET " + path + " HTTP/1.1\r\nHost: " + host + "\r\nOrigin: http://" + host + "\r\n"
 		if upgrade {
 			req += "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
 		}
-		io.WriteString(c, req+"\r\n")
-		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		resp, body, err := wsclient.RawRequest(ta.addr, req+"\r\n", 10*time.Second)
 		if err != nil {
 			t.Fatal(err)
 		}
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
-		return resp.StatusCode, string(b)
+		return resp.StatusCode, body
 	}
 	for _, host := range []string{"attacker.example:" + port, "attacker.example", "corp.test"} {
 		for _, path := range []string{"/", "/api/leaky", "/ws/connect"} {

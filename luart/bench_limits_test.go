@@ -84,14 +84,7 @@ func BenchmarkRoundTripWhileSpinning(b *testing.B) {
 
 func benchSpinning(b *testing.B, spinners int, opts *luart.Options) {
 	e := newEnv(b, opts)
-	echo := e.process("bench:echo"+randSuffix(), `return { main = function()
-    local inbox = process.inbox()
-    while true do
-        local msg, ok = inbox:receive()
-        if not ok then return end
-        process.send(msg:from(), "pong", msg:payload():data())
-    end
-end }`)
+	echo := e.process("bench:echo"+randSuffix(), echoLua)
 	spin := e.process("bench:spin"+randSuffix(), `return { main = function()
     local s = 0
     while true do s = s + 1 end

@@ -12,18 +12,21 @@ import (
 	"github.com/wsrelay/wsrelay/value"
 )
 
-// BenchmarkLuaRoundTrip: a Lua process sends "ping" to a Lua echo process
-// and waits for the "pong"; an op is one round trip.
-func BenchmarkLuaRoundTrip(b *testing.B) {
-	e := newEnv(b, nil)
-	echo := e.process("bench:echo", `return { main = function()
+// echoLua answers every message with "pong" and its payload.
+const echoLua = `return { main = function()
     local inbox = process.inbox()
     while true do
         local msg, ok = inbox:receive()
         if not ok then return end
         process.send(msg:from(), "pong", msg:payload():data())
     end
-end }`)
+end }`
+
+// BenchmarkLuaRoundTrip: a Lua process sends "ping" to a Lua echo process
+// and waits for the "pong"; an op is one round trip.
+func BenchmarkLuaRoundTrip(b *testing.B) {
+	e := newEnv(b, nil)
+	echo := e.process("bench:echo", echoLua)
 	pinger := e.process("bench:ping", `return { main = function(echo, n)
     local inbox = process.inbox()
     for i = 1, n do

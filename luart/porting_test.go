@@ -90,6 +90,13 @@ end }`, "logger")
 		t.Errorf("debug line shown or long message not cut:\n%.2000s", logs)
 	}
 
+	// print is cut the same way.
+	ok(t, e.run(`return { main = function() print(string.rep("y", 10000), "z"); return true end }`))
+	_, printed, _ := strings.Cut(e.logs.String(), `msg="lua print"`)
+	if printed == "" || strings.Count(printed, "y") > 9000 || !strings.Contains(printed, `…(cut)`) {
+		t.Errorf("a long print not cut:\n%.2000s", printed)
+	}
+
 	// In a handler, the request id is in the log line and, when the
 	// request fails, on the error page: the two can be matched.
 	h := e.function("app:logs", `

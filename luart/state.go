@@ -87,13 +87,14 @@ func (s *state) require(L *lua.LState) int {
 	return 1
 }
 
-// print logs its arguments instead of writing to standard output.
+// print logs its arguments instead of writing to standard output, cut
+// like a logger message (maxLogText).
 func (s *state) print(L *lua.LState) int {
 	parts := make([]string, L.GetTop())
 	for i := range parts {
 		parts[i] = L.ToStringMeta(L.Get(i + 1)).String()
 	}
-	attrs := []any{"entry", s.prog.id, "text", strings.Join(parts, "\t")}
+	attrs := []any{"entry", s.prog.id, "text", cutText(strings.Join(parts, "\t"))}
 	if s.proc != nil {
 		attrs = append(attrs, "pid", s.proc.PID().String())
 	}

@@ -67,8 +67,7 @@ func (b *Budget) raise(n int64) {
 	b.mu.Lock()
 	if n > b.limit {
 		b.limit = n
-		close(b.wake)
-		b.wake = make(chan struct{})
+		b.wakeLocked()
 	}
 	b.mu.Unlock()
 }
@@ -98,9 +97,18 @@ func (b *Budget) acquire(n int64, ended *atomic.Bool) bool {
 // wakeAll wakes every waiter, to look again.
 func (b *Budget) wakeAll() {
 	b.mu.Lock()
-	close(b.wake)
-	b.wake = make(chan struct{})
+	b.wakeLocked()
 	b.mu.Unlock()
+}
+
+// wakeLocked wakes the waiters, if any (a waiter counts itself in waits
+// before it lets go of mu, and takes b.wake afresh when woken); b.mu is
+// held.
+func (b *Budget) wakeLocked() {
+	if b.waits > 0 {
+		close(b.wake)
+		b.wake = make(chan struct{})
+	}
 }
 
 // Waiting returns how many connections wait for room: their reading is
@@ -118,7 +126,6 @@ func (b *Budget) release(n int64) {
 	}
 	b.mu.Lock()
 	b.used -= n
-	close(b.wake)
-	b.wake = make(chan struct{})
+	b.wakeLocked()
 	b.mu.Unlock()
 }

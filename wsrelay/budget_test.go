@@ -276,31 +276,7 @@ func TestPipeliningClientSlowedByBytes(t *testing.T) {
 	c := e.dial(t, nil)
 	const n = 1000
 	body := func(i int) string { return itoa(i) + ":" + strings.Repeat("x", size-8) }
-	wrote := make(chan error, 1)
-	go func() {
-		for i := range n {
-			if err := c.WriteText(body(i)); err != nil {
-				wrote <- err
-				return
-			}
-		}
-		wrote <- nil
-	}()
-	poll.Until(t, timeout, "the relay to pause reading the client", func() bool {
-		return m.outbound.Load() > 0
-	})
-	for i := range n {
-		s, err := c.ReadText()
-		if err != nil {
-			t.Fatalf("echo %d: %v (logs: %s)", i, err, e.logs)
-		}
-		if s != body(i) {
-			t.Fatalf("echo %d: got %.12q…", i, s)
-		}
-	}
-	if err := <-wrote; err != nil {
-		t.Fatalf("writing: %v", err)
-	}
+	pipeline(t, e, c, m, n, body)
 }
 
 // TestPausedReaderReleased: a reader paused because its target does not

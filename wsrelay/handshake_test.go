@@ -1,15 +1,13 @@
 package wsrelay_test
 
 import (
-	"bufio"
-	"io"
 	"net"
 	"net/http"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
+	"github.com/wsrelay/wsrelay/internal/wsclient"
 	"github.com/wsrelay/wsrelay/wsrelay"
 )
 
@@ -17,22 +15,11 @@ import (
 // answer.
 func rawRequest(t testing.TB, addr, req string) (*http.Response, string) {
 	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, timeout)
+	resp, body, err := wsclient.RawRequest(addr, req, timeout)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(timeout))
-	if _, err := io.WriteString(c, req); err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.ReadResponse(bufio.NewReader(c), &http.Request{Method: "GET"})
-	if err != nil {
-		t.Fatalf("reading the answer to %q: %v", req, err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
-	return resp, string(b)
+	return resp, body
 }
 
 const goodKey = "dGhlIHNhbXBsZSBub25jZQ==" // RFC 6455's sample: 16 bytes

@@ -9,7 +9,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -28,30 +27,17 @@ import (
 // a close code that says why, and nothing else. Each test also checks
 // that the server still serves a new client.
 
-// header is a masked frame header announcing length bytes (the 8-byte
-// length form when long), with a zero-free random mask key.
-func header(fin bool, rsv, op byte, length uint64, long bool) []byte {
-	b0 := op | rsv<<4
-	if fin {
-		b0 |= 0x80
-	}
-	h := []byte{b0}
-	switch {
-	case long || length > 0xffff:
-		h = append(h, 0x80|127)
-		h = binary.BigEndian.AppendUint64(h, length)
-	case length > 125:
-		h = append(h, 0x80|126)
-		h = binary.BigEndian.AppendUint16(h, uint16(length))
-	default:
-		h = append(h, 0x80|byte(length))
-	}
-	return append(h, 0x11, 0x22, 0x33, 0x44)
+// testKey is the mask key of the frames the tests write by hand.
+var testKey = [4]byte{0x11, 0x22, 0x33, 0x44}
+
+// header is a masked frame header announcing length bytes.
+func header(fin bool, rsv, op byte, length uint64) []byte {
+	return wsclient.AppendHeader(nil, fin, rsv, op, length, &testKey)
 }
 
 // maskedFrame is a whole client frame (header and masked payload).
 func maskedFrame(rsv, op byte, payload []byte) []byte {
-	f := header(true, rsv, op, uint64(len(payload)), false)
+	f := header(true, rsv, op, uint64(len(payload)))
 	key := f[len(f)-4:]
 	for i, b := range payload {
 		f = append(f, b^key[i%4])
@@ -103,7 +89,7 @@ func TestHostileTopBitLength(t *testing.T) {
 	c := e.dial(t, nil)
 	// A good frame and the bad header in one write: the good one is
 	// relayed, then the connection fails.
-	attack := append(maskedFrame(0, wsclient.OpText, []byte("before")), header(true, 0, wsclient.OpBinary, 1<<63, true)...)
+	attack := append(maskedFrame(0, wsclient.OpText, []byte("before")), header(true, 0, wsclient.OpBinary, 1<<63)...)
 	if _, err := c.Conn.Write(attack); err != nil {
 		t.Fatal(err)
 	}
@@ -130,11 +116,11 @@ func TestHostileOversizeAnnounced(t *testing.T) {
 	tg := e.target(true)
 	e.relayTo(tg.PID, "")
 	c := e.dial(t, nil)
-	c.Conn.Write(header(true, 0, wsclient.OpBinary, 1<<20+1, false))
+	c.Conn.Write(header(true, 0, wsclient.OpBinary, 1<<20+1))
 	wantClose(t, c, 1009, "at most 1048576")
 	c2 := e.dial(t, nil)
-	c2.Conn.Write(append(header(false, 0, wsclient.OpText, 600<<10, false), make([]byte, 600<<10)...))
-	c2.Conn.Write(header(true, 0, wsclient.OpContinuation, 600<<10, false))
+	c2.Conn.Write(append(header(false, 0, wsclient.OpText, 600<<10), make([]byte, 600<<10)...))
+	c2.Conn.Write(header(true, 0, wsclient.OpContinuation, 600<<10))
 	wantClose(t, c2, 1009, "message of over")
 	e.stillServes(t)
 }
@@ -157,14 +143,14 @@ func TestHostileAnnouncedNotReserved(t *testing.T) {
 	for i := range clients {
 		clients[i] = e.dial(t, nil)
 	}
-	base := heap()
+	base := heapAlloc()
 	for _, c := range clients {
-		if _, err := c.Conn.Write(append(header(true, 0, wsclient.OpBinary, 1<<20, true), 1, 2, 3)); err != nil {
+		if _, err := c.Conn.Write(append(header(true, 0, wsclient.OpBinary, 1<<20), 1, 2, 3)); err != nil {
 			t.Fatal(err)
 		}
 	}
 	poll.Until(t, timeout, "every announced frame to be taken from the budget", func() bool { return budget.InUse() == conns<<20 })
-	grew := int64(heap()) - int64(base)
+	grew := int64(heapAlloc()) - int64(base)
 	t.Logf("%d connections announcing 1 MiB: heap grew by %.1f MiB", conns, float64(grew)/(1<<20))
 	if grew > 64<<20 {
 		t.Fatalf("heap grew by %d MiB for %d MiB announced", grew>>20, conns)
@@ -176,13 +162,6 @@ func TestHostileAnnouncedNotReserved(t *testing.T) {
 	e.stillServes(t)
 }
 
-func heap() uint64 {
-	runtime.GC()
-	var m runtime.MemStats
-	runtime.ReadMemStats(&m)
-	return m.HeapAlloc
-}
-
 // TestHostileStalledFrame: a client that starts a large frame and stops
 // sending is closed with 1008 after ReadTimeout (reason timeout), and so
 // is one that leaves a fragmented message unfinished.
@@ -191,7 +170,7 @@ func TestHostileStalledFrame(t *testing.T) {
 	tg := e.target(true)
 	e.relayTo(tg.PID, "")
 	c := e.dial(t, nil)
-	c.Conn.Write(append(header(true, 0, wsclient.OpBinary, 10000, false), make([]byte, 100)...))
+	c.Conn.Write(append(header(true, 0, wsclient.OpBinary, 10000), make([]byte, 100)...))
 	wantClose(t, c, 1008, "within 200ms")
 	leave := nextLeave(tg)
 	if str(leave, "reason") != "timeout" || field(leave, "code") != int64(1008) {
@@ -344,13 +323,13 @@ func TestHostilePingFlood(t *testing.T) {
 // the server always answers a new client. Its seed corpus runs in every
 // `go test`.
 func FuzzHostileFrames(f *testing.F) {
-	frag := append(maskedFrame(0, wsclient.OpText, nil)[:0:0], header(false, 0, wsclient.OpText, 3, false)...)
+	frag := append(maskedFrame(0, wsclient.OpText, nil)[:0:0], header(false, 0, wsclient.OpText, 3)...)
 	frag = append(frag, 'a', 'b', 'c')
 	for _, seed := range [][]byte{
-		header(true, 0, wsclient.OpBinary, 1<<63, true),
-		header(true, 0, wsclient.OpBinary, 1<<62, true),
-		header(true, 0, wsclient.OpBinary, 1<<20, true),
-		append(header(true, 0, wsclient.OpBinary, 5000, false), 1, 2, 3),
+		header(true, 0, wsclient.OpBinary, 1<<63),
+		header(true, 0, wsclient.OpBinary, 1<<62),
+		header(true, 0, wsclient.OpBinary, 1<<20),
+		append(header(true, 0, wsclient.OpBinary, 5000), 1, 2, 3),
 		maskedFrame(0, wsclient.OpText, []byte("hello")),
 		maskedFrame(4, wsclient.OpText, compress([]byte("hello hello hello"))),
 		maskedFrame(4, wsclient.OpBinary, compress(make([]byte, 1<<21))),
@@ -440,9 +419,9 @@ func TestHostileBudgetWaitEnds(t *testing.T) {
 	tg.Next("ws.join")
 	b := e.dial(t, nil)
 	bPID := str(tg.Next("ws.join"), "client_pid")
-	a.Conn.Write(header(true, 0, wsclient.OpBinary, 60000, false))
+	a.Conn.Write(header(true, 0, wsclient.OpBinary, 60000))
 	poll.Until(t, timeout, "a's frame to take the budget", func() bool { return budget.InUse() == 60000 })
-	b.Conn.Write(header(true, 0, wsclient.OpBinary, 60000, false))
+	b.Conn.Write(header(true, 0, wsclient.OpBinary, 60000))
 	poll.Until(t, timeout, "b to wait for room", func() bool { return budget.Waiting() == 1 })
 	tg.Send(bPID, "ws.close", value.MustOf(map[string]any{"code": 4000, "reason": "bye"}))
 	wantClose(t, b, 4000, "bye")
@@ -745,7 +724,7 @@ func TestHostileFragmentsHeap(t *testing.T) {
 		clients[i] = e.dial(t, nil)
 	}
 	msg := fragments(wsclient.OpBinary, 63, 4096, false)
-	base := heap()
+	base := heapAlloc()
 	var writers sync.WaitGroup
 	for _, c := range clients {
 		writers.Add(1)
@@ -758,7 +737,7 @@ func TestHostileFragmentsHeap(t *testing.T) {
 	poll.Until(t, timeout, "the budget to be spent and clients to wait", func() bool {
 		return budget.InUse() == 2<<20 && budget.Waiting() > 0
 	})
-	grew := int64(heap()) - int64(base)
+	grew := int64(heapAlloc()) - int64(base)
 	t.Logf("%d connections sending 256 KiB of fragments each: heap grew by %.1f MiB (budget 2 MiB)", conns, float64(grew)/(1<<20))
 	if grew > 16<<20 {
 		t.Errorf("heap grew by %d MiB", grew>>20)

@@ -3,7 +3,6 @@ package wsrelay
 import (
 	"bufio"
 	"bytes"
-	"encoding/binary"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -27,26 +26,6 @@ func (c *chunkConn) Read(p []byte) (int, error) {
 func (c *chunkConn) SetReadDeadline(time.Time) error { return nil }
 func (c *chunkConn) Close() error                    { return nil }
 
-func testFrame(fin bool, op byte, payload []byte) []byte {
-	b0 := op
-	if fin {
-		b0 |= 0x80
-	}
-	f := []byte{b0}
-	switch n := len(payload); {
-	case n < 126:
-		f = append(f, 0x80|byte(n))
-	case n <= 0xffff:
-		f = append(f, 0x80|126)
-		f = binary.BigEndian.AppendUint16(f, uint16(n))
-	default:
-		f = append(f, 0x80|127)
-		f = binary.BigEndian.AppendUint64(f, uint64(n))
-	}
-	f = append(f, 1, 2, 3, 4)
-	return append(f, payload...)
-}
-
 // TestInboundPassesValidStreams: a stream of valid frames (small, held,
 // fragmented, with control frames between fragments), read in random
 // pieces, reaches the library byte for byte, and every held frame's
@@ -63,13 +42,13 @@ func TestInboundPassesValidStreams(t *testing.T) {
 			p := make([]byte, size)
 			switch rnd.IntN(4) {
 			case 0:
-				in = append(in, testFrame(false, 2, p[:size/2])...)
-				in = append(in, testFrame(true, 9, []byte("ping"))...)
-				in = append(in, testFrame(true, 0, p[size/2:])...)
+				in = append(in, plainFrame(false, 2, p[:size/2])...)
+				in = append(in, plainFrame(true, 9, []byte("ping"))...)
+				in = append(in, plainFrame(true, 0, p[size/2:])...)
 			case 1:
-				in = append(in, testFrame(true, 10, p[:min(size, 125)])...)
+				in = append(in, plainFrame(true, 10, p[:min(size, 125)])...)
 			default:
-				in = append(in, testFrame(true, 2, p)...)
+				in = append(in, plainFrame(true, 2, p)...)
 			}
 		}
 		budget := NewBudget(1 << 20)
@@ -135,11 +114,11 @@ func BenchmarkInbound(b *testing.B) {
 	for _, size := range []int{64, 1024, 65536} {
 		var stream []byte
 		for len(stream) < 1<<20 {
-			stream = append(stream, testFrame(true, 2, make([]byte, size))...)
+			stream = append(stream, plainFrame(true, 2, make([]byte, size))...)
 		}
 		frames := 1 << 20 / size
-		if frames*len(testFrame(true, 2, make([]byte, size))) != len(stream) {
-			frames = len(stream) / len(testFrame(true, 2, make([]byte, size)))
+		if frames*len(plainFrame(true, 2, make([]byte, size))) != len(stream) {
+			frames = len(stream) / len(plainFrame(true, 2, make([]byte, size)))
 		}
 		frameLen := len(stream) / frames
 		payload := make([]byte, size)
@@ -172,8 +151,8 @@ func BenchmarkInbound(b *testing.B) {
 // close code the RFC allows for it.
 func FuzzInbound(f *testing.F) {
 	f.Add([]byte{0x82, 0xff, 0x80, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3, 4}, uint64(1), true)
-	f.Add(testFrame(true, 1, []byte("hello")), uint64(2), false)
-	f.Add(append(testFrame(false, 2, make([]byte, 5000)), testFrame(true, 0, []byte("x"))...), uint64(3), false)
+	f.Add(plainFrame(true, 1, []byte("hello")), uint64(2), false)
+	f.Add(append(plainFrame(false, 2, make([]byte, 5000)), plainFrame(true, 0, []byte("x"))...), uint64(3), false)
 	f.Add([]byte{0xc1, 0x85, 0, 0, 0, 0, 0xf2, 0x48, 0xcd, 0xc9, 0xc9}, uint64(4), true)
 	f.Fuzz(func(t *testing.T, in []byte, seed uint64, deflate bool) {
 		g := &inbound{nc: &chunkConn{r: bytes.NewReader(in), rnd: rand.New(rand.NewPCG(seed, 7))}, max: 100000, deflate: deflate, timeout: time.Minute, budget: NewBudget(1 << 20)}
@@ -209,14 +188,14 @@ func TestInboundOneByteAtATime(t *testing.T) {
 	big := bytes.Repeat([]byte("x"), 9000)
 	var in []byte
 	for _, f := range [][]byte{
-		testFrame(true, 1, []byte("hi")),
-		testFrame(false, 2, big[:5000]),
-		testFrame(true, 9, []byte("p")),
-		testFrame(false, 0, nil),
-		testFrame(true, 10, nil),
-		testFrame(true, 0, big),
-		testFrame(true, 2, make([]byte, 70000)),
-		testFrame(true, 8, []byte{3, 232}),
+		plainFrame(true, 1, []byte("hi")),
+		plainFrame(false, 2, big[:5000]),
+		plainFrame(true, 9, []byte("p")),
+		plainFrame(false, 0, nil),
+		plainFrame(true, 10, nil),
+		plainFrame(true, 0, big),
+		plainFrame(true, 2, make([]byte, 70000)),
+		plainFrame(true, 8, []byte{3, 232}),
 	} {
 		in = append(in, f...)
 	}
@@ -231,4 +210,14 @@ func TestInboundOneByteAtATime(t *testing.T) {
 			t.Fatalf("library buffer %d: %d bytes of budget kept", size, n)
 		}
 	}
+}
+
+// plainFrame is a client frame of data as the guard hands frames on
+// (plainHeader, a zero mask key), the whole message when fin.
+func plainFrame(fin bool, op byte, data []byte) []byte {
+	f := plainHeader(op, len(data))
+	if !fin {
+		f[0] &^= 0x80
+	}
+	return append(f, data...)
 }

@@ -88,7 +88,7 @@ func (rl *Relay) Middleware(next http.Handler) http.Handler {
 			joinConnection(r)
 		}
 		if !hosts.AllowsRequest(r) {
-			rl.log.Info("request refused: a loopback connection named a host that is neither loopback nor allowed (DNS rebinding?)", "host", logClip(r.Host), "path", logClip(r.URL.Path), "remote", r.RemoteAddr)
+			rl.log.Debug("request refused: a loopback connection named a host that is neither loopback nor allowed (DNS rebinding?)", "host", logClip(r.Host), "path", logClip(r.URL.Path), "remote", r.RemoteAddr)
 			rl.refused(RefusedHost)
 			w.Header().Set("Connection", "close")
 			http.Error(w, origin.HostRefusal(r.Host), http.StatusMisdirectedRequest)
@@ -144,7 +144,7 @@ func (rl *Relay) relay(w http.ResponseWriter, r *http.Request, raw string, spawn
 		}
 	}()
 	if !isUpgrade(r) {
-		rl.log.Warn("relay asked for a request that is not a WebSocket upgrade", "path", r.URL.Path, "method", r.Method, "target", h.Target.String())
+		rl.log.Debug("relay asked for a request that is not a WebSocket upgrade", "path", r.URL.Path, "method", r.Method, "target", h.Target.String())
 		w.Header().Set("Upgrade", "websocket")
 		w.Header().Set("Connection", "Upgrade")
 		http.Error(w, "this endpoint speaks WebSocket: send an upgrade request", http.StatusUpgradeRequired)

@@ -755,18 +755,11 @@ func (p *pauses) Paused(cause string) {
 	}
 }
 
-// TestPipeliningClientIsSlowedNotCut: a client that sends far more than
-// its outbound queue holds to an echoing target, and reads nothing until
-// the relay has stopped reading it, still gets every echo, in order: the
-// relay holds it back instead of closing it as a slow consumer.
-func TestPipeliningClientIsSlowedNotCut(t *testing.T) {
-	m := &pauses{}
-	e := newEnv(t, wsrelay.Options{OutboundQueue: 16, Metrics: m})
-	tg := e.target(true)
-	e.relayTo(tg.PID, "")
-	c := e.dial(t, nil)
-	const n = 2000 // of 16 KiB: more than the socket buffers hold
-	body := func(i int) string { return itoa(i) + ":" + strings.Repeat("x", 16<<10) }
+// pipeline sends n text frames body(i) from c without reading, waits
+// until the relay has paused reading c for its outbound queue, then reads
+// every echo and checks that it comes back whole and in order.
+func pipeline(t *testing.T, e *env, c *wsclient.Client, m *pauses, n int, body func(int) string) {
+	t.Helper()
 	wrote := make(chan error, 1)
 	go func() {
 		for i := range n {
@@ -797,4 +790,19 @@ func TestPipeliningClientIsSlowedNotCut(t *testing.T) {
 	if err := <-wrote; err != nil {
 		t.Fatalf("writing: %v", err)
 	}
+}
+
+// TestPipeliningClientIsSlowedNotCut: a client that sends far more than
+// its outbound queue holds to an echoing target, and reads nothing until
+// the relay has stopped reading it, still gets every echo, in order: the
+// relay holds it back instead of closing it as a slow consumer.
+func TestPipeliningClientIsSlowedNotCut(t *testing.T) {
+	m := &pauses{}
+	e := newEnv(t, wsrelay.Options{OutboundQueue: 16, Metrics: m})
+	tg := e.target(true)
+	e.relayTo(tg.PID, "")
+	c := e.dial(t, nil)
+	const n = 2000 // of 16 KiB: more than the socket buffers hold
+	body := func(i int) string { return itoa(i) + ":" + strings.Repeat("x", 16<<10) }
+	pipeline(t, e, c, m, n, body)
 }

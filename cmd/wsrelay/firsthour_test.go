@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"io"
 	"net/http"
@@ -13,7 +12,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/wsrelay/wsrelay/config"
 	"github.com/wsrelay/wsrelay/internal/poll"
@@ -155,30 +153,7 @@ return { handler = function() print("slow request running"); time.sleep("60s") e
 		t.Fatal(err)
 	}
 	defer cmd.Process.Kill()
-	lines := make(chan string, 100)
-	go func() {
-		defer close(lines)
-		s := bufio.NewScanner(stderr)
-		for s.Scan() {
-			lines <- s.Text()
-		}
-	}()
-	waitFor := func(what string) string {
-		t.Helper()
-		for {
-			select {
-			case l, ok := <-lines:
-				if !ok {
-					t.Fatalf("the server exited before logging %q", what)
-				}
-				if strings.Contains(l, what) {
-					return l
-				}
-			case <-time.After(timeout):
-				t.Fatalf("no %q logged", what)
-			}
-		}
-	}
+	waitFor := logWaiter(t, stderr)
 	m := jsonAddr.FindStringSubmatch(waitFor(`"msg":"listening"`))
 	if m == nil {
 		t.Fatal("no address in the listening line")

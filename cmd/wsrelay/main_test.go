@@ -208,6 +208,36 @@ func TestRunServesAndStops(t *testing.T) {
 	}
 }
 
+// logWaiter reads a server's log lines from stderr; the function it
+// returns skips to the next line containing what and returns it, and
+// fails the test when the server exits or timeout passes first.
+func logWaiter(t *testing.T, stderr io.Reader) func(what string) string {
+	lines := make(chan string, 100)
+	go func() {
+		defer close(lines)
+		s := bufio.NewScanner(stderr)
+		for s.Scan() {
+			lines <- s.Text()
+		}
+	}()
+	return func(what string) string {
+		t.Helper()
+		for {
+			select {
+			case l, ok := <-lines:
+				if !ok {
+					t.Fatalf("the server exited before logging %q", what)
+				}
+				if strings.Contains(l, what) {
+					return l
+				}
+			case <-time.After(timeout):
+				t.Fatalf("no %q logged", what)
+			}
+		}
+	}
+}
+
 func TestRunStopsOnSIGTERM(t *testing.T) {
 	dir := writeApp(t, smallApp)
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
@@ -219,30 +249,7 @@ func TestRunStopsOnSIGTERM(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	lines := make(chan string, 100)
-	go func() {
-		defer close(lines)
-		s := bufio.NewScanner(stderr)
-		for s.Scan() {
-			lines <- s.Text()
-		}
-	}()
-	waitFor := func(what string) {
-		t.Helper()
-		for {
-			select {
-			case l, ok := <-lines:
-				if !ok {
-					t.Fatalf("the server exited before logging %q", what)
-				}
-				if strings.Contains(l, what) {
-					return
-				}
-			case <-time.After(timeout):
-				t.Fatalf("no %q logged", what)
-			}
-		}
-	}
+	waitFor := logWaiter(t, stderr)
 	waitFor(`"msg":"started"`)
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)

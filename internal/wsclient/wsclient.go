@@ -114,6 +114,29 @@ func Dial(rawURL string, header http.Header) (*Client, *Response, error) {
 	return &Client{Conn: conn, br: br, Timeout: 10 * time.Second}, r, nil
 }
 
+// RawRequest sends req exactly as written (a whole HTTP request: a
+// handshake no client library would send, say) over a new TCP connection
+// to addr and reads the answer. The response's body, up to 1 MiB, is read
+// and closed; it is returned as body. timeout bounds the whole exchange.
+func RawRequest(addr, req string, timeout time.Duration) (resp *http.Response, body string, err error) {
+	c, err := net.DialTimeout("tcp", addr, timeout)
+	if err != nil {
+		return nil, "", err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(timeout))
+	if _, err := io.WriteString(c, req); err != nil {
+		return nil, "", err
+	}
+	resp, err = http.ReadResponse(bufio.NewReader(c), &http.Request{Method: "GET"})
+	if err != nil {
+		return nil, "", fmt.Errorf("reading the answer to %q: %w", req, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	return resp, string(b), nil
+}
+
 // ErrNotUpgraded is returned by Dial when the server did not switch protocols.
 var ErrNotUpgraded = errors.New("wsclient: the server did not upgrade")
 
@@ -124,34 +147,47 @@ type Response struct {
 	Body   string
 }
 
-// WriteFrame writes one frame. rsv sets the reserved bits (0..7); a client
-// frame should be masked.
-func (c *Client) WriteFrame(fin bool, rsv, op byte, payload []byte, masked bool) error {
-	var hdr []byte
+// AppendHeader appends to dst the header of a frame announcing length
+// payload bytes, which need not follow (a test may announce what it never
+// sends). rsv sets the reserved bits (0..7); a non-nil key sets the mask
+// bit and is the mask key.
+func AppendHeader(dst []byte, fin bool, rsv, op byte, length uint64, key *[4]byte) []byte {
 	b0 := op & 0x0f
 	if fin {
 		b0 |= 0x80
 	}
 	b0 |= (rsv & 0x7) << 4
-	hdr = append(hdr, b0)
+	dst = append(dst, b0)
 	var mbit byte
-	if masked {
+	if key != nil {
 		mbit = 0x80
 	}
-	switch n := len(payload); {
-	case n < 126:
-		hdr = append(hdr, mbit|byte(n))
-	case n < 1<<16:
-		hdr = append(hdr, mbit|126, byte(n>>8), byte(n))
+	switch {
+	case length < 126:
+		dst = append(dst, mbit|byte(length))
+	case length < 1<<16:
+		dst = append(dst, mbit|126, byte(length>>8), byte(length))
 	default:
-		hdr = append(hdr, mbit|127)
-		hdr = binary.BigEndian.AppendUint64(hdr, uint64(n))
+		dst = append(dst, mbit|127)
+		dst = binary.BigEndian.AppendUint64(dst, length)
 	}
+	if key != nil {
+		dst = append(dst, key[:]...)
+	}
+	return dst
+}
+
+// WriteFrame writes one frame. rsv sets the reserved bits (0..7); a client
+// frame should be masked.
+func (c *Client) WriteFrame(fin bool, rsv, op byte, payload []byte, masked bool) error {
+	var key *[4]byte
+	if masked {
+		key = new([4]byte)
+		rand.Read(key[:])
+	}
+	hdr := AppendHeader(nil, fin, rsv, op, uint64(len(payload)), key)
 	data := payload
 	if masked {
-		var key [4]byte
-		rand.Read(key[:])
-		hdr = append(hdr, key[:]...)
 		data = make([]byte, len(payload))
 		for i := range payload {
 			data[i] = payload[i] ^ key[i%4]
