@@ -13,6 +13,7 @@ import (
 type queue[T any] struct {
 	mu     sync.Mutex
 	buf    []T // ring; len(buf) is zero or a power of two
+	regrow int // the ring's first size after a release: half the released one
 	head   int
 	n      int
 	max    int           // 0: unbounded
@@ -91,7 +92,10 @@ func (q *queue[T]) pushAt(v T, limit int) (pushResult, uint64) {
 func (q *queue[T]) grow() {
 	size := 2 * len(q.buf)
 	if size == 0 {
-		size = 4
+		// A queue that took a burst is likely to take another: start near
+		// its size instead of doubling up to it again. regrow halves at
+		// each release, so a queue whose bursts shrink soon starts small.
+		size = max(4, q.regrow)
 	}
 	nb := make([]T, size)
 	for i := 0; i < q.n; i++ {
@@ -129,7 +133,7 @@ func (q *queue[T]) pop() (v T, ok, closed bool) {
 	if q.n == 0 {
 		q.head = 0
 		if len(q.buf) > 64 {
-			q.buf = nil // give back the memory of a burst
+			q.buf, q.regrow = nil, len(q.buf)/2 // give back the memory of a burst
 		}
 	}
 	q.wakeSenders()
