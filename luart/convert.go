@@ -3,6 +3,7 @@ package luart
 import (
 	"math"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 
 	lua "github.com/yuin/gopher-lua"
@@ -25,10 +26,36 @@ import (
 
 // toValue converts a Lua value to a payload value.
 func toValue(lv lua.LValue) (value.Value, error) {
-	return toValueAt(lv, "", 0, nil)
+	var buf [4]level
+	return toValueAt(lv, buf[:0])
 }
 
-func toValueAt(lv lua.LValue, path string, depth int, seen map[*lua.LTable]bool) (value.Value, error) {
+// level is one table that holds the value being converted, and the key
+// (or list index) in it that leads there. The levels of a conversion live
+// in one slice on its stack, and become a path string only for an error,
+// so a conversion that succeeds builds no paths.
+type level struct {
+	t   *lua.LTable
+	key string // a map key, when idx is 0
+	idx int    // a list index (from 1)
+}
+
+// pathOf is the path the levels lead to, like ".items[2]"; empty at the top.
+func pathOf(levels []level) string {
+	var b strings.Builder
+	for _, l := range levels {
+		if l.idx > 0 {
+			b.WriteString("[" + strconv.Itoa(l.idx) + "]")
+		} else {
+			b.WriteString("." + l.key)
+		}
+	}
+	return b.String()
+}
+
+// toValueAt converts lv, which the tables of parents hold (outermost
+// first).
+func toValueAt(lv lua.LValue, parents []level) (value.Value, error) {
 	switch v := lv.(type) {
 	case *lua.LNilType:
 		return value.Nil(), nil
@@ -42,9 +69,9 @@ func toValueAt(lv lua.LValue, path string, depth int, seen map[*lua.LTable]bool)
 		}
 		return value.BytesString(string(v)), nil
 	case *lua.LTable:
-		return tableValue(v, path, depth, seen)
+		return tableValue(v, parents)
 	}
-	return value.Value{}, &ConvertError{Path: path, Msg: "a " + lv.Type().String() + " cannot be sent as a value"}
+	return value.Value{}, &ConvertError{Path: pathOf(parents), Msg: "a " + lv.Type().String() + " cannot be sent as a value"}
 }
 
 func numberValue(f float64) value.Value {
@@ -54,47 +81,71 @@ func numberValue(f float64) value.Value {
 	return value.Float(f)
 }
 
-func tableValue(t *lua.LTable, path string, depth int, seen map[*lua.LTable]bool) (value.Value, error) {
-	if depth >= value.MaxDepth {
-		return value.Value{}, &ConvertError{Path: path, Msg: "tables nested deeper than " + strconv.Itoa(value.MaxDepth) + " levels"}
+// small is how many items or fields a table may have for its conversion
+// to gather them on the stack (value.List and value.Map copy them).
+const small = 8
+
+func tableValue(t *lua.LTable, parents []level) (value.Value, error) {
+	if len(parents) >= value.MaxDepth {
+		return value.Value{}, &ConvertError{Path: pathOf(parents), Msg: "tables nested deeper than " + strconv.Itoa(value.MaxDepth) + " levels"}
 	}
-	if seen[t] {
-		return value.Value{}, &ConvertError{Path: path, Msg: "the table contains itself (a cycle)"}
+	for _, p := range parents {
+		if p.t == t {
+			return value.Value{}, &ConvertError{Path: pathOf(parents), Msg: "the table contains itself (a cycle)"}
+		}
 	}
-	if seen == nil {
-		seen = make(map[*lua.LTable]bool)
-	}
-	seen[t] = true
-	defer delete(seen, t)
+	levels := append(parents, level{t: t})
+	here := &levels[len(levels)-1]
 
 	if n := t.Len(); n > 0 && isList(t, n) {
-		items := make([]value.Value, n)
+		var buf [small]value.Value
+		items := buf[:0]
+		if n > small {
+			items = make([]value.Value, 0, n)
+		}
 		for i := 1; i <= n; i++ {
-			it, err := toValueAt(t.RawGetInt(i), path+"["+strconv.Itoa(i)+"]", depth+1, seen)
+			here.idx = i
+			it, err := toValueAt(t.RawGetInt(i), levels)
 			if err != nil {
 				return value.Value{}, err
 			}
-			items[i-1] = it
+			items = append(items, it)
 		}
 		return value.List(items...), nil
 	}
-	var fields []value.Field
-	var err error
+	// Gather the entries first and convert them outside the callback.
+	type entry struct {
+		key string
+		v   lua.LValue
+	}
+	var ebuf [small]entry
+	entries := ebuf[:0]
+	var badKey lua.LValue
 	t.ForEach(func(k, v lua.LValue) {
-		if err != nil {
-			return
-		}
 		ks, ok := k.(lua.LString)
 		if !ok {
-			err = &ConvertError{Path: path, Msg: "a map key must be a string, got the " + k.Type().String() + " " + k.String()}
+			if badKey == nil {
+				badKey = k
+			}
 			return
 		}
-		var fv value.Value
-		fv, err = toValueAt(v, path+"."+string(ks), depth+1, seen)
-		fields = append(fields, value.Field{Key: string(ks), Value: fv})
+		entries = append(entries, entry{string(ks), v})
 	})
-	if err != nil {
-		return value.Value{}, err
+	if badKey != nil {
+		return value.Value{}, &ConvertError{Path: pathOf(parents), Msg: "a map key must be a string, got the " + badKey.Type().String() + " " + badKey.String()}
+	}
+	var fbuf [small]value.Field
+	fields := fbuf[:0]
+	if len(entries) > small {
+		fields = make([]value.Field, 0, len(entries))
+	}
+	for _, e := range entries {
+		here.key = e.key
+		fv, err := toValueAt(e.v, levels)
+		if err != nil {
+			return value.Value{}, err
+		}
+		fields = append(fields, value.Field{Key: e.key, Value: fv})
 	}
 	return value.Map(fields...), nil
 }
