@@ -177,6 +177,13 @@ func toLua(L *lua.LState, v value.Value) lua.LValue {
 		return lua.LNumber(f)
 	case value.KindString, value.KindBytes:
 		s, _ := v.Raw()
+		switch s {
+		// The relay's frame types: a constant needs no allocation.
+		case "text":
+			return lua.LString("text")
+		case "binary":
+			return lua.LString("binary")
+		}
 		return lua.LString(s)
 	case value.KindList:
 		t := L.CreateTable(v.Len(), 0)
@@ -187,7 +194,9 @@ func toLua(L *lua.LState, v value.Value) lua.LValue {
 	case value.KindMap:
 		t := L.CreateTable(0, v.Len())
 		for k, fv := range v.Fields() {
-			t.RawSetString(k, toLua(L, fv))
+			if !fv.IsNil() { // a nil field is no field (the relay's metadata often is)
+				t.RawSetString(k, toLua(L, fv))
+			}
 		}
 		return t
 	}
