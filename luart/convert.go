@@ -113,39 +113,21 @@ func tableValue(t *lua.LTable, parents []level) (value.Value, error) {
 		}
 		return value.List(items...), nil
 	}
-	// Gather the entries first and convert them outside the callback.
-	type entry struct {
-		key string
-		v   lua.LValue
-	}
-	var ebuf [small]entry
-	entries := ebuf[:0]
-	var badKey lua.LValue
-	t.ForEach(func(k, v lua.LValue) {
+	// Next hands out the table's own keys (ForEach would box each string
+	// key anew): same entries, no allocation.
+	var buf [small]value.Field
+	fields := buf[:0]
+	for k, v := t.Next(lua.LNil); k != lua.LNil; k, v = t.Next(k) {
 		ks, ok := k.(lua.LString)
 		if !ok {
-			if badKey == nil {
-				badKey = k
-			}
-			return
+			return value.Value{}, &ConvertError{Path: pathOf(parents), Msg: "a map key must be a string, got the " + k.Type().String() + " " + k.String()}
 		}
-		entries = append(entries, entry{string(ks), v})
-	})
-	if badKey != nil {
-		return value.Value{}, &ConvertError{Path: pathOf(parents), Msg: "a map key must be a string, got the " + badKey.Type().String() + " " + badKey.String()}
-	}
-	var fbuf [small]value.Field
-	fields := fbuf[:0]
-	if len(entries) > small {
-		fields = make([]value.Field, 0, len(entries))
-	}
-	for _, e := range entries {
-		here.key = e.key
-		fv, err := toValueAt(e.v, levels)
+		here.key = string(ks)
+		fv, err := toValueAt(v, levels)
 		if err != nil {
 			return value.Value{}, err
 		}
-		fields = append(fields, value.Field{Key: e.key, Value: fv})
+		fields = append(fields, value.Field{Key: string(ks), Value: fv})
 	}
 	return value.Map(fields...), nil
 }
