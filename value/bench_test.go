@@ -23,3 +23,21 @@ func BenchmarkMapPayload(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkGetPayload reads the three fields an echo target reads.
+func BenchmarkGetPayload(b *testing.B) {
+	v := value.Map(
+		value.Field{Key: "client_pid", Value: value.String("<relay@node:1.42>")},
+		value.Field{Key: "data", Value: value.String("0123456789")},
+		value.Field{Key: "metadata", Value: value.Nil()},
+		value.Field{Key: "type", Value: value.String("text")},
+	)
+	for b.Loop() {
+		_, ok1 := v.Get("client_pid")
+		_, ok2 := v.Get("type")
+		_, ok3 := v.Get("data")
+		if !ok1 || !ok2 || !ok3 {
+			b.Fatal("missing field")
+		}
+	}
+}

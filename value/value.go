@@ -263,6 +263,15 @@ func (v Value) Get(key string) (Value, bool) {
 		return Value{}, false
 	}
 	fs := v.c.fields
+	if len(fs) <= 8 {
+		// A payload's handful of fields: a scan beats a binary search.
+		for i := range fs {
+			if fs[i].Key == key {
+				return fs[i].Value, true
+			}
+		}
+		return Value{}, false
+	}
 	i, ok := slices.BinarySearchFunc(fs, key, func(f Field, k string) int { return strings.Compare(f.Key, k) })
 	if !ok {
 		return Value{}, false
