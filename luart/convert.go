@@ -3,6 +3,7 @@ package luart
 import (
 	"math"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 
 	lua "github.com/yuin/gopher-lua"
@@ -25,10 +26,36 @@ import (
 
 // toValue converts a Lua value to a payload value.
 func toValue(lv lua.LValue) (value.Value, error) {
-	return toValueAt(lv, "", 0, nil)
+	var buf [4]level
+	return toValueAt(lv, buf[:0])
 }
 
-func toValueAt(lv lua.LValue, path string, depth int, seen map[*lua.LTable]bool) (value.Value, error) {
+// level is one table that holds the value being converted, and the key
+// (or list index) in it that leads there. The levels of a conversion live
+// in one slice on its stack, and become a path string only for an error,
+// so a conversion that succeeds builds no paths.
+type level struct {
+	t   *lua.LTable
+	key string // a map key, when idx is 0
+	idx int    // a list index (from 1)
+}
+
+// pathOf is the path the levels lead to, like ".items[2]"; empty at the top.
+func pathOf(levels []level) string {
+	var b strings.Builder
+	for _, l := range levels {
+		if l.idx > 0 {
+			b.WriteString("[" + strconv.Itoa(l.idx) + "]")
+		} else {
+			b.WriteString("." + l.key)
+		}
+	}
+	return b.String()
+}
+
+// toValueAt converts lv, which the tables of parents hold (outermost
+// first).
+func toValueAt(lv lua.LValue, parents []level) (value.Value, error) {
 	switch v := lv.(type) {
 	case *lua.LNilType:
 		return value.Nil(), nil
@@ -42,9 +69,9 @@ func toValueAt(lv lua.LValue, path string, depth int, seen map[*lua.LTable]bool)
 		}
 		return value.BytesString(string(v)), nil
 	case *lua.LTable:
-		return tableValue(v, path, depth, seen)
+		return tableValue(v, parents)
 	}
-	return value.Value{}, &ConvertError{Path: path, Msg: "a " + lv.Type().String() + " cannot be sent as a value"}
+	return value.Value{}, &ConvertError{Path: pathOf(parents), Msg: "a " + lv.Type().String() + " cannot be sent as a value"}
 }
 
 func numberValue(f float64) value.Value {
@@ -54,47 +81,53 @@ func numberValue(f float64) value.Value {
 	return value.Float(f)
 }
 
-func tableValue(t *lua.LTable, path string, depth int, seen map[*lua.LTable]bool) (value.Value, error) {
-	if depth >= value.MaxDepth {
-		return value.Value{}, &ConvertError{Path: path, Msg: "tables nested deeper than " + strconv.Itoa(value.MaxDepth) + " levels"}
+// small is how many items or fields a table may have for its conversion
+// to gather them on the stack (value.List and value.Map copy them).
+const small = 8
+
+func tableValue(t *lua.LTable, parents []level) (value.Value, error) {
+	if len(parents) >= value.MaxDepth {
+		return value.Value{}, &ConvertError{Path: pathOf(parents), Msg: "tables nested deeper than " + strconv.Itoa(value.MaxDepth) + " levels"}
 	}
-	if seen[t] {
-		return value.Value{}, &ConvertError{Path: path, Msg: "the table contains itself (a cycle)"}
+	for _, p := range parents {
+		if p.t == t {
+			return value.Value{}, &ConvertError{Path: pathOf(parents), Msg: "the table contains itself (a cycle)"}
+		}
 	}
-	if seen == nil {
-		seen = make(map[*lua.LTable]bool)
-	}
-	seen[t] = true
-	defer delete(seen, t)
+	levels := append(parents, level{t: t})
+	here := &levels[len(levels)-1]
 
 	if n := t.Len(); n > 0 && isList(t, n) {
-		items := make([]value.Value, n)
+		var buf [small]value.Value
+		items := buf[:0]
+		if n > small {
+			items = make([]value.Value, 0, n)
+		}
 		for i := 1; i <= n; i++ {
-			it, err := toValueAt(t.RawGetInt(i), path+"["+strconv.Itoa(i)+"]", depth+1, seen)
+			here.idx = i
+			it, err := toValueAt(t.RawGetInt(i), levels)
 			if err != nil {
 				return value.Value{}, err
 			}
-			items[i-1] = it
+			items = append(items, it)
 		}
 		return value.List(items...), nil
 	}
-	var fields []value.Field
-	var err error
-	t.ForEach(func(k, v lua.LValue) {
-		if err != nil {
-			return
-		}
+	// Next hands out the table's own keys (ForEach would box each string
+	// key anew): same entries, no allocation.
+	var buf [small]value.Field
+	fields := buf[:0]
+	for k, v := t.Next(lua.LNil); k != lua.LNil; k, v = t.Next(k) {
 		ks, ok := k.(lua.LString)
 		if !ok {
-			err = &ConvertError{Path: path, Msg: "a map key must be a string, got the " + k.Type().String() + " " + k.String()}
-			return
+			return value.Value{}, &ConvertError{Path: pathOf(parents), Msg: "a map key must be a string, got the " + k.Type().String() + " " + k.String()}
 		}
-		var fv value.Value
-		fv, err = toValueAt(v, path+"."+string(ks), depth+1, seen)
+		here.key = string(ks)
+		fv, err := toValueAt(v, levels)
+		if err != nil {
+			return value.Value{}, err
+		}
 		fields = append(fields, value.Field{Key: string(ks), Value: fv})
-	})
-	if err != nil {
-		return value.Value{}, err
 	}
 	return value.Map(fields...), nil
 }
@@ -126,6 +159,13 @@ func toLua(L *lua.LState, v value.Value) lua.LValue {
 		return lua.LNumber(f)
 	case value.KindString, value.KindBytes:
 		s, _ := v.Raw()
+		switch s {
+		// The relay's frame types: a constant needs no allocation.
+		case "text":
+			return lua.LString("text")
+		case "binary":
+			return lua.LString("binary")
+		}
 		return lua.LString(s)
 	case value.KindList:
 		t := L.CreateTable(v.Len(), 0)
@@ -136,7 +176,9 @@ func toLua(L *lua.LState, v value.Value) lua.LValue {
 	case value.KindMap:
 		t := L.CreateTable(0, v.Len())
 		for k, fv := range v.Fields() {
-			t.RawSetString(k, toLua(L, fv))
+			if !fv.IsNil() { // a nil field is no field (the relay's metadata often is)
+				t.RawSetString(k, toLua(L, fv))
+			}
 		}
 		return t
 	}

@@ -17,6 +17,7 @@ type queue[T any] struct {
 	n      int
 	max    int           // 0: unbounded
 	closed bool          // no more pushes; pops drain what is left
+	regrow int32         // the ring's first size after a release: half the released one (in closed's padding)
 	signal chan struct{} // nil for queues consumed by scheduling
 
 	// Waiting senders (see roomBelow and takenAt). Both cost nothing to a
@@ -91,7 +92,10 @@ func (q *queue[T]) pushAt(v T, limit int) (pushResult, uint64) {
 func (q *queue[T]) grow() {
 	size := 2 * len(q.buf)
 	if size == 0 {
-		size = 4
+		// A queue that took a burst is likely to take another: start near
+		// its size instead of doubling up to it again. regrow halves at
+		// each release, so a queue whose bursts shrink soon starts small.
+		size = max(4, int(q.regrow))
 	}
 	nb := make([]T, size)
 	for i := 0; i < q.n; i++ {
@@ -129,7 +133,7 @@ func (q *queue[T]) pop() (v T, ok, closed bool) {
 	if q.n == 0 {
 		q.head = 0
 		if len(q.buf) > 64 {
-			q.buf = nil // give back the memory of a burst
+			q.buf, q.regrow = nil, int32(min(len(q.buf)/2, 1<<30)) // give back the memory of a burst
 		}
 	}
 	q.wakeSenders()

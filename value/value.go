@@ -87,14 +87,18 @@ func BytesString(s string) Value { return Value{kind: KindBytes, str: s} }
 
 // List returns a list holding a copy of items.
 func List(items ...Value) Value {
-	return Value{kind: KindList, c: &compound{items: slices.Clone(items)}}
+	c := newCompound(len(items), false)
+	copy(c.items, items)
+	return Value{kind: KindList, c: c}
 }
 
 // Map returns a map of the given fields. A key given twice keeps its last value.
 func Map(fields ...Field) Value {
-	fs := slices.Clone(fields)
+	c := newCompound(len(fields), true)
+	fs := c.fields
+	copy(fs, fields)
 	if sortedUnique(fs) {
-		return Value{kind: KindMap, c: &compound{fields: fs}}
+		return Value{kind: KindMap, c: c}
 	}
 	slices.SortStableFunc(fs, func(a, b Field) int { return strings.Compare(a.Key, b.Key) })
 	// Keep the last of each run of equal keys.
@@ -105,7 +109,59 @@ func Map(fields ...Field) Value {
 		}
 		out = append(out, f)
 	}
-	return Value{kind: KindMap, c: &compound{fields: out}}
+	clear(fs[len(out):]) // no hidden references to dropped values
+	c.fields = out
+	return Value{kind: KindMap, c: c}
+}
+
+// newCompound returns a compound with n zero items (or, for a map, n zero
+// fields) to fill in. Small ones (a message payload has a handful of
+// fields) come in one allocation with their array, instead of two: the
+// copy a constructor makes then costs no more than the compound did.
+func newCompound(n int, isMap bool) *compound {
+	if isMap {
+		switch {
+		case n <= 2:
+			p := new(struct {
+				c compound
+				a [2]Field
+			})
+			p.c.fields = p.a[:n:n]
+			return &p.c
+		case n <= 4:
+			p := new(struct {
+				c compound
+				a [4]Field
+			})
+			p.c.fields = p.a[:n:n]
+			return &p.c
+		case n <= 8:
+			p := new(struct {
+				c compound
+				a [8]Field
+			})
+			p.c.fields = p.a[:n:n]
+			return &p.c
+		}
+		return &compound{fields: make([]Field, n)}
+	}
+	switch {
+	case n <= 2:
+		p := new(struct {
+			c compound
+			a [2]Value
+		})
+		p.c.items = p.a[:n:n]
+		return &p.c
+	case n <= 4:
+		p := new(struct {
+			c compound
+			a [4]Value
+		})
+		p.c.items = p.a[:n:n]
+		return &p.c
+	}
+	return &compound{items: make([]Value, n)}
 }
 
 // sortedUnique reports whether fs is sorted by key with no key twice, as
@@ -207,6 +263,15 @@ func (v Value) Get(key string) (Value, bool) {
 		return Value{}, false
 	}
 	fs := v.c.fields
+	if len(fs) <= 8 {
+		// A payload's handful of fields: a scan beats a binary search.
+		for i := range fs {
+			if fs[i].Key == key {
+				return fs[i].Value, true
+			}
+		}
+		return Value{}, false
+	}
 	i, ok := slices.BinarySearchFunc(fs, key, func(f Field, k string) int { return strings.Compare(f.Key, k) })
 	if !ok {
 		return Value{}, false

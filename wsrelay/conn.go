@@ -198,9 +198,10 @@ func (c *conn) frameIn(msg *gws.Message) {
 	}
 	msg.Close() // the frame is in data: the read buffer goes back at once
 	paused := ""
-	// Relay the frame; only a full target mailbox holds it.
+	// Relay the frame; only a full target mailbox holds it. The lock is
+	// taken once for the relay and the first check of the hold below.
+	c.mu.Lock()
 	for {
-		c.mu.Lock()
 		if c.ended {
 			c.mu.Unlock()
 			return
@@ -221,10 +222,10 @@ func (c *conn) frameIn(msg *gws.Message) {
 					c.flights = append(c.flights, flight{r: r, n: n})
 					c.flightBytes += n
 				}
-			}
-			c.mu.Unlock()
-			if err != nil {
+			} else {
+				c.mu.Unlock()
 				c.rl.log.Warn("cannot relay a frame to the target", "client", c.pid.String(), "error", err.Error())
+				c.mu.Lock()
 			}
 			break
 		}
@@ -235,11 +236,11 @@ func (c *conn) frameIn(msg *gws.Message) {
 		case <-wait:
 		case <-wake:
 		}
+		c.mu.Lock()
 	}
 	// Then wait until the next frame may be taken in, before reading it:
 	// a held-back client's next frame waits in its socket, not in memory.
 	for {
-		c.mu.Lock()
 		if c.ended {
 			c.mu.Unlock()
 			return
@@ -255,6 +256,7 @@ func (c *conn) frameIn(msg *gws.Message) {
 		case <-wait:
 		case <-wake:
 		}
+		c.mu.Lock()
 	}
 }
 
