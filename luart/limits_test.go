@@ -440,16 +440,16 @@ func TestCPUSlotsTakeTurns(t *testing.T) {
 	}
 	r := e.runWith(pr, `return {main = function()
 		local s = 0
-		for i = 1, 3000000 do s = s + i end
+		for i = 1, 300000 do s = s + i end
 		local ch = channel.new()
 		for i = 1, 100 do
 			ch:send(i)
 			ch:receive()
-			for j = 1, 5000 do s = s + j end
+			for j = 1, 500 do s = s + j end
 		end
 		return s
 	end}`)
-	if v, _ := ok(t, r).Number(); v != 3000000*3000001/2+100*5000*5001/2 {
+	if v, _ := ok(t, r).Number(); v != 300000*300001/2+100*500*501/2 {
 		t.Fatalf("sum %v", v)
 	}
 	h := e.function("test:busyhandler", `local http = require("http")
