@@ -36,6 +36,7 @@ type Names struct {
 
 	mu      sync.RWMutex
 	table   map[string]nameEntry
+	gone    map[string]uint64 // names this node deleted, at the revision deleted, until the watch reports it
 	kv      jetstream.KeyValue
 	reqs    chan holderReq
 	cancel  context.CancelFunc
@@ -62,7 +63,7 @@ const keeperHost = "cluster:names"
 
 // NewNames returns the name table of t's cluster; Start it after t.
 func NewNames(t *Transport) *Names {
-	return &Names{t: t, log: t.log, table: map[string]nameEntry{}, reqs: make(chan holderReq, 256)}
+	return &Names{t: t, log: t.log, table: map[string]nameEntry{}, gone: map[string]uint64{}, reqs: make(chan holderReq, 256)}
 }
 
 // Start opens (or creates) the bucket, loads the table, releases names an
@@ -174,7 +175,7 @@ func (nm *Names) Register(ctx context.Context, name string, p pid.PID) error {
 	kv, started := nm.kv, nm.started
 	nm.mu.RUnlock()
 	if !started {
-		return opErr(ErrNotStarted)
+		return opErr(errNamesNotStarted)
 	}
 	if p.Node == "" {
 		p.Node = nm.t.name
@@ -227,6 +228,40 @@ func (nm *Names) Unregister(ctx context.Context, name string) bool {
 	return kv.Delete(ctx, nameKey(name), jetstream.LastRevision(e.rev)) == nil
 }
 
+// errNamesNotStarted: Register or UnregisterBy before Start (which fails
+// without JetStream) or after Close.
+var errNamesNotStarted = fmt.Errorf("cluster-wide names are not running (they need JetStream on the NATS server): %w", ErrNotStarted)
+
+// UnregisterBy releases name on behalf of the local process by: only the
+// name's holder may. A name nobody holds cluster-wide is an error wrapping
+// process.ErrUnknownName; one another process holds a
+// *process.NameHeldError naming the holder. The release is a
+// compare-and-set on the revision by registered, so it never removes a
+// later holder's registration.
+func (nm *Names) UnregisterBy(ctx context.Context, by pid.PID, name string) error {
+	nm.mu.RLock()
+	e, ok := nm.table[name]
+	kv, started := nm.kv, nm.started
+	nm.mu.RUnlock()
+	if !started {
+		return &process.OpError{Op: "unregister", Arg: strconv.Quote(name), Err: errNamesNotStarted}
+	}
+	if by.Node == "" {
+		by.Node = nm.t.name
+	}
+	switch {
+	case !ok:
+		return &process.OpError{Op: "unregister", Arg: strconv.Quote(name), Err: process.ErrUnknownName}
+	case e.pid != by:
+		return &process.NameHeldError{Op: "unregister", Name: name, Holder: e.pid}
+	}
+	if err := kv.Delete(ctx, nameKey(name), jetstream.LastRevision(e.rev)); err != nil {
+		return &process.OpError{Op: "unregister", Arg: strconv.Quote(name), Err: fmt.Errorf("cluster names: %w", err)}
+	}
+	nm.forget(name, e.rev)
+	return nil
+}
+
 func checkClusterName(name string) error {
 	if name == "" || name[0] == '{' || len(name) > maxNameLen {
 		return fmt.Errorf("%w: a cluster name has 1 to %d bytes and does not start with '{'", process.ErrInvalidName, maxNameLen)
@@ -262,10 +297,16 @@ func (nm *Names) apply(e jetstream.KeyValueEntry) {
 		if err != nil || p.Node == "" {
 			return
 		}
+		if e.Revision() <= nm.gone[name] {
+			return // a late report of a registration this node deleted
+		}
 		nm.table[name] = nameEntry{pid: p, rev: e.Revision()}
 	default: // deleted or purged
 		if cur, ok := nm.table[name]; ok && cur.rev <= e.Revision() {
 			delete(nm.table, name)
+		}
+		if g, ok := nm.gone[name]; ok && g < e.Revision() {
+			delete(nm.gone, name)
 		}
 	}
 }
@@ -306,12 +347,20 @@ func (nm *Names) release(name string, rev uint64) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := kv.Delete(ctx, nameKey(name), jetstream.LastRevision(rev)); err == nil {
-		nm.mu.Lock()
-		if cur, ok := nm.table[name]; ok && cur.rev == rev {
-			delete(nm.table, name)
-		}
-		nm.mu.Unlock()
+		nm.forget(name, rev)
 	}
+}
+
+// forget drops name, deleted at revision rev, from the table at once
+// rather than when the watch reports it, and keeps a late report of the
+// registration from bringing it back.
+func (nm *Names) forget(name string, rev uint64) {
+	nm.mu.Lock()
+	if cur, ok := nm.table[name]; ok && cur.rev == rev {
+		delete(nm.table, name)
+	}
+	nm.gone[name] = max(nm.gone[name], rev)
+	nm.mu.Unlock()
 }
 
 // nodeDown releases the names held by processes of a lost node. Every
