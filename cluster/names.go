@@ -37,6 +37,7 @@ type Names struct {
 	mu      sync.RWMutex
 	table   map[string]nameEntry
 	gone    map[string]uint64 // names this node deleted, at the revision deleted, until the watch reports it
+	seen    uint64            // the latest revision the watch reported (revisions grow across the bucket)
 	kv      jetstream.KeyValue
 	reqs    chan holderReq
 	cancel  context.CancelFunc
@@ -192,6 +193,7 @@ func (nm *Names) Register(ctx context.Context, name string, p pid.PID) error {
 		holder := "another process"
 		if e, gerr := kv.Get(ctx, key); gerr == nil {
 			holder = string(e.Value())
+			nm.learn(name, e) // so that a lookup right after finds the holder
 		}
 		if holder == p.String() {
 			return nil
@@ -291,6 +293,7 @@ func (nm *Names) apply(e jetstream.KeyValueEntry) {
 	name := string(raw)
 	nm.mu.Lock()
 	defer nm.mu.Unlock()
+	nm.seen = max(nm.seen, e.Revision())
 	switch e.Operation() {
 	case jetstream.KeyValuePut:
 		p, err := pid.Parse(string(e.Value()))
@@ -349,6 +352,22 @@ func (nm *Names) release(name string, rev uint64) {
 	if err := kv.Delete(ctx, nameKey(name), jetstream.LastRevision(rev)); err == nil {
 		nm.forget(name, rev)
 	}
+}
+
+// learn puts a holder read from the bucket in the table before the watch
+// reports it. Once the watch has passed that revision the table is as new
+// as the watch can make it (a later deletion may have removed the name),
+// so it is left alone.
+func (nm *Names) learn(name string, e jetstream.KeyValueEntry) {
+	p, err := pid.Parse(string(e.Value()))
+	if err != nil || p.Node == "" {
+		return
+	}
+	nm.mu.Lock()
+	if e.Revision() > nm.seen && e.Revision() > nm.gone[name] {
+		nm.table[name] = nameEntry{pid: p, rev: e.Revision()}
+	}
+	nm.mu.Unlock()
 }
 
 // forget drops name, deleted at revision rev, from the table at once

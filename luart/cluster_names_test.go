@@ -11,32 +11,13 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/wsrelay/wsrelay/cluster"
+	"github.com/wsrelay/wsrelay/internal/natstest"
 	"github.com/wsrelay/wsrelay/internal/poll"
 	"github.com/wsrelay/wsrelay/luart"
 	"github.com/wsrelay/wsrelay/pid"
 	"github.com/wsrelay/wsrelay/process"
 	"github.com/wsrelay/wsrelay/value"
 )
-
-// startJetStream runs a NATS server with JetStream in the test process,
-// on a random loopback port, storing in a temporary directory.
-func startJetStream(t testing.TB) *server.Server {
-	t.Helper()
-	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true,
-		JetStream: true, StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go s.Start()
-	if !s.ReadyForConnections(timeout) {
-		t.Fatal("NATS server not ready")
-	}
-	t.Cleanup(func() {
-		s.Shutdown()
-		s.WaitForShutdown()
-	})
-	return s
-}
 
 // newClusterEnv is newEnv for a node named name of the cluster on s, with
 // cluster-wide names given to Lua. With start false the names are not
@@ -73,21 +54,23 @@ func newClusterEnv(t testing.TB, s *server.Server, name string, start bool) (*en
 }
 
 // racer waits for "go", registers its argument cluster-wide, reports to
-// the sender of "go", and keeps the name until it is cancelled.
+// the sender of "go" (with what a lookup finds right after), and keeps
+// the name until it is cancelled.
 const racer = `return { main = function(name)
     local inbox = process.inbox()
     local go = inbox:receive()
     local ok, err = process.registry.register(name, nil, process.registry.CONSISTENT)
-    process.send(go:from(), "result", {ok = ok, err = err or ""})
+    local holder = process.registry.lookup(name)
+    process.send(go:from(), "result", {ok = ok, err = err or "", holder = holder or "none"})
     inbox:receive()
 end }`
 
 // TestLuaConsistentNameRace: a Lua process on each of two nodes registers
 // one CONSISTENT name at the same moment, round after round: exactly one
-// wins, the loser's error names the winner, and a lookup from Lua on
-// either node finds the winner.
+// wins, the loser's error names the winner, a lookup right after the
+// loss finds the winner, and so does a lookup from Lua on either node.
 func TestLuaConsistentNameRace(t *testing.T) {
-	s := startJetStream(t)
+	s := natstest.StartJetStream(t)
 	a, _ := newClusterEnv(t, s, "a", true)
 	b, namesB := newClusterEnv(t, s, "b", true)
 	progA, progB := a.process("app:racer", racer), b.process("app:racer", racer)
@@ -119,6 +102,11 @@ func TestLuaConsistentNameRace(t *testing.T) {
 		if text, _ := field(results[loser], "err").Text(); !strings.Contains(text, winner.String()) {
 			t.Errorf("round %d: the loser's error %q does not name the holder %v", round, text, winner)
 		}
+		for p, r := range results {
+			if h, _ := field(r, "holder").Text(); h != winner.String() {
+				t.Errorf("round %d: %v looked the name up right after registering and found %q, want %v", round, p, h, winner)
+			}
+		}
 		poll.Until(t, timeout, "node b sees the winner", func() bool { p, ok := namesB.LookupName(name); return ok && p == winner })
 		for _, e := range []*env{a, b} {
 			got, _ := ok(t, e.run(`return { main = function() return process.registry.lookup("`+name+`") end }`)).Text()
@@ -141,7 +129,7 @@ func field(v value.Value, key string) value.Value {
 // itself, after which b's lookup fails and b may take the name; when a
 // holder ends, its name is free again for the other node.
 func TestLuaConsistentNameAcrossNodes(t *testing.T) {
-	s := startJetStream(t)
+	s := natstest.StartJetStream(t)
 	a, namesA := newClusterEnv(t, s, "a", true)
 	b, namesB := newClusterEnv(t, s, "b", true)
 	hub := a.process("app:hub", `return { main = function()
@@ -219,7 +207,7 @@ end }`))
 // and a LOCAL name cannot be registered while another process holds it
 // cluster-wide; both errors name the holder.
 func TestLuaNamesCannotShadow(t *testing.T) {
-	s := startJetStream(t)
+	s := natstest.StartJetStream(t)
 	a, namesA := newClusterEnv(t, s, "a", true)
 	b, _ := newClusterEnv(t, s, "b", true)
 	hold := `return { main = function(name, scope)
@@ -254,7 +242,7 @@ end }`))
 // not running (no JetStream), CONSISTENT fails with an error saying so,
 // and the name is not left registered locally either.
 func TestLuaConsistentWithoutNames(t *testing.T) {
-	s := startJetStream(t)
+	s := natstest.StartJetStream(t)
 	a, _ := newClusterEnv(t, s, "a", false)
 	got := ok(t, a.run(`return { main = function()
     local r, err = process.registry.register("room", nil, process.registry.CONSISTENT)
