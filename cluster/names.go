@@ -54,6 +54,7 @@ type nameEntry struct {
 type holderReq struct {
 	name string
 	e    nameEntry
+	drop bool // the holder released the name: stop keeping it
 }
 
 // maxNameLen bounds a cluster name, which becomes a key.
@@ -261,6 +262,10 @@ func (nm *Names) UnregisterBy(ctx context.Context, by pid.PID, name string) erro
 		return &process.OpError{Op: "unregister", Arg: strconv.Quote(name), Err: fmt.Errorf("cluster names: %w", err)}
 	}
 	nm.forget(name, e.rev)
+	select { // the keeper forgets it too, so that its table stays bounded
+	case nm.reqs <- holderReq{name: name, e: e, drop: true}:
+	case <-ctx.Done():
+	}
 	return nil
 }
 
@@ -389,7 +394,7 @@ func (nm *Names) nodeDown(node string) {
 	nm.mu.RLock()
 	for name, e := range nm.table {
 		if e.pid.Node == node {
-			gone = append(gone, holderReq{name, e})
+			gone = append(gone, holderReq{name: name, e: e})
 		}
 	}
 	nm.mu.RUnlock()
@@ -405,6 +410,12 @@ func (nm *Names) keep(p *process.Process) (value.Value, error) {
 	for {
 		select {
 		case r := <-nm.reqs:
+			if r.drop {
+				if held[r.e.pid][r.name] == r.e.rev {
+					delete(held[r.e.pid], r.name)
+				}
+				continue
+			}
 			names := held[r.e.pid]
 			if names == nil {
 				names = map[string]uint64{}

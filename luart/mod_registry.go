@@ -111,9 +111,10 @@ func (s *state) registerConsistent(name string, target pid.PID) error {
 
 func (s *state) regLookup(L *lua.LState) int {
 	name := checkString(L, 1, "process.registry.lookup", "name")
-	var p pid.PID
-	var err error = &process.OpError{Op: "lookup", Arg: name, Err: process.ErrUnknownName}
-	if name == "" || name[0] != '{' { // a PID is no name
+	p, err := pid.PID{}, error(nil)
+	if name != "" && name[0] == '{' {
+		err = process.ErrUnknownName // a PID is no name
+	} else {
 		p, err = s.rt.node.Resolve(name) // cluster names first, then the node's
 	}
 	if err != nil {
