@@ -191,17 +191,22 @@ func (nm *Names) Register(ctx context.Context, name string, p pid.PID) error {
 	key := nameKey(name)
 	rev, err := kv.Create(ctx, key, []byte(p.String()))
 	if errors.Is(err, jetstream.ErrKeyExists) {
-		holder := "another process"
-		if e, gerr := kv.Get(ctx, key); gerr == nil {
-			holder = string(e.Value())
-			nm.learn(name, e) // so that a lookup right after finds the holder
+		e, gerr := kv.Get(ctx, key)
+		if gerr == nil && string(e.Value()) == p.String() {
+			rev, err = e.Revision(), nil // p holds it already; make sure it is kept
+		} else {
+			holder := "another process"
+			if gerr == nil {
+				holder = string(e.Value())
+				nm.learn(name, e) // so that a lookup right after finds the holder
+			}
+			return opErr(fmt.Errorf("%w cluster-wide, by %s", process.ErrNameTaken, holder))
 		}
-		if holder == p.String() {
-			return nil
-		}
-		return opErr(fmt.Errorf("%w cluster-wide, by %s", process.ErrNameTaken, holder))
 	}
 	if err != nil {
+		// The create may have happened before the error (a context ended
+		// while the answer was on its way): nobody would release it.
+		nm.releaseIfHeld(name, p)
 		return opErr(fmt.Errorf("cluster names: %w", err))
 	}
 	e := nameEntry{pid: p, rev: rev}
@@ -373,6 +378,20 @@ func (nm *Names) learn(name string, e jetstream.KeyValueEntry) {
 		nm.table[name] = nameEntry{pid: p, rev: e.Revision()}
 	}
 	nm.mu.Unlock()
+}
+
+// releaseIfHeld deletes name if p holds it in the bucket.
+func (nm *Names) releaseIfHeld(name string, p pid.PID) {
+	nm.mu.RLock()
+	kv := nm.kv
+	nm.mu.RUnlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if e, err := kv.Get(ctx, nameKey(name)); err == nil && string(e.Value()) == p.String() {
+		if kv.Delete(ctx, nameKey(name), jetstream.LastRevision(e.Revision())) == nil {
+			nm.forget(name, e.Revision())
+		}
+	}
 }
 
 // forget drops name, deleted at revision rev, from the table at once
