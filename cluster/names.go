@@ -36,7 +36,7 @@ type Names struct {
 
 	mu      sync.RWMutex
 	table   map[string]nameEntry
-	gone    map[string]uint64 // names this node deleted, at the revision deleted, until the watch reports it
+	gone    map[string]uint64 // names this node deleted before the watch reported their registration: the revision, until the deletion is reported
 	seen    uint64            // the latest revision the watch reported (revisions grow across the bucket)
 	kv      jetstream.KeyValue
 	reqs    chan holderReq
@@ -402,7 +402,9 @@ func (nm *Names) forget(name string, rev uint64) {
 	if cur, ok := nm.table[name]; ok && cur.rev == rev {
 		delete(nm.table, name)
 	}
-	nm.gone[name] = max(nm.gone[name], rev)
+	if rev > nm.seen { // the watch has yet to report the registration
+		nm.gone[name] = max(nm.gone[name], rev)
+	}
 	nm.mu.Unlock()
 }
 
