@@ -36,6 +36,8 @@ type Names struct {
 
 	mu      sync.RWMutex
 	table   map[string]nameEntry
+	gone    map[string]uint64 // names this node deleted before the watch reported their registration: the revision, until the deletion is reported
+	seen    uint64            // the latest revision the watch reported (revisions grow across the bucket)
 	kv      jetstream.KeyValue
 	reqs    chan holderReq
 	cancel  context.CancelFunc
@@ -52,6 +54,7 @@ type nameEntry struct {
 type holderReq struct {
 	name string
 	e    nameEntry
+	drop bool // the holder released the name: stop keeping it
 }
 
 // maxNameLen bounds a cluster name, which becomes a key.
@@ -62,7 +65,7 @@ const keeperHost = "cluster:names"
 
 // NewNames returns the name table of t's cluster; Start it after t.
 func NewNames(t *Transport) *Names {
-	return &Names{t: t, log: t.log, table: map[string]nameEntry{}, reqs: make(chan holderReq, 256)}
+	return &Names{t: t, log: t.log, table: map[string]nameEntry{}, gone: map[string]uint64{}, reqs: make(chan holderReq, 256)}
 }
 
 // Start opens (or creates) the bucket, loads the table, releases names an
@@ -174,7 +177,7 @@ func (nm *Names) Register(ctx context.Context, name string, p pid.PID) error {
 	kv, started := nm.kv, nm.started
 	nm.mu.RUnlock()
 	if !started {
-		return opErr(ErrNotStarted)
+		return opErr(errNamesNotStarted)
 	}
 	if p.Node == "" {
 		p.Node = nm.t.name
@@ -188,16 +191,22 @@ func (nm *Names) Register(ctx context.Context, name string, p pid.PID) error {
 	key := nameKey(name)
 	rev, err := kv.Create(ctx, key, []byte(p.String()))
 	if errors.Is(err, jetstream.ErrKeyExists) {
-		holder := "another process"
-		if e, gerr := kv.Get(ctx, key); gerr == nil {
-			holder = string(e.Value())
+		e, gerr := kv.Get(ctx, key)
+		if gerr == nil && string(e.Value()) == p.String() {
+			rev, err = e.Revision(), nil // p holds it already; make sure it is kept
+		} else {
+			holder := "another process"
+			if gerr == nil {
+				holder = string(e.Value())
+				nm.learn(name, e) // so that a lookup right after finds the holder
+			}
+			return opErr(fmt.Errorf("%w cluster-wide, by %s", process.ErrNameTaken, holder))
 		}
-		if holder == p.String() {
-			return nil
-		}
-		return opErr(fmt.Errorf("%w cluster-wide, by %s", process.ErrNameTaken, holder))
 	}
 	if err != nil {
+		// The create may have happened before the error (a context ended
+		// while the answer was on its way): nobody would release it.
+		nm.releaseIfHeld(name, p)
 		return opErr(fmt.Errorf("cluster names: %w", err))
 	}
 	e := nameEntry{pid: p, rev: rev}
@@ -225,6 +234,44 @@ func (nm *Names) Unregister(ctx context.Context, name string) bool {
 		return false
 	}
 	return kv.Delete(ctx, nameKey(name), jetstream.LastRevision(e.rev)) == nil
+}
+
+// errNamesNotStarted: Register or UnregisterBy before Start (which fails
+// without JetStream) or after Close.
+var errNamesNotStarted = fmt.Errorf("cluster-wide names are not running (they need JetStream on the NATS server): %w", ErrNotStarted)
+
+// UnregisterBy releases name on behalf of the local process by: only the
+// name's holder may. A name nobody holds cluster-wide is an error wrapping
+// process.ErrUnknownName; one another process holds a
+// *process.NameHeldError naming the holder. The release is a
+// compare-and-set on the revision by registered, so it never removes a
+// later holder's registration.
+func (nm *Names) UnregisterBy(ctx context.Context, by pid.PID, name string) error {
+	nm.mu.RLock()
+	e, ok := nm.table[name]
+	kv, started := nm.kv, nm.started
+	nm.mu.RUnlock()
+	if !started {
+		return &process.OpError{Op: "unregister", Arg: strconv.Quote(name), Err: errNamesNotStarted}
+	}
+	if by.Node == "" {
+		by.Node = nm.t.name
+	}
+	switch {
+	case !ok:
+		return &process.OpError{Op: "unregister", Arg: strconv.Quote(name), Err: process.ErrUnknownName}
+	case e.pid != by:
+		return &process.NameHeldError{Op: "unregister", Name: name, Holder: e.pid}
+	}
+	if err := kv.Delete(ctx, nameKey(name), jetstream.LastRevision(e.rev)); err != nil {
+		return &process.OpError{Op: "unregister", Arg: strconv.Quote(name), Err: fmt.Errorf("cluster names: %w", err)}
+	}
+	nm.forget(name, e.rev)
+	select { // the keeper forgets it too, so that its table stays bounded
+	case nm.reqs <- holderReq{name: name, e: e, drop: true}:
+	case <-ctx.Done():
+	}
+	return nil
 }
 
 func checkClusterName(name string) error {
@@ -256,16 +303,23 @@ func (nm *Names) apply(e jetstream.KeyValueEntry) {
 	name := string(raw)
 	nm.mu.Lock()
 	defer nm.mu.Unlock()
+	nm.seen = max(nm.seen, e.Revision())
 	switch e.Operation() {
 	case jetstream.KeyValuePut:
 		p, err := pid.Parse(string(e.Value()))
 		if err != nil || p.Node == "" {
 			return
 		}
+		if e.Revision() <= nm.gone[name] {
+			return // a late report of a registration this node deleted
+		}
 		nm.table[name] = nameEntry{pid: p, rev: e.Revision()}
 	default: // deleted or purged
 		if cur, ok := nm.table[name]; ok && cur.rev <= e.Revision() {
 			delete(nm.table, name)
+		}
+		if g, ok := nm.gone[name]; ok && g < e.Revision() {
+			delete(nm.gone, name)
 		}
 	}
 }
@@ -306,12 +360,52 @@ func (nm *Names) release(name string, rev uint64) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := kv.Delete(ctx, nameKey(name), jetstream.LastRevision(rev)); err == nil {
-		nm.mu.Lock()
-		if cur, ok := nm.table[name]; ok && cur.rev == rev {
-			delete(nm.table, name)
-		}
-		nm.mu.Unlock()
+		nm.forget(name, rev)
 	}
+}
+
+// learn puts a holder read from the bucket in the table before the watch
+// reports it. Once the watch has passed that revision the table is as new
+// as the watch can make it (a later deletion may have removed the name),
+// so it is left alone.
+func (nm *Names) learn(name string, e jetstream.KeyValueEntry) {
+	p, err := pid.Parse(string(e.Value()))
+	if err != nil || p.Node == "" {
+		return
+	}
+	nm.mu.Lock()
+	if e.Revision() > nm.seen && e.Revision() > nm.gone[name] {
+		nm.table[name] = nameEntry{pid: p, rev: e.Revision()}
+	}
+	nm.mu.Unlock()
+}
+
+// releaseIfHeld deletes name if p holds it in the bucket.
+func (nm *Names) releaseIfHeld(name string, p pid.PID) {
+	nm.mu.RLock()
+	kv := nm.kv
+	nm.mu.RUnlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if e, err := kv.Get(ctx, nameKey(name)); err == nil && string(e.Value()) == p.String() {
+		if kv.Delete(ctx, nameKey(name), jetstream.LastRevision(e.Revision())) == nil {
+			nm.forget(name, e.Revision())
+		}
+	}
+}
+
+// forget drops name, deleted at revision rev, from the table at once
+// rather than when the watch reports it, and keeps a late report of the
+// registration from bringing it back.
+func (nm *Names) forget(name string, rev uint64) {
+	nm.mu.Lock()
+	if cur, ok := nm.table[name]; ok && cur.rev == rev {
+		delete(nm.table, name)
+	}
+	if rev > nm.seen { // the watch has yet to report the registration
+		nm.gone[name] = max(nm.gone[name], rev)
+	}
+	nm.mu.Unlock()
 }
 
 // nodeDown releases the names held by processes of a lost node. Every
@@ -321,7 +415,7 @@ func (nm *Names) nodeDown(node string) {
 	nm.mu.RLock()
 	for name, e := range nm.table {
 		if e.pid.Node == node {
-			gone = append(gone, holderReq{name, e})
+			gone = append(gone, holderReq{name: name, e: e})
 		}
 	}
 	nm.mu.RUnlock()
@@ -337,6 +431,12 @@ func (nm *Names) keep(p *process.Process) (value.Value, error) {
 	for {
 		select {
 		case r := <-nm.reqs:
+			if r.drop {
+				if held[r.e.pid][r.name] == r.e.rev {
+					delete(held[r.e.pid], r.name)
+				}
+				continue
+			}
 			names := held[r.e.pid]
 			if names == nil {
 				names = map[string]uint64{}

@@ -30,6 +30,8 @@ type Options struct {
 	Middleware []*Middleware
 	// Transport and ClusterNames join the node to a cluster (see
 	// process.Options and the cluster package). Default nil: one node.
+	// When ClusterNames is also a luart.ClusterNames (cluster.Names is),
+	// Lua's process.registry.CONSISTENT registers there.
 	Transport    process.Transport
 	ClusterNames process.NameLookup
 }
@@ -71,7 +73,11 @@ func Build(cfg *config.App, opts Options) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	rt, err := luart.New(luart.Options{Node: node, Logger: opts.Logger})
+	lo := luart.Options{Node: node, Logger: opts.Logger}
+	if cn, ok := opts.ClusterNames.(luart.ClusterNames); ok {
+		lo.ClusterNames = cn
+	}
+	rt, err := luart.New(lo)
 	if err != nil {
 		return nil, err
 	}

@@ -39,9 +39,16 @@ type env struct {
 
 func newEnv(t testing.TB, opts *luart.Options) *env {
 	t.Helper()
+	return newEnvWith(t, &process.Options{Name: "n1"}, opts)
+}
+
+// newEnvWith is newEnv with the node's options (its Logger is the env's).
+func newEnvWith(t testing.TB, nodeOpts *process.Options, opts *luart.Options) *env {
+	t.Helper()
 	logs := &testlog.Buffer{}
 	log := slog.New(slog.NewTextHandler(logs, nil))
-	node, err := process.NewNode(&process.Options{Name: "n1", Logger: log})
+	nodeOpts.Logger = log
+	node, err := process.NewNode(nodeOpts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -37,11 +37,7 @@ func (b *libBuilder) processLib() *lua.LTable {
 		"inbox":                  bind((*state).procInbox),
 		"events":                 bind((*state).procEvents),
 	})
-	t.RawSetString("registry", b.readOnly("process.registry", b.funcs(map[string]lua.LGFunction{
-		"register":   bind((*state).regRegister),
-		"lookup":     bind((*state).regLookup),
-		"unregister": bind((*state).regUnregister),
-	})))
+	t.RawSetString("registry", b.registryLib())
 	ev := b.L.CreateTable(0, 3)
 	for _, k := range []process.EventKind{process.EventExit, process.EventLinkDown, process.EventCancel} {
 		ev.RawSetString(k.String(), lua.LString(k.String()))
@@ -201,41 +197,6 @@ func (s *state) procEvents(L *lua.LState) int {
 	p := s.self(L, "process.events")
 	L.Push(s.newUserData(L, channelType, &eventSource{L: L, p: p}))
 	return 1
-}
-
-func (s *state) regRegister(L *lua.LState) int {
-	const fn = "process.registry.register"
-	name := checkString(L, 1, fn, "name")
-	var target pid.PID
-	var err error
-	if L.Get(2) == lua.LNil {
-		target = s.self(L, fn).PID()
-	} else {
-		target, err = s.checkDest(L, 2, fn)
-	}
-	if err == nil {
-		err = s.rt.node.RegisterBy(s.selfPID(), name, target)
-	}
-	return pushResult(L, err)
-}
-
-func (s *state) regLookup(L *lua.LState) int {
-	name := checkString(L, 1, "process.registry.lookup", "name")
-	p, ok := s.rt.node.Lookup(name)
-	if !ok {
-		L.Push(lua.LNil)
-		L.Push(lua.LString("process.registry.lookup: no process is registered as " + name))
-		return 2
-	}
-	L.Push(lua.LString(p.String()))
-	return 1
-}
-
-// regUnregister releases a name the calling process holds; a name another
-// process holds gives false and an error naming the holder.
-func (s *state) regUnregister(L *lua.LState) int {
-	name := checkString(L, 1, "process.registry.unregister", "name")
-	return pushResult(L, s.rt.node.UnregisterBy(s.selfPID(), name))
 }
 
 // Messages and payloads as userdata.

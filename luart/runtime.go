@@ -30,6 +30,11 @@ const (
 type Options struct {
 	// Node runs the Lua processes. Required.
 	Node *process.Node
+	// ClusterNames is the cluster-wide name table that
+	// process.registry.CONSISTENT registers in (cluster.Names provides
+	// one). Default nil: the node is alone, and CONSISTENT names are the
+	// node's own, like LOCAL ones.
+	ClusterNames ClusterNames
 	// Logger receives print output, handler errors with their tracebacks,
 	// and runtime warnings. Default: discarded.
 	Logger *slog.Logger

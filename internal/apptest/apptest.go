@@ -21,6 +21,14 @@ import (
 // it down when the test ends. It returns the app and its log.
 func Start(t testing.TB, dir string) (*gateway.App, *testlog.Buffer) {
 	t.Helper()
+	return StartWith(t, dir, gateway.Options{}, nil)
+}
+
+// StartWith is Start with the app's options (their Logger is the returned
+// log's); before, when not nil, runs between Build and Start (to join the
+// app's node to a cluster, say).
+func StartWith(t testing.TB, dir string, opts gateway.Options, before func(*gateway.App)) (*gateway.App, *testlog.Buffer) {
+	t.Helper()
 	tmp := t.TempDir()
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -55,9 +63,13 @@ func Start(t testing.TB, dir string) (*gateway.App, *testlog.Buffer) {
 		t.Fatal(err)
 	}
 	logs, log := testlog.New(slog.LevelInfo)
-	app, err := gateway.Build(cfg, gateway.Options{Logger: log})
+	opts.Logger = log
+	app, err := gateway.Build(cfg, opts)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if before != nil {
+		before(app)
 	}
 	if err := app.Start(); err != nil {
 		t.Fatal(err)
