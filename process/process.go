@@ -47,7 +47,7 @@ type Process struct {
 	result    Result
 	cancelled bool
 	trapLinks bool
-	quiet     bool // no crash report
+	quiet     bool         // no crash report
 	gated     atomic.Int32 // events waiting behind their senders' messages (order.go); not guarded by mu
 	rel       relations
 	names     []string
