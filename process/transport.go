@@ -22,7 +22,7 @@ type SignalKind uint8
 // The kinds of signal.
 const (
 	SigMessage   SignalKind = iota + 1 // a message (Topic, Payload)
-	SigMonitor                         // From starts monitoring To
+	SigMonitor                         // From starts monitoring To (Topic, Payload: its notice, if any)
 	SigDemonitor                       // From stops monitoring To
 	SigExit                            // To's monitored process From ended (Result)
 	SigLink                            // From links to To
@@ -56,9 +56,14 @@ func (n *Node) sendSignal(s Signal) error {
 func (n *Node) HandleSignal(s Signal) {
 	switch s.Kind {
 	case SigMessage:
+		n.spendNotice(s.From, s.To, s.Topic) // before the message: a node loss after it sends no second one
 		_ = n.send(s.From, s.To, s.Topic, s.Payload)
 	case SigMonitor:
-		n.addWatcher(s.To, s.From)
+		if s.Topic != "" {
+			n.addWatcherNotice(s.To, s.From, &notice{topic: s.Topic, payload: s.Payload})
+		} else {
+			n.addWatcher(s.To, s.From)
+		}
 	case SigDemonitor:
 		n.dropWatcher(s.To, s.From)
 	case SigExit:
@@ -81,7 +86,9 @@ func (n *Node) HandleSignal(s Signal) {
 // NodeDown is called by a transport when it has lost the named node: every
 // local process monitoring a process there gets EXIT with ErrNoConnection,
 // every process linked to one is told as if it had ended with
-// ErrNoConnection, and watchers and links from that node are forgotten.
+// ErrNoConnection, and watchers and links from that node are forgotten;
+// each notice a watcher there left (Process.MonitorNotice) is delivered to
+// the process it monitored, from that watcher, before anything else.
 func (n *Node) NodeDown(node string) {
 	if node == n.name {
 		return
@@ -92,9 +99,12 @@ func (n *Node) NodeDown(node string) {
 			p.mu.Unlock()
 			return
 		}
-		gone := p.rel.takeNode(node)
+		gone, notes := p.rel.takeNode(node)
 		trap := p.trapLinks
 		p.mu.Unlock()
+		for _, nt := range notes {
+			_ = n.send(nt.from, p.pid, nt.topic, nt.payload)
+		}
 		lost := Result{Err: ErrNoConnection}
 		for _, t := range gone[relMonitoring] {
 			p.deliverEvent(Event{Kind: EventExit, From: t, Result: lost})
