@@ -36,6 +36,7 @@ type peer struct {
 	pending int      // bytes in chunks
 	spare   [][]byte // sent buffers to reuse
 	scratch []byte
+	room    chan struct{} // closed when pending falls below half of MaxPending; nil when nobody waits
 }
 
 func newPeer(t *Transport, name string) *peer {
@@ -75,6 +76,28 @@ func (p *peer) enqueue(t *Transport, s process.Signal) error {
 	return nil
 }
 
+// roomChan returns a channel closed once less than half of MaxPending
+// waits to be sent to p: at once when that is so already.
+func (p *peer) roomChan(t *Transport) <-chan struct{} {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.pending < t.opts.MaxPending/2 {
+		return closedChan
+	}
+	if p.room == nil {
+		p.room = make(chan struct{})
+	}
+	return p.room
+}
+
+// wakeRoomLocked releases the senders waiting for room; p.mu is held.
+func (p *peer) wakeRoomLocked(t *Transport) {
+	if p.room != nil && p.pending < t.opts.MaxPending/2 {
+		close(p.room)
+		p.room = nil
+	}
+}
+
 // buffer returns an empty buffer, reusing a sent one when it can.
 func (p *peer) buffer() []byte {
 	if n := len(p.spare); n > 0 {
@@ -93,6 +116,7 @@ func (p *peer) drop(t *Transport) {
 		n += c
 	}
 	p.chunks, p.signals, p.pending = nil, nil, 0
+	p.wakeRoomLocked(t)
 	p.mu.Unlock()
 	t.stats.dropped.Add(uint64(n))
 }
@@ -105,6 +129,7 @@ func (p *peer) flush(t *Transport) {
 		p.mu.Lock()
 		chunks, signals := p.chunks, p.signals
 		p.chunks, p.signals, p.pending = nil, nil, 0
+		p.wakeRoomLocked(t)
 		p.mu.Unlock()
 		if len(chunks) == 0 {
 			return

@@ -164,6 +164,26 @@ func (t *Transport) livePeer(name string) (*peer, error) {
 	return p, nil
 }
 
+// Room returns a channel closed once the queue toward node is below half
+// of MaxPending, so a sender refused with ErrBacklog can wait and try
+// again (process.Node.MailboxRoom uses it: the relay holds a client back
+// this way). It is closed at once when node is not up: a send to it fails
+// for another reason.
+func (t *Transport) Room(node string) <-chan struct{} {
+	p, err := t.livePeer(node)
+	if err != nil {
+		return closedChan
+	}
+	return p.roomChan(t)
+}
+
+// closedChan is always closed.
+var closedChan = func() chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
+}()
+
 // Peers returns the names of the nodes this node sees up.
 func (t *Transport) Peers() []string {
 	t.mu.RLock()
@@ -187,7 +207,7 @@ type Stats struct {
 	BatchesIn, SignalsIn             uint64 // received and applied
 	BadIn                            uint64 // batches with invalid bytes (stopped at the first)
 	Stale                            uint64 // batches for an earlier incarnation of this node, dropped
-	Dropped                          uint64 // signals not sent: backlog full, or their node went down
+	Dropped                          uint64 // signals not sent: refused for a full backlog (the sender may try again), or their node went down
 	PublishErrors                    uint64 // NATS refused a publish
 	SlowDropped                      uint64 // batches to this node NATS dropped: it fell behind
 }

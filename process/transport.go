@@ -16,6 +16,16 @@ type Transport interface {
 	Deliver(s Signal) error
 }
 
+// RoomTransport is a Transport that can refuse signals for a node whose
+// queue is full (Deliver fails with ErrBacklog) and say when it has room
+// again: Room returns a channel closed once the queue toward node is
+// below its bound (at once when it is, or when node is unknown or down).
+// Node.MailboxRoom uses it for processes of other nodes.
+type RoomTransport interface {
+	Transport
+	Room(node string) <-chan struct{}
+}
+
 // SignalKind says what a Signal carries.
 type SignalKind uint8
 

@@ -231,7 +231,9 @@ func (c *conn) frameIn(msg *gws.Message) {
 			value.Field{Key: "type", Value: typ},
 		)
 		r, err := c.rl.node.TrySendReceipt(c.pid, c.target, c.topic, payload, 0)
-		if !errors.Is(err, process.ErrMailboxFull) {
+		// A full mailbox, or a full queue toward the target's node: wait
+		// for room, then try again.
+		if !errors.Is(err, process.ErrMailboxFull) && !errors.Is(err, process.ErrBacklog) {
 			if err == nil {
 				c.count++
 				c.maxIn = max(c.maxIn, n)
