@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/wsrelay/wsrelay/internal/proctest"
 	"github.com/wsrelay/wsrelay/internal/wsclient"
@@ -251,6 +252,7 @@ func TestRelayClientNodeLost(t *testing.T) {
 	watched := proctest.Spawn(t, a.node, host, nil)
 	target.Monitor(watched.PID)
 	other.Monitor(watched.PID)
+	lost := time.Now()
 	a.nc.Close() // node a is lost: no goodbye, its heartbeats stop
 
 	for _, c := range []struct {
@@ -275,4 +277,5 @@ func TestRelayClientNodeLost(t *testing.T) {
 			t.Fatalf("the node_down leave comes from %v, want the client %s", m.From, c.client)
 		}
 	}
+	t.Logf("the targets had their node_down leaves %v after node a's NATS connection closed (heartbeat timeout 1s)", time.Since(lost).Round(time.Millisecond))
 }
