@@ -43,8 +43,8 @@ type Process struct {
 	events queue[Event]
 
 	mu        sync.Mutex // guards everything below
-	dead      bool
 	result    Result
+	dead      bool // beside the other bools: no padding after it
 	cancelled bool
 	trapLinks bool
 	quiet     bool         // no crash report
