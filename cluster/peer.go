@@ -14,6 +14,13 @@ import (
 // sends after it is applied after the receiver has reset.
 const kindReset process.SignalKind = 0xF0
 
+// kindBye is a control signal in the batch stream: "I am leaving", the
+// last signal a leaving node sends each node it sees up. In the stream,
+// it reaches the receiver after every signal sent before it; the
+// heartbeat subject's goodbye (another subscription, another goroutine)
+// could overtake them.
+const kindBye process.SignalKind = 0xF1
+
 // peer is another node: its membership (guarded by Transport.mu) and the
 // queue of batches waiting to be sent to it (guarded by mu), which one
 // flusher goroutine publishes.

@@ -3,6 +3,7 @@ package cluster_test
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -10,7 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wsrelay/wsrelay/internal/poll"
 	"github.com/wsrelay/wsrelay/internal/proctest"
+	"github.com/wsrelay/wsrelay/internal/testlog"
 	"github.com/wsrelay/wsrelay/internal/wsclient"
 	"github.com/wsrelay/wsrelay/pid"
 	"github.com/wsrelay/wsrelay/process"
@@ -21,6 +24,13 @@ import (
 // relayOn serves the WebSocket relay of node n on 127.0.0.1, relaying
 // every connection to target (which may live on another node).
 func relayOn(t *testing.T, n *testNode, target pid.PID) string {
+	t.Helper()
+	url, _ := relayServer(t, n, target)
+	return url
+}
+
+// relayServer is relayOn that also returns the relay.
+func relayServer(t *testing.T, n *testNode, target pid.PID) (string, *wsrelay.Relay) {
 	t.Helper()
 	rl, err := wsrelay.New(wsrelay.Options{Node: n.node, Route: "test:ws"})
 	if err != nil {
@@ -35,7 +45,7 @@ func relayOn(t *testing.T, n *testNode, target pid.PID) string {
 		rl.Shutdown(ctx)
 		srv.Close()
 	})
-	return "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws"
+	return "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws", rl
 }
 
 func dial(t *testing.T, url string) *wsclient.Client {
@@ -278,4 +288,47 @@ func TestRelayClientNodeLost(t *testing.T) {
 		}
 	}
 	t.Logf("the targets had their node_down leaves %v after node a's NATS connection closed (heartbeat timeout 1s)", time.Since(lost).Round(time.Millisecond))
+}
+
+// TestRelayClientNodeLeaves: a node that shuts down and leaves sends its
+// clients' targets ws.leave shutdown before its goodbye, and nothing more:
+// no node_down leave follows (the goodbye travels in order after the
+// signals the node sent before it).
+func TestRelayClientNodeLeaves(t *testing.T) {
+	t.Parallel()
+	s := startNATS(t)
+	logs := &testlog.Buffer{}
+	bOpts := fastOptions()
+	bOpts.Logger = slog.New(slog.NewTextHandler(logs, nil))
+	a, b := startNode(t, s, "a", nil), startNode(t, s, "b", bOpts)
+	waitPeers(t, a, b)
+	target := proctest.Spawn(t, b.node, host, nil)
+	marker := proctest.Spawn(t, b.node, host, nil)
+	url, rl := relayServer(t, a, target.PID)
+	const clients = 20
+	want := map[string]bool{}
+	for range clients {
+		dial(t, url)
+		want[clientOf(target.Next("ws.join"))] = true
+	}
+	// As wsrelay run stops: the relay (its clients' targets get
+	// ws.leave), the node, then the transport (goodbye).
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	rl.Shutdown(ctx)
+	a.stop(t)
+	poll.Until(t, timeout, "node b to have taken node a down", func() bool {
+		return strings.Contains(logs.String(), "node down") && strings.Contains(logs.String(), "node=a")
+	})
+	marker.Send(target.PID.String(), "marker", value.Nil())
+	for m := target.Recv(); m.Topic != "marker"; m = target.Recv() {
+		reason, _ := m.Payload.Get("reason")
+		if m.Topic != "ws.leave" || !value.Equal(reason, value.String("shutdown")) || !want[clientOf(m)] {
+			t.Fatalf("%s %v: want one ws.leave shutdown per client of a, then nothing", m.Topic, m.Payload)
+		}
+		delete(want, clientOf(m))
+	}
+	if len(want) != 0 {
+		t.Fatalf("no ws.leave for %v", want)
+	}
 }

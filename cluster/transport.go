@@ -125,13 +125,24 @@ func (t *Transport) Close() error {
 	t.running = false
 	subs := t.subs
 	t.subs = nil
+	// Each node this one sees up gets the goodbye as the last signal of
+	// its stream, after everything queued before: a leaving relay's
+	// ws.leave reaches its target before this node is down there, so the
+	// target gets that leave and no node_down one. The flushers send it
+	// as they stop; then the heartbeat goodbye tells the nodes this one
+	// did not see.
+	for _, p := range t.peers {
+		if p.up {
+			_ = p.enqueue(t, process.Signal{Kind: kindBye})
+		}
+	}
 	close(t.stop)
 	t.mu.Unlock()
 	for _, s := range subs {
 		_ = s.Unsubscribe()
 	}
-	t.publishHeartbeat(hbBye)
 	t.wg.Wait()
+	t.publishHeartbeat(hbBye)
 	if t.nc.IsConnected() { // the goodbye goes out now; a disconnected client would wait
 		_ = t.nc.FlushTimeout(time.Second)
 	}
@@ -230,8 +241,9 @@ func (t *Transport) heartbeatSubject() string       { return t.opts.Cluster + ".
 func (t *Transport) onBatch(m *nats.Msg) {
 	t.stats.batchesIn.Add(1)
 	var from string
+	var fromInc uint64
 	err := decodeBatch(m.Data, t.name, func(h header) bool {
-		from = h.from
+		from, fromInc = h.from, h.fromInc
 		if h.toInc != 0 && h.toInc != t.inc {
 			t.stats.stale.Add(1) // meant for an earlier incarnation of this node
 			return false
@@ -239,8 +251,12 @@ func (t *Transport) onBatch(m *nats.Msg) {
 		return h.from != t.name
 	}, func(s process.Signal) {
 		t.stats.signalsIn.Add(1)
-		if s.Kind == kindReset {
+		switch s.Kind {
+		case kindReset:
 			t.peerReset(from)
+			return
+		case kindBye:
+			t.peerBye(from, fromInc)
 			return
 		}
 		t.node.HandleSignal(s)
@@ -251,6 +267,20 @@ func (t *Transport) onBatch(m *nats.Msg) {
 			t.log.Warn("cluster: bad batch from another node", "from", from, "error", err, "bad_so_far", n)
 		}
 	}
+}
+
+// peerBye handles a node's goodbye in its batch stream: it is down at
+// once, after everything it sent before.
+func (t *Transport) peerBye(name string, inc uint64) {
+	t.mu.Lock()
+	p := t.peers[name]
+	if p == nil || !p.up || p.inc != inc {
+		t.mu.Unlock()
+		return
+	}
+	t.markDown(p)
+	t.mu.Unlock()
+	t.peerDown(p, "left the cluster")
 }
 
 // peerReset handles a node telling this one that it had declared it down:

@@ -81,7 +81,7 @@ func appendPID(b []byte, p pid.PID) []byte {
 // appendSignal appends the encoding of s.
 func appendSignal(b []byte, s process.Signal) []byte {
 	b = append(b, byte(s.Kind))
-	if s.Kind == kindReset {
+	if s.Kind == kindReset || s.Kind == kindBye {
 		return b
 	}
 	b = appendPID(b, s.From)
@@ -286,7 +286,7 @@ func (r *reader) header() header {
 // signal reads one signal for a process of node.
 func (r *reader) signal(node string) process.Signal {
 	s := process.Signal{Kind: process.SignalKind(r.byte1("signal kind"))}
-	if s.Kind == kindReset {
+	if s.Kind == kindReset || s.Kind == kindBye {
 		return s
 	}
 	s.From = r.pid("sender PID")
