@@ -1,14 +1,20 @@
 package cluster
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/wsrelay/wsrelay/process"
+)
 
 var (
 	// ErrNodeDown: the destination node is not a live member of the
 	// cluster (never seen, stopped heartbeating, or left).
 	ErrNodeDown = errors.New("node is down or unknown")
 	// ErrBacklog: too many bytes wait to be sent to the destination node
-	// (Options.MaxPending); the signal was dropped.
-	ErrBacklog = errors.New("too much waiting to be sent to the node")
+	// (Options.MaxPending); the signal was dropped. It is
+	// process.ErrBacklog: a sender may wait on process.Node.MailboxRoom
+	// (Transport.Room) and try again.
+	ErrBacklog = process.ErrBacklog
 	// ErrTooLarge: one signal is larger than a NATS message may be.
 	ErrTooLarge = errors.New("signal larger than the NATS max payload")
 	// ErrNotStarted: Deliver before Start, or after Close.

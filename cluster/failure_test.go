@@ -229,3 +229,52 @@ func TestNATSRestart(t *testing.T) {
 		t.Fatalf("got %v", m)
 	}
 }
+
+// TestMonitorNotice: a process that monitors a process on another node
+// with a notice gets it delivered there, from itself, when its node is
+// lost — unless it sent the notice's topic itself, stopped monitoring,
+// or replaced the notice (the last one counts).
+func TestMonitorNotice(t *testing.T) {
+	t.Parallel()
+	a, b, _ := cluster3(t)
+	target := proctest.Spawn(t, b.node, host, nil)
+	marker := proctest.Spawn(t, b.node, host, nil)
+	notice := func(w *proctest.Probe, n int) {
+		t.Helper()
+		var err error
+		w.Run(func(p *process.Process) { err = p.MonitorNotice(target.PID, "bye", value.Int(int64(n))) })
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	silent := proctest.Spawn(t, a.node, host, nil)
+	notice(silent, 1)
+	said := proctest.Spawn(t, a.node, host, nil)
+	notice(said, 2)
+	said.Send(target.PID.String(), "bye", value.Int(20)) // said it itself: the notice is spent
+	stopped := proctest.Spawn(t, a.node, host, nil)
+	notice(stopped, 3)
+	stopped.Run(func(p *process.Process) { _ = p.Unmonitor(target.PID) })
+	replaced := proctest.Spawn(t, a.node, host, nil)
+	notice(replaced, 4)
+	notice(replaced, 40)
+	replaced.Send(target.PID.String(), "sync", value.Nil()) // not the notice's topic: it stands
+	if err := target.Recv(); err.Topic != "bye" || !value.Equal(err.Payload, value.Int(20)) {
+		t.Fatalf("target got %s %v, want said's own bye 20", err.Topic, err.Payload)
+	}
+	target.Next("sync")
+
+	target.Monitor(silent.PID)
+	a.nc.Close()
+	got := map[int64]pid.PID{}
+	for _, m := range leavesAfterLossTopic(t, target, marker, "bye") {
+		n, _ := m.Payload.Int()
+		if _, dup := got[n]; dup {
+			t.Fatalf("notice %d delivered twice", n)
+		}
+		got[n] = m.From
+	}
+	if len(got) != 2 || got[1] != silent.PID || got[40] != replaced.PID {
+		t.Fatalf("after node a was lost the target got notices %v, want 1 from %v and 40 from %v", got, silent.PID, replaced.PID)
+	}
+}

@@ -16,7 +16,8 @@ import (
 //
 // flags: hbHello (a node starting: answer with your heartbeat now, so it
 // learns its peers at once) and hbBye (a node leaving on purpose: down at
-// once). A node is up from its first heartbeat until it is silent for
+// the next expiry check, unless the goodbye in its batch stream, kindBye,
+// took it down already, in order after its last signals). A node is up from its first heartbeat until it is silent for
 // HeartbeatTimeout, says bye, or a newer incarnation of its name appears.
 // Going down, its PIDs' watchers and links on this node hear
 // noconnection (process.Node.NodeDown) and what waited to be sent to it
@@ -92,14 +93,15 @@ func (t *Transport) markDown(p *peer) {
 	p.downInc = p.inc
 }
 
-// peerDown tells the node that p is lost; t.mu is not held.
+// peerDown tells the node that p is lost; t.mu is not held. The log line
+// comes last: once it is written, the node's processes have been told.
 func (t *Transport) peerDown(p *peer, why string) {
 	p.drop(t)
-	t.log.Warn("cluster: node down", "node", p.name, "reason", why)
 	t.node.NodeDown(p.name)
 	if nm := t.names.Load(); nm != nil {
 		nm.peerDown(p.name)
 	}
+	t.log.Warn("cluster: node down", "node", p.name, "reason", why)
 }
 
 func (t *Transport) onHeartbeat(m *nats.Msg) {
@@ -143,9 +145,12 @@ func (t *Transport) onHeartbeat(m *nats.Msg) {
 	case inc < p.inc || inc < p.downInc:
 		// A late heartbeat of an earlier incarnation.
 	case flags&hbBye != 0:
+		// The goodbye in its batch stream (kindBye) takes it down after
+		// its last signals; this one, on another subscription, might
+		// overtake them, so it only makes the next expiry check (within
+		// a heartbeat interval) take the node down if that has not come.
 		if p.up && p.inc == inc {
-			t.markDown(p)
-			downWhy = "left the cluster"
+			p.lastSeen = time.Time{}
 		}
 	case p.up && p.inc == inc:
 		p.lastSeen = time.Now()

@@ -14,6 +14,13 @@ import (
 // sends after it is applied after the receiver has reset.
 const kindReset process.SignalKind = 0xF0
 
+// kindBye is a control signal in the batch stream: "I am leaving", the
+// last signal a leaving node sends each node it sees up. In the stream,
+// it reaches the receiver after every signal sent before it; the
+// heartbeat subject's goodbye (another subscription, another goroutine)
+// could overtake them.
+const kindBye process.SignalKind = 0xF1
+
 // peer is another node: its membership (guarded by Transport.mu) and the
 // queue of batches waiting to be sent to it (guarded by mu), which one
 // flusher goroutine publishes.
@@ -36,6 +43,7 @@ type peer struct {
 	pending int      // bytes in chunks
 	spare   [][]byte // sent buffers to reuse
 	scratch []byte
+	room    chan struct{} // closed when pending falls below half of MaxPending; nil when nobody waits
 }
 
 func newPeer(t *Transport, name string) *peer {
@@ -75,6 +83,28 @@ func (p *peer) enqueue(t *Transport, s process.Signal) error {
 	return nil
 }
 
+// roomChan returns a channel closed once less than half of MaxPending
+// waits to be sent to p: at once when that is so already.
+func (p *peer) roomChan(t *Transport) <-chan struct{} {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.pending < t.opts.MaxPending/2 {
+		return closedChan
+	}
+	if p.room == nil {
+		p.room = make(chan struct{})
+	}
+	return p.room
+}
+
+// wakeRoomLocked releases the senders waiting for room; p.mu is held.
+func (p *peer) wakeRoomLocked(t *Transport) {
+	if p.room != nil && p.pending < t.opts.MaxPending/2 {
+		close(p.room)
+		p.room = nil
+	}
+}
+
 // buffer returns an empty buffer, reusing a sent one when it can.
 func (p *peer) buffer() []byte {
 	if n := len(p.spare); n > 0 {
@@ -93,6 +123,7 @@ func (p *peer) drop(t *Transport) {
 		n += c
 	}
 	p.chunks, p.signals, p.pending = nil, nil, 0
+	p.wakeRoomLocked(t)
 	p.mu.Unlock()
 	t.stats.dropped.Add(uint64(n))
 }
@@ -105,6 +136,7 @@ func (p *peer) flush(t *Transport) {
 		p.mu.Lock()
 		chunks, signals := p.chunks, p.signals
 		p.chunks, p.signals, p.pending = nil, nil, 0
+		p.wakeRoomLocked(t)
 		p.mu.Unlock()
 		if len(chunks) == 0 {
 			return

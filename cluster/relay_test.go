@@ -2,13 +2,18 @@ package cluster_test
 
 import (
 	"context"
+	"errors"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/wsrelay/wsrelay/internal/poll"
 	"github.com/wsrelay/wsrelay/internal/proctest"
+	"github.com/wsrelay/wsrelay/internal/testlog"
 	"github.com/wsrelay/wsrelay/internal/wsclient"
 	"github.com/wsrelay/wsrelay/pid"
 	"github.com/wsrelay/wsrelay/process"
@@ -19,6 +24,13 @@ import (
 // relayOn serves the WebSocket relay of node n on 127.0.0.1, relaying
 // every connection to target (which may live on another node).
 func relayOn(t *testing.T, n *testNode, target pid.PID) string {
+	t.Helper()
+	url, _ := relayServer(t, n, target)
+	return url
+}
+
+// relayServer is relayOn that also returns the relay.
+func relayServer(t *testing.T, n *testNode, target pid.PID) (string, *wsrelay.Relay) {
 	t.Helper()
 	rl, err := wsrelay.New(wsrelay.Options{Node: n.node, Route: "test:ws"})
 	if err != nil {
@@ -33,7 +45,7 @@ func relayOn(t *testing.T, n *testNode, target pid.PID) string {
 		rl.Shutdown(ctx)
 		srv.Close()
 	})
-	return "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws"
+	return "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws", rl
 }
 
 func dial(t *testing.T, url string) *wsclient.Client {
@@ -166,4 +178,157 @@ func TestRelayTransferAcrossNodes(t *testing.T) {
 		t.Fatalf("%d of %d frames arrived", want, frames)
 	}
 	t.Logf("%d frames to the old target on a, %d to the new one on b", moved, frames-moved)
+}
+
+// clientOf returns the client_pid of a relay message.
+func clientOf(m process.Message) string {
+	v, _ := m.Payload.Get("client_pid")
+	s, _ := v.Text()
+	return s
+}
+
+// leavesAfterLoss returns the ws.leave messages pr received once node
+// lost was down for pr's node: pr monitors watched, a process of lost,
+// so its EXIT noconnection comes after every leave sent on a lost
+// client's behalf (the runtime delivers those first); a marker from
+// marker then closes the mailbox's share of the loss.
+func leavesAfterLoss(t *testing.T, pr, marker *proctest.Probe) []process.Message {
+	t.Helper()
+	return leavesAfterLossTopic(t, pr, marker, "ws.leave")
+}
+
+// leavesAfterLossTopic is leavesAfterLoss for messages on topic.
+func leavesAfterLossTopic(t *testing.T, pr, marker *proctest.Probe, topic string) []process.Message {
+	t.Helper()
+	if ev := pr.Event(); ev.Kind != process.EventExit || !errors.Is(ev.Result.Err, process.ErrNoConnection) {
+		t.Fatalf("%v: event %+v, want EXIT noconnection", pr.PID, ev)
+	}
+	marker.Send(pr.PID.String(), "marker", value.Nil())
+	var leaves []process.Message
+	for {
+		m := pr.Recv()
+		switch m.Topic {
+		case "marker":
+			return leaves
+		case topic:
+			leaves = append(leaves, m)
+		}
+	}
+}
+
+// TestRelayClientNodeLost: when the client's node is lost, each target on
+// another node gets one ws.leave, reason node_down, per client of that
+// node still joined to it; a client that had left, or moved to another
+// target, gets no second leave.
+func TestRelayClientNodeLost(t *testing.T) {
+	t.Parallel()
+	a, b, _ := cluster3(t)
+	target := proctest.Spawn(t, b.node, host, nil)
+	other := proctest.Spawn(t, b.node, host, nil)
+	marker := proctest.Spawn(t, b.node, host, nil)
+	url := relayOn(t, a, target.PID)
+
+	stays := dial(t, url)
+	join := target.Next("ws.join")
+	stayPID := clientOf(join)
+	noMeta, _ := join.Payload.Get("metadata")
+	left := dial(t, url)
+	leftPID := clientOf(target.Next("ws.join"))
+	moves := dial(t, url)
+	movePID := clientOf(target.Next("ws.join"))
+	_, _ = stays, moves // they stay connected until node a is lost
+
+	if err := left.WriteClose(1000, "bye"); err != nil {
+		t.Fatal(err)
+	}
+	if m := target.Next("ws.leave"); clientOf(m) != leftPID {
+		t.Fatalf("ws.leave for %s, want %s", clientOf(m), leftPID)
+	}
+	var err error
+	target.Run(func(p *process.Process) {
+		err = p.SendDest(movePID, "ws.control", value.MustOf(map[string]any{
+			"target_pid": other.PID.String(), "metadata": map[string]any{"room": "moved"}}))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := target.Next("ws.leave"); clientOf(m) != movePID {
+		t.Fatalf("ws.leave for %s, want %s (transferred)", clientOf(m), movePID)
+	}
+	if m := other.Next("ws.join"); clientOf(m) != movePID {
+		t.Fatalf("ws.join for %s, want %s", clientOf(m), movePID)
+	}
+
+	watched := proctest.Spawn(t, a.node, host, nil)
+	target.Monitor(watched.PID)
+	other.Monitor(watched.PID)
+	lost := time.Now()
+	a.nc.Close() // node a is lost: no goodbye, its heartbeats stop
+
+	for _, c := range []struct {
+		pr     *proctest.Probe
+		client string
+		meta   value.Value
+	}{
+		{target, stayPID, noMeta},
+		{other, movePID, value.MustOf(map[string]any{"room": "moved"})},
+	} {
+		leaves := leavesAfterLoss(t, c.pr, marker)
+		if len(leaves) != 1 {
+			t.Fatalf("%v got %d ws.leave after node a was lost, want 1: %v", c.pr.PID, len(leaves), leaves)
+		}
+		m := leaves[0]
+		reason, _ := m.Payload.Get("reason")
+		meta, _ := m.Payload.Get("metadata")
+		if clientOf(m) != c.client || !value.Equal(reason, value.String("node_down")) || !value.Equal(meta, c.meta) {
+			t.Fatalf("%v got ws.leave %v from %v, want client %s, reason node_down, metadata %v", c.pr.PID, m.Payload, m.From, c.client, c.meta)
+		}
+		if m.From.String() != c.client {
+			t.Fatalf("the node_down leave comes from %v, want the client %s", m.From, c.client)
+		}
+	}
+	t.Logf("the targets had their node_down leaves %v after node a's NATS connection closed (heartbeat timeout 1s)", time.Since(lost).Round(time.Millisecond))
+}
+
+// TestRelayClientNodeLeaves: a node that shuts down and leaves sends its
+// clients' targets ws.leave shutdown before its goodbye, and nothing more:
+// no node_down leave follows (the goodbye travels in order after the
+// signals the node sent before it).
+func TestRelayClientNodeLeaves(t *testing.T) {
+	t.Parallel()
+	s := startNATS(t)
+	logs := &testlog.Buffer{}
+	bOpts := fastOptions()
+	bOpts.Logger = slog.New(slog.NewTextHandler(logs, nil))
+	a, b := startNode(t, s, "a", nil), startNode(t, s, "b", bOpts)
+	waitPeers(t, a, b)
+	target := proctest.Spawn(t, b.node, host, nil)
+	marker := proctest.Spawn(t, b.node, host, nil)
+	url, rl := relayServer(t, a, target.PID)
+	const clients = 20
+	want := map[string]bool{}
+	for range clients {
+		dial(t, url)
+		want[clientOf(target.Next("ws.join"))] = true
+	}
+	// As wsrelay run stops: the relay (its clients' targets get
+	// ws.leave), the node, then the transport (goodbye).
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	rl.Shutdown(ctx)
+	a.stop(t)
+	poll.Until(t, timeout, "node b to have taken node a down", func() bool {
+		return strings.Contains(logs.String(), "node down") && strings.Contains(logs.String(), "node=a")
+	})
+	marker.Send(target.PID.String(), "marker", value.Nil())
+	for m := target.Recv(); m.Topic != "marker"; m = target.Recv() {
+		reason, _ := m.Payload.Get("reason")
+		if m.Topic != "ws.leave" || !value.Equal(reason, value.String("shutdown")) || !want[clientOf(m)] {
+			t.Fatalf("%s %v: want one ws.leave shutdown per client of a, then nothing", m.Topic, m.Payload)
+		}
+		delete(want, clientOf(m))
+	}
+	if len(want) != 0 {
+		t.Fatalf("no ws.leave for %v", want)
+	}
 }

@@ -125,13 +125,24 @@ func (t *Transport) Close() error {
 	t.running = false
 	subs := t.subs
 	t.subs = nil
+	// Each node this one sees up gets the goodbye as the last signal of
+	// its stream, after everything queued before: a leaving relay's
+	// ws.leave reaches its target before this node is down there, so the
+	// target gets that leave and no node_down one. The flushers send it
+	// as they stop; then the heartbeat goodbye tells the nodes this one
+	// did not see.
+	for _, p := range t.peers {
+		if p.up {
+			_ = p.enqueue(t, process.Signal{Kind: kindBye})
+		}
+	}
 	close(t.stop)
 	t.mu.Unlock()
 	for _, s := range subs {
 		_ = s.Unsubscribe()
 	}
-	t.publishHeartbeat(hbBye)
 	t.wg.Wait()
+	t.publishHeartbeat(hbBye)
 	if t.nc.IsConnected() { // the goodbye goes out now; a disconnected client would wait
 		_ = t.nc.FlushTimeout(time.Second)
 	}
@@ -164,6 +175,26 @@ func (t *Transport) livePeer(name string) (*peer, error) {
 	return p, nil
 }
 
+// Room returns a channel closed once the queue toward node is below half
+// of MaxPending, so a sender refused with ErrBacklog can wait and try
+// again (process.Node.MailboxRoom uses it: the relay holds a client back
+// this way). It is closed at once when node is not up: a send to it fails
+// for another reason.
+func (t *Transport) Room(node string) <-chan struct{} {
+	p, err := t.livePeer(node)
+	if err != nil {
+		return closedChan
+	}
+	return p.roomChan(t)
+}
+
+// closedChan is always closed.
+var closedChan = func() chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
+}()
+
 // Peers returns the names of the nodes this node sees up.
 func (t *Transport) Peers() []string {
 	t.mu.RLock()
@@ -187,7 +218,7 @@ type Stats struct {
 	BatchesIn, SignalsIn             uint64 // received and applied
 	BadIn                            uint64 // batches with invalid bytes (stopped at the first)
 	Stale                            uint64 // batches for an earlier incarnation of this node, dropped
-	Dropped                          uint64 // signals not sent: backlog full, or their node went down
+	Dropped                          uint64 // signals not sent: refused for a full backlog (the sender may try again), or their node went down
 	PublishErrors                    uint64 // NATS refused a publish
 	SlowDropped                      uint64 // batches to this node NATS dropped: it fell behind
 }
@@ -210,8 +241,9 @@ func (t *Transport) heartbeatSubject() string       { return t.opts.Cluster + ".
 func (t *Transport) onBatch(m *nats.Msg) {
 	t.stats.batchesIn.Add(1)
 	var from string
+	var fromInc uint64
 	err := decodeBatch(m.Data, t.name, func(h header) bool {
-		from = h.from
+		from, fromInc = h.from, h.fromInc
 		if h.toInc != 0 && h.toInc != t.inc {
 			t.stats.stale.Add(1) // meant for an earlier incarnation of this node
 			return false
@@ -219,8 +251,12 @@ func (t *Transport) onBatch(m *nats.Msg) {
 		return h.from != t.name
 	}, func(s process.Signal) {
 		t.stats.signalsIn.Add(1)
-		if s.Kind == kindReset {
+		switch s.Kind {
+		case kindReset:
 			t.peerReset(from)
+			return
+		case kindBye:
+			t.peerBye(from, fromInc)
 			return
 		}
 		t.node.HandleSignal(s)
@@ -231,6 +267,20 @@ func (t *Transport) onBatch(m *nats.Msg) {
 			t.log.Warn("cluster: bad batch from another node", "from", from, "error", err, "bad_so_far", n)
 		}
 	}
+}
+
+// peerBye handles a node's goodbye in its batch stream: it is down at
+// once, after everything it sent before.
+func (t *Transport) peerBye(name string, inc uint64) {
+	t.mu.Lock()
+	p := t.peers[name]
+	if p == nil || !p.up || p.inc != inc {
+		t.mu.Unlock()
+		return
+	}
+	t.markDown(p)
+	t.mu.Unlock()
+	t.peerDown(p, "left the cluster")
 }
 
 // peerReset handles a node telling this one that it had declared it down:

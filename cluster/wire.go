@@ -26,6 +26,7 @@ import (
 //	from         PID: uvarint length + node, uvarint length + host, uvarint id
 //	to           uvarint length + host, uvarint id (the node is the receiver)
 //	message:     uvarint length + topic, value (value.AppendBinary)
+//	monitor:     uvarint length + notice topic (0: no notice), value if any
 //	exit, link-exit: value, error
 //	cancel:      uvarint length + reason
 //
@@ -38,7 +39,7 @@ import (
 // validates PIDs and topics, and returns an error instead of panicking.
 
 const (
-	wireVersion = 1
+	wireVersion = 2         // 2: a monitor carries a notice
 	headerFixed = 1 + 8 + 8 // version, from inc, to inc
 	maxErrDepth = 16
 )
@@ -80,7 +81,7 @@ func appendPID(b []byte, p pid.PID) []byte {
 // appendSignal appends the encoding of s.
 func appendSignal(b []byte, s process.Signal) []byte {
 	b = append(b, byte(s.Kind))
-	if s.Kind == kindReset {
+	if s.Kind == kindReset || s.Kind == kindBye {
 		return b
 	}
 	b = appendPID(b, s.From)
@@ -90,6 +91,11 @@ func appendSignal(b []byte, s process.Signal) []byte {
 	case process.SigMessage:
 		b = appendString(b, s.Topic)
 		b = value.AppendBinary(b, s.Payload)
+	case process.SigMonitor: // the watcher's notice: empty topic for none
+		b = appendString(b, s.Topic)
+		if s.Topic != "" {
+			b = value.AppendBinary(b, s.Payload)
+		}
 	case process.SigExit, process.SigLinkExit:
 		b = value.AppendBinary(b, s.Result.Value)
 		b = appendError(b, s.Result.Err, 0)
@@ -280,7 +286,7 @@ func (r *reader) header() header {
 // signal reads one signal for a process of node.
 func (r *reader) signal(node string) process.Signal {
 	s := process.Signal{Kind: process.SignalKind(r.byte1("signal kind"))}
-	if s.Kind == kindReset {
+	if s.Kind == kindReset || s.Kind == kindBye {
 		return s
 	}
 	s.From = r.pid("sender PID")
@@ -303,7 +309,11 @@ func (r *reader) signal(node string) process.Signal {
 		s.Result.Err = r.error(0)
 	case process.SigCancel:
 		s.Reason = r.str("cancel reason")
-	case process.SigMonitor, process.SigDemonitor, process.SigLink, process.SigUnlink, process.SigTerminate:
+	case process.SigMonitor:
+		if s.Topic = r.str("notice topic"); r.err == nil && s.Topic != "" {
+			s.Payload = r.value("notice payload")
+		}
+	case process.SigDemonitor, process.SigLink, process.SigUnlink, process.SigTerminate:
 	default:
 		r.fail("unknown signal kind " + strconv.Itoa(int(s.Kind)))
 	}

@@ -21,6 +21,7 @@ func wireSignals() []process.Signal {
 		{Kind: process.SigMessage, From: wa, To: wb, Topic: "@ws.join", Payload: value.MustOf(map[string]any{"x": []any{1, 2.5, "s", []byte{0}}})},
 		{Kind: process.SigMessage, To: wb, Topic: "from nobody", Payload: value.Nil()},
 		{Kind: process.SigMonitor, From: wa, To: wb},
+		{Kind: process.SigMonitor, From: wa, To: wb, Topic: "ws.leave", Payload: value.MustOf(map[string]any{"reason": "node_down"})},
 		{Kind: process.SigDemonitor, From: wa, To: wb},
 		{Kind: process.SigExit, From: wa, To: wb, Result: process.Result{Value: value.String("done")}},
 		{Kind: process.SigExit, From: wa, To: wb, Result: process.Result{Err: process.ErrNoProc}},

@@ -41,6 +41,10 @@ var (
 	// ErrMailboxFull: the receiver's mailbox is at its bound; the message was
 	// dropped, counted and logged.
 	ErrMailboxFull = errors.New("mailbox full")
+	// ErrBacklog: too much waits to be sent to the receiver's node (a
+	// transport's bound); the signal was dropped. A sender that can wait
+	// waits on Node.MailboxRoom, as for a full mailbox.
+	ErrBacklog = errors.New("too much waiting to be sent to the node")
 	// ErrEmptyTopic: a message topic must not be empty.
 	ErrEmptyTopic = errors.New("empty topic")
 	// ErrReservedTopic: topics starting with '@' are reserved for the runtime.

@@ -22,9 +22,14 @@ func TestRelationsTable(t *testing.T) {
 	if !r.has(relLinks, b) || r.has(relMonitoring, b) || r.count(relLinks) != 2 {
 		t.Fatal("has/count disagree with what was added")
 	}
-	gone := r.takeNode("n2")
+	r.setNotice(b, notice{topic: "bye"})
+	r.setNotice(a, notice{topic: "not a watcher"})
+	gone, notes := r.takeNode("n2")
 	if len(gone[relLinks]) != 1 || len(gone[relWatchers]) != 1 || len(gone[relMonitoring]) != 0 {
 		t.Fatalf("takeNode(n2) = %v", gone)
+	}
+	if len(notes) != 1 || notes[0].from != b || notes[0].topic != "bye" || r.notices != nil {
+		t.Fatalf("takeNode(n2) notices = %v, left %v: want b's only, none left", notes, r.notices)
 	}
 	if r.has(relLinks, b) || !r.has(relLinks, a) || r.m[relWatchers] != nil {
 		t.Fatal("takeNode left entries of the node or removed others")

@@ -2,6 +2,7 @@ package process
 
 import (
 	"github.com/wsrelay/wsrelay/pid"
+	"github.com/wsrelay/wsrelay/value"
 )
 
 // Every relation is written on both sides, one process lock at a time (no
@@ -37,9 +38,42 @@ func (n *Node) monitor(w *Process, target pid.PID) error {
 	return nil
 }
 
+// monitorNotice is monitor with a notice left with a target on another
+// node (see Process.MonitorNotice). Asked again, it replaces the notice.
+func (n *Node) monitorNotice(w *Process, target pid.PID, topic string, payload value.Value) error {
+	target = n.normalize(target)
+	if topic == "" {
+		return &OpError{Op: "monitor", Arg: target.String(), Err: ErrEmptyTopic}
+	}
+	if n.IsLocal(target) {
+		return n.monitor(w, target)
+	}
+	w.mu.Lock()
+	if w.dead {
+		w.mu.Unlock()
+		return &OpError{Op: "monitor", Arg: w.pid.String(), Err: ErrNoProc}
+	}
+	added := w.rel.add(relMonitoring, target)
+	w.mu.Unlock()
+	if err := n.sendSignal(Signal{Kind: SigMonitor, From: w.pid, To: target, Topic: topic, Payload: payload}); err != nil {
+		if added {
+			w.mu.Lock()
+			w.rel.remove(relMonitoring, target)
+			w.mu.Unlock()
+		}
+		return &OpError{Op: "monitor", Arg: target.String(), Err: err}
+	}
+	return nil
+}
+
 // addWatcher records watcher w (of any node) on the local target, or tells
 // w at once that the target is gone.
-func (n *Node) addWatcher(target, w pid.PID) {
+func (n *Node) addWatcher(target, w pid.PID) { n.addWatcherNotice(target, w, nil) }
+
+// addWatcherNotice is addWatcher that also records the notice w left
+// (nil: none; a repeated monitor keeps the watcher and replaces its
+// notice).
+func (n *Node) addWatcherNotice(target, w pid.PID, note *notice) {
 	t := n.lookup(target)
 	if t == nil {
 		n.deliverExit(w, target, Result{Err: ErrNoProc})
@@ -52,6 +86,9 @@ func (n *Node) addWatcher(target, w pid.PID) {
 		return
 	}
 	t.rel.add(relWatchers, w)
+	if note != nil {
+		t.rel.setNotice(w, *note)
+	}
 	t.mu.Unlock()
 	// A local watcher that ended meanwhile could not remove itself yet.
 	if wp := n.lookup(w); n.IsLocal(w) && (wp == nil || wp.isDead()) {
@@ -68,6 +105,21 @@ func (n *Node) unmonitor(w *Process, target pid.PID) error {
 		n.dropWatcher(target, w.pid)
 	}
 	return nil
+}
+
+// spendNotice drops the notice watcher w left with the local target when
+// w sends target the notice's own topic: the message the notice stood in
+// for has come.
+func (n *Node) spendNotice(w, target pid.PID, topic string) {
+	t := n.lookup(target)
+	if t == nil {
+		return
+	}
+	t.mu.Lock()
+	if t.rel.notices != nil {
+		t.rel.spendNotice(w, topic)
+	}
+	t.mu.Unlock()
 }
 
 // dropWatcher removes watcher w from target's table (target may be remote).

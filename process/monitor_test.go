@@ -42,6 +42,29 @@ func TestMonitorGetsExitWithResult(t *testing.T) {
 	}
 }
 
+// TestMonitorNoticeLocal: with the target on the watcher's own node a
+// notice is a plain monitor (the two are lost together); an empty topic
+// or a watcher that is not a live local process is an error.
+func TestMonitorNoticeLocal(t *testing.T) {
+	t.Parallel()
+	n := newNode(t, nil, nil)
+	target := spawnProbe(t, n, process.SpawnOptions{})
+	w := spawnProbe(t, n, process.SpawnOptions{})
+	if err := n.MonitorNotice(w.pid, target.pid, "bye", value.Nil()); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.MonitorNotice(w.pid, target.pid, "", value.Nil()); !errors.Is(err, process.ErrEmptyTopic) {
+		t.Fatalf("empty notice topic: %v, want ErrEmptyTopic", err)
+	}
+	if err := n.MonitorNotice(pid.PID{Node: n.Name(), Host: host, ID: 1}, target.pid, "bye", value.Nil()); !errors.Is(err, process.ErrNoProc) {
+		t.Fatalf("a watcher that never existed: %v, want ErrNoProc", err)
+	}
+	target.exit(value.Nil(), nil)
+	if e := w.nextEvent(t); e.Kind != process.EventExit || e.From != target.pid {
+		t.Fatalf("got %v from %v, want EXIT from the target", e.Kind, e.From)
+	}
+}
+
 func TestMonitorDeadTargetGivesNoproc(t *testing.T) {
 	t.Parallel()
 	n := newNode(t, nil, nil)

@@ -43,8 +43,8 @@ type Process struct {
 	events queue[Event]
 
 	mu        sync.Mutex // guards everything below
-	dead      bool
 	result    Result
+	dead      bool // beside the other bools: no padding after it
 	cancelled bool
 	trapLinks bool
 	quiet     bool         // no crash report
@@ -294,6 +294,30 @@ func (p *Process) TrapLinks() bool {
 // Monitoring a process that has already ended gives an EXIT with ErrNoProc
 // at once. Monitoring a process already monitored does nothing.
 func (p *Process) Monitor(target pid.PID) error { return p.node.monitor(p, target) }
+
+// MonitorNotice monitors target like Monitor and, when target lives on
+// another node, leaves a notice with it: if p's node is lost (down for
+// target's node) while p monitors target, target receives the message
+// topic/payload from p, once. The notice is spent, and nothing is sent on
+// p's behalf, when p stops monitoring target, when target ends, or when
+// p sends target a message on topic itself (a "last word" p would have
+// said, such as a leave, replaces the notice). Asked again, it replaces
+// the notice. For a target on p's own node it is Monitor: the two are
+// lost together. The topic must not be empty.
+func (p *Process) MonitorNotice(target pid.PID, topic string, payload value.Value) error {
+	return p.node.monitorNotice(p, target, topic, payload)
+}
+
+// MonitorNotice is Process.MonitorNotice for the local process watcher,
+// for code that holds its PID rather than the process (a reactive
+// process's owner, say).
+func (n *Node) MonitorNotice(watcher, target pid.PID, topic string, payload value.Value) error {
+	w := n.lookup(watcher)
+	if w == nil || !n.IsLocal(watcher) {
+		return &OpError{Op: "monitor", Arg: watcher.String(), Err: ErrNoProc}
+	}
+	return n.monitorNotice(w, target, topic, payload)
+}
 
 // Unmonitor stops monitoring target; no EXIT for it arrives afterwards.
 func (p *Process) Unmonitor(target pid.PID) error { return p.node.unmonitor(p, target) }

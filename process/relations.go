@@ -1,6 +1,9 @@
 package process
 
-import "github.com/wsrelay/wsrelay/pid"
+import (
+	"github.com/wsrelay/wsrelay/pid"
+	"github.com/wsrelay/wsrelay/value"
+)
 
 // relKind names one of the three relations a process keeps.
 type relKind uint8
@@ -18,6 +21,50 @@ const (
 // process's mutex guards it.
 type relations struct {
 	m [relKinds]map[pid.PID]struct{}
+	// notices holds what watchers on other nodes left with this process
+	// (Process.MonitorNotice), by watcher; an entry lives only as long
+	// as its watcher is in m[relWatchers].
+	notices map[pid.PID]notice
+}
+
+// notice is a message a watcher leaves with the process it monitors on
+// another node: that process receives it, from the watcher, if the
+// watcher's node is lost while it watches (see Process.MonitorNotice).
+type notice struct {
+	topic   string
+	payload value.Value
+}
+
+// noticeFrom is a notice with the watcher that left it.
+type noticeFrom struct {
+	from pid.PID
+	notice
+}
+
+// setNotice records n for watcher w, which must be in the table.
+func (r *relations) setNotice(w pid.PID, n notice) {
+	if !r.has(relWatchers, w) {
+		return
+	}
+	if r.notices == nil {
+		r.notices = make(map[pid.PID]notice, 1)
+	}
+	r.notices[w] = n
+}
+
+// spendNotice drops w's notice when topic is its topic: the watcher sent
+// that message itself, so the notice must not repeat it.
+func (r *relations) spendNotice(w pid.PID, topic string) {
+	if n, ok := r.notices[w]; ok && n.topic == topic {
+		r.dropNotice(w)
+	}
+}
+
+func (r *relations) dropNotice(w pid.PID) {
+	delete(r.notices, w)
+	if len(r.notices) == 0 {
+		r.notices = nil
+	}
 }
 
 // add records p; it reports false when p was already there.
@@ -41,6 +88,9 @@ func (r *relations) remove(k relKind, p pid.PID) bool {
 	if len(r.m[k]) == 0 {
 		r.m[k] = nil
 	}
+	if k == relWatchers && r.notices != nil {
+		r.dropNotice(p)
+	}
 	return true
 }
 
@@ -60,22 +110,29 @@ func (r *relations) take() [relKinds][]pid.PID {
 		}
 		r.m[k] = nil
 	}
+	r.notices = nil
 	return out
 }
 
-// takeNode removes and returns, by kind, every entry on the named node.
-func (r *relations) takeNode(node string) [relKinds][]pid.PID {
+// takeNode removes and returns, by kind, every entry on the named node,
+// and the notices its watchers left.
+func (r *relations) takeNode(node string) ([relKinds][]pid.PID, []noticeFrom) {
 	var out [relKinds][]pid.PID
+	var notes []noticeFrom
 	for k := range relKinds {
 		for p := range r.m[k] {
 			if p.Node == node {
 				out[k] = append(out[k], p)
 				delete(r.m[k], p)
+				if n, ok := r.notices[p]; ok && k == relWatchers {
+					notes = append(notes, noticeFrom{from: p, notice: n})
+					r.dropNotice(p)
+				}
 			}
 		}
 		if len(r.m[k]) == 0 {
 			r.m[k] = nil
 		}
 	}
-	return out
+	return out, notes
 }

@@ -88,12 +88,20 @@ func (r Receipt) Done() <-chan struct{} {
 
 // MailboxRoom returns a channel that is closed once the mailbox of the
 // local process p holds fewer than below messages, or at once when p is
-// not a live process of this node. below <= 0 means half the mailbox's
+// not a live process of this node. For a process of another node it is
+// closed once the queue toward that node has room (RoomTransport; a
+// sender refused with ErrBacklog waits for it), or at once. below <= 0 means half the mailbox's
 // bound, which a sender refused with ErrMailboxFull waits for: waiting for
 // half rather than one free place lets many waiting senders go at a time
 // instead of waking them all for each message taken. A sender selects on
 // it together with its own stop channel, then tries again.
 func (n *Node) MailboxRoom(p pid.PID, below int) <-chan struct{} {
+	if !n.IsLocal(p) {
+		if rt, ok := n.transport.(RoomTransport); ok {
+			return rt.Room(p.Node)
+		}
+		return closedChan
+	}
 	proc := n.lookup(p)
 	if proc == nil {
 		return closedChan

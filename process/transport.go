@@ -16,13 +16,23 @@ type Transport interface {
 	Deliver(s Signal) error
 }
 
+// RoomTransport is a Transport that can refuse signals for a node whose
+// queue is full (Deliver fails with ErrBacklog) and say when it has room
+// again: Room returns a channel closed once the queue toward node is
+// below its bound (at once when it is, or when node is unknown or down).
+// Node.MailboxRoom uses it for processes of other nodes.
+type RoomTransport interface {
+	Transport
+	Room(node string) <-chan struct{}
+}
+
 // SignalKind says what a Signal carries.
 type SignalKind uint8
 
 // The kinds of signal.
 const (
 	SigMessage   SignalKind = iota + 1 // a message (Topic, Payload)
-	SigMonitor                         // From starts monitoring To
+	SigMonitor                         // From starts monitoring To (Topic, Payload: its notice, if any)
 	SigDemonitor                       // From stops monitoring To
 	SigExit                            // To's monitored process From ended (Result)
 	SigLink                            // From links to To
@@ -56,9 +66,14 @@ func (n *Node) sendSignal(s Signal) error {
 func (n *Node) HandleSignal(s Signal) {
 	switch s.Kind {
 	case SigMessage:
+		n.spendNotice(s.From, s.To, s.Topic) // before the message: a node loss after it sends no second one
 		_ = n.send(s.From, s.To, s.Topic, s.Payload)
 	case SigMonitor:
-		n.addWatcher(s.To, s.From)
+		if s.Topic != "" {
+			n.addWatcherNotice(s.To, s.From, &notice{topic: s.Topic, payload: s.Payload})
+		} else {
+			n.addWatcher(s.To, s.From)
+		}
 	case SigDemonitor:
 		n.dropWatcher(s.To, s.From)
 	case SigExit:
@@ -81,7 +96,9 @@ func (n *Node) HandleSignal(s Signal) {
 // NodeDown is called by a transport when it has lost the named node: every
 // local process monitoring a process there gets EXIT with ErrNoConnection,
 // every process linked to one is told as if it had ended with
-// ErrNoConnection, and watchers and links from that node are forgotten.
+// ErrNoConnection, and watchers and links from that node are forgotten;
+// each notice a watcher there left (Process.MonitorNotice) is delivered to
+// the process it monitored, from that watcher, before anything else.
 func (n *Node) NodeDown(node string) {
 	if node == n.name {
 		return
@@ -92,9 +109,12 @@ func (n *Node) NodeDown(node string) {
 			p.mu.Unlock()
 			return
 		}
-		gone := p.rel.takeNode(node)
+		gone, notes := p.rel.takeNode(node)
 		trap := p.trapLinks
 		p.mu.Unlock()
+		for _, nt := range notes {
+			_ = n.send(nt.from, p.pid, nt.topic, nt.payload)
+		}
 		lost := Result{Err: ErrNoConnection}
 		for _, t := range gone[relMonitoring] {
 			p.deliverEvent(Event{Kind: EventExit, From: t, Result: lost})

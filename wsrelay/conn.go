@@ -28,6 +28,9 @@ const (
 	ReasonTimeout      = "timeout"
 	ReasonSlowConsumer = "slow_consumer"
 	ReasonError        = "error"
+	// ReasonNodeDown: the client's node was lost (a cluster); the
+	// target's node sends this ws.leave on the client's behalf.
+	ReasonNodeDown = "node_down"
 	// Reasons of connection processes that end with their target; the
 	// target gets no ws.leave then.
 	ReasonTargetExited = "target_exited"
@@ -149,6 +152,7 @@ func (c *conn) open() error {
 		return process.ErrShuttingDown
 	}
 	c.sendLocked(TopicJoin, c.fields())
+	c.noticeLocked()
 	c.startBeatLocked()
 	if c.rl.opts.PingInterval > 0 {
 		c.pingTimer = time.AfterFunc(c.rl.opts.PingInterval, c.pingTick)
@@ -160,6 +164,20 @@ func (c *conn) open() error {
 func (c *conn) fields(extra ...value.Field) value.Value {
 	fs := append([]value.Field{{Key: "client_pid", Value: c.pidVal}, {Key: "metadata", Value: c.metadata}}, extra...)
 	return value.Map(fs...)
+}
+
+// noticeLocked leaves the target's node, when it is another node, the
+// ws.leave (reason node_down) it delivers to the target if this node is
+// lost: one leave per join holds across a node loss. Sending ws.leave
+// spends it (process.Process.MonitorNotice). c.mu is held.
+func (c *conn) noticeLocked() {
+	if c.rl.node.IsLocal(c.target) || c.targetGone {
+		return
+	}
+	leave := c.fields(value.Field{Key: "reason", Value: value.String(ReasonNodeDown)})
+	if err := c.rl.node.MonitorNotice(c.pid, c.target, TopicLeave, leave); err != nil {
+		c.rl.log.Debug("cannot leave the node_down notice with the target's node", "client", c.pid.String(), "target", c.target.String(), "error", err.Error())
+	}
 }
 
 // sendLocked sends to the target; c.mu is held.
@@ -214,7 +232,9 @@ func (c *conn) frameIn(msg *gws.Message) {
 			value.Field{Key: "type", Value: typ},
 		)
 		r, err := c.rl.node.TrySendReceipt(c.pid, c.target, c.topic, payload, 0)
-		if !errors.Is(err, process.ErrMailboxFull) {
+		// A full mailbox, or a full queue toward the target's node: wait
+		// for room, then try again.
+		if !errors.Is(err, process.ErrMailboxFull) && !errors.Is(err, process.ErrBacklog) {
 			if err == nil {
 				c.count++
 				c.maxIn = max(c.maxIn, n)
@@ -511,12 +531,14 @@ func (c *conn) control(p *process.Process, ctl control) {
 		// A dead target gives EXIT noproc at once: the connection closes
 		// as if the target had failed.
 		_ = p.Monitor(c.target)
+		c.noticeLocked()
 	} else {
 		if ctl.topic != nil {
 			c.topic = *ctl.topic
 		}
 		if ctl.metadata != nil {
 			c.metadata = *ctl.metadata
+			c.noticeLocked() // the node_down leave carries the new metadata
 		}
 	}
 	if ctl.heartbeat != nil {

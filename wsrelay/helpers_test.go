@@ -32,13 +32,14 @@ const (
 // env is a node, a relay in front of a test handler, and a real HTTP
 // server on 127.0.0.1.
 type env struct {
-	t     testing.TB
-	node  *process.Node
-	rl    *wsrelay.Relay
-	srv   *httptest.Server
-	url   string // ws://127.0.0.1:port/ws
-	logs  *testlog.Buffer
-	calls atomic.Int64 // handler calls
+	t       testing.TB
+	node    *process.Node
+	targets *process.Node // where target() spawns: node, or another node (topology)
+	rl      *wsrelay.Relay
+	srv     *httptest.Server
+	url     string // ws://127.0.0.1:port/ws
+	logs    *testlog.Buffer
+	calls   atomic.Int64 // handler calls
 
 	mu     sync.Mutex
 	header string // what the handler sets as X-WS-Relay; "" sets none
@@ -46,21 +47,33 @@ type env struct {
 
 func newEnv(t testing.TB, opts wsrelay.Options) *env {
 	t.Helper()
+	return newEnvIn(t, opts, topology{})
+}
+
+// newEnvIn is newEnv with the targets where topo says.
+func newEnvIn(t testing.TB, opts wsrelay.Options, topo topology) *env {
+	t.Helper()
 	logs := &testlog.Buffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	node, err := process.NewNode(&process.Options{Name: "n1", Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := node.AddHost(host, &process.HostOptions{CancelGrace: time.Second}); err != nil {
-		t.Fatal(err)
+	var node, targets *process.Node
+	if topo.remote {
+		node, targets = clusterNodes(t, log)
+	} else {
+		var err error
+		if node, err = process.NewNode(&process.Options{Name: "n1", Logger: log}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := node.AddHost(host, &process.HostOptions{CancelGrace: time.Second}); err != nil {
+			t.Fatal(err)
+		}
+		targets = node
 	}
 	opts.Node, opts.Logger, opts.Route = node, log, "test:ws"
 	rl, err := wsrelay.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, node: node, rl: rl, logs: logs}
+	e := &env{t: t, node: node, targets: targets, rl: rl, logs: logs}
 	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		e.calls.Add(1)
 		e.mu.Lock()
@@ -120,6 +133,12 @@ func (e *env) dial(t testing.TB, header http.Header) *wsclient.Client {
 // records what it receives and, with echo, sends client frames back.
 func (e *env) target(echo bool) *proctest.Probe {
 	e.t.Helper()
+	return e.targetOn(e.targets, echo)
+}
+
+// targetOn is target on node n.
+func (e *env) targetOn(n *process.Node, echo bool) *proctest.Probe {
+	e.t.Helper()
 	var onMessage func(*process.Process, process.Message)
 	if echo {
 		onMessage = func(p *process.Process, m process.Message) {
@@ -133,7 +152,7 @@ func (e *env) target(echo bool) *proctest.Probe {
 			_ = p.SendDest(c, "ws.send", value.Map(value.Field{Key: "type", Value: typ}, value.Field{Key: "data", Value: data}))
 		}
 	}
-	return proctest.Spawn(e.t, e.node, host, onMessage)
+	return proctest.Spawn(e.t, n, host, onMessage)
 }
 
 // field returns a payload field as Go data.
@@ -148,6 +167,16 @@ func field(m process.Message, key string) any {
 func str(m process.Message, key string) string {
 	s, _ := field(m, key).(string)
 	return s
+}
+
+// deadLetters counts the messages to ended processes on the relay's node
+// and the targets'.
+func (e *env) deadLetters() uint64 {
+	d := e.node.Stats().DeadLetters
+	if e.targets != e.node {
+		d += e.targets.Stats().DeadLetters
+	}
+	return d
 }
 
 // waitExit waits until p has ended.

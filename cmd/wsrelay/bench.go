@@ -49,7 +49,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs := flag.NewFlagSet("bench "+mode, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var o loadgen.Options
-	fs.StringVar(&o.URL, "url", "ws://127.0.0.1:8090/ws/shared", "WebSocket URL to measure (loopback only)")
+	fs.StringVar(&o.URL, "url", "ws://127.0.0.1:8090/ws/shared", "WebSocket URL to measure (loopback only); several, comma-separated: echo, idle and fanout spread the connections over them in turn (one app on several nodes; fanout's first connection, on the first URL, sends)")
 	baseline := fs.String("baseline", "", "also measure this URL (e.g. ws://127.0.0.1:8091/bare) and report ratios")
 	fs.IntVar(&o.Conns, "conns", 0, "connections (echo 50, idle 1000, fanout 1000)")
 	fs.IntVar(&o.Messages, "messages", 0, "messages per connection (echo 2000), in all (rtt 5000), broadcasts (fanout 5), setups (connect 5000)")

@@ -327,3 +327,32 @@ func TestEchoStopsAtTimeout(t *testing.T) {
 		}
 	}
 }
+
+// Several URLs: the connections are spread over them in turn, and a URL
+// that is not loopback is refused before anything is dialled.
+func TestSpreadOverURLs(t *testing.T) {
+	var mu sync.Mutex
+	got := map[string]int{}
+	server := func(name string) string {
+		return scriptServer(t, func(w io.Writer, f clientFrame) error {
+			if f.op == opText {
+				mu.Lock()
+				got[name]++
+				mu.Unlock()
+			}
+			return echoFrame(w, f)
+		})
+	}
+	a, b := server("a"), server("b")
+	if _, err := Echo(context.Background(), Options{URL: a + "," + b, Conns: 4, Messages: 10, Timeout: time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	if got["a"] != 20 || got["b"] != 20 {
+		t.Errorf("frames per server %v, want 20 each (2 of 4 connections on each)", got)
+	}
+	mu.Unlock()
+	if _, err := Echo(context.Background(), Options{URL: a + ",ws://example.com/x", Conns: 2, Messages: 1}); err == nil || !strings.Contains(err.Error(), "loopback") {
+		t.Errorf("a second URL off loopback: %v, want refused", err)
+	}
+}

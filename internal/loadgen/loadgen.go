@@ -26,7 +26,7 @@ import (
 
 // Options of a run. Zero values get the defaults of each mode.
 type Options struct {
-	URL         string        // ws://127.0.0.1:port/path; only loopback hosts
+	URL         string        // ws://127.0.0.1:port/path; only loopback hosts. Several, comma-separated: echo, idle and fanout spread their connections over them in turn (the clients of one app on several nodes); rtt and connect use the first
 	Conns       int           // connections (echo, idle, fanout)
 	Messages    int           // messages per connection (echo), in all (rtt), rounds (fanout), setups (connect)
 	Size        int           // message size in bytes
@@ -74,9 +74,14 @@ func CheckLoopback(rawURL string) error {
 	return nil
 }
 
+// urls returns the URLs in o.URL (comma-separated).
+func (o *Options) urls() []string { return strings.Split(o.URL, ",") }
+
 func (o *Options) defaults(conns, messages, size int) error {
-	if err := CheckLoopback(o.URL); err != nil {
-		return err
+	for _, u := range o.urls() {
+		if err := CheckLoopback(u); err != nil {
+			return err
+		}
 	}
 	if o.Conns <= 0 {
 		o.Conns = conns
@@ -119,7 +124,8 @@ func dialAll[T comparable](ctx context.Context, o *Options, n int, dial func(i i
 				if i >= n || ctx.Err() != nil {
 					return
 				}
-				c, err := dial(i, o.URL)
+				urls := o.urls()
+				c, err := dial(i, urls[i%len(urls)])
 				if err != nil {
 					mu.Lock()
 					if firstErr == nil {
@@ -198,7 +204,7 @@ func RTT(ctx context.Context, o Options) (Result, error) {
 	if err := o.defaults(1, 5000, 64); err != nil {
 		return Result{}, err
 	}
-	c, err := dial(o.URL)
+	c, err := dial(o.urls()[0])
 	if err != nil {
 		return Result{}, err
 	}
@@ -358,7 +364,7 @@ func Connect(ctx context.Context, o Options) (Result, error) {
 			defer wg.Done()
 			for int(next.Add(1)) <= o.Messages && ctx.Err() == nil {
 				t0 := time.Now()
-				c, err := dial(o.URL)
+				c, err := dial(o.urls()[0])
 				if err != nil {
 					mu.Lock()
 					firstErr = cmpErr(firstErr, err)

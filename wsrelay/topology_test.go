@@ -1,0 +1,90 @@
+package wsrelay_test
+
+import (
+	"context"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+
+	"github.com/wsrelay/wsrelay/cluster"
+	"github.com/wsrelay/wsrelay/internal/poll"
+	"github.com/wsrelay/wsrelay/process"
+)
+
+// topology says where a test's targets live: on the relay's node, or on
+// another node of a cluster, reached over NATS (an embedded server). The
+// relay's scenarios run in both, so what holds on one node is shown to
+// hold across nodes too.
+type topology struct {
+	name   string
+	remote bool
+}
+
+var topologies = []topology{{name: "local"}, {name: "remote", remote: true}}
+
+// eachTopology runs f as one subtest per topology.
+func eachTopology(t *testing.T, f func(t *testing.T, topo topology)) {
+	for _, topo := range topologies {
+		t.Run(topo.name, func(t *testing.T) { f(t, topo) })
+	}
+}
+
+// clusterNodes makes the relay's node n1 and the targets' node n2, both
+// joined to a NATS server in the test process, and waits until each sees
+// the other. Everything stops when the test ends, after what the caller
+// registers later (the relay, the nodes' shutdown).
+func clusterNodes(t testing.TB, log *slog.Logger) (n1, n2 *process.Node) {
+	t.Helper()
+	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Start()
+	if !s.ReadyForConnections(timeout) {
+		t.Fatal("NATS server not ready")
+	}
+	t.Cleanup(func() {
+		s.Shutdown()
+		s.WaitForShutdown()
+	})
+	var trs []*cluster.Transport
+	nodes := make([]*process.Node, 2)
+	for i, name := range []string{"n1", "n2"} {
+		nc, err := nats.Connect(s.ClientURL(), nats.Name(name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(nc.Close)
+		tr, err := cluster.New(nc, &cluster.Options{HeartbeatInterval: 50 * time.Millisecond, HeartbeatTimeout: time.Second, Logger: log})
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, err := process.NewNode(&process.Options{Name: name, Logger: log, Transport: tr})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := n.AddHost(host, &process.HostOptions{CancelGrace: time.Second}); err != nil {
+			t.Fatal(err)
+		}
+		if err := tr.Start(n); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = tr.Close() })
+		trs = append(trs, tr)
+		nodes[i] = n
+	}
+	t.Cleanup(func() { // before the transports close: n2's targets still hear n1's leaves
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		if err := nodes[1].Shutdown(ctx); err != nil {
+			t.Errorf("node n2 shutdown: %v", err)
+		}
+	})
+	poll.Until(t, timeout, "the two nodes to see each other", func() bool {
+		return len(trs[0].Peers()) == 1 && len(trs[1].Peers()) == 1
+	})
+	return nodes[0], nodes[1]
+}
