@@ -36,6 +36,7 @@ type Names struct {
 
 	mu      sync.RWMutex
 	table   map[string]nameEntry
+	changed map[string]chan struct{} // closed at the next change of a name (Changed)
 	kv      jetstream.KeyValue
 	reqs    chan holderReq
 	cancel  context.CancelFunc
@@ -62,7 +63,8 @@ const keeperHost = "cluster:names"
 
 // NewNames returns the name table of t's cluster; Start it after t.
 func NewNames(t *Transport) *Names {
-	return &Names{t: t, log: t.log, table: map[string]nameEntry{}, reqs: make(chan holderReq, 256)}
+	return &Names{t: t, log: t.log, table: map[string]nameEntry{}, changed: map[string]chan struct{}{},
+		reqs: make(chan holderReq, 256)}
 }
 
 // Start opens (or creates) the bucket, loads the table, releases names an
@@ -170,6 +172,14 @@ func (nm *Names) Register(ctx context.Context, name string, p pid.PID) error {
 	if err := checkClusterName(name); err != nil {
 		return opErr(err)
 	}
+	return nm.register(ctx, name, p)
+}
+
+// register is Register without the check of the name (Claim checks it).
+func (nm *Names) register(ctx context.Context, name string, p pid.PID) error {
+	opErr := func(err error) error {
+		return &process.OpError{Op: "register", Arg: strconv.Quote(name), Err: err}
+	}
 	nm.mu.RLock()
 	kv, started := nm.kv, nm.started
 	nm.mu.RUnlock()
@@ -204,6 +214,7 @@ func (nm *Names) Register(ctx context.Context, name string, p pid.PID) error {
 	nm.mu.Lock()
 	if cur, ok := nm.table[name]; !ok || cur.rev < rev {
 		nm.table[name] = e
+		nm.wakeLocked(name)
 	}
 	nm.mu.Unlock()
 	select {
@@ -263,9 +274,11 @@ func (nm *Names) apply(e jetstream.KeyValueEntry) {
 			return
 		}
 		nm.table[name] = nameEntry{pid: p, rev: e.Revision()}
+		nm.wakeLocked(name)
 	default: // deleted or purged
 		if cur, ok := nm.table[name]; ok && cur.rev <= e.Revision() {
 			delete(nm.table, name)
+			nm.wakeLocked(name)
 		}
 	}
 }
@@ -309,6 +322,7 @@ func (nm *Names) release(name string, rev uint64) {
 		nm.mu.Lock()
 		if cur, ok := nm.table[name]; ok && cur.rev == rev {
 			delete(nm.table, name)
+			nm.wakeLocked(name)
 		}
 		nm.mu.Unlock()
 	}

@@ -1,0 +1,291 @@
+package gateway_test
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+
+	"github.com/wsrelay/wsrelay/cluster"
+	"github.com/wsrelay/wsrelay/config"
+	"github.com/wsrelay/wsrelay/gateway"
+	"github.com/wsrelay/wsrelay/internal/poll"
+	"github.com/wsrelay/wsrelay/internal/proctest"
+	"github.com/wsrelay/wsrelay/internal/testlog"
+	"github.com/wsrelay/wsrelay/pid"
+	"github.com/wsrelay/wsrelay/process"
+)
+
+const singleton = "app:singleton"
+
+// hbTimeout is the test cluster's heartbeat timeout: a lost node is
+// noticed about this long after its last heartbeat.
+const hbTimeout = time.Second
+
+// startJetStream runs a NATS server with JetStream in the test process.
+func startJetStream(t *testing.T) *server.Server {
+	t.Helper()
+	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true,
+		JetStream: true, StoreDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Start()
+	if !s.ReadyForConnections(timeout) {
+		t.Fatal("NATS server not ready")
+	}
+	t.Cleanup(func() {
+		s.Shutdown()
+		s.WaitForShutdown()
+	})
+	return s
+}
+
+// clusterApp is testdata/clusterapp running on one node of a test
+// cluster, with a probe registered as "probe" that records the instances
+// of the singleton service that started on this node.
+type clusterApp struct {
+	name  string
+	app   *gateway.App
+	nc    *nats.Conn
+	tr    *cluster.Transport
+	names *cluster.Names
+	logs  *testlog.Buffer
+	probe *proctest.Probe
+	once  sync.Once
+
+	mu  sync.Mutex
+	ups []pid.PID
+}
+
+func startClusterApp(t *testing.T, s *server.Server, name string) *clusterApp {
+	t.Helper()
+	cfg, err := config.LoadDir("testdata/clusterapp", config.StandardKinds())
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := nats.Connect(s.ClientURL(), nats.Name(name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := cluster.New(nc, &cluster.Options{HeartbeatInterval: 50 * time.Millisecond, HeartbeatTimeout: hbTimeout})
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := cluster.NewNames(tr)
+	logs, log := testlog.New(slog.LevelInfo)
+	app, err := gateway.Build(cfg, gateway.Options{Logger: log, NodeName: name, Transport: tr, ClusterNames: names})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca := &clusterApp{name: name, app: app, nc: nc, tr: tr, names: names, logs: logs}
+	t.Cleanup(func() { ca.stop(t) })
+	if err := tr.Start(app.Node()); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := names.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ca.probe = proctest.Spawn(t, app.Node(), "app:probes", func(_ *process.Process, m process.Message) {
+		if m.Topic == "up" {
+			ca.mu.Lock()
+			ca.ups = append(ca.ups, m.From)
+			ca.mu.Unlock()
+		}
+	})
+	if err := app.Node().Register("probe", ca.probe.PID); err != nil {
+		t.Fatal(err)
+	}
+	if err := app.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return ca
+}
+
+// stop shuts the app down and leaves the cluster (once).
+func (ca *clusterApp) stop(t *testing.T) {
+	ca.once.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		if err := ca.app.Shutdown(ctx); err != nil {
+			t.Errorf("node %s: %v", ca.name, err)
+		}
+		ca.names.Close()
+		_ = ca.tr.Close()
+		ca.nc.Close()
+	})
+}
+
+// kill stops the node abruptly: its NATS connection closes without a
+// goodbye (the others notice only when its heartbeats stop), and its
+// processes end.
+func (ca *clusterApp) kill(t *testing.T) {
+	ca.nc.Close()
+	ca.stop(t)
+}
+
+// running returns the instances of the service alive on this node.
+func (ca *clusterApp) running() []pid.PID {
+	ca.mu.Lock()
+	defer ca.mu.Unlock()
+	var live []pid.PID
+	for _, p := range ca.ups {
+		if ca.app.Node().Alive(p) {
+			live = append(live, p)
+		}
+	}
+	return live
+}
+
+// started returns how many instances ever started on this node.
+func (ca *clusterApp) started() int {
+	ca.mu.Lock()
+	defer ca.mu.Unlock()
+	return len(ca.ups)
+}
+
+// instances returns the instances alive across the nodes.
+func instances(nodes []*clusterApp) []pid.PID {
+	var all []pid.PID
+	for _, n := range nodes {
+		all = append(all, n.running()...)
+	}
+	return all
+}
+
+// sampler counts the live instances across the nodes every millisecond
+// until stopped, and keeps the most seen at once.
+type sampler struct {
+	stop chan struct{}
+	done chan struct{}
+	max  int
+	n    int
+}
+
+func sample(nodes []*clusterApp) *sampler {
+	s := &sampler{stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(s.done)
+		tick := time.NewTicker(time.Millisecond)
+		defer tick.Stop()
+		for {
+			s.max = max(s.max, len(instances(nodes)))
+			s.n++
+			select {
+			case <-s.stop:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	return s
+}
+
+// end stops sampling; it returns the most instances seen at once and the
+// number of samples.
+func (s *sampler) end() (most, samples int) {
+	close(s.stop)
+	<-s.done
+	return s.max, s.n
+}
+
+// TestClusterServiceOneInstance: three nodes run the same app, whose
+// service has scope cluster. Exactly one instance runs in the cluster
+// (counted on every node), and its name resolves to it from every node.
+// When the node that runs it is killed, exactly one new instance starts on
+// another node once the loss is noticed, its name resolves to the new
+// instance from every node, and at no sampled moment do two instances
+// run.
+func TestClusterServiceOneInstance(t *testing.T) {
+	s := startJetStream(t)
+	nodes := []*clusterApp{startClusterApp(t, s, "a"), startClusterApp(t, s, "b"), startClusterApp(t, s, "c")}
+	smp := sample(nodes)
+
+	var first pid.PID
+	poll.Until(t, timeout, "one instance runs", func() bool {
+		live := instances(nodes)
+		if len(live) == 1 {
+			first = live[0]
+		}
+		return len(live) == 1
+	})
+	expectResolves(t, nodes, first)
+	// Counted as processes on each node's host: a supervisor on every
+	// node, the instance on one.
+	total := 0
+	for _, n := range nodes {
+		h, _ := n.app.Node().Host("app:services")
+		total += h.Stats().Live
+	}
+	if total != len(nodes)+1 {
+		t.Fatalf("%d processes on the service hosts of %d nodes, want a supervisor each and one instance", total, len(nodes))
+	}
+
+	var victim *clusterApp
+	var rest []*clusterApp
+	for _, n := range nodes {
+		if n.name == first.Node {
+			victim = n
+		} else {
+			rest = append(rest, n)
+		}
+	}
+	killed := time.Now()
+	victim.kill(t)
+	var second pid.PID
+	poll.Until(t, timeout, "a new instance on another node", func() bool {
+		live := instances(rest)
+		if len(live) == 1 {
+			second = live[0]
+		}
+		return len(live) == 1
+	})
+	took := time.Since(killed)
+	t.Logf("node %s killed; instance started again on %s after %v (heartbeat timeout %v)", victim.name, second.Node, took, hbTimeout)
+	expectResolves(t, rest, second)
+
+	// No second instance starts late: give the standby node time to see
+	// the claim change, then count what ever started.
+	poll.Until(t, timeout, "the standby node sees the new holder", func() bool {
+		for _, n := range rest {
+			if !strings.Contains(n.logs.String(), "this node runs the cluster's instance") &&
+				strings.Count(n.logs.String(), "service stands by") < 2 {
+				return false
+			}
+		}
+		return true
+	})
+	startedAll := 0
+	for _, n := range nodes {
+		startedAll += n.started()
+	}
+	most, samples := smp.end()
+	if most != 1 || startedAll != 2 {
+		t.Fatalf("at most %d instances at once over %d samples, %d started in all; want 1 at once and 2 in all", most, samples, startedAll)
+	}
+	if live := instances(rest); len(live) != 1 || live[0] != second {
+		t.Fatalf("instances now %v, want only %v", live, second)
+	}
+}
+
+// expectResolves waits until the service's name resolves to want on every
+// node.
+func expectResolves(t *testing.T, nodes []*clusterApp, want pid.PID) {
+	t.Helper()
+	poll.Until(t, timeout, "the name resolves to "+want.String()+" on every node", func() bool {
+		for _, n := range nodes {
+			got, err := n.app.Node().Resolve(singleton)
+			if err != nil || got != want {
+				return false
+			}
+		}
+		return true
+	})
+}
