@@ -19,6 +19,7 @@ import (
 	"github.com/wsrelay/wsrelay/internal/testlog"
 	"github.com/wsrelay/wsrelay/pid"
 	"github.com/wsrelay/wsrelay/process"
+	"github.com/wsrelay/wsrelay/value"
 )
 
 const singleton = "app:singleton"
@@ -63,7 +64,9 @@ type clusterApp struct {
 	ups []pid.PID
 }
 
-func startClusterApp(t *testing.T, s *server.Server, name string) *clusterApp {
+// startClusterApp joins a node named name to the cluster on s, with the
+// given heartbeat timeout (interval: a twentieth of it, at most 50 ms).
+func startClusterApp(t *testing.T, s *server.Server, name string, hb time.Duration) *clusterApp {
 	t.Helper()
 	cfg, err := config.LoadDir("testdata/clusterapp", config.StandardKinds())
 	if err != nil {
@@ -73,7 +76,7 @@ func startClusterApp(t *testing.T, s *server.Server, name string) *clusterApp {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr, err := cluster.New(nc, &cluster.Options{HeartbeatInterval: 50 * time.Millisecond, HeartbeatTimeout: hbTimeout})
+	tr, err := cluster.New(nc, &cluster.Options{HeartbeatInterval: min(hb/20, 50*time.Millisecond), HeartbeatTimeout: hb})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,17 +208,10 @@ func (s *sampler) end() (most, samples int) {
 // run.
 func TestClusterServiceOneInstance(t *testing.T) {
 	s := startJetStream(t)
-	nodes := []*clusterApp{startClusterApp(t, s, "a"), startClusterApp(t, s, "b"), startClusterApp(t, s, "c")}
+	nodes := startClusterApps(t, s, hbTimeout, "a", "b", "c")
 	smp := sample(nodes)
 
-	var first pid.PID
-	poll.Until(t, timeout, "one instance runs", func() bool {
-		live := instances(nodes)
-		if len(live) == 1 {
-			first = live[0]
-		}
-		return len(live) == 1
-	})
+	first := oneInstance(t, nodes, "one instance runs")
 	expectResolves(t, nodes, first)
 	// Counted as processes on each node's host: a supervisor on every
 	// node, the instance on one.
@@ -228,25 +224,10 @@ func TestClusterServiceOneInstance(t *testing.T) {
 		t.Fatalf("%d processes on the service hosts of %d nodes, want a supervisor each and one instance", total, len(nodes))
 	}
 
-	var victim *clusterApp
-	var rest []*clusterApp
-	for _, n := range nodes {
-		if n.name == first.Node {
-			victim = n
-		} else {
-			rest = append(rest, n)
-		}
-	}
+	victim, rest := others(nodes, first.Node)
 	killed := time.Now()
 	victim.kill(t)
-	var second pid.PID
-	poll.Until(t, timeout, "a new instance on another node", func() bool {
-		live := instances(rest)
-		if len(live) == 1 {
-			second = live[0]
-		}
-		return len(live) == 1
-	})
+	second := oneInstance(t, rest, "a new instance on another node")
 	took := time.Since(killed)
 	t.Logf("node %s killed; instance started again on %s after %v (heartbeat timeout %v)", victim.name, second.Node, took, hbTimeout)
 	expectResolves(t, rest, second)
@@ -267,11 +248,166 @@ func TestClusterServiceOneInstance(t *testing.T) {
 		startedAll += n.started()
 	}
 	most, samples := smp.end()
-	if most != 1 || startedAll != 2 {
-		t.Fatalf("at most %d instances at once over %d samples, %d started in all; want 1 at once and 2 in all", most, samples, startedAll)
+	if most > 1 || startedAll != 2 {
+		t.Fatalf("at most %d instances at once over %d samples, %d started in all; want at most 1 at once and 2 in all", most, samples, startedAll)
 	}
 	if live := instances(rest); len(live) != 1 || live[0] != second {
 		t.Fatalf("instances now %v, want only %v", live, second)
+	}
+}
+
+// startClusterApps starts one node per name.
+func startClusterApps(t *testing.T, s *server.Server, hb time.Duration, names ...string) []*clusterApp {
+	t.Helper()
+	var nodes []*clusterApp
+	for _, name := range names {
+		nodes = append(nodes, startClusterApp(t, s, name, hb))
+	}
+	return nodes
+}
+
+// oneInstance waits until exactly one instance runs on the nodes and
+// returns it.
+func oneInstance(t *testing.T, nodes []*clusterApp, what string) pid.PID {
+	t.Helper()
+	var one pid.PID
+	poll.Until(t, timeout, what, func() bool {
+		live := instances(nodes)
+		if len(live) == 1 {
+			one = live[0]
+		}
+		return len(live) == 1
+	})
+	return one
+}
+
+// others returns the nodes other than the one named name.
+func others(nodes []*clusterApp, name string) (that *clusterApp, rest []*clusterApp) {
+	for _, n := range nodes {
+		if n.name == name {
+			that = n
+		} else {
+			rest = append(rest, n)
+		}
+	}
+	return that, rest
+}
+
+// TestClusterServiceHandover: a node that stops cleanly hands its cluster
+// service over at once. The heartbeat timeout is an hour, so the release
+// of the claim, not the loss of the node, makes another node take over.
+func TestClusterServiceHandover(t *testing.T) {
+	s := startJetStream(t)
+	nodes := startClusterApps(t, s, time.Hour, "a", "b", "c")
+	smp := sample(nodes)
+	first := oneInstance(t, nodes, "one instance runs")
+	holder, rest := others(nodes, first.Node)
+	holder.stop(t)
+	second := oneInstance(t, rest, "a new instance on another node")
+	expectResolves(t, rest, second)
+	if most, samples := smp.end(); most > 1 {
+		t.Fatalf("%d instances at once over %d samples", most, samples)
+	}
+}
+
+// TestClusterServiceRestartsInPlace: a cluster service that fails is
+// restarted on the node that holds it, under its restart policy, and the
+// others keep standing by.
+func TestClusterServiceRestartsInPlace(t *testing.T) {
+	s := startJetStream(t)
+	nodes := startClusterApps(t, s, hbTimeout, "a", "b")
+	smp := sample(nodes)
+	first := oneInstance(t, nodes, "one instance runs")
+	holder, rest := others(nodes, first.Node)
+	// Sent from the other node, by name: the name resolves there too.
+	expectResolves(t, rest, first)
+	if err := rest[0].app.Node().SendDest(pid.PID{}, singleton, "crash", value.Nil()); err != nil {
+		t.Fatal(err)
+	}
+	poll.Until(t, timeout, "the instance restarted on its node", func() bool {
+		live := holder.running()
+		return len(live) == 1 && live[0] != first
+	})
+	second := holder.running()[0]
+	expectResolves(t, nodes, second)
+	if most, samples := smp.end(); most > 1 {
+		t.Fatalf("%d instances at once over %d samples", most, samples)
+	}
+	if n := rest[0].started(); n != 0 {
+		t.Fatalf("%d instances started on the standby node", n)
+	}
+	if !strings.Contains(holder.logs.String(), "service failed; restarting") {
+		t.Fatalf("no restart logged:\n%s", holder.logs.String())
+	}
+}
+
+// TestClusterServiceClaimLost: when the cluster releases the claim of the
+// node that runs the service (as the others do when they lose sight of a
+// node that is only cut off), that node stops its instance, and the
+// instance that follows starts only once the old one has ended.
+func TestClusterServiceClaimLost(t *testing.T) {
+	s := startJetStream(t)
+	nodes := startClusterApps(t, s, hbTimeout, "a", "b")
+	smp := sample(nodes)
+	first := oneInstance(t, nodes, "one instance runs")
+	holder, rest := others(nodes, first.Node)
+	claim := "{service}" + singleton
+	supervisor, ok := rest[0].names.LookupName(claim)
+	if !ok || supervisor.Node != holder.name {
+		t.Fatalf("claim held by %v (%v)", supervisor, ok)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if !rest[0].names.Release(ctx, claim, supervisor) {
+		t.Fatal("the claim was not released")
+	}
+	poll.Until(t, timeout, "the old instance stopped (and said so) and a new one runs", func() bool {
+		live := instances(nodes)
+		return !holder.app.Node().Alive(first) && len(live) == 1 &&
+			strings.Contains(holder.logs.String(), "the instance here was stopped")
+	})
+	if most, samples := smp.end(); most > 1 {
+		t.Fatalf("%d instances at once over %d samples", most, samples)
+	}
+}
+
+// TestClusterServiceWithoutCluster: on a node that is not in a cluster, a
+// service with scope cluster runs as the single instance, and the log
+// says so.
+func TestClusterServiceWithoutCluster(t *testing.T) {
+	cfg, err := config.LoadDir("testdata/clusterapp", config.StandardKinds())
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs, log := testlog.New(slog.LevelInfo)
+	app, err := gateway.Build(cfg, gateway.Options{Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	probe := proctest.Spawn(t, app.Node(), "app:probes", nil)
+	if err := app.Node().Register("probe", probe.PID); err != nil {
+		t.Fatal(err)
+	}
+	if err := app.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		if err := app.Shutdown(ctx); err != nil {
+			t.Error(err)
+		}
+	})
+	select {
+	case m := <-probe.Msgs:
+		if got, err := app.Node().Resolve(singleton); m.Topic != "up" || err != nil || got != m.From {
+			t.Fatalf("probe got %s from %v; the name resolves to %v (%v)", m.Topic, m.From, got, err)
+		}
+	case <-time.After(timeout):
+		t.Fatal("the service did not start")
+	}
+	if !strings.Contains(logs.String(), "not in a cluster: it runs here as the single instance") {
+		t.Fatalf("log:\n%s", logs.String())
 	}
 }
 
