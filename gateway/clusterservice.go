@@ -177,7 +177,7 @@ func (s *service) superviseCluster(p *process.Process, names clusterNames) (valu
 		default:
 			wait = claimRetry
 			if err.Error() != lastErr {
-				log.Error("service cannot be claimed cluster-wide; it runs on no node until it can", "error", err.Error())
+				log.Error("service cannot be claimed cluster-wide (cluster-wide names need JetStream); this node runs no instance until it can", "error", err.Error())
 				lastErr = err.Error()
 			}
 		}

@@ -371,6 +371,62 @@ func TestClusterServiceClaimLost(t *testing.T) {
 	}
 }
 
+// TestClusterServiceWithoutJetStream: in a cluster whose NATS has no
+// JetStream there are no cluster-wide names, so no node can claim the
+// service: it logs an error and runs no instance rather than one per
+// node.
+func TestClusterServiceWithoutJetStream(t *testing.T) {
+	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Start()
+	if !s.ReadyForConnections(timeout) {
+		t.Fatal("NATS server not ready")
+	}
+	t.Cleanup(func() {
+		s.Shutdown()
+		s.WaitForShutdown()
+	})
+	cfg, err := config.LoadDir("testdata/clusterapp", config.StandardKinds())
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := nats.Connect(s.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := cluster.New(nc, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := cluster.NewNames(tr)
+	logs, log := testlog.New(slog.LevelInfo)
+	app, err := gateway.Build(cfg, gateway.Options{Logger: log, NodeName: "a", Transport: tr, ClusterNames: names})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca := &clusterApp{name: "a", app: app, nc: nc, tr: tr, names: names, logs: logs}
+	t.Cleanup(func() { ca.stop(t) })
+	if err := tr.Start(app.Node()); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := names.Start(ctx); err == nil {
+		t.Fatal("cluster-wide names started without JetStream")
+	}
+	if err := app.Start(); err != nil {
+		t.Fatal(err)
+	}
+	poll.Until(t, timeout, "the error logged", func() bool {
+		return strings.Contains(logs.String(), "service cannot be claimed cluster-wide")
+	})
+	if h, _ := app.Node().Host("app:services"); h.Stats().Live != 1 {
+		t.Fatalf("%d processes on the service host, want the supervisor alone", h.Stats().Live)
+	}
+}
+
 // TestClusterServiceWithoutCluster: on a node that is not in a cluster, a
 // service with scope cluster runs as the single instance, and the log
 // says so.
