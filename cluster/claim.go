@@ -32,13 +32,16 @@ func (nm *Names) Claim(ctx context.Context, name string, p pid.PID) error {
 }
 
 // Release frees name, a registered name or a claim, if the process p
-// holds it, and reports whether it did.
+// holds it, and reports whether it did. It does nothing while this node's
+// NATS connection is down.
 func (nm *Names) Release(ctx context.Context, name string, p pid.PID) bool {
 	nm.mu.RLock()
 	e, ok := nm.table[name]
 	kv := nm.kv
 	nm.mu.RUnlock()
-	if !ok || e.pid != p || kv == nil {
+	if !ok || e.pid != p || kv == nil || !nm.t.nc.IsConnected() {
+		// Without NATS the request would wait out ctx; the other nodes
+		// release the names of a node they lose.
 		return false
 	}
 	if err := kv.Delete(ctx, nameKey(name), jetstream.LastRevision(e.rev)); err != nil {

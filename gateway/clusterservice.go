@@ -76,7 +76,7 @@ func (c *claim) awaitName(p *process.Process, s *service, log *slog.Logger) outc
 			return running
 		}
 		if holder != told {
-			log.Warn("service waits for its name, held cluster-wide by another process", "holder", holder.String())
+			log.Info("service waits for its name, held cluster-wide by another process", "holder", holder.String())
 			told = holder
 		}
 		lost, isLost := c.watch()

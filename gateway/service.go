@@ -174,12 +174,13 @@ func (s *service) wait(p *process.Process, child pid.PID, c *claim) (process.Res
 // meanwhile, lostClaim when a cluster service's claim was lost, and
 // running otherwise.
 func (s *service) pause(p *process.Process, d time.Duration, c *claim) outcome {
+	until := time.Now().Add(d)
 	for {
 		changed, lost := c.watch()
 		if lost {
 			return lostClaim
 		}
-		switch sleep(p, d, changed) {
+		switch sleep(p, time.Until(until), changed) {
 		case woken:
 			continue // the claim changed: still ours?
 		case cancelledWhileAsleep:
