@@ -14,6 +14,7 @@ import (
 	"github.com/wsrelay/wsrelay/cluster"
 	"github.com/wsrelay/wsrelay/config"
 	"github.com/wsrelay/wsrelay/gateway"
+	"github.com/wsrelay/wsrelay/internal/netcut"
 	"github.com/wsrelay/wsrelay/internal/poll"
 	"github.com/wsrelay/wsrelay/internal/proctest"
 	"github.com/wsrelay/wsrelay/internal/testlog"
@@ -64,15 +65,16 @@ type clusterApp struct {
 	ups []pid.PID
 }
 
-// startClusterApp joins a node named name to the cluster on s, with the
-// given heartbeat timeout (interval: a twentieth of it, at most 50 ms).
-func startClusterApp(t *testing.T, s *server.Server, name string, hb time.Duration) *clusterApp {
+// startClusterApp joins a node named name to the cluster through the NATS
+// at url, with the given heartbeat timeout (interval: a twentieth of it,
+// at most 50 ms).
+func startClusterApp(t *testing.T, url, name string, hb time.Duration) *clusterApp {
 	t.Helper()
 	cfg, err := config.LoadDir("testdata/clusterapp", config.StandardKinds())
 	if err != nil {
 		t.Fatal(err)
 	}
-	nc, err := nats.Connect(s.ClientURL(), nats.Name(name))
+	nc, err := nats.Connect(url, nats.Name(name), nats.MaxReconnects(-1), nats.ReconnectWait(20*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -261,7 +263,7 @@ func startClusterApps(t *testing.T, s *server.Server, hb time.Duration, names ..
 	t.Helper()
 	var nodes []*clusterApp
 	for _, name := range names {
-		nodes = append(nodes, startClusterApp(t, s, name, hb))
+		nodes = append(nodes, startClusterApp(t, s.ClientURL(), name, hb))
 	}
 	return nodes
 }
@@ -368,6 +370,41 @@ func TestClusterServiceClaimLost(t *testing.T) {
 	})
 	if most, samples := smp.end(); most > 1 {
 		t.Fatalf("%d instances at once over %d samples", most, samples)
+	}
+}
+
+// TestClusterServicePartition: the node that runs the service is cut off
+// from NATS but keeps running. The other node, having lost sight of it,
+// starts an instance of its own (two run during the cut, as documented);
+// once the cut heals, the cut-off node sees its claim held by the other
+// and stops its instance: one runs again, and the name resolves to it on
+// both nodes.
+func TestClusterServicePartition(t *testing.T) {
+	s := startJetStream(t)
+	px := netcut.Start(t, s.Addr().String())
+	a := startClusterApp(t, "nats://"+px.Addr(), "a", hbTimeout)
+	first := oneInstance(t, []*clusterApp{a}, "the instance runs on a")
+	b := startClusterApp(t, s.ClientURL(), "b", hbTimeout)
+	expectResolves(t, []*clusterApp{a, b}, first)
+
+	px.SetCut(true)
+	var second pid.PID
+	poll.Until(t, timeout, "b starts an instance of its own", func() bool {
+		live := b.running()
+		if len(live) == 1 {
+			second = live[0]
+		}
+		return len(live) == 1
+	})
+	px.SetCut(false)
+	healed := time.Now()
+	poll.Until(t, 3*timeout, "a stops its instance once it sees the claim on b", func() bool {
+		return !a.app.Node().Alive(first)
+	})
+	t.Logf("two instances ran during the cut; a stopped its own %v after the cut healed", time.Since(healed))
+	expectResolves(t, []*clusterApp{a, b}, second)
+	if live := instances([]*clusterApp{a, b}); len(live) != 1 || live[0] != second {
+		t.Fatalf("instances %v, want only %v", live, second)
 	}
 }
 
