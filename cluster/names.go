@@ -37,6 +37,7 @@ type Names struct {
 	mu      sync.RWMutex
 	table   map[string]nameEntry
 	changed map[string]chan struct{} // closed at the next change of a name (Changed)
+	offline time.Time                // when CutOff first saw NATS away; zero while connected
 	kv      jetstream.KeyValue
 	reqs    chan holderReq
 	cancel  context.CancelFunc

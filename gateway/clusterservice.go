@@ -24,6 +24,11 @@ type clusterNames interface {
 	Release(ctx context.Context, name string, p pid.PID) bool
 	// Changed is closed at the next change of name's holder.
 	Changed(name string) <-chan struct{}
+	// Refresh reads name from the bucket into the local table.
+	Refresh(ctx context.Context, name string) error
+	// CutOff reports whether this node has been away from NATS long
+	// enough that the others may soon take it for lost.
+	CutOff() bool
 }
 
 const (
@@ -36,6 +41,9 @@ const (
 	// service tries its claim even though no change was seen: a safety
 	// net under the watch of the name table.
 	standbyRecheck = 5 * time.Second
+	// fenceTick is how often the node that runs a cluster service checks
+	// that it is not cut off from NATS.
+	fenceTick = 100 * time.Millisecond
 )
 
 // claim is a cluster service's right to run: the name {service}<id> in the
@@ -75,6 +83,16 @@ func (c *claim) awaitName(p *process.Process, s *service, log *slog.Logger) outc
 		if !held {
 			return running
 		}
+		if p.Node().IsLocal(holder) && !p.Node().Alive(holder) {
+			// An instance of this node that ended while NATS was away:
+			// nobody released its name.
+			ctx, cancel := context.WithTimeout(p.Context(), claimTimeout)
+			released := c.names.Release(ctx, s.id, holder)
+			cancel()
+			if released {
+				continue
+			}
+		}
 		if holder != told {
 			log.Info("service waits for its name, held cluster-wide by another process", "holder", holder.String())
 			told = holder
@@ -103,14 +121,43 @@ func (c *claim) awaitName(p *process.Process, s *service, log *slog.Logger) outc
 	}
 }
 
+// errCutOff: this node was cut off from NATS while it registered its
+// instance.
+var errCutOff = errors.New("cut off from NATS")
+
 // register registers the instance under the service's name cluster-wide.
+// While the request is out the instance runs, so the fence is watched
+// meanwhile: cut off, it gives up with errCutOff.
 func (c *claim) register(p *process.Process, name string, child pid.PID) error {
 	if c == nil {
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(p.Context(), claimTimeout)
 	defer cancel()
-	return c.names.Register(ctx, name, child)
+	done := make(chan error, 1)
+	go func() { done <- c.names.Register(ctx, name, child) }()
+	tick := time.NewTicker(fenceTick)
+	defer tick.Stop()
+	for {
+		select {
+		case err := <-done:
+			return err
+		case <-tick.C:
+			if c.names.CutOff() {
+				cancel()
+				<-done
+				return errCutOff
+			}
+		}
+	}
+}
+
+// refresh reads the service's name from the bucket: a registration of
+// this node whose answer was lost while NATS was away may hold it.
+func (c *claim) refresh(p *process.Process, name string) {
+	ctx, cancel := context.WithTimeout(p.Context(), claimTimeout)
+	defer cancel()
+	_ = c.names.Refresh(ctx, name)
 }
 
 // releaseName frees the service's name once its instance has ended (the
@@ -161,6 +208,9 @@ func (s *service) superviseCluster(p *process.Process, names clusterNames) (valu
 			case lostClaim:
 				log.Warn("another node took the service over; the instance here was stopped")
 				continue
+			case fenced:
+				log.Warn("this node is cut off from NATS; its instance was terminated, since another node may start one")
+				continue
 			}
 			// Ended or gave up: the node keeps the claim, so the service
 			// is not started elsewhere, until this node is lost.
@@ -177,7 +227,7 @@ func (s *service) superviseCluster(p *process.Process, names clusterNames) (valu
 		default:
 			wait = claimRetry
 			if err.Error() != lastErr {
-				log.Error("service cannot be claimed cluster-wide (cluster-wide names need JetStream); this node runs no instance until it can", "error", err.Error())
+				log.Error("service cannot be claimed cluster-wide; this node runs no instance until it can", "error", err.Error())
 				lastErr = err.Error()
 			}
 		}

@@ -89,7 +89,12 @@ func startClusterApp(t *testing.T, url, name string, hb time.Duration) *clusterA
 		t.Fatal(err)
 	}
 	ca := &clusterApp{name: name, app: app, nc: nc, tr: tr, names: names, logs: logs}
-	t.Cleanup(func() { ca.stop(t) })
+	t.Cleanup(func() {
+		ca.stop(t)
+		if t.Failed() {
+			t.Logf("node %s's log:\n%s", name, logs.String())
+		}
+	})
 	if err := tr.Start(app.Node()); err != nil {
 		t.Fatal(err)
 	}
@@ -374,38 +379,60 @@ func TestClusterServiceClaimLost(t *testing.T) {
 }
 
 // TestClusterServicePartition: the node that runs the service is cut off
-// from NATS but keeps running. The other node, having lost sight of it,
-// starts an instance of its own (two run during the cut, as documented);
-// once the cut heals, the cut-off node sees its claim held by the other
-// and stops its instance: one runs again, and the name resolves to it on
-// both nodes.
+// from NATS but keeps running. Half a heartbeat timeout into the cut it
+// terminates its instance (the fence), before the other node, having lost
+// sight of it a full timeout after its last heartbeat, starts one of its
+// own: at no sampled moment do two run. Once the cut heals, the cut-off
+// node stands by, and the name resolves to the new instance on both.
 func TestClusterServicePartition(t *testing.T) {
 	s := startJetStream(t)
 	px := netcut.Start(t, s.Addr().String())
 	a := startClusterApp(t, "nats://"+px.Addr(), "a", hbTimeout)
 	first := oneInstance(t, []*clusterApp{a}, "the instance runs on a")
 	b := startClusterApp(t, s.ClientURL(), "b", hbTimeout)
-	expectResolves(t, []*clusterApp{a, b}, first)
+	nodes := []*clusterApp{a, b}
+	expectResolves(t, nodes, first)
+	smp := sample(nodes)
 
+	cut := time.Now()
 	px.SetCut(true)
-	var second pid.PID
-	poll.Until(t, timeout, "b starts an instance of its own", func() bool {
-		live := b.running()
-		if len(live) == 1 {
-			second = live[0]
-		}
-		return len(live) == 1
-	})
+	poll.Until(t, timeout, "a fences its instance", func() bool { return !a.app.Node().Alive(first) })
+	fenced := time.Since(cut)
+	second := oneInstance(t, []*clusterApp{b}, "b starts an instance")
+	t.Logf("cut: a terminated its instance after %v, b started one after %v (heartbeat timeout %v)", fenced, time.Since(cut), hbTimeout)
 	px.SetCut(false)
-	healed := time.Now()
-	poll.Until(t, 3*timeout, "a stops its instance once it sees the claim on b", func() bool {
-		return !a.app.Node().Alive(first)
+	poll.Until(t, timeout, "a stands by once it is back", func() bool {
+		return strings.Contains(a.logs.String(), "service stands by: another node runs it")
 	})
-	t.Logf("two instances ran during the cut; a stopped its own %v after the cut healed", time.Since(healed))
-	expectResolves(t, []*clusterApp{a, b}, second)
-	if live := instances([]*clusterApp{a, b}); len(live) != 1 || live[0] != second {
+	expectResolves(t, nodes, second)
+	if most, samples := smp.end(); most > 1 {
+		t.Fatalf("%d instances at once over %d samples", most, samples)
+	}
+	if live := instances(nodes); len(live) != 1 || live[0] != second {
 		t.Fatalf("instances %v, want only %v", live, second)
 	}
+	if !strings.Contains(a.logs.String(), "cut off from NATS") {
+		t.Fatalf("a's log:\n%s", a.logs.String())
+	}
+}
+
+// TestClusterServiceFenceAlone: a cluster of one node that loses NATS
+// for a while terminates its instance (it cannot tell whether others took
+// over) and, once NATS is back and the claim still its own, starts it
+// again.
+func TestClusterServiceFenceAlone(t *testing.T) {
+	s := startJetStream(t)
+	px := netcut.Start(t, s.Addr().String())
+	a := startClusterApp(t, "nats://"+px.Addr(), "a", hbTimeout)
+	first := oneInstance(t, []*clusterApp{a}, "the instance runs")
+	px.SetCut(true)
+	poll.Until(t, timeout, "the instance fenced", func() bool { return !a.app.Node().Alive(first) })
+	px.SetCut(false)
+	second := oneInstance(t, []*clusterApp{a}, "the instance started again")
+	if second == first {
+		t.Fatal("the same instance")
+	}
+	expectResolves(t, []*clusterApp{a}, second)
 }
 
 // TestClusterServiceWithoutJetStream: in a cluster whose NATS has no

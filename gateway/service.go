@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"math"
@@ -65,6 +66,7 @@ const (
 	cancelled         // the supervisor was cancelled (shutdown)
 	finished          // the process ended normally, or the service gave up
 	lostClaim         // a cluster service's node no longer holds its claim
+	fenced            // a cluster service's node was cut off from NATS
 )
 
 // supervise runs a local service: its process, restarted after failures
@@ -98,15 +100,34 @@ func (s *service) runs(p *process.Process, log *slog.Logger, c *claim) (outcome,
 		if err != nil {
 			res = process.Result{Err: err}
 		} else {
+			var o outcome
+			busy := false
 			if err := c.register(p, s.id, child); err != nil {
 				_ = s.app.node.Terminate(child)
 				log.Warn("service instance could not take its name cluster-wide; stopped", "pid", child.String(), "error", err.Error())
+				// Neither is the service's failure: no restart is counted.
+				switch {
+				case errors.Is(err, errCutOff):
+					o = fenced
+				case errors.Is(err, process.ErrNameTaken):
+					busy = true // awaitName waits for the holder (or releases a dead one of this node)
+				}
 			} else {
 				log.Info("service started", "pid", child.String())
 			}
-			var o outcome
-			res, o = s.wait(p, child, c)
+			var why outcome
+			res, why = s.wait(p, child, c)
 			c.releaseName(s.id, child)
+			if why != running {
+				o = why // cancelled wins over fenced
+			}
+			if o == running && busy {
+				c.refresh(p, s.id) // the table may lag the bucket
+				o = s.pause(p, fenceTick, c)
+				if o == running {
+					continue
+				}
+			}
 			if o != running {
 				return o, nil
 			}
@@ -133,9 +154,16 @@ func (s *service) runs(p *process.Process, log *slog.Logger, c *claim) (outcome,
 
 // wait waits for the child's EXIT. On CANCEL, or when a cluster service's
 // claim is lost, it cancels the child, waits for it to end, and reports
-// why.
+// why. A cluster service's instance is terminated (fenced) when its node
+// is cut off from NATS.
 func (s *service) wait(p *process.Process, child pid.PID, c *claim) (process.Result, outcome) {
 	why := running
+	var tick <-chan time.Time
+	if c != nil {
+		t := time.NewTicker(fenceTick)
+		defer t.Stop()
+		tick = t.C
+	}
 	for {
 		changed, lost := c.watch()
 		if lost && why == running {
@@ -144,6 +172,12 @@ func (s *service) wait(p *process.Process, child pid.PID, c *claim) (process.Res
 		}
 		select {
 		case <-changed:
+			continue
+		case <-tick:
+			if why == running && c.names.CutOff() {
+				why = fenced
+				_ = s.app.node.Terminate(child)
+			}
 			continue
 		case <-p.Context().Done():
 			return process.Result{}, cancelled
