@@ -6,6 +6,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
+	"github.com/wsrelay/wsrelay/cluster"
+	"github.com/wsrelay/wsrelay/internal/netcut"
+	"github.com/wsrelay/wsrelay/internal/poll"
 	"github.com/wsrelay/wsrelay/internal/proctest"
 	"github.com/wsrelay/wsrelay/process"
 )
@@ -79,5 +84,60 @@ func TestClaims(t *testing.T) {
 			break
 		}
 		waitChange(ch, "the claim freed when its holder ended")
+	}
+}
+
+// TestCutOff: CutOff turns true once the node has been without NATS for
+// half the heartbeat timeout, and false again once it is back; a claim
+// while cut off fails at once.
+func TestCutOff(t *testing.T) {
+	t.Parallel()
+	s := startJetStream(t)
+	px := netcut.Start(t, s.Addr().String())
+	nc, err := nats.Connect("nats://"+px.Addr(), nats.MaxReconnects(-1), nats.ReconnectWait(20*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := cluster.New(nc, fastOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := cluster.NewNames(tr)
+	n, err := process.NewNode(&process.Options{Name: "a", Transport: tr, ClusterNames: names})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.AddHost(host, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.Start(n); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		names.Close()
+		(&testNode{name: "a", node: n, tr: tr, nc: nc}).stop(t)
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := names.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	holder := proctest.Spawn(t, n, host, nil)
+	if names.CutOff() {
+		t.Fatal("cut off while connected")
+	}
+	px.SetCut(true)
+	cut := time.Now()
+	poll.Until(t, timeout, "cut off", names.CutOff)
+	if took, least := time.Since(cut), fastOptions().HeartbeatTimeout/2; took < least {
+		t.Fatalf("cut off after %v, before half the heartbeat timeout (%v)", took, least)
+	}
+	if err := names.Claim(ctx, "{x}", holder.PID); !errors.Is(err, nats.ErrDisconnected) {
+		t.Fatalf("claim while cut off: %v", err)
+	}
+	px.SetCut(false)
+	poll.Until(t, timeout, "back", func() bool { return !names.CutOff() })
+	if err := names.Claim(ctx, "{x}", holder.PID); err != nil {
+		t.Fatalf("claim once back: %v", err)
 	}
 }
