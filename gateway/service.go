@@ -101,16 +101,18 @@ func (s *service) runs(p *process.Process, log *slog.Logger, c *claim) (outcome,
 			res = process.Result{Err: err}
 		} else {
 			var o outcome
-			busy := false
+			var retry time.Duration // after an instance that could not take its name
 			if err := c.register(p, s.id, child); err != nil {
 				_ = s.app.node.Terminate(child)
 				log.Warn("service instance could not take its name cluster-wide; stopped", "pid", child.String(), "error", err.Error())
-				// Neither is the service's failure: no restart is counted.
+				// None is the service's failure: no restart is counted.
 				switch {
 				case errors.Is(err, errCutOff):
 					o = fenced
 				case errors.Is(err, process.ErrNameTaken):
-					busy = true // awaitName waits for the holder (or releases a dead one of this node)
+					retry = fenceTick // awaitName waits for the holder (or releases a dead one of this node)
+				default:
+					retry = claimRetry // NATS or JetStream trouble
 				}
 			} else {
 				log.Info("service started", "pid", child.String())
@@ -121,9 +123,9 @@ func (s *service) runs(p *process.Process, log *slog.Logger, c *claim) (outcome,
 			if why != running {
 				o = why // cancelled wins over fenced
 			}
-			if o == running && busy {
+			if o == running && retry > 0 {
 				c.refresh(p, s.id) // the table may lag the bucket
-				o = s.pause(p, fenceTick, c)
+				o = s.pause(p, retry, c)
 				if o == running {
 					continue
 				}
