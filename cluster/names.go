@@ -38,6 +38,8 @@ type Names struct {
 	table   map[string]nameEntry
 	gone    map[string]uint64 // names this node deleted before the watch reported their registration: the revision, until the deletion is reported
 	seen    uint64            // the latest revision the watch reported (revisions grow across the bucket)
+	changed map[string]chan struct{} // closed at the next change of a name (Changed)
+	offline time.Time                // when CutOff first saw NATS away; zero while connected
 	kv      jetstream.KeyValue
 	reqs    chan holderReq
 	cancel  context.CancelFunc
@@ -65,7 +67,8 @@ const keeperHost = "cluster:names"
 
 // NewNames returns the name table of t's cluster; Start it after t.
 func NewNames(t *Transport) *Names {
-	return &Names{t: t, log: t.log, table: map[string]nameEntry{}, gone: map[string]uint64{}, reqs: make(chan holderReq, 256)}
+	return &Names{t: t, log: t.log, table: map[string]nameEntry{}, gone: map[string]uint64{}, changed: map[string]chan struct{}{},
+		reqs: make(chan holderReq, 256)}
 }
 
 // Start opens (or creates) the bucket, loads the table, releases names an
@@ -173,6 +176,14 @@ func (nm *Names) Register(ctx context.Context, name string, p pid.PID) error {
 	if err := checkClusterName(name); err != nil {
 		return opErr(err)
 	}
+	return nm.register(ctx, name, p)
+}
+
+// register is Register without the check of the name (Claim checks it).
+func (nm *Names) register(ctx context.Context, name string, p pid.PID) error {
+	opErr := func(err error) error {
+		return &process.OpError{Op: "register", Arg: strconv.Quote(name), Err: err}
+	}
 	nm.mu.RLock()
 	kv, started := nm.kv, nm.started
 	nm.mu.RUnlock()
@@ -213,6 +224,7 @@ func (nm *Names) Register(ctx context.Context, name string, p pid.PID) error {
 	nm.mu.Lock()
 	if cur, ok := nm.table[name]; !ok || cur.rev < rev {
 		nm.table[name] = e
+		nm.wakeLocked(name)
 	}
 	nm.mu.Unlock()
 	select {
@@ -314,9 +326,11 @@ func (nm *Names) apply(e jetstream.KeyValueEntry) {
 			return // a late report of a registration this node deleted
 		}
 		nm.table[name] = nameEntry{pid: p, rev: e.Revision()}
+		nm.wakeLocked(name)
 	default: // deleted or purged
 		if cur, ok := nm.table[name]; ok && cur.rev <= e.Revision() {
 			delete(nm.table, name)
+			nm.wakeLocked(name)
 		}
 		if g, ok := nm.gone[name]; ok && g < e.Revision() {
 			delete(nm.gone, name)
@@ -376,6 +390,7 @@ func (nm *Names) learn(name string, e jetstream.KeyValueEntry) {
 	nm.mu.Lock()
 	if e.Revision() > nm.seen && e.Revision() > nm.gone[name] {
 		nm.table[name] = nameEntry{pid: p, rev: e.Revision()}
+		nm.wakeLocked(name)
 	}
 	nm.mu.Unlock()
 }
@@ -401,6 +416,7 @@ func (nm *Names) forget(name string, rev uint64) {
 	nm.mu.Lock()
 	if cur, ok := nm.table[name]; ok && cur.rev == rev {
 		delete(nm.table, name)
+		nm.wakeLocked(name)
 	}
 	if rev > nm.seen { // the watch has yet to report the registration
 		nm.gone[name] = max(nm.gone[name], rev)

@@ -55,7 +55,7 @@ func TestLoadValidApp(t *testing.T) {
 	w, _ := app.Entry("app:worker")
 	worker := w.Spec.(*config.ProcessService)
 	if worker.Process != "app.ws:handler" || worker.Host != "app:processes" || !*worker.Lifecycle.AutoStart ||
-		*worker.Lifecycle.Restart.MaxAttempts != 3 || worker.Lifecycle.Restart.BackoffFactor != 2 {
+		*worker.Lifecycle.Restart.MaxAttempts != 3 || worker.Lifecycle.Restart.BackoffFactor != 2 || worker.Scope != config.ScopeLocal {
 		t.Errorf("service %+v", worker)
 	}
 	st, _ := app.Entry("app:files")

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/wsrelay/wsrelay/internal/origin"
+	"github.com/wsrelay/wsrelay/internal/suggest"
 )
 
 // The kinds of entry wsrelay knows. StandardKinds lists them for Load;
@@ -317,7 +318,19 @@ type ProcessService struct {
 	// arguments, any other value is the one argument. Give args or input.
 	Input     any       `yaml:"input"`
 	Lifecycle Lifecycle `yaml:"lifecycle"`
+	// Scope is where the service runs: ScopeLocal (default) runs one
+	// instance on every node that runs the app, ScopeCluster one instance
+	// in the whole cluster.
+	Scope string `yaml:"scope"`
 }
+
+// The scopes of a process.service.
+const (
+	ScopeLocal   = "local"
+	ScopeCluster = "cluster"
+)
+
+var serviceScopes = []string{ScopeLocal, ScopeCluster}
 
 // Lifecycle says whether a service starts with the app and how it restarts.
 type Lifecycle struct {
@@ -339,6 +352,11 @@ type Restart struct {
 func (s *ProcessService) Check(c *Checker) {
 	c.Ref("process", &s.Process, KindProcessLua)
 	c.Ref("host", &s.Host, KindProcessHost)
+	if s.Scope == "" {
+		s.Scope = ScopeLocal
+	} else if !slices.Contains(serviceScopes, s.Scope) {
+		c.Fail("scope", "%q is not one of %s%s", s.Scope, strings.Join(serviceScopes, ", "), suggest.DidYouMean(s.Scope, serviceScopes))
+	}
 	if s.Lifecycle.AutoStart == nil {
 		t := true
 		s.Lifecycle.AutoStart = &t

@@ -41,6 +41,7 @@ type App struct {
 	cfg     *config.App
 	log     *slog.Logger
 	node    *process.Node
+	cnames  process.NameLookup // cluster-wide names; nil on one node
 	lua     *luart.Runtime
 	metrics *metrics
 
@@ -81,7 +82,7 @@ func Build(cfg *config.App, opts Options) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &App{cfg: cfg, log: opts.Logger, node: node, lua: rt, metrics: newMetrics(node)}
+	a := &App{cfg: cfg, log: opts.Logger, node: node, cnames: opts.ClusterNames, lua: rt, metrics: newMetrics(node)}
 	b := &builder{app: a, middleware: map[string]*Middleware{}}
 	for _, m := range opts.Middleware {
 		b.middleware[m.Name] = m

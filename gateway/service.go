@@ -1,7 +1,9 @@
 package gateway
 
 import (
+	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"time"
 
@@ -40,42 +42,101 @@ func (s *service) start() error {
 	if !*s.spec.Lifecycle.AutoStart {
 		return nil
 	}
+	body := s.supervise
+	if s.spec.Scope == config.ScopeCluster {
+		if names, ok := s.app.cnames.(clusterNames); ok {
+			body = func(p *process.Process) (value.Value, error) { return s.superviseCluster(p, names) }
+		} else {
+			s.app.log.Info("service has scope cluster but this node is not in a cluster: it runs here as the single instance", "service", s.id)
+		}
+	}
 	// Quiet: the supervisor logs how its service fails and gives up.
-	_, err := s.app.node.Spawn(s.spec.Host, s.supervise, process.SpawnOptions{Quiet: true, Entry: s.id})
+	_, err := s.app.node.Spawn(s.spec.Host, body, process.SpawnOptions{Quiet: true, Entry: s.id})
 	if err != nil {
 		return fmt.Errorf("gateway: start %s: %w", s.id, err)
 	}
 	return nil
 }
 
-// supervise runs the service's process, restarting it after failures with
-// backoff, until the service is cancelled (at shutdown) or gives up.
+// outcome is how a service's runs ended.
+type outcome int
+
+const (
+	running   outcome = iota
+	cancelled         // the supervisor was cancelled (shutdown)
+	finished          // the process ended normally, or the service gave up
+	lostClaim         // a cluster service's node no longer holds its claim
+	fenced            // a cluster service's node was cut off from NATS
+)
+
+// supervise runs a local service: its process, restarted after failures
+// with backoff, until the service is cancelled (at shutdown) or gives up.
 func (s *service) supervise(p *process.Process) (value.Value, error) {
 	log := s.app.log.With("service", s.id)
-	r := s.spec.Lifecycle.Restart
 	// The name stays with the service across restarts: between two runs
 	// nobody else can take it (process.Node.Reserve).
 	if err := p.Node().Reserve(s.id, p.PID()); err != nil {
 		log.Error("service cannot keep its name; not started", "error", err.Error())
 		return value.Nil(), fmt.Errorf("service %s: %w", s.id, err)
 	}
+	_, err := s.runs(p, log, nil)
+	return value.Nil(), err
+}
+
+// runs runs the service's process, restarting it after failures with
+// backoff, until the supervisor is cancelled, the process ends normally,
+// the service gives up (the error says why), or, for a cluster service (c
+// not nil), this node loses the service's claim.
+func (s *service) runs(p *process.Process, log *slog.Logger, c *claim) (outcome, error) {
+	r := s.spec.Lifecycle.Restart
 	failures := 0
 	for {
+		if o := c.awaitName(p, s, log); o != running {
+			return o, nil
+		}
 		started := time.Now()
 		child, err := s.app.lua.Spawn(s.spec.Host, s.prog, s.args, process.SpawnOptions{Parent: p.PID(), Monitor: true, Name: s.id})
 		var res process.Result
 		if err != nil {
 			res = process.Result{Err: err}
 		} else {
-			log.Info("service started", "pid", child.String())
-			var cancelled bool
-			if res, cancelled = s.wait(p, child); cancelled {
-				return value.Nil(), nil
+			var o outcome
+			var retry time.Duration // after an instance that could not take its name
+			if err := c.register(p, s.id, child); err != nil {
+				_ = s.app.node.Terminate(child)
+				log.Warn("service instance could not take its name cluster-wide; stopped", "pid", child.String(), "error", err.Error())
+				// None is the service's failure: no restart is counted.
+				switch {
+				case errors.Is(err, errCutOff):
+					o = fenced
+				case errors.Is(err, process.ErrNameTaken):
+					retry = fenceTick // awaitName waits for the holder (or releases a dead one of this node)
+				default:
+					retry = claimRetry // NATS or JetStream trouble
+				}
+			} else {
+				log.Info("service started", "pid", child.String())
+			}
+			var why outcome
+			res, why = s.wait(p, child, c)
+			c.releaseName(s.id, child)
+			if why != running {
+				o = why // cancelled wins over fenced
+			}
+			if o == running && retry > 0 {
+				c.refresh(p, s.id) // the table may lag the bucket
+				o = s.pause(p, retry, c)
+				if o == running {
+					continue
+				}
+			}
+			if o != running {
+				return o, nil
 			}
 		}
 		if res.Err == nil {
 			log.Info("service ended normally; it is not restarted")
-			return value.Nil(), nil
+			return finished, nil
 		}
 		if time.Since(started) > r.MaxDelay.Value {
 			failures = 0 // it ran long enough to count as healthy
@@ -83,50 +144,116 @@ func (s *service) supervise(p *process.Process) (value.Value, error) {
 		failures++
 		if failures > *r.MaxAttempts {
 			log.Error("service failed; giving up", "failures_in_a_row", failures, "error", res.Err.Error())
-			return value.Nil(), fmt.Errorf("service %s gave up after %d failures: %w", s.id, failures, res.Err)
+			return finished, fmt.Errorf("service %s gave up after %d failures: %w", s.id, failures, res.Err)
 		}
 		delay := backoff(r.InitialDelay.Value, r.MaxDelay.Value, r.BackoffFactor, failures)
 		log.Warn("service failed; restarting", "attempt", failures, "in", delay.String(), "error", res.Err.Error())
-		if s.sleep(p, delay) {
-			return value.Nil(), nil
+		if o := s.pause(p, delay, c); o != running {
+			return o, nil
 		}
 	}
 }
 
-// wait waits for the child's EXIT. On CANCEL it cancels the child, waits
-// for it to end, and reports cancelled.
-func (s *service) wait(p *process.Process, child pid.PID) (process.Result, bool) {
-	cancelled := false
+// wait waits for the child's EXIT. On CANCEL, or when a cluster service's
+// claim is lost, it cancels the child, waits for it to end, and reports
+// why. A cluster service's instance is terminated (fenced) when its node
+// is cut off from NATS.
+func (s *service) wait(p *process.Process, child pid.PID, c *claim) (process.Result, outcome) {
+	why := running
+	var tick <-chan time.Time
+	if c != nil {
+		t := time.NewTicker(fenceTick)
+		defer t.Stop()
+		tick = t.C
+	}
 	for {
-		ev, ok := p.ReceiveEvent(p.Context())
-		if !ok {
-			return process.Result{}, true
+		changed, lost := c.watch()
+		if lost && why == running {
+			why = lostClaim
+			_ = s.app.node.Cancel(p.PID(), child, "the service's claim moved to another node")
 		}
-		switch {
-		case ev.Kind == process.EventCancel && !cancelled:
-			cancelled = true
-			_ = s.app.node.Cancel(p.PID(), child, ev.Reason)
-		case ev.Kind == process.EventExit && ev.From == child:
-			return ev.Result, cancelled
+		select {
+		case <-changed:
+			continue
+		case <-tick:
+			if why == running && c.names.CutOff() {
+				why = fenced
+				_ = s.app.node.Terminate(child)
+			}
+			continue
+		case <-p.Context().Done():
+			return process.Result{}, cancelled
+		case <-p.EventsReady():
+		}
+		for { // one signal may stand for several events
+			ev, ok, closed := p.TryReceiveEvent()
+			if closed {
+				return process.Result{}, cancelled
+			}
+			if !ok {
+				break
+			}
+			switch {
+			case ev.Kind == process.EventCancel && why != cancelled:
+				if why == running {
+					_ = s.app.node.Cancel(p.PID(), child, ev.Reason)
+				}
+				why = cancelled
+			case ev.Kind == process.EventExit && ev.From == child:
+				return ev.Result, why
+			}
 		}
 	}
 }
 
-// sleep waits d; it reports true when the supervisor was cancelled meanwhile.
-func (s *service) sleep(p *process.Process, d time.Duration) bool {
+// pause waits d; it reports cancelled when the supervisor was cancelled
+// meanwhile, lostClaim when a cluster service's claim was lost, and
+// running otherwise.
+func (s *service) pause(p *process.Process, d time.Duration, c *claim) outcome {
+	until := time.Now().Add(d)
+	for {
+		changed, lost := c.watch()
+		if lost {
+			return lostClaim
+		}
+		switch sleep(p, time.Until(until), changed) {
+		case woken:
+			continue // the claim changed: still ours?
+		case cancelledWhileAsleep:
+			return cancelled
+		default:
+			return running
+		}
+	}
+}
+
+// wake is why sleep returned.
+type wake int
+
+const (
+	timedOut wake = iota
+	woken
+	cancelledWhileAsleep
+)
+
+// sleep waits d, or until ch (nil: never) is closed or the process is
+// cancelled.
+func sleep(p *process.Process, d time.Duration, ch <-chan struct{}) wake {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	for {
 		select {
 		case <-t.C:
-			return false
+			return timedOut
+		case <-ch:
+			return woken
 		case <-p.Context().Done():
-			return true
+			return cancelledWhileAsleep
 		case <-p.EventsReady():
 			for { // one signal may stand for several events
 				ev, ok, closed := p.TryReceiveEvent()
 				if closed || (ok && ev.Kind == process.EventCancel) {
-					return true
+					return cancelledWhileAsleep
 				}
 				if !ok {
 					break
