@@ -8,9 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
-
 	"github.com/wsrelay/wsrelay/cluster"
+	"github.com/wsrelay/wsrelay/internal/natstest"
 	"github.com/wsrelay/wsrelay/internal/poll"
 	"github.com/wsrelay/wsrelay/internal/proctest"
 	"github.com/wsrelay/wsrelay/internal/testlog"
@@ -209,18 +208,7 @@ func TestNATSRestart(t *testing.T) {
 	// Down for longer than the heartbeat timeout: each side loses the other.
 	expectNoConnection(t, mon, trap, onB.PID, time.Now())
 
-	s2, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: port, NoLog: true, NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go s2.Start()
-	if !s2.ReadyForConnections(timeout) {
-		t.Fatal("the restarted NATS server is not ready")
-	}
-	t.Cleanup(func() {
-		s2.Shutdown()
-		s2.WaitForShutdown()
-	})
+	natstest.StartOnPort(t, port, false)
 	waitPeers(t, a, b)
 	fresh := proctest.Spawn(t, b.node, host, nil)
 	sender := proctest.Spawn(t, a.node, host, nil)

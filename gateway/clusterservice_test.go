@@ -14,6 +14,7 @@ import (
 	"github.com/wsrelay/wsrelay/cluster"
 	"github.com/wsrelay/wsrelay/config"
 	"github.com/wsrelay/wsrelay/gateway"
+	"github.com/wsrelay/wsrelay/internal/natstest"
 	"github.com/wsrelay/wsrelay/internal/netcut"
 	"github.com/wsrelay/wsrelay/internal/poll"
 	"github.com/wsrelay/wsrelay/internal/proctest"
@@ -28,25 +29,6 @@ const singleton = "app:singleton"
 // hbTimeout is the test cluster's heartbeat timeout: a lost node is
 // noticed about this long after its last heartbeat.
 const hbTimeout = time.Second
-
-// startJetStream runs a NATS server with JetStream in the test process.
-func startJetStream(t *testing.T) *server.Server {
-	t.Helper()
-	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true,
-		JetStream: true, StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go s.Start()
-	if !s.ReadyForConnections(timeout) {
-		t.Fatal("NATS server not ready")
-	}
-	t.Cleanup(func() {
-		s.Shutdown()
-		s.WaitForShutdown()
-	})
-	return s
-}
 
 // clusterApp is testdata/clusterapp running on one node of a test
 // cluster, with a probe registered as "probe" that records the instances
@@ -214,7 +196,7 @@ func (s *sampler) end() (most, samples int) {
 // instance from every node, and at no sampled moment do two instances
 // run.
 func TestClusterServiceOneInstance(t *testing.T) {
-	s := startJetStream(t)
+	s := natstest.StartJetStream(t)
 	nodes := startClusterApps(t, s, hbTimeout, "a", "b", "c")
 	smp := sample(nodes)
 
@@ -304,7 +286,7 @@ func others(nodes []*clusterApp, name string) (that *clusterApp, rest []*cluster
 // service over at once. The heartbeat timeout is an hour, so the release
 // of the claim, not the loss of the node, makes another node take over.
 func TestClusterServiceHandover(t *testing.T) {
-	s := startJetStream(t)
+	s := natstest.StartJetStream(t)
 	nodes := startClusterApps(t, s, time.Hour, "a", "b", "c")
 	smp := sample(nodes)
 	first := oneInstance(t, nodes, "one instance runs")
@@ -321,7 +303,7 @@ func TestClusterServiceHandover(t *testing.T) {
 // restarted on the node that holds it, under its restart policy, and the
 // others keep standing by.
 func TestClusterServiceRestartsInPlace(t *testing.T) {
-	s := startJetStream(t)
+	s := natstest.StartJetStream(t)
 	nodes := startClusterApps(t, s, hbTimeout, "a", "b")
 	smp := sample(nodes)
 	first := oneInstance(t, nodes, "one instance runs")
@@ -353,7 +335,7 @@ func TestClusterServiceRestartsInPlace(t *testing.T) {
 // node that is only cut off), that node stops its instance, and the
 // instance that follows starts only once the old one has ended.
 func TestClusterServiceClaimLost(t *testing.T) {
-	s := startJetStream(t)
+	s := natstest.StartJetStream(t)
 	nodes := startClusterApps(t, s, hbTimeout, "a", "b")
 	smp := sample(nodes)
 	first := oneInstance(t, nodes, "one instance runs")
@@ -385,7 +367,7 @@ func TestClusterServiceClaimLost(t *testing.T) {
 // own: at no sampled moment do two run. Once the cut heals, the cut-off
 // node stands by, and the name resolves to the new instance on both.
 func TestClusterServicePartition(t *testing.T) {
-	s := startJetStream(t)
+	s := natstest.StartJetStream(t)
 	px := netcut.Start(t, s.Addr().String())
 	a := startClusterApp(t, "nats://"+px.Addr(), "a", hbTimeout)
 	first := oneInstance(t, []*clusterApp{a}, "the instance runs on a")
@@ -421,7 +403,7 @@ func TestClusterServicePartition(t *testing.T) {
 // over) and, once NATS is back and the claim still its own, starts it
 // again.
 func TestClusterServiceFenceAlone(t *testing.T) {
-	s := startJetStream(t)
+	s := natstest.StartJetStream(t)
 	px := netcut.Start(t, s.Addr().String())
 	a := startClusterApp(t, "nats://"+px.Addr(), "a", hbTimeout)
 	first := oneInstance(t, []*clusterApp{a}, "the instance runs")
@@ -440,18 +422,7 @@ func TestClusterServiceFenceAlone(t *testing.T) {
 // service: it logs an error and runs no instance rather than one per
 // node.
 func TestClusterServiceWithoutJetStream(t *testing.T) {
-	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go s.Start()
-	if !s.ReadyForConnections(timeout) {
-		t.Fatal("NATS server not ready")
-	}
-	t.Cleanup(func() {
-		s.Shutdown()
-		s.WaitForShutdown()
-	})
+	s := natstest.Start(t, false)
 	cfg, err := config.LoadDir("testdata/clusterapp", config.StandardKinds())
 	if err != nil {
 		t.Fatal(err)

@@ -6,10 +6,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 
 	"github.com/wsrelay/wsrelay/cluster"
+	"github.com/wsrelay/wsrelay/internal/natstest"
 	"github.com/wsrelay/wsrelay/internal/poll"
 	"github.com/wsrelay/wsrelay/process"
 )
@@ -38,18 +38,7 @@ func eachTopology(t *testing.T, f func(t *testing.T, topo topology)) {
 // registers later (the relay, the nodes' shutdown).
 func clusterNodes(t testing.TB, log *slog.Logger) (n1, n2 *process.Node) {
 	t.Helper()
-	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go s.Start()
-	if !s.ReadyForConnections(timeout) {
-		t.Fatal("NATS server not ready")
-	}
-	t.Cleanup(func() {
-		s.Shutdown()
-		s.WaitForShutdown()
-	})
+	s := natstest.Start(t, false)
 	var trs []*cluster.Transport
 	nodes := make([]*process.Node, 2)
 	for i, name := range []string{"n1", "n2"} {

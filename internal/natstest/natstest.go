@@ -9,17 +9,37 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 )
 
-// StartJetStream runs a NATS server with JetStream on a random loopback
-// port, storing in a temporary directory, until the test ends.
+// readyTimeout bounds the wait for a started server to take connections.
+const readyTimeout = 10 * time.Second
+
+// Start runs a NATS server on a random loopback port until the test ends;
+// with jetstream, JetStream is on and stores in a temporary directory.
+func Start(t testing.TB, jetstream bool) *server.Server {
+	t.Helper()
+	return StartOnPort(t, -1, jetstream)
+}
+
+// StartJetStream is Start with JetStream.
 func StartJetStream(t testing.TB) *server.Server {
 	t.Helper()
-	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true,
-		JetStream: true, StoreDir: t.TempDir()})
+	return Start(t, true)
+}
+
+// StartOnPort is Start on the given loopback port (-1: a random one), to
+// bring a stopped server back where its clients reconnect.
+func StartOnPort(t testing.TB, port int, jetstream bool) *server.Server {
+	t.Helper()
+	opts := &server.Options{Host: "127.0.0.1", Port: port, NoLog: true, NoSigs: true}
+	if jetstream {
+		opts.JetStream = true
+		opts.StoreDir = t.TempDir()
+	}
+	s, err := server.NewServer(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	go s.Start()
-	if !s.ReadyForConnections(10 * time.Second) {
+	if !s.ReadyForConnections(readyTimeout) {
 		s.Shutdown()
 		t.Fatal("NATS server not ready")
 	}
