@@ -10,6 +10,7 @@ import (
 
 	"github.com/wsrelay/wsrelay/cluster"
 	"github.com/wsrelay/wsrelay/internal/natstest"
+	"github.com/wsrelay/wsrelay/internal/netcut"
 	"github.com/wsrelay/wsrelay/internal/poll"
 	"github.com/wsrelay/wsrelay/internal/proctest"
 	"github.com/wsrelay/wsrelay/internal/testlog"
@@ -102,9 +103,9 @@ func TestNodeLeaving(t *testing.T) {
 func TestConnectionCutBothSides(t *testing.T) {
 	t.Parallel()
 	s := startNATS(t)
-	px := startProxy(t, s.Addr().String())
+	px := netcut.Start(t, s.Addr().String())
 	a := startNode(t, s, "a", nil)
-	b := startNodeAt(t, px.url(), "b", nil)
+	b := startNodeAt(t, "nats://"+px.Addr(), "b", nil)
 	waitPeers(t, a, b)
 
 	onB := proctest.Spawn(t, b.node, host, nil)
@@ -113,12 +114,12 @@ func TestConnectionCutBothSides(t *testing.T) {
 	monB, trapB := watchers(t, b, onA)
 
 	cut := time.Now()
-	px.setCut(true)
+	px.SetCut(true)
 	tookA := expectNoConnection(t, monA, trapA, onB.PID, cut)
 	tookB := expectNoConnection(t, monB, trapB, onA.PID, cut)
 	t.Logf("cut noticed after %v on the connected side, %v on the cut side", tookA, tookB)
 
-	px.setCut(false)
+	px.SetCut(false)
 	waitPeers(t, a, b)
 	// onB was linked to trapA and does not trap links: losing a ended it.
 	poll.Until(t, timeout, "onB, linked to a process of the lost node, ended", func() bool { return !b.node.Alive(onB.PID) })
