@@ -1,17 +1,15 @@
 package examples_test
 
 import (
-	"context"
 	"slices"
 	"testing"
-	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
-	"github.com/nats-io/nats.go"
 
 	"github.com/wsrelay/wsrelay/cluster"
 	"github.com/wsrelay/wsrelay/gateway"
 	"github.com/wsrelay/wsrelay/internal/apptest"
+	"github.com/wsrelay/wsrelay/internal/clustertest"
 	"github.com/wsrelay/wsrelay/internal/natstest"
 	"github.com/wsrelay/wsrelay/internal/poll"
 )
@@ -21,32 +19,10 @@ import (
 // the chat's service and the node's transport.
 func startChatNode(t testing.TB, s *server.Server, name string) (string, *cluster.Transport) {
 	t.Helper()
-	nc, err := nats.Connect(s.ClientURL(), nats.Name(name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr, err := cluster.New(nc, &cluster.Options{HeartbeatInterval: 50 * time.Millisecond, HeartbeatTimeout: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	names := cluster.NewNames(tr)
-	t.Cleanup(func() { // after the app's shutdown (cleanups run last first)
-		names.Close()
-		_ = tr.Close()
-		nc.Close()
-	})
-	app, _ := apptest.StartWith(t, "chat", gateway.Options{NodeName: name, Transport: tr, ClusterNames: names},
-		func(app *gateway.App) {
-			if err := tr.Start(app.Node()); err != nil {
-				t.Fatal(err)
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), timeout)
-			defer cancel()
-			if err := names.Start(ctx); err != nil {
-				t.Fatal(err)
-			}
-		})
-	return apptest.Addr(t, app, "chat:gateway"), tr
+	m := clustertest.Join(t, s.ClientURL(), name, nil) // closes after the app's shutdown (cleanups run last first)
+	app, _ := apptest.StartWith(t, "chat", gateway.Options{NodeName: name, Transport: m.Transport, ClusterNames: m.Names},
+		func(app *gateway.App) { m.Start(t, app.Node(), true) })
+	return apptest.Addr(t, app, "chat:gateway"), m.Transport
 }
 
 // startChatCluster starts two chat nodes, a and b, on one NATS and waits

@@ -1,16 +1,14 @@
 package luart_test
 
 import (
-	"context"
 	"fmt"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
-	"github.com/nats-io/nats.go"
 
 	"github.com/wsrelay/wsrelay/cluster"
+	"github.com/wsrelay/wsrelay/internal/clustertest"
 	"github.com/wsrelay/wsrelay/internal/natstest"
 	"github.com/wsrelay/wsrelay/internal/poll"
 	"github.com/wsrelay/wsrelay/luart"
@@ -24,33 +22,12 @@ import (
 // started (as when JetStream is missing).
 func newClusterEnv(t testing.TB, s *server.Server, name string, start bool) (*env, *cluster.Names) {
 	t.Helper()
-	nc, err := nats.Connect(s.ClientURL(), nats.Name(name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr, err := cluster.New(nc, &cluster.Options{HeartbeatInterval: 50 * time.Millisecond, HeartbeatTimeout: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	names := cluster.NewNames(tr)
-	// Cleanups run last first: this one after the node's shutdown.
-	t.Cleanup(func() {
-		names.Close()
-		_ = tr.Close()
-		nc.Close()
-	})
-	e := newEnvWith(t, &process.Options{Name: name, Transport: tr, ClusterNames: names}, &luart.Options{ClusterNames: names})
-	if err := tr.Start(e.node); err != nil {
-		t.Fatal(err)
-	}
-	if start {
-		ctx, cancel := context.WithTimeout(context.Background(), timeout)
-		defer cancel()
-		if err := names.Start(ctx); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return e, names
+	m := clustertest.Join(t, s.ClientURL(), name, nil)
+	// Join's cleanup runs after the node's shutdown (cleanups run last first).
+	e := newEnvWith(t, &process.Options{Name: name, Transport: m.Transport, ClusterNames: m.Names},
+		&luart.Options{ClusterNames: m.Names})
+	m.Start(t, e.node, start)
+	return e, m.Names
 }
 
 // racer waits for "go", registers its argument cluster-wide, reports to
