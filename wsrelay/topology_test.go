@@ -6,9 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-
 	"github.com/wsrelay/wsrelay/cluster"
+	"github.com/wsrelay/wsrelay/internal/clustertest"
 	"github.com/wsrelay/wsrelay/internal/natstest"
 	"github.com/wsrelay/wsrelay/internal/poll"
 	"github.com/wsrelay/wsrelay/process"
@@ -42,27 +41,18 @@ func clusterNodes(t testing.TB, log *slog.Logger) (n1, n2 *process.Node) {
 	var trs []*cluster.Transport
 	nodes := make([]*process.Node, 2)
 	for i, name := range []string{"n1", "n2"} {
-		nc, err := nats.Connect(s.ClientURL(), nats.Name(name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(nc.Close)
-		tr, err := cluster.New(nc, &cluster.Options{HeartbeatInterval: 50 * time.Millisecond, HeartbeatTimeout: time.Second, Logger: log})
-		if err != nil {
-			t.Fatal(err)
-		}
-		n, err := process.NewNode(&process.Options{Name: name, Logger: log, Transport: tr})
+		opts := clustertest.FastOptions()
+		opts.Logger = log
+		m := clustertest.Join(t, s.ClientURL(), name, opts)
+		n, err := process.NewNode(&process.Options{Name: name, Logger: log, Transport: m.Transport})
 		if err != nil {
 			t.Fatal(err)
 		}
 		if _, err := n.AddHost(host, &process.HostOptions{CancelGrace: time.Second}); err != nil {
 			t.Fatal(err)
 		}
-		if err := tr.Start(n); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = tr.Close() })
-		trs = append(trs, tr)
+		m.Start(t, n, false)
+		trs = append(trs, m.Transport)
 		nodes[i] = n
 	}
 	t.Cleanup(func() { // before the transports close: n2's targets still hear n1's leaves
