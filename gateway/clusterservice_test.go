@@ -14,6 +14,7 @@ import (
 	"github.com/wsrelay/wsrelay/cluster"
 	"github.com/wsrelay/wsrelay/config"
 	"github.com/wsrelay/wsrelay/gateway"
+	"github.com/wsrelay/wsrelay/internal/clustertest"
 	"github.com/wsrelay/wsrelay/internal/natstest"
 	"github.com/wsrelay/wsrelay/internal/netcut"
 	"github.com/wsrelay/wsrelay/internal/poll"
@@ -56,35 +57,20 @@ func startClusterApp(t *testing.T, url, name string, hb time.Duration) *clusterA
 	if err != nil {
 		t.Fatal(err)
 	}
-	nc, err := nats.Connect(url, nats.Name(name), nats.MaxReconnects(-1), nats.ReconnectWait(20*time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr, err := cluster.New(nc, &cluster.Options{HeartbeatInterval: min(hb/20, 50*time.Millisecond), HeartbeatTimeout: hb})
-	if err != nil {
-		t.Fatal(err)
-	}
-	names := cluster.NewNames(tr)
+	m := clustertest.Join(t, url, name, &cluster.Options{HeartbeatInterval: min(hb/20, 50*time.Millisecond), HeartbeatTimeout: hb})
 	logs, log := testlog.New(slog.LevelInfo)
-	app, err := gateway.Build(cfg, gateway.Options{Logger: log, NodeName: name, Transport: tr, ClusterNames: names})
+	app, err := gateway.Build(cfg, gateway.Options{Logger: log, NodeName: name, Transport: m.Transport, ClusterNames: m.Names})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ca := &clusterApp{name: name, app: app, nc: nc, tr: tr, names: names, logs: logs}
+	ca := &clusterApp{name: name, app: app, nc: m.Conn, tr: m.Transport, names: m.Names, logs: logs}
 	t.Cleanup(func() {
 		ca.stop(t)
 		if t.Failed() {
 			t.Logf("node %s's log:\n%s", name, logs.String())
 		}
 	})
-	if err := tr.Start(app.Node()); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	if err := names.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
+	m.Start(t, app.Node(), true)
 	ca.probe = proctest.Spawn(t, app.Node(), "app:probes", func(_ *process.Process, m process.Message) {
 		if m.Topic == "up" {
 			ca.mu.Lock()
@@ -427,28 +413,18 @@ func TestClusterServiceWithoutJetStream(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	nc, err := nats.Connect(s.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr, err := cluster.New(nc, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	names := cluster.NewNames(tr)
+	m := clustertest.Join(t, s.ClientURL(), "a", &cluster.Options{})
 	logs, log := testlog.New(slog.LevelInfo)
-	app, err := gateway.Build(cfg, gateway.Options{Logger: log, NodeName: "a", Transport: tr, ClusterNames: names})
+	app, err := gateway.Build(cfg, gateway.Options{Logger: log, NodeName: "a", Transport: m.Transport, ClusterNames: m.Names})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ca := &clusterApp{name: "a", app: app, nc: nc, tr: tr, names: names, logs: logs}
+	ca := &clusterApp{name: "a", app: app, nc: m.Conn, tr: m.Transport, names: m.Names, logs: logs}
 	t.Cleanup(func() { ca.stop(t) })
-	if err := tr.Start(app.Node()); err != nil {
-		t.Fatal(err)
-	}
+	m.Start(t, app.Node(), false)
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	if err := names.Start(ctx); err == nil {
+	if err := m.Names.Start(ctx); err == nil {
 		t.Fatal("cluster-wide names started without JetStream")
 	}
 	if err := app.Start(); err != nil {
