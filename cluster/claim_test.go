@@ -8,7 +8,6 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/wsrelay/wsrelay/cluster"
 	"github.com/wsrelay/wsrelay/internal/netcut"
 	"github.com/wsrelay/wsrelay/internal/poll"
 	"github.com/wsrelay/wsrelay/internal/proctest"
@@ -94,34 +93,10 @@ func TestCutOff(t *testing.T) {
 	t.Parallel()
 	s := startJetStream(t)
 	px := netcut.Start(t, s.Addr().String())
-	nc, err := nats.Connect("nats://"+px.Addr(), nats.MaxReconnects(-1), nats.ReconnectWait(20*time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr, err := cluster.New(nc, fastOptions())
-	if err != nil {
-		t.Fatal(err)
-	}
-	names := cluster.NewNames(tr)
-	n, err := process.NewNode(&process.Options{Name: "a", Transport: tr, ClusterNames: names})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := n.AddHost(host, nil); err != nil {
-		t.Fatal(err)
-	}
-	if err := tr.Start(n); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		names.Close()
-		(&testNode{name: "a", node: n, tr: tr, nc: nc}).stop(t)
-	})
+	a := startNamedNodeAt(t, "nats://"+px.Addr(), "a")
+	n, names := a.node, a.names
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	if err := names.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
 	holder := proctest.Spawn(t, n, host, nil)
 	if names.CutOff() {
 		t.Fatal("cut off while connected")

@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/wsrelay/wsrelay/cluster"
+	"github.com/wsrelay/wsrelay/internal/clustertest"
 	"github.com/wsrelay/wsrelay/internal/leakcheck"
 	"github.com/wsrelay/wsrelay/internal/natstest"
 	"github.com/wsrelay/wsrelay/internal/poll"
@@ -40,9 +41,7 @@ type testNode struct {
 
 // fastOptions are heartbeat settings for tests: quick, with room for a
 // loaded machine running -race.
-func fastOptions() *cluster.Options {
-	return &cluster.Options{HeartbeatInterval: 50 * time.Millisecond, HeartbeatTimeout: time.Second}
-}
+func fastOptions() *cluster.Options { return clustertest.FastOptions() }
 
 // startNode joins a node named name to the cluster on s; it leaves when
 // the test ends.
@@ -54,31 +53,30 @@ func startNode(t testing.TB, s *server.Server, name string, opts *cluster.Option
 // startNodeAt is startNode through the NATS at url (a proxy, say).
 func startNodeAt(t testing.TB, url, name string, opts *cluster.Options) *testNode {
 	t.Helper()
-	if opts == nil {
-		opts = fastOptions()
-	}
-	nc, err := nats.Connect(url, nats.Name(name), nats.MaxReconnects(-1), nats.ReconnectWait(20*time.Millisecond),
-		nats.IgnoreDiscoveredServers())
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr, err := cluster.New(nc, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n, err := process.NewNode(&process.Options{Name: name, Transport: tr})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := n.AddHost(host, &process.HostOptions{MailboxSize: 1 << 18}); err != nil {
-		t.Fatal(err)
-	}
-	if err := tr.Start(n); err != nil {
-		t.Fatal(err)
-	}
-	tn := &testNode{name: name, node: n, tr: tr, nc: nc}
+	tn, _ := joinNode(t, url, name, opts, &process.HostOptions{MailboxSize: 1 << 18}, false)
 	t.Cleanup(func() { tn.stop(t) })
 	return tn
+}
+
+// joinNode makes a node named name with host on hostOpts, joined to the
+// cluster through the NATS at url (with names: its cluster-wide names
+// started and given to the node). The caller registers the node's stop.
+func joinNode(t testing.TB, url, name string, opts *cluster.Options, hostOpts *process.HostOptions, names bool) (*testNode, *cluster.Names) {
+	t.Helper()
+	m := clustertest.Join(t, url, name, opts)
+	popts := &process.Options{Name: name, Transport: m.Transport}
+	if names {
+		popts.ClusterNames = m.Names
+	}
+	n, err := process.NewNode(popts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.AddHost(host, hostOpts); err != nil {
+		t.Fatal(err)
+	}
+	m.Start(t, n, names)
+	return &testNode{name: name, node: n, tr: m.Transport, nc: m.Conn}, m.Names
 }
 
 // stop shuts the node down and leaves the cluster (again: a no-op).

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
-	"github.com/nats-io/nats.go"
 
 	"github.com/wsrelay/wsrelay/cluster"
 	"github.com/wsrelay/wsrelay/internal/natstest"
@@ -35,31 +34,14 @@ type namedNode struct {
 // startNamedNode is startNode with cluster-wide names.
 func startNamedNode(t testing.TB, s *server.Server, name string) *namedNode {
 	t.Helper()
-	nc, err := nats.Connect(s.ClientURL(), nats.Name(name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr, err := cluster.New(nc, fastOptions())
-	if err != nil {
-		t.Fatal(err)
-	}
-	names := cluster.NewNames(tr)
-	n, err := process.NewNode(&process.Options{Name: name, Transport: tr, ClusterNames: names})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := n.AddHost(host, nil); err != nil {
-		t.Fatal(err)
-	}
-	if err := tr.Start(n); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	if err := names.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	tn := &testNode{name: name, node: n, tr: tr, nc: nc}
+	return startNamedNodeAt(t, s.ClientURL(), name)
+}
+
+// startNamedNodeAt is startNamedNode through the NATS at url (a proxy,
+// say).
+func startNamedNodeAt(t testing.TB, url, name string) *namedNode {
+	t.Helper()
+	tn, names := joinNode(t, url, name, nil, nil, true)
 	t.Cleanup(func() {
 		names.Close()
 		tn.stop(t)
