@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"net/http"
-	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
@@ -13,6 +11,7 @@ import (
 
 	"github.com/wsrelay/wsrelay/internal/poll"
 	"github.com/wsrelay/wsrelay/internal/proctest"
+	"github.com/wsrelay/wsrelay/internal/relaytest"
 	"github.com/wsrelay/wsrelay/internal/testlog"
 	"github.com/wsrelay/wsrelay/internal/wsclient"
 	"github.com/wsrelay/wsrelay/pid"
@@ -36,16 +35,8 @@ func relayServer(t *testing.T, n *testNode, target pid.PID) (string, *wsrelay.Re
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(rl.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set(wsrelay.HeaderName, `{"target_pid":"`+target.String()+`"}`)
-	})))
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), timeout)
-		defer cancel()
-		rl.Shutdown(ctx)
-		srv.Close()
-	})
-	return "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws", rl
+	_, url := relaytest.Serve(t, rl, relaytest.To(target))
+	return url, rl
 }
 
 func dial(t *testing.T, url string) *wsclient.Client {

@@ -3,13 +3,12 @@ package wsrelay_test
 import (
 	"context"
 	"log/slog"
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/wsrelay/wsrelay/internal/poll"
+	"github.com/wsrelay/wsrelay/internal/relaytest"
 	"github.com/wsrelay/wsrelay/internal/testlog"
 	"github.com/wsrelay/wsrelay/pid"
 	"github.com/wsrelay/wsrelay/process"
@@ -79,19 +78,15 @@ func TestBacklogTowardTargetNodeHoldsClientBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	target := pid.PID{Node: "n2", Host: host, ID: 7}
-	srv := httptest.NewServer(rl.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set(wsrelay.HeaderName, `{"target_pid":"`+target.String()+`"}`)
-	})))
-	t.Cleanup(func() {
+	t.Cleanup(func() { // after the relay's shutdown (cleanups run last first)
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		defer cancel()
-		rl.Shutdown(ctx)
-		srv.Close()
 		if err := node.Shutdown(ctx); err != nil {
 			t.Errorf("node shutdown: %v", err)
 		}
 	})
-	e := &env{t: t, url: "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws"}
+	_, url := relaytest.Serve(t, rl, relaytest.To(target))
+	e := &env{t: t, url: url}
 	c := e.dial(t, nil)
 	const n = 200
 	for i := range n {

@@ -5,7 +5,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -14,6 +13,7 @@ import (
 	"github.com/wsrelay/wsrelay/internal/leakcheck"
 	"github.com/wsrelay/wsrelay/internal/poll"
 	"github.com/wsrelay/wsrelay/internal/proctest"
+	"github.com/wsrelay/wsrelay/internal/relaytest"
 	"github.com/wsrelay/wsrelay/internal/testlog"
 	"github.com/wsrelay/wsrelay/internal/wsclient"
 	"github.com/wsrelay/wsrelay/pid"
@@ -86,17 +86,14 @@ func newEnvIn(t testing.TB, opts wsrelay.Options, topo topology) *env {
 		}
 		w.Write([]byte("plain response"))
 	})
-	e.srv = httptest.NewServer(rl.Middleware(handler))
-	e.url = "ws" + strings.TrimPrefix(e.srv.URL, "http") + "/ws"
-	t.Cleanup(func() {
+	t.Cleanup(func() { // after the relay's shutdown (cleanups run last first)
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		defer cancel()
-		rl.Shutdown(ctx)
-		e.srv.Close()
 		if err := node.Shutdown(ctx); err != nil {
 			t.Errorf("node shutdown: %v", err)
 		}
 	})
+	e.srv, e.url = relaytest.Serve(t, rl, handler)
 	return e
 }
 
