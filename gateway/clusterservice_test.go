@@ -14,6 +14,7 @@ import (
 	"github.com/wsrelay/wsrelay/cluster"
 	"github.com/wsrelay/wsrelay/config"
 	"github.com/wsrelay/wsrelay/gateway"
+	"github.com/wsrelay/wsrelay/internal/apptest"
 	"github.com/wsrelay/wsrelay/internal/clustertest"
 	"github.com/wsrelay/wsrelay/internal/natstest"
 	"github.com/wsrelay/wsrelay/internal/netcut"
@@ -442,27 +443,11 @@ func TestClusterServiceWithoutJetStream(t *testing.T) {
 // service with scope cluster runs as the single instance, and the log
 // says so.
 func TestClusterServiceWithoutCluster(t *testing.T) {
-	cfg, err := config.LoadDir("testdata/clusterapp", config.StandardKinds())
-	if err != nil {
-		t.Fatal(err)
-	}
-	logs, log := testlog.New(slog.LevelInfo)
-	app, err := gateway.Build(cfg, gateway.Options{Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	probe := proctest.Spawn(t, app.Node(), "app:probes", nil)
-	if err := app.Node().Register("probe", probe.PID); err != nil {
-		t.Fatal(err)
-	}
-	if err := app.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), timeout)
-		defer cancel()
-		if err := app.Shutdown(ctx); err != nil {
-			t.Error(err)
+	var probe *proctest.Probe
+	app, logs := apptest.StartWith(t, "testdata/clusterapp", gateway.Options{}, func(app *gateway.App) {
+		probe = proctest.Spawn(t, app.Node(), "app:probes", nil)
+		if err := app.Node().Register("probe", probe.PID); err != nil {
+			t.Fatal(err)
 		}
 	})
 	select {
