@@ -130,7 +130,7 @@ func (t *Transport) onHeartbeat(m *nats.Msg) {
 	}
 	p := t.peers[name]
 	if p == nil {
-		if len(t.peers) >= maxPeers {
+		if len(t.peers) >= maxPeers && !t.evictLocked() {
 			t.mu.Unlock()
 			return
 		}
@@ -179,6 +179,26 @@ func (t *Transport) onHeartbeat(m *nats.Msg) {
 	if flags&hbHello != 0 {
 		t.publishHeartbeat(0)
 	}
+}
+
+// evictLocked makes room in a full peer table by forgetting the node that
+// is down and was heard from the longest ago, and stops its flusher; t.mu
+// is held. It reports false when every node in the table is up. Nodes
+// whose names change at each start (a pod's name, say) would otherwise
+// fill the table for good, and the node would admit no new peer.
+func (t *Transport) evictLocked() bool {
+	var old *peer
+	for _, p := range t.peers {
+		if !p.up && (old == nil || p.lastSeen.Before(old.lastSeen)) {
+			old = p
+		}
+	}
+	if old == nil {
+		return false
+	}
+	delete(t.peers, old.name)
+	close(old.gone)
+	return true
 }
 
 // admit records p up as incarnation inc; t.mu is held. A node that comes

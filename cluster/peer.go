@@ -28,6 +28,7 @@ type peer struct {
 	name    string
 	subject string
 	wake    chan struct{} // 1-slot: the flusher has work
+	gone    chan struct{} // closed when the peer leaves the table (evicted): the flusher stops
 	toInc   atomic.Uint64 // the peer's incarnation, written into each batch
 
 	// membership, guarded by Transport.mu
@@ -47,7 +48,7 @@ type peer struct {
 }
 
 func newPeer(t *Transport, name string) *peer {
-	return &peer{name: name, subject: t.nodeSubject(name), wake: make(chan struct{}, 1)}
+	return &peer{name: name, subject: t.nodeSubject(name), wake: make(chan struct{}, 1), gone: make(chan struct{})}
 }
 
 // enqueue appends s to the last batch, or starts a new one when that one
@@ -170,6 +171,8 @@ func (p *peer) run(t *Transport) {
 		select {
 		case <-p.wake:
 			p.flush(t)
+		case <-p.gone: // down and forgotten: what waited was dropped
+			return
 		case <-t.stop:
 			p.flush(t) // what was queued before Close still goes
 			return
