@@ -36,8 +36,8 @@ type Names struct {
 
 	mu      sync.RWMutex
 	table   map[string]nameEntry
-	gone    map[string]uint64 // names this node deleted before the watch reported their registration: the revision, until the deletion is reported
-	seen    uint64            // the latest revision the watch reported (revisions grow across the bucket)
+	gone    map[string]uint64        // names this node deleted before the watch reported their registration: the revision, until the deletion is reported
+	seen    uint64                   // the latest revision the watch reported (revisions grow across the bucket)
 	changed map[string]chan struct{} // closed at the next change of a name (Changed)
 	offline time.Time                // when CutOff first saw NATS away; zero while connected
 	kv      jetstream.KeyValue
