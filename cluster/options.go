@@ -30,7 +30,9 @@ type Options struct {
 	// max payload.
 	MaxBatch int
 	// MaxPending bounds the bytes waiting to be sent to one node; past it
-	// Deliver fails with ErrBacklog. Default DefaultMaxPending (8 MiB).
+	// Deliver fails with ErrBacklog, except for the signals that end a
+	// monitor or a link (one per relation, and a lost one would leave its
+	// watcher waiting). Default DefaultMaxPending (8 MiB).
 	MaxPending int
 	// HeartbeatInterval is how often the node announces itself.
 	// Default DefaultHeartbeatInterval (1s).

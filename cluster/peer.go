@@ -62,7 +62,7 @@ func (p *peer) enqueue(t *Transport, s process.Signal) error {
 		t.stats.dropped.Add(1)
 		return fmt.Errorf("cluster: node %q: %d-byte signal: %w (%d bytes)", p.name, size, ErrTooLarge, t.maxPayload)
 	}
-	if p.pending+size > t.opts.MaxPending {
+	if p.pending+size > t.opts.MaxPending && !endsRelation(s.Kind) {
 		p.mu.Unlock()
 		t.stats.dropped.Add(1)
 		return fmt.Errorf("cluster: node %q: %w (%d bytes waiting)", p.name, ErrBacklog, p.pending)
@@ -82,6 +82,19 @@ func (p *peer) enqueue(t *Transport, s process.Signal) error {
 	default:
 	}
 	return nil
+}
+
+// endsRelation reports whether a signal of kind k ends a monitor or a
+// link. The backlog bound does not refuse these: their senders cannot try
+// again (a process that ended sends its EXITs once), a lost EXIT would
+// leave its watcher waiting for good while both nodes are up, and each
+// relation, admitted under the bound, ends at most once.
+func endsRelation(k process.SignalKind) bool {
+	switch k {
+	case process.SigExit, process.SigLinkExit, process.SigDemonitor, process.SigUnlink:
+		return true
+	}
+	return false
 }
 
 // roomChan returns a channel closed once less than half of MaxPending

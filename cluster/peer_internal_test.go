@@ -1,0 +1,35 @@
+package cluster
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/wsrelay/wsrelay/process"
+	"github.com/wsrelay/wsrelay/value"
+)
+
+// TestBacklogKeepsEndsOfRelations: a queue toward a node that is full of
+// messages refuses more messages and new monitors, but still takes the
+// EXIT of a monitored process (and the other ends of relations): refused,
+// it would be lost for good, and its watcher would wait forever.
+func TestBacklogKeepsEndsOfRelations(t *testing.T) {
+	tr := &Transport{opts: Options{Cluster: "c", MaxBatch: 4096, MaxPending: 1024}, maxPayload: 1 << 20}
+	tr.hdr = appendHeader(nil, "a", 1, 0)
+	p := newPeer(tr, "b")
+	msg := process.Signal{Kind: process.SigMessage, From: wa, To: wb, Topic: "t", Payload: value.String("0123456789012345678901234567890123456789")}
+	var err error
+	for i := 0; i < 1000 && err == nil; i++ {
+		err = p.enqueue(tr, msg)
+	}
+	if !errors.Is(err, ErrBacklog) {
+		t.Fatalf("messages past MaxPending: %v, want ErrBacklog", err)
+	}
+	if err := p.enqueue(tr, process.Signal{Kind: process.SigMonitor, From: wa, To: wb}); !errors.Is(err, ErrBacklog) {
+		t.Fatalf("a monitor past MaxPending: %v, want ErrBacklog (its caller hears of it)", err)
+	}
+	for _, k := range []process.SignalKind{process.SigExit, process.SigLinkExit, process.SigDemonitor, process.SigUnlink} {
+		if err := p.enqueue(tr, process.Signal{Kind: k, From: wa, To: wb, Result: process.Result{Err: process.ErrTerminated}}); err != nil {
+			t.Errorf("signal kind %d past MaxPending: %v, want it queued", k, err)
+		}
+	}
+}
