@@ -91,6 +91,9 @@ func (t *Transport) expire(now time.Time, silence time.Duration) {
 func (t *Transport) markDown(p *peer) {
 	p.up = false
 	p.downInc = p.inc
+	p.mu.Lock()
+	p.down = true
+	p.mu.Unlock()
 }
 
 // peerDown tells the node that p is lost; t.mu is not held. The log line
@@ -209,6 +212,9 @@ func (t *Transport) admit(p *peer, inc uint64) {
 	p.up, p.inc, p.lastSeen = true, inc, time.Now()
 	p.toInc.Store(inc)
 	p.backAt = time.Time{}
+	p.mu.Lock()
+	p.down = false
+	p.mu.Unlock()
 	if reset {
 		p.backAt = p.lastSeen
 		_ = p.enqueue(t, process.Signal{Kind: kindReset})

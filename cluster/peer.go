@@ -39,6 +39,7 @@ type peer struct {
 	backAt   time.Time // when it came back without a restart (see membership.go)
 
 	mu      sync.Mutex
+	down    bool     // marked down and not admitted again: enqueue refuses (written with Transport.mu held too)
 	chunks  [][]byte // batches waiting, oldest first; each starts with the header
 	signals []int    // signals in each chunk
 	pending int      // bytes in chunks
@@ -55,6 +56,14 @@ func newPeer(t *Transport, name string) *peer {
 // is full, and wakes the flusher.
 func (p *peer) enqueue(t *Transport, s process.Signal) error {
 	p.mu.Lock()
+	if p.down {
+		// Deliver saw it up, then it went down: a signal queued now
+		// would go out after its node's loss was handled here (a
+		// monitor whose watcher was told noconnection already, say).
+		p.mu.Unlock()
+		t.stats.dropped.Add(1)
+		return fmt.Errorf("cluster: node %q: %w", p.name, ErrNodeDown)
+	}
 	p.scratch = appendSignal(p.scratch[:0], s)
 	size := len(p.scratch)
 	if len(t.hdr)+size > t.maxPayload {

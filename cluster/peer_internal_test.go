@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"errors"
+	"log/slog"
 	"testing"
 
 	"github.com/wsrelay/wsrelay/process"
@@ -31,5 +32,33 @@ func TestBacklogKeepsEndsOfRelations(t *testing.T) {
 		if err := p.enqueue(tr, process.Signal{Kind: k, From: wa, To: wb, Result: process.Result{Err: process.ErrTerminated}}); err != nil {
 			t.Errorf("signal kind %d past MaxPending: %v, want it queued", k, err)
 		}
+	}
+}
+
+// TestNothingQueuedForADownNode: a signal that reaches the queue of a node
+// after the node was taken down (Deliver saw it up a moment before) is
+// refused, not sent after the loss was handled (a monitor whose watcher
+// was told noconnection already would stay on the target for good); once
+// the node is admitted again, signals are queued again.
+func TestNothingQueuedForADownNode(t *testing.T) {
+	tr := &Transport{opts: Options{Cluster: "c", MaxBatch: 4096, MaxPending: 1 << 20}, maxPayload: 1 << 20, log: slog.New(slog.DiscardHandler)}
+	tr.hdr = appendHeader(nil, "a", 1, 0)
+	p := newPeer(tr, "b")
+	tr.admit(p, 5)
+	mon := process.Signal{Kind: process.SigMonitor, From: wa, To: wb}
+	if err := p.enqueue(tr, mon); err != nil {
+		t.Fatal(err)
+	}
+	tr.markDown(p)
+	p.drop(tr)
+	if err := p.enqueue(tr, mon); !errors.Is(err, ErrNodeDown) {
+		t.Fatalf("a monitor queued for a node taken down: %v, want ErrNodeDown", err)
+	}
+	if p.pending != 0 {
+		t.Fatalf("%d bytes wait for a node that is down", p.pending)
+	}
+	tr.admit(p, 6)
+	if err := p.enqueue(tr, mon); err != nil {
+		t.Fatalf("a monitor for the node admitted again: %v", err)
 	}
 }
