@@ -71,7 +71,11 @@ func (p *peer) enqueue(t *Transport, s process.Signal) error {
 		t.stats.dropped.Add(1)
 		return fmt.Errorf("cluster: node %q: %d-byte signal: %w (%d bytes)", p.name, size, ErrTooLarge, t.maxPayload)
 	}
-	if p.pending+size > t.opts.MaxPending && !endsRelation(s.Kind) {
+	// Refused only while Room would hold the sender back (half of
+	// MaxPending waits): a signal bigger than what is left of MaxPending,
+	// refused while Room said "go", had its sender (the relay) retry in a
+	// busy loop. So the queue may hold MaxPending/2 plus one signal.
+	if p.pending+size > t.opts.MaxPending && p.pending >= t.opts.MaxPending/2 && !endsRelation(s.Kind) {
 		p.mu.Unlock()
 		t.stats.dropped.Add(1)
 		return fmt.Errorf("cluster: node %q: %w (%d bytes waiting)", p.name, ErrBacklog, p.pending)

@@ -3,6 +3,7 @@ package cluster
 import (
 	"errors"
 	"log/slog"
+	"strings"
 	"testing"
 
 	"github.com/wsrelay/wsrelay/process"
@@ -60,5 +61,32 @@ func TestNothingQueuedForADownNode(t *testing.T) {
 	tr.admit(p, 6)
 	if err := p.enqueue(tr, mon); err != nil {
 		t.Fatalf("a monitor for the node admitted again: %v", err)
+	}
+}
+
+// TestBacklogRefusalMeansWait: whenever the queue toward a node refuses a
+// signal with ErrBacklog, Room is not ready yet, so a sender that waits on
+// Room then tries again (the relay) does not spin; a signal bigger than
+// MaxPending still goes once the queue has drained.
+func TestBacklogRefusalMeansWait(t *testing.T) {
+	tr := &Transport{opts: Options{Cluster: "c", MaxBatch: 4096, MaxPending: 1024}, maxPayload: 1 << 20}
+	tr.hdr = appendHeader(nil, "a", 1, 0)
+	p := newPeer(tr, "b")
+	big := process.Signal{Kind: process.SigMessage, From: wa, To: wb, Topic: "t", Payload: value.String(strings.Repeat("x", 3000))}
+	if err := p.enqueue(tr, big); err != nil {
+		t.Fatalf("a %d-byte signal into an empty queue (MaxPending 1024): %v", len(appendSignal(nil, big)), err)
+	}
+	small := process.Signal{Kind: process.SigMessage, From: wa, To: wb, Topic: "t", Payload: value.String("0123456789")}
+	p.drop(tr)
+	for i := 0; i < 1000; i++ {
+		for _, s := range []process.Signal{small, big} {
+			if err := p.enqueue(tr, s); errors.Is(err, ErrBacklog) {
+				select {
+				case <-p.roomChan(tr):
+					t.Fatalf("refused with ErrBacklog while Room is ready (%d bytes waiting)", p.pending)
+				default:
+				}
+			}
+		}
 	}
 }
