@@ -91,6 +91,9 @@ func (t *Transport) expire(now time.Time, silence time.Duration) {
 func (t *Transport) markDown(p *peer) {
 	p.up = false
 	p.downInc = p.inc
+	p.mu.Lock()
+	p.down = true
+	p.mu.Unlock()
 }
 
 // peerDown tells the node that p is lost; t.mu is not held. The log line
@@ -130,7 +133,7 @@ func (t *Transport) onHeartbeat(m *nats.Msg) {
 	}
 	p := t.peers[name]
 	if p == nil {
-		if len(t.peers) >= maxPeers {
+		if len(t.peers) >= maxPeers && !t.evictLocked() {
 			t.mu.Unlock()
 			return
 		}
@@ -181,6 +184,26 @@ func (t *Transport) onHeartbeat(m *nats.Msg) {
 	}
 }
 
+// evictLocked makes room in a full peer table by forgetting the node that
+// is down and was heard from the longest ago, and stops its flusher; t.mu
+// is held. It reports false when every node in the table is up. Nodes
+// whose names change at each start (a pod's name, say) would otherwise
+// fill the table for good, and the node would admit no new peer.
+func (t *Transport) evictLocked() bool {
+	var old *peer
+	for _, p := range t.peers {
+		if !p.up && (old == nil || p.lastSeen.Before(old.lastSeen)) {
+			old = p
+		}
+	}
+	if old == nil {
+		return false
+	}
+	delete(t.peers, old.name)
+	close(old.gone)
+	return true
+}
+
 // admit records p up as incarnation inc; t.mu is held. A node that comes
 // back as the incarnation this node declared down is sent kindReset
 // before anything else can be queued for it.
@@ -189,6 +212,9 @@ func (t *Transport) admit(p *peer, inc uint64) {
 	p.up, p.inc, p.lastSeen = true, inc, time.Now()
 	p.toInc.Store(inc)
 	p.backAt = time.Time{}
+	p.mu.Lock()
+	p.down = false
+	p.mu.Unlock()
 	if reset {
 		p.backAt = p.lastSeen
 		_ = p.enqueue(t, process.Signal{Kind: kindReset})

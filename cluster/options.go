@@ -29,8 +29,11 @@ type Options struct {
 	// Default DefaultMaxBatch (64 KiB), and never more than the server's
 	// max payload.
 	MaxBatch int
-	// MaxPending bounds the bytes waiting to be sent to one node; past it
-	// Deliver fails with ErrBacklog. Default DefaultMaxPending (8 MiB).
+	// MaxPending bounds the bytes waiting to be sent to one node: a signal
+	// that would pass it fails with ErrBacklog while half of it waits (so
+	// the queue may hold MaxPending/2 plus one signal), except one that ends a
+	// monitor or a link (one per relation, and a lost one would leave its
+	// watcher waiting). Default DefaultMaxPending (8 MiB).
 	MaxPending int
 	// HeartbeatInterval is how often the node announces itself.
 	// Default DefaultHeartbeatInterval (1s).

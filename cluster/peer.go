@@ -28,6 +28,7 @@ type peer struct {
 	name    string
 	subject string
 	wake    chan struct{} // 1-slot: the flusher has work
+	gone    chan struct{} // closed when the peer leaves the table (evicted): the flusher stops
 	toInc   atomic.Uint64 // the peer's incarnation, written into each batch
 
 	// membership, guarded by Transport.mu
@@ -38,6 +39,7 @@ type peer struct {
 	backAt   time.Time // when it came back without a restart (see membership.go)
 
 	mu      sync.Mutex
+	down    bool     // marked down and not admitted again: enqueue refuses (written with Transport.mu held too)
 	chunks  [][]byte // batches waiting, oldest first; each starts with the header
 	signals []int    // signals in each chunk
 	pending int      // bytes in chunks
@@ -47,13 +49,21 @@ type peer struct {
 }
 
 func newPeer(t *Transport, name string) *peer {
-	return &peer{name: name, subject: t.nodeSubject(name), wake: make(chan struct{}, 1)}
+	return &peer{name: name, subject: t.nodeSubject(name), wake: make(chan struct{}, 1), gone: make(chan struct{})}
 }
 
 // enqueue appends s to the last batch, or starts a new one when that one
 // is full, and wakes the flusher.
 func (p *peer) enqueue(t *Transport, s process.Signal) error {
 	p.mu.Lock()
+	if p.down {
+		// Deliver saw it up, then it went down: a signal queued now
+		// would go out after its node's loss was handled here (a
+		// monitor whose watcher was told noconnection already, say).
+		p.mu.Unlock()
+		t.stats.dropped.Add(1)
+		return fmt.Errorf("cluster: node %q: %w", p.name, ErrNodeDown)
+	}
 	p.scratch = appendSignal(p.scratch[:0], s)
 	size := len(p.scratch)
 	if len(t.hdr)+size > t.maxPayload {
@@ -61,7 +71,11 @@ func (p *peer) enqueue(t *Transport, s process.Signal) error {
 		t.stats.dropped.Add(1)
 		return fmt.Errorf("cluster: node %q: %d-byte signal: %w (%d bytes)", p.name, size, ErrTooLarge, t.maxPayload)
 	}
-	if p.pending+size > t.opts.MaxPending {
+	// Refused only while Room would hold the sender back (half of
+	// MaxPending waits): a signal bigger than what is left of MaxPending,
+	// refused while Room said "go", had its sender (the relay) retry in a
+	// busy loop. So the queue may hold MaxPending/2 plus one signal.
+	if p.pending+size > t.opts.MaxPending && p.pending >= t.opts.MaxPending/2 && !endsRelation(s.Kind) {
 		p.mu.Unlock()
 		t.stats.dropped.Add(1)
 		return fmt.Errorf("cluster: node %q: %w (%d bytes waiting)", p.name, ErrBacklog, p.pending)
@@ -81,6 +95,19 @@ func (p *peer) enqueue(t *Transport, s process.Signal) error {
 	default:
 	}
 	return nil
+}
+
+// endsRelation reports whether a signal of kind k ends a monitor or a
+// link. The backlog bound does not refuse these: their senders cannot try
+// again (a process that ended sends its EXITs once), a lost EXIT would
+// leave its watcher waiting for good while both nodes are up, and each
+// relation, admitted under the bound, ends at most once.
+func endsRelation(k process.SignalKind) bool {
+	switch k {
+	case process.SigExit, process.SigLinkExit, process.SigDemonitor, process.SigUnlink:
+		return true
+	}
+	return false
 }
 
 // roomChan returns a channel closed once less than half of MaxPending
@@ -170,6 +197,8 @@ func (p *peer) run(t *Transport) {
 		select {
 		case <-p.wake:
 			p.flush(t)
+		case <-p.gone: // down and forgotten: what waited was dropped
+			return
 		case <-t.stop:
 			p.flush(t) // what was queued before Close still goes
 			return

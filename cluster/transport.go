@@ -217,7 +217,7 @@ type Stats struct {
 	BatchesOut, SignalsOut, BytesOut uint64 // NATS messages, signals and bytes sent
 	BatchesIn, SignalsIn             uint64 // received and applied
 	BadIn                            uint64 // batches with invalid bytes (stopped at the first)
-	Stale                            uint64 // batches for an earlier incarnation of this node, dropped
+	Stale                            uint64 // batches for an earlier incarnation of this node, or from an earlier incarnation of their sender, dropped
 	Dropped                          uint64 // signals not sent: refused for a full backlog (the sender may try again), or their node went down
 	PublishErrors                    uint64 // NATS refused a publish
 	SlowDropped                      uint64 // batches to this node NATS dropped: it fell behind
@@ -248,6 +248,12 @@ func (t *Transport) onBatch(m *nats.Msg) {
 			t.stats.stale.Add(1) // meant for an earlier incarnation of this node
 			return false
 		}
+		if t.olderIncarnation(h.from, h.fromInc) {
+			// Its processes were declared lost; a relation it made now
+			// would outlive it (until the next incarnation is lost).
+			t.stats.stale.Add(1)
+			return false
+		}
 		return h.from != t.name
 	}, func(s process.Signal) {
 		t.stats.signalsIn.Add(1)
@@ -267,6 +273,16 @@ func (t *Transport) onBatch(m *nats.Msg) {
 			t.log.Warn("cluster: bad batch from another node", "from", from, "error", err, "bad_so_far", n)
 		}
 	}
+}
+
+// olderIncarnation reports whether inc is older than the incarnation of
+// node this node has admitted: the old one is gone for good, even if it
+// still runs beside the new one.
+func (t *Transport) olderIncarnation(node string, inc uint64) bool {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	p := t.peers[node]
+	return p != nil && inc < p.inc
 }
 
 // peerBye handles a node's goodbye in its batch stream: it is down at

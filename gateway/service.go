@@ -166,6 +166,11 @@ func (s *service) wait(p *process.Process, child pid.PID, c *claim) (process.Res
 		defer t.Stop()
 		tick = t.C
 	}
+	// The supervisor reads no messages, but the child's EXIT is received
+	// only after the messages the child sent it (an instance saying
+	// goodbye to the supervisor that cancelled it, say): they are
+	// discarded, or the EXIT would never come.
+	inbox := p.InboxReady()
 	for {
 		changed, lost := c.watch()
 		if lost && why == running {
@@ -183,6 +188,17 @@ func (s *service) wait(p *process.Process, child pid.PID, c *claim) (process.Res
 			continue
 		case <-p.Context().Done():
 			return process.Result{}, cancelled
+		case <-inbox:
+			for {
+				_, ok, closed := p.TryReceive()
+				if closed {
+					inbox = nil // closed for good: it would be ready forever
+				}
+				if !ok {
+					break
+				}
+			}
+			continue
 		case <-p.EventsReady():
 		}
 		for { // one signal may stand for several events

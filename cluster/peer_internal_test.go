@@ -1,0 +1,92 @@
+package cluster
+
+import (
+	"errors"
+	"log/slog"
+	"strings"
+	"testing"
+
+	"github.com/wsrelay/wsrelay/process"
+	"github.com/wsrelay/wsrelay/value"
+)
+
+// TestBacklogKeepsEndsOfRelations: a queue toward a node that is full of
+// messages refuses more messages and new monitors, but still takes the
+// EXIT of a monitored process (and the other ends of relations): refused,
+// it would be lost for good, and its watcher would wait forever.
+func TestBacklogKeepsEndsOfRelations(t *testing.T) {
+	tr := &Transport{opts: Options{Cluster: "c", MaxBatch: 4096, MaxPending: 1024}, maxPayload: 1 << 20}
+	tr.hdr = appendHeader(nil, "a", 1, 0)
+	p := newPeer(tr, "b")
+	msg := process.Signal{Kind: process.SigMessage, From: wa, To: wb, Topic: "t", Payload: value.String("0123456789012345678901234567890123456789")}
+	var err error
+	for i := 0; i < 1000 && err == nil; i++ {
+		err = p.enqueue(tr, msg)
+	}
+	if !errors.Is(err, ErrBacklog) {
+		t.Fatalf("messages past MaxPending: %v, want ErrBacklog", err)
+	}
+	if err := p.enqueue(tr, process.Signal{Kind: process.SigMonitor, From: wa, To: wb}); !errors.Is(err, ErrBacklog) {
+		t.Fatalf("a monitor past MaxPending: %v, want ErrBacklog (its caller hears of it)", err)
+	}
+	for _, k := range []process.SignalKind{process.SigExit, process.SigLinkExit, process.SigDemonitor, process.SigUnlink} {
+		if err := p.enqueue(tr, process.Signal{Kind: k, From: wa, To: wb, Result: process.Result{Err: process.ErrTerminated}}); err != nil {
+			t.Errorf("signal kind %d past MaxPending: %v, want it queued", k, err)
+		}
+	}
+}
+
+// TestNothingQueuedForADownNode: a signal that reaches the queue of a node
+// after the node was taken down (Deliver saw it up a moment before) is
+// refused, not sent after the loss was handled (a monitor whose watcher
+// was told noconnection already would stay on the target for good); once
+// the node is admitted again, signals are queued again.
+func TestNothingQueuedForADownNode(t *testing.T) {
+	tr := &Transport{opts: Options{Cluster: "c", MaxBatch: 4096, MaxPending: 1 << 20}, maxPayload: 1 << 20, log: slog.New(slog.DiscardHandler)}
+	tr.hdr = appendHeader(nil, "a", 1, 0)
+	p := newPeer(tr, "b")
+	tr.admit(p, 5)
+	mon := process.Signal{Kind: process.SigMonitor, From: wa, To: wb}
+	if err := p.enqueue(tr, mon); err != nil {
+		t.Fatal(err)
+	}
+	tr.markDown(p)
+	p.drop(tr)
+	if err := p.enqueue(tr, mon); !errors.Is(err, ErrNodeDown) {
+		t.Fatalf("a monitor queued for a node taken down: %v, want ErrNodeDown", err)
+	}
+	if p.pending != 0 {
+		t.Fatalf("%d bytes wait for a node that is down", p.pending)
+	}
+	tr.admit(p, 6)
+	if err := p.enqueue(tr, mon); err != nil {
+		t.Fatalf("a monitor for the node admitted again: %v", err)
+	}
+}
+
+// TestBacklogRefusalMeansWait: whenever the queue toward a node refuses a
+// signal with ErrBacklog, Room is not ready yet, so a sender that waits on
+// Room then tries again (the relay) does not spin; a signal bigger than
+// MaxPending still goes once the queue has drained.
+func TestBacklogRefusalMeansWait(t *testing.T) {
+	tr := &Transport{opts: Options{Cluster: "c", MaxBatch: 4096, MaxPending: 1024}, maxPayload: 1 << 20}
+	tr.hdr = appendHeader(nil, "a", 1, 0)
+	p := newPeer(tr, "b")
+	big := process.Signal{Kind: process.SigMessage, From: wa, To: wb, Topic: "t", Payload: value.String(strings.Repeat("x", 3000))}
+	if err := p.enqueue(tr, big); err != nil {
+		t.Fatalf("a %d-byte signal into an empty queue (MaxPending 1024): %v", len(appendSignal(nil, big)), err)
+	}
+	small := process.Signal{Kind: process.SigMessage, From: wa, To: wb, Topic: "t", Payload: value.String("0123456789")}
+	p.drop(tr)
+	for i := 0; i < 1000; i++ {
+		for _, s := range []process.Signal{small, big} {
+			if err := p.enqueue(tr, s); errors.Is(err, ErrBacklog) {
+				select {
+				case <-p.roomChan(tr):
+					t.Fatalf("refused with ErrBacklog while Room is ready (%d bytes waiting)", p.pending)
+				default:
+				}
+			}
+		}
+	}
+}
