@@ -465,7 +465,7 @@ func (nm *Names) keep(p *process.Process) (value.Value, error) {
 			names[r.name] = r.e.rev
 		case <-p.EventsReady():
 			for {
-				e, ok, _ := p.TryReceiveEvent()
+				e, ok, _ := p.TryReceiveEventAlone()
 				if !ok {
 					break
 				}

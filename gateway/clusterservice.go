@@ -109,7 +109,7 @@ func (c *claim) awaitName(p *process.Process, s *service, log *slog.Logger) outc
 			return cancelled
 		case <-p.EventsReady():
 			for {
-				ev, ok, closed := p.TryReceiveEvent()
+				ev, ok, closed := p.TryReceiveEventAlone()
 				if closed || (ok && ev.Kind == process.EventCancel) {
 					return cancelled
 				}

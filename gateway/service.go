@@ -202,7 +202,7 @@ func (s *service) wait(p *process.Process, child pid.PID, c *claim) (process.Res
 		case <-p.EventsReady():
 		}
 		for { // one signal may stand for several events
-			ev, ok, closed := p.TryReceiveEvent()
+			ev, ok, closed := p.TryReceiveEventAlone()
 			if closed {
 				return process.Result{}, cancelled
 			}
@@ -267,7 +267,7 @@ func sleep(p *process.Process, d time.Duration, ch <-chan struct{}) wake {
 			return cancelledWhileAsleep
 		case <-p.EventsReady():
 			for { // one signal may stand for several events
-				ev, ok, closed := p.TryReceiveEvent()
+				ev, ok, closed := p.TryReceiveEventAlone()
 				if closed || (ok && ev.Kind == process.EventCancel) {
 					return cancelledWhileAsleep
 				}

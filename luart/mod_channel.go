@@ -2,6 +2,7 @@ package luart
 
 import (
 	"reflect"
+	"slices"
 	"strconv"
 	"sync"
 
@@ -118,7 +119,19 @@ type eventSource struct {
 }
 
 func (ev *eventSource) poll() (lua.LValue, bool, bool) {
-	e, ok, closed := ev.p.TryReceiveEvent()
+	return ev.take(ev.p.TryReceiveEvent)
+}
+
+// pollAlone is poll for a wait on the events alone (events:receive(), or
+// a select without the inbox): an event is not held back behind its
+// sender's messages, which that wait cannot see first (see
+// process.ReceiveEventAlone).
+func (ev *eventSource) pollAlone() (lua.LValue, bool, bool) {
+	return ev.take(ev.p.TryReceiveEventAlone)
+}
+
+func (ev *eventSource) take(try func() (process.Event, bool, bool)) (lua.LValue, bool, bool) {
+	e, ok, closed := try()
 	if !ok {
 		return lua.LNil, false, closed
 	}
@@ -167,8 +180,12 @@ func checkSource(L *lua.LState, fn string) source {
 // channel is closed and empty (for the inbox: the process was cancelled).
 func (s *state) chanReceive(L *lua.LState) int {
 	src := checkSource(L, "channel:receive")
+	poll := src.poll
+	if ev, ok := src.(*eventSource); ok {
+		poll = ev.pollAlone // the inbox is not read in this wait
+	}
 	for {
-		v, got, closed := src.poll()
+		v, got, closed := poll()
 		if got || closed {
 			L.Push(v)
 			L.Push(lua.LBool(got))
@@ -236,14 +253,24 @@ func (s *state) chanSelect(L *lua.LState) int {
 		chans = append(chans, ch)
 		srcs = append(srcs, ch.Value.(source))
 	}
+	// Events keep their order with messages only in a select that also
+	// reads the inbox; without it, they are taken as they come.
+	polls := make([]func() (lua.LValue, bool, bool), len(srcs))
+	withInbox := slices.ContainsFunc(srcs, func(s source) bool { _, ok := s.(*inboxSource); return ok })
+	for i, src := range srcs {
+		polls[i] = src.poll
+		if ev, ok := src.(*eventSource); ok && !withInbox {
+			polls[i] = ev.pollAlone
+		}
+	}
 	def := lua.LVAsBool(t.RawGetString("default"))
 	if len(srcs) == 0 && !def {
 		argError(L, 1, fn, "cases", "has no cases and no default: it would wait forever")
 	}
 	var sel []reflect.SelectCase
 	for {
-		for i, src := range srcs {
-			v, got, closed := src.poll()
+		for i, poll := range polls {
+			v, got, closed := poll()
 			if got || closed {
 				r := L.CreateTable(0, 3)
 				r.RawSetString("channel", chans[i])

@@ -77,7 +77,14 @@ func (p *Process) pushEvent(e Event) bool {
 // gated, or whose gate the inbox has passed. An event gated on one sender
 // does not hold back a later event from another; events from one sender
 // keep their order because their gates never decrease.
-func (p *Process) popEvent() (e Event, ok, closed bool) {
+func (p *Process) popEvent() (e Event, ok, closed bool) { return p.takeEvent(true) }
+
+// popEventAlone returns the oldest event, gated or not: for a consumer
+// that waits on its events alone, which could not see a message before
+// the event anyway (and would otherwise wait for messages it never reads).
+func (p *Process) popEventAlone() (e Event, ok, closed bool) { return p.takeEvent(false) }
+
+func (p *Process) takeEvent(ordered bool) (e Event, ok, closed bool) {
 	popped := p.inbox.poppedCount() // only grows (mod 2^32): a stale value is safe
 	q := &p.events
 	q.mu.Lock()
@@ -87,7 +94,7 @@ func (p *Process) popEvent() (e Event, ok, closed bool) {
 	}
 	mask := len(q.buf) - 1
 	for i := 0; i < q.n; i++ {
-		if h := &q.buf[(q.head+i)&mask]; !h.gated || passed(popped, h.gate) {
+		if h := &q.buf[(q.head+i)&mask]; !ordered || !h.gated || passed(popped, h.gate) {
 			e = q.removeAt(i)
 			if e.gated {
 				p.gated.Add(-1)

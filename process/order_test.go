@@ -304,3 +304,45 @@ func TestEventWaitsOnlyForItsOwnSender(t *testing.T) {
 		return nil
 	})
 }
+
+// A process that waits on its events alone gets the EXIT of a child that
+// sent it a message first, without reading that message (which stays in
+// its inbox); ReceiveEvent would hold the EXIT behind it.
+func TestReceiveEventAlone(t *testing.T) {
+	t.Parallel()
+	n := newNode(t, nil, nil)
+	got := make(chan string, 1)
+	_, err := n.Spawn(host, func(p *process.Process) (value.Value, error) {
+		self := p.PID()
+		child, err := n.Spawn(host, func(c *process.Process) (value.Value, error) {
+			return value.Nil(), c.Send(self, "result", value.Int(7))
+		}, process.SpawnOptions{})
+		if err != nil {
+			return value.Nil(), err
+		}
+		if err := p.Monitor(child); err != nil {
+			return value.Nil(), err
+		}
+		ctx, cancel := context.WithTimeout(p.Context(), timeout)
+		defer cancel()
+		e, ok := p.ReceiveEventAlone(ctx)
+		if !ok || e.Kind != process.EventExit || e.From != child {
+			got <- fmt.Sprintf("event %+v, ok %v", e, ok)
+			return value.Nil(), nil
+		}
+		m, ok, _ := p.TryReceive()
+		got <- fmt.Sprintf("EXIT, then %s %v", m.Topic, ok)
+		return value.Nil(), nil
+	}, process.SpawnOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case s := <-got:
+		if s != "EXIT, then result true" {
+			t.Fatal(s)
+		}
+	case <-time.After(2 * timeout):
+		t.Fatal("no answer")
+	}
+}

@@ -234,6 +234,9 @@ func (p *Process) InboxReady() <-chan struct{} { return p.inbox.signal }
 // ReceiveEvent waits for the next event, like Receive. An event from a
 // process that sent this one messages first waits until those messages
 // have been received: signals from one sender arrive in the order sent.
+// That is for a process that reads its inbox too; one that waits on its
+// events alone uses ReceiveEventAlone, or it waits as long as those
+// messages stay unread.
 func (p *Process) ReceiveEvent(ctx context.Context) (Event, bool) {
 	return receive(ctx, p.events.signal, p.popEvent)
 }
@@ -241,6 +244,19 @@ func (p *Process) ReceiveEvent(ctx context.Context) (Event, bool) {
 // TryReceiveEvent returns the next event if one may be received: one whose
 // sender's earlier messages have all been received (see ReceiveEvent).
 func (p *Process) TryReceiveEvent() (e Event, ok, closed bool) { return p.popEvent() }
+
+// ReceiveEventAlone waits for the next event, for a process that waits on
+// its events alone (it does not read its inbox meanwhile): an event is not
+// held back behind its sender's unread messages. The messages stay in the
+// inbox; a process that reads both in one wait uses ReceiveEvent or
+// TryReceiveEvent to see them in the order sent.
+func (p *Process) ReceiveEventAlone(ctx context.Context) (Event, bool) {
+	return receive(ctx, p.events.signal, p.popEventAlone)
+}
+
+// TryReceiveEventAlone is TryReceiveEvent for a process that waits on its
+// events alone (see ReceiveEventAlone).
+func (p *Process) TryReceiveEventAlone() (e Event, ok, closed bool) { return p.popEventAlone() }
 
 // EventsReady is InboxReady for events.
 func (p *Process) EventsReady() <-chan struct{} { return p.events.signal }
