@@ -45,3 +45,26 @@ func TestMissingMethodIsLogged(t *testing.T) {
 		}
 	}
 }
+
+// A script chooses its error's text: a huge one is cut in the crash report
+// and in the failed-request line, so one error cannot make the log line
+// as long as the script's memory budget.
+func TestHugeErrorsAreCutInTheLog(t *testing.T) {
+	e := newEnv(t, nil)
+	prog := e.process("app:bigcrash", `return { main = function() error(string.rep("x", 200000)) end }`)
+	e.spawn(prog)
+	poll.Until(t, timeout, "the crash report", func() bool { return strings.Contains(e.logs.String(), "process crashed") })
+	h := e.function("app:bigfail", `return { handler = function() error(string.rep("y", 200000)) end }`)
+	if w := serve(h, "GET", "/", ""); w.Code != 500 {
+		t.Fatalf("status %d", w.Code)
+	}
+	logs := e.logs.String()
+	for _, want := range []string{"process crashed", "lua handler failed", "…(cut)"} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("the log lacks %q", want)
+		}
+	}
+	if len(logs) > 64<<10 {
+		t.Errorf("the log is %d bytes for two errors: the error texts were not cut", len(logs))
+	}
+}

@@ -88,7 +88,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		status, text, err = http.StatusServiceUnavailable, "handler timed out", fmt.Errorf("%w after %v: %w", ErrTimeout, h.timeout, err)
 	}
 	h.rt.log.Error("lua handler failed", "entry", h.prog.id, "request_id", id,
-		"method", r.Method, "path", r.URL.Path, "error", err.Error())
+		"method", r.Method, "path", cutText(r.URL.Path), "error", cutText(err.Error()))
 	if c.wrote {
 		return // the status line is out; the client sees a cut response
 	}

@@ -6,6 +6,8 @@ import (
 	"sort"
 
 	lua "github.com/yuin/gopher-lua"
+
+	"github.com/wsrelay/wsrelay/internal/logtext"
 )
 
 // The logger module: logger.debug/info/warn/error(message, fields) write
@@ -99,9 +101,4 @@ func fieldAttrs(t *lua.LTable) []slog.Attr {
 	return out
 }
 
-func cutText(s string) string {
-	if len(s) > maxLogText {
-		return s[:maxLogText] + "…(cut)"
-	}
-	return s
-}
+func cutText(s string) string { return logtext.Cut(s, maxLogText) }

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/wsrelay/wsrelay/internal/logtext"
 	"github.com/wsrelay/wsrelay/pid"
 )
 
@@ -27,6 +28,9 @@ const DefaultCrashReports = 10
 // preceded by one saying how many were suppressed. A crash loop therefore
 // costs a few lines a second, never a flood.
 
+// maxReportText bounds the error text of one crash report.
+const maxReportText = 8 << 10
+
 // reportCrash logs the crash report of p, which ended with r, when nobody
 // else will hear of it. rel is what exit took from p's relations.
 func (n *Node) reportCrash(p *Process, r Result, rel [relKinds][]pid.PID) {
@@ -38,10 +42,12 @@ func (n *Node) reportCrash(p *Process, r Result, rel [relKinds][]pid.PID) {
 	if p.entry != nil {
 		attrs = append(attrs, "entry", *p.entry)
 	}
-	attrs = append(attrs, "error", r.Err.Error())
+	// A Lua error's message is the script's to choose: cut, like every
+	// text a script puts in the log.
+	attrs = append(attrs, "error", logtext.Cut(r.Err.Error(), maxReportText))
 	var ld *LinkDownError
 	if errors.As(r.Err, &ld) && ld.Reason != nil {
-		attrs = append(attrs, "cause", ld.Reason.Error())
+		attrs = append(attrs, "cause", logtext.Cut(ld.Reason.Error(), maxReportText))
 	}
 	n.LogFailure(n.log, "process crashed", attrs...)
 }

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+
+	"github.com/wsrelay/wsrelay/internal/logtext"
 )
 
 // Reasons the relay refuses a request before its handler runs, as passed
@@ -113,13 +115,7 @@ func clip(s string) string {
 
 // logClip bounds a client-sent value quoted in a log line: a refusal is
 // logged for every request that earns one.
-func logClip(s string) string {
-	const max = 256
-	if len(s) > max {
-		return s[:max] + "…"
-	}
-	return s
-}
+func logClip(s string) string { return logtext.Cut(s, 256) }
 
 // deflateOffer reports whether the request's Sec-WebSocket-Extensions
 // hold a permessage-deflate offer the server can take as offered. RFC 7692 §5 asks a server to decline an
