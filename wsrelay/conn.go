@@ -151,7 +151,7 @@ func (c *conn) open() error {
 		_ = c.rl.node.Terminate(p)
 		return process.ErrShuttingDown
 	}
-	c.sendLocked(TopicJoin, c.fields())
+	c.sendSureLocked(TopicJoin, c.fields())
 	c.noticeLocked()
 	c.startBeatLocked()
 	if c.rl.opts.PingInterval > 0 {
@@ -175,8 +175,43 @@ func (c *conn) noticeLocked() {
 		return
 	}
 	leave := c.fields(value.Field{Key: "reason", Value: value.String(ReasonNodeDown)})
-	if err := c.rl.node.MonitorNotice(c.pid, c.target, TopicLeave, leave); err != nil {
+	err := c.untilRoomLocked(func() error { return c.rl.node.MonitorNotice(c.pid, c.target, TopicLeave, leave) })
+	if err != nil {
 		c.rl.log.Debug("cannot leave the node_down notice with the target's node", "client", c.pid.String(), "target", c.target.String(), "error", err.Error())
+	}
+}
+
+// sendSureLocked sends what the target must get, ws.join and ws.leave
+// (one leave per join): refused for a full queue toward the target's node
+// (process.ErrBacklog), it waits for room and tries again, as a frame
+// does, but with c.mu held: nothing of the connection goes on meanwhile
+// (its process's handler, its end and the reader wait), so the process
+// cannot end, and no frame pass, before the leave or the join is queued.
+// The wait ends when the queue has room, when the target's node is down
+// or the transport stopped (the send then fails for that), or when the
+// relay's Shutdown runs out of time (the send is then lost, and logged).
+// c.mu is held.
+func (c *conn) sendSureLocked(topic string, payload value.Value) {
+	err := c.untilRoomLocked(func() error { return c.rl.node.Send(c.pid, c.target, topic, payload) })
+	if err != nil && !errors.Is(err, process.ErrMailboxFull) {
+		c.rl.log.Warn("cannot send to the relay target", "client", c.pid.String(), "target", c.target.String(), "topic", topic, "error", err.Error())
+	}
+}
+
+// untilRoomLocked calls send until it is not refused with
+// process.ErrBacklog, waiting for room in between (see sendSureLocked),
+// and returns its last error. c.mu is held.
+func (c *conn) untilRoomLocked(send func() error) error {
+	for {
+		err := send()
+		if !errors.Is(err, process.ErrBacklog) {
+			return err
+		}
+		select {
+		case <-c.rl.node.MailboxRoom(c.target, 0):
+		case <-c.rl.hurry:
+			return err
+		}
 	}
 }
 
@@ -467,7 +502,7 @@ func (c *conn) finish(e ending) bool {
 		if e.code != 0 {
 			extra = append(extra, value.Field{Key: "code", Value: value.Int(int64(e.code))})
 		}
-		c.sendLocked(TopicLeave, c.fields(extra...))
+		c.sendSureLocked(TopicLeave, c.fields(extra...))
 	}
 	if c.owned && !c.targetGone && !c.rl.node.HasName(c.target) {
 		// After ws.leave, from the same sender: the target receives the
@@ -512,7 +547,7 @@ func (c *conn) control(p *process.Process, ctl control) {
 	}
 	if ctl.target != nil && *ctl.target != c.target {
 		old := c.target
-		c.sendLocked(TopicLeave, c.fields(value.Field{Key: "reason", Value: value.String(ReasonTransferred)}))
+		c.sendSureLocked(TopicLeave, c.fields(value.Field{Key: "reason", Value: value.String(ReasonTransferred)}))
 		_ = p.Unmonitor(old)
 		c.target, c.targetGone = *ctl.target, false
 		// A reader paused for the old target looks again; what the old
@@ -527,7 +562,7 @@ func (c *conn) control(p *process.Process, ctl control) {
 		if ctl.metadata != nil {
 			c.metadata = *ctl.metadata
 		}
-		c.sendLocked(TopicJoin, c.fields())
+		c.sendSureLocked(TopicJoin, c.fields())
 		// A dead target gives EXIT noproc at once: the connection closes
 		// as if the target had failed.
 		_ = p.Monitor(c.target)
