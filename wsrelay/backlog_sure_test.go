@@ -2,6 +2,7 @@ package wsrelay_test
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"strings"
 	"sync"
@@ -27,15 +28,23 @@ type gateLink struct {
 	got     []string
 }
 
+// errGone is what gateLink answers for node "gone".
+var errGone = errors.New("node is down")
+
 func (g *gateLink) Deliver(s process.Signal) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	if s.To.Node == "gone" {
+		return errGone
+	}
 	var what string
 	switch {
 	case s.Kind == process.SigMessage && (s.Topic == wsrelay.TopicJoin || s.Topic == wsrelay.TopicLeave):
 		what = s.Topic
 	case s.Kind == process.SigMonitor && s.Topic != "":
 		what = "notice:" + s.Topic
+	case s.Kind == process.SigMonitor:
+		what = "monitor"
 	default:
 		return nil
 	}
@@ -72,9 +81,10 @@ func (g *gateLink) state() (refused int, got string) {
 	return g.refused, strings.Join(g.got, " ")
 }
 
-// TestJoinAndLeaveWaitForRoom: ws.join, the node_down notice and ws.leave
-// refused for a full queue toward the target's node are not lost: the
-// relay waits for room and sends them, in order, once each.
+// TestJoinAndLeaveWaitForRoom: ws.join, the node_down notice (the
+// monitor of the target) and ws.leave refused for a full queue toward the
+// target's node are not lost, nor is the connection closed: the relay
+// waits for room and sends them, in order, once each.
 func TestJoinAndLeaveWaitForRoom(t *testing.T) {
 	logs := &testlog.Buffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -165,4 +175,30 @@ func TestShutdownBoundsTheWaitForRoom(t *testing.T) {
 	poll.Until(t, timeout, "the lost leave to be logged", func() bool {
 		return strings.Contains(logs.String(), "cannot send to the relay target") && strings.Contains(logs.String(), "topic=ws.leave")
 	})
+}
+
+// TestTargetOnADownNodeClosesTheClient: a target on a node that is down
+// cannot be monitored: the client is closed 1011 at once, not left
+// waiting on a target nobody watches.
+func TestTargetOnADownNodeClosesTheClient(t *testing.T) {
+	log := slog.New(slog.NewTextHandler(&testlog.Buffer{}, nil))
+	node, err := process.NewNode(&process.Options{Name: "n1", Logger: log, Transport: &gateLink{room: make(chan struct{})}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rl, err := wsrelay.New(wsrelay.Options{Node: node, Logger: log, Route: "test:ws"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		if err := node.Shutdown(ctx); err != nil {
+			t.Errorf("node shutdown: %v", err)
+		}
+	})
+	_, url := relaytest.Serve(t, rl, relaytest.To(pid.PID{Node: "gone", Host: host, ID: 7}))
+	c := (&env{t: t, url: url}).dial(t, nil)
+	defer c.Close()
+	wantClose(t, c, 1011, "")
 }

@@ -133,11 +133,26 @@ func newConn(rl *Relay, ws *gws.Conn, sock *socket, h Header, remote string) *co
 
 // open spawns the connection process, watching its target, and sends
 // ws.join. The lock is held throughout, so nothing of the process runs
-// before the join is sent and the timers are set.
+// before the join is sent and the timers are set. A target on another
+// node is watched by the monitor that carries the node_down notice, sent
+// after the join and waiting for room as the join does (a spawn's watch
+// refused for a full queue would end the connection at once); if that
+// monitor fails (the node is down), the process is terminated: the client
+// is closed 1011 and the target gets its leave.
 func (c *conn) open() error {
+	var unwatched bool
+	defer func() { // after the unlock below
+		if unwatched {
+			_ = c.rl.node.Terminate(c.pid)
+		}
+	}()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	p, err := c.rl.node.SpawnReactive(c.rl.opts.Host, c, process.SpawnOptions{Watch: []pid.PID{c.target}, Quiet: true})
+	watch := []pid.PID{c.target}
+	if !c.rl.node.IsLocal(c.target) {
+		watch = nil
+	}
+	p, err := c.rl.node.SpawnReactive(c.rl.opts.Host, c, process.SpawnOptions{Watch: watch, Quiet: true})
 	if err != nil {
 		return err
 	}
@@ -152,7 +167,10 @@ func (c *conn) open() error {
 		return process.ErrShuttingDown
 	}
 	c.sendSureLocked(TopicJoin, c.fields())
-	c.noticeLocked()
+	if err := c.noticeLocked(); err != nil && watch == nil {
+		unwatched = true
+		c.rl.log.Warn("cannot monitor the relay target on another node; closing the connection", "client", c.pid.String(), "target", c.target.String(), "error", err.Error())
+	}
 	c.startBeatLocked()
 	if c.rl.opts.PingInterval > 0 {
 		c.pingTimer = time.AfterFunc(c.rl.opts.PingInterval, c.pingTick)
@@ -169,16 +187,18 @@ func (c *conn) fields(extra ...value.Field) value.Value {
 // noticeLocked leaves the target's node, when it is another node, the
 // ws.leave (reason node_down) it delivers to the target if this node is
 // lost: one leave per join holds across a node loss. Sending ws.leave
-// spends it (process.Process.MonitorNotice). c.mu is held.
-func (c *conn) noticeLocked() {
+// spends it (process.Process.MonitorNotice). It returns the monitor's
+// error. c.mu is held.
+func (c *conn) noticeLocked() error {
 	if c.rl.node.IsLocal(c.target) || c.targetGone {
-		return
+		return nil
 	}
 	leave := c.fields(value.Field{Key: "reason", Value: value.String(ReasonNodeDown)})
 	err := c.untilRoomLocked(func() error { return c.rl.node.MonitorNotice(c.pid, c.target, TopicLeave, leave) })
 	if err != nil {
 		c.rl.log.Debug("cannot leave the node_down notice with the target's node", "client", c.pid.String(), "target", c.target.String(), "error", err.Error())
 	}
+	return err
 }
 
 // sendSureLocked sends what the target must get, ws.join and ws.leave
@@ -566,14 +586,14 @@ func (c *conn) control(p *process.Process, ctl control) {
 		// A dead target gives EXIT noproc at once: the connection closes
 		// as if the target had failed.
 		_ = p.Monitor(c.target)
-		c.noticeLocked()
+		_ = c.noticeLocked()
 	} else {
 		if ctl.topic != nil {
 			c.topic = *ctl.topic
 		}
 		if ctl.metadata != nil {
 			c.metadata = *ctl.metadata
-			c.noticeLocked() // the node_down leave carries the new metadata
+			_ = c.noticeLocked() // the node_down leave carries the new metadata
 		}
 	}
 	if ctl.heartbeat != nil {
