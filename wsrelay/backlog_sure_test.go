@@ -116,7 +116,7 @@ func TestJoinAndLeaveWaitForRoom(t *testing.T) {
 	link.open()
 	poll.Until(t, timeout, "the join and the notice to go once there is room", func() bool {
 		_, got := link.state()
-		return got == "ws.join notice:ws.leave"
+		return got == "notice:ws.leave ws.join"
 	})
 
 	link.close()
@@ -128,7 +128,7 @@ func TestJoinAndLeaveWaitForRoom(t *testing.T) {
 	link.open()
 	poll.Until(t, timeout, "the leave to go once there is room", func() bool {
 		_, got := link.state()
-		return got == "ws.join notice:ws.leave ws.leave"
+		return got == "notice:ws.leave ws.join ws.leave"
 	})
 	if strings.Contains(logs.String(), "cannot send to the relay target") {
 		t.Errorf("a join or leave was dropped: %s", logs)
@@ -163,7 +163,7 @@ func TestShutdownBoundsTheWaitForRoom(t *testing.T) {
 	defer c.Close()
 	poll.Until(t, timeout, "the join", func() bool {
 		_, got := link.state()
-		return got == "ws.join notice:ws.leave"
+		return got == "notice:ws.leave ws.join"
 	})
 	link.close()
 	ctx, cancel := context.WithCancel(context.Background())

@@ -135,10 +135,10 @@ func newConn(rl *Relay, ws *gws.Conn, sock *socket, h Header, remote string) *co
 // ws.join. The lock is held throughout, so nothing of the process runs
 // before the join is sent and the timers are set. A target on another
 // node is watched by the monitor that carries the node_down notice, sent
-// after the join and waiting for room as the join does (a spawn's watch
+// before the join and waiting for room as the join does (a spawn's watch
 // refused for a full queue would end the connection at once); if that
-// monitor fails (the node is down), the process is terminated: the client
-// is closed 1011 and the target gets its leave.
+// monitor fails (the node is down), no join is sent and the process is
+// terminated: the client is closed 1011.
 func (c *conn) open() error {
 	var unwatched bool
 	defer func() { // after the unlock below
@@ -166,11 +166,17 @@ func (c *conn) open() error {
 		_ = c.rl.node.Terminate(p)
 		return process.ErrShuttingDown
 	}
-	c.sendSureLocked(TopicJoin, c.fields())
-	if err := c.noticeLocked(); err != nil && watch == nil {
-		unwatched = true
-		c.rl.log.Warn("cannot monitor the relay target on another node; closing the connection", "client", c.pid.String(), "target", c.target.String(), "error", err.Error())
+	// A target on another node: its monitor first, as a local target's
+	// watch comes before the join (a target that ends as soon as it has
+	// the join must not look gone before it was watched).
+	if watch == nil {
+		if err := c.noticeLocked(); err != nil {
+			unwatched, c.targetGone = true, true // no join, so no leave
+			c.rl.log.Warn("cannot monitor the relay target on another node; closing the connection", "client", c.pid.String(), "target", c.target.String(), "error", err.Error())
+			return nil
+		}
 	}
+	c.sendSureLocked(TopicJoin, c.fields())
 	c.startBeatLocked()
 	if c.rl.opts.PingInterval > 0 {
 		c.pingTimer = time.AfterFunc(c.rl.opts.PingInterval, c.pingTick)
