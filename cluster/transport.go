@@ -37,7 +37,7 @@ type Transport struct {
 		batchesOut, signalsOut, bytesOut atomic.Uint64
 		batchesIn, signalsIn, badIn      atomic.Uint64
 		stale, dropped, publishErrors    atomic.Uint64
-		slowDropped                      atomic.Uint64
+		slowDropped, misattributed       atomic.Uint64
 	}
 	warned atomic.Uint64 // bad batches logged, to rate-limit the log
 	names  atomic.Pointer[Names]
@@ -221,6 +221,7 @@ type Stats struct {
 	Dropped                          uint64 // signals not sent: refused for a full backlog (the sender may try again), or their node went down
 	PublishErrors                    uint64 // NATS refused a publish
 	SlowDropped                      uint64 // batches to this node NATS dropped: it fell behind
+	Misattributed                    uint64 // relation signals dropped: their sender PID names a node other than the batch's
 }
 
 // Stats returns the transport's counters.
@@ -230,7 +231,7 @@ func (t *Transport) Stats() Stats {
 		BatchesOut: s.batchesOut.Load(), SignalsOut: s.signalsOut.Load(), BytesOut: s.bytesOut.Load(),
 		BatchesIn: s.batchesIn.Load(), SignalsIn: s.signalsIn.Load(), BadIn: s.badIn.Load(),
 		Stale: s.stale.Load(), Dropped: s.dropped.Load(), PublishErrors: s.publishErrors.Load(),
-		SlowDropped: s.slowDropped.Load(),
+		SlowDropped: s.slowDropped.Load(), Misattributed: s.misattributed.Load(),
 	}
 }
 
@@ -265,6 +266,10 @@ func (t *Transport) onBatch(m *nats.Msg) {
 			t.peerBye(from, fromInc)
 			return
 		}
+		if relation(s.Kind) && s.From.Node != from {
+			t.misattributed(from, s)
+			return
+		}
 		t.node.HandleSignal(s)
 	})
 	if err != nil {
@@ -272,6 +277,31 @@ func (t *Transport) onBatch(m *nats.Msg) {
 		if n := t.warned.Add(1); n&(n-1) == 0 { // the 1st, 2nd, 4th... bad batch
 			t.log.Warn("cluster: bad batch from another node", "from", from, "error", err, "bad_so_far", n)
 		}
+	}
+}
+
+// relation reports whether signals of kind k make, end or answer a
+// relation between two processes: their sender must live on the node that
+// sent the batch. A monitor or link claimed for a process of another node
+// (or of none, which would look local) would be cleaned up by that node's
+// loss, which the batch's node does not cause; a forged EXIT or LINK_EXIT
+// would end a relation the batch's node has no part in. Messages, cancels
+// and terminates may name any sender: they leave nothing behind.
+func relation(k process.SignalKind) bool {
+	switch k {
+	case process.SigMonitor, process.SigDemonitor, process.SigLink, process.SigUnlink, process.SigExit, process.SigLinkExit:
+		return true
+	}
+	return false
+}
+
+// misattributed drops relation signal s, whose sender is not on node from,
+// and counts it; the log (debug: a peer can send any number) is
+// rate-limited to the 1st, 2nd, 4th... such signal.
+func (t *Transport) misattributed(from string, s process.Signal) {
+	if n := t.stats.misattributed.Add(1); n&(n-1) == 0 {
+		t.log.Debug("cluster: dropped a relation signal whose sender is not on the node that sent it",
+			"from_node", from, "kind", int(s.Kind), "sender", s.From.String(), "receiver", s.To.String(), "dropped_so_far", n)
 	}
 }
 

@@ -62,6 +62,9 @@ var (
 	ErrNotLocal = errors.New("process is not on this node")
 	// ErrSelf: a process cannot link to or monitor itself.
 	ErrSelf = errors.New("a process cannot link to or monitor itself")
+	// ErrNoticeTooLarge: a notice left with a process on another node
+	// (Process.MonitorNotice) is larger than MaxNoticeBytes.
+	ErrNoticeTooLarge = errors.New("notice too large")
 )
 
 // LinkDownError is the exit reason of a process ended because a process

@@ -1,6 +1,8 @@
 package process
 
 import (
+	"fmt"
+
 	"github.com/wsrelay/wsrelay/pid"
 	"github.com/wsrelay/wsrelay/value"
 )
@@ -48,6 +50,10 @@ func (n *Node) monitorNotice(w *Process, target pid.PID, topic string, payload v
 	if n.IsLocal(target) {
 		return n.monitor(w, target)
 	}
+	if size := noticeSize(topic, payload); size > MaxNoticeBytes {
+		return &OpError{Op: "monitor", Arg: target.String(),
+			Err: fmt.Errorf("%w: topic %q and its payload are %d bytes encoded, at most %d", ErrNoticeTooLarge, topic, size, MaxNoticeBytes)}
+	}
 	w.mu.Lock()
 	if w.dead {
 		w.mu.Unlock()
@@ -64,6 +70,46 @@ func (n *Node) monitorNotice(w *Process, target pid.PID, topic string, payload v
 		return &OpError{Op: "monitor", Arg: target.String(), Err: err}
 	}
 	return nil
+}
+
+// MaxNoticeBytes bounds a notice (Process.MonitorNotice): its topic and
+// its payload's binary encoding (value.BinarySize) together. Every remote
+// watcher may leave one with its target, so a target's notices cost at
+// most this much per watcher. 64 KiB.
+const MaxNoticeBytes = 64 << 10
+
+// MaxNoticeBytesPerProcess bounds the notices one process holds, over all
+// its watchers on other nodes (each counted as for MaxNoticeBytes): a
+// notice past it is not kept (the monitor stands without it; logged), so
+// peers cannot grow one process's notices without end. 16 MiB: some
+// 50,000 relay clients' ws.leave notices of 300 bytes.
+const MaxNoticeBytesPerProcess = 16 << 20
+
+// noticeSize is what a notice counts against MaxNoticeBytes.
+func noticeSize(topic string, payload value.Value) int {
+	return len(topic) + value.BinarySize(payload)
+}
+
+// addRemoteWatcherNotice records a monitor with a notice that came from
+// another node. A notice over MaxNoticeBytes (a node that does not check
+// it) is not kept, nor the watcher's earlier one: the watcher still
+// monitors the target, without a notice.
+func (n *Node) addRemoteWatcherNotice(target, w pid.PID, topic string, payload value.Value) {
+	size := noticeSize(topic, payload)
+	if size > MaxNoticeBytes {
+		if c := n.bigNotices.Add(1); c&(c-1) == 0 { // the 1st, 2nd, 4th...
+			n.log.Debug("process: dropped a notice over MaxNoticeBytes from another node; the monitor stands without it",
+				"watcher", w.String(), "target", target.String(), "topic", topic, "bytes", size, "dropped_so_far", c)
+		}
+		n.addWatcher(target, w)
+		if t := n.lookup(target); t != nil {
+			t.mu.Lock()
+			t.rel.dropNotice(w)
+			t.mu.Unlock()
+		}
+		return
+	}
+	n.addWatcherNotice(target, w, &notice{topic: topic, payload: payload, size: size})
 }
 
 // addWatcher records watcher w (of any node) on the local target, or tells
@@ -86,10 +132,14 @@ func (n *Node) addWatcherNotice(target, w pid.PID, note *notice) {
 		return
 	}
 	t.rel.add(relWatchers, w)
-	if note != nil {
-		t.rel.setNotice(w, *note)
-	}
+	kept := note == nil || t.rel.setNotice(w, *note)
 	t.mu.Unlock()
+	if !kept {
+		if c := n.fullNotices.Add(1); c&(c-1) == 0 { // the 1st, 2nd, 4th...
+			n.log.Warn("process: a notice from another node would take its target's notices past MaxNoticeBytesPerProcess; the monitor stands without it",
+				"watcher", w.String(), "target", target.String(), "topic", note.topic, "bytes", note.size, "dropped_so_far", c)
+		}
+	}
 	// A local watcher that ended meanwhile could not remove itself yet.
 	if wp := n.lookup(w); n.IsLocal(w) && (wp == nil || wp.isDead()) {
 		n.dropWatcher(target, w)

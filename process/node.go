@@ -62,6 +62,8 @@ type Node struct {
 	live        waitCounter // processes not yet ended
 	goroutines  waitCounter // goroutines started by the node not yet returned
 	deadLetters atomic.Uint64
+	bigNotices  atomic.Uint64 // notices over MaxNoticeBytes from other nodes, dropped
+	fullNotices atomic.Uint64 // notices past MaxNoticeBytesPerProcess from other nodes, dropped
 }
 
 // NewNode returns a node with no process hosts.

@@ -319,7 +319,9 @@ func (p *Process) Monitor(target pid.PID) error { return p.node.monitor(p, targe
 // p sends target a message on topic itself (a "last word" p would have
 // said, such as a leave, replaces the notice). Asked again, it replaces
 // the notice. For a target on p's own node it is Monitor: the two are
-// lost together. The topic must not be empty.
+// lost together. The topic must not be empty, and the topic and the
+// payload's binary encoding together must fit in MaxNoticeBytes
+// (ErrNoticeTooLarge: nothing is changed, an earlier notice stays).
 func (p *Process) MonitorNotice(target pid.PID, topic string, payload value.Value) error {
 	return p.node.monitorNotice(p, target, topic, payload)
 }

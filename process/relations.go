@@ -25,6 +25,9 @@ type relations struct {
 	// (Process.MonitorNotice), by watcher; an entry lives only as long
 	// as its watcher is in m[relWatchers].
 	notices map[pid.PID]notice
+	// noticeBytes is what the notices count against
+	// MaxNoticeBytesPerProcess (the sum of their sizes).
+	noticeBytes int
 }
 
 // notice is a message a watcher leaves with the process it monitors on
@@ -33,6 +36,7 @@ type relations struct {
 type notice struct {
 	topic   string
 	payload value.Value
+	size    int // noticeSize(topic, payload)
 }
 
 // noticeFrom is a notice with the watcher that left it.
@@ -41,15 +45,23 @@ type noticeFrom struct {
 	notice
 }
 
-// setNotice records n for watcher w, which must be in the table.
-func (r *relations) setNotice(w pid.PID, n notice) {
+// setNotice records n for watcher w, which must be in the table. It
+// reports false, and drops w's earlier notice, when n would take the
+// process's notices past MaxNoticeBytesPerProcess.
+func (r *relations) setNotice(w pid.PID, n notice) bool {
 	if !r.has(relWatchers, w) {
-		return
+		return true
+	}
+	r.dropNotice(w)
+	if r.noticeBytes+n.size > MaxNoticeBytesPerProcess {
+		return false
 	}
 	if r.notices == nil {
 		r.notices = make(map[pid.PID]notice, 1)
 	}
 	r.notices[w] = n
+	r.noticeBytes += n.size
+	return true
 }
 
 // spendNotice drops w's notice when topic is its topic: the watcher sent
@@ -61,6 +73,9 @@ func (r *relations) spendNotice(w pid.PID, topic string) {
 }
 
 func (r *relations) dropNotice(w pid.PID) {
+	if n, ok := r.notices[w]; ok {
+		r.noticeBytes -= n.size
+	}
 	delete(r.notices, w)
 	if len(r.notices) == 0 {
 		r.notices = nil
@@ -110,7 +125,7 @@ func (r *relations) take() [relKinds][]pid.PID {
 		}
 		r.m[k] = nil
 	}
-	r.notices = nil
+	r.notices, r.noticeBytes = nil, 0
 	return out
 }
 

@@ -70,7 +70,7 @@ func (n *Node) HandleSignal(s Signal) {
 		_ = n.send(s.From, s.To, s.Topic, s.Payload)
 	case SigMonitor:
 		if s.Topic != "" {
-			n.addWatcherNotice(s.To, s.From, &notice{topic: s.Topic, payload: s.Payload})
+			n.addRemoteWatcherNotice(s.To, s.From, s.Topic, s.Payload)
 		} else {
 			n.addWatcher(s.To, s.From)
 		}

@@ -2,6 +2,7 @@ package process_test
 
 import (
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 
@@ -160,4 +161,88 @@ func TestNodeDownGivesNoconnection(t *testing.T) {
 func watcherRun(t *testing.T, n *process.Node, target pid.PID) error {
 	w := spawnProbe(t, n, process.SpawnOptions{})
 	return w.run(t, func(p *process.Process) error { return p.Monitor(target) })
+}
+
+// TestNoticeIsBounded: a notice over MaxNoticeBytes is refused with
+// ErrNoticeTooLarge and leaves the earlier one in place; one that comes
+// from another node anyway (a node that does not check) is not kept: the
+// target does not get it when the watcher's node is lost.
+func TestNoticeIsBounded(t *testing.T) {
+	t.Parallel()
+	tr, a, b := twoNodes(t)
+	target := spawnProbe(t, b, process.SpawnOptions{})
+	w := spawnProbe(t, a, process.SpawnOptions{})
+	big := value.Bytes(make([]byte, process.MaxNoticeBytes))
+	err := w.run(t, func(p *process.Process) error { return p.MonitorNotice(target.pid, "gone", big) })
+	if !errors.Is(err, process.ErrNoticeTooLarge) || !strings.Contains(err.Error(), "at most 65536") {
+		t.Fatalf("a %d-byte notice: %v, want ErrNoticeTooLarge naming the limit", process.MaxNoticeBytes, err)
+	}
+	if err := w.run(t, func(p *process.Process) error { return p.MonitorNotice(target.pid, "small", value.String("x")) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.run(t, func(p *process.Process) error { return p.MonitorNotice(target.pid, "gone", big) }); !errors.Is(err, process.ErrNoticeTooLarge) {
+		t.Fatalf("a second big notice: %v", err)
+	}
+
+	// A watcher on c whose node sends a big notice regardless.
+	c := pid.PID{Node: "c", Host: host, ID: 7}
+	b.HandleSignal(process.Signal{Kind: process.SigMonitor, From: c, To: target.pid, Topic: "huge", Payload: big})
+
+	tr.cut("a")
+	b.NodeDown("c")
+	if m := target.nextMsg(t); m.Topic != "small" || m.From != w.pid {
+		t.Fatalf("after a was lost the target got %s from %v, want the small notice from %v", m.Topic, m.From, w.pid)
+	}
+	if err := b.Send(target.pid, target.pid, "marker", value.Nil()); err != nil {
+		t.Fatal(err)
+	}
+	if m := target.nextMsg(t); m.Topic != "marker" {
+		t.Fatalf("after c was lost the target got %s (%d bytes), want no notice from c", m.Topic, value.BinarySize(m.Payload))
+	}
+}
+
+// TestNoticesPerProcessAreBounded: the notices one process holds from
+// watchers on other nodes are bounded to MaxNoticeBytesPerProcess in all;
+// one past it is not kept (the monitor stands), and a notice spent makes
+// room again.
+func TestNoticesPerProcessAreBounded(t *testing.T) {
+	t.Parallel()
+	_, _, b := twoNodes(t)
+	target := spawnProbe(t, b, process.SpawnOptions{})
+	var payload value.Value
+	for n := process.MaxNoticeBytes; ; n-- {
+		if payload = value.Bytes(make([]byte, n)); len("t")+value.BinarySize(payload) == process.MaxNoticeBytes {
+			break
+		}
+	}
+	fit := process.MaxNoticeBytesPerProcess / process.MaxNoticeBytes
+	watcher := func(i int) pid.PID { return pid.PID{Node: "c", Host: host, ID: uint64(i)} }
+	monitor := func(i int) {
+		b.HandleSignal(process.Signal{Kind: process.SigMonitor, From: watcher(i), To: target.pid, Topic: "t", Payload: payload})
+	}
+	for i := 1; i <= fit+1; i++ {
+		monitor(i)
+	}
+	// The first watcher stops watching: its notice is dropped, and a
+	// notice sent again by the last one (refused before) is kept.
+	b.HandleSignal(process.Signal{Kind: process.SigDemonitor, From: watcher(1), To: target.pid})
+	monitor(fit + 1)
+	monitor(fit + 2) // past the bound again
+
+	b.NodeDown("c")
+	if err := b.Send(target.pid, target.pid, "marker", value.Nil()); err != nil {
+		t.Fatal(err)
+	}
+	got := map[uint64]bool{}
+	for {
+		m := target.nextMsg(t)
+		if m.Topic == "marker" {
+			break
+		}
+		got[m.From.ID] = true
+	}
+	if len(got) != fit || got[1] || !got[uint64(fit+1)] || got[uint64(fit+2)] {
+		t.Fatalf("after c was lost the target got %d notices (from 1: %v, from %d: %v, from %d: %v), want %d, from 2 to %d",
+			len(got), got[1], fit+1, got[uint64(fit+1)], fit+2, got[uint64(fit+2)], fit, fit+1)
+	}
 }

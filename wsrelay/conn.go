@@ -133,11 +133,26 @@ func newConn(rl *Relay, ws *gws.Conn, sock *socket, h Header, remote string) *co
 
 // open spawns the connection process, watching its target, and sends
 // ws.join. The lock is held throughout, so nothing of the process runs
-// before the join is sent and the timers are set.
+// before the join is sent and the timers are set. A target on another
+// node is watched by the monitor that carries the node_down notice, sent
+// before the join and waiting for room as the join does (a spawn's watch
+// refused for a full queue would end the connection at once); if that
+// monitor fails (the node is down), no join is sent and the process is
+// terminated: the client is closed 1011.
 func (c *conn) open() error {
+	var unwatched bool
+	defer func() { // after the unlock below
+		if unwatched {
+			_ = c.rl.node.Terminate(c.pid)
+		}
+	}()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	p, err := c.rl.node.SpawnReactive(c.rl.opts.Host, c, process.SpawnOptions{Watch: []pid.PID{c.target}, Quiet: true})
+	watch := []pid.PID{c.target}
+	if !c.rl.node.IsLocal(c.target) {
+		watch = nil
+	}
+	p, err := c.rl.node.SpawnReactive(c.rl.opts.Host, c, process.SpawnOptions{Watch: watch, Quiet: true})
 	if err != nil {
 		return err
 	}
@@ -151,8 +166,17 @@ func (c *conn) open() error {
 		_ = c.rl.node.Terminate(p)
 		return process.ErrShuttingDown
 	}
-	c.sendLocked(TopicJoin, c.fields())
-	c.noticeLocked()
+	// A target on another node: its monitor first, as a local target's
+	// watch comes before the join (a target that ends as soon as it has
+	// the join must not look gone before it was watched).
+	if watch == nil {
+		if err := c.noticeLocked(); err != nil {
+			unwatched, c.targetGone = true, true // no join, so no leave
+			c.rl.log.Warn("cannot monitor the relay target on another node; closing the connection", "client", c.pid.String(), "target", c.target.String(), "error", err.Error())
+			return nil
+		}
+	}
+	c.sendSureLocked(TopicJoin, c.fields())
 	c.startBeatLocked()
 	if c.rl.opts.PingInterval > 0 {
 		c.pingTimer = time.AfterFunc(c.rl.opts.PingInterval, c.pingTick)
@@ -169,14 +193,51 @@ func (c *conn) fields(extra ...value.Field) value.Value {
 // noticeLocked leaves the target's node, when it is another node, the
 // ws.leave (reason node_down) it delivers to the target if this node is
 // lost: one leave per join holds across a node loss. Sending ws.leave
-// spends it (process.Process.MonitorNotice). c.mu is held.
-func (c *conn) noticeLocked() {
+// spends it (process.Process.MonitorNotice). It returns the monitor's
+// error. c.mu is held.
+func (c *conn) noticeLocked() error {
 	if c.rl.node.IsLocal(c.target) || c.targetGone {
-		return
+		return nil
 	}
 	leave := c.fields(value.Field{Key: "reason", Value: value.String(ReasonNodeDown)})
-	if err := c.rl.node.MonitorNotice(c.pid, c.target, TopicLeave, leave); err != nil {
+	err := c.untilRoomLocked(func() error { return c.rl.node.MonitorNotice(c.pid, c.target, TopicLeave, leave) })
+	if err != nil {
 		c.rl.log.Debug("cannot leave the node_down notice with the target's node", "client", c.pid.String(), "target", c.target.String(), "error", err.Error())
+	}
+	return err
+}
+
+// sendSureLocked sends what the target must get, ws.join and ws.leave
+// (one leave per join): refused for a full queue toward the target's node
+// (process.ErrBacklog), it waits for room and tries again, as a frame
+// does, but with c.mu held: nothing of the connection goes on meanwhile
+// (its process's handler, its end and the reader wait), so the process
+// cannot end, and no frame pass, before the leave or the join is queued.
+// The wait ends when the queue has room, when the target's node is down
+// or the transport stopped (the send then fails for that), or when the
+// relay's Shutdown runs out of time (the send is then lost, and logged).
+// c.mu is held.
+func (c *conn) sendSureLocked(topic string, payload value.Value) {
+	err := c.untilRoomLocked(func() error { return c.rl.node.Send(c.pid, c.target, topic, payload) })
+	if err != nil && !errors.Is(err, process.ErrMailboxFull) {
+		c.rl.log.Warn("cannot send to the relay target", "client", c.pid.String(), "target", c.target.String(), "topic", topic, "error", err.Error())
+	}
+}
+
+// untilRoomLocked calls send until it is not refused with
+// process.ErrBacklog, waiting for room in between (see sendSureLocked),
+// and returns its last error. c.mu is held.
+func (c *conn) untilRoomLocked(send func() error) error {
+	for {
+		err := send()
+		if !errors.Is(err, process.ErrBacklog) {
+			return err
+		}
+		select {
+		case <-c.rl.node.MailboxRoom(c.target, 0):
+		case <-c.rl.hurry:
+			return err
+		}
 	}
 }
 
@@ -467,7 +528,7 @@ func (c *conn) finish(e ending) bool {
 		if e.code != 0 {
 			extra = append(extra, value.Field{Key: "code", Value: value.Int(int64(e.code))})
 		}
-		c.sendLocked(TopicLeave, c.fields(extra...))
+		c.sendSureLocked(TopicLeave, c.fields(extra...))
 	}
 	if c.owned && !c.targetGone && !c.rl.node.HasName(c.target) {
 		// After ws.leave, from the same sender: the target receives the
@@ -512,7 +573,7 @@ func (c *conn) control(p *process.Process, ctl control) {
 	}
 	if ctl.target != nil && *ctl.target != c.target {
 		old := c.target
-		c.sendLocked(TopicLeave, c.fields(value.Field{Key: "reason", Value: value.String(ReasonTransferred)}))
+		c.sendSureLocked(TopicLeave, c.fields(value.Field{Key: "reason", Value: value.String(ReasonTransferred)}))
 		_ = p.Unmonitor(old)
 		c.target, c.targetGone = *ctl.target, false
 		// A reader paused for the old target looks again; what the old
@@ -527,18 +588,18 @@ func (c *conn) control(p *process.Process, ctl control) {
 		if ctl.metadata != nil {
 			c.metadata = *ctl.metadata
 		}
-		c.sendLocked(TopicJoin, c.fields())
+		c.sendSureLocked(TopicJoin, c.fields())
 		// A dead target gives EXIT noproc at once: the connection closes
 		// as if the target had failed.
 		_ = p.Monitor(c.target)
-		c.noticeLocked()
+		_ = c.noticeLocked()
 	} else {
 		if ctl.topic != nil {
 			c.topic = *ctl.topic
 		}
 		if ctl.metadata != nil {
 			c.metadata = *ctl.metadata
-			c.noticeLocked() // the node_down leave carries the new metadata
+			_ = c.noticeLocked() // the node_down leave carries the new metadata
 		}
 	}
 	if ctl.heartbeat != nil {

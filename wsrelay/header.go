@@ -1,6 +1,7 @@
 package wsrelay
 
 import (
+	"strconv"
 	"strings"
 	"time"
 
@@ -10,6 +11,13 @@ import (
 
 // HeaderName is the response header a handler sets to ask for a relay.
 const HeaderName = "X-WS-Relay"
+
+// MaxMetadataBytes bounds a connection's metadata (the X-WS-Relay header's
+// or a ws.control's), measured as its binary encoding (value.BinarySize):
+// it rides on every message to the target, and the ws.leave a client on
+// another node leaves with its target (process.MaxNoticeBytes, 64 KiB)
+// must hold it. 32 KiB.
+const MaxMetadataBytes = 32 << 10
 
 // DefaultTopic is the topic of client frames unless the header names one.
 const DefaultTopic = "ws.message"
@@ -127,6 +135,9 @@ func parseInterval(v value.Value) (time.Duration, error) {
 func parseMetadata(v value.Value) (value.Value, error) {
 	switch {
 	case v.Kind() == value.KindMap:
+		if size := value.BinarySize(v); size > MaxMetadataBytes {
+			return value.Value{}, fieldError("is " + strconv.Itoa(size) + " bytes encoded, at most " + strconv.Itoa(MaxMetadataBytes))
+		}
 		return v, nil
 	case v.IsNil(), v.Kind() == value.KindList && v.Len() == 0:
 		return emptyMap, nil

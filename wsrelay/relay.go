@@ -36,6 +36,11 @@ type Relay struct {
 	readers sync.WaitGroup // reader goroutines of open sockets
 
 	outBytes atomic.Int64 // payload bytes waiting to be written, over every connection
+
+	// hurry is closed when a Shutdown runs out of time: a connection
+	// waiting for room to send its ws.join or ws.leave gives up.
+	hurry     chan struct{}
+	hurryOnce sync.Once
 }
 
 // New returns a relay. It adds the connection host to the node if it is
@@ -50,7 +55,7 @@ func New(opts Options) (*Relay, error) {
 			return nil, err
 		}
 	}
-	rl := &Relay{opts: opts, node: opts.Node, log: opts.Logger.With("route", opts.Route), origins: origins, conns: map[*conn]struct{}{}}
+	rl := &Relay{opts: opts, node: opts.Node, log: opts.Logger.With("route", opts.Route), origins: origins, conns: map[*conn]struct{}{}, hurry: make(chan struct{})}
 	rl.budget = opts.InboundBudget
 	if rl.budget == nil {
 		rl.budget = NewBudget(0)
@@ -288,8 +293,12 @@ func (rl *Relay) OutboundBytes() int64 { return rl.outBytes.Load() }
 
 // Shutdown closes every connection with 1001 (targets get ws.leave with
 // reason shutdown), refuses new ones, and waits until the sockets are
-// closed or ctx is done; then it cuts what is left.
+// closed or ctx is done; then it cuts what is left. A connection waiting
+// for room toward its target's node to send its ws.leave waits until ctx
+// is done, then gives that leave up.
 func (rl *Relay) Shutdown(ctx context.Context) {
+	stop := context.AfterFunc(ctx, func() { rl.hurryOnce.Do(func() { close(rl.hurry) }) })
+	defer stop()
 	rl.mu.Lock()
 	rl.closing = true
 	conns := make([]*conn, 0, len(rl.conns))

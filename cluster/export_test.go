@@ -1,0 +1,16 @@
+package cluster
+
+import "github.com/wsrelay/wsrelay/process"
+
+// EncodeBatch encodes sigs as a batch from node from (incarnation inc) to
+// any incarnation of its receiver: tests play a peer that lies with it.
+func EncodeBatch(from string, inc uint64, sigs ...process.Signal) []byte {
+	b := appendHeader(nil, from, inc, 0)
+	for _, s := range sigs {
+		b = appendSignal(b, s)
+	}
+	return b
+}
+
+// NodeSubject is the subject the node name receives its batches on.
+func (t *Transport) NodeSubject(name string) string { return t.nodeSubject(name) }
