@@ -79,6 +79,7 @@ func TestOldIncarnationIgnored(t *testing.T) {
 		t.Fatal(err)
 	}
 	poll.Until(t, timeout, "a receives b1's batch", func() bool { return a.tr.Stats().BatchesIn > in })
+	waitPeers(t, a, b2) // b2 sends to a below: it must have heard a first
 	fresh := proctest.Spawn(t, b2.node, host, nil)
 	target.Monitor(fresh.PID)
 	fresh.Send(target.PID.String(), "sync", value.Nil()) // after b1's batch: a has handled it
