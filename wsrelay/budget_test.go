@@ -236,9 +236,10 @@ func TestBroadcastHeldOnce(t *testing.T) {
 		t.Errorf("OutboundBytes %d while every client has frames waiting", q)
 	}
 	// Each queue holds what the socket did not take, up to 12 MiB: copied
-	// per client that would be over 11 × 6 MiB.
+	// per client that would be over 11 × 6 MiB. The slack covers what the
+	// rest of the test binary allocates meanwhile (parallel tests, -race).
 	held := heapAlloc() - base
-	if limit := uint64(first*size + clients*2*size + 8*MiB); held > limit {
+	if limit := uint64(first*size + clients*2*size + 24*MiB); held > limit {
 		t.Errorf("the broadcast holds %.1f MiB; one copy of each payload is %.1f MiB (limit %.1f MiB)", mib(held), mib(first*size), mib(limit))
 	} else {
 		t.Logf("the broadcast holds %.1f MiB for %d clients (one copy of each payload: %.1f MiB)", mib(held), clients, mib(first*size))
