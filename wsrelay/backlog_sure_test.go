@@ -9,7 +9,6 @@ import (
 	"testing"
 
 	"github.com/wsrelay/wsrelay/internal/poll"
-	"github.com/wsrelay/wsrelay/internal/relaytest"
 	"github.com/wsrelay/wsrelay/internal/testlog"
 	"github.com/wsrelay/wsrelay/pid"
 	"github.com/wsrelay/wsrelay/process"
@@ -89,23 +88,7 @@ func TestJoinAndLeaveWaitForRoom(t *testing.T) {
 	logs := &testlog.Buffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	link := &gateLink{room: make(chan struct{})}
-	node, err := process.NewNode(&process.Options{Name: "n1", Logger: log, Transport: link})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rl, err := wsrelay.New(wsrelay.Options{Node: node, Logger: log, Route: "test:ws"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { // after the relay's shutdown (cleanups run last first)
-		ctx, cancel := context.WithTimeout(context.Background(), timeout)
-		defer cancel()
-		if err := node.Shutdown(ctx); err != nil {
-			t.Errorf("node shutdown: %v", err)
-		}
-	})
-	_, url := relaytest.Serve(t, rl, relaytest.To(pid.PID{Node: "n2", Host: host, ID: 7}))
-	e := &env{t: t, url: url}
+	_, e := overLink(t, log, link, nil, pid.PID{Node: "n2", Host: host, ID: 7})
 
 	link.close()
 	c := e.dial(t, nil)
@@ -142,23 +125,7 @@ func TestShutdownBoundsTheWaitForRoom(t *testing.T) {
 	logs := &testlog.Buffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	link := &gateLink{room: make(chan struct{})}
-	node, err := process.NewNode(&process.Options{Name: "n1", Logger: log, Transport: link})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rl, err := wsrelay.New(wsrelay.Options{Node: node, Logger: log, Route: "test:ws"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), timeout)
-		defer cancel()
-		if err := node.Shutdown(ctx); err != nil {
-			t.Errorf("node shutdown: %v", err)
-		}
-	})
-	_, url := relaytest.Serve(t, rl, relaytest.To(pid.PID{Node: "n2", Host: host, ID: 7}))
-	e := &env{t: t, url: url}
+	rl, e := overLink(t, log, link, nil, pid.PID{Node: "n2", Host: host, ID: 7})
 	c := e.dial(t, nil)
 	defer c.Close()
 	poll.Until(t, timeout, "the join", func() bool {
@@ -182,23 +149,8 @@ func TestShutdownBoundsTheWaitForRoom(t *testing.T) {
 // waiting on a target nobody watches.
 func TestTargetOnADownNodeClosesTheClient(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(&testlog.Buffer{}, nil))
-	node, err := process.NewNode(&process.Options{Name: "n1", Logger: log, Transport: &gateLink{room: make(chan struct{})}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rl, err := wsrelay.New(wsrelay.Options{Node: node, Logger: log, Route: "test:ws"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), timeout)
-		defer cancel()
-		if err := node.Shutdown(ctx); err != nil {
-			t.Errorf("node shutdown: %v", err)
-		}
-	})
-	_, url := relaytest.Serve(t, rl, relaytest.To(pid.PID{Node: "gone", Host: host, ID: 7}))
-	c := (&env{t: t, url: url}).dial(t, nil)
+	_, e := overLink(t, log, &gateLink{room: make(chan struct{})}, nil, pid.PID{Node: "gone", Host: host, ID: 7})
+	c := e.dial(t, nil)
 	defer c.Close()
 	wantClose(t, c, 1011, "")
 }

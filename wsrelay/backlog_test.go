@@ -68,25 +68,9 @@ func TestBacklogTowardTargetNodeHoldsClientBack(t *testing.T) {
 	logs := &testlog.Buffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	link := &fullLink{room: make(chan struct{})}
-	node, err := process.NewNode(&process.Options{Name: "n1", Logger: log, Transport: link})
-	if err != nil {
-		t.Fatal(err)
-	}
 	m := &pauses{}
-	rl, err := wsrelay.New(wsrelay.Options{Node: node, Logger: log, Route: "test:ws", Metrics: m})
-	if err != nil {
-		t.Fatal(err)
-	}
 	target := pid.PID{Node: "n2", Host: host, ID: 7}
-	t.Cleanup(func() { // after the relay's shutdown (cleanups run last first)
-		ctx, cancel := context.WithTimeout(context.Background(), timeout)
-		defer cancel()
-		if err := node.Shutdown(ctx); err != nil {
-			t.Errorf("node shutdown: %v", err)
-		}
-	})
-	_, url := relaytest.Serve(t, rl, relaytest.To(target))
-	e := &env{t: t, url: url}
+	_, e := overLink(t, log, link, m, target)
 	c := e.dial(t, nil)
 	const n = 200
 	for i := range n {
@@ -114,4 +98,29 @@ func TestBacklogTowardTargetNodeHoldsClientBack(t *testing.T) {
 	if strings.Contains(logs.String(), "cannot relay a frame") {
 		t.Errorf("a frame was dropped: %s", logs)
 	}
+}
+
+// overLink serves a relay on node n1, whose transport is link, that sends
+// every connection to target (on another node); it returns the relay and
+// a client env. The node shuts down after the relay (cleanups run last
+// first).
+func overLink(t *testing.T, log *slog.Logger, link process.Transport, m wsrelay.Metrics, target pid.PID) (*wsrelay.Relay, *env) {
+	t.Helper()
+	node, err := process.NewNode(&process.Options{Name: "n1", Logger: log, Transport: link})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rl, err := wsrelay.New(wsrelay.Options{Node: node, Logger: log, Route: "test:ws", Metrics: m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		if err := node.Shutdown(ctx); err != nil {
+			t.Errorf("node shutdown: %v", err)
+		}
+	})
+	_, url := relaytest.Serve(t, rl, relaytest.To(target))
+	return rl, &env{t: t, url: url}
 }
