@@ -14,3 +14,7 @@ func EncodeBatch(from string, inc uint64, sigs ...process.Signal) []byte {
 
 // NodeSubject is the subject the node name receives its batches on.
 func (t *Transport) NodeSubject(name string) string { return t.nodeSubject(name) }
+
+// Swept returns how many sweeps of the table nm made while its connection
+// was steady.
+func (nm *Names) Swept() uint64 { return nm.swept.Load() }

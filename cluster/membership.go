@@ -59,6 +59,7 @@ func (t *Transport) heartbeatLoop() {
 		case <-t.stop:
 			return
 		case now := <-tick.C:
+			t.noteConnection(now)
 			if now.Sub(last) >= t.opts.HeartbeatInterval-every/2 {
 				t.publishHeartbeat(0)
 				last = now
@@ -67,6 +68,35 @@ func (t *Transport) heartbeatLoop() {
 			t.checkDropped()
 		}
 	}
+}
+
+// noteConnection records now as unsteady when this node's NATS connection
+// is down or has reconnected since the last look: the reconnect count
+// catches a break shorter than the heartbeat loop's period.
+func (t *Transport) noteConnection(now time.Time) {
+	n := t.nc.Stats().Reconnects
+	if !t.nc.IsConnected() || t.reconnects.Swap(n) != n {
+		t.unsteady.Store(now.UnixNano())
+	}
+}
+
+// steadyFor returns how long this node's NATS connection has been up
+// without a break, as of the heartbeat loop's last look. A peer that went
+// silent while this node was away may be alive: only after a whole
+// HeartbeatTimeout of steady connection does its silence mean it is lost.
+func (t *Transport) steadyFor(now time.Time) time.Duration {
+	if !t.nc.IsConnected() {
+		return 0
+	}
+	return now.Sub(time.Unix(0, t.unsteady.Load()))
+}
+
+// isUp reports whether this node sees the node name up.
+func (t *Transport) isUp(name string) bool {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	p := t.peers[name]
+	return p != nil && p.up
 }
 
 // expire takes down the peers silent for longer than silence. The loop

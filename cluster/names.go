@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -46,6 +48,7 @@ type Names struct {
 	wg      sync.WaitGroup
 	keeper  pid.PID
 	started bool
+	swept   atomic.Uint64 // sweeps made while the connection was steady
 }
 
 type nameEntry struct {
@@ -119,26 +122,92 @@ func (nm *Names) Start(ctx context.Context) error {
 	nm.mu.Lock()
 	nm.kv, nm.cancel, nm.keeper, nm.started = kv, cancel, keeper, true
 	nm.mu.Unlock()
-	nm.wg.Add(1)
+	nm.wg.Add(2)
 	go nm.watch(wctx, w)
+	go nm.sweepLoop(wctx)
 	t.names.Store(nm)
-	nm.nodeDown(t.name) // an earlier incarnation's names: none of them is ours
+	nm.nodeDown(t.name, math.MaxUint64) // an earlier incarnation's names: none of them is ours
 	return nil
 }
 
 // peerDown releases a lost node's names, away from the caller's goroutine
-// (the transport's), since it talks to JetStream.
+// (the transport's), since it talks to JetStream. It does so only when
+// this node's own NATS connection has been steady for a whole
+// HeartbeatTimeout: otherwise the silence may have been this node's (a
+// cut it is coming back from), and the names may be a live node's,
+// registered while this node was away. The sweep releases them later if
+// the node stays away.
 func (nm *Names) peerDown(node string) {
 	nm.mu.RLock()
 	defer nm.mu.RUnlock()
-	if !nm.started {
+	if !nm.started || nm.t.steadyFor(time.Now()) < nm.t.opts.HeartbeatTimeout {
 		return
 	}
+	upTo := nm.seen
 	nm.wg.Add(1)
 	go func() {
 		defer nm.wg.Done()
-		nm.nodeDown(node)
+		nm.nodeDown(node, upTo)
 	}()
+}
+
+// sweepLoop sweeps the table every half HeartbeatTimeout until ctx ends.
+func (nm *Names) sweepLoop(ctx context.Context) {
+	defer nm.wg.Done()
+	tick := time.NewTicker(nm.t.opts.HeartbeatTimeout / 2)
+	defer tick.Stop()
+	absent := map[string]uint64{}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-tick.C:
+			nm.sweep(now, absent)
+		}
+	}
+}
+
+// sweep releases the names of nodes that this node does not see up
+// although its own connection has been steady for a whole
+// HeartbeatTimeout, long enough to hear any live node: nodes lost while
+// this node was away from NATS, and nodes it never heard from (lost
+// before it started, say). absent holds, per such node, the latest
+// revision the watch had reported when the node was first found so; a
+// node found so again at the next sweep loses the names it held then, so
+// a registration that reaches the table before its node's first heartbeat
+// is safe.
+func (nm *Names) sweep(now time.Time, absent map[string]uint64) {
+	if nm.t.steadyFor(now) < nm.t.opts.HeartbeatTimeout {
+		clear(absent)
+		return
+	}
+	defer nm.swept.Add(1)
+	holders := map[string]bool{}
+	nm.mu.RLock()
+	seen := nm.seen
+	for _, e := range nm.table {
+		if e.pid.Node != nm.t.name {
+			holders[e.pid.Node] = true
+		}
+	}
+	nm.mu.RUnlock()
+	for node := range absent {
+		if !holders[node] {
+			delete(absent, node)
+		}
+	}
+	for node := range holders {
+		if nm.t.isUp(node) {
+			delete(absent, node)
+			continue
+		}
+		if upTo, ok := absent[node]; ok {
+			if n := nm.nodeDown(node, upTo); n > 0 {
+				nm.log.Warn("cluster: released the names of a node not heard from", "node", node, "names", n)
+			}
+		}
+		absent[node] = seen
+	}
 }
 
 // Close stops watching and keeping names (the names this node holds stay
@@ -325,6 +394,9 @@ func (nm *Names) apply(e jetstream.KeyValueEntry) {
 		if e.Revision() <= nm.gone[name] {
 			return // a late report of a registration this node deleted
 		}
+		if cur, ok := nm.table[name]; ok && cur.rev >= e.Revision() {
+			return // this node registered a newer one before the watch reported this
+		}
 		nm.table[name] = nameEntry{pid: p, rev: e.Revision()}
 		nm.wakeLocked(name)
 	default: // deleted or purged
@@ -364,18 +436,21 @@ func (nm *Names) watch(ctx context.Context, w jetstream.KeyWatcher) {
 }
 
 // release deletes name if it is still at revision rev.
-func (nm *Names) release(name string, rev uint64) {
+// It reports whether it did.
+func (nm *Names) release(name string, rev uint64) bool {
 	nm.mu.RLock()
 	kv := nm.kv
 	nm.mu.RUnlock()
 	if kv == nil {
-		return
+		return false
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := kv.Delete(ctx, nameKey(name), jetstream.LastRevision(rev)); err == nil {
-		nm.forget(name, rev)
+	if err := kv.Delete(ctx, nameKey(name), jetstream.LastRevision(rev)); err != nil {
+		return false
 	}
+	nm.forget(name, rev)
+	return true
 }
 
 // learn puts a holder read from the bucket in the table before the watch
@@ -424,20 +499,26 @@ func (nm *Names) forget(name string, rev uint64) {
 	nm.mu.Unlock()
 }
 
-// nodeDown releases the names held by processes of a lost node. Every
-// surviving node tries; the compare-and-set lets one succeed.
-func (nm *Names) nodeDown(node string) {
+// nodeDown releases the names held by processes of a lost node,
+// registered at revision upTo or before, and returns how many this node
+// released. Every surviving node tries; the compare-and-set lets one
+// succeed.
+func (nm *Names) nodeDown(node string, upTo uint64) int {
 	var gone []holderReq
 	nm.mu.RLock()
 	for name, e := range nm.table {
-		if e.pid.Node == node {
+		if e.pid.Node == node && e.rev <= upTo {
 			gone = append(gone, holderReq{name: name, e: e})
 		}
 	}
 	nm.mu.RUnlock()
+	released := 0
 	for _, g := range gone {
-		nm.release(g.name, g.e.rev)
+		if nm.release(g.name, g.e.rev) {
+			released++
+		}
 	}
+	return released
 }
 
 // keep is the body of the process that watches the local holders of

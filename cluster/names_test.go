@@ -2,6 +2,7 @@ package cluster_test
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"strconv"
 	"strings"
@@ -10,9 +11,12 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/wsrelay/wsrelay/cluster"
 	"github.com/wsrelay/wsrelay/internal/natstest"
+	"github.com/wsrelay/wsrelay/internal/netcut"
 	"github.com/wsrelay/wsrelay/internal/poll"
 	"github.com/wsrelay/wsrelay/internal/proctest"
 	"github.com/wsrelay/wsrelay/process"
@@ -123,5 +127,91 @@ func TestClusterNameResolveAndRelease(t *testing.T) {
 	t.Logf("name free %v after its node was lost", time.Since(lost))
 	if p, _ := a.names.LookupName("lobby"); p != pc.PID {
 		poll.Until(t, timeout, "a sees the new holder", func() bool { p, _ := a.names.LookupName("lobby"); return p == pc.PID })
+	}
+}
+
+// TestClusterNameOfUnheardNode: a name held by a node that nobody has
+// heard from (lost before the others started) is released once a node has
+// been connected long enough to hear any live node; a name held by a live
+// node is not.
+func TestClusterNameOfUnheardNode(t *testing.T) {
+	t.Parallel()
+	s := startJetStream(t)
+	nc, err := nats.Connect(s.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: cluster.DefaultCluster + "_names", History: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := "n." + base64.RawURLEncoding.EncodeToString([]byte("lobby"))
+	if _, err := kv.Create(ctx, key, []byte("{ghost@app:rooms|1}")); err != nil {
+		t.Fatal(err)
+	}
+
+	b := startNamedNode(t, s, "b")
+	holder := proctest.Spawn(t, b.node, host, nil)
+	if err := register(t, b, "hall", holder); err != nil {
+		t.Fatal(err)
+	}
+	a := startNamedNode(t, s, "a")
+	if p, ok := a.names.LookupName("lobby"); !ok || p.Node != "ghost" {
+		t.Fatalf("lobby: %v %v, want the ghost's process at first", p, ok)
+	}
+	started := time.Now()
+	poll.Until(t, timeout, "the ghost's name released", func() bool {
+		_, held := a.names.LookupName("lobby")
+		return !held
+	})
+	t.Logf("released %v after the node started (heartbeat timeout %v)", time.Since(started), fastOptions().HeartbeatTimeout)
+	if _, err := kv.Get(ctx, key); !errors.Is(err, jetstream.ErrKeyNotFound) {
+		t.Fatalf("the ghost's name is still in the bucket: %v", err)
+	}
+	// b may have released it; by two sweeps of a's own, a would have too.
+	poll.Until(t, timeout, "a sweeps twice", func() bool { return a.names.Swept() >= 2 })
+	for _, n := range []*namedNode{a, b} {
+		if p, ok := n.names.LookupName("hall"); !ok || p != holder.PID {
+			t.Fatalf("on %s, hall: %v %v; want b's %v: a live node's name was released", n.name, p, ok, holder.PID)
+		}
+	}
+}
+
+// TestClusterNamesSurviveOwnCut: a node cut off from NATS long enough to
+// take the others for lost does not release their names when it comes
+// back: the silence was its own.
+func TestClusterNamesSurviveOwnCut(t *testing.T) {
+	t.Parallel()
+	s := startJetStream(t)
+	px := netcut.Start(t, s.Addr().String())
+	a := startNamedNodeAt(t, "nats://"+px.Addr(), "a")
+	b := startNamedNode(t, s, "b")
+	waitPeers(t, a.testNode, b.testNode)
+	holder := proctest.Spawn(t, b.node, host, nil)
+	if err := register(t, b, "hall", holder); err != nil {
+		t.Fatal(err)
+	}
+	poll.Until(t, timeout, "a learns the name", func() bool { p, _ := a.names.LookupName("hall"); return p == holder.PID })
+
+	px.SetCut(true)
+	poll.Until(t, timeout, "a takes b for lost", func() bool { return len(a.tr.Peers()) == 0 })
+	px.SetCut(false)
+	waitPeers(t, a.testNode, b.testNode)
+
+	// Whatever a sent on its way back went before this registration.
+	marker := proctest.Spawn(t, a.node, host, nil)
+	poll.Until(t, timeout, "a registers once back", func() bool { return register(t, a, "marker", marker) == nil })
+	poll.Until(t, timeout, "b learns a's name", func() bool { p, _ := b.names.LookupName("marker"); return p == marker.PID })
+	for _, n := range []*namedNode{a, b} {
+		if p, ok := n.names.LookupName("hall"); !ok || p != holder.PID {
+			t.Fatalf("on %s, hall: %v %v; want b's %v, which never stopped", n.name, p, ok, holder.PID)
+		}
 	}
 }

@@ -40,6 +40,11 @@ type Transport struct {
 		slowDropped, misattributed       atomic.Uint64
 	}
 	warned atomic.Uint64 // bad batches logged, to rate-limit the log
+	// unsteady is when the heartbeat loop last saw this node's NATS
+	// connection down or reconnected (unix ns; at first, the start), and
+	// reconnects the connection's reconnect count then: see steadyFor.
+	unsteady   atomic.Int64
+	reconnects atomic.Uint64
 	names  atomic.Pointer[Names]
 	twin   atomic.Bool // another node with this name was seen (logged once)
 }
@@ -105,6 +110,8 @@ func (t *Transport) Start(n *process.Node) error {
 		t.log.Warn("cluster: flush after subscribing", "error", err)
 	}
 	t.running = true
+	t.unsteady.Store(time.Now().UnixNano())
+	t.reconnects.Store(t.nc.Stats().Reconnects)
 	t.publishHeartbeat(hbHello)
 	t.wg.Add(1)
 	go t.heartbeatLoop()

@@ -58,8 +58,8 @@ func startClusterApp(t *testing.T, url, name string, hb time.Duration) *clusterA
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := clustertest.Join(t, url, name, &cluster.Options{HeartbeatInterval: min(hb/20, 50*time.Millisecond), HeartbeatTimeout: hb})
 	logs, log := testlog.New(slog.LevelInfo)
+	m := clustertest.Join(t, url, name, &cluster.Options{HeartbeatInterval: min(hb/20, 50*time.Millisecond), HeartbeatTimeout: hb, Logger: log})
 	app, err := gateway.Build(cfg, gateway.Options{Logger: log, NodeName: name, Transport: m.Transport, ClusterNames: m.Names})
 	if err != nil {
 		t.Fatal(err)
