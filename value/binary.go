@@ -262,7 +262,7 @@ func (d *binDecoder) list(depth int) (Value, error) {
 			return Value{}, err
 		}
 	}
-	return Value{kind: KindList, c: &compound{items: items}}, nil
+	return Value{kind: KindList, c: (&compound{items: items}).measure()}, nil
 }
 
 func (d *binDecoder) fields(depth int) (Value, error) {
@@ -285,7 +285,7 @@ func (d *binDecoder) fields(depth int) (Value, error) {
 			return Value{}, err
 		}
 	}
-	return Value{kind: KindMap, c: &compound{fields: fs}}, nil
+	return Value{kind: KindMap, c: (&compound{fields: fs}).measure()}, nil
 }
 
 func uvarintLen(x uint64) int {

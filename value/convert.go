@@ -81,7 +81,7 @@ func of(x any, path string, depth int) (Value, error) {
 			}
 			items[i] = it
 		}
-		return Value{kind: KindList, c: &compound{items: items}}, nil
+		return Value{kind: KindList, c: (&compound{items: items}).measure()}, nil
 	case reflect.Map:
 		if rv.Type().Key().Kind() != reflect.String {
 			return Value{}, &ConvertError{Path: path, Msg: "map key type " + rv.Type().Key().String() + " is not string"}

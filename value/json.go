@@ -156,7 +156,7 @@ func parseJSON(dec *json.Decoder, depth int) (Value, error) {
 			if _, err := dec.Token(); err != nil {
 				return Value{}, jsonErr(err)
 			}
-			return Value{kind: KindList, c: &compound{items: items}}, nil
+			return Value{kind: KindList, c: (&compound{items: items}).measure()}, nil
 		}
 		m := make(map[string]Value)
 		for dec.More() {

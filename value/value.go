@@ -50,6 +50,41 @@ type Value struct {
 type compound struct {
 	items  []Value // list
 	fields []Field // map, sorted by key, keys unique
+	size   int     // Size of the list or map, set when it is made (measure)
+}
+
+// The sizes Size counts: a Value, a Field beyond its Value, and a list's
+// or map's header. They follow the struct sizes on a 64-bit machine.
+const (
+	valueSize    = 40
+	fieldSize    = 16
+	compoundSize = 64
+)
+
+// measure sets c.size from its items or fields, which are measured
+// already, so a value of any depth is measured once, as it is made.
+func (c *compound) measure() *compound {
+	n := valueSize + compoundSize
+	for _, it := range c.items {
+		n += it.Size()
+	}
+	for _, f := range c.fields {
+		n += fieldSize + len(f.Key) + f.Value.Size()
+	}
+	c.size = n
+	return c
+}
+
+// Size returns about how many bytes of memory v holds: its text or bytes,
+// and for a list or map its items, keys and values, plus a fixed cost per
+// value. It is computed when the value is made, so it costs nothing to
+// ask; mailboxes bound the bytes they hold with it. A string or value
+// that appears twice in v counts twice, though it is held once.
+func (v Value) Size() int {
+	if v.c != nil {
+		return v.c.size
+	}
+	return valueSize + len(v.str)
 }
 
 // Field is one key and value of a map.
@@ -89,7 +124,7 @@ func BytesString(s string) Value { return Value{kind: KindBytes, str: s} }
 func List(items ...Value) Value {
 	c := newCompound(len(items), false)
 	copy(c.items, items)
-	return Value{kind: KindList, c: c}
+	return Value{kind: KindList, c: c.measure()}
 }
 
 // Map returns a map of the given fields. A key given twice keeps its last value.
@@ -98,7 +133,7 @@ func Map(fields ...Field) Value {
 	fs := c.fields
 	copy(fs, fields)
 	if sortedUnique(fs) {
-		return Value{kind: KindMap, c: c}
+		return Value{kind: KindMap, c: c.measure()}
 	}
 	slices.SortStableFunc(fs, func(a, b Field) int { return strings.Compare(a.Key, b.Key) })
 	// Keep the last of each run of equal keys.
@@ -111,7 +146,7 @@ func Map(fields ...Field) Value {
 	}
 	clear(fs[len(out):]) // no hidden references to dropped values
 	c.fields = out
-	return Value{kind: KindMap, c: c}
+	return Value{kind: KindMap, c: c.measure()}
 }
 
 // newCompound returns a compound with n zero items (or, for a map, n zero
@@ -182,7 +217,7 @@ func FromMap(m map[string]Value) Value {
 		fs = append(fs, Field{k, v})
 	}
 	slices.SortFunc(fs, func(a, b Field) int { return strings.Compare(a.Key, b.Key) })
-	return Value{kind: KindMap, c: &compound{fields: fs}}
+	return Value{kind: KindMap, c: (&compound{fields: fs}).measure()}
 }
 
 // Kind returns the kind of v.

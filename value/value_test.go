@@ -220,3 +220,42 @@ func FuzzParseJSON(f *testing.F) {
 		}
 	})
 }
+
+// TestSize: a value's size grows with its text and its items, whatever
+// way the value was made (built, decoded from the wire or from JSON,
+// converted from Go), and is the same for equal values.
+func TestSize(t *testing.T) {
+	small, big := value.String("x"), value.String(strings.Repeat("x", 1<<20))
+	if d := big.Size() - small.Size(); d != 1<<20-1 {
+		t.Fatalf("a 1 MiB string is %d bytes more than a 1-byte one, want %d", d, 1<<20-1)
+	}
+	built := value.Map(
+		value.Field{Key: "data", Value: value.BytesString(strings.Repeat("b", 5000))},
+		value.Field{Key: "list", Value: value.List(value.Int(1), value.String("two"), value.Nil())},
+		value.Field{Key: "n", Value: value.Float(1.5)},
+	)
+	if built.Size() < 5000+len("data")+len("list")+len("two") {
+		t.Fatalf("size %d is less than the text the value holds", built.Size())
+	}
+	nested := value.List(built, built)
+	if nested.Size() <= 2*built.Size() {
+		t.Fatalf("a list of two values is %d bytes, not more than the two (%d)", nested.Size(), 2*built.Size())
+	}
+	decoded, err := value.DecodeBinary(value.AppendBinary(nil, nested))
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, err := value.ParseJSON([]byte(`{"data": "` + strings.Repeat("b", 5000) + `", "list": [1, "two", null], "n": 1.5}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	converted, err := value.Of(map[string]any{"data": []byte(strings.Repeat("b", 5000)), "list": []any{1, "two", nil}, "n": 1.5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, got := range map[string]int{"decoded": decoded.Size(), "from JSON": value.List(js, js).Size(), "converted": value.List(converted, converted).Size()} {
+		if got != nested.Size() {
+			t.Errorf("%s: size %d, built: %d", name, got, nested.Size())
+		}
+	}
+}
