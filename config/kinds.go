@@ -215,17 +215,25 @@ func (s *LuaSource) check(c *Checker) {
 	s.File, s.Code = c.Source("source", s.Source)
 	c.Required("method", s.Method)
 	checkNames(c, "modules", s.Modules)
-	if s.MemoryLimit != "" {
-		n, err := parseBytes(s.MemoryLimit)
-		switch {
-		case err != nil:
-			c.Fail("memory_limit", "%q: %v (write it like 64MiB)", s.MemoryLimit, err)
-		case n < 1<<20 || n > 4<<30:
-			c.Fail("memory_limit", "%q: must be from 1MiB to 4GiB", s.MemoryLimit)
-		default:
-			s.MaxMemory = n
-		}
+	s.MaxMemory = checkBytes(c, "memory_limit", s.MemoryLimit, 1<<20, "1MiB")
+}
+
+// checkBytes reads the size text given in field (see parseBytes), from
+// least (written lowest) to 4GiB; empty is 0.
+func checkBytes(c *Checker, field, text string, least int64, lowest string) int64 {
+	if text == "" {
+		return 0
 	}
+	n, err := parseBytes(text)
+	switch {
+	case err != nil:
+		c.Fail(field, "%q: %v (write it like 64MiB)", text, err)
+	case n < least || n > 4<<30:
+		c.Fail(field, "%q: must be from %s to 4GiB", text, lowest)
+	default:
+		return n
+	}
+	return 0
 }
 
 // parseBytes reads a size like "512KiB", "64MiB", "1GiB" or "1048576B".
@@ -271,6 +279,9 @@ func (s *ProcessLua) Check(c *Checker) { s.check(c) }
 type ProcessHost struct {
 	// MailboxSize bounds each process's mailbox; default 65536.
 	MailboxSize int `yaml:"mailbox_size"`
+	// MailboxBytes bounds the bytes each process's mailbox holds, like
+	// "64MiB" (the default); from 64KiB to 4GiB.
+	MailboxBytes string `yaml:"mailbox_bytes"`
 	// CancelGrace is how long a cancelled process may take to end; default 5s.
 	CancelGrace Duration `yaml:"cancel_grace"`
 	// Host takes the sizing fields of apps written for the original
@@ -281,6 +292,9 @@ type ProcessHost struct {
 	// Lifecycle: a host with auto_start false is not created, so nothing
 	// can be spawned on it.
 	Lifecycle StartLifecycle `yaml:"lifecycle"`
+
+	// MaxMailboxBytes is MailboxBytes in bytes; 0 when not set.
+	MaxMailboxBytes int64 `yaml:"-"`
 }
 
 // HostSizing is process.host's host: mapping.
@@ -305,6 +319,7 @@ func (s *ProcessHost) Check(c *Checker) {
 	if s.MailboxSize == 0 {
 		s.MailboxSize = 65536
 	}
+	s.MaxMailboxBytes = checkBytes(c, "mailbox_bytes", s.MailboxBytes, 64<<10, "64KiB")
 	c.Duration("cancel_grace", &s.CancelGrace, 5*time.Second, time.Millisecond)
 }
 

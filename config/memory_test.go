@@ -56,3 +56,36 @@ entries:
 		}
 	}
 }
+
+// mailbox_bytes of process hosts: a size with a unit, from 64KiB to 4GiB.
+func TestMailboxBytes(t *testing.T) {
+	app := func(bytes string) fstest.MapFS {
+		return fstest.MapFS{"_index.yaml": {Data: []byte(`version: "1.0"
+namespace: app
+entries:
+  - name: small
+    kind: process.host
+    mailbox_bytes: ` + bytes + `
+  - name: plain
+    kind: process.host
+`)}}
+	}
+	cfg, err := config.Load(app("256KiB"), config.StandardKinds())
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, _ := cfg.Entry("app:small")
+	if got := e.Spec.(*config.ProcessHost).MaxMailboxBytes; got != 256<<10 {
+		t.Errorf("256KiB: %d bytes", got)
+	}
+	p, _ := cfg.Entry("app:plain")
+	if got := p.Spec.(*config.ProcessHost).MaxMailboxBytes; got != 0 {
+		t.Errorf("a host without mailbox_bytes: %d (0: the runtime's default)", got)
+	}
+	for bytes, want := range map[string]string{"1000": "no unit", "32KiB": "must be from 64KiB to 4GiB", "5GiB": "must be from 64KiB to 4GiB"} {
+		_, err := config.Load(app(bytes), config.StandardKinds())
+		if err == nil || !strings.Contains(err.Error(), "app:small") || !strings.Contains(err.Error(), "mailbox_bytes") || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: error %v, want one naming the entry, mailbox_bytes and %q", bytes, err, want)
+		}
+	}
+}

@@ -10,8 +10,9 @@ import (
 
 // Defaults of HostOptions.
 const (
-	DefaultMailboxSize = 65536
-	DefaultCancelGrace = 5 * time.Second
+	DefaultMailboxSize  = 65536
+	DefaultMailboxBytes = 64 << 20
+	DefaultCancelGrace  = 5 * time.Second
 )
 
 // HostOptions configure a process host. The zero HostOptions are valid.
@@ -20,6 +21,13 @@ type HostOptions struct {
 	// mailbox is dropped, counted and logged, and Send returns
 	// ErrMailboxFull. Default DefaultMailboxSize (65536).
 	MailboxSize int
+	// MailboxBytes bounds the bytes each process's mailbox holds (the
+	// value.Value Size of the payloads, plus the topics and a fixed cost
+	// per message), as MailboxSize bounds its messages: a message that
+	// would pass it is dropped the same way, unless the mailbox is empty
+	// (one message of any size gets in). Default DefaultMailboxBytes
+	// (64 MiB).
+	MailboxBytes int
 	// CancelGrace is how long a cancelled process may take to end before it
 	// is terminated. Default DefaultCancelGrace (5s).
 	CancelGrace time.Duration
@@ -27,9 +35,10 @@ type HostOptions struct {
 
 // Host is a named place where processes run, such as "app:processes".
 type Host struct {
-	name        string
-	mailboxSize int
-	cancelGrace time.Duration
+	name         string
+	mailboxSize  int
+	mailboxBytes int
+	cancelGrace  time.Duration
 
 	spawned atomic.Uint64
 	ended   atomic.Uint64
@@ -52,16 +61,19 @@ func (n *Node) AddHost(name string, opts *HostOptions) (*Host, error) {
 	if opts != nil {
 		o = *opts
 	}
-	if o.MailboxSize < 0 || o.CancelGrace < 0 {
-		return nil, fmt.Errorf("process: add host %q: mailbox size and cancel grace must not be negative", name)
+	if o.MailboxSize < 0 || o.MailboxBytes < 0 || o.CancelGrace < 0 {
+		return nil, fmt.Errorf("process: add host %q: mailbox size, mailbox bytes and cancel grace must not be negative", name)
 	}
 	if o.MailboxSize == 0 {
 		o.MailboxSize = DefaultMailboxSize
 	}
+	if o.MailboxBytes == 0 {
+		o.MailboxBytes = DefaultMailboxBytes
+	}
 	if o.CancelGrace == 0 {
 		o.CancelGrace = DefaultCancelGrace
 	}
-	h := &Host{name: name, mailboxSize: o.MailboxSize, cancelGrace: o.CancelGrace}
+	h := &Host{name: name, mailboxSize: o.MailboxSize, mailboxBytes: o.MailboxBytes, cancelGrace: o.CancelGrace}
 	n.hostsMu.Lock()
 	defer n.hostsMu.Unlock()
 	if _, ok := n.hosts[name]; ok {

@@ -12,6 +12,13 @@ type Message struct {
 	Payload value.Value // immutable
 }
 
+// messageSize is what a message in a mailbox costs beyond its topic and
+// payload (the Message struct in the mailbox's ring, about).
+const messageSize = 64
+
+// size is what a message counts against its mailbox's MailboxBytes.
+func (m *Message) size() int { return messageSize + len(m.Topic) + m.Payload.Size() }
+
 // EventKind says what an Event reports.
 type EventKind uint8
 

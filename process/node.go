@@ -148,6 +148,15 @@ func (n *Node) MailboxLen(p pid.PID) int {
 	return 0
 }
 
+// MailboxBytes returns the bytes held in the mailbox of the local process
+// p (see HostOptions.MailboxBytes), or 0 if there is no such process.
+func (n *Node) MailboxBytes(p pid.PID) int {
+	if proc := n.lookup(p); proc != nil {
+		return proc.inbox.byteLen()
+	}
+	return 0
+}
+
 // Stats are counters of the whole node.
 type Stats struct {
 	Processes   int    // live processes

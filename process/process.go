@@ -89,11 +89,20 @@ type SpawnOptions struct {
 	Quiet bool
 }
 
+// initInbox bounds the mailbox by the host's MailboxSize and MailboxBytes;
+// withSignal says whether a blocking process waits on it.
+func (p *Process) initInbox(withSignal bool) {
+	p.inbox.init(p.host.mailboxSize, withSignal)
+	p.inbox.weigh, p.inbox.maxBytes = weighMessage, p.host.mailboxBytes
+}
+
+func weighMessage(m Message) int { return m.size() }
+
 // Spawn starts a blocking process running fn on the named host.
 func (n *Node) Spawn(host string, fn Func, opts SpawnOptions) (pid.PID, error) {
 	return n.spawn(host, opts, func(p *Process) {
 		p.ctx = newProcContext()
-		p.inbox.init(p.host.mailboxSize, true)
+		p.initInbox(true)
 		p.events.init(0, true)
 	}, func(p *Process) {
 		n.goroutines.add()
@@ -105,7 +114,7 @@ func (n *Node) Spawn(host string, fn Func, opts SpawnOptions) (pid.PID, error) {
 func (n *Node) SpawnReactive(host string, h Handler, opts SpawnOptions) (pid.PID, error) {
 	return n.spawn(host, opts, func(p *Process) {
 		p.handler = h
-		p.inbox.init(p.host.mailboxSize, false)
+		p.initInbox(false)
 		p.events.init(0, false)
 	}, func(p *Process) {
 		// Something may already have been delivered (a noproc EXIT, say).

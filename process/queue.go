@@ -15,10 +15,16 @@ type queue[T any] struct {
 	buf    []T // ring; len(buf) is zero or a power of two
 	head   int
 	n      int
-	max    int           // 0: unbounded
-	closed bool          // no more pushes; pops drain what is left
-	regrow int32         // the ring's first size after a release: half the released one (in closed's padding)
-	signal chan struct{} // nil for queues consumed by scheduling
+	max    int  // 0: unbounded
+	closed bool // no more pushes; pops drain what is left
+	// With weigh set, the queue also counts the bytes of its items, and a
+	// bounded push fails when they would pass maxBytes (an empty queue
+	// takes any one item).
+	weigh    func(T) int
+	bytes    int
+	maxBytes int
+	regrow   int32         // the ring's first size after a release: half the released one (in closed's padding)
+	signal   chan struct{} // nil for queues consumed by scheduling
 
 	// Waiting senders (see roomBelow and takenAt). Both cost nothing to a
 	// queue nobody waits on: one nil check and one length check per pop.
@@ -78,6 +84,14 @@ func (q *queue[T]) pushAt(v T, limit int) (pushResult, uint64) {
 		q.mu.Unlock()
 		return pushFull, 0
 	}
+	if q.weigh != nil {
+		w := q.weigh(v)
+		if limit > 0 && q.n > 0 && q.bytes+w > q.maxBytes {
+			q.mu.Unlock()
+			return pushFull, 0
+		}
+		q.bytes += w
+	}
 	if q.n == len(q.buf) {
 		q.grow()
 	}
@@ -130,6 +144,9 @@ func (q *queue[T]) pop() (v T, ok, closed bool) {
 	q.head = (i + 1) & (len(q.buf) - 1)
 	q.n--
 	q.out.Add(1)
+	if q.weigh != nil {
+		q.bytes -= q.weigh(v)
+	}
 	if q.n == 0 {
 		q.head = 0
 		if len(q.buf) > 64 {
@@ -149,7 +166,7 @@ func (q *queue[T]) close(drop bool) int {
 	dropped := 0
 	if drop {
 		dropped = q.n
-		q.buf, q.head, q.n = nil, 0, 0
+		q.buf, q.head, q.n, q.bytes = nil, 0, 0, 0
 		q.out.Add(uint64(dropped))
 	}
 	if !q.closed {
@@ -163,13 +180,14 @@ func (q *queue[T]) close(drop bool) int {
 }
 
 // roomBelow returns a channel that is closed once the queue holds fewer
-// than below items, or is closed to pushes (a push then fails at once, so
-// there is nothing to wait for). Waiters with different bounds share one
-// channel, woken at the highest bound: a waiter re-checks when woken.
+// than below items, and with weigh set no more than half its maxBytes, or
+// is closed to pushes (a push then fails at once, so there is nothing to
+// wait for). Waiters with different bounds share one channel, woken at the
+// highest bound: a waiter re-checks when woken.
 func (q *queue[T]) roomBelow(below int) <-chan struct{} {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if q.closed || q.n < below {
+	if q.closed || (q.n < below && q.bytesRoom()) {
 		return closedChan
 	}
 	if q.room == nil {
@@ -198,7 +216,7 @@ func (q *queue[T]) isTaken(pos uint64) bool { return q.out.Load() > pos }
 
 // wakeSenders wakes the senders whose wait is over; q.mu is held.
 func (q *queue[T]) wakeSenders() {
-	if q.room != nil && (q.closed || q.n <= q.roomAt) {
+	if q.room != nil && (q.closed || (q.n <= q.roomAt && q.bytesRoom())) {
 		close(q.room)
 		q.room = nil
 	}
@@ -206,6 +224,11 @@ func (q *queue[T]) wakeSenders() {
 		close(heap.Pop(&q.takers).(taker).ch)
 	}
 }
+
+// bytesRoom reports whether the queue's bytes leave room for a waiting
+// sender: half its maxBytes or less, so that many waiting senders go at
+// once rather than one per item taken. q.mu is held.
+func (q *queue[T]) bytesRoom() bool { return q.weigh == nil || q.bytes <= q.maxBytes/2 }
 
 // taker waits for the item at pos to leave its queue.
 type taker struct {
@@ -233,4 +256,11 @@ func (q *queue[T]) len() int {
 	n := q.n
 	q.mu.Unlock()
 	return n
+}
+
+func (q *queue[T]) byteLen() int {
+	q.mu.Lock()
+	b := q.bytes
+	q.mu.Unlock()
+	return b
 }

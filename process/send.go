@@ -181,7 +181,7 @@ func (p *Process) deliverAt(m Message, dropFull bool, limit int) (Receipt, error
 	if bits.OnesCount64(drops) == 1 { // log the 1st, 2nd, 4th, 8th... drop
 		p.node.log.Warn("mailbox full: message dropped",
 			"pid", p.pid.String(), "topic", m.Topic, "from", m.From.String(),
-			"mailbox_size", p.host.mailboxSize, "dropped_so_far", drops)
+			"mailbox_size", p.host.mailboxSize, "mailbox_bytes", p.host.mailboxBytes, "message_bytes", m.size(), "dropped_so_far", drops)
 	}
 	return Receipt{}, &OpError{Op: "send", Arg: p.pid.String(), Err: ErrMailboxFull}
 }

@@ -275,3 +275,85 @@ func TestTrySendFullMailboxIsNotADrop(t *testing.T) {
 		t.Errorf("Send is not bound by a TrySend limit: %v", err)
 	}
 }
+
+// TestMailboxBytes: a mailbox is bounded in bytes as well as in messages:
+// big messages fill it long before the message bound. A message over the
+// bound still gets into an empty mailbox, a refused TrySend is not a
+// drop, and a sender waiting for room is woken once the receiver has
+// taken the mailbox down to half its bytes.
+func TestMailboxBytes(t *testing.T) {
+	t.Parallel()
+	const bound = 1 << 20
+	n := newNode(t, &process.HostOptions{MailboxSize: 1000, MailboxBytes: bound}, nil)
+	h, _ := n.Host(host)
+	take := make(chan struct{})
+	took := make(chan int)
+	to, err := n.Spawn(host, func(p *process.Process) (value.Value, error) {
+		for range take {
+			m, ok := p.Receive(p.Context())
+			if !ok {
+				return value.Nil(), nil
+			}
+			data, _ := m.Payload.Raw()
+			took <- len(data)
+		}
+		return value.Nil(), nil
+	}, process.SpawnOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { close(take) })
+	chunk := value.BytesString(strings.Repeat("x", 100<<10))
+	sent := 0
+	for ; sent < 100; sent++ {
+		if err := n.TrySend(pid.PID{}, to, "chunk", chunk, 0); err != nil {
+			if !errors.Is(err, process.ErrMailboxFull) {
+				t.Fatal(err)
+			}
+			break
+		}
+	}
+	if sent != 10 {
+		t.Fatalf("%d chunks of 100 KiB went into a 1 MiB mailbox, want 10", sent)
+	}
+	if d := h.Stats().Dropped; d != 0 {
+		t.Fatalf("a refused TrySend counted %d drop(s)", d)
+	}
+	if err := n.Send(pid.PID{}, to, "chunk", chunk); !errors.Is(err, process.ErrMailboxFull) {
+		t.Fatalf("Send to a mailbox full of bytes: %v", err)
+	}
+	if d := h.Stats().Dropped; d != 1 {
+		t.Fatalf("a refused Send counted %d drops, want 1", d)
+	}
+
+	room := n.MailboxRoom(to, 0)
+	for i := range 4 {
+		take <- struct{}{}
+		<-took
+		select {
+		case <-room:
+			t.Fatalf("room signalled after %d of 10 chunks were taken; the mailbox holds more than half its bytes", i+1)
+		default:
+		}
+	}
+	take <- struct{}{}
+	<-took
+	<-room // 5 chunks left: half the bytes at most
+
+	// An empty mailbox takes one message over the bound.
+	for range 5 {
+		take <- struct{}{}
+		<-took
+	}
+	huge := value.BytesString(strings.Repeat("y", 2*bound))
+	if err := n.Send(pid.PID{}, to, "huge", huge); err != nil {
+		t.Fatalf("one message over the bound into an empty mailbox: %v", err)
+	}
+	if err := n.TrySend(pid.PID{}, to, "tiny", value.Nil(), 0); !errors.Is(err, process.ErrMailboxFull) {
+		t.Fatalf("a second message after one over the bound: %v", err)
+	}
+	take <- struct{}{}
+	if got := <-took; got != 2*bound {
+		t.Fatalf("took %d bytes, want the huge message", got)
+	}
+}

@@ -2,6 +2,7 @@ package wsrelay_test
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -692,6 +693,72 @@ func TestBackpressure(t *testing.T) {
 	for i := range n {
 		if s := <-got; s != itoa(i) {
 			t.Fatalf("frame %d: got %q", i, s)
+		}
+	}
+	if d := h.Stats().Dropped; d != 0 {
+		t.Errorf("%d frames dropped", d)
+	}
+}
+
+// TestBackpressureBytes: clients sending large frames to a target that
+// does not keep up fill its mailbox up to its byte bound, not to what
+// their in-flight budgets together allow (8 MiB here), and lose nothing:
+// each is held back until the target takes its frames.
+func TestBackpressureBytes(t *testing.T) {
+	m := &pauses{}
+	e := newEnv(t, wsrelay.Options{Metrics: m})
+	const bound = 256 << 10
+	h, err := e.node.AddHost("bytes", &process.HostOptions{MailboxSize: 100000, MailboxBytes: bound})
+	if err != nil {
+		t.Fatal(err)
+	}
+	release := make(chan struct{})
+	got := make(chan string, 1000)
+	target, _ := e.node.Spawn("bytes", func(p *process.Process) (value.Value, error) {
+		<-release
+		for {
+			m, ok := p.Receive(p.Context())
+			if !ok {
+				return value.Nil(), nil
+			}
+			if m.Topic == "ws.message" {
+				got <- str(m, "data")
+			}
+		}
+	}, process.SpawnOptions{})
+	e.relayTo(target, "")
+	const clients, frames = 8, 40
+	body := func(c, i int) string { return itoa(c) + ":" + itoa(i) + ":" + strings.Repeat("x", 30<<10) }
+	wrote := make(chan error, clients)
+	for ci := range clients {
+		c := e.dial(t, nil)
+		go func() {
+			for i := range frames {
+				if err := c.WriteText(body(ci, i)); err != nil {
+					wrote <- err
+					return
+				}
+			}
+			wrote <- nil
+		}()
+	}
+	poll.Until(t, timeout, "every client held back for the full mailbox", func() bool { return m.mailbox.Load() >= clients })
+	if b := e.node.MailboxBytes(target); b > bound || b < bound/2 {
+		t.Fatalf("the target's mailbox holds %d bytes; want it full, within its bound of %d", b, bound)
+	}
+	close(release)
+	next := make([]int, clients)
+	for range clients * frames {
+		s := <-got
+		var ci, i int
+		if _, err := fmt.Sscanf(s, "%d:%d:", &ci, &i); err != nil || ci < 0 || ci >= clients || i != next[ci] {
+			t.Fatalf("got %.12q…: not the next frame of a client (%v)", s, next)
+		}
+		next[ci]++
+	}
+	for range clients {
+		if err := <-wrote; err != nil {
+			t.Fatal(err)
 		}
 	}
 	if d := h.Stats().Dropped; d != 0 {
