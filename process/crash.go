@@ -3,9 +3,6 @@ package process
 import (
 	"errors"
 	"log/slog"
-	"strconv"
-	"sync"
-	"time"
 
 	"github.com/wsrelay/wsrelay/internal/logtext"
 	"github.com/wsrelay/wsrelay/pid"
@@ -58,38 +55,5 @@ func (n *Node) reportCrash(p *Process, r Result, rel [relKinds][]pid.PID) {
 // The WebSocket relay logs its targets' failures through it, so a hub
 // failing under a thousand clients costs a few lines, not a thousand.
 func (n *Node) LogFailure(l *slog.Logger, msg string, args ...any) {
-	ok, suppressed := n.crashes.allow()
-	if suppressed > 0 {
-		l.Error(strconv.Itoa(suppressed)+" crash reports suppressed", "suppressed", suppressed)
-	}
-	if ok {
-		l.Error(msg, args...)
-	}
-}
-
-// limiter lets through at most max events per second.
-type limiter struct {
-	mu         sync.Mutex
-	max        int // 0: none
-	now        func() time.Time
-	window     time.Time // start of the current second
-	used       int       // events let through in it
-	suppressed int       // events refused since the last one let through
-}
-
-// allow reports whether an event may go through now and, when it may,
-// how many were refused before it (which the caller reports).
-func (l *limiter) allow() (ok bool, suppressed int) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if t := l.now(); t.Sub(l.window) >= time.Second {
-		l.window, l.used = t, 0
-	}
-	if l.used >= l.max {
-		l.suppressed++
-		return false, 0
-	}
-	l.used++
-	suppressed, l.suppressed = l.suppressed, 0
-	return true, suppressed
+	n.crashes.Log(l, slog.LevelError, "crash reports", msg, args...)
 }

@@ -1,10 +1,7 @@
 package process
 
 import (
-	"fmt"
-	"strings"
 	"testing"
-	"time"
 
 	"github.com/wsrelay/wsrelay/pid"
 )
@@ -105,33 +102,5 @@ func TestQueueReleasesBurstMemory(t *testing.T) {
 	}
 	if q.buf != nil {
 		t.Fatalf("drained queue still holds a buffer of %d", len(q.buf))
-	}
-}
-
-func TestLimiter(t *testing.T) {
-	now := time.Unix(1000, 0)
-	l := limiter{max: 2, now: func() time.Time { return now }}
-	var got []string
-	step := func() {
-		ok, sup := l.allow()
-		got = append(got, fmt.Sprintf("%v/%d", ok, sup))
-	}
-	step()
-	step()
-	step()
-	step() // two let through, two suppressed
-	now = now.Add(999 * time.Millisecond)
-	step() // same second
-	now = now.Add(time.Millisecond)
-	step() // a new second: through, with the count
-	step()
-	step()
-	want := "true/0 true/0 false/0 false/0 false/0 true/3 true/0 false/0"
-	if s := strings.Join(got, " "); s != want {
-		t.Fatalf("got  %s\nwant %s", s, want)
-	}
-	none := limiter{max: 0, now: time.Now}
-	if ok, _ := none.allow(); ok {
-		t.Fatal("a limit of 0 let a line through")
 	}
 }

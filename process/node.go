@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/wsrelay/wsrelay/internal/ratelog"
 	"github.com/wsrelay/wsrelay/pid"
 )
 
@@ -56,7 +57,7 @@ type Node struct {
 	namesMu sync.Mutex
 	names   map[string]nameEntry
 
-	crashes limiter // crash reports per second
+	crashes *ratelog.Limiter // crash reports per second
 
 	closing     atomic.Bool
 	live        waitCounter // processes not yet ended
@@ -100,7 +101,7 @@ func NewNode(opts *Options) (*Node, error) {
 		names:     make(map[string]nameEntry),
 	}
 	n.procs.init()
-	n.crashes.max, n.crashes.now = o.CrashReports, time.Now
+	n.crashes = ratelog.New(o.CrashReports)
 	return n, nil
 }
 
