@@ -119,23 +119,26 @@ func (nm *Names) Changed(name string) <-chan struct{} {
 }
 
 // CutOff reports whether this node has been without its NATS connection
-// for half the heartbeat timeout or longer: soon the other nodes may take
-// it for lost and release its names and claims, so whatever it runs under
-// a claim must stop. The time counts from the first call that saw the
-// connection down: call it often (a cluster service's supervisor does,
-// every 100 ms). A connection that hangs without closing is seen down
-// only once the NATS client notices (its pings go unanswered).
+// for half the heartbeat timeout or longer, or has not heard its own
+// heartbeat back for as long (at least one and a half heartbeat
+// intervals): soon the other nodes may take it for lost and release its
+// names and claims, so whatever it runs under a claim must stop. The time
+// without a connection counts from the first call that saw it down: call
+// CutOff often (a cluster service's supervisor does, every 100 ms). The
+// missing echo is what shows a connection that hangs without closing,
+// which the NATS client notices only when its pings go unanswered.
 func (nm *Names) CutOff() bool {
+	now := time.Now()
 	nm.mu.Lock()
 	defer nm.mu.Unlock()
 	if nm.t.nc.IsConnected() {
 		nm.offline = time.Time{}
-		return false
+		return nm.t.unheardFor(now) >= nm.t.fenceAfter()
 	}
 	if nm.offline.IsZero() {
-		nm.offline = time.Now()
+		nm.offline = now
 	}
-	return time.Since(nm.offline) >= nm.t.opts.HeartbeatTimeout/2
+	return now.Sub(nm.offline) >= nm.t.opts.HeartbeatTimeout/2
 }
 
 // wakeLocked wakes those waiting on a change of name. nm.mu is held.

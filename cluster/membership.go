@@ -75,9 +75,26 @@ func (t *Transport) heartbeatLoop() {
 // catches a break shorter than the heartbeat loop's period.
 func (t *Transport) noteConnection(now time.Time) {
 	n := t.nc.Stats().Reconnects
-	if !t.nc.IsConnected() || t.reconnects.Swap(n) != n {
+	if !t.nc.IsConnected() || t.reconnects.Swap(n) != n || t.unheardFor(now) >= t.fenceAfter() {
 		t.unsteady.Store(now.UnixNano())
 	}
+}
+
+// unheardFor returns how long ago this node last heard its own heartbeat
+// back. A connection that hangs (the TCP connection neither works nor
+// closes) looks connected to the NATS client until its pings go
+// unanswered, minutes by default; the missing echo shows it within a
+// heartbeat interval or two.
+func (t *Transport) unheardFor(now time.Time) time.Duration {
+	return now.Sub(time.Unix(0, t.heardSelf.Load()))
+}
+
+// fenceAfter is how long this node may go without hearing its own
+// heartbeat before it takes itself for cut off: half the timeout, so it
+// knows before the others take it for lost, but at least one and a half
+// intervals, so that heartbeats on time never trip it.
+func (t *Transport) fenceAfter() time.Duration {
+	return max(t.opts.HeartbeatTimeout/2, t.opts.HeartbeatInterval*3/2)
 }
 
 // steadyFor returns how long this node's NATS connection has been up
@@ -150,7 +167,11 @@ func (t *Transport) onHeartbeat(m *nats.Msg) {
 		return
 	}
 	if name == t.name {
-		if inc != t.inc && t.twin.CompareAndSwap(false, true) {
+		if inc == t.inc {
+			t.heardSelf.Store(time.Now().UnixNano())
+			return
+		}
+		if t.twin.CompareAndSwap(false, true) {
 			t.log.Error("cluster: another node runs under this node's name; signals for this name reach both",
 				"node", name, "other_incarnation", inc, "incarnation", t.inc)
 		}

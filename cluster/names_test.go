@@ -186,8 +186,15 @@ func TestClusterNameOfUnheardNode(t *testing.T) {
 
 // TestClusterNamesSurviveOwnCut: a node cut off from NATS long enough to
 // take the others for lost does not release their names when it comes
-// back: the silence was its own.
+// back: the silence was its own. So with a connection that hangs rather
+// than closes.
 func TestClusterNamesSurviveOwnCut(t *testing.T) {
+	t.Parallel()
+	t.Run("cut", func(t *testing.T) { testNamesSurviveOwnCut(t, (*netcut.Proxy).SetCut) })
+	t.Run("hang", func(t *testing.T) { testNamesSurviveOwnCut(t, (*netcut.Proxy).SetHang) })
+}
+
+func testNamesSurviveOwnCut(t *testing.T, cut func(*netcut.Proxy, bool)) {
 	t.Parallel()
 	s := startJetStream(t)
 	px := netcut.Start(t, s.Addr().String())
@@ -200,9 +207,9 @@ func TestClusterNamesSurviveOwnCut(t *testing.T) {
 	}
 	poll.Until(t, timeout, "a learns the name", func() bool { p, _ := a.names.LookupName("hall"); return p == holder.PID })
 
-	px.SetCut(true)
+	cut(px, true)
 	poll.Until(t, timeout, "a takes b for lost", func() bool { return len(a.tr.Peers()) == 0 })
-	px.SetCut(false)
+	cut(px, false)
 	waitPeers(t, a.testNode, b.testNode)
 
 	// Whatever a sent on its way back went before this registration.

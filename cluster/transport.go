@@ -45,6 +45,9 @@ type Transport struct {
 	// reconnects the connection's reconnect count then: see steadyFor.
 	unsteady   atomic.Int64
 	reconnects atomic.Uint64
+	// heardSelf is when this node last heard its own heartbeat back from
+	// NATS (unix ns; at first, the start): see unheardFor.
+	heardSelf atomic.Int64
 	names  atomic.Pointer[Names]
 	twin   atomic.Bool // another node with this name was seen (logged once)
 }
@@ -111,6 +114,7 @@ func (t *Transport) Start(n *process.Node) error {
 	}
 	t.running = true
 	t.unsteady.Store(time.Now().UnixNano())
+	t.heardSelf.Store(time.Now().UnixNano())
 	t.reconnects.Store(t.nc.Stats().Reconnects)
 	t.publishHeartbeat(hbHello)
 	t.wg.Add(1)

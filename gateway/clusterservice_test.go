@@ -477,3 +477,38 @@ func expectResolves(t *testing.T, nodes []*clusterApp, want pid.PID) {
 		return true
 	})
 }
+
+// TestClusterServiceHang: the connection of the node that runs the
+// instance hangs (open, carrying nothing: the NATS client would notice
+// only minutes later, when its pings go unanswered). The node stops
+// hearing its own heartbeat and terminates its instance before the other
+// node takes it for lost and starts one; once the hang ends it stands by.
+// At no moment do two instances run.
+func TestClusterServiceHang(t *testing.T) {
+	s := natstest.StartJetStream(t)
+	px := netcut.Start(t, s.Addr().String())
+	a := startClusterApp(t, "nats://"+px.Addr(), "a", hbTimeout)
+	first := oneInstance(t, []*clusterApp{a}, "the instance runs on a")
+	b := startClusterApp(t, s.ClientURL(), "b", hbTimeout)
+	nodes := []*clusterApp{a, b}
+	expectResolves(t, nodes, first)
+	smp := sample(nodes)
+
+	hang := time.Now()
+	px.SetHang(true)
+	poll.Until(t, timeout, "a fences its instance", func() bool { return !a.app.Node().Alive(first) })
+	fenced := time.Since(hang)
+	second := oneInstance(t, []*clusterApp{b}, "b starts an instance")
+	t.Logf("hang: a terminated its instance after %v, b started one after %v (heartbeat timeout %v)", fenced, time.Since(hang), hbTimeout)
+	px.SetHang(false)
+	poll.Until(t, timeout, "a stands by once it is back", func() bool {
+		return strings.Count(a.logs.String(), "service stands by: another node runs it") > 0
+	})
+	expectResolves(t, nodes, second)
+	if most, samples := smp.end(); most > 1 {
+		t.Fatalf("%d instances at once over %d samples", most, samples)
+	}
+	if live := instances(nodes); len(live) != 1 || live[0] != second {
+		t.Fatalf("instances %v, want only %v", live, second)
+	}
+}

@@ -1,10 +1,10 @@
 // Package netcut is a TCP proxy for tests that cuts connections the way a
 // network does: while cut, it closes what it carries and refuses new
-// connections; healed, it forwards again.
+// connections; healed, it forwards again. It can also hang: connections
+// stay open and carry nothing until the hang ends.
 package netcut
 
 import (
-	"io"
 	"net"
 	"sync"
 	"testing"
@@ -17,6 +17,7 @@ type Proxy struct {
 	mu     sync.Mutex
 	conns  []net.Conn
 	cut    bool
+	hung   chan struct{} // closed when a hang ends; nil while none
 	wg     sync.WaitGroup
 }
 
@@ -34,6 +35,7 @@ func Start(t testing.TB, target string) *Proxy {
 	t.Cleanup(func() {
 		_ = ln.Close()
 		p.SetCut(true)
+		p.SetHang(false) // what a hang held fails on the closed connections
 		p.wg.Wait()
 	})
 	return p
@@ -52,6 +54,31 @@ func (p *Proxy) SetCut(cut bool) {
 			_ = c.Close()
 		}
 		p.conns = nil
+	}
+}
+
+// SetHang makes the network hang (true): connections stay open but carry
+// nothing, the way a dead link or a silent firewall behaves, until the
+// hang ends (false) and what was held goes through.
+func (p *Proxy) SetHang(hang bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch {
+	case hang && p.hung == nil:
+		p.hung = make(chan struct{})
+	case !hang && p.hung != nil:
+		close(p.hung)
+		p.hung = nil
+	}
+}
+
+// waitHang returns once the network does not hang.
+func (p *Proxy) waitHang() {
+	p.mu.Lock()
+	h := p.hung
+	p.mu.Unlock()
+	if h != nil {
+		<-h
 	}
 }
 
@@ -84,7 +111,19 @@ func (p *Proxy) accept() {
 
 func (p *Proxy) pipe(dst, src net.Conn) {
 	defer p.wg.Done()
-	_, _ = io.Copy(dst, src)
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			p.waitHang()
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				break
+			}
+		}
+		if err != nil {
+			break
+		}
+	}
 	_ = dst.Close()
 	_ = src.Close()
 }
