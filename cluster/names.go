@@ -14,6 +14,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/wsrelay/wsrelay/internal/logtext"
 	"github.com/wsrelay/wsrelay/pid"
 	"github.com/wsrelay/wsrelay/process"
 	"github.com/wsrelay/wsrelay/value"
@@ -167,7 +168,8 @@ func (nm *Names) sweepLoop(ctx context.Context) {
 	}
 }
 
-// sweep releases the names of nodes that this node does not see up
+// sweep releases the names of this node's processes that have ended, and
+// those of nodes that this node does not see up
 // although its own connection has been steady for a whole
 // HeartbeatTimeout, long enough to hear any live node: nodes lost while
 // this node was away from NATS, and nodes it never heard from (lost
@@ -183,14 +185,26 @@ func (nm *Names) sweep(now time.Time, absent map[string]uint64) {
 	}
 	defer nm.swept.Add(1)
 	holders := map[string]bool{}
+	var own []holderReq
 	nm.mu.RLock()
 	seen := nm.seen
-	for _, e := range nm.table {
+	for name, e := range nm.table {
 		if e.pid.Node != nm.t.name {
 			holders[e.pid.Node] = true
+		} else {
+			own = append(own, holderReq{name: name, e: e})
 		}
 	}
 	nm.mu.RUnlock()
+	// Names of this node's processes that have ended: the keeper releases
+	// them as they end, but not one whose registration's answer was lost
+	// (the request timed out while NATS was away, yet the name was
+	// written), nor one whose release failed for the same reason.
+	for _, o := range own {
+		if !nm.t.node.Alive(o.e.pid) && nm.release(o.name, o.e.rev) {
+			nm.log.Warn("cluster: released the name of a process of this node that has ended", "name", logtext.Cut(o.name, 64), "pid", o.e.pid.String())
+		}
+	}
 	for node := range absent {
 		if !holders[node] {
 			delete(absent, node)

@@ -222,3 +222,43 @@ func testNamesSurviveOwnCut(t *testing.T, cut func(*netcut.Proxy, bool)) {
 		}
 	}
 }
+
+// TestClusterNameOfEndedLocalProcess: a name the bucket holds for a
+// process of this node that is not alive (a registration whose answer
+// was lost while NATS was away, so the keeper never heard of it) is
+// released by the node's sweep.
+func TestClusterNameOfEndedLocalProcess(t *testing.T) {
+	t.Parallel()
+	s := startJetStream(t)
+	a := startNamedNode(t, s, "a")
+	gone := proctest.Spawn(t, a.node, host, nil)
+	gone.Exit(nil)
+	poll.Until(t, timeout, "the process ended", func() bool { return !a.node.Alive(gone.PID) })
+	nc, err := nats.Connect(s.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	kv, err := js.KeyValue(ctx, cluster.DefaultCluster+"_names")
+	if err != nil {
+		t.Fatal(err)
+	}
+	live := proctest.Spawn(t, a.node, host, nil)
+	if err := register(t, a, "kept", live); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kv.Create(ctx, "n."+base64.RawURLEncoding.EncodeToString([]byte("leaked")), []byte(gone.PID.String())); err != nil {
+		t.Fatal(err)
+	}
+	poll.Until(t, timeout, "a learns the leaked name", func() bool { _, ok := a.names.LookupName("leaked"); return ok })
+	poll.Until(t, timeout, "the leaked name released", func() bool { _, ok := a.names.LookupName("leaked"); return !ok })
+	if p, ok := a.names.LookupName("kept"); !ok || p != live.PID {
+		t.Fatalf("kept: %v %v, want the live holder %v", p, ok, live.PID)
+	}
+}
