@@ -28,10 +28,10 @@ func TestRelationsTable(t *testing.T) {
 	if len(notes) != 1 || notes[0].from != b || notes[0].topic != "bye" || r.notices != nil {
 		t.Fatalf("takeNode(n2) notices = %v, left %v: want b's only, none left", notes, r.notices)
 	}
-	if r.has(relLinks, b) || !r.has(relLinks, a) || r.m[relWatchers] != nil {
+	if r.has(relLinks, b) || !r.has(relLinks, a) || r.count(relWatchers) != 0 {
 		t.Fatal("takeNode left entries of the node or removed others")
 	}
-	if !r.remove(relLinks, a) || r.remove(relLinks, a) || r.m[relLinks] != nil {
+	if !r.remove(relLinks, a) || r.remove(relLinks, a) || r.m[relLinks].few != nil || r.m[relLinks].many != nil {
 		t.Fatal("remove must report whether the entry was there and free empty maps")
 	}
 	all := r.take()
@@ -102,5 +102,39 @@ func TestQueueReleasesBurstMemory(t *testing.T) {
 	}
 	if q.buf != nil {
 		t.Fatalf("drained queue still holds a buffer of %d", len(q.buf))
+	}
+}
+
+// TestPIDSet: a set grows from its slice into a map and back to nothing,
+// and answers the same either way.
+func TestPIDSet(t *testing.T) {
+	var s pidSet
+	ps := make([]pid.PID, 3*fewPIDs)
+	for i := range ps {
+		ps[i] = pid.PID{Node: "n", Host: "h", ID: uint64(i + 1)}
+	}
+	for i, p := range ps {
+		if !s.add(p) || s.add(p) || s.len() != i+1 || !s.has(p) {
+			t.Fatalf("add %d: len %d", i, s.len())
+		}
+		if (s.many != nil) != (i >= fewPIDs) {
+			t.Fatalf("after %d PIDs: map %v", i+1, s.many != nil)
+		}
+	}
+	if got := s.appendTo(nil); len(got) != len(ps) {
+		t.Fatalf("appendTo: %d PIDs", len(got))
+	}
+	for i, p := range ps {
+		if !s.remove(p) || s.remove(p) || s.has(p) || s.len() != len(ps)-i-1 {
+			t.Fatalf("remove %d: len %d", i, s.len())
+		}
+	}
+	if s.few != nil || s.many != nil {
+		t.Fatal("an emptied set holds memory")
+	}
+	s.add(ps[0])
+	s.add(ps[1])
+	if !s.remove(ps[0]) || !s.has(ps[1]) || s.len() != 1 {
+		t.Fatal("removing from the slice lost another PID")
 	}
 }

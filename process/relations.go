@@ -16,11 +16,11 @@ const (
 )
 
 // relations is the table of a process's monitors and links, indexed by the
-// other process's PID. Its maps are made on first use, so a process with no
+// other process's PID. Its sets are made on first use, so a process with no
 // relations pays for none. It is not safe for concurrent use: the owning
 // process's mutex guards it.
 type relations struct {
-	m [relKinds]map[pid.PID]struct{}
+	m [relKinds]pidSet
 	// notices holds what watchers on other nodes left with this process
 	// (Process.MonitorNotice), by watcher; an entry lives only as long
 	// as its watcher is in m[relWatchers].
@@ -83,25 +83,12 @@ func (r *relations) dropNotice(w pid.PID) {
 }
 
 // add records p; it reports false when p was already there.
-func (r *relations) add(k relKind, p pid.PID) bool {
-	if r.m[k] == nil {
-		r.m[k] = make(map[pid.PID]struct{}, 1)
-	}
-	if _, ok := r.m[k][p]; ok {
-		return false
-	}
-	r.m[k][p] = struct{}{}
-	return true
-}
+func (r *relations) add(k relKind, p pid.PID) bool { return r.m[k].add(p) }
 
 // remove deletes p; it reports whether p was there.
 func (r *relations) remove(k relKind, p pid.PID) bool {
-	if _, ok := r.m[k][p]; !ok {
+	if !r.m[k].remove(p) {
 		return false
-	}
-	delete(r.m[k], p)
-	if len(r.m[k]) == 0 {
-		r.m[k] = nil
 	}
 	if k == relWatchers && r.notices != nil {
 		r.dropNotice(p)
@@ -109,21 +96,16 @@ func (r *relations) remove(k relKind, p pid.PID) bool {
 	return true
 }
 
-func (r *relations) has(k relKind, p pid.PID) bool {
-	_, ok := r.m[k][p]
-	return ok
-}
+func (r *relations) has(k relKind, p pid.PID) bool { return r.m[k].has(p) }
 
-func (r *relations) count(k relKind) int { return len(r.m[k]) }
+func (r *relations) count(k relKind) int { return r.m[k].len() }
 
 // take empties the table and returns what it held, by kind.
 func (r *relations) take() [relKinds][]pid.PID {
 	var out [relKinds][]pid.PID
 	for k := range relKinds {
-		for p := range r.m[k] {
-			out[k] = append(out[k], p)
-		}
-		r.m[k] = nil
+		out[k] = r.m[k].appendTo(nil)
+		r.m[k] = pidSet{}
 	}
 	r.notices, r.noticeBytes = nil, 0
 	return out
@@ -135,19 +117,109 @@ func (r *relations) takeNode(node string) ([relKinds][]pid.PID, []noticeFrom) {
 	var out [relKinds][]pid.PID
 	var notes []noticeFrom
 	for k := range relKinds {
-		for p := range r.m[k] {
-			if p.Node == node {
-				out[k] = append(out[k], p)
-				delete(r.m[k], p)
-				if n, ok := r.notices[p]; ok && k == relWatchers {
-					notes = append(notes, noticeFrom{from: p, notice: n})
-					r.dropNotice(p)
-				}
+		for _, p := range r.m[k].appendTo(nil) {
+			if p.Node != node {
+				continue
 			}
-		}
-		if len(r.m[k]) == 0 {
-			r.m[k] = nil
+			out[k] = append(out[k], p)
+			r.m[k].remove(p)
+			if n, ok := r.notices[p]; ok && k == relWatchers {
+				notes = append(notes, noticeFrom{from: p, notice: n})
+				r.dropNotice(p)
+			}
 		}
 	}
 	return out, notes
+}
+
+// pidSet is a set of PIDs: a slice while it holds few, a map beyond. Most
+// processes have one or two relations of a kind (a relay connection
+// monitors its target), and a map made for one entry costs ten times the
+// entry.
+type pidSet struct {
+	few  []pid.PID
+	many map[pid.PID]struct{}
+}
+
+// fewPIDs is how many PIDs a set keeps in its slice.
+const fewPIDs = 8
+
+// add adds p; it reports false when p was there already.
+func (s *pidSet) add(p pid.PID) bool {
+	if s.has(p) {
+		return false
+	}
+	switch {
+	case s.many != nil:
+		s.many[p] = struct{}{}
+	case len(s.few) < fewPIDs:
+		s.few = append(s.few, p)
+	default:
+		s.many = make(map[pid.PID]struct{}, 2*fewPIDs)
+		for _, q := range s.few {
+			s.many[q] = struct{}{}
+		}
+		s.many[p] = struct{}{}
+		s.few = nil
+	}
+	return true
+}
+
+// remove removes p; it reports whether p was there. An emptied set
+// holds no memory.
+func (s *pidSet) remove(p pid.PID) bool {
+	if s.many != nil {
+		if _, ok := s.many[p]; !ok {
+			return false
+		}
+		delete(s.many, p)
+		if len(s.many) == 0 {
+			s.many = nil
+		}
+		return true
+	}
+	for i, q := range s.few {
+		if q == p {
+			last := len(s.few) - 1
+			s.few[i] = s.few[last]
+			s.few[last] = pid.PID{}
+			s.few = s.few[:last]
+			if last == 0 {
+				s.few = nil
+			}
+			return true
+		}
+	}
+	return false
+}
+
+func (s *pidSet) has(p pid.PID) bool {
+	if s.many != nil {
+		_, ok := s.many[p]
+		return ok
+	}
+	for _, q := range s.few {
+		if q == p {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *pidSet) len() int {
+	if s.many != nil {
+		return len(s.many)
+	}
+	return len(s.few)
+}
+
+// appendTo appends the set's PIDs to out, in no particular order.
+func (s *pidSet) appendTo(out []pid.PID) []pid.PID {
+	if s.many != nil {
+		for p := range s.many {
+			out = append(out, p)
+		}
+		return out
+	}
+	return append(out, s.few...)
 }
