@@ -24,9 +24,9 @@ type HostOptions struct {
 	// MailboxBytes bounds the bytes each process's mailbox holds (the
 	// value.Value Size of the payloads, plus the topics and a fixed cost
 	// per message), as MailboxSize bounds its messages: a message that
-	// would pass it is dropped the same way, unless the mailbox is empty
-	// (one message of any size gets in). Default DefaultMailboxBytes
-	// (64 MiB).
+	// would pass it is dropped the same way, unless the mailbox holds half
+	// of it or less (so a message of any size gets in once the receiver
+	// has caught up that far). Default DefaultMailboxBytes (64 MiB).
 	MailboxBytes int
 	// CancelGrace is how long a cancelled process may take to end before it
 	// is terminated. Default DefaultCancelGrace (5s).

@@ -18,8 +18,9 @@ type queue[T any] struct {
 	max    int  // 0: unbounded
 	closed bool // no more pushes; pops drain what is left
 	// With weigh set, the queue also counts the bytes of its items, and a
-	// bounded push fails when they would pass maxBytes (an empty queue
-	// takes any one item).
+	// bounded push fails when they would pass maxBytes, unless they are at
+	// half of it or less: so an item of any size gets in once the queue
+	// is down to half, which is when roomBelow wakes a waiting sender.
 	weigh    func(T) int
 	bytes    int
 	maxBytes int
@@ -86,7 +87,7 @@ func (q *queue[T]) pushAt(v T, limit int) (pushResult, uint64) {
 	}
 	if q.weigh != nil {
 		w := q.weigh(v)
-		if limit > 0 && q.n > 0 && q.bytes+w > q.maxBytes {
+		if limit > 0 && q.bytes+w > q.maxBytes && !q.bytesRoom() {
 			q.mu.Unlock()
 			return pushFull, 0
 		}
