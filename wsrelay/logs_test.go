@@ -255,4 +255,3 @@ func lastLines(out string, n int) string {
 	ls := strings.Split(strings.TrimSpace(out), "\n")
 	return strings.Join(ls[max(0, len(ls)-n):], "\n")
 }
-

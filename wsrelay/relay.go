@@ -431,4 +431,6 @@ func connOf(socket *gws.Conn) *conn {
 // gwsLogger sends gws's own log lines to the relay's logger.
 type gwsLogger struct{ log *ratelog.Logger }
 
-func (l gwsLogger) Error(v ...any) { l.log.Error("websocket library", "detail", logClip(fmt.Sprint(v...))) }
+func (l gwsLogger) Error(v ...any) {
+	l.log.Error("websocket library", "detail", logClip(fmt.Sprint(v...)))
+}
