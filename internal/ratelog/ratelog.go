@@ -139,7 +139,8 @@ const MaxGroupKeys = 1024
 // lines (the "suppressed" ones too) carry the key as attribute attr: one
 // noisy entry then cannot silence another's lines. Keys are names from
 // the configuration (entry ids, routes), never text from a client; past
-// MaxGroupKeys of them, the others share one Logger, without the key.
+// MaxGroupKeys of them, the others share one limit (their lines still
+// carry their keys).
 type Group struct {
 	log       *slog.Logger
 	what      string
@@ -149,7 +150,7 @@ type Group struct {
 
 	mu   sync.Mutex
 	m    map[string]*Logger
-	rest *Logger // past MaxGroupKeys
+	rest *Limiter // of the keys past MaxGroupKeys
 }
 
 // NewGroup returns a Group writing on lg; what names its lines in the
@@ -172,9 +173,9 @@ func (g *Group) Get(key string) *Logger {
 	}
 	if len(g.m) >= MaxGroupKeys {
 		if g.rest == nil {
-			g.rest = NewAt(g.perSecond, g.now).Logger(g.log, g.what)
+			g.rest = NewAt(g.perSecond, g.now)
 		}
-		return g.rest
+		return g.rest.Logger(g.log.With(g.attr, key), g.what) // not kept
 	}
 	l := NewAt(g.perSecond, g.now).Logger(g.log.With(g.attr, key), g.what)
 	g.m[key] = l

@@ -128,13 +128,17 @@ func TestGroup(t *testing.T) {
 		t.Fatal("a key got two Loggers")
 	}
 
-	// Keys past MaxGroupKeys share one Logger.
+	// Keys past MaxGroupKeys share one limit, and keep their keys.
 	for i := range ratelog.MaxGroupKeys + 10 {
 		g.Get(fmt.Sprint("k", i))
 	}
-	a, b := g.Get("past-1"), g.Get("past-2")
-	if a != b {
-		t.Fatal("keys past MaxGroupKeys got Loggers of their own")
+	for range 3 {
+		g.Get("past-1").Info("one of many")
+	}
+	g.Get("past-2").Info("one too many")
+	out = logs.String()
+	if strings.Count(out, "msg=\"one of many\" entry=past-1") != 3 || strings.Contains(out, "one too many") {
+		t.Fatalf("keys past MaxGroupKeys do not share one limit:\n%s", out)
 	}
 }
 
