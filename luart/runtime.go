@@ -50,7 +50,7 @@ type Options struct {
 	// each entry may write, all levels and all its processes and calls
 	// together; past it lines are counted, and the next one written is
 	// preceded by "N lua log lines suppressed" (docs/lua.md). Default
-	// DefaultLogLines (50); negative (ratelog.NoLimit): no limit.
+	// DefaultLogLines (50); negative: no limit.
 	LogLines int
 	// HandlerTimeout bounds one call of a function.lua handler; past it the
 	// handler is stopped and the client gets 503. Default 30s.
