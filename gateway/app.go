@@ -13,7 +13,9 @@ import (
 	"time"
 
 	"github.com/wsrelay/wsrelay/config"
+	"github.com/wsrelay/wsrelay/internal/logtext"
 	"github.com/wsrelay/wsrelay/internal/origin"
+	"github.com/wsrelay/wsrelay/internal/ratelog"
 	"github.com/wsrelay/wsrelay/luart"
 	"github.com/wsrelay/wsrelay/process"
 	"github.com/wsrelay/wsrelay/wsrelay"
@@ -34,6 +36,10 @@ type Options struct {
 	// Lua's process.registry.CONSISTENT registers there.
 	Transport    process.Transport
 	ClusterNames process.NameLookup
+	// LuaLogLines is how many lines a second each Lua entry's logger and
+	// print may write (luart.Options.LogLines). Default
+	// luart.DefaultLogLines (50); negative: no limit.
+	LuaLogLines int
 }
 
 // App is a built app: Start runs it, Shutdown stops it.
@@ -74,7 +80,7 @@ func Build(cfg *config.App, opts Options) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	lo := luart.Options{Node: node, Logger: opts.Logger}
+	lo := luart.Options{Node: node, Logger: opts.Logger, LogLines: opts.LuaLogLines}
 	if cn, ok := opts.ClusterNames.(luart.ClusterNames); ok {
 		lo.ClusterNames = cn
 	}
@@ -214,7 +220,10 @@ type server struct {
 	ln   net.Listener
 	done chan struct{}
 	log  *slog.Logger
-	off  bool // lifecycle.auto_start: false
+	// requestLog takes the lines requests cause (refused hosts, net/http's
+	// own errors), limited: see newServer.
+	requestLog *ratelog.Logger
+	off        bool // lifecycle.auto_start: false
 	// stopRequests cancels the base context of every request, at the end
 	// of the drain window.
 	stopRequests context.CancelFunc
@@ -231,7 +240,7 @@ type server struct {
 func (s *server) guardHosts(next http.Handler, m *metrics) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !s.hosts.AllowsRequest(r) {
-			s.log.Debug("request refused: a loopback connection named a host that is neither loopback nor in allowed_hosts (DNS rebinding?)", "service", s.id, "host", r.Host, "path", r.URL.Path, "remote", r.RemoteAddr)
+			s.requestLog.Debug("request refused: a loopback connection named a host that is neither loopback nor in allowed_hosts (DNS rebinding?)", "host", logtext.Cut(r.Host, maxLogRequest), "path", logtext.Cut(r.URL.Path, maxLogRequest), "remote", r.RemoteAddr)
 			m.Refused(wsrelay.RefusedHost)
 			w.Header().Set("Connection", "close")
 			http.Error(w, origin.HostRefusal(r.Host), http.StatusMisdirectedRequest)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"slices"
 	"strings"
@@ -39,12 +38,13 @@ func (b *builder) build(e *config.Entry) {
 	switch s := e.Spec.(type) {
 	case *config.HTTPService:
 		hosts, _ := origin.ParseHosts(strings.Join(s.AllowedHosts, ",")) // checked by config
-		srv := &server{id: e.ID, addr: s.Addr, log: a.log, off: !s.Lifecycle.Started(), hosts: hosts, allowedHosts: strings.Join(s.AllowedHosts, ","), srv: &http.Server{
+		requests := limited(a.log.With("service", e.ID), requestLines)
+		srv := &server{id: e.ID, addr: s.Addr, log: a.log, requestLog: requests, off: !s.Lifecycle.Started(), hosts: hosts, allowedHosts: strings.Join(s.AllowedHosts, ","), srv: &http.Server{
 			ReadHeaderTimeout: s.Timeouts.ReadHeader.Value,
 			ReadTimeout:       s.Timeouts.Read.Value,
 			WriteTimeout:      s.Timeouts.Write.Value,
 			IdleTimeout:       s.Timeouts.Idle.Value,
-			ErrorLog:          slog.NewLogLogger(a.log.Handler().WithAttrs([]slog.Attr{slog.String("service", e.ID)}), slog.LevelWarn),
+			ErrorLog:          errorLog(requests),
 		}}
 		if b.servers == nil {
 			b.servers = map[string]*server{}
@@ -198,7 +198,7 @@ func (b *builder) buildHTTP() {
 		post := b.middlewareOf(re, Post, r.PostMiddleware, r.PostOpts)
 		pattern := s.Method + " " + joinPath(r.Prefix, s.Path)
 		b.warnRelayHeader(e, s, r)
-		guard := &relayHeaderGuard{next: chain(ran(h), post), endpoint: e.ID, router: s.Router, log: b.app.log}
+		guard := &relayHeaderGuard{next: chain(ran(h), post), endpoint: e.ID, router: s.Router, log: limited(b.app.log, relayHdrLines)}
 		handle(e, "path", s.Router, routerMuxes[s.Router], pattern, b.app.metrics.timed(e.ID, guard))
 	}
 	for _, e := range b.statics {

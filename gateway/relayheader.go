@@ -2,11 +2,12 @@ package gateway
 
 import (
 	"bytes"
-	"context"
 	"log/slog"
 	"net/http"
 	"sync/atomic"
 
+	"github.com/wsrelay/wsrelay/internal/logtext"
+	"github.com/wsrelay/wsrelay/internal/ratelog"
 	"github.com/wsrelay/wsrelay/wsrelay"
 )
 
@@ -19,7 +20,7 @@ type relayHeaderGuard struct {
 	next     http.Handler
 	endpoint string
 	router   string
-	log      *slog.Logger
+	log      *ratelog.Logger
 	warned   atomic.Bool
 }
 
@@ -35,11 +36,8 @@ func (g *relayHeaderGuard) stripped(raw string) {
 	if g.warned.CompareAndSwap(false, true) {
 		level = slog.LevelWarn
 	}
-	if len(raw) > 200 {
-		raw = raw[:200] + "…"
-	}
-	g.log.Log(context.Background(), level, "an endpoint set X-WS-Relay on a router without websocket_relay: the header was removed from the response and no WebSocket was opened; a process spawned for it is not cancelled by the relay (list websocket_relay under the router's post_middleware, or stop setting the header)",
-		"endpoint", g.endpoint, "router", g.router, "header", raw)
+	g.log.Log(level, "an endpoint set X-WS-Relay on a router without websocket_relay: the header was removed from the response and no WebSocket was opened; a process spawned for it is not cancelled by the relay (list websocket_relay under the router's post_middleware, or stop setting the header)",
+		"endpoint", g.endpoint, "router", g.router, "header", logtext.Cut(raw, 200))
 }
 
 // guardWriter strips the relay header before the response header is sent.

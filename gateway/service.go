@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/wsrelay/wsrelay/config"
+	"github.com/wsrelay/wsrelay/internal/logtext"
+	"github.com/wsrelay/wsrelay/internal/ratelog"
 	"github.com/wsrelay/wsrelay/luart"
 	"github.com/wsrelay/wsrelay/pid"
 	"github.com/wsrelay/wsrelay/process"
@@ -24,6 +26,9 @@ type service struct {
 	spec *config.ProcessService
 	prog *luart.Program
 	args []value.Value
+	// restarts limits the lines of a service that fails as soon as it
+	// starts, with a short initial_delay.
+	restarts *ratelog.Limiter
 }
 
 func newService(a *App, e *config.Entry, s *config.ProcessService, prog *luart.Program) (*service, error) {
@@ -35,7 +40,7 @@ func newService(a *App, e *config.Entry, s *config.ProcessService, prog *luart.P
 		}
 		args[i] = v
 	}
-	return &service{app: a, id: e.ID, spec: s, prog: prog, args: args}, nil
+	return &service{app: a, id: e.ID, spec: s, prog: prog, args: args, restarts: ratelog.New(ratelog.PerSecond)}, nil
 }
 
 func (s *service) start() error {
@@ -115,7 +120,7 @@ func (s *service) runs(p *process.Process, log *slog.Logger, c *claim) (outcome,
 					retry = claimRetry // NATS or JetStream trouble
 				}
 			} else {
-				log.Info("service started", "pid", child.String())
+				s.restarts.Log(log, slog.LevelInfo, restartLines, "service started", "pid", child.String())
 			}
 			var why outcome
 			res, why = s.wait(p, child, c)
@@ -143,11 +148,11 @@ func (s *service) runs(p *process.Process, log *slog.Logger, c *claim) (outcome,
 		}
 		failures++
 		if failures > *r.MaxAttempts {
-			log.Error("service failed; giving up", "failures_in_a_row", failures, "error", res.Err.Error())
+			log.Error("service failed; giving up", "failures_in_a_row", failures, "error", logtext.Cut(res.Err.Error(), maxLogError))
 			return finished, fmt.Errorf("service %s gave up after %d failures: %w", s.id, failures, res.Err)
 		}
 		delay := backoff(r.InitialDelay.Value, r.MaxDelay.Value, r.BackoffFactor, failures)
-		log.Warn("service failed; restarting", "attempt", failures, "in", delay.String(), "error", res.Err.Error())
+		s.restarts.Log(log, slog.LevelWarn, restartLines, "service failed; restarting", "attempt", failures, "in", delay.String(), "error", logtext.Cut(res.Err.Error(), maxLogError))
 		if o := s.pause(p, delay, c); o != running {
 			return o, nil
 		}

@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"context"
 	"errors"
 	"io"
 	"io/fs"
@@ -13,6 +12,9 @@ import (
 	"strings"
 	"sync/atomic"
 	"syscall"
+
+	"github.com/wsrelay/wsrelay/internal/logtext"
+	"github.com/wsrelay/wsrelay/internal/ratelog"
 )
 
 // maxRanges is the most ranges a Range header may ask for; past it, the
@@ -23,7 +25,7 @@ const maxRanges = 16
 type static struct {
 	files  http.Handler
 	prefix string // the URL path the directory is mounted at, without a trailing slash
-	log    *slog.Logger
+	log    *ratelog.Logger
 	warned atomic.Bool
 }
 
@@ -52,7 +54,7 @@ func staticHandler(appFS fs.FS, appDir, dir, urlPath string, log *slog.Logger) (
 			return nil, nil, err
 		}
 	}
-	s := &static{prefix: strings.TrimSuffix(urlPath, "/"), log: log}
+	s := &static{prefix: strings.TrimSuffix(urlPath, "/"), log: limited(log, staticLines)}
 	s.files = http.FileServerFS(noListing{FS: sub, s: s})
 	if s.prefix != "" {
 		s.files = http.StripPrefix(s.prefix, s.files)
@@ -92,7 +94,7 @@ func (s *static) refused(name string, err error) {
 	if s.warned.CompareAndSwap(false, true) {
 		level = slog.LevelWarn
 	}
-	s.log.Log(context.Background(), level, "static file refused: it leads out of its directory (a symlink?); answered 404", "prefix", s.prefix+"/", "path", name, "error", err.Error())
+	s.log.Log(level, "static file refused: it leads out of its directory (a symlink?); answered 404", "prefix", s.prefix+"/", "path", logtext.Cut(name, maxLogRequest), "error", logtext.Cut(err.Error(), 2*maxLogRequest))
 }
 
 // noListing hides directories that have no index.html, and answers 404

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	lua "github.com/yuin/gopher-lua"
+
+	"github.com/wsrelay/wsrelay/internal/logtext"
 )
 
 // Handler serves HTTP requests with a function.lua program. Each request
@@ -87,8 +89,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		status, text, err = http.StatusServiceUnavailable, "handler timed out", fmt.Errorf("%w after %v: %w", ErrTimeout, h.timeout, err)
 	}
-	h.rt.log.Error("lua handler failed", "entry", h.prog.id, "request_id", id,
-		"method", r.Method, "path", cutText(r.URL.Path), "error", cutText(err.Error()))
+	h.rt.handlerErrors.Get(h.prog.id).Error("lua handler failed", "request_id", id, // with the entry id, limited per entry
+		"method", logtext.Cut(r.Method, maxLogRequest), "path", logtext.Cut(r.URL.Path, maxLogRequest), "error", cutText(err.Error()))
 	if c.wrote {
 		return // the status line is out; the client sees a cut response
 	}

@@ -1,7 +1,6 @@
 package luart
 
 import (
-	"context"
 	"log/slog"
 	"sort"
 
@@ -17,13 +16,32 @@ import (
 // optional table of name = value; a table value is logged as its JSON.
 //
 // Lua code is untrusted: a message or field value longer than
-// maxLogText bytes is cut, and at most maxLogFields fields are kept.
+// maxLogText bytes is cut, a field name longer than maxLogName too, and
+// at most maxLogFields fields are kept, while their text stays under
+// maxLogFieldsText bytes: a line is a few tens of KiB at most.
 // Logging a message returns nothing and never fails the caller for a
 // value it cannot show; it logs a placeholder instead.
+//
+// A script can log in a loop: the lines of each entry (print's too) go
+// through a limit of Options.LogLines a second (Runtime.logLines), apart
+// from its handler's errors and from other entries' lines.
 
 const (
 	maxLogText   = 8 << 10
 	maxLogFields = 32
+	maxLogName   = 128
+	// maxLogFieldsText: fields past it (names and values together) are
+	// dropped, and counted.
+	maxLogFieldsText = 16 << 10
+	// maxLogRequest bounds the method and path of a request in a line.
+	maxLogRequest = 256
+)
+
+// The kinds of lines limited per entry, as their "suppressed" lines name
+// them.
+const (
+	logLinesKind      = "lua log lines"
+	handlerErrorsKind = "lua handler errors"
 )
 
 var loggerFuncs = map[string]lua.LGFunction{
@@ -41,39 +59,38 @@ func loggerAt(level slog.Level) lua.LGFunction {
 		if L.Get(2) != lua.LNil {
 			fields = checkTable(L, 2, fn, "fields")
 		}
-		log := s.rt.log
-		if !log.Enabled(context.Background(), level) {
+		log := s.rt.logLines.Get(s.prog.id) // its lines carry the entry id
+		if !log.Enabled(level) {
 			return 0
 		}
 		attrs := make([]slog.Attr, 0, 8)
-		attrs = append(attrs, slog.String("entry", s.prog.id))
 		if s.proc != nil {
 			attrs = append(attrs, slog.String("pid", s.proc.PID().String()))
 		}
 		if c := s.call; c != nil {
-			attrs = append(attrs, slog.String("request_id", c.requestID(s.rt)), slog.String("method", c.r.Method), slog.String("path", c.r.URL.Path))
+			attrs = append(attrs, slog.String("request_id", c.requestID(s.rt)), slog.String("method", logtext.Cut(c.r.Method, maxLogRequest)), slog.String("path", logtext.Cut(c.r.URL.Path, maxLogRequest)))
 		}
 		if fields != nil {
 			attrs = append(attrs, fieldAttrs(fields)...)
 		}
-		log.LogAttrs(context.Background(), level, msg, attrs...)
+		log.LogAttrs(level, msg, attrs...)
 		return 0
 	})
 }
 
 // fieldAttrs turns a fields table into attributes, sorted by name, cut
-// at maxLogFields.
+// at maxLogFields and maxLogFieldsText.
 func fieldAttrs(t *lua.LTable) []slog.Attr {
 	var out []slog.Attr
-	dropped := 0
+	dropped, size := 0, 0
 	t.ForEach(func(k, v lua.LValue) {
-		if len(out) >= maxLogFields {
+		if len(out) >= maxLogFields || size >= maxLogFieldsText {
 			dropped++
 			return
 		}
-		name := cutText(lua.LVAsString(k))
+		name := logtext.Cut(lua.LVAsString(k), maxLogName)
 		if k.Type() != lua.LTString {
-			name = "[" + cutText(k.String()) + "]"
+			name = "[" + logtext.Cut(k.String(), maxLogName) + "]"
 		}
 		switch v := v.(type) {
 		case lua.LString:
@@ -93,6 +110,7 @@ func fieldAttrs(t *lua.LTable) []slog.Attr {
 				out = append(out, slog.String(name, "<"+v.Type().String()+">"))
 			}
 		}
+		size += len(name) + len(out[len(out)-1].Value.String())
 	})
 	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
 	if dropped > 0 {

@@ -12,6 +12,7 @@ import (
 
 	lua "github.com/yuin/gopher-lua"
 
+	"github.com/wsrelay/wsrelay/internal/ratelog"
 	"github.com/wsrelay/wsrelay/pid"
 	"github.com/wsrelay/wsrelay/process"
 	"github.com/wsrelay/wsrelay/value"
@@ -23,6 +24,13 @@ const (
 	DefaultCallStackSize   = 200
 	DefaultRegistryMaxSize = 256 * 1024
 	DefaultMaxBodyBytes    = 10 << 20
+	// DefaultLogLines is how many lines a second each entry's logger and
+	// print may write (Options.LogLines).
+	DefaultLogLines = 50
+	// HandlerErrorLines is how many failed calls a second of each
+	// function.lua entry are logged; past it they are counted in a line
+	// "N lua handler errors suppressed".
+	HandlerErrorLines = 20
 )
 
 // Options configure a Runtime. Node is required; every other field has a
@@ -38,6 +46,12 @@ type Options struct {
 	// Logger receives print output, handler errors with their tracebacks,
 	// and runtime warnings. Default: discarded.
 	Logger *slog.Logger
+	// LogLines is how many lines a second the logger module and print of
+	// each entry may write, all levels and all its processes and calls
+	// together; past it lines are counted, and the next one written is
+	// preceded by "N lua log lines suppressed" (docs/lua.md). Default
+	// DefaultLogLines (50); negative: no limit.
+	LogLines int
 	// HandlerTimeout bounds one call of a function.lua handler; past it the
 	// handler is stopped and the client gets 503. Default 30s.
 	HandlerTimeout time.Duration
@@ -78,6 +92,11 @@ type Runtime struct {
 	log  *slog.Logger
 	opts Options
 
+	// Lines scripts cause at will, limited per entry: one noisy entry
+	// cannot silence another's lines, nor its own errors.
+	logLines      *ratelog.Group // logger and print
+	handlerErrors *ratelog.Group // failed handler calls
+
 	libs *libs
 	cpu  chan struct{} // the CPU slots of busy Lua code; nil: no limit
 
@@ -108,6 +127,9 @@ func New(opts Options) (*Runtime, error) {
 	if opts.MaxBodyBytes <= 0 {
 		opts.MaxBodyBytes = DefaultMaxBodyBytes
 	}
+	if opts.LogLines == 0 {
+		opts.LogLines = DefaultLogLines
+	}
 	if opts.ProcessMemory == 0 {
 		opts.ProcessMemory = DefaultProcessMemory
 	}
@@ -125,13 +147,15 @@ func New(opts Options) (*Runtime, error) {
 		}
 	}
 	return &Runtime{
-		cpu:      cpu,
-		node:     opts.Node,
-		log:      opts.Logger,
-		opts:     opts,
-		libs:     newLibs(),
-		programs: make(map[string]*Program),
-		bootID:   fmt.Sprintf("%x", time.Now().UnixNano()&0xffffff),
+		cpu:           cpu,
+		node:          opts.Node,
+		log:           opts.Logger,
+		opts:          opts,
+		logLines:      ratelog.NewGroup(opts.Logger, logLinesKind, "entry", opts.LogLines),
+		handlerErrors: ratelog.NewGroup(opts.Logger, handlerErrorsKind, "entry", HandlerErrorLines),
+		libs:          newLibs(),
+		programs:      make(map[string]*Program),
+		bootID:        fmt.Sprintf("%x", time.Now().UnixNano()&0xffffff),
 	}, nil
 }
 

@@ -94,11 +94,11 @@ func (s *state) print(L *lua.LState) int {
 	for i := range parts {
 		parts[i] = L.ToStringMeta(L.Get(i + 1)).String()
 	}
-	attrs := []any{"entry", s.prog.id, "text", cutText(strings.Join(parts, "\t"))}
+	attrs := []any{"text", cutText(strings.Join(parts, "\t"))}
 	if s.proc != nil {
 		attrs = append(attrs, "pid", s.proc.PID().String())
 	}
-	s.rt.log.Info("lua print", attrs...)
+	s.rt.logLines.Get(s.prog.id).Info("lua print", attrs...) // with the entry id, limited as logger is
 	return 0
 }
 

@@ -172,7 +172,7 @@ func (c *conn) open() error {
 	if watch == nil {
 		if err := c.noticeLocked(); err != nil {
 			unwatched, c.targetGone = true, true // no join, so no leave
-			c.rl.log.Warn("cannot monitor the relay target on another node; closing the connection", "client", c.pid.String(), "target", c.target.String(), "error", err.Error())
+			c.rl.clientLog.Warn("cannot monitor the relay target on another node; closing the connection", "client", c.pid.String(), "target", c.target.String(), "error", err.Error())
 			return nil
 		}
 	}
@@ -202,7 +202,7 @@ func (c *conn) noticeLocked() error {
 	leave := c.fields(value.Field{Key: "reason", Value: value.String(ReasonNodeDown)})
 	err := c.untilRoomLocked(func() error { return c.rl.node.MonitorNotice(c.pid, c.target, TopicLeave, leave) })
 	if err != nil {
-		c.rl.log.Debug("cannot leave the node_down notice with the target's node", "client", c.pid.String(), "target", c.target.String(), "error", err.Error())
+		c.rl.clientLog.Debug("cannot leave the node_down notice with the target's node", "client", c.pid.String(), "target", c.target.String(), "error", err.Error())
 	}
 	return err
 }
@@ -220,7 +220,7 @@ func (c *conn) noticeLocked() error {
 func (c *conn) sendSureLocked(topic string, payload value.Value) {
 	err := c.untilRoomLocked(func() error { return c.rl.node.Send(c.pid, c.target, topic, payload) })
 	if err != nil && !errors.Is(err, process.ErrMailboxFull) {
-		c.rl.log.Warn("cannot send to the relay target", "client", c.pid.String(), "target", c.target.String(), "topic", topic, "error", err.Error())
+		c.rl.clientLog.Warn("cannot send to the relay target", "client", c.pid.String(), "target", c.target.String(), "topic", topic, "error", err.Error())
 	}
 }
 
@@ -244,7 +244,7 @@ func (c *conn) untilRoomLocked(send func() error) error {
 // sendLocked sends to the target; c.mu is held.
 func (c *conn) sendLocked(topic string, payload value.Value) {
 	if err := c.rl.node.Send(c.pid, c.target, topic, payload); err != nil && !errors.Is(err, process.ErrMailboxFull) {
-		c.rl.log.Warn("cannot send to the relay target", "client", c.pid.String(), "target", c.target.String(), "topic", topic, "error", err.Error())
+		c.rl.clientLog.Warn("cannot send to the relay target", "client", c.pid.String(), "target", c.target.String(), "topic", topic, "error", err.Error())
 	}
 }
 
@@ -305,7 +305,7 @@ func (c *conn) frameIn(msg *gws.Message) {
 				}
 			} else {
 				c.mu.Unlock()
-				c.rl.log.Warn("cannot relay a frame to the target", "client", c.pid.String(), "error", err.Error())
+				c.rl.clientLog.Warn("cannot relay a frame to the target", "client", c.pid.String(), "error", err.Error())
 				c.mu.Lock()
 			}
 			break
@@ -417,7 +417,7 @@ func (c *conn) HandleMessage(p *process.Process, m process.Message) error {
 		code, reason, fixed, perr := parseClose(m.Payload)
 		if err = perr; err == nil {
 			if fixed {
-				c.rl.log.Warn("ws.close: that close code may not be sent; sending 1000", "client", p.PID().String(), "from", m.From.String(), "payload", m.Payload.String())
+				c.rl.appLog.Warn("ws.close: that close code may not be sent; sending 1000", "client", p.PID().String(), "from", m.From.String(), "payload", logClip(m.Payload.String()))
 			}
 			c.finish(ending{reason: ReasonServerClosed, code: code, leave: true, closeCode: code, closeText: reason})
 			c.exit(p)
@@ -437,7 +437,7 @@ func (c *conn) HandleMessage(p *process.Process, m process.Message) error {
 		}
 	}
 	if err != nil {
-		c.rl.log.Warn("message to a websocket client ignored", "client", p.PID().String(), "from", m.From.String(), "error", err.Error())
+		c.rl.appLog.Warn("message to a websocket client ignored", "client", p.PID().String(), "from", m.From.String(), "error", logClip(err.Error()))
 	}
 	return nil
 }
@@ -470,7 +470,7 @@ func (c *conn) HandleEvent(p *process.Process, e process.Event) error {
 			if errors.Is(e.Result.Err, process.ErrNoProc) {
 				msg = "websocket relay target was not alive (it ended before the relay could watch it; if it failed, its crash report says why)"
 			}
-			c.rl.node.LogFailure(c.rl.log, msg, "client", p.PID().String(), "target", e.From.String(), "error", e.Result.Err.Error())
+			c.rl.node.LogFailure(c.rl.log, msg, "client", p.PID().String(), "target", e.From.String(), "error", logClipLong(e.Result.Err.Error()))
 			c.finish(ending{reason: ReasonTargetFailed, code: 1011, closeCode: 1011, closeText: "target failed", detail: e.Result.Err.Error()})
 		}
 		c.exit(p)
@@ -540,7 +540,7 @@ func (c *conn) finish(e ending) bool {
 	if c.in != nil {
 		c.in.close()
 	}
-	c.rl.log.Debug("websocket connection ended", "client", c.pid.String(), "reason", e.reason, "code", e.code, "detail", e.detail)
+	c.rl.clientLog.Debug("websocket connection ended", "client", c.pid.String(), "reason", e.reason, "code", e.code, "detail", logClip(e.detail))
 	switch {
 	case e.hard:
 		c.out.close()
@@ -724,7 +724,7 @@ func (events) OnClose(socket *gws.Conn, err error) {
 	}
 	reason, code, detail := classifyClose(err)
 	if c.endFromOutside(ending{reason: reason, code: code, leave: true, detail: detail}) && reason == ReasonError {
-		c.rl.log.Info("websocket client closed for what it sent", "remote", c.remote, "client", c.pid.String(), "code", code, "detail", detail)
+		c.rl.clientLog.Info("websocket client closed for what it sent", "remote", c.remote, "client", c.pid.String(), "code", code, "detail", logClip(detail))
 	}
 	_ = socket.NetConn().Close()
 }
@@ -737,7 +737,7 @@ func (c *conn) clientFailed(fe *frameError) {
 		reason = ReasonTimeout
 	}
 	if c.finish(ending{reason: reason, code: fe.Code, leave: true, detail: fe.Reason}) {
-		c.rl.log.Info("websocket client closed for what it sent", "remote", c.remote, "client", c.pid.String(), "code", fe.Code, "detail", fe.Reason)
+		c.rl.clientLog.Info("websocket client closed for what it sent", "remote", c.remote, "client", c.pid.String(), "code", fe.Code, "detail", logClip(fe.Reason))
 		_ = c.rl.node.SendSystem(c.pid, c.pid, topicEnd, value.Nil())
 	}
 }
@@ -750,7 +750,7 @@ func (c *conn) recoverPanic(doing string) {
 	if v == nil {
 		return
 	}
-	c.rl.log.Error("panic while "+doing+"; closing the connection", "remote", c.remote, "client", c.pid.String(), "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+	c.rl.clientLog.Error("panic while "+doing+"; closing the connection", "remote", c.remote, "client", c.pid.String(), "panic", logClip(fmt.Sprint(v)), "stack", string(debug.Stack()))
 	_ = c.ws.WriteClose(1011, []byte("internal error"))
 	c.endFromOutside(ending{reason: ReasonError, code: 1011, leave: true, detail: fmt.Sprint("panic: ", v)})
 	_ = c.ws.NetConn().Close()

@@ -117,6 +117,10 @@ func clip(s string) string {
 // logged for every request that earns one.
 func logClip(s string) string { return logtext.Cut(s, 256) }
 
+// logClipLong bounds a script's error quoted in a log line, traceback
+// included, as crash reports do.
+func logClipLong(s string) string { return logtext.Cut(s, 8<<10) }
+
 // deflateOffer reports whether the request's Sec-WebSocket-Extensions
 // hold a permessage-deflate offer the server can take as offered. RFC 7692 §5 asks a server to decline an
 // offer with an unknown, repeated or invalid parameter; the library would

@@ -26,7 +26,7 @@ func (rl *Relay) cancelOwned(target pid.PID) {
 		return
 	}
 	_ = rl.node.Cancel(pid.PID{}, target, CancelNotConnected)
-	rl.log.Debug("owned relay target cancelled: no connection", "target", target.String())
+	rl.clientLog.Debug("owned relay target cancelled: no connection", "target", target.String())
 }
 
 // dropOwned cancels the target named by a header that was not used (a
@@ -45,7 +45,7 @@ func (rl *Relay) dropOwned(raw string, spawns *process.SpawnLog, why string) {
 		return
 	}
 	if target, err := parseTarget(f); err == nil && spawns.Spawned(target) {
-		rl.log.Debug("relay header not used: "+why, "target", target.String())
+		rl.clientLog.Debug("relay header not used: "+why, "target", target.String())
 		rl.cancelOwned(target)
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/lxzan/gws"
 
 	"github.com/wsrelay/wsrelay/internal/origin"
+	"github.com/wsrelay/wsrelay/internal/ratelog"
 	"github.com/wsrelay/wsrelay/process"
 )
 
@@ -29,6 +30,12 @@ type Relay struct {
 	origins  origin.List
 	upgrader *gws.Upgrader
 	budget   *Budget // inbound bytes held back, shared with the node's other relays
+
+	// Lines clients and the app can cause at will, each kind with its
+	// own limit (docs/relay.md, "Log lines"): a client flood does not
+	// silence the app's errors.
+	clientLog *ratelog.Logger
+	appLog    *ratelog.Logger
 
 	mu      sync.Mutex
 	closing bool
@@ -43,6 +50,15 @@ type Relay struct {
 	hurryOnce sync.Once
 }
 
+// The kinds of log lines a relay limits, as its "suppressed" lines name
+// them: lines clients cause (refusals, hostile closes, failed upgrades,
+// connections ended), and lines the app's code causes (an invalid relay
+// header, a dead target, a bad message to a client).
+const (
+	clientLines = "lines about websocket clients"
+	appLines    = "lines about the app's relay errors"
+)
+
 // New returns a relay. It adds the connection host to the node if it is
 // not there yet.
 func New(opts Options) (*Relay, error) {
@@ -56,6 +72,8 @@ func New(opts Options) (*Relay, error) {
 		}
 	}
 	rl := &Relay{opts: opts, node: opts.Node, log: opts.Logger.With("route", opts.Route), origins: origins, conns: map[*conn]struct{}{}, hurry: make(chan struct{})}
+	rl.clientLog = ratelog.New(ratelog.PerSecond).Logger(rl.log, clientLines)
+	rl.appLog = ratelog.New(ratelog.PerSecond).Logger(rl.log, appLines)
 	rl.budget = opts.InboundBudget
 	if rl.budget == nil {
 		rl.budget = NewBudget(0)
@@ -73,7 +91,7 @@ func New(opts Options) (*Relay, error) {
 			ClientContextTakeover: false,
 		},
 		NewSession: func() gws.SessionStorage { return &session{} },
-		Logger:     gwsLogger{rl.log},
+		Logger:     gwsLogger{rl.clientLog},
 		Recovery:   rl.recoverPanic,
 	})
 	return rl, nil
@@ -85,7 +103,7 @@ func (rl *Relay) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if claimsUpgrade(r) {
 			if herr := checkHandshake(r); herr != nil {
-				rl.log.Debug("websocket handshake refused", "path", logClip(r.URL.Path), "status", herr.status, "error", herr.msg, "remote", r.RemoteAddr)
+				rl.clientLog.Debug("websocket handshake refused", "path", logClip(r.URL.Path), "status", herr.status, "error", logClip(herr.msg), "remote", r.RemoteAddr)
 				rl.refused(herr.reason)
 				herr.write(w)
 				return
@@ -93,14 +111,14 @@ func (rl *Relay) Middleware(next http.Handler) http.Handler {
 			joinConnection(r)
 		}
 		if !hosts.AllowsRequest(r) {
-			rl.log.Debug("request refused: a loopback connection named a host that is neither loopback nor allowed (DNS rebinding?)", "host", logClip(r.Host), "path", logClip(r.URL.Path), "remote", r.RemoteAddr)
+			rl.clientLog.Debug("request refused: a loopback connection named a host that is neither loopback nor allowed (DNS rebinding?)", "host", logClip(r.Host), "path", logClip(r.URL.Path), "remote", r.RemoteAddr)
 			rl.refused(RefusedHost)
 			w.Header().Set("Connection", "close")
 			http.Error(w, origin.HostRefusal(r.Host), http.StatusMisdirectedRequest)
 			return
 		}
 		if o := r.Header.Get("Origin"); o != "" && !rl.originAllowed(o, r.Host) {
-			rl.log.Info("websocket origin refused", "origin", logClip(o), "host", logClip(r.Host), "path", logClip(r.URL.Path), "remote", r.RemoteAddr)
+			rl.clientLog.Info("websocket origin refused", "origin", logClip(o), "host", logClip(r.Host), "path", logClip(r.URL.Path), "remote", r.RemoteAddr)
 			rl.refused(RefusedOrigin)
 			http.Error(w, "origin not allowed", http.StatusForbidden)
 			return
@@ -136,7 +154,7 @@ func (rl *Relay) originAllowed(o, host string) bool {
 func (rl *Relay) relay(w http.ResponseWriter, r *http.Request, raw string, spawns *process.SpawnLog) {
 	h, err := ParseHeader(raw)
 	if err != nil {
-		rl.log.Error("the handler set an invalid X-WS-Relay header", "path", r.URL.Path, "error", err.Error(), "header", raw)
+		rl.appLog.Error("the handler set an invalid X-WS-Relay header", "path", logClip(r.URL.Path), "error", logClip(err.Error()), "header", logClip(raw))
 		http.Error(w, "internal server error: invalid relay configuration", http.StatusInternalServerError)
 		rl.dropOwned(raw, spawns, "invalid relay header")
 		return
@@ -149,14 +167,14 @@ func (rl *Relay) relay(w http.ResponseWriter, r *http.Request, raw string, spawn
 		}
 	}()
 	if !isUpgrade(r) {
-		rl.log.Debug("relay asked for a request that is not a WebSocket upgrade", "path", r.URL.Path, "method", r.Method, "target", h.Target.String())
+		rl.clientLog.Debug("relay asked for a request that is not a WebSocket upgrade", "path", logClip(r.URL.Path), "method", logClip(r.Method), "target", h.Target.String())
 		w.Header().Set("Upgrade", "websocket")
 		w.Header().Set("Connection", "Upgrade")
 		http.Error(w, "this endpoint speaks WebSocket: send an upgrade request", http.StatusUpgradeRequired)
 		return
 	}
 	if rl.node.IsLocal(h.Target) && !rl.node.Alive(h.Target) {
-		rl.log.Warn("relay target is not alive", "path", r.URL.Path, "target", h.Target.String())
+		rl.appLog.Warn("relay target is not alive", "path", logClip(r.URL.Path), "target", h.Target.String())
 		http.Error(w, "bad gateway: the target process is not alive", http.StatusBadGateway)
 		return
 	}
@@ -173,14 +191,14 @@ func (rl *Relay) relay(w http.ResponseWriter, r *http.Request, raw string, spawn
 	socket, sock, in, err := rl.upgrade(w, r)
 	if err != nil {
 		rl.readers.Done()
-		rl.log.Debug("websocket upgrade failed", "path", r.URL.Path, "error", err.Error())
+		rl.clientLog.Debug("websocket upgrade failed", "path", logClip(r.URL.Path), "error", logClip(err.Error()))
 		return
 	}
 	c := newConn(rl, socket, sock, h, r.RemoteAddr)
 	c.in, in.onFail = in, c.clientFailed
 	c.owned = owned
 	if err := c.open(); err != nil {
-		rl.log.Warn("cannot open websocket connection process", "error", err.Error())
+		rl.clientLog.Warn("cannot open websocket connection process", "error", err.Error())
 		_ = socket.WriteClose(1001, []byte("server shutting down"))
 		rl.readers.Done()
 		return
@@ -239,7 +257,7 @@ func (rl *Relay) upgrade(w http.ResponseWriter, r *http.Request) (*gws.Conn, *so
 func (rl *Relay) safeUpgrade(sock *socket, br *bufio.Reader, r *http.Request) (ws *gws.Conn, err error) {
 	defer func() {
 		if v := recover(); v != nil {
-			rl.log.Error("panic while answering a websocket handshake; closing the connection", "remote", r.RemoteAddr, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+			rl.clientLog.Error("panic while answering a websocket handshake; closing the connection", "remote", r.RemoteAddr, "panic", logClip(fmt.Sprint(v)), "stack", string(debug.Stack()))
 			_ = sock.Close()
 			ws, err = nil, fmt.Errorf("handshake: panic: %v", v)
 		}
@@ -329,7 +347,7 @@ func (rl *Relay) Shutdown(ctx context.Context) {
 // one only logs what got past them.
 func (rl *Relay) recoverPanic(gws.Logger) {
 	if v := recover(); v != nil {
-		rl.log.Error("panic while relaying a frame", "panic", v, "stack", string(debug.Stack()))
+		rl.clientLog.Error("panic while relaying a frame", "panic", logClip(fmt.Sprint(v)), "stack", string(debug.Stack()))
 	}
 }
 
@@ -411,6 +429,8 @@ func connOf(socket *gws.Conn) *conn {
 }
 
 // gwsLogger sends gws's own log lines to the relay's logger.
-type gwsLogger struct{ log *slog.Logger }
+type gwsLogger struct{ log *ratelog.Logger }
 
-func (l gwsLogger) Error(v ...any) { l.log.Error("websocket library", "detail", v) }
+func (l gwsLogger) Error(v ...any) {
+	l.log.Error("websocket library", "detail", logClip(fmt.Sprint(v...)))
+}

@@ -17,12 +17,14 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/wsrelay/wsrelay/config"
 	"github.com/wsrelay/wsrelay/gateway"
+	"github.com/wsrelay/wsrelay/internal/ratelog"
 	"github.com/wsrelay/wsrelay/luart"
 )
 
@@ -124,7 +126,7 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "wsrelay check:", err)
 		return 2
 	}
-	app, cfg, err := load(dir, slog.New(slog.DiscardHandler), "local", nil)
+	app, cfg, err := load(dir, gateway.Options{Logger: slog.New(slog.DiscardHandler), NodeName: "local"}, nil)
 	if err != nil {
 		printProblems(stderr, dir, err)
 		return 1
@@ -179,6 +181,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	shutdown := fs.Duration("shutdown-timeout", 10*time.Second, "how long a graceful shutdown may take before the rest is cut off")
 	node := fs.String("node", "local", "node name, the node part of every PID")
 	pprofAddr := fs.String("pprof", "", "also serve Go's profiler at this loopback address (e.g. 127.0.0.1:6060)")
+	luaLines := fs.String("lua-log-lines", strconv.Itoa(luart.DefaultLogLines), "most lines a second each Lua entry's logger and print may write, or unlimited")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), "Usage: wsrelay run [flags] [DIR]\n\nServe the app in DIR (default .) until SIGINT or SIGTERM; a second signal exits at once.\n\nFlags:\n")
 		fs.PrintDefaults()
@@ -201,6 +204,11 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "wsrelay run: --shutdown-timeout must be positive")
 		return 2
 	}
+	lines, err := parseLogLines(*luaLines)
+	if err != nil {
+		fmt.Fprintln(stderr, "wsrelay run:", err)
+		return 2
+	}
 	if *pprofAddr != "" {
 		bound, stopPprof, err := startPprof(*pprofAddr)
 		if err != nil {
@@ -217,7 +225,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	defer cn.close()
-	app, _, err := load(dir, log, *node, cn)
+	app, _, err := load(dir, gateway.Options{Logger: log, NodeName: *node, LuaLogLines: lines}, cn)
 	if err != nil {
 		printProblems(stderr, dir, err)
 		return 1
@@ -263,10 +271,10 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// load reads and builds the app in dir. When the configuration has
-// problems, the Lua sources it could read are compiled too, so that every
-// problem is reported at once.
-func load(dir string, log *slog.Logger, node string, cn *clusterNode) (*gateway.App, *config.App, error) {
+// load reads and builds the app in dir with opts (their Middleware are
+// set here). When the configuration has problems, the Lua sources it could
+// read are compiled too, so that every problem is reported at once.
+func load(dir string, opts gateway.Options, cn *clusterNode) (*gateway.App, *config.App, error) {
 	cfg, probs := config.DiagnoseDir(dir, config.StandardKinds())
 	if len(probs) > 0 {
 		if cfg != nil {
@@ -275,7 +283,7 @@ func load(dir string, log *slog.Logger, node string, cn *clusterNode) (*gateway.
 		}
 		return nil, nil, probs.Err()
 	}
-	opts := gateway.Options{Logger: log, NodeName: node, Middleware: middleware()}
+	opts.Middleware = middleware()
 	cn.wire(&opts)
 	app, err := gateway.Build(cfg, opts)
 	return app, cfg, err
@@ -296,6 +304,19 @@ func printProblems(w io.Writer, dir string, err error) {
 		return
 	}
 	fmt.Fprintf(w, "%s: %v\n", dir, err)
+}
+
+// parseLogLines reads --lua-log-lines: a whole number of lines a second,
+// at least 1, or "unlimited".
+func parseLogLines(s string) (int, error) {
+	if s == "unlimited" {
+		return ratelog.NoLimit, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 {
+		return 0, fmt.Errorf("--lua-log-lines %q: use a whole number of lines a second of at least 1, or unlimited", s)
+	}
+	return n, nil
 }
 
 func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/wsrelay/wsrelay/internal/leakcheck"
 	"github.com/wsrelay/wsrelay/internal/poll"
+	"github.com/wsrelay/wsrelay/internal/ratelog"
 )
 
 func TestMain(m *testing.M) {
@@ -124,6 +125,9 @@ func TestUsage(t *testing.T) {
 		{[]string{"run", "--log-level", "loud", "."}, 2, `--log-level "loud"`},
 		{[]string{"run", "--log-format", "xml", "."}, 2, `--log-format "xml"`},
 		{[]string{"run", "--shutdown-timeout", "0s", "."}, 2, "--shutdown-timeout must be positive"},
+		{[]string{"run", "--lua-log-lines", "0", "."}, 2, `--lua-log-lines "0": use a whole number of lines a second of at least 1, or unlimited`},
+		{[]string{"run", "--lua-log-lines", "lots", "."}, 2, `--lua-log-lines "lots"`},
+		{[]string{"run", "-h"}, 0, "-lua-log-lines"},
 		{[]string{"run", "a", "b"}, 2, "expected one app directory, got 2"},
 		{[]string{"run", "--pprof", "0.0.0.0:6060", "."}, 2, "the profiler listens on loopback only"},
 		{[]string{"run", "--pprof", "6060", "."}, 2, `--pprof "6060"`},
@@ -269,5 +273,18 @@ func TestCheckWarnsOfRelayHeaderWithoutRelay(t *testing.T) {
 	}
 	if !strings.Contains(out, "warning: app:leaky: its function app:connect_fn") || !strings.Contains(out, "does not list websocket_relay") {
 		t.Errorf("check does not warn of the leaky endpoint:\n%s", out)
+	}
+}
+
+func TestParseLogLines(t *testing.T) {
+	for in, want := range map[string]int{"50": 50, "1": 1, "100000": 100000, "unlimited": ratelog.NoLimit} {
+		if got, err := parseLogLines(in); err != nil || got != want {
+			t.Errorf("parseLogLines(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"0", "-1", "", "1.5", "none"} {
+		if _, err := parseLogLines(in); err == nil {
+			t.Errorf("parseLogLines(%q): no error", in)
+		}
 	}
 }
