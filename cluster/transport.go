@@ -48,8 +48,8 @@ type Transport struct {
 	// heardSelf is when this node last heard its own heartbeat back from
 	// NATS (unix ns; at first, the start): see unheardFor.
 	heardSelf atomic.Int64
-	names  atomic.Pointer[Names]
-	twin   atomic.Bool // another node with this name was seen (logged once)
+	names     atomic.Pointer[Names]
+	twin      atomic.Bool // another node with this name was seen (logged once)
 }
 
 // maxPeers bounds the peer table, so a flood of made-up heartbeats cannot
