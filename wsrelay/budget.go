@@ -24,8 +24,8 @@ import (
 // MaxMessageSize) with its first fragment, since its length is not
 // announced, and gives it back when it is whole: taken all at once, two
 // messages never wait on each other either. An inflated
-// (permessage-deflate) message over 4 KiB takes its size too, until it
-// has been relayed.
+// (permessage-deflate) message over 4 KiB takes its size too, until its
+// target has taken it.
 type Budget struct {
 	mu    sync.Mutex
 	limit int64 // 0: DefaultInboundBudget

@@ -294,6 +294,7 @@ func (c *conn) frameIn(msg *gws.Message) {
 	}
 	msg.Close() // the frame is in data: the read buffer goes back at once
 	paused, held := "", false
+	var sent process.Receipt // the frame's; the zero one counts as taken
 	// Relay the frame; only a full target mailbox holds it. The lock is
 	// taken once for the relay and the first check of the hold below.
 	c.mu.Lock()
@@ -314,6 +315,7 @@ func (c *conn) frameIn(msg *gws.Message) {
 		// for room, then try again.
 		if !errors.Is(err, process.ErrMailboxFull) && !errors.Is(err, process.ErrBacklog) {
 			if err == nil {
+				sent = r
 				c.count++
 				c.maxIn = max(c.maxIn, n)
 				if !r.Taken() {
@@ -342,10 +344,22 @@ func (c *conn) frameIn(msg *gws.Message) {
 	}
 	// Then wait until the next frame may be taken in, before reading it:
 	// a held-back client's next frame waits in its socket, not in memory.
+	var taken <-chan struct{} // while an inflated frame keeps its share
 	for {
 		if c.ended {
 			c.mu.Unlock()
 			return
+		}
+		if c.in != nil && c.in.heldTilNext {
+			// An inflated frame's share of the budget goes back once the
+			// target has it, not when the reader reads on: the reader may
+			// be held back on for what waits to be written to the client.
+			if sent.Taken() {
+				c.in.relayed()
+				taken = nil
+			} else if taken == nil {
+				taken = sent.Done()
+			}
 		}
 		wait, cause := c.holdLocked()
 		if wait == nil {
@@ -365,6 +379,7 @@ func (c *conn) frameIn(msg *gws.Message) {
 		select {
 		case <-wait:
 		case <-wake:
+		case <-taken:
 		}
 		c.mu.Lock()
 	}

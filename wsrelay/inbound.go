@@ -94,8 +94,9 @@ type inbound struct {
 	ready     []byte // bytes to hand on before reading more
 	readyHeld bool   // ready is a held frame: give back its budget once handed on
 	readyBuf  []byte // the pooled buffer under ready, given back once handed on
-	// heldTilNext: held is an inflated message's share, given back when
-	// the library next reads, that is once it has relayed the message.
+	// heldTilNext: held is an inflated message's share, given back once
+	// its target has taken it (relayed), or at the latest when the
+	// library next reads, that is once it has relayed the message.
 	heldTilNext bool
 	burst       bool // the last read filled its buffer: more is likely waiting
 	deadline    time.Time
@@ -218,6 +219,17 @@ func (g *inbound) take(n int64) bool {
 	ok := g.budget.acquire(n, &g.ended)
 	g.waiting.Store(false)
 	return ok
+}
+
+// relayed gives back an inflated message's share of the budget once its
+// target has taken it (frameIn calls it, on the reader goroutine). The
+// share bounds inflated bytes that wait for their targets; what the
+// target does with them is bounded elsewhere.
+func (g *inbound) relayed() {
+	if g.heldTilNext {
+		g.heldTilNext = false
+		g.release()
+	}
 }
 
 // bad describes what is wrong with a frame.
@@ -578,8 +590,9 @@ func (g *inbound) fillHold() error {
 	// inflated again once it has taken from the budget the most it can
 	// grow to (deflate inflates at most 1032:1), holding nothing else, so
 	// it cannot wait on another connection. What it did not need is given
-	// back at once, the rest once the library has relayed the message (the
-	// library reads again only then).
+	// back at once, the rest once the target has taken the message (see
+	// relayed), or at the latest when the library reads again, which it
+	// does only once it has relayed the message.
 	frame, err := inflateFrame(g.zOp, g.zbuf, min(g.max, holdThreshold))
 	if errors.Is(err, errTooLarge) && g.max > holdThreshold {
 		bound := min(g.max+maxHeader, int64(len(g.zbuf))*1032+holdThreshold)

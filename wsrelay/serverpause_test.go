@@ -3,7 +3,9 @@ package wsrelay_test
 import (
 	"bytes"
 	"compress/flate"
+	"crypto/rand"
 	"io"
+	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -14,6 +16,7 @@ import (
 	"github.com/wsrelay/wsrelay/internal/proctest"
 	"github.com/wsrelay/wsrelay/internal/wsclient"
 	"github.com/wsrelay/wsrelay/process"
+	"github.com/wsrelay/wsrelay/value"
 	"github.com/wsrelay/wsrelay/wsrelay"
 )
 
@@ -55,31 +58,51 @@ func lag(t *testing.T, tg *proctest.Probe) (endAfterPause func()) {
 	return func() { time.AfterFunc(pauseFor, end) }
 }
 
-// reader reads a client's messages in the background, inflating the
-// compressed ones and answering pings, and hands them over; it ends with
-// the connection.
+// readWhole reads the next data message, joining its fragments,
+// inflating it when it is compressed, and answering pings.
+func readWhole(c *wsclient.Client) ([]byte, error) {
+	var msg []byte
+	compressed := false
+	for {
+		f, err := c.ReadFrame()
+		switch {
+		case err != nil:
+			return nil, err
+		case f.Op == wsclient.OpClose:
+			return nil, wsclient.ErrClosed
+		case f.Op == wsclient.OpPing:
+			if err := c.WriteFrame(true, 0, wsclient.OpPong, f.Payload, true); err != nil {
+				return nil, err
+			}
+			continue
+		case f.Op == wsclient.OpPong:
+			continue
+		case f.Op != wsclient.OpContinuation:
+			compressed = f.Rsv&4 != 0
+		}
+		msg = append(msg, f.Payload...)
+		if !f.Fin {
+			continue
+		}
+		if !compressed {
+			return msg, nil
+		}
+		return io.ReadAll(flate.NewReader(io.MultiReader(bytes.NewReader(msg), bytes.NewReader([]byte{0, 0, 0xff, 0xff, 1, 0, 0, 0xff, 0xff}))))
+	}
+}
+
+// reader reads a client's messages in the background (readWhole) and
+// hands them over; it ends with the connection.
 func reader(c *wsclient.Client) <-chan []byte {
 	out := make(chan []byte, 64)
 	go func() {
 		defer close(out)
 		for {
-			f, err := c.ReadFrame()
-			switch {
-			case err != nil || f.Op == wsclient.OpClose:
+			data, err := readWhole(c)
+			if err != nil {
 				return
-			case f.Op == wsclient.OpPing:
-				if c.WriteFrame(true, 0, wsclient.OpPong, f.Payload, true) != nil {
-					return
-				}
-			case f.Rsv&4 != 0:
-				data, err := io.ReadAll(flate.NewReader(io.MultiReader(bytes.NewReader(f.Payload), bytes.NewReader([]byte{0, 0, 0xff, 0xff, 1, 0, 0, 0xff, 0xff}))))
-				if err != nil {
-					return
-				}
-				out <- data
-			case f.Op != wsclient.OpPong:
-				out <- f.Payload
 			}
+			out <- data
 		}
 	}()
 	return out
@@ -214,5 +237,50 @@ func TestClientThatNeverReadsIsClosed(t *testing.T) {
 	}
 	if m.outbound.Load() == 0 {
 		t.Errorf("the reader never paused for what waits to be written")
+	}
+}
+
+// TestInflatedShareBackOnceTaken: an inflated message gives its share of
+// the inbound budget back once its target has taken it, even while its
+// client is still held back because what waits to be written to it is
+// over the pause budget (before, the share stayed until the client had
+// read that down: a client reading slowly kept it for as long as it
+// liked, and now that such a client is no longer taken for dead, without
+// limit).
+func TestInflatedShareBackOnceTaken(t *testing.T) {
+	const size, big = 64 << 10, 16 << 20
+	budget := wsrelay.NewBudget(size + 8000)
+	m := &closings{}
+	e := newEnv(t, wsrelay.Options{Compression: true, MaxMessageSize: size, InboundBudget: budget, WriteTimeout: 4 * timeout, Metrics: m})
+	tg := e.target(false)
+	e.relayTo(tg.PID, "")
+	c := deflateDial(t, e)
+	// A fixed, small receive buffer (the kernel would otherwise grow it
+	// to tens of MiB).
+	if err := c.Conn.(*net.TCPConn).SetReadBuffer(64 << 10); err != nil {
+		t.Fatal(err)
+	}
+	client := str(tg.Next("ws.join"), "client_pid")
+	// A frame far larger than the socket buffers (and that does not
+	// compress), which the client does not read yet: its write cannot
+	// finish, and what waits for the client stays over the pause budget.
+	noise := make([]byte, big)
+	rand.Read(noise)
+	tg.Send(client, "ws.send", value.Map(value.Field{Key: "type", Value: value.String("binary")}, value.Field{Key: "data", Value: value.BytesString(string(noise))}))
+	poll.Until(t, timeout, "the large frame to wait for the client", func() bool { return e.rl.OutboundBytes() == big })
+	bomb := bytes.Repeat([]byte("z"), size)
+	if err := c.WriteFrame(true, 4, wsclient.OpBinary, compress(bomb), true); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := field(tg.Next("ws.message"), "data").([]byte); len(got) != size {
+		t.Fatalf("the target got %d bytes, want %d", len(got), size)
+	}
+	poll.Until(t, timeout, "the reader to be held back for what waits for the client", func() bool { return m.outbound.Load() > 0 })
+	poll.Until(t, timeout, "the taken message's share to be given back", func() bool { return budget.InUse() == 0 })
+	if got, err := readWhole(c); err != nil || !bytes.Equal(got, noise) {
+		t.Fatalf("the large frame: %d bytes, %v", len(got), err)
+	}
+	if n := m.closed.Load(); n != 0 {
+		t.Fatalf("the client was closed (%v)", m.reason.Load())
 	}
 }
