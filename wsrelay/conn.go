@@ -282,7 +282,9 @@ func (c *conn) sendLocked(topic string, payload value.Value) {
 // queue has room, the connection ended or changed target), never on a
 // timer. The lock is released while it waits, so a transfer or a close
 // can happen meanwhile; a frame held by a full mailbox then goes to
-// whichever target is current when it is taken, still in order.
+// whichever target is current when it is taken, still in order. The wait
+// is the server holding the client back (holdBeginLocked): it counts
+// toward neither the ping deadline nor a read timeout.
 func (c *conn) frameIn(msg *gws.Message) {
 	c.lastRead.Store(time.Now().UnixNano())
 	n := msg.Data.Len()
