@@ -24,8 +24,8 @@ import (
 // MaxMessageSize) with its first fragment, since its length is not
 // announced, and gives it back when it is whole: taken all at once, two
 // messages never wait on each other either. An inflated
-// (permessage-deflate) message over 4 KiB takes its size too, until it
-// has been relayed.
+// (permessage-deflate) message over 4 KiB takes its size too, until its
+// target has taken it.
 type Budget struct {
 	mu    sync.Mutex
 	limit int64 // 0: DefaultInboundBudget
@@ -81,8 +81,7 @@ func (b *Budget) acquire(n int64, ended *atomic.Bool) bool {
 		if ended.Load() {
 			return false
 		}
-		if b.used == 0 || b.used+n <= b.limitLocked() {
-			b.used += n
+		if b.takeLocked(n) {
 			return true
 		}
 		wake := b.wake
@@ -92,6 +91,23 @@ func (b *Budget) acquire(n int64, ended *atomic.Bool) bool {
 		b.mu.Lock()
 		b.waits--
 	}
+}
+
+// tryAcquire takes n bytes if they fit now; it takes nothing once ended
+// is set.
+func (b *Budget) tryAcquire(n int64, ended *atomic.Bool) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return !ended.Load() && b.takeLocked(n)
+}
+
+// takeLocked takes n bytes if they fit; b.mu is held.
+func (b *Budget) takeLocked(n int64) bool {
+	if b.used == 0 || b.used+n <= b.limitLocked() {
+		b.used += n
+		return true
+	}
+	return false
 }
 
 // wakeAll wakes every waiter, to look again.

@@ -84,6 +84,13 @@ type conn struct {
 
 	lastRead atomic.Int64 // unix nanoseconds of the last frame from the client
 
+	// The server holding the client back (its reader paused, waiting
+	// for the node's inbound budget, or for room toward the target's
+	// node), under mu: how many such waits are under way, and since when.
+	// That time does not count toward the client's liveness (holdEndLocked).
+	holds     int
+	heldSince time.Time
+
 	pongMu     sync.Mutex
 	pong       []byte // payload of the latest ping, for the queued pong
 	pongQueued bool   // a pong waits in the outbox
@@ -228,10 +235,20 @@ func (c *conn) sendSureLocked(topic string, payload value.Value) {
 // process.ErrBacklog, waiting for room in between (see sendSureLocked),
 // and returns its last error. c.mu is held.
 func (c *conn) untilRoomLocked(send func() error) error {
+	held := false
+	defer func() {
+		if held {
+			c.holdEndLocked()
+		}
+	}()
 	for {
 		err := send()
 		if !errors.Is(err, process.ErrBacklog) {
 			return err
+		}
+		if !held {
+			c.holdBeginLocked()
+			held = true
 		}
 		select {
 		case <-c.rl.node.MailboxRoom(c.target, 0):
@@ -265,7 +282,9 @@ func (c *conn) sendLocked(topic string, payload value.Value) {
 // queue has room, the connection ended or changed target), never on a
 // timer. The lock is released while it waits, so a transfer or a close
 // can happen meanwhile; a frame held by a full mailbox then goes to
-// whichever target is current when it is taken, still in order.
+// whichever target is current when it is taken, still in order. The wait
+// is the server holding the client back (holdBeginLocked): it counts
+// toward neither the ping deadline nor a read timeout.
 func (c *conn) frameIn(msg *gws.Message) {
 	c.lastRead.Store(time.Now().UnixNano())
 	n := msg.Data.Len()
@@ -276,7 +295,8 @@ func (c *conn) frameIn(msg *gws.Message) {
 		typ, data = typeBinary, value.BytesString(b)
 	}
 	msg.Close() // the frame is in data: the read buffer goes back at once
-	paused := ""
+	paused, held := "", false
+	var sent process.Receipt // the frame's; the zero one counts as taken
 	// Relay the frame; only a full target mailbox holds it. The lock is
 	// taken once for the relay and the first check of the hold below.
 	c.mu.Lock()
@@ -297,6 +317,7 @@ func (c *conn) frameIn(msg *gws.Message) {
 		// for room, then try again.
 		if !errors.Is(err, process.ErrMailboxFull) && !errors.Is(err, process.ErrBacklog) {
 			if err == nil {
+				sent = r
 				c.count++
 				c.maxIn = max(c.maxIn, n)
 				if !r.Taken() {
@@ -311,6 +332,10 @@ func (c *conn) frameIn(msg *gws.Message) {
 			break
 		}
 		wait, wake := c.rl.node.MailboxRoom(c.target, 0), c.wake
+		if !held {
+			c.holdBeginLocked()
+			held = true
+		}
 		c.mu.Unlock()
 		paused = c.pause(PauseTargetMailbox, paused)
 		select {
@@ -321,21 +346,42 @@ func (c *conn) frameIn(msg *gws.Message) {
 	}
 	// Then wait until the next frame may be taken in, before reading it:
 	// a held-back client's next frame waits in its socket, not in memory.
+	var taken <-chan struct{} // while an inflated frame keeps its share
 	for {
 		if c.ended {
 			c.mu.Unlock()
 			return
 		}
+		if c.in != nil && c.in.heldTilNext {
+			// An inflated frame's share of the budget goes back once the
+			// target has it, not when the reader reads on: the reader may
+			// be held back on for what waits to be written to the client.
+			if sent.Taken() {
+				c.in.relayed()
+				taken = nil
+			} else if taken == nil {
+				taken = sent.Done()
+			}
+		}
 		wait, cause := c.holdLocked()
-		wake := c.wake
-		c.mu.Unlock()
 		if wait == nil {
+			if held {
+				c.holdEndLocked()
+			}
+			c.mu.Unlock()
 			return
 		}
+		wake := c.wake
+		if !held {
+			c.holdBeginLocked()
+			held = true
+		}
+		c.mu.Unlock()
 		paused = c.pause(cause, paused)
 		select {
 		case <-wait:
 		case <-wake:
+		case <-taken:
 		}
 		c.mu.Lock()
 	}
@@ -399,6 +445,46 @@ func (c *conn) holdLocked() (<-chan struct{}, string) {
 		}
 	}
 	return nil, ""
+}
+
+// holdBeginLocked and holdEndLocked bracket a time the server holds the
+// client back: its reader pauses (frameIn), waits for the node's inbound
+// budget (budgetWait), or waits with c.mu held for room toward the
+// target's node (untilRoomLocked). Meanwhile pingTick neither pings nor
+// closes the client, and when the last hold ends the liveness clock moves
+// on by its length: the last read and the ping in flight count as that
+// much later. c.mu is held.
+func (c *conn) holdBeginLocked() {
+	if c.holds == 0 {
+		c.heldSince = time.Now()
+	}
+	c.holds++
+}
+
+func (c *conn) holdEndLocked() {
+	if c.holds--; c.holds > 0 {
+		return
+	}
+	now := time.Now()
+	d := now.Sub(c.heldSince)
+	// Pings and pongs are read during some holds (only frames wait on
+	// c.mu): a read during the hold counts as at its end.
+	c.lastRead.Store(min(c.lastRead.Load()+int64(d), now.UnixNano()))
+	if !c.pingSent.IsZero() {
+		c.pingSent = c.pingSent.Add(d)
+	}
+}
+
+// budgetWait brackets the reader's wait for the node's inbound budget
+// (the inbound guard calls it).
+func (c *conn) budgetWait(waiting bool) {
+	c.mu.Lock()
+	if waiting {
+		c.holdBeginLocked()
+	} else {
+		c.holdEndLocked()
+	}
+	c.mu.Unlock()
 }
 
 // HandleMessage handles a message to the client PID.
@@ -634,7 +720,10 @@ func (c *conn) beat() {
 }
 
 // pingTick pings a client that has been silent for PingInterval and closes
-// one that stayed silent for PongTimeout after the ping.
+// one that stayed silent for PongTimeout after the ping. The time the
+// server holds the client back does not count (holdBeginLocked): it
+// neither pings nor closes meanwhile, and looks again a PingInterval
+// later.
 func (c *conn) pingTick() {
 	o := c.rl.opts
 	c.mu.Lock()
@@ -642,9 +731,20 @@ func (c *conn) pingTick() {
 		c.mu.Unlock()
 		return
 	}
+	if c.holds > 0 {
+		c.pingTimer = time.AfterFunc(o.PingInterval, c.pingTick)
+		c.mu.Unlock()
+		return
+	}
 	now := time.Now()
 	last := time.Unix(0, c.lastRead.Load())
 	if !c.pingSent.IsZero() && !last.After(c.pingSent) {
+		if left := c.pingSent.Add(o.PongTimeout).Sub(now); left > 0 {
+			// A hold moved the deadline on.
+			c.pingTimer = time.AfterFunc(left, c.pingTick)
+			c.mu.Unlock()
+			return
+		}
 		c.mu.Unlock()
 		c.endFromOutside(ending{reason: ReasonTimeout, leave: true, hard: true, detail: "no answer to a ping within " + o.PongTimeout.String()})
 		return

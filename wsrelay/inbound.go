@@ -49,7 +49,11 @@ const maxHeader = 14
 //     announced) and the library gets header and payload together, so it
 //     never allocates for bytes that have not arrived. Held frames take
 //     their size from the node's Budget first and must arrive whole
-//     within ReadTimeout; so must a fragmented message.
+//     within ReadTimeout; so must a fragmented message. A fragmented
+//     message begins only in a read that starts with it, once the frames
+//     before it have been relayed: the time the relay holds the client
+//     back after a frame (frameIn) never runs against a message's
+//     ReadTimeout or holds its share of the Budget.
 //   - With permessage-deflate, compressed messages are held back whole and
 //     inflated here, with MaxMessageSize as the bound (1009 past it); the
 //     library gets them as plain frames.
@@ -64,6 +68,7 @@ type inbound struct {
 	budget  *Budget
 	ws      *gws.Conn         // set once upgraded: writes the close frame
 	onFail  func(*frameError) // set once upgraded: ends the connection
+	onWait  func(bool)        // set once upgraded: a budget wait begins (true) or ends
 
 	ended   atomic.Bool // the connection is ending: a budget wait ends
 	waiting atomic.Bool // the reader is in a budget wait
@@ -89,8 +94,9 @@ type inbound struct {
 	ready     []byte // bytes to hand on before reading more
 	readyHeld bool   // ready is a held frame: give back its budget once handed on
 	readyBuf  []byte // the pooled buffer under ready, given back once handed on
-	// heldTilNext: held is an inflated message's share, given back when
-	// the library next reads, that is once it has relayed the message.
+	// heldTilNext: held is an inflated message's share, given back once
+	// its target has taken it (relayed), or at the latest when the
+	// library next reads, that is once it has relayed the message.
 	heldTilNext bool
 	burst       bool // the last read filled its buffer: more is likely waiting
 	deadline    time.Time
@@ -189,14 +195,41 @@ func (g *inbound) releaseMessage() {
 // all at once (holding nothing else), two messages never wait on each
 // other. The message's read timeout starts once it has its share.
 func (g *inbound) takeForMessage() error {
-	g.waiting.Store(true)
-	ok := g.budget.acquire(g.max, &g.ended)
-	g.waiting.Store(false)
-	if !ok {
+	if !g.take(g.max) {
 		return g.drain()
 	}
 	g.msgHeld, g.msgStart = g.max, time.Now()
 	return nil
+}
+
+// take takes n bytes from the budget, waiting until they fit. The wait
+// is the server holding the client back: it does not count toward the
+// client's liveness (onWait), nor toward a read timeout, which starts
+// only once the bytes are taken. It returns false, having taken nothing,
+// once the connection is ending.
+func (g *inbound) take(n int64) bool {
+	if g.budget.tryAcquire(n, &g.ended) {
+		return true
+	}
+	g.waiting.Store(true)
+	if g.onWait != nil {
+		g.onWait(true)
+		defer g.onWait(false)
+	}
+	ok := g.budget.acquire(n, &g.ended)
+	g.waiting.Store(false)
+	return ok
+}
+
+// relayed gives back an inflated message's share of the budget once its
+// target has taken it (frameIn calls it, on the reader goroutine). The
+// share bounds inflated bytes that wait for their targets; what the
+// target does with them is bounded elsewhere.
+func (g *inbound) relayed() {
+	if g.heldTilNext {
+		g.heldTilNext = false
+		g.release()
+	}
 }
 
 // bad describes what is wrong with a frame.
@@ -354,6 +387,15 @@ func (g *inbound) scan(b []byte) (int, error) {
 			g.hn = copy(g.hdr[:], b[i:])
 			return i, nil
 		}
+		if i > 0 && begins(b[i]) {
+			// A fragmented message begins behind frames the library has
+			// not relayed yet, and relaying them may hold the reader back
+			// (frameIn): the message is read once they are, so that its
+			// read timeout and its share of the budget never run while
+			// the server holds the client back.
+			g.pre = append(bytes.Clone(b[i:]), g.pre...)
+			return i, nil
+		}
 		wasInMsg := g.inMsg
 		length, hold, fe := g.check(b[i : i+hl])
 		if fe == nil && b[i]&0x08 == 0 { // a data frame
@@ -392,6 +434,13 @@ func (g *inbound) scan(b []byte) (int, error) {
 		return i, nil
 	}
 	return len(b), nil
+}
+
+// begins reports whether a frame whose first byte is b0 begins a
+// fragmented message: a text or binary frame without FIN.
+func begins(b0 byte) bool {
+	op := b0 & 0x0f
+	return b0&0x80 == 0 && (op == 0x1 || op == 0x2)
 }
 
 // headerLen returns the length of the header at the start of b, or 0 when
@@ -493,10 +542,7 @@ func (g *inbound) fillHold() error {
 	if g.held == 0 && g.granted.IsZero() {
 		n := int64(g.holdTotal - g.holdHdr)
 		if n > holdThreshold && g.msgHeld == 0 { // a fragment: its message has its share already
-			g.waiting.Store(true)
-			ok := g.budget.acquire(n, &g.ended)
-			g.waiting.Store(false)
-			if !ok {
+			if !g.take(n) {
 				return g.drain()
 			}
 			g.held = n
@@ -544,15 +590,13 @@ func (g *inbound) fillHold() error {
 	// inflated again once it has taken from the budget the most it can
 	// grow to (deflate inflates at most 1032:1), holding nothing else, so
 	// it cannot wait on another connection. What it did not need is given
-	// back at once, the rest once the library has relayed the message (the
-	// library reads again only then).
+	// back at once, the rest once the target has taken the message (see
+	// relayed), or at the latest when the library reads again, which it
+	// does only once it has relayed the message.
 	frame, err := inflateFrame(g.zOp, g.zbuf, min(g.max, holdThreshold))
 	if errors.Is(err, errTooLarge) && g.max > holdThreshold {
 		bound := min(g.max+maxHeader, int64(len(g.zbuf))*1032+holdThreshold)
-		g.waiting.Store(true)
-		ok := g.budget.acquire(bound, &g.ended)
-		g.waiting.Store(false)
-		if !ok {
+		if !g.take(bound) {
 			return g.drain()
 		}
 		g.held = bound

@@ -67,7 +67,9 @@ type Options struct {
 	// nothing; negative disables pings and dead-peer detection. Default 30s.
 	PingInterval time.Duration
 	// PongTimeout is how long after a ping a silent client is taken for
-	// dead (closed, reason timeout). Default 30s.
+	// dead (closed, reason timeout). The time the relay itself holds the
+	// client back (see Metrics.Paused, and a wait for InboundBudget)
+	// counts neither here nor toward PingInterval. Default 30s.
 	PongTimeout time.Duration
 	// Compression enables permessage-deflate when the client offers it.
 	// Default off.
@@ -94,6 +96,7 @@ type Options struct {
 	// relay holds back (one over 4 KiB, or compressed) once reading it has
 	// begun, and a fragmented message from its first frame to its last; a
 	// client that takes longer is closed with 1008 (reason timeout).
+	// The time the relay itself holds the client back does not count.
 	// Default 30s.
 	ReadTimeout time.Duration
 	// InboundBudget bounds the bytes of frames being received that the

@@ -195,7 +195,7 @@ func (rl *Relay) relay(w http.ResponseWriter, r *http.Request, raw string, spawn
 		return
 	}
 	c := newConn(rl, socket, sock, h, r.RemoteAddr)
-	c.in, in.onFail = in, c.clientFailed
+	c.in, in.onFail, in.onWait = in, c.clientFailed, c.budgetWait
 	c.owned = owned
 	if err := c.open(); err != nil {
 		rl.clientLog.Warn("cannot open websocket connection process", "error", err.Error())
