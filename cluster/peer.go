@@ -106,6 +106,12 @@ func endsRelation(k process.SignalKind) bool {
 	switch k {
 	case process.SigExit, process.SigLinkExit, process.SigDemonitor, process.SigUnlink:
 		return true
+	case process.SigTaken:
+		// Not a relation, but as sure: a lost answer leaves its sender
+		// holding back a client for good while both nodes are up. Answers
+		// are coalesced per pair (process.Node.DrainTaken), so they are
+		// as many as the pairs with messages in flight at most.
+		return true
 	}
 	return false
 }

@@ -18,7 +18,7 @@ func TestBacklogKeepsEndsOfRelations(t *testing.T) {
 	tr := &Transport{opts: Options{Cluster: "c", MaxBatch: 4096, MaxPending: 1024}, maxPayload: 1 << 20}
 	tr.hdr = appendHeader(nil, "a", 1, 0)
 	p := newPeer(tr, "b")
-	msg := process.Signal{Kind: process.SigMessage, From: wa, To: wb, Topic: "t", Payload: value.String("0123456789012345678901234567890123456789")}
+	msg := process.Signal{Kind: process.SigMessage, From: wa, To: wb, Topic: "t", Payload: value.String("012345678901234567890123456789012345678")} // 85 bytes: 12 fill 1020 of 1024
 	var err error
 	for i := 0; i < 1000 && err == nil; i++ {
 		err = p.enqueue(tr, msg)

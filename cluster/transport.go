@@ -45,8 +45,8 @@ type Transport struct {
 	// reconnects the connection's reconnect count then: see steadyFor.
 	unsteady   atomic.Int64
 	reconnects atomic.Uint64
-	names  atomic.Pointer[Names]
-	twin   atomic.Bool // another node with this name was seen (logged once)
+	names      atomic.Pointer[Names]
+	twin       atomic.Bool // another node with this name was seen (logged once)
 }
 
 // maxPeers bounds the peer table, so a flood of made-up heartbeats cannot
@@ -113,8 +113,9 @@ func (t *Transport) Start(n *process.Node) error {
 	t.unsteady.Store(time.Now().UnixNano())
 	t.reconnects.Store(t.nc.Stats().Reconnects)
 	t.publishHeartbeat(hbHello)
-	t.wg.Add(1)
+	t.wg.Add(2)
 	go t.heartbeatLoop()
+	go t.takenLoop()
 	t.log.Info("cluster: node joined", "node", name, "cluster", t.opts.Cluster, "incarnation", t.inc)
 	return nil
 }
@@ -165,6 +166,28 @@ func (t *Transport) Deliver(s process.Signal) error {
 		return err
 	}
 	return p.enqueue(t, s)
+}
+
+// CarriesReceipts marks the transport as a process.ReceiptTransport: it
+// carries messages with a receipt and the answers (SigTaken) to them.
+func (t *Transport) CarriesReceipts() {}
+
+// takenLoop sends the answers to messages with a receipt taken on this
+// node (process.Node.DrainTaken): one SigTaken per sender/receiver pair
+// for all that pair's messages taken since the last round, queued with
+// the other signals toward the sender's node (a node down drops them:
+// its senders complete their receipts themselves).
+func (t *Transport) takenLoop() {
+	defer t.wg.Done()
+	send := func(s process.Signal) { _ = t.Deliver(s) }
+	for {
+		select {
+		case <-t.stop:
+			return
+		case <-t.node.TakenReady():
+			t.node.DrainTaken(send)
+		}
+	}
 }
 
 func (t *Transport) livePeer(name string) (*peer, error) {
@@ -273,7 +296,7 @@ func (t *Transport) onBatch(m *nats.Msg) {
 			t.peerBye(from, fromInc)
 			return
 		}
-		if relation(s.Kind) && s.From.Node != from {
+		if attributed(s) && s.From.Node != from {
 			t.misattributed(from, s)
 			return
 		}
@@ -285,6 +308,14 @@ func (t *Transport) onBatch(m *nats.Msg) {
 			t.log.Warn("cluster: bad batch from another node", "from", from, "error", err, "bad_so_far", n)
 		}
 	}
+}
+
+// attributed reports whether s must come from its sender's node: a
+// relation signal, a receipt's answer (a forged one would complete
+// receipts of a sender whose receiver is elsewhere) or a message asking
+// for a receipt (its answer would go to a node that did not send it).
+func attributed(s process.Signal) bool {
+	return relation(s.Kind) || s.Kind == process.SigTaken || (s.Kind == process.SigMessage && s.Seq != 0)
 }
 
 // relation reports whether signals of kind k make, end or answer a

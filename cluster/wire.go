@@ -25,10 +25,13 @@ import (
 //	kind         1 byte (process.SignalKind)
 //	from         PID: uvarint length + node, uvarint length + host, uvarint id
 //	to           uvarint length + host, uvarint id (the node is the receiver)
-//	message:     uvarint length + topic, value (value.AppendBinary)
+//	message:     uvarint length + topic, value (value.AppendBinary),
+//	             uvarint receipt number (0: no receipt asked)
 //	monitor:     uvarint length + notice topic (0: no notice), value if any
 //	exit, link-exit: value, error
 //	cancel:      uvarint length + reason
+//	taken:       uvarint number (not 0): the highest of the receiver's
+//	             messages to the sender that the sender has taken
 //
 // An error is a tag byte: 0 none, 1 terminated, 2 noproc, 3 noconnection,
 // 4 link down (PID, then the linked process's error), 5 any other (text).
@@ -39,7 +42,7 @@ import (
 // validates PIDs and topics, and returns an error instead of panicking.
 
 const (
-	wireVersion = 2         // 2: a monitor carries a notice
+	wireVersion = 3         // 2: a monitor carries a notice; 3: receipts (a message's number, taken)
 	headerFixed = 1 + 8 + 8 // version, from inc, to inc
 	maxErrDepth = 16
 )
@@ -91,6 +94,9 @@ func appendSignal(b []byte, s process.Signal) []byte {
 	case process.SigMessage:
 		b = appendString(b, s.Topic)
 		b = value.AppendBinary(b, s.Payload)
+		b = binary.AppendUvarint(b, s.Seq)
+	case process.SigTaken:
+		b = binary.AppendUvarint(b, s.Seq)
 	case process.SigMonitor: // the watcher's notice: empty topic for none
 		b = appendString(b, s.Topic)
 		if s.Topic != "" {
@@ -304,6 +310,11 @@ func (r *reader) signal(node string) process.Signal {
 			r.fail("empty topic")
 		}
 		s.Payload = r.value("payload")
+		s.Seq = r.uvarint("receipt number")
+	case process.SigTaken:
+		if s.Seq = r.uvarint("taken number"); r.err == nil && s.Seq == 0 {
+			r.fail("taken number 0")
+		}
 	case process.SigExit, process.SigLinkExit:
 		s.Result.Value = r.value("result value")
 		s.Result.Err = r.error(0)
