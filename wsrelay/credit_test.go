@@ -98,7 +98,9 @@ func testStalledTargetGetsEveryFrame(t *testing.T, topo topology) {
 	target := stalledTarget(t, e.targets, "small", gate, quit, got)
 	e.relayTo(target, "")
 
-	body := func(k, i int) string { return strconv.Itoa(k) + ":" + strconv.Itoa(i) + ":" + strings.Repeat("x", 4<<10) }
+	body := func(k, i int) string {
+		return strconv.Itoa(k) + ":" + strconv.Itoa(i) + ":" + strings.Repeat("x", 4<<10)
+	}
 	cs := make([]*wsclient.Client, clients)
 	for k := range cs {
 		cs[k] = e.dial(t, nil) // every join is in before a frame

@@ -895,7 +895,9 @@ func pipeline(t *testing.T, e *env, c *wsclient.Client, m *pauses, n int, body f
 // relay holds it back instead of closing it as a slow consumer. A target
 // on another node answers for each frame it takes (docs/cluster.md), so
 // the client is held back for its frames in flight there too.
-func TestPipeliningClientIsSlowedNotCut(t *testing.T) { eachTopology(t, testPipeliningClientIsSlowedNotCut) }
+func TestPipeliningClientIsSlowedNotCut(t *testing.T) {
+	eachTopology(t, testPipeliningClientIsSlowedNotCut)
+}
 
 func testPipeliningClientIsSlowedNotCut(t *testing.T, topo topology) {
 	m := &pauses{}
