@@ -75,7 +75,7 @@ func (p *peer) enqueue(t *Transport, s process.Signal) error {
 	// MaxPending waits): a signal bigger than what is left of MaxPending,
 	// refused while Room said "go", had its sender (the relay) retry in a
 	// busy loop. So the queue may hold MaxPending/2 plus one signal.
-	if p.pending+size > t.opts.MaxPending && p.pending >= t.opts.MaxPending/2 && !endsRelation(s.Kind) {
+	if p.pending+size > t.opts.MaxPending && p.pending >= t.opts.MaxPending/2 && !pastBound(s.Kind, p.pending+size, t.opts.MaxPending) {
 		p.mu.Unlock()
 		t.stats.dropped.Add(1)
 		return fmt.Errorf("cluster: node %q: %w (%d bytes waiting)", p.name, ErrBacklog, p.pending)
@@ -106,14 +106,23 @@ func endsRelation(k process.SignalKind) bool {
 	switch k {
 	case process.SigExit, process.SigLinkExit, process.SigDemonitor, process.SigUnlink:
 		return true
-	case process.SigTaken:
-		// Not a relation, but as sure: a lost answer leaves its sender
-		// holding back a client for good while both nodes are up. Answers
-		// are coalesced per pair (process.Node.DrainTaken), so they are
-		// as many as the pairs with messages in flight at most.
-		return true
 	}
 	return false
+}
+
+// pastBound reports whether a signal of kind k may be queued although
+// MaxPending is reached, with pending bytes then waiting: the ends of
+// relations always, and answers to receipts (SigTaken) up to twice
+// MaxPending. A lost answer would leave its sender holding a client back
+// while both nodes are up; answers are coalesced per pair
+// (process.Node.DrainTaken), but a node that sends many messages asking
+// for receipts to processes that do not exist is answered once per
+// sender PID it makes up, so they are bounded too.
+func pastBound(k process.SignalKind, pending, maxPending int) bool {
+	if k == process.SigTaken {
+		return pending <= 2*maxPending
+	}
+	return endsRelation(k)
 }
 
 // roomChan returns a channel closed once less than half of MaxPending

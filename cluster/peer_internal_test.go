@@ -34,6 +34,17 @@ func TestBacklogKeepsEndsOfRelations(t *testing.T) {
 			t.Errorf("signal kind %d past MaxPending: %v, want it queued", k, err)
 		}
 	}
+	// Answers to receipts go past MaxPending too, up to twice it.
+	taken := process.Signal{Kind: process.SigTaken, From: wa, To: wb, Seq: 1}
+	if err := p.enqueue(tr, taken); err != nil {
+		t.Fatalf("an answer past MaxPending: %v, want it queued", err)
+	}
+	for i := 0; i < 1000 && err == nil; i++ {
+		err = p.enqueue(tr, taken)
+	}
+	if !errors.Is(err, ErrBacklog) || p.pending > 2*tr.opts.MaxPending {
+		t.Fatalf("answers past twice MaxPending: %v with %d bytes waiting, want ErrBacklog at %d", err, p.pending, 2*tr.opts.MaxPending)
+	}
 }
 
 // TestNothingQueuedForADownNode: a signal that reaches the queue of a node
