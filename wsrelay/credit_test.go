@@ -176,11 +176,18 @@ func testHeldClientIsClosed(t *testing.T, topo topology, way string) {
 	e.relayTo(target, "")
 	c := e.dial(t, nil)
 	wrote := writeFrames(c, 16, func(i int) string { return strings.Repeat("x", 4<<10) })
-	poll.Until(t, timeout, "the client to be held back", func() bool { return m.mailbox.Load() >= 1 })
+	// Held back, with the join and the frames in the target's mailbox (so
+	// the relay's watch, sent before them, is in place).
+	poll.Until(t, timeout, "the client to be held back", func() bool {
+		return m.mailbox.Load() >= 1 && e.targets.MailboxLen(target) >= 1+4
+	})
 	switch way {
 	case "target ends":
 		close(quit)
-		wantClose(t, c, 1000, "target exited")
+		code, reason, err := c.ReadClose()
+		if err != nil || code != 1000 || reason != "target exited" {
+			t.Fatalf("close %d %q (%v), want 1000 \"target exited\"; logs: %s", code, reason, err, e.logs)
+		}
 	case "node lost":
 		defer close(quit)
 		e.cut()
