@@ -162,7 +162,7 @@ func (n *Node) receiptsNodeDown(node string) {
 	n.acks.forgetNode(node)
 }
 
-// remoteTakenAt returns a channel closed once message seq of sp is taken.
+// takenAt returns a channel closed once message seq of sp is taken.
 func (sp *sentPair) takenAt(seq uint64) <-chan struct{} {
 	if sp.through.Load() >= seq {
 		return closedChan
