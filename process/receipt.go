@@ -43,6 +43,11 @@ type ReceiptTransport interface {
 // DefaultReceiptBytesPerNode is Options.ReceiptBytesPerNode's default.
 const DefaultReceiptBytesPerNode = 64 << 20
 
+// receiptSize is what a message's receipt costs the receiving node beyond
+// the message (its ackReq and its place in the takers heap, about),
+// counted against ReceiptBytesPerNode.
+const receiptSize = 128
+
 // pairKey names a sender and a receiver.
 type pairKey struct{ from, to pid.PID }
 
@@ -289,7 +294,7 @@ func (n *Node) deliverWithReceipt(s Signal) {
 	m := Message{Topic: s.Topic, From: s.From, Payload: s.Payload}
 	limit := p.inbox.max
 	acct := n.acks.account(s.From.Node)
-	if size := int64(m.size()); acct.Load()+size <= n.receiptBytes {
+	if size := int64(m.size() + receiptSize); acct.Load()+size <= n.receiptBytes {
 		acct.Add(size)
 		a.acct, a.bytes, limit = acct, size, 0
 	}

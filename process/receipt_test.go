@@ -101,9 +101,9 @@ func TestReceiptsAcrossNodes(t *testing.T) {
 	t.Parallel()
 	tr := &receiptMem{memTransport{nodes: map[string]*process.Node{}}}
 	a := newNode(t, nil, &process.Options{Name: "a", Transport: tr})
-	// Messages of about 100 bytes (process.Message's 64, topic, integer):
-	// 5 fit in 1000, 25 do not.
-	b := newNode(t, &process.HostOptions{MailboxSize: 2}, &process.Options{Name: "b", Transport: tr, ReceiptBytesPerNode: 1000})
+	// Messages of about 100 bytes (process.Message's 64, topic, integer)
+	// and their receipts of 128: 5 fit in 2000, 25 do not.
+	b := newNode(t, &process.HostOptions{MailboxSize: 2}, &process.Options{Name: "b", Transport: tr, ReceiptBytesPerNode: 2000})
 	tr.nodes["a"], tr.nodes["b"] = a, b
 	sender := spawnProbe(t, a, process.SpawnOptions{})
 	target := spawnPuller(t, b)
