@@ -140,6 +140,9 @@ func FuzzDecodeBatch(f *testing.F) {
 			if s.Kind == process.SigMessage && s.Topic == "" {
 				t.Fatal("decoded a message with no topic")
 			}
+			if s.Kind == process.SigTaken && s.Seq == 0 {
+				t.Fatal("decoded an answer for no message")
+			}
 		})
 		if n > len(data) {
 			t.Fatalf("%d signals from %d bytes", n, len(data))
