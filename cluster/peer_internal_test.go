@@ -101,3 +101,44 @@ func TestBacklogRefusalMeansWait(t *testing.T) {
 		}
 	}
 }
+
+// TestTellLost: the nodes up hear kindLost when NATS has dropped batches
+// for this node since the last look (it cannot tell whose), and a node a
+// publish to failed hears it once; otherwise nobody does.
+func TestTellLost(t *testing.T) {
+	tr := &Transport{opts: Options{Cluster: "c", MaxBatch: 4096, MaxPending: 1 << 20}, maxPayload: 1 << 20, log: slog.New(slog.DiscardHandler), peers: map[string]*peer{}}
+	tr.hdr = appendHeader(nil, "a", 1, 0)
+	dropped := 0
+	tr.droppedBatches = func() int { return dropped }
+	b, c := newPeer(tr, "b"), newPeer(tr, "c")
+	tr.peers["b"], tr.peers["c"] = b, c
+	tr.admit(b, 5)
+	tr.admit(c, 6)
+	told := func(p *peer) int {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		n := 0
+		for _, ch := range p.chunks {
+			n += strings.Count(string(ch[len(tr.hdr):]), string([]byte{byte(kindLost)}))
+		}
+		p.chunks, p.signals, p.pending = nil, nil, 0
+		return n
+	}
+	seen := tr.tellLost(0)
+	if told(b)+told(c) != 0 {
+		t.Fatal("kindLost sent with nothing lost")
+	}
+	dropped = 3
+	seen = tr.tellLost(seen)
+	if told(b) != 1 || told(c) != 1 || seen != 3 {
+		t.Fatalf("after NATS dropped batches: b, c not both told once (seen %d)", seen)
+	}
+	b.lostOwed.Store(true)
+	seen = tr.tellLost(seen)
+	if told(b) != 1 || told(c) != 0 {
+		t.Fatal("after a failed publish to b: b not told alone")
+	}
+	if tr.tellLost(seen); told(b) != 0 {
+		t.Fatal("b told twice for one failed publish")
+	}
+}

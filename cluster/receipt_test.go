@@ -1,6 +1,7 @@
 package cluster_test
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -212,4 +213,51 @@ func TestForgedTakenIsIgnored(t *testing.T) {
 	}
 	close(gate)
 	waitDone(t, "the last message", rs[2])
+}
+
+// TestLostBatchesCompleteReceipts: receipts for messages to a node that
+// says batches between the two may have been lost (NATS dropped some for
+// it) complete, though the node stays up: the messages or their answers
+// may be gone, and the sender must not wait for good.
+func TestLostBatchesCompleteReceipts(t *testing.T) {
+	t.Parallel()
+	a, b, _ := cluster3(t)
+	gate, got := make(chan struct{}), make(chan process.Message, 64)
+	target := stalled(t, b.node, gate, got)
+	sender := proctest.Spawn(t, a.node, host, nil)
+	rs := sendReceipts(t, sender, target, 3)
+	poll.Until(t, timeout, "the messages in the mailbox", func() bool { return b.node.MailboxLen(target) == 3 })
+	if rs[2].Taken() {
+		t.Fatal("complete before anything was taken")
+	}
+	if err := b.nc.Publish(a.tr.NodeSubject("a"), cluster.EncodeBatch("b", b.tr.Incarnation(), process.Signal{Kind: cluster.KindLost})); err != nil {
+		t.Fatal(err)
+	}
+	waitDone(t, "a message to a node that lost batches", rs[2])
+	if !slices.Contains(a.tr.Peers(), "b") {
+		t.Fatal("b is down on a: the receipts may have completed for that")
+	}
+}
+
+// TestPublishErrorCompletesReceipts: receipts for messages a node could
+// not publish (its NATS connection is closed) complete before the other
+// node is seen down.
+func TestPublishErrorCompletesReceipts(t *testing.T) {
+	t.Parallel()
+	s := startNATS(t)
+	a := startNode(t, s, "a", &cluster.Options{HeartbeatTimeout: time.Hour})
+	b := startNode(t, s, "b", nil)
+	waitPeers(t, a, b)
+	gate, got := make(chan struct{}), make(chan process.Message, 64)
+	target := stalled(t, b.node, gate, got)
+	sender := proctest.Spawn(t, a.node, host, nil)
+	a.nc.Close()
+	rs := sendReceipts(t, sender, target, 3)
+	waitDone(t, "a message that could not be published", rs[2])
+	if !slices.Contains(a.tr.Peers(), "b") {
+		t.Fatal("b is down on a: the receipts may have completed for that")
+	}
+	if a.tr.Stats().PublishErrors == 0 {
+		t.Fatal("no publish error counted")
+	}
 }

@@ -33,6 +33,9 @@ import (
 //	taken:       uvarint number (not 0): the highest of the receiver's
 //	             messages to the sender that the sender has taken
 //
+// A control signal (reset 0xF0, bye 0xF1, lost 0xF2) is its kind byte
+// alone.
+//
 // An error is a tag byte: 0 none, 1 terminated, 2 noproc, 3 noconnection,
 // 4 link down (PID, then the linked process's error), 5 any other (text).
 // Errors other than the runtime's own cross as text (*RemoteError).
@@ -81,10 +84,14 @@ func appendPID(b []byte, p pid.PID) []byte {
 	return binary.AppendUvarint(b, p.ID)
 }
 
+// control reports whether k is a control signal of the batch stream
+// (reset, bye, lost), which is its kind byte alone.
+func control(k process.SignalKind) bool { return k == kindReset || k == kindBye || k == kindLost }
+
 // appendSignal appends the encoding of s.
 func appendSignal(b []byte, s process.Signal) []byte {
 	b = append(b, byte(s.Kind))
-	if s.Kind == kindReset || s.Kind == kindBye {
+	if control(s.Kind) {
 		return b
 	}
 	b = appendPID(b, s.From)
@@ -292,7 +299,7 @@ func (r *reader) header() header {
 // signal reads one signal for a process of node.
 func (r *reader) signal(node string) process.Signal {
 	s := process.Signal{Kind: process.SignalKind(r.byte1("signal kind"))}
-	if s.Kind == kindReset || s.Kind == kindBye {
+	if control(s.Kind) {
 		return s
 	}
 	s.From = r.pid("sender PID")

@@ -36,6 +36,8 @@ func wireSignals() []process.Signal {
 		{Kind: process.SigCancel, From: wa, To: wb, Reason: "shutdown"},
 		{Kind: process.SigTerminate, To: wb},
 		{Kind: kindReset},
+		{Kind: kindBye},
+		{Kind: kindLost},
 	}
 }
 
@@ -64,9 +66,9 @@ func TestWireRoundTrip(t *testing.T) {
 	}
 	for i, w := range sigs {
 		g := got[i]
-		if w.Kind == kindReset {
-			if g.Kind != kindReset {
-				t.Errorf("signal %d: %v, want reset", i, g.Kind)
+		if control(w.Kind) {
+			if g.Kind != w.Kind {
+				t.Errorf("signal %d: %v, want control signal %v", i, g.Kind, w.Kind)
 			}
 			continue
 		}
@@ -134,7 +136,7 @@ func FuzzDecodeBatch(f *testing.F) {
 		n := 0
 		err := decodeBatch(data, "b", func(header) bool { return true }, func(s process.Signal) {
 			n++
-			if s.Kind != kindReset && s.Kind != kindBye && (s.To.Node != "b" || s.To.ID == 0 || pid.ValidHostName(s.To.Host) != nil) {
+			if !control(s.Kind) && (s.To.Node != "b" || s.To.ID == 0 || pid.ValidHostName(s.To.Host) != nil) {
 				t.Fatalf("decoded a signal for %v", s.To)
 			}
 			if s.Kind == process.SigMessage && s.Topic == "" {

@@ -151,6 +151,16 @@ func (n *Node) remoteTaken(sender, receiver pid.PID, seq uint64) {
 
 // receiptsNodeDown completes every receipt toward node, which is lost.
 func (n *Node) receiptsNodeDown(node string) {
+	n.ReceiptsLost(node)
+	n.acks.forgetNode(node)
+}
+
+// ReceiptsLost completes every receipt for a message sent to a process of
+// node: a transport calls it when it may have lost such messages or their
+// answers while node stays up (a batch NATS dropped), so that no sender
+// waits for an answer that will not come. Messages still waiting in their
+// receivers' mailboxes then count as taken.
+func (n *Node) ReceiptsLost(node string) {
 	n.sent.mu.Lock()
 	var lost []*sentPair
 	for k, sp := range n.sent.pairs {
@@ -164,7 +174,6 @@ func (n *Node) receiptsNodeDown(node string) {
 		n.sent.takenLocked(sp, sp.sent)
 		sp.mu.Unlock()
 	}
-	n.acks.forgetNode(node)
 }
 
 // takenAt returns a channel closed once message seq of sp is taken.
