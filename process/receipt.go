@@ -27,8 +27,9 @@ import (
 // sequence number sent and the highest one taken: a Receipt is taken once
 // that reaches its number. A SigTaken never completes more than was sent,
 // and a pair whose messages are all taken is forgotten. When the
-// receiver's node is lost (NodeDown), every receipt toward it is
-// complete: the sender is not left waiting.
+// receiver's node is lost (NodeDown), or its transport may have lost
+// messages or answers between the two nodes (ReceiptsLost), every receipt
+// toward it is complete: the sender is not left waiting.
 
 // ReceiptTransport is a Transport whose other end answers messages sent
 // with a receipt (Signal.Seq set) with SigTaken, and which sends what
