@@ -120,3 +120,60 @@ func BenchmarkOneWay(b *testing.B) {
 		b.ReportMetric(float64(after.SignalsOut-before.SignalsOut)/float64(batches), "msgs/batch")
 	}
 }
+
+// BenchmarkOneWayWithReceipts: messages to a process on another node sent
+// with a receipt each, at most window of them in flight (not yet taken),
+// as the relay sends a client's frames. An op is one message taken;
+// answers/msg is how many answers (taken signals) came back per message:
+// they are coalesced per sender/receiver pair.
+func BenchmarkOneWayWithReceipts(b *testing.B) {
+	s := startNATS(b)
+	a, c := startNode(b, s, "a", nil), startNode(b, s, "c", nil)
+	waitPeers(b, a, c)
+	const window = 256
+	n := 0
+	recv, err := c.node.SpawnReactive(host, handler{
+		msg:   func(process.Message) { n++ },
+		event: func(process.Event) {},
+	}, process.SpawnOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	sender, err := a.node.Spawn(host, func(p *process.Process) (value.Value, error) {
+		<-p.Context().Done()
+		return value.Nil(), nil
+	}, process.SpawnOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer a.node.Terminate(sender)
+	payload := value.String("a message of about fifty bytes, like a chat line")
+	flight := make([]process.Receipt, 0, window)
+	before := a.tr.Stats()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		if len(flight) == window {
+			<-flight[0].Done()
+			k := 1
+			for k < len(flight) && flight[k].Taken() {
+				k++
+			}
+			flight = append(flight[:0], flight[k:]...)
+		}
+		r, err := a.node.TrySendReceipt(sender, recv, "m", payload, 0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		flight = append(flight, r)
+	}
+	for _, r := range flight {
+		<-r.Done()
+	}
+	b.StopTimer()
+	after := a.tr.Stats()
+	if n != b.N {
+		b.Fatalf("%d of %d messages arrived", n, b.N)
+	}
+	b.ReportMetric(float64(after.SignalsIn-before.SignalsIn)/float64(b.N), "answers/msg")
+}

@@ -18,3 +18,6 @@ func (t *Transport) NodeSubject(name string) string { return t.nodeSubject(name)
 // Swept returns how many sweeps of the table nm made while its connection
 // was steady.
 func (nm *Names) Swept() uint64 { return nm.swept.Load() }
+
+// KindLost is the control signal "batches between us may have been lost".
+const KindLost = kindLost

@@ -21,6 +21,14 @@ const kindReset process.SignalKind = 0xF0
 // could overtake them.
 const kindBye process.SignalKind = 0xF1
 
+// kindLost is a control signal in the batch stream: "batches between us
+// may have been lost while we both stayed up (NATS dropped one for me, or
+// refused one I sent you)". The receiver completes the receipts it holds
+// for messages to the sender's processes (process.Node.ReceiptsLost): the
+// messages or their answers may be gone, and its senders must not wait
+// for good.
+const kindLost process.SignalKind = 0xF2
+
 // peer is another node: its membership (guarded by Transport.mu) and the
 // queue of batches waiting to be sent to it (guarded by mu), which one
 // flusher goroutine publishes.
@@ -30,6 +38,9 @@ type peer struct {
 	wake    chan struct{} // 1-slot: the flusher has work
 	gone    chan struct{} // closed when the peer leaves the table (evicted): the flusher stops
 	toInc   atomic.Uint64 // the peer's incarnation, written into each batch
+	// lostOwed: a publish to the peer failed, so answers to its receipts
+	// may be lost; the transport tells it (kindLost) at its next tick.
+	lostOwed atomic.Bool
 
 	// membership, guarded by Transport.mu
 	up       bool
@@ -75,7 +86,7 @@ func (p *peer) enqueue(t *Transport, s process.Signal) error {
 	// MaxPending waits): a signal bigger than what is left of MaxPending,
 	// refused while Room said "go", had its sender (the relay) retry in a
 	// busy loop. So the queue may hold MaxPending/2 plus one signal.
-	if p.pending+size > t.opts.MaxPending && p.pending >= t.opts.MaxPending/2 && !endsRelation(s.Kind) {
+	if p.pending+size > t.opts.MaxPending && p.pending >= t.opts.MaxPending/2 && !pastBound(s.Kind, p.pending+size, t.opts.MaxPending) {
 		p.mu.Unlock()
 		t.stats.dropped.Add(1)
 		return fmt.Errorf("cluster: node %q: %w (%d bytes waiting)", p.name, ErrBacklog, p.pending)
@@ -108,6 +119,21 @@ func endsRelation(k process.SignalKind) bool {
 		return true
 	}
 	return false
+}
+
+// pastBound reports whether a signal of kind k may be queued although
+// MaxPending is reached, with pending bytes then waiting: the ends of
+// relations always, and answers to receipts (SigTaken, kindLost) up to
+// twice MaxPending. A lost answer would leave its sender holding a client back
+// while both nodes are up; answers are coalesced per pair
+// (process.Node.DrainTaken), but a node that sends many messages asking
+// for receipts to processes that do not exist is answered once per
+// sender PID it makes up, so they are bounded too.
+func pastBound(k process.SignalKind, pending, maxPending int) bool {
+	if k == process.SigTaken || k == kindLost {
+		return pending <= 2*maxPending
+	}
+	return endsRelation(k)
 }
 
 // roomChan returns a channel closed once less than half of MaxPending
@@ -169,16 +195,24 @@ func (p *peer) flush(t *Transport) {
 			return
 		}
 		toInc := p.toInc.Load()
+		lost := false
 		for i, c := range chunks {
 			setHeaderToInc(c, toInc)
 			if err := t.nc.Publish(p.subject, c); err != nil {
 				t.stats.publishErrors.Add(1)
 				t.stats.dropped.Add(uint64(signals[i]))
+				lost = true
 				continue
 			}
 			t.stats.batchesOut.Add(1)
 			t.stats.signalsOut.Add(uint64(signals[i]))
 			t.stats.bytesOut.Add(uint64(len(c)))
+		}
+		if lost {
+			// Messages with receipts, or answers to the peer's, may be
+			// in what was lost: nobody may wait for their answers.
+			p.lostOwed.Store(true)
+			t.node.ReceiptsLost(p.name)
 		}
 		p.mu.Lock()
 		for _, c := range chunks {

@@ -18,7 +18,7 @@ func TestBacklogKeepsEndsOfRelations(t *testing.T) {
 	tr := &Transport{opts: Options{Cluster: "c", MaxBatch: 4096, MaxPending: 1024}, maxPayload: 1 << 20}
 	tr.hdr = appendHeader(nil, "a", 1, 0)
 	p := newPeer(tr, "b")
-	msg := process.Signal{Kind: process.SigMessage, From: wa, To: wb, Topic: "t", Payload: value.String("0123456789012345678901234567890123456789")}
+	msg := process.Signal{Kind: process.SigMessage, From: wa, To: wb, Topic: "t", Payload: value.String("012345678901234567890123456789012345678")} // 85 bytes: 12 fill 1020 of 1024
 	var err error
 	for i := 0; i < 1000 && err == nil; i++ {
 		err = p.enqueue(tr, msg)
@@ -33,6 +33,17 @@ func TestBacklogKeepsEndsOfRelations(t *testing.T) {
 		if err := p.enqueue(tr, process.Signal{Kind: k, From: wa, To: wb, Result: process.Result{Err: process.ErrTerminated}}); err != nil {
 			t.Errorf("signal kind %d past MaxPending: %v, want it queued", k, err)
 		}
+	}
+	// Answers to receipts go past MaxPending too, up to twice it.
+	taken := process.Signal{Kind: process.SigTaken, From: wa, To: wb, Seq: 1}
+	if err := p.enqueue(tr, taken); err != nil {
+		t.Fatalf("an answer past MaxPending: %v, want it queued", err)
+	}
+	for i := 0; i < 1000 && err == nil; i++ {
+		err = p.enqueue(tr, taken)
+	}
+	if !errors.Is(err, ErrBacklog) || p.pending > 2*tr.opts.MaxPending {
+		t.Fatalf("answers past twice MaxPending: %v with %d bytes waiting, want ErrBacklog at %d", err, p.pending, 2*tr.opts.MaxPending)
 	}
 }
 
@@ -88,5 +99,46 @@ func TestBacklogRefusalMeansWait(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestTellLost: the nodes up hear kindLost when NATS has dropped batches
+// for this node since the last look (it cannot tell whose), and a node a
+// publish to failed hears it once; otherwise nobody does.
+func TestTellLost(t *testing.T) {
+	tr := &Transport{opts: Options{Cluster: "c", MaxBatch: 4096, MaxPending: 1 << 20}, maxPayload: 1 << 20, log: slog.New(slog.DiscardHandler), peers: map[string]*peer{}}
+	tr.hdr = appendHeader(nil, "a", 1, 0)
+	dropped := 0
+	tr.droppedBatches = func() int { return dropped }
+	b, c := newPeer(tr, "b"), newPeer(tr, "c")
+	tr.peers["b"], tr.peers["c"] = b, c
+	tr.admit(b, 5)
+	tr.admit(c, 6)
+	told := func(p *peer) int {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		n := 0
+		for _, ch := range p.chunks {
+			n += strings.Count(string(ch[len(tr.hdr):]), string([]byte{byte(kindLost)}))
+		}
+		p.chunks, p.signals, p.pending = nil, nil, 0
+		return n
+	}
+	seen := tr.tellLost(0)
+	if told(b)+told(c) != 0 {
+		t.Fatal("kindLost sent with nothing lost")
+	}
+	dropped = 3
+	seen = tr.tellLost(seen)
+	if told(b) != 1 || told(c) != 1 || seen != 3 {
+		t.Fatalf("after NATS dropped batches: b, c not both told once (seen %d)", seen)
+	}
+	b.lostOwed.Store(true)
+	seen = tr.tellLost(seen)
+	if told(b) != 1 || told(c) != 0 {
+		t.Fatal("after a failed publish to b: b not told alone")
+	}
+	if tr.tellLost(seen); told(b) != 0 {
+		t.Fatal("b told twice for one failed publish")
 	}
 }

@@ -49,7 +49,10 @@ type Transport struct {
 	// NATS (unix ns; at first, the start): see unheardFor.
 	heardSelf atomic.Int64
 	names     atomic.Pointer[Names]
-	twin      atomic.Bool // another node with this name was seen (logged once)
+	// droppedBatches counts the batches NATS dropped for this node
+	// (subDropped; a test stands in for NATS).
+	droppedBatches func() int
+	twin           atomic.Bool // another node with this name was seen (logged once)
 }
 
 // maxPeers bounds the peer table, so a flood of made-up heartbeats cannot
@@ -71,6 +74,7 @@ func New(nc *nats.Conn, opts *Options) (*Transport, error) {
 		return nil, fmt.Errorf("cluster: no NATS connection")
 	}
 	t := &Transport{nc: nc, opts: o, log: o.Logger, inc: uint64(time.Now().UnixNano()), peers: map[string]*peer{}}
+	t.droppedBatches = t.subDropped
 	t.maxPayload = int(nc.MaxPayload())
 	if t.maxPayload <= 0 {
 		t.maxPayload = 1 << 20
@@ -117,8 +121,9 @@ func (t *Transport) Start(n *process.Node) error {
 	t.heardSelf.Store(time.Now().UnixNano())
 	t.reconnects.Store(t.nc.Stats().Reconnects)
 	t.publishHeartbeat(hbHello)
-	t.wg.Add(1)
+	t.wg.Add(2)
 	go t.heartbeatLoop()
+	go t.takenLoop()
 	t.log.Info("cluster: node joined", "node", name, "cluster", t.opts.Cluster, "incarnation", t.inc)
 	return nil
 }
@@ -169,6 +174,74 @@ func (t *Transport) Deliver(s process.Signal) error {
 		return err
 	}
 	return p.enqueue(t, s)
+}
+
+// subDropped returns how many batches NATS has dropped for this node.
+func (t *Transport) subDropped() int {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	if len(t.subs) == 0 {
+		return 0
+	}
+	n, _ := t.subs[0].Dropped()
+	return n
+}
+
+// CarriesReceipts marks the transport as a process.ReceiptTransport: it
+// carries messages with a receipt and the answers (SigTaken) to them.
+func (t *Transport) CarriesReceipts() {}
+
+// takenLoop sends the answers to messages with a receipt taken on this
+// node (process.Node.DrainTaken): one SigTaken per sender/receiver pair
+// for all that pair's messages taken since the last round, queued with
+// the other signals toward the sender's node (a node down drops them:
+// its senders complete their receipts themselves).
+//
+// Every HeartbeatInterval it also tells the nodes whose batches may have
+// been lost while both stayed up (kindLost), so that their senders do not
+// wait for answers that will not come: every node up when NATS dropped
+// batches sent to this one (which it cannot tell apart), and each node a
+// publish to failed.
+func (t *Transport) takenLoop() {
+	defer t.wg.Done()
+	send := func(s process.Signal) { _ = t.Deliver(s) }
+	tick := time.NewTicker(t.opts.HeartbeatInterval)
+	defer tick.Stop()
+	var dropped int // batches NATS dropped for this node, as last seen here
+	for {
+		select {
+		case <-t.stop:
+			return
+		case <-t.node.TakenReady():
+			t.node.DrainTaken(send)
+		case <-tick.C:
+			dropped = t.tellLost(dropped)
+		}
+	}
+}
+
+// tellLost sends kindLost to the nodes that must hear it (see takenLoop)
+// and returns the count of batches NATS has dropped for this node (seen:
+// the count at the last call).
+func (t *Transport) tellLost(seen int) int {
+	t.mu.RLock()
+	var up []*peer
+	for _, p := range t.peers {
+		if p.up {
+			up = append(up, p)
+		}
+	}
+	t.mu.RUnlock()
+	all := false
+	if n := t.droppedBatches(); n > seen {
+		seen, all = n, true
+	}
+	for _, p := range up {
+		if owed := p.lostOwed.Swap(false); owed || all {
+			_ = p.enqueue(t, process.Signal{Kind: kindLost})
+		}
+	}
+	return seen
 }
 
 func (t *Transport) livePeer(name string) (*peer, error) {
@@ -276,8 +349,11 @@ func (t *Transport) onBatch(m *nats.Msg) {
 		case kindBye:
 			t.peerBye(from, fromInc)
 			return
+		case kindLost:
+			t.node.ReceiptsLost(from)
+			return
 		}
-		if relation(s.Kind) && s.From.Node != from {
+		if attributed(s) && s.From.Node != from {
 			t.misattributed(from, s)
 			return
 		}
@@ -289,6 +365,14 @@ func (t *Transport) onBatch(m *nats.Msg) {
 			t.log.Warn("cluster: bad batch from another node", "from", from, "error", err, "bad_so_far", n)
 		}
 	}
+}
+
+// attributed reports whether s must come from its sender's node: a
+// relation signal, a receipt's answer (a forged one would complete
+// receipts of a sender whose receiver is elsewhere) or a message asking
+// for a receipt (its answer would go to a node that did not send it).
+func attributed(s process.Signal) bool {
+	return relation(s.Kind) || s.Kind == process.SigTaken || (s.Kind == process.SigMessage && s.Seq != 0)
 }
 
 // relation reports whether signals of kind k make, end or answer a

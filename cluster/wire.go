@@ -25,10 +25,16 @@ import (
 //	kind         1 byte (process.SignalKind)
 //	from         PID: uvarint length + node, uvarint length + host, uvarint id
 //	to           uvarint length + host, uvarint id (the node is the receiver)
-//	message:     uvarint length + topic, value (value.AppendBinary)
+//	message:     uvarint length + topic, value (value.AppendBinary),
+//	             uvarint receipt number (0: no receipt asked)
 //	monitor:     uvarint length + notice topic (0: no notice), value if any
 //	exit, link-exit: value, error
 //	cancel:      uvarint length + reason
+//	taken:       uvarint number (not 0): the highest of the receiver's
+//	             messages to the sender that the sender has taken
+//
+// A control signal (reset 0xF0, bye 0xF1, lost 0xF2) is its kind byte
+// alone.
 //
 // An error is a tag byte: 0 none, 1 terminated, 2 noproc, 3 noconnection,
 // 4 link down (PID, then the linked process's error), 5 any other (text).
@@ -39,7 +45,7 @@ import (
 // validates PIDs and topics, and returns an error instead of panicking.
 
 const (
-	wireVersion = 2         // 2: a monitor carries a notice
+	wireVersion = 3         // 2: a monitor carries a notice; 3: receipts (a message's number, taken)
 	headerFixed = 1 + 8 + 8 // version, from inc, to inc
 	maxErrDepth = 16
 )
@@ -78,10 +84,14 @@ func appendPID(b []byte, p pid.PID) []byte {
 	return binary.AppendUvarint(b, p.ID)
 }
 
+// control reports whether k is a control signal of the batch stream
+// (reset, bye, lost), which is its kind byte alone.
+func control(k process.SignalKind) bool { return k == kindReset || k == kindBye || k == kindLost }
+
 // appendSignal appends the encoding of s.
 func appendSignal(b []byte, s process.Signal) []byte {
 	b = append(b, byte(s.Kind))
-	if s.Kind == kindReset || s.Kind == kindBye {
+	if control(s.Kind) {
 		return b
 	}
 	b = appendPID(b, s.From)
@@ -91,6 +101,9 @@ func appendSignal(b []byte, s process.Signal) []byte {
 	case process.SigMessage:
 		b = appendString(b, s.Topic)
 		b = value.AppendBinary(b, s.Payload)
+		b = binary.AppendUvarint(b, s.Seq)
+	case process.SigTaken:
+		b = binary.AppendUvarint(b, s.Seq)
 	case process.SigMonitor: // the watcher's notice: empty topic for none
 		b = appendString(b, s.Topic)
 		if s.Topic != "" {
@@ -286,7 +299,7 @@ func (r *reader) header() header {
 // signal reads one signal for a process of node.
 func (r *reader) signal(node string) process.Signal {
 	s := process.Signal{Kind: process.SignalKind(r.byte1("signal kind"))}
-	if s.Kind == kindReset || s.Kind == kindBye {
+	if control(s.Kind) {
 		return s
 	}
 	s.From = r.pid("sender PID")
@@ -304,6 +317,11 @@ func (r *reader) signal(node string) process.Signal {
 			r.fail("empty topic")
 		}
 		s.Payload = r.value("payload")
+		s.Seq = r.uvarint("receipt number")
+	case process.SigTaken:
+		if s.Seq = r.uvarint("taken number"); r.err == nil && s.Seq == 0 {
+			r.fail("taken number 0")
+		}
 	case process.SigExit, process.SigLinkExit:
 		s.Result.Value = r.value("result value")
 		s.Result.Err = r.error(0)

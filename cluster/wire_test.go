@@ -20,6 +20,9 @@ func wireSignals() []process.Signal {
 	return []process.Signal{
 		{Kind: process.SigMessage, From: wa, To: wb, Topic: "@ws.join", Payload: value.MustOf(map[string]any{"x": []any{1, 2.5, "s", []byte{0}}})},
 		{Kind: process.SigMessage, To: wb, Topic: "from nobody", Payload: value.Nil()},
+		{Kind: process.SigMessage, From: wa, To: wb, Topic: "with a receipt", Payload: value.Int(1), Seq: 1<<63 + 1},
+		{Kind: process.SigTaken, From: wa, To: wb, Seq: 1<<63 + 1},
+		{Kind: process.SigTaken, From: wa, To: wb, Seq: 1},
 		{Kind: process.SigMonitor, From: wa, To: wb},
 		{Kind: process.SigMonitor, From: wa, To: wb, Topic: "ws.leave", Payload: value.MustOf(map[string]any{"reason": "node_down"})},
 		{Kind: process.SigDemonitor, From: wa, To: wb},
@@ -33,6 +36,8 @@ func wireSignals() []process.Signal {
 		{Kind: process.SigCancel, From: wa, To: wb, Reason: "shutdown"},
 		{Kind: process.SigTerminate, To: wb},
 		{Kind: kindReset},
+		{Kind: kindBye},
+		{Kind: kindLost},
 	}
 }
 
@@ -61,13 +66,13 @@ func TestWireRoundTrip(t *testing.T) {
 	}
 	for i, w := range sigs {
 		g := got[i]
-		if w.Kind == kindReset {
-			if g.Kind != kindReset {
-				t.Errorf("signal %d: %v, want reset", i, g.Kind)
+		if control(w.Kind) {
+			if g.Kind != w.Kind {
+				t.Errorf("signal %d: %v, want control signal %v", i, g.Kind, w.Kind)
 			}
 			continue
 		}
-		if g.Kind != w.Kind || g.From != w.From || g.To != w.To || g.Topic != w.Topic || g.Reason != w.Reason ||
+		if g.Kind != w.Kind || g.From != w.From || g.To != w.To || g.Topic != w.Topic || g.Reason != w.Reason || g.Seq != w.Seq ||
 			!value.Equal(g.Payload, w.Payload) || !value.Equal(g.Result.Value, w.Result.Value) {
 			t.Errorf("signal %d: got %+v, want %+v", i, g, w)
 		}
@@ -110,6 +115,8 @@ func TestWireRejectsBadBatches(t *testing.T) {
 		"empty topic":        {append(append([]byte{}, hdr...), byte(process.SigMessage), 0, 0, 0, 1, 'h', 1, 0, 0), "empty topic"},
 		"deep link-down":     {deep, "nested deeper than 16"},
 		"bad sender PID":     {append(append([]byte{}, hdr...), byte(process.SigTerminate), 1, 'n', 1, '{', 1), `contains the reserved character '{'`},
+		"taken 0":            {append(append([]byte{}, hdr...), byte(process.SigTaken), 0, 0, 0, 1, 'h', 1, 0), "taken number 0"},
+		"cut receipt number": {append(append([]byte{}, hdr...), byte(process.SigMessage), 0, 0, 0, 1, 'h', 1, 1, 't', 0, 0x80), "bad varint in the receipt number"},
 		"unknown error kind": {append(append([]byte{}, hdr...), byte(process.SigExit), 0, 0, 0, 1, 'h', 1, 0, 99), "unknown error tag 99"},
 	} {
 		err := decodeBatch(c.in, "b", func(header) bool { return true }, func(process.Signal) {})
@@ -129,11 +136,14 @@ func FuzzDecodeBatch(f *testing.F) {
 		n := 0
 		err := decodeBatch(data, "b", func(header) bool { return true }, func(s process.Signal) {
 			n++
-			if s.Kind != kindReset && s.Kind != kindBye && (s.To.Node != "b" || s.To.ID == 0 || pid.ValidHostName(s.To.Host) != nil) {
+			if !control(s.Kind) && (s.To.Node != "b" || s.To.ID == 0 || pid.ValidHostName(s.To.Host) != nil) {
 				t.Fatalf("decoded a signal for %v", s.To)
 			}
 			if s.Kind == process.SigMessage && s.Topic == "" {
 				t.Fatal("decoded a message with no topic")
+			}
+			if s.Kind == process.SigTaken && s.Seq == 0 {
+				t.Fatal("decoded an answer for no message")
 			}
 		})
 		if n > len(data) {

@@ -33,6 +33,13 @@ type Options struct {
 	// looks a name up there before the node's own names. Default nil: only
 	// the node's names (the cluster package provides one).
 	ClusterNames NameLookup
+	// ReceiptBytesPerNode bounds the bytes of messages with a receipt
+	// (TrySendReceipt from another node), receipts included, that each
+	// other node may have in this node's mailboxes past their bounds;
+	// past it, such a
+	// message is dropped for a full mailbox like any other. Default
+	// DefaultReceiptBytesPerNode (64 MiB).
+	ReceiptBytesPerNode int
 }
 
 // NameLookup finds the PID a cluster-wide name is registered to.
@@ -65,6 +72,10 @@ type Node struct {
 	deadLetters atomic.Uint64
 	bigNotices  atomic.Uint64 // notices over MaxNoticeBytes from other nodes, dropped
 	fullNotices atomic.Uint64 // notices past MaxNoticeBytesPerProcess from other nodes, dropped
+
+	sent         sentReceipts // receipts for messages sent to other nodes (receipt.go)
+	acks         takenAcks    // answers owed to other nodes for their messages taken
+	receiptBytes int64
 }
 
 // NewNode returns a node with no process hosts.
@@ -81,6 +92,9 @@ func NewNode(opts *Options) (*Node, error) {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.ReceiptBytesPerNode <= 0 {
+		o.ReceiptBytesPerNode = DefaultReceiptBytesPerNode
 	}
 	if o.Boot.IsZero() {
 		o.Boot = time.Now()
@@ -99,8 +113,11 @@ func NewNode(opts *Options) (*Node, error) {
 		ids:       pid.NewGenerator(o.Boot),
 		hosts:     make(map[string]*Host),
 		names:     make(map[string]nameEntry),
+
+		receiptBytes: int64(o.ReceiptBytesPerNode),
 	}
 	n.procs.init()
+	n.acks.init()
 	n.crashes = ratelog.New(o.CrashReports)
 	return n, nil
 }

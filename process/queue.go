@@ -222,7 +222,11 @@ func (q *queue[T]) wakeSenders() {
 		q.room = nil
 	}
 	for len(q.takers) > 0 && q.takers[0].pos < q.out.Load() {
-		close(heap.Pop(&q.takers).(taker).ch)
+		if t := heap.Pop(&q.takers).(taker); t.ack != nil {
+			t.ack.fire()
+		} else {
+			close(t.ch)
+		}
 	}
 }
 
@@ -231,10 +235,12 @@ func (q *queue[T]) wakeSenders() {
 // once rather than one per item taken. q.mu is held.
 func (q *queue[T]) bytesRoom() bool { return q.weigh == nil || q.bytes <= q.maxBytes/2 }
 
-// taker waits for the item at pos to leave its queue.
+// taker waits for the item at pos to leave its queue: ch is closed, or
+// ack (a message from another node with a receipt, receipt.go) fires.
 type taker struct {
 	pos uint64
 	ch  chan struct{}
+	ack *ackReq
 }
 
 // takers is a min-heap of takers by position (container/heap).

@@ -50,11 +50,21 @@ func (n *Node) TrySend(from, to pid.PID, topic string, payload value.Value, limi
 // the receiver has taken the message from its mailbox. A sender that
 // bounds what it has in flight to a receiver waits on it (the relay bounds
 // the bytes each client has in flight to its target this way).
+//
+// For a process of another node, over a ReceiptTransport (the cluster's),
+// the receipt completes when that node answers that the receiver took the
+// message (or ended), or when the node is lost; that node does not drop
+// the message for a full mailbox, since its sender bounds what it has in
+// flight (see receipt.go and docs/cluster.md). Over another transport, or
+// from the zero PID (nobody to answer), it is complete at once.
 func (n *Node) TrySendReceipt(from, to pid.PID, topic string, payload value.Value, limit int) (Receipt, error) {
 	if err := checkTopic(topic); err != nil {
 		return Receipt{}, err
 	}
 	if !n.IsLocal(to) {
+		if _, ok := n.transport.(ReceiptTransport); ok && !from.IsZero() {
+			return n.sendWithReceipt(from, to, topic, payload)
+		}
 		return Receipt{}, n.sendSignal(Signal{Kind: SigMessage, From: from, To: to, Topic: topic, Payload: payload})
 	}
 	p := n.lookup(to)
@@ -67,23 +77,36 @@ func (n *Node) TrySendReceipt(from, to pid.PID, topic string, payload value.Valu
 
 // Receipt tells when a message sent with TrySendReceipt has left the
 // receiver's mailbox: taken by the receiver, or dropped because the
-// receiver ended. The zero Receipt (a message sent to another node, or
-// dropped at once) is taken already.
+// receiver ended (or, for a process of another node, its node was lost).
+// The zero Receipt (a message dropped at once, or sent over a transport
+// that carries no receipts) is taken already.
 type Receipt struct {
-	q   *queue[Message]
-	pos uint64
+	q   *queue[Message] // a local receiver's mailbox
+	f   *sentPair       // or the pair in flight toward a remote receiver
+	pos uint64          // the message's place in q, or its number in f
 }
 
 // Taken reports whether the message has left the mailbox.
-func (r Receipt) Taken() bool { return r.q == nil || r.q.isTaken(r.pos) }
+func (r Receipt) Taken() bool {
+	switch {
+	case r.q != nil:
+		return r.q.isTaken(r.pos)
+	case r.f != nil:
+		return r.f.through.Load() >= r.pos
+	}
+	return true
+}
 
 // Done returns a channel that is closed once the message has left the
 // mailbox. Each call registers a waiter until then: call it once per wait.
 func (r Receipt) Done() <-chan struct{} {
-	if r.q == nil {
-		return closedChan
+	switch {
+	case r.q != nil:
+		return r.q.takenAt(r.pos)
+	case r.f != nil:
+		return r.f.takenAt(r.pos)
 	}
-	return r.q.takenAt(r.pos)
+	return closedChan
 }
 
 // MailboxRoom returns a channel that is closed once the mailbox of the
@@ -173,6 +196,12 @@ func (p *Process) deliverAt(m Message, dropFull bool, limit int) (Receipt, error
 	if !dropFull {
 		return Receipt{}, &OpError{Op: "send", Arg: p.pid.String(), Err: ErrMailboxFull}
 	}
+	p.dropped(m)
+	return Receipt{}, &OpError{Op: "send", Arg: p.pid.String(), Err: ErrMailboxFull}
+}
+
+// dropped counts and logs (rate-limited) m, dropped for a full mailbox.
+func (p *Process) dropped(m Message) {
 	p.host.dropped.Add(1)
 	p.mu.Lock()
 	p.drops++
@@ -183,5 +212,4 @@ func (p *Process) deliverAt(m Message, dropFull bool, limit int) (Receipt, error
 			"pid", p.pid.String(), "topic", m.Topic, "from", m.From.String(),
 			"mailbox_size", p.host.mailboxSize, "mailbox_bytes", p.host.mailboxBytes, "message_bytes", m.size(), "dropped_so_far", drops)
 	}
-	return Receipt{}, &OpError{Op: "send", Arg: p.pid.String(), Err: ErrMailboxFull}
 }

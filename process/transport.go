@@ -40,6 +40,7 @@ const (
 	SigLinkExit                        // To's linked process From ended (Result)
 	SigCancel                          // From cancels To (Reason)
 	SigTerminate                       // To is terminated
+	SigTaken                           // To's messages to From numbered up to Seq have left From's mailbox (receipt.go)
 )
 
 // Signal is one operation between processes of different nodes.
@@ -50,6 +51,9 @@ type Signal struct {
 	Payload  value.Value
 	Result   Result
 	Reason   string
+	// Seq, on a message, asks for a receipt: the sender's number for it
+	// (0: none). On SigTaken it is the highest number taken.
+	Seq uint64
 }
 
 func (n *Node) sendSignal(s Signal) error {
@@ -67,7 +71,13 @@ func (n *Node) HandleSignal(s Signal) {
 	switch s.Kind {
 	case SigMessage:
 		n.spendNotice(s.From, s.To, s.Topic) // before the message: a node loss after it sends no second one
+		if s.Seq != 0 {
+			n.deliverWithReceipt(s)
+			return
+		}
 		_ = n.send(s.From, s.To, s.Topic, s.Payload)
+	case SigTaken:
+		n.remoteTaken(s.To, s.From, s.Seq)
 	case SigMonitor:
 		if s.Topic != "" {
 			n.addRemoteWatcherNotice(s.To, s.From, s.Topic, s.Payload)
@@ -99,10 +109,12 @@ func (n *Node) HandleSignal(s Signal) {
 // ErrNoConnection, and watchers and links from that node are forgotten;
 // each notice a watcher there left (Process.MonitorNotice) is delivered to
 // the process it monitored, from that watcher, before anything else.
+// Every receipt for a message sent there is complete.
 func (n *Node) NodeDown(node string) {
 	if node == n.name {
 		return
 	}
+	n.receiptsNodeDown(node)
 	n.procs.each(func(p *Process) {
 		p.mu.Lock()
 		if p.dead {

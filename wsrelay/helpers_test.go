@@ -35,6 +35,7 @@ type env struct {
 	t       testing.TB
 	node    *process.Node
 	targets *process.Node // where target() spawns: node, or another node (topology)
+	cut     func()        // remote topology: the targets' node is lost without a goodbye
 	rl      *wsrelay.Relay
 	srv     *httptest.Server
 	url     string // ws://127.0.0.1:port/ws
@@ -56,8 +57,9 @@ func newEnvIn(t testing.TB, opts wsrelay.Options, topo topology) *env {
 	logs := &testlog.Buffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	var node, targets *process.Node
+	var cut func()
 	if topo.remote {
-		node, targets = clusterNodes(t, log)
+		node, targets, cut = clusterNodes(t, log)
 	} else {
 		var err error
 		if node, err = process.NewNode(&process.Options{Name: "n1", Logger: log}); err != nil {
@@ -73,7 +75,7 @@ func newEnvIn(t testing.TB, opts wsrelay.Options, topo topology) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, node: node, targets: targets, rl: rl, logs: logs}
+	e := &env{t: t, node: node, targets: targets, cut: cut, rl: rl, logs: logs}
 	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		e.calls.Add(1)
 		e.mu.Lock()

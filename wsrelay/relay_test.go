@@ -892,13 +892,16 @@ func pipeline(t *testing.T, e *env, c *wsclient.Client, m *pauses, n int, body f
 // TestPipeliningClientIsSlowedNotCut: a client that sends far more than
 // its outbound queue holds to an echoing target, and reads nothing until
 // the relay has stopped reading it, still gets every echo, in order: the
-// relay holds it back instead of closing it as a slow consumer.
-//
-// Local targets only: the relay cannot see when a target on another node
-// takes a frame, so it does not hold a client back for one (docs/cluster.md).
+// relay holds it back instead of closing it as a slow consumer. A target
+// on another node answers for each frame it takes (docs/cluster.md), so
+// the client is held back for its frames in flight there too.
 func TestPipeliningClientIsSlowedNotCut(t *testing.T) {
+	eachTopology(t, testPipeliningClientIsSlowedNotCut)
+}
+
+func testPipeliningClientIsSlowedNotCut(t *testing.T, topo topology) {
 	m := &pauses{}
-	e := newEnv(t, wsrelay.Options{OutboundQueue: 16, Metrics: m})
+	e := newEnvIn(t, wsrelay.Options{OutboundQueue: 16, Metrics: m}, topo)
 	tg := e.target(true)
 	e.relayTo(tg.PID, "")
 	c := e.dial(t, nil)

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/wsrelay/wsrelay/cluster"
 	"github.com/wsrelay/wsrelay/internal/clustertest"
 	"github.com/wsrelay/wsrelay/internal/natstest"
@@ -34,11 +36,13 @@ func eachTopology(t *testing.T, f func(t *testing.T, topo topology)) {
 // clusterNodes makes the relay's node n1 and the targets' node n2, both
 // joined to a NATS server in the test process, and waits until each sees
 // the other. Everything stops when the test ends, after what the caller
-// registers later (the relay, the nodes' shutdown).
-func clusterNodes(t testing.TB, log *slog.Logger) (n1, n2 *process.Node) {
+// registers later (the relay, the nodes' shutdown). cut closes n2's NATS
+// connection, without a goodbye: n1 loses n2 once its heartbeats stop.
+func clusterNodes(t testing.TB, log *slog.Logger) (n1, n2 *process.Node, cut func()) {
 	t.Helper()
 	s := natstest.Start(t, false)
 	var trs []*cluster.Transport
+	var conns []*nats.Conn
 	nodes := make([]*process.Node, 2)
 	for i, name := range []string{"n1", "n2"} {
 		opts := clustertest.FastOptions()
@@ -53,6 +57,7 @@ func clusterNodes(t testing.TB, log *slog.Logger) (n1, n2 *process.Node) {
 		}
 		m.Start(t, n, false)
 		trs = append(trs, m.Transport)
+		conns = append(conns, m.Conn)
 		nodes[i] = n
 	}
 	t.Cleanup(func() { // before the transports close: n2's targets still hear n1's leaves
@@ -65,5 +70,5 @@ func clusterNodes(t testing.TB, log *slog.Logger) (n1, n2 *process.Node) {
 	poll.Until(t, timeout, "the two nodes to see each other", func() bool {
 		return len(trs[0].Peers()) == 1 && len(trs[1].Peers()) == 1
 	})
-	return nodes[0], nodes[1]
+	return nodes[0], nodes[1], conns[1].Close
 }
