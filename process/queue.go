@@ -23,8 +23,13 @@ type queue[T any] struct {
 	weigh    func(T) int
 	bytes    int
 	maxBytes int
-	regrow   int32         // the ring's first size after a release: half the released one (in closed's padding)
-	signal   chan struct{} // nil for queues consumed by scheduling
+	// want is the weight of the biggest push refused for its bytes since
+	// senders were last woken or the queue emptied: a sender waiting for
+	// room is woken only once that push fits, or it would try again at
+	// once, be refused again, and spin.
+	want   int
+	regrow int32         // the ring's first size after a release: half the released one (in closed's padding)
+	signal chan struct{} // nil for queues consumed by scheduling
 
 	// Waiting senders (see roomBelow and takenAt). Both cost nothing to a
 	// queue nobody waits on: one nil check and one length check per pop.
@@ -87,6 +92,7 @@ func (q *queue[T]) pushAt(v T, limit int) (pushResult, uint64) {
 	if q.weigh != nil {
 		w := q.weigh(v)
 		if limit > 0 && q.n > 0 && q.bytes+w > q.maxBytes {
+			q.want = max(q.want, w)
 			q.mu.Unlock()
 			return pushFull, 0
 		}
@@ -148,7 +154,7 @@ func (q *queue[T]) pop() (v T, ok, closed bool) {
 		q.bytes -= q.weigh(v)
 	}
 	if q.n == 0 {
-		q.head = 0
+		q.head, q.want = 0, 0
 		if len(q.buf) > 64 {
 			q.buf, q.regrow = nil, int32(min(len(q.buf)/2, 1<<30)) // give back the memory of a burst
 		}
@@ -218,7 +224,7 @@ func (q *queue[T]) isTaken(pos uint64) bool { return q.out.Load() > pos }
 func (q *queue[T]) wakeSenders() {
 	if q.room != nil && (q.closed || (q.n <= q.roomAt && q.bytesRoom())) {
 		close(q.room)
-		q.room = nil
+		q.room, q.want = nil, 0
 	}
 	for len(q.takers) > 0 && q.takers[0].pos < q.out.Load() {
 		close(heap.Pop(&q.takers).(taker).ch)
@@ -227,8 +233,11 @@ func (q *queue[T]) wakeSenders() {
 
 // bytesRoom reports whether the queue's bytes leave room for a waiting
 // sender: half its maxBytes or less, so that many waiting senders go at
-// once rather than one per item taken. q.mu is held.
-func (q *queue[T]) bytesRoom() bool { return q.weigh == nil || q.bytes <= q.maxBytes/2 }
+// once rather than one per item taken, and room for the biggest push
+// refused meanwhile (want; an empty queue takes any). q.mu is held.
+func (q *queue[T]) bytesRoom() bool {
+	return q.weigh == nil || q.n == 0 || (q.bytes <= q.maxBytes/2 && q.bytes+q.want <= q.maxBytes)
+}
 
 // taker waits for the item at pos to leave its queue.
 type taker struct {
