@@ -291,7 +291,7 @@ func (nm *Names) register(ctx context.Context, name string, p pid.PID) error {
 		} else {
 			holder := "another process"
 			if gerr == nil {
-				holder = string(e.Value())
+				holder = holderText(e.Value())
 				nm.learn(name, e) // so that a lookup right after finds the holder
 			}
 			return opErr(fmt.Errorf("%w cluster-wide, by %s", process.ErrNameTaken, holder))
@@ -379,6 +379,16 @@ func checkClusterName(name string) error {
 		}
 	}
 	return nil
+}
+
+// holderText names the holder a bucket's value says: its PID, or, for a
+// value no node writes, that it is none (the value itself could be
+// anything, of any length).
+func holderText(v []byte) string {
+	if p, err := pid.Parse(string(v)); err == nil && p.Node != "" {
+		return p.String()
+	}
+	return "a value that is not a PID (" + strconv.Itoa(len(v)) + " bytes)"
 }
 
 // nameKey turns any name into a valid key.
