@@ -45,6 +45,7 @@ type Names struct {
 	offline time.Time                // when CutOff first saw NATS away; zero while connected
 	kv      jetstream.KeyValue
 	reqs    chan holderReq
+	ctx     context.Context // ends at Close: releases in flight give up
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 	keeper  pid.PID
@@ -121,7 +122,7 @@ func (nm *Names) Start(ctx context.Context) error {
 		return fmt.Errorf("cluster: names: %w", err)
 	}
 	nm.mu.Lock()
-	nm.kv, nm.cancel, nm.keeper, nm.started = kv, cancel, keeper, true
+	nm.kv, nm.ctx, nm.cancel, nm.keeper, nm.started = kv, wctx, cancel, keeper, true
 	nm.mu.Unlock()
 	nm.wg.Add(2)
 	go nm.watch(wctx, w)
@@ -291,7 +292,7 @@ func (nm *Names) register(ctx context.Context, name string, p pid.PID) error {
 		} else {
 			holder := "another process"
 			if gerr == nil {
-				holder = string(e.Value())
+				holder = holderText(e.Value())
 				nm.learn(name, e) // so that a lookup right after finds the holder
 			}
 			return opErr(fmt.Errorf("%w cluster-wide, by %s", process.ErrNameTaken, holder))
@@ -381,6 +382,16 @@ func checkClusterName(name string) error {
 	return nil
 }
 
+// holderText names the holder a bucket's value says: its PID, or, for a
+// value no node writes, that it is none (the value itself could be
+// anything, of any length).
+func holderText(v []byte) string {
+	if p, err := pid.Parse(string(v)); err == nil && p.Node != "" {
+		return p.String()
+	}
+	return "a value that is not a PID (" + strconv.Itoa(len(v)) + " bytes)"
+}
+
 // nameKey turns any name into a valid key.
 func nameKey(name string) string { return "n." + base64.RawURLEncoding.EncodeToString([]byte(name)) }
 
@@ -450,15 +461,17 @@ func (nm *Names) watch(ctx context.Context, w jetstream.KeyWatcher) {
 }
 
 // release deletes name if it is still at revision rev.
-// It reports whether it did.
+// It reports whether it did. Close ends a release in flight: a node
+// releasing many names while NATS does not answer would otherwise wait
+// five seconds a name before it could stop.
 func (nm *Names) release(name string, rev uint64) bool {
 	nm.mu.RLock()
-	kv := nm.kv
+	kv, life := nm.kv, nm.ctx
 	nm.mu.RUnlock()
 	if kv == nil {
 		return false
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(life, 5*time.Second)
 	defer cancel()
 	if err := kv.Delete(ctx, nameKey(name), jetstream.LastRevision(rev)); err != nil {
 		return false
@@ -487,9 +500,9 @@ func (nm *Names) learn(name string, e jetstream.KeyValueEntry) {
 // releaseIfHeld deletes name if p holds it in the bucket.
 func (nm *Names) releaseIfHeld(name string, p pid.PID) {
 	nm.mu.RLock()
-	kv := nm.kv
+	kv, life := nm.kv, nm.ctx
 	nm.mu.RUnlock()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(life, 5*time.Second)
 	defer cancel()
 	if e, err := kv.Get(ctx, nameKey(name)); err == nil && string(e.Value()) == p.String() {
 		if kv.Delete(ctx, nameKey(name), jetstream.LastRevision(e.Revision())) == nil {

@@ -61,15 +61,20 @@ const (
 	compoundSize = 64
 )
 
+// maxSize caps Size: a value that holds one value many times (nested
+// lists of one list twice) counts it each time, and its count would
+// otherwise overflow. Any two sizes add up without overflow.
+const maxSize = math.MaxInt / 4
+
 // measure sets c.size from its items or fields, which are measured
 // already, so a value of any depth is measured once, as it is made.
 func (c *compound) measure() *compound {
 	n := valueSize + compoundSize
 	for _, it := range c.items {
-		n += it.Size()
+		n = min(n+it.Size(), maxSize)
 	}
 	for _, f := range c.fields {
-		n += fieldSize + len(f.Key) + f.Value.Size()
+		n = min(n+fieldSize+len(f.Key)+f.Value.Size(), maxSize)
 	}
 	c.size = n
 	return c
@@ -79,7 +84,8 @@ func (c *compound) measure() *compound {
 // and for a list or map its items, keys and values, plus a fixed cost per
 // value. It is computed when the value is made, so it costs nothing to
 // ask; mailboxes bound the bytes they hold with it. A string or value
-// that appears twice in v counts twice, though it is held once.
+// that appears twice in v counts twice, though it is held once; the count
+// stops at maxSize (a quarter of the largest int) rather than overflow.
 func (v Value) Size() int {
 	if v.c != nil {
 		return v.c.size
