@@ -23,6 +23,14 @@ import (
 //     and must have string keys. An empty table is an empty map.
 //   - Functions, userdata, threads and channels, non-string map keys,
 //     cycles, and nesting deeper than value.MaxDepth are errors.
+//   - So is a value over MaxValueSize bytes (value.Size) once converted: a
+//     table that appears several times is copied each time, so a few
+//     small tables that hold each other twice over would make 2^40
+//     values.
+
+// MaxValueSize bounds what one conversion from Lua makes, in value.Size
+// bytes: 64 MiB, as much as a process's Lua state may hold by default.
+const MaxValueSize = 64 << 20
 
 // toValue converts a Lua value to a payload value.
 func toValue(lv lua.LValue) (value.Value, error) {
@@ -111,7 +119,7 @@ func tableValue(t *lua.LTable, parents []level) (value.Value, error) {
 			}
 			items = append(items, it)
 		}
-		return value.List(items...), nil
+		return sized(value.List(items...), parents)
 	}
 	// Next hands out the table's own keys (ForEach would box each string
 	// key anew): same entries, no allocation.
@@ -129,7 +137,17 @@ func tableValue(t *lua.LTable, parents []level) (value.Value, error) {
 		}
 		fields = append(fields, value.Field{Key: string(ks), Value: fv})
 	}
-	return value.Map(fields...), nil
+	return sized(value.Map(fields...), parents)
+}
+
+// sized returns v, the conversion of a table held by parents, or an error
+// when it is over MaxValueSize. Checked at every table, it stops a
+// conversion after making at most about that much.
+func sized(v value.Value, parents []level) (value.Value, error) {
+	if v.Size() > MaxValueSize {
+		return value.Value{}, &ConvertError{Path: pathOf(parents), Msg: "the value would be over " + strconv.Itoa(MaxValueSize>>20) + " MiB once copied (a table that appears more than once is copied each time)"}
+	}
+	return v, nil
 }
 
 // isList reports whether t's keys are exactly 1..n.
