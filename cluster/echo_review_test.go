@@ -18,7 +18,6 @@ import (
 // option; otherwise the node, healthy, must not be cut off: it must sweep
 // the name table and run its cluster services.
 func TestNoEchoConnection(t *testing.T) {
-	t.Skip("fails (times out) until cluster.New refuses a NoEcho connection: cluster/transport.go is another helper's; see the review report")
 	t.Parallel()
 	s := startJetStream(t)
 	nc, err := nats.Connect(s.ClientURL(), nats.NoEcho())

@@ -15,22 +15,33 @@ import (
 // And a node whose own connection hangs must see itself unsteady before
 // it takes its peers for lost, or it releases their names.
 func TestFenceBeforeTheOthersRelease(t *testing.T) {
-	t.Skip("fails for a heartbeat timeout under three intervals (2s and 2.5s for 1s), allowed by Options: the fix is in cluster/options.go or membership.go; see the review report")
 	const supervisorTick = 100 * time.Millisecond
+	for _, c := range []struct{ interval, timeout time.Duration }{
+		{time.Second, 5 * time.Second / 2},
+		{time.Second, 2 * time.Second},
+		{200 * time.Millisecond, 400 * time.Millisecond},
+	} {
+		if _, err := (Options{HeartbeatInterval: c.interval, HeartbeatTimeout: c.timeout}).withDefaults(); err == nil {
+			t.Errorf("interval %v, timeout %v: accepted, though a cut-off node could not fence itself in time", c.interval, c.timeout)
+		}
+	}
 	for _, c := range []struct{ interval, timeout time.Duration }{
 		{time.Second, 3 * time.Second}, // the defaults
 		{50 * time.Millisecond, time.Second},
-		{time.Second, 5 * time.Second / 2},
-		{time.Second, 2 * time.Second}, // the least timeout allowed
+		{time.Second, 3100 * time.Millisecond},
+		{time.Second, 3500 * time.Millisecond},
+		{time.Second, 4 * time.Second},
+		{time.Second, time.Minute},
+		{100 * time.Millisecond, 500 * time.Millisecond}, // the least timeout allowed
+		{20 * time.Millisecond, 500 * time.Millisecond},
 	} {
 		o, err := Options{HeartbeatInterval: c.interval, HeartbeatTimeout: c.timeout}.withDefaults()
 		if err != nil {
 			t.Fatal(err)
 		}
 		tr := &Transport{opts: o}
-		every := min(o.HeartbeatInterval, o.HeartbeatTimeout/4) // heartbeatLoop's period
+		every, released := tr.periods() // heartbeatLoop's period; expire's silence
 		fenced := tr.fenceAfter() + supervisorTick
-		released := o.HeartbeatTimeout - every // expire's silence
 		if fenced >= released {
 			t.Errorf("interval %v, timeout %v: fenced %v after its last heartbeat, the others may release its claims after %v",
 				c.interval, c.timeout, fenced, released)
@@ -44,9 +55,12 @@ func TestFenceBeforeTheOthersRelease(t *testing.T) {
 		for period < o.HeartbeatInterval-every/2 {
 			period += every
 		}
-		if lost := released - period; lost < tr.fenceAfter() {
+		if lost := released - period; lost < tr.unsteadyAfter() {
 			t.Errorf("interval %v, timeout %v: hung, this node may take a peer for lost %v into the hang, still steady (it counts itself unsteady after %v)",
-				c.interval, c.timeout, lost, tr.fenceAfter())
+				c.interval, c.timeout, lost, tr.unsteadyAfter())
+		}
+		if tr.unsteadyAfter() <= period {
+			t.Errorf("interval %v, timeout %v: a heartbeat echoed on time (every %v) would count as unsteady after %v", c.interval, c.timeout, period, tr.unsteadyAfter())
 		}
 	}
 }

@@ -50,7 +50,7 @@ func (t *Transport) publishHeartbeat(flags byte) {
 
 func (t *Transport) heartbeatLoop() {
 	defer t.wg.Done()
-	every := min(t.opts.HeartbeatInterval, t.opts.HeartbeatTimeout/4)
+	every, silence := t.periods()
 	tick := time.NewTicker(every)
 	defer tick.Stop()
 	last := time.Now()
@@ -64,21 +64,26 @@ func (t *Transport) heartbeatLoop() {
 				t.publishHeartbeat(0)
 				last = now
 			}
-			t.expire(now, t.opts.HeartbeatTimeout-every)
+			t.expire(now, silence)
 			t.checkDropped()
 		}
 	}
 }
 
 // noteConnection records now as unsteady when this node's NATS connection
-// is down or has reconnected since the last look: the reconnect count
-// catches a break shorter than the heartbeat loop's period.
+// is down, has reconnected since the last look (the reconnect count
+// catches a break shorter than the heartbeat loop's period), or has not
+// echoed this node's heartbeat for unsteadyAfter.
 func (t *Transport) noteConnection(now time.Time) {
 	n := t.nc.Stats().Reconnects
-	if !t.nc.IsConnected() || t.reconnects.Swap(n) != n || t.unheardFor(now) >= t.fenceAfter() {
-		t.unsteady.Store(now.UnixNano())
+	if !t.nc.IsConnected() || t.reconnects.Swap(n) != n || t.unheardFor(now) >= t.unsteadyAfter() {
+		t.unsteady.Store(t.since(now))
 	}
 }
+
+// since returns now as nanoseconds since the transport was made, on the
+// monotonic clock.
+func (t *Transport) since(now time.Time) int64 { return int64(now.Sub(t.epoch)) }
 
 // unheardFor returns how long ago this node last heard its own heartbeat
 // back. A connection that hangs (the TCP connection neither works nor
@@ -86,15 +91,42 @@ func (t *Transport) noteConnection(now time.Time) {
 // unanswered, minutes by default; the missing echo shows it within a
 // heartbeat interval or two.
 func (t *Transport) unheardFor(now time.Time) time.Duration {
-	return now.Sub(time.Unix(0, t.heardSelf.Load()))
+	return time.Duration(t.since(now) - t.heardSelf.Load())
 }
 
 // fenceAfter is how long this node may go without hearing its own
-// heartbeat before it takes itself for cut off: half the timeout, so it
-// knows before the others take it for lost, but at least one and a half
-// intervals, so that heartbeats on time never trip it.
+// heartbeat before it takes itself for cut off and stops what it runs
+// under a claim: half the timeout, so it does before the others take it
+// for lost (Options requires a timeout of three intervals and 500 ms at
+// least for that), but at least one and a half intervals, so that
+// heartbeats on time never trip it.
 func (t *Transport) fenceAfter() time.Duration {
 	return max(t.opts.HeartbeatTimeout/2, t.opts.HeartbeatInterval*3/2)
+}
+
+// unsteadyAfter is how long this node may go without hearing its own
+// heartbeat before its connection counts as unsteady: one and a half
+// periods of the heartbeat loop. That is sooner than fenceAfter, since
+// an unsteady node only holds back releasing names (of peers it takes for
+// lost: its connection may have hung before they went silent), and it
+// must know before it takes the first peer for lost.
+func (t *Transport) unsteadyAfter() time.Duration {
+	every, _ := t.periods()
+	// Publishes happen at the first tick HeartbeatInterval-every/2 after
+	// the last one.
+	period := every
+	for period < t.opts.HeartbeatInterval-every/2 {
+		period += every
+	}
+	return period * 3 / 2
+}
+
+// periods returns the heartbeat loop's period and the silence after which
+// it takes a peer for lost (the timeout less one period: a node is down
+// at most the timeout after its last heartbeat).
+func (t *Transport) periods() (every, silence time.Duration) {
+	every = min(t.opts.HeartbeatInterval, t.opts.HeartbeatTimeout/4)
+	return every, t.opts.HeartbeatTimeout - every
 }
 
 // steadyFor returns how long this node's NATS connection has been up
@@ -105,7 +137,7 @@ func (t *Transport) steadyFor(now time.Time) time.Duration {
 	if !t.nc.IsConnected() {
 		return 0
 	}
-	return now.Sub(time.Unix(0, t.unsteady.Load()))
+	return time.Duration(t.since(now) - t.unsteady.Load())
 }
 
 // isUp reports whether this node sees the node name up.
@@ -168,7 +200,7 @@ func (t *Transport) onHeartbeat(m *nats.Msg) {
 	}
 	if name == t.name {
 		if inc == t.inc {
-			t.heardSelf.Store(time.Now().UnixNano())
+			t.heardSelf.Store(t.since(time.Now()))
 			return
 		}
 		if t.twin.CompareAndSwap(false, true) {

@@ -39,8 +39,9 @@ type Options struct {
 	// Default DefaultHeartbeatInterval (1s).
 	HeartbeatInterval time.Duration
 	// HeartbeatTimeout is how long a node may stay silent before it is
-	// down. Default DefaultHeartbeatTimeout (3s); at least twice the
-	// interval.
+	// down. Default DefaultHeartbeatTimeout (3s); at least three times
+	// the interval, and 500 ms: a node cut off must notice, by its own
+	// heartbeats not coming back, before the others take it for lost.
 	HeartbeatTimeout time.Duration
 }
 
@@ -66,8 +67,8 @@ func (o Options) withDefaults() (Options, error) {
 	if o.HeartbeatTimeout <= 0 {
 		o.HeartbeatTimeout = DefaultHeartbeatTimeout
 	}
-	if o.HeartbeatTimeout < 2*o.HeartbeatInterval {
-		return o, fmt.Errorf("cluster: heartbeat timeout %v must be at least twice the interval %v", o.HeartbeatTimeout, o.HeartbeatInterval)
+	if o.HeartbeatTimeout < 3*o.HeartbeatInterval || o.HeartbeatTimeout < 500*time.Millisecond {
+		return o, fmt.Errorf("cluster: heartbeat timeout %v must be at least three times the interval %v, and 500ms: a node cut off must notice before the others take it for lost", o.HeartbeatTimeout, o.HeartbeatInterval)
 	}
 	return o, nil
 }

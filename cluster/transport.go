@@ -40,13 +40,17 @@ type Transport struct {
 		slowDropped, misattributed       atomic.Uint64
 	}
 	warned atomic.Uint64 // bad batches logged, to rate-limit the log
+	// epoch is when the transport was made: the times below are kept as
+	// nanoseconds since it, read on the monotonic clock, so that a step
+	// of the wall clock neither fences a healthy node nor hides a cut.
+	epoch time.Time
 	// unsteady is when the heartbeat loop last saw this node's NATS
-	// connection down or reconnected (unix ns; at first, the start), and
-	// reconnects the connection's reconnect count then: see steadyFor.
+	// connection down, reconnected or not echoing (at first, the start),
+	// and reconnects the connection's reconnect count then: see steadyFor.
 	unsteady   atomic.Int64
 	reconnects atomic.Uint64
 	// heardSelf is when this node last heard its own heartbeat back from
-	// NATS (unix ns; at first, the start): see unheardFor.
+	// NATS (at first, the start): see unheardFor.
 	heardSelf atomic.Int64
 	names     atomic.Pointer[Names]
 	// droppedBatches counts the batches NATS dropped for this node
@@ -73,7 +77,12 @@ func New(nc *nats.Conn, opts *Options) (*Transport, error) {
 	if nc == nil {
 		return nil, fmt.Errorf("cluster: no NATS connection")
 	}
-	t := &Transport{nc: nc, opts: o, log: o.Logger, inc: uint64(time.Now().UnixNano()), peers: map[string]*peer{}}
+	if nc.Opts.NoEcho {
+		// A node takes itself for cut off when it stops hearing its own
+		// heartbeats: with NoEcho it would never hear them.
+		return nil, fmt.Errorf("cluster: the NATS connection was made with nats.NoEcho(); a node must hear its own heartbeats to know it is connected")
+	}
+	t := &Transport{nc: nc, opts: o, log: o.Logger, inc: uint64(time.Now().UnixNano()), peers: map[string]*peer{}, epoch: time.Now()}
 	t.droppedBatches = t.subDropped
 	t.maxPayload = int(nc.MaxPayload())
 	if t.maxPayload <= 0 {
@@ -117,8 +126,8 @@ func (t *Transport) Start(n *process.Node) error {
 		t.log.Warn("cluster: flush after subscribing", "error", err)
 	}
 	t.running = true
-	t.unsteady.Store(time.Now().UnixNano())
-	t.heardSelf.Store(time.Now().UnixNano())
+	t.unsteady.Store(t.since(time.Now()))
+	t.heardSelf.Store(t.since(time.Now()))
 	t.reconnects.Store(t.nc.Stats().Reconnects)
 	t.publishHeartbeat(hbHello)
 	t.wg.Add(2)
