@@ -407,9 +407,11 @@ func (c *conn) pause(cause, paused string) string {
 // taken in only while F < InflightMaxBytes, O < OutboundPauseBytes and
 // U < their sum (the mailbox's part of O estimated as below), so U stays
 // below their sum plus one frame, plus the one message the connection's
-// process may hold between its mailbox and its queue; an echo only moves
-// bytes from F to O, so a client that reads its echoes never reaches
-// OutboundMaxBytes (at least the sum plus two largest frames).
+// process may hold between its mailbox and its queue, plus the one frame
+// an echoing target may hold between taking it (it leaves F) and sending
+// its echo (it joins O); an echo only moves bytes from F to O, so a
+// client that reads its echoes never reaches OutboundMaxBytes (at least
+// the sum plus three largest frames).
 func (c *conn) holdLocked() (<-chan struct{}, string) {
 	// What waits to be written to the client.
 	if ch := c.out.roomWait(); ch != nil {

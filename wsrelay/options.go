@@ -22,7 +22,7 @@ const (
 	DefaultHost           = "wsrelay"
 	// Byte budgets of a connection (see Options).
 	DefaultOutboundPauseBytes = 1 << 20
-	DefaultOutboundMaxBytes   = 4 << 20
+	DefaultOutboundMaxBytes   = 5 << 20
 	DefaultInflightMaxBytes   = 1 << 20
 	// MaxWriteSize bounds one frame written to a client.
 	MaxWriteSize = 64 << 20
@@ -202,7 +202,7 @@ func (o *Options) defaults() error {
 		o.InflightMaxBytes = DefaultInflightMaxBytes
 	}
 	if o.OutboundMaxBytes == 0 {
-		o.OutboundMaxBytes = max(DefaultOutboundMaxBytes, o.OutboundPauseBytes+o.InflightMaxBytes+2*o.MaxMessageSize)
+		o.OutboundMaxBytes = max(DefaultOutboundMaxBytes, o.OutboundPauseBytes+o.InflightMaxBytes+3*o.MaxMessageSize)
 	}
 	switch {
 	case o.MaxMessageSize < 1:
@@ -221,8 +221,8 @@ func (o *Options) defaults() error {
 		return &OptionError{"outbound.pause.bytes", "must be at least 1 byte"}
 	case o.InflightMaxBytes < 1:
 		return &OptionError{"inflight.max.bytes", "must be at least 1 byte"}
-	case o.OutboundMaxBytes < o.OutboundPauseBytes+o.InflightMaxBytes+2*o.MaxMessageSize:
-		return &OptionError{"outbound.max.bytes", fmt.Sprintf("must be at least outbound.pause.bytes + inflight.max.bytes + 2 × max.message.size (%d + %d + 2 × %d), or a client that reads its echoes could be closed as a slow consumer", o.OutboundPauseBytes, o.InflightMaxBytes, o.MaxMessageSize)}
+	case o.OutboundMaxBytes < o.OutboundPauseBytes+o.InflightMaxBytes+3*o.MaxMessageSize:
+		return &OptionError{"outbound.max.bytes", fmt.Sprintf("must be at least outbound.pause.bytes + inflight.max.bytes + 3 × max.message.size (%d + %d + 3 × %d), or a client that reads its echoes could be closed as a slow consumer", o.OutboundPauseBytes, o.InflightMaxBytes, o.MaxMessageSize)}
 	}
 	if _, err := origin.Parse(o.AllowedOrigins); err != nil {
 		return &OptionError{"allowed.origins", err.Error()}
