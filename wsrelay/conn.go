@@ -215,25 +215,32 @@ func (c *conn) noticeLocked() error {
 }
 
 // sendSureLocked sends what the target must get, ws.join and ws.leave
-// (one leave per join): refused for a full queue toward the target's node
-// (process.ErrBacklog), it waits for room and tries again, as a frame
-// does, but with c.mu held: nothing of the connection goes on meanwhile
-// (its process's handler, its end and the reader wait), so the process
-// cannot end, and no frame pass, before the leave or the join is queued.
-// The wait ends when the queue has room, when the target's node is down
-// or the transport stopped (the send then fails for that), or when the
-// relay's Shutdown runs out of time (the send is then lost, and logged).
-// c.mu is held.
+// (one leave per join). A join to a full mailbox waits for room, as a
+// frame does; a leave goes in even then (process.Node.SendOwed): it is
+// owed for a join the mailbox took, so the mailbox stays within twice its
+// bounds. Refused for a full queue toward the target's node
+// (process.ErrBacklog), either waits for room and tries again. It waits
+// with c.mu held: nothing of the connection goes on meanwhile (its
+// process's handler, its end and the reader wait), so the process cannot
+// end, and no frame pass, before the leave or the join is queued. The
+// wait ends when there is room, when the target ends, when its node is
+// down or the transport stopped (the send then fails for that), or when
+// the relay's Shutdown runs out of time (the send is then lost, and
+// logged). c.mu is held.
 func (c *conn) sendSureLocked(topic string, payload value.Value) {
-	err := c.untilRoomLocked(func() error { return c.rl.node.Send(c.pid, c.target, topic, payload) })
-	if err != nil && !errors.Is(err, process.ErrMailboxFull) {
+	send := func() error { return c.rl.node.SendOwed(c.pid, c.target, topic, payload) }
+	if topic == TopicJoin {
+		send = func() error { return c.rl.node.TrySend(c.pid, c.target, topic, payload, 0) }
+	}
+	err := c.untilRoomLocked(send)
+	if err != nil {
 		c.rl.clientLog.Warn("cannot send to the relay target", "client", c.pid.String(), "target", c.target.String(), "topic", topic, "error", err.Error())
 	}
 }
 
 // untilRoomLocked calls send until it is not refused with
-// process.ErrBacklog, waiting for room in between (see sendSureLocked),
-// and returns its last error. c.mu is held.
+// process.ErrBacklog or process.ErrMailboxFull, waiting for room in
+// between (see sendSureLocked), and returns its last error. c.mu is held.
 func (c *conn) untilRoomLocked(send func() error) error {
 	held := false
 	defer func() {
@@ -243,7 +250,7 @@ func (c *conn) untilRoomLocked(send func() error) error {
 	}()
 	for {
 		err := send()
-		if !errors.Is(err, process.ErrBacklog) {
+		if !errors.Is(err, process.ErrBacklog) && !errors.Is(err, process.ErrMailboxFull) {
 			return err
 		}
 		if !held {

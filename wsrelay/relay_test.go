@@ -909,3 +909,54 @@ func testPipeliningClientIsSlowedNotCut(t *testing.T, topo topology) {
 	body := func(i int) string { return itoa(i) + ":" + strings.Repeat("x", 16<<10) }
 	pipeline(t, e, c, m, n, body)
 }
+
+// TestJoinAndLeaveToAFullMailbox: a client that connects while its
+// target's mailbox is full is not lost to the target: its ws.join waits
+// for room, and its ws.leave, owed for that join, goes in even to a full
+// mailbox. Nothing is dropped, and the target sees join then leave, after
+// what filled its mailbox.
+func TestJoinAndLeaveToAFullMailbox(t *testing.T) {
+	e := newEnv(t, wsrelay.Options{})
+	const size = 4
+	h, err := e.node.AddHost("full", &process.HostOptions{MailboxSize: size})
+	if err != nil {
+		t.Fatal(err)
+	}
+	release := make(chan struct{})
+	got := make(chan string, 100)
+	target, _ := e.node.Spawn("full", func(p *process.Process) (value.Value, error) {
+		<-release
+		for {
+			m, ok := p.Receive(p.Context())
+			if !ok {
+				return value.Nil(), nil
+			}
+			got <- m.Topic
+		}
+	}, process.SpawnOptions{})
+	for range size {
+		if err := e.node.Send(pid.PID{}, target, "filler", value.Nil()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.relayTo(target, "")
+	c := e.dial(t, nil)
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	want := []string{"filler", "filler", "filler", "filler", "ws.join", "ws.leave"}
+	for i, w := range want {
+		select {
+		case topic := <-got:
+			if topic != w {
+				t.Fatalf("message %d: %s, want %s", i, topic, w)
+			}
+		case <-time.After(timeout):
+			t.Fatalf("message %d (%s) never came; %d dropped", i, w, h.Stats().Dropped)
+		}
+	}
+	if d := h.Stats().Dropped; d != 0 {
+		t.Fatalf("%d messages dropped", d)
+	}
+}
