@@ -70,10 +70,11 @@ const maxSize = math.MaxInt / 4
 // already, so a value of any depth is measured once, as it is made.
 func (c *compound) measure() *compound {
 	n := valueSize + compoundSize
-	for _, it := range c.items {
-		n = min(n+it.Size(), maxSize)
+	for i := range c.items {
+		n = min(n+c.items[i].Size(), maxSize)
 	}
-	for _, f := range c.fields {
+	for i := range c.fields {
+		f := &c.fields[i] // not a copy of the field
 		n = min(n+fieldSize+len(f.Key)+f.Value.Size(), maxSize)
 	}
 	c.size = n
