@@ -1,16 +1,10 @@
 package cluster_test
 
 import (
-	"context"
-	"encoding/base64"
 	"errors"
 	"strings"
 	"testing"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-
-	"github.com/wsrelay/wsrelay/cluster"
 	"github.com/wsrelay/wsrelay/internal/proctest"
 	"github.com/wsrelay/wsrelay/process"
 )
@@ -24,27 +18,10 @@ func TestClusterNameHeldByNoPID(t *testing.T) {
 	t.Parallel()
 	s := startJetStream(t)
 	a := startNamedNode(t, s, "a")
-	nc, err := nats.Connect(s.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	kv, err := js.KeyValue(ctx, cluster.DefaultCluster+"_names")
-	if err != nil {
-		t.Fatal(err)
-	}
 	junk := strings.Repeat("not a pid\nlevel=ERROR msg=forged\n", 20000)
-	if _, err := kv.Create(ctx, "n."+base64.RawURLEncoding.EncodeToString([]byte("hall")), []byte(junk)); err != nil {
-		t.Fatal(err)
-	}
+	putName(t, openBucket(t, s), "hall", junk)
 	p := proctest.Spawn(t, a.node, host, nil)
-	err = register(t, a, "hall", p)
+	err := register(t, a, "hall", p)
 	if !errors.Is(err, process.ErrNameTaken) {
 		t.Fatalf("register over a value that is not a PID: %v, want ErrNameTaken", err)
 	}

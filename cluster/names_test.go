@@ -137,25 +137,8 @@ func TestClusterNameResolveAndRelease(t *testing.T) {
 func TestClusterNameOfUnheardNode(t *testing.T) {
 	t.Parallel()
 	s := startJetStream(t)
-	nc, err := nats.Connect(s.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: cluster.DefaultCluster + "_names", History: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	key := "n." + base64.RawURLEncoding.EncodeToString([]byte("lobby"))
-	if _, err := kv.Create(ctx, key, []byte("{ghost@app:rooms|1}")); err != nil {
-		t.Fatal(err)
-	}
+	kv := openBucket(t, s)
+	putName(t, kv, "lobby", "{ghost@app:rooms|1}")
 
 	b := startNamedNode(t, s, "b")
 	holder := proctest.Spawn(t, b.node, host, nil)
@@ -172,7 +155,7 @@ func TestClusterNameOfUnheardNode(t *testing.T) {
 		return !held
 	})
 	t.Logf("released %v after the node started (heartbeat timeout %v)", time.Since(started), fastOptions().HeartbeatTimeout)
-	if _, err := kv.Get(ctx, key); !errors.Is(err, jetstream.ErrKeyNotFound) {
+	if _, err := kv.Get(context.Background(), bucketKey("lobby")); !errors.Is(err, jetstream.ErrKeyNotFound) {
 		t.Fatalf("the ghost's name is still in the bucket: %v", err)
 	}
 	// b may have released it; by two sweeps of a's own, a would have too.
@@ -234,31 +217,50 @@ func TestClusterNameOfEndedLocalProcess(t *testing.T) {
 	gone := proctest.Spawn(t, a.node, host, nil)
 	gone.Exit(nil)
 	poll.Until(t, timeout, "the process ended", func() bool { return !a.node.Alive(gone.PID) })
+	live := proctest.Spawn(t, a.node, host, nil)
+	if err := register(t, a, "kept", live); err != nil {
+		t.Fatal(err)
+	}
+	putName(t, openBucket(t, s), "leaked", gone.PID.String())
+	poll.Until(t, timeout, "a learns the leaked name", func() bool { _, ok := a.names.LookupName("leaked"); return ok })
+	poll.Until(t, timeout, "the leaked name released", func() bool { _, ok := a.names.LookupName("leaked"); return !ok })
+	if p, ok := a.names.LookupName("kept"); !ok || p != live.PID {
+		t.Fatalf("kept: %v %v, want the live holder %v", p, ok, live.PID)
+	}
+}
+
+// openBucket opens the cluster's name bucket on s as any NATS participant
+// can, for tests that write into it behind the nodes' backs (creating it
+// when no node has yet).
+func openBucket(t *testing.T, s *server.Server) jetstream.KeyValue {
+	t.Helper()
 	nc, err := nats.Connect(s.ClientURL())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer nc.Close()
+	t.Cleanup(nc.Close)
 	js, err := jetstream.New(nc)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	kv, err := js.KeyValue(ctx, cluster.DefaultCluster+"_names")
+	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: cluster.DefaultCluster + "_names", History: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
-	live := proctest.Spawn(t, a.node, host, nil)
-	if err := register(t, a, "kept", live); err != nil {
+	return kv
+}
+
+// bucketKey is the key a name is kept under.
+func bucketKey(name string) string { return "n." + base64.RawURLEncoding.EncodeToString([]byte(name)) }
+
+// putName creates name in the bucket, holding val, as no node would.
+func putName(t *testing.T, kv jetstream.KeyValue, name, val string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if _, err := kv.Create(ctx, bucketKey(name), []byte(val)); err != nil {
 		t.Fatal(err)
-	}
-	if _, err := kv.Create(ctx, "n."+base64.RawURLEncoding.EncodeToString([]byte("leaked")), []byte(gone.PID.String())); err != nil {
-		t.Fatal(err)
-	}
-	poll.Until(t, timeout, "a learns the leaked name", func() bool { _, ok := a.names.LookupName("leaked"); return ok })
-	poll.Until(t, timeout, "the leaked name released", func() bool { _, ok := a.names.LookupName("leaked"); return !ok })
-	if p, ok := a.names.LookupName("kept"); !ok || p != live.PID {
-		t.Fatalf("kept: %v %v, want the live holder %v", p, ok, live.PID)
 	}
 }

@@ -354,6 +354,24 @@ func TestClusterServiceClaimLost(t *testing.T) {
 // own: at no sampled moment do two run. Once the cut heals, the cut-off
 // node stands by, and the name resolves to the new instance on both.
 func TestClusterServicePartition(t *testing.T) {
+	a := partition(t, "cut", (*netcut.Proxy).SetCut)
+	if !strings.Contains(a.logs.String(), "cut off from NATS") {
+		t.Fatalf("a's log:\n%s", a.logs.String())
+	}
+}
+
+// TestClusterServiceHang: the same, with a connection that hangs (open,
+// carrying nothing: the NATS client would notice only minutes later, when
+// its pings go unanswered). The node stops hearing its own heartbeat and
+// terminates its instance before the other node takes it for lost and
+// starts one.
+func TestClusterServiceHang(t *testing.T) { partition(t, "hang", (*netcut.Proxy).SetHang) }
+
+// partition runs the service on a, whose connection to NATS then breaks
+// (cut: true) until b has started an instance of its own, and checks that
+// no two instances ever ran and that a stands by once it is back. It
+// returns a.
+func partition(t *testing.T, how string, cut func(*netcut.Proxy, bool)) *clusterApp {
 	s := natstest.StartJetStream(t)
 	px := netcut.Start(t, s.Addr().String())
 	a := startClusterApp(t, "nats://"+px.Addr(), "a", hbTimeout)
@@ -363,13 +381,13 @@ func TestClusterServicePartition(t *testing.T) {
 	expectResolves(t, nodes, first)
 	smp := sample(nodes)
 
-	cut := time.Now()
-	px.SetCut(true)
+	start := time.Now()
+	cut(px, true)
 	poll.Until(t, timeout, "a fences its instance", func() bool { return !a.app.Node().Alive(first) })
-	fenced := time.Since(cut)
+	fenced := time.Since(start)
 	second := oneInstance(t, []*clusterApp{b}, "b starts an instance")
-	t.Logf("cut: a terminated its instance after %v, b started one after %v (heartbeat timeout %v)", fenced, time.Since(cut), hbTimeout)
-	px.SetCut(false)
+	t.Logf("%s: a terminated its instance after %v, b started one after %v (heartbeat timeout %v)", how, fenced, time.Since(start), hbTimeout)
+	cut(px, false)
 	poll.Until(t, timeout, "a stands by once it is back", func() bool {
 		return strings.Contains(a.logs.String(), "service stands by: another node runs it")
 	})
@@ -380,9 +398,7 @@ func TestClusterServicePartition(t *testing.T) {
 	if live := instances(nodes); len(live) != 1 || live[0] != second {
 		t.Fatalf("instances %v, want only %v", live, second)
 	}
-	if !strings.Contains(a.logs.String(), "cut off from NATS") {
-		t.Fatalf("a's log:\n%s", a.logs.String())
-	}
+	return a
 }
 
 // TestClusterServiceFenceAlone: a cluster of one node that loses NATS
@@ -476,39 +492,4 @@ func expectResolves(t *testing.T, nodes []*clusterApp, want pid.PID) {
 		}
 		return true
 	})
-}
-
-// TestClusterServiceHang: the connection of the node that runs the
-// instance hangs (open, carrying nothing: the NATS client would notice
-// only minutes later, when its pings go unanswered). The node stops
-// hearing its own heartbeat and terminates its instance before the other
-// node takes it for lost and starts one; once the hang ends it stands by.
-// At no moment do two instances run.
-func TestClusterServiceHang(t *testing.T) {
-	s := natstest.StartJetStream(t)
-	px := netcut.Start(t, s.Addr().String())
-	a := startClusterApp(t, "nats://"+px.Addr(), "a", hbTimeout)
-	first := oneInstance(t, []*clusterApp{a}, "the instance runs on a")
-	b := startClusterApp(t, s.ClientURL(), "b", hbTimeout)
-	nodes := []*clusterApp{a, b}
-	expectResolves(t, nodes, first)
-	smp := sample(nodes)
-
-	hang := time.Now()
-	px.SetHang(true)
-	poll.Until(t, timeout, "a fences its instance", func() bool { return !a.app.Node().Alive(first) })
-	fenced := time.Since(hang)
-	second := oneInstance(t, []*clusterApp{b}, "b starts an instance")
-	t.Logf("hang: a terminated its instance after %v, b started one after %v (heartbeat timeout %v)", fenced, time.Since(hang), hbTimeout)
-	px.SetHang(false)
-	poll.Until(t, timeout, "a stands by once it is back", func() bool {
-		return strings.Count(a.logs.String(), "service stands by: another node runs it") > 0
-	})
-	expectResolves(t, nodes, second)
-	if most, samples := smp.end(); most > 1 {
-		t.Fatalf("%d instances at once over %d samples", most, samples)
-	}
-	if live := instances(nodes); len(live) != 1 || live[0] != second {
-		t.Fatalf("instances %v, want only %v", live, second)
-	}
 }

@@ -659,17 +659,11 @@ func itoa(i int) string {
 	return itoa(i/10) + digits[i%10:i%10+1]
 }
 
-// TestBackpressure: a target whose mailbox is full holds the client back
-// instead of losing its frames.
-func TestBackpressure(t *testing.T) {
-	e := newEnv(t, wsrelay.Options{})
-	h, err := e.node.AddHost("small", &process.HostOptions{MailboxSize: 4})
-	if err != nil {
-		t.Fatal(err)
-	}
-	release := make(chan struct{})
+// gatedTarget spawns on host a target that takes nothing until release
+// is closed, then passes the data of each frame it gets to the channel.
+func gatedTarget(e *env, host string, release <-chan struct{}) (pid.PID, <-chan string) {
 	got := make(chan string, 1000)
-	target, _ := e.node.Spawn("small", func(p *process.Process) (value.Value, error) {
+	target, _ := e.node.Spawn(host, func(p *process.Process) (value.Value, error) {
 		<-release
 		for {
 			m, ok := p.Receive(p.Context())
@@ -681,6 +675,19 @@ func TestBackpressure(t *testing.T) {
 			}
 		}
 	}, process.SpawnOptions{})
+	return target, got
+}
+
+// TestBackpressure: a target whose mailbox is full holds the client back
+// instead of losing its frames.
+func TestBackpressure(t *testing.T) {
+	e := newEnv(t, wsrelay.Options{})
+	h, err := e.node.AddHost("small", &process.HostOptions{MailboxSize: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	release := make(chan struct{})
+	target, got := gatedTarget(e, "small", release)
 	e.relayTo(target, "")
 	c := e.dial(t, nil)
 	const n = 200
@@ -713,19 +720,7 @@ func TestBackpressureBytes(t *testing.T) {
 		t.Fatal(err)
 	}
 	release := make(chan struct{})
-	got := make(chan string, 1000)
-	target, _ := e.node.Spawn("bytes", func(p *process.Process) (value.Value, error) {
-		<-release
-		for {
-			m, ok := p.Receive(p.Context())
-			if !ok {
-				return value.Nil(), nil
-			}
-			if m.Topic == "ws.message" {
-				got <- str(m, "data")
-			}
-		}
-	}, process.SpawnOptions{})
+	target, got := gatedTarget(e, "bytes", release)
 	e.relayTo(target, "")
 	const clients, frames = 8, 40
 	body := func(c, i int) string { return itoa(c) + ":" + itoa(i) + ":" + strings.Repeat("x", 30<<10) }
