@@ -149,10 +149,13 @@ func (n *Node) SendSystem(from, to pid.PID, topic string, payload value.Value) e
 // per join): a full mailbox takes it anyway, past its bounds, so that the
 // pair is never broken. It adds at most one message to the mailbox per
 // message the mailbox accepted within its bounds, so the mailbox stays
-// within twice them. To a process of another node it is a plain send.
+// within twice them. To a process of another node it goes as a message
+// with a receipt (see TrySendReceipt), which that node's mailbox takes
+// past its bounds too, within Options.ReceiptBytesPerNode.
 func (n *Node) SendOwed(from, to pid.PID, topic string, payload value.Value) error {
 	if !n.IsLocal(to) {
-		return n.send(from, to, topic, payload)
+		_, err := n.TrySendReceipt(from, to, topic, payload, 0)
+		return err
 	}
 	p := n.lookup(to)
 	if p == nil {

@@ -218,7 +218,8 @@ func (c *conn) noticeLocked() error {
 // (one leave per join). A join to a full mailbox waits for room, as a
 // frame does; a leave goes in even then (process.Node.SendOwed): it is
 // owed for a join the mailbox took, so the mailbox stays within twice its
-// bounds. Refused for a full queue toward the target's node
+// bounds. To a target on another node both go with receipts, which that
+// node takes past the mailbox's bounds, as it does frames in flight. Refused for a full queue toward the target's node
 // (process.ErrBacklog), either waits for room and tries again. It waits
 // with c.mu held: nothing of the connection goes on meanwhile (its
 // process's handler, its end and the reader wait), so the process cannot
@@ -230,7 +231,12 @@ func (c *conn) noticeLocked() error {
 func (c *conn) sendSureLocked(topic string, payload value.Value) {
 	send := func() error { return c.rl.node.SendOwed(c.pid, c.target, topic, payload) }
 	if topic == TopicJoin {
-		send = func() error { return c.rl.node.TrySend(c.pid, c.target, topic, payload, 0) }
+		send = func() error {
+			// With a receipt: a target on another node then takes it even
+			// past its mailbox's bounds, as it takes frames in flight.
+			_, err := c.rl.node.TrySendReceipt(c.pid, c.target, topic, payload, 0)
+			return err
+		}
 	}
 	err := c.untilRoomLocked(send)
 	if err != nil {

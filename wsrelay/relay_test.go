@@ -907,20 +907,27 @@ func testPipeliningClientIsSlowedNotCut(t *testing.T, topo topology) {
 
 // TestJoinAndLeaveToAFullMailbox: a client that connects while its
 // target's mailbox is full is not lost to the target: its ws.join waits
-// for room, and its ws.leave, owed for that join, goes in even to a full
-// mailbox. Nothing is dropped, and the target sees join then leave, after
-// what filled its mailbox.
-func TestJoinAndLeaveToAFullMailbox(t *testing.T) {
-	e := newEnv(t, wsrelay.Options{})
+// for room (or, on another node, goes in with a receipt), and its
+// ws.leave, owed for that join, goes in even to a full mailbox. Nothing
+// is dropped, and the target sees join then leave, after what filled its
+// mailbox.
+func TestJoinAndLeaveToAFullMailbox(t *testing.T) { eachTopology(t, testJoinAndLeaveToAFullMailbox) }
+
+func testJoinAndLeaveToAFullMailbox(t *testing.T, topo topology) {
+	e := newEnvIn(t, wsrelay.Options{}, topo)
 	const size = 4
-	h, err := e.node.AddHost("full", &process.HostOptions{MailboxSize: size})
+	h, err := e.targets.AddHost("full", &process.HostOptions{MailboxSize: size})
 	if err != nil {
 		t.Fatal(err)
 	}
 	release := make(chan struct{})
 	got := make(chan string, 100)
-	target, _ := e.node.Spawn("full", func(p *process.Process) (value.Value, error) {
-		<-release
+	target, _ := e.targets.Spawn("full", func(p *process.Process) (value.Value, error) {
+		select {
+		case <-release:
+		case <-p.Context().Done():
+			return value.Nil(), nil
+		}
 		for {
 			m, ok := p.Receive(p.Context())
 			if !ok {
@@ -930,7 +937,7 @@ func TestJoinAndLeaveToAFullMailbox(t *testing.T) {
 		}
 	}, process.SpawnOptions{})
 	for range size {
-		if err := e.node.Send(pid.PID{}, target, "filler", value.Nil()); err != nil {
+		if err := e.targets.Send(pid.PID{}, target, "filler", value.Nil()); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -938,6 +945,9 @@ func TestJoinAndLeaveToAFullMailbox(t *testing.T) {
 	c := e.dial(t, nil)
 	if err := c.Close(); err != nil {
 		t.Fatal(err)
+	}
+	if topo.remote { // the leave is on its way once the relay saw the close
+		poll.Until(t, timeout, "the join and the leave to reach the target's mailbox", func() bool { return e.targets.MailboxLen(target) == size+2 })
 	}
 	close(release)
 	want := []string{"filler", "filler", "filler", "filler", "ws.join", "ws.leave"}
