@@ -47,6 +47,15 @@ func (p *Process) exit(r Result) bool {
 		// so that Shutdown can name goroutines that outlive termination.
 		n.procs.delete(p.pid.ID)
 	}
+	// Monitors made while it was ending waited for its names to go, as
+	// those made before do: whoever hears of its end can take its name.
+	p.mu.Lock()
+	p.namesGone = true
+	late := p.rel.take()
+	p.mu.Unlock()
+	for _, w := range late[relWatchers] {
+		n.deliverExit(w, p.pid, Result{Err: ErrNoProc})
+	}
 
 	for _, target := range rel[relMonitoring] {
 		n.dropWatcher(target, p.pid)

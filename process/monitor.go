@@ -126,12 +126,16 @@ func (n *Node) addWatcherNotice(target, w pid.PID, note *notice) {
 		return
 	}
 	t.mu.Lock()
-	if t.dead {
+	if t.dead && t.namesGone {
 		t.mu.Unlock()
 		n.deliverExit(w, target, Result{Err: ErrNoProc})
 		return
 	}
-	t.rel.add(relWatchers, w)
+	t.rel.add(relWatchers, w) // while it ends: told noproc once its names are released (exit)
+	if t.dead {
+		t.mu.Unlock()
+		return
+	}
 	kept := note == nil || t.rel.setNotice(w, *note)
 	t.mu.Unlock()
 	if !kept {

@@ -167,11 +167,10 @@ func TestReservedNameStaysWithItsKeeper(t *testing.T) {
 		if err := other.run(t, func(p *process.Process) error { return p.Unregister("svc") }); !errors.As(err, &held) || held.Holder != child.pid {
 			t.Fatalf("another process unregistering: %v", err)
 		}
-		// Watched before it ends: a watcher's EXIT comes after the name is
-		// released, where a monitor made while it ends gets noproc at once.
-		w := watch(t, n, child.pid)
 		child.exit(value.Nil(), errors.New("crash"))
-		w.nextEvent(t)
+		// A monitor made while the child ends still hears of it only
+		// once its name is free (else the next spawn below fails).
+		waitExit(t, n, child.pid)
 		if err := other.run(t, func(p *process.Process) error { return p.Register("svc") }); !errors.Is(err, process.ErrNameTaken) {
 			t.Fatalf("taking the name between restarts: %v", err)
 		}
@@ -184,9 +183,8 @@ func TestReservedNameStaysWithItsKeeper(t *testing.T) {
 	if err := other.run(t, func(p *process.Process) error { return p.Register("svc") }); !errors.Is(err, process.ErrNameTaken) {
 		t.Fatalf("taking a name its holder gave back: %v", err)
 	}
-	w := watch(t, n, keeper.pid)
 	keeper.exit(value.Nil(), nil)
-	w.nextEvent(t)
+	waitExit(t, n, keeper.pid)
 	if err := other.run(t, func(p *process.Process) error { return p.Register("svc") }); err != nil {
 		t.Fatalf("the keeper ended; the name should be free: %v", err)
 	}

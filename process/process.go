@@ -45,6 +45,7 @@ type Process struct {
 	mu        sync.Mutex // guards everything below
 	result    Result
 	dead      bool // beside the other bools: no padding after it
+	namesGone bool // ended, and its names released (exit's last step under mu)
 	cancelled bool
 	trapLinks bool
 	quiet     bool         // no crash report
