@@ -232,13 +232,24 @@ func TestClusterServiceOneInstance(t *testing.T) {
 	}
 }
 
-// startClusterApps starts one node per name.
+// startClusterApps starts one node per name and waits until each sees
+// the others up.
 func startClusterApps(t *testing.T, s *server.Server, hb time.Duration, names ...string) []*clusterApp {
 	t.Helper()
 	var nodes []*clusterApp
 	for _, name := range names {
 		nodes = append(nodes, startClusterApp(t, s.ClientURL(), name, hb))
 	}
+	// A name can resolve to a node before that node's first heartbeat has
+	// come: a send to it then fails (node down or unknown).
+	poll.Until(t, timeout, "every node sees the others", func() bool {
+		for _, n := range nodes {
+			if len(n.tr.Peers()) != len(nodes)-1 {
+				return false
+			}
+		}
+		return true
+	})
 	return nodes
 }
 
