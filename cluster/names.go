@@ -285,15 +285,31 @@ func (nm *Names) register(ctx context.Context, name string, p pid.PID) error {
 	}
 	key := nameKey(name)
 	rev, err := kv.Create(ctx, key, []byte(p.String()))
+	var got jetstream.KeyValueEntry
+	var gerr error
 	if errors.Is(err, jetstream.ErrKeyExists) {
-		e, gerr := kv.Get(ctx, key)
-		if gerr == nil && string(e.Value()) == p.String() {
-			rev, err = e.Revision(), nil // p holds it already; make sure it is kept
+		got, gerr = kv.Get(ctx, key)
+		if gerr == nil && !isHolder(got.Value()) {
+			// No node writes anything but a PID: whoever wrote this holds
+			// nothing, and the name would stay blocked for good. Clear it
+			// (if it is still there) and try once more.
+			if kv.Delete(ctx, key, jetstream.LastRevision(got.Revision())) == nil {
+				nm.log.Warn("cluster: cleared a name held by a value that is not a PID", "name", logtext.Cut(name, 64), "bytes", len(got.Value()))
+			}
+			rev, err = kv.Create(ctx, key, []byte(p.String()))
+			if errors.Is(err, jetstream.ErrKeyExists) {
+				got, gerr = kv.Get(ctx, key)
+			}
+		}
+	}
+	if errors.Is(err, jetstream.ErrKeyExists) {
+		if gerr == nil && string(got.Value()) == p.String() {
+			rev, err = got.Revision(), nil // p holds it already; make sure it is kept
 		} else {
 			holder := "another process"
 			if gerr == nil {
-				holder = holderText(e.Value())
-				nm.learn(name, e) // so that a lookup right after finds the holder
+				holder = holderText(got.Value())
+				nm.learn(name, got) // so that a lookup right after finds the holder
 			}
 			return opErr(fmt.Errorf("%w cluster-wide, by %s", process.ErrNameTaken, holder))
 		}
@@ -386,10 +402,17 @@ func checkClusterName(name string) error {
 // value no node writes, that it is none (the value itself could be
 // anything, of any length).
 func holderText(v []byte) string {
-	if p, err := pid.Parse(string(v)); err == nil && p.Node != "" {
-		return p.String()
+	if isHolder(v) {
+		return string(v)
 	}
 	return "a value that is not a PID (" + strconv.Itoa(len(v)) + " bytes)"
+}
+
+// isHolder reports whether v, a value in the bucket, is a PID of some
+// node, as every node writes.
+func isHolder(v []byte) bool {
+	p, err := pid.Parse(string(v))
+	return err == nil && p.Node != ""
 }
 
 // nameKey turns any name into a valid key.
