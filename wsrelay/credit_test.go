@@ -16,7 +16,8 @@ import (
 
 // stalledTarget spawns on n's host h a target that takes nothing from its
 // mailbox until gate is closed, then forwards its ws.message payloads to
-// got, in order. It ends normally when quit is closed.
+// got, in order. It ends normally when quit is closed (nil: never), or
+// at any event (the node's shutdown).
 func stalledTarget(t *testing.T, n *process.Node, h string, gate, quit <-chan struct{}, got chan<- value.Value) pid.PID {
 	t.Helper()
 	id, err := n.Spawn(h, func(p *process.Process) (value.Value, error) {
@@ -53,6 +54,13 @@ func stalledTarget(t *testing.T, n *process.Node, h string, gate, quit <-chan st
 		t.Fatal(err)
 	}
 	return id
+}
+
+// dataText is the text of a ws.message payload's data.
+func dataText(payload value.Value) string {
+	d, _ := payload.Get("data")
+	s, _ := d.Text()
+	return s
 }
 
 // writeFrames writes n frames body(i) from c on a goroutine; the channel
@@ -132,8 +140,7 @@ func testStalledTargetGetsEveryFrame(t *testing.T, topo topology) {
 		case <-time.After(timeout):
 			t.Fatalf("frames received per client: %v of %d (logs: %s)", next, frames, e.logs)
 		}
-		d, _ := p.Get("data")
-		s, _ := d.Text()
+		s := dataText(p)
 		parts := strings.SplitN(s, ":", 3)
 		k, _ := strconv.Atoi(parts[0])
 		i, _ := strconv.Atoi(parts[1])

@@ -659,25 +659,6 @@ func itoa(i int) string {
 	return itoa(i/10) + digits[i%10:i%10+1]
 }
 
-// gatedTarget spawns on host a target that takes nothing until release
-// is closed, then passes the data of each frame it gets to the channel.
-func gatedTarget(e *env, host string, release <-chan struct{}) (pid.PID, <-chan string) {
-	got := make(chan string, 1000)
-	target, _ := e.node.Spawn(host, func(p *process.Process) (value.Value, error) {
-		<-release
-		for {
-			m, ok := p.Receive(p.Context())
-			if !ok {
-				return value.Nil(), nil
-			}
-			if m.Topic == "ws.message" {
-				got <- str(m, "data")
-			}
-		}
-	}, process.SpawnOptions{})
-	return target, got
-}
-
 // TestBackpressure: a target whose mailbox is full holds the client back
 // instead of losing its frames.
 func TestBackpressure(t *testing.T) {
@@ -686,8 +667,8 @@ func TestBackpressure(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	release := make(chan struct{})
-	target, got := gatedTarget(e, "small", release)
+	release, got := make(chan struct{}), make(chan value.Value, 1000)
+	target := stalledTarget(t, e.node, "small", release, nil, got)
 	e.relayTo(target, "")
 	c := e.dial(t, nil)
 	const n = 200
@@ -698,7 +679,7 @@ func TestBackpressure(t *testing.T) {
 	}
 	close(release)
 	for i := range n {
-		if s := <-got; s != itoa(i) {
+		if s := dataText(<-got); s != itoa(i) {
 			t.Fatalf("frame %d: got %q", i, s)
 		}
 	}
@@ -719,8 +700,8 @@ func TestBackpressureBytes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	release := make(chan struct{})
-	target, got := gatedTarget(e, "bytes", release)
+	release, got := make(chan struct{}), make(chan value.Value, 1000)
+	target := stalledTarget(t, e.node, "bytes", release, nil, got)
 	e.relayTo(target, "")
 	const clients, frames = 8, 40
 	body := func(c, i int) string { return itoa(c) + ":" + itoa(i) + ":" + strings.Repeat("x", 30<<10) }
@@ -744,7 +725,7 @@ func TestBackpressureBytes(t *testing.T) {
 	close(release)
 	next := make([]int, clients)
 	for range clients * frames {
-		s := <-got
+		s := dataText(<-got)
 		var ci, i int
 		if _, err := fmt.Sscanf(s, "%d:%d:", &ci, &i); err != nil || ci < 0 || ci >= clients || i != next[ci] {
 			t.Fatalf("got %.12q…: not the next frame of a client (%v)", s, next)
