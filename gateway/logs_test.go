@@ -1,7 +1,6 @@
 package gateway_test
 
 import (
-	"context"
 	"log/slog"
 	"net/http"
 	"regexp"
@@ -10,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wsrelay/wsrelay/config"
 	"github.com/wsrelay/wsrelay/gateway"
+	"github.com/wsrelay/wsrelay/internal/apptest"
 	"github.com/wsrelay/wsrelay/internal/poll"
 	"github.com/wsrelay/wsrelay/internal/ratelog"
 	"github.com/wsrelay/wsrelay/internal/testlog"
@@ -28,34 +27,15 @@ const luaLines = 10 // the app's LuaLogLines (--lua-log-lines)
 // luaLines for Lua's logger and print.
 func startLogApp(t *testing.T) (base string, logs *testlog.Buffer) {
 	t.Helper()
-	cfg, err := config.LoadDir("testdata/logapp", config.StandardKinds())
-	if err != nil {
-		t.Fatal(err)
-	}
-	logs, log := testlog.New(slog.LevelDebug)
 	panics := &gateway.Middleware{Name: "panic", Stage: gateway.Pre, Prefix: "panic",
 		New: func(gateway.MiddlewareContext, map[string]string) (func(http.Handler) http.Handler, error) {
 			return func(http.Handler) http.Handler {
 				return http.HandlerFunc(func(http.ResponseWriter, *http.Request) { panic("a bug in Go middleware") })
 			}, nil
 		}}
-	app, err := gateway.Build(cfg, gateway.Options{Logger: log, LuaLogLines: luaLines,
-		Middleware: []*gateway.Middleware{gateway.CORS(), gateway.Relay(), panics}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := app.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), timeout)
-		defer cancel()
-		if err := app.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-	})
-	addr, _ := app.Addr("app:gateway")
-	return "http://" + addr.String(), logs
+	app, logs := apptest.StartLogging(t, "testdata/logapp", slog.LevelDebug, gateway.Options{LuaLogLines: luaLines,
+		Middleware: []*gateway.Middleware{gateway.CORS(), gateway.Relay(), panics}}, nil)
+	return "http://" + apptest.Addr(t, app, "app:gateway"), logs
 }
 
 // flood is a kind of line, and how many of them the test caused.

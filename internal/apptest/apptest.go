@@ -29,6 +29,12 @@ func Start(t testing.TB, dir string) (*gateway.App, *testlog.Buffer) {
 // app's node to a cluster, say).
 func StartWith(t testing.TB, dir string, opts gateway.Options, before func(*gateway.App)) (*gateway.App, *testlog.Buffer) {
 	t.Helper()
+	return StartLogging(t, dir, slog.LevelInfo, opts, before)
+}
+
+// StartLogging is StartWith with the log at level rather than info.
+func StartLogging(t testing.TB, dir string, level slog.Level, opts gateway.Options, before func(*gateway.App)) (*gateway.App, *testlog.Buffer) {
+	t.Helper()
 	tmp := t.TempDir()
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -62,7 +68,7 @@ func StartWith(t testing.TB, dir string, opts gateway.Options, before func(*gate
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs, log := testlog.New(slog.LevelInfo)
+	logs, log := testlog.New(level)
 	opts.Logger = log
 	app, err := gateway.Build(cfg, opts)
 	if err != nil {
