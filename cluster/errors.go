@@ -8,8 +8,10 @@ import (
 
 var (
 	// ErrNodeDown: the destination node is not a live member of the
-	// cluster (never seen, stopped heartbeating, or left).
-	ErrNodeDown = errors.New("node is down or unknown")
+	// cluster (never seen, stopped heartbeating, or left). It matches
+	// process.ErrNoConnection too, so that code built on process alone
+	// (the relay) tells a lost node from other failures.
+	ErrNodeDown error = nodeDownError{}
 	// ErrBacklog: too many bytes wait to be sent to the destination node
 	// (Options.MaxPending); the signal was dropped. It is
 	// process.ErrBacklog: a sender may wait on process.Node.MailboxRoom
@@ -22,3 +24,11 @@ var (
 	// ErrBadName: a cluster or node name cannot be a NATS subject token.
 	ErrBadName = errors.New("name cannot be used in a NATS subject")
 )
+
+// nodeDownError is ErrNodeDown.
+type nodeDownError struct{}
+
+func (nodeDownError) Error() string { return "node is down or unknown" }
+
+// Is makes errors.Is(err, process.ErrNoConnection) true.
+func (nodeDownError) Is(target error) bool { return target == process.ErrNoConnection }
