@@ -68,7 +68,13 @@ func (c *conn) lost(topic string, target pid.PID, err error) {
 		c.rl.clientLog.Warn("cannot send to the relay target", "client", c.pid.String(), "target", target.String(), "topic", topic, "error", err.Error())
 		return
 	}
-	if c.endFromOutside(e) {
-		c.rl.clientLog.Warn("cannot send to the relay target; closing the client", "client", c.pid.String(), "target", target.String(), "topic", topic, "close", e.closeText, "error", err.Error())
+	c.mu.Lock()
+	ended := c.ended
+	c.mu.Unlock()
+	if ended {
+		return
 	}
+	// Logged before the close goes out: whoever sees the close finds why.
+	c.rl.clientLog.Warn("cannot send to the relay target; closing the client", "client", c.pid.String(), "target", target.String(), "topic", topic, "close", e.closeText, "error", err.Error())
+	c.endFromOutside(e)
 }
