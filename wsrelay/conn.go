@@ -272,14 +272,16 @@ func (c *conn) untilRoomLocked(send func() error) error {
 }
 
 // sendLocked sends to the target what it may miss (ws.heartbeat): a full
-// mailbox drops it (counted and logged by the runtime). It returns any
-// other error: the caller closes the client (undelivered.go). c.mu is
-// held.
+// mailbox drops it (counted and logged by the runtime), and so does a
+// full queue toward the target's node (counted by the transport); the
+// next one follows. It returns any other error: the caller closes the
+// client (undelivered.go). c.mu is held.
 func (c *conn) sendLocked(topic string, payload value.Value) error {
-	if err := c.rl.node.Send(c.pid, c.target, topic, payload); err != nil && !errors.Is(err, process.ErrMailboxFull) {
-		return err
+	err := c.rl.node.Send(c.pid, c.target, topic, payload)
+	if errors.Is(err, process.ErrMailboxFull) || errors.Is(err, process.ErrBacklog) {
+		return nil
 	}
-	return nil
+	return err
 }
 
 // frameIn relays one frame from the client (on the reader goroutine).

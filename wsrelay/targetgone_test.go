@@ -295,3 +295,66 @@ func TestSendToALostNodeClosesTheClient(t *testing.T) {
 		})
 	}
 }
+
+// beatLink is a transport to node n2 whose queue refuses ws.heartbeat
+// with process.ErrBacklog while shut, and carries everything else.
+type beatLink struct {
+	mu      sync.Mutex
+	shut    bool
+	refused int
+	beats   int
+	frames  int
+}
+
+func (l *beatLink) Deliver(s process.Signal) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	switch {
+	case s.Kind == process.SigMessage && s.Topic == wsrelay.TopicBeat && l.shut:
+		l.refused++
+		return process.ErrBacklog
+	case s.Kind == process.SigMessage && s.Topic == wsrelay.TopicBeat:
+		l.beats++
+	case s.Kind == process.SigMessage && s.Topic == "ws.message":
+		l.frames++
+	}
+	return nil
+}
+
+func (l *beatLink) counts() (refused, beats, frames int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.refused, l.beats, l.frames
+}
+
+// TestHeartbeatsOutlastAFullQueue: heartbeats refused for a full queue
+// toward the target's node are dropped, the next ones follow once there
+// is room, and the client is not closed for it.
+func TestHeartbeatsOutlastAFullQueue(t *testing.T) {
+	link := &beatLink{shut: true}
+	target := pid.PID{Node: "n2", Host: host, ID: 7}
+	_, _, url, _ := overDownLink(t, link, `{"target_pid":"`+target.String()+`","heartbeat_interval":"10ms"}`)
+	c, _, err := wsclient.Dial(url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	poll.Until(t, timeout, "heartbeats to be refused", func() bool {
+		refused, _, _ := link.counts()
+		return refused >= 3
+	})
+	link.mu.Lock()
+	link.shut = false
+	link.mu.Unlock()
+	poll.Until(t, timeout, "heartbeats to go again", func() bool {
+		_, beats, _ := link.counts()
+		return beats >= 3
+	})
+	if err := c.WriteText("still open"); err != nil {
+		t.Fatal(err)
+	}
+	poll.Until(t, timeout, "the client's frame to go", func() bool {
+		_, _, frames := link.counts()
+		return frames == 1
+	})
+}
