@@ -104,6 +104,17 @@ func TestStaleTargetClosesTheClient(t *testing.T) {
 	})
 }
 
+// TestOpenToAnUnknownNode: a handler naming a process of a node the
+// cluster has never seen (or, on a node alone, of any other node) gets its
+// client closed 1011 "target node lost" at once.
+func TestOpenToAnUnknownNode(t *testing.T) {
+	eachTopology(t, func(t *testing.T, topo topology) {
+		e := newEnvIn(t, wsrelay.Options{}, topo)
+		e.relayTo(pid.PID{Node: "nowhere", Host: host, ID: 1}, "")
+		closedAndGone(t, e.rl, e.dial(t, nil), 1011, "target node lost")
+	})
+}
+
 // TestOpenToADeadRemoteTarget: a handler naming a process that has ended
 // on another, live node (say, a PID of an earlier incarnation) gets its
 // client closed 1011 "target failed" as soon as that node answers.
