@@ -728,10 +728,10 @@ func (c *conn) controlLocked(p *process.Process, ctl control) (string, pid.PID, 
 		// as if the target had failed. A target whose node is down
 		// cannot be monitored: the client is closed now.
 		if err := p.Monitor(c.target); err != nil {
-			return TopicJoin, c.target, err
+			return topicMonitor, c.target, err
 		}
 		if err := c.noticeLocked(); err != nil {
-			return TopicJoin, c.target, err
+			return topicMonitor, c.target, err
 		}
 	} else {
 		if ctl.topic != nil {

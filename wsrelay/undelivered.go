@@ -29,6 +29,10 @@ import (
 // it. So a connection is never left open with a target nothing can reach,
 // and a frame it accepted is either delivered or its client is closed.
 
+// topicMonitor names, in the log and for undeliverable, a monitor of the
+// target that could not be placed (it is not a message topic).
+const topicMonitor = "(monitor)"
+
 // The close reasons of a connection whose target is gone.
 const (
 	closeTargetFailed = "target failed"
