@@ -369,3 +369,20 @@ func TestHeartbeatsOutlastAFullQueue(t *testing.T) {
 		return frames == 1
 	})
 }
+
+// TestTransferToItself: a ws.control naming the client's own PID cannot
+// make the connection its own target (it cannot monitor itself): the old
+// target gets its ws.leave (transferred) and the client is closed 1011
+// "cannot relay to the target", not left relaying its frames to itself.
+func TestTransferToItself(t *testing.T) {
+	e := newEnv(t, wsrelay.Options{})
+	tg := e.target(false)
+	e.relayTo(tg.PID, "")
+	c := e.dial(t, nil)
+	client := str(tg.Next("ws.join"), "client_pid")
+	tg.Send(client, "ws.control", value.MustOf(map[string]any{"target_pid": client}))
+	if m := tg.Next("ws.leave"); str(m, "reason") != "transferred" {
+		t.Errorf("old target's ws.leave %v", m.Payload)
+	}
+	closedAndGone(t, e.rl, c, 1011, "cannot relay to the target")
+}
