@@ -171,6 +171,7 @@
 
   function connect(nick, room) {
     clearTimeout(retryTimer);
+    clearInterval(countdown);
     retryTimer = null;
     const scheme = location.protocol === "https:" ? "wss://" : "ws://";
     const url = scheme + location.host + "/ws/chat?nick=" + encodeURIComponent(nick) + "&room=" + encodeURIComponent(room);
