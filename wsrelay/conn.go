@@ -574,7 +574,7 @@ func (c *conn) HandleEvent(p *process.Process, e process.Event) error {
 		if e.Result.Err == nil {
 			c.finish(ending{reason: ReasonTargetExited, closeCode: 1000, closeText: "target exited"})
 		} else if errors.Is(e.Result.Err, process.ErrNoConnection) { // the target's node was lost (cluster)
-			c.finish(ending{reason: ReasonTargetFailed, code: 1011, closeCode: 1011, closeText: "target node lost", detail: e.Result.Err.Error()})
+			c.finish(ending{reason: ReasonTargetFailed, code: 1011, closeCode: 1011, closeText: closeNodeLost, detail: e.Result.Err.Error()})
 		} else {
 			// The connection monitors its target, so the target's failure
 			// is reported here rather than by a crash report (unless it
@@ -584,7 +584,7 @@ func (c *conn) HandleEvent(p *process.Process, e process.Event) error {
 				msg = "websocket relay target was not alive (it ended before the relay could watch it; if it failed, its crash report says why)"
 			}
 			c.rl.node.LogFailure(c.rl.log, msg, "client", p.PID().String(), "target", e.From.String(), "error", logClipLong(e.Result.Err.Error()))
-			c.finish(ending{reason: ReasonTargetFailed, code: 1011, closeCode: 1011, closeText: "target failed", detail: e.Result.Err.Error()})
+			c.finish(ending{reason: ReasonTargetFailed, code: 1011, closeCode: 1011, closeText: closeTargetFailed, detail: e.Result.Err.Error()})
 		}
 		c.exit(p)
 	case process.EventCancel:
@@ -763,8 +763,8 @@ func (c *conn) startBeatLocked() {
 }
 
 // beat sends ws.heartbeat and sets the next one. A heartbeat that cannot
-// be delivered for another reason than a full mailbox closes the client
-// (undelivered.go).
+// be delivered for another reason than a full mailbox or queue closes the
+// client (undelivered.go).
 func (c *conn) beat() {
 	c.mu.Lock()
 	if c.ended || c.heartbeat == 0 {
