@@ -24,9 +24,9 @@ import (
 //   - anything else: 1011 "cannot relay to the target".
 //
 // A send to a dead process of a live node is not an error (the message is
-// a dead letter): the connection's monitor of its target, placed before
-// the join on every path (open, transfer), answers EXIT noproc and closes
-// it. So a connection is never left open with a target nothing can reach,
+// a dead letter): the connection's monitor of its target, placed on
+// every path (open, before the join; transfer, right after it), answers
+// EXIT noproc and closes it. So a connection is never left open with a target nothing can reach,
 // and a frame it accepted is either delivered or its client is closed.
 
 // topicMonitor names, in the log and for undeliverable, a monitor of the
