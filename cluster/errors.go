@@ -8,10 +8,10 @@ import (
 
 var (
 	// ErrNodeDown: the destination node is not a live member of the
-	// cluster (never seen, stopped heartbeating, or left). It matches
-	// process.ErrNoConnection too, so that code built on process alone
-	// (the relay) tells a lost node from other failures.
-	ErrNodeDown error = nodeDownError{}
+	// cluster (never seen, stopped heartbeating, or left). It is
+	// process.ErrNodeDown, so code built on process alone (the relay)
+	// tells a lost node from other failures.
+	ErrNodeDown = process.ErrNodeDown
 	// ErrBacklog: too many bytes wait to be sent to the destination node
 	// (Options.MaxPending); the signal was dropped. It is
 	// process.ErrBacklog: a sender may wait on process.Node.MailboxRoom
@@ -24,11 +24,3 @@ var (
 	// ErrBadName: a cluster or node name cannot be a NATS subject token.
 	ErrBadName = errors.New("name cannot be used in a NATS subject")
 )
-
-// nodeDownError is ErrNodeDown.
-type nodeDownError struct{}
-
-func (nodeDownError) Error() string { return "node is down or unknown" }
-
-// Is makes errors.Is(err, process.ErrNoConnection) true.
-func (nodeDownError) Is(target error) bool { return target == process.ErrNoConnection }

@@ -17,9 +17,10 @@ import (
 // the failed send, with the code a target gone that way gets when its
 // EXIT arrives first:
 //
-//   - its node is down or unknown (process.ErrNoConnection: the cluster's
-//     "node is down or unknown" matches it), or no transport reaches it:
-//     1011 "target node lost";
+//   - its node is down or unknown (process.ErrNodeDown, which the
+//     cluster's transport returns; process.ErrNoConnection), or no
+//     transport reaches it (process.ErrNoTransport): 1011 "target node
+//     lost";
 //   - the target is not alive (process.ErrNoProc): 1011 "target failed";
 //   - anything else: 1011 "cannot relay to the target".
 //
@@ -50,7 +51,7 @@ func undeliverable(topic string, err error) (ending, bool) {
 	}
 	e := ending{reason: ReasonTargetFailed, code: 1011, closeCode: 1011, gone: true, detail: err.Error()}
 	switch {
-	case errors.Is(err, process.ErrNoConnection), errors.Is(err, process.ErrNoTransport):
+	case errors.Is(err, process.ErrNodeDown), errors.Is(err, process.ErrNoConnection), errors.Is(err, process.ErrNoTransport):
 		e.closeText = closeNodeLost
 	case errors.Is(err, process.ErrNoProc):
 		e.closeText = closeTargetFailed
