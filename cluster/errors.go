@@ -8,8 +8,10 @@ import (
 
 var (
 	// ErrNodeDown: the destination node is not a live member of the
-	// cluster (never seen, stopped heartbeating, or left).
-	ErrNodeDown = errors.New("node is down or unknown")
+	// cluster (never seen, stopped heartbeating, or left). It is
+	// process.ErrNodeDown, so code built on process alone (the relay)
+	// tells a lost node from other failures.
+	ErrNodeDown = process.ErrNodeDown
 	// ErrBacklog: too many bytes wait to be sent to the destination node
 	// (Options.MaxPending); the signal was dropped. It is
 	// process.ErrBacklog: a sender may wait on process.Node.MailboxRoom
