@@ -12,6 +12,7 @@ const (
 	DefaultCluster           = "wsrelay"
 	DefaultMaxBatch          = 64 << 10
 	DefaultMaxPending        = 8 << 20
+	DefaultMaxReassembly     = 2 * MaxSignal
 	DefaultHeartbeatInterval = time.Second
 	DefaultHeartbeatTimeout  = 3 * time.Second
 )
@@ -35,6 +36,14 @@ type Options struct {
 	// monitor or a link (one per relation, and a lost one would leave its
 	// watcher waiting). Default DefaultMaxPending (8 MiB).
 	MaxPending int
+	// MaxReassembly bounds the bytes this node holds for big batches from
+	// other nodes that arrive in parts (a batch longer than the NATS
+	// server's max payload), for all of them together; a batch that would
+	// pass it is dropped and its sender told (see Stats.PartialsDropped).
+	// A batch bigger than it can never be applied: keep it at least the
+	// largest signal the nodes send (MaxSignal at most). Default
+	// DefaultMaxReassembly (128 MiB: two of the largest).
+	MaxReassembly int
 	// HeartbeatInterval is how often the node announces itself.
 	// Default DefaultHeartbeatInterval (1s).
 	HeartbeatInterval time.Duration
@@ -60,6 +69,9 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.MaxPending <= 0 {
 		o.MaxPending = DefaultMaxPending
+	}
+	if o.MaxReassembly <= 0 {
+		o.MaxReassembly = DefaultMaxReassembly
 	}
 	if o.HeartbeatInterval <= 0 {
 		o.HeartbeatInterval = DefaultHeartbeatInterval
