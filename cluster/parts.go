@@ -183,10 +183,12 @@ func (r *reassembler) add(from string, inc uint64, pt part, now int64, limit int
 	q.next, q.last = pt.off+len(pt.piece), now
 	if q.buf != nil {
 		if need := q.next; need > cap(q.buf) {
-			// Grow to what arrived, doubled, never past the total:
-			// the buffers hold at most twice the bytes received.
-			c := min(q.total, max(2*cap(q.buf), need))
-			if r.bytes-cap(q.buf)+c > limit {
+			// Grow to what arrived, doubled, never past the total
+			// nor the room left: the buffers hold at most twice the
+			// bytes received, and at most limit together.
+			room := limit - (r.bytes - cap(q.buf))
+			c := min(q.total, max(2*cap(q.buf), need), room)
+			if c < need {
 				why = append(why, "more than "+strconv.Itoa(limit)+" bytes of big batches in progress (MaxReassembly)")
 				r.skipLocked(q)
 			} else {
