@@ -26,9 +26,11 @@ type Options struct {
 	// Logger receives the transport's logs (peers up and down, bad
 	// batches). Default: discarded.
 	Logger *slog.Logger
-	// MaxBatch is the most bytes of signals put in one NATS message.
-	// Default DefaultMaxBatch (64 KiB), and never more than the server's
-	// max payload.
+	// MaxBatch is the most bytes of small signals gathered in one NATS
+	// message; a bigger signal makes a batch of its own, sent in parts
+	// when it passes the server's max payload. Default DefaultMaxBatch
+	// (64 KiB), and never more than half the max payload of the server
+	// the connection is on at New.
 	MaxBatch int
 	// MaxPending bounds the bytes waiting to be sent to one node: a signal
 	// that would pass it fails with ErrBacklog while half of it waits (so
