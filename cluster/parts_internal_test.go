@@ -1,8 +1,12 @@
 package cluster
 
 import (
+	"errors"
 	"strings"
 	"testing"
+
+	"github.com/wsrelay/wsrelay/process"
+	"github.com/wsrelay/wsrelay/value"
 )
 
 // TestReassemblyRules: each way a run of parts ends early drops it once,
@@ -136,5 +140,39 @@ func TestPeerDropForgetsItsRun(t *testing.T) {
 	p.drop(tr)
 	if n, b := tr.asm.size(); n != 0 || b != 0 || tr.stats.partialsDropped.Load() != 1 {
 		t.Fatalf("after the node's loss: %d runs holding %d bytes, %d dropped; want none, and 1 dropped", n, b, tr.stats.partialsDropped.Load())
+	}
+}
+
+// TestTooLargeSignal: a signal past the bound (MaxSignal; lowered here)
+// is refused with ErrTooLarge naming its size and the bound, and nothing
+// is queued; an EXIT or LINK_DOWN that large, whose sender cannot hear of
+// a failure, is queued with an error saying so in place of its reason.
+func TestTooLargeSignal(t *testing.T) {
+	tr := &Transport{opts: Options{Cluster: "c", MaxBatch: 4096, MaxPending: 1 << 20}, maxSignal: 1000}
+	tr.hdr = appendHeader(nil, "a", 1, 0)
+	p := newPeer(tr, "b")
+	big := value.BytesString(strings.Repeat("x", 1000))
+	err := p.enqueue(tr, process.Signal{Kind: process.SigMessage, From: wa, To: wb, Topic: "t", Payload: big})
+	if !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), "at most 1000") {
+		t.Fatalf("a message past the bound: %v, want ErrTooLarge naming the bound", err)
+	}
+	if p.pending != 0 || len(p.chunks) != 0 {
+		t.Fatalf("%d bytes queued for a refused signal", p.pending)
+	}
+	kinds := []process.SignalKind{process.SigExit, process.SigLinkExit}
+	for _, k := range kinds {
+		if err := p.enqueue(tr, process.Signal{Kind: k, From: wa, To: wb, Result: process.Result{Value: big}}); err != nil {
+			t.Fatalf("kind %d with a reason past the bound: %v, want it queued", k, err)
+		}
+	}
+	var got []process.Signal
+	if err := decodeBatch(p.chunks[0], "b", func(header) bool { return true }, func(s process.Signal) { got = append(got, s) }, nil); err != nil {
+		t.Fatal(err)
+	}
+	for i, s := range got {
+		var re *RemoteError
+		if s.Kind != kinds[i] || !s.Result.Value.IsNil() || !errors.As(s.Result.Err, &re) || !strings.Contains(re.Text, "exit reason, 1") {
+			t.Fatalf("signal %d: %+v, want kind %d with an error saying the exit reason is too large", i, s, kinds[i])
+		}
 	}
 }

@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"cmp"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -77,19 +78,20 @@ func (p *peer) enqueue(t *Transport, s process.Signal) error {
 	}
 	p.scratch = appendSignal(p.scratch[:0], s)
 	size := len(p.scratch)
-	if size > MaxSignal && (s.Kind == process.SigExit || s.Kind == process.SigLinkExit) {
+	limit := cmp.Or(t.maxSignal, MaxSignal)
+	if size > limit && (s.Kind == process.SigExit || s.Kind == process.SigLinkExit) {
 		// Its sender has ended and cannot hear of a failure: the
 		// relation still ends, with an error saying why its reason
 		// did not come.
-		s.Result = process.Result{Err: &RemoteError{Text: fmt.Sprintf("cluster: the exit reason, %d bytes encoded, is more than the %d a signal between nodes may carry", size, MaxSignal)}}
+		s.Result = process.Result{Err: &RemoteError{Text: fmt.Sprintf("cluster: the exit reason, %d bytes encoded, is more than the %d a signal between nodes may carry", size, limit)}}
 		p.scratch = appendSignal(p.scratch[:0], s)
 		size = len(p.scratch)
 	}
-	if size > MaxSignal {
+	if size > limit {
 		p.scratch = nil // do not hold on to it
 		p.mu.Unlock()
 		t.stats.dropped.Add(1)
-		return fmt.Errorf("cluster: node %q: a signal of %d bytes encoded: %w (at most %d)", p.name, size, ErrTooLarge, MaxSignal)
+		return fmt.Errorf("cluster: node %q: a signal of %d bytes encoded: %w (at most %d)", p.name, size, ErrTooLarge, limit)
 	}
 	// Refused only while Room would hold the sender back (half of
 	// MaxPending waits): a signal bigger than what is left of MaxPending,

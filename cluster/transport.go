@@ -22,6 +22,9 @@ type Transport struct {
 	log  *slog.Logger
 	inc  uint64      // this incarnation: its start time in ns, so a restart is newer
 	asm  reassembler // big batches from other nodes, in parts (parts.go)
+	// maxSignal bounds the signals this node sends: MaxSignal (0 too); a
+	// test lowers it rather than build 64 MiB signals.
+	maxSignal int
 
 	mu      sync.RWMutex // guards the fields below and every peer's membership fields
 	node    *process.Node
