@@ -52,7 +52,8 @@ const kindPart process.SignalKind = 0xF3
 
 // MaxSignal is the most bytes one signal to a process of another node may
 // take, encoded (its PIDs, topic and payload in the binary encoding of
-// values): 64 MiB, the largest max payload a NATS server takes. Deliver
+// values): 64 MiB, the most a NATS server's max payload can be with its
+// default max_pending (the server refuses a larger max payload). Deliver
 // refuses a larger one with ErrTooLarge, except an EXIT or a LINK_DOWN,
 // whose reason is replaced (see enqueue). Signals up to it cross whatever
 // the server's max payload: larger batches travel in parts.
