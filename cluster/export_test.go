@@ -21,3 +21,10 @@ func (nm *Names) Swept() uint64 { return nm.swept.Load() }
 
 // KindLost is the control signal "batches between us may have been lost".
 const KindLost = kindLost
+
+// EncodePart encodes a batch from node from (incarnation inc) holding one
+// part: piece, at off of total bytes of signals. Tests play a peer that
+// lies with it.
+func EncodePart(from string, inc uint64, total, off int, piece []byte) []byte {
+	return appendPart(appendHeader(nil, from, inc, 0), total, off, piece)
+}
