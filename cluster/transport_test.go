@@ -179,10 +179,13 @@ func TestOrderPerPairUnderLoad(t *testing.T) {
 	to <- recv
 	before := a.tr.Stats().BatchesOut + b.tr.Stats().BatchesOut
 	close(start)
+	// 100,000 messages under -race on a loaded machine take many seconds:
+	// one generous deadline for all of them, not a short one per EXIT.
+	deadline := time.After(6 * timeout)
 	for range senders {
 		select {
 		case <-exits:
-		case <-time.After(timeout):
+		case <-deadline:
 			mu.Lock()
 			t.Fatalf("the receiver got %d entries and not every EXIT", len(log))
 		}
