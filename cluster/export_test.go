@@ -21,3 +21,11 @@ func (nm *Names) Swept() uint64 { return nm.swept.Load() }
 
 // KindLost is the control signal "batches between us may have been lost".
 const KindLost = kindLost
+
+// HangBucket makes nm's reads and deletes of the bucket wait out their
+// contexts, as over a connection that hangs: its releases stay pending.
+func (nm *Names) HangBucket() {
+	nm.mu.Lock()
+	nm.kv = &hungKV{KeyValue: nm.kv}
+	nm.mu.Unlock()
+}
