@@ -67,10 +67,10 @@ type Names struct {
 	gen       uint64
 	created   time.Time
 	stopWatch func()
-	watchDied atomic.Bool   // the watch ended by itself: the guard makes a new one
-	rewatch   chan struct{} // 1-slot: wakes the guard when the watch ends
-	rebuilds  atomic.Uint64 // tables rebuilt from a lost or replaced bucket
-	checks    atomic.Uint64 // checks of the bucket made
+	watchDied atomic.Bool      // the watch ended by itself: the guard makes a new one
+	rewatch   chan struct{}    // 1-slot: wakes the guard when the watch ends
+	rebuilds  atomic.Uint64    // tables rebuilt from a lost or replaced bucket
+	checks    atomic.Uint64    // checks of the bucket made
 	warnings  *ratelog.Limiter // lines about a bucket that cannot be read
 	losers    []loser          // processes of this node that lost their names in a rebuild, to tell (tellLosers)
 }
