@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -181,8 +180,13 @@ func (nm *Names) install(b *opened) (names, carried int) {
 		carried++
 	}
 	for name, e := range nm.table {
-		if n, ok := table[name]; !ok || n.pid != e.pid {
+		n, ok := table[name]
+		if !ok || n.pid != e.pid {
 			nm.wakeLocked(name)
+		}
+		if ok && n.pid != e.pid && !n.carried && e.pid.Node == nm.t.name && nm.t.node.Alive(e.pid) {
+			// Another process registered it in the new bucket first.
+			nm.losers = append(nm.losers, loser{name: name, p: e.pid, holder: n.pid})
 		}
 	}
 	for name := range table {
@@ -234,7 +238,7 @@ func (nm *Names) guard(ctx context.Context) {
 // now: the next check tries again).
 func (nm *Names) lostWhy(ctx context.Context) string {
 	nm.mu.RLock()
-	kv, created, seen, gen := nm.kv, nm.created, nm.seen, nm.gen
+	kv, created, seen := nm.kv, nm.created, nm.seen
 	nm.mu.RUnlock()
 	rctx, cancel := context.WithTimeout(ctx, requestTimeout)
 	info, err := streamInfo(rctx, kv)
@@ -253,30 +257,34 @@ func (nm *Names) lostWhy(ctx context.Context) string {
 	case !info.Created.Equal(created):
 		return "the bucket was replaced (its stream has another creation time)"
 	case info.State.LastSeq < seen:
+		// seen was read before the answer: the stream had reached it.
 		return "the bucket's sequence went backwards"
 	case nm.watchDied.Load():
 		return "the watch of the bucket ended"
-	case nm.minRev(gen) < info.State.FirstSeq:
+	case nm.purged(info.State):
 		return "names were purged from the bucket"
 	}
 	return ""
 }
 
-// minRev returns the lowest revision of a name the table holds from the
-// bucket of generation gen.
-func (nm *Names) minRev(gen uint64) uint64 {
+// purged reports whether the table holds a name registered below the
+// stream's first sequence: its registration is no longer in the stream,
+// which a deletion never does to the latest registration of a name.
+// It judges only once the watch has reported everything up to the
+// stream's last sequence, read with the first: until then a deletion may
+// be on its way that took the registration out.
+func (nm *Names) purged(st jetstream.StreamState) bool {
 	nm.mu.RLock()
 	defer nm.mu.RUnlock()
-	least := uint64(math.MaxUint64)
-	if nm.gen != gen {
-		return least
+	if nm.seen < st.LastSeq {
+		return false
 	}
 	for _, e := range nm.table {
-		if !e.carried {
-			least = min(least, e.rev)
+		if !e.carried && e.rev < st.FirstSeq {
+			return true
 		}
 	}
-	return least
+	return false
 }
 
 // rebuild builds the table again from the bucket as it is now (making it

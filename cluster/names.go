@@ -396,7 +396,10 @@ func (nm *Names) setLocked(name string, e nameEntry) {
 		return
 	}
 	nm.table[name] = e
-	if ok && cur.carried && cur.pid != e.pid && cur.pid.Node == nm.t.name {
+	if ok && cur.pid != e.pid && cur.pid.Node == nm.t.name && nm.t.node.Alive(cur.pid) {
+		// A live process of this node held it, and the bucket says
+		// another does, with no release between: the bucket was lost,
+		// and the other registered it in the new one first.
 		nm.losers = append(nm.losers, loser{name: name, p: cur.pid, holder: e.pid})
 	}
 	if !ok || cur.pid != e.pid || cur.carried {

@@ -138,15 +138,16 @@ func TestClusterNameOfOldIncarnation(t *testing.T) {
 }
 
 // TestClusterNamesBucketLost: the names bucket is lost under live nodes,
-// by a NATS restart with an empty store or by its stream being deleted.
-// Every node rebuilds its table; each name a live process held is
-// registered again, one winner per name (here another node's process
-// registers one of them in the new bucket too), and every node resolves
-// each name to its winner; the loser resolves nowhere.
+// by a NATS restart with an empty store, by its stream being deleted, or
+// purged. Every node rebuilds its table (after a purge, every node it
+// left wrong); each name a live process held is registered again, one
+// winner per name (here another node's process registers one of them in
+// the new bucket too), and every node resolves each name to its winner;
+// the loser resolves nowhere, and its node says it lost the name.
 func TestClusterNamesBucketLost(t *testing.T) {
 	t.Parallel()
 	t.Run("restart", func(t *testing.T) {
-		testNamesBucketLost(t, func(t *testing.T, s *server.Server) {
+		testNamesBucketLost(t, true, func(t *testing.T, s *server.Server) {
 			port := s.Addr().(*net.TCPAddr).Port
 			s.Shutdown()
 			s.WaitForShutdown()
@@ -154,7 +155,7 @@ func TestClusterNamesBucketLost(t *testing.T) {
 		})
 	})
 	t.Run("deleted", func(t *testing.T) {
-		testNamesBucketLost(t, func(t *testing.T, s *server.Server) {
+		testNamesBucketLost(t, true, func(t *testing.T, s *server.Server) {
 			nc, err := nats.Connect(s.ClientURL())
 			if err != nil {
 				t.Fatal(err)
@@ -171,9 +172,35 @@ func TestClusterNamesBucketLost(t *testing.T) {
 			}
 		})
 	})
+	t.Run("purged", func(t *testing.T) {
+		testNamesBucketLost(t, false, func(t *testing.T, s *server.Server) {
+			nc, err := nats.Connect(s.ClientURL())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer nc.Close()
+			js, err := jetstream.New(nc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), timeout)
+			defer cancel()
+			st, err := js.Stream(ctx, "KV_"+cluster.DefaultCluster+"_names")
+			if err == nil {
+				err = st.Purge(ctx)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+		})
+	})
 }
 
-func testNamesBucketLost(t *testing.T, lose func(*testing.T, *server.Server)) {
+// testNamesBucketLost loses the bucket with lose. With rebuilt, every
+// node must rebuild its table; a purge leaves a stream whose new
+// registrations may reach a node before it notices, and a node whose
+// table they made right again need not.
+func testNamesBucketLost(t *testing.T, rebuilt bool, lose func(*testing.T, *server.Server)) {
 	t.Parallel()
 	s := startJetStream(t)
 	a, b, c := startLoggedNode(t, s, "a", nil), startLoggedNode(t, s, "b", nil), startLoggedNode(t, s, "c", nil)
@@ -219,7 +246,7 @@ func testNamesBucketLost(t *testing.T, lose func(*testing.T, *server.Server)) {
 			x, _ := n.names.LookupName("alpha")
 			y, _ := n.names.LookupName("beta")
 			z, _ := n.names.LookupName("contested")
-			return n.names.Rebuilds() > 0 && x == pa.PID && y == pb.PID && z == winner
+			return (n.names.Rebuilds() > 0 || !rebuilt) && x == pa.PID && y == pb.PID && z == winner
 		})
 	}
 	kv := openBucket(t, s)
