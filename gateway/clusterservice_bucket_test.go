@@ -24,7 +24,7 @@ import (
 // name is carried over). At no sampled moment do two run.
 func TestClusterServiceBucketLost(t *testing.T) {
 	t.Run("restart", func(t *testing.T) {
-		testServiceBucketLost(t, func(t *testing.T, s *server.Server) {
+		testServiceBucketLost(t, false, func(t *testing.T, s *server.Server) {
 			port := s.Addr().(*net.TCPAddr).Port
 			s.Shutdown()
 			s.WaitForShutdown()
@@ -32,7 +32,7 @@ func TestClusterServiceBucketLost(t *testing.T) {
 		})
 	})
 	t.Run("deleted", func(t *testing.T) {
-		testServiceBucketLost(t, func(t *testing.T, s *server.Server) {
+		testServiceBucketLost(t, false, func(t *testing.T, s *server.Server) {
 			nc, err := nats.Connect(s.ClientURL())
 			if err != nil {
 				t.Fatal(err)
@@ -51,13 +51,33 @@ func TestClusterServiceBucketLost(t *testing.T) {
 	})
 }
 
-func testServiceBucketLost(t *testing.T, lose func(*testing.T, *server.Server)) {
+// TestClusterServiceLostWithBucket: the node that runs the instance is
+// killed, and NATS restarts with an empty store: the claim and the
+// instance are lost together. The surviving nodes start it again, exactly
+// once.
+func TestClusterServiceLostWithBucket(t *testing.T) {
+	testServiceBucketLost(t, true, func(t *testing.T, s *server.Server) {
+		port := s.Addr().(*net.TCPAddr).Port
+		s.Shutdown()
+		s.WaitForShutdown()
+		natstest.StartOnPort(t, port, true)
+	})
+}
+
+// testServiceBucketLost loses the bucket with lose (after killing the
+// node that runs the instance, with kill) and checks what follows.
+func testServiceBucketLost(t *testing.T, kill bool, lose func(*testing.T, *server.Server)) {
 	s := natstest.StartJetStream(t)
 	nodes := startClusterApps(t, s, hbTimeout, "a", "b", "c")
 	smp := sample(nodes)
 	first := oneInstance(t, nodes, "one instance runs")
 	expectResolves(t, nodes, first)
 
+	if kill {
+		var victim *clusterApp
+		victim, nodes = others(nodes, first.Node)
+		victim.kill(t)
+	}
 	lose(t, s)
 	poll.Until(t, timeout, "every node rebuilds its table", func() bool {
 		for _, n := range nodes {
