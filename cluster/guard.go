@@ -1,10 +1,14 @@
 package cluster
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -337,16 +341,41 @@ func (nm *Names) reconcile(ctx context.Context) {
 		}
 	}
 	nm.mu.Unlock()
+	// Claims first: the other nodes carry them for a while only, and a
+	// claim that looks free there lets a standby node start a service.
+	slices.SortFunc(own, func(x, y carriedName) int {
+		return cmp.Compare(claimFirst(x.name), claimFirst(y.name))
+	})
+	// A few at a time: one by one, a node holding many names would take
+	// longer than the other nodes carry them over.
+	sem := make(chan struct{}, reregisterAtOnce)
+	var wg sync.WaitGroup
 	for _, c := range own {
 		if ctx.Err() != nil {
-			return
+			break
 		}
 		if !nm.t.node.Alive(c.p) {
 			nm.dropCarried(c.name, c.p)
 			continue
 		}
-		nm.reregister(ctx, kv, gen, c.name, c.p)
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			nm.reregister(ctx, kv, gen, c.name, c.p)
+		})
 	}
+	wg.Wait()
+}
+
+// reregisterAtOnce bounds the registrations the guard has in flight.
+const reregisterAtOnce = 16
+
+// claimFirst orders claims (names starting with '{') before names.
+func claimFirst(name string) int {
+	if strings.HasPrefix(name, "{") {
+		return 0
+	}
+	return 1
 }
 
 // reregister registers name, carried for the live process p of this
