@@ -487,12 +487,13 @@ func isHolder(v []byte) bool {
 func nameKey(name string) string { return "n." + base64.RawURLEncoding.EncodeToString([]byte(name)) }
 
 // entryName returns the name a bucket key stands for; false for a key no
-// node writes.
+// node writes (strict decoding: each name has one key, so a key of
+// another spelling cannot stand for a name its releases would miss).
 func entryName(k string) (string, bool) {
 	if len(k) < 2 || k[:2] != "n." {
 		return "", false
 	}
-	raw, err := base64.RawURLEncoding.DecodeString(k[2:])
+	raw, err := base64.RawURLEncoding.Strict().DecodeString(k[2:])
 	if err != nil {
 		return "", false
 	}
