@@ -278,3 +278,37 @@ func testNamesBucketLost(t *testing.T, rebuilt bool, lose func(*testing.T, *serv
 		poll.Until(t, timeout, n.name+" sees beta released", func() bool { _, ok := n.names.Holder("beta"); return !ok })
 	}
 }
+
+// TestClusterNameAfterNodeAndNATSRestart: the node that holds a name is
+// killed together with the NATS server (as when it embeds it), and both
+// come back: NATS with an empty store, the node as a new incarnation. The
+// surviving node resolves the name to nothing (its holder's incarnation
+// is gone, and so is the bucket it was in), and a process of either node
+// can register it anew.
+func TestClusterNameAfterNodeAndNATSRestart(t *testing.T) {
+	t.Parallel()
+	s := startJetStream(t)
+	port := s.Addr().(*net.TCPAddr).Port
+	a, b := startNamedNode(t, s, "a"), startNamedNode(t, s, "b")
+	waitPeers(t, a.testNode, b.testNode)
+	room := proctest.Spawn(t, a.node, host, nil)
+	if err := register(t, a, "chat.room:dev", room); err != nil {
+		t.Fatal(err)
+	}
+	poll.Until(t, timeout, "b resolves the room", func() bool { p, ok := b.names.LookupName("chat.room:dev"); return ok && p == room.PID })
+
+	a.nc.Close()
+	s.Shutdown()
+	s.WaitForShutdown()
+	s2 := natstest.StartOnPort(t, port, true)
+	a2 := startNamedNode(t, s2, "a")
+	waitPeers(t, a2.testNode, b.testNode)
+	poll.Until(t, timeout, "b rebuilds its table", func() bool { return b.names.Rebuilds() > 0 })
+	expectUnresolved(t, "chat.room:dev", b, a2)
+	fresh := proctest.Spawn(t, b.node, host, nil)
+	poll.Until(t, timeout, "b registers the room anew", func() bool { return register(t, b, "chat.room:dev", fresh) == nil })
+	poll.Until(t, timeout, "a's new incarnation resolves the new room", func() bool {
+		p, ok := a2.names.LookupName("chat.room:dev")
+		return ok && p == fresh.PID
+	})
+}
