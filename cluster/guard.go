@@ -234,7 +234,18 @@ func (nm *Names) guard(ctx context.Context) {
 	}
 	nm.reconcile(ctx)
 	nm.tellLosers(ctx)
+	nm.endCheck()
+}
+
+// endCheck counts a check made, and the checks in a row that met an
+// error.
+func (nm *Names) endCheck() {
 	nm.checks.Add(1)
+	if nm.failed.Swap(false) {
+		nm.failing.Add(1)
+	} else {
+		nm.failing.Store(0)
+	}
 }
 
 // lostWhy checks the bucket against the table and says why the table
@@ -452,7 +463,13 @@ func (nm *Names) tellLosers(ctx context.Context) {
 	}
 }
 
-// warn logs a line about the bucket, at most one a second.
+// warn logs a line about the bucket for checks that keep failing (a
+// JetStream that does not answer, permissions that refuse a request):
+// at the 1st, 2nd, 4th, 8th... failing check in a row, at most one line
+// a second.
 func (nm *Names) warn(msg string, args ...any) {
-	nm.warnings.Log(nm.log, slog.LevelWarn, "names bucket warnings", msg, args...)
+	nm.failed.Store(true)
+	if n := nm.failing.Load() + 1; n&(n-1) == 0 {
+		nm.warnings.Log(nm.log, slog.LevelWarn, "names bucket warnings", msg, append(args, "failing_checks", n)...)
+	}
 }

@@ -71,6 +71,8 @@ type Names struct {
 	rebuilds  atomic.Uint64    // tables rebuilt from a lost or replaced bucket
 	checks    atomic.Uint64    // checks of the bucket made
 	warnings  *ratelog.Limiter // lines about a bucket that cannot be read
+	failed    atomic.Bool      // the current check met an error
+	failing   atomic.Uint64    // checks in a row that met an error
 	losers    []loser          // processes of this node that lost their names in a rebuild, to tell (tellLosers)
 }
 
