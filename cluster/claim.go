@@ -51,23 +51,13 @@ func (nm *Names) Claim(ctx context.Context, name string, p pid.PID) error {
 func (nm *Names) Release(ctx context.Context, name string, p pid.PID) bool {
 	nm.mu.RLock()
 	e, ok := nm.table[name]
-	kv := nm.kv
 	nm.mu.RUnlock()
-	if !ok || e.pid != p || kv == nil || !nm.t.nc.IsConnected() {
+	if !ok || e.pid != p || !nm.t.nc.IsConnected() {
 		// Without NATS the request would wait out ctx; the other nodes
 		// release the names of a node they lose.
 		return false
 	}
-	if err := kv.Delete(ctx, nameKey(name), jetstream.LastRevision(e.rev)); err != nil {
-		return false
-	}
-	nm.mu.Lock()
-	if cur, ok := nm.table[name]; ok && cur.rev == e.rev {
-		delete(nm.table, name)
-		nm.wakeLocked(name)
-	}
-	nm.mu.Unlock()
-	return true
+	return nm.releaseCtx(ctx, name, p) == nil
 }
 
 // Refresh reads name from the bucket into this node's copy of the table,
@@ -95,10 +85,7 @@ func (nm *Names) Refresh(ctx context.Context, name string) error {
 	}
 	nm.mu.Lock()
 	defer nm.mu.Unlock()
-	if cur, ok := nm.table[name]; !ok || cur.rev < e.Revision() {
-		nm.table[name] = nameEntry{pid: p, rev: e.Revision()}
-		nm.wakeLocked(name)
-	}
+	nm.setLocked(name, nameEntry{pid: p, rev: e.Revision(), gen: nm.gen})
 	return nil
 }
 

@@ -79,7 +79,7 @@ func TestClaims(t *testing.T) {
 	pb.Exit(nil)
 	for {
 		ch := b.names.Changed(claim)
-		if _, ok := b.names.LookupName(claim); !ok {
+		if _, ok := b.names.Holder(claim); !ok {
 			break
 		}
 		waitChange(ch, "the claim freed when its holder ended")

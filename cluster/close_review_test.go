@@ -16,17 +16,23 @@ import (
 	"github.com/wsrelay/wsrelay/process"
 )
 
-// hungKV is a bucket whose deletes get no answer, as over a NATS
-// connection that hangs: each waits out its context.
+// hungKV is a bucket whose reads and deletes get no answer, as over a
+// NATS connection that hangs: each waits out its context.
 type hungKV struct {
 	jetstream.KeyValue
-	deletes atomic.Int32
+	deletes atomic.Int32 // reads and deletes
 }
 
 func (h *hungKV) Delete(ctx context.Context, key string, opts ...jetstream.KVDeleteOpt) error {
 	h.deletes.Add(1)
 	<-ctx.Done()
 	return ctx.Err()
+}
+
+func (h *hungKV) Get(ctx context.Context, key string) (jetstream.KeyValueEntry, error) {
+	h.deletes.Add(1)
+	<-ctx.Done()
+	return nil, ctx.Err()
 }
 
 // TestNamesCloseDuringReleases: a node releasing the names of a lost node
@@ -68,13 +74,14 @@ func TestNamesCloseDuringReleases(t *testing.T) {
 	hung.KeyValue = nm.kv
 	nm.kv = hung
 	for i := range 20 {
-		nm.table["room:"+strconv.Itoa(i)] = nameEntry{pid: pid.PID{Node: "ghost", Host: "app", ID: uint64(i + 1)}, rev: uint64(i + 1)}
+		nm.table["room:"+strconv.Itoa(i)] = nameEntry{pid: pid.PID{Node: "ghost", Host: "app", ID: uint64(i + 1)}, rev: uint64(i + 1), gen: nm.gen}
 	}
+	gen := nm.gen
 	nm.mu.Unlock()
 	nm.wg.Add(1)
 	go func() { // as peerDown does
 		defer nm.wg.Done()
-		nm.nodeDown("ghost", 1000)
+		nm.nodeDown("ghost", gen, 1000)
 	}()
 	poll.Until(t, 10*time.Second, "a release is in flight", func() bool { return hung.deletes.Load() > 0 })
 	closed := make(chan struct{})

@@ -28,3 +28,11 @@ const KindLost = kindLost
 func EncodePart(from string, inc uint64, total, off int, piece []byte) []byte {
 	return appendPart(appendHeader(nil, from, inc, 0), total, off, piece)
 }
+
+// HangBucket makes nm's reads and deletes of the bucket wait out their
+// contexts, as over a connection that hangs: its releases stay pending.
+func (nm *Names) HangBucket() {
+	nm.mu.Lock()
+	nm.kv = &hungKV{KeyValue: nm.kv}
+	nm.mu.Unlock()
+}

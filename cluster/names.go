@@ -15,9 +15,9 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/wsrelay/wsrelay/internal/logtext"
+	"github.com/wsrelay/wsrelay/internal/ratelog"
 	"github.com/wsrelay/wsrelay/pid"
 	"github.com/wsrelay/wsrelay/process"
-	"github.com/wsrelay/wsrelay/value"
 )
 
 // Names is the cluster-wide name table (the CONSISTENT scope), kept in a
@@ -29,13 +29,21 @@ import (
 // makes one of them do it). Every node keeps a copy of the table, fed by a
 // watch of the bucket, so lookups cost no round trip; a lookup may lag a
 // registration made on another node by the time the update takes to
-// arrive.
+// arrive. A lookup answers only holders that may be alive: a name held by
+// a process of a node seen down, or of an earlier incarnation of its node,
+// resolves to nothing while its release is pending (mayLive).
+//
+// The bucket itself may be lost (NATS restarted with an empty store, the
+// stream deleted) or replaced: every node checks it (guard.go), rebuilds
+// its table from the bucket as it is, and registers again the names its
+// own live processes held.
 //
 // Give a Names to process.Options.ClusterNames and the node resolves
 // cluster names before its own.
 type Names struct {
 	t   *Transport
 	log *slog.Logger
+	js  jetstream.JetStream
 
 	mu      sync.RWMutex
 	table   map[string]nameEntry
@@ -51,16 +59,38 @@ type Names struct {
 	keeper  pid.PID
 	started bool
 	swept   atomic.Uint64 // sweeps made while the connection was steady
+
+	// The bucket as this node knows it (guard.go): gen counts the
+	// buckets this node has built its table from, created is the
+	// current one's stream creation time, stopWatch ends its watch.
+	gen       uint64
+	created   time.Time
+	stopWatch func()
+	watchDied atomic.Bool      // the watch ended by itself: the guard makes a new one
+	rewatch   chan struct{}    // 1-slot: wakes the guard when the watch ends
+	rebuilds  atomic.Uint64    // tables rebuilt from a lost or replaced bucket
+	checks    atomic.Uint64    // checks of the bucket made
+	warnings  *ratelog.Limiter // lines about a bucket that cannot be read
+	failed    atomic.Bool      // the current check met an error
+	failing   atomic.Uint64    // checks in a row that met an error
+	losers    []loser          // processes of this node that lost their names in a rebuild, to tell (tellLosers)
 }
 
+// nameEntry is a holder in the table: its PID and the revision of its
+// registration in the bucket of generation gen. A carried entry is one
+// the bucket lost, kept while its holder registers it again (guard.go):
+// it has no revision in the current bucket.
 type nameEntry struct {
-	pid pid.PID
-	rev uint64
+	pid     pid.PID
+	rev     uint64
+	gen     uint64
+	carried bool
+	until   time.Time // a carried entry of another node's process is dropped then
 }
 
 type holderReq struct {
 	name string
-	e    nameEntry
+	p    pid.PID
 	drop bool // the holder released the name: stop keeping it
 }
 
@@ -73,7 +103,7 @@ const keeperHost = "cluster:names"
 // NewNames returns the name table of t's cluster; Start it after t.
 func NewNames(t *Transport) *Names {
 	return &Names{t: t, log: t.log, table: map[string]nameEntry{}, gone: map[string]uint64{}, changed: map[string]chan struct{}{},
-		reqs: make(chan holderReq, 256)}
+		reqs: make(chan holderReq, 256), rewatch: make(chan struct{}, 1), warnings: ratelog.New(1)}
 }
 
 // Start opens (or creates) the bucket, loads the table, releases names an
@@ -85,51 +115,40 @@ func (nm *Names) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("cluster: names: %w", err)
 	}
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: t.opts.Cluster + "_names", History: 1})
-	if err != nil {
-		return fmt.Errorf("cluster: names: open bucket %s_names (is JetStream on?): %w", t.opts.Cluster, err)
-	}
-	wctx, cancel := context.WithCancel(context.Background())
-	w, err := kv.WatchAll(wctx)
+	nm.js = js
+	life, cancel := context.WithCancel(context.Background())
+	b, err := nm.open(ctx, life)
 	if err != nil {
 		cancel()
-		return fmt.Errorf("cluster: names: watch: %w", err)
-	}
-	// The first updates are the table as it is; a nil entry ends them.
-	for loaded := false; !loaded; {
-		select {
-		case e := <-w.Updates():
-			if e == nil {
-				loaded = true
-			} else {
-				nm.apply(e)
-			}
-		case <-ctx.Done():
-			cancel()
-			_ = w.Stop()
-			return fmt.Errorf("cluster: names: loading the table: %w", ctx.Err())
-		}
+		return err
 	}
 	if _, err := t.node.AddHost(keeperHost, nil); err != nil {
 		cancel()
-		_ = w.Stop()
+		b.stop()
 		return fmt.Errorf("cluster: names: %w", err)
 	}
 	keeper, err := t.node.Spawn(keeperHost, nm.keep, process.SpawnOptions{})
 	if err != nil {
 		cancel()
-		_ = w.Stop()
+		b.stop()
 		return fmt.Errorf("cluster: names: %w", err)
 	}
 	nm.mu.Lock()
-	nm.kv, nm.ctx, nm.cancel, nm.keeper, nm.started = kv, wctx, cancel, keeper, true
+	nm.ctx, nm.cancel, nm.keeper, nm.started = life, cancel, keeper, true
+	nm.install(b)
 	nm.mu.Unlock()
 	nm.wg.Add(2)
-	go nm.watch(wctx, w)
-	go nm.sweepLoop(wctx)
+	go nm.sweepLoop(life)
+	go nm.guardLoop(life)
 	t.names.Store(nm)
-	nm.nodeDown(t.name, math.MaxUint64) // an earlier incarnation's names: none of them is ours
+	nm.nodeDown(t.name, 1, math.MaxUint64) // an earlier incarnation's names: none of them is ours
 	return nil
+}
+
+// bucketConfig is the configuration of the names bucket, <cluster>_names:
+// one value per key (the holder), no history.
+func (nm *Names) bucketConfig() jetstream.KeyValueConfig {
+	return jetstream.KeyValueConfig{Bucket: nm.t.opts.Cluster + "_names", History: 1}
 }
 
 // peerDown releases a lost node's names, away from the caller's goroutine
@@ -145,11 +164,11 @@ func (nm *Names) peerDown(node string) {
 	if !nm.started || nm.t.steadyFor(time.Now()) < nm.t.opts.HeartbeatTimeout {
 		return
 	}
-	upTo := nm.seen
+	gen, upTo := nm.gen, nm.seen
 	nm.wg.Add(1)
 	go func() {
 		defer nm.wg.Done()
-		nm.nodeDown(node, upTo)
+		nm.nodeDown(node, gen, upTo)
 	}()
 }
 
@@ -159,12 +178,17 @@ func (nm *Names) sweepLoop(ctx context.Context) {
 	tick := time.NewTicker(nm.t.opts.HeartbeatTimeout / 2)
 	defer tick.Stop()
 	absent := map[string]uint64{}
+	var gen uint64
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case now := <-tick.C:
-			nm.sweep(now, absent)
+			if g := nm.generation(); g != gen { // revisions of another bucket
+				clear(absent)
+				gen = g
+			}
+			nm.sweep(now, gen, absent)
 		}
 	}
 }
@@ -179,7 +203,7 @@ func (nm *Names) sweepLoop(ctx context.Context) {
 // node found so again at the next sweep loses the names it held then, so
 // a registration that reaches the table before its node's first heartbeat
 // is safe.
-func (nm *Names) sweep(now time.Time, absent map[string]uint64) {
+func (nm *Names) sweep(now time.Time, gen uint64, absent map[string]uint64) {
 	if nm.t.steadyFor(now) < nm.t.opts.HeartbeatTimeout {
 		clear(absent)
 		return
@@ -188,12 +212,18 @@ func (nm *Names) sweep(now time.Time, absent map[string]uint64) {
 	holders := map[string]bool{}
 	var own []holderReq
 	nm.mu.RLock()
+	if nm.gen != gen {
+		nm.mu.RUnlock()
+		return
+	}
 	seen := nm.seen
 	for name, e := range nm.table {
-		if e.pid.Node != nm.t.name {
+		switch {
+		case e.carried: // not in the bucket: the guard deals with it
+		case e.pid.Node != nm.t.name:
 			holders[e.pid.Node] = true
-		} else {
-			own = append(own, holderReq{name: name, e: e})
+		default:
+			own = append(own, holderReq{name: name, p: e.pid})
 		}
 	}
 	nm.mu.RUnlock()
@@ -202,8 +232,8 @@ func (nm *Names) sweep(now time.Time, absent map[string]uint64) {
 	// (the request timed out while NATS was away, yet the name was
 	// written), nor one whose release failed for the same reason.
 	for _, o := range own {
-		if !nm.t.node.Alive(o.e.pid) && nm.release(o.name, o.e.rev) {
-			nm.log.Warn("cluster: released the name of a process of this node that has ended", "name", logtext.Cut(o.name, 64), "pid", o.e.pid.String())
+		if !nm.t.node.Alive(o.p) && nm.release(o.name, o.p) {
+			nm.log.Warn("cluster: released the name of a process of this node that has ended", "name", logtext.Cut(o.name, 64), "pid", o.p.String())
 		}
 	}
 	for node := range absent {
@@ -217,7 +247,7 @@ func (nm *Names) sweep(now time.Time, absent map[string]uint64) {
 			continue
 		}
 		if upTo, ok := absent[node]; ok {
-			if n := nm.nodeDown(node, upTo); n > 0 {
+			if n := nm.nodeDown(node, gen, upTo); n > 0 {
 				nm.log.Warn("cluster: released the names of a node not heard from", "node", node, "names", n)
 			}
 		}
@@ -234,16 +264,41 @@ func (nm *Names) Close() {
 		return
 	}
 	nm.started = false
-	cancel, keeper := nm.cancel, nm.keeper
+	cancel, keeper, stopWatch := nm.cancel, nm.keeper, nm.stopWatch
 	nm.mu.Unlock()
 	nm.t.names.Store(nil)
 	cancel()
+	stopWatch()
 	_ = nm.t.node.Terminate(keeper)
 	nm.wg.Wait()
 }
 
-// LookupName returns the PID name is registered to cluster-wide.
+// LookupName returns the PID name is registered to cluster-wide, if
+// that process may be alive: a name held by a process of a node this node
+// sees down (or has never heard from), of an earlier incarnation of its
+// node, or of this node but ended, resolves to nothing, even while the
+// bucket still holds it (its release is pending).
 func (nm *Names) LookupName(name string) (pid.PID, bool) {
+	p, ok := nm.Holder(name)
+	if !ok || !nm.t.mayLive(p) {
+		return pid.PID{}, false
+	}
+	return p, true
+}
+
+// Rebuilds returns how many times this node rebuilt its table because the
+// bucket was lost or replaced.
+func (nm *Names) Rebuilds() uint64 { return nm.rebuilds.Load() }
+
+// Checks returns how many times this node checked that the bucket is the
+// one its table was built from (about every half HeartbeatTimeout while
+// connected).
+func (nm *Names) Checks() uint64 { return nm.checks.Load() }
+
+// Holder returns the PID this node's copy of the table holds name for,
+// alive or not: what the bucket says, as far as this node knows. A
+// cluster service's supervisor waits on it for a name to be released.
+func (nm *Names) Holder(name string) (pid.PID, bool) {
 	nm.mu.RLock()
 	e, ok := nm.table[name]
 	nm.mu.RUnlock()
@@ -320,19 +375,36 @@ func (nm *Names) register(ctx context.Context, name string, p pid.PID) error {
 		nm.releaseIfHeld(name, p)
 		return opErr(fmt.Errorf("cluster names: %w", err))
 	}
-	e := nameEntry{pid: p, rev: rev}
 	nm.mu.Lock()
-	if cur, ok := nm.table[name]; !ok || cur.rev < rev {
-		nm.table[name] = e
-		nm.wakeLocked(name)
-	}
+	nm.setLocked(name, nameEntry{pid: p, rev: rev, gen: nm.gen})
 	nm.mu.Unlock()
 	select {
-	case nm.reqs <- holderReq{name: name, e: e}:
+	case nm.reqs <- holderReq{name: name, p: p}:
 		return nil
 	case <-ctx.Done():
-		nm.release(name, rev)
+		nm.release(name, p)
 		return opErr(ctx.Err())
+	}
+}
+
+// setLocked records e as name's holder unless the table has a later
+// registration in the same bucket; nm.mu is held. A carried entry, or one
+// of an earlier bucket, is always replaced: its revision means nothing
+// here.
+func (nm *Names) setLocked(name string, e nameEntry) {
+	cur, ok := nm.table[name]
+	if ok && !cur.carried && cur.gen == e.gen && cur.rev >= e.rev {
+		return
+	}
+	nm.table[name] = e
+	if ok && cur.pid != e.pid && cur.pid.Node == nm.t.name && nm.t.node.Alive(cur.pid) {
+		// A live process of this node held it, and the bucket says
+		// another does, with no release between: the bucket was lost,
+		// and the other registered it in the new one first.
+		nm.losers = append(nm.losers, loser{name: name, p: cur.pid, holder: e.pid})
+	}
+	if !ok || cur.pid != e.pid || cur.carried {
+		nm.wakeLocked(name)
 	}
 }
 
@@ -340,12 +412,11 @@ func (nm *Names) register(ctx context.Context, name string, p pid.PID) error {
 func (nm *Names) Unregister(ctx context.Context, name string) bool {
 	nm.mu.RLock()
 	e, ok := nm.table[name]
-	kv := nm.kv
 	nm.mu.RUnlock()
-	if !ok || e.pid.Node != nm.t.name || kv == nil {
+	if !ok || e.pid.Node != nm.t.name {
 		return false
 	}
-	return kv.Delete(ctx, nameKey(name), jetstream.LastRevision(e.rev)) == nil
+	return nm.releaseCtx(ctx, name, e.pid) == nil
 }
 
 // errNamesNotStarted: Register or UnregisterBy before Start (which fails
@@ -361,7 +432,7 @@ var errNamesNotStarted = fmt.Errorf("cluster-wide names are not running (they ne
 func (nm *Names) UnregisterBy(ctx context.Context, by pid.PID, name string) error {
 	nm.mu.RLock()
 	e, ok := nm.table[name]
-	kv, started := nm.kv, nm.started
+	started := nm.started
 	nm.mu.RUnlock()
 	if !started {
 		return &process.OpError{Op: "unregister", Arg: strconv.Quote(name), Err: errNamesNotStarted}
@@ -375,12 +446,11 @@ func (nm *Names) UnregisterBy(ctx context.Context, by pid.PID, name string) erro
 	case e.pid != by:
 		return &process.NameHeldError{Op: "unregister", Name: name, Holder: e.pid}
 	}
-	if err := kv.Delete(ctx, nameKey(name), jetstream.LastRevision(e.rev)); err != nil {
+	if err := nm.releaseCtx(ctx, name, by); err != nil && !errors.Is(err, errNotHeld) {
 		return &process.OpError{Op: "unregister", Arg: strconv.Quote(name), Err: fmt.Errorf("cluster names: %w", err)}
 	}
-	nm.forget(name, e.rev)
 	select { // the keeper forgets it too, so that its table stays bounded
-	case nm.reqs <- holderReq{name: name, e: e, drop: true}:
+	case nm.reqs <- holderReq{name: name, p: by, drop: true}:
 	case <-ctx.Done():
 	}
 	return nil
@@ -418,20 +488,33 @@ func isHolder(v []byte) bool {
 // nameKey turns any name into a valid key.
 func nameKey(name string) string { return "n." + base64.RawURLEncoding.EncodeToString([]byte(name)) }
 
-// apply updates the table from the bucket. Values that are not PIDs (no
-// node of this cluster writes them) are ignored.
-func (nm *Names) apply(e jetstream.KeyValueEntry) {
-	k := e.Key()
+// entryName returns the name a bucket key stands for; false for a key no
+// node writes (strict decoding: each name has one key, so a key of
+// another spelling cannot stand for a name its releases would miss).
+func entryName(k string) (string, bool) {
 	if len(k) < 2 || k[:2] != "n." {
-		return
+		return "", false
 	}
-	raw, err := base64.RawURLEncoding.DecodeString(k[2:])
+	raw, err := base64.RawURLEncoding.Strict().DecodeString(k[2:])
 	if err != nil {
+		return "", false
+	}
+	return string(raw), true
+}
+
+// apply updates the table from the watch of the bucket of generation gen
+// (an update of an earlier bucket's watch is dropped). Values that are not
+// PIDs (no node of this cluster writes them) are ignored.
+func (nm *Names) apply(gen uint64, e jetstream.KeyValueEntry) {
+	name, ok := entryName(e.Key())
+	if !ok {
 		return
 	}
-	name := string(raw)
 	nm.mu.Lock()
 	defer nm.mu.Unlock()
+	if gen != nm.gen {
+		return
+	}
 	nm.seen = max(nm.seen, e.Revision())
 	switch e.Operation() {
 	case jetstream.KeyValuePut:
@@ -442,13 +525,12 @@ func (nm *Names) apply(e jetstream.KeyValueEntry) {
 		if e.Revision() <= nm.gone[name] {
 			return // a late report of a registration this node deleted
 		}
-		if cur, ok := nm.table[name]; ok && cur.rev >= e.Revision() {
-			return // this node registered a newer one before the watch reported this
-		}
-		nm.table[name] = nameEntry{pid: p, rev: e.Revision()}
-		nm.wakeLocked(name)
+		nm.setLocked(name, nameEntry{pid: p, rev: e.Revision(), gen: gen})
 	default: // deleted or purged
-		if cur, ok := nm.table[name]; ok && cur.rev <= e.Revision() {
+		cur, ok := nm.table[name]
+		// A carried entry of this node's process stays: the guard
+		// registers it again, or tells its holder it lost the name.
+		if ok && (cur.carried && cur.pid.Node != nm.t.name || !cur.carried && cur.rev <= e.Revision()) {
 			delete(nm.table, name)
 			nm.wakeLocked(name)
 		}
@@ -458,49 +540,32 @@ func (nm *Names) apply(e jetstream.KeyValueEntry) {
 	}
 }
 
-func (nm *Names) watch(ctx context.Context, w jetstream.KeyWatcher) {
+// watch applies the updates of the watch of the bucket of generation gen
+// until ctx ends. When the watch ends by itself (the NATS client gave up
+// on its consumer: the stream is gone, say), it wakes the guard, which
+// checks the bucket and makes a new watch.
+func (nm *Names) watch(ctx context.Context, gen uint64, w jetstream.KeyWatcher) {
 	defer nm.wg.Done()
-	defer func() {
-		// Stopping deletes the watch's consumer, a JetStream request that
-		// waits seconds for an answer when NATS is gone; closing the
-		// connection ends the watch then, and the server drops the consumer.
-		if nm.t.nc.IsConnected() {
-			_ = w.Stop()
-		}
-	}()
 	for {
 		select {
 		case e, ok := <-w.Updates():
 			if !ok {
+				if ctx.Err() == nil {
+					nm.watchDied.Store(true)
+					select {
+					case nm.rewatch <- struct{}{}:
+					default:
+					}
+				}
 				return
 			}
 			if e != nil {
-				nm.apply(e)
+				nm.apply(gen, e)
 			}
 		case <-ctx.Done():
 			return
 		}
 	}
-}
-
-// release deletes name if it is still at revision rev.
-// It reports whether it did. Close ends a release in flight: a node
-// releasing many names while NATS does not answer would otherwise wait
-// five seconds a name before it could stop.
-func (nm *Names) release(name string, rev uint64) bool {
-	nm.mu.RLock()
-	kv, life := nm.kv, nm.ctx
-	nm.mu.RUnlock()
-	if kv == nil {
-		return false
-	}
-	ctx, cancel := context.WithTimeout(life, 5*time.Second)
-	defer cancel()
-	if err := kv.Delete(ctx, nameKey(name), jetstream.LastRevision(rev)); err != nil {
-		return false
-	}
-	nm.forget(name, rev)
-	return true
 }
 
 // learn puts a holder read from the bucket in the table before the watch
@@ -514,105 +579,15 @@ func (nm *Names) learn(name string, e jetstream.KeyValueEntry) {
 	}
 	nm.mu.Lock()
 	if e.Revision() > nm.seen && e.Revision() > nm.gone[name] {
-		nm.table[name] = nameEntry{pid: p, rev: e.Revision()}
-		nm.wakeLocked(name)
+		nm.setLocked(name, nameEntry{pid: p, rev: e.Revision(), gen: nm.gen})
 	}
 	nm.mu.Unlock()
 }
 
-// releaseIfHeld deletes name if p holds it in the bucket.
-func (nm *Names) releaseIfHeld(name string, p pid.PID) {
+// generation returns the generation of the bucket the table is built
+// from.
+func (nm *Names) generation() uint64 {
 	nm.mu.RLock()
-	kv, life := nm.kv, nm.ctx
-	nm.mu.RUnlock()
-	ctx, cancel := context.WithTimeout(life, 5*time.Second)
-	defer cancel()
-	if e, err := kv.Get(ctx, nameKey(name)); err == nil && string(e.Value()) == p.String() {
-		if kv.Delete(ctx, nameKey(name), jetstream.LastRevision(e.Revision())) == nil {
-			nm.forget(name, e.Revision())
-		}
-	}
-}
-
-// forget drops name, deleted at revision rev, from the table at once
-// rather than when the watch reports it, and keeps a late report of the
-// registration from bringing it back.
-func (nm *Names) forget(name string, rev uint64) {
-	nm.mu.Lock()
-	if cur, ok := nm.table[name]; ok && cur.rev == rev {
-		delete(nm.table, name)
-		nm.wakeLocked(name)
-	}
-	if rev > nm.seen { // the watch has yet to report the registration
-		nm.gone[name] = max(nm.gone[name], rev)
-	}
-	nm.mu.Unlock()
-}
-
-// nodeDown releases the names held by processes of a lost node,
-// registered at revision upTo or before, and returns how many this node
-// released. Every surviving node tries; the compare-and-set lets one
-// succeed.
-func (nm *Names) nodeDown(node string, upTo uint64) int {
-	var gone []holderReq
-	nm.mu.RLock()
-	for name, e := range nm.table {
-		if e.pid.Node == node && e.rev <= upTo {
-			gone = append(gone, holderReq{name: name, e: e})
-		}
-	}
-	nm.mu.RUnlock()
-	released := 0
-	for _, g := range gone {
-		if nm.release(g.name, g.e.rev) {
-			released++
-		}
-	}
-	return released
-}
-
-// keep is the body of the process that watches the local holders of
-// cluster names and releases their names when they end.
-func (nm *Names) keep(p *process.Process) (value.Value, error) {
-	held := map[pid.PID]map[string]uint64{}
-	for {
-		select {
-		case r := <-nm.reqs:
-			if r.drop {
-				if held[r.e.pid][r.name] == r.e.rev {
-					delete(held[r.e.pid], r.name)
-				}
-				continue
-			}
-			names := held[r.e.pid]
-			if names == nil {
-				names = map[string]uint64{}
-				held[r.e.pid] = names
-				if err := p.Monitor(r.e.pid); err != nil {
-					nm.release(r.name, r.e.rev)
-					continue
-				}
-			}
-			names[r.name] = r.e.rev
-		case <-p.EventsReady():
-			for {
-				e, ok, _ := p.TryReceiveEventAlone()
-				if !ok {
-					break
-				}
-				if e.Kind == process.EventCancel { // the node shuts down
-					return value.Nil(), nil
-				}
-				if e.Kind != process.EventExit {
-					continue
-				}
-				for name, rev := range held[e.From] {
-					nm.release(name, rev)
-				}
-				delete(held, e.From)
-			}
-		case <-p.Context().Done():
-			return value.Nil(), nil
-		}
-	}
+	defer nm.mu.RUnlock()
+	return nm.gen
 }

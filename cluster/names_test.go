@@ -146,12 +146,15 @@ func TestClusterNameOfUnheardNode(t *testing.T) {
 		t.Fatal(err)
 	}
 	a := startNamedNode(t, s, "a")
-	if p, ok := a.names.LookupName("lobby"); !ok || p.Node != "ghost" {
-		t.Fatalf("lobby: %v %v, want the ghost's process at first", p, ok)
+	if p, ok := a.names.Holder("lobby"); !ok || p.Node != "ghost" {
+		t.Fatalf("lobby: %v %v, want the ghost's process in the table at first", p, ok)
+	}
+	if p, ok := a.names.LookupName("lobby"); ok {
+		t.Fatalf("lobby resolves to %v, a process of a node nobody hears", p)
 	}
 	started := time.Now()
 	poll.Until(t, timeout, "the ghost's name released", func() bool {
-		_, held := a.names.LookupName("lobby")
+		_, held := a.names.Holder("lobby")
 		return !held
 	})
 	t.Logf("released %v after the node started (heartbeat timeout %v)", time.Since(started), fastOptions().HeartbeatTimeout)
@@ -222,8 +225,11 @@ func TestClusterNameOfEndedLocalProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	putName(t, openBucket(t, s), "leaked", gone.PID.String())
-	poll.Until(t, timeout, "a learns the leaked name", func() bool { _, ok := a.names.LookupName("leaked"); return ok })
-	poll.Until(t, timeout, "the leaked name released", func() bool { _, ok := a.names.LookupName("leaked"); return !ok })
+	poll.Until(t, timeout, "a learns the leaked name", func() bool { _, ok := a.names.Holder("leaked"); return ok })
+	if p, ok := a.names.LookupName("leaked"); ok {
+		t.Fatalf("leaked resolves to %v, a process that has ended", p)
+	}
+	poll.Until(t, timeout, "the leaked name released", func() bool { _, ok := a.names.Holder("leaked"); return !ok })
 	if p, ok := a.names.LookupName("kept"); !ok || p != live.PID {
 		t.Fatalf("kept: %v %v, want the live holder %v", p, ok, live.PID)
 	}

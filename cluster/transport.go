@@ -110,6 +110,13 @@ func (t *Transport) Start(n *process.Node) error {
 		return fmt.Errorf("cluster: Start called twice")
 	}
 	t.node, t.name = n, name
+	// Every PID id of the node is above its boot in nanoseconds; an
+	// incarnation number no greater lets the other nodes tell this
+	// incarnation's PIDs from an earlier one's (see Names.LookupName).
+	// Made before the node, as usual, the transport's is the smaller.
+	if b := n.Boot().UnixNano(); b > 0 && uint64(b) < t.inc {
+		t.inc = uint64(b)
+	}
 	t.hdr = appendHeader(nil, name, t.inc, 0)
 	t.stop = make(chan struct{})
 	sub, err := t.nc.Subscribe(t.nodeSubject(name), t.onBatch)

@@ -15,6 +15,10 @@ import (
 // name table; cluster.Names has it.
 type clusterNames interface {
 	process.NameLookup
+	// Holder returns who holds name in the table, alive or not (a lookup
+	// answers only holders that may be alive): a name is free for a new
+	// holder once it is released there.
+	Holder(name string) (pid.PID, bool)
 	// Register registers p under name cluster-wide (first write wins).
 	Register(ctx context.Context, name string, p pid.PID) error
 	// Claim is Register for a name of the runtime's own (it starts with
@@ -65,7 +69,7 @@ func (c *claim) watch() (<-chan struct{}, bool) {
 		return nil, false
 	}
 	ch := c.names.Changed(c.key) // first, so that no change is missed
-	holder, ok := c.names.LookupName(c.key)
+	holder, ok := c.names.Holder(c.key)
 	return ch, !ok || holder != c.self
 }
 
@@ -79,7 +83,7 @@ func (c *claim) awaitName(p *process.Process, s *service, log *slog.Logger) outc
 	var told pid.PID
 	for {
 		freed := c.names.Changed(s.id)
-		holder, held := c.names.LookupName(s.id)
+		holder, held := c.names.Holder(s.id)
 		if !held {
 			return running
 		}
@@ -220,7 +224,7 @@ func (s *service) superviseCluster(p *process.Process, names clusterNames) (valu
 			log.Warn("another node took the service over")
 			continue
 		case errors.Is(err, process.ErrNameTaken):
-			if holder, ok := names.LookupName(c.key); ok && holder != lastHolder {
+			if holder, ok := names.Holder(c.key); ok && holder != lastHolder {
 				log.Info("service stands by: another node runs it", "node", holder.Node)
 				lastHolder = holder
 			}

@@ -55,6 +55,7 @@ type Node struct {
 	transport Transport
 	cnames    NameLookup
 	ids       *pid.Generator
+	boot      time.Time
 
 	hostsMu sync.RWMutex
 	hosts   map[string]*Host
@@ -111,6 +112,7 @@ func NewNode(opts *Options) (*Node, error) {
 		transport: o.Transport,
 		cnames:    o.ClusterNames,
 		ids:       pid.NewGenerator(o.Boot),
+		boot:      o.Boot,
 		hosts:     make(map[string]*Host),
 		names:     make(map[string]nameEntry),
 
@@ -124,6 +126,10 @@ func NewNode(opts *Options) (*Node, error) {
 
 // Name returns the node's name.
 func (n *Node) Name() string { return n.name }
+
+// Boot returns the incarnation's start time (Options.Boot): every PID
+// id this incarnation issues is above it in nanoseconds.
+func (n *Node) Boot() time.Time { return n.boot }
 
 // Logger returns the node's logger.
 func (n *Node) Logger() *slog.Logger { return n.log }
