@@ -85,7 +85,7 @@ func (nm *Names) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("cluster: names: %w", err)
 	}
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: t.opts.Cluster + "_names", History: 1})
+	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: t.opts.Cluster + "_names", History: 1, Replicas: t.opts.NamesReplicas})
 	if err != nil {
 		return fmt.Errorf("cluster: names: open bucket %s_names (is JetStream on?): %w", t.opts.Cluster, err)
 	}
