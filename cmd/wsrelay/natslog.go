@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync"
+	"time"
 
 	"github.com/nats-io/nats.go"
 
@@ -22,20 +24,63 @@ const natsLinesPerSecond = ratelog.PerSecond
 // and going, JetStream leaders elected) are debug lines: the node logs what
 // matters of them itself; warnings and errors keep their level, and a fatal
 // error is an error (the server stops on its own).
+//
+// A server retries what fails every second or so, each retry a line (a
+// route to a server that is down: one line a second per route
+// connection, for as long as it stays down), so a line of the same format
+// is written at most once per serverRepeat, with the count of those held
+// back since; all lines together are held to natsLinesPerSecond.
 type serverLog struct {
 	log *slog.Logger
 	lim *ratelog.Limiter
+
+	mu      sync.Mutex
+	formats map[string]*repeat // by format; at most maxFormats
 }
 
+type repeat struct {
+	last time.Time
+	held int
+}
+
+const (
+	serverRepeat = 30 * time.Second
+	// maxFormats bounds the formats remembered: nats-server has a few
+	// hundred; past the bound, lines are held to the overall limit only.
+	maxFormats = 512
+)
+
 func newServerLog(log *slog.Logger) *serverLog {
-	return &serverLog{log: log.With("component", "nats-server"), lim: ratelog.New(natsLinesPerSecond)}
+	return &serverLog{log: log.With("component", "nats-server"), lim: ratelog.New(natsLinesPerSecond), formats: map[string]*repeat{}}
 }
 
 func (l *serverLog) line(level slog.Level, format string, v []any) {
 	if !l.log.Enabled(context.Background(), level) {
 		return // not formatted when it would not be written
 	}
-	l.lim.Log(l.log, level, "embedded NATS lines", "nats-server: "+fmt.Sprintf(format, v...))
+	args := []any{}
+	if level > slog.LevelDebug {
+		now := time.Now()
+		l.mu.Lock()
+		r, ok := l.formats[format]
+		if !ok && len(l.formats) < maxFormats {
+			r = &repeat{}
+			l.formats[format] = r
+		}
+		if r != nil && !r.last.IsZero() && now.Sub(r.last) < serverRepeat {
+			r.held++
+			l.mu.Unlock()
+			return
+		}
+		if r != nil {
+			if r.held > 0 {
+				args = append(args, "repeats_held_back", r.held)
+			}
+			r.last, r.held = now, 0
+		}
+		l.mu.Unlock()
+	}
+	l.lim.Log(l.log, level, "embedded NATS lines", "nats-server: "+fmt.Sprintf(format, v...), args...)
 }
 
 func (l *serverLog) Noticef(format string, v ...any) { l.line(slog.LevelDebug, format, v) }
@@ -65,7 +110,7 @@ func clientLogOptions(log *slog.Logger) []nats.Option {
 		}),
 		nats.DisconnectErrHandler(func(nc *nats.Conn, err error) {
 			if err == nil {
-				lim.Info("NATS: disconnected")
+				lim.Debug("NATS: disconnected")
 				return
 			}
 			lim.Warn("NATS: connection lost; reconnecting", "error", err.Error())
