@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -53,6 +54,8 @@ type clusterNode struct {
 	// embedded server, or one alone): the names wait for their
 	// JetStream's majority instead of giving up.
 	servers int
+	stop    chan struct{} // closed by close: ends watchCurrent
+	wg      sync.WaitGroup
 }
 
 // connect starts the embedded NATS (--nats-listen) and connects to NATS.
@@ -160,6 +163,9 @@ func (cn *clusterNode) join(ctx context.Context, n *process.Node, log *slog.Logg
 		cancel()
 		if err == nil {
 			log.Info("cluster-wide names ready")
+			cn.stop = make(chan struct{})
+			cn.wg.Add(1)
+			go cn.watchCurrent(log)
 			return nil
 		}
 		if ctx.Err() != nil {
@@ -178,11 +184,36 @@ func (cn *clusterNode) join(ctx context.Context, n *process.Node, log *slog.Logg
 	}
 }
 
+// watchCurrent logs once when the embedded server holds an up-to-date
+// copy of every JetStream stream placed on it (the names' bucket): from
+// then on, the cluster can lose another node and keep its names. A server
+// that restarts catches up from the others in seconds.
+func (cn *clusterNode) watchCurrent(log *slog.Logger) {
+	defer cn.wg.Done()
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if h := cn.srv.Healthz(nil); h != nil && h.Status == "ok" {
+			log.Info("embedded NATS is current with the cluster: another node may stop now")
+			return
+		}
+		select {
+		case <-cn.stop:
+			return
+		case <-tick.C:
+		}
+	}
+}
+
 // close leaves the cluster and stops the embedded NATS. The app's node
 // has been shut down first.
 func (cn *clusterNode) close() {
 	if cn == nil {
 		return
+	}
+	if cn.stop != nil {
+		close(cn.stop)
+		cn.wg.Wait()
 	}
 	if cn.names != nil {
 		cn.names.Close()
