@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/wsrelay/wsrelay/cluster"
 )
@@ -87,9 +88,15 @@ func (e embedded) options() (o *server.Options, servers int, err error) {
 	if err != nil {
 		return nil, 0, err
 	}
+	// The server keeps a bcrypt hash of the secret for clients, as it
+	// asks (it warns of a password in plain text).
+	hash, err := bcrypt.GenerateFromPassword([]byte(e.secret), bcrypt.DefaultCost)
+	if err != nil {
+		return nil, 0, fmt.Errorf("cluster secret: %w", err)
+	}
 	o = &server.Options{
 		ServerName: e.node, Host: host, Port: port, NoSigs: true,
-		Username: nodeUser, Password: e.secret,
+		Username: nodeUser, Password: string(hash),
 		JetStream: true, StoreDir: e.store,
 		DisableJetStreamBanner: true,
 	}
