@@ -89,8 +89,11 @@ func (e embedded) options() (o *server.Options, servers int, err error) {
 		return nil, 0, err
 	}
 	// The server keeps a bcrypt hash of the secret for clients, as it
-	// asks (it warns of a password in plain text).
-	hash, err := bcrypt.GenerateFromPassword([]byte(e.secret), bcrypt.DefaultCost)
+	// asks (it warns of a password in plain text). The least cost: the
+	// hash never leaves this process, which holds the secret anyway, and
+	// the server checks it at each connection (at the default cost, tens
+	// of milliseconds each, seconds under the race detector).
+	hash, err := bcrypt.GenerateFromPassword([]byte(e.secret), bcrypt.MinCost)
 	if err != nil {
 		return nil, 0, fmt.Errorf("cluster secret: %w", err)
 	}

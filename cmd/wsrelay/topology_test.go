@@ -24,7 +24,7 @@ import (
 
 // slowTimeout bounds what waits for JetStream: electing leaders among
 // three servers takes seconds, more on a loaded machine.
-const slowTimeout = 60 * time.Second
+const slowTimeout = 2 * time.Minute
 
 // runsService is the line a node logs when it starts the cluster's
 // instance of a cluster service.
