@@ -6,10 +6,12 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -200,5 +202,33 @@ func TestNATSLinesGoThroughTheLogger(t *testing.T) {
 		!strings.Contains(lines[1], `"level":"WARN","msg":"nats-server: a warning"`) ||
 		!strings.Contains(lines[2], `"level":"DEBUG","msg":"nats-server: a notice"`) {
 		t.Errorf("a line repeated 100 times is written once (for %v), then a warning and a notice; got:\n%s", serverRepeat, out.String())
+	}
+}
+
+// TestSignalWhileWaitingForTheCluster: a node whose routed NATS servers
+// have no majority up waits for them, and a SIGTERM ends the wait: it
+// stops cleanly.
+func TestSignalWhileWaitingForTheCluster(t *testing.T) {
+	dir := writeApp(t, smallApp)
+	secret := filepath.Join(t.TempDir(), "secret")
+	os.WriteFile(secret, []byte(testSecret), 0o600)
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "WSRELAY_CLUSTER_SECRET_FILE="+secret, "WSRELAY_CLUSTER_SECRET=",
+		"WSRELAY_TEST_MAIN=run --log-format json --node n1 --nats-listen 127.0.0.1:0 --nats-cluster-listen 127.0.0.1:0 --nats-routes nats://127.0.0.1:"+strconv.Itoa(freePort(t))+" "+dir)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	waitFor := logWaiter(t, stderr)
+	waitFor(`"msg":"cluster: node joined"`) // then it waits for the names
+	cmd.Process.Signal(syscall.SIGTERM)
+	waitFor(`"msg":"signal received while joining the cluster"`)
+	waitFor(`"msg":"stopped"`)
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("exit after SIGTERM: %v", err)
 	}
 }

@@ -256,9 +256,10 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	jcancel()
 	select {
 	case sig := <-stopped:
-		log.Info("signal received while joining the cluster; stopping", "signal", sig.String())
-		app.Shutdown(context.Background()) // built, not started
-		return 1
+		log.Info("signal received while joining the cluster", "signal", sig.String())
+		app.Shutdown(context.Background()) // built, never started
+		log.Info("stopped")
+		return 0
 	default:
 	}
 	if err != nil {
