@@ -30,9 +30,9 @@ const slowTimeout = 2 * time.Minute
 // instance of a cluster service.
 const runsService = `"msg":"this node runs the cluster's instance of the service"`
 
-// nodeProc is a wsrelay run of the test binary (WSRELAY_TEST_MAIN), one
+// embeddedNode is a wsrelay run of the test binary (WSRELAY_TEST_MAIN), one
 // node of a cluster of embedded NATS servers, killable for real.
-type nodeProc struct {
+type embeddedNode struct {
 	t        *testing.T
 	name     string
 	cmd      *exec.Cmd
@@ -114,9 +114,9 @@ func freePort(t *testing.T) int {
 }
 
 // start runs node i (n1, n2, n3) and returns at once.
-func (tp *topology) start(t *testing.T, i int) *nodeProc {
+func (tp *topology) start(t *testing.T, i int) *embeddedNode {
 	t.Helper()
-	n := &nodeProc{t: t, name: "n" + strconv.Itoa(i+1), exited: make(chan struct{})}
+	n := &embeddedNode{t: t, name: "n" + strconv.Itoa(i+1), exited: make(chan struct{})}
 	args := fmt.Sprintf("run --log-format json --node %s --nats-listen 127.0.0.1:%d --nats-cluster-listen 127.0.0.1:%d --nats-store %s %s",
 		n.name, tp.client[i], tp.route[i], tp.store[i], tp.dir)
 	n.cmd = exec.Command(os.Args[0], "-test.run=^$")
@@ -146,7 +146,7 @@ func (tp *topology) start(t *testing.T, i int) *nodeProc {
 }
 
 // ready waits until n serves the chat and has cluster-wide names.
-func (n *nodeProc) ready() {
+func (n *embeddedNode) ready() {
 	n.t.Helper()
 	poll.Until(n.t, slowTimeout, n.name+" started, its NATS server current", func() bool {
 		l := n.logs.String()
@@ -163,7 +163,7 @@ func (n *nodeProc) ready() {
 }
 
 // kill ends n with SIGKILL: no goodbye, its NATS server gone with it.
-func (n *nodeProc) kill() {
+func (n *embeddedNode) kill() {
 	n.killOnce.Do(func() {
 		_ = n.cmd.Process.Signal(syscall.SIGKILL)
 		<-n.exited
@@ -171,7 +171,7 @@ func (n *nodeProc) kill() {
 }
 
 // stop ends n with SIGTERM and expects a clean exit.
-func (n *nodeProc) stop() {
+func (n *embeddedNode) stop() {
 	n.t.Helper()
 	n.killOnce.Do(func() {
 		_ = n.cmd.Process.Signal(syscall.SIGTERM)
@@ -188,7 +188,7 @@ func (n *nodeProc) stop() {
 	})
 }
 
-func (n *nodeProc) count(s string) int { return strings.Count(n.logs.String(), s) }
+func (n *embeddedNode) count(s string) int { return strings.Count(n.logs.String(), s) }
 
 // chatClient is a chat page's WebSocket.
 type chatClient struct {
@@ -271,7 +271,7 @@ type room struct {
 }
 
 // openRooms opens a room on each live node, named after the round.
-func openRooms(t *testing.T, nodes []*nodeProc, live []int, round string) []*room {
+func openRooms(t *testing.T, nodes []*embeddedNode, live []int, round string) []*room {
 	t.Helper()
 	var rooms []*room
 	for _, h := range live {
@@ -299,7 +299,7 @@ func TestThreeEmbeddedNodesSurviveAKill(t *testing.T) {
 		t.Skip("starts and kills three nodes")
 	}
 	tp := newTopology(t)
-	nodes := make([]*nodeProc, 3)
+	nodes := make([]*embeddedNode, 3)
 	for i := range nodes {
 		nodes[i] = tp.start(t, i)
 	}
@@ -316,7 +316,7 @@ func TestThreeEmbeddedNodesSurviveAKill(t *testing.T) {
 	})
 	holder := -1 // the node that runs the cluster service
 	poll.Until(t, slowTimeout, "one node runs the cluster service", func() bool {
-		holder = slices.IndexFunc(nodes, func(n *nodeProc) bool { return n.count(runsService) > 0 })
+		holder = slices.IndexFunc(nodes, func(n *embeddedNode) bool { return n.count(runsService) > 0 })
 		return holder >= 0
 	})
 	total := 0
