@@ -190,6 +190,21 @@ func (n *embeddedNode) stop() {
 
 func (n *embeddedNode) count(s string) int { return strings.Count(n.logs.String(), s) }
 
+// runsService reports whether n runs the cluster service: n is up and the
+// last thing it said of the service is that it runs it (not that it
+// stopped its instance: fenced, or the claim taken over).
+func (n *embeddedNode) runsService() bool {
+	select {
+	case <-n.exited:
+		return false
+	default:
+	}
+	l := n.logs.String()
+	stopped := max(strings.LastIndex(l, `"msg":"this node is cut off from NATS; its instance was terminated`),
+		strings.LastIndex(l, `"msg":"another node took the service over`))
+	return strings.LastIndex(l, runsService) > stopped
+}
+
 // chatClient is a chat page's WebSocket.
 type chatClient struct {
 	t    *testing.T
@@ -315,17 +330,25 @@ func TestThreeEmbeddedNodesSurviveAKill(t *testing.T) {
 		}
 	})
 	holder := -1 // the node that runs the cluster service
-	poll.Until(t, slowTimeout, "one node runs the cluster service", func() bool {
-		holder = slices.IndexFunc(nodes, func(n *embeddedNode) bool { return n.count(runsService) > 0 })
-		return holder >= 0
-	})
-	total := 0
-	for _, n := range nodes {
-		total += n.count(runsService)
+	// runningOn waits until exactly one node runs the cluster service and
+	// returns it. A node may stop its instance and start it again (cut
+	// off from NATS for a moment on a loaded machine: it fences itself),
+	// so what is checked is one instance at a time, never two.
+	runningOn := func(what string) int {
+		t.Helper()
+		var on []int
+		poll.Until(t, slowTimeout, what, func() bool {
+			on = on[:0]
+			for i, n := range nodes {
+				if n.runsService() {
+					on = append(on, i)
+				}
+			}
+			return len(on) == 1
+		})
+		return on[0]
 	}
-	if total != 1 {
-		t.Fatalf("the cluster service started %d times, want once", total)
-	}
+	holder = runningOn("one node runs the cluster service")
 
 	killed := map[int]bool{}
 	for round := range 3 {
@@ -389,8 +412,8 @@ func TestThreeEmbeddedNodesSurviveAKill(t *testing.T) {
 		if j := a.until("joined", ""); j.Nick != "b-"+name {
 			t.Fatalf("round %d: %s joined the new room, want b-%s", round, j.Nick, name)
 		}
-		// The cluster service: again on exactly one survivor if it ran
-		// on the lost node, untouched otherwise.
+		// The cluster service, if it ran on the lost node, starts on a
+		// survivor.
 		if ranService {
 			poll.Until(t, slowTimeout, "a survivor runs the cluster service", func() bool {
 				for _, i := range live {
@@ -417,17 +440,12 @@ func TestThreeEmbeddedNodesSurviveAKill(t *testing.T) {
 		if j := a.until("joined", ""); j.Nick != "b-"+name {
 			t.Fatalf("round %d: %s joined the room on the restarted node, want b-%s", round, j.Nick, name)
 		}
-		// Counted last, so that a second start anywhere had time to show.
-		started := nodes[victim].count(runsService) // the node back: its new run's lines
-		for _, i := range live {
-			if d := nodes[i].count(runsService) - before[i]; d > 0 {
-				started += d
-				holder = i
-			}
-		}
-		if want := map[bool]int{true: 1, false: 0}[ranService]; started != want {
-			t.Fatalf("round %d: after the loss of %s (which ran the service: %v), the service started %d times, want %d",
-				round, nodes[victim].name, ranService, started, want)
+		// Checked last, so that a second instance anywhere had time to
+		// show.
+		if now := runningOn(fmt.Sprintf("round %d: one node runs the cluster service", round)); ranService && now == victim {
+			t.Fatalf("round %d: the service runs on %s, started again, and on no survivor", round, nodes[victim].name)
+		} else {
+			holder = now
 		}
 	}
 	// All at once: the last node to stop alone would have no JetStream
