@@ -41,3 +41,10 @@ func (t *Transport) HeartbeatSubject() string { return t.heartbeatSubject() }
 // SetIncarnation replaces t's incarnation before it starts: a test plays
 // a host whose clock went back, or a number made up.
 func (t *Transport) SetIncarnation(inc uint64) { t.inc = inc }
+
+// EncodePart encodes a batch from node from (incarnation inc) holding one
+// part: piece, at off of total bytes of signals. Tests play a peer that
+// lies with it.
+func EncodePart(from string, inc uint64, total, off int, piece []byte) []byte {
+	return appendPart(appendHeader(nil, from, inc, 0), total, off, piece)
+}

@@ -12,6 +12,7 @@ const (
 	DefaultCluster           = "wsrelay"
 	DefaultMaxBatch          = 64 << 10
 	DefaultMaxPending        = 8 << 20
+	DefaultMaxReassembly     = 2 * MaxSignal
 	DefaultHeartbeatInterval = time.Second
 	DefaultHeartbeatTimeout  = 3 * time.Second
 )
@@ -25,9 +26,11 @@ type Options struct {
 	// Logger receives the transport's logs (peers up and down, bad
 	// batches). Default: discarded.
 	Logger *slog.Logger
-	// MaxBatch is the most bytes of signals put in one NATS message.
-	// Default DefaultMaxBatch (64 KiB), and never more than the server's
-	// max payload.
+	// MaxBatch is the most bytes of small signals gathered in one NATS
+	// message; a bigger signal makes a batch of its own, sent in parts
+	// when it passes the server's max payload. Default DefaultMaxBatch
+	// (64 KiB), and never more than half the max payload of the server
+	// the connection is on at New.
 	MaxBatch int
 	// MaxPending bounds the bytes waiting to be sent to one node: a signal
 	// that would pass it fails with ErrBacklog while half of it waits (so
@@ -35,6 +38,14 @@ type Options struct {
 	// monitor or a link (one per relation, and a lost one would leave its
 	// watcher waiting). Default DefaultMaxPending (8 MiB).
 	MaxPending int
+	// MaxReassembly bounds the bytes this node holds for big batches from
+	// other nodes that arrive in parts (a batch longer than the NATS
+	// server's max payload), for all of them together; a batch that would
+	// pass it is dropped and its sender told (see Stats.PartialsDropped).
+	// A batch bigger than it can never be applied: keep it at least the
+	// largest signal the nodes send (MaxSignal at most). Default
+	// DefaultMaxReassembly (128 MiB: two of the largest).
+	MaxReassembly int
 	// HeartbeatInterval is how often the node announces itself.
 	// Default DefaultHeartbeatInterval (1s).
 	HeartbeatInterval time.Duration
@@ -65,6 +76,9 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.MaxPending <= 0 {
 		o.MaxPending = DefaultMaxPending
+	}
+	if o.MaxReassembly <= 0 {
+		o.MaxReassembly = DefaultMaxReassembly
 	}
 	if o.HeartbeatInterval <= 0 {
 		o.HeartbeatInterval = DefaultHeartbeatInterval

@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"cmp"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -81,10 +82,20 @@ func (p *peer) enqueue(t *Transport, s process.Signal) error {
 	}
 	p.scratch = appendSignal(p.scratch[:0], s)
 	size := len(p.scratch)
-	if len(t.hdr)+size > t.maxPayload {
+	limit := cmp.Or(t.maxSignal, MaxSignal)
+	if size > limit && (s.Kind == process.SigExit || s.Kind == process.SigLinkExit) {
+		// Its sender has ended and cannot hear of a failure: the
+		// relation still ends, with an error saying why its reason
+		// did not come.
+		s.Result = process.Result{Err: &RemoteError{Text: fmt.Sprintf("cluster: the exit reason, %d bytes encoded, is more than the %d a signal between nodes may carry", size, limit)}}
+		p.scratch = appendSignal(p.scratch[:0], s)
+		size = len(p.scratch)
+	}
+	if size > limit {
+		p.scratch = nil // do not hold on to it
 		p.mu.Unlock()
 		t.stats.dropped.Add(1)
-		return fmt.Errorf("cluster: node %q: %d-byte signal: %w (%d bytes)", p.name, size, ErrTooLarge, t.maxPayload)
+		return fmt.Errorf("cluster: node %q: a signal of %d bytes encoded: %w (at most %d)", p.name, size, ErrTooLarge, limit)
 	}
 	// Refused only while Room would hold the sender back (half of
 	// MaxPending waits): a signal bigger than what is left of MaxPending,
@@ -104,6 +115,9 @@ func (p *peer) enqueue(t *Transport, s process.Signal) error {
 	p.chunks[last] = append(p.chunks[last], p.scratch...)
 	p.signals[last]++
 	p.pending += size
+	if cap(p.scratch) > 2*t.opts.MaxBatch {
+		p.scratch = nil // a big signal's buffer is not kept for the small ones
+	}
 	p.mu.Unlock()
 	select {
 	case p.wake <- struct{}{}:
@@ -172,7 +186,8 @@ func (p *peer) buffer() []byte {
 	return nil
 }
 
-// drop discards what waits to be sent (the peer went down).
+// drop discards what waits to be sent (the peer went down), and what
+// was being reassembled from its parts.
 func (p *peer) drop(t *Transport) {
 	p.mu.Lock()
 	n := 0
@@ -183,6 +198,9 @@ func (p *peer) drop(t *Transport) {
 	p.wakeRoomLocked(t)
 	p.mu.Unlock()
 	t.stats.dropped.Add(uint64(n))
+	if t.asm.end(p.name) { // and what was coming from it in parts
+		t.stats.partialsDropped.Add(1)
+	}
 }
 
 // flush publishes the waiting batches until there are none; the flusher
@@ -200,15 +218,17 @@ func (p *peer) flush(t *Transport) {
 		}
 		toInc := p.toInc.Load()
 		lost := false
+		limit := t.payloadLimit()
 		for i, c := range chunks {
 			setHeaderToInc(c, toInc)
-			if err := t.nc.Publish(p.subject, c); err != nil {
+			msgs, err := p.publish(t, c, limit)
+			t.stats.batchesOut.Add(uint64(msgs))
+			if err != nil {
 				t.stats.publishErrors.Add(1)
 				t.stats.dropped.Add(uint64(signals[i]))
 				lost = true
 				continue
 			}
-			t.stats.batchesOut.Add(1)
 			t.stats.signalsOut.Add(uint64(signals[i]))
 			t.stats.bytesOut.Add(uint64(len(c)))
 		}

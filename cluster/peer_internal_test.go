@@ -15,7 +15,7 @@ import (
 // EXIT of a monitored process (and the other ends of relations): refused,
 // it would be lost for good, and its watcher would wait forever.
 func TestBacklogKeepsEndsOfRelations(t *testing.T) {
-	tr := &Transport{opts: Options{Cluster: "c", MaxBatch: 4096, MaxPending: 1024}, maxPayload: 1 << 20}
+	tr := &Transport{opts: Options{Cluster: "c", MaxBatch: 4096, MaxPending: 1024}}
 	tr.hdr = appendHeader(nil, "a", 1, 0)
 	p := newPeer(tr, "b")
 	msg := process.Signal{Kind: process.SigMessage, From: wa, To: wb, Topic: "t", Payload: value.String("012345678901234567890123456789012345678")} // 85 bytes: 12 fill 1020 of 1024
@@ -53,7 +53,7 @@ func TestBacklogKeepsEndsOfRelations(t *testing.T) {
 // was told noconnection already would stay on the target for good); once
 // the node is admitted again, signals are queued again.
 func TestNothingQueuedForADownNode(t *testing.T) {
-	tr := &Transport{opts: Options{Cluster: "c", MaxBatch: 4096, MaxPending: 1 << 20}, maxPayload: 1 << 20, log: slog.New(slog.DiscardHandler)}
+	tr := &Transport{opts: Options{Cluster: "c", MaxBatch: 4096, MaxPending: 1 << 20}, log: slog.New(slog.DiscardHandler)}
 	tr.hdr = appendHeader(nil, "a", 1, 0)
 	p := newPeer(tr, "b")
 	tr.admit(p, 5)
@@ -80,7 +80,7 @@ func TestNothingQueuedForADownNode(t *testing.T) {
 // Room then tries again (the relay) does not spin; a signal bigger than
 // MaxPending still goes once the queue has drained.
 func TestBacklogRefusalMeansWait(t *testing.T) {
-	tr := &Transport{opts: Options{Cluster: "c", MaxBatch: 4096, MaxPending: 1024}, maxPayload: 1 << 20}
+	tr := &Transport{opts: Options{Cluster: "c", MaxBatch: 4096, MaxPending: 1024}}
 	tr.hdr = appendHeader(nil, "a", 1, 0)
 	p := newPeer(tr, "b")
 	big := process.Signal{Kind: process.SigMessage, From: wa, To: wb, Topic: "t", Payload: value.String(strings.Repeat("x", 3000))}
@@ -106,7 +106,7 @@ func TestBacklogRefusalMeansWait(t *testing.T) {
 // for this node since the last look (it cannot tell whose), and a node a
 // publish to failed hears it once; otherwise nobody does.
 func TestTellLost(t *testing.T) {
-	tr := &Transport{opts: Options{Cluster: "c", MaxBatch: 4096, MaxPending: 1 << 20}, maxPayload: 1 << 20, log: slog.New(slog.DiscardHandler), peers: map[string]*peer{}}
+	tr := &Transport{opts: Options{Cluster: "c", MaxBatch: 4096, MaxPending: 1 << 20}, log: slog.New(slog.DiscardHandler), peers: map[string]*peer{}}
 	tr.hdr = appendHeader(nil, "a", 1, 0)
 	dropped := 0
 	tr.droppedBatches = func() int { return dropped }

@@ -17,11 +17,14 @@ import (
 // process.NewNode in process.Options.Transport, then Start it with the
 // node; Close it before closing the NATS connection.
 type Transport struct {
-	nc         *nats.Conn
-	opts       Options
-	log        *slog.Logger
-	inc        uint64 // this incarnation: random, drawn at New (see membership.go)
-	maxPayload int
+	nc   *nats.Conn
+	opts Options
+	log  *slog.Logger
+	inc  uint64      // this incarnation: random, drawn at New (see membership.go)
+	asm  reassembler // big batches from other nodes, in parts (parts.go)
+	// maxSignal bounds the signals this node sends: MaxSignal (0 too); a
+	// test lowers it rather than build 64 MiB signals.
+	maxSignal int
 
 	mu      sync.RWMutex // guards the fields below and every peer's membership fields
 	node    *process.Node
@@ -38,6 +41,7 @@ type Transport struct {
 		batchesIn, signalsIn, badIn      atomic.Uint64
 		stale, dropped, publishErrors    atomic.Uint64
 		slowDropped, misattributed       atomic.Uint64
+		partialsDropped                  atomic.Uint64
 	}
 	warned atomic.Uint64 // bad batches logged, to rate-limit the log
 	// epoch is when the transport was made: the times below are kept as
@@ -84,11 +88,10 @@ func New(nc *nats.Conn, opts *Options) (*Transport, error) {
 	}
 	t := &Transport{nc: nc, opts: o, log: o.Logger, inc: newIncarnation(), peers: map[string]*peer{}, epoch: time.Now()}
 	t.droppedBatches = t.subDropped
-	t.maxPayload = int(nc.MaxPayload())
-	if t.maxPayload <= 0 {
-		t.maxPayload = 1 << 20
-	}
-	t.opts.MaxBatch = min(t.opts.MaxBatch, t.maxPayload/2)
+	// A batch passing the server's max payload still goes, in parts; but
+	// batches of small signals should fit one NATS message, and never
+	// pass MaxSignal (a receiver refuses parts of more).
+	t.opts.MaxBatch = min(t.opts.MaxBatch, t.payloadLimit()/2, MaxSignal)
 	return t, nil
 }
 
@@ -224,6 +227,7 @@ func (t *Transport) takenLoop() {
 		case <-t.node.TakenReady():
 			t.node.DrainTaken(send)
 		case <-tick.C:
+			t.sweepPartials() // before tellLost: a node whose run was dropped hears of it now
 			dropped = t.tellLost(dropped)
 		}
 	}
@@ -315,12 +319,16 @@ type Stats struct {
 	PublishErrors                    uint64 // NATS refused a publish
 	SlowDropped                      uint64 // batches to this node NATS dropped: it fell behind
 	Misattributed                    uint64 // relation signals dropped: their sender PID names a node other than the batch's
+	PartialsDropped                  uint64 // big batches from other nodes dropped before all their parts came (see MaxReassembly)
+	Partials, PartialBytes           uint64 // now: big batches being reassembled from parts, and the bytes they hold
 }
 
 // Stats returns the transport's counters.
 func (t *Transport) Stats() Stats {
 	s := &t.stats
+	runs, bytes := t.asm.size()
 	return Stats{
+		PartialsDropped: s.partialsDropped.Load(), Partials: uint64(runs), PartialBytes: uint64(bytes),
 		BatchesOut: s.batchesOut.Load(), SignalsOut: s.signalsOut.Load(), BytesOut: s.bytesOut.Load(),
 		BatchesIn: s.batchesIn.Load(), SignalsIn: s.signalsIn.Load(), BadIn: s.badIn.Load(),
 		Stale: s.stale.Load(), Dropped: s.dropped.Load(), PublishErrors: s.publishErrors.Load(),
@@ -336,20 +344,8 @@ func (t *Transport) onBatch(m *nats.Msg) {
 	t.stats.batchesIn.Add(1)
 	var from string
 	var fromInc uint64
-	err := decodeBatch(m.Data, t.name, func(h header) bool {
-		from, fromInc = h.from, h.fromInc
-		if h.toInc != 0 && h.toInc != t.inc {
-			t.stats.stale.Add(1) // meant for an earlier incarnation of this node
-			return false
-		}
-		if t.staleSender(h.from, h.fromInc) {
-			// Another incarnation of its name is up here: a relation it
-			// made now would outlive its own loss (membership.go).
-			t.stats.stale.Add(1)
-			return false
-		}
-		return h.from != t.name
-	}, func(s process.Signal) {
+	first := true
+	apply := func(s process.Signal) {
 		t.stats.signalsIn.Add(1)
 		switch s.Kind {
 		case kindReset:
@@ -367,12 +363,45 @@ func (t *Transport) onBatch(m *nats.Msg) {
 			return
 		}
 		t.node.HandleSignal(s)
+	}
+	err := decodeBatch(m.Data, t.name, func(h header) bool {
+		from, fromInc = h.from, h.fromInc
+		if h.toInc != 0 && h.toInc != t.inc {
+			t.stats.stale.Add(1) // meant for an earlier incarnation of this node
+			return false
+		}
+		if t.staleSender(h.from, h.fromInc) {
+			// Another incarnation of its name is up here: a relation it
+			// made now would outlive its own loss (membership.go).
+			t.stats.stale.Add(1)
+			return false
+		}
+		return h.from != t.name
+	}, func(s process.Signal) {
+		if first {
+			// The parts of a big batch come one after the other: a
+			// signal means the end of a run in progress was lost.
+			first = false
+			if t.asm.end(from) {
+				t.partialDropped(from, "a signal came before the last part of a big batch")
+			}
+		}
+		apply(s)
+	}, func(pt part) {
+		first = false
+		t.onPart(from, fromInc, pt, apply)
 	})
 	if err != nil {
-		t.stats.badIn.Add(1)
-		if n := t.warned.Add(1); n&(n-1) == 0 { // the 1st, 2nd, 4th... bad batch
-			t.log.Warn("cluster: bad batch from another node", "from", from, "error", err, "bad_so_far", n)
-		}
+		t.badBatch(from, err)
+	}
+}
+
+// badBatch counts a batch with invalid bytes from node from and logs it:
+// the 1st, 2nd, 4th... such batch.
+func (t *Transport) badBatch(from string, err error) {
+	t.stats.badIn.Add(1)
+	if n := t.warned.Add(1); n&(n-1) == 0 {
+		t.log.Warn("cluster: bad batch from another node", "from", from, "error", err, "bad_so_far", n)
 	}
 }
 

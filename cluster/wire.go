@@ -34,7 +34,14 @@ import (
 //	             messages to the sender that the sender has taken
 //
 // A control signal (reset 0xF0, bye 0xF1, lost 0xF2) is its kind byte
-// alone.
+// alone. A part (0xF3) carries a piece of a batch too big for one NATS
+// message (see parts.go):
+//
+//	part         kind 0xF3, uvarint total (bytes of the signals it is a
+//	             piece of: 1 to MaxSignal), uvarint offset (where this
+//	             piece starts in them), uvarint length (at least 1) + bytes
+//
+// Reassembled, the pieces are signals as above, parts excepted.
 //
 // An error is a tag byte: 0 none, 1 terminated, 2 noproc, 3 noconnection,
 // 4 link down (PID, then the linked process's error), 5 any other (text).
@@ -45,7 +52,7 @@ import (
 // validates PIDs and topics, and returns an error instead of panicking.
 
 const (
-	wireVersion = 3         // 2: a monitor carries a notice; 3: receipts (a message's number, taken)
+	wireVersion = 4         // 2: a monitor carries a notice; 3: receipts (a message's number, taken); 4: parts of big batches
 	headerFixed = 1 + 8 + 8 // version, from inc, to inc
 	maxErrDepth = 16
 )
@@ -87,6 +94,20 @@ func appendPID(b []byte, p pid.PID) []byte {
 // control reports whether k is a control signal of the batch stream
 // (reset, bye, lost), which is its kind byte alone.
 func control(k process.SignalKind) bool { return k == kindReset || k == kindBye || k == kindLost }
+
+// appendPart appends a part: the n = len(piece) bytes at offset off of
+// total bytes of signals.
+func appendPart(b []byte, total, off int, piece []byte) []byte {
+	b = append(b, byte(kindPart))
+	b = binary.AppendUvarint(b, uint64(total))
+	b = binary.AppendUvarint(b, uint64(off))
+	b = binary.AppendUvarint(b, uint64(len(piece)))
+	return append(b, piece...)
+}
+
+// partOverhead is the most bytes a part adds to its piece: the kind and
+// three varints.
+const partOverhead = 1 + 3*binary.MaxVarintLen64
 
 // appendSignal appends the encoding of s.
 func appendSignal(b []byte, s process.Signal) []byte {
@@ -349,9 +370,9 @@ func (e *WireError) Error() string {
 }
 
 // decodeBatch calls fn for each signal of a batch addressed to node, in
-// order, and stops at the first bad byte. Signals before it have been
-// handed to fn.
-func decodeBatch(b []byte, node string, hdr func(header) bool, fn func(process.Signal)) error {
+// order, and onPart for each part, and stops at the first bad byte.
+// Signals before it have been handed to fn.
+func decodeBatch(b []byte, node string, hdr func(header) bool, fn func(process.Signal), onPart func(part)) error {
 	r := reader{b: b}
 	h := r.header()
 	if r.err != nil {
@@ -360,7 +381,33 @@ func decodeBatch(b []byte, node string, hdr func(header) bool, fn func(process.S
 	if !hdr(h) {
 		return nil
 	}
+	return r.signals(node, fn, onPart)
+}
+
+// decodeSignals calls fn for each signal reassembled from parts, in order,
+// and stops at the first bad byte (a part among them is one: parts do not
+// nest).
+func decodeSignals(b []byte, node string, fn func(process.Signal)) error {
+	r := reader{b: b}
+	return r.signals(node, fn, nil)
+}
+
+// signals reads signals to the end of the input; onPart nil refuses parts.
+func (r *reader) signals(node string, fn func(process.Signal), onPart func(part)) error {
 	for !r.done() {
+		if process.SignalKind(r.b[r.off]) == kindPart {
+			if onPart == nil {
+				r.fail("a part among reassembled signals")
+				return r.err
+			}
+			r.off++
+			pt := r.part()
+			if r.err != nil {
+				return r.err
+			}
+			onPart(pt)
+			continue
+		}
 		s := r.signal(node)
 		if r.err != nil {
 			return r.err
@@ -368,4 +415,40 @@ func decodeBatch(b []byte, node string, hdr func(header) bool, fn func(process.S
 		fn(s)
 	}
 	return r.err
+}
+
+// part is a piece of signals too big for one NATS message: the bytes at
+// off of total bytes of signals. piece shares the batch's bytes.
+type part struct {
+	total, off int
+	piece      []byte
+}
+
+// part reads a part after its kind byte. Every number is checked before it
+// is used: total within MaxSignal, a piece of at least one byte that lies
+// in the input and within the total.
+func (r *reader) part() part {
+	total := r.uvarint("part total")
+	off := r.uvarint("part offset")
+	n := r.uvarint("part length")
+	if r.err != nil {
+		return part{}
+	}
+	u := strconv.FormatUint
+	switch {
+	case total == 0 || total > MaxSignal:
+		r.fail("part total " + u(total, 10) + " is not between 1 and " + strconv.Itoa(MaxSignal))
+	case n == 0:
+		r.fail("empty part")
+	case n > uint64(len(r.b)-r.off):
+		r.fail("part length " + u(n, 10) + " is more than the " + strconv.Itoa(len(r.b)-r.off) + " byte(s) left")
+	case off >= total || n > total-off:
+		r.fail("part of " + u(n, 10) + " byte(s) at offset " + u(off, 10) + " passes its total " + u(total, 10))
+	}
+	if r.err != nil {
+		return part{}
+	}
+	pt := part{total: int(total), off: int(off), piece: r.b[r.off : r.off+int(n)]}
+	r.off += int(n)
+	return pt
 }

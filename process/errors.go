@@ -55,6 +55,10 @@ var (
 	ErrHostExists = errors.New("process host already exists")
 	// ErrShuttingDown: the node is shutting down and spawns no processes.
 	ErrShuttingDown = errors.New("node is shutting down")
+	// ErrNodeDown: the PID's node is down or unknown to the transport; a
+	// Transport's Deliver fails with it (possibly wrapped). It is the
+	// cluster's ErrNodeDown.
+	ErrNodeDown = errors.New("node is down or unknown")
 	// ErrNoTransport: the PID is on another node and no cluster transport is
 	// configured.
 	ErrNoTransport = errors.New("no cluster transport configured")

@@ -11,7 +11,8 @@ import (
 //
 // Deliver must not block for long and must keep the order of signals from
 // one sender to one receiver. It returns an error when the destination
-// node cannot be reached.
+// node cannot be reached: ErrNodeDown (wrapped or not) when that node is
+// down or unknown, ErrBacklog when its queue is full (RoomTransport).
 type Transport interface {
 	Deliver(s Signal) error
 }

@@ -95,7 +95,7 @@ func TestBacklogTowardTargetNodeHoldsClientBack(t *testing.T) {
 			t.Fatalf("frame %d is %q: frames were lost or reordered", i, f)
 		}
 	}
-	if strings.Contains(logs.String(), "cannot relay a frame") {
+	if strings.Contains(logs.String(), "cannot send to the relay target") {
 		t.Errorf("a frame was dropped: %s", logs)
 	}
 }

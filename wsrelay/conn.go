@@ -112,6 +112,7 @@ type ending struct {
 	closeCode int    // close frame to send; 0 sends none
 	closeText string
 	hard      bool // close the socket at once, without a close frame
+	gone      bool // the target cannot be reached: no ws.leave, no cancel
 	detail    string
 }
 
@@ -143,14 +144,16 @@ func newConn(rl *Relay, ws *gws.Conn, sock *socket, h Header, remote string) *co
 // before the join is sent and the timers are set. A target on another
 // node is watched by the monitor that carries the node_down notice, sent
 // before the join and waiting for room as the join does (a spawn's watch
-// refused for a full queue would end the connection at once); if that
-// monitor fails (the node is down), no join is sent and the process is
-// terminated: the client is closed 1011.
+// refused for a full queue would end the connection at once). If that
+// monitor or the join cannot be delivered (the node is down, say), the
+// client is closed at once with the code of its target gone that way
+// (undelivered.go).
 func (c *conn) open() error {
-	var unwatched bool
+	var failed error
+	var failedTopic string
 	defer func() { // after the unlock below
-		if unwatched {
-			_ = c.rl.node.Terminate(c.pid)
+		if failed != nil {
+			c.lost(failedTopic, c.target, failed)
 		}
 	}()
 	c.mu.Lock()
@@ -178,12 +181,14 @@ func (c *conn) open() error {
 	// the join must not look gone before it was watched).
 	if watch == nil {
 		if err := c.noticeLocked(); err != nil {
-			unwatched, c.targetGone = true, true // no join, so no leave
-			c.rl.clientLog.Warn("cannot monitor the relay target on another node; closing the connection", "client", c.pid.String(), "target", c.target.String(), "error", err.Error())
+			failed, failedTopic = err, TopicJoin // no join, so no leave
 			return nil
 		}
 	}
-	c.sendSureLocked(TopicJoin, c.fields())
+	if err := c.sendSureLocked(TopicJoin, c.fields()); err != nil {
+		failed, failedTopic = err, TopicJoin
+		return nil
+	}
 	c.startBeatLocked()
 	if c.rl.opts.PingInterval > 0 {
 		c.pingTimer = time.AfterFunc(c.rl.opts.PingInterval, c.pingTick)
@@ -201,17 +206,14 @@ func (c *conn) fields(extra ...value.Field) value.Value {
 // ws.leave (reason node_down) it delivers to the target if this node is
 // lost: one leave per join holds across a node loss. Sending ws.leave
 // spends it (process.Process.MonitorNotice). It returns the monitor's
-// error. c.mu is held.
+// error: the target cannot be watched, and the caller closes the client
+// (undelivered.go). c.mu is held.
 func (c *conn) noticeLocked() error {
 	if c.rl.node.IsLocal(c.target) || c.targetGone {
 		return nil
 	}
 	leave := c.fields(value.Field{Key: "reason", Value: value.String(ReasonNodeDown)})
-	err := c.untilRoomLocked(func() error { return c.rl.node.MonitorNotice(c.pid, c.target, TopicLeave, leave) })
-	if err != nil {
-		c.rl.clientLog.Debug("cannot leave the node_down notice with the target's node", "client", c.pid.String(), "target", c.target.String(), "error", err.Error())
-	}
-	return err
+	return c.untilRoomLocked(func() error { return c.rl.node.MonitorNotice(c.pid, c.target, TopicLeave, leave) })
 }
 
 // sendSureLocked sends what the target must get, ws.join and ws.leave
@@ -226,9 +228,10 @@ func (c *conn) noticeLocked() error {
 // end, and no frame pass, before the leave or the join is queued. The
 // wait ends when there is room, when the target ends, when its node is
 // down or the transport stopped (the send then fails for that), or when
-// the relay's Shutdown runs out of time (the send is then lost, and
-// logged). c.mu is held.
-func (c *conn) sendSureLocked(topic string, payload value.Value) {
+// the relay's Shutdown runs out of time (the send is then lost). It
+// returns the error of a send that failed: the caller closes the client
+// (undelivered.go) or, when it is ending anyway, logs it. c.mu is held.
+func (c *conn) sendSureLocked(topic string, payload value.Value) error {
 	send := func() error { return c.rl.node.SendOwed(c.pid, c.target, topic, payload) }
 	if topic == TopicJoin {
 		send = func() error {
@@ -238,10 +241,7 @@ func (c *conn) sendSureLocked(topic string, payload value.Value) {
 			return err
 		}
 	}
-	err := c.untilRoomLocked(send)
-	if err != nil {
-		c.rl.clientLog.Warn("cannot send to the relay target", "client", c.pid.String(), "target", c.target.String(), "topic", topic, "error", err.Error())
-	}
+	return c.untilRoomLocked(send)
 }
 
 // untilRoomLocked calls send until it is not refused with
@@ -271,11 +271,17 @@ func (c *conn) untilRoomLocked(send func() error) error {
 	}
 }
 
-// sendLocked sends to the target; c.mu is held.
-func (c *conn) sendLocked(topic string, payload value.Value) {
-	if err := c.rl.node.Send(c.pid, c.target, topic, payload); err != nil && !errors.Is(err, process.ErrMailboxFull) {
-		c.rl.clientLog.Warn("cannot send to the relay target", "client", c.pid.String(), "target", c.target.String(), "topic", topic, "error", err.Error())
+// sendLocked sends to the target what it may miss (ws.heartbeat): a full
+// mailbox drops it (counted and logged by the runtime), and so does a
+// full queue toward the target's node (counted by the transport); the
+// next one follows. It returns any other error: the caller closes the
+// client (undelivered.go). c.mu is held.
+func (c *conn) sendLocked(topic string, payload value.Value) error {
+	err := c.rl.node.Send(c.pid, c.target, topic, payload)
+	if errors.Is(err, process.ErrMailboxFull) || errors.Is(err, process.ErrBacklog) {
+		return nil
 	}
+	return err
 }
 
 // frameIn relays one frame from the client (on the reader goroutine).
@@ -338,9 +344,15 @@ func (c *conn) frameIn(msg *gws.Message) {
 					c.flightBytes += n
 				}
 			} else {
+				// The target cannot be reached: the client is closed
+				// now, not left sending frames that go nowhere.
+				if held {
+					c.holdEndLocked()
+				}
+				topic, target := c.topic, c.target
 				c.mu.Unlock()
-				c.rl.clientLog.Warn("cannot relay a frame to the target", "client", c.pid.String(), "error", err.Error())
-				c.mu.Lock()
+				c.lost(topic, target, err)
+				return
 			}
 			break
 		}
@@ -562,7 +574,7 @@ func (c *conn) HandleEvent(p *process.Process, e process.Event) error {
 		if e.Result.Err == nil {
 			c.finish(ending{reason: ReasonTargetExited, closeCode: 1000, closeText: "target exited"})
 		} else if errors.Is(e.Result.Err, process.ErrNoConnection) { // the target's node was lost (cluster)
-			c.finish(ending{reason: ReasonTargetFailed, code: 1011, closeCode: 1011, closeText: "target node lost", detail: e.Result.Err.Error()})
+			c.finish(ending{reason: ReasonTargetFailed, code: 1011, closeCode: 1011, closeText: closeNodeLost, detail: e.Result.Err.Error()})
 		} else {
 			// The connection monitors its target, so the target's failure
 			// is reported here rather than by a crash report (unless it
@@ -572,7 +584,7 @@ func (c *conn) HandleEvent(p *process.Process, e process.Event) error {
 				msg = "websocket relay target was not alive (it ended before the relay could watch it; if it failed, its crash report says why)"
 			}
 			c.rl.node.LogFailure(c.rl.log, msg, "client", p.PID().String(), "target", e.From.String(), "error", logClipLong(e.Result.Err.Error()))
-			c.finish(ending{reason: ReasonTargetFailed, code: 1011, closeCode: 1011, closeText: "target failed", detail: e.Result.Err.Error()})
+			c.finish(ending{reason: ReasonTargetFailed, code: 1011, closeCode: 1011, closeText: closeTargetFailed, detail: e.Result.Err.Error()})
 		}
 		c.exit(p)
 	case process.EventCancel:
@@ -615,6 +627,9 @@ func (c *conn) finish(e ending) bool {
 		return false
 	}
 	c.ended, c.end = true, e
+	if e.gone {
+		c.targetGone = true
+	}
 	close(c.wake)                      // a paused reader returns
 	c.rl.opts.Metrics.Closed(e.reason) // before ws.leave: whoever sees it sees the count
 	if c.beatTimer != nil {
@@ -629,7 +644,9 @@ func (c *conn) finish(e ending) bool {
 		if e.code != 0 {
 			extra = append(extra, value.Field{Key: "code", Value: value.Int(int64(e.code))})
 		}
-		c.sendSureLocked(TopicLeave, c.fields(extra...))
+		if err := c.sendSureLocked(TopicLeave, c.fields(extra...)); err != nil {
+			c.rl.clientLog.Warn("cannot send to the relay target", "client", c.pid.String(), "target", c.target.String(), "topic", TopicLeave, "error", err.Error())
+		}
 	}
 	if c.owned && !c.targetGone && !c.rl.node.HasName(c.target) {
 		// After ws.leave, from the same sender: the target receives the
@@ -665,16 +682,31 @@ func (c *conn) endFromOutside(e ending) bool {
 	return false
 }
 
-// control applies a ws.control: transfer and/or reconfigure.
+// control applies a ws.control: transfer and/or reconfigure. When what
+// a transfer sends (the old target's ws.leave, the new one's ws.join, the
+// monitor of the new one) cannot be delivered, the client is closed at
+// once (undelivered.go): frames the old target may not have taken are
+// lost with its node, and the new one cannot be reached.
 func (c *conn) control(p *process.Process, ctl control) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
+	topic, target, err := c.controlLocked(p, ctl)
+	c.mu.Unlock()
+	if err != nil {
+		c.lost(topic, target, err)
+	}
+}
+
+// controlLocked is control with c.mu held; it returns what could not be
+// delivered, to which target, and why.
+func (c *conn) controlLocked(p *process.Process, ctl control) (string, pid.PID, error) {
 	if c.ended {
-		return
+		return "", pid.PID{}, nil
 	}
 	if ctl.target != nil && *ctl.target != c.target {
 		old := c.target
-		c.sendSureLocked(TopicLeave, c.fields(value.Field{Key: "reason", Value: value.String(ReasonTransferred)}))
+		if err := c.sendSureLocked(TopicLeave, c.fields(value.Field{Key: "reason", Value: value.String(ReasonTransferred)})); err != nil {
+			return TopicLeave, old, err
+		}
 		_ = p.Unmonitor(old)
 		c.target, c.targetGone = *ctl.target, false
 		// A reader paused for the old target looks again; what the old
@@ -689,18 +721,28 @@ func (c *conn) control(p *process.Process, ctl control) {
 		if ctl.metadata != nil {
 			c.metadata = *ctl.metadata
 		}
-		c.sendSureLocked(TopicJoin, c.fields())
+		if err := c.sendSureLocked(TopicJoin, c.fields()); err != nil {
+			return TopicJoin, c.target, err
+		}
 		// A dead target gives EXIT noproc at once: the connection closes
-		// as if the target had failed.
-		_ = p.Monitor(c.target)
-		_ = c.noticeLocked()
+		// as if the target had failed. A target whose node is down
+		// cannot be monitored: the client is closed now.
+		if err := p.Monitor(c.target); err != nil {
+			return topicMonitor, c.target, err
+		}
+		if err := c.noticeLocked(); err != nil {
+			return topicMonitor, c.target, err
+		}
 	} else {
 		if ctl.topic != nil {
 			c.topic = *ctl.topic
 		}
 		if ctl.metadata != nil {
 			c.metadata = *ctl.metadata
-			_ = c.noticeLocked() // the node_down leave carries the new metadata
+			// The node_down leave carries the new metadata.
+			if err := c.noticeLocked(); err != nil {
+				return TopicControl, c.target, err
+			}
 		}
 	}
 	if ctl.heartbeat != nil {
@@ -711,6 +753,7 @@ func (c *conn) control(p *process.Process, ctl control) {
 		}
 		c.startBeatLocked()
 	}
+	return "", pid.PID{}, nil
 }
 
 func (c *conn) startBeatLocked() {
@@ -719,19 +762,28 @@ func (c *conn) startBeatLocked() {
 	}
 }
 
-// beat sends ws.heartbeat and sets the next one.
+// beat sends ws.heartbeat and sets the next one. A heartbeat that cannot
+// be delivered for another reason than a full mailbox or queue closes the
+// client (undelivered.go).
 func (c *conn) beat() {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if c.ended || c.heartbeat == 0 {
+		c.mu.Unlock()
 		return
 	}
 	uptime := time.Since(c.started).Truncate(time.Second)
-	c.sendLocked(TopicBeat, c.fields(
+	err := c.sendLocked(TopicBeat, c.fields(
 		value.Field{Key: "uptime", Value: value.String(uptime.String())},
 		value.Field{Key: "message_count", Value: value.Int(c.count)},
 	))
-	c.beatTimer = time.AfterFunc(c.heartbeat, c.beat)
+	target := c.target
+	if err == nil {
+		c.beatTimer = time.AfterFunc(c.heartbeat, c.beat)
+	}
+	c.mu.Unlock()
+	if err != nil {
+		c.lost(TopicBeat, target, err)
+	}
 }
 
 // pingTick pings a client that has been silent for PingInterval and closes

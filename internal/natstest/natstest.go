@@ -37,6 +37,19 @@ func StartOnPort(t testing.TB, port int, jetstream bool) *server.Server {
 		opts.JetStream = true
 		opts.StoreDir = t.TempDir()
 	}
+	return StartWith(t, opts)
+}
+
+// StartMaxPayload is Start (no JetStream) with a max payload of n bytes
+// instead of the server's default 1 MiB.
+func StartMaxPayload(t testing.TB, n int32) *server.Server {
+	t.Helper()
+	return StartWith(t, &server.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true, MaxPayload: n})
+}
+
+// StartWith runs a NATS server with opts until the test ends.
+func StartWith(t testing.TB, opts *server.Options) *server.Server {
+	t.Helper()
 	s, err := server.NewServer(opts)
 	if err != nil {
 		t.Fatal(err)

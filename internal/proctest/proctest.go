@@ -11,8 +11,10 @@ import (
 	"github.com/wsrelay/wsrelay/value"
 )
 
-// Timeout bounds every wait of a Probe.
-const Timeout = 10 * time.Second
+// Timeout bounds every wait of a Probe: generous, since a deadline only
+// matters when something is wrong, and a loaded machine running -race
+// can take many seconds for work that takes one when idle.
+const Timeout = 60 * time.Second
 
 // Probe is a blocking process run by a test.
 type Probe struct {

@@ -1,9 +1,14 @@
 // The chat page: one WebSocket to /ws/chat, JSON events in, JSON commands out.
 //
-// When the connection drops (the server restarted, the network blinked),
-// the page reconnects with growing delays and rejoins the room it was in,
-// keeping the messages it shows. The nick and room are remembered in
-// localStorage for the next visit.
+// When the connection drops (the server restarted, the network blinked, the
+// node that ran the room was lost), the page reconnects with growing delays
+// and rejoins the room it was in, keeping the messages it shows. Meanwhile
+// it says so: the member list is marked as last known, the status line
+// names each attempt and why the last one failed, and a message typed then
+// stays in its box with the reason it was not sent (it is never sent by
+// itself later). A message sent just before the connection dropped, whose
+// echo from the room never came, is put back in the box the same way. The
+// nick and room are remembered in localStorage for the next visit.
 (function () {
   "use strict";
   const $ = (id) => document.getElementById(id);
@@ -15,6 +20,8 @@
   let session = null;   // {nick, room} once welcomed; kept while reconnecting
   let attempt = 0;      // reconnection attempts since the last welcome
   let retryTimer = null;
+  let countdown = null; // updates the status line while a retry waits
+  let unconfirmed = []; // own messages sent and not yet echoed by the room, oldest first
 
   function setStatus(text, isError) {
     $("status").textContent = text;
@@ -28,6 +35,26 @@
 
   function recall() {
     try { return JSON.parse(localStorage.getItem(STORE)) || {}; } catch (e) { return {}; }
+  }
+
+  // note says, under the message box, why what it holds was not sent;
+  // "" hides it.
+  function note(text) {
+    $("send-note").textContent = text;
+    $("send-note").hidden = text === "";
+  }
+
+  // stale marks the member list as last known (disconnected) or current.
+  function stale(on) {
+    $("members").classList.toggle("stale", on);
+    $("members-state").textContent = on ? "(last known)" : "";
+  }
+
+  // whyClosed names a close for the status line: its code, and its reason
+  // when the server gave one.
+  function whyClosed(e) {
+    if (e.code === 1006) return "close 1006: no connection";
+    return "close " + e.code + (e.reason ? ": " + e.reason : "");
   }
 
   function showChat(on) {
@@ -96,8 +123,12 @@
           addLine("note", "", "You are " + ev.nick + " in #" + ev.room + ".");
         }
         attempt = 0;
+        stale(false);
         showMembers(ev.members);
         setStatus("Connected to #" + ev.room + " as " + ev.nick + ".");
+        if ($("text").value.trim() !== "" && !$("send-note").hidden) {
+          note("Connected again: press Send to send it.");
+        }
         break;
       }
       case "joined":
@@ -111,9 +142,15 @@
       case "presence":
         showMembers(ev.members);
         break;
-      case "message":
-        addLine(session && ev.nick === session.nick ? "own" : "msg", ev.nick, ev.text, ev.at);
+      case "message": {
+        const own = session && ev.nick === session.nick;
+        if (own) {
+          const i = unconfirmed.indexOf(ev.text);
+          if (i >= 0) unconfirmed.splice(i, 1);
+        }
+        addLine(own ? "own" : "msg", ev.nick, ev.text, ev.at);
         break;
+      }
       case "error":
         addLine("error", "", ev.text);
         break;
@@ -134,6 +171,7 @@
 
   function connect(nick, room) {
     clearTimeout(retryTimer);
+    clearInterval(countdown);
     retryTimer = null;
     const scheme = location.protocol === "https:" ? "wss://" : "ws://";
     const url = scheme + location.host + "/ws/chat?nick=" + encodeURIComponent(nick) + "&room=" + encodeURIComponent(room);
@@ -151,6 +189,8 @@
     sock.onclose = (e) => {
       if (ws !== sock) return; // an older socket
       ws = null;
+      stale(true);
+      restoreUnconfirmed();
       if (leaving) {
         session = null;
         attempt = 0;
@@ -173,21 +213,51 @@
     };
   }
 
+  // reconnect tries again after a delay; the status line names the
+  // attempt and why the last one ended, and counts down to the next.
   function reconnect(e) {
     attempt++;
     const delay = Math.min(500 * 2 ** (attempt - 1), MAX_DELAY) + Math.floor(Math.random() * 250);
-    const why = e.code === 1001 ? "The chat server is restarting." : "The connection was lost.";
-    if (attempt === 1) addLine("note", "", why + " Reconnecting…");
-    setStatus(why + " Reconnecting in " + Math.ceil(delay / 1000) + " s (attempt " + attempt + ")…", true);
-    retryTimer = setTimeout(() => connect(session.nick, session.room), delay);
+    const why = e.code === 1001 ? "The chat server is restarting" : "Disconnected";
+    if (attempt === 1) addLine("note", "", why + " (" + whyClosed(e) + "). Reconnecting…");
+    const next = attempt;
+    const at = Date.now() + delay;
+    const tell = () => {
+      const left = Math.max(0, Math.ceil((at - Date.now()) / 1000));
+      setStatus(why + " (" + whyClosed(e) + "). Reconnecting in " + left + " s (attempt " + next + ")…", true);
+    };
+    tell();
+    clearInterval(countdown);
+    countdown = setInterval(tell, 1000);
+    retryTimer = setTimeout(() => {
+      clearInterval(countdown);
+      setStatus(why + " (" + whyClosed(e) + "). Reconnecting now (attempt " + next + ")…", true);
+      connect(session.nick, session.room);
+    }, delay);
   }
 
+  // restoreUnconfirmed puts back in the box the oldest own message the
+  // room never echoed (the connection ended first), if the box is empty:
+  // it may not have been sent.
+  function restoreUnconfirmed() {
+    if (unconfirmed.length === 0) return;
+    const text = unconfirmed[0];
+    unconfirmed = [];
+    if ($("text").value.trim() === "") {
+      $("text").value = text;
+      note("Perhaps not sent: the connection ended before the room confirmed it. It will not be sent automatically; press Send again once connected.");
+    }
+  }
+
+  // send sends a command, or says why it cannot: the caller keeps what
+  // the user typed.
   function send(cmd) {
     if (ws && ws.readyState === WebSocket.OPEN) {
       ws.send(JSON.stringify(cmd));
+      note("");
       return true;
     }
-    addLine("error", "", "Not sent: not connected right now.");
+    note("Not sent: disconnected. It will not be sent automatically; press Send again once connected.");
     return false;
   }
 
@@ -202,7 +272,10 @@
   $("say-form").addEventListener("submit", (e) => {
     e.preventDefault();
     const text = $("text").value.trim();
-    if (text && send({ type: "say", text: text })) $("text").value = "";
+    if (text && send({ type: "say", text: text })) {
+      unconfirmed.push(text);
+      $("text").value = "";
+    }
   });
   $("switch-form").addEventListener("submit", (e) => {
     e.preventDefault();
@@ -211,6 +284,7 @@
   $("leave").addEventListener("click", () => {
     leaving = true;
     clearTimeout(retryTimer);
+    clearInterval(countdown);
     if (ws) {
       ws.close(1000, "bye");
     } else {
