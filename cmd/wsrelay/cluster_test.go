@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -89,6 +90,11 @@ func TestEmbeddedNATSFlags(t *testing.T) {
 	os.WriteFile(short, []byte("tiny\n"), 0o600)
 	good := filepath.Join(t.TempDir(), "good")
 	os.WriteFile(good, []byte(testSecret+"\n"), 0o600)
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
 	for _, c := range []struct {
 		env  string // WSRELAY_CLUSTER_SECRET
 		args []string
@@ -104,6 +110,8 @@ func TestEmbeddedNATSFlags(t *testing.T) {
 		{testSecret, []string{"--nats-listen", "127.0.0.1:0", "--nats-cluster-listen", "127.0.0.1:0", "--nats-routes", "tls://127.0.0.1:1"}, "want nats://HOST:PORT"},
 		{testSecret, []string{"--cluster", "nats://127.0.0.1:1", "--nats-routes", "nats://127.0.0.1:1"}, "they need --nats-listen"},
 		{testSecret, []string{"--nats-listen", "127.0.0.1:99999"}, "bad port"},
+		{testSecret, []string{"--nats-listen", "127.0.0.1:0", "--nats-cluster-listen", busy.Addr().String(), "--nats-routes", "nats://" + busy.Addr().String()},
+			"embedded NATS: Error listening on router port"},
 	} {
 		t.Setenv("WSRELAY_CLUSTER_SECRET", c.env)
 		args := append(append([]string{"run", "--node", "x"}, c.args...), dir)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -36,6 +37,8 @@ type serverLog struct {
 
 	mu      sync.Mutex
 	formats map[string]*repeat // by format; at most maxFormats
+
+	fatal atomic.Pointer[string] // the first fatal error's text
 }
 
 type repeat struct {
@@ -85,9 +88,17 @@ func (l *serverLog) line(level slog.Level, format string, v []any) {
 
 func (l *serverLog) Noticef(format string, v ...any) { l.line(slog.LevelDebug, format, v) }
 func (l *serverLog) Warnf(format string, v ...any)   { l.line(slog.LevelWarn, format, v) }
-func (l *serverLog) Fatalf(format string, v ...any)  { l.line(slog.LevelError, format, v) }
-func (l *serverLog) Errorf(format string, v ...any)  { l.line(slog.LevelError, format, v) }
-func (l *serverLog) Debugf(format string, v ...any)  { l.line(slog.LevelDebug, format, v) }
+
+// Fatalf is an error line; the first also keeps its text for serve,
+// since nats-server expects its logger to end the process here (it does
+// so when it cannot listen for routes, say) and would go on half started.
+func (l *serverLog) Fatalf(format string, v ...any) {
+	msg := fmt.Sprintf(format, v...)
+	l.fatal.CompareAndSwap(nil, &msg)
+	l.line(slog.LevelError, "%s", []any{msg})
+}
+func (l *serverLog) Errorf(format string, v ...any) { l.line(slog.LevelError, format, v) }
+func (l *serverLog) Debugf(format string, v ...any) { l.line(slog.LevelDebug, format, v) }
 
 // Tracef is never written: traces show every protocol message, with
 // their payloads.

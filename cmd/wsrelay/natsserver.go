@@ -175,8 +175,19 @@ func (cn *clusterNode) serve(e embedded, log *slog.Logger) (string, error) {
 	sl := newServerLog(log)
 	cn.srv.SetLoggerV2(sl, sl.log.Enabled(context.Background(), slog.LevelDebug), false, false)
 	go cn.srv.Start()
-	if !cn.srv.ReadyForConnections(10 * time.Second) {
-		return "", fmt.Errorf("embedded NATS did not start at %s (is the address in use?)", e.listen)
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if msg := sl.fatal.Load(); msg != nil {
+			return "", fmt.Errorf("embedded NATS: %s", *msg)
+		}
+		if cn.srv.ReadyForConnections(100 * time.Millisecond) {
+			break
+		}
+		if time.Now().After(deadline) {
+			return "", fmt.Errorf("embedded NATS did not start at %s (is the address in use?)", e.listen)
+		}
+	}
+	if msg := sl.fatal.Load(); msg != nil {
+		return "", fmt.Errorf("embedded NATS: %s", *msg)
 	}
 	args := []any{"url", cn.srv.ClientURL(), "store", o.StoreDir}
 	if servers > 0 {
