@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/wsrelay/wsrelay/cluster"
 	"github.com/wsrelay/wsrelay/internal/natstest"
 	"github.com/wsrelay/wsrelay/internal/poll"
@@ -144,5 +146,60 @@ func TestThreeServersLoseEachInTurn(t *testing.T) {
 		waitPeers(t, nodes...)
 		kept[k] = "back-" + lost // its earlier run's names were released as it started
 		register(k, kept[k], 0, 1, 2)
+	}
+}
+
+// TestTwoServersKeepNamesOnTheBucketsServer: two nodes on two routed
+// servers, the names' bucket in one copy (JetStream cannot keep two with
+// a majority of two). The node whose server does not hold the bucket is
+// lost, its server with it: the other node sees it down and still
+// registers names, which its processes' lookups find.
+func TestTwoServersKeepNamesOnTheBucketsServer(t *testing.T) {
+	if testing.Short() {
+		t.Skip("elects JetStream leaders among two servers")
+	}
+	c := natstest.StartCluster(t, 2)
+	nodes := make([]*testNode, 2)
+	names := make([]*cluster.Names, 2)
+	for i := range nodes {
+		poll.Until(t, jsTimeout, fmt.Sprintf("server %d current", i), func() bool { return c.Current(i) })
+		tn, nm := joinNode(t, c.Servers[i].ClientURL(), string(rune('a'+i)), nil, nil, true)
+		t.Cleanup(func() { tn.stop(t) })
+		nodes[i], names[i] = tn, nm
+	}
+	waitPeers(t, nodes...)
+	js, err := jetstream.New(nodes[0].nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	s, err := js.Stream(ctx, "KV_wsrelay_names")
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(ctx)
+	if err != nil || info.Cluster == nil {
+		t.Fatalf("the bucket's stream: %+v, %v", info, err)
+	}
+	keep := slices.Index([]string{"s0", "s1"}, info.Cluster.Leader)
+	if keep < 0 || len(info.Cluster.Replicas) != 0 {
+		t.Fatalf("the bucket is on %q with %d other copies; want s0 or s1, alone", info.Cluster.Leader, len(info.Cluster.Replicas))
+	}
+	lost := 1 - keep
+
+	nodes[lost].nc.Close()
+	c.Stop(lost)
+	poll.Until(t, jsTimeout, "the survivor sees the lost node down", func() bool {
+		return !slices.Contains(nodes[keep].tr.Peers(), nodes[lost].name)
+	})
+	p := proctest.Spawn(t, nodes[keep].node, host, nil)
+	poll.Until(t, jsTimeout, "the survivor registers a name", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		return names[keep].Register(ctx, "after-the-loss", p.PID) == nil
+	})
+	if got, ok := names[keep].LookupName("after-the-loss"); !ok || got != p.PID {
+		t.Fatalf("lookup after the loss: %v %v", got, ok)
 	}
 }
