@@ -172,7 +172,7 @@ func (cn *clusterNode) join(ctx context.Context, n *process.Node, log *slog.Logg
 			return ctx.Err()
 		}
 		if time.Since(told) >= 30*time.Second {
-			log.Info("waiting for the embedded NATS servers: JetStream needs a majority of them up, and all three the first time",
+			log.Info("waiting for the embedded NATS servers: JetStream needs a majority of them up, and three the first time the names are made (three copies)",
 				"servers", cn.servers, "error", err)
 			told = time.Now()
 		}
