@@ -1,6 +1,10 @@
 package cluster
 
-import "github.com/wsrelay/wsrelay/process"
+import (
+	"encoding/binary"
+
+	"github.com/wsrelay/wsrelay/process"
+)
 
 // EncodeBatch encodes sigs as a batch from node from (incarnation inc) to
 // any incarnation of its receiver: tests play a peer that lies with it.
@@ -21,6 +25,22 @@ func (nm *Names) Swept() uint64 { return nm.swept.Load() }
 
 // KindLost is the control signal "batches between us may have been lost".
 const KindLost = kindLost
+
+// EncodeHeartbeat encodes a heartbeat of node name, incarnation inc:
+// tests forge one with it.
+func EncodeHeartbeat(name string, inc uint64) []byte {
+	b := []byte{wireVersion}
+	b = binary.LittleEndian.AppendUint64(b, inc)
+	b = append(b, 0)
+	return appendString(b, name)
+}
+
+// HeartbeatSubject is the subject of the heartbeats.
+func (t *Transport) HeartbeatSubject() string { return t.heartbeatSubject() }
+
+// SetIncarnation replaces t's incarnation before it starts: a test plays
+// a host whose clock went back, or a number made up.
+func (t *Transport) SetIncarnation(inc uint64) { t.inc = inc }
 
 // EncodePart encodes a batch from node from (incarnation inc) holding one
 // part: piece, at off of total bytes of signals. Tests play a peer that

@@ -135,20 +135,21 @@ func TestConnectionCutBothSides(t *testing.T) {
 	}
 }
 
-// TestRestartIsNewIncarnation: a node restarted under the same name takes
-// the old incarnation down at once, and what is sent to the old
-// incarnation's PIDs reaches none of the new one's processes.
+// TestRestartIsNewIncarnation: a node restarted under the same name
+// before the others took its old incarnation for lost is admitted once
+// they do (the old one's watchers hear noconnection first), and what is
+// sent to the old incarnation's PIDs reaches none of the new one's
+// processes.
 func TestRestartIsNewIncarnation(t *testing.T) {
 	t.Parallel()
 	s := startNATS(t)
-	slow := &cluster.Options{HeartbeatInterval: 50 * time.Millisecond, HeartbeatTimeout: time.Hour}
-	a, b1 := startNode(t, s, "a", slow), startNode(t, s, "b", slow)
+	a, b1 := startNode(t, s, "a", nil), startNode(t, s, "b", nil)
 	waitPeers(t, a, b1)
 	old := proctest.Spawn(t, b1.node, host, nil)
 	mon, trap := watchers(t, a, old)
 
-	b1.nc.Close() // gone without a goodbye; the timeout is an hour
-	b2 := startNode(t, s, "b", slow)
+	b1.nc.Close() // gone without a goodbye
+	b2 := startNode(t, s, "b", nil)
 	expectNoConnection(t, mon, trap, old.PID, time.Now())
 	waitPeers(t, a, b2)
 

@@ -1,9 +1,18 @@
 package cluster_test
 
 import (
+	"context"
+	"math"
+	"slices"
 	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
 
 	"github.com/wsrelay/wsrelay/cluster"
+	"github.com/wsrelay/wsrelay/internal/clustertest"
+	"github.com/wsrelay/wsrelay/internal/natstest"
+	"github.com/wsrelay/wsrelay/internal/poll"
 	"github.com/wsrelay/wsrelay/internal/proctest"
 	"github.com/wsrelay/wsrelay/pid"
 	"github.com/wsrelay/wsrelay/process"
@@ -56,5 +65,122 @@ func TestRelationSignalsMustComeFromTheirSendersNode(t *testing.T) {
 	}
 	if got, want := b.tr.Stats().Misattributed, uint64(len(forged)-1); got != want {
 		t.Fatalf("Misattributed = %d, want %d", got, want)
+	}
+}
+
+// TestForgedHeartbeatsAreBounded: heartbeats forged by a connection that
+// is no node, naming node b (up, holding a claim) with the greatest
+// incarnation and with another one, and naming node d (not started) with
+// the greatest incarnation, take nobody down: b stays up for a and c, for
+// longer than the heartbeat timeout, its watchers hear nothing and its
+// claim stays its own, so what runs under it runs once. The forged d is
+// up for one timeout, and the real d, started meanwhile with the least
+// incarnation, is admitted once it expires.
+func TestForgedHeartbeatsAreBounded(t *testing.T) {
+	t.Parallel()
+	s := natstest.StartJetStream(t)
+	url := s.ClientURL()
+	var a, b, c *testNode
+	var names = map[string]*cluster.Names{}
+	for _, n := range []**testNode{&a, &b, &c} {
+		name := string(rune('a' + len(names)))
+		tn, nm := joinNode(t, url, name, nil, nil, true)
+		t.Cleanup(func() { tn.stop(t) })
+		*n, names[name] = tn, nm
+	}
+	waitPeers(t, a, b, c)
+	holder := proctest.Spawn(t, b.node, host, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := names["b"].Claim(ctx, "{service}once", holder.PID); err != nil {
+		t.Fatal(err)
+	}
+	var watchersOfB []*proctest.Probe
+	for _, n := range []*testNode{a, c} {
+		w := proctest.Spawn(t, n.node, host, nil)
+		w.Monitor(holder.PID)
+		watchersOfB = append(watchersOfB, w)
+		poll.Until(t, timeout, "the claim reaches "+n.name, func() bool {
+			p, ok := names[n.name].LookupName("{service}once")
+			return ok && p == holder.PID
+		})
+	}
+
+	forger, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer forger.Close()
+	subject := a.tr.HeartbeatSubject()
+	for _, hb := range [][]byte{
+		cluster.EncodeHeartbeat("b", math.MaxUint64),
+		cluster.EncodeHeartbeat("b", b.tr.Incarnation()+1),
+		cluster.EncodeHeartbeat("d", math.MaxUint64),
+		cluster.EncodeHeartbeat("marker", 7), // heard after the others
+	} {
+		if err := forger.Publish(subject, hb); err != nil {
+			t.Fatal(err)
+		}
+	}
+	seen := func(n *testNode, name string) bool { return slices.Contains(n.tr.Peers(), name) }
+	poll.Until(t, timeout, "a and c hear the forged heartbeats", func() bool { return seen(a, "marker") && seen(c, "marker") })
+	d := startNodeInc(t, url, "d", 1) // a host whose clock went back, or a forger's greater number: d is admitted all the same
+	poll.Until(t, timeout, "the forged nodes, silent, are down a timeout later", func() bool {
+		return !seen(a, "marker") && !seen(c, "marker")
+	})
+	waitPeers(t, a, b, c, d)
+	for i, w := range watchersOfB {
+		var pending bool
+		w.Run(func(p *process.Process) { _, pending, _ = p.TryReceiveEvent() })
+		if pending || len(w.Events) > 0 {
+			t.Errorf("a watcher of b's process on %s heard of it: b was taken down", []string{"a", "c"}[i])
+		}
+	}
+	for _, n := range []string{"a", "c"} {
+		if p, ok := names[n].LookupName("{service}once"); !ok || p != holder.PID {
+			t.Errorf("%s: the claim is held by %v (%v), want b's %v", n, p, ok, holder.PID)
+		}
+	}
+}
+
+// startNodeInc is startNode with the incarnation inc, through the NATS at
+// url.
+func startNodeInc(t *testing.T, url, name string, inc uint64) *testNode {
+	t.Helper()
+	m := clustertest.Join(t, url, name, nil)
+	m.Transport.SetIncarnation(inc)
+	n, err := process.NewNode(&process.Options{Name: name, Transport: m.Transport})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.AddHost(host, nil); err != nil {
+		t.Fatal(err)
+	}
+	m.Start(t, n, false)
+	tn := &testNode{name: name, node: n, tr: m.Transport, nc: m.Conn}
+	t.Cleanup(func() { tn.stop(t) })
+	return tn
+}
+
+// TestRestartWithClockBack: a node restarted with a lesser incarnation
+// than its last one (its host's clock went back) is admitted once the
+// last one is lost, and its processes are reachable.
+func TestRestartWithClockBack(t *testing.T) {
+	t.Parallel()
+	s := startNATS(t)
+	a := startNode(t, s, "a", nil)
+	b1 := startNodeInc(t, s.ClientURL(), "b", 1<<62)
+	waitPeers(t, a, b1)
+	old := proctest.Spawn(t, b1.node, host, nil)
+	mon, trap := watchers(t, a, old)
+	b1.nc.Close() // killed
+	b2 := startNodeInc(t, s.ClientURL(), "b", 1<<40)
+	expectNoConnection(t, mon, trap, old.PID, time.Now())
+	waitPeers(t, a, b2)
+	fresh := proctest.Spawn(t, b2.node, host, nil)
+	sender := proctest.Spawn(t, a.node, host, nil)
+	sender.Send(fresh.PID.String(), "hello", value.Nil())
+	if m := fresh.Next("hello"); m.From != sender.PID {
+		t.Fatalf("got %+v", m)
 	}
 }

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"encoding/binary"
+	"math/rand/v2"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -17,9 +18,9 @@ import (
 // flags: hbHello (a node starting: answer with your heartbeat now, so it
 // learns its peers at once) and hbBye (a node leaving on purpose: down at
 // the next expiry check, unless the goodbye in its batch stream, kindBye,
-// took it down already, in order after its last signals). A node is up from its first heartbeat until it is silent for
-// HeartbeatTimeout, says bye, or a newer incarnation of its name appears.
-// Going down, its PIDs' watchers and links on this node hear
+// took it down already, in order after its last signals). A node is up
+// from its first heartbeat until it is silent for HeartbeatTimeout or
+// says bye. Going down, its PIDs' watchers and links on this node hear
 // noconnection (process.Node.NodeDown) and what waited to be sent to it
 // is dropped; sends to it fail with ErrNodeDown.
 //
@@ -31,6 +32,42 @@ import (
 // already forgot the other's relations before taking it back, so a reset
 // that arrives within HeartbeatTimeout of taking its sender back is
 // ignored: acting on it would drop relations made since.
+//
+// Incarnations. A node's incarnation is a random number drawn when its
+// transport is made (newIncarnation): it tells one run of a node from the
+// next, and nothing else. It is no clock reading, so a host whose clock
+// went back, or a clock far ahead, changes nothing, and no incarnation is
+// "newer" than another: an order would let one heartbeat claiming the
+// greatest incarnation shut the name's real node out for good, since
+// every later incarnation of it would rank below.
+//
+// The rule: while a node name is up as incarnation i, a heartbeat of that
+// name with any other incarnation j is ignored (logged, 1st, 2nd, 4th…);
+// j is admitted by the first heartbeat it sends after i is down, that is
+// after i was silent for HeartbeatTimeout or said goodbye. Batches from
+// j meanwhile are dropped as stale, and j is sent kindReset when it is
+// admitted (it may have made relations here that were dropped). What one
+// heartbeat, forged or late, can do, case by case:
+//
+//   - the name is up as i, j ≠ i: nothing. The real node stays up as long
+//     as it keeps its heartbeats, so no forged heartbeat takes a live node
+//     down, runs its cluster services a second time, or outlasts anything.
+//   - the name is down or unknown: j is admitted and, sending no second
+//     heartbeat, is down again HeartbeatTimeout later. A real incarnation
+//     starting meanwhile is admitted then. So one message delays a node's
+//     admission by at most HeartbeatTimeout, whatever number it claims.
+//   - j = i, the real incarnation (replayed): it keeps i up one timeout
+//     longer than its last real heartbeat; a goodbye takes it down, to be
+//     taken back with a reset at its next heartbeat.
+//
+// A node restarted before the others took its old incarnation for lost
+// (a crash and a restart within the timeout) waits until they do: at
+// most HeartbeatTimeout after the old one's last heartbeat. One restarted
+// after a goodbye is admitted at once. Two live nodes under one name (a
+// mistake, logged by both) do not take turns: the one seen up first stays.
+// The nodes of one NATS are trusted not to forge (the NATS credentials
+// keep others out; see docs/cluster.md): the rule bounds the damage of a
+// forged or replayed heartbeat, not of a forged batch.
 
 const (
 	hbHello byte = 1 << iota
@@ -225,45 +262,68 @@ func (t *Transport) onHeartbeat(m *nats.Msg) {
 		t.wg.Add(1)
 		go p.run(t)
 	}
-	var downWhy string
 	admit := false
 	switch {
-	case inc < p.inc || inc < p.downInc:
-		// A late heartbeat of an earlier incarnation.
-	case flags&hbBye != 0:
+	case p.up && p.inc == inc && flags&hbBye != 0:
 		// The goodbye in its batch stream (kindBye) takes it down after
 		// its last signals; this one, on another subscription, might
 		// overtake them, so it only makes the next expiry check (within
 		// a heartbeat interval) take the node down if that has not come.
-		if p.up && p.inc == inc {
-			p.lastSeen = time.Time{}
-		}
+		p.lastSeen = time.Time{}
 	case p.up && p.inc == inc:
 		p.lastSeen = time.Now()
-	case p.up: // a newer incarnation: the old one is gone
-		t.markDown(p)
-		downWhy = "restarted as a new incarnation"
-		admit = true
+	case p.up:
+		// Another incarnation of a name that is up: ignored until the
+		// one up is down (see Incarnations above).
+		t.rival(p, inc)
+	case flags&hbBye != 0:
+		// The goodbye of a node that is not up: nothing to take down.
 	default:
 		admit = true
 	}
-	if admit && downWhy == "" {
+	if admit {
 		t.admit(p, inc)
 	}
 	t.mu.Unlock()
 
-	if downWhy != "" {
-		t.peerDown(p, downWhy)
-		if admit {
-			t.mu.Lock()
-			if t.running && !p.up && inc > p.inc {
-				t.admit(p, inc)
-			}
-			t.mu.Unlock()
-		}
-	}
 	if flags&hbHello != 0 {
 		t.publishHeartbeat(0)
+	}
+}
+
+// rival logs a heartbeat of p's name with incarnation inc, not the one up
+// (1st, 2nd, 4th… per peer): a node restarted before the others took its
+// old incarnation for lost, a second node under one name, or a forgery.
+func (t *Transport) rival(p *peer, inc uint64) {
+	if n := p.rivals.Add(1); n&(n-1) == 0 {
+		t.log.Warn("cluster: a heartbeat names a node that is up with another incarnation; ignored until that one is down",
+			"node", p.name, "incarnation", p.inc, "other_incarnation", inc, "ignored_so_far", n)
+	}
+}
+
+// staleSender reports whether a batch from incarnation inc of node must
+// be dropped: node is up as another incarnation. That one is owed a reset
+// when it is admitted (it took this node up and may have made relations
+// in the batches dropped). A node down or unknown is not refused: it has
+// no relations here to outlive (see Incarnations above).
+func (t *Transport) staleSender(node string, inc uint64) bool {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	p := t.peers[node]
+	if p == nil || !p.up || inc == p.inc {
+		return false
+	}
+	p.resetOwed.Store(inc)
+	return true
+}
+
+// newIncarnation draws a node's incarnation: random, never 0 (which
+// heartbeats may not carry).
+func newIncarnation() uint64 {
+	for {
+		if inc := rand.Uint64(); inc != 0 {
+			return inc
+		}
 	}
 }
 
@@ -288,10 +348,12 @@ func (t *Transport) evictLocked() bool {
 }
 
 // admit records p up as incarnation inc; t.mu is held. A node that comes
-// back as the incarnation this node declared down is sent kindReset
+// back as the incarnation this node declared down, or whose batches were
+// dropped while another incarnation of its name was up, is sent kindReset
 // before anything else can be queued for it.
 func (t *Transport) admit(p *peer, inc uint64) {
-	reset := p.downInc == inc
+	owed := p.resetOwed.Swap(0) == inc
+	reset := p.downInc == inc || owed
 	p.up, p.inc, p.lastSeen = true, inc, time.Now()
 	p.toInc.Store(inc)
 	p.backAt = time.Time{}

@@ -148,7 +148,7 @@ func (nm *Names) Start(ctx context.Context) error {
 // bucketConfig is the configuration of the names bucket, <cluster>_names:
 // one value per key (the holder), no history.
 func (nm *Names) bucketConfig() jetstream.KeyValueConfig {
-	return jetstream.KeyValueConfig{Bucket: nm.t.opts.Cluster + "_names", History: 1}
+	return jetstream.KeyValueConfig{Bucket: nm.t.opts.Cluster + "_names", History: 1, Replicas: nm.t.opts.NamesReplicas}
 }
 
 // peerDown releases a lost node's names, away from the caller's goroutine

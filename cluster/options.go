@@ -54,6 +54,11 @@ type Options struct {
 	// the interval, and 500 ms: a node cut off must notice, by its own
 	// heartbeats not coming back, before the others take it for lost.
 	HeartbeatTimeout time.Duration
+	// NamesReplicas is how many JetStream servers keep a copy of the
+	// cluster-wide names' bucket (NewNames): 3 on a JetStream cluster of
+	// three servers or more, so the names outlive any one of them. It
+	// applies when the bucket is made or updated at Start. Default 1.
+	NamesReplicas int
 }
 
 func (o Options) withDefaults() (Options, error) {

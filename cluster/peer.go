@@ -49,6 +49,10 @@ type peer struct {
 	downInc  uint64    // incarnation last declared down
 	lastSeen time.Time // last heartbeat
 	backAt   time.Time // when it came back without a restart (see membership.go)
+	// resetOwed: an incarnation of this name whose batches were dropped
+	// while another was up; rivals: heartbeats of other incarnations
+	// ignored while one was up (see membership.go).
+	resetOwed, rivals atomic.Uint64
 
 	mu      sync.Mutex
 	down    bool     // marked down and not admitted again: enqueue refuses (written with Transport.mu held too)

@@ -5,11 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"testing"
-	"time"
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/wsrelay/wsrelay/cluster"
 	"github.com/wsrelay/wsrelay/internal/poll"
 	"github.com/wsrelay/wsrelay/internal/proctest"
 	"github.com/wsrelay/wsrelay/process"
@@ -50,43 +48,44 @@ func TestPeerTableForgetsDownNodes(t *testing.T) {
 	waitPeers(t, a, b)
 }
 
-// TestOldIncarnationIgnored: an earlier incarnation of a node that still
-// runs beside the new one (it was not stopped) is lost for the other
-// nodes: a monitor it makes afterwards is not recorded, so its notice does
-// not fire, as a second one, when the new incarnation is lost.
-func TestOldIncarnationIgnored(t *testing.T) {
+// TestRivalIncarnationWaits: a second incarnation of a node name that is
+// up (the old one still runs beside it: two nodes under one name) is not
+// admitted while the old one keeps its heartbeats: the old one's
+// processes stay reachable, and what the new one sends is dropped. Once
+// the old one is lost, its watchers hear noconnection, the new one is
+// admitted, and it is told to reset (its earlier monitor was dropped:
+// its watcher hears noconnection rather than waiting for good).
+func TestRivalIncarnationWaits(t *testing.T) {
 	t.Parallel()
 	s := startNATS(t)
-	slow := &cluster.Options{HeartbeatInterval: 50 * time.Millisecond, HeartbeatTimeout: time.Hour}
-	a, b1 := startNode(t, s, "a", slow), startNode(t, s, "b", slow)
+	a, b1 := startNode(t, s, "a", nil), startNode(t, s, "b", nil)
 	waitPeers(t, a, b1)
 	target := proctest.Spawn(t, a.node, host, nil)
-	marker := proctest.Spawn(t, a.node, host, nil)
 	old := proctest.Spawn(t, b1.node, host, nil)
 	target.Monitor(old.PID)
 	old.Send(target.PID.String(), "sync", value.Nil())
 	target.Next("sync")
 
-	b2 := startNode(t, s, "b", slow) // b1 keeps running
-	if ev := target.Event(); ev.Kind != process.EventExit || !errors.Is(ev.Result.Err, process.ErrNoConnection) {
-		t.Fatalf("event %+v, want EXIT noconnection: a took b2 for b1", ev)
-	}
-	in := a.tr.Stats().BatchesIn
-	zombie := proctest.Spawn(t, b1.node, host, nil)
-	var err error
-	zombie.Run(func(p *process.Process) { err = p.MonitorNotice(target.PID, "bye", value.Nil()) })
-	if err != nil {
-		t.Fatal(err)
-	}
-	poll.Until(t, timeout, "a receives b1's batch", func() bool { return a.tr.Stats().BatchesIn > in })
-	waitPeers(t, a, b2) // b2 sends to a below: it must have heard a first
+	b2 := startNode(t, s, "b", nil) // b1 keeps running
+	waitPeers(t, b2, a)             // b2 sees a; a keeps b1
+	stale := a.tr.Stats().Stale
 	fresh := proctest.Spawn(t, b2.node, host, nil)
-	target.Monitor(fresh.PID)
-	fresh.Send(target.PID.String(), "sync", value.Nil()) // after b1's batch: a has handled it
-	target.Next("sync")
+	fresh.Monitor(target.PID) // dropped by a: b1 is the b it sees up
+	poll.Until(t, timeout, "a drops b2's batch", func() bool { return a.tr.Stats().Stale > stale })
+	target.Send(old.PID.String(), "still here", value.Nil())
+	if m := old.Next("still here"); m.From != target.PID {
+		t.Fatalf("b1's process got %+v", m)
+	}
 
-	_ = b2.tr.Close() // b is lost again
-	if leaves := leavesAfterLossTopic(t, target, marker, "bye"); len(leaves) != 0 {
-		t.Fatalf("after b2 was lost the target got %d notice(s) from b1's process, which was lost already", len(leaves))
+	b1.nc.Close() // b1 is lost, without a goodbye
+	if ev := target.Event(); ev.Kind != process.EventExit || ev.From != old.PID || !errors.Is(ev.Result.Err, process.ErrNoConnection) {
+		t.Fatalf("event %+v, want EXIT noconnection from b1's process", ev)
+	}
+	if ev := fresh.Event(); ev.Kind != process.EventExit || ev.From != target.PID || !errors.Is(ev.Result.Err, process.ErrNoConnection) {
+		t.Fatalf("b2's monitor, dropped by a: event %+v, want EXIT noconnection (the reset)", ev)
+	}
+	fresh.Send(target.PID.String(), "from b2", value.Nil())
+	if m := target.Next("from b2"); m.From != fresh.PID {
+		t.Fatalf("target got %+v", m)
 	}
 }

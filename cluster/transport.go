@@ -20,7 +20,7 @@ type Transport struct {
 	nc   *nats.Conn
 	opts Options
 	log  *slog.Logger
-	inc  uint64      // this incarnation: its start time in ns, so a restart is newer
+	inc  uint64      // this incarnation: random, drawn at New (see membership.go)
 	asm  reassembler // big batches from other nodes, in parts (parts.go)
 	// maxSignal bounds the signals this node sends: MaxSignal (0 too); a
 	// test lowers it rather than build 64 MiB signals.
@@ -86,7 +86,7 @@ func New(nc *nats.Conn, opts *Options) (*Transport, error) {
 		// heartbeats: with NoEcho it would never hear them.
 		return nil, fmt.Errorf("cluster: the NATS connection was made with nats.NoEcho(); a node must hear its own heartbeats to know it is connected")
 	}
-	t := &Transport{nc: nc, opts: o, log: o.Logger, inc: uint64(time.Now().UnixNano()), peers: map[string]*peer{}, epoch: time.Now()}
+	t := &Transport{nc: nc, opts: o, log: o.Logger, inc: newIncarnation(), peers: map[string]*peer{}, epoch: time.Now()}
 	t.droppedBatches = t.subDropped
 	// A batch passing the server's max payload still goes, in parts; but
 	// batches of small signals should fit one NATS message, and never
@@ -312,8 +312,8 @@ func (t *Transport) Peers() []string {
 	return out
 }
 
-// Incarnation returns this incarnation's number: its start time in
-// nanoseconds, so that a node restarted under the same name is newer.
+// Incarnation returns this incarnation's number, drawn at random when the
+// transport was made: a node restarted under the same name has another.
 func (t *Transport) Incarnation() uint64 { return t.inc }
 
 // Stats are the transport's counters.
@@ -377,9 +377,9 @@ func (t *Transport) onBatch(m *nats.Msg) {
 			t.stats.stale.Add(1) // meant for an earlier incarnation of this node
 			return false
 		}
-		if t.olderIncarnation(h.from, h.fromInc) {
-			// Its processes were declared lost; a relation it made now
-			// would outlive it (until the next incarnation is lost).
+		if t.staleSender(h.from, h.fromInc) {
+			// Another incarnation of its name is up here: a relation it
+			// made now would outlive its own loss (membership.go).
 			t.stats.stale.Add(1)
 			return false
 		}
@@ -443,16 +443,6 @@ func (t *Transport) misattributed(from string, s process.Signal) {
 		t.log.Debug("cluster: dropped a relation signal whose sender is not on the node that sent it",
 			"from_node", from, "kind", int(s.Kind), "sender", s.From.String(), "receiver", s.To.String(), "dropped_so_far", n)
 	}
-}
-
-// olderIncarnation reports whether inc is older than the incarnation of
-// node this node has admitted: the old one is gone for good, even if it
-// still runs beside the new one.
-func (t *Transport) olderIncarnation(node string, inc uint64) bool {
-	t.mu.RLock()
-	defer t.mu.RUnlock()
-	p := t.peers[node]
-	return p != nil && inc < p.inc
 }
 
 // peerBye handles a node's goodbye in its batch stream: it is down at

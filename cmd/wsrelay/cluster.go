@@ -6,9 +6,8 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
-	"strconv"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -20,17 +19,26 @@ import (
 )
 
 // clusterFlags are run's flags for joining a cluster (docs/cluster.md).
+// Each has an environment variable, read when the flag is not given.
 type clusterFlags struct {
-	url, creds, listen, store *string
+	url, creds, listen, store, routes, routeListen, secretFile *string
 }
 
 func addClusterFlags(fs *flag.FlagSet) *clusterFlags {
 	return &clusterFlags{
 		url: fs.String("cluster", os.Getenv("WSRELAY_CLUSTER"),
 			"join a cluster through the NATS at this URL: nats://[user:password@]HOST:PORT[,...], tls:// for TLS (env WSRELAY_CLUSTER); --node names this node (env WSRELAY_NODE)"),
-		creds:  fs.String("nats-creds", "", "NATS credentials file (.creds) used with --cluster"),
-		listen: fs.String("nats-listen", "", "also run an embedded NATS server (JetStream on) at this address, which other nodes join with --cluster nats://ADDR"),
-		store:  fs.String("nats-store", "", "JetStream store directory of the embedded NATS (default: a temporary directory, removed at exit)"),
+		creds: fs.String("nats-creds", os.Getenv("WSRELAY_NATS_CREDS"), "NATS credentials file (.creds) used with --cluster (env WSRELAY_NATS_CREDS)"),
+		listen: fs.String("nats-listen", os.Getenv("WSRELAY_NATS_LISTEN"),
+			"run an embedded NATS server (JetStream on) at this address and join the cluster through it; needs the cluster secret (env WSRELAY_NATS_LISTEN)"),
+		store: fs.String("nats-store", os.Getenv("WSRELAY_NATS_STORE"),
+			"JetStream store directory of the embedded NATS (default: a temporary directory, removed at exit) (env WSRELAY_NATS_STORE)"),
+		routes: fs.String("nats-routes", os.Getenv("WSRELAY_NATS_ROUTES"),
+			"route the embedded NATS to the other nodes' embedded servers: nats://HOST:PORT[,...], every node's --nats-cluster-listen address, this node's included (env WSRELAY_NATS_ROUTES)"),
+		routeListen: fs.String("nats-cluster-listen", os.Getenv("WSRELAY_NATS_CLUSTER_LISTEN"),
+			"the embedded NATS listens here for the other embedded servers' routes; goes with --nats-routes (env WSRELAY_NATS_CLUSTER_LISTEN)"),
+		secretFile: fs.String("cluster-secret-file", os.Getenv("WSRELAY_CLUSTER_SECRET_FILE"),
+			"file holding the cluster secret, which embedded NATS servers require of nodes and routes (env WSRELAY_CLUSTER_SECRET_FILE, or the secret itself in WSRELAY_CLUSTER_SECRET)"),
 	}
 }
 
@@ -42,6 +50,12 @@ type clusterNode struct {
 	nc    *nats.Conn
 	tr    *cluster.Transport
 	names *cluster.Names
+	// servers is the number of embedded servers routed together (0: no
+	// embedded server, or one alone): the names wait for their
+	// JetStream's majority instead of giving up.
+	servers int
+	stop    chan struct{} // closed by close: ends watchCurrent
+	wg      sync.WaitGroup
 }
 
 // connect starts the embedded NATS (--nats-listen) and connects to NATS.
@@ -50,8 +64,8 @@ type clusterNode struct {
 // --node does not.
 func (f *clusterFlags) connect(fs *flag.FlagSet, node *string, log *slog.Logger) (cn *clusterNode, err error) {
 	if *f.url == "" && *f.listen == "" {
-		if *f.creds != "" || *f.store != "" {
-			return nil, errors.New("--nats-creds and --nats-store need --cluster or --nats-listen")
+		if *f.creds != "" || *f.store != "" || *f.routes != "" || *f.routeListen != "" {
+			return nil, errors.New("--nats-creds, --nats-store, --nats-routes and --nats-cluster-listen need --cluster or --nats-listen")
 		}
 		return nil, nil
 	}
@@ -63,6 +77,10 @@ func (f *clusterFlags) connect(fs *flag.FlagSet, node *string, log *slog.Logger)
 	if *node == "local" || *node == "" {
 		return nil, errors.New("a node of a cluster needs a name of its own: --node NAME (or WSRELAY_NODE)")
 	}
+	secret, err := f.secret()
+	if err != nil {
+		return nil, err
+	}
 	cn = &clusterNode{}
 	defer func() {
 		if err != nil {
@@ -70,57 +88,42 @@ func (f *clusterFlags) connect(fs *flag.FlagSet, node *string, log *slog.Logger)
 			cn = nil
 		}
 	}()
+	opts := append([]nats.Option{nats.Name("wsrelay " + *node), nats.MaxReconnects(-1), nats.ReconnectWait(250 * time.Millisecond)},
+		clientLogOptions(log)...)
 	url := *f.url
 	if *f.listen != "" {
-		if *f.url != "" {
-			return cn, errors.New("give --nats-listen or --cluster, not both: the other nodes join the embedded NATS")
+		if *f.url != "" || *f.creds != "" {
+			return cn, errors.New("give --nats-listen or --cluster (with --nats-creds), not both: a node with an embedded NATS joins the cluster through it")
 		}
-		if url, err = cn.serve(*f.listen, *f.store, log); err != nil {
+		if secret == "" {
+			return cn, errNoSecret
+		}
+		e := embedded{node: *node, listen: *f.listen, store: *f.store, routes: *f.routes, routeListen: *f.routeListen, secret: secret}
+		if url, err = cn.serve(e, log); err != nil {
 			return cn, err
 		}
+	} else if *f.routes != "" || *f.routeListen != "" || *f.store != "" {
+		return cn, errors.New("--nats-store, --nats-routes and --nats-cluster-listen configure the embedded NATS: they need --nats-listen")
 	}
-	opts := []nats.Option{nats.Name("wsrelay " + *node), nats.MaxReconnects(-1), nats.ReconnectWait(250 * time.Millisecond)}
-	if *f.creds != "" {
+	switch {
+	case *f.creds != "":
 		opts = append(opts, nats.UserCredentials(*f.creds))
+	case secret != "":
+		// A URL's own user and password win over these in nats.go.
+		opts = append(opts, nats.UserInfo(nodeUser, secret))
 	}
 	if cn.nc, err = nats.Connect(url, opts...); err != nil {
-		return cn, fmt.Errorf("connect to NATS at %s: %w", url, err)
+		return cn, fmt.Errorf("connect to NATS at %s: %w", redact(url), err)
 	}
-	if cn.tr, err = cluster.New(cn.nc, &cluster.Options{Logger: log}); err != nil {
+	replicas := 1
+	if cn.servers >= 3 {
+		replicas = 3
+	}
+	if cn.tr, err = cluster.New(cn.nc, &cluster.Options{Logger: log, NamesReplicas: replicas}); err != nil {
 		return cn, err
 	}
 	cn.names = cluster.NewNames(cn.tr)
 	return cn, nil
-}
-
-// serve runs the embedded NATS server at addr.
-func (cn *clusterNode) serve(addr, store string, log *slog.Logger) (string, error) {
-	host, portText, err := net.SplitHostPort(addr)
-	if err != nil {
-		return "", fmt.Errorf("--nats-listen %q: %w", addr, err)
-	}
-	port, err := strconv.Atoi(portText)
-	if err != nil || port < 0 || port > 65535 {
-		return "", fmt.Errorf("--nats-listen %q: bad port", addr)
-	}
-	if store == "" {
-		if cn.tmp, err = os.MkdirTemp("", "wsrelay-nats-"); err != nil {
-			return "", err
-		}
-		store = cn.tmp
-	}
-	if port == 0 {
-		port = -1 // any free port
-	}
-	if cn.srv, err = server.NewServer(&server.Options{Host: host, Port: port, JetStream: true, StoreDir: store, NoSigs: true, NoLog: true}); err != nil {
-		return "", fmt.Errorf("embedded NATS: %w", err)
-	}
-	go cn.srv.Start()
-	if !cn.srv.ReadyForConnections(10 * time.Second) {
-		return "", fmt.Errorf("embedded NATS did not start at %s", addr)
-	}
-	log.Info("embedded NATS listening", "url", cn.srv.ClientURL(), "store", store)
-	return cn.srv.ClientURL(), nil
 }
 
 // wire gives the app's node the transport and the cluster names.
@@ -133,6 +136,9 @@ func (cn *clusterNode) wire(o *gateway.Options) {
 
 // join starts the transport with the app's node, then the cluster names
 // (which need JetStream: without it the node runs with local names only).
+// Routed embedded servers have JetStream once a majority of them is up,
+// and the names' bucket of three replicas needs three servers the first
+// time it is made: join waits for them, until ctx ends.
 func (cn *clusterNode) join(ctx context.Context, n *process.Node, log *slog.Logger) error {
 	if cn == nil {
 		return nil
@@ -140,14 +146,63 @@ func (cn *clusterNode) join(ctx context.Context, n *process.Node, log *slog.Logg
 	if err := cn.tr.Start(n); err != nil {
 		return err
 	}
-	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	if err := cn.names.Start(sctx); err != nil {
-		log.Warn("cluster-wide names unavailable; local names only", "error", err)
+	if cn.servers == 0 {
+		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		if err := cn.names.Start(sctx); err != nil {
+			log.Warn("cluster-wide names unavailable; local names only", "error", err)
+			return nil
+		}
+		log.Info("cluster-wide names ready")
 		return nil
 	}
-	log.Info("cluster-wide names ready")
-	return nil
+	var told time.Time
+	for {
+		sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err := cn.names.Start(sctx)
+		cancel()
+		if err == nil {
+			log.Info("cluster-wide names ready")
+			cn.stop = make(chan struct{})
+			cn.wg.Add(1)
+			go cn.watchCurrent(log)
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if time.Since(told) >= 30*time.Second {
+			log.Info("waiting for the embedded NATS servers: JetStream needs a majority of them up, and three the first time the names are made (three copies)",
+				"servers", cn.servers, "error", err)
+			told = time.Now()
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// watchCurrent logs once when the embedded server holds an up-to-date
+// copy of every JetStream stream placed on it (the names' bucket): from
+// then on, the cluster can lose another node and keep its names. A server
+// that restarts catches up from the others in seconds.
+func (cn *clusterNode) watchCurrent(log *slog.Logger) {
+	defer cn.wg.Done()
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if h := cn.srv.Healthz(nil); h != nil && h.Status == "ok" {
+			log.Info("embedded NATS is current with the cluster: another node may stop now")
+			return
+		}
+		select {
+		case <-cn.stop:
+			return
+		case <-tick.C:
+		}
+	}
 }
 
 // close leaves the cluster and stops the embedded NATS. The app's node
@@ -155,6 +210,10 @@ func (cn *clusterNode) join(ctx context.Context, n *process.Node, log *slog.Logg
 func (cn *clusterNode) close() {
 	if cn == nil {
 		return
+	}
+	if cn.stop != nil {
+		close(cn.stop)
+		cn.wg.Wait()
 	}
 	if cn.names != nil {
 		cn.names.Close()

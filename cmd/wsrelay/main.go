@@ -237,7 +237,32 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(sigs)
-	if err := cn.join(ctx, app.Node(), log); err != nil {
+	// Joining may wait for the other nodes' NATS servers: a signal ends
+	// the wait.
+	jctx, jcancel := context.WithCancel(ctx)
+	joined, stopped, watched := make(chan struct{}), make(chan os.Signal, 1), make(chan struct{})
+	go func() {
+		defer close(watched)
+		select {
+		case sig := <-sigs:
+			stopped <- sig
+			jcancel()
+		case <-joined:
+		}
+	}()
+	err = cn.join(jctx, app.Node(), log)
+	close(joined)
+	<-watched
+	jcancel()
+	select {
+	case sig := <-stopped:
+		log.Info("signal received while joining the cluster", "signal", sig.String())
+		app.Shutdown(context.Background()) // built, never started
+		log.Info("stopped")
+		return 0
+	default:
+	}
+	if err != nil {
 		log.Error("cannot join the cluster", "error", err)
 		return 1
 	}
