@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -48,6 +49,7 @@ type topology struct {
 	dir, secretFile string
 	client, route   [3]int
 	store           [3]string
+	web             [3]string // the chat's HTTP address of each node ("": any free port)
 }
 
 func newTopology(t *testing.T) *topology {
@@ -120,7 +122,7 @@ func (tp *topology) start(t *testing.T, i int) *embeddedNode {
 	args := fmt.Sprintf("run --log-format json --node %s --nats-listen 127.0.0.1:%d --nats-cluster-listen 127.0.0.1:%d --nats-store %s %s",
 		n.name, tp.client[i], tp.route[i], tp.store[i], tp.dir)
 	n.cmd = exec.Command(os.Args[0], "-test.run=^$")
-	n.cmd.Env = append(os.Environ(), "WSRELAY_TEST_MAIN="+args, "ADDR=127.0.0.1:0",
+	n.cmd.Env = append(os.Environ(), "WSRELAY_TEST_MAIN="+args, "ADDR="+cmp.Or(tp.web[i], "127.0.0.1:0"),
 		"WSRELAY_NATS_ROUTES="+tp.routes(), "WSRELAY_CLUSTER_SECRET_FILE="+tp.secretFile, "WSRELAY_CLUSTER_SECRET=", "WSRELAY_NODE=", "WSRELAY_CLUSTER=")
 	stderr, err := n.cmd.StderrPipe()
 	if err != nil {
