@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"unicode"
+	"unsafe"
 
 	lua "github.com/yuin/gopher-lua"
 
@@ -228,16 +229,19 @@ var requestMethods = map[string]lua.LGFunction{
 	},
 	"body_json": func(L *lua.LState) int {
 		b, err := checkCall(L, "req:body_json").readBody()
-		var v value.Value
+		v := lua.LValue(lua.LNil)
 		if err == nil {
-			v, err = value.ParseJSON(b)
+			// The decoder copies every string it makes, so it may read the
+			// body in place; it charges the memory budget as it builds
+			// (jsondec.go).
+			v, err = decodeJSON(L, unsafe.String(unsafe.SliceData(b), len(b)))
 		}
 		if err != nil {
 			L.Push(lua.LNil)
 			L.Push(lua.LString("req:body_json: " + err.Error()))
 			return 2
 		}
-		L.Push(toLua(L, v))
+		L.Push(v)
 		return 1
 	},
 }

@@ -34,13 +34,12 @@ func jsonEncode(L *lua.LState) int {
 
 func jsonDecode(L *lua.LState) int {
 	text := checkString(L, 1, "json.decode", "text")
-	v, err := value.ParseJSON([]byte(text))
+	v, err := decodeJSON(L, text) // charges the memory budget as it builds (jsondec.go)
 	if err != nil {
 		L.Push(lua.LNil)
 		L.Push(lua.LString("json.decode: " + err.Error()))
 		return 2
 	}
-	L.Push(toLua(L, v))
-	L.Charge(128 + 16*len(text)) // the decoded tables count in the memory budget (limits.go)
+	L.Push(v)
 	return 1
 }
