@@ -49,7 +49,7 @@ func checkInt(L *lua.LState, n int, fn, arg string) int {
 
 // checkValue converts argument n to a payload value.
 func checkValue(L *lua.LState, n int, fn, arg string) value.Value {
-	v, err := toValue(L.Get(n))
+	v, err := toValueIn(L, L.Get(n))
 	if err != nil {
 		argError(L, n, fn, arg, "cannot be sent: "+err.Error())
 	}

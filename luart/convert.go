@@ -23,19 +23,200 @@ import (
 //     and must have string keys. An empty table is an empty map.
 //   - Functions, userdata, threads and channels, non-string map keys,
 //     cycles, and nesting deeper than value.MaxDepth are errors.
-//   - So is a value over MaxValueSize bytes (value.Size) once converted: a
-//     table that appears several times is copied each time, so a few
-//     small tables that hold each other twice over would make 2^40
-//     values.
+//   - So is a value over MaxValueSize bytes (value.Size) once converted,
+//     or over the memory budget of the state converting it: a table that
+//     appears several times is copied each time, so a few small tables
+//     that hold each other twice over would make 2^40 values. The size is
+//     computed before anything is copied (sizer).
 
 // MaxValueSize bounds what one conversion from Lua makes, in value.Size
 // bytes: 64 MiB, as much as a process's Lua state may hold by default.
+// A conversion for a state with a smaller memory budget is bounded by the
+// budget (toValueIn).
 const MaxValueSize = 64 << 20
 
-// toValue converts a Lua value to a payload value.
-func toValue(lv lua.LValue) (value.Value, error) {
+// toValue converts a Lua value to a payload value of at most MaxValueSize
+// bytes.
+func toValue(lv lua.LValue) (value.Value, error) { return convert(nil, lv, MaxValueSize) }
+
+// toValueIn converts a Lua value for a Go function L's code called: the
+// value is bounded by L's memory budget as well, and what the copy
+// allocates is charged to it (a Lua error when it does not fit).
+func toValueIn(L *lua.LState, lv lua.LValue) (value.Value, error) {
+	return convert(L, lv, valueBound(L))
+}
+
+// valueBound is the largest value a conversion for L makes: MaxValueSize,
+// or L's memory budget when that is smaller.
+func valueBound(L *lua.LState) int {
+	max := MaxValueSize
+	if lm := L.Limits(); lm != nil && lm.MaxBytes > 0 && lm.MaxBytes < int64(max) {
+		max = int(lm.MaxBytes)
+	}
+	return max
+}
+
+// convert checks lv and computes the size of its copy first (sizeOf), and
+// copies it only when that is at most max bytes and, for a state L, fits
+// in L's budget (L.CheckAlloc raises the memory error otherwise). So a
+// value is refused before any of it is built, in work bounded by the
+// tables of lv (each measured once), not by the size of its copy.
+func convert(L *lua.LState, lv lua.LValue, max int) (value.Value, error) {
+	m := sizer{L: L, max: max, steps: CheckEvery}
 	var buf [4]level
+	size, copied, _, err := m.size(lv, buf[:0])
+	if err != nil {
+		return value.Value{}, err
+	}
+	if size > max {
+		return value.Value{}, tooLarge(nil, max)
+	}
+	if L != nil {
+		L.CheckAlloc(copied) // the lists and maps made (strings are shared)
+	}
 	return toValueAt(lv, buf[:0])
+}
+
+func tooLarge(parents []level, max int) error {
+	limit := strconv.Itoa(max) + " bytes"
+	if max%(1<<20) == 0 {
+		limit = strconv.Itoa(max>>20) + " MiB"
+	}
+	return &ConvertError{Path: pathOf(parents), Msg: "the value would be over " + limit + " once copied (a table that appears more than once is copied each time)"}
+}
+
+// sizer computes the value.Size of a Lua value's conversion, and checks
+// what the conversion would refuse (functions, non-string keys, cycles,
+// nesting), without making anything.
+//
+// Bounded work: a table's size is computed once and remembered (memo), so
+// a table held many times costs one look-up each further time, and the
+// work is linear in the tables and entries of the value, however many
+// times its copy would repeat them (41 tables holding each other twice are
+// 2^40 values once copied, and 41 entries here). Sizes are capped just
+// past max, so they never overflow. The recursion is as deep as the
+// nesting, at most value.MaxDepth levels; every CheckEvery steps a state's
+// context is checked (checkStop).
+type sizer struct {
+	L     *lua.LState
+	max   int
+	steps int
+	small [8]tableSize // the first tables measured; most values have few
+	n     int
+	memo  map[*lua.LTable]tableSize // the others
+}
+
+// tableSize is what sizer remembers of a table measured.
+type tableSize struct {
+	t      *lua.LTable
+	size   int // value.Size of its conversion, capped
+	copied int // the same without the bytes of strings (shared, not copied)
+	height int // levels of tables from it down, itself included
+}
+
+func (m *sizer) lookup(t *lua.LTable) (tableSize, bool) {
+	for _, ts := range m.small[:m.n] {
+		if ts.t == t {
+			return ts, true
+		}
+	}
+	ts, ok := m.memo[t]
+	return ts, ok
+}
+
+func (m *sizer) remember(ts tableSize) {
+	if m.n < len(m.small) {
+		m.small[m.n] = ts
+		m.n++
+		return
+	}
+	if m.memo == nil {
+		m.memo = make(map[*lua.LTable]tableSize)
+	}
+	m.memo[ts.t] = ts
+}
+
+func (m *sizer) add(a, b int) int { return min(a+b, m.max+1) }
+
+// size returns the value.Size of lv's conversion, the bytes its copy
+// allocates (without the shared strings), and its height in tables.
+func (m *sizer) size(lv lua.LValue, parents []level) (size, copied, height int, err error) {
+	switch v := lv.(type) {
+	case *lua.LNilType, lua.LBool, lua.LNumber:
+		return value.SizeValue, value.SizeValue, 0, nil
+	case lua.LString:
+		return m.add(value.SizeValue, len(v)), value.SizeValue, 0, nil
+	case *lua.LTable:
+		return m.table(v, parents)
+	}
+	return 0, 0, 0, &ConvertError{Path: pathOf(parents), Msg: "a " + lv.Type().String() + " cannot be sent as a value"}
+}
+
+func (m *sizer) table(t *lua.LTable, parents []level) (size, copied, height int, err error) {
+	if m.steps--; m.steps <= 0 && m.L != nil {
+		m.steps = CheckEvery
+		checkStop(m.L)
+	}
+	if ts, ok := m.lookup(t); ok {
+		if len(parents)+ts.height > value.MaxDepth {
+			return 0, 0, 0, depthError(parents)
+		}
+		return ts.size, ts.copied, ts.height, nil
+	}
+	if len(parents) >= value.MaxDepth {
+		return 0, 0, 0, depthError(parents)
+	}
+	for _, p := range parents {
+		if p.t == t {
+			return 0, 0, 0, &ConvertError{Path: pathOf(parents), Msg: "the table contains itself (a cycle)"}
+		}
+	}
+	levels := append(parents, level{t: t})
+	here := &levels[len(levels)-1]
+	size = value.SizeValue + value.SizeCompound
+	copied = size
+	// item counts a list item, or a map field with key (its bytes are
+	// shared with the Lua string, not copied).
+	item := func(v lua.LValue, field bool, key string) error {
+		s, c, h, err := m.size(v, levels)
+		if err != nil {
+			return err
+		}
+		if field {
+			s, c = s+value.SizeField+len(key), c+value.SizeField
+		}
+		size, copied, height = m.add(size, s), m.add(copied, c), max(height, h)
+		if size > m.max {
+			return tooLarge(levels, m.max)
+		}
+		return nil
+	}
+	if n := t.Len(); n > 0 && isList(t, n) {
+		for i := 1; i <= n; i++ {
+			here.idx = i
+			if err := item(t.RawGetInt(i), false, ""); err != nil {
+				return 0, 0, 0, err
+			}
+		}
+	} else {
+		for k, v := t.Next(lua.LNil); k != lua.LNil; k, v = t.Next(k) {
+			ks, ok := k.(lua.LString)
+			if !ok {
+				return 0, 0, 0, &ConvertError{Path: pathOf(parents), Msg: "a map key must be a string, got the " + k.Type().String() + " " + k.String()}
+			}
+			here.key = string(ks)
+			if err := item(v, true, string(ks)); err != nil {
+				return 0, 0, 0, err
+			}
+		}
+	}
+	height++
+	m.remember(tableSize{t: t, size: size, copied: copied, height: height})
+	return size, copied, height, nil
+}
+
+func depthError(parents []level) error {
+	return &ConvertError{Path: pathOf(parents), Msg: "tables nested deeper than " + strconv.Itoa(value.MaxDepth) + " levels"}
 }
 
 // level is one table that holds the value being converted, and the key
@@ -62,7 +243,8 @@ func pathOf(levels []level) string {
 }
 
 // toValueAt converts lv, which the tables of parents hold (outermost
-// first).
+// first). convert checked lv and its size first (sizer), so this only
+// copies, and the checks below are a second line.
 func toValueAt(lv lua.LValue, parents []level) (value.Value, error) {
 	switch v := lv.(type) {
 	case *lua.LNilType:
@@ -95,7 +277,7 @@ const small = 8
 
 func tableValue(t *lua.LTable, parents []level) (value.Value, error) {
 	if len(parents) >= value.MaxDepth {
-		return value.Value{}, &ConvertError{Path: pathOf(parents), Msg: "tables nested deeper than " + strconv.Itoa(value.MaxDepth) + " levels"}
+		return value.Value{}, depthError(parents)
 	}
 	for _, p := range parents {
 		if p.t == t {
@@ -119,7 +301,7 @@ func tableValue(t *lua.LTable, parents []level) (value.Value, error) {
 			}
 			items = append(items, it)
 		}
-		return sized(value.List(items...), parents)
+		return value.List(items...), nil
 	}
 	// Next hands out the table's own keys (ForEach would box each string
 	// key anew): same entries, no allocation.
@@ -137,17 +319,7 @@ func tableValue(t *lua.LTable, parents []level) (value.Value, error) {
 		}
 		fields = append(fields, value.Field{Key: string(ks), Value: fv})
 	}
-	return sized(value.Map(fields...), parents)
-}
-
-// sized returns v, the conversion of a table held by parents, or an error
-// when it is over MaxValueSize. Checked at every table, it stops a
-// conversion after making at most about that much.
-func sized(v value.Value, parents []level) (value.Value, error) {
-	if v.Size() > MaxValueSize {
-		return value.Value{}, &ConvertError{Path: pathOf(parents), Msg: "the value would be over " + strconv.Itoa(MaxValueSize>>20) + " MiB once copied (a table that appears more than once is copied each time)"}
-	}
-	return v, nil
+	return value.Map(fields...), nil
 }
 
 // isList reports whether t's keys are exactly 1..n.

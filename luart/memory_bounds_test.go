@@ -80,3 +80,98 @@ end }`, "http")
 		t.Logf("allocated %d MiB", used>>20)
 	})
 }
+
+// handlerAlloc serves one GET with a handler of code (modules http and
+// json and logger, budget bytes) in the env, and returns the response and
+// the bytes allocated while it ran.
+func handlerAlloc(t *testing.T, budget int64, code string) (e *env, status int, body string, used uint64) {
+	t.Helper()
+	e = newEnv(t, &luart.Options{HandlerMemory: budget})
+	h := e.function("app:h", `local http, json, logger = require("http"), require("json"), require("logger")
+local res = http.response()
+return { handler = function()
+`+code+`
+end }`, "http", "json", "logger")
+	before := allocated()
+	w := serve(h, "GET", "/", "")
+	return e, w.Code, w.Body.String(), allocated() - before
+}
+
+// print of 5,000 references to one 16 MiB string: the line is cut at 8
+// KiB, and that is all that is built (joining the arguments first asked
+// Go for 80 GB: a fatal out-of-memory, hence the child process).
+func TestPrintIsBuiltUpToTheCut(t *testing.T) {
+	inChild(t, func(t *testing.T) {
+		e, status, body, used := handlerAlloc(t, 32<<20, `
+    local s, t = ("x"):rep(16 * 1048576), {}
+    for i = 1, 5000 do t[i] = s end
+    print(unpack(t))
+    res:write("printed")`)
+		if status != 200 || body != "printed" || !strings.Contains(e.logs.String(), "…(cut)") {
+			t.Fatalf("status %d, body %q; log:\n%.1000s", status, body, e.logs.String())
+		}
+		// The 16 MiB string, the table and the stack (5,000 slots each).
+		if used > 24<<20 {
+			t.Fatalf("the call allocated %d MiB", used>>20)
+		}
+		t.Logf("allocated %d MiB", used>>20)
+	})
+}
+
+// A logger field holding one 1 MiB string of control bytes six times is a
+// 6 MiB value but 36 MiB of JSON: only the 8 KiB shown are built.
+func TestLoggerFieldIsBuiltUpToTheCut(t *testing.T) {
+	inChild(t, func(t *testing.T) {
+		e, status, _, used := handlerAlloc(t, 32<<20, `
+    local s = ("\1"):rep(1048576)
+    logger.info("big", {f = {s, s, s, s, s, s}})`)
+		if status != 200 || !strings.Contains(e.logs.String(), `f="[\"\\u0001`) || !strings.Contains(e.logs.String(), "…(cut)") {
+			t.Fatalf("status %d; log:\n%.1000s", status, e.logs.String())
+		}
+		if used > 6<<20 {
+			t.Fatalf("the call allocated %d MiB", used>>20)
+		}
+		t.Logf("allocated %d MiB", used>>20)
+	})
+}
+
+// json.encode of that value in a handler limited to 8 MiB: the text
+// would be 36 MiB; the encoder stops at the budget with the memory error.
+func TestJSONEncodeStopsAtTheBudget(t *testing.T) {
+	inChild(t, func(t *testing.T) {
+		const budget = 8 << 20
+		_, status, body, used := handlerAlloc(t, budget, `
+    local s = ("\1"):rep(1048576)
+    local ok, err = pcall(json.encode, {s, s, s, s, s, s})
+    res:write(tostring(ok) .. " " .. tostring(err))`)
+		if status != 200 || !strings.Contains(body, "false") || !strings.Contains(body, "json.encode: memory limit exceeded: the JSON text would be larger than the limit of 8388608 bytes") {
+			t.Fatalf("status %d, body %.300q", status, body)
+		}
+		// The string, the value's lists, and the text up to the budget with
+		// what its growth leaves behind.
+		if limit := uint64(1<<20 + 3*budget); used > limit {
+			t.Fatalf("the call allocated %d MiB, more than %d MiB", used>>20, limit>>20)
+		}
+		t.Logf("allocated %d MiB", used>>20)
+	})
+}
+
+// 21 small tables that hold each other twice are a million values once
+// copied: process.send refuses them before copying any, in a handler
+// limited to 8 MiB.
+func TestSendOfSharedTablesIsRefusedBeforeCopying(t *testing.T) {
+	inChild(t, func(t *testing.T) {
+		_, status, body, used := handlerAlloc(t, 8<<20, `
+    local t = {("x"):rep(100)}
+    for i = 1, 20 do t = {t, t} end
+    local ok, err = pcall(process.send, "nobody", "t", t)
+    res:write(tostring(ok) .. " " .. tostring(err))`)
+		if status != 200 || !strings.Contains(body, "false") || !strings.Contains(body, "would be over 8 MiB once copied") {
+			t.Fatalf("status %d, body %.300q", status, body)
+		}
+		if used > 1<<20 {
+			t.Fatalf("the refusal allocated %d KiB: the value was copied before it was refused", used>>10)
+		}
+		t.Logf("allocated %d KiB", used>>10)
+	})
+}

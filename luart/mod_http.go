@@ -11,8 +11,6 @@ import (
 	"unsafe"
 
 	lua "github.com/yuin/gopher-lua"
-
-	"github.com/wsrelay/wsrelay/value"
 )
 
 // The http module of function.lua handlers: http.request() and
@@ -342,8 +340,7 @@ var responseMethods = map[string]lua.LGFunction{
 	},
 	"write_json": func(L *lua.LState) int {
 		c := checkCall(L, "res:write_json")
-		v := checkValue(L, 2, "res:write_json", "value")
-		b, err := value.AppendJSON(nil, v)
+		b, err := encodeValue(L, checkValue(L, 2, "res:write_json", "value"), "res:write_json")
 		if err != nil {
 			argError(L, 2, "res:write_json", "value", "cannot be encoded: "+err.Error())
 		}

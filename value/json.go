@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"math"
+	"slices"
 	"strconv"
 	"unicode/utf8"
 )
@@ -39,10 +40,19 @@ type jsonEncoder struct {
 	max int
 }
 
-// room reports whether n more bytes fit under the bound.
+// room reports whether n more bytes fit under the bound, and makes room
+// for them: the buffer doubles, up to the bound (append's own growth, by a
+// quarter for large slices, would allocate five times the final size).
 func (e *jsonEncoder) room(n int) error {
 	if n > e.max-len(e.b) {
 		return &TooLargeError{Max: e.max}
+	}
+	if n > cap(e.b)-len(e.b) {
+		c := max(2*cap(e.b), len(e.b)+n, 64)
+		if c > e.max || c < 0 {
+			c = e.max
+		}
+		e.b = slices.Grow(e.b, c-len(e.b))
 	}
 	return nil
 }
@@ -140,8 +150,34 @@ func (e *jsonEncoder) value(v Value) error {
 // string appends s as a JSON string, escaped as encoding/json escapes it
 // (invalid UTF-8 becomes U+FFFD; <, >, &, U+2028 and U+2029 are escaped),
 // after checking that its exact length fits.
+// A string that does not fit is written as far as it fits, without its
+// closing quote, before the error: a caller that shows a cut text (a log
+// line) shows what there was room for.
 func (e *jsonEncoder) string(s string) error {
 	if err := e.room(jsonStringLen(s)); err != nil {
+		free := e.max - len(e.b) - 1 // the opening quote
+		n := 0                       // bytes of s that fit, escaped
+		for i := 0; i < len(s) && free > 0; {
+			r, size := utf8.DecodeRuneInString(s[i:])
+			w := size
+			switch {
+			case r < utf8.RuneSelf:
+				w = asciiEscapeLen(s[i])
+			case r == utf8.RuneError && size == 1, r == '\u2028', r == '\u2029':
+				w = 6
+			}
+			if w > free {
+				break
+			}
+			free -= w
+			i += size
+			n = i
+		}
+		if free >= 0 && len(e.b) < e.max {
+			// At most the bound, plus the closing quote dropped below.
+			b := AppendJSONString(slices.Grow(e.b, e.max+1-len(e.b)), s[:n])
+			e.b = b[:len(b)-1]
+		}
 		return err
 	}
 	e.b = AppendJSONString(e.b, s)

@@ -24,8 +24,15 @@ func FuzzAppendJSONString(f *testing.F) {
 		if _, err := value.AppendJSONLimit(nil, v, len(want)); err != nil {
 			t.Fatalf("%q does not fit in its %d bytes: %v", s, len(want), err)
 		}
-		if _, err := value.AppendJSONLimit(nil, v, len(want)-1); !errors.Is(err, value.ErrTooLarge) {
-			t.Fatalf("%q fits in %d bytes, one less than its length: %v", s, len(want)-1, err)
+		for _, max := range []int{len(want) - 1, len(want) / 2} {
+			b, err := value.AppendJSONLimit(nil, v, max)
+			if !errors.Is(err, value.ErrTooLarge) {
+				t.Fatalf("%q fits in %d bytes, less than its length: %v", s, max, err)
+			}
+			// What fits is written: a prefix of the encoding, within the bound.
+			if len(b) > max || !strings.HasPrefix(string(want), string(b)) {
+				t.Fatalf("%q cut at %d bytes: %q, not a prefix of %s within the bound", s, max, b, want)
+			}
 		}
 	})
 }
