@@ -175,3 +175,30 @@ func TestSendOfSharedTablesIsRefusedBeforeCopying(t *testing.T) {
 		t.Logf("allocated %d KiB", used>>10)
 	})
 }
+
+// Names live outside the Lua state, where no budget sees them: a process
+// registering names in a loop gets false and an error past 64 names, and
+// a name of a megabyte is refused (at most 256 bytes).
+func TestRegistryNamesAreBounded(t *testing.T) {
+	e := newEnv(t, nil)
+	r := e.run(`return { main = function()
+    local ok, err = process.registry.register(("n"):rep(1048576))
+    local long = tostring(ok) .. " " .. err
+    local n, last
+    for i = 1, 1000 do
+        local ok, err = process.registry.register("name" .. i)
+        if not ok then n, last = i - 1, err break end
+    end
+    return long .. "|" .. tostring(n) .. "|" .. tostring(last)
+end }`)
+	v := ok(t, r)
+	got, _ := v.Text()
+	for _, want := range []string{"false process: register", "a name must be at most 256 bytes, got 1048576", "|64|", "holds 64 names already, the limit of a process"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("the process returned %.400q; want it to contain %q", got, want)
+		}
+	}
+	if len(got) > 1000 {
+		t.Errorf("the errors are %d bytes long: the long name is in them", len(got))
+	}
+}

@@ -35,9 +35,12 @@ var (
 	ErrUnknownName = errors.New("unknown name")
 	// ErrNameTaken: the name is registered to another live process.
 	ErrNameTaken = errors.New("name already registered")
-	// ErrInvalidName: the name cannot be registered (empty, starts with '{',
-	// or contains a control character).
+	// ErrInvalidName: the name cannot be registered (empty, longer than
+	// MaxNameLen bytes, starts with '{', or contains a control character).
 	ErrInvalidName = errors.New("invalid name")
+	// ErrTooManyNames: the process, or the node, holds as many names as
+	// it may (Options.MaxNamesPerProcess, Options.MaxNames).
+	ErrTooManyNames = errors.New("too many names")
 	// ErrMailboxFull: the receiver's mailbox is at its bound; the message was
 	// dropped, counted and logged.
 	ErrMailboxFull = errors.New("mailbox full")
