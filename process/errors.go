@@ -54,6 +54,9 @@ var (
 	ErrReservedTopic = errors.New("reserved topic")
 	// ErrUnknownHost: no process host of that name exists on the node.
 	ErrUnknownHost = errors.New("unknown process host")
+	// ErrHostFull: the process host runs as many processes as it may
+	// (HostOptions.MaxProcesses); the spawn was refused.
+	ErrHostFull = errors.New("process host full")
 	// ErrHostExists: a process host of that name was already added.
 	ErrHostExists = errors.New("process host already exists")
 	// ErrShuttingDown: the node is shutting down and spawns no processes.
