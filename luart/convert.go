@@ -335,8 +335,103 @@ func isList(t *lua.LTable, n int) bool {
 	return list && count == n
 }
 
-// toLua converts a payload value to a new Lua value.
+// toLua converts a payload value to a new Lua value of L, from a Go
+// function L's code called: the tables it makes are charged to L's memory
+// budget as they are made (a value received can be as large as a mailbox,
+// and each call of msg:payload():data() makes a new copy), with the memory
+// error past it. As in decodeJSON, the value being built hangs from L's
+// stack while it grows, so a measurement sees all of it.
 func toLua(L *lua.LState, v value.Value) lua.LValue {
+	return toLuaCharged(L, v, true)
+}
+
+// toLuaFree is toLua for code outside any Lua call (the arguments of a
+// process, before its function runs): nothing can be raised there, so
+// nothing is charged; the value was bounded by its sender, and the first
+// measurement of the state sees it.
+func toLuaFree(L *lua.LState, v value.Value) lua.LValue {
+	return toLuaCharged(L, v, false)
+}
+
+func toLuaCharged(L *lua.LState, v value.Value, charge bool) lua.LValue {
+	if k := v.Kind(); k != value.KindList && k != value.KindMap {
+		return scalarToLua(v)
+	}
+	b := luaBuilder{L: L, charge: charge}
+	t := b.newTable(v)
+	L.Push(t) // reachable while it is filled
+	b.fill(t, v)
+	L.Pop(1)
+	if charge {
+		L.CheckAlloc(b.pending)
+	}
+	return t
+}
+
+// luaBuilder makes the tables of toLua, charging their estimated bytes
+// (the jsonDecoder's estimates) every jsonChargeEvery bytes.
+type luaBuilder struct {
+	L       *lua.LState
+	charge  bool
+	pending int
+}
+
+func (b *luaBuilder) add(n int) {
+	if b.pending += n; b.pending >= jsonChargeEvery && b.charge {
+		n, b.pending = b.pending, 0
+		b.L.CheckAlloc(n)
+	}
+}
+
+func (b *luaBuilder) newTable(v value.Value) *lua.LTable {
+	b.add(jsonTableCost)
+	if v.Kind() == value.KindList {
+		return b.L.CreateTable(v.Len(), 0)
+	}
+	return b.L.CreateTable(0, v.Len())
+}
+
+// fill sets the items or fields of v, a list or map, in t. A table inside
+// is attached to t before it is filled. It recurses once per level, at
+// most value.MaxDepth times (values are no deeper).
+func (b *luaBuilder) fill(t *lua.LTable, v value.Value) {
+	item := func(it value.Value) lua.LValue {
+		switch it.Kind() {
+		case value.KindList, value.KindMap:
+			return b.newTable(it)
+		case value.KindString, value.KindBytes:
+			b.add(jsonStringCost) // the text is shared with the value
+		case value.KindInt, value.KindFloat:
+			b.add(jsonNumberCost)
+		}
+		return scalarToLua(it)
+	}
+	if v.Kind() == value.KindList {
+		for _, it := range v.Items() {
+			lv := item(it)
+			t.Append(lv)
+			b.add(jsonSlotCost)
+			if sub, ok := lv.(*lua.LTable); ok {
+				b.fill(sub, it)
+			}
+		}
+		return
+	}
+	for k, fv := range v.Fields() {
+		if fv.IsNil() { // a nil field is no field (the relay's metadata often is)
+			continue
+		}
+		lv := item(fv)
+		t.RawSetString(k, lv)
+		b.add(jsonEntryCost + jsonSlotCost + jsonStringCost)
+		if sub, ok := lv.(*lua.LTable); ok {
+			b.fill(sub, fv)
+		}
+	}
+}
+
+// scalarToLua converts a value that is no list or map.
+func scalarToLua(v value.Value) lua.LValue {
 	switch v.Kind() {
 	case value.KindBool:
 		b, _ := v.Bool()
@@ -357,20 +452,6 @@ func toLua(L *lua.LState, v value.Value) lua.LValue {
 			return lua.LString("binary")
 		}
 		return lua.LString(s)
-	case value.KindList:
-		t := L.CreateTable(v.Len(), 0)
-		for _, it := range v.Items() {
-			t.Append(toLua(L, it))
-		}
-		return t
-	case value.KindMap:
-		t := L.CreateTable(0, v.Len())
-		for k, fv := range v.Fields() {
-			if !fv.IsNil() { // a nil field is no field (the relay's metadata often is)
-				t.RawSetString(k, toLua(L, fv))
-			}
-		}
-		return t
 	}
 	return lua.LNil
 }

@@ -202,3 +202,31 @@ end }`)
 		t.Errorf("the errors are %d bytes long: the long name is in them", len(got))
 	}
 }
+
+// Each msg:payload():data() makes a new Lua copy of the payload: a
+// process keeping copies of a 200,000-item message stops with the memory
+// error at its 16 MiB budget, instead of making them all (the copies were
+// not charged, and the charges of the loop itself never reached a
+// measurement).
+func TestPayloadCopiesAreCharged(t *testing.T) {
+	inChild(t, func(t *testing.T) {
+		e := newEnv(t, &luart.Options{ProcessMemory: 16 << 20})
+		before := allocated()
+		r := e.run(`return { main = function()
+    local list = {}
+    for i = 1, 200000 do list[i] = i end
+    process.send(process.pid(), "big", list)
+    list = nil
+    local msg = process.inbox():receive()
+    local copies = {}
+    for i = 1, 100 do copies[i] = msg:payload():data() end
+    return #copies
+end }`)
+		used := allocated() - before
+		memoryError(t, r)
+		if used > 96<<20 {
+			t.Fatalf("the process allocated %d MiB with a budget of 16 MiB", used>>20)
+		}
+		t.Logf("allocated %d MiB", used>>20)
+	})
+}

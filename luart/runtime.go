@@ -223,7 +223,7 @@ func (rt *Runtime) runProcess(prog *Program, p *process.Process, args []value.Va
 	}
 	s.L.Push(fn)
 	for _, a := range args {
-		s.L.Push(toLua(s.L, a))
+		s.L.Push(toLuaFree(s.L, a))
 	}
 	if err := s.L.PCall(len(args), 1, nil); err != nil {
 		return value.Nil(), luaError(err)
