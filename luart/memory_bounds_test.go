@@ -230,3 +230,51 @@ end }`)
 		t.Logf("allocated %d MiB", used>>20)
 	})
 }
+
+// req:body() is one string per request: a loop keeping a thousand of
+// them holds one body, not a thousand copies nobody charged.
+func TestRequestBodyIsOneString(t *testing.T) {
+	inChild(t, func(t *testing.T) {
+		e := newEnv(t, &luart.Options{HandlerMemory: 8 << 20})
+		h := e.function("app:body", `local http = require("http")
+return { handler = function()
+    local req, t = http.request(), {}
+    for i = 1, 1000 do t[i] = req:body() end
+    http.response():write(#t .. " " .. #t[1000])
+end }`, "http")
+		body := strings.Repeat("b", 1<<20)
+		before := allocated()
+		w := serve(h, "POST", "/", body)
+		used := allocated() - before
+		if w.Code != 200 || w.Body.String() != "1000 1048576" {
+			t.Fatalf("status %d, body %.300q", w.Code, w.Body.String())
+		}
+		if used > 32<<20 {
+			t.Fatalf("the call allocated %d MiB for a body of 1 MiB", used>>20)
+		}
+		t.Logf("allocated %d MiB", used>>20)
+	})
+}
+
+// A response's headers live in Go's header map, where no budget sees
+// them: at most 100 of them, 64 KiB in all, with a Lua error past that.
+func TestResponseHeadersAreBounded(t *testing.T) {
+	e := newEnv(t, nil)
+	h := e.function("app:headers", `local http = require("http")
+return { handler = function()
+    local res = http.response()
+    local ok, many = pcall(function() for i = 1, 100000 do res:header("X-H" .. i, "v") end end)
+    local ok2, big = pcall(res.header, res, "X-H1", ("v"):rep(1048576))
+    res:write(tostring(ok) .. "|" .. many .. "|" .. tostring(ok2) .. "|" .. big)
+end }`, "http")
+	w := serve(h, "GET", "/", "")
+	got := w.Body.String()
+	for _, want := range []string{"false|", "res:header: the response has 100 headers already, the limit", "res:header: the response's headers would be 1048", "over the limit of 65536"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("the handler answered %.500q; want %q in it", got, want)
+		}
+	}
+	if n := len(w.Header()); n > 100 {
+		t.Errorf("the response has %d headers", n)
+	}
+}
