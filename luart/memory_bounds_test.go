@@ -269,7 +269,7 @@ return { handler = function()
 end }`, "http")
 	w := serve(h, "GET", "/", "")
 	got := w.Body.String()
-	for _, want := range []string{"false|", "res:header: the response has 100 headers already, the limit", "res:header: the response's headers would be 1048", "over the limit of 65536"} {
+	for _, want := range []string{"false|", "res:header: the response has 100 headers already, the limit", "res:header: the response's headers would be 1049", "over the limit of 65536"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("the handler answered %.500q; want %q in it", got, want)
 		}
