@@ -5,6 +5,7 @@ import (
 
 	lua "github.com/yuin/gopher-lua"
 
+	"github.com/wsrelay/wsrelay/internal/logtext"
 	"github.com/wsrelay/wsrelay/value"
 )
 
@@ -79,16 +80,25 @@ func checkDuration(L *lua.LState, n int, fn, arg string) time.Duration {
 
 func describe(v lua.LValue) string {
 	if v.Type() == lua.LTNumber || v.Type() == lua.LTString {
-		return v.Type().String() + " " + v.String()
+		return v.Type().String() + " " + cutArg(v.String())
 	}
 	return v.Type().String()
 }
 
-// pushResult pushes true, or false and the error's text.
+// cutArg is a script's text as an error message quotes it: its first
+// 64 bytes. Error texts are made anew at every call, outside the memory
+// budget's charges: one that held a 10 MB name would cost 10 MB a call.
+func cutArg(s string) string { return logtext.Cut(s, 64) }
+
+// maxErrorText bounds the error texts pushResult gives scripts.
+const maxErrorText = 1 << 10
+
+// pushResult pushes true, or false and the error's text (cut after
+// maxErrorText bytes).
 func pushResult(L *lua.LState, err error) int {
 	if err != nil {
 		L.Push(lua.LFalse)
-		L.Push(lua.LString(err.Error()))
+		L.Push(lua.LString(logtext.Cut(err.Error(), maxErrorText)))
 		return 2
 	}
 	L.Push(lua.LTrue)

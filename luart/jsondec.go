@@ -277,7 +277,7 @@ func (d *jsonDecoder) number() (lua.LValue, error) {
 	}
 	f, err := strconv.ParseFloat(d.s[start:d.i], 64)
 	if err != nil {
-		return nil, d.errorf("number " + cutText(d.s[start:d.i]) + " is out of range")
+		return nil, d.errorf("number " + cutArg(d.s[start:d.i]) + " is out of range")
 	}
 	d.charge(jsonNumberCost)
 	return lua.LNumber(f), nil

@@ -278,3 +278,25 @@ end }`, "http")
 		t.Errorf("the response has %d headers", n)
 	}
 }
+
+// Error texts are made anew at every call, outside the charges of the
+// budget: one that quoted a script's 1 MiB name in full would cost a
+// megabyte a call. They quote its first 64 bytes.
+func TestErrorsQuoteLongArgumentsCut(t *testing.T) {
+	e := newEnv(t, nil)
+	r := e.run(`return { main = function()
+    local name = ("n"):rep(1048576)
+    local _, a = process.registry.lookup(name)
+    local _, b = process.send(name, "t", 1)
+    local _, c = process.registry.unregister(name)
+    local _, d = pcall(process.registry.register, "x", nil, name)
+    return #a .. " " .. #b .. " " .. #c .. " " .. #d
+end }`)
+	v := ok(t, r)
+	got, _ := v.Text()
+	for _, n := range strings.Fields(got) {
+		if len(n) > 3 { // at most 999 bytes
+			t.Fatalf("error texts of %s bytes: a long argument is quoted in full", got)
+		}
+	}
+}
