@@ -1,6 +1,7 @@
 package luart
 
 import (
+	"strconv"
 	"time"
 
 	lua "github.com/yuin/gopher-lua"
@@ -49,6 +50,25 @@ func checkInt(L *lua.LState, n int, fn, arg string) int {
 }
 
 // checkValue converts argument n to a payload value.
+// sendValue is checkValue for a value that leaves the state for good (a
+// message, a spawn argument): a handler call's copies add up against its
+// memory budget (sentBytes), since nothing else would bound what one call
+// leaves in other processes' mailboxes.
+func (s *state) sendValue(L *lua.LState, n int, fn, arg string) value.Value {
+	v, copied, err := convert(L, L.Get(n), valueBound(L))
+	if err != nil {
+		argError(L, n, fn, arg, "cannot be sent: "+err.Error())
+	}
+	if s.call != nil {
+		s.sent += int64(copied)
+		if max := int64(valueBound(L)); s.sent > max {
+			argError(L, n, fn, arg, "cannot be sent: the values this call sent add up to "+strconv.FormatInt(s.sent, 10)+
+				" bytes once copied, more than its memory budget of "+strconv.FormatInt(max, 10)+" bytes")
+		}
+	}
+	return v
+}
+
 func checkValue(L *lua.LState, n int, fn, arg string) value.Value {
 	v, err := toValueIn(L, L.Get(n))
 	if err != nil {

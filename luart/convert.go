@@ -37,13 +37,17 @@ const MaxValueSize = 64 << 20
 
 // toValue converts a Lua value to a payload value of at most MaxValueSize
 // bytes.
-func toValue(lv lua.LValue) (value.Value, error) { return convert(nil, lv, MaxValueSize) }
+func toValue(lv lua.LValue) (value.Value, error) {
+	v, _, err := convert(nil, lv, MaxValueSize)
+	return v, err
+}
 
 // toValueIn converts a Lua value for a Go function L's code called: the
 // value is bounded by L's memory budget as well, and what the copy
 // allocates is charged to it (a Lua error when it does not fit).
 func toValueIn(L *lua.LState, lv lua.LValue) (value.Value, error) {
-	return convert(L, lv, valueBound(L))
+	v, _, err := convert(L, lv, valueBound(L))
+	return v, err
 }
 
 // valueBound is the largest value a conversion for L makes: MaxValueSize,
@@ -56,25 +60,28 @@ func valueBound(L *lua.LState) int {
 	return max
 }
 
-// convert checks lv and computes the size of its copy first (sizeOf), and
+// convert checks lv and computes the size of its copy first (sizer), and
 // copies it only when that is at most max bytes and, for a state L, fits
 // in L's budget (L.CheckAlloc raises the memory error otherwise). So a
 // value is refused before any of it is built, in work bounded by the
-// tables of lv (each measured once), not by the size of its copy.
-func convert(L *lua.LState, lv lua.LValue, max int) (value.Value, error) {
+// tables of lv (each measured once), not by the size of its copy. It
+// also returns the bytes the copy allocates (its lists and maps: strings
+// are shared, not copied).
+func convert(L *lua.LState, lv lua.LValue, max int) (value.Value, int, error) {
 	m := sizer{L: L, max: max, steps: CheckEvery}
 	var buf [4]level
 	size, copied, _, err := m.size(lv, buf[:0])
 	if err != nil {
-		return value.Value{}, err
+		return value.Value{}, 0, err
 	}
 	if size > max {
-		return value.Value{}, tooLarge(nil, max)
+		return value.Value{}, 0, tooLarge(nil, max)
 	}
 	if L != nil {
-		L.CheckAlloc(copied) // the lists and maps made (strings are shared)
+		L.CheckAlloc(copied)
 	}
-	return toValueAt(lv, buf[:0])
+	v, err := toValueAt(lv, buf[:0])
+	return v, copied, err
 }
 
 func tooLarge(parents []level, max int) error {

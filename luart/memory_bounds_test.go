@@ -300,3 +300,32 @@ end }`)
 		}
 	}
 }
+
+// What one handler call sends stays in other processes' mailboxes after
+// the call: the copies it makes add up against its memory budget, so ten
+// sends of a 4 MB list from a handler limited to 8 MiB stop at the second.
+func TestHandlerSendsAddUp(t *testing.T) {
+	e := newEnv(t, &luart.Options{HandlerMemory: 8 << 20})
+	pr := e.probe()
+	h := e.function("app:fanout", `local http = require("http")
+return { handler = function()
+    local list = {}
+    for i = 1, 100000 do list[i] = i end
+    local sent, err = 0, nil
+    for i = 1, 10 do
+        local ok, e = pcall(process.send, "`+pr.PID.String()+`", "t", list)
+        if not ok then err = e break end
+        sent = sent + 1
+    end
+    http.response():write(sent .. "|" .. tostring(err))
+end }`, "http")
+	w := serve(h, "GET", "/", "")
+	got := w.Body.String()
+	if !strings.HasPrefix(got, "2|") || !strings.Contains(got, "the values this call sent add up to 12") || !strings.Contains(got, "more than its memory budget of 8388608 bytes") {
+		t.Fatalf("status %d, body %.400q; want two sends, then the refusal", w.Code, got)
+	}
+	// The next call starts afresh.
+	if got := serve(h, "GET", "/", "").Body.String(); !strings.HasPrefix(got, "2|") {
+		t.Fatalf("a second call: %.400q", got)
+	}
+}

@@ -108,7 +108,7 @@ func fieldAttrs(L *lua.LState, t *lua.LTable) []slog.Attr {
 		default:
 			// Bounded like a value sent, but not charged: logging never
 			// fails the caller. The text is built up to the cut only.
-			if val, err := convert(nil, v, valueBound(L)); err == nil {
+			if val, _, err := convert(nil, v, valueBound(L)); err == nil {
 				out = append(out, slog.String(name, cutJSON(val)))
 			} else {
 				out = append(out, slog.String(name, "<"+v.Type().String()+">"))

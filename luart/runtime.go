@@ -232,7 +232,7 @@ func (rt *Runtime) runProcess(prog *Program, p *process.Process, args []value.Va
 	s.L.Pop(1)
 	// Outside the call: no Lua error may be raised now, so the result is
 	// bounded by the budget but not charged.
-	v, err := convert(nil, ret, valueBound(s.L))
+	v, _, err := convert(nil, ret, valueBound(s.L))
 	if err != nil {
 		return value.Nil(), fmt.Errorf("%s: the return value of %s cannot be a process result: %w", prog.id, prog.method, err)
 	}

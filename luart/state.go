@@ -27,6 +27,7 @@ type state struct {
 
 	proc *process.Process // the process this state runs; nil for function.lua
 	call *httpCall        // the request being served (function.lua only)
+	sent int64            // bytes of the values the current handler call sent (sendValue)
 	ctx  context.Context  // what blocking calls give up on
 
 	limits    *lua.Limits // memory budget and interruption (limits.go)
