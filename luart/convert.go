@@ -376,17 +376,26 @@ func toLuaCharged(L *lua.LState, v value.Value, charge bool) lua.LValue {
 }
 
 // luaBuilder makes the tables of toLua, charging their estimated bytes
-// (the jsonDecoder's estimates) every jsonChargeEvery bytes.
+// (the jsonDecoder's estimates) every jsonChargeEvery bytes, and checking
+// the state's context as it goes.
 type luaBuilder struct {
 	L       *lua.LState
-	charge  bool
+	charge  bool // charge, and check the context every jsonStepEvery values
 	pending int
+	steps   int
 }
 
 func (b *luaBuilder) add(n int) {
-	if b.pending += n; b.pending >= jsonChargeEvery && b.charge {
+	if !b.charge {
+		return
+	}
+	if b.pending += n; b.pending >= jsonChargeEvery {
 		n, b.pending = b.pending, 0
 		b.L.CheckAlloc(n)
+	}
+	if b.steps--; b.steps <= 0 {
+		b.steps = jsonStepEvery
+		checkStop(b.L)
 	}
 }
 
