@@ -149,130 +149,100 @@ func (e *jsonEncoder) value(v Value) error {
 
 // string appends s as a JSON string, escaped as encoding/json escapes it
 // (invalid UTF-8 becomes U+FFFD; <, >, &, U+2028 and U+2029 are escaped),
-// after checking that its exact length fits.
-// A string that does not fit is written as far as it fits, without its
-// closing quote, before the error: a caller that shows a cut text (a log
-// line) shows what there was room for.
+// in one pass that checks the bound before each piece it appends. A
+// string that does not fit is written as far as it fits (whole runes),
+// without its closing quote, before the error: a caller that shows a cut
+// text (a log line) shows what there was room for.
 func (e *jsonEncoder) string(s string) error {
-	if err := e.room(jsonStringLen(s)); err != nil {
-		free := e.max - len(e.b) - 1 // the opening quote
-		n := 0                       // bytes of s that fit, escaped
-		for i := 0; i < len(s) && free > 0; {
-			r, size := utf8.DecodeRuneInString(s[i:])
-			w := size
-			switch {
-			case r < utf8.RuneSelf:
-				w = asciiEscapeLen(s[i])
-			case r == utf8.RuneError && size == 1, r == '\u2028', r == '\u2029':
-				w = 6
-			}
-			if w > free {
-				break
-			}
-			free -= w
-			i += size
-			n = i
-		}
-		if free >= 0 && len(e.b) < e.max {
-			// At most the bound, plus the closing quote dropped below.
-			b := AppendJSONString(slices.Grow(e.b, e.max+1-len(e.b)), s[:n])
-			e.b = b[:len(b)-1]
-		}
+	if err := e.raw(`"`); err != nil {
 		return err
 	}
-	e.b = AppendJSONString(e.b, s)
-	return nil
-}
-
-const hexDigits = "0123456789abcdef"
-
-// jsonStringLen is the length of AppendJSONString(nil, s).
-func jsonStringLen(s string) int {
-	n := 2
+	start := 0 // s[start:i] is to be copied as it is
+	flush := func(i int) error {
+		if err := e.room(i - start); err != nil {
+			n := e.max - len(e.b)
+			for n > 0 && !utf8.RuneStart(s[start+n]) {
+				n--
+			}
+			e.b = append(e.b, s[start:start+n]...)
+			return err
+		}
+		e.b = append(e.b, s[start:i]...)
+		return nil
+	}
 	for i := 0; i < len(s); {
 		c := s[i]
+		var esc string
+		size := 1
 		if c < utf8.RuneSelf {
-			n += asciiEscapeLen(c)
-			i++
-			continue
+			if jsonSafe[c] {
+				i++
+				continue
+			}
+			esc = asciiEscape(c)
+		} else {
+			var r rune
+			r, size = utf8.DecodeRuneInString(s[i:])
+			switch {
+			case r == utf8.RuneError && size == 1:
+				esc = `\ufffd`
+			case r == '\u2028':
+				esc = `\u2028`
+			case r == '\u2029':
+				esc = `\u2029`
+			default:
+				i += size
+				continue
+			}
 		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError && size == 1:
-			n += 6 // \ufffd
-		case r == '\u2028' || r == '\u2029':
-			n += 6
-		default:
-			n += size
+		if err := flush(i); err != nil {
+			return err
+		}
+		if err := e.raw(esc); err != nil {
+			return err
 		}
 		i += size
+		start = i
 	}
-	return n
+	if err := flush(len(s)); err != nil {
+		return err
+	}
+	return e.raw(`"`)
 }
 
-// asciiEscapeLen is how many bytes the ASCII byte c takes in a JSON string.
-func asciiEscapeLen(c byte) int {
-	switch {
-	case c == '"' || c == '\\' || c == '\n' || c == '\r' || c == '\t' || c == '\b' || c == '\f':
-		return 2
-	case c < 0x20 || c == '<' || c == '>' || c == '&':
-		return 6
+// jsonSafe marks the ASCII bytes a JSON string holds as they are.
+var jsonSafe = func() (t [utf8.RuneSelf]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = true
 	}
-	return 1
-}
+	for _, c := range `"\\<>&` {
+		t[c] = false
+	}
+	return t
+}()
+
+// asciiEscape is the escape of an ASCII byte that is not jsonSafe.
+func asciiEscape(c byte) string { return asciiEscapes[c] }
+
+var asciiEscapes = func() (t [utf8.RuneSelf]string) {
+	for c := range t {
+		if c < 0x20 || !jsonSafe[c] {
+			t[c] = `\u00` + string(hexDigits[c>>4]) + string(hexDigits[c&0xF])
+		}
+	}
+	t['"'], t['\\'] = `\"`, `\\`
+	t['\n'], t['\r'], t['\t'], t['\b'], t['\f'] = `\n`, `\r`, `\t`, `\b`, `\f`
+	return t
+}()
+
+const hexDigits = "0123456789abcdef"
 
 // AppendJSONString appends s to b as a JSON string, escaped as
 // encoding/json escapes it.
 func AppendJSONString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if asciiEscapeLen(c) == 1 {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			case '\b':
-				b = append(b, '\\', 'b')
-			case '\f':
-				b = append(b, '\\', 'f')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
+	e := jsonEncoder{b: b, max: math.MaxInt}
+	_ = e.string(s) // no bound: no error
+	return e.b
 }
 
 // MarshalJSON implements json.Marshaler with AppendJSON's rules.
