@@ -364,7 +364,7 @@ func toLuaCharged(L *lua.LState, v value.Value, charge bool) lua.LValue {
 	if k := v.Kind(); k != value.KindList && k != value.KindMap {
 		return scalarToLua(v)
 	}
-	b := luaBuilder{L: L, charge: charge}
+	b := luaBuilder{L: L, charge: charge, steps: jsonStepEvery} // short conversions never check
 	t := b.newTable(v)
 	L.Push(t) // reachable while it is filled
 	b.fill(t, v)
