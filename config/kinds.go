@@ -302,10 +302,13 @@ type HostSizing struct {
 	Workers        int `yaml:"workers"`          // accepted, no effect
 	QueueSize      int `yaml:"queue_size"`       // the mailbox bound
 	LocalQueueSize int `yaml:"local_queue_size"` // accepted, no effect
+	// MaxProcesses bounds the processes running on the host at once; 0
+	// (not set) is process.DefaultMaxProcesses.
+	MaxProcesses int `yaml:"max_processes"`
 }
 
 func (s *ProcessHost) Check(c *Checker) {
-	for field, v := range map[string]int{"mailbox_size": s.MailboxSize, "host.workers": s.Host.Workers, "host.queue_size": s.Host.QueueSize, "host.local_queue_size": s.Host.LocalQueueSize} {
+	for field, v := range map[string]int{"mailbox_size": s.MailboxSize, "host.workers": s.Host.Workers, "host.queue_size": s.Host.QueueSize, "host.local_queue_size": s.Host.LocalQueueSize, "host.max_processes": s.Host.MaxProcesses} {
 		if v < 0 {
 			c.Fail(field, "must not be negative")
 		}

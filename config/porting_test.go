@@ -30,7 +30,7 @@ entries:
     lifecycle: {auto_start: false}
   - name: processes
     kind: process.host
-    host: {workers: 16, queue_size: 1024, local_queue_size: 256}
+    host: {workers: 16, queue_size: 1024, local_queue_size: 256, max_processes: 500}
     lifecycle: {auto_start: true}
   - name: proc
     kind: process.lua
@@ -64,6 +64,9 @@ func TestPortedFieldsAccepted(t *testing.T) {
 	h, _ := app.Entry("app:processes")
 	if host := h.Spec.(*config.ProcessHost); host.MailboxSize != 1024 || host.Host.Workers != 16 {
 		t.Errorf("host.queue_size should bound the mailbox: %+v", host)
+	}
+	if host := h.Spec.(*config.ProcessHost); host.Host.MaxProcesses != 500 {
+		t.Errorf("host.max_processes was not kept: %+v", host)
 	}
 	s, _ := app.Entry("app:svc")
 	if args := s.Spec.(*config.ProcessService).Args; len(args) != 1 || args[0].(map[string]any)["room"] != "lobby" {

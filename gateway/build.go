@@ -88,7 +88,7 @@ func (b *builder) build(e *config.Entry) {
 		if !s.Lifecycle.Started() {
 			return // lifecycle.auto_start: false: checked, not created
 		}
-		if _, err := a.node.AddHost(e.ID, &process.HostOptions{MailboxSize: s.MailboxSize, MailboxBytes: int(s.MaxMailboxBytes), CancelGrace: s.CancelGrace.Value}); err != nil {
+		if _, err := a.node.AddHost(e.ID, &process.HostOptions{MailboxSize: s.MailboxSize, MailboxBytes: int(s.MaxMailboxBytes), CancelGrace: s.CancelGrace.Value, MaxProcesses: s.Host.MaxProcesses}); err != nil {
 			b.fail(e.Problem("", "%v", err))
 		}
 		a.processGrace = max(a.processGrace, s.CancelGrace.Value)

@@ -1,10 +1,12 @@
 package luart
 
 import (
+	"strconv"
 	"time"
 
 	lua "github.com/yuin/gopher-lua"
 
+	"github.com/wsrelay/wsrelay/internal/logtext"
 	"github.com/wsrelay/wsrelay/value"
 )
 
@@ -48,8 +50,27 @@ func checkInt(L *lua.LState, n int, fn, arg string) int {
 }
 
 // checkValue converts argument n to a payload value.
+// sendValue is checkValue for a value that leaves the state for good (a
+// message, a spawn argument): a handler call's copies add up against its
+// memory budget (sentBytes), since nothing else would bound what one call
+// leaves in other processes' mailboxes.
+func (s *state) sendValue(L *lua.LState, n int, fn, arg string) value.Value {
+	v, copied, err := convert(L, L.Get(n), valueBound(L))
+	if err != nil {
+		argError(L, n, fn, arg, "cannot be sent: "+err.Error())
+	}
+	if s.call != nil {
+		s.sent += int64(copied)
+		if max := int64(valueBound(L)); s.sent > max {
+			argError(L, n, fn, arg, "cannot be sent: the values this call sent add up to "+strconv.FormatInt(s.sent, 10)+
+				" bytes once copied, more than its memory budget of "+strconv.FormatInt(max, 10)+" bytes")
+		}
+	}
+	return v
+}
+
 func checkValue(L *lua.LState, n int, fn, arg string) value.Value {
-	v, err := toValue(L.Get(n))
+	v, err := toValueIn(L, L.Get(n))
 	if err != nil {
 		argError(L, n, fn, arg, "cannot be sent: "+err.Error())
 	}
@@ -79,16 +100,25 @@ func checkDuration(L *lua.LState, n int, fn, arg string) time.Duration {
 
 func describe(v lua.LValue) string {
 	if v.Type() == lua.LTNumber || v.Type() == lua.LTString {
-		return v.Type().String() + " " + v.String()
+		return v.Type().String() + " " + cutArg(v.String())
 	}
 	return v.Type().String()
 }
 
-// pushResult pushes true, or false and the error's text.
+// cutArg is a script's text as an error message quotes it: its first
+// 64 bytes. Error texts are made anew at every call, outside the memory
+// budget's charges: one that held a 10 MB name would cost 10 MB a call.
+func cutArg(s string) string { return logtext.Cut(s, 64) }
+
+// maxErrorText bounds the error texts pushResult gives scripts.
+const maxErrorText = 1 << 10
+
+// pushResult pushes true, or false and the error's text (cut after
+// maxErrorText bytes).
 func pushResult(L *lua.LState, err error) int {
 	if err != nil {
 		L.Push(lua.LFalse)
-		L.Push(lua.LString(err.Error()))
+		L.Push(lua.LString(logtext.Cut(err.Error(), maxErrorText)))
 		return 2
 	}
 	L.Push(lua.LTrue)

@@ -102,7 +102,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) call(ctx context.Context, s *state, c *httpCall) (err error) {
-	s.ctx, s.call = ctx, c
+	s.ctx, s.call, s.sent = ctx, c, 0
 	s.limits.ResetMemory()
 	s.L.SetContext(ctx)
 	defer func() {

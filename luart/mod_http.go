@@ -8,10 +8,9 @@ import (
 	"strconv"
 	"strings"
 	"unicode"
+	"unsafe"
 
 	lua "github.com/yuin/gopher-lua"
-
-	"github.com/wsrelay/wsrelay/value"
 )
 
 // The http module of function.lua handlers: http.request() and
@@ -30,6 +29,7 @@ type httpCall struct {
 	status  int
 	wrote   bool // the status line has been written
 	body    []byte
+	text    lua.LString // body as the one Lua string req:body returns, once made
 	bodyErr error
 	read    bool
 	id      string // the request id, once logged or failed
@@ -175,6 +175,15 @@ var requestMethods = map[string]lua.LGFunction{
 	"query_params": func(L *lua.LState) int {
 		c := checkCall(L, "req:query_params")
 		q := c.r.URL.Query()
+		// A URL of a megabyte holds a quarter of a million parameters:
+		// the table is charged before it is made.
+		size := jsonTableCost
+		for k, vs := range q {
+			if len(vs) > 0 {
+				size += jsonEntryCost + jsonSlotCost + 2*jsonStringCost + len(k) + len(vs[0])
+			}
+		}
+		L.CheckAlloc(size)
 		t := L.CreateTable(0, len(q))
 		for k, vs := range q {
 			if len(vs) > 0 {
@@ -217,27 +226,37 @@ var requestMethods = map[string]lua.LGFunction{
 		return 1
 	},
 	"body": func(L *lua.LState) int {
-		b, err := checkCall(L, "req:body").readBody()
+		c := checkCall(L, "req:body")
+		b, err := c.readBody()
 		if err != nil {
 			L.Push(lua.LNil)
 			L.Push(lua.LString("req:body: " + err.Error()))
 			return 2
 		}
-		L.Push(lua.LString(b))
+		// One string per request, charged once: a loop of req:body()
+		// keeping each would otherwise make a new 10 MiB copy each time.
+		if len(c.text) != len(b) {
+			L.CheckAlloc(len(b))
+			c.text = lua.LString(b)
+		}
+		L.Push(c.text)
 		return 1
 	},
 	"body_json": func(L *lua.LState) int {
 		b, err := checkCall(L, "req:body_json").readBody()
-		var v value.Value
+		v := lua.LValue(lua.LNil)
 		if err == nil {
-			v, err = value.ParseJSON(b)
+			// The decoder copies every string it makes, so it may read the
+			// body in place (nothing writes to it once read); it charges
+			// the memory budget as it builds (jsondec.go).
+			v, err = decodeJSON(L, unsafe.String(unsafe.SliceData(b), len(b)))
 		}
 		if err != nil {
 			L.Push(lua.LNil)
 			L.Push(lua.LString("req:body_json: " + err.Error()))
 			return 2
 		}
-		L.Push(toLua(L, v))
+		L.Push(v)
 		return 1
 	},
 }
@@ -321,7 +340,7 @@ var responseMethods = map[string]lua.LGFunction{
 		if c.wrote {
 			L.RaiseError("res:set_content_type: the response has already started")
 		}
-		c.w.Header().Set("Content-Type", ct)
+		setHeader(L, c, "res:set_content_type", "Content-Type", ct)
 		return 0
 	},
 	"write": func(L *lua.LState) int {
@@ -338,8 +357,7 @@ var responseMethods = map[string]lua.LGFunction{
 	},
 	"write_json": func(L *lua.LState) int {
 		c := checkCall(L, "res:write_json")
-		v := checkValue(L, 2, "res:write_json", "value")
-		b, err := value.AppendJSON(nil, v)
+		b, err := encodeValue(L, checkValue(L, 2, "res:write_json", "value"), "res:write_json")
 		if err != nil {
 			argError(L, 2, "res:write_json", "value", "cannot be encoded: "+err.Error())
 		}
@@ -357,6 +375,14 @@ var responseMethods = map[string]lua.LGFunction{
 	},
 }
 
+// Bounds of a response's headers. They live in Go's header map, outside
+// the Lua state, where the memory budget does not see them: a loop of
+// res:header with new names would grow it without bound.
+const (
+	maxResponseHeaders     = 100
+	maxResponseHeaderBytes = 64 << 10 // names and values together
+)
+
 // resSetHeader is res:header and its alias res:set_header.
 func resSetHeader(L *lua.LState) int {
 	c := checkCall(L, "res:header")
@@ -365,6 +391,30 @@ func resSetHeader(L *lua.LState) int {
 	if c.wrote {
 		L.RaiseError("res:header: the response has already started; set headers before res:write")
 	}
-	c.w.Header().Set(name, val)
+	setHeader(L, c, "res:header", name, val)
 	return 0
+}
+
+// setHeader replaces a response header, within maxResponseHeaders and
+// maxResponseHeaderBytes (a Lua error past them).
+func setHeader(L *lua.LState, c *httpCall, fn, name, val string) {
+	h := c.w.Header()
+	key := http.CanonicalHeaderKey(name)
+	size := len(key) + len(val)
+	for k, vs := range h {
+		if k == key {
+			continue // replaced
+		}
+		size += len(k)
+		for _, v := range vs {
+			size += len(v)
+		}
+	}
+	if _, ok := h[key]; !ok && len(h) >= maxResponseHeaders {
+		L.RaiseError("%s: the response has %d headers already, the limit", fn, maxResponseHeaders)
+	}
+	if size > maxResponseHeaderBytes {
+		L.RaiseError("%s: the response's headers would be %d bytes, over the limit of %d", fn, size, maxResponseHeaderBytes)
+	}
+	h.Set(name, val)
 }

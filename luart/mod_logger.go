@@ -1,12 +1,14 @@
 package luart
 
 import (
+	"errors"
 	"log/slog"
 	"sort"
 
 	lua "github.com/yuin/gopher-lua"
 
 	"github.com/wsrelay/wsrelay/internal/logtext"
+	"github.com/wsrelay/wsrelay/value"
 )
 
 // The logger module: logger.debug/info/warn/error(message, fields) write
@@ -71,7 +73,7 @@ func loggerAt(level slog.Level) lua.LGFunction {
 			attrs = append(attrs, slog.String("request_id", c.requestID(s.rt)), slog.String("method", logtext.Cut(c.r.Method, maxLogRequest)), slog.String("path", logtext.Cut(c.r.URL.Path, maxLogRequest)))
 		}
 		if fields != nil {
-			attrs = append(attrs, fieldAttrs(fields)...)
+			attrs = append(attrs, fieldAttrs(L, fields)...)
 		}
 		log.LogAttrs(level, msg, attrs...)
 		return 0
@@ -80,7 +82,7 @@ func loggerAt(level slog.Level) lua.LGFunction {
 
 // fieldAttrs turns a fields table into attributes, sorted by name, cut
 // at maxLogFields and maxLogFieldsText.
-func fieldAttrs(t *lua.LTable) []slog.Attr {
+func fieldAttrs(L *lua.LState, t *lua.LTable) []slog.Attr {
 	var out []slog.Attr
 	dropped, size := 0, 0
 	t.ForEach(func(k, v lua.LValue) {
@@ -104,8 +106,10 @@ func fieldAttrs(t *lua.LTable) []slog.Attr {
 		case lua.LBool:
 			out = append(out, slog.Bool(name, bool(v)))
 		default:
-			if val, err := toValue(v); err == nil {
-				out = append(out, slog.String(name, cutText(val.String())))
+			// Bounded like a value sent, but not charged: logging never
+			// fails the caller. The text is built up to the cut only.
+			if val, _, err := convert(nil, v, valueBound(L)); err == nil {
+				out = append(out, slog.String(name, cutJSON(val)))
 			} else {
 				out = append(out, slog.String(name, "<"+v.Type().String()+">"))
 			}
@@ -120,3 +124,17 @@ func fieldAttrs(t *lua.LTable) []slog.Attr {
 }
 
 func cutText(s string) string { return logtext.Cut(s, maxLogText) }
+
+// cutJSON is cutText of v's JSON text, which is built only up to the cut
+// (a value can encode to far more than its size).
+func cutJSON(v value.Value) string {
+	b, err := value.AppendJSONLimit(nil, v, maxLogText+1)
+	if errors.Is(err, value.ErrTooLarge) && len(b) <= maxLogText {
+		// It stopped before a piece too long to fit: cut all the same.
+		return string(b) + "…(cut)"
+	}
+	if err != nil && !errors.Is(err, value.ErrTooLarge) {
+		return "<" + err.Error() + ">"
+	}
+	return cutText(string(b))
+}

@@ -87,7 +87,7 @@ func (s *state) procSend(L *lua.LState) int {
 		// receiver here: msg:payload() is the one.)
 		L.RaiseError("process.send: %d payloads given; a message carries one: put the values in a table, as in process.send(pid, topic, {a, b, c})", L.GetTop()-2)
 	}
-	payload := checkValue(L, 3, fn, "payload")
+	payload := s.sendValue(L, 3, fn, "payload")
 	return pushResult(L, s.rt.node.SendDest(s.selfPID(), dest, topic, payload))
 }
 
@@ -97,7 +97,7 @@ func spawnFn(fn string, opts process.SpawnOptions) func(*state, *lua.LState) int
 		host := checkString(L, 2, fn, "process host")
 		args := make([]value.Value, 0, max(L.GetTop()-2, 0))
 		for i := 3; i <= L.GetTop(); i++ {
-			args = append(args, checkValue(L, i, fn, "spawn argument"))
+			args = append(args, s.sendValue(L, i, fn, "spawn argument"))
 		}
 		o := opts
 		if o.Link || o.Monitor {

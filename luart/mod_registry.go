@@ -119,7 +119,7 @@ func (s *state) regLookup(L *lua.LState) int {
 	}
 	if err != nil {
 		L.Push(lua.LNil)
-		L.Push(lua.LString("process.registry.lookup: no process is registered as " + name))
+		L.Push(lua.LString("process.registry.lookup: no process is registered as " + cutArg(name)))
 		return 2
 	}
 	L.Push(lua.LString(p.String()))

@@ -223,14 +223,16 @@ func (rt *Runtime) runProcess(prog *Program, p *process.Process, args []value.Va
 	}
 	s.L.Push(fn)
 	for _, a := range args {
-		s.L.Push(toLua(s.L, a))
+		s.L.Push(toLuaFree(s.L, a))
 	}
 	if err := s.L.PCall(len(args), 1, nil); err != nil {
 		return value.Nil(), luaError(err)
 	}
 	ret := s.L.Get(-1)
 	s.L.Pop(1)
-	v, err := toValue(ret)
+	// Outside the call: no Lua error may be raised now, so the result is
+	// bounded by the budget but not charged.
+	v, _, err := convert(nil, ret, valueBound(s.L))
 	if err != nil {
 		return value.Nil(), fmt.Errorf("%s: the return value of %s cannot be a process result: %w", prog.id, prog.method, err)
 	}

@@ -27,6 +27,7 @@ type state struct {
 
 	proc *process.Process // the process this state runs; nil for function.lua
 	call *httpCall        // the request being served (function.lua only)
+	sent int64            // bytes of the values the current handler call sent (sendValue)
 	ctx  context.Context  // what blocking calls give up on
 
 	limits    *lua.Limits // memory budget and interruption (limits.go)
@@ -88,13 +89,20 @@ func (s *state) require(L *lua.LState) int {
 }
 
 // print logs its arguments instead of writing to standard output, cut
-// like a logger message (maxLogText).
+// like a logger message (maxLogText). The line is built only up to the
+// cut: arguments past it are not even converted to text, so 200,000
+// references to one 1 MiB string make 8 KiB, not 200 GB.
 func (s *state) print(L *lua.LState) int {
-	parts := make([]string, L.GetTop())
-	for i := range parts {
-		parts[i] = L.ToStringMeta(L.Get(i + 1)).String()
+	var b strings.Builder
+	for i := 1; i <= L.GetTop() && b.Len() <= maxLogText; i++ {
+		if i > 1 {
+			b.WriteByte('\t')
+		}
+		part := L.ToStringMeta(L.Get(i)).String()
+		// One byte past the cut is enough for cutText to see it is cut.
+		b.WriteString(part[:min(len(part), maxLogText+1-min(b.Len(), maxLogText+1))])
 	}
-	attrs := []any{"text", cutText(strings.Join(parts, "\t"))}
+	attrs := []any{"text", cutText(b.String())}
 	if s.proc != nil {
 		attrs = append(attrs, "pid", s.proc.PID().String())
 	}

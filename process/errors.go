@@ -35,9 +35,12 @@ var (
 	ErrUnknownName = errors.New("unknown name")
 	// ErrNameTaken: the name is registered to another live process.
 	ErrNameTaken = errors.New("name already registered")
-	// ErrInvalidName: the name cannot be registered (empty, starts with '{',
-	// or contains a control character).
+	// ErrInvalidName: the name cannot be registered (empty, longer than
+	// MaxNameLen bytes, starts with '{', or contains a control character).
 	ErrInvalidName = errors.New("invalid name")
+	// ErrTooManyNames: the process, or the node, holds as many names as
+	// it may (Options.MaxNamesPerProcess, Options.MaxNames).
+	ErrTooManyNames = errors.New("too many names")
 	// ErrMailboxFull: the receiver's mailbox is at its bound; the message was
 	// dropped, counted and logged.
 	ErrMailboxFull = errors.New("mailbox full")
@@ -51,6 +54,9 @@ var (
 	ErrReservedTopic = errors.New("reserved topic")
 	// ErrUnknownHost: no process host of that name exists on the node.
 	ErrUnknownHost = errors.New("unknown process host")
+	// ErrHostFull: the process host runs as many processes as it may
+	// (HostOptions.MaxProcesses); the spawn was refused.
+	ErrHostFull = errors.New("process host full")
 	// ErrHostExists: a process host of that name was already added.
 	ErrHostExists = errors.New("process host already exists")
 	// ErrShuttingDown: the node is shutting down and spawns no processes.

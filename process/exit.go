@@ -42,6 +42,7 @@ func (p *Process) exit(r Result) bool {
 		p.ctx.cancel()
 	}
 	n.releaseNames(p.pid, names)
+	p.host.release() // before anyone hears of its end: a watcher may spawn its successor at once
 	if p.handler != nil {
 		// A blocking process leaves the table when its goroutine returns,
 		// so that Shutdown can name goroutines that outlive termination.

@@ -2,6 +2,7 @@ package process
 
 import (
 	"fmt"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -13,6 +14,9 @@ const (
 	DefaultMailboxSize  = 65536
 	DefaultMailboxBytes = 64 << 20
 	DefaultCancelGrace  = 5 * time.Second
+	// DefaultMaxProcesses: an idle Lua process takes about 15 KB, so a
+	// full host of idle ones about 1.5 GB.
+	DefaultMaxProcesses = 100_000
 )
 
 // HostOptions configure a process host. The zero HostOptions are valid.
@@ -31,6 +35,11 @@ type HostOptions struct {
 	// CancelGrace is how long a cancelled process may take to end before it
 	// is terminated. Default DefaultCancelGrace (5s).
 	CancelGrace time.Duration
+	// MaxProcesses bounds the processes running on the host at once: a
+	// spawn past it fails with an error matching ErrHostFull, so code
+	// that spawns in a loop cannot fill the node's memory with processes.
+	// Default DefaultMaxProcesses (100,000); negative: no bound.
+	MaxProcesses int
 }
 
 // Host is a named place where processes run, such as "app:processes".
@@ -39,7 +48,9 @@ type Host struct {
 	mailboxSize  int
 	mailboxBytes int
 	cancelGrace  time.Duration
+	maxProcs     int64 // bound of live; no bound when negative
 
+	live    atomic.Int64 // processes spawned and not ended (a spawn reserves its place first)
 	spawned atomic.Uint64
 	ended   atomic.Uint64
 	dropped atomic.Uint64
@@ -73,7 +84,8 @@ func (n *Node) AddHost(name string, opts *HostOptions) (*Host, error) {
 	if o.CancelGrace == 0 {
 		o.CancelGrace = DefaultCancelGrace
 	}
-	h := &Host{name: name, mailboxSize: o.MailboxSize, mailboxBytes: o.MailboxBytes, cancelGrace: o.CancelGrace}
+	o.MaxProcesses = defaultBound(o.MaxProcesses, DefaultMaxProcesses)
+	h := &Host{name: name, mailboxSize: o.MailboxSize, mailboxBytes: o.MailboxBytes, cancelGrace: o.CancelGrace, maxProcs: int64(o.MaxProcesses)}
 	n.hostsMu.Lock()
 	defer n.hostsMu.Unlock()
 	if _, ok := n.hosts[name]; ok {
@@ -111,3 +123,30 @@ func (h *Host) Stats() HostStats {
 	s := h.spawned.Load()
 	return HostStats{Live: int(s - e), Spawned: s, Dropped: h.dropped.Load()}
 }
+
+// reserve takes a place for a new process, or fails when the host runs
+// MaxProcesses already. Every place taken is given back by release, when
+// the process ends (exit) or its spawn fails before it started.
+func (h *Host) reserve() error {
+	if h.live.Add(1) > h.maxProcs && h.maxProcs >= 0 {
+		h.live.Add(-1)
+		return &HostFullError{Host: h.name, Max: int(h.maxProcs)}
+	}
+	return nil
+}
+
+func (h *Host) release() { h.live.Add(-1) }
+
+// HostFullError reports a spawn refused because its host runs Max
+// processes already. errors.Is(err, ErrHostFull) is true.
+type HostFullError struct {
+	Host string
+	Max  int
+}
+
+func (e *HostFullError) Error() string {
+	return "process host " + e.Host + " runs " + strconv.Itoa(e.Max) + " processes already, its max_processes"
+}
+
+// Is makes errors.Is(err, ErrHostFull) true.
+func (e *HostFullError) Is(target error) bool { return target == ErrHostFull }

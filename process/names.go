@@ -19,6 +19,32 @@ import (
 // ...By variants and the Process methods act on behalf of a process and
 // enforce ownership. Application code (Lua) only gets the latter.
 
+// Bounds of names. Names live outside any Lua state, so no memory budget
+// sees them: a script registering names in a loop would pin memory for as
+// long as its process lives. A name has at most MaxNameLen bytes (as a
+// cluster-wide name), a process holds at most Options.MaxNamesPerProcess
+// names, and the node at most Options.MaxNames: at most about
+// MaxNames × (MaxNameLen + 100) bytes, 35 MB by default. Cluster-wide
+// names go through the node's table too (their holder holds them here),
+// so the same bounds hold for them.
+const (
+	MaxNameLen                = 256
+	DefaultMaxNames           = 100_000
+	DefaultMaxNamesPerProcess = 64
+)
+
+// defaultBound is a bound option: v, or def for zero, or -1 (no bound)
+// for a negative v.
+func defaultBound(v, def int) int {
+	switch {
+	case v == 0:
+		return def
+	case v < 0:
+		return -1
+	}
+	return v
+}
+
 // nameEntry is one registered or reserved name.
 type nameEntry struct {
 	holder pid.PID // the process the name resolves to; zero while only reserved
@@ -72,12 +98,24 @@ func (n *Node) register(by pid.PID, checked bool, name string, p pid.PID) error 
 	if checked && !e.keeper.IsZero() && e.keeper != by {
 		return &NameHeldError{Op: "register", Name: name, Holder: e.keeper, Reserved: true}
 	}
+	if err := n.roomForName(name, "register"); err != nil {
+		return err
+	}
 	if err := n.addName(p, name, "register"); err != nil {
 		return err
 	}
 	e.holder = p
 	n.names[name] = e
 	return nil
+}
+
+// roomForName refuses a name the node does not have yet when it holds
+// maxNames already; namesMu is held.
+func (n *Node) roomForName(name, op string) error {
+	if _, ok := n.names[name]; ok || n.maxNames < 0 || len(n.names) < n.maxNames {
+		return nil
+	}
+	return &OpError{Op: op, Arg: strconv.Quote(name), Err: &TooManyNamesError{Max: n.maxNames}}
 }
 
 // addName records name in the names of the live process p, so that its
@@ -92,6 +130,9 @@ func (n *Node) addName(p pid.PID, name, op string) error {
 	defer proc.mu.Unlock()
 	if proc.dead {
 		return &OpError{Op: op, Arg: strconv.Quote(name), Err: ErrNoProc}
+	}
+	if n.maxProcNames >= 0 && len(proc.names) >= n.maxProcNames {
+		return &OpError{Op: op, Arg: strconv.Quote(name), Err: &TooManyNamesError{Max: n.maxProcNames, Holder: p}}
 	}
 	proc.names = append(proc.names, name)
 	return nil
@@ -122,6 +163,9 @@ func (n *Node) Reserve(name string, keeper pid.PID) error {
 		return &NameHeldError{Op: "reserve", Name: name, Holder: e.keeper, Reserved: true}
 	case !e.holder.IsZero() && e.holder != keeper:
 		return &NameHeldError{Op: "reserve", Name: name, Holder: e.holder}
+	}
+	if err := n.roomForName(name, "reserve"); err != nil {
+		return err
 	}
 	if err := n.addName(keeper, name, "reserve"); err != nil {
 		return err
@@ -179,7 +223,7 @@ func (n *Node) UnregisterBy(by pid.PID, name string) error {
 	e := n.names[name]
 	switch {
 	case e.holder.IsZero():
-		return &OpError{Op: "unregister", Arg: strconv.Quote(name), Err: ErrUnknownName}
+		return &OpError{Op: "unregister", Arg: strconv.Quote(cutName(name)), Err: ErrUnknownName}
 	case e.holder != by:
 		return &NameHeldError{Op: "unregister", Name: name, Holder: e.holder}
 	}
@@ -257,7 +301,7 @@ func (n *Node) Resolve(dest string) (pid.PID, error) {
 	if p, ok := n.Lookup(dest); ok {
 		return p, nil
 	}
-	return pid.PID{}, &OpError{Op: "resolve", Arg: strconv.Quote(dest), Err: ErrUnknownName}
+	return pid.PID{}, &OpError{Op: "resolve", Arg: strconv.Quote(cutName(dest)), Err: ErrUnknownName}
 }
 
 // NameHeldError reports an operation on a name that another process holds
@@ -282,7 +326,10 @@ func (e *NameHeldError) Is(target error) bool { return target == ErrNameTaken }
 
 func checkRegName(name string) error {
 	bad := func(msg string) error {
-		return &OpError{Op: "register", Arg: strconv.Quote(name), Err: &nameError{msg}}
+		return &OpError{Op: "register", Arg: strconv.Quote(cutName(name)), Err: &nameError{msg}}
+	}
+	if len(name) > MaxNameLen {
+		return bad("a name must be at most " + strconv.Itoa(MaxNameLen) + " bytes, got " + strconv.Itoa(len(name)))
 	}
 	if name == "" {
 		return bad("a name must not be empty")
@@ -297,6 +344,32 @@ func checkRegName(name string) error {
 	}
 	return nil
 }
+
+// cutName is name as an error shows it: its first 64 bytes.
+func cutName(name string) string {
+	if len(name) <= 64 {
+		return name
+	}
+	return strings.ToValidUTF8(name[:64], "") + "…"
+}
+
+// TooManyNamesError reports a name refused because the node (Holder
+// zero) or the process Holder holds Max names already.
+// errors.Is(err, ErrTooManyNames) is true.
+type TooManyNamesError struct {
+	Max    int
+	Holder pid.PID
+}
+
+func (e *TooManyNamesError) Error() string {
+	if e.Holder.IsZero() {
+		return "the node holds " + strconv.Itoa(e.Max) + " names already, its limit"
+	}
+	return "process " + e.Holder.String() + " holds " + strconv.Itoa(e.Max) + " names already, the limit of a process"
+}
+
+// Is makes errors.Is(err, ErrTooManyNames) true.
+func (e *TooManyNamesError) Is(target error) bool { return target == ErrTooManyNames }
 
 type nameError struct{ msg string }
 

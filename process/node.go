@@ -40,6 +40,14 @@ type Options struct {
 	// message is dropped for a full mailbox like any other. Default
 	// DefaultReceiptBytesPerNode (64 MiB).
 	ReceiptBytesPerNode int
+	// MaxNames bounds the names (registered or reserved) the node holds at
+	// once; registering one more is an error matching ErrTooManyNames.
+	// Default DefaultMaxNames (100,000); negative: no bound.
+	MaxNames int
+	// MaxNamesPerProcess bounds the names one process holds or keeps
+	// reserved at once, the same way. Default DefaultMaxNamesPerProcess
+	// (64); negative: no bound.
+	MaxNamesPerProcess int
 }
 
 // NameLookup finds the PID a cluster-wide name is registered to.
@@ -62,8 +70,10 @@ type Node struct {
 
 	procs procTable
 
-	namesMu sync.Mutex
-	names   map[string]nameEntry
+	namesMu      sync.Mutex
+	names        map[string]nameEntry
+	maxNames     int // bound of len(names); no bound when negative
+	maxProcNames int // bound of a process's names; no bound when negative
 
 	crashes *ratelog.Limiter // crash reports per second
 
@@ -100,6 +110,8 @@ func NewNode(opts *Options) (*Node, error) {
 	if o.Boot.IsZero() {
 		o.Boot = time.Now()
 	}
+	o.MaxNames = defaultBound(o.MaxNames, DefaultMaxNames)
+	o.MaxNamesPerProcess = defaultBound(o.MaxNamesPerProcess, DefaultMaxNamesPerProcess)
 	switch {
 	case o.CrashReports == 0:
 		o.CrashReports = DefaultCrashReports
@@ -117,6 +129,8 @@ func NewNode(opts *Options) (*Node, error) {
 		names:     make(map[string]nameEntry),
 
 		receiptBytes: int64(o.ReceiptBytesPerNode),
+		maxNames:     o.MaxNames,
+		maxProcNames: o.MaxNamesPerProcess,
 	}
 	n.procs.init()
 	n.acks.init()

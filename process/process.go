@@ -139,9 +139,13 @@ func (n *Node) spawn(hostName string, opts SpawnOptions, setup, start func(*Proc
 	if n.closing.Load() {
 		return pid.PID{}, &OpError{Op: "spawn", Err: ErrShuttingDown}
 	}
+	if err := h.reserve(); err != nil {
+		return pid.PID{}, &OpError{Op: "spawn", Arg: hostName, Err: err}
+	}
 	n.live.add()
 	if n.closing.Load() { // Shutdown may have counted the live processes already
 		n.live.done()
+		h.release()
 		return pid.PID{}, &OpError{Op: "spawn", Err: ErrShuttingDown}
 	}
 	p := &Process{pid: pid.PID{Node: n.name, Host: h.name, ID: n.ids.Next()}, node: n, host: h, quiet: opts.Quiet}

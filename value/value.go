@@ -61,6 +61,16 @@ const (
 	compoundSize = 64
 )
 
+// SizeValue, SizeField and SizeCompound are the sizes above, for code
+// that computes the Size of a value before it makes it: a scalar is
+// SizeValue (plus its text), a list or map SizeValue + SizeCompound plus
+// its items, and each field of a map SizeField plus its key and value.
+const (
+	SizeValue    = valueSize
+	SizeField    = fieldSize
+	SizeCompound = compoundSize
+)
+
 // maxSize caps Size: a value that holds one value many times (nested
 // lists of one list twice) counts it each time, and its count would
 // otherwise overflow. Any two sizes add up without overflow.

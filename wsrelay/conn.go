@@ -523,7 +523,7 @@ func (c *conn) HandleMessage(p *process.Process, m process.Message) error {
 		return nil
 	case TopicSend:
 		var f frame
-		if f, err = parseSend(m.Payload); err == nil {
+		if f, err = parseSend(m.Payload, c.out.maxBytes); err == nil {
 			c.enqueue(f)
 		}
 	case TopicClose:
@@ -545,7 +545,7 @@ func (c *conn) HandleMessage(p *process.Process, m process.Message) error {
 			return nil
 		}
 		var f frame
-		if f, err = topicFrame(m.Topic, m.Payload); err == nil {
+		if f, err = topicFrame(m.Topic, m.Payload, c.out.maxBytes); err == nil {
 			c.enqueue(f)
 		}
 	}

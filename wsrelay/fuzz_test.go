@@ -1,6 +1,7 @@
 package wsrelay
 
 import (
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -51,7 +52,7 @@ func FuzzPayloads(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if fr, err := parseSend(v); err == nil && fr.op == 1 && !utf8.Valid(fr.data) {
+		if fr, err := parseSend(v, DefaultOutboundMaxBytes); err == nil && fr.op == 1 && !utf8.Valid(fr.data) {
 			t.Fatalf("a text frame of invalid UTF-8 from %s", s)
 		}
 		if code, reason, _, err := parseClose(v); err == nil {
@@ -62,7 +63,7 @@ func FuzzPayloads(f *testing.F) {
 		if c, err := parseControl(v); err == nil && c.topic != nil && (*c.topic == "" || strings.HasPrefix(*c.topic, "@")) {
 			t.Fatalf("control topic %q from %s", *c.topic, s)
 		}
-		if _, err := topicFrame("t", v); err != nil {
+		if _, err := topicFrame("t", v, math.MaxInt); err != nil {
 			t.Fatalf("a parsed JSON value could not be framed: %v", err)
 		}
 	})

@@ -43,8 +43,11 @@ func shared(s string) []byte {
 
 // parseSend reads a ws.send payload: {type = "text"|"binary", data = ...}.
 // A plain string payload is a text frame, a byte string a binary one. Data
-// that is not a string is JSON-encoded.
-func parseSend(v value.Value) (frame, error) {
+// that is not a string is JSON-encoded, up to max bytes: its encoding can
+// be far larger than the value (a string held many times is encoded each
+// time, escaping makes six bytes of one), and a frame larger than the
+// client's outbound budget could only close the client.
+func parseSend(v value.Value, max int) (frame, error) {
 	if s, ok := v.Raw(); ok {
 		op := gws.OpcodeText
 		if v.Kind() == value.KindBytes {
@@ -81,7 +84,7 @@ func parseSend(v value.Value) (frame, error) {
 	if s, ok := data.Raw(); ok {
 		f.data = shared(s)
 	} else {
-		b, err := value.AppendJSON(nil, data)
+		b, err := value.AppendJSONLimit(nil, data, max)
 		if err != nil {
 			return frame{}, &PayloadError{TopicSend, "data cannot be encoded as JSON: " + err.Error()}
 		}
@@ -97,11 +100,13 @@ func checkText(f frame) (frame, error) {
 	return f, nil
 }
 
-// topicFrame is the text frame for a message of any other topic.
-func topicFrame(topic string, payload value.Value) (frame, error) {
+// topicFrame is the text frame for a message of any other topic, of at
+// most max bytes (see parseSend).
+func topicFrame(topic string, payload value.Value, max int) (frame, error) {
 	b := append([]byte(`{"topic":`), strconv.Quote(topic)...)
 	b = append(b, `,"data":`...)
-	b, err := value.AppendJSON(b, payload)
+	b, err := value.AppendJSONLimit(b, payload, max-1) // and the closing '}'
+
 	if err != nil {
 		return frame{}, &PayloadError{topic, "payload cannot be encoded as JSON: " + err.Error()}
 	}

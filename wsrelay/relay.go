@@ -67,7 +67,9 @@ func New(opts Options) (*Relay, error) {
 	}
 	origins, _ := origin.Parse(opts.AllowedOrigins)
 	if _, ok := opts.Node.Host(opts.Host); !ok {
-		if _, err := opts.Node.AddHost(opts.Host, &process.HostOptions{CancelGrace: time.Second}); err != nil && !errors.Is(err, process.ErrHostExists) {
+		// No bound of processes: a connection is a process, and
+		// connections are bounded where they are accepted, not here.
+		if _, err := opts.Node.AddHost(opts.Host, &process.HostOptions{CancelGrace: time.Second, MaxProcesses: -1}); err != nil && !errors.Is(err, process.ErrHostExists) {
 			return nil, err
 		}
 	}

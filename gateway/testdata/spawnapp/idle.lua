@@ -1,0 +1,5 @@
+local function idle()
+    process.inbox():receive() -- until cancelled
+end
+
+return { idle = idle }
