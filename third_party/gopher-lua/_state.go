@@ -1137,6 +1137,7 @@ func (ls *LState) setField(obj LValue, key LValue, value LValue) {
 			if !istable {
 				ls.RaiseError("attempt to index a non-table object(%v) with key '%s'", curobj.Type().String(), key.String())
 			}
+			ls.ChargeSet(tb, key) // wsrelay patch: a new key grows the table
 			ls.RawSet(tb, key, value)
 			return
 		}
@@ -1169,6 +1170,7 @@ func (ls *LState) setFieldString(obj LValue, key string, value LValue) {
 			if !istable {
 				ls.RaiseError("attempt to index a non-table object(%v) with key '%s'", curobj.Type().String(), key)
 			}
+			ls.charge(sizeMapEntry) // wsrelay patch: a new key grows the table
 			tb.RawSetString(key, value)
 			return
 		}
@@ -1403,6 +1405,16 @@ func (ls *LState) NewThread() (*LState, context.CancelFunc) {
 	thread.G = ls.G
 	thread.Env = ls.Env
 	var f context.CancelFunc = nil
+	if ls.G.limits != nil {
+		// wsrelay patch: a coroutine of a state with Limits shares the
+		// state's context instead of deriving a child of it, which would
+		// stay registered with the parent (memory the walk cannot see)
+		// until the parent's context ends. It is charged for its stacks.
+		thread.mainLoop = mainLoopWithLimits
+		thread.ctx = ls.ctx
+		ls.charge(sizeThread + cap(thread.reg.array)*sizeSlot)
+		return thread, nil
+	}
 	if ls.ctx != nil {
 		thread.mainLoop = mainLoopWithContext
 		thread.ctx, f = context.WithCancel(ls.ctx)
@@ -2047,6 +2059,9 @@ func (ls *LState) SetMx(mx int) {
 // SetContext set a context ctx to this LState. The provided ctx must be non-nil.
 func (ls *LState) SetContext(ctx context.Context) {
 	ls.mainLoop = mainLoopWithContext
+	if ls.G.limits != nil {
+		ls.mainLoop = mainLoopWithLimits // wsrelay patch: see limits.go
+	}
 	ls.ctx = ctx
 }
 
@@ -2059,6 +2074,9 @@ func (ls *LState) Context() context.Context {
 func (ls *LState) RemoveContext() context.Context {
 	oldctx := ls.ctx
 	ls.mainLoop = mainLoop
+	if ls.G.limits != nil {
+		ls.mainLoop = mainLoopWithLimits // wsrelay patch: see limits.go
+	}
 	ls.ctx = nil
 	return oldctx
 }
