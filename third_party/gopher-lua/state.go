@@ -1250,6 +1250,8 @@ func (ls *LState) callR(nargs, nret, rbase int) {
 	}
 	lv := ls.reg.Get(base)
 	fn, meta := ls.metaCall(lv)
+	ls.enterGoCall() // wsrelay patch: see depth.go
+	defer ls.leaveGoCall()
 	ls.pushCallFrame(callFrame{
 		Fn:         fn,
 		Pc:         0,
@@ -2189,6 +2191,11 @@ func (ls *LState) Resume(th *LState, fn *LFunction, args ...LValue) (ResumeState
 	if th.Dead {
 		return ResumeError, newApiErrorS(ApiErrorRun, "can not resume a dead thread"), nil
 	}
+	if ls.G.goCalls >= MaxGoCallDepth { // wsrelay patch: see depth.go
+		return ResumeError, newApiErrorS(ApiErrorRun, ErrGoCallDepth), nil
+	}
+	ls.enterGoCall()
+	defer ls.leaveGoCall()
 	th.Parent = ls
 	ls.G.CurrentThread = th
 	if !isstarted {

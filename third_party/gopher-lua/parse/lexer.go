@@ -441,7 +441,21 @@ type Lexer struct {
 	PNewLine      bool
 	Token         ast.Token
 	PrevTokenType int
+	depth         int // wsrelay patch: open brackets and blocks, see MaxSyntaxLevels
 }
+
+// MaxSyntaxLevels bounds how deeply brackets ( [ { and blocks (function,
+// if, do, repeat) nest in one chunk (wsrelay patch, like PUC Lua's
+// "chunk has too many syntax levels"). The parser keeps one entry of its
+// stack per open level and the compiler recurses once or twice per level;
+// without a bound a few MB of "{{{{..." made both grow without limit, and
+// the compiler's recursion ended the process with a Go stack overflow.
+// Nesting that does not show in tokens (operator chains such as 1+1+...)
+// is bounded by the compiler (MaxCompileDepth in package lua).
+const MaxSyntaxLevels = 200
+
+// ErrSyntaxLevels is the message of the error past MaxSyntaxLevels.
+const ErrSyntaxLevels = "chunk has too many syntax levels"
 
 func (lx *Lexer) Lex(lval *yySymType) int {
 	lx.PrevTokenType = lx.Token.Type
@@ -454,6 +468,16 @@ func (lx *Lexer) Lex(lval *yySymType) int {
 	}
 	lval.token = tok
 	lx.Token = tok
+	switch tok.Type { // wsrelay patch: see MaxSyntaxLevels
+	case '(', '[', '{', TFunction, TIf, TDo, TRepeat:
+		// while and for open their block with do; if, function, do
+		// and repeat are each closed by one end or until.
+		if lx.depth++; lx.depth > MaxSyntaxLevels {
+			lx.TokenError(tok, ErrSyntaxLevels)
+		}
+	case ')', ']', '}', TEnd, TUntil:
+		lx.depth--
+	}
 	return int(tok.Type)
 }
 
@@ -466,7 +490,7 @@ func (lx *Lexer) TokenError(tok ast.Token, message string) {
 }
 
 func Parse(reader io.Reader, name string) (chunk []ast.Stmt, err error) {
-	lexer := &Lexer{NewScanner(reader, name), nil, false, ast.Token{Str: ""}, TNil}
+	lexer := &Lexer{NewScanner(reader, name), nil, false, ast.Token{Str: ""}, TNil, 0}
 	chunk = nil
 	defer func() {
 		if e := recover(); e != nil {
