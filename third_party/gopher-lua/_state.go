@@ -307,6 +307,16 @@ func (cs *autoGrowingCallFrameStack) Sp() int {
 func (cs *autoGrowingCallFrameStack) SetSp(sp int) {
 	desiredSegIdx := segIdx(sp / FramesPerSegment)
 	desiredFramesInLastSeg := uint8(sp % FramesPerSegment)
+	// wsrelay patch (all states): a depth that is a multiple of
+	// FramesPerSegment has two forms, a full segment (segIdx-1, full) or an
+	// empty next one (segIdx, 0). Upstream turned the full form into
+	// (segIdx-1, 0), an empty stack, when PCall restored the depth it had
+	// on entry: a pcall chain reaching the call stack limit then ended in
+	// a nil pointer dereference instead of a "stack overflow" error.
+	if desiredFramesInLastSeg == 0 && desiredSegIdx > 0 && cs.segIdx == desiredSegIdx-1 {
+		cs.segSp = FramesPerSegment
+		return
+	}
 	for {
 		if cs.segIdx <= desiredSegIdx {
 			break
