@@ -140,6 +140,8 @@ func TestSyntaxLevels(t *testing.T) {
 		{"many concatenations, one a statement", "local s = ''\n" + strings.Repeat("s = s .. 'x' .. (s .. 'y')\n", 5000), true},
 		{"many negative numbers in a table", "return {" + strings.Repeat("-1, - -2, #'x', not nil,\n", 5000) + "}", true},
 		{"a long subtraction", "return 1" + strings.Repeat(" - 1", 900), true},
+		{"many elseif branches", "local x = 1 if x == 0 then " + strings.Repeat("elseif x == 1 then ", 900) + "end", true},
+		{"too many elseif branches", "local x = 1 if x == 0 then " + strings.Repeat("elseif x == 1 then ", 1100) + "end", false},
 		{"a concatenation in brackets", "return f(" + strings.Repeat("a .. (b .. ", 60) + "c" + strings.Repeat(")", 60) + ")", true},
 		{"operators pending across brackets", "return " + strings.Repeat("- (", 150) + strings.Repeat("- ", 900) + "1" + strings.Repeat(")", 150), false},
 		{"a chain past the bound", "return a" + strings.Repeat(".b", 100000), false},
