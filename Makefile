@@ -21,4 +21,4 @@ fuzz:
 	$(FUZZ) -fuzz FuzzParse ./pid
 	$(FUZZ) -fuzz FuzzParseJSON ./value
 	$(FUZZ) -fuzz FuzzLoad ./config
-	cd third_party/gopher-lua && $(FUZZ) -fuzz FuzzPatternFind . && $(FUZZ) -fuzz FuzzCompile .
+	cd third_party/gopher-lua && $(FUZZ) -fuzz FuzzPatternFind . && $(FUZZ) -fuzz FuzzCompile . && $(FUZZ) -fuzz FuzzVMMatchesReference ./pm

@@ -629,7 +629,11 @@ func runVM(src []byte, insts []inst, sp int, ck *checker, stack []choice) (bool,
 			continue
 		case opNumber:
 			idx := inst.Operand1 * 2
-			if idx >= m.CaptureLength()-1 {
+			// wsrelay patch (all states): a back reference to a capture
+			// that is still open (its end is before its start) is an
+			// error, as in PUC Lua; upstream sliced src[start:end] and
+			// panicked with a Go runtime error ("(8()%1)" on "08").
+			if idx >= m.CaptureLength()-1 || m.Capture(idx+1) < m.Capture(idx) {
 				panic(newError(_UNKNOWN, "invalid capture index"))
 			}
 			capture := src[m.Capture(idx):m.Capture(idx+1)]
