@@ -4,8 +4,10 @@
 test:
 	go vet ./...
 	go test -race -count=1 ./...
-	# the patched gopher-lua (a module of its own, see third_party/gopher-lua/PATCHES.md)
-	cd third_party/gopher-lua && go test -count=1 .
+	# the patched gopher-lua (a module of its own, see third_party/gopher-lua/PATCHES.md):
+	# its generated vm.go/state.go must match their templates, and its tests pass
+	$(MAKE) -C third_party/gopher-lua check-generated
+	cd third_party/gopher-lua && go test -count=1 . ./pm ./parse
 
 bench:
 	go test -run '^$$' -bench . -benchmem ./...
@@ -19,3 +21,4 @@ fuzz:
 	$(FUZZ) -fuzz FuzzParse ./pid
 	$(FUZZ) -fuzz FuzzParseJSON ./value
 	$(FUZZ) -fuzz FuzzLoad ./config
+	cd third_party/gopher-lua && $(FUZZ) -fuzz FuzzPatternFind . && $(FUZZ) -fuzz FuzzCompile . && $(FUZZ) -fuzz FuzzVMMatchesReference ./pm

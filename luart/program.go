@@ -142,6 +142,10 @@ func syntaxError(file string, code []byte, err error) error {
 		}
 		return &SyntaxError{File: file, Line: pe.Pos.Line, Column: pe.Pos.Column, Msg: msg}
 	}
+	var ce *lua.CompileError // e.g. an expression nested deeper than lua.MaxCompileDepth
+	if errors.As(err, &ce) {
+		return &SyntaxError{File: file, Line: ce.Line, Msg: ce.Message}
+	}
 	return &SyntaxError{File: file, Msg: err.Error()}
 }
 

@@ -307,6 +307,16 @@ func (cs *autoGrowingCallFrameStack) Sp() int {
 func (cs *autoGrowingCallFrameStack) SetSp(sp int) {
 	desiredSegIdx := segIdx(sp / FramesPerSegment)
 	desiredFramesInLastSeg := uint8(sp % FramesPerSegment)
+	// wsrelay patch (all states): a depth that is a multiple of
+	// FramesPerSegment has two forms, a full segment (segIdx-1, full) or an
+	// empty next one (segIdx, 0). Upstream turned the full form into
+	// (segIdx-1, 0), an empty stack, when PCall restored the depth it had
+	// on entry: a pcall chain reaching the call stack limit then ended in
+	// a nil pointer dereference instead of a "stack overflow" error.
+	if desiredFramesInLastSeg == 0 && desiredSegIdx > 0 && cs.segIdx == desiredSegIdx-1 {
+		cs.segSp = FramesPerSegment
+		return
+	}
 	for {
 		if cs.segIdx <= desiredSegIdx {
 			break
@@ -1037,6 +1047,8 @@ func (ls *LState) callR(nargs, nret, rbase int) {
 	}
 	lv := ls.reg.Get(base)
 	fn, meta := ls.metaCall(lv)
+	ls.enterGoCall() // wsrelay patch: see depth.go
+	defer ls.leaveGoCall()
 	ls.pushCallFrame(callFrame{
 		Fn:         fn,
 		Pc:         0,
@@ -1137,6 +1149,7 @@ func (ls *LState) setField(obj LValue, key LValue, value LValue) {
 			if !istable {
 				ls.RaiseError("attempt to index a non-table object(%v) with key '%s'", curobj.Type().String(), key.String())
 			}
+			ls.ChargeSet(tb, key) // wsrelay patch: a new key grows the table
 			ls.RawSet(tb, key, value)
 			return
 		}
@@ -1169,6 +1182,7 @@ func (ls *LState) setFieldString(obj LValue, key string, value LValue) {
 			if !istable {
 				ls.RaiseError("attempt to index a non-table object(%v) with key '%s'", curobj.Type().String(), key)
 			}
+			ls.charge(sizeMapEntry) // wsrelay patch: a new key grows the table
 			tb.RawSetString(key, value)
 			return
 		}
@@ -1403,6 +1417,16 @@ func (ls *LState) NewThread() (*LState, context.CancelFunc) {
 	thread.G = ls.G
 	thread.Env = ls.Env
 	var f context.CancelFunc = nil
+	if ls.G.limits != nil {
+		// wsrelay patch: a coroutine of a state with Limits shares the
+		// state's context instead of deriving a child of it, which would
+		// stay registered with the parent (memory the walk cannot see)
+		// until the parent's context ends. It is charged for its stacks.
+		thread.mainLoop = mainLoopWithLimits
+		thread.ctx = ls.ctx
+		ls.charge(sizeThread + cap(thread.reg.array)*sizeSlot)
+		return thread, nil
+	}
 	if ls.ctx != nil {
 		thread.mainLoop = mainLoopWithContext
 		thread.ctx, f = context.WithCancel(ls.ctx)
@@ -1964,6 +1988,11 @@ func (ls *LState) Resume(th *LState, fn *LFunction, args ...LValue) (ResumeState
 	if th.Dead {
 		return ResumeError, newApiErrorS(ApiErrorRun, "can not resume a dead thread"), nil
 	}
+	if ls.G.goCalls >= MaxGoCallDepth { // wsrelay patch: see depth.go
+		return ResumeError, newApiErrorS(ApiErrorRun, ErrGoCallDepth), nil
+	}
+	ls.enterGoCall()
+	defer ls.leaveGoCall()
 	th.Parent = ls
 	ls.G.CurrentThread = th
 	if !isstarted {
@@ -2047,6 +2076,9 @@ func (ls *LState) SetMx(mx int) {
 // SetContext set a context ctx to this LState. The provided ctx must be non-nil.
 func (ls *LState) SetContext(ctx context.Context) {
 	ls.mainLoop = mainLoopWithContext
+	if ls.G.limits != nil {
+		ls.mainLoop = mainLoopWithLimits // wsrelay patch: see limits.go
+	}
 	ls.ctx = ctx
 }
 
@@ -2059,6 +2091,9 @@ func (ls *LState) Context() context.Context {
 func (ls *LState) RemoveContext() context.Context {
 	oldctx := ls.ctx
 	ls.mainLoop = mainLoop
+	if ls.G.limits != nil {
+		ls.mainLoop = mainLoopWithLimits // wsrelay patch: see limits.go
+	}
 	ls.ctx = nil
 	return oldctx
 }

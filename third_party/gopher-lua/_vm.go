@@ -60,6 +60,38 @@ func mainLoopWithContext(L *LState, baseframe *callFrame) {
 	}
 }
 
+// mainLoopWithLimits is the loop of a state with Limits (wsrelay patch,
+// see limits.go): instead of a select on the context before every
+// instruction it checks the context and Limits.Interrupt every
+// Limits.InterruptEvery instructions, and can yield the processor there.
+func mainLoopWithLimits(L *LState, baseframe *callFrame) {
+	var inst uint32
+	var cf *callFrame
+
+	if L.stack.IsEmpty() {
+		return
+	}
+
+	L.currentFrame = L.stack.Last()
+	if L.currentFrame.Fn.IsG {
+		callGFunction(L, false)
+		return
+	}
+
+	lm := L.G.limits
+	for {
+		cf = L.currentFrame
+		inst = cf.Fn.Proto.Code[cf.Pc]
+		cf.Pc++
+		if lm.steps--; lm.steps <= 0 {
+			L.vmStep()
+		}
+		if jumpTable[int(inst>>26)](L, inst, baseframe) == 1 {
+			return
+		}
+	}
+}
+
 // regv is the first target register to copy the return values to.
 // It can be reg.top, indicating that the copied values are going into new registers, or it can be below reg.top
 // Indicating that the values should be within the existing registers.
@@ -104,6 +136,9 @@ func switchToParentThread(L *LState, nargs int, haserror bool, kill bool) {
 
 func callGFunction(L *LState, tailcall bool) bool {
 	frame := L.currentFrame
+	if lm := L.G.limits; lm != nil && lm.BeforeGoCall != nil { // wsrelay patch: see limits.go
+		lm.BeforeGoCall()
+	}
 	gfnret := frame.Fn.GFunction(L)
 	if tailcall {
 		L.currentFrame = L.RemoveCallerFrame()
@@ -339,6 +374,7 @@ func init() {
 			B := int(inst & 0x1ff)    //GETB
 			C := int(inst>>9) & 0x1ff //GETC
 			v := newLTable(B, C)
+			L.charge(sizeTable + (B+C)*sizeSlot) // wsrelay patch: see limits.go
 			// +inline-call reg.Set RA v
 			return 0
 		},
@@ -767,6 +803,7 @@ func init() {
 			if B == 0 {
 				nelem = reg.Top() - RA - 1
 			}
+			L.charge(nelem * sizeSlot) // wsrelay patch: see limits.go
 			for i := 1; i <= nelem; i++ {
 				table.RawSetInt(offset+i, reg.Get(RA+i))
 			}
@@ -789,6 +826,7 @@ func init() {
 			Bx := int(inst & 0x3ffff) //GETBX
 			proto := cf.Fn.Proto.FunctionPrototypes[Bx]
 			closure := newLFunctionL(proto, cf.Fn.Env, int(proto.NumUpvalues))
+			L.charge(sizeFunction + int(proto.NumUpvalues)*sizeUpvalue) // wsrelay patch: see limits.go
 			// +inline-call reg.Set RA closure
 			for i := 0; i < int(proto.NumUpvalues); i++ {
 				inst = cf.Fn.Proto.Code[cf.Pc]
@@ -949,15 +987,18 @@ func stringConcat(L *LState, total, last int) LValue {
 		} else {
 			buf := make([]string, total+1)
 			buf[total] = LVAsString(rhs)
+			size := len(buf[total])
 			for total > 0 {
 				lhs = L.reg.Get(i)
 				if !LVCanConvToString(lhs) {
 					break
 				}
 				buf[total-1] = LVAsString(lhs)
+				size += len(buf[total-1])
 				i--
 				total--
 			}
+			L.checkAlloc(size) // wsrelay patch: the result must fit in the memory budget
 			rhs = LString(strings.Join(buf, ""))
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"reflect"
 
 	"github.com/yuin/gopher-lua/ast"
+	"github.com/yuin/gopher-lua/parse"
 )
 
 /* internal constants & structs  {{{ */
@@ -410,7 +411,35 @@ type funcContext struct {
 	labelPc         map[int]int
 	gotosCount      int
 	unresolvedGotos map[int]*gotoLabelDesc
+	levels          *int // wsrelay patch: see MaxCompileDepth; shared with the nested functions' contexts
 }
+
+// MaxCompileDepth bounds the recursion of the compiler over the syntax tree
+// of one chunk (wsrelay patch). The compiler recurses once per nested
+// expression or statement (a few Go frames, at most a few KiB of stack,
+// each); the parser bounds brackets and blocks (parse.MaxSyntaxLevels), but
+// an operator chain such as 1+1+...+1 or a.b.c...z nests the tree one level
+// per operator without any bracket. Without a bound, a few MB of such source
+// overflowed the Go stack, a fatal error of the whole process. Past the
+// bound, the chunk fails to compile with ErrSyntaxLevels. Measured with
+// runtime/debug.SetMaxStack lowered: a chain of 990 ".." compiles within a
+// 1 MiB goroutine stack (and fails at 512 KiB), 200 nested functions or
+// tables within 512 KiB.
+const MaxCompileDepth = 1000
+
+// ErrSyntaxLevels is the message of the compile error past MaxCompileDepth
+// (the same as the parser's past parse.MaxSyntaxLevels).
+const ErrSyntaxLevels = parse.ErrSyntaxLevels
+
+// enterLevel counts one more level of the compiler's recursion; every
+// enterLevel is followed by a deferred leaveLevel.
+func (fc *funcContext) enterLevel(line int) {
+	if *fc.levels++; *fc.levels > MaxCompileDepth {
+		raiseCompileError(fc, line, ErrSyntaxLevels)
+	}
+}
+
+func (fc *funcContext) leaveLevel() { *fc.levels-- }
 
 func newFuncContext(sourcename string, parent *funcContext) *funcContext {
 	fc := &funcContext{
@@ -426,6 +455,11 @@ func newFuncContext(sourcename string, parent *funcContext) *funcContext {
 		unresolvedGotos: map[int]*gotoLabelDesc{},
 	}
 	fc.Blocks = []*codeBlock{fc.Block}
+	if parent != nil { // wsrelay patch: see MaxCompileDepth
+		fc.levels = parent.levels
+	} else {
+		fc.levels = new(int)
+	}
 	return fc
 }
 
@@ -652,6 +686,8 @@ func compileBlock(context *funcContext, chunk []ast.Stmt) { // {{{
 } // }}}
 
 func compileStmt(context *funcContext, stmt ast.Stmt, isLastStmt bool) { // {{{
+	context.enterLevel(sline(stmt)) // wsrelay patch: see MaxCompileDepth
+	defer context.leaveLevel()
 	switch st := stmt.(type) {
 	case *ast.AssignStmt:
 		compileAssignStmt(context, st)
@@ -930,6 +966,8 @@ func compileIfStmt(context *funcContext, stmt *ast.IfStmt) { // {{{
 } // }}}
 
 func compileBranchCondition(context *funcContext, reg int, expr ast.Expr, thenlabel, elselabel int, hasnextcond bool) { // {{{
+	context.enterLevel(sline(expr)) // wsrelay patch: see MaxCompileDepth
+	defer context.leaveLevel()
 	// TODO folding constants?
 	code := context.Code
 	flip := 0
@@ -1140,6 +1178,8 @@ func compileGotoStmt(context *funcContext, stmt *ast.GotoStmt) { // {{{
 } // }}}
 
 func compileExpr(context *funcContext, reg int, expr ast.Expr, ec *expcontext) int { // {{{
+	context.enterLevel(sline(expr)) // wsrelay patch: see MaxCompileDepth
+	defer context.leaveLevel()
 	code := context.Code
 	sreg := savereg(ec, reg)
 	sused := 1
@@ -1267,11 +1307,17 @@ func compileExprWithMVPropagation(context *funcContext, expr ast.Expr, reg *int,
 	compileExprWithPropagation(context, expr, reg, save, context.Code.PropagateMV)
 } // }}}
 
-func constFold(exp ast.Expr) ast.Expr { // {{{
+// constFold folds constant arithmetic. depth (wsrelay patch) counts its
+// recursion: past MaxCompileDepth it leaves the rest unfolded (compileExpr
+// then reports the chain as too deep).
+func constFold(exp ast.Expr, depth int) ast.Expr { // {{{
+	if depth > MaxCompileDepth {
+		return exp
+	}
 	switch expr := exp.(type) {
 	case *ast.ArithmeticOpExpr:
-		lvalue, lisconst := lnumberValue(constFold(expr.Lhs))
-		rvalue, risconst := lnumberValue(constFold(expr.Rhs))
+		lvalue, lisconst := lnumberValue(constFold(expr.Lhs, depth+1))
+		rvalue, risconst := lnumberValue(constFold(expr.Rhs, depth+1))
 		if lisconst && risconst {
 			switch expr.Operator {
 			case "+":
@@ -1293,7 +1339,7 @@ func constFold(exp ast.Expr) ast.Expr { // {{{
 			return expr
 		}
 	case *ast.UnaryMinusOpExpr:
-		expr.Expr = constFold(expr.Expr)
+		expr.Expr = constFold(expr.Expr, depth+1)
 		if value, ok := lnumberValue(expr.Expr); ok {
 			return &constLValueExpr{Value: LNumber(-value)}
 		}
@@ -1419,7 +1465,7 @@ func compileTableExpr(context *funcContext, reg int, ex *ast.TableExpr, ec *expc
 } // }}}
 
 func compileArithmeticOpExpr(context *funcContext, reg int, expr *ast.ArithmeticOpExpr, ec *expcontext) { // {{{
-	exp := constFold(expr)
+	exp := constFold(expr, 0)
 	if ex, ok := exp.(*constLValueExpr); ok {
 		exp.SetLine(sline(expr))
 		compileExpr(context, reg, ex, ec)
@@ -1477,7 +1523,7 @@ func compileUnaryOpExpr(context *funcContext, reg int, expr ast.Expr, ec *expcon
 	var operandexpr ast.Expr
 	switch ex := expr.(type) {
 	case *ast.UnaryMinusOpExpr:
-		exp := constFold(ex)
+		exp := constFold(ex, 0)
 		if lvexpr, ok := exp.(*constLValueExpr); ok {
 			exp.SetLine(sline(expr))
 			compileExpr(context, reg, lvexpr, ec)
@@ -1574,6 +1620,8 @@ func compileLogicalOpExpr(context *funcContext, reg int, expr *ast.LogicalOpExpr
 } // }}}
 
 func compileLogicalOpExprAux(context *funcContext, reg int, expr ast.Expr, ec *expcontext, thenlabel, elselabel int, hasnextcond bool, lb *lblabels) { // {{{
+	context.enterLevel(sline(expr)) // wsrelay patch: see MaxCompileDepth
+	defer context.leaveLevel()
 	// TODO folding constants?
 	code := context.Code
 	flip := 0

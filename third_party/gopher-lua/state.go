@@ -311,6 +311,16 @@ func (cs *autoGrowingCallFrameStack) Sp() int {
 func (cs *autoGrowingCallFrameStack) SetSp(sp int) {
 	desiredSegIdx := segIdx(sp / FramesPerSegment)
 	desiredFramesInLastSeg := uint8(sp % FramesPerSegment)
+	// wsrelay patch (all states): a depth that is a multiple of
+	// FramesPerSegment has two forms, a full segment (segIdx-1, full) or an
+	// empty next one (segIdx, 0). Upstream turned the full form into
+	// (segIdx-1, 0), an empty stack, when PCall restored the depth it had
+	// on entry: a pcall chain reaching the call stack limit then ended in
+	// a nil pointer dereference instead of a "stack overflow" error.
+	if desiredFramesInLastSeg == 0 && desiredSegIdx > 0 && cs.segIdx == desiredSegIdx-1 {
+		cs.segSp = FramesPerSegment
+		return
+	}
 	for {
 		if cs.segIdx <= desiredSegIdx {
 			break
@@ -1250,6 +1260,8 @@ func (ls *LState) callR(nargs, nret, rbase int) {
 	}
 	lv := ls.reg.Get(base)
 	fn, meta := ls.metaCall(lv)
+	ls.enterGoCall() // wsrelay patch: see depth.go
+	defer ls.leaveGoCall()
 	ls.pushCallFrame(callFrame{
 		Fn:         fn,
 		Pc:         0,
@@ -2189,6 +2201,11 @@ func (ls *LState) Resume(th *LState, fn *LFunction, args ...LValue) (ResumeState
 	if th.Dead {
 		return ResumeError, newApiErrorS(ApiErrorRun, "can not resume a dead thread"), nil
 	}
+	if ls.G.goCalls >= MaxGoCallDepth { // wsrelay patch: see depth.go
+		return ResumeError, newApiErrorS(ApiErrorRun, ErrGoCallDepth), nil
+	}
+	ls.enterGoCall()
+	defer ls.leaveGoCall()
 	th.Parent = ls
 	ls.G.CurrentThread = th
 	if !isstarted {

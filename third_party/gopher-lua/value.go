@@ -175,7 +175,8 @@ type Global struct {
 	tempFiles  []*os.File
 	gccount    int32
 
-	limits *Limits // wsrelay patch: see limits.go
+	limits  *Limits // wsrelay patch: see limits.go
+	goCalls int     // wsrelay patch: nested entries of the VM from Go, see depth.go
 }
 
 type LState struct {

@@ -441,7 +441,37 @@ type Lexer struct {
 	PNewLine      bool
 	Token         ast.Token
 	PrevTokenType int
+	depth         int   // wsrelay patch: open brackets and blocks, see MaxSyntaxLevels
+	chain         int   // wsrelay patch: pending operators, see MaxOperatorChain
+	chainBases    []int // wsrelay patch: chain when each open bracket or block opened
 }
+
+// MaxSyntaxLevels bounds how deeply brackets ( [ { and blocks (function,
+// if, do, repeat) nest in one chunk (wsrelay patch, like PUC Lua's
+// "chunk has too many syntax levels"). The parser keeps one entry of its
+// stack per open level and the compiler recurses once or twice per level;
+// without a bound a few MB of "{{{{..." made both grow without limit, and
+// the compiler's recursion ended the process with a Go stack overflow.
+// Nesting that does not show in tokens (operator chains such as 1+1+...)
+// is bounded by the compiler (MaxCompileDepth in package lua).
+const MaxSyntaxLevels = 200
+
+// ErrSyntaxLevels is the message of the error past MaxSyntaxLevels and
+// MaxOperatorChain.
+const ErrSyntaxLevels = "chunk has too many syntax levels"
+
+// MaxOperatorChain bounds the operators that can be pending in the parser
+// at once (wsrelay patch). The parser keeps an entry of its stack (about
+// 250 bytes) for each operator of a right-associative chain (a .. b .. c,
+// 2 ^ 2 ^ 2) and for each unary operator in a row (- - - x, not not x)
+// until the chain ends: a 2 MB file of "- " took 250 MB and seconds before
+// the compiler could refuse it. The lexer cannot tell which operators the
+// parser keeps, so it counts every "..", "^", "-", "not" and "#" since the
+// last token that ends a chain (a comparison, and, or, a comma, =, ;, or a
+// keyword), the operators of enclosing brackets included. An expression
+// with that many operators nests deeper than the compiler allows
+// (MaxCompileDepth in package lua) in all but contrived cases anyway.
+const MaxOperatorChain = 1000
 
 func (lx *Lexer) Lex(lval *yySymType) int {
 	lx.PrevTokenType = lx.Token.Type
@@ -454,7 +484,38 @@ func (lx *Lexer) Lex(lval *yySymType) int {
 	}
 	lval.token = tok
 	lx.Token = tok
+	lx.countLevels(tok)
 	return int(tok.Type)
+}
+
+// countLevels enforces MaxSyntaxLevels and MaxOperatorChain (wsrelay
+// patch).
+func (lx *Lexer) countLevels(tok ast.Token) {
+	switch tok.Type {
+	case '(', '[', '{', TFunction, TIf, TDo, TRepeat:
+		// while and for open their block with do; if, function, do
+		// and repeat are each closed by one end or until.
+		if lx.depth++; lx.depth > MaxSyntaxLevels {
+			lx.TokenError(tok, ErrSyntaxLevels)
+		}
+		lx.chainBases = append(lx.chainBases, lx.chain)
+	case ')', ']', '}', TEnd, TUntil:
+		lx.depth--
+		if n := len(lx.chainBases); n > 0 {
+			lx.chain = lx.chainBases[n-1]
+			lx.chainBases = lx.chainBases[:n-1]
+		}
+	case T2Comma, '^', '-', TNot, '#':
+		if lx.chain++; lx.chain > MaxOperatorChain {
+			lx.TokenError(tok, ErrSyntaxLevels)
+		}
+	case '=', ',', ';', TEqeq, TNeq, '<', TLte, '>', TGte, TAnd, TOr,
+		TLocal, TReturn, TThen, TElse, TElseIf, TIn, TWhile, TFor, TBreak, TGoto, T2Colon:
+		lx.chain = 0
+		if n := len(lx.chainBases); n > 0 {
+			lx.chain = lx.chainBases[n-1]
+		}
+	}
 }
 
 func (lx *Lexer) Error(message string) {
@@ -466,7 +527,7 @@ func (lx *Lexer) TokenError(tok ast.Token, message string) {
 }
 
 func Parse(reader io.Reader, name string) (chunk []ast.Stmt, err error) {
-	lexer := &Lexer{NewScanner(reader, name), nil, false, ast.Token{Str: ""}, TNil}
+	lexer := &Lexer{NewScanner(reader, name), nil, false, ast.Token{Str: ""}, TNil, 0, 0, nil}
 	chunk = nil
 	defer func() {
 		if e := recover(); e != nil {

@@ -5,6 +5,16 @@ import (
 	"fmt"
 )
 
+// MaxNesting bounds how deeply captures nest in a pattern (wsrelay patch).
+// The pattern parser and compiler recurse once per open capture; without a
+// bound, a pattern of 700,000 nested "(" overflowed the Go stack, a fatal
+// error of the whole process. Past it, Find returns an Error with
+// ErrNesting.
+const MaxNesting = 200
+
+// ErrNesting is the message of the error past MaxNesting.
+const ErrNesting = "pattern nesting too deep"
+
 const (
 	EOS               = -1
 	_UNKNOWN          = -2
@@ -88,6 +98,7 @@ type scanner struct {
 	src   []byte
 	State scannerState
 	saved scannerState
+	depth int // wsrelay patch: open captures, see MaxNesting
 }
 
 func newScanner(src []byte) *scanner {
@@ -418,7 +429,12 @@ func parsePattern(sc *scanner, toplevel bool) *seqPattern {
 				sc.Next()
 				pat.Patterns = append(pat.Patterns, &posCapPattern{})
 			} else {
+				// wsrelay patch: see MaxNesting
+				if sc.depth++; sc.depth > MaxNesting {
+					panic(newError(sc.CurrentPos(), ErrNesting))
+				}
 				ret := &capPattern{parsePattern(sc, false)}
+				sc.depth--
 				if sc.Peek() != ')' {
 					panic(newError(sc.CurrentPos(), "unfinished capture"))
 				}
@@ -525,89 +541,128 @@ func compilePattern(p pattern, ps ...*iptr) []inst {
 
 /* VM {{{ */
 
-// Simple recursive virtual machine based on the
-// "Regular Expression Matching: the Virtual Machine Approach" (https://swtch.com/~rsc/regexp/regexp2.html)
-func recursiveVM(src []byte, insts []inst, pc, sp, recLevel int, ck *checker, ms ...*MatchData) (bool, int, *MatchData) {
-	recLevel++
-	if recLevel > maxRecursionLevel {
-		panic(newError(_UNKNOWN, "pattern/input too complex"))
+// A backtracking virtual machine based on
+// "Regular Expression Matching: the Virtual Machine Approach" (https://swtch.com/~rsc/regexp/regexp2.html).
+//
+// wsrelay patch: upstream's machine recursed in Go for every split and every
+// capture (opSplit tried its first branch in a recursive call, opSave
+// recursed to be able to undo the capture), so a greedy ".*" over a string
+// of n bytes took n nested Go frames: about 256 MB of goroutine stack for a
+// 1 MB string, memory no Lua limit sees. This machine keeps the same choice
+// points on a slice instead: a split pushes the branch to try on failure,
+// a capture pushes the value to restore on failure, and a failure pops
+// entries until a branch. It explores the branches in the same order as
+// upstream's, so it finds the same matches with the same captures, and it
+// keeps upstream's bound on the number of pending choice points
+// (maxRecursionLevel, 16 bytes each on the heap).
+type choice struct {
+	pc, sp int32 // branch to try: resume at pc, sp (slot < 0)
+	slot   int32 // capture slot to restore (slot >= 0)
+	old    uint32
+}
+
+func runVM(src []byte, insts []inst, sp int, ck *checker, stack []choice) (bool, int, *MatchData, []choice) {
+	m := newMatchState()
+	bt := stack[:0]
+	pc := 0
+	for {
+		ck.step()
+		inst := insts[pc]
+		switch inst.OpCode {
+		case opChar:
+			if sp >= len(src) || !inst.Class.Matches(int(src[sp])) {
+				goto fail
+			}
+			pc++
+			sp++
+			continue
+		case opMatch:
+			return true, sp, m, bt
+		case opTailMatch:
+			if sp >= len(src) {
+				return true, sp, m, bt
+			}
+			goto fail
+		case opJmp:
+			pc = inst.Operand1
+			continue
+		case opSplit:
+			if len(bt) >= maxRecursionLevel {
+				panic(newError(_UNKNOWN, "pattern/input too complex"))
+			}
+			bt = append(bt, choice{pc: int32(inst.Operand2), sp: int32(sp), slot: -1})
+			pc = inst.Operand1
+			continue
+		case opSave:
+			if len(bt) >= maxRecursionLevel {
+				panic(newError(_UNKNOWN, "pattern/input too complex"))
+			}
+			old := m.setCapture(inst.Operand1, sp)
+			bt = append(bt, choice{slot: int32(inst.Operand1), old: old})
+			pc++
+			continue
+		case opPSave:
+			m.addPosCapture(inst.Operand1, sp+1)
+			pc++
+			continue
+		case opBrace:
+			if sp >= len(src) || int(src[sp]) != inst.Operand1 {
+				goto fail
+			}
+			count := 1
+			for sp = sp + 1; sp < len(src); sp++ {
+				if int(src[sp]) == inst.Operand2 {
+					count--
+				}
+				if count == 0 {
+					break
+				}
+				if int(src[sp]) == inst.Operand1 {
+					count++
+				}
+			}
+			if count != 0 {
+				goto fail
+			}
+			pc++
+			sp++
+			continue
+		case opNumber:
+			idx := inst.Operand1 * 2
+			// wsrelay patch (all states): a back reference to a capture
+			// that is still open (its end is before its start) is an
+			// error, as in PUC Lua; upstream sliced src[start:end] and
+			// panicked with a Go runtime error ("(8()%1)" on "08").
+			if idx >= m.CaptureLength()-1 || m.Capture(idx+1) < m.Capture(idx) {
+				panic(newError(_UNKNOWN, "invalid capture index"))
+			}
+			capture := src[m.Capture(idx):m.Capture(idx+1)]
+			for i := 0; i < len(capture); i++ {
+				if i+sp >= len(src) || capture[i] != src[i+sp] {
+					goto fail
+				}
+			}
+			pc++
+			sp += len(capture)
+			continue
+		default:
+			panic("should not reach here")
+		}
+	fail:
+		for {
+			if len(bt) == 0 {
+				return false, sp, m, bt
+			}
+			c := bt[len(bt)-1]
+			bt = bt[:len(bt)-1]
+			if c.slot >= 0 {
+				m.restoreCapture(int(c.slot), c.old)
+				continue
+			}
+			pc, sp = int(c.pc), int(c.sp)
+			break
+		}
 	}
-	var m *MatchData
-	if len(ms) == 0 {
-		m = newMatchState()
-	} else {
-		m = ms[0]
-	}
-redo:
-	ck.step()
-	inst := insts[pc]
-	switch inst.OpCode {
-	case opChar:
-		if sp >= len(src) || !inst.Class.Matches(int(src[sp])) {
-			return false, sp, m
-		}
-		pc++
-		sp++
-		goto redo
-	case opMatch:
-		return true, sp, m
-	case opTailMatch:
-		return sp >= len(src), sp, m
-	case opJmp:
-		pc = inst.Operand1
-		goto redo
-	case opSplit:
-		if ok, nsp, _ := recursiveVM(src, insts, inst.Operand1, sp, recLevel, ck, m); ok {
-			return true, nsp, m
-		}
-		pc = inst.Operand2
-		goto redo
-	case opSave:
-		s := m.setCapture(inst.Operand1, sp)
-		if ok, nsp, _ := recursiveVM(src, insts, pc+1, sp, recLevel, ck, m); ok {
-			return true, nsp, m
-		}
-		m.restoreCapture(inst.Operand1, s)
-		return false, sp, m
-	case opPSave:
-		m.addPosCapture(inst.Operand1, sp+1)
-		pc++
-		goto redo
-	case opBrace:
-		if sp >= len(src) || int(src[sp]) != inst.Operand1 {
-			return false, sp, m
-		}
-		count := 1
-		for sp = sp + 1; sp < len(src); sp++ {
-			if int(src[sp]) == inst.Operand2 {
-				count--
-			}
-			if count == 0 {
-				pc++
-				sp++
-				goto redo
-			}
-			if int(src[sp]) == inst.Operand1 {
-				count++
-			}
-		}
-		return false, sp, m
-	case opNumber:
-		idx := inst.Operand1 * 2
-		if idx >= m.CaptureLength()-1 {
-			panic(newError(_UNKNOWN, "invalid capture index"))
-		}
-		capture := src[m.Capture(idx):m.Capture(idx+1)]
-		for i := 0; i < len(capture); i++ {
-			if i+sp >= len(src) || capture[i] != src[i+sp] {
-				return false, sp, m
-			}
-		}
-		pc++
-		sp += len(capture)
-		goto redo
-	}
-	panic("should not reach here")
 }
 
 /* }}} */
@@ -664,8 +719,12 @@ func FindWithCheck(p string, src []byte, offset, limit int, check func(matches i
 	pat := parsePattern(newScanner([]byte(p)), true)
 	insts := compilePattern(pat)
 	matches = []*MatchData{}
+	var stack []choice
 	for sp := offset; sp <= len(src); {
-		ok, nsp, ms := recursiveVM(src, insts, 0, sp, 0, ck)
+		var ok bool
+		var nsp int
+		var ms *MatchData
+		ok, nsp, ms, stack = runVM(src, insts, sp, ck, stack)
 		sp++
 		if ok {
 			if sp < nsp {
