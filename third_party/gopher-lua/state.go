@@ -396,7 +396,12 @@ func (rg *registry) checkSize(requiredSize int) { // +inline-start
 } // +inline-end
 
 func (rg *registry) resize(requiredSize int) { // +inline-start
-	newSize := requiredSize + rg.growBy // give some padding
+	// wsrelay patch (all states): grow by a quarter of the current size
+	// at least, not by a fixed step: a fixed step copies the stack once
+	// per step, so filling 200,000 slots (unpack of a long table) copied
+	// 2.4 GB; a geometric step makes the copies add up to a few times the
+	// final size.
+	newSize := requiredSize + max(rg.growBy, cap(rg.array)/4) // give some padding
 	if newSize > rg.maxSize {
 		newSize = rg.maxSize
 	}
