@@ -33,13 +33,15 @@ import (
 // that arrives within HeartbeatTimeout of taking its sender back is
 // ignored: acting on it would drop relations made since.
 //
-// Incarnations. A node's incarnation is a random number drawn when its
-// transport is made (newIncarnation): it tells one run of a node from the
-// next, and nothing else. It is no clock reading, so a host whose clock
-// went back, or a clock far ahead, changes nothing, and no incarnation is
-// "newer" than another: an order would let one heartbeat claiming the
-// greatest incarnation shut the name's real node out for good, since
-// every later incarnation of it would rank below.
+// Incarnations. A node's incarnation is its boot time in nanoseconds (set
+// by Start; a number drawn at random before): it tells one run of a node
+// from the next, and every PID id of the run is above it, which lets
+// Names.LookupName tell an earlier run's PIDs from this one's. Membership
+// puts no order on incarnations: no incarnation is "newer" than another,
+// so a host whose clock went back, or a clock far ahead, changes nothing
+// here, and no heartbeat claiming the greatest incarnation can shut the
+// name's real node out for good (with an order, every later incarnation
+// of it would rank below).
 //
 // The rule: while a node name is up as incarnation i, a heartbeat of that
 // name with any other incarnation j is ignored (logged, 1st, 2nd, 4th…);

@@ -20,7 +20,7 @@ type Transport struct {
 	nc   *nats.Conn
 	opts Options
 	log  *slog.Logger
-	inc  uint64      // this incarnation: random, drawn at New (see membership.go)
+	inc  uint64      // this incarnation: the node's boot in ns from Start on (random before; see membership.go)
 	asm  reassembler // big batches from other nodes, in parts (parts.go)
 	// maxSignal bounds the signals this node sends: MaxSignal (0 too); a
 	// test lowers it rather than build 64 MiB signals.
@@ -110,11 +110,12 @@ func (t *Transport) Start(n *process.Node) error {
 		return fmt.Errorf("cluster: Start called twice")
 	}
 	t.node, t.name = n, name
-	// Every PID id of the node is above its boot in nanoseconds; an
-	// incarnation number no greater lets the other nodes tell this
+	// The incarnation is the node's boot in nanoseconds: every PID id of
+	// the node is above it, which lets the other nodes tell this
 	// incarnation's PIDs from an earlier one's (see Names.LookupName).
-	// Made before the node, as usual, the transport's is the smaller.
-	if b := n.Boot().UnixNano(); b > 0 && uint64(b) < t.inc {
+	// Membership puts no order on incarnations (membership.go), so what
+	// the clock said at boot matters to nothing else.
+	if b := n.Boot().UnixNano(); b > 0 {
 		t.inc = uint64(b)
 	}
 	t.hdr = appendHeader(nil, name, t.inc, 0)
@@ -312,8 +313,9 @@ func (t *Transport) Peers() []string {
 	return out
 }
 
-// Incarnation returns this incarnation's number, drawn at random when the
-// transport was made: a node restarted under the same name has another.
+// Incarnation returns this incarnation's number: from Start on, the
+// node's boot time in nanoseconds, below every PID id of the incarnation;
+// a node restarted under the same name has another.
 func (t *Transport) Incarnation() uint64 { return t.inc }
 
 // Stats are the transport's counters.
