@@ -10,6 +10,7 @@ import (
 
 	"github.com/wsrelay/wsrelay/config"
 	"github.com/wsrelay/wsrelay/gateway"
+	"github.com/wsrelay/wsrelay/internal/browsertest"
 	"github.com/wsrelay/wsrelay/internal/testlog"
 )
 
@@ -48,17 +49,6 @@ func startChatAt(t *testing.T, addr string) (stop func(), bound string) {
 	return stop, a.String()
 }
 
-func eval[T any](t *testing.T, ctx context.Context, what, expr string) T {
-	t.Helper()
-	c, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	v, err := chromedp.Run(c, chromedp.Evaluate[T](expr))
-	if err != nil {
-		t.Fatalf("%s: %v", what, err)
-	}
-	return v
-}
-
 // TestChatPageDetails: the nick pattern works in the browser (a bad nick
 // never reaches the server), own messages and "you" are marked, lines show
 // times and wrap under their text, the header stays one line, and the nick
@@ -75,14 +65,14 @@ func TestChatPageDetails(t *testing.T) {
 		chromedp.SendKeys("#nick", "bad nick!"),
 		chromedp.Click("#join"),
 	)
-	if got := eval[string](t, alice, "validity", `(() => { const n = document.querySelector("#nick");
+	if got := browsertest.Eval[string](t, alice, "validity", `(() => { const n = document.querySelector("#nick");
 		return n.validity.patternMismatch + " " + (n.validationMessage !== "") + " " + document.querySelector("#status").textContent; })()`); got != "true true Not connected." {
 		t.Errorf("bad nick: validity/status %q, want the pattern to refuse it before connecting", got)
 	}
 	if strings.Contains(logs.String(), "bad nick") || strings.Contains(logs.String(), "nick=bad") {
 		t.Errorf("the bad nick reached the server:\n%s", logs)
 	}
-	if ok := eval[bool](t, alice, "pattern", `(() => { const n = document.querySelector("#nick"); n.value = "a-b_9"; return n.checkValidity(); })()`); !ok {
+	if ok := browsertest.Eval[bool](t, alice, "pattern", `(() => { const n = document.querySelector("#nick"); n.value = "a-b_9"; return n.checkValidity(); })()`); !ok {
 		t.Error("a good nick with '-' and '_' is refused by the pattern")
 	}
 	run(t, alice, "clear the nick", chromedp.Clear("#nick"))
@@ -91,7 +81,7 @@ func TestChatPageDetails(t *testing.T) {
 	joinChat(t, bob, base, "bob")
 	waitText(t, alice, "#members", "bob")
 	waitText(t, alice, "#members", "alice (you)")
-	if got := eval[string](t, bob, "bob's members", `document.querySelector("#members").textContent`); !strings.Contains(got, "bob (you)") || strings.Contains(got, "alice (you)") {
+	if got := browsertest.Eval[string](t, bob, "bob's members", `document.querySelector("#members").textContent`); !strings.Contains(got, "bob (you)") || strings.Contains(got, "alice (you)") {
 		t.Errorf("bob's member list %q", got)
 	}
 
@@ -100,18 +90,18 @@ func TestChatPageDetails(t *testing.T) {
 	waitText(t, bob, "#messages", "a long message")
 	waitText(t, alice, "#messages", "a long message")
 	// 15: own messages are marked; others' are not.
-	if got := eval[string](t, alice, "own", `document.querySelector("#messages li:last-child").className`); !strings.Contains(got, "own") {
+	if got := browsertest.Eval[string](t, alice, "own", `document.querySelector("#messages li:last-child").className`); !strings.Contains(got, "own") {
 		t.Errorf("alice's own message has class %q, want own", got)
 	}
-	if got := eval[string](t, bob, "other", `document.querySelector("#messages li:last-child").className`); strings.Contains(got, "own") {
+	if got := browsertest.Eval[string](t, bob, "other", `document.querySelector("#messages li:last-child").className`); strings.Contains(got, "own") {
 		t.Errorf("bob sees alice's message marked as his own: %q", got)
 	}
 	// Every line shows a time.
-	if got := eval[string](t, bob, "time", `document.querySelector("#messages li:last-child time").textContent`); len(got) != 5 || got[2] != ':' {
+	if got := browsertest.Eval[string](t, bob, "time", `document.querySelector("#messages li:last-child time").textContent`); len(got) != 5 || got[2] != ':' {
 		t.Errorf("message time %q, want HH:MM", got)
 	}
 	// Wrapped lines start under the text, not under the time.
-	wrap := eval[[]float64](t, bob, "wrap", `(() => {
+	wrap := browsertest.Eval[[]float64](t, bob, "wrap", `(() => {
 		const li = document.querySelector("#messages li:last-child");
 		const rects = [...li.querySelector(".text").getClientRects()];
 		const r = document.createRange(); r.selectNodeContents(li.querySelector(".text"));
@@ -123,7 +113,7 @@ func TestChatPageDetails(t *testing.T) {
 	}
 	// The header keeps to one line, even in a narrow window with a long status.
 	run(t, bob, "narrow window", chromedp.EmulateViewport(360, 700))
-	header := eval[[]float64](t, bob, "header", `(() => {
+	header := browsertest.Eval[[]float64](t, bob, "header", `(() => {
 		document.querySelector("#status").textContent = "a very long status line that would wrap the header in a narrow window";
 		const h = document.querySelector("header"), h1 = document.querySelector("h1");
 		return [h.getBoundingClientRect().height, parseFloat(getComputedStyle(h1).lineHeight)];
@@ -134,7 +124,7 @@ func TestChatPageDetails(t *testing.T) {
 
 	// 14: the nick (and room) are remembered across a reload.
 	run(t, alice, "reload", chromedp.Reload(), chromedp.WaitReady("body[data-ready]"))
-	if got := eval[string](t, alice, "nick after reload", `document.querySelector("#nick").value + " " + document.querySelector("#room").value`); got != "alice lobby" {
+	if got := browsertest.Eval[string](t, alice, "nick after reload", `document.querySelector("#nick").value + " " + document.querySelector("#room").value`); got != "alice lobby" {
 		t.Errorf("after a reload the join form reads %q, want the nick and room kept", got)
 	}
 }
@@ -145,15 +135,7 @@ func TestChatReconnects(t *testing.T) {
 	alice := page(t)
 	stop, addr := startChatAt(t, "127.0.0.1:0")
 	base := "http://" + addr
-	run(t, alice, "join the den",
-		chromedp.Navigate(base+"/"),
-		chromedp.WaitReady("body[data-ready]"),
-		chromedp.SendKeys("#nick", "alice"),
-		chromedp.Clear("#room"),
-		chromedp.SendKeys("#room", "den"),
-		chromedp.Click("#join"),
-	)
-	waitText(t, alice, "#status", "Connected to #den as alice")
+	enterRoom(t, alice, base, "alice", "den")
 	run(t, alice, "say before", chromedp.SendKeys("#text", "before the restart"), chromedp.Click("#send"))
 	waitText(t, alice, "#messages", "before the restart")
 
@@ -164,12 +146,12 @@ func TestChatReconnects(t *testing.T) {
 	waitText(t, alice, "#status", "Connected to #den as alice")
 	waitText(t, alice, "#messages", "Reconnected to #den.")
 	waitText(t, alice, "#room-name", "den")
-	if got := eval[string](t, alice, "messages", `document.querySelector("#messages").textContent`); !strings.Contains(got, "before the restart") {
+	if got := browsertest.Eval[string](t, alice, "messages", `document.querySelector("#messages").textContent`); !strings.Contains(got, "before the restart") {
 		t.Errorf("the messages were wiped by the reconnection: %q", got)
 	}
 	run(t, alice, "say after", chromedp.SendKeys("#text", "after the restart"), chromedp.Click("#send"))
 	waitText(t, alice, "#messages", "after the restart")
-	if shown := eval[bool](t, alice, "chat shown", `!document.querySelector("#chat").hidden`); !shown {
+	if shown := browsertest.Eval[bool](t, alice, "chat shown", `!document.querySelector("#chat").hidden`); !shown {
 		t.Error("the chat is hidden after reconnecting")
 	}
 }

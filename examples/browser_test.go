@@ -5,86 +5,20 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/wsrelay/wsrelay/internal/browsertest"
 )
 
-const chromium = "/usr/bin/chromium"
-
-// newBrowser starts headless Chromium, or skips the test when it is not
-// installed (.ci/run installs it).
-func newBrowser(t *testing.T) context.Context {
-	t.Helper()
-	if _, err := os.Stat(chromium); err != nil {
-		t.Skipf("browser test: %s is not installed", chromium)
-	}
-	// chromedp's defaults keep background tabs running (several pages chat
-	// here at once); the rest keeps Chromium off the network, which this
-	// machine does not have.
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromium),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-quic", true),
-		// Without site isolation a tab keeps its renderer when it moves to
-		// another origin; with it, the second navigation of a tab to a new
-		// origin never reported its load here.
-		chromedp.Flag("disable-site-isolation-trials", true),
-		chromedp.Flag("disable-features", "IsolateOrigins,site-per-process,Translate,BlinkGenPropertyTrees"),
-	)
-	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancel := chromedp.NewContext(alloc)
-	t.Cleanup(func() {
-		cancel()
-		cancelAlloc()
-	})
-	// Start the browser now, so that its start-up counts against no step.
-	if _, err := chromedp.Run(ctx, chromedp.Navigate("about:blank")); err != nil {
-		t.Fatalf("start chromium: %v", err)
-	}
-	return ctx
-}
-
-// page opens a page in a browser of its own. (With chromedp v0.23, a
-// second tab of one browser here stopped answering Evaluate after its
-// first navigation; the first tab of each browser does not.)
-func page(t *testing.T) context.Context { return newBrowser(t) }
-
-func run(t *testing.T, ctx context.Context, what string, steps ...chromedp.Action[chromedp.Void]) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	if _, err := chromedp.Run(ctx, chromedp.Steps(steps...)); err != nil {
-		t.Fatalf("%s: %v", what, err)
-	}
-}
-
-// waitText polls the page until the element's text contains want. It
-// evaluates afresh each time, so a passing protocol error (an execution
-// context replaced while the page settles) only costs one round.
-func waitText(t *testing.T, ctx context.Context, sel, want string) {
-	t.Helper()
-	expr := fmt.Sprintf(`(document.querySelector(%q) || {}).textContent || ""`, sel)
-	deadline := time.Now().Add(timeout)
-	var got string
-	var err error
-	for time.Now().Before(deadline) {
-		c, cancel := context.WithTimeout(ctx, 2*time.Second)
-		got, err = chromedp.Run(c, chromedp.Evaluate[string](expr))
-		cancel()
-		if err == nil && strings.Contains(got, want) {
-			return
-		}
-		time.Sleep(20 * time.Millisecond) // polling the page with a deadline
-	}
-	t.Fatalf("%s never contained %q (it reads %q, last error %v)", sel, want, got, err)
-}
+// The page tests drive Chromium through internal/browsertest.
+var (
+	page     = browsertest.Page
+	run      = browsertest.Run
+	waitText = browsertest.WaitText
+)
 
 func joinChat(t *testing.T, ctx context.Context, base, nick string) {
 	t.Helper()
@@ -95,6 +29,20 @@ func joinChat(t *testing.T, ctx context.Context, base, nick string) {
 		chromedp.Click("#join"),
 	)
 	waitText(t, ctx, "#status", "Connected to #lobby as "+nick)
+}
+
+// enterRoom opens the chat page at base and joins room as nick.
+func enterRoom(t *testing.T, ctx context.Context, base, nick, room string) {
+	t.Helper()
+	run(t, ctx, nick+" joins "+room,
+		chromedp.Navigate(base+"/"),
+		chromedp.WaitReady("body[data-ready]"),
+		chromedp.SendKeys("#nick", nick),
+		chromedp.Clear("#room"),
+		chromedp.SendKeys("#room", room),
+		chromedp.Click("#join"),
+	)
+	waitText(t, ctx, "#status", "Connected to #"+room+" as "+nick)
 }
 
 // TestChatInBrowser: two pages chat through the example app, a duplicate

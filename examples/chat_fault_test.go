@@ -12,6 +12,7 @@ import (
 
 	"github.com/wsrelay/wsrelay/gateway"
 	"github.com/wsrelay/wsrelay/internal/apptest"
+	"github.com/wsrelay/wsrelay/internal/browsertest"
 	"github.com/wsrelay/wsrelay/internal/clustertest"
 	"github.com/wsrelay/wsrelay/internal/natstest"
 	"github.com/wsrelay/wsrelay/internal/poll"
@@ -139,7 +140,7 @@ type shown struct {
 func pageShows(t *testing.T, ctx context.Context) shown {
 	t.Helper()
 	var s shown
-	if err := json.Unmarshal([]byte(eval[string](t, ctx, "page state", pageState)), &s); err != nil {
+	if err := json.Unmarshal([]byte(browsertest.Eval[string](t, ctx, "page state", pageState)), &s); err != nil {
 		t.Fatal(err)
 	}
 	return s
@@ -157,15 +158,7 @@ func TestChatPageWhileDisconnected(t *testing.T) {
 	base := "http://" + addr
 	bob := join(t, addr, "bob", "den")
 	bob.until("welcome")
-	run(t, alice, "join the den",
-		chromedp.Navigate(base+"/"),
-		chromedp.WaitReady("body[data-ready]"),
-		chromedp.SendKeys("#nick", "alice"),
-		chromedp.Clear("#room"),
-		chromedp.SendKeys("#room", "den"),
-		chromedp.Click("#join"),
-	)
-	waitText(t, alice, "#status", "Connected to #den as alice")
+	enterRoom(t, alice, base, "alice", "den")
 	waitText(t, alice, "#members", "bob")
 	if s := pageShows(t, alice); s.Stale || s.MembersState != "" || s.Note != "" {
 		t.Fatalf("connected, the page shows %+v", s)
@@ -173,7 +166,7 @@ func TestChatPageWhileDisconnected(t *testing.T) {
 
 	// A message the room never echoes (the page's socket drops it, as a
 	// connection that ends with it in flight would), then the server goes.
-	eval[bool](t, alice, "drop one frame", `(() => {
+	browsertest.Eval[bool](t, alice, "drop one frame", `(() => {
 		const send = WebSocket.prototype.send;
 		WebSocket.prototype.send = function (d) { if (!String(d).includes("lost in transit")) send.call(this, d); };
 		return true;
@@ -196,7 +189,7 @@ func TestChatPageWhileDisconnected(t *testing.T) {
 	waitText(t, alice, "#status", "(attempt 2)")
 
 	// A message typed while down stays in the box, with why.
-	eval[string](t, alice, "empty the box", `document.querySelector("#text").value = ""`)
+	browsertest.Eval[string](t, alice, "empty the box", `document.querySelector("#text").value = ""`)
 	run(t, alice, "type while down", chromedp.SendKeys("#text", "typed while down"), chromedp.Click("#send"))
 	s = pageShows(t, alice)
 	if s.Box != "typed while down" || !strings.Contains(s.Note, "Not sent: disconnected") || !strings.Contains(s.Note, "will not be sent automatically") {
@@ -227,15 +220,7 @@ func TestChatPageRoomNodeLostInBrowser(t *testing.T) {
 	addrA, addrB, cutA := startChatPair(t)
 	carol := join(t, addrA, "carol", "dev") // the room starts on node a
 	carol.until("welcome")
-	run(t, alice, "join dev on node b",
-		chromedp.Navigate("http://"+addrB+"/"),
-		chromedp.WaitReady("body[data-ready]"),
-		chromedp.SendKeys("#nick", "alice"),
-		chromedp.Clear("#room"),
-		chromedp.SendKeys("#room", "dev"),
-		chromedp.Click("#join"),
-	)
-	waitText(t, alice, "#status", "Connected to #dev as alice")
+	enterRoom(t, alice, "http://"+addrB, "alice", "dev")
 	waitText(t, alice, "#members", "carol")
 
 	cutA()
