@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"math"
 	"strconv"
 	"sync/atomic"
 	"testing"
@@ -81,7 +82,7 @@ func TestNamesCloseDuringReleases(t *testing.T) {
 	nm.wg.Add(1)
 	go func() { // as peerDown does
 		defer nm.wg.Done()
-		nm.nodeDown("ghost", gen, 1000)
+		nm.nodeDown("ghost", gen, 1000, 0, math.MaxUint64)
 	}()
 	poll.Until(t, 10*time.Second, "a release is in flight", func() bool { return hung.deletes.Load() > 0 })
 	closed := make(chan struct{})

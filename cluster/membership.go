@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"encoding/binary"
+	"math"
 	"math/rand/v2"
 	"time"
 
@@ -220,7 +221,17 @@ func (t *Transport) peerDown(p *peer, why string) {
 	p.drop(t)
 	t.node.NodeDown(p.name)
 	if nm := t.names.Load(); nm != nil {
-		nm.peerDown(p.name)
+		// The names to release are those of the incarnation lost: PID ids
+		// above its number and, when another incarnation of the name was
+		// heard meanwhile (a restart within the timeout), below that
+		// one's, whose processes may be alive and hold names already.
+		t.mu.RLock()
+		lo, hi := p.downInc, uint64(math.MaxUint64)
+		if p.rivalInc > lo {
+			hi = p.rivalInc
+		}
+		t.mu.RUnlock()
+		nm.peerDown(p.name, lo, hi)
 	}
 	t.log.Warn("cluster: node down", "node", p.name, "reason", why)
 }
@@ -297,6 +308,7 @@ func (t *Transport) onHeartbeat(m *nats.Msg) {
 // (1st, 2nd, 4th… per peer): a node restarted before the others took its
 // old incarnation for lost, a second node under one name, or a forgery.
 func (t *Transport) rival(p *peer, inc uint64) {
+	p.rivalInc = inc
 	if n := p.rivals.Add(1); n&(n-1) == 0 {
 		t.log.Warn("cluster: a heartbeat names a node that is up with another incarnation; ignored until that one is down",
 			"node", p.name, "incarnation", p.inc, "other_incarnation", inc, "ignored_so_far", n)

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -141,7 +142,7 @@ func (nm *Names) Start(ctx context.Context) error {
 	go nm.sweepLoop(life)
 	go nm.guardLoop(life)
 	t.names.Store(nm)
-	nm.nodeDown(t.name, 1, math.MaxUint64) // an earlier incarnation's names: none of them is ours
+	nm.nodeDown(t.name, 1, math.MaxUint64, 0, t.inc) // an earlier incarnation's names: ids below this one's
 	return nil
 }
 
@@ -158,7 +159,7 @@ func (nm *Names) bucketConfig() jetstream.KeyValueConfig {
 // cut it is coming back from), and the names may be a live node's,
 // registered while this node was away. The sweep releases them later if
 // the node stays away.
-func (nm *Names) peerDown(node string) {
+func (nm *Names) peerDown(node string, lo, hi uint64) {
 	nm.mu.RLock()
 	defer nm.mu.RUnlock()
 	if !nm.started || nm.t.steadyFor(time.Now()) < nm.t.opts.HeartbeatTimeout {
@@ -168,7 +169,7 @@ func (nm *Names) peerDown(node string) {
 	nm.wg.Add(1)
 	go func() {
 		defer nm.wg.Done()
-		nm.nodeDown(node, gen, upTo)
+		nm.nodeDown(node, gen, upTo, lo, hi)
 	}()
 }
 
@@ -247,7 +248,7 @@ func (nm *Names) sweep(now time.Time, gen uint64, absent map[string]uint64) {
 			continue
 		}
 		if upTo, ok := absent[node]; ok {
-			if n := nm.nodeDown(node, gen, upTo); n > 0 {
+			if n := nm.nodeDown(node, gen, upTo, 0, math.MaxUint64); n > 0 {
 				nm.log.Warn("cluster: released the names of a node not heard from", "node", node, "names", n)
 			}
 		}
@@ -528,9 +529,22 @@ func (nm *Names) apply(gen uint64, e jetstream.KeyValueEntry) {
 		nm.setLocked(name, nameEntry{pid: p, rev: e.Revision(), gen: gen})
 	default: // deleted or purged
 		cur, ok := nm.table[name]
-		// A carried entry of this node's process stays: the guard
-		// registers it again, or tells its holder it lost the name.
-		if ok && (cur.carried && cur.pid.Node != nm.t.name || !cur.carried && cur.rev <= e.Revision()) {
+		switch {
+		case ok && !cur.carried && cur.rev <= e.Revision() && cur.pid.Node == nm.t.name &&
+			!strings.HasPrefix(name, "{") && nm.t.node.Alive(cur.pid):
+			// Another node deleted the name of a live process of this
+			// node: it took this node for lost (a cut longer than the
+			// heartbeat timeout). The process still holds the name here,
+			// so the entry is carried: the guard registers it again
+			// (first write wins) or tells the holder it lost the name.
+			// This node's own releases drop the entry first (forget).
+			// Claims are left to their supervisors, which fence
+			// themselves when cut.
+			cur.carried, cur.rev = true, 0
+			nm.table[name] = cur
+		case ok && (cur.carried && cur.pid.Node != nm.t.name || !cur.carried && cur.rev <= e.Revision()):
+			// A carried entry of this node's process stays: the guard
+			// registers it again, or tells its holder it lost the name.
 			delete(nm.table, name)
 			nm.wakeLocked(name)
 		}

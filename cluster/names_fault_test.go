@@ -8,6 +8,7 @@ import (
 	"net"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/wsrelay/wsrelay/cluster"
 	"github.com/wsrelay/wsrelay/internal/natstest"
+	"github.com/wsrelay/wsrelay/internal/netcut"
 	"github.com/wsrelay/wsrelay/internal/poll"
 	"github.com/wsrelay/wsrelay/internal/proctest"
 	"github.com/wsrelay/wsrelay/internal/testlog"
@@ -315,4 +317,78 @@ func TestClusterNameAfterNodeAndNATSRestart(t *testing.T) {
 		p, ok := a2.names.LookupName("chat.room:dev")
 		return ok && p == fresh.PID
 	})
+}
+
+// TestClusterNameOfRestartWithinTimeout: a node dies and starts again
+// before the others take its first incarnation for lost; the new
+// incarnation registers a name at once. When the others then take the
+// first incarnation for lost, they release its names only: the new
+// incarnation's name stays registered and resolves.
+func TestClusterNameOfRestartWithinTimeout(t *testing.T) {
+	t.Parallel()
+	s := startJetStream(t)
+	slow := func() *cluster.Options { // long enough for the restart to register first
+		return &cluster.Options{HeartbeatInterval: 50 * time.Millisecond, HeartbeatTimeout: 5 * time.Second}
+	}
+	a := startLoggedNode(t, s, "a", slow())
+	b1 := startLoggedNode(t, s, "b", slow())
+	waitPeers(t, a.testNode, b1.testNode)
+	old := proctest.Spawn(t, b1.node, host, nil)
+	if err := register(t, b1.namedNode, "room:old", old); err != nil {
+		t.Fatal(err)
+	}
+	poll.Until(t, timeout, "a resolves the old room", func() bool { p, ok := a.names.LookupName("room:old"); return ok && p == old.PID })
+
+	b1.nc.Close() // killed: no goodbye
+	b2 := startLoggedNode(t, s, "b", slow())
+	fresh := proctest.Spawn(t, b2.node, host, nil)
+	if err := register(t, b2.namedNode, "room:new", fresh); err != nil {
+		t.Fatal(err)
+	}
+	upAgain := fmt.Sprintf(`msg="cluster: node up" node=b incarnation=%d`, b2.tr.Incarnation())
+	poll.Until(t, 4*timeout, "a takes b's new incarnation up", func() bool { return strings.Contains(a.logs.String(), upAgain) })
+	poll.Until(t, timeout, "a resolves the new room", func() bool { p, ok := a.names.LookupName("room:new"); return ok && p == fresh.PID })
+	expectUnresolved(t, "room:old", a.namedNode, b2.namedNode)
+	// Registered still: another process cannot take it.
+	other := proctest.Spawn(t, a.node, host, nil)
+	if err := register(t, a.namedNode, "room:new", other); !errors.Is(err, process.ErrNameTaken) {
+		t.Fatalf("a registered the new incarnation's name for itself: %v", err)
+	}
+}
+
+// TestClusterNameSurvivesHoldersCut: a node is cut off from NATS for
+// longer than the heartbeat timeout and comes back without restarting.
+// The others took it for lost and released its names, but its process
+// lives on and still holds its name: the node registers it again, so
+// the name resolves to it on every node and nobody else can take it.
+func TestClusterNameSurvivesHoldersCut(t *testing.T) {
+	t.Parallel()
+	s := startJetStream(t)
+	px := netcut.Start(t, s.Addr().String())
+	a := startNamedNode(t, s, "a")
+	b := startNamedNodeAt(t, "nats://"+px.Addr(), "b")
+	waitPeers(t, a.testNode, b.testNode)
+	holder := proctest.Spawn(t, b.node, host, nil)
+	if err := register(t, b, "hall", holder); err != nil {
+		t.Fatal(err)
+	}
+	poll.Until(t, timeout, "a resolves the name", func() bool { p, ok := a.names.LookupName("hall"); return ok && p == holder.PID })
+
+	px.SetCut(true)
+	kv := openBucket(t, s)
+	poll.Until(t, 4*timeout, "a releases the names of b, lost", func() bool {
+		_, err := kv.Get(context.Background(), bucketKey("hall"))
+		return errors.Is(err, jetstream.ErrKeyNotFound)
+	})
+	px.SetCut(false)
+	waitPeers(t, a.testNode, b.testNode)
+	poll.Until(t, 4*timeout, "the name resolves to its live holder on both nodes again", func() bool {
+		pa, oka := a.names.LookupName("hall")
+		pb, okb := b.names.LookupName("hall")
+		return oka && okb && pa == holder.PID && pb == holder.PID
+	})
+	other := proctest.Spawn(t, a.node, host, nil)
+	if err := register(t, a, "hall", other); !errors.Is(err, process.ErrNameTaken) {
+		t.Fatalf("a registered the name of b's live process for itself: %v", err)
+	}
 }

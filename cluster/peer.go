@@ -47,6 +47,7 @@ type peer struct {
 	up       bool
 	inc      uint64    // incarnation seen up
 	downInc  uint64    // incarnation last declared down
+	rivalInc uint64    // the last other incarnation heard while this one was up (0: none)
 	lastSeen time.Time // last heartbeat
 	backAt   time.Time // when it came back without a restart (see membership.go)
 	// resetOwed: an incarnation of this name whose batches were dropped

@@ -92,15 +92,16 @@ func (nm *Names) forget(name string, p pid.PID, rev uint64) {
 	nm.mu.Unlock()
 }
 
-// nodeDown releases the names held by processes of a lost node,
-// registered at revision upTo or before in the bucket of generation gen,
-// and returns how many this node released. Every surviving node tries;
-// the compare-and-set lets one succeed.
-func (nm *Names) nodeDown(node string, gen, upTo uint64) int {
+// nodeDown releases the names held by processes of a lost node whose
+// PID ids are above lo and below hi (the incarnation lost: see
+// Transport.peerDown), registered at revision upTo or before in the
+// bucket of generation gen, and returns how many this node released.
+// Every surviving node tries; the compare-and-set lets one succeed.
+func (nm *Names) nodeDown(node string, gen, upTo, lo, hi uint64) int {
 	var gone []holderReq
 	nm.mu.RLock()
 	for name, e := range nm.table {
-		if e.pid.Node == node && e.gen == gen && !e.carried && e.rev <= upTo {
+		if e.pid.Node == node && e.pid.ID > lo && e.pid.ID < hi && e.gen == gen && !e.carried && e.rev <= upTo {
 			gone = append(gone, holderReq{name: name, p: e.pid})
 		}
 	}
