@@ -133,9 +133,17 @@ func (e embedded) options() (o *server.Options, servers int, err error) {
 		u.User = url.UserPassword(routeUser, e.secret)
 		o.Routes = append(o.Routes, u)
 	}
+	// The list names every server, this one's included: a listen address
+	// of 0.0.0.0 or a host name is not spelled as in the routes, so no
+	// spelling is trusted to tell this server apart. A list that leaves
+	// out this node's own address, in the same spelling, is counted one
+	// short when it cannot be matched: fewer copies, never a wait for a
+	// server that does not exist.
 	servers = len(seen)
-	if !self {
-		servers++
+	if !self && literalIP(chost) {
+		if _, listed := portsOf(seen)[cport]; !listed {
+			servers++ // this server's port is in no route: it was left out
+		}
 	}
 	return o, servers, nil
 }
@@ -207,4 +215,24 @@ func redact(urls string) string {
 		out = append(out, s)
 	}
 	return strings.Join(out, ",")
+}
+
+// literalIP reports whether host is a specific IP address (not a name,
+// not 0.0.0.0 or ::).
+func literalIP(host string) bool {
+	ip := net.ParseIP(host)
+	return ip != nil && !ip.IsUnspecified()
+}
+
+// portsOf returns the ports of the host:port addresses in hosts.
+func portsOf(hosts map[string]bool) map[int]struct{} {
+	ports := map[int]struct{}{}
+	for h := range hosts {
+		if _, p, err := net.SplitHostPort(h); err == nil {
+			if n, err := strconv.Atoi(p); err == nil {
+				ports[n] = struct{}{}
+			}
+		}
+	}
+	return ports
 }
