@@ -2,8 +2,10 @@ package cluster_test
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -182,5 +184,34 @@ func TestRestartWithClockBack(t *testing.T) {
 	sender.Send(fresh.PID.String(), "hello", value.Nil())
 	if m := fresh.Next("hello"); m.From != sender.PID {
 		t.Fatalf("got %+v", m)
+	}
+}
+
+// TestFullPeerTableIsSaid: heartbeats of more made-up node names than the
+// peer table holds, all up at once, fill it; the heartbeat of a real new
+// node is then refused, and the node says so in its log (not silently).
+func TestFullPeerTableIsSaid(t *testing.T) {
+	t.Parallel()
+	s := startJetStream(t)
+	slow := &cluster.Options{HeartbeatInterval: 50 * time.Millisecond, HeartbeatTimeout: time.Hour} // the made-up names stay up
+	a := startLoggedNode(t, s, "a", slow)
+	forger, err := nats.Connect(s.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer forger.Close()
+	for i := range 1100 {
+		if err := forger.Publish(a.tr.HeartbeatSubject(), cluster.EncodeHeartbeat(fmt.Sprintf("fake%d", i), 7)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := forger.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	poll.Until(t, timeout, "a says its peer table is full", func() bool {
+		return strings.Contains(a.logs.String(), "the peer table is full")
+	})
+	if n := len(a.tr.Peers()); n != 1024 {
+		t.Errorf("a sees %d peers up, want the table's bound, 1024", n)
 	}
 }

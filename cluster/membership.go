@@ -8,6 +8,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/wsrelay/wsrelay/internal/logtext"
 	"github.com/wsrelay/wsrelay/process"
 )
 
@@ -268,6 +269,13 @@ func (t *Transport) onHeartbeat(m *nats.Msg) {
 	if p == nil {
 		if len(t.peers) >= maxPeers && !t.evictLocked() {
 			t.mu.Unlock()
+			// Every one of maxPeers names is up: real nodes or a flood of
+			// made-up names. Said, not silent: a real node refused here
+			// sees this one up while this one does not see it.
+			if n := t.refused.Add(1); n&(n-1) == 0 {
+				t.log.Error("cluster: a heartbeat of a new node name is refused: the peer table is full, every one of its names up (a flood of made-up names?)",
+					"node", logtext.Cut(name, 64), "max_peers", maxPeers, "refused_so_far", n)
+			}
 			return
 		}
 		p = newPeer(t, name)

@@ -61,6 +61,7 @@ type Transport struct {
 	// (subDropped; a test stands in for NATS).
 	droppedBatches func() int
 	twin           atomic.Bool // another node with this name was seen (logged once)
+	refused        atomic.Uint64 // heartbeats of new names refused for a full peer table
 }
 
 // maxPeers bounds the peer table, so a flood of made-up heartbeats cannot
