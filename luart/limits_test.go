@@ -42,7 +42,8 @@ func TestMemoryLimitProcess(t *testing.T) {
 		"concat operator": `local s = "x" for i = 1, 40 do s = s .. s end return #s`,
 		"sparse array":    `local t = {} t[60000000] = 1 return #t`,
 		"rawset sparse":   `local t = {} rawset(t, 60000000, 1) return #t`,
-		"string.format":   `return #string.format(string.rep("%999999d", 200), 1)`,
+		"string.format":   `local s = ("x"):rep(1e7) return #string.format("%s%s%s%s%s%s%s%s", s, s, s, s, s, s, s, s)`,
+		"format %q":       `local s = ("\0"):rep(1e7) return #string.format("%q%q", s, s)`,
 		"upper":           `local s = string.rep("\255", 30000000) return #s:upper()`,
 		"os.date":         `return #os.date(("%c"):rep(4000000))`,
 		"json.encode":     `local json = require("json") local s = string.rep("x", 25000000) return #json.encode({s, s})`,
@@ -468,5 +469,32 @@ func TestCPUSlotsTakeTurns(t *testing.T) {
 		if r := pr.Await(id); r.Err == nil {
 			t.Fatalf("a spinner ended normally")
 		}
+	}
+}
+
+// string.format takes Lua's formats only, one argument a conversion: Go's
+// verbs that make a result far larger than its format and arguments (an
+// argument reused with %[1]s, a table printed whole with %#v) are
+// refused, and so are widths of more than two digits.
+func TestFormatIsLuas(t *testing.T) {
+	e := newEnv(t, nil)
+	for _, code := range []string{
+		`string.format(("%[1]s"):rep(40), ("x"):rep(1048576))`,
+		`local t = {} for i = 1, 10 do t[i] = "x" end return string.format("%#v", t)`,
+		`string.format("%v", 1)`,
+		`string.format("%999999d", 1)`,
+		`string.format("%*d", 5, 1)`,
+		`string.format("%d")`,
+	} {
+		r := e.run(`return {main = function() ` + code + ` end}`)
+		if r.Err == nil || !strings.Contains(r.Err.Error(), "format") {
+			t.Errorf("%s: %v; want an error of string.format", code, r.Err)
+		}
+	}
+	r := e.run(`return {main = function()
+		return string.format("%5.2f|%d|%s|%q|%x|%-4s|%03d|%%|%c|%g", 3.14159, 42, "hi", 'a"b\n\0c', 255, "ab", 7, 65, 0.5)
+	end}`)
+	if v := ok(t, r); !isText(v, " 3.14|42|hi|\"a\\\"b\\\n\\000c\"|ff|ab  |007|%|A|0.5") {
+		t.Errorf("Lua formats: %v", v)
 	}
 }

@@ -436,52 +436,6 @@ func (ls *LState) checkInterrupt() error {
 	return nil
 }
 
-// formatBound returns an upper bound of the length of fmt.Sprintf(format,
-// args...) as string.format calls it: the format, plus for each verb its
-// width and precision and the longest text of its argument.
-func formatBound(format string, args []interface{}) int {
-	n := len(format)
-	for _, a := range args {
-		switch v := a.(type) {
-		case LString:
-			n += len(v) * 2 // %q may escape every byte
-		default:
-			n += 64
-		}
-	}
-	// Widths and precisions: every run of digits after a '%' counts as a
-	// number of bytes (Go's fmt caps each at 1e6).
-	for i := 0; i < len(format); i++ {
-		if format[i] != '%' {
-			continue
-		}
-		for i++; i < len(format); i++ {
-			c := format[i]
-			if c >= '0' && c <= '9' {
-				j := i
-				for j < len(format) && format[j] >= '0' && format[j] <= '9' {
-					j++
-				}
-				w := 1000000
-				if j-i < 7 {
-					w = 0
-					for _, d := range format[i:j] {
-						w = w*10 + int(d-'0')
-					}
-				}
-				n += w
-				i = j - 1
-				continue
-			}
-			if c == '.' || c == '-' || c == '+' || c == ' ' || c == '#' {
-				continue
-			}
-			break
-		}
-	}
-	return n
-}
-
 // Charge records n bytes allocated by a Go function of the embedding
 // program on behalf of the state's code (a builtin of its own).
 func (ls *LState) Charge(n int) { ls.charge(n) }

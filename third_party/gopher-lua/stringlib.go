@@ -133,18 +133,146 @@ func strFind(L *LState) int {
 	return md.CaptureLength()/2 + 1
 }
 
+// wsrelay patch (all states): string.format reads the format as Lua 5.1
+// does (flags "-+ #0", a width and a precision of two digits at most, one
+// of the conversions c d i o u x X e E f g G q s) and makes one conversion
+// at a time, each of one argument, checking before it is made that what
+// is made so far and its bound fit the memory budget: Go's own
+// format verbs (%v, %#v of a table, %[n] reusing an argument, '*'
+// widths) are refused, since they made results far larger than any
+// bound computed from the format and the arguments. A missing argument
+// is an error, as in Lua.
 func strFormat(L *LState) int {
 	str := L.CheckString(1)
-	args := make([]interface{}, L.GetTop()-1)
 	top := L.GetTop()
-	for i := 2; i <= top; i++ {
-		args[i-2] = L.Get(i)
+	var b strings.Builder
+	arg := 1
+	for i := 0; i < len(str); {
+		if str[i] != '%' {
+			j := strings.IndexByte(str[i:], '%')
+			if j < 0 {
+				j = len(str) - i
+			}
+			L.checkPending(b.Len() + j)
+			b.WriteString(str[i : i+j])
+			i += j
+			continue
+		}
+		i++
+		if i < len(str) && str[i] == '%' {
+			b.WriteByte('%')
+			i++
+			continue
+		}
+		start := i
+		for i < len(str) && strings.IndexByte("-+ #0", str[i]) >= 0 {
+			i++
+		}
+		if i-start > 5 {
+			L.RaiseError("invalid format (repeated flags)")
+		}
+		for n := 0; i < len(str) && str[i] >= '0' && str[i] <= '9'; n++ {
+			if n == 2 {
+				L.RaiseError("invalid format (width or precision too long)")
+			}
+			i++
+		}
+		if i < len(str) && str[i] == '.' {
+			i++
+			for n := 0; i < len(str) && str[i] >= '0' && str[i] <= '9'; n++ {
+				if n == 2 {
+					L.RaiseError("invalid format (width or precision too long)")
+				}
+				i++
+			}
+		}
+		if i >= len(str) {
+			L.RaiseError("invalid option '%%' to 'format'")
+		}
+		spec, conv := str[start:i], str[i]
+		i++
+		arg++
+		if arg > top {
+			L.ArgError(arg, "no value")
+		}
+		// A piece is at most its width (99) plus its text: 99 digits of
+		// precision and 309 of the integer part of a float at most.
+		const numberBound = 99 + 99 + 330
+		switch conv {
+		case 'd', 'i', 'u':
+			n := L.CheckNumber(arg)
+			L.checkPending(b.Len() + numberBound)
+			b.WriteString(fmt.Sprintf("%"+spec+"d", int64(n)))
+		case 'o', 'x', 'X':
+			n := L.CheckNumber(arg)
+			L.checkPending(b.Len() + numberBound)
+			b.WriteString(fmt.Sprintf("%"+spec+string(conv), int64(n)))
+		case 'c':
+			n := L.CheckNumber(arg)
+			L.checkPending(b.Len() + numberBound)
+			b.WriteString(fmt.Sprintf("%"+spec+"s", string([]byte{byte(int64(n))})))
+		case 'e', 'E', 'f', 'g', 'G':
+			n := L.CheckNumber(arg)
+			L.checkPending(b.Len() + numberBound)
+			b.WriteString(fmt.Sprintf("%"+spec+string(conv), float64(n)))
+		case 'q':
+			q := L.CheckString(arg)
+			L.checkPending(b.Len() + quotedLen(q))
+			writeQuoted(&b, q)
+		case 's':
+			var text string
+			switch v := L.Get(arg).(type) {
+			case LString:
+				text = string(v)
+			case LNumber:
+				text = v.String()
+			default:
+				text = v.String()
+			}
+			L.checkPending(b.Len() + len(text) + 99)
+			b.WriteString(fmt.Sprintf("%"+spec+"s", text))
+		default:
+			L.RaiseError("invalid option '%%%c' to 'format'", conv)
+		}
 	}
-	npat := strings.Count(str, "%") - strings.Count(str, "%%")
-	args = args[:intMin(npat, len(args))]
-	L.checkAlloc(formatBound(str, args)) // wsrelay patch
-	L.Push(LString(fmt.Sprintf(str, args...)))
+	L.checkAlloc(b.Len()) // the result, now made, is charged
+	L.Push(LString(b.String()))
 	return 1
+}
+
+// quotedLen is the length of s as %q writes it.
+func quotedLen(s string) int {
+	n := len(s) + 2
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '"', '\\', '\n', '\r':
+			n++
+		case 0:
+			n += 3
+		}
+	}
+	return n
+}
+
+// writeQuoted writes s between double quotes as Lua 5.1 reads it back:
+// a quote, a backslash and a newline escaped with a backslash, a carriage
+// return as \r and a zero byte as \000.
+func writeQuoted(b *strings.Builder, s string) {
+	b.WriteByte('"')
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; c {
+		case '"', '\\', '\n':
+			b.WriteByte('\\')
+			b.WriteByte(c)
+		case '\r':
+			b.WriteString("\\r")
+		case 0:
+			b.WriteString("\\000")
+		default:
+			b.WriteByte(c)
+		}
+	}
+	b.WriteByte('"')
 }
 
 func strGsub(L *LState) int {
