@@ -35,7 +35,7 @@ const (
 type Client struct {
 	Conn    net.Conn
 	br      *bufio.Reader
-	Timeout time.Duration // for each read and write; default 10s; negative: none
+	Timeout time.Duration // for each read and write; default 30s; negative: none
 }
 
 // Frame is one frame as read from the server.
@@ -87,7 +87,7 @@ func Dial(rawURL string, header http.Header) (*Client, *Response, error) {
 		}
 	}
 	b.WriteString("\r\n")
-	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	_ = conn.SetDeadline(time.Now().Add(defaultTimeout))
 	if _, err := io.WriteString(conn, b.String()); err != nil {
 		conn.Close()
 		return nil, nil, err
@@ -111,7 +111,7 @@ func Dial(rawURL string, header http.Header) (*Client, *Response, error) {
 		return nil, r, errors.New("wsclient: wrong Sec-WebSocket-Accept")
 	}
 	_ = conn.SetDeadline(time.Time{})
-	return &Client{Conn: conn, br: br, Timeout: 10 * time.Second}, r, nil
+	return &Client{Conn: conn, br: br, Timeout: defaultTimeout}, r, nil
 }
 
 // RawRequest sends req exactly as written (a whole HTTP request: a
@@ -216,9 +216,14 @@ func (c *Client) WriteClose(code int, reason string) error {
 	return c.WriteFrame(true, 0, OpClose, p, true)
 }
 
+// defaultTimeout bounds a handshake and each read of a test's client:
+// generous, since it only matters when something is wrong, and two -race
+// suites at once on two cores made a chat's welcome take more than 10 s.
+const defaultTimeout = 30 * time.Second
+
 func (c *Client) timeout() time.Duration {
 	if c.Timeout == 0 {
-		return 10 * time.Second
+		return defaultTimeout
 	}
 	return c.Timeout
 }
