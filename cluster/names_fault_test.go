@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/wsrelay/wsrelay/cluster"
@@ -147,50 +146,17 @@ func TestClusterNamesBucketLost(t *testing.T) {
 	t.Parallel()
 	t.Run("restart", func(t *testing.T) {
 		testNamesBucketLost(t, true, func(t *testing.T, s *server.Server) {
-			port := s.Addr().(*net.TCPAddr).Port
-			s.Shutdown()
-			s.WaitForShutdown()
-			natstest.StartOnPort(t, port, true) // a new, empty store
+			natstest.RestartEmpty(t, s)
 		})
 	})
 	t.Run("deleted", func(t *testing.T) {
 		testNamesBucketLost(t, true, func(t *testing.T, s *server.Server) {
-			nc, err := nats.Connect(s.ClientURL())
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer nc.Close()
-			js, err := jetstream.New(nc)
-			if err != nil {
-				t.Fatal(err)
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), timeout)
-			defer cancel()
-			if err := js.DeleteKeyValue(ctx, cluster.DefaultCluster+"_names"); err != nil {
-				t.Fatal(err)
-			}
+			natstest.DeleteBucket(t, s, cluster.DefaultCluster+"_names")
 		})
 	})
 	t.Run("purged", func(t *testing.T) {
 		testNamesBucketLost(t, false, func(t *testing.T, s *server.Server) {
-			nc, err := nats.Connect(s.ClientURL())
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer nc.Close()
-			js, err := jetstream.New(nc)
-			if err != nil {
-				t.Fatal(err)
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), timeout)
-			defer cancel()
-			st, err := js.Stream(ctx, "KV_"+cluster.DefaultCluster+"_names")
-			if err == nil {
-				err = st.Purge(ctx)
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
+			natstest.PurgeBucket(t, s, cluster.DefaultCluster+"_names")
 		})
 	})
 }

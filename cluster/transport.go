@@ -60,7 +60,7 @@ type Transport struct {
 	// droppedBatches counts the batches NATS dropped for this node
 	// (subDropped; a test stands in for NATS).
 	droppedBatches func() int
-	twin           atomic.Bool // another node with this name was seen (logged once)
+	twin           atomic.Bool   // another node with this name was seen (logged once)
 	refused        atomic.Uint64 // heartbeats of new names refused for a full peer table
 }
 

@@ -1,13 +1,10 @@
 package gateway_test
 
 import (
-	"context"
 	"net"
 	"testing"
 
 	"github.com/nats-io/nats-server/v2/server"
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/wsrelay/wsrelay/cluster"
 	"github.com/wsrelay/wsrelay/internal/natstest"
@@ -25,28 +22,12 @@ import (
 func TestClusterServiceBucketLost(t *testing.T) {
 	t.Run("restart", func(t *testing.T) {
 		testServiceBucketLost(t, false, func(t *testing.T, s *server.Server) {
-			port := s.Addr().(*net.TCPAddr).Port
-			s.Shutdown()
-			s.WaitForShutdown()
-			natstest.StartOnPort(t, port, true) // a new, empty store
+			natstest.RestartEmpty(t, s)
 		})
 	})
 	t.Run("deleted", func(t *testing.T) {
 		testServiceBucketLost(t, false, func(t *testing.T, s *server.Server) {
-			nc, err := nats.Connect(s.ClientURL())
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer nc.Close()
-			js, err := jetstream.New(nc)
-			if err != nil {
-				t.Fatal(err)
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), timeout)
-			defer cancel()
-			if err := js.DeleteKeyValue(ctx, cluster.DefaultCluster+"_names"); err != nil {
-				t.Fatal(err)
-			}
+			natstest.DeleteBucket(t, s, cluster.DefaultCluster+"_names")
 		})
 	})
 }
