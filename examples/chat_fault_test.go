@@ -88,10 +88,14 @@ func TestChatRoomNodeLost(t *testing.T) {
 	_ = again.c.WriteText(`{"type":"say","text":"anyone?"}`) // before any welcome: a room ignores it; it may meet the close
 	w, code, reason := again.nextOrClose("welcome")
 	if code != 0 {
-		if code != 1011 || reason != "target node lost" {
-			t.Fatalf("alice, connecting again, was closed %d %q; want 1011 \"target node lost\" or a welcome", code, reason)
+		// Closed with its reason: the room's name still names the lost
+		// node's process ("target node lost"), or it is held in the
+		// bucket until its release, so no new room can take it yet ("no
+		// room"). The page connects again after a back-off.
+		if code != 1011 || reason != "target node lost" && reason != "no room" {
+			t.Fatalf("alice, connecting again, was closed %d %q; want 1011 \"target node lost\" or \"no room\", or a welcome", code, reason)
 		}
-		t.Log("connecting again: closed 1011 \"target node lost\" (the room's name still names the lost node's process)")
+		t.Logf("connecting again: closed 1011 %q", reason)
 		return
 	}
 	if w.Room != "dev" {
