@@ -106,11 +106,22 @@ var cDateFlagToGo = map[byte]string{
 
 func strftime(t time.Time, cfmt string) string {
 	sc := newFlagScanner('%', "", "", cfmt)
+	// wsrelay patch (all states): each directive is formatted once, not
+	// once per use, and the result is made in one buffer of the bound
+	// os.date checked (12 bytes a byte of the format): a format of a
+	// million "%c" made a million formatted copies and grew its buffer
+	// step by step (about seven times its result in garbage).
+	sc.buf = make([]byte, 0, 12*len(cfmt))
+	var done [256]string
+	var have [256]bool
 	for c, eos := sc.Next(); !eos; c, eos = sc.Next() {
 		if !sc.ChangeFlag {
 			if sc.HasFlag {
 				if v, ok := cDateFlagToGo[c]; ok {
-					sc.AppendString(t.Format(v))
+					if !have[c] {
+						done[c], have[c] = t.Format(v), true
+					}
+					sc.AppendString(done[c])
 				} else {
 					switch c {
 					case 'w':
