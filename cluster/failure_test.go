@@ -212,12 +212,7 @@ func TestNATSRestart(t *testing.T) {
 
 	natstest.StartOnPort(t, port, false)
 	waitPeers(t, a, b)
-	fresh := proctest.Spawn(t, b.node, host, nil)
-	sender := proctest.Spawn(t, a.node, host, nil)
-	sender.Send(fresh.PID.String(), "after the restart", value.Nil())
-	if m := fresh.Next("after the restart"); m.From != sender.PID {
-		t.Fatalf("got %v", m)
-	}
+	expectDelivered(t, a, b, "after the restart")
 }
 
 // TestMonitorNotice: a process that monitors a process on another node

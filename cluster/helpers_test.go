@@ -14,7 +14,9 @@ import (
 	"github.com/wsrelay/wsrelay/internal/leakcheck"
 	"github.com/wsrelay/wsrelay/internal/natstest"
 	"github.com/wsrelay/wsrelay/internal/poll"
+	"github.com/wsrelay/wsrelay/internal/proctest"
 	"github.com/wsrelay/wsrelay/process"
+	"github.com/wsrelay/wsrelay/value"
 )
 
 func TestMain(m *testing.M) { leakcheck.Main(m) }
@@ -118,4 +120,16 @@ func waitPeers(t testing.TB, nodes ...*testNode) {
 		}
 		return true
 	})
+}
+
+// expectDelivered checks that a new process on from reaches a new process
+// on to: the two nodes carry messages between them again.
+func expectDelivered(t *testing.T, from, to *testNode, topic string) {
+	t.Helper()
+	fresh := proctest.Spawn(t, to.node, host, nil)
+	sender := proctest.Spawn(t, from.node, host, nil)
+	sender.Send(fresh.PID.String(), topic, value.Nil())
+	if m := fresh.Next(topic); m.From != sender.PID {
+		t.Fatalf("%s got %v, want %s from %v", fresh.PID, m, topic, sender.PID)
+	}
 }
