@@ -45,6 +45,15 @@ const (
 	// service tries its claim even though no change was seen: a safety
 	// net under the watch of the name table.
 	standbyRecheck = 5 * time.Second
+	// releaseTimeout bounds a release of the service's name or claim
+	// when its instance or supervisor ends. Either is a courtesy that
+	// lets the next instance start at once: a name left behind is
+	// released by this node's sweep of names of ended processes, or by
+	// the other nodes when this node leaves. Bounded well under the
+	// host's cancel grace, so a supervisor cancelled at shutdown while
+	// JetStream does not answer (it lost its majority) ends by itself
+	// rather than being terminated.
+	releaseTimeout = time.Second
 	// fenceTick is how often the node that runs a cluster service checks
 	// that it is not cut off from NATS.
 	fenceTick = 100 * time.Millisecond
@@ -166,12 +175,13 @@ func (c *claim) refresh(p *process.Process, name string) {
 
 // releaseName frees the service's name once its instance has ended (the
 // name table would too, a moment later), so the next instance can take it
-// at once.
-func (c *claim) releaseName(name string, child pid.PID) {
+// at once. The request ends when the supervisor does (it is terminated
+// at shutdown), so no goroutine outlives it.
+func (c *claim) releaseName(p *process.Process, name string, child pid.PID) {
 	if c == nil {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), claimTimeout)
+	ctx, cancel := context.WithTimeout(p.Context(), releaseTimeout)
 	defer cancel()
 	c.names.Release(ctx, name, child)
 }
@@ -190,9 +200,10 @@ func (s *service) superviseCluster(p *process.Process, names clusterNames) (valu
 	}
 	c := &claim{names: names, key: "{service}" + s.id, self: p.PID()}
 	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), claimTimeout)
+		// Another node may take over at once (see releaseTimeout).
+		ctx, cancel := context.WithTimeout(p.Context(), releaseTimeout)
 		defer cancel()
-		c.names.Release(ctx, c.key, c.self) // another node may take over at once
+		c.names.Release(ctx, c.key, c.self)
 	}()
 	var lastErr string
 	var lastHolder pid.PID
