@@ -109,9 +109,6 @@ func (nm *Names) dropCarried(name string, p pid.PID) {
 	nm.mu.Unlock()
 }
 
-// releaseIfHeld deletes name if p holds it in the bucket.
-func (nm *Names) releaseIfHeld(name string, p pid.PID) { nm.release(name, p) }
-
 // forget drops name, held by p and deleted at revision rev, from the
 // table at once rather than when the watch reports it, and keeps a late
 // report of the registration from bringing it back.

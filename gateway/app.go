@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -60,10 +61,22 @@ type App struct {
 	// processGrace is the longest cancel_grace of the app's process
 	// hosts: the time Shutdown keeps for processes.
 	processGrace time.Duration
+	// graces is each process host's cancel_grace.
+	graces map[string]time.Duration
+	// stopping ends when Shutdown cancels the processes: the cluster
+	// services' supervisors end their NATS requests then, so that they
+	// end within their grace however long JetStream takes to answer.
+	stopping context.Context
+	stop     context.CancelFunc
 
 	mu         sync.Mutex
 	started    bool
 	onShutdown []func(ctx context.Context)
+}
+
+// grace returns the cancel_grace of the process host named host.
+func (a *App) grace(host string) time.Duration {
+	return cmp.Or(a.graces[host], process.DefaultCancelGrace)
 }
 
 // Build makes an app of a configuration. Problems come back as
@@ -88,7 +101,8 @@ func Build(cfg *config.App, opts Options) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &App{cfg: cfg, log: opts.Logger, node: node, cnames: opts.ClusterNames, lua: rt, metrics: newMetrics(node)}
+	a := &App{cfg: cfg, log: opts.Logger, node: node, cnames: opts.ClusterNames, lua: rt, metrics: newMetrics(node), graces: map[string]time.Duration{}}
+	a.stopping, a.stop = context.WithCancel(context.Background())
 	b := &builder{app: a, middleware: map[string]*Middleware{}}
 	for _, m := range opts.Middleware {
 		b.middleware[m.Name] = m
@@ -194,6 +208,7 @@ func (a *App) stopLocked(ctx context.Context) error {
 	}
 	wg.Wait()
 	a.onShutdown = nil
+	a.stop()
 	if err := a.node.Shutdown(ctx); err != nil {
 		errs = append(errs, err)
 	}

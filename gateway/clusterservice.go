@@ -46,13 +46,15 @@ const (
 	// net under the watch of the name table.
 	standbyRecheck = 5 * time.Second
 	// releaseTimeout bounds a release of the service's name or claim
-	// when its instance or supervisor ends. Either is a courtesy that
-	// lets the next instance start at once: a name left behind is
-	// released by this node's sweep of names of ended processes, or by
-	// the other nodes when this node leaves. Bounded well under the
-	// host's cancel grace, so a supervisor cancelled at shutdown while
-	// JetStream does not answer (it lost its majority) ends by itself
-	// rather than being terminated.
+	// when its instance or supervisor ends, and a quarter of the host's
+	// cancel grace does too. Either is a courtesy that lets the next
+	// instance start at once: a name left behind is released by this
+	// node's sweep of names of ended processes, or by the other nodes
+	// when this node leaves. A supervisor cancelled at shutdown while
+	// JetStream does not answer (it lost its majority) so spends at most
+	// half its grace on them and ends by itself rather than being
+	// terminated; its other requests end when the shutdown starts
+	// (App.stopping).
 	releaseTimeout = time.Second
 	// fenceTick is how often the node that runs a cluster service checks
 	// that it is not cut off from NATS.
@@ -68,6 +70,19 @@ type claim struct {
 	names clusterNames
 	key   string
 	self  pid.PID // the supervisor that holds it
+	// stopping ends when the app shuts down (App.stopping).
+	stopping context.Context
+	// release bounds a release (releaseTimeout).
+	release time.Duration
+}
+
+// request returns the context of one JetStream request of the
+// supervisor p: claimTimeout at most, ended when p ends or the app shuts
+// down.
+func (c *claim) request(p *process.Process) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithTimeout(p.Context(), claimTimeout)
+	stop := context.AfterFunc(c.stopping, cancel)
+	return ctx, func() { stop(); cancel() }
 }
 
 // watch returns a channel closed at the next change of the claim, and
@@ -99,7 +114,7 @@ func (c *claim) awaitName(p *process.Process, s *service, log *slog.Logger) outc
 		if p.Node().IsLocal(holder) && !p.Node().Alive(holder) {
 			// An instance of this node that ended while NATS was away:
 			// nobody released its name.
-			ctx, cancel := context.WithTimeout(p.Context(), claimTimeout)
+			ctx, cancel := c.request(p)
 			released := c.names.Release(ctx, s.id, holder)
 			cancel()
 			if released {
@@ -145,7 +160,7 @@ func (c *claim) register(p *process.Process, name string, child pid.PID) error {
 	if c == nil {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(p.Context(), claimTimeout)
+	ctx, cancel := c.request(p)
 	defer cancel()
 	done := make(chan error, 1)
 	go func() { done <- c.names.Register(ctx, name, child) }()
@@ -168,7 +183,7 @@ func (c *claim) register(p *process.Process, name string, child pid.PID) error {
 // refresh reads the service's name from the bucket: a registration of
 // this node whose answer was lost while NATS was away may hold it.
 func (c *claim) refresh(p *process.Process, name string) {
-	ctx, cancel := context.WithTimeout(p.Context(), claimTimeout)
+	ctx, cancel := c.request(p)
 	defer cancel()
 	_ = c.names.Refresh(ctx, name)
 }
@@ -181,7 +196,7 @@ func (c *claim) releaseName(p *process.Process, name string, child pid.PID) {
 	if c == nil {
 		return
 	}
-	ctx, cancel := context.WithTimeout(p.Context(), releaseTimeout)
+	ctx, cancel := context.WithTimeout(p.Context(), c.release)
 	defer cancel()
 	c.names.Release(ctx, name, child)
 }
@@ -198,10 +213,11 @@ func (s *service) superviseCluster(p *process.Process, names clusterNames) (valu
 		log.Error("service cannot keep its name; not started", "error", err.Error())
 		return value.Nil(), err
 	}
-	c := &claim{names: names, key: "{service}" + s.id, self: p.PID()}
+	c := &claim{names: names, key: "{service}" + s.id, self: p.PID(), stopping: s.app.stopping,
+		release: min(releaseTimeout, s.app.grace(s.spec.Host)/4)}
 	defer func() {
 		// Another node may take over at once (see releaseTimeout).
-		ctx, cancel := context.WithTimeout(p.Context(), releaseTimeout)
+		ctx, cancel := context.WithTimeout(p.Context(), c.release)
 		defer cancel()
 		c.names.Release(ctx, c.key, c.self)
 	}()
@@ -209,7 +225,7 @@ func (s *service) superviseCluster(p *process.Process, names clusterNames) (valu
 	var lastHolder pid.PID
 	for {
 		changed := names.Changed(c.key)
-		ctx, cancel := context.WithTimeout(p.Context(), claimTimeout)
+		ctx, cancel := c.request(p)
 		err := names.Claim(ctx, c.key, p.PID())
 		cancel()
 		wait := standbyRecheck
@@ -239,6 +255,8 @@ func (s *service) superviseCluster(p *process.Process, names clusterNames) (valu
 				log.Info("service stands by: another node runs it", "node", holder.Node)
 				lastHolder = holder
 			}
+		case c.stopping.Err() != nil:
+			// Shutting down: the CANCEL is on its way.
 		default:
 			wait = claimRetry
 			if err.Error() != lastErr {

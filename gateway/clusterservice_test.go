@@ -510,12 +510,21 @@ func expectResolves(t *testing.T, nodes []*clusterApp, want pid.PID) {
 // connection hangs; a NATS cluster that lost its majority answers no
 // JetStream request either). Its supervisor gives up releasing the
 // service's name and claim (the other nodes release them when they lose
-// the node) and ends by itself: the shutdown is clean.
+// the node) and ends by itself: the shutdown is clean. The hang comes
+// while the instance registers its name, or once it has.
 func TestClusterServiceStopsWhileJetStreamHangs(t *testing.T) {
+	t.Run("registering", func(t *testing.T) { stopWhileJetStreamHangs(t, false) })
+	t.Run("registered", func(t *testing.T) { stopWhileJetStreamHangs(t, true) })
+}
+
+func stopWhileJetStreamHangs(t *testing.T, registered bool) {
 	s := natstest.StartJetStream(t)
 	px := netcut.Start(t, s.Addr().String())
 	a := startClusterApp(t, "nats://"+px.Addr(), "a", hbTimeout)
-	oneInstance(t, []*clusterApp{a}, "the instance runs on a")
+	first := oneInstance(t, []*clusterApp{a}, "the instance runs on a")
+	if registered {
+		expectResolves(t, []*clusterApp{a}, first)
+	}
 	px.SetHang(true)
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
