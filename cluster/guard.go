@@ -37,8 +37,9 @@ import (
 // Then the node rebuilds: it opens the bucket (making it when it is
 // gone: the first node to do so makes it, the others find it), loads it
 // with a new watch, and swaps its table for what it read. Each name the
-// table held for a process that may be alive but the new bucket lacks is
-// carried over (still resolves) while its holder registers it again: a
+// table held for a process that may be alive but the new bucket lacks
+// (and, for another node's process, does not show deleted) is carried
+// over (still resolves) while its holder registers it again: a
 // name of one of this node's live processes is registered again at once,
 // a compare-and-set create like any registration, so the first write
 // wins; a name of another node's process is kept while that node is up,
@@ -73,6 +74,7 @@ type opened struct {
 	kv      jetstream.KeyValue
 	created time.Time
 	table   map[string]nameEntry // without generation
+	deleted map[string]bool      // names whose latest registration in it was deleted
 	seen    uint64
 	w       jetstream.KeyWatcher
 	wctx    context.Context
@@ -110,7 +112,7 @@ func (nm *Names) open(ctx, life context.Context) (*opened, error) {
 		cancel()
 		return nil, fmt.Errorf("cluster: names: watch: %w", err)
 	}
-	b := &opened{kv: kv, created: created, table: map[string]nameEntry{}, w: w, wctx: wctx, cancel: cancel, nm: nm}
+	b := &opened{kv: kv, created: created, table: map[string]nameEntry{}, deleted: map[string]bool{}, w: w, wctx: wctx, cancel: cancel, nm: nm}
 	// The first updates are the table as it is; a nil entry ends them.
 	for {
 		select {
@@ -128,9 +130,14 @@ func (nm *Names) open(ctx, life context.Context) (*opened, error) {
 				continue
 			}
 			p, err := pid.Parse(string(e.Value()))
-			if e.Operation() == jetstream.KeyValuePut && err == nil && p.Node != "" {
+			switch {
+			case e.Operation() != jetstream.KeyValuePut:
+				delete(b.table, name)
+				b.deleted[name] = true
+			case err == nil && p.Node != "":
 				b.table[name] = nameEntry{pid: p, rev: e.Revision()}
-			} else {
+				delete(b.deleted, name)
+			default:
 				delete(b.table, name)
 			}
 		case <-ctx.Done():
@@ -177,6 +184,13 @@ func (nm *Names) install(b *opened) (names, carried int) {
 	}
 	for name, e := range nm.table {
 		if _, ok := table[name]; ok || !nm.t.mayLive(e.pid) {
+			continue
+		}
+		if e.pid.Node != nm.t.name && b.deleted[name] {
+			// Registered in the new bucket and deleted since: released
+			// (its holder's node tells so when its holder ended before
+			// it registered the name again, see tombstone), as the
+			// watch would have told had this node rebuilt first.
 			continue
 		}
 		e.carried, e.gen, e.rev = true, gen, 0

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -387,5 +388,55 @@ func TestClusterNameCarriedHolderEnds(t *testing.T) {
 	kv := openBucket(t, s)
 	if e, err := kv.Get(context.Background(), bucketKey("ghost")); !errors.Is(err, jetstream.ErrKeyNotFound) {
 		t.Fatalf("the bucket holds ghost: %v, %v", e, err)
+	}
+}
+
+// TestClusterNameReleasedBeforeRebuild: a node cut off from NATS while
+// the bucket is lost rebuilds its table only when it is back, after the
+// holder's node has registered a name again and released it (its holder
+// ended). The new bucket says the name was deleted: the node does not
+// carry the old registration over, and the name is free there too. (The
+// node's old watch is ended: reconnected, it could otherwise report the
+// new bucket's changes before the rebuild.)
+func TestClusterNameReleasedBeforeRebuild(t *testing.T) {
+	t.Parallel()
+	s := startJetStream(t)
+	px := netcut.Start(t, s.Addr().String())
+	// Long enough that neither node takes the other for lost meanwhile
+	// (each checks the bucket every half of it: 10 s).
+	opts := func() *cluster.Options {
+		return &cluster.Options{HeartbeatInterval: 100 * time.Millisecond, HeartbeatTimeout: 20 * time.Second}
+	}
+	ta, na := joinNode(t, "nats://"+px.Addr(), "a", opts(), nil, true)
+	t.Cleanup(func() { na.Close(); ta.stop(t) })
+	a := &namedNode{testNode: ta, names: na}
+	b := startLoggedNode(t, s, "b", opts())
+	waitPeers(t, a.testNode, b.testNode)
+	pb := proctest.Spawn(t, b.node, host, nil)
+	if err := register(t, b.namedNode, "ghost", pb); err != nil {
+		t.Fatal(err)
+	}
+	poll.Until(t, timeout, "a resolves ghost", func() bool { p, _ := a.names.LookupName("ghost"); return p == pb.PID })
+
+	px.SetCut(true)
+	a.names.DetachWatch() // a learns of the new bucket only when it rebuilds
+	natstest.DeleteBucket(t, s, cluster.DefaultCluster+"_names")
+	kv := openBucket(t, s)
+	poll.Until(t, timeout, "b registers ghost again in the new bucket", func() bool {
+		e, err := kv.Get(context.Background(), bucketKey("ghost"))
+		return err == nil && string(e.Value()) == pb.PID.String()
+	})
+	pb.Exit(nil)
+	poll.Until(t, timeout, "b releases ghost", func() bool {
+		_, err := kv.Get(context.Background(), bucketKey("ghost"))
+		return errors.Is(err, jetstream.ErrKeyNotFound)
+	})
+	px.SetCut(false)
+	poll.Until(t, timeout, "a rebuilds its table", func() bool { return a.names.Rebuilds() > 0 })
+	if !slices.Contains(a.tr.Peers(), "b") {
+		t.Skip("a took b for lost meanwhile: the case is not reached")
+	}
+	if p, ok := a.names.Holder("ghost"); ok {
+		t.Fatalf("a carries ghost over for %v, released in the new bucket", p)
 	}
 }
