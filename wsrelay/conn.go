@@ -900,7 +900,7 @@ func (events) OnClose(socket *gws.Conn, err error) {
 // what the client sent; the guard sends the close frame.
 func (c *conn) clientFailed(fe *frameError) {
 	reason := ReasonError
-	if fe.Code == 1008 {
+	if fe.Timeout {
 		reason = ReasonTimeout
 	}
 	if c.finish(ending{reason: reason, code: fe.Code, leave: true, detail: fe.Reason}) {

@@ -103,13 +103,17 @@ type inbound struct {
 
 	err     *frameError
 	pending *frameError // a bad frame, behind frames still to hand on
+
+	frames   rateBound // frames a second (Options.MaxFrameRate)
+	inflated rateBound // inflated bytes a second (Options.MaxInflateRate)
 }
 
 // frameError is how the inbound guard ended a connection: the close code
 // sent and why.
 type frameError struct {
-	Code   int
-	Reason string
+	Code    int
+	Reason  string
+	Timeout bool // the client did not send a message whole in time (ws.leave reason timeout)
 }
 
 func (e *frameError) Error() string { return fmt.Sprintf("close %d: %s", e.Code, e.Reason) }
@@ -118,7 +122,8 @@ func (e *frameError) Error() string { return fmt.Sprintf("close %d: %s", e.Code,
 func (e *frameError) Uint16() uint16 { return uint16(e.Code) }
 
 func newInbound(nc net.Conn, o *Options, budget *Budget, deflate bool) *inbound {
-	return &inbound{nc: nc, max: int64(o.MaxMessageSize), deflate: deflate, timeout: o.ReadTimeout, budget: budget}
+	return &inbound{nc: nc, max: int64(o.MaxMessageSize), deflate: deflate, timeout: o.ReadTimeout, budget: budget,
+		frames: newRateBound(o.MaxFrameRate, 0), inflated: newRateBound(o.MaxInflateRate, o.MaxMessageSize)}
 }
 
 // close ends a budget wait; the connection is ending.
@@ -366,7 +371,9 @@ func (g *inbound) srcSlow(p []byte) (int, error) {
 	}
 	n, err := g.nc.Read(p)
 	if err != nil && n == 0 && !g.deadline.IsZero() && errors.Is(err, os.ErrDeadlineExceeded) {
-		return 0, g.fail(1008, "message not received whole within %s", g.timeout)
+		fe := bad(1008, "message not received whole within %s", g.timeout)
+		fe.Timeout = true
+		return 0, g.failWith(fe)
 	}
 	return n, err
 }
@@ -466,6 +473,9 @@ func headerLen(b []byte) int {
 // It returns the payload length and whether the frame is held back.
 func (g *inbound) check(h []byte) (length int64, hold bool, err *frameError) {
 	fin, rsv, op, masked := h[0]&0x80 != 0, h[0]&0x70, h[0]&0x0f, h[1]&0x80 != 0
+	if !g.frames.take(1, time.Now()) {
+		return 0, false, bad(1008, "more than %d frames a second", int(g.frames.per))
+	}
 	switch c := h[1] & 0x7f; c {
 	case 126:
 		length = int64(binary.BigEndian.Uint16(h[2:4]))
@@ -608,6 +618,8 @@ func (g *inbound) fillHold() error {
 		return g.fail(1009, "a message over %d bytes once decompressed", g.max)
 	case err != nil:
 		return g.fail(1007, "invalid compressed data: %v", err)
+	case !g.inflated.take(int64(len(frame)), time.Now()):
+		return g.fail(1008, "compressed messages inflating to more than %d bytes a second", int(g.inflated.per))
 	}
 	if g.held > 0 {
 		keep := min(g.held, int64(cap(frame)))

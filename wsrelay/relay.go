@@ -158,7 +158,7 @@ func (rl *Relay) relay(w http.ResponseWriter, r *http.Request, raw string, spawn
 	if err != nil {
 		rl.appLog.Error("the handler set an invalid X-WS-Relay header", "path", logClip(r.URL.Path), "error", logClip(err.Error()), "header", logClip(raw))
 		http.Error(w, "internal server error: invalid relay configuration", http.StatusInternalServerError)
-		rl.dropOwned(raw, spawns, "invalid relay header")
+		rl.dropInvalid(raw, spawns)
 		return
 	}
 	owned := spawns.Spawned(h.Target)
@@ -371,12 +371,14 @@ func (cw *captureWriter) WriteHeader(code int) {
 		return
 	}
 	cw.decided, cw.status = true, code
-	if h := cw.Header().Get(HeaderName); h != "" {
+	if vs := cw.Header().Values(HeaderName); len(vs) > 0 {
+		// Set, even to an empty value: the handler asked for a relay (an
+		// empty value is then refused as a bad header, not passed on).
 		if code >= 200 && code < 300 {
 			cw.relay = true
 			return
 		}
-		cw.refused = h
+		cw.refused = vs[0]
 		cw.Header().Del(HeaderName) // a refusal: pass it on, without the header
 	}
 	cw.ResponseWriter.WriteHeader(code)
@@ -399,7 +401,7 @@ func (cw *captureWriter) Unwrap() http.ResponseWriter { return cw.ResponseWriter
 func (cw *captureWriter) decide() bool {
 	if !cw.decided {
 		cw.decided = true
-		cw.relay = cw.Header().Get(HeaderName) != ""
+		cw.relay = len(cw.Header().Values(HeaderName)) > 0
 	}
 	return cw.relay
 }
