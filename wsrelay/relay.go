@@ -1,20 +1,15 @@
 package wsrelay
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
-	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/lxzan/gws"
 
 	"github.com/wsrelay/wsrelay/internal/origin"
 	"github.com/wsrelay/wsrelay/internal/ratelog"
@@ -24,12 +19,11 @@ import (
 // Relay is the relay middleware for one route. Make it with New, wrap
 // handlers with Middleware, and call Shutdown when the server stops.
 type Relay struct {
-	opts     Options
-	node     *process.Node
-	log      *slog.Logger
-	origins  origin.List
-	upgrader *gws.Upgrader
-	budget   *Budget // inbound bytes held back, shared with the node's other relays
+	opts    Options
+	node    *process.Node
+	log     *slog.Logger
+	origins origin.List
+	budget  *Budget // inbound bytes held back, shared with the node's other relays
 
 	// Lines clients and the app can cause at will, each kind with its
 	// own limit (docs/relay.md, "Log lines"): a client flood does not
@@ -81,21 +75,6 @@ func New(opts Options) (*Relay, error) {
 		rl.budget = NewBudget(0)
 	}
 	rl.budget.raise(opts.InboundBudgetSize)
-	rl.upgrader = gws.NewUpgrader(&events{}, &gws.ServerOption{
-		ReadMaxPayloadSize:  opts.MaxMessageSize,
-		WriteMaxPayloadSize: MaxWriteSize,
-		ReadBufferSize:      4096,
-		CheckUtf8Enabled:    true,
-		HandshakeTimeout:    opts.WriteTimeout,
-		PermessageDeflate: gws.PermessageDeflate{
-			Enabled:               opts.Compression,
-			ServerContextTakeover: false,
-			ClientContextTakeover: false,
-		},
-		NewSession: func() gws.SessionStorage { return &session{} },
-		Logger:     gwsLogger{rl.clientLog},
-		Recovery:   rl.recoverPanic,
-	})
 	return rl, nil
 }
 
@@ -190,18 +169,20 @@ func (rl *Relay) relay(w http.ResponseWriter, r *http.Request, raw string, spawn
 		http.Error(w, "server is shutting down", http.StatusServiceUnavailable)
 		return
 	}
-	socket, sock, in, err := rl.upgrade(w, r)
+	sock, in, err := rl.upgrade(w, r)
 	if err != nil {
 		rl.readers.Done()
 		rl.clientLog.Debug("websocket upgrade failed", "path", logClip(r.URL.Path), "error", logClip(err.Error()))
 		return
 	}
-	c := newConn(rl, socket, sock, h, r.RemoteAddr)
-	c.in, in.onFail, in.onWait = in, c.clientFailed, c.budgetWait
+	c := newConn(rl, sock, in, h, r.RemoteAddr)
 	c.owned = owned
 	if err := c.open(); err != nil {
 		rl.clientLog.Warn("cannot open websocket connection process", "error", err.Error())
-		_ = socket.WriteClose(1001, []byte("server shutting down"))
+		var hdr [maxHeader]byte
+		p := closePayload(1001, "server shutting down")
+		_ = sock.writeFrame(appendHeader(hdr[:0], true, false, opClose, len(p)), p)
+		_ = sock.Close()
 		rl.readers.Done()
 		return
 	}
@@ -211,60 +192,48 @@ func (rl *Relay) relay(w http.ResponseWriter, r *http.Request, raw string, spawn
 		defer rl.remove(c)
 		defer in.releaseAll()
 		defer c.recoverPanic("reading frames")
-		socket.ReadLoop()
+		c.readerEnded(in.run())
 	}()
 }
 
 // upgrade takes the connection over from the HTTP server and answers the
-// handshake. The network connection is wrapped in a socket, which batches
-// the frames the writer has queued; the library reads it through the
-// inbound guard (inbound.go), in the HTTP server's read buffer.
-func (rl *Relay) upgrade(w http.ResponseWriter, r *http.Request) (*gws.Conn, *socket, *inbound, error) {
+// handshake (checked already: checkHandshake). The HTTP server's buffers
+// (4 KiB each way) are let go; bytes the client sent right after its
+// request are read first.
+func (rl *Relay) upgrade(w http.ResponseWriter, r *http.Request) (*socket, *inbound, error) {
 	nc, brw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
 		http.Error(w, "cannot take over the connection for a WebSocket", http.StatusInternalServerError)
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
 	// The HTTP server's read and write deadlines do not apply to a
 	// WebSocket: dead peers are found by pings, slow ones by WriteTimeout.
 	_ = nc.SetDeadline(time.Time{})
 	sock := &socket{Conn: nc, timeout: rl.opts.WriteTimeout}
-	// The library takes any header that names permessage-deflate: it is
-	// given only an offer the server can take (or none), and negotiates
-	// exactly so.
 	deflate := rl.opts.Compression && deflateOffer(r)
-	if deflate {
-		r.Header.Set("Sec-WebSocket-Extensions", "permessage-deflate")
-	} else {
-		r.Header.Del("Sec-WebSocket-Extensions")
-	}
 	in := newInbound(nc, &rl.opts, rl.budget, deflate)
 	if n := brw.Reader.Buffered(); n > 0 {
 		b, _ := brw.Reader.Peek(n) // frames the client sent right after the handshake
 		in.pre = bytes.Clone(b)
 	}
-	// The library reads through a small buffer of its own; the HTTP
-	// server's (4 KiB each way) are let go.
-	ws, err := rl.safeUpgrade(sock, bufio.NewReaderSize(in, readBufSize), r)
-	if err != nil {
-		return nil, nil, nil, err
+	if _, err := sock.Write(switchingProtocols(r.Header.Get("Sec-WebSocket-Key"), deflate)); err != nil {
+		_ = nc.Close()
+		return nil, nil, err
 	}
-	in.ws = ws
-	_ = ws.SetDeadline(time.Time{})
-	return ws, sock, in, nil
+	return sock, in, nil
 }
 
-// safeUpgrade answers the handshake; a panic in the library (on what
-// the client sent) fails this connection alone.
-func (rl *Relay) safeUpgrade(sock *socket, br *bufio.Reader, r *http.Request) (ws *gws.Conn, err error) {
-	defer func() {
-		if v := recover(); v != nil {
-			rl.clientLog.Error("panic while answering a websocket handshake; closing the connection", "remote", r.RemoteAddr, "panic", logClip(fmt.Sprint(v)), "stack", string(debug.Stack()))
-			_ = sock.Close()
-			ws, err = nil, fmt.Errorf("handshake: panic: %v", v)
-		}
-	}()
-	return rl.upgrader.UpgradeFromConn(sock, br, r)
+// switchingProtocols is the 101 answer to a handshake. With
+// permessage-deflate it names the one set of parameters the relay
+// keeps to: no context taken over either way (RFC 7692 7.1).
+func switchingProtocols(key string, deflate bool) []byte {
+	b := make([]byte, 0, 256)
+	b = append(b, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "...)
+	b = append(b, acceptKey(key)...)
+	if deflate {
+		b = append(b, "\r\nSec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover; client_no_context_takeover"...)
+	}
+	return append(b, "\r\n\r\n"...)
 }
 
 // isUpgrade reports whether r asks for a WebSocket.
@@ -338,18 +307,9 @@ func (rl *Relay) Shutdown(ctx context.Context) {
 	case <-done:
 	case <-ctx.Done():
 		for _, c := range conns {
-			_ = c.ws.NetConn().Close()
+			_ = c.sock.Conn.Close()
 		}
 		<-done
-	}
-}
-
-// recoverPanic is gws's Recovery, around the frame handler. The handlers
-// recover themselves (conn.recoverPanic) and end their connection; this
-// one only logs what got past them.
-func (rl *Relay) recoverPanic(gws.Logger) {
-	if v := recover(); v != nil {
-		rl.clientLog.Error("panic while relaying a frame", "panic", logClip(fmt.Sprint(v)), "stack", string(debug.Stack()))
 	}
 }
 
@@ -404,37 +364,4 @@ func (cw *captureWriter) decide() bool {
 		cw.relay = len(cw.Header().Values(HeaderName)) > 0
 	}
 	return cw.relay
-}
-
-// session is the gws session storage of a connection: just the *conn.
-type session struct {
-	mu sync.Mutex
-	c  *conn
-}
-
-func (s *session) Len() int { return 1 }
-func (s *session) Load(string) (any, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.c, s.c != nil
-}
-func (s *session) Delete(string) {}
-func (s *session) Store(_ string, v any) {
-	s.mu.Lock()
-	s.c, _ = v.(*conn)
-	s.mu.Unlock()
-}
-func (s *session) Range(f func(string, any) bool) { f("conn", s.c) }
-
-func connOf(socket *gws.Conn) *conn {
-	c, _ := socket.Session().Load("")
-	cc, _ := c.(*conn)
-	return cc
-}
-
-// gwsLogger sends gws's own log lines to the relay's logger.
-type gwsLogger struct{ log *ratelog.Logger }
-
-func (l gwsLogger) Error(v ...any) {
-	l.log.Error("websocket library", "detail", logClip(fmt.Sprint(v...)))
 }
