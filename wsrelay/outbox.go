@@ -127,6 +127,7 @@ func (c *conn) enqueue(f frame) {
 	o.writing = true
 	o.mu.Unlock()
 	if start {
+		c.rl.writers.add()
 		go c.writeLoop()
 	}
 }
@@ -148,6 +149,7 @@ func (c *conn) enqueueClose(code int, reason string) {
 	o.writing = true
 	o.mu.Unlock()
 	if start {
+		c.rl.writers.add()
 		go c.writeLoop()
 	}
 }
@@ -155,6 +157,7 @@ func (c *conn) enqueueClose(code int, reason string) {
 // writeLoop writes the queue until it is empty. It takes every frame
 // queued at once, so a burst goes to the network in one write.
 func (c *conn) writeLoop() {
+	defer c.rl.writers.done()
 	o := &c.out
 	for {
 		o.mu.Lock()

@@ -35,6 +35,7 @@ type Relay struct {
 	closing bool
 	conns   map[*conn]struct{}
 	readers sync.WaitGroup // reader goroutines of open sockets
+	writers running        // writer goroutines (a writer runs while its connection has frames to write)
 
 	outBytes atomic.Int64 // payload bytes waiting to be written, over every connection
 
@@ -282,7 +283,8 @@ func (rl *Relay) OutboundBytes() int64 { return rl.outBytes.Load() }
 
 // Shutdown closes every connection with 1001 (targets get ws.leave with
 // reason shutdown), refuses new ones, and waits until the sockets are
-// closed or ctx is done; then it cuts what is left. A connection waiting
+// closed or ctx is done; then it cuts what is left. It returns once every
+// reader and writer goroutine the relay started has ended. A connection waiting
 // for room toward its target's node to send its ws.leave waits until ctx
 // is done, then gives that leave up.
 func (rl *Relay) Shutdown(ctx context.Context) {
@@ -311,6 +313,46 @@ func (rl *Relay) Shutdown(ctx context.Context) {
 		}
 		<-done
 	}
+	// Every socket is closed now (by its writer after the close frame,
+	// or above): a writer still running fails its next write at once.
+	<-rl.writers.idle()
+}
+
+// running counts goroutines the relay started and is to wait for.
+type running struct {
+	mu   sync.Mutex
+	n    int
+	zero chan struct{} // closed once n is 0, for whoever waits
+}
+
+func (r *running) add() {
+	r.mu.Lock()
+	r.n++
+	r.mu.Unlock()
+}
+
+func (r *running) done() {
+	r.mu.Lock()
+	if r.n--; r.n == 0 && r.zero != nil {
+		close(r.zero)
+		r.zero = nil
+	}
+	r.mu.Unlock()
+}
+
+// idle returns a channel closed once none runs.
+func (r *running) idle() <-chan struct{} {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ch := make(chan struct{})
+	if r.n == 0 {
+		close(ch)
+		return ch
+	}
+	if r.zero == nil {
+		r.zero = ch
+	}
+	return r.zero
 }
 
 // captureWriter holds back the response of a handler that sets the relay
