@@ -297,9 +297,10 @@ func (rl *Relay) Shutdown(ctx context.Context) {
 		conns = append(conns, c)
 	}
 	rl.mu.Unlock()
-	for _, c := range conns {
-		c.endFromOutside(ending{reason: ReasonShutdown, code: 1001, leave: true, closeCode: 1001, closeText: "server shutting down"})
-	}
+	// The connections end side by side: one whose ws.leave waits for room
+	// toward its target's node (until ctx is done) does not hold back the
+	// 1001 of the others.
+	ended := endAll(conns, ending{reason: ReasonShutdown, code: 1001, leave: true, closeCode: 1001, closeText: "server shutting down"})
 	done := make(chan struct{})
 	go func() {
 		rl.readers.Wait()
@@ -313,9 +314,39 @@ func (rl *Relay) Shutdown(ctx context.Context) {
 		}
 		<-done
 	}
+	<-ended
 	// Every socket is closed now (by its writer after the close frame,
 	// or above): a writer still running fails its next write at once.
 	<-rl.writers.idle()
+}
+
+// endWorkers bounds the goroutines that end connections at a shutdown.
+const endWorkers = 64
+
+// endAll ends every connection with e, endWorkers at a time, and returns
+// a channel closed once all are ended.
+func endAll(conns []*conn, e ending) <-chan struct{} {
+	work := make(chan *conn)
+	var wg sync.WaitGroup
+	for range min(endWorkers, len(conns)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for c := range work {
+				c.endFromOutside(e)
+			}
+		}()
+	}
+	done := make(chan struct{})
+	go func() {
+		for _, c := range conns {
+			work <- c
+		}
+		close(work)
+		wg.Wait()
+		close(done)
+	}()
+	return done
 }
 
 // running counts goroutines the relay started and is to wait for.
