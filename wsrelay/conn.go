@@ -496,7 +496,7 @@ func (c *conn) holdEndLocked() {
 }
 
 // budgetWait brackets the reader's wait for the node's inbound budget
-// (the inbound guard calls it).
+// (the frame reader calls it).
 func (c *conn) budgetWait(waiting bool) {
 	c.mu.Lock()
 	if waiting {
