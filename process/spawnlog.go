@@ -56,3 +56,10 @@ func (l *SpawnLog) Spawned(p pid.PID) bool {
 	}
 	return false
 }
+
+// PIDs returns the recorded PIDs, oldest first.
+func (l *SpawnLog) PIDs() []pid.PID {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]pid.PID(nil), l.pids...)
+}

@@ -4,12 +4,18 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/wsrelay/wsrelay/internal/poll"
+	"github.com/wsrelay/wsrelay/internal/proctest"
+	"github.com/wsrelay/wsrelay/internal/relaytest"
 	"github.com/wsrelay/wsrelay/internal/testlog"
+	"github.com/wsrelay/wsrelay/internal/wsclient"
 	"github.com/wsrelay/wsrelay/pid"
 	"github.com/wsrelay/wsrelay/process"
 	"github.com/wsrelay/wsrelay/wsrelay"
@@ -153,4 +159,67 @@ func TestTargetOnADownNodeClosesTheClient(t *testing.T) {
 	c := e.dial(t, nil)
 	defer c.Close()
 	wantClose(t, c, 1011, "")
+}
+
+// TestShutdownEndsConnectionsSideBySide: while one connection's ws.leave
+// waits for room toward its target's node, Shutdown still closes the
+// other connections with 1001 at once, not after that wait.
+func TestShutdownEndsConnectionsSideBySide(t *testing.T) {
+	log := slog.New(slog.NewTextHandler(&testlog.Buffer{}, nil))
+	link := &gateLink{room: make(chan struct{})}
+	node, err := process.NewNode(&process.Options{Name: "n1", Logger: log, Transport: link})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := node.AddHost(host, &process.HostOptions{CancelGrace: time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		node.Shutdown(ctx)
+	})
+	rl, err := wsrelay.New(wsrelay.Options{Node: node, Logger: log, Route: "test:ws"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	local := proctest.Spawn(t, node, host, nil)
+	var target atomic.Value
+	target.Store(pid.PID{Node: "n2", Host: host, ID: 7}) // the first client's target is on another node
+	_, url := relaytest.Serve(t, rl, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		relaytest.To(target.Load().(pid.PID)).ServeHTTP(w, r)
+	}))
+	remote, _, err := wsclient.Dial(url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer remote.Close()
+	poll.Until(t, timeout, "the remote join", func() bool {
+		_, got := link.state()
+		return got == "notice:ws.leave ws.join"
+	})
+	target.Store(local.PID)
+	var clients []*wsclient.Client
+	for range 8 { // ended in the map's order: most come after the remote one
+		c, _, err := wsclient.Dial(url, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		clients = append(clients, c)
+	}
+	link.close() // the remote leave will wait for room
+	ctx, cancel := context.WithCancel(context.Background())
+	shut := make(chan struct{})
+	go func() {
+		rl.Shutdown(ctx)
+		close(shut)
+	}()
+	for i, c := range clients {
+		if code, _, err := c.ReadClose(); code != 1001 {
+			t.Errorf("client %d: close %d %v while another connection's leave waits, want 1001", i, code, err)
+		}
+	}
+	cancel() // the remote leave is given up
+	<-shut
 }

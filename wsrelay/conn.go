@@ -3,16 +3,11 @@ package wsrelay
 import (
 	"errors"
 	"fmt"
-	"net"
-	"os"
 	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
-
-	"github.com/lxzan/gws"
 
 	"github.com/wsrelay/wsrelay/pid"
 	"github.com/wsrelay/wsrelay/process"
@@ -44,15 +39,14 @@ var typeText, typeBinary = value.String("text"), value.String("binary")
 const topicEnd = "@end"
 
 // conn is one WebSocket connection: the reactive process behind a client
-// PID. The reader goroutine (gws's read loop), the process's handler,
+// PID. The reader goroutine (inbound.run), the process's handler,
 // timers and the writer share it; mu guards the relay state, so that a
 // frame is never sent to a target that has been replaced, and ws.join and
 // ws.leave are ordered with the frames around them.
 type conn struct {
 	rl      *Relay
-	ws      *gws.Conn
-	sock    *socket  // under ws
-	in      *inbound // what ws reads through
+	sock    *socket  // what frames are written to
+	in      *inbound // what reads the client's frames
 	remote  string
 	started time.Time
 
@@ -130,12 +124,13 @@ func (e ending) result() process.Result {
 	return r
 }
 
-func newConn(rl *Relay, ws *gws.Conn, sock *socket, h Header, remote string) *conn {
-	c := &conn{rl: rl, ws: ws, sock: sock, remote: remote, started: time.Now(), target: h.Target, topic: h.Topic, metadata: h.Metadata, heartbeat: h.Heartbeat}
+func newConn(rl *Relay, sock *socket, in *inbound, h Header, remote string) *conn {
+	c := &conn{rl: rl, sock: sock, in: in, remote: remote, started: time.Now(), target: h.Target, topic: h.Topic, metadata: h.Metadata, heartbeat: h.Heartbeat}
 	c.out.init(&rl.opts, &rl.outBytes)
+	c.out.deflate = in.deflate
 	c.wake = make(chan struct{})
 	c.lastRead.Store(c.started.UnixNano())
-	ws.Session().Store("", c)
+	in.c = c
 	return c
 }
 
@@ -304,16 +299,14 @@ func (c *conn) sendLocked(topic string, payload value.Value) error {
 // whichever target is current when it is taken, still in order. The wait
 // is the server holding the client back (holdBeginLocked): it counts
 // toward neither the ping deadline nor a read timeout.
-func (c *conn) frameIn(msg *gws.Message) {
-	c.lastRead.Store(time.Now().UnixNano())
-	n := msg.Data.Len()
+func (c *conn) frameIn(op opcode, b string) {
+	c.touch()
+	n := len(b)
 	c.rl.opts.Metrics.FrameIn(n)
-	b := string(msg.Bytes())
 	typ, data := typeText, value.String(b)
-	if msg.Opcode == gws.OpcodeBinary {
+	if op == opBinary {
 		typ, data = typeBinary, value.BytesString(b)
 	}
-	msg.Close() // the frame is in data: the read buffer goes back at once
 	paused, held := "", false
 	var sent process.Receipt // the frame's; the zero one counts as taken
 	// Relay the frame; only a full target mailbox holds it. The lock is
@@ -377,7 +370,7 @@ func (c *conn) frameIn(msg *gws.Message) {
 			c.mu.Unlock()
 			return
 		}
-		if c.in != nil && c.in.heldTilNext {
+		if c.in.heldTilNext {
 			// An inflated frame's share of the budget goes back once the
 			// target has it, not when the reader reads on: the reader may
 			// be held back on for what waits to be written to the client.
@@ -503,7 +496,7 @@ func (c *conn) holdEndLocked() {
 }
 
 // budgetWait brackets the reader's wait for the node's inbound budget
-// (the inbound guard calls it).
+// (the frame reader calls it).
 func (c *conn) budgetWait(waiting bool) {
 	c.mu.Lock()
 	if waiting {
@@ -655,18 +648,14 @@ func (c *conn) finish(e ending) bool {
 		_ = c.rl.node.Cancel(c.pid, c.target, e.reason)
 	}
 	c.mu.Unlock()
-	if c.in != nil {
-		c.in.close()
-	}
+	c.in.close()
 	c.rl.clientLog.Debug("websocket connection ended", "client", c.pid.String(), "reason", e.reason, "code", e.code, "detail", logClip(e.detail))
 	switch {
-	case e.hard:
-		c.out.close()
-		_ = c.ws.NetConn().Close()
-	case e.closeCode != 0:
-		c.enqueueClose(e.closeCode, e.closeText)
+	case e.closeCode != 0 && !e.hard:
+		c.enqueueClose(e.closeCode, e.closeText) // the writer closes the socket after it
 	default:
 		c.out.close()
+		_ = c.sock.Conn.Close()
 	}
 	return true
 }
@@ -825,41 +814,26 @@ func (c *conn) pingTick() {
 	c.pingSent = now
 	c.pingTimer = time.AfterFunc(o.PongTimeout, c.pingTick)
 	c.mu.Unlock()
-	c.enqueue(frame{op: gws.OpcodePing})
+	c.enqueue(frame{op: opPing})
 }
 
-// Socket events, on the reader goroutine. Each recovers from a panic
-// by ending its connection alone.
+// touch records that the client sent something: it is alive.
+func (c *conn) touch() { c.lastRead.Store(time.Now().UnixNano()) }
 
-type events struct{}
-
-func (events) OnOpen(*gws.Conn) {}
-
-func (events) OnMessage(socket *gws.Conn, msg *gws.Message) {
-	if c := connOf(socket); c != nil {
-		defer c.recoverPanic("relaying a frame")
-		c.frameIn(msg)
-	} else {
-		msg.Close()
-	}
-}
-
-// OnPing answers with a pong. Pongs are coalesced: while one waits to be
-// written, a new ping only replaces its payload (RFC 6455 5.5.3 lets an
-// endpoint answer only the latest ping), so a client that floods pings
-// gets at most one pong queued, not a full outbound queue.
-func (events) OnPing(socket *gws.Conn, payload []byte) {
-	if c := connOf(socket); c != nil {
-		defer c.recoverPanic("answering a ping")
-		c.lastRead.Store(time.Now().UnixNano())
-		c.pongMu.Lock()
-		c.pong = append(c.pong[:0], payload...)
-		queued := c.pongQueued
-		c.pongQueued = true
-		c.pongMu.Unlock()
-		if !queued {
-			c.enqueue(frame{op: gws.OpcodePong})
-		}
+// pingIn answers a ping with a pong (on the reader goroutine). Pongs are
+// coalesced: while one waits to be written, a new ping only replaces its
+// payload (RFC 6455 5.5.3 lets an endpoint answer only the latest ping),
+// so a client that floods pings gets at most one pong queued, not a full
+// outbound queue.
+func (c *conn) pingIn(payload []byte) {
+	c.touch()
+	c.pongMu.Lock()
+	c.pong = append(c.pong[:0], payload...)
+	queued := c.pongQueued
+	c.pongQueued = true
+	c.pongMu.Unlock()
+	if !queued {
+		c.enqueue(frame{op: opPong})
 	}
 }
 
@@ -872,38 +846,40 @@ func (c *conn) takePong() []byte {
 	return p
 }
 
-func (events) OnPong(socket *gws.Conn, _ []byte) {
-	if c := connOf(socket); c != nil {
-		c.lastRead.Store(time.Now().UnixNano())
+// closeIn handles the client's close frame (checked already): the
+// connection ends, its close is answered with the same code (1000 for a
+// close without one) after what is queued, and the target gets ws.leave
+// with the client's code (1005 for none).
+func (c *conn) closeIn(code int, reason string) {
+	c.touch()
+	leaveCode, answer := code, code
+	if code == 0 {
+		leaveCode, answer = 1005, 1000
 	}
+	c.endFromOutside(ending{reason: ReasonClientClosed, code: leaveCode, leave: true, closeCode: answer, detail: reason})
 }
 
-func (events) OnClose(socket *gws.Conn, err error) {
-	c := connOf(socket)
-	if c == nil {
+// readerEnded ends the connection once its reader has stopped: for a
+// read that failed, the client went away (1006). Other ways the reader
+// stops (a close frame, a bad frame, the connection ended) have ended the
+// connection already.
+func (c *conn) readerEnded(err error) {
+	var fe *frameError
+	if errors.Is(err, errEnded) || errors.As(err, &fe) {
 		return
 	}
-	defer c.recoverPanic("closing")
-	if fe := c.in.err; fe != nil {
-		c.clientFailed(fe) // already done, when the guard failed after the upgrade
-		_ = socket.NetConn().Close()
-		return
-	}
-	reason, code, detail := classifyClose(err)
-	if c.endFromOutside(ending{reason: reason, code: code, leave: true, detail: detail}) && reason == ReasonError {
-		c.rl.clientLog.Info("websocket client closed for what it sent", "remote", c.remote, "client", c.pid.String(), "code", code, "detail", logClip(detail))
-	}
-	_ = socket.NetConn().Close()
+	c.endFromOutside(ending{reason: ReasonClientClosed, code: 1006, leave: true, detail: err.Error()})
+	_ = c.sock.Conn.Close()
 }
 
-// clientFailed ends the connection because the inbound guard refused
-// what the client sent; the guard sends the close frame.
+// clientFailed ends the connection because of what the client sent; the
+// close frame goes after what is already queued for the client.
 func (c *conn) clientFailed(fe *frameError) {
 	reason := ReasonError
-	if fe.Code == 1008 {
+	if fe.Timeout {
 		reason = ReasonTimeout
 	}
-	if c.finish(ending{reason: reason, code: fe.Code, leave: true, detail: fe.Reason}) {
+	if c.finish(ending{reason: reason, code: fe.Code, leave: true, closeCode: fe.Code, closeText: fe.Reason, detail: fe.Reason}) {
 		c.rl.clientLog.Info("websocket client closed for what it sent", "remote", c.remote, "client", c.pid.String(), "code", fe.Code, "detail", logClip(fe.Reason))
 		_ = c.rl.node.SendSystem(c.pid, c.pid, topicEnd, value.Nil())
 	}
@@ -918,50 +894,7 @@ func (c *conn) recoverPanic(doing string) {
 		return
 	}
 	c.rl.clientLog.Error("panic while "+doing+"; closing the connection", "remote", c.remote, "client", c.pid.String(), "panic", logClip(fmt.Sprint(v)), "stack", string(debug.Stack()))
-	_ = c.ws.WriteClose(1011, []byte("internal error"))
-	c.endFromOutside(ending{reason: ReasonError, code: 1011, leave: true, detail: fmt.Sprint("panic: ", v)})
-	_ = c.ws.NetConn().Close()
-}
-
-// classifyClose turns the error that ended a read loop into a ws.leave
-// reason and code.
-func classifyClose(err error) (reason string, code int, detail string) {
-	var ce *gws.CloseError
-	var coded interface{ Uint16() uint16 }
-	var ne net.Error
-	switch {
-	case errors.As(err, &ce):
-		// The library answered a bad close frame with 1002 or 1007; the
-		// target is told that, not the code the client put in it.
-		switch {
-		case ce.Code == 0:
-			return ReasonClientClosed, 1005, ""
-		case !SendableCode(int(ce.Code)):
-			return ReasonError, 1002, fmt.Sprintf("a close frame with close code %d, which may not be sent", ce.Code)
-		case !utf8.Valid(ce.Reason):
-			return ReasonError, 1007, "a close frame with a close reason that is not UTF-8"
-		}
-		return ReasonClientClosed, int(ce.Code), string(ce.Reason)
-	case errors.As(err, &coded):
-		return ReasonError, int(coded.Uint16()), err.Error()
-	case errors.Is(err, gws.ErrTextEncoding):
-		return ReasonError, 1007, "invalid UTF-8 in a text frame"
-	case strings.Contains(err.Error(), "opcode"):
-		return ReasonError, 1002, err.Error()
-	case isWriteTimeout(err):
-		// gws closes the socket when a write fails, so the reader may see
-		// the writer's timeout first: the client did not read.
-		return ReasonSlowConsumer, 1008, err.Error()
-	case errors.As(err, &ne) && ne.Timeout(), errors.Is(err, os.ErrDeadlineExceeded):
-		return ReasonTimeout, 1006, err.Error()
+	if !c.endFromOutside(ending{reason: ReasonError, code: 1011, leave: true, closeCode: 1011, closeText: "internal error", detail: fmt.Sprint("panic: ", v)}) {
+		_ = c.sock.Conn.Close()
 	}
-	// The peer went away without a close frame (or the socket was closed
-	// under the reader).
-	return ReasonClientClosed, 1006, err.Error()
-}
-
-// isWriteTimeout reports whether err is a write that passed its deadline.
-func isWriteTimeout(err error) bool {
-	var oe *net.OpError
-	return errors.As(err, &oe) && oe.Op == "write" && oe.Timeout()
 }

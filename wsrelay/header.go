@@ -36,6 +36,11 @@ type Header struct {
 
 // ParseHeader reads an X-WS-Relay header. Errors are *HeaderError.
 func ParseHeader(s string) (Header, error) {
+	if strings.TrimSpace(s) == "" {
+		// A handler that sets the header asks for a relay: an empty value
+		// is a bug of the handler's, not a response to pass through.
+		return Header{}, &HeaderError{Msg: "empty: it must be a JSON object with target_pid"}
+	}
 	v, err := value.ParseJSON([]byte(s))
 	if err != nil {
 		return Header{}, &HeaderError{Msg: "not JSON: " + strings.TrimPrefix(err.Error(), "value: ")}

@@ -3,7 +3,6 @@ package wsrelay
 import (
 	"bytes"
 	"compress/flate"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -12,32 +11,28 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/lxzan/gws"
+	"unicode/utf8"
+	"unsafe"
 )
 
-// holdThreshold: a client frame whose payload is larger is held back by
-// the inbound guard until it has arrived whole. A frame up to this size
-// passes straight through (the library reserves its announced size, at
-// most this much).
+// holdThreshold: a client frame whose payload is larger is held back
+// until it has arrived whole, and takes its size from the budget first.
+// A frame up to this size is read in the connection's read buffer.
 const holdThreshold = 4096
 
-// readBufSize is the library's read buffer per connection (it reads
-// through a bufio.Reader of this size). An idle connection holds only
-// this one: while bytes come fast, the guard reads burstBuf at a time
-// into a pooled buffer and hands them on from there.
+// readBufSize is the read buffer an idle connection holds; while bytes
+// come fast (a read fills it), the reader reads burstBuf at a time into
+// a pooled buffer, given back once it has been read.
 const (
 	readBufSize = 512
 	burstBuf    = 16 << 10
 )
 
-// maxHeader is the longest frame header: 2 bytes, an 8-byte length and a
-// 4-byte mask key.
-const maxHeader = 14
-
-// inbound is what the WebSocket library reads a client's bytes through:
-// it parses the frame stream as it passes and stops what the library
-// would mishandle before the library sees it.
+// inbound reads a client's frames: the relay's one parser of client
+// bytes. It checks each header before reading its payload, reads the
+// payload straight into a buffer accounted for in the node's Budget, and
+// hands whole messages to the connection (conn.frameIn); control frames
+// are handled inline.
 //
 //   - Every frame header is checked first: a 64-bit length with the top
 //     bit set, reserved bits, unknown opcodes, unmasked frames, control
@@ -46,79 +41,92 @@ const maxHeader = 14
 //     MaxMessageSize with 1009, before any of it is read.
 //   - A frame whose payload is over holdThreshold is held back: its bytes
 //     are collected as they arrive (nothing is reserved for what is only
-//     announced) and the library gets header and payload together, so it
-//     never allocates for bytes that have not arrived. Held frames take
-//     their size from the node's Budget first and must arrive whole
-//     within ReadTimeout; so must a fragmented message. A fragmented
-//     message begins only in a read that starts with it, once the frames
-//     before it have been relayed: the time the relay holds the client
-//     back after a frame (frameIn) never runs against a message's
-//     ReadTimeout or holds its share of the Budget.
+//     announced). Held frames take their size from the node's Budget
+//     first and must arrive whole within ReadTimeout; so must a
+//     fragmented message, which takes MaxMessageSize with its first
+//     frame. A message begins only once the one before it has been
+//     relayed (the reader is sequential): the time the relay holds the
+//     client back after a message (frameIn) never runs against the next
+//     one's ReadTimeout or holds its share of the Budget.
 //   - With permessage-deflate, compressed messages are held back whole and
-//     inflated here, with MaxMessageSize as the bound (1009 past it); the
-//     library gets them as plain frames.
+//     inflated here, with MaxMessageSize as the bound (1009 past it).
+//   - Text messages and close reasons must be UTF-8 (1007).
 //
-// The guard runs on the connection's reader goroutine only.
+// It runs on the connection's reader goroutine only, but for close,
+// which ends a budget wait from any goroutine.
 type inbound struct {
 	nc      net.Conn
-	pre     []byte // bytes read past what was handed on (the handshake's leftovers, or past a held frame)
+	c       frameSink // the connection (conn)
+	pre     []byte    // bytes read with the handshake, before the socket's
 	max     int64
 	deflate bool // permessage-deflate was negotiated
 	timeout time.Duration
 	budget  *Budget
-	ws      *gws.Conn         // set once upgraded: writes the close frame
-	onFail  func(*frameError) // set once upgraded: ends the connection
-	onWait  func(bool)        // set once upgraded: a budget wait begins (true) or ends
 
 	ended   atomic.Bool // the connection is ending: a budget wait ends
 	waiting atomic.Bool // the reader is in a budget wait
 
-	hdr    [maxHeader]byte
-	hn     int   // bytes of a header cut by the end of a read
-	remain int64 // payload bytes of the passing frame still to come
+	// The read buffer: small while idle, a pooled burstBuf while bytes
+	// come fast; bytes buf[r:w] are read and not yet parsed.
+	small [readBufSize]byte
+	big   []byte
+	buf   []byte
+	r, w  int
+	burst bool // the last read filled the buffer: more is likely waiting
 
-	inMsg    bool // a fragmented message has begun
-	msgLen   int64
-	msgStart time.Time
-	msgHeld  int64 // bytes taken from the budget for the unfinished fragmented message
-	zActive  bool  // the message is compressed: its frames are held and inflated here
-	zOp      byte
-	zbuf     []byte // compressed payload so far
+	deadline time.Time
 
-	hold      []byte // a held frame: header as received, then payload as it arrives
-	holdHdr   int
-	holdTotal int
-	held      int64     // bytes taken from the budget
-	granted   time.Time // when the budget was granted
+	// The message being received in fragments.
+	inMsg      bool
+	msgOp      opcode
+	msgLen     int64
+	msgStart   time.Time
+	msgHeld    int64  // bytes taken from the budget for it
+	compressed bool   // it is compressed: collected, then inflated
+	msg        []byte // its payload so far (pooled)
 
-	ready     []byte // bytes to hand on before reading more
-	readyHeld bool   // ready is a held frame: give back its budget once handed on
-	readyBuf  []byte // the pooled buffer under ready, given back once handed on
+	held    int64     // bytes taken from the budget for the frame or inflated message at hand
+	granted time.Time // when a held frame got its share: its read timeout runs from here
 	// heldTilNext: held is an inflated message's share, given back once
-	// its target has taken it (relayed), or at the latest when the
-	// library next reads, that is once it has relayed the message.
+	// its target has taken it (relayed), or at the latest before the
+	// next frame is read.
 	heldTilNext bool
-	burst       bool // the last read filled its buffer: more is likely waiting
-	deadline    time.Time
 
-	err     *frameError
-	pending *frameError // a bad frame, behind frames still to hand on
+	frames   rateBound // frames a second (Options.MaxFrameRate)
+	inflated rateBound // inflated bytes a second (Options.MaxInflateRate)
+
+	err *frameError
 }
 
-// frameError is how the inbound guard ended a connection: the close code
-// sent and why.
+// frameSink is what the reader hands on: the connection (conn), or a
+// test's recorder.
+type frameSink interface {
+	frameIn(op opcode, data string) // a whole message; it may hold the reader back
+	pingIn(payload []byte)
+	touch() // a pong: the client is alive
+	closeIn(code int, reason string)
+	clientFailed(fe *frameError) // the client broke the protocol: close with fe.Code
+	budgetWait(waiting bool)     // a wait for the budget begins (true) or ends
+}
+
+// frameError is how the reader ended a connection for what its client
+// sent: the close code sent and why.
 type frameError struct {
-	Code   int
-	Reason string
+	Code    int
+	Reason  string
+	Timeout bool // the client did not send a message whole in time (ws.leave reason timeout)
 }
 
 func (e *frameError) Error() string { return fmt.Sprintf("close %d: %s", e.Code, e.Reason) }
 
-// Uint16 is the close code (classifyClose reads it).
-func (e *frameError) Uint16() uint16 { return uint16(e.Code) }
+// errEnded: the reader stops because its connection has ended.
+var errEnded = errors.New("connection ended")
 
 func newInbound(nc net.Conn, o *Options, budget *Budget, deflate bool) *inbound {
-	return &inbound{nc: nc, max: int64(o.MaxMessageSize), deflate: deflate, timeout: o.ReadTimeout, budget: budget}
+	g := &inbound{nc: nc, max: int64(o.MaxMessageSize), deflate: deflate, timeout: o.ReadTimeout, budget: budget,
+		frames: newRateBound(o.MaxFrameRate, 0), inflated: newRateBound(o.MaxInflateRate, o.MaxMessageSize)}
+	g.buf = g.small[:]
+	return g
 }
 
 // close ends a budget wait; the connection is ending.
@@ -129,10 +137,10 @@ func (g *inbound) close() {
 	}
 }
 
-// Held frames are collected in pooled buffers of power-of-two sizes, from
-// 2*holdThreshold up to 4 MiB (larger ones are not pooled): a buffer is
-// at most twice what has arrived, and a busy server does not allocate
-// (and clear) a fresh one for every large frame.
+// Held frames and messages are collected in pooled buffers of
+// power-of-two sizes, from 2*holdThreshold up to 4 MiB (larger ones are
+// not pooled): a buffer is at most twice what has arrived, and a busy
+// server does not allocate (and clear) a fresh one for every large frame.
 const (
 	holdMinBuf  = 2 * holdThreshold
 	holdClasses = 10 // 8 KiB << 9 = 4 MiB
@@ -168,43 +176,37 @@ func putHoldBuf(b []byte) {
 	}
 }
 
-// release gives back what the connection holds of the budget (when the
-// reader ends).
+// release gives back what the frame at hand holds of the budget.
 func (g *inbound) release() {
 	g.budget.release(g.held)
-	g.held = 0
+	g.held, g.heldTilNext = 0, false
 }
 
-// releaseAll gives back everything the connection holds of the budget,
-// when its reader ends.
+// releaseAll gives back everything the connection holds, when its
+// reader ends.
 func (g *inbound) releaseAll() {
 	g.release()
 	g.releaseMessage()
+	if g.big != nil {
+		putHoldBuf(g.big)
+		g.big, g.buf = nil, nil
+	}
 }
 
-// releaseMessage gives back what the fragments of a message took, once
-// the message is whole (or the reader ends).
+// releaseMessage gives back what a fragmented message took, once it is
+// whole (or the reader ends).
 func (g *inbound) releaseMessage() {
 	g.budget.release(g.msgHeld)
 	g.msgHeld = 0
-}
-
-// takeForMessage takes from the budget, for a fragmented message that
-// begins, the most it may grow to: its fragments stay with the library
-// (or in zbuf) until it is whole, and its length is not announced. Taken
-// all at once (holding nothing else), two messages never wait on each
-// other. The message's read timeout starts once it has its share.
-func (g *inbound) takeForMessage() error {
-	if !g.take(g.max) {
-		return g.drain()
+	if g.msg != nil {
+		putHoldBuf(g.msg)
+		g.msg = nil
 	}
-	g.msgHeld, g.msgStart = g.max, time.Now()
-	return nil
 }
 
 // take takes n bytes from the budget, waiting until they fit. The wait
 // is the server holding the client back: it does not count toward the
-// client's liveness (onWait), nor toward a read timeout, which starts
+// client's liveness (budgetWait), nor toward a read timeout, which starts
 // only once the bytes are taken. It returns false, having taken nothing,
 // once the connection is ending.
 func (g *inbound) take(n int64) bool {
@@ -212,10 +214,8 @@ func (g *inbound) take(n int64) bool {
 		return true
 	}
 	g.waiting.Store(true)
-	if g.onWait != nil {
-		g.onWait(true)
-		defer g.onWait(false)
-	}
+	g.c.budgetWait(true)
+	defer g.c.budgetWait(false)
 	ok := g.budget.acquire(n, &g.ended)
 	g.waiting.Store(false)
 	return ok
@@ -227,7 +227,6 @@ func (g *inbound) take(n int64) bool {
 // target does with them is bounded elsewhere.
 func (g *inbound) relayed() {
 	if g.heldTilNext {
-		g.heldTilNext = false
 		g.release()
 	}
 }
@@ -237,111 +236,112 @@ func bad(code int, format string, args ...any) *frameError {
 	return &frameError{Code: code, Reason: fmt.Sprintf(format, args...)}
 }
 
-// fail sends the close frame and makes every later read fail.
+// fail ends the connection for what the client sent: the close frame
+// goes after what is queued for the client, and reading stops.
 func (g *inbound) fail(code int, format string, args ...any) error {
 	return g.failWith(bad(code, format, args...))
 }
 
 func (g *inbound) failWith(fe *frameError) error {
 	g.err = fe
-	if g.onFail != nil {
-		g.onFail(fe) // the connection ends with this reason, before anything else can end it
-	}
-	if g.ws != nil {
-		_ = g.ws.WriteClose(uint16(fe.Code), []byte(TruncateReason(g.err.Reason)))
-	} else {
-		_ = g.nc.Close()
-	}
-	return g.err
+	g.c.clientFailed(fe)
+	return fe
 }
 
-func (g *inbound) Read(p []byte) (int, error) {
-	if g.heldTilNext && len(g.ready) == 0 {
-		g.heldTilNext = false
-		g.release()
+// run reads frames until the connection ends, and returns why reading
+// stopped.
+func (g *inbound) run() error {
+	if g.buf == nil {
+		g.buf = g.small[:]
 	}
 	for {
-		if g.err != nil {
-			return 0, g.err
+		if g.heldTilNext {
+			g.release()
 		}
-		if g.pending != nil && len(g.ready) == 0 {
-			return 0, g.failWith(g.pending)
+		if g.ended.Load() {
+			return errEnded
 		}
-		if len(g.ready) > 0 {
-			n := copy(p, g.ready)
-			g.ready = g.ready[n:]
-			if len(g.ready) == 0 {
-				g.ready = nil
-				if g.readyHeld {
-					g.readyHeld = false
-					g.release()
-				}
-				if g.readyBuf != nil {
-					putHoldBuf(g.readyBuf)
-					g.readyBuf = nil
-				}
-			}
-			return n, nil
+		hl, err := g.readHeader()
+		if err != nil {
+			return err
 		}
-		if g.hold != nil {
-			if err := g.fillHold(); err != nil {
-				return 0, err
-			}
-			continue
+		h := parseHeader(g.buf[g.r : g.r+hl])
+		g.r += hl
+		if fe := g.check(&h); fe != nil {
+			return g.failWith(fe)
 		}
-		if len(p) < 4*maxHeader || (g.burst && len(p) < burstBuf) {
-			// Bytes are coming fast (the last read filled its buffer), or
-			// p is tiny: read a pooled buffer's worth, handed on from it.
-			buf := getHoldBuf(burstBuf)[:burstBuf]
-			n, raw, err := g.readStream(buf)
-			g.burst = raw == len(buf)
-			if n == 0 {
-				putHoldBuf(buf)
-				if err != nil {
-					return 0, err
-				}
-				continue
-			}
-			g.ready, g.readyBuf = buf[:n], buf
-			continue
+		if h.op >= opClose {
+			err = g.control(&h)
+		} else {
+			err = g.data(&h)
 		}
-		// Straight into the library's buffer: an idle connection holds no
-		// buffer but that one.
-		n, raw, err := g.readStream(p)
-		g.burst = raw == len(p)
-		if n > 0 || err != nil {
-			return n, err
+		if err != nil {
+			return err
 		}
 	}
 }
 
-// readStream reads from the network into p and returns how much of it
-// may go on to the library; what must not (a header cut by the end of
-// the read, a held frame) is kept. raw is how much of p was filled.
-func (g *inbound) readStream(p []byte) (n, raw int, err error) {
-	k := copy(p, g.hdr[:g.hn])
-	g.hn = 0
-	m, err := g.src(p[k:])
-	if m == 0 && err != nil {
-		return 0, k, err
+// readHeader reads the next frame header into the read buffer and
+// returns its length.
+func (g *inbound) readHeader() (int, error) {
+	if g.r == g.w {
+		g.r, g.w = 0, 0
+		if g.big != nil && !g.burst {
+			// Bytes stopped coming fast: back to the small buffer.
+			putHoldBuf(g.big)
+			g.big, g.buf = nil, g.small[:]
+		}
 	}
-	n, err = g.scan(p[:k+m])
-	return n, k + m, err
+	if err := g.fill(2); err != nil {
+		return 0, err
+	}
+	hl := headerLen(g.buf[g.r:g.w])
+	return hl, g.fill(hl)
 }
 
-// src reads what was kept back first, then the network, with the read
-// deadline of what is being received.
+// fill reads until n bytes wait in the read buffer (n <= burstBuf).
+func (g *inbound) fill(n int) error {
+	for g.w-g.r < n {
+		if len(g.buf)-g.r < n || (g.burst && g.big == nil) {
+			g.grow(n)
+		}
+		m, err := g.src(g.buf[g.w:])
+		g.burst = m == len(g.buf)-g.w
+		g.w += m
+		if g.w-g.r >= n {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// grow makes room for n bytes from g.r: the unread bytes move to the
+// start of the buffer, the pooled one when the small one is too small or
+// bytes come fast.
+func (g *inbound) grow(n int) {
+	if g.big == nil && (n > len(g.small) || g.burst) {
+		g.big = getHoldBuf(burstBuf)[:burstBuf]
+		k := copy(g.big, g.buf[g.r:g.w])
+		g.buf, g.r, g.w = g.big, 0, k
+		return
+	}
+	k := copy(g.buf, g.buf[g.r:g.w])
+	g.r, g.w = 0, k
+}
+
+// src reads from the network (after what the handshake left), with the
+// read deadline of what is being received.
 func (g *inbound) src(p []byte) (int, error) {
-	if len(g.pre) > 0 || g.inMsg || g.hold != nil || !g.deadline.IsZero() {
-		return g.srcSlow(p)
+	if len(g.pre) == 0 && !g.inMsg && g.granted.IsZero() && g.deadline.IsZero() {
+		// Between messages: the read an idle connection waits in.
+		return g.nc.Read(p)
 	}
-	// Between messages, with nothing kept back: the read an idle
-	// connection waits in, kept shallow (its goroutine's stack is most of
-	// what an idle connection costs).
-	return g.nc.Read(p)
+	return g.srcSlow(p)
 }
 
-//go:noinline
 func (g *inbound) srcSlow(p []byte) (int, error) {
 	if len(g.pre) > 0 {
 		n := copy(p, g.pre)
@@ -355,7 +355,7 @@ func (g *inbound) srcSlow(p []byte) (int, error) {
 	if g.inMsg {
 		want = g.msgStart.Add(g.timeout)
 	}
-	if g.hold != nil {
+	if !g.granted.IsZero() {
 		if t := g.granted.Add(g.timeout); t.After(want) {
 			want = t
 		}
@@ -366,286 +366,242 @@ func (g *inbound) srcSlow(p []byte) (int, error) {
 	}
 	n, err := g.nc.Read(p)
 	if err != nil && n == 0 && !g.deadline.IsZero() && errors.Is(err, os.ErrDeadlineExceeded) {
-		return 0, g.fail(1008, "message not received whole within %s", g.timeout)
+		fe := bad(1008, "message not received whole within %s", g.timeout)
+		fe.Timeout = true
+		return 0, g.failWith(fe)
 	}
 	return n, err
 }
 
-// scan walks the frames in b, checking each header. It returns how many
-// bytes of b go on to the library now.
-func (g *inbound) scan(b []byte) (int, error) {
-	i := 0
-	for i < len(b) {
-		if g.remain > 0 {
-			k := min(g.remain, int64(len(b)-i))
-			i += int(k)
-			g.remain -= k
-			continue
-		}
-		hl := headerLen(b[i:])
-		if hl == 0 || len(b)-i < hl {
-			g.hn = copy(g.hdr[:], b[i:])
-			return i, nil
-		}
-		if i > 0 && begins(b[i]) {
-			// A fragmented message begins behind frames the library has
-			// not relayed yet, and relaying them may hold the reader back
-			// (frameIn): the message is read once they are, so that its
-			// read timeout and its share of the budget never run while
-			// the server holds the client back.
-			g.pre = append(bytes.Clone(b[i:]), g.pre...)
-			return i, nil
-		}
-		wasInMsg := g.inMsg
-		length, hold, fe := g.check(b[i : i+hl])
-		if fe == nil && b[i]&0x08 == 0 { // a data frame
-			if g.inMsg && !wasInMsg { // a fragmented message begins
-				if err := g.takeForMessage(); err != nil {
-					return 0, err
-				}
-			}
-			if !g.inMsg && !hold {
-				g.releaseMessage() // the message is whole
-			}
-		}
-		if fe != nil {
-			if i > 0 {
-				// The frames before the bad one go on first; the
-				// connection fails when the library asks for more.
-				g.pending = fe
-				return i, nil
-			}
-			return 0, g.failWith(fe)
-		}
-		if !hold {
-			g.remain = length
-			i += hl
-			continue
-		}
-		total := hl + int(length)
-		got := min(len(b)-i, total)
-		// Only what arrived: the buffer grows (from the pool) once the
-		// frame has its share of the budget and more bytes come.
-		g.hold = bytes.Clone(b[i : i+got])
-		g.holdHdr, g.holdTotal = hl, total
-		if rest := b[i+got:]; len(rest) > 0 {
-			g.pre = append(bytes.Clone(rest), g.pre...)
-		}
-		return i, nil
-	}
-	return len(b), nil
-}
-
-// begins reports whether a frame whose first byte is b0 begins a
-// fragmented message: a text or binary frame without FIN.
-func begins(b0 byte) bool {
-	op := b0 & 0x0f
-	return b0&0x80 == 0 && (op == 0x1 || op == 0x2)
-}
-
-// headerLen returns the length of the header at the start of b, or 0 when
-// b is too short to tell.
-func headerLen(b []byte) int {
-	if len(b) < 2 {
-		return 0
-	}
-	n := 2
-	switch b[1] & 0x7f {
-	case 126:
-		n += 2
-	case 127:
-		n += 8
-	}
-	if b[1]&0x80 != 0 {
-		n += 4
-	}
-	return n
-}
-
 // check validates a frame header and follows the message it belongs to.
-// It returns the payload length and whether the frame is held back.
-func (g *inbound) check(h []byte) (length int64, hold bool, err *frameError) {
-	fin, rsv, op, masked := h[0]&0x80 != 0, h[0]&0x70, h[0]&0x0f, h[1]&0x80 != 0
-	switch c := h[1] & 0x7f; c {
-	case 126:
-		length = int64(binary.BigEndian.Uint16(h[2:4]))
-	case 127:
-		u := binary.BigEndian.Uint64(h[2:10])
-		if u>>63 != 0 {
-			return 0, false, bad(1002, "a 64-bit payload length with the most significant bit set")
-		}
-		length = int64(u)
-	default:
-		length = int64(c)
+func (g *inbound) check(h *frameHeader) *frameError {
+	if !g.frames.take(1, time.Now()) {
+		return bad(1008, "more than %d frames a second", int(g.frames.per))
 	}
-	if !masked {
-		return 0, false, bad(1002, "a client frame that is not masked")
+	if h.length>>63 != 0 {
+		return bad(1002, "a 64-bit payload length with the most significant bit set")
 	}
-	if rsv&0x30 != 0 {
-		return 0, false, bad(1002, "reserved bits RSV2/RSV3 set")
+	length := int64(h.length)
+	if !h.masked {
+		return bad(1002, "a client frame that is not masked")
 	}
-	compressed := false
-	switch op {
-	case 0x8, 0x9, 0xA:
+	if h.rsv&0x30 != 0 {
+		return bad(1002, "reserved bits RSV2/RSV3 set")
+	}
+	switch h.op {
+	case opClose, opPing, opPong:
 		switch {
-		case !fin:
-			return 0, false, bad(1002, "a fragmented control frame")
+		case !h.fin:
+			return bad(1002, "a fragmented control frame")
 		case length > 125:
-			return 0, false, bad(1002, "a control frame of %d bytes (at most 125)", length)
-		case rsv != 0:
-			return 0, false, bad(1002, "a reserved bit set on a control frame")
+			return bad(1002, "a control frame of %d bytes (at most 125)", length)
+		case h.rsv != 0:
+			return bad(1002, "a reserved bit set on a control frame")
 		}
-		return length, false, nil
-	case 0x1, 0x2:
+	case opText, opBinary:
 		if g.inMsg {
-			return 0, false, bad(1002, "a new message inside a fragmented one")
+			return bad(1002, "a new message inside a fragmented one")
 		}
-		if rsv != 0 && !g.deflate {
-			return 0, false, bad(1002, "RSV1 set without a negotiated compression")
+		if h.rsv != 0 && !g.deflate {
+			return bad(1002, "RSV1 set without a negotiated compression")
 		}
-		compressed = rsv != 0
 		if length > g.max {
-			return 0, false, bad(1009, "a message of %d bytes (at most %d)", length, g.max)
+			return bad(1009, "a message of %d bytes (at most %d)", length, g.max)
 		}
-		g.msgLen = length
-		if !fin {
-			g.inMsg, g.msgStart = true, time.Now()
-		}
-		if compressed {
-			g.zActive, g.zOp = true, op
-		}
-	case 0x0:
+	case opContinuation:
 		if !g.inMsg {
-			return 0, false, bad(1002, "a continuation frame without a message to continue")
+			return bad(1002, "a continuation frame without a message to continue")
 		}
-		if rsv != 0 {
-			return 0, false, bad(1002, "a reserved bit set on a continuation frame")
+		if h.rsv != 0 {
+			return bad(1002, "a reserved bit set on a continuation frame")
 		}
 		if length > g.max || g.msgLen+length > g.max {
-			return 0, false, bad(1009, "a message of over %d bytes (at most %d)", g.max, g.max)
-		}
-		g.msgLen += length
-		compressed = g.zActive
-		if fin {
-			g.inMsg = false
+			return bad(1009, "a message of over %d bytes (at most %d)", g.max, g.max)
 		}
 	default:
-		return 0, false, bad(1002, "unknown opcode %d", op)
+		return bad(1002, "unknown opcode %d", h.op)
 	}
-	return length, compressed || length > holdThreshold, nil
-}
-
-// fillHold reads the held frame on: it takes the frame's size from the
-// budget first, grows the buffer as bytes arrive, and hands the frame on
-// once whole.
-func (g *inbound) fillHold() error {
-	if g.held == 0 && g.granted.IsZero() {
-		n := int64(g.holdTotal - g.holdHdr)
-		if n > holdThreshold && g.msgHeld == 0 { // a fragment: its message has its share already
-			if !g.take(n) {
-				return g.drain()
-			}
-			g.held = n
-		}
-		g.granted = time.Now()
-	}
-	for len(g.hold) < g.holdTotal {
-		if len(g.hold) == cap(g.hold) {
-			grown := getHoldBuf(min(g.holdTotal, 2*cap(g.hold)))[:len(g.hold)]
-			copy(grown, g.hold)
-			putHoldBuf(g.hold)
-			g.hold = grown
-		}
-		n, err := g.src(g.hold[len(g.hold):min(cap(g.hold), g.holdTotal)])
-		g.hold = g.hold[:len(g.hold)+n]
-		if err != nil {
-			return err
-		}
-	}
-	frame := g.hold
-	g.hold, g.granted = nil, time.Time{}
-	if !g.inMsg {
-		g.releaseMessage() // the last fragment (if any) is whole
-	}
-	if !g.zActive {
-		g.ready, g.readyHeld, g.readyBuf = frame, true, frame
-		return nil
-	}
-	// A frame of a compressed message: collect its payload, and inflate
-	// the message once it is complete.
-	payload := frame[g.holdHdr:]
-	mask := frame[g.holdHdr-4 : g.holdHdr]
-	for i := range payload {
-		payload[i] ^= mask[i&3]
-	}
-	g.zbuf = append(g.zbuf, payload...)
-	fin := frame[0]&0x80 != 0
-	putHoldBuf(frame)
-	g.release()
-	if !fin {
-		return nil
-	}
-	// A message that inflates to a small frame's size at most is handed
-	// on like one. A larger one is memory the client did not send: it is
-	// inflated again once it has taken from the budget the most it can
-	// grow to (deflate inflates at most 1032:1), holding nothing else, so
-	// it cannot wait on another connection. What it did not need is given
-	// back at once, the rest once the target has taken the message (see
-	// relayed), or at the latest when the library reads again, which it
-	// does only once it has relayed the message.
-	frame, err := inflateFrame(g.zOp, g.zbuf, min(g.max, holdThreshold))
-	if errors.Is(err, errTooLarge) && g.max > holdThreshold {
-		bound := min(g.max+maxHeader, int64(len(g.zbuf))*1032+holdThreshold)
-		if !g.take(bound) {
-			return g.drain()
-		}
-		g.held = bound
-		frame, err = inflateFrame(g.zOp, g.zbuf, g.max)
-	}
-	g.zbuf, g.zActive = nil, false
-	switch {
-	case errors.Is(err, errTooLarge):
-		return g.fail(1009, "a message over %d bytes once decompressed", g.max)
-	case err != nil:
-		return g.fail(1007, "invalid compressed data: %v", err)
-	}
-	if g.held > 0 {
-		keep := min(g.held, int64(cap(frame)))
-		g.budget.release(g.held - keep)
-		g.held, g.heldTilNext = keep, true
-	}
-	g.ready = frame
 	return nil
 }
 
-// drain reads and drops what comes until the connection is closed: it
-// is ending (its close frame is on its way), and the reader must not end
-// first, or the library would send a close frame of its own.
-func (g *inbound) drain() error {
-	var sink [512]byte
-	for {
-		if _, err := g.nc.Read(sink[:]); err != nil {
-			return err
-		}
+// control handles a ping, pong or close frame (at most 125 bytes).
+func (g *inbound) control(h *frameHeader) error {
+	n := int(h.length)
+	if err := g.fill(n); err != nil {
+		return err
 	}
+	p := g.buf[g.r : g.r+n]
+	g.r += n
+	unmask(p, h.mask, 0)
+	switch h.op {
+	case opPing:
+		g.c.pingIn(p)
+	case opPong:
+		g.c.touch()
+	case opClose:
+		code, reason, fe := parseClosePayload(p)
+		if fe != nil {
+			return g.failWith(fe)
+		}
+		g.c.closeIn(code, reason)
+		return errEnded
+	}
+	return nil
 }
 
-// plainHeader is the header of a whole, uncompressed client frame of n
-// bytes, masked with a zero key (the library wants client frames masked).
-func plainHeader(op byte, n int) []byte {
-	f := make([]byte, 0, maxHeader)
-	f = append(f, 0x80|op)
-	switch {
-	case n < 126:
-		f = append(f, 0x80|byte(n))
-	case n <= 0xffff:
-		f = append(f, 0x80|126)
-		f = binary.BigEndian.AppendUint16(f, uint16(n))
-	default:
-		f = append(f, 0x80|127)
-		f = binary.BigEndian.AppendUint64(f, uint64(n))
+// data reads a text, binary or continuation frame, and relays the
+// message it completes.
+func (g *inbound) data(h *frameHeader) error {
+	length := int64(h.length)
+	if h.op != opContinuation {
+		g.msgOp, g.msgLen, g.compressed = h.op, length, h.rsv != 0
+		if !h.fin {
+			// A fragmented message: its length is not announced, so it
+			// takes the most it may grow to, all at once (holding nothing
+			// else, two messages never wait on each other). Its read
+			// timeout starts once it has its share.
+			if !g.take(g.max) {
+				return errEnded
+			}
+			g.inMsg, g.msgHeld, g.msgStart = true, g.max, time.Now()
+		}
+	} else {
+		g.msgLen += length
 	}
-	return append(f, 0, 0, 0, 0)
+	if !g.inMsg && !g.compressed && length <= holdThreshold {
+		// A small whole message: read in the read buffer.
+		n := int(length)
+		if err := g.fill(n); err != nil {
+			return err
+		}
+		p := g.buf[g.r : g.r+n]
+		g.r += n
+		unmask(p, h.mask, 0)
+		return g.deliver(g.msgOp, string(p))
+	}
+	if length > holdThreshold && g.msgHeld == 0 {
+		// A held frame takes its announced size first.
+		if !g.take(length) {
+			return errEnded
+		}
+		g.held = length
+	}
+	var err error
+	g.granted = time.Now()
+	g.msg, err = g.readPayload(g.msg, length, h.mask)
+	g.granted = time.Time{}
+	if err != nil {
+		return err
+	}
+	if !h.fin {
+		return nil
+	}
+	g.inMsg = false
+	payload := g.msg
+	g.msg = nil
+	if g.compressed {
+		// What the frames took goes back first: the inflated message
+		// takes its own share, holding nothing else.
+		g.release()
+		g.releaseMessage()
+		out, err := g.inflate(payload)
+		putHoldBuf(payload)
+		if err != nil {
+			return err
+		}
+		// out is the inflater's own buffer, not reused: the message
+		// holds it without a copy.
+		g.heldTilNext = g.held > 0
+		return g.deliver(g.msgOp, unsafe.String(unsafe.SliceData(out), len(out)))
+	}
+	s := string(payload)
+	putHoldBuf(payload)
+	g.release()
+	g.releaseMessage()
+	return g.deliver(g.msgOp, s)
+}
+
+// deliver relays a whole message to the connection.
+func (g *inbound) deliver(op opcode, s string) error {
+	if op == opText && !utf8.ValidString(s) {
+		g.release()
+		return g.fail(1007, "invalid UTF-8 in a text frame")
+	}
+	g.c.frameIn(op, s)
+	return nil
+}
+
+// readPayload appends n payload bytes to dst, unmasked: first what waits
+// in the read buffer, then straight from the network into dst, which
+// grows (from the pool) with what arrives, never with what is announced.
+func (g *inbound) readPayload(dst []byte, n int64, key [4]byte) ([]byte, error) {
+	start, end := len(dst), len(dst)+int(n)
+	if dst == nil {
+		dst = getHoldBuf(min(end, holdMinBuf))
+	}
+	k := min(end-start, g.w-g.r)
+	dst = g.growTo(dst, start+k, end)
+	dst = append(dst, g.buf[g.r:g.r+k]...)
+	g.r += k
+	for len(dst) < end {
+		if len(dst) == cap(dst) {
+			dst = g.growTo(dst, len(dst)+1, end)
+		}
+		m, err := g.src(dst[len(dst):min(cap(dst), end)])
+		dst = dst[:len(dst)+m]
+		if err != nil && len(dst) < end {
+			putHoldBuf(dst)
+			return nil, err
+		}
+	}
+	unmask(dst[start:end], key, 0)
+	return dst, nil
+}
+
+// growTo returns dst with room for need bytes, in a pooled buffer of at
+// most twice what is there (and at most end).
+func (g *inbound) growTo(dst []byte, need, end int) []byte {
+	if need <= cap(dst) {
+		return dst
+	}
+	grown := getHoldBuf(max(need, min(end, 2*cap(dst))))[:len(dst)]
+	copy(grown, dst)
+	putHoldBuf(dst)
+	return grown
+}
+
+// inflate decompresses a whole compressed message. A message that
+// inflates to a small frame's size at most is handed on like one. A
+// larger one is memory the client did not send: it is inflated again
+// once it has taken from the budget the most it can grow to (deflate
+// inflates at most 1032:1), holding nothing else, so it cannot wait on
+// another connection. What it did not need is given back at once, the
+// rest once the target has taken the message (see relayed), or at the
+// latest before the next frame is read.
+func (g *inbound) inflate(z []byte) ([]byte, error) {
+	out, err := inflateMessage(z, min(g.max, holdThreshold))
+	if errors.Is(err, errTooLarge) && g.max > holdThreshold {
+		bound := min(g.max, int64(len(z))*1032+holdThreshold)
+		if !g.take(bound) {
+			return nil, errEnded
+		}
+		g.held = bound
+		out, err = inflateMessage(z, g.max)
+	}
+	switch {
+	case errors.Is(err, errTooLarge):
+		return nil, g.fail(1009, "a message over %d bytes once decompressed", g.max)
+	case err != nil:
+		return nil, g.fail(1007, "invalid compressed data: %v", err)
+	case !g.inflated.take(int64(len(out)), time.Now()):
+		return nil, g.fail(1008, "compressed messages inflating to more than %d bytes a second", int(g.inflated.per))
+	}
+	if g.held > 0 {
+		keep := min(g.held, int64(cap(out)))
+		g.budget.release(g.held - keep)
+		g.held = keep
+	}
+	return out, nil
 }
 
 var errTooLarge = errors.New("too large")
@@ -657,15 +613,12 @@ var deflateTail = []byte{0x00, 0x00, 0xff, 0xff, 0x01, 0x00, 0x00, 0xff, 0xff}
 // independent (no context takeover is negotiated).
 var flateReaders = sync.Pool{New: func() any { return flate.NewReader(nil) }}
 
-// inflateFrame decompresses one message of at most limit bytes into a
-// whole, uncompressed frame (plainHeader), built in place: the message is
-// not copied.
-func inflateFrame(op byte, z []byte, limit int64) ([]byte, error) {
+// inflateMessage decompresses one message of at most limit bytes.
+func inflateMessage(z []byte, limit int64) ([]byte, error) {
 	fr := flateReaders.Get().(io.ReadCloser)
 	defer flateReaders.Put(fr)
 	_ = fr.(flate.Resetter).Reset(io.MultiReader(bytes.NewReader(z), bytes.NewReader(deflateTail)), nil)
 	var out bytes.Buffer
-	out.Write(make([]byte, maxHeader)) // room for the header
 	n, err := out.ReadFrom(io.LimitReader(fr, limit+1))
 	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
 		return nil, err
@@ -673,8 +626,5 @@ func inflateFrame(op byte, z []byte, limit int64) ([]byte, error) {
 	if n > limit {
 		return nil, errTooLarge
 	}
-	h := plainHeader(op, int(n))
-	f := out.Bytes()[maxHeader-len(h):]
-	copy(f, h)
-	return f, nil
+	return out.Bytes(), nil
 }

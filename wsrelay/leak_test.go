@@ -79,7 +79,7 @@ func TestIdleConnectionHasOnlyItsReader(t *testing.T) {
 		readers, busy := 0, 0
 		for _, g := range goroutines() {
 			switch {
-			case strings.Contains(g, "gws.(*Conn).ReadLoop"):
+			case strings.Contains(g, "wsrelay.(*inbound).run"):
 				readers++
 			case strings.Contains(g, "process.(*Process).drain"), strings.Contains(g, "wsrelay.(*conn).writeLoop"):
 				busy++

@@ -47,3 +47,19 @@ func TestSharedBudget(t *testing.T) {
 		t.Fatalf("shared budget %d, want the largest size set", shared.Limit())
 	}
 }
+
+// TestRateOptions: the rate bounds are read from post_options, "off"
+// turns one off, and anything but a positive whole number is refused.
+func TestRateOptions(t *testing.T) {
+	var o wsrelay.Options
+	if err := wsrelay.ParseOptions(map[string]string{"max.frame.rate": "200", "max.inflate.rate": "off"}, &o); err != nil {
+		t.Fatal(err)
+	}
+	if o.MaxFrameRate != 200 || o.MaxInflateRate >= 0 {
+		t.Fatalf("parsed %d %d", o.MaxFrameRate, o.MaxInflateRate)
+	}
+	err := wsrelay.ParseOptions(map[string]string{"max.frame.rate": "-5"}, &o)
+	if err == nil || err.Error() != `wsrelay.max.frame.rate: "-5" is not a whole number of at least 1, or off` {
+		t.Fatalf("bad value: %v", err)
+	}
+}

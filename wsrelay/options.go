@@ -30,6 +30,10 @@ const (
 	// Limits on what clients send (docs/relay.md, "Limits and hostile clients").
 	DefaultReadTimeout   = 30 * time.Second
 	DefaultInboundBudget = 32 << 20
+	// Rates of work one client may cause (Options.MaxFrameRate,
+	// Options.MaxInflateRate).
+	DefaultMaxFrameRate   = 50000
+	DefaultMaxInflateRate = 16 << 20
 )
 
 // Options configure a Relay. Node is required; the zero value of every
@@ -111,6 +115,19 @@ type Options struct {
 	// budget the largest size any relay sets wins; default
 	// DefaultInboundBudget (32 MiB).
 	InboundBudgetSize int64
+	// MaxFrameRate bounds the frames (data, control and continuation
+	// frames alike) one client may send per second, as the relay reads
+	// them: a client may send a second's worth at once, and one that
+	// stays above the rate longer is closed with 1008 (ws.leave reason
+	// error). Negative: no bound. Default 50,000.
+	MaxFrameRate int
+	// MaxInflateRate bounds the bytes one client's compressed messages
+	// may inflate to per second (permessage-deflate: a 1 KiB message can
+	// inflate to 1 MiB): a client may inflate a second's worth, or one
+	// MaxMessageSize when that is larger, at once, and one that stays
+	// above the rate longer is closed with 1008 (ws.leave reason error).
+	// Negative: no bound. Default 16 MiB.
+	MaxInflateRate int
 
 	// Byte budgets of one connection (docs/relay.md, "Backpressure").
 	// Sizes count payload bytes; one payload sent to many clients is held
@@ -195,6 +212,12 @@ func (o *Options) defaults() error {
 	if o.ReadTimeout == 0 {
 		o.ReadTimeout = DefaultReadTimeout
 	}
+	if o.MaxFrameRate == 0 {
+		o.MaxFrameRate = DefaultMaxFrameRate
+	}
+	if o.MaxInflateRate == 0 {
+		o.MaxInflateRate = DefaultMaxInflateRate
+	}
 	if o.OutboundPauseBytes == 0 {
 		o.OutboundPauseBytes = DefaultOutboundPauseBytes
 	}
@@ -245,7 +268,7 @@ func (e *OptionError) Error() string { return "wsrelay." + e.Option + ": " + e.M
 // OptionNames are the post_options the websocket_relay middleware takes,
 // without the "wsrelay." prefix.
 var OptionNames = []string{"allowed.origins", "max.message.size", "outbound.queue", "write.timeout", "ping.interval", "pong.timeout", "compression",
-	"read.timeout", "inbound.budget",
+	"read.timeout", "inbound.budget", "max.frame.rate", "max.inflate.rate",
 	"outbound.pause.bytes", "outbound.max.bytes", "inflight.max.bytes"}
 
 // ParseOptions reads post_options (keys without the "wsrelay." prefix)
@@ -292,6 +315,10 @@ func ParseOptions(opts map[string]string, o *Options) error {
 			}
 		case "read.timeout":
 			o.ReadTimeout, err = positiveDuration(v)
+		case "max.frame.rate":
+			o.MaxFrameRate, err = rateOption(v)
+		case "max.inflate.rate":
+			o.MaxInflateRate, err = rateOption(v)
 		case "inbound.budget":
 			var n int
 			n, err = positiveInt(v)
@@ -310,6 +337,19 @@ func positiveInt(s string) (int, error) {
 	n, err := strconv.Atoi(s)
 	if err != nil || n < 1 {
 		return 0, fmt.Errorf("%q is not a whole number of at least 1", s)
+	}
+	return n, nil
+}
+
+// rateOption reads a rate bound: a whole number of at least 1, or "off"
+// (also "0") for none.
+func rateOption(s string) (int, error) {
+	if s == "off" || s == "0" {
+		return -1, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 {
+		return 0, fmt.Errorf("%q is not a whole number of at least 1, or off", s)
 	}
 	return n, nil
 }

@@ -2,13 +2,12 @@ package wsrelay
 
 import (
 	"bytes"
+	"compress/flate"
 	"errors"
 	"net"
 	"strconv"
 	"sync"
 	"sync/atomic"
-
-	"github.com/lxzan/gws"
 )
 
 // outbox is a connection's queue of frames to write, bounded in bytes and
@@ -34,6 +33,7 @@ type outbox struct {
 	dropped     bool          // and what was is let go: the counts are zero
 	room        chan struct{} // closed once below the pause budget; nil while nobody waits
 	total       *atomic.Int64 // the relay's bytes waiting, over every connection
+	deflate     bool          // permessage-deflate was negotiated: larger messages go compressed
 }
 
 func (o *outbox) init(opts *Options, total *atomic.Int64) {
@@ -127,6 +127,7 @@ func (c *conn) enqueue(f frame) {
 	o.writing = true
 	o.mu.Unlock()
 	if start {
+		c.rl.writers.add()
 		go c.writeLoop()
 	}
 }
@@ -140,7 +141,7 @@ func (c *conn) enqueueClose(code int, reason string) {
 		o.mu.Unlock()
 		return
 	}
-	o.q = append(o.q, frame{op: gws.OpcodeCloseConnection, code: code, reason: reason})
+	o.q = append(o.q, frame{op: opClose, code: code, reason: reason})
 	o.frames++
 	o.closed = true // nothing after the close frame
 	o.wakeLocked()
@@ -148,6 +149,7 @@ func (c *conn) enqueueClose(code int, reason string) {
 	o.writing = true
 	o.mu.Unlock()
 	if start {
+		c.rl.writers.add()
 		go c.writeLoop()
 	}
 }
@@ -155,6 +157,7 @@ func (c *conn) enqueueClose(code int, reason string) {
 // writeLoop writes the queue until it is empty. It takes every frame
 // queued at once, so a burst goes to the network in one write.
 func (c *conn) writeLoop() {
+	defer c.rl.writers.done()
 	o := &c.out
 	for {
 		o.mu.Lock()
@@ -185,7 +188,10 @@ func (c *conn) writeLoop() {
 			return
 		}
 		if last {
-			o.close() // the close frame: nothing follows it
+			// The close frame: nothing follows it, and the socket is
+			// closed (the reader then stops, if it has not).
+			o.close()
+			_ = c.sock.Conn.Close()
 			return
 		}
 	}
@@ -200,8 +206,8 @@ func (c *conn) writeBatch(batch []frame) (last bool, err error) {
 	}
 	for i := range batch {
 		f := &batch[i]
-		if f.op == gws.OpcodeCloseConnection {
-			// gws closes the network connection right after the close
+		if f.op == opClose {
+			// The network connection is closed right after the close
 			// frame: what was collected goes first.
 			if held {
 				held = false
@@ -225,32 +231,76 @@ func (c *conn) writeBatch(batch []frame) (last bool, err error) {
 }
 
 // segmentAbove is the payload size above which a message is written in
-// segments (fragments of gws's segment size, 128 KiB) rather than framed
-// whole: the frame buffer of a write stays small however large the
-// message, so a client that does not read holds at most a segment's
-// buffers while its write waits, not a copy of the message.
+// segments (fragments of segmentAbove bytes) rather than framed whole:
+// each write is bounded by WriteTimeout, and a compressed message's
+// buffer is written a segment at a time too.
 const segmentAbove = 128 << 10
 
+// compressAbove: with permessage-deflate, a message larger than this is
+// sent compressed; smaller ones gain little for the work.
+const compressAbove = 512
+
 // write writes one frame. The payload may be shared with other
-// connections (see payload.go): gws only reads it, copying it into its
-// frame buffer (a segment at a time for a large one) or compressing from
-// it.
+// connections (see payload.go): it is only read, written to the socket as
+// it is (copied only into a batch, when small), or compressed from.
 func (c *conn) write(f *frame) error {
+	var hdr [maxHeader]byte
 	switch f.op {
-	case gws.OpcodeCloseConnection:
-		err := c.ws.WriteClose(uint16(f.code), []byte(f.reason))
-		if errors.Is(err, gws.ErrConnClosed) {
+	case opClose:
+		p := closePayload(f.code, f.reason)
+		err := c.sock.writeFrame(appendHeader(hdr[:0], true, false, opClose, len(p)), p)
+		if errors.Is(err, net.ErrClosed) {
 			return nil
 		}
 		return err
-	case gws.OpcodePing:
-		return c.ws.WritePing(nil)
-	case gws.OpcodePong:
-		return c.ws.WritePong(c.takePong())
+	case opPing:
+		return c.sock.writeFrame(appendHeader(hdr[:0], true, false, opPing, 0), nil)
+	case opPong:
+		p := c.takePong()
+		return c.sock.writeFrame(appendHeader(hdr[:0], true, false, opPong, len(p)), p)
 	}
 	c.rl.opts.Metrics.FrameOut(len(f.data))
-	if len(f.data) > segmentAbove && len(f.data) <= MaxWriteSize {
-		return c.ws.WriteFile(f.op, bytes.NewReader(f.data))
+	if c.out.deflate && len(f.data) > compressAbove {
+		return c.writeCompressed(f)
 	}
-	return c.ws.WriteMessage(f.op, f.data)
+	return c.writeSegments(f.op, false, f.data)
+}
+
+// writeSegments writes a message in one frame, or in fragments of
+// segmentAbove bytes when it is larger; rsv1 marks it compressed.
+func (c *conn) writeSegments(op opcode, rsv1 bool, p []byte) error {
+	var hdr [maxHeader]byte
+	for {
+		n := min(len(p), segmentAbove)
+		fin := n == len(p)
+		if err := c.sock.writeFrame(appendHeader(hdr[:0], fin, rsv1, op, n), p[:n]); err != nil {
+			return err
+		}
+		if fin {
+			return nil
+		}
+		p, op, rsv1 = p[n:], opContinuation, false
+	}
+}
+
+// flateWriters are reused: a writer is large, and messages are
+// independent (server_no_context_takeover).
+var flateWriters = sync.Pool{New: func() any {
+	w, _ := flate.NewWriter(nil, flate.BestSpeed)
+	return w
+}}
+
+// writeCompressed writes a message compressed (RFC 7692 7.2.1).
+func (c *conn) writeCompressed(f *frame) error {
+	buf := getHoldBuf(len(f.data)/2 + 64)
+	out := bytes.NewBuffer(buf)
+	fw := flateWriters.Get().(*flate.Writer)
+	fw.Reset(out)
+	_, _ = fw.Write(f.data)
+	_ = fw.Flush()
+	flateWriters.Put(fw)
+	z := bytes.TrimSuffix(out.Bytes(), deflateTail[:4])
+	err := c.writeSegments(f.op, true, z)
+	putHoldBuf(out.Bytes()[:0])
+	return err
 }

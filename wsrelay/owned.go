@@ -33,19 +33,39 @@ func (rl *Relay) cancelOwned(target pid.PID) {
 // refusal, or a header invalid in another field), if the handler spawned
 // it.
 func (rl *Relay) dropOwned(raw string, spawns *process.SpawnLog, why string) {
-	if raw == "" {
-		return
-	}
-	v, err := value.ParseJSON([]byte(raw))
-	if err != nil {
-		return
-	}
-	f, ok := v.Get("target_pid")
-	if !ok {
-		return
-	}
-	if target, err := parseTarget(f); err == nil && spawns.Spawned(target) {
+	if target, ok := headerTarget(raw); ok && spawns.Spawned(target) {
 		rl.clientLog.Debug("relay header not used: "+why, "target", target.String())
 		rl.cancelOwned(target)
 	}
+}
+
+// dropInvalid cancels what the handler spawned for a relay header that
+// cannot be used: the target it names, or, when it names none that can
+// be read (an empty value, not JSON, no valid target_pid), every process
+// the handler spawned for the request, since the connection they were
+// spawned for will not open. Named processes are shared and left alone.
+func (rl *Relay) dropInvalid(raw string, spawns *process.SpawnLog) {
+	if _, ok := headerTarget(raw); ok {
+		rl.dropOwned(raw, spawns, "invalid relay header")
+		return
+	}
+	for _, p := range spawns.PIDs() {
+		rl.clientLog.Debug("relay header names no target: cancelling what the handler spawned", "target", p.String())
+		rl.cancelOwned(p)
+	}
+}
+
+// headerTarget reads target_pid from a relay header that may be invalid
+// in other ways.
+func headerTarget(raw string) (pid.PID, bool) {
+	v, err := value.ParseJSON([]byte(raw))
+	if err != nil {
+		return pid.PID{}, false
+	}
+	f, ok := v.Get("target_pid")
+	if !ok {
+		return pid.PID{}, false
+	}
+	target, err := parseTarget(f)
+	return target, err == nil
 }

@@ -45,6 +45,7 @@ type spawningEnv struct {
 	extra   string // extra header fields, ",..." or ""
 	found   pid.PID
 	name    string // register the spawned target under this name
+	empty   bool   // set the relay header to an empty value
 }
 
 func newSpawningEnv(t *testing.T) *spawningEnv {
@@ -80,7 +81,7 @@ func (se *spawningEnv) serve(w http.ResponseWriter, r *http.Request) {
 	process.RecordSpawn(r.Context(), id)
 	se.mu.Lock()
 	se.targets = append(se.targets, o)
-	status, extra, found, name := se.status, se.extra, se.found, se.name
+	status, extra, found, name, empty := se.status, se.extra, se.found, se.name, se.empty
 	se.mu.Unlock()
 	if name != "" {
 		if err := se.node.Register(name, id); err != nil {
@@ -93,6 +94,9 @@ func (se *spawningEnv) serve(w http.ResponseWriter, r *http.Request) {
 		target = found // the handler found a target rather than spawning it
 	}
 	w.Header().Set(wsrelay.HeaderName, `{"target_pid":"`+target.String()+`"`+extra+`}`)
+	if empty {
+		w.Header().Set(wsrelay.HeaderName, "")
+	}
 	if status != 0 {
 		w.WriteHeader(status)
 	}
@@ -159,6 +163,8 @@ func TestOwnedTargetCancelledWhenNoConnection(t *testing.T) {
 		status int
 		extra  string
 		do     func(t *testing.T) int // returns the HTTP status the client saw
+		empty  bool                   // the handler sets an empty relay header
+		want   int                    // the status the client must see; 0: any
 		early  bool                   // the relay may refuse before the handler runs
 		// the 101 may be written before the reset arrives: the
 		// connection then opens and ends at once
@@ -168,14 +174,20 @@ func TestOwnedTargetCancelledWhenNoConnection(t *testing.T) {
 		{name: "handler refuses with 403", status: 403, do: se.plainGet},
 		{name: "invalid header field", extra: `,"heartbeat_interval":"soon"`, do: se.plainGet},
 		{name: "failed handshake", do: se.badHandshake, early: true},
+		{name: "empty relay header: 500", empty: true, want: http.StatusInternalServerError, do: se.upgradeStatus},
 		{name: "client gone before the answer", do: se.hangUp, mayOpen: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			se.mu.Lock()
-			se.status, se.extra = tc.status, tc.extra
+			se.status, se.extra, se.empty = tc.status, tc.extra, tc.empty
 			before := len(se.targets)
 			se.mu.Unlock()
-			tc.do(t)
+			if got := tc.do(t); tc.want != 0 && got != tc.want {
+				t.Errorf("status %d, want %d", got, tc.want)
+			}
+			if tc.empty && !strings.Contains(se.logs.String(), "invalid X-WS-Relay header") {
+				t.Errorf("the log does not name the bad header:\n%s", se.logs.String())
+			}
 			se.mu.Lock()
 			ran := len(se.targets) > before
 			se.mu.Unlock()
@@ -228,6 +240,18 @@ func (se *spawningEnv) badHandshake(t *testing.T) int {
 	if resp.StatusCode == http.StatusSwitchingProtocols {
 		t.Fatal("a bad handshake was accepted")
 	}
+	return resp.StatusCode
+}
+
+// upgradeStatus: a valid upgrade request; it returns the status of the
+// answer.
+func (se *spawningEnv) upgradeStatus(t *testing.T) int {
+	nc := se.rawRequest(t, "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(nc), nil)
+	if err != nil {
+		t.Fatalf("no answer to an upgrade request: %v", err)
+	}
+	resp.Body.Close()
 	return resp.StatusCode
 }
 

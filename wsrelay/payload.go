@@ -6,8 +6,6 @@ import (
 	"unicode/utf8"
 	"unsafe"
 
-	"github.com/lxzan/gws"
-
 	"github.com/wsrelay/wsrelay/pid"
 	"github.com/wsrelay/wsrelay/value"
 )
@@ -25,7 +23,7 @@ const (
 
 // frame is one thing to write to the client.
 type frame struct {
-	op     gws.Opcode
+	op     opcode
 	data   []byte // read-only: it may be the bytes of a shared string (see shared)
 	code   int    // close frames
 	reason string // close frames
@@ -35,8 +33,8 @@ type frame struct {
 // immutable and hold their bytes in Go strings, so the one payload a
 // target sends to many clients (a ws.send or a broadcast) is held once
 // however many outbound queues it waits in. Nothing may write to the
-// result: the write path only reads it (gws copies it into a frame buffer,
-// or compresses from it).
+// result: the write path only reads it (it writes it to the socket as it
+// is, copies a small one into a batch, or compresses from it).
 func shared(s string) []byte {
 	return unsafe.Slice(unsafe.StringData(s), len(s))
 }
@@ -49,16 +47,16 @@ func shared(s string) []byte {
 // client's outbound budget could only close the client.
 func parseSend(v value.Value, max int) (frame, error) {
 	if s, ok := v.Raw(); ok {
-		op := gws.OpcodeText
+		op := opText
 		if v.Kind() == value.KindBytes {
-			op = gws.OpcodeBinary
+			op = opBinary
 		}
 		return checkText(frame{op: op, data: shared(s)})
 	}
 	if v.Kind() != value.KindMap {
 		return frame{}, &PayloadError{TopicSend, "payload must be {type=..., data=...} or a string, got " + v.Kind().String()}
 	}
-	f := frame{op: gws.OpcodeText}
+	f := frame{op: opText}
 	var data value.Value
 	hasData := false
 	for k, fv := range v.Fields() {
@@ -68,7 +66,7 @@ func parseSend(v value.Value, max int) (frame, error) {
 			switch t {
 			case "text":
 			case "binary":
-				f.op = gws.OpcodeBinary
+				f.op = opBinary
 			default:
 				return frame{}, &PayloadError{TopicSend, "type must be \"text\" or \"binary\", got " + fv.String()}
 			}
@@ -94,7 +92,7 @@ func parseSend(v value.Value, max int) (frame, error) {
 }
 
 func checkText(f frame) (frame, error) {
-	if f.op == gws.OpcodeText && !utf8.Valid(f.data) {
+	if f.op == opText && !utf8.Valid(f.data) {
 		return frame{}, &PayloadError{TopicSend, "text data is not valid UTF-8 (send it with type = \"binary\")"}
 	}
 	return f, nil
@@ -110,7 +108,7 @@ func topicFrame(topic string, payload value.Value, max int) (frame, error) {
 	if err != nil {
 		return frame{}, &PayloadError{topic, "payload cannot be encoded as JSON: " + err.Error()}
 	}
-	return frame{op: gws.OpcodeText, data: append(b, '}')}, nil
+	return frame{op: opText, data: append(b, '}')}, nil
 }
 
 // parseClose reads a ws.close payload: {code = 1000, reason = "..."}, both

@@ -1,20 +1,15 @@
 package wsrelay
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
-	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/lxzan/gws"
 
 	"github.com/wsrelay/wsrelay/internal/origin"
 	"github.com/wsrelay/wsrelay/internal/ratelog"
@@ -24,12 +19,11 @@ import (
 // Relay is the relay middleware for one route. Make it with New, wrap
 // handlers with Middleware, and call Shutdown when the server stops.
 type Relay struct {
-	opts     Options
-	node     *process.Node
-	log      *slog.Logger
-	origins  origin.List
-	upgrader *gws.Upgrader
-	budget   *Budget // inbound bytes held back, shared with the node's other relays
+	opts    Options
+	node    *process.Node
+	log     *slog.Logger
+	origins origin.List
+	budget  *Budget // inbound bytes held back, shared with the node's other relays
 
 	// Lines clients and the app can cause at will, each kind with its
 	// own limit (docs/relay.md, "Log lines"): a client flood does not
@@ -41,6 +35,7 @@ type Relay struct {
 	closing bool
 	conns   map[*conn]struct{}
 	readers sync.WaitGroup // reader goroutines of open sockets
+	writers running        // writer goroutines (a writer runs while its connection has frames to write)
 
 	outBytes atomic.Int64 // payload bytes waiting to be written, over every connection
 
@@ -81,21 +76,6 @@ func New(opts Options) (*Relay, error) {
 		rl.budget = NewBudget(0)
 	}
 	rl.budget.raise(opts.InboundBudgetSize)
-	rl.upgrader = gws.NewUpgrader(&events{}, &gws.ServerOption{
-		ReadMaxPayloadSize:  opts.MaxMessageSize,
-		WriteMaxPayloadSize: MaxWriteSize,
-		ReadBufferSize:      4096,
-		CheckUtf8Enabled:    true,
-		HandshakeTimeout:    opts.WriteTimeout,
-		PermessageDeflate: gws.PermessageDeflate{
-			Enabled:               opts.Compression,
-			ServerContextTakeover: false,
-			ClientContextTakeover: false,
-		},
-		NewSession: func() gws.SessionStorage { return &session{} },
-		Logger:     gwsLogger{rl.clientLog},
-		Recovery:   rl.recoverPanic,
-	})
 	return rl, nil
 }
 
@@ -158,7 +138,7 @@ func (rl *Relay) relay(w http.ResponseWriter, r *http.Request, raw string, spawn
 	if err != nil {
 		rl.appLog.Error("the handler set an invalid X-WS-Relay header", "path", logClip(r.URL.Path), "error", logClip(err.Error()), "header", logClip(raw))
 		http.Error(w, "internal server error: invalid relay configuration", http.StatusInternalServerError)
-		rl.dropOwned(raw, spawns, "invalid relay header")
+		rl.dropInvalid(raw, spawns)
 		return
 	}
 	owned := spawns.Spawned(h.Target)
@@ -190,18 +170,20 @@ func (rl *Relay) relay(w http.ResponseWriter, r *http.Request, raw string, spawn
 		http.Error(w, "server is shutting down", http.StatusServiceUnavailable)
 		return
 	}
-	socket, sock, in, err := rl.upgrade(w, r)
+	sock, in, err := rl.upgrade(w, r)
 	if err != nil {
 		rl.readers.Done()
 		rl.clientLog.Debug("websocket upgrade failed", "path", logClip(r.URL.Path), "error", logClip(err.Error()))
 		return
 	}
-	c := newConn(rl, socket, sock, h, r.RemoteAddr)
-	c.in, in.onFail, in.onWait = in, c.clientFailed, c.budgetWait
+	c := newConn(rl, sock, in, h, r.RemoteAddr)
 	c.owned = owned
 	if err := c.open(); err != nil {
 		rl.clientLog.Warn("cannot open websocket connection process", "error", err.Error())
-		_ = socket.WriteClose(1001, []byte("server shutting down"))
+		var hdr [maxHeader]byte
+		p := closePayload(1001, "server shutting down")
+		_ = sock.writeFrame(appendHeader(hdr[:0], true, false, opClose, len(p)), p)
+		_ = sock.Close()
 		rl.readers.Done()
 		return
 	}
@@ -211,60 +193,48 @@ func (rl *Relay) relay(w http.ResponseWriter, r *http.Request, raw string, spawn
 		defer rl.remove(c)
 		defer in.releaseAll()
 		defer c.recoverPanic("reading frames")
-		socket.ReadLoop()
+		c.readerEnded(in.run())
 	}()
 }
 
 // upgrade takes the connection over from the HTTP server and answers the
-// handshake. The network connection is wrapped in a socket, which batches
-// the frames the writer has queued; the library reads it through the
-// inbound guard (inbound.go), in the HTTP server's read buffer.
-func (rl *Relay) upgrade(w http.ResponseWriter, r *http.Request) (*gws.Conn, *socket, *inbound, error) {
+// handshake (checked already: checkHandshake). The HTTP server's buffers
+// (4 KiB each way) are let go; bytes the client sent right after its
+// request are read first.
+func (rl *Relay) upgrade(w http.ResponseWriter, r *http.Request) (*socket, *inbound, error) {
 	nc, brw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
 		http.Error(w, "cannot take over the connection for a WebSocket", http.StatusInternalServerError)
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
 	// The HTTP server's read and write deadlines do not apply to a
 	// WebSocket: dead peers are found by pings, slow ones by WriteTimeout.
 	_ = nc.SetDeadline(time.Time{})
 	sock := &socket{Conn: nc, timeout: rl.opts.WriteTimeout}
-	// The library takes any header that names permessage-deflate: it is
-	// given only an offer the server can take (or none), and negotiates
-	// exactly so.
 	deflate := rl.opts.Compression && deflateOffer(r)
-	if deflate {
-		r.Header.Set("Sec-WebSocket-Extensions", "permessage-deflate")
-	} else {
-		r.Header.Del("Sec-WebSocket-Extensions")
-	}
 	in := newInbound(nc, &rl.opts, rl.budget, deflate)
 	if n := brw.Reader.Buffered(); n > 0 {
 		b, _ := brw.Reader.Peek(n) // frames the client sent right after the handshake
 		in.pre = bytes.Clone(b)
 	}
-	// The library reads through a small buffer of its own; the HTTP
-	// server's (4 KiB each way) are let go.
-	ws, err := rl.safeUpgrade(sock, bufio.NewReaderSize(in, readBufSize), r)
-	if err != nil {
-		return nil, nil, nil, err
+	if _, err := sock.Write(switchingProtocols(r.Header.Get("Sec-WebSocket-Key"), deflate)); err != nil {
+		_ = nc.Close()
+		return nil, nil, err
 	}
-	in.ws = ws
-	_ = ws.SetDeadline(time.Time{})
-	return ws, sock, in, nil
+	return sock, in, nil
 }
 
-// safeUpgrade answers the handshake; a panic in the library (on what
-// the client sent) fails this connection alone.
-func (rl *Relay) safeUpgrade(sock *socket, br *bufio.Reader, r *http.Request) (ws *gws.Conn, err error) {
-	defer func() {
-		if v := recover(); v != nil {
-			rl.clientLog.Error("panic while answering a websocket handshake; closing the connection", "remote", r.RemoteAddr, "panic", logClip(fmt.Sprint(v)), "stack", string(debug.Stack()))
-			_ = sock.Close()
-			ws, err = nil, fmt.Errorf("handshake: panic: %v", v)
-		}
-	}()
-	return rl.upgrader.UpgradeFromConn(sock, br, r)
+// switchingProtocols is the 101 answer to a handshake. With
+// permessage-deflate it names the one set of parameters the relay
+// keeps to: no context taken over either way (RFC 7692 7.1).
+func switchingProtocols(key string, deflate bool) []byte {
+	b := make([]byte, 0, 256)
+	b = append(b, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "...)
+	b = append(b, acceptKey(key)...)
+	if deflate {
+		b = append(b, "\r\nSec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover; client_no_context_takeover"...)
+	}
+	return append(b, "\r\n\r\n"...)
 }
 
 // isUpgrade reports whether r asks for a WebSocket.
@@ -313,7 +283,8 @@ func (rl *Relay) OutboundBytes() int64 { return rl.outBytes.Load() }
 
 // Shutdown closes every connection with 1001 (targets get ws.leave with
 // reason shutdown), refuses new ones, and waits until the sockets are
-// closed or ctx is done; then it cuts what is left. A connection waiting
+// closed or ctx is done; then it cuts what is left. It returns once every
+// reader and writer goroutine the relay started has ended. A connection waiting
 // for room toward its target's node to send its ws.leave waits until ctx
 // is done, then gives that leave up.
 func (rl *Relay) Shutdown(ctx context.Context) {
@@ -326,9 +297,10 @@ func (rl *Relay) Shutdown(ctx context.Context) {
 		conns = append(conns, c)
 	}
 	rl.mu.Unlock()
-	for _, c := range conns {
-		c.endFromOutside(ending{reason: ReasonShutdown, code: 1001, leave: true, closeCode: 1001, closeText: "server shutting down"})
-	}
+	// The connections end side by side: one whose ws.leave waits for room
+	// toward its target's node (until ctx is done) does not hold back the
+	// 1001 of the others.
+	ended := endAll(conns, ending{reason: ReasonShutdown, code: 1001, leave: true, closeCode: 1001, closeText: "server shutting down"})
 	done := make(chan struct{})
 	go func() {
 		rl.readers.Wait()
@@ -338,19 +310,80 @@ func (rl *Relay) Shutdown(ctx context.Context) {
 	case <-done:
 	case <-ctx.Done():
 		for _, c := range conns {
-			_ = c.ws.NetConn().Close()
+			_ = c.sock.Conn.Close()
 		}
 		<-done
 	}
+	<-ended
+	// Every socket is closed now (by its writer after the close frame,
+	// or above): a writer still running fails its next write at once.
+	<-rl.writers.idle()
 }
 
-// recoverPanic is gws's Recovery, around the frame handler. The handlers
-// recover themselves (conn.recoverPanic) and end their connection; this
-// one only logs what got past them.
-func (rl *Relay) recoverPanic(gws.Logger) {
-	if v := recover(); v != nil {
-		rl.clientLog.Error("panic while relaying a frame", "panic", logClip(fmt.Sprint(v)), "stack", string(debug.Stack()))
+// endWorkers bounds the goroutines that end connections at a shutdown.
+const endWorkers = 64
+
+// endAll ends every connection with e, endWorkers at a time, and returns
+// a channel closed once all are ended.
+func endAll(conns []*conn, e ending) <-chan struct{} {
+	work := make(chan *conn)
+	var wg sync.WaitGroup
+	for range min(endWorkers, len(conns)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for c := range work {
+				c.endFromOutside(e)
+			}
+		}()
 	}
+	done := make(chan struct{})
+	go func() {
+		for _, c := range conns {
+			work <- c
+		}
+		close(work)
+		wg.Wait()
+		close(done)
+	}()
+	return done
+}
+
+// running counts goroutines the relay started and is to wait for.
+type running struct {
+	mu   sync.Mutex
+	n    int
+	zero chan struct{} // closed once n is 0, for whoever waits
+}
+
+func (r *running) add() {
+	r.mu.Lock()
+	r.n++
+	r.mu.Unlock()
+}
+
+func (r *running) done() {
+	r.mu.Lock()
+	if r.n--; r.n == 0 && r.zero != nil {
+		close(r.zero)
+		r.zero = nil
+	}
+	r.mu.Unlock()
+}
+
+// idle returns a channel closed once none runs.
+func (r *running) idle() <-chan struct{} {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ch := make(chan struct{})
+	if r.n == 0 {
+		close(ch)
+		return ch
+	}
+	if r.zero == nil {
+		r.zero = ch
+	}
+	return r.zero
 }
 
 // captureWriter holds back the response of a handler that sets the relay
@@ -371,12 +404,14 @@ func (cw *captureWriter) WriteHeader(code int) {
 		return
 	}
 	cw.decided, cw.status = true, code
-	if h := cw.Header().Get(HeaderName); h != "" {
+	if vs := cw.Header().Values(HeaderName); len(vs) > 0 {
+		// Set, even to an empty value: the handler asked for a relay (an
+		// empty value is then refused as a bad header, not passed on).
 		if code >= 200 && code < 300 {
 			cw.relay = true
 			return
 		}
-		cw.refused = h
+		cw.refused = vs[0]
 		cw.Header().Del(HeaderName) // a refusal: pass it on, without the header
 	}
 	cw.ResponseWriter.WriteHeader(code)
@@ -399,40 +434,7 @@ func (cw *captureWriter) Unwrap() http.ResponseWriter { return cw.ResponseWriter
 func (cw *captureWriter) decide() bool {
 	if !cw.decided {
 		cw.decided = true
-		cw.relay = cw.Header().Get(HeaderName) != ""
+		cw.relay = len(cw.Header().Values(HeaderName)) > 0
 	}
 	return cw.relay
-}
-
-// session is the gws session storage of a connection: just the *conn.
-type session struct {
-	mu sync.Mutex
-	c  *conn
-}
-
-func (s *session) Len() int { return 1 }
-func (s *session) Load(string) (any, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.c, s.c != nil
-}
-func (s *session) Delete(string) {}
-func (s *session) Store(_ string, v any) {
-	s.mu.Lock()
-	s.c, _ = v.(*conn)
-	s.mu.Unlock()
-}
-func (s *session) Range(f func(string, any) bool) { f("conn", s.c) }
-
-func connOf(socket *gws.Conn) *conn {
-	c, _ := socket.Session().Load("")
-	cc, _ := c.(*conn)
-	return cc
-}
-
-// gwsLogger sends gws's own log lines to the relay's logger.
-type gwsLogger struct{ log *ratelog.Logger }
-
-func (l gwsLogger) Error(v ...any) {
-	l.log.Error("websocket library", "detail", logClip(fmt.Sprint(v...)))
 }

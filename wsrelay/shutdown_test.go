@@ -2,8 +2,10 @@ package wsrelay_test
 
 import (
 	"context"
+	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/wsrelay/wsrelay/internal/poll"
 	"github.com/wsrelay/wsrelay/internal/wsclient"
@@ -58,4 +60,66 @@ func TestShutdownDuringUpgrade(t *testing.T) {
 		t.Errorf("the target got %s %v: it never had a ws.join", msg.Topic, msg.Payload)
 	}
 	poll.Until(t, timeout, "every opened connection to be counted closed", func() bool { return m.opened.Load() == m.closed.Load() })
+}
+
+// writerHook holds a connection's writer in Metrics.FrameOut (the writer
+// calls it before each data frame it writes) until Shutdown returns, or
+// for a grace period: a Shutdown that waits for its writers cannot
+// return while one is held.
+type writerHook struct {
+	refusals
+	held     chan struct{} // closed once the writer is held
+	returned chan struct{} // closed once Shutdown returned
+	released chan struct{} // closed once the writer goes on
+	early    atomic.Bool   // Shutdown returned while the writer was held
+	once     atomic.Bool
+}
+
+func (h *writerHook) FrameOut(int) {
+	if !h.once.CompareAndSwap(false, true) {
+		return
+	}
+	close(h.held)
+	defer close(h.released)
+	select {
+	case <-h.returned:
+		h.early.Store(true)
+	case <-time.After(2 * time.Second): // what a buggy Shutdown is given to return early
+	}
+}
+
+// TestShutdownWaitsForWriters: Shutdown returns only once the writer
+// goroutines it started have ended, even one that is busy when the time
+// runs out.
+func TestShutdownWaitsForWriters(t *testing.T) {
+	h := &writerHook{held: make(chan struct{}), returned: make(chan struct{}), released: make(chan struct{})}
+	e := newEnv(t, wsrelay.Options{Metrics: h})
+	tg := e.target(false)
+	e.relayTo(tg.PID, "")
+	c := e.dial(t, nil)
+	defer c.Close()
+	tg.Send(str(tg.Next("ws.join"), "client_pid"), "ws.send", value.String("held"))
+	<-h.held
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // no time to drain: the sockets are cut
+	e.rl.Shutdown(ctx)
+	close(h.returned)
+	<-h.released
+	if h.early.Load() {
+		t.Fatal("Shutdown returned while a writer it started was still running")
+	}
+	if n := countStacks("wsrelay.(*conn).writeLoop"); n != 0 {
+		t.Fatalf("%d writer goroutines still run after Shutdown returned", n)
+	}
+}
+
+// countStacks counts the goroutines whose stack names fn.
+func countStacks(fn string) int {
+	n := 0
+	for _, g := range goroutines() {
+		if strings.Contains(g, fn) {
+			n++
+		}
+	}
+	return n
 }

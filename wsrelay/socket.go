@@ -9,16 +9,17 @@ import (
 // batchMax bounds the bytes a batch collects before they are written.
 const batchMax = 64 << 10
 
-// socket is the network connection under a gws connection. Every write to
-// it gets the relay's write deadline. While the writer holds it, the frames
-// gws writes are collected and reach the network in one write when it
-// flushes: a burst of queued frames costs one system call instead of one
-// each (the system call is most of the cost of a small frame).
+// socket is the network connection of a client. Every write to it gets
+// the relay's write deadline. While the writer holds it, small frames are
+// collected and reach the network in one write when it flushes: a burst
+// of queued frames costs one system call instead of one each (the system
+// call is most of the cost of a small frame). A larger payload is never
+// copied: its header and it go out in one vectored write.
 type socket struct {
 	net.Conn
 	timeout time.Duration
 
-	mu   sync.Mutex // orders writes: gws writes close frames from the reader too
+	mu   sync.Mutex // orders writes
 	hold bool
 	buf  *[]byte // collected frames, while holding
 }
@@ -43,13 +44,46 @@ func (s *socket) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// copyBelow: a frame whose payload is at most this is copied behind its
+// header (one write of one buffer); a larger one is written from where
+// it lies.
+const copyBelow = 2048
+
+// writeFrame writes a frame's header and payload.
+func (s *socket) writeFrame(hdr, p []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(p) <= copyBelow {
+		if s.hold && len(*s.buf)+len(hdr)+len(p) <= batchMax {
+			*s.buf = append(append(*s.buf, hdr...), p...)
+			return nil
+		}
+		if err := s.flushLocked(); err != nil {
+			return err
+		}
+		b := batchBufs.Get().(*[]byte)
+		*b = append(append((*b)[:0], hdr...), p...)
+		_, err := s.writeLocked(*b)
+		*b = (*b)[:0]
+		batchBufs.Put(b)
+		return err
+	}
+	if err := s.flushLocked(); err != nil {
+		return err
+	}
+	_ = s.Conn.SetWriteDeadline(time.Now().Add(s.timeout))
+	bufs := net.Buffers{hdr, p}
+	_, err := bufs.WriteTo(s.Conn)
+	return err
+}
+
 func (s *socket) writeLocked(p []byte) (int, error) {
 	_ = s.Conn.SetWriteDeadline(time.Now().Add(s.timeout))
 	return s.Conn.Write(p)
 }
 
 func (s *socket) flushLocked() error {
-	if len(*s.buf) == 0 {
+	if s.buf == nil || len(*s.buf) == 0 {
 		return nil
 	}
 	_, err := s.writeLocked(*s.buf)
@@ -62,6 +96,7 @@ func (s *socket) holdWrites() {
 	s.mu.Lock()
 	s.hold = true
 	s.buf = batchBufs.Get().(*[]byte)
+	*s.buf = (*s.buf)[:0]
 	s.mu.Unlock()
 }
 
