@@ -2,7 +2,9 @@ package config
 
 import (
 	"errors"
+	"maps"
 	"net"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -22,6 +24,7 @@ const (
 	KindHTTPMetrics    = "http.metrics"
 	KindFunctionLua    = "function.lua"
 	KindProcessLua     = "process.lua"
+	KindLibraryLua     = "library.lua"
 	KindProcessHost    = "process.host"
 	KindProcessService = "process.service"
 )
@@ -36,6 +39,7 @@ func StandardKinds() []Kind {
 		{KindHTTPMetrics, func() Spec { return &HTTPMetrics{} }},
 		{KindFunctionLua, func() Spec { return &FunctionLua{} }},
 		{KindProcessLua, func() Spec { return &ProcessLua{} }},
+		{KindLibraryLua, func() Spec { return &LibraryLua{} }},
 		{KindProcessHost, func() Spec { return &ProcessHost{} }},
 		{KindProcessService, func() Spec { return &ProcessService{} }},
 	}
@@ -194,29 +198,69 @@ func (s *HTTPMetrics) Check(c *Checker) {
 	}
 }
 
+// LuaCode is what every Lua entry has: its source file, the modules its
+// code may require, and the library.lua entries it imports.
+type LuaCode struct {
+	Source  string   `yaml:"source"`
+	Modules []string `yaml:"modules"`
+	// Imports maps a name to a library.lua entry: require(name) returns
+	// what that library's code returns. The name must not also be listed
+	// under modules.
+	Imports map[string]string `yaml:"imports"`
+
+	// File is the source file relative to the app directory, Code its text.
+	File string `yaml:"-"`
+	Code []byte `yaml:"-"`
+}
+
+// importName is what an import may be called: what require takes.
+var importName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.\-]*$`)
+
+func (s *LuaCode) check(c *Checker) {
+	s.File, s.Code = c.Source("source", s.Source)
+	checkNames(c, "modules", s.Modules)
+	for _, name := range slices.Sorted(maps.Keys(s.Imports)) {
+		field := "imports." + name
+		switch {
+		case !importName.MatchString(name):
+			c.Fail(field, "%q is not an import name: use letters, digits, '_', '.' and '-', starting with a letter", name)
+		case slices.Contains(s.Modules, name):
+			c.Fail(field, "%s is also listed under modules; require(%q) can give only one of them", name, name)
+		default:
+			id := s.Imports[name]
+			c.Ref(field, &id, KindLibraryLua)
+			s.Imports[name] = id
+		}
+	}
+}
+
 // LuaSource is what function.lua and process.lua entries share.
 type LuaSource struct {
-	Source  string   `yaml:"source"`
-	Method  string   `yaml:"method"`
-	Modules []string `yaml:"modules"`
+	LuaCode `yaml:",inline"`
+	Method  string `yaml:"method"`
 	// MemoryLimit bounds the live data of the Lua state, like "64MiB" (a
 	// process) or "32MiB" (one handler call); empty means the runtime's
 	// default. Units: B, KiB, MiB, GiB; from 1MiB to 4GiB.
 	MemoryLimit string `yaml:"memory_limit"`
 
-	// File is the source file relative to the app directory, Code its text.
-	File string `yaml:"-"`
-	Code []byte `yaml:"-"`
 	// MaxMemory is MemoryLimit in bytes; 0 when not set.
 	MaxMemory int64 `yaml:"-"`
 }
 
 func (s *LuaSource) check(c *Checker) {
-	s.File, s.Code = c.Source("source", s.Source)
+	s.LuaCode.check(c)
 	c.Required("method", s.Method)
-	checkNames(c, "modules", s.Modules)
 	s.MaxMemory = checkBytes(c, "memory_limit", s.MemoryLimit, 1<<20, "1MiB")
 }
+
+// LibraryLua is Lua code shared by the entries that import it: its chunk
+// returns the value (usually a table of functions) that require gives
+// them. It has no method: it is never called on its own.
+type LibraryLua struct {
+	LuaCode `yaml:",inline"`
+}
+
+func (s *LibraryLua) Check(c *Checker) { s.check(c) }
 
 // checkBytes reads the size text given in field (see parseBytes), from
 // least (written lowest) to 4GiB; empty is 0.

@@ -386,3 +386,13 @@ func TestPortedApp(t *testing.T) {
 		return strings.Contains(l, "ticks=2") && strings.Contains(l, `msg="room created" entry=ported:create_room_fn request_id=`)
 	})
 }
+
+// TestSharedApp: the app of porting.md's shared code, environment and
+// registry sections.
+func TestSharedApp(t *testing.T) {
+	app, _ := apptest.Start(t, "snippets/shared")
+	addr, _ := app.Addr("shared:gateway")
+	if code, body := get(t, "http://"+addr.String()+"/api/greet/ann"); code != 200 || body != `{"hello":"Ann"}` {
+		t.Errorf("GET /api/greet/ann = %d %q", code, body)
+	}
+}

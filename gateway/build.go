@@ -27,6 +27,8 @@ type builder struct {
 	statics   []*config.Entry
 	functions map[string]*luart.Handler
 	programs  map[string]*luart.Program
+	cfg       *config.App
+	libraries map[string]*luart.Program // compiled library.lua entries; nil value: failed
 	built     map[string][]func(http.Handler) http.Handler
 	metricsAt []*config.Entry
 }
@@ -84,6 +86,8 @@ func (b *builder) build(e *config.Entry) {
 			}
 			b.programs[e.ID] = prog
 		}
+	case *config.LibraryLua:
+		b.library(e.ID)
 	case *config.ProcessHost:
 		if !s.Lifecycle.Started() {
 			return // lifecycle.auto_start: false: checked, not created
@@ -112,9 +116,13 @@ func (b *builder) build(e *config.Entry) {
 // problems: for diagnosing an app whose configuration also has problems
 // (Build compiles them itself).
 func CheckLua(cfg *config.App) config.Errors {
-	b := &builder{}
+	b := &builder{cfg: cfg}
 	for _, e := range cfg.Entries {
 		switch s := e.Spec.(type) {
+		case *config.LibraryLua:
+			if s.Code != nil {
+				b.library(e.ID)
+			}
 		case *config.FunctionLua:
 			if s.Code != nil {
 				b.compile(e, &s.LuaSource, luart.KindFunction)
@@ -128,17 +136,77 @@ func CheckLua(cfg *config.App) config.Errors {
 	return b.probs
 }
 
-// compile compiles a Lua entry, reporting problems against its source.
+// library compiles the library.lua entry of an id once, and returns it,
+// or nil when it has problems (reported once). Libraries are compiled on
+// demand, the ones a library imports first: an app with problems comes in
+// no useful order. A cycle of imports is reported by config.
+func (b *builder) library(id string) *luart.Program {
+	if p, done := b.libraries[id]; done {
+		return p
+	}
+	if b.libraries == nil {
+		b.libraries = map[string]*luart.Program{}
+	}
+	b.libraries[id] = nil // while it compiles: a cycle finds nil
+	e, ok := b.config().Entry(id)
+	if !ok {
+		return nil
+	}
+	s, ok := e.Spec.(*config.LibraryLua)
+	if !ok || s.Code == nil {
+		return nil
+	}
+	p := b.compileCode(e, &s.LuaCode, "", 0, luart.KindLibrary)
+	b.libraries[id] = p
+	return p
+}
+
+func (b *builder) config() *config.App {
+	if b.cfg != nil {
+		return b.cfg
+	}
+	return b.app.cfg
+}
+
+// compile compiles a function.lua or process.lua entry.
 func (b *builder) compile(e *config.Entry, src *config.LuaSource, kind luart.Kind) *luart.Program {
-	prog, err := luart.Compile(luart.Source{ID: e.ID, File: src.File, Code: src.Code, Method: src.Method, Modules: src.Modules, Kind: kind, MaxMemory: src.MaxMemory})
+	return b.compileCode(e, &src.LuaCode, src.Method, src.MaxMemory, kind)
+}
+
+// compileCode compiles a Lua entry, reporting problems against its
+// source. An entry importing a library that failed is not compiled: the
+// library's problems are reported.
+func (b *builder) compileCode(e *config.Entry, src *config.LuaCode, method string, maxMemory int64, kind luart.Kind) *luart.Program {
+	var imports map[string]*luart.Program
+	failed := false
+	for name, id := range src.Imports {
+		lib := b.library(id)
+		if lib == nil {
+			// Its problems are reported; a stand-in lets the importer's
+			// own problems be found too.
+			failed = true
+			lib, _ = luart.Compile(luart.Source{ID: id, File: id, Kind: luart.KindLibrary})
+		}
+		if imports == nil {
+			imports = map[string]*luart.Program{}
+		}
+		imports[name] = lib
+	}
+	prog, err := luart.Compile(luart.Source{ID: e.ID, File: src.File, Code: src.Code, Method: method, Modules: src.Modules, Imports: imports, Kind: kind, MaxMemory: maxMemory})
 	if err == nil {
+		if failed {
+			return nil
+		}
 		return prog
 	}
 	for _, err := range unjoin(err) { // every problem of the entry
 		var se *luart.SyntaxError
+		var re *luart.RequireError
 		switch {
 		case errors.As(err, &se):
 			b.fail(&config.Problem{File: src.File, Line: se.Line, Entry: e.ID, Field: "source", Msg: "Lua syntax error: " + se.Msg})
+		case errors.As(err, &re):
+			b.fail(&config.Problem{File: src.File, Line: re.Line, Entry: e.ID, Field: "source", Msg: fmt.Sprintf("require(%q): %s", re.Name, re.Msg)})
 		case errors.Is(err, luart.ErrUnknownModule):
 			b.fail(e.Problem("modules", "%s", strings.TrimPrefix(err.Error(), e.ID+": modules: ")))
 		case errors.Is(err, luart.ErrNoMethod):
