@@ -31,7 +31,7 @@ const (
 
 // StandardKinds returns the kinds of entry wsrelay serves.
 func StandardKinds() []Kind {
-	return []Kind{
+	kinds := []Kind{
 		{KindHTTPService, func() Spec { return &HTTPService{} }},
 		{KindHTTPRouter, func() Spec { return &HTTPRouter{} }},
 		{KindHTTPEndpoint, func() Spec { return &HTTPEndpoint{} }},
@@ -43,6 +43,8 @@ func StandardKinds() []Kind {
 		{KindProcessHost, func() Spec { return &ProcessHost{} }},
 		{KindProcessService, func() Spec { return &ProcessService{} }},
 	}
+	kinds = append(kinds, EnvKinds()...)
+	return append(kinds, RegistryKinds()...)
 }
 
 // HTTPService is an HTTP server listening on an address.

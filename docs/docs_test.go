@@ -390,9 +390,15 @@ func TestPortedApp(t *testing.T) {
 // TestSharedApp: the app of porting.md's shared code, environment and
 // registry sections.
 func TestSharedApp(t *testing.T) {
-	app, _ := apptest.Start(t, "snippets/shared")
-	addr, _ := app.Addr("shared:gateway")
-	if code, body := get(t, "http://"+addr.String()+"/api/greet/ann"); code != 200 || body != `{"hello":"Ann"}` {
-		t.Errorf("GET /api/greet/ann = %d %q", code, body)
+	for _, tc := range []struct{ env, want string }{
+		{"", `{"hello":"Ann","plugins":["chat.","echo."]}`},
+		{"hi", `{"hi":"Ann","plugins":["chat.","echo."]}`}, // the OS storage is read first
+	} {
+		t.Setenv("GREETING", tc.env)
+		app, _ := apptest.Start(t, "snippets/shared")
+		addr, _ := app.Addr("shared:gateway")
+		if code, body := get(t, "http://"+addr.String()+"/api/greet/ann"); code != 200 || body != tc.want {
+			t.Errorf("GREETING=%q: GET /api/greet/ann = %d %q, want %s", tc.env, code, body, tc.want)
+		}
 	}
 }

@@ -88,6 +88,9 @@ func (b *builder) build(e *config.Entry) {
 		}
 	case *config.LibraryLua:
 		b.library(e.ID)
+	case *config.EnvStorageOS, *config.EnvStorageStatic, *config.EnvStorageMemory, *config.EnvStorageRouter,
+		*config.EnvVariable, *config.RegistryEntry:
+		// Data for the env and registry modules (Build gave them to Lua).
 	case *config.ProcessHost:
 		if !s.Lifecycle.Started() {
 			return // lifecycle.auto_start: false: checked, not created

@@ -43,6 +43,12 @@ type Options struct {
 	// one). Default nil: the node is alone, and CONSISTENT names are the
 	// node's own, like LOCAL ones.
 	ClusterNames ClusterNames
+	// Env holds the app's variables, for the env module. Default nil: no
+	// variable is declared, and env.get of any name gives an error.
+	Env Env
+	// Registry is the app's entries, for the registry module. Default nil:
+	// there are none.
+	Registry Registry
 	// Logger receives print output, handler errors with their tracebacks,
 	// and runtime warnings. Default: discarded.
 	Logger *slog.Logger

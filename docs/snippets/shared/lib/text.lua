@@ -6,8 +6,8 @@ function M.title(s)
     return (s:gsub("^%l", string.upper))
 end
 
-function M.greeting(name)
-    return json.encode({hello = M.title(name)})
+function M.greeting(word, name, plugins)
+    return json.encode({[word] = M.title(name), plugins = plugins})
 end
 
 return M
