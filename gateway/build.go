@@ -28,7 +28,8 @@ type builder struct {
 	functions map[string]*luart.Handler
 	programs  map[string]*luart.Program
 	cfg       *config.App
-	libraries map[string]*luart.Program // compiled library.lua entries; nil value: failed
+	libraries map[string]*luart.Program  // compiled library.lua entries; nil value: failed
+	byFile    map[string][]*config.Entry // function.lua and process.lua entries by source file
 	built     map[string][]func(http.Handler) http.Handler
 	metricsAt []*config.Entry
 }
@@ -164,6 +165,42 @@ func (b *builder) library(id string) *luart.Program {
 	return p
 }
 
+// sharedModules lists the modules and imports that the other Lua entries
+// whose source is file declare.
+func (b *builder) sharedModules(self *config.Entry, file string) []string {
+	if b.byFile == nil {
+		b.byFile = map[string][]*config.Entry{}
+		for _, e := range b.config().Entries {
+			if c := luaCode(e); c != nil {
+				b.byFile[c.File] = append(b.byFile[c.File], e)
+			}
+		}
+	}
+	var out []string
+	for _, e := range b.byFile[file] {
+		if e == self {
+			continue
+		}
+		c := luaCode(e)
+		out = append(out, c.Modules...)
+		for name := range c.Imports {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+// luaCode returns the Lua code of a function.lua or process.lua entry.
+func luaCode(e *config.Entry) *config.LuaCode {
+	switch s := e.Spec.(type) {
+	case *config.FunctionLua:
+		return &s.LuaCode
+	case *config.ProcessLua:
+		return &s.LuaCode
+	}
+	return nil
+}
+
 func (b *builder) config() *config.App {
 	if b.cfg != nil {
 		return b.cfg
@@ -195,7 +232,8 @@ func (b *builder) compileCode(e *config.Entry, src *config.LuaCode, method strin
 		}
 		imports[name] = lib
 	}
-	prog, err := luart.Compile(luart.Source{ID: e.ID, File: src.File, Code: src.Code, Method: method, Modules: src.Modules, Imports: imports, Kind: kind, MaxMemory: maxMemory})
+	prog, err := luart.Compile(luart.Source{ID: e.ID, File: src.File, Code: src.Code, Method: method, Modules: src.Modules, Imports: imports,
+		SharedModules: b.sharedModules(e, src.File), Kind: kind, MaxMemory: maxMemory})
 	if err == nil {
 		if failed {
 			return nil

@@ -142,3 +142,23 @@ func TestCompileChecksRequires(t *testing.T) {
 		t.Errorf("declared requires: %v", err)
 	}
 }
+
+// A file several entries run may require, inside a function, what another
+// of them declares (that function may be the other's method); at load
+// time, it may not.
+func TestCompileSharedFile(t *testing.T) {
+	src := luart.Source{ID: "app:a", File: "f.lua", Method: "a", Kind: luart.KindProcess, SharedModules: []string{"time"},
+		Code: []byte("local M = {}\nfunction M.a() end\nfunction M.b() return require('time') end\nreturn M")}
+	if _, err := luart.Compile(src); err != nil {
+		t.Errorf("a shared module required in a function: %v", err)
+	}
+	src.SharedModules = nil
+	if _, err := luart.Compile(src); !errors.Is(err, luart.ErrUnknownModule) {
+		t.Errorf("with no other entry declaring it: %v", err)
+	}
+	src.SharedModules = []string{"time"}
+	src.Code = []byte("local time = require('time')\nreturn {a = function() end}")
+	if _, err := luart.Compile(src); !errors.Is(err, luart.ErrUnknownModule) {
+		t.Errorf("required at load time: %v", err)
+	}
+}

@@ -61,6 +61,11 @@ type Source struct {
 	// runs its chunk once per state and returns what the chunk returned.
 	// A name must not also be in Modules.
 	Imports map[string]*Program
+	// SharedModules are the modules and imports that other entries running
+	// the same file declare. A require of one of them inside a function is
+	// not reported by Compile: the function may be another entry's method
+	// (one file, several entries); it is checked when it runs.
+	SharedModules []string
 	// Kind is KindProcess, KindFunction or KindLibrary.
 	Kind Kind
 	// MaxMemory bounds the live data of a state running the entry, in

@@ -39,7 +39,7 @@ func checkRequires(src Source, chunk []ast.Stmt) []error {
 	const maxRequireErrors = 20
 	var errs []error
 	seen := map[string]bool{}
-	walkCalls(reflect.ValueOf(chunk), 0, func(call *ast.FuncCallExpr) {
+	walkCalls(reflect.ValueOf(chunk), 0, false, func(call *ast.FuncCallExpr, inFunction bool) {
 		fn, ok := call.Func.(*ast.IdentExpr)
 		if !ok || fn.Value != "require" || call.Receiver != nil || len(call.Args) == 0 {
 			return
@@ -51,6 +51,9 @@ func checkRequires(src Source, chunk []ast.Stmt) []error {
 		name := lit.Value
 		if _, imported := src.Imports[name]; imported || seen[name] || len(errs) >= maxRequireErrors {
 			return
+		}
+		if inFunction && slices.Contains(src.SharedModules, name) {
+			return // in a function of a file another entry runs with it
 		}
 		if msg := undeclared(name, src.Modules, src.Kind, src.ID); msg != "" {
 			seen[name] = true
@@ -82,8 +85,10 @@ func undeclared(name string, modules []string, kind Kind, id string) string {
 // it is a few reflect levels (pointer, struct, slice, interface).
 const maxWalkDepth = 16 * 1024
 
-// walkCalls calls visit on every function call in the syntax tree v.
-func walkCalls(v reflect.Value, depth int, visit func(*ast.FuncCallExpr)) {
+// walkCalls calls visit on every function call in the syntax tree v,
+// saying whether it is in a function's body (rather than run when the
+// chunk loads).
+func walkCalls(v reflect.Value, depth int, inFunction bool, visit func(*ast.FuncCallExpr, bool)) {
 	if depth > maxWalkDepth {
 		return
 	}
@@ -92,18 +97,21 @@ func walkCalls(v reflect.Value, depth int, visit func(*ast.FuncCallExpr)) {
 		if v.IsNil() {
 			return
 		}
-		if c, ok := v.Interface().(*ast.FuncCallExpr); ok {
-			visit(c)
+		switch n := v.Interface().(type) {
+		case *ast.FuncCallExpr:
+			visit(n, inFunction)
+		case *ast.FunctionExpr:
+			inFunction = true
 		}
-		walkCalls(v.Elem(), depth+1, visit)
+		walkCalls(v.Elem(), depth+1, inFunction, visit)
 	case reflect.Slice:
 		for i := range v.Len() {
-			walkCalls(v.Index(i), depth+1, visit)
+			walkCalls(v.Index(i), depth+1, inFunction, visit)
 		}
 	case reflect.Struct:
 		for i := range v.NumField() {
 			if v.Type().Field(i).IsExported() {
-				walkCalls(v.Field(i), depth+1, visit)
+				walkCalls(v.Field(i), depth+1, inFunction, visit)
 			}
 		}
 	}
