@@ -395,10 +395,14 @@ func TestSharedApp(t *testing.T) {
 		{"hi", `{"hi":"Ann","plugins":["chat.","echo."]}`}, // the OS storage is read first
 	} {
 		t.Setenv("GREETING", tc.env)
-		app, _ := apptest.Start(t, "snippets/shared")
+		app, logs := apptest.Start(t, "snippets/shared")
 		addr, _ := app.Addr("shared:gateway")
 		if code, body := get(t, "http://"+addr.String()+"/api/greet/ann"); code != 200 || body != tc.want {
 			t.Errorf("GREETING=%q: GET /api/greet/ann = %d %q, want %s", tc.env, code, body, tc.want)
 		}
+		poll.Until(t, timeout, "the worker to log its job with the dispatcher's context", func() bool {
+			return strings.Contains(logs.String(), `msg="job done" entry=shared:worker`) &&
+				strings.Contains(logs.String(), `logger=worker n=1 request_id=r1`)
+		})
 	}
 }

@@ -41,7 +41,7 @@ func (k Kind) String() string {
 // Modules that an entry can list and require. The process and channel
 // globals are always there: listing them (as the original runtime's apps
 // do) makes require return them.
-var knownModules = []string{"channel", "env", "http", "json", "logger", "process", "registry", "time", "uuid"}
+var knownModules = []string{"channel", "ctx", "env", "http", "json", "logger", "process", "registry", "time", "uuid"}
 
 // Source describes one Lua entry to compile.
 type Source struct {

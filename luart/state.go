@@ -9,6 +9,7 @@ import (
 	lua "github.com/yuin/gopher-lua"
 
 	"github.com/wsrelay/wsrelay/process"
+	"github.com/wsrelay/wsrelay/value"
 )
 
 // state is one Lua interpreter with the wsrelay sandbox, owned by one
@@ -36,6 +37,7 @@ type state struct {
 	timers    timerSet
 
 	libraries map[*Program]lua.LValue // the libraries loaded, and what they returned
+	ctxValues value.Value             // the process's context values (ctx module): a map, or nil
 }
 
 // stateKey is the registry field holding a state's *state.
