@@ -170,3 +170,73 @@ entries:
 		}
 	}
 }
+
+// The original runtime's lifecycle fields: depends_on orders start-up;
+// the timeouts are checked.
+func TestLifecycleDependsOn(t *testing.T) {
+	app, err := load(t, map[string]string{"_index.yaml": `version: "1.0"
+namespace: app
+entries:
+  - name: hub
+    kind: process.service
+    process: proc
+    host: processes
+    lifecycle:
+      auto_start: true
+      depends_on: [store]
+      start_timeout: 10s
+      stop_timeout: 10s
+      stable_threshold: 5s
+      restart: {max_attempts: 3}
+  - name: store
+    kind: process.service
+    process: proc
+    host: processes
+  - {name: processes, kind: process.host, lifecycle: {depends_on: []}}
+  - {name: proc, kind: process.lua, source: file://p.lua, method: main}
+  - {name: gw, kind: http.service, addr: ":0", lifecycle: {depends_on: [app:hub]}}
+`, "p.lua": "return {main = function() end}"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pos := map[string]int{}
+	for i, e := range app.Entries {
+		pos[e.ID] = i
+	}
+	if pos["app:store"] > pos["app:hub"] || pos["app:hub"] > pos["app:gw"] {
+		t.Errorf("order %v: depends_on must start what it names first", pos)
+	}
+	_, err = load(t, map[string]string{"_index.yaml": `version: "1.0"
+namespace: app
+entries:
+  - {name: a, kind: process.service, process: proc, host: h, lifecycle: {depends_on: [b], stop_timeout: soon}}
+  - {name: b, kind: process.service, process: proc, host: h, lifecycle: {depends_on: [a]}}
+  - {name: c, kind: process.service, process: proc, host: h, lifecycle: {depends_on: [proc, app:database]}}
+  - {name: h, kind: process.host}
+  - {name: proc, kind: process.lua, source: file://p.lua, method: main}
+`, "p.lua": "return {main = function() end}"})
+	for _, want := range []string{
+		`entry app:a: lifecycle.stop_timeout: bad duration "soon"`,
+		`entry app:c: lifecycle.depends_on: refers to app:proc, which is of kind process.lua, not http.service or process.host or process.service`,
+		`entry app:c: lifecycle.depends_on: refers to app:database, which is not defined`,
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+}
+
+// Security entries are refused with one line saying where to look.
+func TestSecurityRefused(t *testing.T) {
+	_, err := load(t, map[string]string{"_index.yaml": `version: "1.0"
+namespace: app
+entries:
+  - name: policy
+    kind: security.policy
+    policy: {actions: "*", effect: allow}
+`})
+	want := `_index.yaml:5: entry app:policy: kind: security.policy: wsrelay has no security module; docs/porting.md (Security) shows how to port it by hand`
+	if err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "known kinds") {
+		t.Errorf("error %v, want %q alone", err, want)
+	}
+}

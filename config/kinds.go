@@ -65,6 +65,30 @@ type HTTPService struct {
 // auto_start: ${env:ADMIN_API:-false}.
 type StartLifecycle struct {
 	AutoStart *bool `yaml:"auto_start"` // default true
+	Ordering  `yaml:",inline"`
+}
+
+// Ordering is what the original runtime's lifecycle fields add: DependsOn
+// lists entries (services, hosts) that start before this one and stop
+// after it; the timeouts and the stable threshold are checked durations
+// with no effect here.
+type Ordering struct {
+	DependsOn       []string `yaml:"depends_on"`
+	StartTimeout    Duration `yaml:"start_timeout"`
+	StopTimeout     Duration `yaml:"stop_timeout"`
+	StableThreshold Duration `yaml:"stable_threshold"`
+}
+
+// startKinds are what depends_on may name.
+var startKinds = []string{KindHTTPService, KindProcessHost, KindProcessService}
+
+func (o *Ordering) check(c *Checker) {
+	for i := range o.DependsOn {
+		c.Ref("lifecycle.depends_on", &o.DependsOn[i], startKinds...)
+	}
+	c.Duration("lifecycle.start_timeout", &o.StartTimeout, 0, 0)
+	c.Duration("lifecycle.stop_timeout", &o.StopTimeout, 0, 0)
+	c.Duration("lifecycle.stable_threshold", &o.StableThreshold, 0, 0)
 }
 
 // Started reports whether the entry starts with the app.
@@ -80,6 +104,7 @@ type ServiceTimeouts struct {
 }
 
 func (s *HTTPService) Check(c *Checker) {
+	s.Lifecycle.check(c)
 	if c.Required("addr", s.Addr) {
 		if _, port, err := net.SplitHostPort(s.Addr); err != nil || port == "" {
 			c.Fail("addr", "%q is not a host:port address like \"127.0.0.1:8080\" or \":8080\"", s.Addr)
@@ -354,6 +379,7 @@ type HostSizing struct {
 }
 
 func (s *ProcessHost) Check(c *Checker) {
+	s.Lifecycle.check(c)
 	for field, v := range map[string]int{"mailbox_size": s.MailboxSize, "host.workers": s.Host.Workers, "host.queue_size": s.Host.QueueSize, "host.local_queue_size": s.Host.LocalQueueSize, "host.max_processes": s.Host.MaxProcesses} {
 		if v < 0 {
 			c.Fail(field, "must not be negative")
@@ -400,6 +426,7 @@ var serviceScopes = []string{ScopeLocal, ScopeCluster}
 type Lifecycle struct {
 	AutoStart *bool   `yaml:"auto_start"` // default true
 	Restart   Restart `yaml:"restart"`
+	Ordering  `yaml:",inline"`
 }
 
 // Restart is a service's restart policy: after a failure, wait
@@ -425,6 +452,7 @@ func (s *ProcessService) Check(c *Checker) {
 		t := true
 		s.Lifecycle.AutoStart = &t
 	}
+	s.Lifecycle.check(c)
 	if s.Input != nil {
 		if s.Args != nil {
 			c.Fail("input", "give args or input (its other name), not both")

@@ -279,6 +279,11 @@ func (l *loader) loadEntry(file, ns string, n *yaml.Node) *Entry {
 	}
 	kind, ok := l.kinds[head.Kind]
 	if !ok {
+		if strings.HasPrefix(head.Kind, "security.") {
+			l.fail(e.Problem("kind", "%s: wsrelay has no security module; docs/porting.md (Security) shows how to port it by hand", head.Kind))
+			l.broken(e)
+			return nil
+		}
 		if head.Kind == "" {
 			l.fail(e.Problem("kind", "missing; known kinds: %s", strings.Join(l.kindNames(), ", ")))
 		} else {

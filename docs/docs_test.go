@@ -406,3 +406,27 @@ func TestSharedApp(t *testing.T) {
 		})
 	}
 }
+
+// TestRelayPortedApp: the original runtime's websocket relay page,
+// assembled as an app, with what docs/porting.md says to change (the raw
+// payload option).
+func TestRelayPortedApp(t *testing.T) {
+	app, _ := apptest.Start(t, "snippets/relayport")
+	addr, _ := app.Addr("app:gateway")
+	c, resp, err := wsclient.Dial("ws://"+addr.String()+"/ws/join?user_id=ann", nil)
+	if err != nil {
+		t.Fatalf("%v %+v", err, resp)
+	}
+	defer c.Close()
+	if s, err := c.ReadText(); s != `{"topic":"welcome","data":"{\"user\":\"ann\"}"}` {
+		t.Errorf("welcome: %q %v", s, err)
+	}
+	c.WriteText(`{"type":"ping","n":1}`)
+	if s, err := c.ReadText(); s != `{"topic":"echo","data":"{\"n\":1,\"type\":\"ping\"}"}` {
+		t.Errorf("echo: %q %v", s, err)
+	}
+	c.WriteText(`{"type":"bye"}`)
+	if code, reason, err := c.ReadClose(); code != 1000 || reason != "Session ended" {
+		t.Errorf("close %d %q %v", code, reason, err)
+	}
+}

@@ -289,6 +289,7 @@ func (b *builder) buildHTTP() {
 	routerMuxes := map[string]*http.ServeMux{}
 	for _, e := range b.routers {
 		s := e.Spec.(*config.HTTPRouter)
+		b.afterRouting(s)
 		pre := b.middlewareOf(e, Pre, s.Middleware, s.Opts)
 		b.middlewareOf(e, Post, s.PostMiddleware, s.PostOpts) // built (and checked) even with no endpoints
 		rm := http.NewServeMux()
@@ -416,6 +417,36 @@ func (b *builder) middlewareProblem(e *config.Entry, stage Stage, n string) *con
 	return nil
 }
 
+// afterRouting moves the middleware that runs after routing (the relay)
+// from a router's middleware list to its post_middleware, with its
+// options: the original runtime's apps list the relay under middleware,
+// and it still runs after routing here.
+func (b *builder) afterRouting(r *config.HTTPRouter) {
+	keep := r.Middleware[:0:0]
+	for _, n := range r.Middleware {
+		m, ok := b.middleware[n]
+		if !ok || m.Stage != Post {
+			keep = append(keep, n)
+			continue
+		}
+		if !slices.Contains(r.PostMiddleware, n) {
+			r.PostMiddleware = append(r.PostMiddleware, n)
+		}
+		for k, v := range r.Opts {
+			if strings.HasPrefix(k, m.Prefix+".") {
+				if r.PostOpts == nil {
+					r.PostOpts = map[string]string{}
+				}
+				if _, set := r.PostOpts[k]; !set {
+					r.PostOpts[k] = v
+				}
+				delete(r.Opts, k)
+			}
+		}
+	}
+	r.Middleware = keep
+}
+
 // CheckMiddleware returns the problems of the middleware names routers
 // list, for diagnosing an app whose configuration also has problems
 // (Build checks them itself), so that every problem is reported at once.
@@ -429,6 +460,7 @@ func CheckMiddleware(cfg *config.App, mws []*Middleware) config.Errors {
 		if !ok {
 			continue
 		}
+		b.afterRouting(r)
 		b.checkNames(e, Pre, r.Middleware, r.Opts, "options")
 		b.checkNames(e, Post, r.PostMiddleware, r.PostOpts, "post_options")
 	}

@@ -154,15 +154,15 @@ var spawnerMethods = map[string]lua.LGFunction{
 		checkSpawnOptions(L, 2, "spawner:with_options")
 		return s.pushSpawner(L, sp)
 	}),
-	"with_actor":             noSecurity("spawner:with_actor"),
-	"with_scope":             noSecurity("spawner:with_scope"),
+	"with_actor":             noSecurityFn("spawner:with_actor"),
+	"with_scope":             noSecurityFn("spawner:with_scope"),
 	"spawn":                  bind(spawnerSpawn("spawner:spawn", process.SpawnOptions{})),
 	"spawn_monitored":        bind(spawnerSpawn("spawner:spawn_monitored", process.SpawnOptions{Monitor: true})),
 	"spawn_linked":           bind(spawnerSpawn("spawner:spawn_linked", process.SpawnOptions{Link: true})),
 	"spawn_linked_monitored": bind(spawnerSpawn("spawner:spawn_linked_monitored", process.SpawnOptions{Link: true, Monitor: true})),
 }
 
-func noSecurity(fn string) lua.LGFunction {
+func noSecurityFn(fn string) lua.LGFunction {
 	return func(L *lua.LState) int {
 		L.RaiseError("%s: wsrelay has no security actors or scopes; see docs/porting.md (Security)", fn)
 		return 0

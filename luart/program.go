@@ -41,6 +41,10 @@ func (k Kind) String() string {
 // Modules that an entry can list and require. The process and channel
 // globals are always there: listing them (as the original runtime's apps
 // do) makes require return them.
+// noSecurity is what an app that uses the original runtime's security
+// module is told.
+const noSecurity = "wsrelay has no security module; docs/porting.md (Security) shows how to port it by hand"
+
 var knownModules = []string{"channel", "ctx", "env", "http", "json", "logger", "process", "registry", "time", "uuid"}
 
 // Source describes one Lua entry to compile.
@@ -113,7 +117,9 @@ func Compile(src Source) (*Program, error) {
 	// Every problem at once: each unknown module, then the code.
 	var errs []error
 	for _, m := range src.Modules {
-		if !slices.Contains(knownModules, m) {
+		if m == "security" {
+			errs = append(errs, fmt.Errorf("%s: modules: %w %q: %s", src.ID, ErrUnknownModule, m, noSecurity))
+		} else if !slices.Contains(knownModules, m) {
 			errs = append(errs, fmt.Errorf("%s: modules: %w %q%s (known: %s)", src.ID, ErrUnknownModule, m, suggest.DidYouMean(m, knownModules), strings.Join(knownModules, ", ")))
 		} else if m == "http" && src.Kind != KindFunction {
 			errs = append(errs, fmt.Errorf("%s: modules: %w %q: http serves requests and is only available to function.lua entries", src.ID, ErrUnknownModule, m))

@@ -69,6 +69,8 @@ func checkRequires(src Source, chunk []ast.Stmt) []error {
 func undeclared(name string, modules []string, kind Kind, id string) string {
 	known := slices.Contains(knownModules, name)
 	switch {
+	case name == "security":
+		return noSecurity
 	case known && name == "http" && kind != KindFunction:
 		return fmt.Sprintf("module \"http\" serves requests and is only available to function.lua entries, not to the %s %s", kind, id)
 	case known && slices.Contains(modules, name):

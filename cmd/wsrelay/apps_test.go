@@ -46,3 +46,33 @@ entries:
 		}
 	}
 }
+
+// TestCheckOriginalFields: the relay listed under a router's middleware
+// (as the original runtime's apps list it) is accepted and still runs
+// after routing; a security module is refused in one line.
+func TestCheckOriginalFields(t *testing.T) {
+	files := map[string]string{
+		"_index.yaml": `version: "1.0"
+namespace: app
+entries:
+  - {name: gw, kind: http.service, addr: "127.0.0.1:0"}
+  - name: ws
+    kind: http.router
+    meta: {server: gw}
+    prefix: /ws
+    middleware: [cors, websocket_relay]
+    options: {cors.allow.origins: "*", wsrelay.allowed.origins: "*"}
+  - {name: ep, kind: http.endpoint, meta: {router: ws}, method: GET, path: /, func: fn}
+  - {name: fn, kind: function.lua, source: file://fn.lua, method: handler, modules: [http]}
+`,
+		"fn.lua": "local http = require('http')\nreturn { handler = function() http.response():set_header('X-WS-Relay', '{}') end }",
+	}
+	if code, out, errOut := runCmd("check", writeApp(t, files)); code != 0 || !strings.Contains(out, ": ok") || strings.Contains(out, "warning") {
+		t.Errorf("check: %d %q %q", code, out, errOut)
+	}
+	files["fn.lua"] = "local http = require('http')\nlocal security = require('security')\nreturn { handler = function() end }"
+	code, _, errOut := runCmd("check", writeApp(t, files))
+	if want := `fn.lua:2: entry app:fn: source: require("security"): wsrelay has no security module; docs/porting.md (Security) shows how to port it by hand`; code != 1 || !strings.Contains(errOut, want) {
+		t.Errorf("check: %d, output lacks %q:\n%s", code, want, errOut)
+	}
+}
