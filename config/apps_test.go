@@ -240,3 +240,82 @@ entries:
 		t.Errorf("error %v, want %q alone", err, want)
 	}
 }
+
+// A component: a folder with an ns.definition; its requirements' values,
+// from the app's ns.dependency or their defaults, are written into their
+// targets before the entries are checked.
+func TestComponents(t *testing.T) {
+	files := map[string]string{
+		"_index.yaml": `version: "1.0"
+namespace: app
+entries:
+  - {name: gw, kind: http.service, addr: ":0"}
+  - {name: api, kind: http.router, meta: {server: gw}}
+  - {name: processes, kind: process.host}
+  - name: dep.relay
+    kind: ns.dependency
+    component: wippy/relay
+    version: "^0.1.0"
+    parameters:
+      - name: application_host
+        value: app:processes
+      - name: router
+        value: app:api
+`,
+		"vendor/wippy/relay/_index.yaml": `version: "1.0"
+namespace: wippy.relay
+entries:
+  - name: definition
+    kind: ns.definition
+    meta: {title: Relay}
+  - name: application_host
+    kind: ns.requirement
+    targets:
+      - {entry: hub.service, path: .host}
+  - name: router
+    kind: ns.requirement
+    targets:
+      - {entry: join, path: .meta.router}
+  - name: extra_middleware
+    kind: ns.requirement
+    default: cors
+    targets:
+      - {entry: wippy.relay:extra, path: .middleware+=}
+  - {name: extra, kind: registry.entry, middleware: [a]}
+  - {name: hub, kind: process.lua, source: file://hub.lua, method: main}
+  - {name: hub.service, kind: process.service, process: hub}
+  - {name: join, kind: http.endpoint, method: GET, path: /join, func: join_fn}
+  - {name: join_fn, kind: function.lua, source: file://hub.lua, method: main}
+`,
+		"vendor/wippy/relay/hub.lua": "return {main = function() end}",
+	}
+	app, err := load(t, files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, _ := app.Entry("wippy.relay:hub.service")
+	if h := svc.Spec.(*config.ProcessService).Host; h != "app:processes" {
+		t.Errorf("host %q", h)
+	}
+	join, _ := app.Entry("wippy.relay:join")
+	if r := join.Spec.(*config.HTTPEndpoint).Router; r != "app:api" {
+		t.Errorf("router %q", r)
+	}
+	extra, _ := app.Entry("wippy.relay:extra")
+	if m := extra.Data["middleware"].([]any); len(m) != 2 || m[1] != "cors" {
+		t.Errorf("appended: %v", m)
+	}
+
+	// A missing required parameter is reported at the dependency.
+	files["_index.yaml"] = strings.Replace(files["_index.yaml"], "      - name: application_host\n        value: app:processes\n", "", 1)
+	_, err = load(t, files)
+	want := `_index.yaml:12: entry app:dep.relay: parameters: missing parameter application_host: the component's requirement wippy.relay:application_host (vendor/wippy/relay/_index.yaml:7) has no default`
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("error lacks %q:\n%v", want, err)
+	}
+	files["_index.yaml"] = strings.Replace(files["_index.yaml"], "component: wippy/relay", "component: wippy/nope", 1) + "      - {name: nope, value: x}\n"
+	_, err = load(t, files)
+	if err == nil || !strings.Contains(err.Error(), "entry app:dep.relay: component: no component wippy/nope in the app") {
+		t.Errorf("unknown component: %v", err)
+	}
+}

@@ -44,6 +44,7 @@ func StandardKinds() []Kind {
 		{KindProcessService, func() Spec { return &ProcessService{} }},
 	}
 	kinds = append(kinds, EnvKinds()...)
+	kinds = append(kinds, ComponentKinds()...)
 	return append(kinds, RegistryKinds()...)
 }
 

@@ -163,8 +163,15 @@ func Diagnose(fsys fs.FS, kinds []Kind) (*App, Errors) {
 		l.fail(&Problem{File: ".", Msg: msg})
 		l.app.Files = nil
 	}
-	for _, f := range l.app.Files {
-		l.loadFile(f)
+	roots := make([]*yaml.Node, len(l.app.Files))
+	for i, f := range l.app.Files {
+		roots[i] = l.readFile(f)
+	}
+	l.link(roots)
+	for i, f := range l.app.Files {
+		if roots[i] != nil {
+			l.loadFile(f, roots[i])
+		}
 	}
 	l.resolve()
 	l.probs.Sort()
@@ -194,26 +201,33 @@ type fileHeader struct {
 	Entries   []yaml.Node `yaml:"entries"`
 }
 
-func (l *loader) loadFile(file string) {
+// readFile parses an _index.yaml; nil when it cannot (reported).
+func (l *loader) readFile(file string) *yaml.Node {
 	data, err := fs.ReadFile(l.app.FS, file)
 	if err != nil {
 		l.fail(&Problem{File: file, Msg: "cannot read: " + err.Error()})
-		return
+		return nil
 	}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		l.fail(yamlProblem(file, err))
-		return
+		return nil
 	}
 	if len(doc.Content) == 0 {
 		l.fail(&Problem{File: file, Msg: "the file is empty; it needs version, namespace and entries"})
-		return
+		return nil
 	}
 	root := doc.Content[0]
 	if root.Kind != yaml.MappingNode {
 		l.fail(&Problem{File: file, Line: root.Line, Msg: "the file must be a mapping with version, namespace and entries"})
-		return
+		return nil
 	}
+	return root
+}
+
+// loadFile decodes the entries of a file read by readFile (and linked:
+// components' requirements are written into their targets already).
+func (l *loader) loadFile(file string, root *yaml.Node) {
 	fail := func(line int, field, format string, args ...any) {
 		l.fail(&Problem{File: file, Line: line, Field: field, Msg: fmt.Sprintf(format, args...)})
 	}

@@ -90,8 +90,10 @@ func (b *builder) build(e *config.Entry) {
 	case *config.LibraryLua:
 		b.library(e.ID)
 	case *config.EnvStorageOS, *config.EnvStorageStatic, *config.EnvStorageMemory, *config.EnvStorageRouter,
-		*config.EnvVariable, *config.RegistryEntry:
-		// Data for the env and registry modules (Build gave them to Lua).
+		*config.EnvVariable, *config.RegistryEntry,
+		*config.NSDefinition, *config.NSRequirement, *config.NSDependency:
+		// Data for the env and registry modules (Build gave them to Lua);
+		// components were linked when the app loaded.
 	case *config.ProcessHost:
 		if !s.Lifecycle.Started() {
 			return // lifecycle.auto_start: false: checked, not created
