@@ -144,3 +144,43 @@ func TestCoroutineSpawnAndCancelReason(t *testing.T) {
 		{name: "cancel refuses a table", body: `process.cancel("nobody", {})`, errText: "process.cancel: argument #2 (reason) must be a string, got table"},
 	})
 }
+
+// process.listen: messages of a topic go to its channel, the others to
+// the inbox, each in order; unlisten gives the held ones back to the inbox.
+func TestListen(t *testing.T) {
+	e := newEnv(t, nil)
+	pr := e.probe()
+	pr.Register("probe")
+	p := e.process("app:listener", `return { main = function()
+    local updates = process.listen("update")
+    local raw = process.listen("raw", {message = true})
+    local again, err = process.listen("update")
+    process.send("probe", "ready", true)
+    local inbox = process.inbox()
+    local got = {}
+    -- the inbox first: the listened messages wait in their channels
+    local m = inbox:receive()
+    table.insert(got, m:topic() .. "=" .. tostring(m:payload():data()))
+    table.insert(got, "update=" .. updates:receive().n)
+    local r = channel.select{updates:case_receive(), inbox:case_receive()}
+    table.insert(got, (r.channel == updates and "update=" or "inbox=") .. tostring(r.value.n or r.value:payload():data()))
+    local msg = raw:receive()
+    table.insert(got, "raw:" .. msg:topic() .. "=" .. msg:payload():data())
+    table.insert(got, tostring(process.unlisten(updates)))
+    local left = inbox:receive()
+    table.insert(got, "after unlisten " .. left:topic() .. "=" .. left:payload():data().n)
+    process.send("probe", "got", {got, again == nil, err})
+end }`)
+	pid := e.spawn(p)
+	pr.Next("ready")
+	pr.Send(pid.String(), "update", value.MustOf(map[string]any{"n": 1}))
+	pr.Send(pid.String(), "raw", value.String("r1"))
+	pr.Send(pid.String(), "chat", value.String("c1"))
+	pr.Send(pid.String(), "update", value.MustOf(map[string]any{"n": 2}))
+	pr.Send(pid.String(), "update", value.MustOf(map[string]any{"n": 3}))
+	got := pr.Next("got").Payload
+	want := value.MustOf([]any{[]any{"chat=c1", "update=1", "update=2", "raw:raw=r1", "true", "after unlisten update=3"}, true, "process.listen: the process listens to update already"})
+	if !value.Equal(got, want) {
+		t.Errorf("got %v\nwant %v", got, want)
+	}
+}

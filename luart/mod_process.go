@@ -37,6 +37,8 @@ func (b *libBuilder) processLib() *lua.LTable {
 		"inbox":                  bind((*state).procInbox),
 		"events":                 bind((*state).procEvents),
 		"with_context":           bind((*state).procWithContext),
+		"listen":                 bind((*state).procListen),
+		"unlisten":               bind((*state).procUnlisten),
 		"with_options":           bind((*state).procWithOptions),
 	})
 	t.RawSetString("registry", b.registryLib())

@@ -38,6 +38,7 @@ type state struct {
 
 	libraries map[*Program]lua.LValue // the libraries loaded, and what they returned
 	ctxValues value.Value             // the process's context values (ctx module): a map, or nil
+	router    *topicRouter            // set once the process listens (mod_listen.go)
 }
 
 // stateKey is the registry field holding a state's *state.
