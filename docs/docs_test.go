@@ -430,3 +430,24 @@ func TestRelayPortedApp(t *testing.T) {
 		t.Errorf("close %d %q %v", code, reason, err)
 	}
 }
+
+// TestHelloWorldPorted: the original runtime's hello world tutorial, as
+// written there (its addr ":8080" is moved to a free port for the test).
+func TestHelloWorldPorted(t *testing.T) {
+	dir := t.TempDir()
+	for _, f := range []string{"_index.yaml", "hello.lua"} {
+		b, err := os.ReadFile(filepath.Join("snippets/helloworld/src", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b = []byte(strings.Replace(string(b), `addr: ":8080"`, "addr: 127.0.0.1:8080", 1))
+		if err := os.WriteFile(filepath.Join(dir, f), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	app, _ := apptest.Start(t, dir)
+	addr, _ := app.Addr("app:gateway")
+	if code, body := get(t, "http://"+addr.String()+"/hello"); code != 200 || strings.TrimSpace(body) != `{"message":"hello world"}` {
+		t.Errorf("GET /hello = %d %q", code, body)
+	}
+}
