@@ -239,6 +239,22 @@ entries:
 	if err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "known kinds") {
 		t.Errorf("error %v, want %q alone", err, want)
 	}
+	_, err = load(t, map[string]string{"_index.yaml": `version: "1.0"
+namespace: app
+entries:
+  - {name: h, kind: process.host}
+  - {name: p, kind: process.lua, source: file://p.lua, method: main}
+  - name: s
+    kind: process.service
+    process: p
+    host: h
+    lifecycle:
+      security: {actor: {id: x}}
+`, "p.lua": "return {main = function() end}"})
+	want = `_index.yaml:11: entry app:s: lifecycle.security: wsrelay has no security module; docs/porting.md (Security) shows how to port it by hand`
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("error %v, want %q", err, want)
+	}
 }
 
 // A component: a folder with an ns.definition; its requirements' values,
@@ -280,7 +296,7 @@ entries:
     kind: ns.requirement
     default: cors
     targets:
-      - {entry: wippy.relay:extra, path: .middleware+=}
+      - {entry: wippy.relay:extra, path: ".middleware +="}
   - {name: extra, kind: registry.entry, middleware: [a]}
   - {name: hub, kind: process.lua, source: file://hub.lua, method: main}
   - {name: hub.service, kind: process.service, process: hub}

@@ -266,12 +266,13 @@ const maxPathDepth = 16
 // the list there (making it when missing).
 func inject(n *yaml.Node, p string, val *yaml.Node) error {
 	appendTo := false
+	p = strings.TrimSpace(p)
 	if rest, ok := strings.CutSuffix(p, "+="); ok {
 		p, appendTo = rest, true
 	} else if rest, ok := strings.CutSuffix(p, "[]"); ok {
 		p, appendTo = rest, true
 	}
-	keys := strings.Split(strings.TrimPrefix(p, "."), ".")
+	keys := strings.Split(strings.TrimPrefix(strings.TrimSpace(p), "."), ".")
 	if p == "" || slices.Contains(keys, "") || len(keys) > maxPathDepth {
 		return fmt.Errorf("not a field path like .meta.router or .middleware+=")
 	}

@@ -312,7 +312,11 @@ func (l *loader) loadEntry(file, ns string, n *yaml.Node) *Entry {
 		unknown = unknownKeys(n, reflect.TypeOf(spec).Elem(), "name", "kind", "meta")
 	}
 	for _, u := range unknown {
-		l.fail(&Problem{File: file, Line: u.Line, Entry: e.ID, Field: u.Path, Msg: "unknown field for kind " + head.Kind + suggest.DidYouMean(u.Value, u.Known)})
+		msg := "unknown field for kind " + head.Kind + suggest.DidYouMean(u.Value, u.Known)
+		if u.Value == "security" {
+			msg = "wsrelay has no security module; docs/porting.md (Security) shows how to port it by hand"
+		}
+		l.fail(&Problem{File: file, Line: u.Line, Entry: e.ID, Field: u.Path, Msg: msg})
 	}
 	if err := n.Decode(spec); err != nil {
 		l.broken(e)
