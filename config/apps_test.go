@@ -334,4 +334,11 @@ entries:
 	if err == nil || !strings.Contains(err.Error(), "entry app:dep.relay: component: no component wippy/nope in the app") {
 		t.Errorf("unknown component: %v", err)
 	}
+	// A component folder without an ns.definition (older components).
+	files["_index.yaml"] = strings.Replace(files["_index.yaml"], "component: wippy/nope", "component: wippy/relay", 1)
+	files["_index.yaml"] = strings.Replace(files["_index.yaml"], "      - {name: nope, value: x}\n", "      - {name: application_host, value: app:processes}\n", 1)
+	files["vendor/wippy/relay/_index.yaml"] = strings.Replace(files["vendor/wippy/relay/_index.yaml"], "  - name: definition\n    kind: ns.definition\n    meta: {title: Relay}\n", "", 1)
+	if _, err := load(t, files); err != nil {
+		t.Errorf("a component without ns.definition: %v", err)
+	}
 }

@@ -178,7 +178,17 @@ func (l *loader) link(roots []*yaml.Node) {
 			}
 		}
 		if comp == nil {
-			fail(d, "component", "no component %s in the app: a component is a folder of the app with an _index.yaml that has an ns.definition entry", name)
+			// A folder of that name with an _index.yaml is one too: older
+			// components have no ns.definition.
+			for _, f := range l.app.Files {
+				if dir := path.Dir(f); dir == name || strings.HasSuffix(dir, "/"+name) {
+					comp = &component{dir: dir, module: path.Base(name)}
+					break
+				}
+			}
+		}
+		if comp == nil {
+			fail(d, "component", "no component %s in the app: a component is a folder of the app (such as vendor/%s) with an _index.yaml, usually with an ns.definition entry", name, name)
 			continue
 		}
 		var reqs []rawEntry

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -162,7 +163,7 @@ func (b *builder) library(id string) *luart.Program {
 	if !ok || s.Code == nil {
 		return nil
 	}
-	p := b.compileCode(e, &s.LuaCode, "", 0, luart.KindLibrary)
+	p := b.compileCode(e, &s.LuaCode, "", 0, luart.KindLibrary, b.importerModules(id))
 	b.libraries[id] = p
 	return p
 }
@@ -212,13 +213,25 @@ func (b *builder) config() *config.App {
 
 // compile compiles a function.lua or process.lua entry.
 func (b *builder) compile(e *config.Entry, src *config.LuaSource, kind luart.Kind) *luart.Program {
-	return b.compileCode(e, &src.LuaCode, src.Method, src.MaxMemory, kind)
+	return b.compileCode(e, &src.LuaCode, src.Method, src.MaxMemory, kind, b.sharedModules(e, src.File))
+}
+
+// importerModules lists the modules of the function.lua and process.lua
+// entries that import the library id: its code runs in their processes.
+func (b *builder) importerModules(id string) []string {
+	var out []string
+	for _, e := range b.config().Entries {
+		if c := luaCode(e); c != nil && slices.Contains(slices.Collect(maps.Values(c.Imports)), id) {
+			out = append(out, c.Modules...)
+		}
+	}
+	return out
 }
 
 // compileCode compiles a Lua entry, reporting problems against its
 // source. An entry importing a library that failed is not compiled: the
 // library's problems are reported.
-func (b *builder) compileCode(e *config.Entry, src *config.LuaCode, method string, maxMemory int64, kind luart.Kind) *luart.Program {
+func (b *builder) compileCode(e *config.Entry, src *config.LuaCode, method string, maxMemory int64, kind luart.Kind, shared []string) *luart.Program {
 	var imports map[string]*luart.Program
 	failed := false
 	for name, id := range src.Imports {
@@ -235,7 +248,7 @@ func (b *builder) compileCode(e *config.Entry, src *config.LuaCode, method strin
 		imports[name] = lib
 	}
 	prog, err := luart.Compile(luart.Source{ID: e.ID, File: src.File, Code: src.Code, Method: method, Modules: src.Modules, Imports: imports,
-		SharedModules: b.sharedModules(e, src.File), Kind: kind, MaxMemory: maxMemory})
+		SharedModules: shared, Kind: kind, MaxMemory: maxMemory})
 	if err == nil {
 		if failed {
 			return nil

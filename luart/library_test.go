@@ -162,3 +162,34 @@ func TestCompileSharedFile(t *testing.T) {
 		t.Errorf("required at load time: %v", err)
 	}
 }
+
+// A library may require what the entry running it declares (it runs in
+// that entry's process), as the original runtime allows.
+func TestLibraryUsesImporterModules(t *testing.T) {
+	lib, err := luart.Compile(luart.Source{ID: "app.lib:clock", File: "clock.lua", Kind: luart.KindLibrary, SharedModules: []string{"time"},
+		Code: []byte(`local time = require("time"); return {now = function() return time.now():unix() end}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, nil)
+	p, err := luart.Compile(luart.Source{ID: "app:user", File: "user.lua", Method: "main", Kind: luart.KindProcess, Modules: []string{"time"},
+		Imports: map[string]*luart.Program{"clock": lib},
+		Code:    []byte(`return { main = function() return require("clock").now() > 0 end }`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.rt.Add(p)
+	pr := e.probe()
+	if got := ok(t, pr.Await(e.spawnWatched(pr, p))); !value.Equal(got, value.Bool(true)) {
+		t.Errorf("got %v", got)
+	}
+	// An importer that does not declare it: the error names the library.
+	p2, _ := luart.Compile(luart.Source{ID: "app:user2", File: "user2.lua", Method: "main", Kind: luart.KindProcess,
+		Imports: map[string]*luart.Program{"clock": lib},
+		Code:    []byte(`return { main = function() return require("clock") end }`)})
+	e.rt.Add(p2)
+	r := pr.Await(e.spawnWatched(pr, p2))
+	if r.Err == nil || !strings.Contains(r.Err.Error(), `module "time" is not listed in the modules of entry app.lib:clock`) {
+		t.Errorf("error %v", r.Err)
+	}
+}

@@ -66,9 +66,11 @@ type Source struct {
 	// A name must not also be in Modules.
 	Imports map[string]*Program
 	// SharedModules are the modules and imports that other entries running
-	// the same file declare. A require of one of them inside a function is
-	// not reported by Compile: the function may be another entry's method
-	// (one file, several entries); it is checked when it runs.
+	// the same file declare, or for a library those of the entries that
+	// import it. A require of one of them inside a function (anywhere in a
+	// library) is not reported by Compile: the function may be another
+	// entry's method (one file, several entries), and a library runs in
+	// its importer's process; it is checked when it runs.
 	SharedModules []string
 	// Kind is KindProcess, KindFunction or KindLibrary.
 	Kind Kind

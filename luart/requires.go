@@ -52,8 +52,10 @@ func checkRequires(src Source, chunk []ast.Stmt) []error {
 		if _, imported := src.Imports[name]; imported || seen[name] || len(errs) >= maxRequireErrors {
 			return
 		}
-		if inFunction && slices.Contains(src.SharedModules, name) {
-			return // in a function of a file another entry runs with it
+		if (inFunction || src.Kind == KindLibrary) && slices.Contains(src.SharedModules, name) {
+			// In a function of a file another entry runs with it, or in a
+			// library whose importer declares it.
+			return
 		}
 		if msg := undeclared(name, src.Modules, src.Kind, src.ID); msg != "" {
 			seen[name] = true

@@ -97,7 +97,11 @@ func (s *state) requireFor(L *lua.LState, prog *Program) int {
 		return 1
 	}
 	if msg := undeclared(name, prog.modules, prog.kind, prog.id); msg != "" {
-		L.RaiseError("require(%q): %s", cutArg(name), msg)
+		// A library may use what the entry running it declares, as in the
+		// original runtime, where a library runs in its importer's context.
+		if prog.kind != KindLibrary || undeclared(name, s.prog.modules, s.prog.kind, s.prog.id) != "" {
+			L.RaiseError("require(%q): %s", cutArg(name), msg)
+		}
 	}
 	L.Push(s.rt.libs.modules[name])
 	return 1
