@@ -160,6 +160,21 @@ func FuzzLoad(f *testing.F) {
 		}
 		f.Add(b)
 	}
+	// Components, environment and registry entries, libraries.
+	f.Add([]byte(`version: "1.0"
+namespace: app
+entries:
+  - {name: def, kind: ns.definition}
+  - {name: host, kind: ns.requirement, default: app:h, targets: [{entry: svc, path: .host}, {entry: reg, path: .list+=}, {entry: reg, path: .a.b.c}]}
+  - {name: dep, kind: ns.dependency, component: app, parameters: [{name: host, value: app:h}]}
+  - {name: reg, kind: registry.entry, list: [1], meta: {type: x}}
+  - {name: h, kind: process.host, lifecycle: {depends_on: [svc]}}
+  - {name: svc, kind: process.service, process: p}
+  - {name: p, kind: process.lua, source: file://hello.lua, method: main, imports: {lib: lib}}
+  - {name: lib, kind: library.lua, source: file://hello.lua}
+  - {name: os, kind: env.storage.os}
+  - {name: v, kind: env.variable, variable: V, storage: os, default: x}
+`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		fsys := fstest.MapFS{
 			"_index.yaml": {Data: data},

@@ -2,7 +2,9 @@ package config
 
 import (
 	"errors"
+	"maps"
 	"net"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -22,13 +24,14 @@ const (
 	KindHTTPMetrics    = "http.metrics"
 	KindFunctionLua    = "function.lua"
 	KindProcessLua     = "process.lua"
+	KindLibraryLua     = "library.lua"
 	KindProcessHost    = "process.host"
 	KindProcessService = "process.service"
 )
 
 // StandardKinds returns the kinds of entry wsrelay serves.
 func StandardKinds() []Kind {
-	return []Kind{
+	kinds := []Kind{
 		{KindHTTPService, func() Spec { return &HTTPService{} }},
 		{KindHTTPRouter, func() Spec { return &HTTPRouter{} }},
 		{KindHTTPEndpoint, func() Spec { return &HTTPEndpoint{} }},
@@ -36,9 +39,13 @@ func StandardKinds() []Kind {
 		{KindHTTPMetrics, func() Spec { return &HTTPMetrics{} }},
 		{KindFunctionLua, func() Spec { return &FunctionLua{} }},
 		{KindProcessLua, func() Spec { return &ProcessLua{} }},
+		{KindLibraryLua, func() Spec { return &LibraryLua{} }},
 		{KindProcessHost, func() Spec { return &ProcessHost{} }},
 		{KindProcessService, func() Spec { return &ProcessService{} }},
 	}
+	kinds = append(kinds, EnvKinds()...)
+	kinds = append(kinds, ComponentKinds()...)
+	return append(kinds, RegistryKinds()...)
 }
 
 // HTTPService is an HTTP server listening on an address.
@@ -59,6 +66,30 @@ type HTTPService struct {
 // auto_start: ${env:ADMIN_API:-false}.
 type StartLifecycle struct {
 	AutoStart *bool `yaml:"auto_start"` // default true
+	Ordering  `yaml:",inline"`
+}
+
+// Ordering is what the original runtime's lifecycle fields add: DependsOn
+// lists entries (services, hosts) that start before this one and stop
+// after it; the timeouts and the stable threshold are checked durations
+// with no effect here.
+type Ordering struct {
+	DependsOn       []string `yaml:"depends_on"`
+	StartTimeout    Duration `yaml:"start_timeout"`
+	StopTimeout     Duration `yaml:"stop_timeout"`
+	StableThreshold Duration `yaml:"stable_threshold"`
+}
+
+// startKinds are what depends_on may name.
+var startKinds = []string{KindHTTPService, KindProcessHost, KindProcessService}
+
+func (o *Ordering) check(c *Checker) {
+	for i := range o.DependsOn {
+		c.Ref("lifecycle.depends_on", &o.DependsOn[i], startKinds...)
+	}
+	c.Duration("lifecycle.start_timeout", &o.StartTimeout, 0, 0)
+	c.Duration("lifecycle.stop_timeout", &o.StopTimeout, 0, 0)
+	c.Duration("lifecycle.stable_threshold", &o.StableThreshold, 0, 0)
 }
 
 // Started reports whether the entry starts with the app.
@@ -74,6 +105,7 @@ type ServiceTimeouts struct {
 }
 
 func (s *HTTPService) Check(c *Checker) {
+	s.Lifecycle.check(c)
 	if c.Required("addr", s.Addr) {
 		if _, port, err := net.SplitHostPort(s.Addr); err != nil || port == "" {
 			c.Fail("addr", "%q is not a host:port address like \"127.0.0.1:8080\" or \":8080\"", s.Addr)
@@ -194,29 +226,69 @@ func (s *HTTPMetrics) Check(c *Checker) {
 	}
 }
 
+// LuaCode is what every Lua entry has: its source file, the modules its
+// code may require, and the library.lua entries it imports.
+type LuaCode struct {
+	Source  string   `yaml:"source"`
+	Modules []string `yaml:"modules"`
+	// Imports maps a name to a library.lua entry: require(name) returns
+	// what that library's code returns. The name must not also be listed
+	// under modules.
+	Imports map[string]string `yaml:"imports"`
+
+	// File is the source file relative to the app directory, Code its text.
+	File string `yaml:"-"`
+	Code []byte `yaml:"-"`
+}
+
+// importName is what an import may be called: what require takes.
+var importName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.\-]*$`)
+
+func (s *LuaCode) check(c *Checker) {
+	s.File, s.Code = c.Source("source", s.Source)
+	checkNames(c, "modules", s.Modules)
+	for _, name := range slices.Sorted(maps.Keys(s.Imports)) {
+		field := "imports." + name
+		switch {
+		case !importName.MatchString(name):
+			c.Fail(field, "%q is not an import name: use letters, digits, '_', '.' and '-', starting with a letter", name)
+		case slices.Contains(s.Modules, name):
+			c.Fail(field, "%s is also listed under modules; require(%q) can give only one of them", name, name)
+		default:
+			id := s.Imports[name]
+			c.Ref(field, &id, KindLibraryLua)
+			s.Imports[name] = id
+		}
+	}
+}
+
 // LuaSource is what function.lua and process.lua entries share.
 type LuaSource struct {
-	Source  string   `yaml:"source"`
-	Method  string   `yaml:"method"`
-	Modules []string `yaml:"modules"`
+	LuaCode `yaml:",inline"`
+	Method  string `yaml:"method"`
 	// MemoryLimit bounds the live data of the Lua state, like "64MiB" (a
 	// process) or "32MiB" (one handler call); empty means the runtime's
 	// default. Units: B, KiB, MiB, GiB; from 1MiB to 4GiB.
 	MemoryLimit string `yaml:"memory_limit"`
 
-	// File is the source file relative to the app directory, Code its text.
-	File string `yaml:"-"`
-	Code []byte `yaml:"-"`
 	// MaxMemory is MemoryLimit in bytes; 0 when not set.
 	MaxMemory int64 `yaml:"-"`
 }
 
 func (s *LuaSource) check(c *Checker) {
-	s.File, s.Code = c.Source("source", s.Source)
+	s.LuaCode.check(c)
 	c.Required("method", s.Method)
-	checkNames(c, "modules", s.Modules)
 	s.MaxMemory = checkBytes(c, "memory_limit", s.MemoryLimit, 1<<20, "1MiB")
 }
+
+// LibraryLua is Lua code shared by the entries that import it: its chunk
+// returns the value (usually a table of functions) that require gives
+// them. It has no method: it is never called on its own.
+type LibraryLua struct {
+	LuaCode `yaml:",inline"`
+}
+
+func (s *LibraryLua) Check(c *Checker) { s.check(c) }
 
 // checkBytes reads the size text given in field (see parseBytes), from
 // least (written lowest) to 4GiB; empty is 0.
@@ -308,6 +380,7 @@ type HostSizing struct {
 }
 
 func (s *ProcessHost) Check(c *Checker) {
+	s.Lifecycle.check(c)
 	for field, v := range map[string]int{"mailbox_size": s.MailboxSize, "host.workers": s.Host.Workers, "host.queue_size": s.Host.QueueSize, "host.local_queue_size": s.Host.LocalQueueSize, "host.max_processes": s.Host.MaxProcesses} {
 		if v < 0 {
 			c.Fail(field, "must not be negative")
@@ -354,6 +427,7 @@ var serviceScopes = []string{ScopeLocal, ScopeCluster}
 type Lifecycle struct {
 	AutoStart *bool   `yaml:"auto_start"` // default true
 	Restart   Restart `yaml:"restart"`
+	Ordering  `yaml:",inline"`
 }
 
 // Restart is a service's restart policy: after a failure, wait
@@ -379,6 +453,7 @@ func (s *ProcessService) Check(c *Checker) {
 		t := true
 		s.Lifecycle.AutoStart = &t
 	}
+	s.Lifecycle.check(c)
 	if s.Input != nil {
 		if s.Args != nil {
 			c.Fail("input", "give args or input (its other name), not both")

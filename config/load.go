@@ -62,6 +62,10 @@ type Entry struct {
 	File      string         // the YAML file, relative to the app directory
 	Line      int            // where the entry starts
 	Meta      map[string]any // the entry's meta, as written
+	// Data is the entry's fields as written, besides name, kind and meta,
+	// before environment references are expanded: what the registry
+	// module shows.
+	Data map[string]any
 	// Spec holds the kind's fields: a pointer to one of the types in
 	// kinds.go (*HTTPService, *HTTPEndpoint, ...), checked and with its
 	// references resolved to full ids.
@@ -159,8 +163,15 @@ func Diagnose(fsys fs.FS, kinds []Kind) (*App, Errors) {
 		l.fail(&Problem{File: ".", Msg: msg})
 		l.app.Files = nil
 	}
-	for _, f := range l.app.Files {
-		l.loadFile(f)
+	roots := make([]*yaml.Node, len(l.app.Files))
+	for i, f := range l.app.Files {
+		roots[i] = l.readFile(f)
+	}
+	l.link(roots)
+	for i, f := range l.app.Files {
+		if roots[i] != nil {
+			l.loadFile(f, roots[i])
+		}
 	}
 	l.resolve()
 	l.probs.Sort()
@@ -190,32 +201,43 @@ type fileHeader struct {
 	Entries   []yaml.Node `yaml:"entries"`
 }
 
-func (l *loader) loadFile(file string) {
+// readFile parses an _index.yaml; nil when it cannot (reported).
+func (l *loader) readFile(file string) *yaml.Node {
 	data, err := fs.ReadFile(l.app.FS, file)
 	if err != nil {
 		l.fail(&Problem{File: file, Msg: "cannot read: " + err.Error()})
-		return
+		return nil
 	}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		l.fail(yamlProblem(file, err))
-		return
+		return nil
 	}
 	if len(doc.Content) == 0 {
 		l.fail(&Problem{File: file, Msg: "the file is empty; it needs version, namespace and entries"})
-		return
+		return nil
 	}
 	root := doc.Content[0]
 	if root.Kind != yaml.MappingNode {
 		l.fail(&Problem{File: file, Line: root.Line, Msg: "the file must be a mapping with version, namespace and entries"})
-		return
+		return nil
 	}
+	return root
+}
+
+// loadFile decodes the entries of a file read by readFile (and linked:
+// components' requirements are written into their targets already).
+func (l *loader) loadFile(file string, root *yaml.Node) {
 	fail := func(line int, field, format string, args ...any) {
 		l.fail(&Problem{File: file, Line: line, Field: field, Msg: fmt.Sprintf(format, args...)})
 	}
 	for _, u := range unknownKeys(root, reflect.TypeOf(fileHeader{})) {
 		fail(u.Line, u.Value, "unknown field (a file has version, namespace and entries)%s", suggest.DidYouMean(u.Value, u.Known))
 	}
+	// Each entry's data as written, before environment references are
+	// expanded: the registry module shows entries without the values of
+	// the environment (secrets, often).
+	raw := entryData(root)
 	for _, p := range expandEnv(root, file, l.env) {
 		l.fail(p)
 	}
@@ -237,14 +259,16 @@ func (l *loader) loadFile(file string) {
 		fail(nsLine, "namespace", "%q may use only letters, digits, '_', '.' and '-'", h.Namespace)
 	}
 	for i := range h.Entries {
-		l.loadEntry(file, h.Namespace, &h.Entries[i])
+		if e := l.loadEntry(file, h.Namespace, &h.Entries[i]); e != nil && i < len(raw) {
+			e.Data = raw[i]
+		}
 	}
 }
 
-func (l *loader) loadEntry(file, ns string, n *yaml.Node) {
+func (l *loader) loadEntry(file, ns string, n *yaml.Node) *Entry {
 	if n.Kind != yaml.MappingNode {
 		l.fail(&Problem{File: file, Line: n.Line, Field: "entries", Msg: "an entry must be a mapping with name and kind"})
-		return
+		return nil
 	}
 	var head struct {
 		Name string         `yaml:"name"`
@@ -255,31 +279,44 @@ func (l *loader) loadEntry(file, ns string, n *yaml.Node) {
 	recordLines(n, "", e.lines)
 	if err := n.Decode(&head); err != nil {
 		l.fail(yamlProblem(file, err))
-		return
+		return nil
 	}
 	e.Name, e.Kind, e.Meta = head.Name, head.Kind, head.Meta
 	e.ID = ns + ":" + head.Name
 	switch {
 	case head.Name == "":
 		l.fail(&Problem{File: file, Line: n.Line, Field: "name", Msg: "missing; every entry has a name"})
-		return
+		return nil
 	case !namePattern.MatchString(head.Name):
 		l.fail(e.Problem("name", "%q may use only letters, digits, '_', '.' and '-'", head.Name))
-		return
+		return nil
 	}
 	kind, ok := l.kinds[head.Kind]
 	if !ok {
+		if strings.HasPrefix(head.Kind, "security.") {
+			l.fail(e.Problem("kind", "%s: wsrelay has no security module; docs/porting.md (Security) shows how to port it by hand", head.Kind))
+			l.broken(e)
+			return nil
+		}
 		if head.Kind == "" {
 			l.fail(e.Problem("kind", "missing; known kinds: %s", strings.Join(l.kindNames(), ", ")))
 		} else {
 			l.fail(e.Problem("kind", "unknown kind %q%s; known kinds: %s", head.Kind, suggest.DidYouMean(head.Kind, l.kindNames()), strings.Join(l.kindNames(), ", ")))
 		}
 		l.broken(e)
-		return
+		return nil
 	}
 	spec := kind.New()
-	for _, u := range unknownKeys(n, reflect.TypeOf(spec).Elem(), "name", "kind", "meta") {
-		l.fail(&Problem{File: file, Line: u.Line, Entry: e.ID, Field: u.Path, Msg: "unknown field for kind " + head.Kind + suggest.DidYouMean(u.Value, u.Known)})
+	var unknown []unknownKey
+	if _, freeForm := spec.(*RegistryEntry); !freeForm {
+		unknown = unknownKeys(n, reflect.TypeOf(spec).Elem(), "name", "kind", "meta")
+	}
+	for _, u := range unknown {
+		msg := "unknown field for kind " + head.Kind + suggest.DidYouMean(u.Value, u.Known)
+		if u.Value == "security" {
+			msg = "wsrelay has no security module; docs/porting.md (Security) shows how to port it by hand"
+		}
+		l.fail(&Problem{File: file, Line: u.Line, Entry: e.ID, Field: u.Path, Msg: msg})
 	}
 	if err := n.Decode(spec); err != nil {
 		l.broken(e)
@@ -291,15 +328,37 @@ func (l *loader) loadEntry(file, ns string, n *yaml.Node) {
 		} else {
 			l.fail(yamlProblem(file, err))
 		}
-		return
+		return nil
 	}
 	e.Spec = spec
 	if prev, dup := l.app.byID[e.ID]; dup {
 		l.fail(e.Problem("name", "duplicate id %s: already defined at %s:%d", e.ID, prev.File, prev.Line))
-		return
+		return nil
 	}
 	l.app.byID[e.ID] = e
 	l.entries = append(l.entries, e)
+	return e
+}
+
+// entryData decodes the fields of each entry of a file, besides name,
+// kind and meta; an entry that is not a mapping has nil.
+func entryData(root *yaml.Node) []map[string]any {
+	var out []map[string]any
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		if root.Content[i].Value != "entries" || root.Content[i+1].Kind != yaml.SequenceNode {
+			continue
+		}
+		for _, n := range root.Content[i+1].Content {
+			var m map[string]any
+			if n.Kind == yaml.MappingNode && n.Decode(&m) == nil {
+				delete(m, "name")
+				delete(m, "kind")
+				delete(m, "meta")
+			}
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 // broken records an entry that was reported and could not be decoded:

@@ -386,3 +386,68 @@ func TestPortedApp(t *testing.T) {
 		return strings.Contains(l, "ticks=2") && strings.Contains(l, `msg="room created" entry=ported:create_room_fn request_id=`)
 	})
 }
+
+// TestSharedApp: the app of porting.md's shared code, environment and
+// registry sections.
+func TestSharedApp(t *testing.T) {
+	for _, tc := range []struct{ env, want string }{
+		{"", `{"hello":"Ann","plugins":["chat.","echo."]}`},
+		{"hi", `{"hi":"Ann","plugins":["chat.","echo."]}`}, // the OS storage is read first
+	} {
+		t.Setenv("GREETING", tc.env)
+		app, logs := apptest.Start(t, "snippets/shared")
+		addr, _ := app.Addr("shared:gateway")
+		if code, body := get(t, "http://"+addr.String()+"/api/greet/ann"); code != 200 || body != tc.want {
+			t.Errorf("GREETING=%q: GET /api/greet/ann = %d %q, want %s", tc.env, code, body, tc.want)
+		}
+		poll.Until(t, timeout, "the worker to log its job with the dispatcher's context", func() bool {
+			return strings.Contains(logs.String(), `msg="job done" entry=shared:worker`) &&
+				strings.Contains(logs.String(), `logger=worker n=1 request_id=r1`)
+		})
+	}
+}
+
+// TestRelayPortedApp: the original runtime's websocket relay page,
+// assembled as an app, with what docs/porting.md says to change (the raw
+// payload option).
+func TestRelayPortedApp(t *testing.T) {
+	app, _ := apptest.Start(t, "snippets/relayport")
+	addr, _ := app.Addr("app:gateway")
+	c, resp, err := wsclient.Dial("ws://"+addr.String()+"/ws/join?user_id=ann", nil)
+	if err != nil {
+		t.Fatalf("%v %+v", err, resp)
+	}
+	defer c.Close()
+	if s, err := c.ReadText(); s != `{"topic":"welcome","data":"{\"user\":\"ann\"}"}` {
+		t.Errorf("welcome: %q %v", s, err)
+	}
+	c.WriteText(`{"type":"ping","n":1}`)
+	if s, err := c.ReadText(); s != `{"topic":"echo","data":"{\"n\":1,\"type\":\"ping\"}"}` {
+		t.Errorf("echo: %q %v", s, err)
+	}
+	c.WriteText(`{"type":"bye"}`)
+	if code, reason, err := c.ReadClose(); code != 1000 || reason != "Session ended" {
+		t.Errorf("close %d %q %v", code, reason, err)
+	}
+}
+
+// TestHelloWorldPorted: the original runtime's hello world tutorial, as
+// written there (its addr ":8080" is moved to a free port for the test).
+func TestHelloWorldPorted(t *testing.T) {
+	dir := t.TempDir()
+	for _, f := range []string{"_index.yaml", "hello.lua"} {
+		b, err := os.ReadFile(filepath.Join("snippets/helloworld/src", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b = []byte(strings.Replace(string(b), `addr: ":8080"`, "addr: 127.0.0.1:8080", 1))
+		if err := os.WriteFile(filepath.Join(dir, f), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	app, _ := apptest.Start(t, dir)
+	addr, _ := app.Addr("app:gateway")
+	if code, body := get(t, "http://"+addr.String()+"/hello"); code != 200 || strings.TrimSpace(body) != `{"message":"hello world"}` {
+		t.Errorf("GET /hello = %d %q", code, body)
+	}
+}

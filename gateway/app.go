@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/wsrelay/wsrelay/config"
+	"github.com/wsrelay/wsrelay/internal/appdata"
 	"github.com/wsrelay/wsrelay/internal/logtext"
 	"github.com/wsrelay/wsrelay/internal/origin"
 	"github.com/wsrelay/wsrelay/internal/ratelog"
@@ -93,7 +94,8 @@ func Build(cfg *config.App, opts Options) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	lo := luart.Options{Node: node, Logger: opts.Logger, LogLines: opts.LuaLogLines}
+	lo := luart.Options{Node: node, Logger: opts.Logger, LogLines: opts.LuaLogLines,
+		Env: appdata.NewEnv(cfg, nil), Registry: appdata.NewRegistry(cfg)}
 	if cn, ok := opts.ClusterNames.(luart.ClusterNames); ok {
 		lo.ClusterNames = cn
 	}

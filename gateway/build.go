@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -27,6 +28,9 @@ type builder struct {
 	statics   []*config.Entry
 	functions map[string]*luart.Handler
 	programs  map[string]*luart.Program
+	cfg       *config.App
+	libraries map[string]*luart.Program  // compiled library.lua entries; nil value: failed
+	byFile    map[string][]*config.Entry // function.lua and process.lua entries by source file
 	built     map[string][]func(http.Handler) http.Handler
 	metricsAt []*config.Entry
 }
@@ -84,6 +88,13 @@ func (b *builder) build(e *config.Entry) {
 			}
 			b.programs[e.ID] = prog
 		}
+	case *config.LibraryLua:
+		b.library(e.ID)
+	case *config.EnvStorageOS, *config.EnvStorageStatic, *config.EnvStorageMemory, *config.EnvStorageRouter,
+		*config.EnvVariable, *config.RegistryEntry,
+		*config.NSDefinition, *config.NSRequirement, *config.NSDependency:
+		// Data for the env and registry modules (Build gave them to Lua);
+		// components were linked when the app loaded.
 	case *config.ProcessHost:
 		if !s.Lifecycle.Started() {
 			return // lifecycle.auto_start: false: checked, not created
@@ -113,9 +124,13 @@ func (b *builder) build(e *config.Entry) {
 // problems: for diagnosing an app whose configuration also has problems
 // (Build compiles them itself).
 func CheckLua(cfg *config.App) config.Errors {
-	b := &builder{}
+	b := &builder{cfg: cfg}
 	for _, e := range cfg.Entries {
 		switch s := e.Spec.(type) {
+		case *config.LibraryLua:
+			if s.Code != nil {
+				b.library(e.ID)
+			}
 		case *config.FunctionLua:
 			if s.Code != nil {
 				b.compile(e, &s.LuaSource, luart.KindFunction)
@@ -129,17 +144,126 @@ func CheckLua(cfg *config.App) config.Errors {
 	return b.probs
 }
 
-// compile compiles a Lua entry, reporting problems against its source.
+// library compiles the library.lua entry of an id once, and returns it,
+// or nil when it has problems (reported once). Libraries are compiled on
+// demand, the ones a library imports first: an app with problems comes in
+// no useful order. A cycle of imports is reported by config.
+func (b *builder) library(id string) *luart.Program {
+	if p, done := b.libraries[id]; done {
+		return p
+	}
+	if b.libraries == nil {
+		b.libraries = map[string]*luart.Program{}
+	}
+	b.libraries[id] = nil // while it compiles: a cycle finds nil
+	e, ok := b.config().Entry(id)
+	if !ok {
+		return nil
+	}
+	s, ok := e.Spec.(*config.LibraryLua)
+	if !ok || s.Code == nil {
+		return nil
+	}
+	p := b.compileCode(e, &s.LuaCode, "", 0, luart.KindLibrary, b.importerModules(id))
+	b.libraries[id] = p
+	return p
+}
+
+// sharedModules lists the modules and imports that the other Lua entries
+// whose source is file declare.
+func (b *builder) sharedModules(self *config.Entry, file string) []string {
+	if b.byFile == nil {
+		b.byFile = map[string][]*config.Entry{}
+		for _, e := range b.config().Entries {
+			if c := luaCode(e); c != nil {
+				b.byFile[c.File] = append(b.byFile[c.File], e)
+			}
+		}
+	}
+	var out []string
+	for _, e := range b.byFile[file] {
+		if e == self {
+			continue
+		}
+		c := luaCode(e)
+		out = append(out, c.Modules...)
+		for name := range c.Imports {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+// luaCode returns the Lua code of a function.lua or process.lua entry.
+func luaCode(e *config.Entry) *config.LuaCode {
+	switch s := e.Spec.(type) {
+	case *config.FunctionLua:
+		return &s.LuaCode
+	case *config.ProcessLua:
+		return &s.LuaCode
+	}
+	return nil
+}
+
+func (b *builder) config() *config.App {
+	if b.cfg != nil {
+		return b.cfg
+	}
+	return b.app.cfg
+}
+
+// compile compiles a function.lua or process.lua entry.
 func (b *builder) compile(e *config.Entry, src *config.LuaSource, kind luart.Kind) *luart.Program {
-	prog, err := luart.Compile(luart.Source{ID: e.ID, File: src.File, Code: src.Code, Method: src.Method, Modules: src.Modules, Kind: kind, MaxMemory: src.MaxMemory})
+	return b.compileCode(e, &src.LuaCode, src.Method, src.MaxMemory, kind, b.sharedModules(e, src.File))
+}
+
+// importerModules lists the modules of the function.lua and process.lua
+// entries that import the library id: its code runs in their processes.
+func (b *builder) importerModules(id string) []string {
+	var out []string
+	for _, e := range b.config().Entries {
+		if c := luaCode(e); c != nil && slices.Contains(slices.Collect(maps.Values(c.Imports)), id) {
+			out = append(out, c.Modules...)
+		}
+	}
+	return out
+}
+
+// compileCode compiles a Lua entry, reporting problems against its
+// source. An entry importing a library that failed is not compiled: the
+// library's problems are reported.
+func (b *builder) compileCode(e *config.Entry, src *config.LuaCode, method string, maxMemory int64, kind luart.Kind, shared []string) *luart.Program {
+	var imports map[string]*luart.Program
+	failed := false
+	for name, id := range src.Imports {
+		lib := b.library(id)
+		if lib == nil {
+			// Its problems are reported; a stand-in lets the importer's
+			// own problems be found too.
+			failed = true
+			lib, _ = luart.Compile(luart.Source{ID: id, File: id, Kind: luart.KindLibrary})
+		}
+		if imports == nil {
+			imports = map[string]*luart.Program{}
+		}
+		imports[name] = lib
+	}
+	prog, err := luart.Compile(luart.Source{ID: e.ID, File: src.File, Code: src.Code, Method: method, Modules: src.Modules, Imports: imports,
+		SharedModules: shared, Kind: kind, MaxMemory: maxMemory})
 	if err == nil {
+		if failed {
+			return nil
+		}
 		return prog
 	}
 	for _, err := range unjoin(err) { // every problem of the entry
 		var se *luart.SyntaxError
+		var re *luart.RequireError
 		switch {
 		case errors.As(err, &se):
 			b.fail(&config.Problem{File: src.File, Line: se.Line, Entry: e.ID, Field: "source", Msg: "Lua syntax error: " + se.Msg})
+		case errors.As(err, &re):
+			b.fail(&config.Problem{File: src.File, Line: re.Line, Entry: e.ID, Field: "source", Msg: fmt.Sprintf("require(%q): %s", re.Name, re.Msg)})
 		case errors.Is(err, luart.ErrUnknownModule):
 			b.fail(e.Problem("modules", "%s", strings.TrimPrefix(err.Error(), e.ID+": modules: ")))
 		case errors.Is(err, luart.ErrNoMethod):
@@ -181,6 +305,7 @@ func (b *builder) buildHTTP() {
 	routerMuxes := map[string]*http.ServeMux{}
 	for _, e := range b.routers {
 		s := e.Spec.(*config.HTTPRouter)
+		b.afterRouting(s)
 		pre := b.middlewareOf(e, Pre, s.Middleware, s.Opts)
 		b.middlewareOf(e, Post, s.PostMiddleware, s.PostOpts) // built (and checked) even with no endpoints
 		rm := http.NewServeMux()
@@ -308,6 +433,36 @@ func (b *builder) middlewareProblem(e *config.Entry, stage Stage, n string) *con
 	return nil
 }
 
+// afterRouting moves the middleware that runs after routing (the relay)
+// from a router's middleware list to its post_middleware, with its
+// options: the original runtime's apps list the relay under middleware,
+// and it still runs after routing here.
+func (b *builder) afterRouting(r *config.HTTPRouter) {
+	keep := r.Middleware[:0:0]
+	for _, n := range r.Middleware {
+		m, ok := b.middleware[n]
+		if !ok || m.Stage != Post {
+			keep = append(keep, n)
+			continue
+		}
+		if !slices.Contains(r.PostMiddleware, n) {
+			r.PostMiddleware = append(r.PostMiddleware, n)
+		}
+		for k, v := range r.Opts {
+			if strings.HasPrefix(k, m.Prefix+".") {
+				if r.PostOpts == nil {
+					r.PostOpts = map[string]string{}
+				}
+				if _, set := r.PostOpts[k]; !set {
+					r.PostOpts[k] = v
+				}
+				delete(r.Opts, k)
+			}
+		}
+	}
+	r.Middleware = keep
+}
+
 // CheckMiddleware returns the problems of the middleware names routers
 // list, for diagnosing an app whose configuration also has problems
 // (Build checks them itself), so that every problem is reported at once.
@@ -321,6 +476,7 @@ func CheckMiddleware(cfg *config.App, mws []*Middleware) config.Errors {
 		if !ok {
 			continue
 		}
+		b.afterRouting(r)
 		b.checkNames(e, Pre, r.Middleware, r.Opts, "options")
 		b.checkNames(e, Post, r.PostMiddleware, r.PostOpts, "post_options")
 	}

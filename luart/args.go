@@ -1,6 +1,7 @@
 package luart
 
 import (
+	"math"
 	"strconv"
 	"time"
 
@@ -77,25 +78,28 @@ func checkValue(L *lua.LState, n int, fn, arg string) value.Value {
 	return v
 }
 
-// checkDuration reads a duration: a Go duration string ("1.5s", "100ms")
-// or a number of seconds. Negative durations are errors.
+// checkDuration reads a duration: a Go duration string ("1.5s", "100ms"),
+// a duration value, or a number of nanoseconds (durationOf). Negative
+// durations are errors.
 func checkDuration(L *lua.LState, n int, fn, arg string) time.Duration {
-	var d time.Duration
-	switch v := L.Get(n).(type) {
-	case lua.LString:
-		var err error
-		if d, err = time.ParseDuration(string(v)); err != nil {
-			argError(L, n, fn, arg, "is not a duration like \"1.5s\" or \"100ms\": "+string(v))
-		}
-	case lua.LNumber:
-		d = time.Duration(float64(v) * float64(time.Second))
-	default:
-		argError(L, n, fn, arg, "must be a duration string or a number of seconds, got "+L.Get(n).Type().String())
+	d, msg := durationOf(L.Get(n))
+	if msg != "" {
+		argError(L, n, fn, arg, msg)
 	}
 	if d < 0 {
 		argError(L, n, fn, arg, "must not be negative")
 	}
 	return d
+}
+
+// checkInt64 reads a whole number that fits an int64.
+func checkInt64(L *lua.LState, n int, fn, arg string) int64 {
+	num, ok := L.Get(n).(lua.LNumber)
+	f := float64(num)
+	if !ok || f != math.Trunc(f) || math.Abs(f) >= 9.2e18 {
+		argError(L, n, fn, arg, "must be an integer, got "+describe(L.Get(n)))
+	}
+	return int64(f)
 }
 
 func describe(v lua.LValue) string {

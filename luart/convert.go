@@ -4,6 +4,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	lua "github.com/yuin/gopher-lua"
@@ -155,6 +156,10 @@ func (m *sizer) size(lv lua.LValue, parents []level) (size, copied, height int, 
 		return m.add(value.SizeValue, len(v)), value.SizeValue, 0, nil
 	case *lua.LTable:
 		return m.table(v, parents)
+	case *lua.LUserData:
+		if _, ok := timeScalar(v); ok {
+			return value.SizeValue, value.SizeValue, 0, nil
+		}
 	}
 	return 0, 0, 0, &ConvertError{Path: pathOf(parents), Msg: "a " + lv.Type().String() + " cannot be sent as a value"}
 }
@@ -267,6 +272,10 @@ func toValueAt(lv lua.LValue, parents []level) (value.Value, error) {
 		return value.BytesString(string(v)), nil
 	case *lua.LTable:
 		return tableValue(v, parents)
+	case *lua.LUserData:
+		if n, ok := timeScalar(v); ok {
+			return numberValue(n), nil
+		}
 	}
 	return value.Value{}, &ConvertError{Path: pathOf(parents), Msg: "a " + lv.Type().String() + " cannot be sent as a value"}
 }
@@ -470,4 +479,16 @@ func scalarToLua(v value.Value) lua.LValue {
 		return lua.LString(s)
 	}
 	return lua.LNil
+}
+
+// timeScalar is the number a time value (its Unix time in seconds, with a
+// fraction) or a duration value (its nanoseconds) is as a payload.
+func timeScalar(ud *lua.LUserData) (float64, bool) {
+	switch v := ud.Value.(type) {
+	case time.Time:
+		return float64(v.UnixNano()) / 1e9, true
+	case time.Duration:
+		return float64(v), true
+	}
+	return 0, false
 }

@@ -103,6 +103,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func (h *Handler) call(ctx context.Context, s *state, c *httpCall) (err error) {
 	s.ctx, s.call, s.sent = ctx, c, 0
+	s.libraries = nil // loaded again, like the file's own top-level code
 	s.limits.ResetMemory()
 	s.L.SetContext(ctx)
 	defer func() {

@@ -49,20 +49,33 @@ func newLibs() *libs {
 	tab := b.open(lua.TabLibName, lua.OpenTable)
 	globals.RawSetString("table", b.readOnly("table", tab))
 	globals.RawSetString("math", b.readOnly("math", b.open(lua.MathLibName, lua.OpenMath)))
-	globals.RawSetString("coroutine", b.readOnly("coroutine", b.open(lua.CoroutineLibName, lua.OpenCoroutine)))
+	co := b.open(lua.CoroutineLibName, lua.OpenCoroutine)
+	co.RawSetString("spawn", tpl.NewFunction(func(L *lua.LState) int {
+		L.RaiseError("coroutine.spawn: wsrelay has no scheduler of concurrent coroutines in a process; spawn a process for the concurrent work and talk to it with messages (see docs/porting.md)")
+		return 0
+	}))
+	globals.RawSetString("coroutine", b.readOnly("coroutine", co))
 	globals.RawSetString("os", b.readOnly("os", b.osLib()))
 	globals.RawSetString("process", b.readOnly("process", b.processLib()))
 	globals.RawSetString("channel", b.readOnly("channel", b.channelLib()))
 
+	timeMod := b.timeLib()
 	l := &libs{
 		globalsMeta: b.meta(globals),
 		stringMeta:  b.meta(str),
 		numberMeta:  b.meta(b.funcs(numberMethods)),
 		modules: map[string]lua.LValue{
-			"json":   b.readOnly("json", b.funcs(jsonFuncs)),
-			"time":   b.readOnly("time", b.timeLib()),
-			"http":   b.readOnly("http", b.httpLib()),
-			"logger": b.readOnly("logger", b.funcs(loggerFuncs)),
+			"json":     b.readOnly("json", b.funcs(jsonFuncs)),
+			"time":     b.readOnly("time", timeMod),
+			"http":     b.readOnly("http", b.httpLib()),
+			"logger":   b.readOnly("logger", b.funcs(loggerFuncs)),
+			"env":      b.readOnly("env", b.funcs(envFuncs)),
+			"registry": b.readOnly("registry", b.funcs(registryFuncs)),
+			"uuid":     b.readOnly("uuid", b.funcs(uuidFuncs)),
+			"ctx":      b.readOnly("ctx", b.funcs(ctxFuncs)),
+			// The original runtime lists its globals as modules too.
+			"process": globals.RawGetString("process"),
+			"channel": globals.RawGetString("channel"),
 		},
 		metas:  map[string]*lua.LTable{},
 		shared: map[lua.LValue]struct{}{},
@@ -70,6 +83,7 @@ func newLibs() *libs {
 	for name, methods := range userdataMethods {
 		l.metas[name] = b.typeMeta(name, methods)
 	}
+	l.timeMetas(b, timeMod)
 	// The raw writers refuse the shared tables: table.insert(string, x)
 	// would otherwise add a field that every state sees.
 	globals.RawSetString("rawset", tpl.NewFunction(l.rawset))
@@ -158,6 +172,11 @@ var userdataMethods = map[string]map[string]lua.LGFunction{
 	requestType:  requestMethods,
 	responseType: responseMethods,
 	timerType:    timerMethods,
+	loggerType:   loggerFuncs,
+	timeType:     timeMethods,
+	durationType: durationMethods,
+	locationType: locationMethods,
+	spawnerType:  spawnerMethods,
 }
 
 // newUserData returns a userdata of a shared type holding v.

@@ -64,8 +64,15 @@ func (s *state) setLimits() {
 }
 
 // userDataSize counts what the sandbox's own userdata keep alive: the
-// values queued in a channel.
+// values queued in a channel, a child logger's name and fields, a
+// spawner's values.
 func userDataSize(ud *lua.LUserData, visit func(lua.LValue)) int64 {
+	switch v := ud.Value.(type) {
+	case *childLogger:
+		return int64(v.size())
+	case *spawner:
+		return int64(v.size())
+	}
 	c, ok := ud.Value.(*lchan)
 	if !ok {
 		return 0

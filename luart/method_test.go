@@ -23,7 +23,7 @@ func TestMethodCheckedWhenCompiled(t *testing.T) {
 		{"module table", "local M = {}\nfunction M.handler() end\nfunction M:helper() end\nM.extra = function() end\nreturn M", "handler", false, "", ""},
 		{"module table, method syntax", "local M = {}\nfunction M:helper() end\nreturn M", "helper", false, "", ""},
 		{"module table, typo", "local M = {x = 1}\nfunction M.handler() end\nreturn M", "handlr", true, "handler", ""},
-		{"global function", "local http = require('http')\nfunction main() end", "main", false, "", ""},
+		{"global function", "local x = 1\nfunction main() end", "main", false, "", ""},
 		{"global assigned", "main = function() end", "main", false, "", ""},
 		{"nothing", "local x = 1", "main", true, "", ""},
 		{"local function is not found", "local function main() end", "main", true, "", ""},

@@ -103,6 +103,13 @@ type inboxSource struct {
 }
 
 func (in *inboxSource) poll() (lua.LValue, bool, bool) {
+	if r := in.s.router; r != nil { // the process listens (mod_listen.go)
+		m, ok, closed := r.take(in.p, nil)
+		if !ok {
+			return lua.LNil, false, closed
+		}
+		return in.s.newUserData(in.L, messageType, m), true, false
+	}
 	m, ok, closed := in.p.TryReceive()
 	if !ok {
 		return lua.LNil, false, closed

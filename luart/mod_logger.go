@@ -3,6 +3,7 @@ package luart
 import (
 	"errors"
 	"log/slog"
+	"slices"
 	"sort"
 
 	lua "github.com/yuin/gopher-lua"
@@ -46,20 +47,108 @@ const (
 	handlerErrorsKind = "lua handler errors"
 )
 
+// The functions are called either way: logger.info(msg, fields), or as
+// the original runtime writes them, logger:info(msg, fields). A child
+// logger (logger:named(name), logger:with(fields)) is a userdata with the
+// same methods; its name is logged as the field "logger", its fields on
+// every line it writes.
 var loggerFuncs = map[string]lua.LGFunction{
 	"debug": loggerAt(slog.LevelDebug),
 	"info":  loggerAt(slog.LevelInfo),
 	"warn":  loggerAt(slog.LevelWarn),
 	"error": loggerAt(slog.LevelError),
+	"named": bind((*state).loggerNamed),
+	"with":  bind((*state).loggerWith),
+}
+
+const (
+	loggerType = "wsrelay.logger"
+	// maxLoggerName bounds a child logger's name, parents' included.
+	maxLoggerName = 256
+)
+
+// childLogger is what logger:named and logger:with return. It is never
+// changed: a child of it is a new one.
+type childLogger struct {
+	name   string
+	fields []slog.Attr // at most maxLogFields, sorted
+}
+
+// size is about the bytes the logger holds.
+func (c *childLogger) size() int {
+	n := 64 + len(c.name)
+	for _, a := range c.fields {
+		n += 48 + len(a.Key) + len(a.Value.String())
+	}
+	return n
+}
+
+// loggerSelf returns the logger a function was called on and the index of
+// its first argument: 2 after logger:fn(...) or child:fn(...), else 1.
+func (s *state) loggerSelf(L *lua.LState) (*childLogger, int) {
+	switch v := L.Get(1).(type) {
+	case *lua.LUserData:
+		if c, ok := v.Value.(*childLogger); ok {
+			return c, 2
+		}
+	case *lua.LTable:
+		if lua.LValue(v) == s.rt.libs.modules["logger"] {
+			return nil, 2
+		}
+	}
+	return nil, 1
+}
+
+func (s *state) loggerNamed(L *lua.LState) int {
+	parent, at := s.loggerSelf(L)
+	name := checkString(L, at, "logger:named", "name")
+	if name == "" {
+		argError(L, at, "logger:named", "name", "must not be empty")
+	}
+	child := &childLogger{name: name}
+	if parent != nil {
+		child.fields = parent.fields
+		if parent.name != "" {
+			child.name = parent.name + "." + name
+		}
+	}
+	child.name = logtext.Cut(child.name, maxLoggerName)
+	L.Charge(child.size())
+	L.Push(s.newUserData(L, loggerType, child))
+	return 1
+}
+
+func (s *state) loggerWith(L *lua.LState) int {
+	parent, at := s.loggerSelf(L)
+	fields := checkTable(L, at, "logger:with", "fields")
+	child := &childLogger{}
+	if parent != nil {
+		child.name = parent.name
+		child.fields = append(child.fields, parent.fields...)
+	}
+	for _, a := range fieldAttrs(L, fields) {
+		i := slices.IndexFunc(child.fields, func(b slog.Attr) bool { return b.Key == a.Key })
+		switch {
+		case i >= 0:
+			child.fields[i] = a // the child's value of a field wins
+		case len(child.fields) < maxLogFields:
+			child.fields = append(child.fields, a)
+		}
+	}
+	sort.Slice(child.fields, func(i, j int) bool { return child.fields[i].Key < child.fields[j].Key })
+	L.Charge(child.size())
+	L.Push(s.newUserData(L, loggerType, child))
+	return 1
 }
 
 func loggerAt(level slog.Level) lua.LGFunction {
 	fn := "logger." + map[slog.Level]string{slog.LevelDebug: "debug", slog.LevelInfo: "info", slog.LevelWarn: "warn", slog.LevelError: "error"}[level]
 	return bind(func(s *state, L *lua.LState) int {
-		msg := cutText(checkString(L, 1, fn, "message"))
+		self, at := s.loggerSelf(L)
+		msg := cutText(checkString(L, at, fn, "message"))
 		var fields *lua.LTable
-		if L.Get(2) != lua.LNil {
-			fields = checkTable(L, 2, fn, "fields")
+		if L.Get(at+1) != lua.LNil {
+			fields = checkTable(L, at+1, fn, "fields")
 		}
 		log := s.rt.logLines.Get(s.prog.id) // its lines carry the entry id
 		if !log.Enabled(level) {
@@ -71,6 +160,12 @@ func loggerAt(level slog.Level) lua.LGFunction {
 		}
 		if c := s.call; c != nil {
 			attrs = append(attrs, slog.String("request_id", c.requestID(s.rt)), slog.String("method", logtext.Cut(c.r.Method, maxLogRequest)), slog.String("path", logtext.Cut(c.r.URL.Path, maxLogRequest)))
+		}
+		if self != nil {
+			if self.name != "" {
+				attrs = append(attrs, slog.String("logger", self.name))
+			}
+			attrs = append(attrs, self.fields...)
 		}
 		if fields != nil {
 			attrs = append(attrs, fieldAttrs(L, fields)...)

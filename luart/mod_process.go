@@ -36,6 +36,10 @@ func (b *libBuilder) processLib() *lua.LTable {
 		"set_options":            bind((*state).procSetOptions),
 		"inbox":                  bind((*state).procInbox),
 		"events":                 bind((*state).procEvents),
+		"with_context":           bind((*state).procWithContext),
+		"listen":                 bind((*state).procListen),
+		"unlisten":               bind((*state).procUnlisten),
+		"with_options":           bind((*state).procWithOptions),
 	})
 	t.RawSetString("registry", b.registryLib())
 	ev := b.L.CreateTable(0, 3)
@@ -93,35 +97,45 @@ func (s *state) procSend(L *lua.LState) int {
 
 func spawnFn(fn string, opts process.SpawnOptions) func(*state, *lua.LState) int {
 	return func(s *state, L *lua.LState) int {
-		id := checkString(L, 1, fn, "entry id")
-		host := checkString(L, 2, fn, "process host")
-		args := make([]value.Value, 0, max(L.GetTop()-2, 0))
-		for i := 3; i <= L.GetTop(); i++ {
-			args = append(args, s.sendValue(L, i, fn, "spawn argument"))
-		}
-		o := opts
-		if o.Link || o.Monitor {
-			o.Parent = s.self(L, fn).PID()
-		}
-		prog, err := s.rt.lookupRelative(id, s.prog.namespace())
-		if err != nil {
-			L.Push(lua.LNil)
-			L.Push(lua.LString(fn + ": " + err.Error()))
+		p, ok := s.spawnFrom(L, fn, opts, s.ctxValues)
+		if !ok {
 			return 2
 		}
-		p, err := s.rt.Spawn(host, prog, args, o)
-		if err != nil {
-			L.Push(lua.LNil)
-			L.Push(lua.LString(fn + ": " + err.Error()))
-			return 2
-		}
-		// In a handler serving a request, whoever serves the request may
-		// want to know (the WebSocket relay: a target the handler spawned
-		// is owned by its connection).
-		process.RecordSpawn(s.ctx, p)
 		L.Push(lua.LString(p.String()))
 		return 1
 	}
+}
+
+// spawnFrom spawns what the arguments (id, host, args...) say, with the
+// context values ctx; on failure it pushes nil and the error.
+func (s *state) spawnFrom(L *lua.LState, fn string, opts process.SpawnOptions, ctx value.Value) (pid.PID, bool) {
+	id := checkString(L, 1, fn, "entry id")
+	host := checkString(L, 2, fn, "process host")
+	args := make([]value.Value, 0, max(L.GetTop()-2, 0))
+	for i := 3; i <= L.GetTop(); i++ {
+		args = append(args, s.sendValue(L, i, fn, "spawn argument"))
+	}
+	o := opts
+	if o.Link || o.Monitor {
+		o.Parent = s.self(L, fn).PID()
+	}
+	prog, err := s.rt.lookupRelative(id, s.prog.namespace())
+	if err != nil {
+		L.Push(lua.LNil)
+		L.Push(lua.LString(fn + ": " + err.Error()))
+		return pid.PID{}, false
+	}
+	p, err := s.rt.spawnWith(host, prog, args, o, ctx)
+	if err != nil {
+		L.Push(lua.LNil)
+		L.Push(lua.LString(fn + ": " + err.Error()))
+		return pid.PID{}, false
+	}
+	// In a handler serving a request, whoever serves the request may
+	// want to know (the WebSocket relay: a target the handler spawned
+	// is owned by its connection).
+	process.RecordSpawn(s.ctx, p)
+	return p, true
 }
 
 func relFn(fn string, op func(*process.Process, pid.PID) error) func(*state, *lua.LState) int {
@@ -138,7 +152,14 @@ func relFn(fn string, op func(*process.Process, pid.PID) error) func(*state, *lu
 func (s *state) procCancel(L *lua.LState) int {
 	const fn = "process.cancel"
 	target, err := s.checkDest(L, 1, fn)
-	reason := optString(L, 2, fn, "reason", "")
+	reason := ""
+	switch v := L.Get(2).(type) {
+	case *lua.LNilType:
+	case lua.LString, lua.LNumber: // the reason; code written for older runtimes gives a timeout here
+		reason = cutArg(v.String())
+	default:
+		argError(L, 2, fn, "reason", "must be a string, got "+describe(v))
+	}
 	if err == nil {
 		err = s.rt.node.Cancel(s.selfPID(), target, reason)
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -22,18 +23,29 @@ const (
 	KindProcess Kind = iota + 1
 	// KindFunction: a function.lua entry, called on pooled states (HTTP handlers).
 	KindFunction
+	// KindLibrary: a library.lua entry, code shared by the entries that
+	// import it. It has no method; require runs its chunk once per state.
+	KindLibrary
 )
 
 func (k Kind) String() string {
-	if k == KindFunction {
+	switch k {
+	case KindFunction:
 		return "function.lua"
+	case KindLibrary:
+		return "library.lua"
 	}
 	return "process.lua"
 }
 
 // Modules that an entry can list and require. The process and channel
-// globals are always there and are not listed.
-var knownModules = []string{"http", "json", "logger", "time"}
+// globals are always there: listing them (as the original runtime's apps
+// do) makes require return them.
+// noSecurity is what an app that uses the original runtime's security
+// module is told.
+const noSecurity = "wsrelay has no security module; docs/porting.md (Security) shows how to port it by hand"
+
+var knownModules = []string{"channel", "ctx", "env", "http", "json", "logger", "process", "registry", "time", "uuid"}
 
 // Source describes one Lua entry to compile.
 type Source struct {
@@ -49,7 +61,18 @@ type Source struct {
 	// Modules lists what require may load: any of "http" (function.lua
 	// only), "json", "logger", "time".
 	Modules []string
-	// Kind is KindProcess or KindFunction.
+	// Imports maps a name to a compiled library.lua program: require(name)
+	// runs its chunk once per state and returns what the chunk returned.
+	// A name must not also be in Modules.
+	Imports map[string]*Program
+	// SharedModules are the modules and imports that other entries running
+	// the same file declare, or for a library those of the entries that
+	// import it. A require of one of them inside a function (anywhere in a
+	// library) is not reported by Compile: the function may be another
+	// entry's method (one file, several entries), and a library runs in
+	// its importer's process; it is checked when it runs.
+	SharedModules []string
+	// Kind is KindProcess, KindFunction or KindLibrary.
 	Kind Kind
 	// MaxMemory bounds the live data of a state running the entry, in
 	// bytes; zero means the Runtime's default (Options.ProcessMemory or
@@ -64,6 +87,7 @@ type Program struct {
 	file    string
 	method  string
 	modules []string
+	imports map[string]*Program
 	kind    Kind
 	proto   *lua.FunctionProto
 
@@ -75,19 +99,29 @@ type Program struct {
 // *SyntaxError with the file and line; an unknown module or a missing
 // method name is an error wrapping ErrUnknownModule or ErrNoMethod.
 func Compile(src Source) (*Program, error) {
-	if src.Method == "" {
+	if src.Method == "" && src.Kind != KindLibrary {
 		return nil, fmt.Errorf("%s: method: %w: no method named (the function to call)", src.ID, ErrNoMethod)
 	}
 	if src.MaxMemory < 0 {
 		return nil, fmt.Errorf("%s: memory limit %d: must not be negative", src.ID, src.MaxMemory)
 	}
-	if src.Kind != KindProcess && src.Kind != KindFunction {
+	if src.Kind != KindProcess && src.Kind != KindFunction && src.Kind != KindLibrary {
 		return nil, fmt.Errorf("%s: invalid kind %d", src.ID, src.Kind)
+	}
+	for name, lib := range src.Imports {
+		if lib == nil || lib.kind != KindLibrary {
+			return nil, fmt.Errorf("%s: imports: %s: not a compiled library.lua program", src.ID, name)
+		}
+		if slices.Contains(src.Modules, name) {
+			return nil, fmt.Errorf("%s: imports: %s is also listed under modules", src.ID, name)
+		}
 	}
 	// Every problem at once: each unknown module, then the code.
 	var errs []error
 	for _, m := range src.Modules {
-		if !slices.Contains(knownModules, m) {
+		if m == "security" {
+			errs = append(errs, fmt.Errorf("%s: modules: %w %q: %s", src.ID, ErrUnknownModule, m, noSecurity))
+		} else if !slices.Contains(knownModules, m) {
 			errs = append(errs, fmt.Errorf("%s: modules: %w %q%s (known: %s)", src.ID, ErrUnknownModule, m, suggest.DidYouMean(m, knownModules), strings.Join(knownModules, ", ")))
 		} else if m == "http" && src.Kind != KindFunction {
 			errs = append(errs, fmt.Errorf("%s: modules: %w %q: http serves requests and is only available to function.lua entries", src.ID, ErrUnknownModule, m))
@@ -101,8 +135,12 @@ func Compile(src Source) (*Program, error) {
 	if err != nil {
 		return nil, errors.Join(append(errs, syntaxError(src.File, src.Code, err))...)
 	}
+	errs = append(errs, checkRequires(src, chunk)...)
 	sc := scanMethods(chunk)
 	defined, known := sc.defines(src.Method)
+	if src.Kind == KindLibrary {
+		defined, known = true, true
+	}
 	if known && !defined {
 		errs = append(errs, fmt.Errorf("%s: method: %w: %s defines no function %q%s (return a table with it, or define a global function)",
 			src.ID, ErrNoMethod, src.File, src.Method, suggest.DidYouMean(src.Method, sc.names)))
@@ -115,6 +153,7 @@ func Compile(src Source) (*Program, error) {
 		file:      src.File,
 		method:    src.Method,
 		modules:   slices.Clone(src.Modules),
+		imports:   maps.Clone(src.Imports),
 		kind:      src.Kind,
 		proto:     proto,
 		maxMemory: src.MaxMemory,

@@ -43,6 +43,12 @@ type Options struct {
 	// one). Default nil: the node is alone, and CONSISTENT names are the
 	// node's own, like LOCAL ones.
 	ClusterNames ClusterNames
+	// Env holds the app's variables, for the env module. Default nil: no
+	// variable is declared, and env.get of any name gives an error.
+	Env Env
+	// Registry is the app's entries, for the registry module. Default nil:
+	// there are none.
+	Registry Registry
 	// Logger receives print output, handler errors with their tracebacks,
 	// and runtime warnings. Default: discarded.
 	Logger *slog.Logger
@@ -201,6 +207,12 @@ func (rt *Runtime) lookupRelative(id, ns string) (*Program, error) {
 // method is called with args; its first return value becomes the process's
 // result value, and a Lua error its exit error (an *Error with traceback).
 func (rt *Runtime) Spawn(host string, prog *Program, args []value.Value, opts process.SpawnOptions) (pid.PID, error) {
+	return rt.spawnWith(host, prog, args, opts, value.Nil())
+}
+
+// spawnWith is Spawn with the context values (a map, or nil) the process's
+// ctx module reads and its own spawns pass on.
+func (rt *Runtime) spawnWith(host string, prog *Program, args []value.Value, opts process.SpawnOptions, ctxValues value.Value) (pid.PID, error) {
 	if prog.kind != KindProcess {
 		return pid.PID{}, fmt.Errorf("luart: spawn %s: a function.lua entry is not a process", prog.id)
 	}
@@ -208,12 +220,13 @@ func (rt *Runtime) Spawn(host string, prog *Program, args []value.Value, opts pr
 		opts.Entry = prog.id // named in its crash report
 	}
 	return rt.node.Spawn(host, func(p *process.Process) (value.Value, error) {
-		return rt.runProcess(prog, p, args)
+		return rt.runProcess(prog, p, args, ctxValues)
 	}, opts)
 }
 
-func (rt *Runtime) runProcess(prog *Program, p *process.Process, args []value.Value) (value.Value, error) {
+func (rt *Runtime) runProcess(prog *Program, p *process.Process, args []value.Value, ctxValues value.Value) (value.Value, error) {
 	s := rt.newState(prog, p)
+	s.ctxValues = ctxValues
 	defer s.close()
 	s.ctx = p.Context()
 	s.L.SetContext(s.ctx)

@@ -9,6 +9,7 @@ import (
 	lua "github.com/yuin/gopher-lua"
 
 	"github.com/wsrelay/wsrelay/process"
+	"github.com/wsrelay/wsrelay/value"
 )
 
 // state is one Lua interpreter with the wsrelay sandbox, owned by one
@@ -34,6 +35,10 @@ type state struct {
 	cpuHeld   bool        // the state holds one of the Runtime's CPU slots
 	cpuChecks int         // context checks since it took it
 	timers    timerSet
+
+	libraries map[*Program]lua.LValue // the libraries loaded, and what they returned
+	ctxValues value.Value             // the process's context values (ctx module): a map, or nil
+	router    *topicRouter            // set once the process listens (mod_listen.go)
 }
 
 // stateKey is the registry field holding a state's *state.
@@ -75,17 +80,60 @@ func (rt *Runtime) newState(prog *Program, proc *process.Process) *state {
 	return s
 }
 
-// require loads a module listed in the entry's modules.
+// require loads a module listed in the entry's modules, or a library it
+// imports.
 func (s *state) require(L *lua.LState) int {
+	return s.requireFor(L, s.prog)
+}
+
+// requireFor is require as the code of prog calls it: prog's modules and
+// imports decide. A library is loaded once per state: its chunk runs the
+// first time, with globals of its own, and every require returns what it
+// returned (true when that was nil).
+func (s *state) requireFor(L *lua.LState, prog *Program) int {
 	name := checkString(L, 1, "require", "module name")
-	if !s.prog.allows(name) {
-		if name == "http" && s.prog.kind != KindFunction {
-			L.RaiseError("require: module \"http\" is only available to function.lua handlers, not to the process %s", s.prog.id)
+	if lib, ok := prog.imports[name]; ok {
+		L.Push(s.loadLibrary(L, lib))
+		return 1
+	}
+	if msg := undeclared(name, prog.modules, prog.kind, prog.id); msg != "" {
+		// A library may use what the entry running it declares, as in the
+		// original runtime, where a library runs in its importer's context.
+		if prog.kind != KindLibrary || undeclared(name, s.prog.modules, s.prog.kind, s.prog.id) != "" {
+			L.RaiseError("require(%q): %s", cutArg(name), msg)
 		}
-		L.RaiseError("require: module %q is not listed in the modules of entry %s (add it to modules:)", name, s.prog.id)
 	}
 	L.Push(s.rt.libs.modules[name])
 	return 1
+}
+
+// loadLibrary returns the value of a library, running its chunk if this
+// state has not yet: once per process, and once per call of a handler
+// (whose calls start clean, like the handler's own file). Imports form no cycle (config refuses one, and a
+// Program can import only programs compiled before it), so a library is
+// never required while it loads.
+func (s *state) loadLibrary(L *lua.LState, lib *Program) lua.LValue {
+	if v, ok := s.libraries[lib]; ok {
+		return v
+	}
+	env := L.CreateTable(0, 2)
+	L.SetMetatable(env, s.rt.libs.globalsMeta)
+	env.RawSetString("_G", env)
+	env.RawSetString("require", L.NewFunction(func(L *lua.LState) int { return s.requireFor(L, lib) }))
+	chunk := L.NewFunctionFromProto(lib.proto)
+	chunk.Env = env
+	L.Push(chunk)
+	L.Call(0, 1) // an error in the library is raised in the code that required it
+	v := L.Get(-1)
+	L.Pop(1)
+	if v == lua.LNil {
+		v = lua.LTrue
+	}
+	if s.libraries == nil {
+		s.libraries = map[*Program]lua.LValue{}
+	}
+	s.libraries[lib] = v
+	return v
 }
 
 // print logs its arguments instead of writing to standard output, cut

@@ -55,6 +55,7 @@ type conn struct {
 	pidVal     value.Value // the client PID as a string value
 	target     pid.PID
 	topic      string
+	raw        bool // client frames go to the target as their data alone (clientPayload)
 	metadata   value.Value
 	heartbeat  time.Duration
 	beatTimer  *time.Timer
@@ -125,7 +126,7 @@ func (e ending) result() process.Result {
 }
 
 func newConn(rl *Relay, sock *socket, in *inbound, h Header, remote string) *conn {
-	c := &conn{rl: rl, sock: sock, in: in, remote: remote, started: time.Now(), target: h.Target, topic: h.Topic, metadata: h.Metadata, heartbeat: h.Heartbeat}
+	c := &conn{rl: rl, sock: sock, in: in, remote: remote, started: time.Now(), target: h.Target, topic: h.Topic, metadata: h.Metadata, heartbeat: h.Heartbeat, raw: h.RawPayload || rl.opts.RawPayload}
 	c.out.init(&rl.opts, &rl.outBytes)
 	c.out.deflate = in.deflate
 	c.wake = make(chan struct{})
@@ -317,13 +318,7 @@ func (c *conn) frameIn(op opcode, b string) {
 			c.mu.Unlock()
 			return
 		}
-		// The fields in key order: value.Map then has nothing to sort.
-		payload := value.Map(
-			value.Field{Key: "client_pid", Value: c.pidVal},
-			value.Field{Key: "data", Value: data},
-			value.Field{Key: "metadata", Value: c.metadata},
-			value.Field{Key: "type", Value: typ},
-		)
+		payload := clientPayload(c.raw, c.pidVal, data, c.metadata, typ)
 		r, err := c.rl.node.TrySendReceipt(c.pid, c.target, c.topic, payload, 0)
 		// A full mailbox, or a full queue toward the target's node: wait
 		// for room, then try again.
@@ -531,6 +526,9 @@ func (c *conn) HandleMessage(p *process.Process, m process.Message) error {
 	case TopicControl:
 		var ctl control
 		if ctl, err = parseControl(m.Payload); err == nil {
+			if len(ctl.unknown) > 0 {
+				c.rl.appLog.Warn("ws.control: fields not known here were ignored; the others are applied", "client", p.PID().String(), "from", m.From.String(), "fields", strings.Join(ctl.unknown, ","))
+			}
 			c.control(p, ctl)
 		}
 	default:

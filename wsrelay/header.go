@@ -32,6 +32,10 @@ type Header struct {
 	// Metadata is attached to every message sent to the target: always a
 	// map (empty when the header had none).
 	Metadata value.Value
+	// RawPayload sends client frames to the target as their data alone (a
+	// string or bytes), as the original runtime does, instead of the table
+	// {client_pid, data, metadata, type}. Default false.
+	RawPayload bool
 }
 
 // ParseHeader reads an X-WS-Relay header. Errors are *HeaderError.
@@ -76,8 +80,14 @@ func ParseHeader(s string) (Header, error) {
 				return Header{}, &HeaderError{Field: k, Msg: err.Error()}
 			}
 			h.Metadata = m
+		case "raw_payload":
+			b, ok := f.Bool()
+			if !ok {
+				return Header{}, &HeaderError{Field: k, Msg: "must be true or false, got " + f.Kind().String()}
+			}
+			h.RawPayload = b
 		default:
-			return Header{}, &HeaderError{Field: k, Msg: "unknown field (known: target_pid, message_topic, heartbeat_interval, metadata)"}
+			return Header{}, &HeaderError{Field: k, Msg: "unknown field (known: target_pid, message_topic, heartbeat_interval, metadata, raw_payload)"}
 		}
 	}
 	if !target {

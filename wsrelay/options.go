@@ -78,6 +78,12 @@ type Options struct {
 	// Compression enables permessage-deflate when the client offers it.
 	// Default off.
 	Compression bool
+	// RawPayload sends every client frame of the route to its target as the
+	// frame's data alone (a string or bytes), as the original runtime
+	// does, instead of the table {client_pid, data, metadata, type}; an
+	// X-WS-Relay header can ask for it per connection (raw_payload).
+	// Default false.
+	RawPayload bool
 	// Metrics receives counts of connections and frames. Default: none.
 	Metrics Metrics
 
@@ -269,7 +275,7 @@ func (e *OptionError) Error() string { return "wsrelay." + e.Option + ": " + e.M
 // without the "wsrelay." prefix.
 var OptionNames = []string{"allowed.origins", "max.message.size", "outbound.queue", "write.timeout", "ping.interval", "pong.timeout", "compression",
 	"read.timeout", "inbound.budget", "max.frame.rate", "max.inflate.rate",
-	"outbound.pause.bytes", "outbound.max.bytes", "inflight.max.bytes"}
+	"outbound.pause.bytes", "outbound.max.bytes", "inflight.max.bytes", "raw.payload"}
 
 // ParseOptions reads post_options (keys without the "wsrelay." prefix)
 // into o. It checks every option and returns an *OptionError for each bad
@@ -310,6 +316,11 @@ func ParseOptions(opts map[string]string, o *Options) error {
 			o.InflightMaxBytes, err = positiveInt(v)
 		case "compression":
 			o.Compression, err = strconv.ParseBool(v)
+			if err != nil {
+				err = fmt.Errorf("%q is not true or false", v)
+			}
+		case "raw.payload":
+			o.RawPayload, err = strconv.ParseBool(v)
 			if err != nil {
 				err = fmt.Errorf("%q is not true or false", v)
 			}

@@ -112,15 +112,20 @@ func topicFrame(topic string, payload value.Value, max int) (frame, error) {
 }
 
 // parseClose reads a ws.close payload: {code = 1000, reason = "..."}, both
-// optional. Codes that may not be sent become 1000 (fixed reports it);
-// reasons longer than the protocol allows are cut at a UTF-8 boundary.
+// optional, or the reason alone as a string (the original runtime's form),
+// closing with 1000. Codes that may not be sent become 1000 (fixed
+// reports it); reasons longer than the protocol allows are cut at a UTF-8
+// boundary.
 func parseClose(v value.Value) (code int, reason string, fixed bool, err error) {
 	code = 1000
 	if v.IsNil() {
 		return code, "", false, nil
 	}
+	if s, ok := v.Text(); ok {
+		return code, TruncateReason(s), false, nil
+	}
 	if v.Kind() != value.KindMap {
-		return 0, "", false, &PayloadError{TopicClose, "payload must be {code=..., reason=...} or nil, got " + v.Kind().String()}
+		return 0, "", false, &PayloadError{TopicClose, "payload must be {code=..., reason=...}, a reason string or nil, got " + v.Kind().String()}
 	}
 	for k, fv := range v.Fields() {
 		switch k {
@@ -198,10 +203,20 @@ type control struct {
 	topic     *string
 	metadata  *value.Value
 	heartbeat *time.Duration
+	// unknown lists the fields the relay does not know (at most
+	// maxUnknownFields, each cut to 64 bytes): the others are applied, and
+	// these are logged.
+	unknown []string
 }
 
+// maxUnknownFields bounds the unknown field names a control reports.
+const maxUnknownFields = 8
+
 // parseControl reads a ws.control payload: target_pid, message_topic,
-// metadata, heartbeat_interval, all optional.
+// metadata, heartbeat_interval, all optional. A field it does not know
+// does not stop the others: a newer runtime's control still moves the
+// client; the field is reported in unknown. A known field with a bad
+// value is an error, and nothing is applied.
 func parseControl(v value.Value) (control, error) {
 	if v.Kind() != value.KindMap {
 		return control{}, &PayloadError{TopicControl, "payload must be a table of target_pid, message_topic, metadata, heartbeat_interval; got " + v.Kind().String()}
@@ -231,11 +246,30 @@ func parseControl(v value.Value) (control, error) {
 				c.heartbeat = &d
 			}
 		default:
-			err = fieldError("unknown field (known: target_pid, message_topic, metadata, heartbeat_interval)")
+			if len(c.unknown) < maxUnknownFields {
+				c.unknown = append(c.unknown, logClip(k))
+			}
 		}
 		if err != nil {
 			return control{}, &PayloadError{TopicControl, k + ": " + err.Error()}
 		}
 	}
 	return c, nil
+}
+
+// clientPayload is the payload of a client frame sent to the target: the
+// table {client_pid, data, metadata, type}, or with raw (the original
+// runtime's form, chosen per route or per X-WS-Relay header) the frame's
+// data alone, a string or bytes, whose sender is the client.
+func clientPayload(raw bool, client, data, metadata, typ value.Value) value.Value {
+	if raw {
+		return data
+	}
+	// The fields in key order: value.Map then has nothing to sort.
+	return value.Map(
+		value.Field{Key: "client_pid", Value: client},
+		value.Field{Key: "data", Value: data},
+		value.Field{Key: "metadata", Value: metadata},
+		value.Field{Key: "type", Value: typ},
+	)
 }

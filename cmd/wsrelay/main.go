@@ -146,19 +146,30 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 // without running them.
 func methodNotes(cfg *config.App) []string {
 	var notes []string
+	libs := map[string]*luart.Program{} // entries come in dependency order: libraries first
 	for _, e := range cfg.Entries {
-		var src *config.LuaSource
-		kind := luart.KindProcess
+		var src *config.LuaCode
+		method, kind := "", luart.KindProcess
 		switch s := e.Spec.(type) {
 		case *config.FunctionLua:
-			src, kind = &s.LuaSource, luart.KindFunction
+			src, method, kind = &s.LuaCode, s.Method, luart.KindFunction
 		case *config.ProcessLua:
-			src = &s.LuaSource
+			src, method = &s.LuaCode, s.Method
+		case *config.LibraryLua:
+			src, kind = &s.LuaCode, luart.KindLibrary
 		default:
 			continue
 		}
-		p, err := luart.Compile(luart.Source{ID: e.ID, File: src.File, Code: src.Code, Method: src.Method, Modules: src.Modules, Kind: kind})
-		if err == nil && p.MethodNote() != "" {
+		imports := map[string]*luart.Program{}
+		for name, id := range src.Imports {
+			imports[name] = libs[id]
+		}
+		p, err := luart.Compile(luart.Source{ID: e.ID, File: src.File, Code: src.Code, Method: method, Modules: src.Modules, Imports: imports, Kind: kind})
+		switch {
+		case err != nil:
+		case kind == luart.KindLibrary:
+			libs[e.ID] = p
+		case p.MethodNote() != "":
 			notes = append(notes, fmt.Sprintf("%s: entry %s: method: %s", src.File, e.ID, p.MethodNote()))
 		}
 	}

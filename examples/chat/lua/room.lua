@@ -85,7 +85,7 @@ local function main(room)
                 members[d.client_pid] = nil
                 broadcast({event = "left", room = room, nick = nick, reason = d.reason, members = names()})
             end
-        elseif topic == "ws.heartbeat" and time.now() - last_presence >= 3 then
+        elseif topic == "ws.heartbeat" and time.now():sub(last_presence):seconds() >= 3 then
             last_presence = time.now()
             broadcast({event = "presence", room = room, members = names()})
         end

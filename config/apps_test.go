@@ -1,0 +1,344 @@
+package config_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/wsrelay/wsrelay/config"
+)
+
+// Shared Lua code: library.lua entries and imports.
+func TestLibraryImports(t *testing.T) {
+	app, err := load(t, map[string]string{
+		"_index.yaml": `version: "1.0"
+namespace: app
+entries:
+  - name: handler
+    kind: function.lua
+    source: file://h.lua
+    method: main
+    imports:
+      helpers: app.lib:helpers
+      base: app.lib:base
+`,
+		"lib/_index.yaml": `version: "1.0"
+namespace: app.lib
+entries:
+  - name: helpers
+    kind: library.lua
+    source: file://helpers.lua
+    modules: [json]
+    imports: {base: base}
+  - name: base
+    kind: library.lua
+    source: file://base.lua
+`,
+		"h.lua": "return {}", "lib/helpers.lua": "return {}", "lib/base.lua": "return {}",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var order []string
+	for _, e := range app.Entries {
+		order = append(order, e.ID)
+	}
+	if got := strings.Join(order, " "); got != "app.lib:base app.lib:helpers app:handler" {
+		t.Errorf("order %s: a library must come before what imports it", got)
+	}
+	h, _ := app.Entry("app.lib:helpers")
+	lib := h.Spec.(*config.LibraryLua)
+	if lib.Imports["base"] != "app.lib:base" || lib.File != "lib/helpers.lua" || lib.Modules[0] != "json" {
+		t.Errorf("library %+v", lib)
+	}
+}
+
+func TestLibraryImportProblems(t *testing.T) {
+	_, err := load(t, map[string]string{
+		"_index.yaml": `version: "1.0"
+namespace: app
+entries:
+  - name: handler
+    kind: function.lua
+    source: file://h.lua
+    method: main
+    modules: [json]
+    imports:
+      json: lib_a
+      missing: nowhere
+      proc: proc
+      "bad name": lib_a
+  - name: proc
+    kind: process.lua
+    source: file://h.lua
+    method: main
+  - name: lib_a
+    kind: library.lua
+    source: file://h.lua
+    method: main
+    imports: {b: lib_b}
+  - name: lib_b
+    kind: library.lua
+    source: file://h.lua
+    imports: {a: lib_a}
+`,
+		"h.lua": "return {}",
+	})
+	for _, want := range []string{
+		`_index.yaml:10: entry app:handler: imports.json: json is also listed under modules; require("json") can give only one of them`,
+		`_index.yaml:11: entry app:handler: imports.missing: refers to app:nowhere, which is not defined (expected an entry of kind library.lua)`,
+		`_index.yaml:12: entry app:handler: imports.proc: refers to app:proc, which is of kind process.lua, not library.lua`,
+		`imports.bad name: "bad name" is not an import name`,
+		`entry app:lib_a: method: unknown field for kind library.lua`,
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+	// Without the other problems, the cycle is reported.
+	_, err = load(t, map[string]string{
+		"_index.yaml": `version: "1.0"
+namespace: app
+entries:
+  - {name: lib_a, kind: library.lua, source: file://h.lua, imports: {b: lib_b}}
+  - {name: lib_b, kind: library.lua, source: file://h.lua, imports: {a: lib_a}}
+`,
+		"h.lua": "return {}",
+	})
+	if err == nil || !strings.Contains(err.Error(), "dependency cycle: app:lib_a -> app:lib_b -> app:lib_a") {
+		t.Errorf("no cycle reported: %v", err)
+	}
+}
+
+func TestEnvEntries(t *testing.T) {
+	t.Setenv("WSRELAY_TEST_SECRET", "s3cret")
+	app, err := load(t, map[string]string{"_index.yaml": `version: "1.0"
+namespace: app
+entries:
+  - {name: os, kind: env.storage.os}
+  - {name: chain, kind: env.storage.router, storages: [os, app.defaults:static]}
+  - {name: port, kind: env.variable, variable: PORT, storage: chain, default: "8080"}
+  - {name: key, kind: env.variable, storage: os, readonly: true}
+  - name: plugin
+    kind: registry.entry
+    meta: {type: plugin}
+    token: "${env:WSRELAY_TEST_SECRET}"
+    anything: {goes: [here]}
+`, "defaults/_index.yaml": `version: "1.0"
+namespace: app.defaults
+entries:
+  - {name: static, kind: env.storage.static, values: {PORT: "80"}}
+`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	port, _ := app.Entry("app:port")
+	if v := port.Spec.(*config.EnvVariable); v.Key != "PORT" || v.Storage != "app:chain" || *v.Default != "8080" {
+		t.Errorf("port %+v", v)
+	}
+	key, _ := app.Entry("app:key")
+	if v := key.Spec.(*config.EnvVariable); v.Key != "key" || !v.ReadOnly {
+		t.Errorf("a variable with no public name is kept under its entry name: %+v", v)
+	}
+	plugin, _ := app.Entry("app:plugin")
+	if plugin.Data["token"] != "${env:WSRELAY_TEST_SECRET}" || plugin.Data["anything"] == nil || plugin.Meta["type"] != "plugin" {
+		t.Errorf("registry entry data %v (the environment's values stay out of it)", plugin.Data)
+	}
+
+	_, err = load(t, map[string]string{"_index.yaml": `version: "1.0"
+namespace: app
+entries:
+  - {name: os, kind: env.storage.os, path: x}
+  - {name: chain, kind: env.storage.router}
+  - {name: a, kind: env.variable, variable: PORT, storage: os}
+  - {name: b, kind: env.variable, variable: PORT, storage: os}
+  - {name: c, kind: env.variable, variable: "bad-name", storage: os}
+  - {name: d, kind: env.variable, storage: port}
+  - {name: e, kind: env.storage.static, values: {"a b": x}}
+  - {name: f, kind: env.storage.file, file_path: /etc/x.env}
+`})
+	for _, want := range []string{
+		`entry app:os: path: unknown field for kind env.storage.os`,
+		`entry app:chain: storages: missing; list the storages to read, in order`,
+		`entry app:b: variable: PORT is also the variable of app:a (_index.yaml:6); a public name is unique`,
+		`entry app:c: variable: "bad-name" is not a variable name`,
+		`entry app:d: storage: refers to app:port, which is not defined (expected an entry of kind env.storage.os or env.storage.static or env.storage.memory or env.storage.router)`,
+		`entry app:e: values.a b: "a b" is not a variable name`,
+		`entry app:f: kind: unknown kind "env.storage.file"`,
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+}
+
+// The original runtime's lifecycle fields: depends_on orders start-up;
+// the timeouts are checked.
+func TestLifecycleDependsOn(t *testing.T) {
+	app, err := load(t, map[string]string{"_index.yaml": `version: "1.0"
+namespace: app
+entries:
+  - name: hub
+    kind: process.service
+    process: proc
+    host: processes
+    lifecycle:
+      auto_start: true
+      depends_on: [store]
+      start_timeout: 10s
+      stop_timeout: 10s
+      stable_threshold: 5s
+      restart: {max_attempts: 3}
+  - name: store
+    kind: process.service
+    process: proc
+    host: processes
+  - {name: processes, kind: process.host, lifecycle: {depends_on: []}}
+  - {name: proc, kind: process.lua, source: file://p.lua, method: main}
+  - {name: gw, kind: http.service, addr: ":0", lifecycle: {depends_on: [app:hub]}}
+`, "p.lua": "return {main = function() end}"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pos := map[string]int{}
+	for i, e := range app.Entries {
+		pos[e.ID] = i
+	}
+	if pos["app:store"] > pos["app:hub"] || pos["app:hub"] > pos["app:gw"] {
+		t.Errorf("order %v: depends_on must start what it names first", pos)
+	}
+	_, err = load(t, map[string]string{"_index.yaml": `version: "1.0"
+namespace: app
+entries:
+  - {name: a, kind: process.service, process: proc, host: h, lifecycle: {depends_on: [b], stop_timeout: soon}}
+  - {name: b, kind: process.service, process: proc, host: h, lifecycle: {depends_on: [a]}}
+  - {name: c, kind: process.service, process: proc, host: h, lifecycle: {depends_on: [proc, app:database]}}
+  - {name: h, kind: process.host}
+  - {name: proc, kind: process.lua, source: file://p.lua, method: main}
+`, "p.lua": "return {main = function() end}"})
+	for _, want := range []string{
+		`entry app:a: lifecycle.stop_timeout: bad duration "soon"`,
+		`entry app:c: lifecycle.depends_on: refers to app:proc, which is of kind process.lua, not http.service or process.host or process.service`,
+		`entry app:c: lifecycle.depends_on: refers to app:database, which is not defined`,
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+}
+
+// Security entries are refused with one line saying where to look.
+func TestSecurityRefused(t *testing.T) {
+	_, err := load(t, map[string]string{"_index.yaml": `version: "1.0"
+namespace: app
+entries:
+  - name: policy
+    kind: security.policy
+    policy: {actions: "*", effect: allow}
+`})
+	want := `_index.yaml:5: entry app:policy: kind: security.policy: wsrelay has no security module; docs/porting.md (Security) shows how to port it by hand`
+	if err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "known kinds") {
+		t.Errorf("error %v, want %q alone", err, want)
+	}
+	_, err = load(t, map[string]string{"_index.yaml": `version: "1.0"
+namespace: app
+entries:
+  - {name: h, kind: process.host}
+  - {name: p, kind: process.lua, source: file://p.lua, method: main}
+  - name: s
+    kind: process.service
+    process: p
+    host: h
+    lifecycle:
+      security: {actor: {id: x}}
+`, "p.lua": "return {main = function() end}"})
+	want = `_index.yaml:11: entry app:s: lifecycle.security: wsrelay has no security module; docs/porting.md (Security) shows how to port it by hand`
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("error %v, want %q", err, want)
+	}
+}
+
+// A component: a folder with an ns.definition; its requirements' values,
+// from the app's ns.dependency or their defaults, are written into their
+// targets before the entries are checked.
+func TestComponents(t *testing.T) {
+	files := map[string]string{
+		"_index.yaml": `version: "1.0"
+namespace: app
+entries:
+  - {name: gw, kind: http.service, addr: ":0"}
+  - {name: api, kind: http.router, meta: {server: gw}}
+  - {name: processes, kind: process.host}
+  - name: dep.relay
+    kind: ns.dependency
+    component: wippy/relay
+    version: "^0.1.0"
+    parameters:
+      - name: application_host
+        value: app:processes
+      - name: router
+        value: app:api
+`,
+		"vendor/wippy/relay/_index.yaml": `version: "1.0"
+namespace: wippy.relay
+entries:
+  - name: definition
+    kind: ns.definition
+    meta: {title: Relay}
+  - name: application_host
+    kind: ns.requirement
+    targets:
+      - {entry: hub.service, path: .host}
+  - name: router
+    kind: ns.requirement
+    targets:
+      - {entry: join, path: .meta.router}
+  - name: extra_middleware
+    kind: ns.requirement
+    default: cors
+    targets:
+      - {entry: wippy.relay:extra, path: ".middleware +="}
+  - {name: extra, kind: registry.entry, middleware: [a]}
+  - {name: hub, kind: process.lua, source: file://hub.lua, method: main}
+  - {name: hub.service, kind: process.service, process: hub}
+  - {name: join, kind: http.endpoint, method: GET, path: /join, func: join_fn}
+  - {name: join_fn, kind: function.lua, source: file://hub.lua, method: main}
+`,
+		"vendor/wippy/relay/hub.lua": "return {main = function() end}",
+	}
+	app, err := load(t, files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, _ := app.Entry("wippy.relay:hub.service")
+	if h := svc.Spec.(*config.ProcessService).Host; h != "app:processes" {
+		t.Errorf("host %q", h)
+	}
+	join, _ := app.Entry("wippy.relay:join")
+	if r := join.Spec.(*config.HTTPEndpoint).Router; r != "app:api" {
+		t.Errorf("router %q", r)
+	}
+	extra, _ := app.Entry("wippy.relay:extra")
+	if m := extra.Data["middleware"].([]any); len(m) != 2 || m[1] != "cors" {
+		t.Errorf("appended: %v", m)
+	}
+
+	// A missing required parameter is reported at the dependency.
+	files["_index.yaml"] = strings.Replace(files["_index.yaml"], "      - name: application_host\n        value: app:processes\n", "", 1)
+	_, err = load(t, files)
+	want := `_index.yaml:12: entry app:dep.relay: parameters: missing parameter application_host: the component's requirement wippy.relay:application_host (vendor/wippy/relay/_index.yaml:7) has no default`
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("error lacks %q:\n%v", want, err)
+	}
+	files["_index.yaml"] = strings.Replace(files["_index.yaml"], "component: wippy/relay", "component: wippy/nope", 1) + "      - {name: nope, value: x}\n"
+	_, err = load(t, files)
+	if err == nil || !strings.Contains(err.Error(), "entry app:dep.relay: component: no component wippy/nope in the app") {
+		t.Errorf("unknown component: %v", err)
+	}
+	// A component folder without an ns.definition (older components).
+	files["_index.yaml"] = strings.Replace(files["_index.yaml"], "component: wippy/nope", "component: wippy/relay", 1)
+	files["_index.yaml"] = strings.Replace(files["_index.yaml"], "      - {name: nope, value: x}\n", "      - {name: application_host, value: app:processes}\n", 1)
+	files["vendor/wippy/relay/_index.yaml"] = strings.Replace(files["vendor/wippy/relay/_index.yaml"], "  - name: definition\n    kind: ns.definition\n    meta: {title: Relay}\n", "", 1)
+	if _, err := load(t, files); err != nil {
+		t.Errorf("a component without ns.definition: %v", err)
+	}
+}

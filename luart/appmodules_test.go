@@ -1,0 +1,122 @@
+package luart_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/wsrelay/wsrelay/luart"
+	"github.com/wsrelay/wsrelay/value"
+)
+
+// fakeEnv is a map of variables; "ro" cannot be written.
+type fakeEnv map[string]string
+
+func (f fakeEnv) Get(name string) (string, error) {
+	if v, ok := f[name]; ok {
+		return v, nil
+	}
+	return "", fmt.Errorf("%w %q", luart.ErrNoVariable, name)
+}
+
+func (f fakeEnv) Set(name, v string) error {
+	if name == "ro" {
+		return luart.ErrReadOnly
+	}
+	f[name] = v
+	return nil
+}
+
+func (f fakeEnv) All() map[string]string { return f }
+
+type fakeRegistry []luart.RegistryEntry
+
+func (r fakeRegistry) Entries() []luart.RegistryEntry { return r }
+func (r fakeRegistry) Entry(id string) (luart.RegistryEntry, bool) {
+	for _, e := range r {
+		if e.ID == id {
+			return e, true
+		}
+	}
+	return luart.RegistryEntry{}, false
+}
+
+func runCasesWith(t *testing.T, opts *luart.Options, cases []luaCase, modules ...string) {
+	t.Helper()
+	e := newEnv(t, opts)
+	pr := e.probe()
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			code := "local function main(probe_pid)\n" + tc.body + "\nend\nreturn { main = main }\n"
+			r := e.runWith(pr, code, modules...)
+			if tc.errText != "" {
+				if r.Err == nil || !strings.Contains(r.Err.Error(), tc.errText) {
+					t.Fatalf("error = %v, want one containing %q", r.Err, tc.errText)
+				}
+				return
+			}
+			got := ok(t, r)
+			if want := value.MustOf(tc.want); !value.Equal(got, want) {
+				t.Fatalf("returned %v, want %v", got, want)
+			}
+		})
+	}
+}
+
+func TestEnvModule(t *testing.T) {
+	opts := &luart.Options{Env: fakeEnv{"PORT": "8080", "ro": "x"}}
+	runCasesWith(t, opts, []luaCase{
+		{name: "get", body: `local env = require("env"); return env.get("PORT")`, want: "8080"},
+		{name: "get unknown", body: `local env = require("env"); local v, err = env.get("NOPE"); return {v == nil, err}`,
+			want: []any{true, `env.get: no such variable "NOPE"`}},
+		{name: "get empty", body: `local v, err = require("env").get(""); return err`, want: "env.get: the name is empty"},
+		{name: "set and get", body: `local env = require("env"); local ok = env.set("PORT", "9090"); return {ok, env.get("PORT")}`, want: []any{true, "9090"}},
+		{name: "set read-only", body: `local ok, err = require("env").set("ro", "y"); return {ok == nil, err}`, want: []any{true, "env.set: variable is read-only"}},
+		{name: "get_all", body: `local all = require("env").get_all(); return all.ro`, want: "x"},
+		{name: "get needs a string", body: `require("env").get({})`, errText: "env.get: argument #1 (name) must be a string"},
+	}, "env")
+	// With no variables declared at all, get says how to declare one.
+	runCases(t, []luaCase{
+		{name: "no env", body: `local v, err = require("env").get("PORT"); return err`,
+			want: "env.get: no variable PORT is declared (declare it as an env.variable entry)"},
+	}, "env")
+}
+
+func TestRegistryModule(t *testing.T) {
+	reg := fakeRegistry{
+		{ID: "app.plugins:echo", Kind: "registry.entry", Meta: value.MustOf(map[string]any{"type": "relay.plugin", "order": 2}), Data: value.MustOf(map[string]any{"prefix": "echo."})},
+		{ID: "app.plugins:chat", Kind: "registry.entry", Meta: value.MustOf(map[string]any{"type": "relay.plugin", "order": 1})},
+		{ID: "app:handler", Kind: "function.lua", Meta: value.MustOf(map[string]any{"type": "handler"})},
+	}
+	runCasesWith(t, &luart.Options{Registry: reg}, []luaCase{
+		{name: "get", body: `local e = require("registry").get("app.plugins:echo")
+			return {e.id, e.kind, e.meta.type, e.data.prefix}`, want: []any{"app.plugins:echo", "registry.entry", "relay.plugin", "echo."}},
+		{name: "get missing", body: `local e, err = require("registry").get("app:nope"); return {e == nil, err}`, want: []any{true, "registry.get: no entry app:nope"}},
+		{name: "find by kind", body: `local r = require("registry").find({[".kind"] = "registry.entry"}); return #r`, want: 2},
+		{name: "find by meta.type", body: `local r = require("registry").find({["meta.type"] = "relay.plugin", [".ns"] = "app.plugins"}); return #r`, want: 2},
+		{name: "find by meta table and number", body: `local r = require("registry").find({meta = {type = "relay.plugin", order = 1}}); return r[1].id`, want: "app.plugins:chat"},
+		{name: "find by bare meta key", body: `local r = require("registry").find({type = "handler"}); return {#r, r[1].data ~= nil}`, want: []any{1, true}},
+		{name: "find none", body: `return #require("registry").find({[".kind"] = "nope"})`, want: 0},
+		{name: "find bad filter", body: `require("registry").find({[1] = "x"})`, errText: "registry.find: argument #1 (filter) a filter's keys are strings"},
+		{name: "parse_id", body: `local id = require("registry").parse_id("app.lib:assert"); return {id.ns, id.name}`, want: []any{"app.lib", "assert"}},
+		{name: "entries are copies", body: `local r = require("registry"); r.get("app:handler").meta.type = "x"; return r.get("app:handler").meta.type`, want: "handler"},
+	}, "registry")
+}
+
+func TestUUIDModule(t *testing.T) {
+	runCases(t, []luaCase{
+		{name: "v4", body: `local uuid = require("uuid"); local a, b = uuid.v4(), uuid.v4()
+			return {#a, a ~= b, uuid.version(a), uuid.validate(a), a:sub(15, 15), ("89ab"):find(a:sub(20, 20), 1, true) ~= nil}`,
+			want: []any{36, true, 4, true, "4", true}},
+		{name: "v7 sorts by time", body: `local uuid = require("uuid"); local a = uuid.v7(); require("time").sleep("2ms"); local b = uuid.v7()
+			return {uuid.version(a), a < b}`, want: []any{7, true}},
+		{name: "v5 is RFC 4122's", body: `return require("uuid").v5("6ba7b810-9dad-11d1-80b4-00c04fd430c8", "www.example.com")`,
+			want: "2ed6657d-e927-568b-95e1-2665a8aea6a2"},
+		{name: "v3 is RFC 4122's", body: `return require("uuid").v3("6ba7b810-9dad-11d1-80b4-00c04fd430c8", "www.example.com")`,
+			want: "5df41881-3aed-3515-88a7-2f4a814cf09e"},
+		{name: "bad namespace", body: `local id, err = require("uuid").v5("nope", "x"); return {id == nil, err}`,
+			want: []any{true, `uuid.v5: namespace: "nope" is not a UUID (8-4-4-4-12 hex digits)`}},
+		{name: "validate", body: `local u = require("uuid"); return {u.validate("x"), u.validate(3), u.validate("6ba7b810-9dad-11d1-80b4-00c04fd430cZ")}`,
+			want: []any{false, false, false}},
+	}, "uuid", "time")
+}
