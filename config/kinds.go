@@ -38,6 +38,7 @@ func StandardKinds() []Kind {
 		{KindProcessLua, func() Spec { return &ProcessLua{} }},
 		{KindProcessHost, func() Spec { return &ProcessHost{} }},
 		{KindProcessService, func() Spec { return &ProcessService{} }},
+		{KindPGScope, func() Spec { return &PGScope{} }},
 	}
 }
 
