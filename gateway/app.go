@@ -17,6 +17,7 @@ import (
 	"github.com/wsrelay/wsrelay/internal/origin"
 	"github.com/wsrelay/wsrelay/internal/ratelog"
 	"github.com/wsrelay/wsrelay/luart"
+	"github.com/wsrelay/wsrelay/pg"
 	"github.com/wsrelay/wsrelay/process"
 	"github.com/wsrelay/wsrelay/wsrelay"
 )
@@ -50,6 +51,7 @@ type App struct {
 	cnames  process.NameLookup // cluster-wide names; nil on one node
 	lua     *luart.Runtime
 	metrics *metrics
+	groups  *pg.Service // the pg.scope entries; nil when there are none
 
 	servers  []*server
 	services []*service
@@ -80,15 +82,22 @@ func Build(cfg *config.App, opts Options) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	lo := luart.Options{Node: node, Logger: opts.Logger, LogLines: opts.LuaLogLines}
+	groups, err := newGroups(cfg, node, opts)
+	if err != nil {
+		return nil, err
+	}
+	lo := luart.Options{Node: node, Logger: opts.Logger, LogLines: opts.LuaLogLines, Groups: groups}
 	if cn, ok := opts.ClusterNames.(luart.ClusterNames); ok {
 		lo.ClusterNames = cn
 	}
 	rt, err := luart.New(lo)
 	if err != nil {
+		if groups != nil {
+			groups.Close()
+		}
 		return nil, err
 	}
-	a := &App{cfg: cfg, log: opts.Logger, node: node, cnames: opts.ClusterNames, lua: rt, metrics: newMetrics(node)}
+	a := &App{cfg: cfg, log: opts.Logger, node: node, cnames: opts.ClusterNames, lua: rt, metrics: newMetrics(node), groups: groups}
 	b := &builder{app: a, middleware: map[string]*Middleware{}}
 	for _, m := range opts.Middleware {
 		b.middleware[m.Name] = m
@@ -99,6 +108,9 @@ func Build(cfg *config.App, opts Options) (*App, error) {
 	b.buildHTTP()
 	if err := b.probs.Err(); err != nil {
 		a.closeHandlers()
+		if groups != nil {
+			groups.Close()
+		}
 		return nil, err
 	}
 	return a, nil
@@ -194,6 +206,9 @@ func (a *App) stopLocked(ctx context.Context) error {
 	}
 	wg.Wait()
 	a.onShutdown = nil
+	if a.groups != nil {
+		a.groups.Close()
+	}
 	if err := a.node.Shutdown(ctx); err != nil {
 		errs = append(errs, err)
 	}

@@ -63,6 +63,7 @@ func newLibs() *libs {
 			"time":   b.readOnly("time", b.timeLib()),
 			"http":   b.readOnly("http", b.httpLib()),
 			"logger": b.readOnly("logger", b.funcs(loggerFuncs)),
+			"pg":     b.readOnly("pg", b.pgLib()),
 		},
 		metas:  map[string]*lua.LTable{},
 		shared: map[lua.LValue]struct{}{},
@@ -158,6 +159,8 @@ var userdataMethods = map[string]map[string]lua.LGFunction{
 	requestType:  requestMethods,
 	responseType: responseMethods,
 	timerType:    timerMethods,
+	pgType:       pgMethods,
+	pgSubType:    pgSubMethods,
 }
 
 // newUserData returns a userdata of a shared type holding v.

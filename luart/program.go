@@ -33,7 +33,7 @@ func (k Kind) String() string {
 
 // Modules that an entry can list and require. The process and channel
 // globals are always there and are not listed.
-var knownModules = []string{"http", "json", "logger", "time"}
+var knownModules = []string{"http", "json", "logger", "pg", "time"}
 
 // Source describes one Lua entry to compile.
 type Source struct {
@@ -47,7 +47,7 @@ type Source struct {
 	// returns, or else a global function. Required.
 	Method string
 	// Modules lists what require may load: any of "http" (function.lua
-	// only), "json", "logger", "time".
+	// only), "json", "logger", "pg", "time".
 	Modules []string
 	// Kind is KindProcess or KindFunction.
 	Kind Kind

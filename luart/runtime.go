@@ -13,6 +13,7 @@ import (
 	lua "github.com/yuin/gopher-lua"
 
 	"github.com/wsrelay/wsrelay/internal/ratelog"
+	"github.com/wsrelay/wsrelay/pg"
 	"github.com/wsrelay/wsrelay/pid"
 	"github.com/wsrelay/wsrelay/process"
 	"github.com/wsrelay/wsrelay/value"
@@ -43,6 +44,9 @@ type Options struct {
 	// one). Default nil: the node is alone, and CONSISTENT names are the
 	// node's own, like LOCAL ones.
 	ClusterNames ClusterNames
+	// Groups holds the pg.scope entries that Lua's pg.open opens
+	// (mod_pg.go). Default nil: pg.open finds no scope.
+	Groups *pg.Service
 	// Logger receives print output, handler errors with their tracebacks,
 	// and runtime warnings. Default: discarded.
 	Logger *slog.Logger

@@ -34,6 +34,8 @@ type state struct {
 	cpuHeld   bool        // the state holds one of the Runtime's CPU slots
 	cpuChecks int         // context checks since it took it
 	timers    timerSet
+	pgSubs    map[*pgSub]struct{} // the process's pg subscriptions, closed with it (mod_pg.go)
+	pgPrune   int                 // the size of pgSubs at which ended ones are forgotten
 }
 
 // stateKey is the registry field holding a state's *state.
@@ -122,6 +124,9 @@ func (s *state) interrupted(L *lua.LState, op string) {
 func (s *state) close() {
 	s.releaseCPU()
 	s.timers.stopAll()
+	for ps := range s.pgSubs {
+		ps.sub.Close()
+	}
 	s.L.Close()
 }
 

@@ -138,3 +138,20 @@ func (sub *Subscription) Close() {
 
 // Group returns the group monitored; "" for Events.
 func (sub *Subscription) Group() string { return sub.group }
+
+// End ends the subscription but keeps the events it holds for Next.
+// Ending again, or closing, does nothing more.
+func (sub *Subscription) End() {
+	sub.sc.mu.Lock()
+	sub.sc.unsubscribeLocked(sub)
+	sub.sc.mu.Unlock()
+	sub.end()
+}
+
+// Ended reports whether the subscription takes no more events (closed,
+// ended or overflowed).
+func (sub *Subscription) Ended() bool {
+	sub.mu.Lock()
+	defer sub.mu.Unlock()
+	return sub.ended
+}
