@@ -579,3 +579,11 @@ func (sc *Scope) remoteSync(node string, st map[string]members) {
 func (sc *Scope) nodeDown(node string) {
 	sc.remoteSync(node, nil)
 }
+
+// Subscriptions returns how many subscriptions of the scope are open on
+// this node.
+func (sc *Scope) Subscriptions() int {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	return sc.nsubs
+}
