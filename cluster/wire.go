@@ -54,7 +54,7 @@ import (
 // validates PIDs and topics, and returns an error instead of panicking.
 
 const (
-	wireVersion = 4         // 2: a monitor carries a notice; 3: receipts (a message's number, taken); 4: parts of big batches
+	wireVersion = 5         // 2: a monitor carries a notice; 3: receipts (a message's number, taken); 4: parts of big batches; 5: group signals
 	headerFixed = 1 + 8 + 8 // version, from inc, to inc
 	maxErrDepth = 16
 )
