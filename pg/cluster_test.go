@@ -214,4 +214,13 @@ func TestBroadcastOrderUnderLoad(t *testing.T) {
 			}
 		}
 	}
+	// From no process (a function.lua handler): everywhere too.
+	if err := nodes[1].scope.Broadcast(pid.PID{}, "room", "anon", value.Nil()); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range probes {
+		if m := p.Next("anon"); !m.From.IsZero() {
+			t.Fatalf("%v got it from %v", p.PID, m.From)
+		}
+	}
 }

@@ -21,8 +21,8 @@ import (
 //	sync, ask:   uvarint count of groups, each: group, uvarint count of
 //	             members (at least 1), each: host, id, uvarint joins
 //	             (1 to maxJoins); ask also asks for the receiver's sync
-//	cast:        group, sender PID (node, host, id), topic, value
-//	             (value.AppendBinary)
+//	cast:        group, sender (0: none, or 1 and the PID: node, host,
+//	             id), topic, value (value.AppendBinary)
 //
 // Every byte is hostile until checked: each length and count is checked
 // against the bytes left before anything is allocated for it, names
@@ -103,9 +103,14 @@ func encodeSync(o op, scope string, local map[string]members) string {
 func encodeCast(scope string, c cast) string {
 	b := appendHead(nil, opCast, scope)
 	b = appendStr(b, c.group)
-	b = appendStr(b, c.from.Node)
-	b = appendStr(b, c.from.Host)
-	b = binary.AppendUvarint(b, c.from.ID)
+	if c.from.IsZero() {
+		b = append(b, 0) // from no process (a function.lua handler, Go code)
+	} else {
+		b = append(b, 1)
+		b = appendStr(b, c.from.Node)
+		b = appendStr(b, c.from.Host)
+		b = binary.AppendUvarint(b, c.from.ID)
+	}
 	b = appendStr(b, c.topic)
 	b = value.AppendBinary(b, c.payload)
 	return string(b)
@@ -247,9 +252,15 @@ func decode(data, from string) (wmsg, error) {
 		m.state = r.state(from)
 	case opCast:
 		m.cast.group = r.name("group", MaxName)
-		m.cast.from = pid.PID{Node: r.name("sender node", maxHost), Host: r.name("sender host", maxHost), ID: r.uvarint("sender id")}
-		if r.err == nil && (pid.ValidNodeName(m.cast.from.Node) != nil || pid.ValidHostName(m.cast.from.Host) != nil || m.cast.from.ID == 0) {
-			r.fail("sender is not a valid PID")
+		switch r.byte1("sender flag") {
+		case 0:
+		case 1:
+			m.cast.from = pid.PID{Node: r.name("sender node", maxHost), Host: r.name("sender host", maxHost), ID: r.uvarint("sender id")}
+			if r.err == nil && (pid.ValidNodeName(m.cast.from.Node) != nil || pid.ValidHostName(m.cast.from.Host) != nil || m.cast.from.ID == 0) {
+				r.fail("sender is not a valid PID")
+			}
+		default:
+			r.fail("bad sender flag")
 		}
 		m.cast.topic = r.name("topic", maxTopic)
 		if r.err == nil {

@@ -17,6 +17,7 @@ func wireSamples() []string {
 		encodeSync(opSync, "app:pg", map[string]members{"room": {wm: 2}, "all": {wm: 1}}),
 		encodeSync(opAsk, "app:pg", nil),
 		encodeCast("app:pg", cast{group: "room", topic: "news", from: pid.PID{Node: "a", Host: "h", ID: 9}, payload: value.MustOf(map[string]any{"x": []any{1, "y"}})}),
+		encodeCast("app:pg", cast{group: "room", topic: "news", payload: value.Nil()}),
 	}
 }
 
@@ -34,6 +35,10 @@ func TestWireRoundTrip(t *testing.T) {
 	m, err = decode(s[4], "b")
 	if err != nil || m.cast.topic != "news" || m.cast.from.Node != "a" || m.cast.payload.Kind() != value.KindMap {
 		t.Fatalf("cast: %+v %v", m, err)
+	}
+	m, err = decode(s[5], "b")
+	if err != nil || !m.cast.from.IsZero() {
+		t.Fatalf("cast from nobody: %+v %v", m, err)
 	}
 	for _, bad := range []string{"", "\x01", "\x02\x01\x06app:pg", s[0][:len(s[0])-1], s[0] + "x",
 		encodeDelta(opJoin, "app:pg", pid.PID{Host: "h", ID: 0}, []string{"g"}),
