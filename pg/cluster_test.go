@@ -7,11 +7,13 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/wsrelay/wsrelay/internal/clustertest"
 	"github.com/wsrelay/wsrelay/internal/natstest"
 	"github.com/wsrelay/wsrelay/internal/poll"
 	"github.com/wsrelay/wsrelay/internal/proctest"
 	"github.com/wsrelay/wsrelay/pg"
 	"github.com/wsrelay/wsrelay/pid"
+	"github.com/wsrelay/wsrelay/process"
 	"github.com/wsrelay/wsrelay/value"
 )
 
@@ -223,4 +225,36 @@ func TestBroadcastOrderUnderLoad(t *testing.T) {
 			t.Fatalf("%v got it from %v", p.PID, m.From)
 		}
 	}
+}
+
+// TestServiceAddedAfterPeersUp: a Service made once the node already
+// sees the others still exchanges whole states with them.
+func TestServiceAddedAfterPeersUp(t *testing.T) {
+	t.Parallel()
+	s := natstest.Start(t, false)
+	a := joinCluster(t, s, "a")
+	pa := proctest.Spawn(t, a.node, host, nil)
+	if err := a.scope.Join(pa.PID, "g"); err != nil {
+		t.Fatal(err)
+	}
+	// b: its node and transport first, its groups once it sees a.
+	m := clustertest.Join(t, s.ClientURL(), "b", nil)
+	b := &testNode{name: "b", node: nil, tr: m.Transport, nc: m.Conn}
+	node, err := process.NewNode(&process.Options{Name: "b", Transport: m.Transport})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := node.AddHost(host, nil); err != nil {
+		t.Fatal(err)
+	}
+	b.node = node
+	m.Start(t, node, false)
+	poll.Until(t, timeout, "b sees a", func() bool { return m.Transport.IsUp("a") })
+	b.withService(t, pg.ScopeOptions{})
+	t.Cleanup(func() { b.stop(t) })
+	pb := proctest.Spawn(t, node, host, nil)
+	if err := b.scope.Join(pb.PID, "g"); err != nil {
+		t.Fatal(err)
+	}
+	waitMembers(t, "g", []pid.PID{pa.PID, pb.PID}, a, b)
 }

@@ -63,9 +63,6 @@ func New(opts Options) (*Service, error) {
 	if s.car != nil {
 		s.wg.Add(1)
 		go s.resyncLoop()
-		for _, n := range s.car.Peers() { // up before the transport knew of us
-			s.PeerChanged(n)
-		}
 	}
 	return s, nil
 }
@@ -87,6 +84,9 @@ func (s *Service) AddScope(name string, opts ScopeOptions) (*Scope, error) {
 	sc := newScope(s, name, o)
 	s.scopes[name] = sc
 	if s.car != nil {
+		// Nodes up before the scope was added (before the transport knew
+		// of this Service, even) exchange whole states with it at the
+		// resync loop's next round, by when SetGroups has been called.
 		for _, n := range s.car.Peers() {
 			s.owe(n)
 		}
@@ -223,7 +223,8 @@ func (s *Service) owe(node string) {
 // the nodes a send failed to (a full queue toward them).
 const resyncEvery = 100 * time.Millisecond
 
-// resyncLoop sends each owed node every scope's state, until it goes.
+// resyncLoop sends each owed node every scope's state and asks for its
+// own (a send that failed may have been an answer), until it goes.
 func (s *Service) resyncLoop() {
 	defer s.wg.Done()
 	t := time.NewTicker(resyncEvery)
@@ -244,7 +245,7 @@ func (s *Service) resyncLoop() {
 		s.owedMu.Unlock()
 		for _, n := range nodes {
 			s.stats.resyncs.Add(1)
-			s.eachScope(func(sc *Scope) { sc.sendSync(n, opSync) })
+			s.eachScope(func(sc *Scope) { sc.sendSync(n, opAsk) })
 		}
 		// A send that failed again owes the node again; wait for the tick.
 		select {
