@@ -561,8 +561,10 @@ func (sc *Scope) remoteSync(node string, st map[string]members) {
 				came = expand(came, members{p: d})
 			}
 		}
-		sc.count[g] += len(came)
-		sc.emit(Joined, g, came)
+		if len(came) > 0 {
+			sc.count[g] += len(came)
+			sc.emit(Joined, g, came)
+		}
 	}
 	if len(st) == 0 {
 		delete(sc.remote, node)
