@@ -9,6 +9,7 @@ import (
 
 	"github.com/wsrelay/wsrelay/internal/clustertest"
 	"github.com/wsrelay/wsrelay/internal/natstest"
+	"github.com/wsrelay/wsrelay/internal/netcut"
 	"github.com/wsrelay/wsrelay/internal/poll"
 	"github.com/wsrelay/wsrelay/internal/proctest"
 	"github.com/wsrelay/wsrelay/pg"
@@ -257,4 +258,49 @@ func TestServiceAddedAfterPeersUp(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitMembers(t, "g", []pid.PID{pa.PID, pb.PID}, a, b)
+}
+
+// TestClusterCutHeals: a node cut off from NATS is lost for the other and
+// the other for it (its members leave on both sides); once the network
+// heals, each gets the other's whole state again, and its members join.
+func TestClusterCutHeals(t *testing.T) {
+	t.Parallel()
+	s := natstest.Start(t, false)
+	px := netcut.Start(t, s.Addr().String())
+	a := joinCluster(t, s, "a")
+	b := joinClusterAt(t, "nats://"+px.Addr(), "b")
+	waitPeers(t, a, b)
+	pa := proctest.Spawn(t, a.node, host, nil)
+	pb := proctest.Spawn(t, b.node, host, nil)
+	if err := a.scope.Join(pa.PID, "g"); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.scope.Join(pb.PID, "g"); err != nil {
+		t.Fatal(err)
+	}
+	both := []pid.PID{pa.PID, pb.PID}
+	waitMembers(t, "g", both, a, b)
+	subA, _, err := a.scope.Monitor("g")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer subA.Close()
+
+	px.SetCut(true)
+	if e := nextEvent(t, subA); e.Kind != pg.Left || !slices.Equal(e.PIDs, []pid.PID{pb.PID}) {
+		t.Fatalf("%s %v, want member.left of b's member", e.Kind, e.PIDs)
+	}
+	waitMembers(t, "g", []pid.PID{pb.PID}, b) // b lost a too
+	// A change while cut reaches the other side once healed.
+	if err := b.scope.Join(pb.PID, "g2"); err != nil {
+		t.Fatal(err)
+	}
+	px.SetCut(false)
+	waitPeers(t, a, b)
+	if e := nextEvent(t, subA); e.Kind != pg.Joined || !slices.Equal(e.PIDs, []pid.PID{pb.PID}) {
+		t.Fatalf("%s %v, want member.joined of b's member", e.Kind, e.PIDs)
+	}
+	waitMembers(t, "g", both, a, b)
+	waitMembers(t, "g2", []pid.PID{pb.PID}, a, b)
+	noEvent(t, subA)
 }

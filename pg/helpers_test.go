@@ -99,7 +99,13 @@ func (tn *testNode) stop(t testing.TB) {
 // joinCluster starts a node named name on the NATS server s.
 func joinCluster(t testing.TB, s *server.Server, name string) *testNode {
 	t.Helper()
-	m := clustertest.Join(t, s.ClientURL(), name, nil)
+	return joinClusterAt(t, s.ClientURL(), name)
+}
+
+// joinClusterAt is joinCluster through the NATS at url (a proxy, say).
+func joinClusterAt(t testing.TB, url, name string) *testNode {
+	t.Helper()
+	m := clustertest.Join(t, url, name, nil)
 	tn := newNode(t, name, m.Transport, pg.ScopeOptions{})
 	tn.nc = m.Conn
 	m.Start(t, tn.node, false)
