@@ -36,7 +36,7 @@ func (c counter) Terminate(*process.Process, process.Result)        {}
 // BenchmarkFanout broadcasts to a group of 18,000 members spread over 1,
 // 2 or 3 nodes, with pg (one message per node) and with a loop sending to
 // each member, and reports the time until the last member has the
-// message (p50, p99) and the NATS messages per broadcast.
+// message (p50, p99) and the NATS messages and bytes per broadcast.
 func BenchmarkFanout(b *testing.B) {
 	const members = 18_000
 	for _, n := range []int{1, 2, 3} {
@@ -75,8 +75,8 @@ func fanout(b *testing.B, n, members int, usePG bool) {
 		b.Fatal(err)
 	}
 	defer watch.Close()
-	var msgs atomic.Int64
-	sub, err := watch.Subscribe("wsrelay.node.*", func(*nats.Msg) { msgs.Add(1) })
+	var msgs, bytes atomic.Int64
+	sub, err := watch.Subscribe("wsrelay.node.*", func(m *nats.Msg) { msgs.Add(1); bytes.Add(int64(len(m.Data))) })
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -118,5 +118,6 @@ func fanout(b *testing.B, n, members int, usePG bool) {
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
 	b.ReportMetric(float64(msgs.Load())/float64(len(lat)), "nats-msgs/op")
+	b.ReportMetric(float64(bytes.Load())/float64(len(lat)), "nats-bytes/op")
 	b.ReportMetric(float64(dropped)/float64(len(lat)), "dropped/op")
 }
