@@ -291,3 +291,32 @@ func TestScopeOptionsCheck(t *testing.T) {
 		t.Fatal("negative accepted")
 	}
 }
+
+// A change of many members comes as events of at most MaxEventPIDs PIDs.
+func TestBigChangeInPieces(t *testing.T) {
+	t.Parallel()
+	n := single(t, pg.ScopeOptions{MonitorBufferBytes: 8 << 20})
+	p := proctest.Spawn(t, n.node, host, nil)
+	groups := make([]string, pg.MaxEventPIDs+10)
+	for i := range groups {
+		groups[i] = "g"
+	}
+	if err := n.scope.Join(p.PID, groups...); err != nil {
+		t.Fatal(err)
+	}
+	sub, members, err := n.scope.Monitor("g")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	if len(members) != len(groups) {
+		t.Fatalf("%d members", len(members))
+	}
+	p.Exit(nil) // one leave of every join: more PIDs than one event holds
+	if e := nextEvent(t, sub); e.Kind != pg.Left || len(e.PIDs) != pg.MaxEventPIDs {
+		t.Fatalf("%s with %d PIDs, want %d", e.Kind, len(e.PIDs), pg.MaxEventPIDs)
+	}
+	if e := nextEvent(t, sub); e.Kind != pg.Left || len(e.PIDs) != 10 {
+		t.Fatalf("%s with %d PIDs, want the other 10", e.Kind, len(e.PIDs))
+	}
+}

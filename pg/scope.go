@@ -435,14 +435,26 @@ func (sc *Scope) unsubscribeLocked(sub *Subscription) bool {
 	return true
 }
 
-// emit gives the subscribers of group an event; sc.mu is held. A
-// subscriber whose buffer is full is removed (it gets Overflow).
+// MaxEventPIDs bounds the PIDs of one event: a change of more (a node's
+// whole state, a node lost) comes as several events.
+const MaxEventPIDs = 1024
+
+// emit gives the subscribers of group an event, in pieces of at most
+// MaxEventPIDs PIDs; sc.mu is held. A subscriber whose buffer is full is
+// removed (it gets Overflow).
 func (sc *Scope) emit(k EventKind, group string, pids []pid.PID) {
 	if len(pids) == 0 || sc.nsubs == 0 {
 		return
 	}
-	e := Event{Kind: k, Group: group, PIDs: pids}
-	for sub := range sc.subs[group] {
+	for len(pids) > MaxEventPIDs {
+		sc.emitOne(Event{Kind: k, Group: group, PIDs: pids[:MaxEventPIDs:MaxEventPIDs]})
+		pids = pids[MaxEventPIDs:]
+	}
+	sc.emitOne(Event{Kind: k, Group: group, PIDs: pids})
+}
+
+func (sc *Scope) emitOne(e Event) {
+	for sub := range sc.subs[e.Group] {
 		if !sub.push(e) {
 			sc.unsubscribeLocked(sub)
 		}
