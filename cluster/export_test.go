@@ -2,7 +2,9 @@ package cluster
 
 import (
 	"encoding/binary"
+	"time"
 
+	"github.com/wsrelay/wsrelay/pid"
 	"github.com/wsrelay/wsrelay/process"
 )
 
@@ -55,4 +57,14 @@ func (nm *Names) HangBucket() {
 	nm.mu.Lock()
 	nm.kv = &hungKV{KeyValue: nm.kv}
 	nm.mu.Unlock()
+}
+
+// CarryOver puts name in nm's table as a rebuild leaves a name of p the
+// new bucket lacks: carried over (for an hour at most, if p is another
+// node's), until p's node registers it again or tells it released.
+func (nm *Names) CarryOver(name string, p pid.PID) {
+	nm.mu.Lock()
+	defer nm.mu.Unlock()
+	nm.table[name] = nameEntry{pid: p, carried: true, gen: nm.gen, until: time.Now().Add(time.Hour)}
+	nm.wakeLocked(name)
 }

@@ -41,12 +41,14 @@ import (
 // carried over (still resolves) while its holder registers it again: a
 // name of one of this node's live processes is registered again at once,
 // a compare-and-set create like any registration, so the first write
-// wins; a name of another node's process is kept until that node has
-// registered it (its own guard does, within a check or two) or for
-// carryFor at most. Carrying them over keeps a name held by a live
-// process from looking free for the moment the bucket is empty, so a
-// cluster service's standby nodes do not start a second instance while
-// its node registers the first one's claim again.
+// wins; a name of another node's process is kept while that node is up,
+// until it registers the name again (its own guard does, within a check
+// or two of its own rebuild) or tells that its holder ended (a
+// registration deleted at once: see tombstone), or for carryFor at most.
+// Carrying them over keeps a name held by a live process from looking
+// free for the moment the bucket is empty, so a cluster service's standby
+// nodes do not start a second instance while its node, however loaded,
+// registers the first one's claim again.
 //
 // A process of this node that finds its name taken in the new bucket by
 // another process loses it: the table holds the winner, the node's own
@@ -54,10 +56,13 @@ import (
 // CONSISTENT registration holds it there too), and the log says so.
 
 // carryFor bounds how long a name of another node's process is carried
-// over a rebuild without that node registering it again: it checks the
-// bucket every half HeartbeatTimeout, so two timeouts leave it three
-// checks, slow JetStream answers included.
-func (nm *Names) carryFor() time.Duration { return 2 * nm.t.opts.HeartbeatTimeout }
+// over a rebuild while that node stays up without registering it again
+// or telling that its holder ended: a safety net for a node that cannot
+// reach the bucket although its heartbeats arrive. That node checks the
+// bucket every half HeartbeatTimeout, so twenty timeouts leave it forty
+// checks, each bounded by requestTimeout: a node loaded enough to miss
+// them all would miss its heartbeats too, and be seen down.
+func (nm *Names) carryFor() time.Duration { return 20 * nm.t.opts.HeartbeatTimeout }
 
 // requestTimeout bounds one JetStream request of the guard.
 const requestTimeout = 5 * time.Second
@@ -367,6 +372,7 @@ func (nm *Names) reconcile(ctx context.Context) {
 		}
 		if !nm.t.node.Alive(c.p) {
 			nm.dropCarried(c.name, c.p)
+			nm.tombstone(ctx, kv, c.name, c.p)
 			continue
 		}
 		sem <- struct{}{}

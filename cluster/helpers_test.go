@@ -23,7 +23,7 @@ func TestMain(m *testing.M) { leakcheck.Main(m) }
 
 const (
 	host    = "app:processes"
-	timeout = 10 * time.Second
+	timeout = 30 * time.Second
 )
 
 // startNATS runs a NATS server in the test process on a random loopback

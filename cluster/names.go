@@ -152,6 +152,21 @@ func (nm *Names) bucketConfig() jetstream.KeyValueConfig {
 	return jetstream.KeyValueConfig{Bucket: nm.t.opts.Cluster + "_names", History: 1, Replicas: nm.t.opts.NamesReplicas}
 }
 
+// releaseLater releases name if p holds it in the bucket, away from the
+// caller's goroutine; Close ends it.
+func (nm *Names) releaseLater(name string, p pid.PID) {
+	nm.mu.RLock()
+	defer nm.mu.RUnlock()
+	if !nm.started {
+		return
+	}
+	nm.wg.Add(1)
+	go func() {
+		defer nm.wg.Done()
+		nm.release(name, p)
+	}()
+}
+
 // peerDown releases a lost node's names, away from the caller's goroutine
 // (the transport's), since it talks to JetStream. It does so only when
 // this node's own NATS connection has been steady for a whole
@@ -372,8 +387,10 @@ func (nm *Names) register(ctx context.Context, name string, p pid.PID) error {
 	}
 	if err != nil {
 		// The create may have happened before the error (a context ended
-		// while the answer was on its way): nobody would release it.
-		nm.releaseIfHeld(name, p)
+		// while the answer was on its way): nobody would release it. Away
+		// from the caller, whose context may have ended for a shutdown:
+		// the release has the names' own bound.
+		nm.releaseLater(name, p)
 		return opErr(fmt.Errorf("cluster names: %w", err))
 	}
 	nm.mu.Lock()

@@ -358,3 +358,34 @@ func TestClusterNameSurvivesHoldersCut(t *testing.T) {
 		t.Fatalf("a registered the name of b's live process for itself: %v", err)
 	}
 }
+
+// TestClusterNameCarriedHolderEnds: after the bucket was lost, the other
+// nodes carry a name of a live process over while its node registers it
+// again. If the process ends first, its node tells them: the name is
+// released on every node at once, not when the carried copy would run
+// out (an hour here).
+func TestClusterNameCarriedHolderEnds(t *testing.T) {
+	t.Parallel()
+	s := startJetStream(t)
+	a, b := startLoggedNode(t, s, "a", nil), startLoggedNode(t, s, "b", nil)
+	waitPeers(t, a.testNode, b.testNode)
+	pb := proctest.Spawn(t, b.node, host, nil)
+	pb.Exit(nil)
+	poll.Until(t, timeout, "b sees its process ended", func() bool { return !b.node.Alive(pb.PID) })
+
+	a.names.CarryOver("ghost", pb.PID)
+	if p, ok := a.names.LookupName("ghost"); !ok || p != pb.PID {
+		t.Fatalf("a carries ghost for %v (%v), want %v while b is up", p, ok, pb.PID)
+	}
+	b.names.CarryOver("ghost", pb.PID)
+	for _, n := range []*loggedNode{a, b} {
+		poll.Until(t, timeout, n.name+" sees ghost released", func() bool {
+			_, ok := n.names.Holder("ghost")
+			return !ok
+		})
+	}
+	kv := openBucket(t, s)
+	if e, err := kv.Get(context.Background(), bucketKey("ghost")); !errors.Is(err, jetstream.ErrKeyNotFound) {
+		t.Fatalf("the bucket holds ghost: %v, %v", e, err)
+	}
+}

@@ -50,6 +50,12 @@ func (nm *Names) releaseCtx(ctx context.Context, name string, p pid.PID) error {
 	}
 	defer nm.dropCarried(name, p)
 	e, err := kv.Get(ctx, nameKey(name))
+	if errors.Is(err, jetstream.ErrKeyNotFound) && nm.carriedFor(name, p) {
+		// Carried over a rebuild and not registered again yet: the other
+		// nodes carry it too, until they hear it is released.
+		nm.tombstone(ctx, kv, name, p)
+		return nil
+	}
 	if errors.Is(err, jetstream.ErrKeyNotFound) || err == nil && string(e.Value()) != p.String() {
 		return errNotHeld
 	}
@@ -63,6 +69,35 @@ func (nm *Names) releaseCtx(ctx context.Context, name string, p pid.PID) error {
 	return nil
 }
 
+// carriedFor reports whether the table carries name for p over a rebuild.
+func (nm *Names) carriedFor(name string, p pid.PID) bool {
+	nm.mu.RLock()
+	defer nm.mu.RUnlock()
+	cur, ok := nm.table[name]
+	return ok && cur.carried && cur.pid == p
+}
+
+// tombstone tells the other nodes that name, carried over a rebuild for
+// p, a process of this node that ended (or released it) before it was
+// registered again, is free: they carry it while this node is up, and
+// only a deletion reported by the watch drops it there. It registers
+// the name for p and deletes that registration at once; when another
+// process registered the name first, the other nodes have dropped the
+// carried copy already, and nothing is written. A failure is left to the
+// other nodes' bound (carryFor).
+func (nm *Names) tombstone(ctx context.Context, kv jetstream.KeyValue, name string, p pid.PID) {
+	rctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	defer cancel()
+	key := nameKey(name)
+	rev, err := kv.Create(rctx, key, []byte(p.String()))
+	if err != nil {
+		return
+	}
+	if kv.Delete(rctx, key, jetstream.LastRevision(rev)) == nil {
+		nm.forget(name, p, rev)
+	}
+}
+
 // dropCarried drops name from the table if it is carried for p: released,
 // it is not to be registered again.
 func (nm *Names) dropCarried(name string, p pid.PID) {
@@ -73,9 +108,6 @@ func (nm *Names) dropCarried(name string, p pid.PID) {
 	}
 	nm.mu.Unlock()
 }
-
-// releaseIfHeld deletes name if p holds it in the bucket.
-func (nm *Names) releaseIfHeld(name string, p pid.PID) { nm.release(name, p) }
 
 // forget drops name, held by p and deleted at revision rev, from the
 // table at once rather than when the watch reports it, and keeps a late

@@ -26,7 +26,7 @@ import (
 
 func TestMain(m *testing.M) { leakcheck.Main(m) }
 
-const timeout = 10 * time.Second
+const timeout = 30 * time.Second
 
 // block is a fenced code block of a Markdown file.
 type block struct {

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -62,10 +63,22 @@ type App struct {
 	// processGrace is the longest cancel_grace of the app's process
 	// hosts: the time Shutdown keeps for processes.
 	processGrace time.Duration
+	// graces is each process host's cancel_grace.
+	graces map[string]time.Duration
+	// stopping ends when Shutdown cancels the processes: the cluster
+	// services' supervisors end their NATS requests then, so that they
+	// end within their grace however long JetStream takes to answer.
+	stopping context.Context
+	stop     context.CancelFunc
 
 	mu         sync.Mutex
 	started    bool
 	onShutdown []func(ctx context.Context)
+}
+
+// grace returns the cancel_grace of the process host named host.
+func (a *App) grace(host string) time.Duration {
+	return cmp.Or(a.graces[host], process.DefaultCancelGrace)
 }
 
 // Build makes an app of a configuration. Problems come back as
@@ -97,7 +110,8 @@ func Build(cfg *config.App, opts Options) (*App, error) {
 		}
 		return nil, err
 	}
-	a := &App{cfg: cfg, log: opts.Logger, node: node, cnames: opts.ClusterNames, lua: rt, metrics: newMetrics(node), groups: groups}
+	a := &App{cfg: cfg, log: opts.Logger, node: node, cnames: opts.ClusterNames, lua: rt, metrics: newMetrics(node), graces: map[string]time.Duration{}, groups: groups}
+	a.stopping, a.stop = context.WithCancel(context.Background())
 	b := &builder{app: a, middleware: map[string]*Middleware{}}
 	for _, m := range opts.Middleware {
 		b.middleware[m.Name] = m
@@ -206,6 +220,7 @@ func (a *App) stopLocked(ctx context.Context) error {
 	}
 	wg.Wait()
 	a.onShutdown = nil
+	a.stop()
 	if a.groups != nil {
 		a.groups.Close()
 	}

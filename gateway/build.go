@@ -92,6 +92,7 @@ func (b *builder) build(e *config.Entry) {
 			b.fail(e.Problem("", "%v", err))
 		}
 		a.processGrace = max(a.processGrace, s.CancelGrace.Value)
+		a.graces[e.ID] = s.CancelGrace.Value
 	case *config.ProcessService:
 		prog := b.programs[s.Process]
 		if prog == nil {

@@ -45,6 +45,17 @@ const (
 	// service tries its claim even though no change was seen: a safety
 	// net under the watch of the name table.
 	standbyRecheck = 5 * time.Second
+	// releaseTimeout bounds a release of the service's name or claim
+	// when its instance or supervisor ends, and a quarter of the host's
+	// cancel grace does too. Either is a courtesy that lets the next
+	// instance start at once: a name left behind is released by this
+	// node's sweep of names of ended processes, or by the other nodes
+	// when this node leaves. A supervisor cancelled at shutdown while
+	// JetStream does not answer (it lost its majority) so spends at most
+	// half its grace on them and ends by itself rather than being
+	// terminated; its other requests end when the shutdown starts
+	// (App.stopping).
+	releaseTimeout = time.Second
 	// fenceTick is how often the node that runs a cluster service checks
 	// that it is not cut off from NATS.
 	fenceTick = 100 * time.Millisecond
@@ -59,6 +70,19 @@ type claim struct {
 	names clusterNames
 	key   string
 	self  pid.PID // the supervisor that holds it
+	// stopping ends when the app shuts down (App.stopping).
+	stopping context.Context
+	// release bounds a release (releaseTimeout).
+	release time.Duration
+}
+
+// request returns the context of one JetStream request of the
+// supervisor p: claimTimeout at most, ended when p ends or the app shuts
+// down.
+func (c *claim) request(p *process.Process) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithTimeout(p.Context(), claimTimeout)
+	stop := context.AfterFunc(c.stopping, cancel)
+	return ctx, func() { stop(); cancel() }
 }
 
 // watch returns a channel closed at the next change of the claim, and
@@ -90,7 +114,7 @@ func (c *claim) awaitName(p *process.Process, s *service, log *slog.Logger) outc
 		if p.Node().IsLocal(holder) && !p.Node().Alive(holder) {
 			// An instance of this node that ended while NATS was away:
 			// nobody released its name.
-			ctx, cancel := context.WithTimeout(p.Context(), claimTimeout)
+			ctx, cancel := c.request(p)
 			released := c.names.Release(ctx, s.id, holder)
 			cancel()
 			if released {
@@ -136,7 +160,7 @@ func (c *claim) register(p *process.Process, name string, child pid.PID) error {
 	if c == nil {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(p.Context(), claimTimeout)
+	ctx, cancel := c.request(p)
 	defer cancel()
 	done := make(chan error, 1)
 	go func() { done <- c.names.Register(ctx, name, child) }()
@@ -159,19 +183,20 @@ func (c *claim) register(p *process.Process, name string, child pid.PID) error {
 // refresh reads the service's name from the bucket: a registration of
 // this node whose answer was lost while NATS was away may hold it.
 func (c *claim) refresh(p *process.Process, name string) {
-	ctx, cancel := context.WithTimeout(p.Context(), claimTimeout)
+	ctx, cancel := c.request(p)
 	defer cancel()
 	_ = c.names.Refresh(ctx, name)
 }
 
 // releaseName frees the service's name once its instance has ended (the
 // name table would too, a moment later), so the next instance can take it
-// at once.
-func (c *claim) releaseName(name string, child pid.PID) {
+// at once. The request ends when the supervisor does (it is terminated
+// at shutdown), so no goroutine outlives it.
+func (c *claim) releaseName(p *process.Process, name string, child pid.PID) {
 	if c == nil {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), claimTimeout)
+	ctx, cancel := context.WithTimeout(p.Context(), c.release)
 	defer cancel()
 	c.names.Release(ctx, name, child)
 }
@@ -188,17 +213,19 @@ func (s *service) superviseCluster(p *process.Process, names clusterNames) (valu
 		log.Error("service cannot keep its name; not started", "error", err.Error())
 		return value.Nil(), err
 	}
-	c := &claim{names: names, key: "{service}" + s.id, self: p.PID()}
+	c := &claim{names: names, key: "{service}" + s.id, self: p.PID(), stopping: s.app.stopping,
+		release: min(releaseTimeout, s.app.grace(s.spec.Host)/4)}
 	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), claimTimeout)
+		// Another node may take over at once (see releaseTimeout).
+		ctx, cancel := context.WithTimeout(p.Context(), c.release)
 		defer cancel()
-		c.names.Release(ctx, c.key, c.self) // another node may take over at once
+		c.names.Release(ctx, c.key, c.self)
 	}()
 	var lastErr string
 	var lastHolder pid.PID
 	for {
 		changed := names.Changed(c.key)
-		ctx, cancel := context.WithTimeout(p.Context(), claimTimeout)
+		ctx, cancel := c.request(p)
 		err := names.Claim(ctx, c.key, p.PID())
 		cancel()
 		wait := standbyRecheck
@@ -228,6 +255,8 @@ func (s *service) superviseCluster(p *process.Process, names clusterNames) (valu
 				log.Info("service stands by: another node runs it", "node", holder.Node)
 				lastHolder = holder
 			}
+		case c.stopping.Err() != nil:
+			// Shutting down: the CANCEL is on its way.
 		default:
 			wait = claimRetry
 			if err.Error() != lastErr {

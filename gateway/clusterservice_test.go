@@ -504,3 +504,33 @@ func expectResolves(t *testing.T, nodes []*clusterApp, want pid.PID) {
 		return true
 	})
 }
+
+// TestClusterServiceStopsWhileJetStreamHangs: the node that runs a
+// cluster service shuts down while JetStream does not answer (here its
+// connection hangs; a NATS cluster that lost its majority answers no
+// JetStream request either). Its supervisor gives up releasing the
+// service's name and claim (the other nodes release them when they lose
+// the node) and ends by itself: the shutdown is clean. The hang comes
+// while the instance registers its name, or once it has.
+func TestClusterServiceStopsWhileJetStreamHangs(t *testing.T) {
+	t.Run("registering", func(t *testing.T) { stopWhileJetStreamHangs(t, false) })
+	t.Run("registered", func(t *testing.T) { stopWhileJetStreamHangs(t, true) })
+}
+
+func stopWhileJetStreamHangs(t *testing.T, registered bool) {
+	s := natstest.StartJetStream(t)
+	px := netcut.Start(t, s.Addr().String())
+	a := startClusterApp(t, "nats://"+px.Addr(), "a", hbTimeout)
+	first := oneInstance(t, []*clusterApp{a}, "the instance runs on a")
+	if registered {
+		expectResolves(t, []*clusterApp{a}, first)
+	}
+	px.SetHang(true)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	err := a.app.Shutdown(ctx)
+	px.SetHang(false)
+	if err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+}

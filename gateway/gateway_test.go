@@ -21,7 +21,7 @@ import (
 
 func TestMain(m *testing.M) { leakcheck.Main(m) }
 
-const timeout = 10 * time.Second
+const timeout = 30 * time.Second
 
 // testApp builds the app in testdata/app, with a probe process registered
 // as "probe" before anything starts, and starts it.

@@ -124,7 +124,7 @@ func (s *service) runs(p *process.Process, log *slog.Logger, c *claim) (outcome,
 			}
 			var why outcome
 			res, why = s.wait(p, child, c)
-			c.releaseName(s.id, child)
+			c.releaseName(p, s.id, child)
 			if why != running {
 				o = why // cancelled wins over fenced
 			}
@@ -159,10 +159,11 @@ func (s *service) runs(p *process.Process, log *slog.Logger, c *claim) (outcome,
 	}
 }
 
-// wait waits for the child's EXIT. On CANCEL, or when a cluster service's
-// claim is lost, it cancels the child, waits for it to end, and reports
-// why. A cluster service's instance is terminated (fenced) when its node
-// is cut off from NATS.
+// wait waits for the child's EXIT. On CANCEL it cancels the child, waits
+// for it to end, and reports why. A cluster service's instance is
+// terminated, without the cancel grace, when its node is cut off from
+// NATS (fenced) or its claim is lost: another node may start its own
+// instance at once, so the grace would let two run.
 func (s *service) wait(p *process.Process, child pid.PID, c *claim) (process.Result, outcome) {
 	why := running
 	var tick <-chan time.Time
@@ -180,7 +181,7 @@ func (s *service) wait(p *process.Process, child pid.PID, c *claim) (process.Res
 		changed, lost := c.watch()
 		if lost && why == running {
 			why = lostClaim
-			_ = s.app.node.Cancel(p.PID(), child, "the service's claim moved to another node")
+			_ = s.app.node.Terminate(child)
 		}
 		select {
 		case <-changed:

@@ -17,7 +17,7 @@ func TestMain(m *testing.M) { leakcheck.Main(m) }
 
 const (
 	host    = "app:processes"
-	timeout = 10 * time.Second
+	timeout = 30 * time.Second
 )
 
 // newNode returns a node with one host, shut down when the test ends.

@@ -26,7 +26,7 @@ func TestMain(m *testing.M) { leakcheck.Main(m) }
 
 const (
 	host    = "app:processes"
-	timeout = 10 * time.Second
+	timeout = 30 * time.Second
 )
 
 // env is a node, a relay in front of a test handler, and a real HTTP

@@ -45,7 +45,10 @@ func clusterNodes(t testing.TB, log *slog.Logger) (n1, n2 *process.Node, cut fun
 	var conns []*nats.Conn
 	nodes := make([]*process.Node, 2)
 	for i, name := range []string{"n1", "n2"} {
-		opts := clustertest.FastOptions()
+		// The default heartbeat timeout rather than the fast one: these
+		// tests are of the relay, and on a loaded machine a node silent
+		// for a second is taken for lost, closing its clients.
+		opts := &cluster.Options{HeartbeatInterval: 100 * time.Millisecond, HeartbeatTimeout: cluster.DefaultHeartbeatTimeout}
 		opts.Logger = log
 		m := clustertest.Join(t, s.ClientURL(), name, opts)
 		n, err := process.NewNode(&process.Options{Name: name, Logger: log, Transport: m.Transport})

@@ -29,7 +29,7 @@ func TestMain(m *testing.M) {
 	leakcheck.Main(m)
 }
 
-const timeout = 10 * time.Second
+const timeout = 30 * time.Second
 
 // writeApp writes files (path → content) into a new directory.
 func writeApp(t *testing.T, files map[string]string) string {

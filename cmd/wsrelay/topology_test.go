@@ -450,13 +450,12 @@ func TestThreeEmbeddedNodesSurviveAKill(t *testing.T) {
 			holder = now
 		}
 	}
-	// All at once: the last node to stop alone would have no JetStream
-	// majority left to release its claims with.
-	var wg sync.WaitGroup
+	// One after another, each exiting cleanly: the last one alone has no
+	// JetStream majority left to release its names and claims with, and
+	// leaves them to the bucket's next users.
 	for _, n := range nodes {
-		wg.Go(n.stop)
+		n.stop()
 	}
-	wg.Wait()
 	for _, n := range all {
 		if raw := n.notJSON.String(); raw != "" {
 			t.Errorf("%s wrote lines that are not its logger's:\n%s", n.name, raw)

@@ -15,7 +15,7 @@ import (
 )
 
 // startTimeout bounds the start of the cluster-wide names.
-const startTimeout = 10 * time.Second
+const startTimeout = time.Minute
 
 // FastOptions are heartbeat settings for tests: a heartbeat every 50 ms,
 // a node down after 1 s of silence — quick, with room for a loaded
@@ -68,10 +68,21 @@ func (m *Member) Start(t testing.TB, n *process.Node, names bool) {
 	if !names {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
-	defer cancel()
-	if err := m.Names.Start(ctx); err != nil {
-		t.Fatal(err)
+	// Routed servers may not all be JetStream peers yet ("no suitable
+	// peers for placement" for a bucket of three copies): tried again, as
+	// wsrelay run does.
+	deadline := time.Now().Add(startTimeout)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Until(deadline))
+		err := m.Names.Start(ctx)
+		cancel()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal(err)
+		}
+		time.Sleep(100 * time.Millisecond) // a retry interval, not a wait for an event
 	}
 }
 
