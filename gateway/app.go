@@ -133,6 +133,10 @@ func Build(cfg *config.App, opts Options) (*App, error) {
 // Node returns the app's process node.
 func (a *App) Node() *process.Node { return a.node }
 
+// Groups returns the app's process groups (its pg.scope entries); nil
+// when it has none.
+func (a *App) Groups() *pg.Service { return a.groups }
+
 // Warnings returns what Build found risky but not wrong, one sentence
 // each (wsrelay check prints them).
 func (a *App) Warnings() []string { return slices.Clone(a.warnings) }
