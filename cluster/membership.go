@@ -234,6 +234,7 @@ func (t *Transport) peerDown(p *peer, why string) {
 		t.mu.RUnlock()
 		nm.peerDown(p.name, lo, hi)
 	}
+	t.peerChanged(p.name)
 	t.log.Warn("cluster: node down", "node", p.name, "reason", why)
 }
 
@@ -306,6 +307,9 @@ func (t *Transport) onHeartbeat(m *nats.Msg) {
 		t.admit(p, inc)
 	}
 	t.mu.Unlock()
+	if admit {
+		t.peerChanged(name)
+	}
 
 	if flags&hbHello != 0 {
 		t.publishHeartbeat(0)

@@ -57,6 +57,7 @@ type Transport struct {
 	// NATS (at first, the start): see unheardFor.
 	heardSelf atomic.Int64
 	names     atomic.Pointer[Names]
+	groups    GroupHandler // the process groups' handler (SetGroups); guarded by mu
 	// droppedBatches counts the batches NATS dropped for this node
 	// (subDropped; a test stands in for NATS).
 	droppedBatches func() int
@@ -366,6 +367,12 @@ func (t *Transport) onBatch(m *nats.Msg) {
 			return
 		case kindLost:
 			t.node.ReceiptsLost(from)
+			t.peerChanged(from) // group state sent to it may be lost too
+			return
+		case kindGroup:
+			if h := t.groupHandler(); h != nil {
+				h.GroupData(from, s.Reason)
+			}
 			return
 		}
 		if attributed(s) && s.From.Node != from {
@@ -476,6 +483,8 @@ func (t *Transport) peerReset(name string) {
 		p.backAt = time.Time{}
 	}
 	t.mu.Unlock()
+	// It forgot this node's groups: they go to it again.
+	defer t.peerChanged(name)
 	if sameEpisode {
 		return // this node took it down and forgot its relations too
 	}

@@ -41,7 +41,9 @@ import (
 //	             piece of: 1 to MaxSignal), uvarint offset (where this
 //	             piece starts in them), uvarint length (at least 1) + bytes
 //
-// Reassembled, the pieces are signals as above, parts excepted.
+// Reassembled, the pieces are signals as above, parts excepted. A group
+// signal (0xF4) is its kind byte and uvarint length + bytes (at least
+// one) that the transport hands to its GroupHandler unread (groups.go).
 //
 // An error is a tag byte: 0 none, 1 terminated, 2 noproc, 3 noconnection,
 // 4 link down (PID, then the linked process's error), 5 any other (text).
@@ -52,7 +54,7 @@ import (
 // validates PIDs and topics, and returns an error instead of panicking.
 
 const (
-	wireVersion = 4         // 2: a monitor carries a notice; 3: receipts (a message's number, taken); 4: parts of big batches
+	wireVersion = 5         // 2: a monitor carries a notice; 3: receipts (a message's number, taken); 4: parts of big batches; 5: group signals
 	headerFixed = 1 + 8 + 8 // version, from inc, to inc
 	maxErrDepth = 16
 )
@@ -114,6 +116,9 @@ func appendSignal(b []byte, s process.Signal) []byte {
 	b = append(b, byte(s.Kind))
 	if control(s.Kind) {
 		return b
+	}
+	if s.Kind == kindGroup {
+		return appendString(b, s.Reason)
 	}
 	b = appendPID(b, s.From)
 	b = appendString(b, s.To.Host)
@@ -321,6 +326,12 @@ func (r *reader) header() header {
 func (r *reader) signal(node string) process.Signal {
 	s := process.Signal{Kind: process.SignalKind(r.byte1("signal kind"))}
 	if control(s.Kind) {
+		return s
+	}
+	if s.Kind == kindGroup {
+		if s.Reason = r.str("group data"); r.err == nil && s.Reason == "" {
+			r.fail("empty group data")
+		}
 		return s
 	}
 	s.From = r.pid("sender PID")

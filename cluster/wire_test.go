@@ -39,6 +39,7 @@ func wireSignals() []process.Signal {
 		{Kind: kindReset},
 		{Kind: kindBye},
 		{Kind: kindLost},
+		{Kind: kindGroup, Reason: "\x01opaque group bytes"},
 	}
 }
 
@@ -204,6 +205,12 @@ func FuzzDecodeBatch(f *testing.F) {
 		n := 0
 		check := func(s process.Signal) {
 			n++
+			if s.Kind == kindGroup {
+				if s.Reason == "" || len(s.Reason) > len(data) {
+					t.Fatalf("decoded group data of %d byte(s) from %d", len(s.Reason), len(data))
+				}
+				return
+			}
 			if !control(s.Kind) && (s.To.Node != "b" || s.To.ID == 0 || pid.ValidHostName(s.To.Host) != nil) {
 				t.Fatalf("decoded a signal for %v", s.To)
 			}

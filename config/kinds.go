@@ -42,6 +42,7 @@ func StandardKinds() []Kind {
 		{KindLibraryLua, func() Spec { return &LibraryLua{} }},
 		{KindProcessHost, func() Spec { return &ProcessHost{} }},
 		{KindProcessService, func() Spec { return &ProcessService{} }},
+		{KindPGScope, func() Spec { return &PGScope{} }},
 	}
 	kinds = append(kinds, EnvKinds()...)
 	kinds = append(kinds, ComponentKinds()...)

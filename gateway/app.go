@@ -19,6 +19,7 @@ import (
 	"github.com/wsrelay/wsrelay/internal/origin"
 	"github.com/wsrelay/wsrelay/internal/ratelog"
 	"github.com/wsrelay/wsrelay/luart"
+	"github.com/wsrelay/wsrelay/pg"
 	"github.com/wsrelay/wsrelay/process"
 	"github.com/wsrelay/wsrelay/wsrelay"
 )
@@ -52,6 +53,7 @@ type App struct {
 	cnames  process.NameLookup // cluster-wide names; nil on one node
 	lua     *luart.Runtime
 	metrics *metrics
+	groups  *pg.Service // the pg.scope entries; nil when there are none
 
 	servers  []*server
 	services []*service
@@ -94,16 +96,23 @@ func Build(cfg *config.App, opts Options) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
+	groups, err := newGroups(cfg, node, opts)
+	if err != nil {
+		return nil, err
+	}
 	lo := luart.Options{Node: node, Logger: opts.Logger, LogLines: opts.LuaLogLines,
-		Env: appdata.NewEnv(cfg, nil), Registry: appdata.NewRegistry(cfg)}
+		Env: appdata.NewEnv(cfg, nil), Registry: appdata.NewRegistry(cfg), Groups: groups}
 	if cn, ok := opts.ClusterNames.(luart.ClusterNames); ok {
 		lo.ClusterNames = cn
 	}
 	rt, err := luart.New(lo)
 	if err != nil {
+		if groups != nil {
+			groups.Close()
+		}
 		return nil, err
 	}
-	a := &App{cfg: cfg, log: opts.Logger, node: node, cnames: opts.ClusterNames, lua: rt, metrics: newMetrics(node), graces: map[string]time.Duration{}}
+	a := &App{cfg: cfg, log: opts.Logger, node: node, cnames: opts.ClusterNames, lua: rt, metrics: newMetrics(node), graces: map[string]time.Duration{}, groups: groups}
 	a.stopping, a.stop = context.WithCancel(context.Background())
 	b := &builder{app: a, middleware: map[string]*Middleware{}}
 	for _, m := range opts.Middleware {
@@ -115,6 +124,9 @@ func Build(cfg *config.App, opts Options) (*App, error) {
 	b.buildHTTP()
 	if err := b.probs.Err(); err != nil {
 		a.closeHandlers()
+		if groups != nil {
+			groups.Close()
+		}
 		return nil, err
 	}
 	return a, nil
@@ -122,6 +134,10 @@ func Build(cfg *config.App, opts Options) (*App, error) {
 
 // Node returns the app's process node.
 func (a *App) Node() *process.Node { return a.node }
+
+// Groups returns the app's process groups (its pg.scope entries); nil
+// when it has none.
+func (a *App) Groups() *pg.Service { return a.groups }
 
 // Warnings returns what Build found risky but not wrong, one sentence
 // each (wsrelay check prints them).
@@ -211,6 +227,9 @@ func (a *App) stopLocked(ctx context.Context) error {
 	wg.Wait()
 	a.onShutdown = nil
 	a.stop()
+	if a.groups != nil {
+		a.groups.Close()
+	}
 	if err := a.node.Shutdown(ctx); err != nil {
 		errs = append(errs, err)
 	}

@@ -115,6 +115,8 @@ func (b *builder) build(e *config.Entry) {
 			return
 		}
 		a.services = append(a.services, svc)
+	case *config.PGScope:
+		b.buildScope(e, s)
 	default:
 		b.fail(e.Problem("kind", "this build of wsrelay cannot run kind %s", e.Kind))
 	}

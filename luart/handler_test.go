@@ -222,9 +222,9 @@ func TestCompileErrors(t *testing.T) {
 	}{
 		{"syntax", luart.Source{ID: "a:b", File: "apps/b.lua", Code: []byte("local x = \nreturn {"), Method: "m", Kind: luart.KindProcess}, "apps/b.lua"},
 		{"syntax line", luart.Source{ID: "a:b", File: "b.lua", Code: []byte("local a = 1\nlocal b = = 2\n"), Method: "m", Kind: luart.KindProcess}, "b.lua:2:"},
-		{"unknown module", luart.Source{ID: "a:b", File: "b.lua", Method: "m", Modules: []string{"fs"}, Kind: luart.KindProcess}, `a:b: modules: unknown module "fs" (known: channel, ctx, env, http, json, logger, process, registry, time, uuid)`},
+		{"unknown module", luart.Source{ID: "a:b", File: "b.lua", Method: "m", Modules: []string{"fs"}, Kind: luart.KindProcess}, `a:b: modules: unknown module "fs" (known: channel, ctx, env, http, json, logger, pg, process, registry, time, uuid)`},
 		{"every unknown module", luart.Source{ID: "a:b", File: "b.lua", Method: "m", Modules: []string{"fs", "jsno", "time", "os"}, Kind: luart.KindProcess},
-			`a:b: modules: unknown module "fs" (known: channel, ctx, env, http, json, logger, process, registry, time, uuid)` + "\n" + `a:b: modules: unknown module "jsno" (did you mean "json"?) (known: channel, ctx, env, http, json, logger, process, registry, time, uuid)` + "\n" + `a:b: modules: unknown module "os"`},
+			`a:b: modules: unknown module "fs" (known: channel, ctx, env, http, json, logger, pg, process, registry, time, uuid)` + "\n" + `a:b: modules: unknown module "jsno" (did you mean "json"?) (known: channel, ctx, env, http, json, logger, pg, process, registry, time, uuid)` + "\n" + `a:b: modules: unknown module "os"`},
 		{"http in a process", luart.Source{ID: "a:b", File: "b.lua", Method: "m", Modules: []string{"http"}, Kind: luart.KindProcess}, "only available to function.lua entries"},
 		{"no method", luart.Source{ID: "a:b", File: "b.lua", Kind: luart.KindProcess}, "a:b: method: method not found"},
 	} {

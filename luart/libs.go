@@ -73,6 +73,7 @@ func newLibs() *libs {
 			"registry": b.readOnly("registry", b.funcs(registryFuncs)),
 			"uuid":     b.readOnly("uuid", b.funcs(uuidFuncs)),
 			"ctx":      b.readOnly("ctx", b.funcs(ctxFuncs)),
+			"pg":       b.readOnly("pg", b.pgLib()),
 			// The original runtime lists its globals as modules too.
 			"process": globals.RawGetString("process"),
 			"channel": globals.RawGetString("channel"),
@@ -177,6 +178,8 @@ var userdataMethods = map[string]map[string]lua.LGFunction{
 	durationType: durationMethods,
 	locationType: locationMethods,
 	spawnerType:  spawnerMethods,
+	pgType:       pgMethods,
+	pgSubType:    pgSubMethods,
 }
 
 // newUserData returns a userdata of a shared type holding v.

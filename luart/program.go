@@ -45,7 +45,7 @@ func (k Kind) String() string {
 // module is told.
 const noSecurity = "wsrelay has no security module; docs/porting.md (Security) shows how to port it by hand"
 
-var knownModules = []string{"channel", "ctx", "env", "http", "json", "logger", "process", "registry", "time", "uuid"}
+var knownModules = []string{"channel", "ctx", "env", "http", "json", "logger", "pg", "process", "registry", "time", "uuid"}
 
 // Source describes one Lua entry to compile.
 type Source struct {
@@ -59,7 +59,7 @@ type Source struct {
 	// returns, or else a global function. Required.
 	Method string
 	// Modules lists what require may load: any of "http" (function.lua
-	// only), "json", "logger", "time".
+	// only), "json", "logger", "pg", "time".
 	Modules []string
 	// Imports maps a name to a compiled library.lua program: require(name)
 	// runs its chunk once per state and returns what the chunk returned.

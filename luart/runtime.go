@@ -13,6 +13,7 @@ import (
 	lua "github.com/yuin/gopher-lua"
 
 	"github.com/wsrelay/wsrelay/internal/ratelog"
+	"github.com/wsrelay/wsrelay/pg"
 	"github.com/wsrelay/wsrelay/pid"
 	"github.com/wsrelay/wsrelay/process"
 	"github.com/wsrelay/wsrelay/value"
@@ -49,6 +50,9 @@ type Options struct {
 	// Registry is the app's entries, for the registry module. Default nil:
 	// there are none.
 	Registry Registry
+	// Groups holds the pg.scope entries that Lua's pg.open opens
+	// (mod_pg.go). Default nil: pg.open finds no scope.
+	Groups *pg.Service
 	// Logger receives print output, handler errors with their tracebacks,
 	// and runtime warnings. Default: discarded.
 	Logger *slog.Logger
