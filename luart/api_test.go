@@ -20,25 +20,7 @@ type luaCase struct {
 
 func runCases(t *testing.T, cases []luaCase, modules ...string) {
 	t.Helper()
-	e := newEnv(t, nil)
-	pr := e.probe()
-	pr.Register("probe")
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			code := "local function main(probe_pid)\n" + tc.body + "\nend\nreturn { main = main }\n"
-			r := e.runWith(pr, code, modules...)
-			if tc.errText != "" {
-				if r.Err == nil || !strings.Contains(r.Err.Error(), tc.errText) {
-					t.Fatalf("error = %v, want one containing %q", r.Err, tc.errText)
-				}
-				return
-			}
-			got := ok(t, r)
-			if want := value.MustOf(tc.want); !value.Equal(got, want) {
-				t.Fatalf("returned %v, want %v", got, want)
-			}
-		})
-	}
+	runCasesWith(t, nil, cases, modules...)
 }
 
 func TestProcessAPI(t *testing.T) {

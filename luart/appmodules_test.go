@@ -45,6 +45,7 @@ func runCasesWith(t *testing.T, opts *luart.Options, cases []luaCase, modules ..
 	t.Helper()
 	e := newEnv(t, opts)
 	pr := e.probe()
+	pr.Register("probe")
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			code := "local function main(probe_pid)\n" + tc.body + "\nend\nreturn { main = main }\n"
