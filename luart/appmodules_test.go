@@ -41,6 +41,10 @@ func (r fakeRegistry) Entry(id string) (luart.RegistryEntry, bool) {
 	return luart.RegistryEntry{}, false
 }
 
+// runCasesWith runs each case's body as a process's main function on one
+// node made with opts (nil: the defaults), with modules listed, and checks
+// what it returns or the error it fails with. A probe is registered as
+// "probe" for the bodies that send.
 func runCasesWith(t *testing.T, opts *luart.Options, cases []luaCase, modules ...string) {
 	t.Helper()
 	e := newEnv(t, opts)
