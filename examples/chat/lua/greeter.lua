@@ -127,8 +127,10 @@ local function main()
                     close(1011, lost and "target node lost" or "room failed")
                     room, hub, inside = nil, nil, false
                 elseif tries + 1 < TRIES and not lost then
-                    -- It emptied and ended as the request went: again.
+                    -- It emptied and ended as the request went: again, once
+                    -- every node has seen its name go (milliseconds).
                     tries = tries + 1
+                    time.sleep((50 * tries) .. "ms")
                     enter(room)
                 else
                     close(1011, lost and "target node lost" or "no room")

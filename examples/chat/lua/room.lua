@@ -10,7 +10,10 @@ local time = require("time")
 
 local function main(room)
     local groups = assert(pg.open("chat:pg"))
-    local sub = assert(groups:monitor(room))
+    local sub, _, err = groups:monitor(room)
+    if not sub then
+        error(err)
+    end
 
     -- people[client PID] = {nick =, greeter =, inside =, gone =, reason =}:
     -- entering (the nick is kept for it), then inside (the group has it),
@@ -59,6 +62,9 @@ local function main(room)
         local p = people[pid]
         if p and not p.inside and not p.gone then
             p.inside = true
+            -- The newcomer is in the group, so it hears of its own arrival
+            -- too; then its welcome, which comes before anything the room
+            -- says next (what one sender sends one process keeps its order).
             say({event = "joined", room = room, nick = p.nick, members = names()})
             send(pid, {event = "welcome", room = room, nick = p.nick, members = names()})
         end
@@ -110,8 +116,11 @@ local function main(room)
     -- monitor's members are current: what changed meanwhile is applied.
     local function resync()
         sub:close()
-        local members
-        sub, members = assert(groups:monitor(room))
+        local members, err
+        sub, members, err = groups:monitor(room)
+        if not sub then
+            error(err)
+        end
         local now = {}
         for _, pid in ipairs(members) do
             now[pid] = true
@@ -161,9 +170,12 @@ local function main(room)
                 end
             end
         elseif r.channel == events then
+            -- A greeter that ended without saying why its client left:
+            -- its node was lost (or it failed).
             local client = by_greeter[r.value.from]
             if r.value.kind == process.event.EXIT and client then
-                leaving(client, people[client].reason or "greeter_lost")
+                local lost = r.value.result and r.value.result.error == "noconnection"
+                leaving(client, people[client].reason or (lost and "node_lost" or "greeter_failed"))
             end
         elseif next(people) == nil then
             break -- a tick, and nobody entered since the room started
