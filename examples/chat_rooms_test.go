@@ -1,6 +1,7 @@
 package examples_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"slices"
 	"testing"
@@ -44,4 +45,71 @@ func TestChatEmptyRoomsEnd(t *testing.T) {
 	ada.c.WriteClose(1000, "bye")
 	bob.c.WriteClose(1000, "bye")
 	poll.Until(t, timeout, "every room and greeter to end", func() bool { return live() == 0 })
+}
+
+// TestChatMemberNodeLost: a member whose node is lost leaves the room on
+// the other node, once, with reason node_down, and the room goes on: the
+// group's monitor says the member went, though nothing of its node is
+// left to say why.
+func TestChatMemberNodeLost(t *testing.T) {
+	addrA, addrB, cutA := startChatPair(t)
+	carol := join(t, addrB, "carol", "ops") // the room starts on node b
+	carol.until("welcome")
+	alice := join(t, addrA, "alice", "ops")
+	alice.until("welcome")
+	if j := carol.until("joined"); j.Nick != "alice" {
+		t.Fatalf("carol saw %+v", j)
+	}
+
+	cutA()
+	// Node b sees a lost after its heartbeat timeout (3 s); the room says
+	// who is there every 5 s. A leave that has not come after many of
+	// those is not coming.
+	const ticks = 8
+	for presences := 0; ; {
+		e := carol.next()
+		if e.Event == "left" {
+			if e.Nick != "alice" || e.Reason != "node_down" || !slices.Equal(e.members(), []string{"carol"}) {
+				t.Errorf("carol saw %+v, want alice left with reason node_down", e)
+			}
+			break
+		}
+		if e.Event == "presence" {
+			if presences++; presences > ticks {
+				t.Fatalf("no leave for alice after %d presence events; the last: %+v", ticks, e)
+			}
+		}
+	}
+	// The room goes on, and alice's nick is free again.
+	dave := join(t, addrB, "alice", "ops")
+	if w := dave.until("welcome"); !slices.Equal(w.members(), []string{"alice", "carol"}) {
+		t.Errorf("a new alice on node b was welcomed with %+v", w)
+	}
+	// Until the next presence, carol hears of no other leave.
+	for {
+		e := carol.next()
+		if e.Event == "left" {
+			t.Errorf("a second leave: %+v", e)
+		}
+		if e.Event == "presence" {
+			if !slices.Equal(e.members(), []string{"alice", "carol"}) {
+				t.Errorf("presence %+v", e)
+			}
+			break
+		}
+	}
+}
+
+// next reads the next event.
+func (ch *chatter) next() event {
+	ch.t.Helper()
+	s, err := ch.c.ReadText()
+	if err != nil {
+		ch.t.Fatalf("reading an event: %v", err)
+	}
+	var e event
+	if err := json.Unmarshal([]byte(s), &e); err != nil {
+		ch.t.Fatalf("not JSON: %q", s)
+	}
+	return e
 }

@@ -175,7 +175,7 @@ local function main(room)
             local client = by_greeter[r.value.from]
             if r.value.kind == process.event.EXIT and client then
                 local lost = r.value.result and r.value.result.error == "noconnection"
-                leaving(client, people[client].reason or (lost and "node_lost" or "greeter_failed"))
+                leaving(client, people[client].reason or (lost and "node_down" or "greeter_failed"))
             end
         elseif next(people) == nil then
             break -- a tick, and nobody entered since the room started
