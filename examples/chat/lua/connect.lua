@@ -1,5 +1,6 @@
 -- GET /ws/chat?nick=ada&room=lobby: spawn a greeter for this connection and
--- ask the relay to connect the client to it.
+-- ask the relay to connect the client to it. The greeter runs on this
+-- node, the client's, for as long as the connection lasts.
 local http = require("http")
 local json = require("json")
 
@@ -24,7 +25,6 @@ local function handler()
 
     res:header("X-WS-Relay", json.encode({
         target_pid = pid,
-        heartbeat_interval = "5s",
         metadata = {
             nick = req:query("nick") or "",
             room = req:query("room") or "lobby",

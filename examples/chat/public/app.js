@@ -132,7 +132,8 @@
         break;
       }
       case "joined":
-        if (!session || ev.nick !== session.nick) addLine("note", "", ev.nick + " joined.");
+        // A member hears of its own arrival too, just before its welcome.
+        if (session && ev.nick !== session.nick) addLine("note", "", ev.nick + " joined.");
         showMembers(ev.members);
         break;
       case "left":
