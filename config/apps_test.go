@@ -83,17 +83,13 @@ entries:
 `,
 		"h.lua": "return {}",
 	})
-	for _, want := range []string{
+	expectErrors(t, err,
 		`_index.yaml:10: entry app:handler: imports.json: json is also listed under modules; require("json") can give only one of them`,
 		`_index.yaml:11: entry app:handler: imports.missing: refers to app:nowhere, which is not defined (expected an entry of kind library.lua)`,
 		`_index.yaml:12: entry app:handler: imports.proc: refers to app:proc, which is of kind process.lua, not library.lua`,
 		`imports.bad name: "bad name" is not an import name`,
 		`entry app:lib_a: method: unknown field for kind library.lua`,
-	} {
-		if err == nil || !strings.Contains(err.Error(), want) {
-			t.Errorf("error lacks %q:\n%v", want, err)
-		}
-	}
+	)
 	// Without the other problems, the cycle is reported.
 	_, err = load(t, map[string]string{
 		"_index.yaml": `version: "1.0"
@@ -156,7 +152,7 @@ entries:
   - {name: e, kind: env.storage.static, values: {"a b": x}}
   - {name: f, kind: env.storage.file, file_path: /etc/x.env}
 `})
-	for _, want := range []string{
+	expectErrors(t, err,
 		`entry app:os: path: unknown field for kind env.storage.os`,
 		`entry app:chain: storages: missing; list the storages to read, in order`,
 		`entry app:b: variable: PORT is also the variable of app:a (_index.yaml:6); a public name is unique`,
@@ -164,11 +160,7 @@ entries:
 		`entry app:d: storage: refers to app:port, which is not defined (expected an entry of kind env.storage.os or env.storage.static or env.storage.memory or env.storage.router)`,
 		`entry app:e: values.a b: "a b" is not a variable name`,
 		`entry app:f: kind: unknown kind "env.storage.file"`,
-	} {
-		if err == nil || !strings.Contains(err.Error(), want) {
-			t.Errorf("error lacks %q:\n%v", want, err)
-		}
-	}
+	)
 }
 
 // The original runtime's lifecycle fields: depends_on orders start-up;
@@ -215,15 +207,11 @@ entries:
   - {name: h, kind: process.host}
   - {name: proc, kind: process.lua, source: file://p.lua, method: main}
 `, "p.lua": "return {main = function() end}"})
-	for _, want := range []string{
+	expectErrors(t, err,
 		`entry app:a: lifecycle.stop_timeout: bad duration "soon"`,
 		`entry app:c: lifecycle.depends_on: refers to app:proc, which is of kind process.lua, not http.service or process.host or process.service`,
 		`entry app:c: lifecycle.depends_on: refers to app:database, which is not defined`,
-	} {
-		if err == nil || !strings.Contains(err.Error(), want) {
-			t.Errorf("error lacks %q:\n%v", want, err)
-		}
-	}
+	)
 }
 
 // Security entries are refused with one line saying where to look.
@@ -340,5 +328,15 @@ entries:
 	files["vendor/wippy/relay/_index.yaml"] = strings.Replace(files["vendor/wippy/relay/_index.yaml"], "  - name: definition\n    kind: ns.definition\n    meta: {title: Relay}\n", "", 1)
 	if _, err := load(t, files); err != nil {
 		t.Errorf("a component without ns.definition: %v", err)
+	}
+}
+
+// expectErrors checks that err names every one of wants.
+func expectErrors(t *testing.T, err error, wants ...string) {
+	t.Helper()
+	for _, want := range wants {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
 	}
 }
