@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/wsrelay/wsrelay/internal/poll"
 	"github.com/wsrelay/wsrelay/internal/wsclient"
 )
 
@@ -12,6 +13,12 @@ import (
 func TestPGApp(t *testing.T) {
 	app := startApp(t, "snippets/pg")
 	addr, _ := app.Addr("app:gateway")
+	// The room is a service: it registers its name a moment after the
+	// app starts (a client before that is refused, 500).
+	poll.Until(t, timeout, "the room service to run", func() bool {
+		_, ok := app.Node().Lookup("app:room")
+		return ok
+	})
 	dial := func(nick string) *wsclient.Client {
 		c, resp, err := wsclient.Dial("ws://"+addr.String()+"/ws/room?nick="+nick, nil)
 		if err != nil {
