@@ -39,8 +39,8 @@ type state struct {
 	libraries map[*Program]lua.LValue // the libraries loaded, and what they returned
 	ctxValues value.Value             // the process's context values (ctx module): a map, or nil
 	router    *topicRouter            // set once the process listens (mod_listen.go)
-	pgSubs    map[*pgSub]struct{} // the process's pg subscriptions, closed with it (mod_pg.go)
-	pgPrune   int                 // the size of pgSubs at which ended ones are forgotten
+	pgSubs    map[*pgSub]struct{}     // the process's pg subscriptions, closed with it (mod_pg.go)
+	pgPrune   int                     // the size of pgSubs at which ended ones are forgotten
 }
 
 // stateKey is the registry field holding a state's *state.
