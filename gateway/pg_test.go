@@ -19,20 +19,8 @@ import (
 func TestGroupOfRelayClients(t *testing.T) {
 	ta := startAppIn(t, "testdata/pgapp")
 	url := "ws://" + ta.addr + "/ws/connect"
-	dial := func() (*wsclient.Client, string) {
-		c, resp, err := wsclient.Dial(url, nil)
-		if err != nil {
-			t.Fatalf("dial: %v %+v", err, resp)
-		}
-		t.Cleanup(func() { c.Close() })
-		w, err := c.ReadText()
-		if err != nil || !strings.HasPrefix(w, "welcome ") {
-			t.Fatalf("welcome: %q %v", w, err)
-		}
-		return c, strings.TrimPrefix(w, "welcome ")
-	}
-	a, _ := dial()
-	b, bPID := dial()
+	a, _ := dialWelcomed(t, url)
+	b, bPID := dialWelcomed(t, url)
 	if err := a.WriteText("hi all"); err != nil {
 		t.Fatal(err)
 	}
@@ -67,20 +55,9 @@ func TestGroupOfRelayClientsTwoNodes(t *testing.T) {
 	appA, trA := start("a")
 	appB, trB := start("b")
 	poll.Until(t, timeout, "the two nodes see each other", func() bool { return trA.IsUp("b") && trB.IsUp("a") })
-	dial := func(app *gateway.App) (*wsclient.Client, string) {
-		c, resp, err := wsclient.Dial("ws://"+apptest.Addr(t, app, "app:gateway")+"/ws/connect", nil)
-		if err != nil {
-			t.Fatalf("dial: %v %+v", err, resp)
-		}
-		t.Cleanup(func() { c.Close() })
-		w, err := c.ReadText()
-		if err != nil || !strings.HasPrefix(w, "welcome ") {
-			t.Fatalf("welcome: %q %v", w, err)
-		}
-		return c, strings.TrimPrefix(w, "welcome ")
-	}
-	a, _ := dial(appA)
-	b, bPID := dial(appB)
+	url := func(app *gateway.App) string { return "ws://" + apptest.Addr(t, app, "app:gateway") + "/ws/connect" }
+	a, _ := dialWelcomed(t, url(appA))
+	b, bPID := dialWelcomed(t, url(appB))
 	scopeA, ok := appA.Groups().Scope("app:pg")
 	if !ok {
 		t.Fatal("no scope app:pg")
@@ -98,4 +75,20 @@ func TestGroupOfRelayClientsTwoNodes(t *testing.T) {
 	if got, err := a.ReadText(); got != "left "+bPID || err != nil {
 		t.Fatalf("after b closed: %q %v, want left %s", got, err, bPID)
 	}
+}
+
+// dialWelcomed connects a client to the pg test app at url and reads its
+// welcome, which names the client's PID.
+func dialWelcomed(t *testing.T, url string) (*wsclient.Client, string) {
+	t.Helper()
+	c, resp, err := wsclient.Dial(url, nil)
+	if err != nil {
+		t.Fatalf("dial: %v %+v", err, resp)
+	}
+	t.Cleanup(func() { c.Close() })
+	w, err := c.ReadText()
+	if err != nil || !strings.HasPrefix(w, "welcome ") {
+		t.Fatalf("welcome: %q %v", w, err)
+	}
+	return c, strings.TrimPrefix(w, "welcome ")
 }
