@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/wsrelay/wsrelay/cluster"
 	"github.com/wsrelay/wsrelay/process"
@@ -30,6 +31,8 @@ type metrics struct {
 
 	relaysMu sync.Mutex
 	relays   []*wsrelay.Relay // for wsrelay_outbound_bytes, read at scrape time
+
+	cluster clusterStats // the cluster transport's counters; nil on one node
 }
 
 func newMetrics(node *process.Node, tr process.Transport) *metrics {
@@ -67,6 +70,7 @@ func newMetrics(node *process.Node, tr process.Transport) *metrics {
 	m.reg.MustRegister(m.open, m.frames, m.bytes, m.closes, m.pauses, m.refused, m.latency, queued, nodeCollector{node},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if s, ok := tr.(clusterStats); ok {
+		m.cluster = s
 		m.reg.MustRegister(clusterCollector{s})
 	}
 	return m
@@ -199,4 +203,34 @@ func (c clusterCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(descLost, s.PublishErrors, "publish")
 	counter(descLost, s.PartialsDropped, "partial")
 	counter(descLost, s.Misattributed, "misattributed")
+}
+
+// Counters returns the app's running totals an observer charts: frames
+// and their bytes in and out, connections open and closed, and, on a node
+// of a cluster, the messages and bytes sent to other nodes.
+func (a *App) Counters() map[string]float64 {
+	m := a.metrics
+	out := map[string]float64{}
+	read := func(name string, c prometheus.Metric) {
+		var d dto.Metric
+		if c.Write(&d) != nil {
+			return
+		}
+		switch {
+		case d.Counter != nil:
+			out[name] = d.Counter.GetValue()
+		case d.Gauge != nil:
+			out[name] = d.Gauge.GetValue()
+		}
+	}
+	read("frames_in", m.frames.WithLabelValues("in"))
+	read("frames_out", m.frames.WithLabelValues("out"))
+	read("frame_bytes_in", m.bytes.WithLabelValues("in"))
+	read("frame_bytes_out", m.bytes.WithLabelValues("out"))
+	read("connections_open", m.open)
+	if m.cluster != nil {
+		s := m.cluster.Stats()
+		out["cluster_messages_out"], out["cluster_messages_in"] = float64(s.BatchesOut), float64(s.BatchesIn)
+	}
+	return out
 }

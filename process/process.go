@@ -54,6 +54,7 @@ type Process struct {
 	names     []string
 	timer     *time.Timer // cancel grace period
 	drops     uint64      // mailbox-full drops, for rate-limited logging
+	born      int64       // when it was spawned (Unix nanoseconds), for observers
 
 	// blocking processes
 	ctx *procContext
@@ -148,7 +149,7 @@ func (n *Node) spawn(hostName string, opts SpawnOptions, setup, start func(*Proc
 		h.release()
 		return pid.PID{}, &OpError{Op: "spawn", Err: ErrShuttingDown}
 	}
-	p := &Process{pid: pid.PID{Node: n.name, Host: h.name, ID: n.ids.Next()}, node: n, host: h, quiet: opts.Quiet}
+	p := &Process{pid: pid.PID{Node: n.name, Host: h.name, ID: n.ids.Next()}, node: n, host: h, quiet: opts.Quiet, born: time.Now().UnixNano()}
 	if opts.Entry != "" {
 		entry := opts.Entry
 		p.entry = &entry

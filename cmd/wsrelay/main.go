@@ -193,6 +193,8 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	node := fs.String("node", "local", "node name, the node part of every PID")
 	pprofAddr := fs.String("pprof", "", "also serve Go's profiler at this loopback address (e.g. 127.0.0.1:6060)")
 	luaLines := fs.String("lua-log-lines", strconv.Itoa(luart.DefaultLogLines), "most lines a second each Lua entry's logger and print may write, or unlimited")
+	observeAddr := fs.String("observe", "", "serve the live observer at this address (e.g. 127.0.0.1:9100); an address that is not loopback needs --observe-token-file")
+	observeToken := fs.String("observe-token-file", "", "file holding the token the observer requires of every request")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), "Usage: wsrelay run [flags] [DIR]\n\nServe the app in DIR (default .) until SIGINT or SIGTERM; a second signal exits at once.\n\nFlags:\n")
 		fs.PrintDefaults()
@@ -216,6 +218,11 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	lines, err := parseLogLines(*luaLines)
+	if err != nil {
+		fmt.Fprintln(stderr, "wsrelay run:", err)
+		return 2
+	}
+	obs, err := observeFlags(*observeAddr, *observeToken)
 	if err != nil {
 		fmt.Fprintln(stderr, "wsrelay run:", err)
 		return 2
@@ -282,6 +289,15 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	log.Info("started", "app", dir, "node", *node)
+	if obs.Addr != "" {
+		stopObserver, err := startObserver(obs, app, log)
+		if err != nil {
+			log.Error("cannot start the observer", "error", err)
+			app.Shutdown(context.Background())
+			return 1
+		}
+		defer stopObserver()
+	}
 	select {
 	case <-ctx.Done():
 	case sig := <-sigs:

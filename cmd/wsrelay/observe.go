@@ -1,0 +1,64 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/wsrelay/wsrelay/gateway"
+	"github.com/wsrelay/wsrelay/observer"
+)
+
+// maxTokenFile bounds the token file read for --observe-token-file.
+const maxTokenFile = 4096
+
+// observeFlags checks --observe and --observe-token-file before anything
+// starts, so that a wrong one stops the command with its reason.
+func observeFlags(addr, tokenFile string) (observer.Options, error) {
+	if addr == "" {
+		if tokenFile != "" {
+			return observer.Options{}, errors.New("--observe-token-file needs --observe ADDR")
+		}
+		return observer.Options{}, nil
+	}
+	o := observer.Options{Addr: addr}
+	if tokenFile != "" {
+		f, err := os.Open(tokenFile)
+		if err != nil {
+			return o, fmt.Errorf("--observe-token-file: %w", err)
+		}
+		defer f.Close()
+		b, err := io.ReadAll(io.LimitReader(f, maxTokenFile+1))
+		if err != nil {
+			return o, fmt.Errorf("--observe-token-file %s: %w", tokenFile, err)
+		}
+		if len(b) > maxTokenFile {
+			return o, fmt.Errorf("--observe-token-file %s: longer than %d bytes", tokenFile, maxTokenFile)
+		}
+		if o.Token = strings.TrimSpace(string(b)); o.Token == "" {
+			return o, fmt.Errorf("--observe-token-file %s: the file is empty", tokenFile)
+		}
+	}
+	return o, observer.CheckAddr(o.Addr, o.Token)
+}
+
+// startObserver serves the observer of the running app; the returned func
+// stops it.
+func startObserver(o observer.Options, app *gateway.App, log *slog.Logger) (func(), error) {
+	o.Node, o.Groups, o.Counters, o.Logger = app.Node(), app.Groups(), app.Counters, log
+	obs, err := observer.Start(o)
+	if err != nil {
+		return nil, err
+	}
+	log.Info("observer listening", "url", "http://"+obs.Addr()+"/")
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		obs.Close(ctx)
+	}, nil
+}

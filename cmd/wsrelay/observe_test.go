@@ -1,0 +1,97 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wsrelay/wsrelay/internal/poll"
+)
+
+var observerLine = regexp.MustCompile(`"observer listening" url=(\S+)`)
+
+// TestRunObserve: --observe serves the observer beside the app, with the
+// token of --observe-token-file required, and it stops with the app.
+func TestRunObserve(t *testing.T) {
+	dir := writeApp(t, smallApp)
+	token := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(token, []byte("tok-123\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	logs := &syncWriter{}
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"run", "--node", "n7", "--observe", "127.0.0.1:0", "--observe-token-file", token, dir}, io.Discard, logs)
+	}()
+	var url string
+	poll.Until(t, timeout, "the observer's line in the log", func() bool {
+		if m := observerLine.FindStringSubmatch(logs.String()); m != nil {
+			url = m[1]
+		}
+		return url != ""
+	})
+	resp, err := http.Get(url + "api/overview")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 401 {
+		t.Errorf("without the token: %d", resp.StatusCode)
+	}
+	req, _ := http.NewRequest("GET", url+"api/overview", nil)
+	req.Header.Set("Authorization", "Bearer tok-123")
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(b), `"node":"n7"`) {
+		t.Errorf("with the token: %d %s", resp.StatusCode, b)
+	}
+	cancel()
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Errorf("exit %d:\n%s", code, logs)
+		}
+	case <-time.After(timeout):
+		t.Fatal("run did not return after its context ended")
+	}
+	if _, err := http.Get(url); err == nil {
+		t.Errorf("the observer still answers after run returned")
+	}
+}
+
+// TestRunObserveRefusals: a non-loopback observer without a token, an
+// empty token file and a token file without --observe stop the command
+// before anything starts, each with what to do.
+func TestRunObserveRefusals(t *testing.T) {
+	dir := writeApp(t, smallApp)
+	empty := filepath.Join(t.TempDir(), "empty")
+	os.WriteFile(empty, []byte(" \n"), 0o600)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--observe", "0.0.0.0:9100"}, "--observe-token-file"},
+		{[]string{"--observe", "127.0.0.1:9100", "--observe-token-file", empty}, "the file is empty"},
+		{[]string{"--observe-token-file", empty}, "needs --observe"},
+		{[]string{"--observe", "nonsense"}, `address "nonsense"`},
+	} {
+		var stderr bytes.Buffer
+		code := run(context.Background(), append(append([]string{"run"}, tc.args...), dir), io.Discard, &stderr)
+		if code != 2 || !strings.Contains(stderr.String(), tc.want) {
+			t.Errorf("%v: exit %d, %q; want 2 and %q", tc.args, code, stderr.String(), tc.want)
+		}
+	}
+}

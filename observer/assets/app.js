@@ -1,0 +1,159 @@
+// The observer's pages: one script, a view per path. Everything a client
+// or a script controls (names, entries, PIDs) is put in the page as text
+// (textContent), never as HTML.
+"use strict";
+
+const views = { "/": "overview", "/processes": "processes", "/groups": "groups", "/names": "names" };
+const view = views[location.pathname] || "overview";
+const main = document.getElementById("main");
+const status = document.getElementById("status");
+const history = {}; // chart series: name -> last 300 values
+const prevCounters = {};
+let query = { q: "", sort: "pid", desc: false, offset: 0, limit: 100 };
+let ws;
+
+for (const a of document.querySelectorAll("header nav a")) {
+  if (a.dataset.view === view) a.classList.add("current");
+}
+
+function el(tag, text, cls) {
+  const e = document.createElement(tag);
+  if (text !== undefined && text !== null) e.textContent = String(text);
+  if (cls) e.className = cls;
+  return e;
+}
+
+function bytes(n) {
+  if (n < 1024) return n + " B";
+  if (n < 1 << 20) return (n / 1024).toFixed(1) + " KiB";
+  if (n < 1 << 30) return (n / (1 << 20)).toFixed(1) + " MiB";
+  return (n / (1 << 30)).toFixed(2) + " GiB";
+}
+
+function push(name, v) {
+  const h = history[name] || (history[name] = []);
+  h.push(v);
+  if (h.length > 300) h.shift();
+  return h;
+}
+
+function chart(values) {
+  const c = el("canvas");
+  c.width = 300; c.height = 60;
+  const g = c.getContext("2d");
+  const lo = Math.min(...values), hi = Math.max(...values);
+  const span = hi - lo || 1;
+  g.strokeStyle = "#3b7ddd"; g.lineWidth = 1.5; g.beginPath();
+  values.forEach((v, i) => {
+    const x = (i / 299) * c.width, y = c.height - 4 - ((v - lo) / span) * (c.height - 8);
+    if (i === 0) g.moveTo(x, y); else g.lineTo(x, y);
+  });
+  g.stroke();
+  return c;
+}
+
+function card(title, value, series) {
+  const d = el("div", null, "card");
+  d.append(el("h3", title), el("div", value, "big"));
+  if (series) d.append(chart(series));
+  return d;
+}
+
+function renderOverview(o) {
+  const cards = el("div", null, "cards");
+  cards.append(card("Node", o.node));
+  cards.append(card("Processes", o.processes, push("processes", o.processes)));
+  cards.append(card("Goroutines", o.goroutines, push("goroutines", o.goroutines)));
+  cards.append(card("Heap", bytes(o.heap_bytes), push("heap", o.heap_bytes)));
+  cards.append(card("Memory from the OS", bytes(o.total_bytes), push("total", o.total_bytes)));
+  cards.append(card("GC cycles", o.gc_cycles));
+  cards.append(card("Uptime", Math.round(o.uptime_s) + " s"));
+  for (const [name, v] of Object.entries(o.counters || {})) {
+    const prev = prevCounters[name];
+    prevCounters[name] = v;
+    const rate = prev === undefined ? 0 : Math.max(0, v - prev);
+    cards.append(card(name.replaceAll("_", " ") + " /s", rate, push("c:" + name, rate)));
+  }
+  const hosts = table(["host", "live", "spawned", "dropped"], (o.hosts || []).map(h => [h.name, h.live, h.spawned, h.dropped]));
+  main.replaceChildren(cards, el("h3", "Process hosts"), hosts);
+}
+
+function table(head, rows, onSort) {
+  const t = el("table");
+  const tr = el("tr");
+  for (const h of head) {
+    const th = el("th", h);
+    if (onSort) th.onclick = () => onSort(h);
+    tr.append(th);
+  }
+  t.append(tr);
+  for (const r of rows) {
+    const row = el("tr");
+    for (const c of r) {
+      if (c instanceof Node) { const td = el("td"); td.append(c); row.append(td); }
+      else row.append(el("td", c));
+    }
+    t.append(row);
+  }
+  return t;
+}
+
+let controls;
+function processControls() {
+  if (controls) return controls;
+  controls = el("div", null, "controls");
+  const search = el("input");
+  search.type = "search"; search.placeholder = "filter: PID, entry or name";
+  search.oninput = () => { query.q = search.value; query.offset = 0; subscribe(); };
+  const prev = el("button", "◀ previous"), next = el("button", "next ▶"), info = el("span");
+  prev.onclick = () => { query.offset = Math.max(0, query.offset - query.limit); subscribe(); };
+  next.onclick = () => { query.offset += query.limit; subscribe(); };
+  controls.append(search, prev, next, info);
+  controls.info = info;
+  return controls;
+}
+
+const sortKeys = { pid: "pid", host: "host", entry: "entry", age: "age", mailbox: "mailbox", "mailbox bytes": "mailbox_bytes" };
+function renderProcesses(p) {
+  const c = processControls();
+  c.info.textContent = `${p.total ? p.offset + 1 : 0}–${p.offset + (p.rows || []).length} of ${p.total}`;
+  const rows = (p.rows || []).map(r => [r.pid, (r.names || []).join(", "), r.entry || "", r.host, r.kind,
+    Math.round(r.age_s) + " s", r.mailbox, bytes(r.mailbox_bytes), r.links, r.monitors, r.watchers]);
+  const t = table(["pid", "names", "entry", "host", "kind", "age", "mailbox", "mailbox bytes", "links", "monitors", "watchers"], rows, h => {
+    const k = sortKeys[h];
+    if (!k) return;
+    query.desc = query.sort === k ? !query.desc : k !== "pid";
+    query.sort = k;
+    subscribe();
+  });
+  main.replaceChildren(c, t);
+}
+
+function renderGroups(gs) {
+  const rows = gs.map(g => [g.scope, g.group, g.total, el("span", (g.members || []).join("  ") + (g.total > (g.members || []).length ? " …" : ""))]);
+  main.replaceChildren(gs.length ? table(["scope", "group", "members", "PIDs"], rows) : el("p", "No process groups have members."));
+}
+
+function renderNames(ns) {
+  main.replaceChildren(table(["name", "pid", "scope"], ns.map(n => [n.name, n.pid, n.scope])));
+}
+
+function subscribe() {
+  if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ view, query }));
+}
+
+function connect() {
+  ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/live");
+  ws.onopen = () => { status.textContent = "live"; status.classList.remove("down"); subscribe(); };
+  ws.onclose = e => {
+    status.textContent = "disconnected (" + e.code + (e.reason ? ": " + e.reason : "") + "), retrying…";
+    status.classList.add("down");
+    setTimeout(connect, 2000);
+  };
+  ws.onmessage = e => {
+    const m = JSON.parse(e.data);
+    if (m.view !== view) return;
+    ({ overview: renderOverview, processes: renderProcesses, groups: renderGroups, names: renderNames })[view](m.data);
+  };
+}
+connect();

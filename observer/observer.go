@@ -1,0 +1,227 @@
+// Package observer serves the live observer: web pages that show a running
+// node — its processes, names, process groups and counters — updated every
+// second over a WebSocket that this runtime's own relay carries to an
+// observer process.
+//
+// docs/observer.md is the user guide.
+package observer
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/wsrelay/wsrelay/pg"
+	"github.com/wsrelay/wsrelay/pid"
+	"github.com/wsrelay/wsrelay/process"
+	"github.com/wsrelay/wsrelay/wsrelay"
+)
+
+//go:embed assets
+var assets embed.FS
+
+// Options configure an observer.
+type Options struct {
+	// Addr is the address to listen on, such as "127.0.0.1:9100".
+	// Required. An address that is not loopback needs a Token.
+	Addr string
+	// Token, when set, is required of every request: as a cookie set by
+	// opening any page with ?token=..., or as "Authorization: Bearer ...".
+	Token string
+	// Node is the node observed. Required.
+	Node *process.Node
+	// Groups are the node's process groups, if any.
+	Groups *pg.Service
+	// Counters, if set, returns the node's running totals to chart (for
+	// example "frames_in", "frames_out"); the pages show their rate a
+	// second.
+	Counters func() map[string]float64
+	// Logger receives the observer's logs. Default: discarded.
+	Logger *slog.Logger
+}
+
+// Host is the process host of the observer's processes.
+const Host = "observer"
+
+// Observer is a running observer. Make it with Start; Close stops it.
+type Observer struct {
+	opts  Options
+	log   *slog.Logger
+	ln    net.Listener
+	srv   *http.Server
+	relay *wsrelay.Relay
+	hub   pid.PID // the observer process: the target of every page's WebSocket
+	h     *hub
+	start time.Time
+
+	closeOnce sync.Once
+	served    chan struct{}
+}
+
+// ErrNeedsToken: a non-loopback address without a token.
+var ErrNeedsToken = errors.New("observer: a non-loopback address needs a token: give --observe-token-file FILE, or listen on 127.0.0.1")
+
+// Start checks the options, listens and serves.
+func Start(opts Options) (*Observer, error) {
+	if opts.Node == nil {
+		return nil, errors.New("observer: Options.Node is required")
+	}
+	if err := CheckAddr(opts.Addr, opts.Token); err != nil {
+		return nil, err
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	o := &Observer{opts: opts, log: opts.Logger, start: time.Now(), served: make(chan struct{})}
+	if _, ok := opts.Node.Host(Host); !ok {
+		if _, err := opts.Node.AddHost(Host, &process.HostOptions{MailboxSize: 1024}); err != nil {
+			return nil, err
+		}
+	}
+	o.h = newHub(o)
+	hub, err := opts.Node.SpawnReactive(Host, o.h, process.SpawnOptions{Entry: "observer", Quiet: true})
+	if err != nil {
+		return nil, fmt.Errorf("observer: %w", err)
+	}
+	o.hub = hub
+	rl, err := wsrelay.New(wsrelay.Options{Node: opts.Node, Logger: opts.Logger, Route: "observer", Host: Host,
+		RawPayload: true, MaxMessageSize: 4096, OutboundQueue: 64})
+	if err != nil {
+		opts.Node.Terminate(hub)
+		return nil, fmt.Errorf("observer: %w", err)
+	}
+	o.relay = rl
+	ln, err := net.Listen("tcp", opts.Addr)
+	if err != nil {
+		opts.Node.Terminate(hub)
+		return nil, fmt.Errorf("observer: listen on %s: %w", opts.Addr, err)
+	}
+	o.ln = ln
+	o.srv = &http.Server{Handler: o.routes(), ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		defer close(o.served)
+		if err := o.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			o.log.Error("observer stopped serving", "error", err.Error())
+		}
+	}()
+	return o, nil
+}
+
+// CheckAddr refuses an address the observer cannot listen on safely: a
+// non-loopback one without a token.
+func CheckAddr(addr, token string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("observer: address %q: %w", addr, err)
+	}
+	if token != "" {
+		return nil
+	}
+	if host == "localhost" {
+		return nil
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		return nil
+	}
+	return fmt.Errorf("%w (address %q)", ErrNeedsToken, addr)
+}
+
+// Ticks counts the observer's update rounds: one a second while a page
+// is open, none while none is.
+func (o *Observer) Ticks() uint64 { return o.h.ticks.Load() }
+
+// Addr is the address the observer listens on.
+func (o *Observer) Addr() string { return o.ln.Addr().String() }
+
+// Close stops serving, closes the pages' connections and ends the
+// observer's process.
+func (o *Observer) Close(ctx context.Context) error {
+	var err error
+	o.closeOnce.Do(func() {
+		err = o.srv.Shutdown(ctx)
+		o.relay.Shutdown(ctx)
+		o.opts.Node.Terminate(o.hub)
+		<-o.served
+	})
+	return err
+}
+
+// pages are the paths the page shell answers; each renders its view by
+// its path, so that a reload or a bookmark shows the same view.
+var pages = []string{"/", "/processes", "/groups", "/names"}
+
+func (o *Observer) routes() http.Handler {
+	mux := http.NewServeMux()
+	static, _ := fs.Sub(assets, "assets")
+	mux.Handle("GET /assets/", http.StripPrefix("/assets/", http.FileServerFS(static)))
+	mux.HandleFunc("GET /{$}", o.page)
+	for _, p := range pages[1:] {
+		mux.HandleFunc("GET "+p, o.page)
+	}
+	mux.HandleFunc("GET /api/overview", o.api(func(r *http.Request) any { return o.overview() }))
+	mux.HandleFunc("GET /api/processes", o.api(func(r *http.Request) any { return o.processes(queryOf(r)) }))
+	mux.HandleFunc("GET /api/groups", o.api(func(r *http.Request) any { return o.groups() }))
+	mux.HandleFunc("GET /api/names", o.api(func(r *http.Request) any { return o.names() }))
+	mux.Handle("GET /live", o.relay.Middleware(http.HandlerFunc(o.live)))
+	return o.auth(secure(mux))
+}
+
+func (o *Observer) page(w http.ResponseWriter, r *http.Request) {
+	b, err := assets.ReadFile("assets/index.html")
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Write(b)
+}
+
+// live answers the page's WebSocket: the relay connects it to the
+// observer process.
+func (o *Observer) live(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set(wsrelay.HeaderName, `{"target_pid":"`+o.hub.String()+`"}`)
+}
+
+// auth requires the token, when there is one: from the cookie, the
+// Authorization header, or ?token= (which also sets the cookie).
+func (o *Observer) auth(next http.Handler) http.Handler {
+	if o.opts.Token == "" {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if t := r.URL.Query().Get("token"); t != "" && equal(t, o.opts.Token) {
+			http.SetCookie(w, &http.Cookie{Name: "wsrelay_observer", Value: t, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode})
+			next.ServeHTTP(w, r)
+			return
+		}
+		if c, err := r.Cookie("wsrelay_observer"); err == nil && equal(c.Value, o.opts.Token) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if t, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok && equal(t, o.opts.Token) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		http.Error(w, "the observer needs its token: open a page with ?token=TOKEN once", http.StatusUnauthorized)
+	})
+}
+
+// secure sets headers that keep the pages from being framed or from
+// running anything but their own scripts.
+func secure(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Security-Policy", "default-src 'self'; connect-src 'self'; frame-ancestors 'none'")
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "no-referrer")
+		next.ServeHTTP(w, r)
+	})
+}

@@ -1,0 +1,307 @@
+package observer_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/wsrelay/wsrelay/internal/leakcheck"
+	"github.com/wsrelay/wsrelay/internal/poll"
+	"github.com/wsrelay/wsrelay/internal/wsclient"
+	"github.com/wsrelay/wsrelay/observer"
+	"github.com/wsrelay/wsrelay/pid"
+	"github.com/wsrelay/wsrelay/process"
+	"github.com/wsrelay/wsrelay/value"
+)
+
+func TestMain(m *testing.M) { leakcheck.Main(m) }
+
+const timeout = 30 * time.Second
+
+// start runs an observer over a node with a process host "app" and
+// returns both.
+func start(t *testing.T, token string) (*observer.Observer, *process.Node) {
+	t.Helper()
+	node, err := process.NewNode(&process.Options{Name: "n1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := node.AddHost("app", nil); err != nil {
+		t.Fatal(err)
+	}
+	o, err := observer.Start(observer.Options{Addr: "127.0.0.1:0", Token: token, Node: node,
+		Counters: func() map[string]float64 { return map[string]float64{"frames_in": 3} }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		o.Close(ctx)
+		node.Shutdown(ctx)
+	})
+	return o, node
+}
+
+// waiter spawns a process that waits, its mailbox untouched, until it is
+// cancelled.
+func waiter(t *testing.T, node *process.Node, name string) pid.PID {
+	t.Helper()
+	p, err := node.Spawn("app", func(p *process.Process) (value.Value, error) {
+		p.ReceiveEvent(p.Context()) // the CANCEL of the node's shutdown
+		return value.Nil(), nil
+	}, process.SpawnOptions{Name: name, Entry: "app:waiter"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func get(t *testing.T, url string, header http.Header) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", url, nil)
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// TestPagesAnswerOnEveryPath: each page's URL serves the page itself, so
+// that a reload or a bookmark works.
+func TestPagesAnswerOnEveryPath(t *testing.T) {
+	o, _ := start(t, "")
+	for _, path := range []string{"/", "/processes", "/groups", "/names"} {
+		code, body := get(t, "http://"+o.Addr()+path, nil)
+		if code != 200 || !strings.Contains(body, "wsrelay observer") {
+			t.Errorf("GET %s: %d %.80q", path, code, body)
+		}
+	}
+	if code, _ := get(t, "http://"+o.Addr()+"/nothing", nil); code != 404 {
+		t.Errorf("GET /nothing: %d, want 404", code)
+	}
+	if code, body := get(t, "http://"+o.Addr()+"/assets/app.js", nil); code != 200 || !strings.Contains(body, "textContent") {
+		t.Errorf("GET /assets/app.js: %d", code)
+	}
+}
+
+// TestProcessesFilterSortAndPage: the processes view finds a process by
+// its name, sorts by mailbox, and bounds a page whatever is asked.
+func TestProcessesFilterSortAndPage(t *testing.T) {
+	o, node := start(t, "")
+	busy := waiter(t, node, "busy-one")
+	waiter(t, node, "idle-one")
+	for range 5 {
+		if err := node.Send(pid.PID{}, busy, "work", value.String("x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var page observer.ProcessPage
+	getJSON(t, "http://"+o.Addr()+"/api/processes?q=busy", &page)
+	if page.Total != 1 || len(page.Rows) != 1 || page.Rows[0].PID != busy.String() || page.Rows[0].MailboxLen != 5 || page.Rows[0].Entry != "app:waiter" {
+		t.Fatalf("filter by name: %+v", page)
+	}
+	getJSON(t, "http://"+o.Addr()+"/api/processes?sort=mailbox&desc=1", &page)
+	if len(page.Rows) < 3 || page.Rows[0].PID != busy.String() {
+		t.Fatalf("sorted by mailbox, largest first: %+v", page)
+	}
+	getJSON(t, "http://"+o.Addr()+"/api/processes?limit=100000&offset=-5", &page)
+	if page.Offset != 0 || len(page.Rows) > observer.MaxRows || len(page.Rows) != page.Total {
+		t.Fatalf("a page past the bound: offset %d, %d rows of %d", page.Offset, len(page.Rows), page.Total)
+	}
+	var names []observer.NameView
+	getJSON(t, "http://"+o.Addr()+"/api/names", &names)
+	found := false
+	for _, n := range names {
+		found = found || (n.Name == "busy-one" && n.PID == busy.String())
+	}
+	if !found {
+		t.Fatalf("names: %+v", names)
+	}
+}
+
+func getJSON(t *testing.T, url string, v any) {
+	t.Helper()
+	code, body := get(t, url, nil)
+	if code != 200 {
+		t.Fatalf("GET %s: %d %s", url, code, body)
+	}
+	if err := json.Unmarshal([]byte(body), v); err != nil {
+		t.Fatalf("GET %s: %v: %s", url, err, body)
+	}
+}
+
+// TestNonLoopbackNeedsToken: the observer refuses to listen on an address
+// others can reach unless it has a token, and says what to do.
+func TestNonLoopbackNeedsToken(t *testing.T) {
+	for _, addr := range []string{"0.0.0.0:9100", ":9100", "10.1.2.3:9100", "[::]:9100"} {
+		err := observer.CheckAddr(addr, "")
+		if !errors.Is(err, observer.ErrNeedsToken) || !strings.Contains(err.Error(), "--observe-token-file") {
+			t.Errorf("%s without a token: %v", addr, err)
+		}
+		if err := observer.CheckAddr(addr, "secret"); err != nil {
+			t.Errorf("%s with a token: %v", addr, err)
+		}
+	}
+	for _, addr := range []string{"127.0.0.1:9100", "[::1]:9100", "localhost:9100"} {
+		if err := observer.CheckAddr(addr, ""); err != nil {
+			t.Errorf("%s: %v", addr, err)
+		}
+	}
+	node, _ := process.NewNode(nil)
+	defer node.Shutdown(context.Background())
+	if _, err := observer.Start(observer.Options{Addr: "0.0.0.0:0", Node: node}); !errors.Is(err, observer.ErrNeedsToken) {
+		t.Fatalf("Start on 0.0.0.0 without a token: %v", err)
+	}
+}
+
+// TestTokenIsRequired: with a token, a request without it is refused; the
+// token in the query sets a cookie that later requests carry; a bearer
+// header works too.
+func TestTokenIsRequired(t *testing.T) {
+	o, _ := start(t, "s3cret")
+	base := "http://" + o.Addr()
+	if code, body := get(t, base+"/api/overview", nil); code != 401 || !strings.Contains(body, "token") {
+		t.Fatalf("no token: %d %s", code, body)
+	}
+	if code, _ := get(t, base+"/?token=wrong", nil); code != 401 {
+		t.Fatalf("a wrong token: %d", code)
+	}
+	resp, err := http.Get(base + "/?token=s3cret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	cookies := resp.Cookies()
+	if resp.StatusCode != 200 || len(cookies) != 1 || !cookies[0].HttpOnly {
+		t.Fatalf("?token: %d %v", resp.StatusCode, cookies)
+	}
+	if code, _ := get(t, base+"/api/overview", http.Header{"Cookie": {cookies[0].Name + "=" + cookies[0].Value}}); code != 200 {
+		t.Fatalf("with the cookie: %d", code)
+	}
+	if code, _ := get(t, base+"/api/overview", http.Header{"Authorization": {"Bearer s3cret"}}); code != 200 {
+		t.Fatalf("with the bearer token: %d", code)
+	}
+	if _, resp, err := wsclient.Dial("ws://"+o.Addr()+"/live", nil); err == nil || resp == nil || resp.Status != 401 {
+		t.Fatalf("the live socket without the token: %v %+v", err, resp)
+	}
+}
+
+// TestLiveViews: a page's WebSocket, relayed to the observer process, gets
+// the overview at once and again every second, and the view it asks for;
+// a bad request is answered with an error, not a closed page.
+func TestLiveViews(t *testing.T) {
+	o, node := start(t, "")
+	waiter(t, node, "findme")
+	c, resp, err := wsclient.Dial("ws://"+o.Addr()+"/live", nil)
+	if err != nil {
+		t.Fatalf("dial: %v %+v", err, resp)
+	}
+	defer c.Close()
+	var first struct {
+		View string            `json:"view"`
+		Data observer.Overview `json:"data"`
+	}
+	readJSON(t, c, &first)
+	if first.View != "overview" || first.Data.Node != "n1" || first.Data.Processes < 2 || first.Data.Counters["frames_in"] != 3 {
+		t.Fatalf("first update: %+v", first)
+	}
+	readJSON(t, c, &first) // the next second's
+	if err := c.WriteText(`{"view":"processes","query":{"q":"findme"}}`); err != nil {
+		t.Fatal(err)
+	}
+	poll.Until(t, timeout, "the processes view", func() bool {
+		var m struct {
+			View string               `json:"view"`
+			Data observer.ProcessPage `json:"data"`
+		}
+		readJSON(t, c, &m)
+		return m.View == "processes" && m.Data.Total == 1 && m.Data.Rows[0].Names[0] == "findme"
+	})
+	if err := c.WriteText(`{"view":"<script>"}`); err != nil {
+		t.Fatal(err)
+	}
+	poll.Until(t, timeout, "an error for an unknown view", func() bool {
+		_, data, err := c.ReadMessage()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(data) == `{"error":"unknown view"}`
+	})
+}
+
+// TestLivePagesFromOtherOriginsAreRefused: a page of another site cannot
+// open the observer's live socket (the relay takes same-origin only).
+func TestLivePagesFromOtherOriginsAreRefused(t *testing.T) {
+	o, _ := start(t, "")
+	_, resp, err := wsclient.Dial("ws://"+o.Addr()+"/live", http.Header{"Origin": {"https://evil.example"}})
+	if err == nil || resp == nil || resp.Status != 403 {
+		t.Fatalf("cross-origin: %v %+v", err, resp)
+	}
+}
+
+// TestNoPageNoUpdates: the observer does nothing while no page is open:
+// once the last page closes, no update round runs and the node's counters
+// are not read again (for several tick periods), and no goroutine is left
+// behind.
+func TestNoPageNoUpdates(t *testing.T) {
+	node, err := process.NewNode(&process.Options{Name: "n1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var reads atomic.Int64
+	o, err := observer.Start(observer.Options{Addr: "127.0.0.1:0", Node: node,
+		Counters: func() map[string]float64 { reads.Add(1); return nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		o.Close(context.Background())
+		node.Shutdown(context.Background())
+	}()
+	before := leakcheck.Snapshot()
+	c, _, err := wsclient.Dial("ws://"+o.Addr()+"/live", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	readJSON(t, c, &m)
+	readJSON(t, c, &m)
+	c.Close()
+	if err := leakcheck.Check(before, timeout); err != nil {
+		t.Fatal(err)
+	}
+	// The page's leave has reached the observer: a tick already armed may
+	// still come once; after it, nothing.
+	<-time.After(2 * time.Second)
+	settled, ticks := reads.Load(), o.Ticks()
+	<-time.After(3 * time.Second)
+	if n := reads.Load(); n != settled {
+		t.Fatalf("with no page open, the counters were read %d more times", n-settled)
+	}
+	if n := o.Ticks(); n != ticks {
+		t.Fatalf("with no page open, %d more update rounds ran", n-ticks)
+	}
+}
+
+func readJSON(t *testing.T, c *wsclient.Client, v any) {
+	t.Helper()
+	_, data, err := c.ReadMessage()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		t.Fatalf("%v: %s", err, data)
+	}
+}
