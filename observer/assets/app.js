@@ -110,6 +110,10 @@ function processControls() {
   next.onclick = () => { query.offset += query.limit; subscribe(); };
   controls.append(search, prev, next, info);
   controls.info = info;
+  controls.rows = el("div");
+  // The controls stay in the page while the rows change under them, so
+  // the filter keeps its focus as updates come.
+  main.replaceChildren(controls, controls.rows);
   return controls;
 }
 
@@ -126,7 +130,7 @@ function renderProcesses(p) {
     query.sort = k;
     subscribe();
   });
-  main.replaceChildren(c, t);
+  c.rows.replaceChildren(t);
 }
 
 function renderGroups(gs) {

@@ -1,0 +1,61 @@
+package observer_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/wsrelay/wsrelay/internal/browsertest"
+)
+
+// TestPagesInBrowser: in a real browser, each page shows its view live;
+// a process name made of markup shows as text and adds no element; the
+// processes page filters. Screenshots of each page go to
+// $TMPDIR/wsrelay-observer (docs/observer.png is one of them).
+func TestPagesInBrowser(t *testing.T) {
+	o, node := start(t, "")
+	waiter(t, node, `<img src=x onerror="document.title='owned'">`)
+	waiter(t, node, "plain-name")
+	base := "http://" + o.Addr()
+	ctx := browsertest.Page(t)
+	shots := filepath.Join(os.TempDir(), "wsrelay-observer")
+	os.MkdirAll(shots, 0o755)
+	shot := func(name string) {
+		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+		if err != nil {
+			t.Errorf("screenshot of %s: %v", name, err)
+			return
+		}
+		if err := os.WriteFile(filepath.Join(shots, name+".png"), png, 0o644); err != nil {
+			t.Log(err)
+		}
+	}
+
+	browsertest.Run(t, ctx, "open the overview", chromedp.Navigate(base+"/"))
+	browsertest.WaitText(t, ctx, "#status", "live")
+	browsertest.WaitText(t, ctx, "main", "Goroutines")
+	browsertest.WaitText(t, ctx, "main", "frames in /s")
+	shot("overview")
+
+	browsertest.Run(t, ctx, "open the processes", chromedp.Navigate(base+"/processes"))
+	browsertest.WaitText(t, ctx, "main", `<img src=x onerror="document.title='owned'">`)
+	if n := browsertest.Eval[int](t, ctx, "images in the page", `document.querySelectorAll("main img").length`); n != 0 {
+		t.Errorf("a process name became %d <img> elements", n)
+	}
+	if title := browsertest.Eval[string](t, ctx, "the title", `document.title`); strings.Contains(title, "owned") {
+		t.Errorf("a process name ran script: title %q", title)
+	}
+	shot("processes")
+	browsertest.Run(t, ctx, "filter", chromedp.SendKeys(`input[type=search]`, "plain"))
+	browsertest.WaitText(t, ctx, ".controls span", "1–1 of 1")
+	browsertest.WaitText(t, ctx, "main table", "plain-name")
+
+	browsertest.Run(t, ctx, "open the names", chromedp.Navigate(base+"/names"))
+	browsertest.WaitText(t, ctx, "main", "plain-name")
+	shot("names")
+	browsertest.Run(t, ctx, "open the groups", chromedp.Navigate(base+"/groups"))
+	browsertest.WaitText(t, ctx, "main", "No process groups")
+}
