@@ -19,39 +19,74 @@ const MaxPages = 32
 // tickEvery is how often open pages get their view again.
 const tickEvery = time.Second
 
+// The hub's own topics: a tick of its timer, the end of a round of
+// updates, the end of one page's answer.
+const (
+	topicTick     = "observer.tick"
+	topicRoundEnd = "observer.round"
+	topicAnswered = "observer.answered"
+)
+
 // hub is the observer process: every page's WebSocket is relayed to it.
-// A page says which view it shows ({"view": "processes", "query": {...}});
-// the hub sends that view at once and then every second while the page
-// is open. With no page open it holds no timer and no goroutine.
+// A page says which view it shows (a Request); the hub answers it at once
+// and then sends it that view every second while it is open. Views are
+// computed off the process, on one goroutine a round (another node's
+// answer may take up to AskTimeout): one round at a time, one answer at a
+// time per page; a page that asks again meanwhile gets its new view with
+// the next round. With no page open it holds no timer and no goroutine.
 type hub struct {
 	o     *Observer
-	pages map[pid.PID]*subscription
+	self  pid.PID
+	pages map[pid.PID]*page // owned by the process, as is inRound
+	// inRound: a round of updates is being computed; the next tick
+	// waits for its end.
+	inRound bool
 
 	mu    sync.Mutex // guards timer: the timer's func runs outside the process
 	timer *time.Timer
-	ticks atomic.Uint64 // ticks handled, for Observer.Ticks
+	ticks atomic.Uint64 // rounds started, for Observer.Ticks
 }
 
-type subscription struct {
-	View  string `json:"view"`
-	Query Query  `json:"query"`
+type page struct {
+	req    Request
+	asking bool // an answer to the page is being computed
 }
 
-func newHub(o *Observer) *hub { return &hub{o: o, pages: map[pid.PID]*subscription{}} }
-
-const topicTick = "observer.tick"
+func newHub(o *Observer) *hub { return &hub{o: o, pages: map[pid.PID]*page{}} }
 
 func (h *hub) HandleMessage(p *process.Process, m process.Message) error {
+	h.self = p.PID()
 	switch m.Topic {
 	case topicTick:
-		h.ticks.Add(1)
 		h.mu.Lock()
 		h.timer = nil
 		h.mu.Unlock()
-		for client, sub := range h.pages {
-			h.send(p, client, sub)
+		if len(h.pages) == 0 || h.inRound {
+			return nil
 		}
-		h.arm(p)
+		h.ticks.Add(1)
+		h.inRound = true
+		round := make(map[pid.PID]Request, len(h.pages))
+		for client, pg := range h.pages {
+			round[client] = pg.req
+		}
+		h.o.work(func() {
+			h.round(round)
+			h.o.opts.Node.Send(h.self, h.self, topicRoundEnd, value.Nil())
+		})
+	case topicRoundEnd:
+		if m.From != h.self {
+			return nil
+		}
+		h.inRound = false
+		h.arm()
+	case topicAnswered:
+		if m.From != h.self {
+			return nil
+		}
+		if client, err := pid.Parse(textOf(m.Payload)); err == nil && h.pages[client] != nil {
+			h.pages[client].asking = false
+		}
 	case wsrelay.TopicJoin:
 		client, ok := clientOf(m.Payload)
 		if !ok {
@@ -61,36 +96,68 @@ func (h *hub) HandleMessage(p *process.Process, m process.Message) error {
 			p.Send(client, wsrelay.TopicClose, value.Map(value.Field{Key: "code", Value: value.Int(1013)}, value.Field{Key: "reason", Value: value.String("too many observer pages open")}))
 			return nil
 		}
-		h.pages[client] = &subscription{View: "overview"}
-		h.arm(p)
+		h.pages[client] = &page{req: Request{View: "overview"}}
+		h.arm()
 	case wsrelay.TopicLeave:
 		if client, ok := clientOf(m.Payload); ok {
 			delete(h.pages, client)
 		}
 	case wsrelay.DefaultTopic:
-		sub := h.pages[m.From]
-		if sub == nil {
+		pg := h.pages[m.From]
+		if pg == nil {
 			return nil
 		}
-		text, _ := m.Payload.Text()
-		var want subscription
-		if err := json.Unmarshal([]byte(text), &want); err != nil || !knownView(want.View) {
+		var r Request
+		if err := json.Unmarshal([]byte(textOf(m.Payload)), &r); err != nil || !knownView(r.View) {
 			p.Send(m.From, wsrelay.TopicSend, value.Map(value.Field{Key: "data", Value: value.String(`{"error":"unknown view"}`)}))
 			return nil
 		}
-		want.Query.bound()
-		*sub = want
-		h.send(p, m.From, sub)
+		r.Query.bound()
+		pg.req = r
+		if !pg.asking {
+			pg.asking = true
+			client := m.From
+			h.o.work(func() {
+				h.answer(client, r)
+				h.o.opts.Node.Send(h.self, h.self, topicAnswered, value.String(client.String()))
+			})
+		}
 	}
 	return nil
 }
 
-func knownView(v string) bool {
-	switch v {
-	case "overview", "processes", "groups", "names":
-		return true
+// round sends every page its view, each distinct request computed once.
+func (h *hub) round(pages map[pid.PID]Request) {
+	done := map[Request][]byte{}
+	for client, r := range pages {
+		b, ok := done[r]
+		if !ok {
+			b = h.encode(r)
+			done[r] = b
+		}
+		h.o.opts.Node.Send(h.self, client, wsrelay.TopicSend, value.Map(value.Field{Key: "data", Value: value.String(string(b))}))
 	}
-	return false
+}
+
+// answer sends one page its view.
+func (h *hub) answer(client pid.PID, r Request) {
+	h.o.opts.Node.Send(h.self, client, wsrelay.TopicSend, value.Map(value.Field{Key: "data", Value: value.String(string(h.encode(r)))}))
+}
+
+func (h *hub) encode(r Request) []byte {
+	b, err := json.Marshal(struct {
+		View string `json:"view"`
+		Data any    `json:"data"`
+	}{r.View, h.o.view(h.o.ctx, r)})
+	if err != nil {
+		return []byte(`{"error":"cannot encode the view"}`)
+	}
+	return b
+}
+
+func textOf(v value.Value) string {
+	s, _ := v.Text()
+	return s
 }
 
 func clientOf(payload value.Value) (pid.PID, bool) {
@@ -98,36 +165,12 @@ func clientOf(payload value.Value) (pid.PID, bool) {
 	if !ok {
 		return pid.PID{}, false
 	}
-	s, _ := v.Text()
-	c, err := pid.Parse(s)
+	c, err := pid.Parse(textOf(v))
 	return c, err == nil
 }
 
-// send sends a page its view.
-func (h *hub) send(p *process.Process, client pid.PID, sub *subscription) {
-	var data any
-	switch sub.View {
-	case "processes":
-		data = h.o.processes(sub.Query)
-	case "groups":
-		data = h.o.groups()
-	case "names":
-		data = h.o.names()
-	default:
-		data = h.o.overview()
-	}
-	b, err := json.Marshal(struct {
-		View string `json:"view"`
-		Data any    `json:"data"`
-	}{sub.View, data})
-	if err != nil {
-		return
-	}
-	p.Send(client, wsrelay.TopicSend, value.Map(value.Field{Key: "data", Value: value.String(string(b))}))
-}
-
 // arm starts the next tick if a page is open and none is pending.
-func (h *hub) arm(p *process.Process) {
+func (h *hub) arm() {
 	if len(h.pages) == 0 {
 		return
 	}
@@ -136,8 +179,8 @@ func (h *hub) arm(p *process.Process) {
 	if h.timer != nil {
 		return
 	}
-	self, node := p.PID(), p.Node()
-	h.timer = time.AfterFunc(tickEvery, func() { node.Send(pid.PID{}, self, topicTick, value.Nil()) })
+	self, node := h.self, h.o.opts.Node
+	h.timer = time.AfterFunc(tickEvery, func() { node.Send(self, self, topicTick, value.Nil()) })
 }
 
 func (h *hub) HandleEvent(p *process.Process, e process.Event) error { return nil }

@@ -44,6 +44,9 @@ type Options struct {
 	// example "frames_in", "frames_out"); the pages show their rate a
 	// second.
 	Counters func() map[string]float64
+	// Cluster reaches the other nodes, on a node of a cluster; nil on
+	// one node.
+	Cluster Cluster
 	// Logger receives the observer's logs. Default: discarded.
 	Logger *slog.Logger
 }
@@ -61,9 +64,25 @@ type Observer struct {
 	hub   pid.PID // the observer process: the target of every page's WebSocket
 	h     *hub
 	start time.Time
+	local Local
 
+	seenMu sync.Mutex
+	seen   map[string]time.Time // every other node seen, with its last heartbeat: one gone from the cluster link shows as down
+
+	ctx       context.Context // ends at Close: the views being computed stop asking other nodes
+	cancel    context.CancelFunc
+	busy      sync.WaitGroup // the goroutines computing views
 	closeOnce sync.Once
 	served    chan struct{}
+}
+
+// work runs f on a goroutine of its own that Close waits for.
+func (o *Observer) work(f func()) {
+	o.busy.Add(1)
+	go func() {
+		defer o.busy.Done()
+		f()
+	}()
 }
 
 // ErrNeedsToken: a non-loopback address without a token.
@@ -80,7 +99,9 @@ func Start(opts Options) (*Observer, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	o := &Observer{opts: opts, log: opts.Logger, start: time.Now(), served: make(chan struct{})}
+	o := &Observer{opts: opts, log: opts.Logger, start: time.Now(), served: make(chan struct{}), seen: map[string]time.Time{},
+		local: Local{Node: opts.Node, PG: opts.Groups, Counters: opts.Counters}}
+	o.ctx, o.cancel = context.WithCancel(context.Background())
 	if _, ok := opts.Node.Host(Host); !ok {
 		if _, err := opts.Node.AddHost(Host, &process.HostOptions{MailboxSize: 1024}); err != nil {
 			return nil, err
@@ -149,6 +170,8 @@ func (o *Observer) Close(ctx context.Context) error {
 		err = o.srv.Shutdown(ctx)
 		o.relay.Shutdown(ctx)
 		o.opts.Node.Terminate(o.hub)
+		o.cancel()
+		o.busy.Wait()
 		<-o.served
 	})
 	return err
@@ -166,10 +189,9 @@ func (o *Observer) routes() http.Handler {
 	for _, p := range pages[1:] {
 		mux.HandleFunc("GET "+p, o.page)
 	}
-	mux.HandleFunc("GET /api/overview", o.api(func(r *http.Request) any { return o.overview() }))
-	mux.HandleFunc("GET /api/processes", o.api(func(r *http.Request) any { return o.processes(queryOf(r)) }))
-	mux.HandleFunc("GET /api/groups", o.api(func(r *http.Request) any { return o.groups() }))
-	mux.HandleFunc("GET /api/names", o.api(func(r *http.Request) any { return o.names() }))
+	for _, v := range []string{"overview", "processes", "groups", "names"} {
+		mux.HandleFunc("GET /api/"+v, o.api(v))
+	}
 	mux.Handle("GET /live", o.relay.Middleware(http.HandlerFunc(o.live)))
 	return o.auth(secure(mux))
 }

@@ -120,10 +120,10 @@ func TestProcessesFilterSortAndPage(t *testing.T) {
 	if page.Offset != 0 || len(page.Rows) > observer.MaxRows || len(page.Rows) != page.Total {
 		t.Fatalf("a page past the bound: offset %d, %d rows of %d", page.Offset, len(page.Rows), page.Total)
 	}
-	var names []observer.NameView
+	var names []observer.NamesView
 	getJSON(t, "http://"+o.Addr()+"/api/names", &names)
 	found := false
-	for _, n := range names {
+	for _, n := range names[0].Names {
 		found = found || (n.Name == "busy-one" && n.PID == busy.String())
 	}
 	if !found {
@@ -210,12 +210,15 @@ func TestLiveViews(t *testing.T) {
 	}
 	defer c.Close()
 	var first struct {
-		View string            `json:"view"`
-		Data observer.Overview `json:"data"`
+		View string                   `json:"view"`
+		Data observer.ClusterOverview `json:"data"`
 	}
 	readJSON(t, c, &first)
-	if first.View != "overview" || first.Data.Node != "n1" || first.Data.Processes < 2 || first.Data.Counters["frames_in"] != 3 {
+	if first.View != "overview" || len(first.Data.Nodes) != 1 {
 		t.Fatalf("first update: %+v", first)
+	}
+	if n := first.Data.Nodes[0]; n.Name != "n1" || !n.Self || !n.Up || n.Overview.Processes < 2 || n.Overview.Counters["frames_in"] != 3 {
+		t.Fatalf("first update: %+v", n)
 	}
 	readJSON(t, c, &first) // the next second's
 	if err := c.WriteText(`{"view":"processes","query":{"q":"findme"}}`); err != nil {

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wsrelay/wsrelay/pg"
 	"github.com/wsrelay/wsrelay/process"
 )
 
@@ -39,8 +40,17 @@ type HostView struct {
 
 var memSamples = []string{"/memory/classes/heap/objects:bytes", "/memory/classes/total:bytes", "/gc/cycles/total:gc-cycles", "/sched/goroutines:goroutines"}
 
-func (o *Observer) overview() Overview {
-	n := o.opts.Node
+// Local computes the views of one node: what its observer shows, and what
+// it answers another node's observer with.
+type Local struct {
+	Node     *process.Node
+	PG       *pg.Service // the node's process groups, if any
+	Counters func() map[string]float64
+}
+
+// Overview returns the node at a glance.
+func (l Local) Overview() Overview {
+	n := l.Node
 	v := Overview{Node: n.Name(), Time: time.Now(), Uptime: time.Since(n.Boot()).Seconds(), Processes: n.Stats().Processes}
 	for _, h := range n.Hosts() {
 		s := h.Stats()
@@ -61,8 +71,8 @@ func (o *Observer) overview() Overview {
 	if v.Goroutines == 0 {
 		v.Goroutines = runtime.NumGoroutine()
 	}
-	if o.opts.Counters != nil {
-		v.Counters = o.opts.Counters()
+	if l.Counters != nil {
+		v.Counters = l.Counters()
 	}
 	return v
 }
@@ -91,8 +101,9 @@ type ProcessPage struct {
 
 // Query selects the rows of /processes.
 type Query struct {
-	Q      string `json:"q"`    // a substring of the PID, host, entry or a name
-	Sort   string `json:"sort"` // pid, age, mailbox, mailbox_bytes, host, entry
+	Node   string `json:"node,omitempty"` // the node whose processes to show; default this one
+	Q      string `json:"q"`              // a substring of the PID, host, entry or a name
+	Sort   string `json:"sort"`           // pid, age, mailbox, mailbox_bytes, host, entry
 	Desc   bool   `json:"desc"`
 	Offset int    `json:"offset"`
 	Limit  int    `json:"limit"`
@@ -105,25 +116,26 @@ func queryOf(r *http.Request) Query {
 	q := r.URL.Query()
 	off, _ := strconv.Atoi(q.Get("offset"))
 	lim, _ := strconv.Atoi(q.Get("limit"))
-	return Query{Q: q.Get("q"), Sort: q.Get("sort"), Desc: q.Get("desc") == "1" || q.Get("desc") == "true", Offset: off, Limit: lim}
+	return Query{Node: q.Get("node"), Q: q.Get("q"), Sort: q.Get("sort"), Desc: q.Get("desc") == "1" || q.Get("desc") == "true", Offset: off, Limit: lim}
 }
 
 func (q *Query) bound() {
 	q.Q = clip(q.Q, 200)
+	q.Node = clip(q.Node, 200)
 	if q.Limit <= 0 || q.Limit > MaxRows {
 		q.Limit = min(100, MaxRows)
 	}
 	q.Offset = max(q.Offset, 0)
 }
 
-// processes filters, sorts and pages the node's processes. It walks every
+// Processes filters, sorts and pages the node's processes. It walks every
 // process once; what it keeps is bounded by the matches, and what it
 // returns by MaxRows.
-func (o *Observer) processes(q Query) ProcessPage {
+func (l Local) Processes(q Query) ProcessPage {
 	q.bound()
 	now := time.Now()
 	var all []process.ProcessInfo
-	o.opts.Node.Processes(func(p process.ProcessInfo) bool {
+	l.Node.Processes(func(p process.ProcessInfo) bool {
 		if q.Q == "" || matches(p, q.Q) {
 			all = append(all, p)
 		}
@@ -194,13 +206,15 @@ type GroupView struct {
 // MaxMembersShown bounds the members listed per group.
 const MaxMembersShown = 200
 
-func (o *Observer) groups() []GroupView {
+// Groups returns the process groups with members, on every node (the
+// groups are cluster-wide).
+func (l Local) Groups() []GroupView {
 	out := []GroupView{}
-	if o.opts.Groups == nil {
+	if l.PG == nil {
 		return out
 	}
-	for _, name := range o.opts.Groups.Scopes() {
-		sc, ok := o.opts.Groups.Scope(name)
+	for _, name := range l.PG.Scopes() {
+		sc, ok := l.PG.Scope(name)
 		if !ok {
 			continue
 		}
@@ -223,19 +237,23 @@ type NameView struct {
 	Scope string `json:"scope"` // node
 }
 
-func (o *Observer) names() []NameView {
+// Names returns the names registered on the node.
+func (l Local) Names() []NameView {
 	out := []NameView{}
-	for _, n := range o.opts.Node.LocalNames() {
+	for _, n := range l.Node.LocalNames() {
 		out = append(out, NameView{Name: n.Name, PID: n.PID.String(), Scope: "node"})
 	}
 	return out
 }
 
-func (o *Observer) api(view func(*http.Request) any) http.HandlerFunc {
+// api serves a view as JSON, the query taken from the URL.
+func (o *Observer) api(view string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		q := queryOf(r)
+		q.bound()
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Cache-Control", "no-store")
-		json.NewEncoder(w).Encode(view(r))
+		json.NewEncoder(w).Encode(o.view(r.Context(), Request{View: view, Query: q}))
 	}
 }
 
@@ -246,4 +264,49 @@ func clip(s string, n int) string {
 		return s
 	}
 	return s[:n]
+}
+
+// Request is what a page asks for: a view and, for processes, a query.
+type Request struct {
+	View  string `json:"view"`
+	Query Query  `json:"query"`
+}
+
+// MaxRequest bounds a request's bytes, from a page or another node.
+const MaxRequest = 4096
+
+// Answer computes the view a request asks for, as JSON: what a node
+// answers another node's observer with (see Cluster). A request that is
+// not one is answered with an error.
+func (l Local) Answer(req []byte) []byte {
+	var r Request
+	if len(req) > MaxRequest || json.Unmarshal(req, &r) != nil || !knownView(r.View) {
+		return []byte(`{"error":"bad request"}`)
+	}
+	r.Query.bound()
+	b, err := json.Marshal(l.view(r))
+	if err != nil {
+		return []byte(`{"error":"cannot encode the view"}`)
+	}
+	return b
+}
+
+func (l Local) view(r Request) any {
+	switch r.View {
+	case "processes":
+		return l.Processes(r.Query)
+	case "groups":
+		return l.Groups()
+	case "names":
+		return l.Names()
+	}
+	return l.Overview()
+}
+
+func knownView(v string) bool {
+	switch v {
+	case "overview", "processes", "groups", "names":
+		return true
+	}
+	return false
 }

@@ -289,14 +289,20 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	log.Info("started", "app", dir, "node", *node)
+	stopAnswering, err := answerObservers(cn, app)
+	if err != nil {
+		log.Error("cannot answer other nodes' observers", "error", err)
+		app.Shutdown(context.Background())
+		return 1
+	}
+	defer stopAnswering()
+	stopObserver := func() {}
 	if obs.Addr != "" {
-		stopObserver, err := startObserver(obs, app, log)
-		if err != nil {
+		if stopObserver, err = startObserver(obs, app, cn, log); err != nil {
 			log.Error("cannot start the observer", "error", err)
 			app.Shutdown(context.Background())
 			return 1
 		}
-		defer stopObserver()
 	}
 	select {
 	case <-ctx.Done():
@@ -304,6 +310,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		log.Info("signal received", "signal", sig.String())
 	}
 	log.Info("shutting down", "timeout", shutdown.String(), "force", "send the signal again to exit at once")
+	stopObserver() // its pages are closed before the app's connections
 	sctx, cancel := context.WithTimeout(context.Background(), *shutdown)
 	defer cancel()
 	done := make(chan error, 1)

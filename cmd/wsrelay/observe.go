@@ -47,10 +47,23 @@ func observeFlags(addr, tokenFile string) (observer.Options, error) {
 	return o, observer.CheckAddr(o.Addr, o.Token)
 }
 
+// answerObservers makes a node of a cluster answer the observers of the
+// other nodes, whether or not it serves one itself; the returned func
+// stops it.
+func answerObservers(cn *clusterNode, app *gateway.App) (func(), error) {
+	if cn == nil {
+		return func() {}, nil
+	}
+	return observer.Answer(cn.tr, observer.Local{Node: app.Node(), PG: app.Groups(), Counters: app.Counters})
+}
+
 // startObserver serves the observer of the running app; the returned func
 // stops it.
-func startObserver(o observer.Options, app *gateway.App, log *slog.Logger) (func(), error) {
+func startObserver(o observer.Options, app *gateway.App, cn *clusterNode, log *slog.Logger) (func(), error) {
 	o.Node, o.Groups, o.Counters, o.Logger = app.Node(), app.Groups(), app.Counters, log
+	if cn != nil {
+		o.Cluster = observer.Over(cn.tr)
+	}
 	obs, err := observer.Start(o)
 	if err != nil {
 		return nil, err

@@ -59,23 +59,46 @@ function card(title, value, series) {
   return d;
 }
 
-function renderOverview(o) {
+function nodeCards(o) {
   const cards = el("div", null, "cards");
-  cards.append(card("Node", o.node));
-  cards.append(card("Processes", o.processes, push("processes", o.processes)));
-  cards.append(card("Goroutines", o.goroutines, push("goroutines", o.goroutines)));
-  cards.append(card("Heap", bytes(o.heap_bytes), push("heap", o.heap_bytes)));
-  cards.append(card("Memory from the OS", bytes(o.total_bytes), push("total", o.total_bytes)));
+  const k = o.node + ":";
+  cards.append(card("Processes", o.processes, push(k + "processes", o.processes)));
+  cards.append(card("Goroutines", o.goroutines, push(k + "goroutines", o.goroutines)));
+  cards.append(card("Heap", bytes(o.heap_bytes), push(k + "heap", o.heap_bytes)));
+  cards.append(card("Memory from the OS", bytes(o.total_bytes), push(k + "total", o.total_bytes)));
   cards.append(card("GC cycles", o.gc_cycles));
   cards.append(card("Uptime", Math.round(o.uptime_s) + " s"));
   for (const [name, v] of Object.entries(o.counters || {})) {
-    const prev = prevCounters[name];
-    prevCounters[name] = v;
+    const prev = prevCounters[k + name];
+    prevCounters[k + name] = v;
+    if (name === "connections_open") {
+      cards.append(card("connections open", v, push(k + name, v)));
+      continue;
+    }
     const rate = prev === undefined ? 0 : Math.max(0, v - prev);
-    cards.append(card(name.replaceAll("_", " ") + " /s", rate, push("c:" + name, rate)));
+    cards.append(card(name.replaceAll("_", " ") + " /s", rate, push(k + "c:" + name, rate)));
   }
-  const hosts = table(["host", "live", "spawned", "dropped"], (o.hosts || []).map(h => [h.name, h.live, h.spawned, h.dropped]));
-  main.replaceChildren(cards, el("h3", "Process hosts"), hosts);
+  return cards;
+}
+
+function renderOverview(c) {
+  const out = [];
+  for (const n of c.nodes || []) {
+    const section = el("section", null, "node");
+    const title = el("h2", n.name + (n.self ? " (this node)" : ""));
+    const state = el("span", n.up ? "up" : "down", n.up ? "up" : "down");
+    title.append(" ", state);
+    section.append(title);
+    if (n.overview) {
+      section.append(nodeCards(n.overview));
+      const hosts = table(["host", "live", "spawned", "dropped"], (n.overview.hosts || []).map(h => [h.name, h.live, h.spawned, h.dropped]));
+      section.append(hosts);
+    } else {
+      section.append(el("p", n.up ? "No answer: " + (n.error || "") : "Down" + (n.last_seen ? ", last heard " + new Date(n.last_seen).toLocaleTimeString() : "") + "."));
+    }
+    out.push(section);
+  }
+  main.replaceChildren(...out);
 }
 
 function table(head, rows, onSort) {
@@ -138,8 +161,13 @@ function renderGroups(gs) {
   main.replaceChildren(gs.length ? table(["scope", "group", "members", "PIDs"], rows) : el("p", "No process groups have members."));
 }
 
-function renderNames(ns) {
-  main.replaceChildren(table(["name", "pid", "scope"], ns.map(n => [n.name, n.pid, n.scope])));
+function renderNames(nodes) {
+  const rows = [];
+  for (const n of nodes) {
+    if (n.error) rows.push(["(" + n.error + ")", "", n.node]);
+    for (const x of n.names || []) rows.push([x.name, x.pid, n.node]);
+  }
+  main.replaceChildren(table(["name", "pid", "node"], rows));
 }
 
 function subscribe() {
