@@ -44,6 +44,10 @@ type Options struct {
 	// example "frames_in", "frames_out"); the pages show their rate a
 	// second.
 	Counters func() map[string]float64
+	// Actions lets pages act on the node's processes (cancel, kill, close
+	// a connection, send a message); off by default. Each action is
+	// logged.
+	Actions bool
 	// Cluster reaches the other nodes, on a node of a cluster; nil on
 	// one node.
 	Cluster Cluster
@@ -192,6 +196,11 @@ func (o *Observer) routes() http.Handler {
 	for _, v := range []string{"overview", "processes", "groups", "names"} {
 		mux.HandleFunc("GET /api/"+v, o.api(v))
 	}
+	mux.HandleFunc("POST /api/act", o.act)
+	mux.HandleFunc("GET /api/config", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"node":%q,"actions":%t}`, o.opts.Node.Name(), o.opts.Actions)
+	})
 	mux.Handle("GET /live", o.relay.Middleware(http.HandlerFunc(o.live)))
 	return o.auth(secure(mux))
 }

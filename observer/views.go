@@ -83,7 +83,7 @@ type ProcessView struct {
 	Host         string   `json:"host"`
 	Entry        string   `json:"entry,omitempty"`
 	Names        []string `json:"names,omitempty"`
-	Kind         string   `json:"kind"` // reactive or goroutine
+	Kind         string   `json:"kind"` // connection, reactive (a Go handler run on delivery) or goroutine (a Lua process, a Go function)
 	Age          float64  `json:"age_s"`
 	MailboxLen   int      `json:"mailbox"`
 	MailboxBytes int      `json:"mailbox_bytes"`
@@ -187,7 +187,10 @@ func matches(p process.ProcessInfo, q string) bool {
 
 func viewOf(p process.ProcessInfo, now time.Time) ProcessView {
 	kind := "goroutine"
-	if p.Reactive {
+	switch {
+	case p.Entry == ConnectionEntry:
+		kind = "connection"
+	case p.Reactive:
 		kind = "reactive"
 	}
 	return ProcessView{PID: p.PID.String(), Host: p.Host, Entry: p.Entry, Names: p.Names, Kind: kind,
@@ -265,6 +268,9 @@ func clip(s string, n int) string {
 	}
 	return s[:n]
 }
+
+// ConnectionEntry is the entry of the relay's connection processes.
+const ConnectionEntry = "wsrelay.connection"
 
 // Request is what a page asks for: a view and, for processes, a query.
 type Request struct {

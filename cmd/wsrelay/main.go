@@ -195,6 +195,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	luaLines := fs.String("lua-log-lines", strconv.Itoa(luart.DefaultLogLines), "most lines a second each Lua entry's logger and print may write, or unlimited")
 	observeAddr := fs.String("observe", "", "serve the live observer at this address (e.g. 127.0.0.1:9100); an address that is not loopback needs --observe-token-file")
 	observeToken := fs.String("observe-token-file", "", "file holding the token the observer requires of every request")
+	observeActions := fs.Bool("observe-actions", false, "let the observer's pages cancel and kill processes, close connections and send messages (each action is logged)")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), "Usage: wsrelay run [flags] [DIR]\n\nServe the app in DIR (default .) until SIGINT or SIGTERM; a second signal exits at once.\n\nFlags:\n")
 		fs.PrintDefaults()
@@ -222,7 +223,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "wsrelay run:", err)
 		return 2
 	}
-	obs, err := observeFlags(*observeAddr, *observeToken)
+	obs, err := observeFlags(*observeAddr, *observeToken, *observeActions)
 	if err != nil {
 		fmt.Fprintln(stderr, "wsrelay run:", err)
 		return 2

@@ -19,14 +19,14 @@ const maxTokenFile = 4096
 
 // observeFlags checks --observe and --observe-token-file before anything
 // starts, so that a wrong one stops the command with its reason.
-func observeFlags(addr, tokenFile string) (observer.Options, error) {
+func observeFlags(addr, tokenFile string, actions bool) (observer.Options, error) {
 	if addr == "" {
-		if tokenFile != "" {
-			return observer.Options{}, errors.New("--observe-token-file needs --observe ADDR")
+		if tokenFile != "" || actions {
+			return observer.Options{}, errors.New("--observe-token-file and --observe-actions need --observe ADDR")
 		}
 		return observer.Options{}, nil
 	}
-	o := observer.Options{Addr: addr}
+	o := observer.Options{Addr: addr, Actions: actions}
 	if tokenFile != "" {
 		f, err := os.Open(tokenFile)
 		if err != nil {

@@ -85,7 +85,8 @@ func TestRunObserveRefusals(t *testing.T) {
 	}{
 		{[]string{"--observe", "0.0.0.0:9100"}, "--observe-token-file"},
 		{[]string{"--observe", "127.0.0.1:9100", "--observe-token-file", empty}, "the file is empty"},
-		{[]string{"--observe-token-file", empty}, "needs --observe"},
+		{[]string{"--observe-token-file", empty}, "need --observe"},
+		{[]string{"--observe-actions"}, "need --observe"},
 		{[]string{"--observe", "nonsense"}, `address "nonsense"`},
 	} {
 		var stderr bytes.Buffer

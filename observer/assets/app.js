@@ -9,8 +9,40 @@ const main = document.getElementById("main");
 const status = document.getElementById("status");
 const history = {}; // chart series: name -> last 300 values
 const prevCounters = {};
-let query = { q: "", sort: "pid", desc: false, offset: 0, limit: 100 };
+const params = new URLSearchParams(location.search);
+let query = { node: params.get("node") || "", q: "", sort: "pid", desc: false, offset: 0, limit: 100 };
 let ws;
+let config = { actions: false };
+fetch("/api/config").then(r => r.json()).then(c => { config = c; });
+
+// act asks the observer to do something to a process, and shows the
+// outcome in the status line.
+async function act(action) {
+  const r = await fetch("/api/act", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(action) });
+  status.textContent = r.ok ? action.do + " " + action.pid + ": done" : action.do + " " + action.pid + ": " + (await r.text());
+}
+
+function actions(r) {
+  const span = el("span");
+  const button = (label, f) => { const b = el("button", label); b.onclick = f; span.append(b); };
+  button("cancel", () => act({ do: "cancel", pid: r.pid }));
+  button("kill", () => { if (confirm("Kill " + r.pid + "?")) act({ do: "kill", pid: r.pid }); });
+  if (r.kind === "connection") {
+    button("close", () => {
+      const code = parseInt(prompt("Close code", "1000"), 10);
+      if (!isNaN(code)) act({ do: "close", pid: r.pid, code, reason: prompt("Reason", "") || "" });
+    });
+  }
+  button("send", () => {
+    const topic = prompt("Topic");
+    if (!topic) return;
+    let payload = null;
+    const text = prompt("Payload (JSON)", "null");
+    try { payload = JSON.parse(text); } catch (e) { status.textContent = "not JSON: " + e.message; return; }
+    act({ do: "send", pid: r.pid, topic, payload });
+  });
+  return span;
+}
 
 for (const a of document.querySelectorAll("header nav a")) {
   if (a.dataset.view === view) a.classList.add("current");
@@ -87,7 +119,9 @@ function renderOverview(c) {
     const section = el("section", null, "node");
     const title = el("h2", n.name + (n.self ? " (this node)" : ""));
     const state = el("span", n.up ? "up" : "down", n.up ? "up" : "down");
-    title.append(" ", state);
+    const procs = el("a", "processes");
+    procs.href = "/processes?node=" + encodeURIComponent(n.name);
+    title.append(" ", state, " ", procs);
     section.append(title);
     if (n.overview) {
       section.append(nodeCards(n.overview));
@@ -131,7 +165,8 @@ function processControls() {
   const prev = el("button", "◀ previous"), next = el("button", "next ▶"), info = el("span");
   prev.onclick = () => { query.offset = Math.max(0, query.offset - query.limit); subscribe(); };
   next.onclick = () => { query.offset += query.limit; subscribe(); };
-  controls.append(search, prev, next, info);
+  const where = el("span", query.node ? "node " + query.node : "this node");
+  controls.append(where, search, prev, next, info);
   controls.info = info;
   controls.rows = el("div");
   // The controls stay in the page while the rows change under them, so
@@ -143,10 +178,22 @@ function processControls() {
 const sortKeys = { pid: "pid", host: "host", entry: "entry", age: "age", mailbox: "mailbox", "mailbox bytes": "mailbox_bytes" };
 function renderProcesses(p) {
   const c = processControls();
+  if (p.error) {
+    c.info.textContent = p.error;
+    c.rows.replaceChildren();
+    return;
+  }
   c.info.textContent = `${p.total ? p.offset + 1 : 0}–${p.offset + (p.rows || []).length} of ${p.total}`;
-  const rows = (p.rows || []).map(r => [r.pid, (r.names || []).join(", "), r.entry || "", r.host, r.kind,
-    Math.round(r.age_s) + " s", r.mailbox, bytes(r.mailbox_bytes), r.links, r.monitors, r.watchers]);
-  const t = table(["pid", "names", "entry", "host", "kind", "age", "mailbox", "mailbox bytes", "links", "monitors", "watchers"], rows, h => {
+  const local = !query.node || query.node === config.node;
+  const rows = (p.rows || []).map(r => {
+    const row = [r.pid, (r.names || []).join(", "), r.entry || "", r.host, r.kind,
+      Math.round(r.age_s) + " s", r.mailbox, bytes(r.mailbox_bytes), r.links, r.monitors, r.watchers];
+    if (config.actions && local) row.push(actions(r));
+    return row;
+  });
+  const head = ["pid", "names", "entry", "host", "kind", "age", "mailbox", "mailbox bytes", "links", "monitors", "watchers"];
+  if (config.actions && local) head.push("actions");
+  const t = table(head, rows, h => {
     const k = sortKeys[h];
     if (!k) return;
     query.desc = query.sort === k ? !query.desc : k !== "pid";
