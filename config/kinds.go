@@ -43,6 +43,7 @@ func StandardKinds() []Kind {
 		{KindProcessHost, func() Spec { return &ProcessHost{} }},
 		{KindProcessService, func() Spec { return &ProcessService{} }},
 		{KindPGScope, func() Spec { return &PGScope{} }},
+		{KindObserver, func() Spec { return &Observer{} }},
 	}
 	kinds = append(kinds, EnvKinds()...)
 	kinds = append(kinds, ComponentKinds()...)

@@ -174,6 +174,7 @@ func Diagnose(fsys fs.FS, kinds []Kind) (*App, Errors) {
 		}
 	}
 	l.resolve()
+	l.oneObserver()
 	l.probs.Sort()
 	if len(l.probs) > 0 && len(l.app.Entries) == 0 {
 		l.app.Entries = l.entries // unordered: the order needs a valid app
@@ -191,6 +192,21 @@ type loader struct {
 }
 
 func (l *loader) fail(p *Problem) { l.probs = append(l.probs, p) }
+
+// oneObserver refuses a second observer entry: a node serves one.
+func (l *loader) oneObserver() {
+	var first *Entry
+	for _, e := range l.entries {
+		if e.Kind != KindObserver {
+			continue
+		}
+		if first == nil {
+			first = e
+			continue
+		}
+		l.fail(e.Problem("", "a second observer entry (the first is %s): a node serves one observer", first.ID))
+	}
+}
 
 var namePattern = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.\-]*$`)
 

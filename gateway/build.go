@@ -117,6 +117,8 @@ func (b *builder) build(e *config.Entry) {
 		a.services = append(a.services, svc)
 	case *config.PGScope:
 		b.buildScope(e, s)
+	case *config.Observer:
+		// Served beside the app by wsrelay run (package observer).
 	default:
 		b.fail(e.Problem("kind", "this build of wsrelay cannot run kind %s", e.Kind))
 	}

@@ -244,10 +244,17 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	defer cn.close()
-	app, _, err := load(dir, gateway.Options{Logger: log, NodeName: *node, LuaLogLines: lines}, cn)
+	app, cfg, err := load(dir, gateway.Options{Logger: log, NodeName: *node, LuaLogLines: lines}, cn)
 	if err != nil {
 		printProblems(stderr, dir, err)
 		return 1
+	}
+	if obs.Addr == "" { // the flags win over the app's observer entry
+		if obs, err = observeEntry(cfg); err != nil {
+			app.Shutdown(context.Background()) // built, never started
+			fmt.Fprintln(stderr, "wsrelay run:", err)
+			return 1
+		}
 	}
 	// Signals stay caught until run returns: a second one ends the
 	// shutdown at once. (signal.NotifyContext's stop would instead restore

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wsrelay/wsrelay/config"
 	"github.com/wsrelay/wsrelay/gateway"
 	"github.com/wsrelay/wsrelay/observer"
 )
@@ -45,6 +46,25 @@ func observeFlags(addr, tokenFile string, actions bool) (observer.Options, error
 		}
 	}
 	return o, observer.CheckAddr(o.Addr, o.Token)
+}
+
+// observeEntry reads the app's observer entry, if it has one.
+func observeEntry(cfg *config.App) (observer.Options, error) {
+	for _, e := range cfg.Entries {
+		s, ok := e.Spec.(*config.Observer)
+		if !ok {
+			continue
+		}
+		o := observer.Options{Addr: s.Addr, Token: s.Token(), Actions: s.Actions}
+		if s.TokenEnv != "" && o.Token == "" {
+			return o, fmt.Errorf("%s: the environment variable %s (token_env) is empty or not set", e.ID, s.TokenEnv)
+		}
+		if err := observer.CheckAddr(o.Addr, o.Token); err != nil {
+			return o, fmt.Errorf("%s: %w", e.ID, err)
+		}
+		return o, nil
+	}
+	return observer.Options{}, nil
 }
 
 // answerObservers makes a node of a cluster answer the observers of the

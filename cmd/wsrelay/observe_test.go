@@ -96,3 +96,79 @@ func TestRunObserveRefusals(t *testing.T) {
 		}
 	}
 }
+
+// withObserver is smallApp with an observer entry of these fields.
+func withObserver(fields ...string) map[string]string {
+	app := map[string]string{}
+	for k, v := range smallApp {
+		app[k] = v
+	}
+	for i, f := range fields {
+		if i == 0 || strings.HasPrefix(f, "- ") {
+			app["_index.yaml"] += "  " + f + "\n"
+		} else {
+			app["_index.yaml"] += "    " + f + "\n"
+		}
+	}
+	return app
+}
+
+// TestRunObserveEntry: an observer entry in the app's YAML starts the
+// observer as the flags do, its token read from the variable it names.
+func TestRunObserveEntry(t *testing.T) {
+	t.Setenv("OBSERVER_TOKEN_TEST", "from-env")
+	dir := writeApp(t, withObserver("- name: observer", "kind: observer", "addr: 127.0.0.1:0", "token_env: OBSERVER_TOKEN_TEST"))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	logs := &syncWriter{}
+	done := make(chan int, 1)
+	go func() { done <- run(ctx, []string{"run", dir}, io.Discard, logs) }()
+	var url string
+	poll.Until(t, timeout, "the observer's line in the log", func() bool {
+		if m := observerLine.FindStringSubmatch(logs.String()); m != nil {
+			url = m[1]
+		}
+		return url != ""
+	})
+	for path, want := range map[string]int{"api/overview": 401, "api/overview?token=from-env": 200} {
+		resp, err := http.Get(url + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("GET %s: %d, want %d", path, resp.StatusCode, want)
+		}
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Errorf("exit %d:\n%s", code, logs)
+	}
+}
+
+// TestObserverEntryProblems: check refuses an observer entry that run
+// could not start, with file and line.
+func TestObserverEntryProblems(t *testing.T) {
+	t.Setenv("OBSERVER_TOKEN_EMPTY", "")
+	for _, tc := range []struct {
+		fields []string
+		want   string
+	}{
+		{[]string{"- name: observer", "kind: observer", "addr: 0.0.0.0:9100"}, "not a loopback address: the observer needs a token (token_env"},
+		{[]string{"- name: observer", "kind: observer", "addr: nonsense"}, `"nonsense" is not host:port`},
+		{[]string{"- name: observer", "kind: observer"}, "addr"},
+		{[]string{"- name: observer", "kind: observer", "addr: 127.0.0.1:0", "token_env: NOT-A-NAME"}, "not an environment variable's name"},
+		{[]string{"- name: observer", "kind: observer", "addr: 127.0.0.1:0", "- name: observer2", "kind: observer", "addr: 127.0.0.1:0"}, "a second observer entry (the first is app:observer)"},
+	} {
+		var out bytes.Buffer
+		dir := writeApp(t, withObserver(tc.fields...))
+		if code := run(context.Background(), []string{"check", dir}, &out, &out); code != 1 || !strings.Contains(out.String(), tc.want) || !strings.Contains(out.String(), "_index.yaml:") {
+			t.Errorf("%v: exit %d: %s; want %q with its line", tc.fields, code, out.String(), tc.want)
+		}
+	}
+	var stderr bytes.Buffer
+	dir := writeApp(t, withObserver("- name: observer", "kind: observer", "addr: 127.0.0.1:0", "token_env: OBSERVER_TOKEN_EMPTY"))
+	if code := run(context.Background(), []string{"run", dir}, io.Discard, &stderr); code != 1 || !strings.Contains(stderr.String(), "OBSERVER_TOKEN_EMPTY (token_env) is empty or not set") {
+		t.Errorf("run with an empty token variable: exit %d: %s", code, stderr.String())
+	}
+}
