@@ -40,25 +40,25 @@ type Options struct {
 
 // Result of a run.
 type Result struct {
-	Mode       string          `json:"mode"`
-	URL        string          `json:"url"`
-	Conns      int             `json:"conns"`
-	Messages   int             `json:"messages"`
-	Size       int             `json:"size"`
-	Elapsed    time.Duration   `json:"elapsed_ns"`
-	Rate       float64         `json:"rate"` // messages/s, or setups/s for connect
-	P50        time.Duration   `json:"p50_ns,omitempty"`
-	P90        time.Duration   `json:"p90_ns,omitempty"`
-	P99        time.Duration   `json:"p99_ns,omitempty"`
-	Max        time.Duration   `json:"max_ns,omitempty"`
-	MemPerConn float64         `json:"mem_per_conn_bytes,omitempty"`
-	Client     string          `json:"client,omitempty"`      // echo: "gws" for EchoMinimal
-	ToolCPU    time.Duration   `json:"tool_cpu_ns,omitempty"` // echo: CPU time the load tool's process spent during the run (user + system)
+	Mode       string        `json:"mode"`
+	URL        string        `json:"url"`
+	Conns      int           `json:"conns"`
+	Messages   int           `json:"messages"`
+	Size       int           `json:"size"`
+	Elapsed    time.Duration `json:"elapsed_ns"`
+	Rate       float64       `json:"rate"` // messages/s, or setups/s for connect
+	P50        time.Duration `json:"p50_ns,omitempty"`
+	P90        time.Duration `json:"p90_ns,omitempty"`
+	P99        time.Duration `json:"p99_ns,omitempty"`
+	Max        time.Duration `json:"max_ns,omitempty"`
+	MemPerConn float64       `json:"mem_per_conn_bytes,omitempty"`
+	Client     string        `json:"client,omitempty"`      // echo: "gws" for EchoMinimal
+	ToolCPU    time.Duration `json:"tool_cpu_ns,omitempty"` // echo: CPU time the load tool's process spent during the run (user + system)
 	// fanout with MetricsURL: NATS messages and their bytes that all the
 	// nodes sent each other, per broadcast
-	ClusterMessages float64 `json:"cluster_messages_per_broadcast,omitempty"`
-	ClusterBytes    float64 `json:"cluster_bytes_per_broadcast,omitempty"`
-	Latencies  []time.Duration `json:"-"`
+	ClusterMessages float64         `json:"cluster_messages_per_broadcast,omitempty"`
+	ClusterBytes    float64         `json:"cluster_bytes_per_broadcast,omitempty"`
+	Latencies       []time.Duration `json:"-"`
 }
 
 // CheckLoopback refuses any target that is not on this machine.
