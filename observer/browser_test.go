@@ -1,6 +1,7 @@
 package observer_test
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,6 +10,8 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/wsrelay/wsrelay/internal/browsertest"
+	"github.com/wsrelay/wsrelay/process"
+	"github.com/wsrelay/wsrelay/value"
 )
 
 // TestPagesInBrowser: in a real browser, each page shows its view live;
@@ -50,12 +53,18 @@ func TestPagesInBrowser(t *testing.T) {
 	}
 	shot("processes")
 	browsertest.Run(t, ctx, "filter", chromedp.SendKeys(`input[type=search]`, "plain"))
-	browsertest.WaitText(t, ctx, ".controls span", "1–1 of 1")
+	browsertest.WaitText(t, ctx, "#range", "1–1 of 1")
 	browsertest.WaitText(t, ctx, "main table", "plain-name")
 
 	browsertest.Run(t, ctx, "open the names", chromedp.Navigate(base+"/names"))
 	browsertest.WaitText(t, ctx, "main", "plain-name")
 	shot("names")
+	node.Spawn("app", func(p *process.Process) (value.Value, error) {
+		return value.Nil(), errors.New("kaboom <b>bold</b>")
+	}, process.SpawnOptions{Entry: "app:crasher", Quiet: true})
+	browsertest.Run(t, ctx, "open the crashes", chromedp.Navigate(base+"/crashes"))
+	browsertest.WaitText(t, ctx, "main", "kaboom <b>bold</b>")
+	shot("crashes")
 	browsertest.Run(t, ctx, "open the groups", chromedp.Navigate(base+"/groups"))
 	browsertest.WaitText(t, ctx, "main", "No process groups")
 }

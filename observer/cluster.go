@@ -64,6 +64,16 @@ func (o *Observer) view(ctx context.Context, r Request) any {
 		return o.clusterOverview(ctx)
 	case "names":
 		return o.allNames(ctx)
+	case "crashes":
+		if r.Query.Node != "" && r.Query.Node != o.local.Node.Name() {
+			var ends []EndView
+			if err := o.ask(ctx, r.Query.Node, r, &ends); err != nil {
+				return struct {
+					Error string `json:"error"`
+				}{err.Error()}
+			}
+			return ends[:min(len(ends), 64)]
+		}
 	case "processes":
 		if r.Query.Node != "" && r.Query.Node != o.local.Node.Name() {
 			var page ProcessPage

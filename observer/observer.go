@@ -183,7 +183,7 @@ func (o *Observer) Close(ctx context.Context) error {
 
 // pages are the paths the page shell answers; each renders its view by
 // its path, so that a reload or a bookmark shows the same view.
-var pages = []string{"/", "/processes", "/groups", "/names"}
+var pages = []string{"/", "/processes", "/crashes", "/groups", "/names"}
 
 func (o *Observer) routes() http.Handler {
 	mux := http.NewServeMux()
@@ -193,7 +193,7 @@ func (o *Observer) routes() http.Handler {
 	for _, p := range pages[1:] {
 		mux.HandleFunc("GET "+p, o.page)
 	}
-	for _, v := range []string{"overview", "processes", "groups", "names"} {
+	for _, v := range []string{"overview", "processes", "crashes", "groups", "names"} {
 		mux.HandleFunc("GET /api/"+v, o.api(v))
 	}
 	mux.HandleFunc("POST /api/act", o.act)

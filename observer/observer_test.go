@@ -308,3 +308,23 @@ func readJSON(t *testing.T, c *wsclient.Client, v any) {
 		t.Fatalf("%v: %s", err, data)
 	}
 }
+
+// TestCrashesView: a process that ended with an error shows on /crashes
+// with its entry and its error, markup and all as text.
+func TestCrashesView(t *testing.T) {
+	o, node := start(t, "")
+	p, err := node.Spawn("app", func(p *process.Process) (value.Value, error) {
+		return value.Nil(), errors.New("kaboom <b>bold</b>")
+	}, process.SpawnOptions{Entry: "app:crasher", Quiet: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ends []observer.EndView
+	poll.Until(t, timeout, "the crash on /api/crashes", func() bool {
+		getJSON(t, "http://"+o.Addr()+"/api/crashes", &ends)
+		return len(ends) == 1
+	})
+	if ends[0].PID != p.String() || ends[0].Entry != "app:crasher" || ends[0].Error != "kaboom <b>bold</b>" {
+		t.Fatalf("crash: %+v", ends[0])
+	}
+}

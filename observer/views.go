@@ -272,6 +272,24 @@ func clip(s string, n int) string {
 // ConnectionEntry is the entry of the relay's connection processes.
 const ConnectionEntry = "wsrelay.connection"
 
+// EndView is a process that ended abnormally, with its error (for a Lua
+// process, the message and the traceback).
+type EndView struct {
+	PID   string    `json:"pid"`
+	Entry string    `json:"entry,omitempty"`
+	Time  time.Time `json:"time"`
+	Error string    `json:"error"`
+}
+
+// Crashes returns the node's last abnormal ends, the latest first.
+func (l Local) Crashes() []EndView {
+	out := []EndView{}
+	for _, e := range l.Node.RecentEnds() {
+		out = append(out, EndView{PID: e.PID.String(), Entry: e.Entry, Time: e.Time, Error: e.Error})
+	}
+	return out
+}
+
 // Request is what a page asks for: a view and, for processes, a query.
 type Request struct {
 	View  string `json:"view"`
@@ -305,13 +323,15 @@ func (l Local) view(r Request) any {
 		return l.Groups()
 	case "names":
 		return l.Names()
+	case "crashes":
+		return l.Crashes()
 	}
 	return l.Overview()
 }
 
 func knownView(v string) bool {
 	switch v {
-	case "overview", "processes", "groups", "names":
+	case "overview", "processes", "groups", "names", "crashes":
 		return true
 	}
 	return false

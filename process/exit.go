@@ -70,6 +70,7 @@ func (p *Process) exit(r Result) bool {
 	if !quiet {
 		n.reportCrash(p, r, rel)
 	}
+	n.ends.add(p, r)
 	p.host.ended.Add(1)
 	n.live.done()
 	return true

@@ -1,9 +1,13 @@
 package process
 
 import (
+	"errors"
 	"slices"
 	"strings"
+	"sync"
 	"time"
+
+	"github.com/wsrelay/wsrelay/internal/logtext"
 
 	"github.com/wsrelay/wsrelay/pid"
 )
@@ -96,4 +100,54 @@ func (n *Node) LocalNames() []NameInfo {
 type NameInfo struct {
 	Name string
 	PID  pid.PID
+}
+
+// MaxRecentEnds is how many abnormal ends a node keeps for observers
+// (Node.RecentEnds); each error text is cut to 8 KiB, so they hold at
+// most about 512 KiB.
+const MaxRecentEnds = 64
+
+// EndInfo is a process that ended abnormally: with an error other than
+// its termination (ErrTerminated) or ErrStop.
+type EndInfo struct {
+	PID   pid.PID
+	Entry string
+	Time  time.Time
+	Error string // the error (for a Lua process, its message and traceback), cut to 8 KiB
+}
+
+// recentEnds is a ring of the last MaxRecentEnds abnormal ends.
+type recentEnds struct {
+	mu   sync.Mutex
+	ring [MaxRecentEnds]EndInfo
+	next int // where the next one goes
+	n    int // how many are held
+}
+
+func (e *recentEnds) add(p *Process, r Result) {
+	if r.Err == nil || errors.Is(r.Err, ErrTerminated) && !errors.Is(r.Err, ErrLinkDown) || errors.Is(r.Err, ErrStop) {
+		return
+	}
+	info := EndInfo{PID: p.pid, Time: time.Now(), Error: logtext.Cut(r.Err.Error(), maxReportText)}
+	if p.entry != nil {
+		info.Entry = *p.entry
+	}
+	e.mu.Lock()
+	e.ring[e.next] = info
+	e.next = (e.next + 1) % MaxRecentEnds
+	e.n = min(e.n+1, MaxRecentEnds)
+	e.mu.Unlock()
+}
+
+// RecentEnds returns the node's last abnormal ends (at most
+// MaxRecentEnds), the latest first.
+func (n *Node) RecentEnds() []EndInfo {
+	e := &n.ends
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := make([]EndInfo, 0, e.n)
+	for i := 1; i <= e.n; i++ {
+		out = append(out, e.ring[(e.next-i+MaxRecentEnds)%MaxRecentEnds])
+	}
+	return out
 }

@@ -76,6 +76,7 @@ type Node struct {
 	maxProcNames int // bound of a process's names; no bound when negative
 
 	crashes *ratelog.Limiter // crash reports per second
+	ends    recentEnds       // the last abnormal ends, for observers
 
 	closing     atomic.Bool
 	live        waitCounter // processes not yet ended

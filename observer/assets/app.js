@@ -3,7 +3,7 @@
 // (textContent), never as HTML.
 "use strict";
 
-const views = { "/": "overview", "/processes": "processes", "/groups": "groups", "/names": "names" };
+const views = { "/": "overview", "/processes": "processes", "/crashes": "crashes", "/groups": "groups", "/names": "names" };
 const view = views[location.pathname] || "overview";
 const main = document.getElementById("main");
 const status = document.getElementById("status");
@@ -163,6 +163,7 @@ function processControls() {
   search.type = "search"; search.placeholder = "filter: PID, entry or name";
   search.oninput = () => { query.q = search.value; query.offset = 0; subscribe(); };
   const prev = el("button", "◀ previous"), next = el("button", "next ▶"), info = el("span");
+  info.id = "range";
   prev.onclick = () => { query.offset = Math.max(0, query.offset - query.limit); subscribe(); };
   next.onclick = () => { query.offset += query.limit; subscribe(); };
   const where = el("span", query.node ? "node " + query.node : "this node");
@@ -208,6 +209,16 @@ function renderGroups(gs) {
   main.replaceChildren(gs.length ? table(["scope", "group", "members", "PIDs"], rows) : el("p", "No process groups have members."));
 }
 
+function renderCrashes(ends) {
+  if (ends.error) { main.replaceChildren(el("p", ends.error)); return; }
+  if (!ends.length) { main.replaceChildren(el("p", "No process has ended abnormally" + (query.node ? " on " + query.node : "") + ".")); return; }
+  main.replaceChildren(...ends.map(e => {
+    const d = el("div", null, "card crash");
+    d.append(el("h3", new Date(e.time).toLocaleTimeString() + "  " + e.pid + (e.entry ? "  " + e.entry : "")), el("pre", e.error));
+    return d;
+  }));
+}
+
 function renderNames(nodes) {
   const rows = [];
   for (const n of nodes) {
@@ -232,7 +243,7 @@ function connect() {
   ws.onmessage = e => {
     const m = JSON.parse(e.data);
     if (m.view !== view) return;
-    ({ overview: renderOverview, processes: renderProcesses, groups: renderGroups, names: renderNames })[view](m.data);
+    ({ overview: renderOverview, processes: renderProcesses, crashes: renderCrashes, groups: renderGroups, names: renderNames })[view](m.data);
   };
 }
 connect();

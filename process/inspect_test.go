@@ -1,0 +1,96 @@
+package process_test
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/wsrelay/wsrelay/internal/poll"
+	"github.com/wsrelay/wsrelay/pid"
+	"github.com/wsrelay/wsrelay/process"
+	"github.com/wsrelay/wsrelay/value"
+)
+
+// TestInspect: an observer sees each live process with its names, entry,
+// mailbox and relations, and no longer once it has ended.
+func TestInspect(t *testing.T) {
+	n := newNode(t, nil, nil)
+	release := make(chan struct{})
+	wait := func(p *process.Process) (value.Value, error) {
+		<-release
+		return value.Nil(), nil
+	}
+	a, err := n.Spawn(host, wait, process.SpawnOptions{Name: "alpha", Entry: "app:a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := n.Spawn(host, wait, process.SpawnOptions{Parent: a, Monitor: true, Link: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.Send(pid.PID{}, b, "x", value.String("0123456789"))
+	ia, ok := n.Inspect(a)
+	if !ok || ia.Host != host || ia.Entry != "app:a" || len(ia.Names) != 1 || ia.Names[0] != "alpha" || ia.Monitors != 1 || ia.Links != 1 || ia.Reactive || ia.Started.IsZero() {
+		t.Fatalf("a: %+v %v", ia, ok)
+	}
+	ib, _ := n.Inspect(b)
+	if ib.MailboxLen != 1 || ib.MailboxBytes == 0 || ib.Watchers != 1 || ib.Links != 1 {
+		t.Fatalf("b: %+v", ib)
+	}
+	seen := map[pid.PID]bool{}
+	n.Processes(func(p process.ProcessInfo) bool { seen[p.PID] = true; return true })
+	if !seen[a] || !seen[b] {
+		t.Fatalf("Processes saw %v", seen)
+	}
+	stopped := 0
+	n.Processes(func(process.ProcessInfo) bool { stopped++; return false })
+	if stopped != 1 {
+		t.Fatalf("yield false went on: %d calls", stopped)
+	}
+	if names := n.LocalNames(); len(names) != 1 || names[0].Name != "alpha" || names[0].PID != a {
+		t.Fatalf("LocalNames: %+v", names)
+	}
+	close(release)
+	poll.Until(t, timeout, "both ended", func() bool { return !n.Alive(a) && !n.Alive(b) })
+	if _, ok := n.Inspect(a); ok {
+		t.Fatal("an ended process is still inspected")
+	}
+	if names := n.LocalNames(); len(names) != 0 {
+		t.Fatalf("names of ended processes: %+v", names)
+	}
+}
+
+// TestRecentEnds: the node keeps its last abnormal ends for observers,
+// the latest first, at most MaxRecentEnds, each error cut; normal ends
+// and terminations are not kept.
+func TestRecentEnds(t *testing.T) {
+	n := newNode(t, nil, nil)
+	// end spawns a process that ends with err and waits until it has
+	// ended (and, abnormally, until its end is kept).
+	end := func(err error, kept bool) pid.PID {
+		p, e := n.Spawn(host, func(p *process.Process) (value.Value, error) { return value.Nil(), err }, process.SpawnOptions{Entry: "app:e", Quiet: true})
+		if e != nil {
+			t.Fatal(e)
+		}
+		poll.Until(t, timeout, "the process ended", func() bool {
+			ends := n.RecentEnds()
+			return !n.Alive(p) && (!kept || len(ends) > 0 && ends[0].PID == p)
+		})
+		return p
+	}
+	end(nil, false)
+	end(process.ErrStop, false)
+	long := end(errors.New("boom "+strings.Repeat("x", 20000)), true)
+	if got := n.RecentEnds(); len(got) != 1 || got[0].PID != long || got[0].Entry != "app:e" || len(got[0].Error) > 9000 || !strings.HasPrefix(got[0].Error, "boom") {
+		t.Fatalf("after one crash: %d ends, %+v", len(got), got[0].PID)
+	}
+	var last pid.PID
+	for i := range process.MaxRecentEnds + 6 {
+		last = end(fmt.Errorf("crash %d", i), true)
+	}
+	got := n.RecentEnds()
+	if len(got) != process.MaxRecentEnds || got[0].PID != last || got[0].Error != fmt.Sprintf("crash %d", process.MaxRecentEnds+5) {
+		t.Fatalf("after %d crashes: %d kept, latest %v %q", process.MaxRecentEnds+7, len(got), got[0].PID, got[0].Error)
+	}
+}
