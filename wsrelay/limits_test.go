@@ -56,4 +56,3 @@ func TestSharedBudget(t *testing.T) {
 		t.Fatalf("shared budget %d, want the largest size set", shared.Limit())
 	}
 }
-
