@@ -66,6 +66,8 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	quiet := fs.Bool("quiet", false, "no progress bar")
 	runs := fs.Int("runs", 1, "measure this many times, alternating with the baseline, and report the medians")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the load tool itself to this file")
+	observePage := fs.String("observe-page", "", "keep an observer page open during each run of --url (not of --baseline): the observer's live URL, ws://HOST:PORT/live[?token=...]")
+	observeView := fs.String("observe-view", "processes", "the view that page shows: overview, processes, crashes, groups or names")
 	if err := fs.Parse(args[1:]); err != nil {
 		return 2
 	}
@@ -117,10 +119,21 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	// alternate, so that each pair is measured under the same conditions.
 	all := make([][]loadgen.Result, *runs)
 	for i := range all {
-		for _, t := range targets {
+		for j, t := range targets {
 			ro := o
 			ro.URL = t.url
+			var page *loadgen.ObserverPage
+			if *observePage != "" && j == 0 {
+				var err error
+				if page, err = loadgen.OpenObserverPage(*observePage, *observeView); err != nil {
+					fmt.Fprintf(stderr, "wsrelay bench %s: --observe-page: %v\n", mode, err)
+					return 1
+				}
+			}
 			r, err := t.run(ctx, ro)
+			if page != nil {
+				r.ObserverUpdates = page.Close()
+			}
 			if err != nil {
 				fmt.Fprintf(stderr, "wsrelay bench %s %s: %v\n", mode, t.url, err)
 				return 1
@@ -176,6 +189,9 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.Mode, cl, r.URL, r.Conns, r.Messages, r.Size, r.Rate, dur(r.P50), dur(r.P90), dur(r.P99), dur(r.Max), mem, toolCPU)
 	}
 	for _, r := range results {
+		if r.ObserverUpdates > 0 {
+			fmt.Fprintf(tw, "observer\t\t%s: a page open, %d updates in the run\t\t\t\t\t\t\t\t\t\t\t\n", r.URL, r.ObserverUpdates)
+		}
 		if r.Mode == "fanout" && (r.ClusterMessages != 0 || r.ClusterBytes != 0) {
 			fmt.Fprintf(tw, "cluster\t\t%s: %.1f NATS messages, %.0f bytes a broadcast\t\t\t\t\t\t\t\t\t\t\t\n", r.URL, r.ClusterMessages, r.ClusterBytes)
 		}

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"os"
@@ -12,7 +13,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wsrelay/wsrelay/internal/apptest"
+	"github.com/wsrelay/wsrelay/internal/loadgen"
 	"github.com/wsrelay/wsrelay/internal/poll"
+	"github.com/wsrelay/wsrelay/internal/wsclient"
+	"github.com/wsrelay/wsrelay/observer"
 )
 
 var observerLine = regexp.MustCompile(`"observer listening" url=(\S+)`)
@@ -170,5 +175,43 @@ func TestObserverEntryProblems(t *testing.T) {
 	dir := writeApp(t, withObserver("- name: observer", "kind: observer", "addr: 127.0.0.1:0", "token_env: OBSERVER_TOKEN_EMPTY"))
 	if code := run(context.Background(), []string{"run", dir}, io.Discard, &stderr); code != 1 || !strings.Contains(stderr.String(), "OBSERVER_TOKEN_EMPTY (token_env) is empty or not set") {
 		t.Errorf("run with an empty token variable: exit %d: %s", code, stderr.String())
+	}
+}
+
+// TestBenchObserverPage: bench --observe-page keeps an observer page open
+// during the runs of --url only, and says how many updates it got.
+func TestBenchObserverPage(t *testing.T) {
+	app, _ := apptest.Start(t, "../../examples/bench")
+	addr := apptest.Addr(t, app, "bench:gateway")
+	obs, err := observer.Start(observer.Options{Addr: "127.0.0.1:0", Node: app.Node()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer obs.Close(context.Background())
+	url := "ws://" + addr + "/ws/shared"
+	poll.Until(t, timeout, "the shared echo serving", func() bool {
+		c, _, err := wsclient.Dial(url, nil)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	})
+	var out, errOut bytes.Buffer
+	args := []string{"bench", "echo", "--url", url, "--baseline", url, "--conns", "2", "--messages", "100",
+		"--observe-page", "ws://" + obs.Addr() + "/live", "--json", "--quiet"}
+	if code := run(context.Background(), args, &out, &errOut); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	var got struct {
+		Results []loadgen.Result `json:"results"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &got); err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Results) != 2 || got.Results[0].ObserverUpdates < 1 || got.Results[1].ObserverUpdates != 0 {
+		t.Fatalf("results: %+v", got.Results)
+	}
+	if code := run(context.Background(), []string{"bench", "echo", "--url", url, "--observe-page", "ws://192.0.2.1/live"}, &out, &errOut); code != 1 || !strings.Contains(errOut.String(), "loopback") {
+		t.Fatalf("a page elsewhere: exit %d: %s", code, errOut.String())
 	}
 }

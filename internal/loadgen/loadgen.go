@@ -56,8 +56,11 @@ type Result struct {
 	ToolCPU    time.Duration `json:"tool_cpu_ns,omitempty"` // echo: CPU time the load tool's process spent during the run (user + system)
 	// fanout with MetricsURL: NATS messages and their bytes that all the
 	// nodes sent each other, per broadcast
-	ClusterMessages float64         `json:"cluster_messages_per_broadcast,omitempty"`
-	ClusterBytes    float64         `json:"cluster_bytes_per_broadcast,omitempty"`
+	ClusterMessages float64 `json:"cluster_messages_per_broadcast,omitempty"`
+	ClusterBytes    float64 `json:"cluster_bytes_per_broadcast,omitempty"`
+	// the observer page held open during the run (--observe-page): the
+	// updates it received
+	ObserverUpdates int             `json:"observer_updates,omitempty"`
 	Latencies       []time.Duration `json:"-"`
 }
 
