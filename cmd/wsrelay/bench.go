@@ -116,10 +116,19 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		targets = append(targets, target{t[0], r})
 	}
 	// all[i][j] is run i of target j: the target and its baseline
-	// alternate, so that each pair is measured under the same conditions.
+	// alternate, so that each pair is measured under the same conditions,
+	// and every other pair runs the baseline first, so that what the
+	// first run of a pair meets (the garbage of the run before it, a
+	// cold cache) weighs on both sides alike.
 	all := make([][]loadgen.Result, *runs)
 	for i := range all {
-		for j, t := range targets {
+		all[i] = make([]loadgen.Result, len(targets))
+		for k := range targets {
+			j := k
+			if i%2 == 1 {
+				j = len(targets) - 1 - k
+			}
+			t := targets[j]
 			ro := o
 			ro.URL = t.url
 			var page *loadgen.ObserverPage
@@ -138,7 +147,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 				fmt.Fprintf(stderr, "wsrelay bench %s %s: %v\n", mode, t.url, err)
 				return 1
 			}
-			all[i] = append(all[i], r)
+			all[i][j] = r
 		}
 	}
 	results := medianRuns(mode, all)
