@@ -61,6 +61,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.StringVar(&o.MetricsURL, "metrics", "", "idle: the server's metrics URL, to read its memory; fanout: every node's metrics URL, comma-separated, to count the NATS messages and bytes of a broadcast")
 	fs.IntVar(&o.ServerPID, "pid", 0, "idle: the server's PID, to read its memory")
 	fs.DurationVar(&o.Timeout, "timeout", 5*time.Minute, "bound on each run")
+	fs.DurationVar(&o.Hold, "hold", 0, "idle: keep the connections open this long after measuring, to measure something else meanwhile (bounded by --timeout)")
 	asJSON := fs.Bool("json", false, "print the results as JSON")
 	plot := fs.String("plot", "", "write the latency distribution to this SVG file")
 	quiet := fs.Bool("quiet", false, "no progress bar")

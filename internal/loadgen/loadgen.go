@@ -35,6 +35,7 @@ type Options struct {
 	MetricsURL  string        // idle: the server's /metrics, for its resident memory; fanout: every node's /metrics, comma-separated, to count the cluster messages of a broadcast
 	ServerPID   int           // idle: the server's PID, for its resident memory (instead of MetricsURL)
 	Timeout     time.Duration // the whole run; default 5m
+	Hold        time.Duration // idle: keep the connections open this long after measuring (for other measurements meanwhile)
 	Progress    io.Writer     // progress lines (nil: none)
 }
 
@@ -452,6 +453,15 @@ func Idle(ctx context.Context, o Options) (Result, error) {
 	after, err := settledRSS(ctx, o)
 	if err != nil {
 		return Result{}, err
+	}
+	if o.Hold > 0 {
+		if o.Progress != nil {
+			fmt.Fprintf(o.Progress, "idle: holding %d connections for %s\n", len(conns), o.Hold)
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(o.Hold):
+		}
 	}
 	return Result{Mode: "idle", URL: o.URL, Conns: o.Conns, Elapsed: elapsed, Rate: float64(o.Conns) / elapsed.Seconds(),
 		MemPerConn: float64(after-before) / float64(o.Conns)}, nil
