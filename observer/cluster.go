@@ -64,31 +64,33 @@ func (o *Observer) view(ctx context.Context, r Request) any {
 		return o.clusterOverview(ctx)
 	case "names":
 		return o.allNames(ctx)
-	case "crashes":
+	case "processes", "crashes", "connections", "trace":
 		if r.Query.Node != "" && r.Query.Node != o.local.Node.Name() {
-			var ends []EndView
-			if err := o.ask(ctx, r.Query.Node, r, &ends); err != nil {
-				return struct {
-					Error string `json:"error"`
-				}{err.Error()}
-			}
-			return ends[:min(len(ends), 64)]
-		}
-	case "processes":
-		if r.Query.Node != "" && r.Query.Node != o.local.Node.Name() {
-			var page ProcessPage
-			if err := o.ask(ctx, r.Query.Node, Request{View: "processes", Query: r.Query}, &page); err != nil {
-				return struct {
-					Error string `json:"error"`
-				}{err.Error()}
-			}
-			if len(page.Rows) > MaxRows {
-				page.Rows = page.Rows[:MaxRows]
-			}
-			return page
+			return o.remote(ctx, r)
 		}
 	}
 	return o.local.view(r)
+}
+
+// remote asks the node of r.Query.Node for the view and passes its answer
+// on as it is: bounded in bytes, valid JSON, and rendered by the pages as
+// text like any other.
+func (o *Observer) remote(ctx context.Context, r Request) any {
+	if o.opts.Cluster == nil {
+		return errorView{"this node is not in a cluster"}
+	}
+	if r.View == "trace" && !o.local.Payloads {
+		r.Query.Payloads = false // payloads are for observers with a token, here as there
+	}
+	var raw json.RawMessage
+	if err := o.ask(ctx, r.Query.Node, r, &raw); err != nil {
+		return errorView{err.Error()}
+	}
+	return raw
+}
+
+type errorView struct {
+	Error string `json:"error"`
 }
 
 // others returns the other nodes: those the cluster link knows, and those
@@ -207,6 +209,7 @@ const askKind = "observe"
 // its views; the returned func stops it. Every node of a cluster should,
 // so that an observer on any node sees them all.
 func Answer(tr *cluster.Transport, l Local) (stop func(), err error) {
+	l.Payloads = true // the asking observer keeps them off when it has no token
 	return tr.Answer(askKind, l.Answer)
 }
 

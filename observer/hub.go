@@ -113,8 +113,10 @@ func (h *hub) HandleMessage(p *process.Process, m process.Message) error {
 			return nil
 		}
 		r.Query.bound()
+		quiet := r.Quiet
+		r.Quiet = false
 		pg.req = r
-		if !pg.asking {
+		if !pg.asking && !quiet {
 			pg.asking = true
 			client := m.From
 			h.o.work(func() {

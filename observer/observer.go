@@ -48,6 +48,10 @@ type Options struct {
 	// a connection, send a message); off by default. Each action is
 	// logged.
 	Actions bool
+	// Conns lists the node's relay connections, and Tracer traces one
+	// (see Local); nil: the node has none to show.
+	Conns  func(yield func(ConnInfo) bool)
+	Tracer TraceFunc
 	// Cluster reaches the other nodes, on a node of a cluster; nil on
 	// one node.
 	Cluster Cluster
@@ -104,7 +108,7 @@ func Start(opts Options) (*Observer, error) {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	o := &Observer{opts: opts, log: opts.Logger, start: time.Now(), served: make(chan struct{}), seen: map[string]time.Time{},
-		local: Local{Node: opts.Node, PG: opts.Groups, Counters: opts.Counters}}
+		local: Local{Node: opts.Node, PG: opts.Groups, Counters: opts.Counters, Conns: opts.Conns, Tracer: opts.Tracer, Payloads: opts.Token != ""}}
 	o.ctx, o.cancel = context.WithCancel(context.Background())
 	if _, ok := opts.Node.Host(Host); !ok {
 		if _, err := opts.Node.AddHost(Host, &process.HostOptions{MailboxSize: 1024}); err != nil {
@@ -183,7 +187,7 @@ func (o *Observer) Close(ctx context.Context) error {
 
 // pages are the paths the page shell answers; each renders its view by
 // its path, so that a reload or a bookmark shows the same view.
-var pages = []string{"/", "/processes", "/crashes", "/groups", "/names"}
+var pages = []string{"/", "/processes", "/connections", "/crashes", "/groups", "/names"}
 
 func (o *Observer) routes() http.Handler {
 	mux := http.NewServeMux()
@@ -193,7 +197,8 @@ func (o *Observer) routes() http.Handler {
 	for _, p := range pages[1:] {
 		mux.HandleFunc("GET "+p, o.page)
 	}
-	for _, v := range []string{"overview", "processes", "crashes", "groups", "names"} {
+	mux.HandleFunc("GET /connections/{pid}", o.page)
+	for _, v := range []string{"overview", "processes", "connections", "trace", "crashes", "groups", "names"} {
 		mux.HandleFunc("GET /api/"+v, o.api(v))
 	}
 	mux.HandleFunc("POST /api/act", o.act)

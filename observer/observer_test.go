@@ -6,7 +6,9 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -326,5 +328,66 @@ func TestCrashesView(t *testing.T) {
 	})
 	if ends[0].PID != p.String() || ends[0].Entry != "app:crasher" || ends[0].Error != "kaboom <b>bold</b>" {
 		t.Fatalf("crash: %+v", ends[0])
+	}
+}
+
+// TestConnectionsAndTrace: the connections view filters and pages what
+// the node's relays list; a trace answers the events after the page's
+// last, keeps payloads off without a token, and says when a connection
+// is gone.
+func TestConnectionsAndTrace(t *testing.T) {
+	node, err := process.NewNode(&process.Options{Name: "n1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer node.Shutdown(context.Background())
+	c1, c2 := pid.PID{Node: "n1", Host: "wsrelay", ID: 1}, pid.PID{Node: "n1", Host: "wsrelay", ID: 2}
+	conns := func(yield func(observer.ConnInfo) bool) {
+		_ = yield(observer.ConnInfo{PID: c1, Remote: "127.0.0.1:5000", Path: "/ws?room=<b>", State: "open", Opened: time.Now(), FramesIn: 3}) &&
+			yield(observer.ConnInfo{PID: c2, Remote: "127.0.0.1:6000", Path: "/ws", State: "open", Opened: time.Now(), FramesOut: 9})
+	}
+	var mu sync.Mutex
+	var asked []bool
+	tracer := func(client pid.PID, since uint64, payloads bool) (observer.TraceView, bool) {
+		if client != c1 {
+			return observer.TraceView{}, false
+		}
+		mu.Lock()
+		asked = append(asked, payloads)
+		mu.Unlock()
+		var v observer.TraceView
+		for seq := since + 1; seq <= 3; seq++ {
+			v.Events = append(v.Events, observer.TraceEvent{Seq: seq, Kind: "in", Type: "text", Size: 5})
+		}
+		return v, true
+	}
+	o, err := observer.Start(observer.Options{Addr: "127.0.0.1:0", Node: node, Conns: conns, Tracer: tracer})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer o.Close(context.Background())
+	base := "http://" + o.Addr()
+	var page observer.ConnPage
+	getJSON(t, base+"/api/connections?q=room", &page)
+	if page.Total != 1 || page.Rows[0].PID != c1.String() || page.Rows[0].Path != "/ws?room=<b>" || page.Rows[0].FramesIn != 3 {
+		t.Fatalf("filtered: %+v", page)
+	}
+	getJSON(t, base+"/api/connections?sort=frames_out&desc=1", &page)
+	if page.Total != 2 || page.Rows[0].PID != c2.String() {
+		t.Fatalf("sorted: %+v", page)
+	}
+	var tv observer.TraceView
+	getJSON(t, base+"/api/trace?pid="+url.QueryEscape(c1.String())+"&since=1&payloads=1", &tv)
+	mu.Lock()
+	defer mu.Unlock()
+	if len(tv.Events) != 2 || tv.Events[0].Seq != 2 || len(asked) != 1 || asked[0] {
+		t.Fatalf("trace after 1 (payloads asked for, no token): %+v %v", tv, asked)
+	}
+	getJSON(t, base+"/api/trace?pid="+url.QueryEscape(c2.String()), &tv)
+	if !tv.Ended || tv.Error == "" {
+		t.Fatalf("a connection that is not there: %+v", tv)
+	}
+	if code, body := get(t, base+"/connections/"+url.PathEscape(c1.String()), nil); code != 200 || !strings.Contains(body, "wsrelay observer") {
+		t.Fatalf("the trace page: %d", code)
 	}
 }

@@ -46,6 +46,13 @@ type Local struct {
 	Node     *process.Node
 	PG       *pg.Service // the node's process groups, if any
 	Counters func() map[string]float64
+	// Conns lists the node's relay connections, and Tracer traces one;
+	// nil when the node has none.
+	Conns  func(yield func(ConnInfo) bool)
+	Tracer TraceFunc
+	// Payloads lets a trace show the first bytes of each frame when its
+	// page asks; off unless the observer has a token.
+	Payloads bool
 }
 
 // Overview returns the node at a glance.
@@ -107,6 +114,11 @@ type Query struct {
 	Desc   bool   `json:"desc"`
 	Offset int    `json:"offset"`
 	Limit  int    `json:"limit"`
+	// For a trace: the connection, the last event the page has, and
+	// whether to show the first bytes of payloads.
+	PID      string `json:"pid,omitempty"`
+	Since    uint64 `json:"since,omitempty"`
+	Payloads bool   `json:"payloads,omitempty"`
 }
 
 // MaxRows bounds a page of processes, whatever the query asks.
@@ -116,12 +128,14 @@ func queryOf(r *http.Request) Query {
 	q := r.URL.Query()
 	off, _ := strconv.Atoi(q.Get("offset"))
 	lim, _ := strconv.Atoi(q.Get("limit"))
-	return Query{Node: q.Get("node"), Q: q.Get("q"), Sort: q.Get("sort"), Desc: q.Get("desc") == "1" || q.Get("desc") == "true", Offset: off, Limit: lim}
+	since, _ := strconv.ParseUint(q.Get("since"), 10, 64)
+	return Query{Node: q.Get("node"), PID: q.Get("pid"), Since: since, Payloads: q.Get("payloads") == "1", Q: q.Get("q"), Sort: q.Get("sort"), Desc: q.Get("desc") == "1" || q.Get("desc") == "true", Offset: off, Limit: lim}
 }
 
 func (q *Query) bound() {
 	q.Q = clip(q.Q, 200)
 	q.Node = clip(q.Node, 200)
+	q.PID = clip(q.PID, 200)
 	if q.Limit <= 0 || q.Limit > MaxRows {
 		q.Limit = min(100, MaxRows)
 	}
@@ -294,6 +308,9 @@ func (l Local) Crashes() []EndView {
 type Request struct {
 	View  string `json:"view"`
 	Query Query  `json:"query"`
+	// Quiet: a page that only moves its subscription on (a trace's
+	// Since) needs no answer before the next round.
+	Quiet bool `json:"quiet,omitempty"`
 }
 
 // MaxRequest bounds a request's bytes, from a page or another node.
@@ -325,13 +342,17 @@ func (l Local) view(r Request) any {
 		return l.Names()
 	case "crashes":
 		return l.Crashes()
+	case "connections":
+		return l.Connections(r.Query)
+	case "trace":
+		return l.Trace(r.Query)
 	}
 	return l.Overview()
 }
 
 func knownView(v string) bool {
 	switch v {
-	case "overview", "processes", "groups", "names", "crashes":
+	case "overview", "processes", "groups", "names", "crashes", "connections", "trace":
 		return true
 	}
 	return false

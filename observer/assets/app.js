@@ -3,14 +3,16 @@
 // (textContent), never as HTML.
 "use strict";
 
-const views = { "/": "overview", "/processes": "processes", "/crashes": "crashes", "/groups": "groups", "/names": "names" };
-const view = views[location.pathname] || "overview";
+const views = { "/": "overview", "/processes": "processes", "/connections": "connections", "/crashes": "crashes", "/groups": "groups", "/names": "names" };
+const tracing = location.pathname.startsWith("/connections/") ? decodeURIComponent(location.pathname.slice("/connections/".length)) : "";
+const view = tracing ? "trace" : (views[location.pathname] || "overview");
 const main = document.getElementById("main");
 const status = document.getElementById("status");
 const history = {}; // chart series: name -> last 300 values
 const prevCounters = {};
 const params = new URLSearchParams(location.search);
 let query = { node: params.get("node") || "", q: "", sort: "pid", desc: false, offset: 0, limit: 100 };
+if (tracing) { query.pid = tracing; query.since = 0; query.payloads = params.get("payloads") === "1"; }
 let ws;
 let config = { actions: false };
 fetch("/api/config").then(r => r.json()).then(c => { config = c; });
@@ -45,7 +47,7 @@ function actions(r) {
 }
 
 for (const a of document.querySelectorAll("header nav a")) {
-  if (a.dataset.view === view) a.classList.add("current");
+  if (a.dataset.view === view || (tracing && a.dataset.view === "connections")) a.classList.add("current");
 }
 
 function el(tag, text, cls) {
@@ -119,9 +121,8 @@ function renderOverview(c) {
     const section = el("section", null, "node");
     const title = el("h2", n.name + (n.self ? " (this node)" : ""));
     const state = el("span", n.up ? "up" : "down", n.up ? "up" : "down");
-    const procs = el("a", "processes");
-    procs.href = "/processes?node=" + encodeURIComponent(n.name);
-    title.append(" ", state, " ", procs);
+    const q = "?node=" + encodeURIComponent(n.name);
+    title.append(" ", state, " ", link("processes", "/processes" + q), " ", link("connections", "/connections" + q), " ", link("crashes", "/crashes" + q));
     section.append(title);
     if (n.overview) {
       section.append(nodeCards(n.overview));
@@ -160,7 +161,8 @@ function processControls() {
   if (controls) return controls;
   controls = el("div", null, "controls");
   const search = el("input");
-  search.type = "search"; search.placeholder = "filter: PID, entry or name";
+  search.type = "search";
+  search.placeholder = view === "connections" ? "filter: PID, address, origin, path or target" : "filter: PID, entry or name";
   search.oninput = () => { query.q = search.value; query.offset = 0; subscribe(); };
   const prev = el("button", "◀ previous"), next = el("button", "next ▶"), info = el("span");
   info.id = "range";
@@ -209,6 +211,68 @@ function renderGroups(gs) {
   main.replaceChildren(gs.length ? table(["scope", "group", "members", "PIDs"], rows) : el("p", "No process groups have members."));
 }
 
+function link(text, href) {
+  const a = el("a", text);
+  a.href = href;
+  return a;
+}
+
+function renderConnections(p) {
+  const c = processControls();
+  if (p.error) { c.info.textContent = p.error; c.rows.replaceChildren(); return; }
+  c.info.textContent = `${p.total ? p.offset + 1 : 0}–${p.offset + (p.rows || []).length} of ${p.total}`;
+  const nodeQ = query.node ? "?node=" + encodeURIComponent(query.node) : "";
+  const local = !query.node || query.node === config.node;
+  const rows = (p.rows || []).map(r => {
+    const row = [link(r.pid, "/connections/" + encodeURIComponent(r.pid) + nodeQ), r.state, r.remote, r.origin || "", r.path,
+      r.target, Math.round(r.age_s) + " s", r.idle_s ? Math.round(r.idle_s) + " s" : "", r.frames_in, r.frames_out];
+    if (config.actions && local) row.push(actions({ pid: r.pid, kind: "connection" }));
+    return row;
+  });
+  const head = ["pid", "state", "remote", "origin", "path", "target", "age", "idle", "frames in", "frames out"];
+  if (config.actions && local) head.push("actions");
+  c.rows.replaceChildren(table(head, rows, h => {
+    const k = { pid: "pid", age: "age", idle: "idle", "frames in": "frames_in", "frames out": "frames_out" }[h];
+    if (!k) return;
+    query.desc = query.sort === k ? !query.desc : k !== "pid";
+    query.sort = k;
+    subscribe();
+  }));
+}
+
+let traceList;
+function renderTrace(t) {
+  if (!traceList) {
+    traceList = el("table", null, "trace");
+    const head = el("tr");
+    for (const h of ["time", "event", "type", "size", "detail", "payload"]) head.append(el("th", h));
+    traceList.append(head);
+    const title = el("h2", "Live trace of " + tracing + (query.node ? " on " + query.node : ""));
+    const note = el("p", "", "note");
+    note.id = "trace-note";
+    main.replaceChildren(title, note, traceList);
+  }
+  const note = document.getElementById("trace-note");
+  const parts = [];
+  if (t.error) parts.push(t.error);
+  if (t.dropped) parts.push(t.dropped + " events not kept (the trace keeps the latest and limits its rate)");
+  if (t.ended) parts.push("the connection has ended");
+  note.textContent = parts.join("; ");
+  let last = query.since;
+  for (const e of t.events || []) {
+    if (e.seq <= query.since) continue;
+    const row = el("tr");
+    for (const c of [new Date(e.time).toLocaleTimeString(), e.kind, e.type || "", e.size ?? "", e.detail || "", e.payload || ""]) row.append(el("td", c));
+    traceList.append(row);
+    last = Math.max(last, e.seq);
+  }
+  while (traceList.rows.length > 1001) traceList.deleteRow(1);
+  if (last !== query.since) {
+    query.since = last;
+    if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ view, query, quiet: true }));
+  }
+}
+
 function renderCrashes(ends) {
   if (ends.error) { main.replaceChildren(el("p", ends.error)); return; }
   if (!ends.length) { main.replaceChildren(el("p", "No process has ended abnormally" + (query.node ? " on " + query.node : "") + ".")); return; }
@@ -243,7 +307,7 @@ function connect() {
   ws.onmessage = e => {
     const m = JSON.parse(e.data);
     if (m.view !== view) return;
-    ({ overview: renderOverview, processes: renderProcesses, crashes: renderCrashes, groups: renderGroups, names: renderNames })[view](m.data);
+    ({ overview: renderOverview, processes: renderProcesses, connections: renderConnections, trace: renderTrace, crashes: renderCrashes, groups: renderGroups, names: renderNames })[view](m.data);
   };
 }
 connect();

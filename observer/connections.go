@@ -1,0 +1,156 @@
+package observer
+
+import (
+	"cmp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/wsrelay/wsrelay/pid"
+)
+
+// ConnInfo is what a relay tells an observer of one of its connections.
+type ConnInfo struct {
+	PID       pid.PID
+	Route     string // the router entry it came through
+	Remote    string // the client's address
+	Origin    string // its Origin header, if any
+	Path      string // the request path with its query string
+	Target    pid.PID
+	State     string // opening, open, closing, closed
+	Opened    time.Time
+	LastRead  time.Time // the client's last frame
+	FramesIn  int64     // data frames from the client, relayed
+	FramesOut int64     // data frames written to the client
+}
+
+// ConnView is one row of /connections.
+type ConnView struct {
+	PID       string  `json:"pid"`
+	Route     string  `json:"route,omitempty"`
+	Remote    string  `json:"remote"`
+	Origin    string  `json:"origin,omitempty"`
+	Path      string  `json:"path"`
+	Target    string  `json:"target"`
+	State     string  `json:"state"`
+	Age       float64 `json:"age_s"`
+	Idle      float64 `json:"idle_s"` // since the client last sent a frame
+	FramesIn  int64   `json:"frames_in"`
+	FramesOut int64   `json:"frames_out"`
+}
+
+// ConnPage is a page of /connections: Total rows matched the filter.
+type ConnPage struct {
+	Total  int        `json:"total"`
+	Offset int        `json:"offset"`
+	Rows   []ConnView `json:"rows"`
+}
+
+// Connections filters (by a part of the PID, remote address, origin,
+// path or target), sorts (pid, age, idle, frames_in, frames_out) and
+// pages the node's relay connections, at most MaxRows.
+func (l Local) Connections(q Query) ConnPage {
+	q.bound()
+	now := time.Now()
+	var all []ConnInfo
+	if l.Conns != nil {
+		l.Conns(func(c ConnInfo) bool {
+			if q.Q == "" || connMatches(c, q.Q) {
+				all = append(all, c)
+			}
+			return true
+		})
+	}
+	key := func(a, b ConnInfo) int {
+		switch q.Sort {
+		case "age":
+			return b.Opened.Compare(a.Opened)
+		case "idle":
+			return b.LastRead.Compare(a.LastRead)
+		case "frames_in":
+			return cmp.Compare(a.FramesIn, b.FramesIn)
+		case "frames_out":
+			return cmp.Compare(a.FramesOut, b.FramesOut)
+		}
+		return cmp.Compare(a.PID.ID, b.PID.ID)
+	}
+	slices.SortFunc(all, func(a, b ConnInfo) int {
+		c := key(a, b)
+		if c == 0 {
+			c = cmp.Compare(a.PID.ID, b.PID.ID)
+		}
+		if q.Desc {
+			return -c
+		}
+		return c
+	})
+	page := ConnPage{Total: len(all), Offset: min(q.Offset, len(all)), Rows: []ConnView{}}
+	for _, c := range all[page.Offset:min(page.Offset+q.Limit, len(all))] {
+		v := ConnView{PID: c.PID.String(), Route: c.Route, Remote: c.Remote, Origin: clip(c.Origin, 200), Path: clip(c.Path, 500),
+			Target: c.Target.String(), State: c.State, Age: now.Sub(c.Opened).Seconds(), FramesIn: c.FramesIn, FramesOut: c.FramesOut}
+		if !c.LastRead.IsZero() {
+			v.Idle = now.Sub(c.LastRead).Seconds()
+		}
+		page.Rows = append(page.Rows, v)
+	}
+	return page
+}
+
+func connMatches(c ConnInfo, q string) bool {
+	for _, s := range []string{c.PID.String(), c.Remote, c.Origin, c.Path, c.Target.String()} {
+		if strings.Contains(s, q) {
+			return true
+		}
+	}
+	return false
+}
+
+// TraceEvent is one event of a connection's live trace.
+type TraceEvent struct {
+	Seq     uint64    `json:"seq"`
+	Time    time.Time `json:"time"`
+	Kind    string    `json:"kind"`           // in, out (data frames), join, leave, control, close
+	Type    string    `json:"type,omitempty"` // text or binary, for frames
+	Size    int       `json:"size,omitempty"` // payload bytes, for frames
+	Payload string    `json:"payload,omitempty"`
+	Detail  string    `json:"detail,omitempty"` // a leave's reason, a close's code, a control's new target
+}
+
+// TraceView is what a trace page gets each second: the events after the
+// one it has (Query.Since), how many the trace could not keep, and
+// whether the connection has ended.
+type TraceView struct {
+	PID     string       `json:"pid"`
+	Events  []TraceEvent `json:"events"`
+	Dropped uint64       `json:"dropped,omitempty"`
+	Ended   bool         `json:"ended,omitempty"`
+	Error   string       `json:"error,omitempty"`
+}
+
+// TraceFunc returns a connection's trace after seq since, starting to
+// trace it if it is not yet traced (with payloads: their first bytes
+// too); false when there is no such connection.
+type TraceFunc func(client pid.PID, since uint64, payloads bool) (TraceView, bool)
+
+// Trace returns the events of a connection's trace that a page has not
+// seen.
+func (l Local) Trace(q Query) TraceView {
+	client, err := pid.Parse(q.PID)
+	if err != nil {
+		return TraceView{PID: q.PID, Error: "not a PID: " + err.Error()}
+	}
+	if l.Tracer == nil {
+		return TraceView{PID: q.PID, Error: "this node has no relay connections to trace"}
+	}
+	v, ok := l.Tracer(client, q.Since, q.Payloads && l.Payloads)
+	if !ok {
+		return TraceView{PID: q.PID, Ended: true, Error: "no such connection on this node (it may have ended)"}
+	}
+	if len(v.Events) > MaxTraceEvents {
+		v.Events = v.Events[len(v.Events)-MaxTraceEvents:]
+	}
+	return v
+}
+
+// MaxTraceEvents bounds the events of one trace answer.
+const MaxTraceEvents = 256
