@@ -123,5 +123,23 @@ func TestUUIDModule(t *testing.T) {
 			want: []any{true, `uuid.v5: namespace: "nope" is not a UUID (8-4-4-4-12 hex digits)`}},
 		{name: "validate", body: `local u = require("uuid"); return {u.validate("x"), u.validate(3), u.validate("6ba7b810-9dad-11d1-80b4-00c04fd430cZ")}`,
 			want: []any{false, false, false}},
+		{name: "v1 carries its time and a random node", body: `local uuid = require("uuid"); local time = require("time")
+			local before = time.now():unix(); local a, b = uuid.v1(), uuid.v1(); local p = uuid.parse(a)
+			return {#a, a ~= b, p.version, p.variant, p.timestamp >= before and p.timestamp <= time.now():unix(), #p.node, ("13579bdf"):find(p.node:sub(2, 2), 1, true) ~= nil}`,
+			want: []any{36, true, 1, "RFC4122", true, 12, true}},
+		{name: "parse a known v1", body: `local p = require("uuid").parse("6ba7b810-9dad-11d1-80b4-00c04fd430c8"); return {p.version, p.timestamp, p.node}`,
+			want: []any{1, 886630433, "00c04fd430c8"}},
+		{name: "parse v7 and v4", body: `local u = require("uuid"); local p7, p4 = u.parse("017f22e2-79b0-7cc3-98c4-dc0c0c07398f"), u.parse(u.v4())
+			return {p7.version, p7.timestamp, p4.version, p4.timestamp == nil, p4.node == nil}`,
+			want: []any{7, 1645557742, 4, true, true}},
+		{name: "variant", body: `local u = require("uuid")
+			return {u.variant(u.v4()), u.variant("00000000-0000-0000-0000-000000000000"), u.variant("00000000-0000-0000-c000-000000000000"), u.variant("00000000-0000-0000-e000-000000000000")}`,
+			want: []any{"RFC4122", "NCS", "Microsoft", "Future"}},
+		{name: "format", body: `local u = require("uuid"); local id = "6BA7B810-9DAD-11D1-80B4-00C04FD430C8"
+			return {u.format(id), u.format(id, "simple"), u.format(id, "urn"), u.format("6ba7b8109dad11d180b400c04fd430c8"), u.format("urn:uuid:6ba7b810-9dad-11d1-80b4-00c04fd430c8", "standard")}`,
+			want: []any{"6ba7b810-9dad-11d1-80b4-00c04fd430c8", "6ba7b8109dad11d180b400c04fd430c8", "urn:uuid:6ba7b810-9dad-11d1-80b4-00c04fd430c8", "6ba7b810-9dad-11d1-80b4-00c04fd430c8", "6ba7b810-9dad-11d1-80b4-00c04fd430c8"}},
+		{name: "format errors", body: `local u = require("uuid"); local a, e1 = u.format(u.v4(), "braces"); local b, e2 = u.parse("nope"); local c, e3 = u.variant("x")
+			return {a == nil, e1, b == nil, e2, c == nil, e3}`,
+			want: []any{true, `uuid.format: "braces" is not a format: use standard, simple or urn`, true, `uuid.parse: "nope" is not a UUID (8-4-4-4-12 hex digits)`, true, `uuid.variant: "x" is not a UUID (8-4-4-4-12 hex digits)`}},
 	}, "uuid", "time")
 }
