@@ -168,6 +168,7 @@ func Diagnose(fsys fs.FS, kinds []Kind) (*App, Errors) {
 		roots[i] = l.readFile(f)
 	}
 	l.link(roots)
+	l.scanEnv(l.app.Files, roots)
 	for i, f := range l.app.Files {
 		if roots[i] != nil {
 			l.loadFile(f, roots[i])
@@ -188,6 +189,8 @@ type loader struct {
 	probs    Errors
 	entries  []*Entry          // in file order
 	unusable map[string]string // id → kind of entries reported and left out
+	vars     *envVars          // what ${env:NAME} references read
+	expanded map[*yaml.Node]bool
 }
 
 func (l *loader) fail(p *Problem) { l.probs = append(l.probs, p) }
@@ -238,7 +241,7 @@ func (l *loader) loadFile(file string, root *yaml.Node) {
 	// expanded: the registry module shows entries without the values of
 	// the environment (secrets, often).
 	raw := entryData(root)
-	for _, p := range expandEnv(root, file, l.env) {
+	for _, p := range expandEnvSkip(root, file, l.vars.lookup, l.expanded) {
 		l.fail(p)
 	}
 	var h fileHeader

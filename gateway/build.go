@@ -90,7 +90,7 @@ func (b *builder) build(e *config.Entry) {
 		}
 	case *config.LibraryLua:
 		b.library(e.ID)
-	case *config.EnvStorageOS, *config.EnvStorageStatic, *config.EnvStorageMemory, *config.EnvStorageRouter,
+	case *config.EnvStorageOS, *config.EnvStorageStatic, *config.EnvStorageMemory, *config.EnvStorageRouter, *config.EnvStorageFile,
 		*config.EnvVariable, *config.RegistryEntry,
 		*config.NSDefinition, *config.NSRequirement, *config.NSDependency:
 		// Data for the env and registry modules (Build gave them to Lua);
