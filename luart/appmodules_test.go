@@ -105,6 +105,32 @@ func TestRegistryModule(t *testing.T) {
 		{name: "find bad filter", body: `require("registry").find({[1] = "x"})`, errText: "registry.find: argument #1 (filter) a filter's keys are strings"},
 		{name: "parse_id", body: `local id = require("registry").parse_id("app.lib:assert"); return {id.ns, id.name}`, want: []any{"app.lib", "assert"}},
 		{name: "entries are copies", body: `local r = require("registry"); r.get("app:handler").meta.type = "x"; return r.get("app:handler").meta.type`, want: "handler"},
+		{name: "snapshot", body: `local snap, err = require("registry").snapshot()
+			local all = snap:entries(); local e = snap:get("app.plugins:echo"); local _, missing = snap:get("app:nope")
+			return {err == nil, #all, e.data.prefix, missing, #snap:find({[".kind"] = "registry.entry"}), #snap:namespace("app.plugins"), #snap:namespace("app"), snap:version():id()}`,
+			want: []any{true, 3, "echo.", "registry.get: no entry app:nope", 2, 2, 1, 1}},
+		{name: "versions", body: `local r = require("registry"); local v = r.current_version(); local vs = r.versions()
+			local h = r.history(); local s1 = r.snapshot_at(1); local s2 = r.snapshot_at(v); local none, err = r.snapshot_at(2)
+			return {v:id(), v:string(), v:previous() == nil, v:next() == nil, #vs, vs[1]:id(), #h:versions(), h:get_version(1):id(), #h:snapshot_at(v):entries(), #s1:entries(), #s2:entries(), none == nil, err}`,
+			want: []any{1, "1", true, true, 1, 1, 1, 1, 3, 3, 3, true, "registry.snapshot_at: no version 2: a wsrelay app's registry has one version, 1, the entries it loaded"}},
+		{name: "changes are listed, never applied", body: `local r = require("registry"); local c = r.snapshot():changes()
+			c:create({id = "app:new", kind = "registry.entry", meta = {type = "x"}, data = {a = 1}}):update({id = "app:handler", kind = "function.lua"})
+			c:delete("app.plugins:chat"); c:delete({ns = "app.plugins", name = "echo"})
+			local ops = c:ops(); local v, err = c:apply(); local ok, err2 = r.apply_version(r.current_version())
+			return {#ops, ops[1].kind, ops[1].entry.data.a, ops[2].kind, ops[3].kind, ops[3].entry.id, ops[4].entry.id, v == nil, err, ok, #r.find({[".kind"] = "registry.entry"})}`,
+			want: []any{4, "entry.create", 1, "entry.update", "entry.delete", "app.plugins:chat", "app.plugins:echo", true,
+				"changes:apply: the registry of a wsrelay app cannot be changed at run time: change the app's YAML and start it again", true, 2}},
+		{name: "build_delta", body: `local ops = require("registry").build_delta(
+				{{id = "t:a", kind = "k", meta = {}, data = {}}, {id = "t:b", kind = "k", meta = {}, data = {x = 1}}, {id = "t:c", kind = "k"}},
+				{{id = "t:b", kind = "k", meta = {}, data = {x = 2}}, {id = "t:c", kind = "k"}, {id = "t:d", kind = "k"}})
+			local out = {}
+			for _, op in ipairs(ops) do table.insert(out, op.kind .. " " .. op.entry.id) end
+			return out`,
+			want: []any{"entry.update t:b", "entry.create t:d", "entry.delete t:a"}},
+		{name: "build_delta needs ids", body: `require("registry").build_delta({{kind = "k"}}, {})`,
+			errText: "registry.build_delta: argument #1 (from) entry 1 has no id"},
+		{name: "a method needs its object", body: `local s = require("registry").snapshot(); s.entries()`,
+			errText: "snapshot:entries: call it with ':' on its object"},
 	}, "registry")
 }
 
