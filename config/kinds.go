@@ -71,11 +71,14 @@ type StartLifecycle struct {
 }
 
 // Ordering is what the original runtime's lifecycle fields add: DependsOn
-// lists entries (services, hosts) that start before this one and stop
-// after it; the timeouts and the stable threshold are checked durations
-// with no effect here.
+// (or Requires, its other name; they are merged into DependsOn) lists
+// entries (services, hosts) that start before this one and stop after it.
+// A process.service waits for the process.service entries it depends on
+// to run, for at most StartTimeout (default 10s). The stop timeout and
+// the stable threshold are checked durations with no effect here.
 type Ordering struct {
 	DependsOn       []string `yaml:"depends_on"`
+	Requires        []string `yaml:"requires"`
 	StartTimeout    Duration `yaml:"start_timeout"`
 	StopTimeout     Duration `yaml:"stop_timeout"`
 	StableThreshold Duration `yaml:"stable_threshold"`
@@ -84,13 +87,39 @@ type Ordering struct {
 // startKinds are what depends_on may name.
 var startKinds = []string{KindHTTPService, KindProcessHost, KindProcessService}
 
-func (o *Ordering) check(c *Checker) {
+func (o *Ordering) check(c *Checker, started bool) {
 	for i := range o.DependsOn {
 		c.Ref("lifecycle.depends_on", &o.DependsOn[i], startKinds...)
 	}
-	c.Duration("lifecycle.start_timeout", &o.StartTimeout, 0, 0)
+	for i := range o.Requires {
+		c.Ref("lifecycle.requires", &o.Requires[i], startKinds...)
+		if !slices.Contains(o.DependsOn, o.Requires[i]) {
+			o.DependsOn = append(o.DependsOn, o.Requires[i])
+		}
+	}
+	o.Requires = nil
+	for _, id := range o.DependsOn {
+		if d, ok := c.l.app.byID[id]; ok && started && !entryStarts(d) {
+			c.Fail("lifecycle.depends_on", "%s does not start with the app (lifecycle.auto_start: false), so this entry, which does, could never start after it", id)
+		}
+	}
+	c.Duration("lifecycle.start_timeout", &o.StartTimeout, 10*time.Second, time.Millisecond)
 	c.Duration("lifecycle.stop_timeout", &o.StopTimeout, 0, 0)
 	c.Duration("lifecycle.stable_threshold", &o.StableThreshold, 0, 0)
+}
+
+// entryStarts reports whether an entry that depends_on may name starts
+// with the app.
+func entryStarts(e *Entry) bool {
+	switch s := e.Spec.(type) {
+	case *HTTPService:
+		return s.Lifecycle.Started()
+	case *ProcessHost:
+		return s.Lifecycle.Started()
+	case *ProcessService:
+		return s.Lifecycle.AutoStart == nil || *s.Lifecycle.AutoStart
+	}
+	return true
 }
 
 // Started reports whether the entry starts with the app.
@@ -106,7 +135,7 @@ type ServiceTimeouts struct {
 }
 
 func (s *HTTPService) Check(c *Checker) {
-	s.Lifecycle.check(c)
+	s.Lifecycle.check(c, s.Lifecycle.Started())
 	if c.Required("addr", s.Addr) {
 		if _, port, err := net.SplitHostPort(s.Addr); err != nil || port == "" {
 			c.Fail("addr", "%q is not a host:port address like \"127.0.0.1:8080\" or \":8080\"", s.Addr)
@@ -381,7 +410,7 @@ type HostSizing struct {
 }
 
 func (s *ProcessHost) Check(c *Checker) {
-	s.Lifecycle.check(c)
+	s.Lifecycle.check(c, s.Lifecycle.Started())
 	for field, v := range map[string]int{"mailbox_size": s.MailboxSize, "host.workers": s.Host.Workers, "host.queue_size": s.Host.QueueSize, "host.local_queue_size": s.Host.LocalQueueSize, "host.max_processes": s.Host.MaxProcesses} {
 		if v < 0 {
 			c.Fail(field, "must not be negative")
@@ -454,7 +483,7 @@ func (s *ProcessService) Check(c *Checker) {
 		t := true
 		s.Lifecycle.AutoStart = &t
 	}
-	s.Lifecycle.check(c)
+	s.Lifecycle.check(c, *s.Lifecycle.AutoStart)
 	if s.Input != nil {
 		if s.Args != nil {
 			c.Fail("input", "give args or input (its other name), not both")

@@ -122,6 +122,7 @@ func Build(cfg *config.App, opts Options) (*App, error) {
 		b.build(e)
 	}
 	b.buildHTTP()
+	linkDependencies(a.services)
 	if err := b.probs.Err(); err != nil {
 		a.closeHandlers()
 		if groups != nil {

@@ -5,9 +5,13 @@ import (
 	"strings"
 	"testing"
 	"testing/fstest"
+	"time"
 
 	"github.com/wsrelay/wsrelay/config"
 	"github.com/wsrelay/wsrelay/gateway"
+	"github.com/wsrelay/wsrelay/internal/apptest"
+	"github.com/wsrelay/wsrelay/internal/poll"
+	"github.com/wsrelay/wsrelay/pid"
 	"github.com/wsrelay/wsrelay/process"
 	"github.com/wsrelay/wsrelay/value"
 )
@@ -75,5 +79,63 @@ entries:
 		if !strings.Contains(got, want) {
 			t.Errorf("problems lack %q:\n%s", want, got)
 		}
+	}
+}
+
+// TestDependsOnWaits: a process.service starts once the services it
+// depends on run (their instance started), not merely after their
+// supervisors were spawned; one whose dependency gives up, or does not run
+// within start_timeout, is not started and says why.
+func TestDependsOnWaits(t *testing.T) {
+	var blocker pid.PID
+	app, logs := apptest.StartWith(t, "testdata/depends", gateway.Options{}, func(app *gateway.App) {
+		var err error
+		blocker, err = app.Node().Spawn("app:small", func(p *process.Process) (value.Value, error) {
+			<-p.Context().Done()
+			return value.Nil(), nil
+		}, process.SpawnOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+	})
+	started := func(id string) bool { return strings.Contains(logs.String(), `msg="service started" service=`+id) }
+	// store's instance cannot start while the blocker holds its host's
+	// room: it fails, again and again.
+	poll.Until(t, 30*time.Second, "store to fail to start twice", func() bool {
+		return strings.Contains(logs.String(), `service=app:store attempt=2`)
+	})
+	if started("app:hub") {
+		t.Fatalf("hub started before store ran:\n%s", logs)
+	}
+	if err := app.Node().Terminate(blocker); err != nil {
+		t.Fatal(err)
+	}
+	poll.Until(t, 30*time.Second, "hub to start once store runs", func() bool { return started("app:hub") })
+	l := logs.String()
+	if !started("app:store") || strings.Index(l, `service started" service=app:store`) > strings.Index(l, `service started" service=app:hub`) {
+		t.Errorf("hub started before store:\n%s", l)
+	}
+	poll.Until(t, 30*time.Second, "late and patient to give up", func() bool {
+		l := logs.String()
+		return strings.Contains(l, `level=ERROR msg="service not started: a service it depends on ended without ever running" service=app:late depends_on=app:never`) &&
+			strings.Contains(l, `level=ERROR msg="service not started: a service it depends on is not running after 50ms (lifecycle.start_timeout)" service=app:patient depends_on=app:slow`)
+	})
+	if started("app:late") || started("app:patient") {
+		t.Errorf("a service started without its dependency:\n%s", logs)
+	}
+}
+
+// A service that starts with the app cannot depend on one that does not.
+func TestDependsOnStoppedEntry(t *testing.T) {
+	_, err := config.Load(fstest.MapFS{"_index.yaml": {Data: []byte(`version: "1.0"
+namespace: app
+entries:
+  - {name: h, kind: process.host}
+  - {name: p, kind: process.lua, source: file://p.lua, method: main}
+  - {name: off, kind: process.service, process: p, host: h, lifecycle: {auto_start: false}}
+  - {name: on, kind: process.service, process: p, host: h, lifecycle: {requires: [off]}}
+`)}, "p.lua": {Data: []byte("return {main = function() end}")}}, config.StandardKinds())
+	if err == nil || !strings.Contains(err.Error(), "entry app:on: lifecycle.depends_on: app:off does not start with the app (lifecycle.auto_start: false)") {
+		t.Errorf("got %v", err)
 	}
 }
