@@ -43,7 +43,7 @@ func (b *builder) build(e *config.Entry) {
 	case *config.HTTPService:
 		hosts, _ := origin.ParseHosts(strings.Join(s.AllowedHosts, ",")) // checked by config
 		requests := limited(a.log.With("service", e.ID), requestLines)
-		srv := &server{id: e.ID, addr: s.Addr, log: a.log, requestLog: requests, off: !s.Lifecycle.Started(), hosts: hosts, allowedHosts: strings.Join(s.AllowedHosts, ","), srv: &http.Server{
+		srv := &server{id: e.ID, addr: s.Addr, log: a.log, requestLog: requests, off: !s.Lifecycle.Started(), dependsOn: s.Lifecycle.DependsOn, startTimeout: s.Lifecycle.StartTimeout.Value, hosts: hosts, allowedHosts: strings.Join(s.AllowedHosts, ","), srv: &http.Server{
 			ReadHeaderTimeout: s.Timeouts.ReadHeader.Value,
 			ReadTimeout:       s.Timeouts.Read.Value,
 			WriteTimeout:      s.Timeouts.Write.Value,

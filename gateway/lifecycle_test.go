@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"context"
+	"log/slog"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -11,6 +12,7 @@ import (
 	"github.com/wsrelay/wsrelay/gateway"
 	"github.com/wsrelay/wsrelay/internal/apptest"
 	"github.com/wsrelay/wsrelay/internal/poll"
+	"github.com/wsrelay/wsrelay/internal/testlog"
 	"github.com/wsrelay/wsrelay/pid"
 	"github.com/wsrelay/wsrelay/process"
 	"github.com/wsrelay/wsrelay/value"
@@ -137,5 +139,48 @@ entries:
 `)}, "p.lua": {Data: []byte("return {main = function() end}")}}, config.StandardKinds())
 	if err == nil || !strings.Contains(err.Error(), "entry app:on: lifecycle.depends_on: app:off does not start with the app (lifecycle.auto_start: false)") {
 		t.Errorf("got %v", err)
+	}
+}
+
+// TestHTTPServiceDependsOn: an http.service serves once the services it
+// depends on run; one that never does fails the start, naming it.
+func TestHTTPServiceDependsOn(t *testing.T) {
+	const entries = `version: "1.0"
+namespace: app
+entries:
+  - {name: h, kind: process.host}
+  - {name: full, kind: process.host, host: {max_processes: 1}}
+  - {name: p, kind: process.lua, source: file://p.lua, method: main}
+  - {name: hub, kind: process.service, process: p, host: h}
+  - {name: never, kind: process.service, process: p, host: full, lifecycle: {restart: {max_attempts: 1, initial_delay: 1ms, max_delay: 1ms}}}
+`
+	start := func(gw string) (*gateway.App, *testlog.Buffer, error) {
+		cfg, err := config.Load(fstest.MapFS{"_index.yaml": {Data: []byte(entries + gw)},
+			"p.lua": {Data: []byte("return {main = function() process.inbox():receive() end}")}}, config.StandardKinds())
+		if err != nil {
+			t.Fatal(err)
+		}
+		logs, log := testlog.New(slog.LevelInfo)
+		app, err := gateway.Build(cfg, gateway.Options{Logger: log})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { app.Shutdown(context.Background()) })
+		return app, logs, app.Start()
+	}
+	app, logs, err := start(`  - {name: gw, kind: http.service, addr: "127.0.0.1:0", lifecycle: {depends_on: [hub]}}` + "\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := app.Addr("app:gw"); !ok {
+		t.Error("app:gw is not listening")
+	}
+	l := logs.String()
+	if i, j := strings.Index(l, `msg="service started" service=app:hub`), strings.Index(l, `msg=listening service=app:gw`); i < 0 || j < i {
+		t.Errorf("gw listened before hub ran:\n%s", l)
+	}
+	_, _, err = start(`  - {name: gw, kind: http.service, addr: "127.0.0.1:0", lifecycle: {depends_on: [never]}}` + "\n")
+	if err == nil || err.Error() != "gateway: app:gw does not serve: app:never, which it depends on, ended without ever running" {
+		t.Errorf("Start = %v", err)
 	}
 }
