@@ -1,6 +1,7 @@
 package config_test
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 
@@ -119,6 +120,7 @@ entries:
     meta: {type: plugin}
     token: "${env:WSRELAY_TEST_SECRET}"
     anything: {goes: [here]}
+  - {name: secrets, kind: env.storage.static, values: {TOKEN: "${env:WSRELAY_TEST_SECRET}"}}
 `, "defaults/_index.yaml": `version: "1.0"
 namespace: app.defaults
 entries:
@@ -138,6 +140,13 @@ entries:
 	plugin, _ := app.Entry("app:plugin")
 	if plugin.Data["token"] != "${env:WSRELAY_TEST_SECRET}" || plugin.Data["anything"] == nil || plugin.Meta["type"] != "plugin" {
 		t.Errorf("registry entry data %v (the environment's values stay out of it)", plugin.Data)
+	}
+	secrets, _ := app.Entry("app:secrets")
+	if v := secrets.Spec.(*config.EnvStorageStatic).Values["TOKEN"]; v != "s3cret" {
+		t.Errorf("static value %q, want the expanded s3cret", v)
+	}
+	if d := secrets.Data["values"]; !reflect.DeepEqual(d, map[string]any{"TOKEN": "${env:WSRELAY_TEST_SECRET}"}) {
+		t.Errorf("env entry data %v (the environment's values stay out of it)", d)
 	}
 
 	_, err = load(t, map[string]string{"_index.yaml": `version: "1.0"
