@@ -167,5 +167,8 @@ func TestUUIDModule(t *testing.T) {
 		{name: "format errors", body: `local u = require("uuid"); local a, e1 = u.format(u.v4(), "braces"); local b, e2 = u.parse("nope"); local c, e3 = u.variant("x")
 			return {a == nil, e1, b == nil, e2, c == nil, e3}`,
 			want: []any{true, `uuid.format: "braces" is not a format: use standard, simple or urn`, true, `uuid.parse: "nope" is not a UUID (8-4-4-4-12 hex digits)`, true, `uuid.variant: "x" is not a UUID (8-4-4-4-12 hex digits)`}},
+		{name: "a UUID that is no string is an error value", body: `local u = require("uuid"); local a, e1 = u.version(12); local b, e2 = u.parse({})
+			return {a == nil, e1, b == nil, e2}`,
+			want: []any{true, "uuid.version: the UUID must be a string, got number", true, "uuid.parse: the UUID must be a string, got table"}},
 	}, "uuid", "time")
 }

@@ -133,7 +133,7 @@ func variantName(u [16]byte) string {
 }
 
 func uuidVariant(L *lua.LState) int {
-	u, err := parseUUID(checkString(L, 1, "uuid.variant", "uuid"))
+	u, err := uuidArg(L, 1)
 	if err != nil {
 		return pushNilErr(L, "uuid.variant: "+err.Error())
 	}
@@ -144,7 +144,7 @@ func uuidVariant(L *lua.LState) int {
 // uuidParse is uuid.parse(s): {version, variant}, with timestamp (Unix
 // seconds) for v1 and v7, and node (12 hex digits) for v1.
 func uuidParse(L *lua.LState) int {
-	u, err := parseUUID(checkString(L, 1, "uuid.parse", "uuid"))
+	u, err := uuidArg(L, 1)
 	if err != nil {
 		return pushNilErr(L, "uuid.parse: "+err.Error())
 	}
@@ -169,7 +169,7 @@ func uuidParse(L *lua.LState) int {
 // uuidFormat is uuid.format(s [, form]): form "standard" (the default),
 // "simple" (32 hex digits) or "urn".
 func uuidFormat(L *lua.LState) int {
-	u, err := parseUUID(checkString(L, 1, "uuid.format", "uuid"))
+	u, err := uuidArg(L, 1)
 	form := "standard"
 	if L.Get(2) != lua.LNil {
 		form = checkString(L, 2, "uuid.format", "format")
@@ -191,12 +191,23 @@ func uuidFormat(L *lua.LState) int {
 }
 
 func uuidVersion(L *lua.LState) int {
-	u, err := parseUUID(checkString(L, 1, "uuid.version", "uuid"))
+	u, err := uuidArg(L, 1)
 	if err != nil {
 		return pushNilErr(L, "uuid.version: "+err.Error())
 	}
 	L.Push(lua.LNumber(u[6] >> 4))
 	return 1
+}
+
+// uuidArg reads argument n as a UUID; a value that is not a string is an
+// error returned like a malformed one (nil, err), as the original runtime
+// does.
+func uuidArg(L *lua.LState, n int) ([16]byte, error) {
+	s, ok := L.Get(n).(lua.LString)
+	if !ok {
+		return [16]byte{}, fmt.Errorf("the UUID must be a string, got %s", L.Get(n).Type())
+	}
+	return parseUUID(string(s))
 }
 
 func formatUUID(u [16]byte) string {
