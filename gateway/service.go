@@ -213,17 +213,16 @@ func (s *service) awaitDependencies(p *process.Process, log *slog.Logger) (outco
 				break
 			}
 			switch waitOn(p, t.C, d.up, d.over, changed) {
-			case 0:
+			case depTimedOut:
 				why = "is not running after " + limit.String() + " (lifecycle.start_timeout)"
-			case 3:
-				continue // a cluster name changed: look again
-			case 2:
+			case depOver:
 				if up, _ := d.isUp(s.app); !up {
 					why = "ended without ever running"
 				}
-			case -1:
+			case depCancelled:
 				return cancelled, nil
 			}
+			// depUp, depChanged: look again
 		}
 		if why != "" {
 			log.Error("service not started: a service it depends on "+why, "depends_on", d.id)
@@ -255,26 +254,37 @@ func (s *service) isUp(a *App) (bool, <-chan struct{}) {
 	return held, changed
 }
 
-// waitOn waits for the first of: timeout (0), up (1), over (2), changed
-// (3; nil: never), the process's cancel (-1).
-func waitOn(p *process.Process, timeout <-chan time.Time, up, over, changed <-chan struct{}) int {
+// depWake is why waitOn returned.
+type depWake int
+
+const (
+	depTimedOut  depWake = iota
+	depUp                // the dependency's up was closed
+	depOver              // its supervisor ended
+	depChanged           // its cluster name changed holder
+	depCancelled         // the waiting process was cancelled
+)
+
+// waitOn waits for the first of: timeout, up, over, changed (nil: never),
+// the process's cancel.
+func waitOn(p *process.Process, timeout <-chan time.Time, up, over, changed <-chan struct{}) depWake {
 	for {
 		select {
 		case <-timeout:
-			return 0
+			return depTimedOut
 		case <-up:
-			return 1
+			return depUp
 		case <-over:
-			return 2
+			return depOver
 		case <-changed:
-			return 3
+			return depChanged
 		case <-p.Context().Done():
-			return -1
+			return depCancelled
 		case <-p.EventsReady():
 			for { // one signal may stand for several events
 				ev, ok, closed := p.TryReceiveEventAlone()
 				if closed || (ok && ev.Kind == process.EventCancel) {
-					return -1
+					return depCancelled
 				}
 				if !ok {
 					break
