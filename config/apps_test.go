@@ -216,10 +216,14 @@ namespace: app
 entries:
   - {name: a, kind: env.storage.file, file_path: ../x.env}
   - {name: b, kind: env.storage.file, file_path: missing.env, auto_create: true, file_mode: 0o1777}
+  - {name: c, kind: env.storage.file, file_path: /dev/stdin}
+  - {name: d, kind: env.storage.file, file_path: ., auto_create: true}
 `})
 	expectErrors(t, err,
 		`entry app:a: file_path: "../x.env" points outside the app directory`,
-		`entry app:b: file_mode: 01777 is not a permission (0000 to 0777)`)
+		`entry app:b: file_mode: 01777 is not a permission (0000 to 0777)`,
+		`entry app:c: file_path: cannot read /dev/stdin: /dev/stdin is not a regular file`,
+		`entry app:d: file_path: cannot read .: . is not a regular file`)
 }
 
 // ${env:NAME} references read env.variable entries (public name or id,

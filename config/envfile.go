@@ -93,11 +93,29 @@ func FormatEnvLine(key, value string) (string, error) {
 	return key + "=" + value, nil
 }
 
-// readBounded reads at most MaxEnvFileSize+1 bytes of a file, so that a
-// file too large is known to be without reading it all.
+// ReadEnvFile reads the env file at path on disk, as an env.storage.file
+// is read when the app loads (bounded, a regular file only).
+func ReadEnvFile(path string) ([]byte, error) { return readBounded(nil, path) }
+
+// readBounded reads at most MaxEnvFileSize+1 bytes of a regular file, so
+// that a file too large is known to be without reading it all; fsys nil
+// is the OS's file system. Anything else (a device, a pipe, whose open or
+// read could wait forever) is refused before it is opened.
 func readBounded(fsys fs.FS, name string) ([]byte, error) {
-	var f fs.File
+	var st fs.FileInfo
 	var err error
+	if fsys == nil {
+		st, err = os.Stat(name)
+	} else {
+		st, err = fs.Stat(fsys, name)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", name)
+	}
+	var f fs.File
 	if fsys == nil {
 		f, err = os.Open(name)
 	} else {

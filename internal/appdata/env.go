@@ -104,7 +104,7 @@ func (s *fileStorage) set(key, value string) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", s.path, err)
 	}
-	old, err := os.ReadFile(s.path)
+	old, err := config.ReadEnvFile(s.path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist) && s.spec.AutoCreate:
 		if err := os.MkdirAll(filepath.Dir(s.path), fs.FileMode(*s.spec.DirMode)); err != nil {
