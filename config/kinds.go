@@ -469,6 +469,8 @@ type Restart struct {
 	InitialDelay  Duration `yaml:"initial_delay"`  // default 100ms
 	MaxDelay      Duration `yaml:"max_delay"`      // default 30s
 	BackoffFactor float64  `yaml:"backoff_factor"` // default 2
+	// Jitter spreads each delay by up to ±Jitter of it (0 to 1); default 0.
+	Jitter float64 `yaml:"jitter"`
 }
 
 func (s *ProcessService) Check(c *Checker) {
@@ -511,6 +513,9 @@ func (s *ProcessService) Check(c *Checker) {
 		r.BackoffFactor = 2
 	} else if r.BackoffFactor < 1 {
 		c.Fail("lifecycle.restart.backoff_factor", "%v must be at least 1", r.BackoffFactor)
+	}
+	if r.Jitter < 0 || r.Jitter > 1 {
+		c.Fail("lifecycle.restart.jitter", "%v is not a fraction from 0 to 1 (0.1 spreads each delay by up to 10%% either way)", r.Jitter)
 	}
 	if r.MaxDelay.Value < r.InitialDelay.Value {
 		c.Fail("lifecycle.restart.max_delay", "%v is shorter than initial_delay %v", r.MaxDelay.Value, r.InitialDelay.Value)

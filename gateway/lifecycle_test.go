@@ -184,3 +184,62 @@ entries:
 		t.Errorf("Start = %v", err)
 	}
 }
+
+// TestRestartJitter: lifecycle.restart.jitter spreads each restart delay
+// by up to that fraction either way, as the original runtime does.
+func TestRestartJitter(t *testing.T) {
+	cfg, err := config.Load(fstest.MapFS{"_index.yaml": {Data: []byte(`version: "1.0"
+namespace: app
+entries:
+  - {name: h, kind: process.host}
+  - {name: p, kind: process.lua, source: file://p.lua, method: main}
+  - {name: flaky, kind: process.service, process: p, host: h, lifecycle: {restart: {max_attempts: 6, initial_delay: 20ms, max_delay: 20ms, jitter: 0.5}}}
+`)}, "p.lua": {Data: []byte(`return {main = function() error("boom") end}`)}}, config.StandardKinds())
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs, log := testlog.New(slog.LevelInfo)
+	app, err := gateway.Build(cfg, gateway.Options{Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer app.Shutdown(context.Background())
+	if err := app.Start(); err != nil {
+		t.Fatal(err)
+	}
+	poll.Until(t, 30*time.Second, "the service to give up", func() bool { return strings.Contains(logs.String(), "service failed; giving up") })
+	var delays []time.Duration
+	for _, line := range strings.Split(logs.String(), "\n") {
+		if _, rest, ok := strings.Cut(line, `msg="service failed; restarting"`); ok {
+			_, in, _ := strings.Cut(rest, " in=")
+			d, err := time.ParseDuration(strings.Fields(in)[0])
+			if err != nil {
+				t.Fatalf("%q: %v", line, err)
+			}
+			delays = append(delays, d)
+		}
+	}
+	if len(delays) != 6 {
+		t.Fatalf("%d restarts, want 6:\n%s", len(delays), logs)
+	}
+	spread := false
+	for _, d := range delays {
+		if d < 10*time.Millisecond || d > 30*time.Millisecond {
+			t.Errorf("delay %v outside 20ms ± 50%%", d)
+		}
+		spread = spread || d != 20*time.Millisecond
+	}
+	if !spread {
+		t.Errorf("delays %v: none was spread", delays)
+	}
+	_, err = config.Load(fstest.MapFS{"_index.yaml": {Data: []byte(`version: "1.0"
+namespace: app
+entries:
+  - {name: h, kind: process.host}
+  - {name: p, kind: process.lua, source: file://p.lua, method: main}
+  - {name: s, kind: process.service, process: p, host: h, lifecycle: {restart: {jitter: 1.5}}}
+`)}, "p.lua": {Data: []byte(`return {main = function() end}`)}}, config.StandardKinds())
+	if err == nil || !strings.Contains(err.Error(), "lifecycle.restart.jitter: 1.5 is not a fraction from 0 to 1") {
+		t.Errorf("jitter 1.5: %v", err)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -185,7 +186,7 @@ func (s *service) runs(p *process.Process, log *slog.Logger, c *claim) (outcome,
 			log.Error("service failed; giving up", "failures_in_a_row", failures, "error", logtext.Cut(res.Err.Error(), maxLogError))
 			return finished, fmt.Errorf("service %s gave up after %d failures: %w", s.id, failures, res.Err)
 		}
-		delay := backoff(r.InitialDelay.Value, r.MaxDelay.Value, r.BackoffFactor, failures)
+		delay := withJitter(backoff(r.InitialDelay.Value, r.MaxDelay.Value, r.BackoffFactor, failures), r.Jitter, rand.Float64())
 		s.restarts.Log(log, slog.LevelWarn, restartLines, "service failed; restarting", "attempt", failures, "in", delay.String(), "error", logtext.Cut(res.Err.Error(), maxLogError))
 		if o := s.pause(p, delay, c); o != running {
 			return o, nil
@@ -418,6 +419,13 @@ func sleep(p *process.Process, d time.Duration, ch <-chan struct{}) wake {
 			}
 		}
 	}
+}
+
+// withJitter spreads d by up to ±jitter of it (a fraction, 0 to 1), u
+// being uniform in [0, 1): as the original runtime does, after the cap of
+// max_delay, so that services failing together do not restart together.
+func withJitter(d time.Duration, jitter, u float64) time.Duration {
+	return time.Duration(float64(d) * (1 + jitter*(2*u-1)))
 }
 
 // backoff is the delay before restart number n (1-based).
