@@ -54,10 +54,21 @@ type HTTPService struct {
 	Addr      string          `yaml:"addr"`
 	Timeouts  ServiceTimeouts `yaml:"timeouts"`
 	Lifecycle StartLifecycle  `yaml:"lifecycle"`
+	// Relay is the original runtime's host: {buffer_size, worker_count},
+	// the queue and workers of its message relay: accepted, no effect
+	// (each relay connection here is a process with its own bounded
+	// queue).
+	Relay HTTPServiceHost `yaml:"host"`
 	// AllowedHosts are the host names, besides the loopback ones, that a
 	// request reaching the service on a loopback address may name in its
 	// Host header (DNS rebinding defence); default none.
 	AllowedHosts []string `yaml:"allowed_hosts"`
+}
+
+// HTTPServiceHost is the host: field of an http.service.
+type HTTPServiceHost struct {
+	BufferSize  int `yaml:"buffer_size"`  // accepted, no effect
+	WorkerCount int `yaml:"worker_count"` // accepted, no effect
 }
 
 // StartLifecycle says whether an http.service or process.host starts with
@@ -140,6 +151,12 @@ func (s *HTTPService) Check(c *Checker) {
 		if _, port, err := net.SplitHostPort(s.Addr); err != nil || port == "" {
 			c.Fail("addr", "%q is not a host:port address like \"127.0.0.1:8080\" or \":8080\"", s.Addr)
 		}
+	}
+	if s.Relay.BufferSize < 0 {
+		c.Fail("host.buffer_size", "must not be negative")
+	}
+	if s.Relay.WorkerCount < 0 {
+		c.Fail("host.worker_count", "must not be negative")
 	}
 	c.Duration("timeouts.read_header", &s.Timeouts.ReadHeader, 10*time.Second, time.Millisecond)
 	c.Duration("timeouts.read", &s.Timeouts.Read, 60*time.Second, time.Millisecond)
