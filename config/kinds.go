@@ -380,11 +380,33 @@ type FunctionLua struct {
 	LuaSource `yaml:",inline"`
 	// Timeout bounds one call; default 30s.
 	Timeout Duration `yaml:"timeout"`
+	// Pool is the original runtime's worker pool of a function: checked,
+	// no effect (each call here takes a pooled Lua state on the
+	// request's own goroutine).
+	Pool FunctionPool `yaml:"pool"`
 }
+
+// FunctionPool is the pool: field of a function.lua.
+type FunctionPool struct {
+	Type    string `yaml:"type"` // inline, static, lazy or adaptive
+	Workers int    `yaml:"workers"`
+	Buffer  int    `yaml:"buffer"`
+	MaxSize int    `yaml:"max_size"`
+}
+
+var poolTypes = []string{"inline", "static", "lazy", "adaptive"}
 
 func (s *FunctionLua) Check(c *Checker) {
 	s.check(c)
 	c.Duration("timeout", &s.Timeout, 30*time.Second, time.Millisecond)
+	if p := s.Pool; p.Type != "" && !slices.Contains(poolTypes, p.Type) {
+		c.Fail("pool.type", "%q is not one of %s%s", p.Type, strings.Join(poolTypes, ", "), suggest.DidYouMean(p.Type, poolTypes))
+	}
+	for field, v := range map[string]int{"pool.workers": s.Pool.Workers, "pool.buffer": s.Pool.Buffer, "pool.max_size": s.Pool.MaxSize} {
+		if v < 0 {
+			c.Fail(field, "must not be negative")
+		}
+	}
 }
 
 // ProcessLua is a Lua function that runs as a process.

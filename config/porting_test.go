@@ -37,6 +37,11 @@ entries:
     kind: process.lua
     source: file://p.lua
     method: main
+  - name: fn
+    kind: function.lua
+    source: file://p.lua
+    method: main
+    pool: {type: lazy, max_size: 16, workers: 8, buffer: 512}
   - name: svc
     kind: process.service
     process: proc
@@ -83,6 +88,7 @@ func TestPortedFieldsStillStrict(t *testing.T) {
 	bad := strings.NewReplacer(
 		"lifecycle: {auto_start: true, start_timeout: 30s, stop_timeout: 60s}\n  - name: admin", "lifecycle: {auto_strat: true}\n  - name: admin",
 		"host: {buffer_size: 1024,", "host: {bufer_size: 1024,",
+		"pool: {type: lazy,", "pool: {type: lazzy,",
 		"host: {workers: 16,", "host: {wrokers: 16, mailbox_size: 3,",
 		"input: [1, two]", "input: [1, two]\n    args: [3]",
 		"lifecycle: {auto_start: true}\n  - name: proc", "lifecycle: {auto_start: false}\n  - name: proc",
@@ -91,6 +97,7 @@ func TestPortedFieldsStillStrict(t *testing.T) {
 	expectErrors(t, err,
 		`entry app:gateway: lifecycle.auto_strat: unknown field for kind http.service (did you mean "auto_start"?)`,
 		`entry app:gateway: host.bufer_size: unknown field for kind http.service (did you mean "buffer_size"?)`,
+		`entry app:fn: pool.type: "lazzy" is not one of inline, static, lazy, adaptive (did you mean "lazy"?)`,
 		`entry app:processes: host.wrokers: unknown field for kind process.host (did you mean "workers"?)`,
 		`entry app:processes: host.mailbox_size: unknown field for kind process.host`,
 		`entry app:svc2: input: give args or input (its other name), not both`,
