@@ -4,6 +4,7 @@ import (
 	"errors"
 	"maps"
 	"net"
+	"path"
 	"regexp"
 	"slices"
 	"strconv"
@@ -21,6 +22,7 @@ const (
 	KindHTTPRouter     = "http.router"
 	KindHTTPEndpoint   = "http.endpoint"
 	KindHTTPStatic     = "http.static"
+	KindFSDirectory    = "fs.directory"
 	KindHTTPMetrics    = "http.metrics"
 	KindFunctionLua    = "function.lua"
 	KindProcessLua     = "process.lua"
@@ -36,6 +38,7 @@ func StandardKinds() []Kind {
 		{KindHTTPRouter, func() Spec { return &HTTPRouter{} }},
 		{KindHTTPEndpoint, func() Spec { return &HTTPEndpoint{} }},
 		{KindHTTPStatic, func() Spec { return &HTTPStatic{} }},
+		{KindFSDirectory, func() Spec { return &FSDirectory{} }},
 		{KindHTTPMetrics, func() Spec { return &HTTPMetrics{} }},
 		{KindFunctionLua, func() Spec { return &FunctionLua{} }},
 		{KindProcessLua, func() Spec { return &ProcessLua{} }},
@@ -238,11 +241,25 @@ func (s *HTTPEndpoint) Check(c *Checker) {
 type HTTPStatic struct {
 	Path      string `yaml:"path"`
 	Directory string `yaml:"directory"`
+	// FS is an fs.directory entry to serve, as the original runtime
+	// writes it; give directory or fs.
+	FS      string        `yaml:"fs"`
+	Options StaticOptions `yaml:"static_options"`
 
 	// Server is meta.server resolved to an http.service id.
 	Server string `yaml:"-"`
-	// Dir is Directory relative to the app directory.
+	// Dir is Directory, or FS's directory, relative to the app directory.
 	Dir string `yaml:"-"`
+}
+
+// StaticOptions are the original runtime's options of an http.static.
+type StaticOptions struct {
+	// SPA serves Index for a path that names no file (a single-page
+	// app's own routes).
+	SPA   bool   `yaml:"spa"`
+	Index string `yaml:"index"`
+	// Cache is the Cache-Control header of every file served.
+	Cache string `yaml:"cache"`
 }
 
 func (s *HTTPStatic) Check(c *Checker) {
@@ -251,7 +268,47 @@ func (s *HTTPStatic) Check(c *Checker) {
 		s.Path = "/"
 	}
 	c.URLPath("path", s.Path)
-	s.Dir = c.Directory("directory", s.Directory)
+	switch {
+	case s.FS != "" && s.Directory != "":
+		c.Fail("fs", "give directory or fs, not both")
+	case s.FS != "":
+		c.Ref("fs", &s.FS, KindFSDirectory)
+		if t, ok := c.l.app.byID[s.FS]; ok {
+			if d, ok := t.Spec.(*FSDirectory); ok {
+				s.Dir = path.Join(t.Dir(), d.Directory) // checked by the fs.directory entry
+			}
+		}
+	default:
+		s.Dir = c.Directory("directory", s.Directory)
+	}
+	o := &s.Options
+	if o.SPA && o.Index == "" {
+		c.Fail("static_options.index", "missing: spa serves this file (index.html, say) for paths that name no file")
+	}
+	if o.Index != "" && (strings.Contains(o.Index, "/") || strings.HasPrefix(o.Index, ".")) {
+		c.Fail("static_options.index", "%q must be a file name at the top of the directory", o.Index)
+	}
+	if strings.ContainsAny(o.Cache, "\r\n") {
+		c.Fail("static_options.cache", "a header value cannot hold a line break")
+	}
+}
+
+// FSDirectory is a directory of the app, for an http.static's fs. Its
+// directory is relative to the entry's file and inside the app directory;
+// auto_init, mode and base are the original runtime's, accepted with no
+// effect (the directory must exist; nothing here writes to it).
+type FSDirectory struct {
+	Directory string `yaml:"directory"`
+	AutoInit  bool   `yaml:"auto_init"`
+	Mode      string `yaml:"mode"`
+	Base      string `yaml:"base"`
+}
+
+func (s *FSDirectory) Check(c *Checker) {
+	c.Directory("directory", s.Directory)
+	if s.Base != "" && s.Base != "project" && s.Base != "module" {
+		c.Fail("base", "%q is not project or module", s.Base)
+	}
 }
 
 // HTTPMetrics serves the app's Prometheus metrics on a path of a service.

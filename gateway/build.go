@@ -91,7 +91,7 @@ func (b *builder) build(e *config.Entry) {
 	case *config.LibraryLua:
 		b.library(e.ID)
 	case *config.EnvStorageOS, *config.EnvStorageStatic, *config.EnvStorageMemory, *config.EnvStorageRouter, *config.EnvStorageFile,
-		*config.EnvVariable, *config.RegistryEntry,
+		*config.EnvVariable, *config.RegistryEntry, *config.FSDirectory,
 		*config.NSDefinition, *config.NSRequirement, *config.NSDependency:
 		// Data for the env and registry modules (Build gave them to Lua);
 		// components were linked when the app loaded.
@@ -331,7 +331,7 @@ func (b *builder) buildHTTP() {
 	}
 	for _, e := range b.statics {
 		s := e.Spec.(*config.HTTPStatic)
-		h, closer, err := staticHandler(b.app.cfg.FS, b.app.cfg.Dir, s.Dir, s.Path, b.app.log.With("static", e.ID))
+		h, closer, err := staticHandler(b.app.cfg.FS, b.app.cfg.Dir, s.Dir, s.Path, s.Options, b.app.log.With("static", e.ID))
 		if err != nil {
 			b.fail(e.Problem("directory", "%v", err))
 			continue
