@@ -85,7 +85,7 @@ type inbound struct {
 
 	// watch reads without waiting when the socket is watched for
 	// readiness (poll_linux.go); nil: reads wait on the socket.
-	watch nonBlocking
+	watch  nonBlocking
 	atRest bool // reading the first bytes of a frame header, nothing buffered
 
 	deadline time.Time

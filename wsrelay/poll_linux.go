@@ -42,10 +42,10 @@ type poller struct {
 
 // epollSet is one epoll instance and the goroutine that waits on it.
 type epollSet struct {
-	fd     int // the epoll instance
-	wake   int // an eventfd in the set: ends the loop
-	n      int // watches that joined it and have not ended, under poller.mu
-	closed bool // no watch is left: the loop ends (under poller.mu)
+	fd     int         // the epoll instance
+	wake   int         // an eventfd in the set: ends the loop
+	n      int         // watches that joined it and have not ended, under poller.mu
+	closed bool        // no watch is left: the loop ends (under poller.mu)
 	failed atomic.Bool // epoll_wait failed: no event comes any more
 }
 
