@@ -83,10 +83,10 @@ type inbound struct {
 	r, w  int
 	burst bool // the last read filled the buffer: more is likely waiting
 
-	// watch reads without waiting when the socket is watched for
-	// readiness (poll_linux.go); nil: reads wait on the socket.
-	watch  nonBlocking
-	atRest bool // reading the first bytes of a frame header, nothing buffered
+	// watched: the socket is watched for readiness (poll_linux.go), and
+	// run stops (errIdle) once no message has come for idleLinger.
+	watched bool
+	atRest  bool // reading the first bytes of a frame header, nothing buffered
 
 	deadline time.Time
 
@@ -140,12 +140,6 @@ func newInbound(nc net.Conn, o *Options, budget *Budget, deflate bool) *inbound 
 	g := &inbound{nc: nc, max: int64(o.MaxMessageSize), deflate: deflate, timeout: o.ReadTimeout, budget: budget,
 		frames: newRateBound(o.MaxFrameRate, 0), inflated: newRateBound(o.MaxInflateRate, o.MaxMessageSize)}
 	return g
-}
-
-// nonBlocking reads what has arrived on a socket without waiting:
-// errIdle when nothing has.
-type nonBlocking interface {
-	tryRead(p []byte) (int, error)
 }
 
 // errIdle: run stopped between messages, nothing read and nothing
@@ -292,8 +286,8 @@ func (g *inbound) failWith(fe *frameError) error {
 }
 
 // run reads frames until the connection ends, and returns why reading
-// stopped. A watched reader (g.watch) also stops with errIdle when
-// nothing has arrived between messages, having read everything that did;
+// stopped. A watched reader (g.watched) also stops with errIdle when no
+// message has begun for idleLinger, having read everything that came;
 // run is then called again once bytes arrive.
 func (g *inbound) run() error {
 	if g.buf == nil {
@@ -384,17 +378,48 @@ func (g *inbound) grow(n int) {
 // src reads from the network (after what the handshake left), with the
 // read deadline of what is being received.
 func (g *inbound) src(p []byte) (int, error) {
-	if len(g.pre) == 0 && !g.inMsg && g.granted.IsZero() && g.deadline.IsZero() {
-		if g.watch != nil && g.atRest && g.r == g.w {
-			// Between messages, nothing buffered: a watched reader
-			// does not wait here (errIdle).
-			return g.watch.tryRead(p)
+	if len(g.pre) == 0 && !g.inMsg && g.granted.IsZero() {
+		if g.watched && g.atRest && g.r == g.w {
+			return g.lingerRead(p)
 		}
-		// Between messages (or within a small frame, which has no read
-		// timeout): the read an idle connection waits in.
-		return g.nc.Read(p)
+		if g.deadline.IsZero() {
+			// Between messages (or within a small frame, which has no
+			// read timeout): the read an idle connection waits in when
+			// its socket is not watched.
+			return g.nc.Read(p)
+		}
 	}
 	return g.srcSlow(p)
+}
+
+// idleLinger is how long a watched reader waits on its socket for the
+// next message before it stops (errIdle) and leaves the socket to the
+// poller. Waiting a little keeps a busy connection's round trip what it
+// is with a reader of its own (the reader wakes from Go's own poller; a
+// stopped one costs an event, a goroutine and a re-arm more, measured in
+// docs/decisions/0003-read-on-readiness.md); a connection silent for
+// longer holds no goroutine and no buffer.
+const idleLinger = 10 * time.Millisecond
+
+// lingerRead is the read of a watched reader between messages, nothing
+// buffered: it waits from idleLinger/2 to idleLinger, then stops
+// (errIdle). Bytes
+// that arrive later wake the poller, which calls run again.
+func (g *inbound) lingerRead(p []byte) (int, error) {
+	now := time.Now()
+	if d := g.deadline.Sub(now); d < idleLinger/2 || d > idleLinger {
+		// A busy connection sets it once every half linger, not once
+		// a message.
+		g.deadline = now.Add(idleLinger)
+		_ = g.nc.SetReadDeadline(g.deadline)
+	}
+	n, err := g.nc.Read(p)
+	if n == 0 && errors.Is(err, os.ErrDeadlineExceeded) {
+		g.deadline = time.Time{}
+		_ = g.nc.SetReadDeadline(time.Time{})
+		return 0, errIdle
+	}
+	return n, err
 }
 
 func (g *inbound) srcSlow(p []byte) (int, error) {
@@ -418,8 +443,8 @@ func (g *inbound) srcSlow(p []byte) (int, error) {
 	if !want.Equal(g.deadline) {
 		g.deadline = want
 		_ = g.nc.SetReadDeadline(want)
-		if want.IsZero() && len(g.pre) == 0 {
-			return g.src(p) // no deadline now: the read of a frame without one
+		if want.IsZero() && len(g.pre) == 0 && g.watched {
+			return g.src(p) // no deadline now: maybe the wait between messages
 		}
 	}
 	n, err := g.nc.Read(p)

@@ -4,9 +4,7 @@ package wsrelay
 
 import (
 	"encoding/binary"
-	"io"
 	"net"
-	"os"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -62,7 +60,6 @@ const (
 // watch is a connection whose reader stops while idle.
 type watch struct {
 	p     *poller
-	nc    *net.TCPConn
 	rc    syscall.RawConn
 	state atomic.Int32
 
@@ -104,35 +101,8 @@ func (rl *Relay) watchConn(nc net.Conn) (net.Conn, *watch) {
 	if err != nil {
 		return nc, nil
 	}
-	w := &watch{p: &rl.poll, nc: tc, rc: rc}
+	w := &watch{p: &rl.poll, rc: rc}
 	return &watchedConn{TCPConn: tc, w: w}, w
-}
-
-// tryRead reads what has arrived: errIdle when nothing has. The read is
-// the socket's own read call on Go's non-blocking descriptor; errors are
-// those a net.Conn's Read returns.
-func (w *watch) tryRead(p []byte) (int, error) {
-	var n int
-	var errno error
-	err := w.rc.Read(func(fd uintptr) bool {
-		for {
-			n, errno = unix.Read(int(fd), p)
-			if errno != unix.EINTR {
-				return true // never wait: errIdle instead
-			}
-		}
-	})
-	switch {
-	case err != nil:
-		return 0, err // closed
-	case errno == unix.EAGAIN:
-		return 0, errIdle
-	case errno != nil:
-		return 0, &net.OpError{Op: "read", Net: "tcp", Source: w.nc.LocalAddr(), Addr: w.nc.RemoteAddr(), Err: os.NewSyscallError("read", errno)}
-	case n == 0:
-		return 0, io.EOF
-	}
-	return n, nil
 }
 
 // start starts reading the connection's frames, on a goroutine that
@@ -157,7 +127,7 @@ func (w *watch) serve() {
 			// The socket cannot be watched (it is closed, or the poller
 			// failed): its reads wait from now on; a closed one fails at
 			// once, ending the reading.
-			w.in.watch = nil
+			w.in.watched = false
 			continue
 		}
 		if w.state.CompareAndSwap(readRunning, readIdle) {

@@ -15,6 +15,4 @@ type watch struct{}
 
 func (rl *Relay) watchConn(nc net.Conn) (net.Conn, *watch) { return nc, nil }
 
-func (w *watch) tryRead([]byte) (int, error) { return 0, errIdle }
-
 func (w *watch) start(*Relay, *conn, *inbound) {}

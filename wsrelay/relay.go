@@ -227,9 +227,7 @@ func (rl *Relay) upgrade(w http.ResponseWriter, r *http.Request) (*socket, *inbo
 	sock := &socket{Conn: wc, timeout: rl.opts.WriteTimeout}
 	deflate := rl.opts.Compression && deflateOffer(r)
 	in := newInbound(nc, &rl.opts, rl.budget, deflate)
-	if watch != nil {
-		in.watch = watch
-	}
+	in.watched = watch != nil
 	if n := brw.Reader.Buffered(); n > 0 {
 		b, _ := brw.Reader.Peek(n) // frames the client sent right after the handshake
 		in.pre = bytes.Clone(b)
