@@ -105,36 +105,51 @@ func (rl *Relay) watchConn(nc net.Conn) (net.Conn, *watch) {
 	return &watchedConn{TCPConn: tc, w: w}, w
 }
 
-// start starts reading the connection's frames, on a goroutine that
-// reads what the handshake left and what follows.
+// start starts reading the connection's frames. A client that sent
+// nothing yet is left to the poller at once, from the handshake's
+// goroutine: a connection that stays idle from its start never has a
+// reader goroutine.
 func (w *watch) start(rl *Relay, c *conn, in *inbound) {
 	w.rl, w.c, w.in = rl, c, in
+	if len(in.pre) == 0 && w.stop() {
+		return
+	}
 	go w.serve()
 }
 
-// serve reads the connection's frames until nothing more has arrived,
-// then arms the socket and returns; or until the reading ends. It runs on
-// the connection's first goroutine and on one the poller starts for each
-// event, one at a time.
+// serve reads the connection's frames until no message has come for a
+// while, then leaves the socket to the poller and returns; or until the
+// reading ends. It runs on a goroutine the poller starts for each event
+// (and on the connection's first, for bytes sent with the handshake),
+// one at a time.
 func (w *watch) serve() {
 	for {
 		if !w.step() {
 			w.end()
 			return
 		}
-		w.in.rest() // nothing is buffered: the buffers go back
-		if !w.arm() {
-			// The socket cannot be watched (it is closed, or the poller
-			// failed): its reads wait from now on; a closed one fails at
-			// once, ending the reading.
-			w.in.watched = false
-			continue
+		if w.stop() {
+			return
 		}
-		if w.state.CompareAndSwap(readRunning, readIdle) {
-			return // the next event or a close wakes it
-		}
-		w.state.Store(readRunning) // woken meanwhile: read again
 	}
+}
+
+// stop gives the reader's buffers back and arms the socket: true if the
+// goroutine may end (the next event or a close wakes the reader), false
+// if it must read on (woken meanwhile, or the socket cannot be watched:
+// it is closed, or the poller failed; its reads then wait on the socket,
+// and a closed one fails at once, ending the reading).
+func (w *watch) stop() bool {
+	w.in.rest() // nothing is buffered
+	if !w.arm() {
+		w.in.watched = false
+		return false
+	}
+	if w.state.CompareAndSwap(readRunning, readIdle) {
+		return true
+	}
+	w.state.Store(readRunning) // woken meanwhile: read again
+	return false
 }
 
 // step reads until the reader stops between messages (true) or ends
