@@ -24,8 +24,8 @@ const holdThreshold = 4096
 // bytes arrive; while bytes come fast (a read fills it), the reader reads
 // burstBuf at a time into a pooled buffer, given back once it has been
 // read. A reader watched for readiness (poll_linux.go) gives both back
-// whenever it has read everything that arrived: an idle connection holds
-// no buffer.
+// when it stops (no message for idleLinger, nothing buffered): an idle
+// connection holds no buffer.
 const (
 	readBufSize = 512
 	burstBuf    = 16 << 10
@@ -403,8 +403,8 @@ const idleLinger = 10 * time.Millisecond
 
 // lingerRead is the read of a watched reader between messages, nothing
 // buffered: it waits from idleLinger/2 to idleLinger, then stops
-// (errIdle). Bytes
-// that arrive later wake the poller, which calls run again.
+// (errIdle). Bytes that arrive later wake the poller, which calls run
+// again.
 func (g *inbound) lingerRead(p []byte) (int, error) {
 	now := time.Now()
 	if d := g.deadline.Sub(now); d < idleLinger/2 || d > idleLinger {

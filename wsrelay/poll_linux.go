@@ -20,10 +20,15 @@ import (
 // least one of the relay's sockets is in its set.
 //
 // A socket joins the set as it is, without a dup: its file descriptor is
-// Go's own (read with SyscallConn, which holds it open meanwhile), and
-// closing the socket takes it out of the set. An event names the watch by
-// slot and generation, never by descriptor: an event for a socket closed
-// since, whose number a new socket took, matches no watch and is dropped.
+// Go's own (armed through SyscallConn's Control, which holds it open
+// meanwhile), and closing the socket takes it out of the set. An event
+// names the watch by slot and generation, never by descriptor: an event
+// for a socket closed since, whose number a new socket took, matches no
+// watch and is dropped.
+//
+// A reader stops only once no message has begun for idleLinger: a busy
+// connection's reader waits on Go's own poller between messages, as a
+// reader of its own would.
 //
 // Each watch is armed once (EPOLLONESHOT) each time its reader stops:
 // one event, then nothing until the reader stops again. Arming a socket
