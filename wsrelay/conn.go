@@ -90,6 +90,7 @@ type conn struct {
 	end        ending
 	targetGone bool // the target has exited: it gets no ws.leave
 	joined     bool // the target's ws.join went or is owed: it is owed a ws.leave
+	exitWanted bool // the process is to exit once nothing is owed (exit)
 	owned      bool // the handler spawned the target for this connection: it is cancelled with it
 
 	// The reader's backpressure (frameIn), under mu: the frames sent to
@@ -168,6 +169,7 @@ func newConn(rl *Relay, sock *socket, in *inbound, h Header, remote string) *con
 	c := &conn{rl: rl, sock: sock, in: in, remote: remote, started: time.Now(), target: h.Target, topic: h.Topic, metadata: h.Metadata, heartbeat: h.Heartbeat, raw: h.RawPayload || rl.opts.RawPayload}
 	c.out.init(&rl.opts, &rl.outBytes)
 	c.out.deflate = in.deflate
+	sock.initRaw()
 	c.wake = make(chan struct{})
 	c.done = make(chan struct{})
 	c.lastRead.Store(c.started.UnixNano())
@@ -592,9 +594,17 @@ func (c *conn) Terminate(p *process.Process, r process.Result) {
 	c.finish(ending{reason: ReasonError, code: 1011, leave: true, closeCode: 1011, closeText: "connection process ended", detail: detail})
 }
 
-// exit ends the process with the connection's result.
+// exit ends the process with the connection's result, once nothing is
+// owed (stateClosed): until then the process lives on, so that what it
+// owes goes from a live PID, its monitor and notice included, and its
+// exit comes after its ws.leave. closedLocked asks again (topicEnd).
 func (c *conn) exit(p *process.Process) {
 	c.mu.Lock()
+	if c.state == stateClosing {
+		c.exitWanted = true
+		c.mu.Unlock()
+		return
+	}
 	e := c.end
 	c.mu.Unlock()
 	p.Exit(e.result())
@@ -839,6 +849,9 @@ func (c *conn) closedLocked() {
 	if c.state == stateClosing && len(c.owed) == 0 {
 		c.state = stateClosed
 		close(c.done)
+		if c.exitWanted {
+			_ = c.rl.node.SendSystem(c.pid, c.pid, topicEnd, value.Nil())
+		}
 	}
 }
 

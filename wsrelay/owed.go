@@ -134,6 +134,11 @@ func (c *conn) drainLocked() *owedFailure {
 	for len(c.owed) > 0 {
 		o := c.owed[0]
 		err := c.sendOwed(o)
+		if (o.kind == owedMonitor || o.kind == owedNotice) && errors.Is(err, process.ErrNoProc) {
+			// The connection's process has ended (it was terminated): it
+			// watches nothing more. Its leave, if owed, follows.
+			err = nil
+		}
 		if refusedForRoom(err) {
 			if !c.hurried() {
 				if !c.owedHeld {
