@@ -119,17 +119,123 @@ func (c *conn) enqueue(f frame) {
 		c.endFromOutside(ending{reason: ReasonSlowConsumer, code: 1008, leave: true, hard: true, detail: detail})
 		return
 	}
-	o.q = append(o.q, f)
 	o.frames++
 	o.bytes += len(f.data)
 	o.total.Add(int64(len(f.data)))
-	start := !o.writing
-	o.writing = true
-	o.mu.Unlock()
-	if start {
-		c.rl.writers.add()
-		go c.writeLoop()
+	if o.writing {
+		o.q = append(o.q, f)
+		o.mu.Unlock()
+		return
 	}
+	o.writing = true
+	if len(o.q) == 0 && c.inlines(&f) {
+		// Nothing is queued and no write is under way: this goroutine
+		// writes the frame itself, without waiting (writeInline). It
+		// counts as a writer: Shutdown waits for it.
+		o.mu.Unlock()
+		c.rl.writers.add()
+		c.writeInline(f)
+		c.rl.writers.done()
+		return
+	}
+	o.q = append(o.q, f)
+	o.mu.Unlock()
+	c.rl.writers.add()
+	go c.writeLoop()
+}
+
+// inlineMax bounds the encoding of a frame written inline: one pooled
+// buffer, one system call.
+const inlineMax = batchMax
+
+// inlines reports whether f may be written inline: a data frame that goes
+// out uncompressed in one piece, a ping or a pong. Close frames, larger
+// and compressed messages go through the writer goroutine.
+func (c *conn) inlines(f *frame) bool {
+	if c.sock.raw == nil {
+		return false
+	}
+	switch f.op {
+	case opPing, opPong:
+		return true
+	case opText, opBinary:
+		return len(f.data)+maxHeader <= inlineMax && !(c.out.deflate && len(f.data) > compressAbove)
+	}
+	return false
+}
+
+// writeInline writes f, taken off the queue by enqueue while no write was
+// under way (o.writing is set for it), with one write that never waits
+// (socket.tryWrite): the process sending to a client is never held up by
+// that client, however slowly it reads. What the socket does not take
+// now goes first in the queue, for the writer goroutine, and so do the
+// frames queued meanwhile (they are behind f in the queue): the order
+// and the bounds are the queue's, as for any frame.
+func (c *conn) writeInline(f frame) {
+	o := &c.out
+	var hdr [maxHeader]byte
+	p := f.data
+	if f.op == opPong {
+		p = c.takePong()
+	}
+	b := batchBufs.Get().(*[]byte)
+	*b = append(append((*b)[:0], appendHeader(hdr[:0], true, false, f.op, len(p))...), p...)
+	n, err := c.sock.tryWrite(*b)
+	if n > 0 && (f.op == opText || f.op == opBinary) {
+		c.rl.opts.Metrics.FrameOut(len(f.data))
+	}
+	requeue := n < len(*b) && err == nil
+	if requeue && (n > 0 || f.op == opPong) {
+		f.rest = append([]byte(nil), (*b)[n:]...)
+	} // else nothing went: the frame goes to the writer as it is
+	*b = (*b)[:0]
+	batchBufs.Put(b)
+	if err != nil {
+		c.writeFailed(err)
+		return
+	}
+	if !requeue {
+		c.sent(&f)
+	}
+	o.mu.Lock()
+	if requeue && !o.dropped {
+		o.q = append([]frame{f}, o.q...)
+	}
+	if len(o.q) == 0 {
+		o.writing = false
+		o.mu.Unlock()
+		return
+	}
+	o.mu.Unlock()
+	c.rl.writers.add()
+	go c.writeLoop()
+}
+
+// sent takes a frame that went out off the queue's counts and counts it
+// out.
+func (c *conn) sent(f *frame) {
+	c.out.written(f)
+	if f.op == opText || f.op == opBinary {
+		c.framesOut.Add(1)
+	}
+}
+
+// writeFailed ends the connection for a write that failed. The
+// connection ends first, then the queue closes: closing it wakes a paused
+// reader, which must find the connection ended rather than read on and
+// report the error itself.
+func (c *conn) writeFailed(err error) {
+	o := &c.out
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		c.endFromOutside(ending{reason: ReasonSlowConsumer, code: 1008, leave: true, hard: true, detail: "write timed out after " + c.rl.opts.WriteTimeout.String()})
+	} else {
+		c.endFromOutside(ending{reason: ReasonClientClosed, code: 1006, leave: true, hard: true, detail: err.Error()})
+	}
+	o.close()
+	o.mu.Lock()
+	o.writing = false
+	o.mu.Unlock()
 }
 
 // enqueueClose queues the close frame after what is already queued; it
@@ -172,19 +278,7 @@ func (c *conn) writeLoop() {
 		last, err := c.writeBatch(batch)
 		clear(batch) // the payloads are released as soon as they are written
 		if err != nil {
-			// The connection ends first, then the queue closes: closing
-			// it wakes a paused reader, which must find the connection
-			// ended rather than read on and report the error itself.
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				c.endFromOutside(ending{reason: ReasonSlowConsumer, code: 1008, leave: true, hard: true, detail: "write timed out after " + c.rl.opts.WriteTimeout.String()})
-			} else {
-				c.endFromOutside(ending{reason: ReasonClientClosed, code: 1006, leave: true, hard: true, detail: err.Error()})
-			}
-			o.close()
-			o.mu.Lock()
-			o.writing = false
-			o.mu.Unlock()
+			c.writeFailed(err)
 			return
 		}
 		if last {
@@ -220,7 +314,7 @@ func (c *conn) writeBatch(batch []frame) (last bool, err error) {
 		if err = c.write(f); err != nil {
 			break
 		}
-		c.out.written(f)
+		c.sent(f)
 	}
 	if held {
 		if ferr := c.sock.flush(); err == nil {
@@ -245,6 +339,10 @@ const compressAbove = 512
 // it is (copied only into a batch, when small), or compressed from.
 func (c *conn) write(f *frame) error {
 	var hdr [maxHeader]byte
+	if f.rest != nil { // the end of a frame begun inline: counted then
+		_, err := c.sock.Write(f.rest)
+		return err
+	}
 	switch f.op {
 	case opClose:
 		p := closePayload(f.code, f.reason)
