@@ -506,7 +506,7 @@ func (c *conn) HandleMessage(p *process.Process, m process.Message) error {
 	case TopicSend:
 		var f frame
 		if f, err = parseSend(m.Payload, c.out.maxBytes); err == nil {
-			c.enqueue(f)
+			c.enqueueOwned(f)
 		}
 	case TopicClose:
 		code, reason, fixed, perr := parseClose(m.Payload)
@@ -531,9 +531,10 @@ func (c *conn) HandleMessage(p *process.Process, m process.Message) error {
 		}
 		var f frame
 		if f, err = topicFrame(m.Topic, m.Payload, c.out.maxBytes); err == nil {
-			c.enqueue(f)
+			c.enqueueOwned(f)
 		}
 	}
+	c.flushOwned() // once the mailbox is empty, what this burst queued goes out
 	if err != nil {
 		c.rl.appLog.Warn("message to a websocket client ignored", "client", p.PID().String(), "from", m.From.String(), "error", logClip(err.Error()))
 	}

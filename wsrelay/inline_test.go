@@ -19,12 +19,14 @@ import (
 // client at once, written inline or by the writer as the socket allows,
 // reach the client whole and in each sender's order.
 func TestOrderUnderConcurrentSends(t *testing.T) {
-	e := newEnv(t, wsrelay.Options{})
+	const senders, each = 4, 300
+	// Room for every frame at once: the client may read slower than the
+	// senders send, and this is about order, not bounds.
+	e := newEnv(t, wsrelay.Options{OutboundQueue: 2 * senders * each})
 	tg := e.target(false)
 	e.relayTo(tg.PID, "")
 	c := e.dial(t, nil)
 	client := mustPID(str(tg.Next("ws.join"), "client_pid"))
-	const senders, each = 4, 300
 	var wg sync.WaitGroup
 	for s := range senders {
 		wg.Add(1)
@@ -40,7 +42,7 @@ func TestOrderUnderConcurrentSends(t *testing.T) {
 	for range senders * each {
 		msg, err := c.ReadText()
 		if err != nil {
-			t.Fatalf("after %v frames: %v", next, err)
+			t.Fatalf("after %v frames: %v\n%s", next, err, e.logs)
 		}
 		parts := strings.SplitN(msg, ":", 3)
 		s, _ := strconv.Atoi(parts[0])

@@ -29,6 +29,7 @@ type outbox struct {
 	pauseFrames int
 	pauseBytes  int
 	writing     bool
+	held        bool          // the connection's process holds frames in q, to write them together (flushOwned)
 	closed      bool          // nothing more is queued
 	dropped     bool          // and what was is let go: the counts are zero
 	room        chan struct{} // closed once below the pause budget; nil while nobody waits
@@ -97,8 +98,21 @@ func (o *outbox) written(f *frame) {
 	o.mu.Unlock()
 }
 
-// enqueue adds a frame to write.
-func (c *conn) enqueue(f frame) {
+// enqueue adds a frame to write. When nothing is queued and no write is
+// under way, the calling goroutine writes it itself (writeInline).
+func (c *conn) enqueue(f frame) { c.push(f, false) }
+
+// enqueueOwned is enqueue for the connection's process: while more
+// messages wait in its mailbox, the frame is held in the queue, so that
+// the frames of a burst go out together in one write once the mailbox is
+// empty (flushOwned), as the writer would batch them.
+func (c *conn) enqueueOwned(f frame) {
+	c.push(f, c.rl.node.MailboxLen(c.pid) > 0)
+}
+
+// push queues f; hold: leave it to flushOwned, when no write is under
+// way and the held frames fit one inline write.
+func (c *conn) push(f frame, hold bool) {
 	o := &c.out
 	o.mu.Lock()
 	if o.closed {
@@ -127,32 +141,59 @@ func (c *conn) enqueue(f frame) {
 		o.mu.Unlock()
 		return
 	}
-	o.writing = true
-	if len(o.q) == 0 && c.inlines(&f) {
-		// Nothing is queued and no write is under way: this goroutine
-		// writes the frame itself, without waiting (writeInline). It
-		// counts as a writer: Shutdown waits for it.
+	if hold && c.inlines(&f) && len(o.q) < inlineFrames && o.bytes+maxHeader*len(o.q) < inlineMax/2 {
+		o.q = append(o.q, f)
+		o.held = true
 		o.mu.Unlock()
-		c.rl.writers.add()
-		c.writeInline(f)
-		c.rl.writers.done()
 		return
 	}
+	o.writing = true
+	o.held = false
 	o.q = append(o.q, f)
+	batch := o.q
+	o.q = nil
 	o.mu.Unlock()
+	// This goroutine writes; it counts as a writer: Shutdown waits for it.
 	c.rl.writers.add()
-	go c.writeLoop()
+	c.writeInline(batch)
+	c.rl.writers.done()
 }
 
-// inlineMax bounds the encoding of a frame written inline: one pooled
-// buffer, one system call.
-const inlineMax = batchMax
+// flushOwned writes the frames the connection's process held (push), once
+// its mailbox is empty; the process calls it after each message.
+func (c *conn) flushOwned() {
+	o := &c.out
+	o.mu.Lock()
+	if !o.held || o.writing || c.rl.node.MailboxLen(c.pid) > 0 {
+		o.mu.Unlock()
+		return
+	}
+	o.held = false
+	if len(o.q) == 0 {
+		o.mu.Unlock()
+		return
+	}
+	o.writing = true
+	batch := o.q
+	o.q = nil
+	o.mu.Unlock()
+	c.rl.writers.add()
+	c.writeInline(batch)
+	c.rl.writers.done()
+}
+
+// inlineMax bounds the encoding of the frames written inline at once: one
+// pooled buffer, one system call; inlineFrames bounds their number.
+const (
+	inlineMax    = batchMax
+	inlineFrames = 64
+)
 
 // inlines reports whether f may be written inline: a data frame that goes
 // out uncompressed in one piece, a ping or a pong. Close frames, larger
 // and compressed messages go through the writer goroutine.
 func (c *conn) inlines(f *frame) bool {
-	if c.sock.raw == nil {
+	if c.sock.raw == nil || f.rest != nil {
 		return false
 	}
 	switch f.op {
@@ -164,43 +205,80 @@ func (c *conn) inlines(f *frame) bool {
 	return false
 }
 
-// writeInline writes f, taken off the queue by enqueue while no write was
-// under way (o.writing is set for it), with one write that never waits
-// (socket.tryWrite): the process sending to a client is never held up by
-// that client, however slowly it reads. What the socket does not take
-// now goes first in the queue, for the writer goroutine, and so do the
-// frames queued meanwhile (they are behind f in the queue): the order
-// and the bounds are the queue's, as for any frame.
-func (c *conn) writeInline(f frame) {
+// writeInline writes the frames at the head of batch, taken off the queue
+// while no write was under way (o.writing is set for them), with one
+// write that never waits (socket.tryWrite): the process sending to a
+// client is never held up by that client, however slowly it reads. What
+// the socket does not take (the end of a frame it took part of, the
+// frames after it, those that cannot go inline) goes back first in the
+// queue, for the writer goroutine, ahead of the frames queued meanwhile:
+// the order and the bounds are the queue's, as for any frame.
+func (c *conn) writeInline(batch []frame) {
 	o := &c.out
 	var hdr [maxHeader]byte
-	p := f.data
-	if f.op == opPong {
-		p = c.takePong()
-	}
+	var ends [inlineFrames]int // where each frame's encoding ends in b
 	b := batchBufs.Get().(*[]byte)
-	*b = append(append((*b)[:0], appendHeader(hdr[:0], true, false, f.op, len(p))...), p...)
-	n, err := c.sock.tryWrite(*b)
-	if n > 0 && (f.op == opText || f.op == opBinary) {
-		c.rl.opts.Metrics.FrameOut(len(f.data))
+	*b = (*b)[:0]
+	k := 0
+	for k < len(batch) && k < inlineFrames && c.inlines(&batch[k]) {
+		f := &batch[k]
+		p := f.data
+		if f.op == opPong {
+			p = c.takePong()
+		}
+		if k > 0 && len(*b)+maxHeader+len(p) > inlineMax {
+			if f.op == opPong { // taken: it goes encoded
+				f.rest = appendHeader(nil, true, false, opPong, len(p))
+				f.rest = append(f.rest, p...)
+			}
+			break
+		}
+		*b = append(append(*b, appendHeader(hdr[:0], true, false, f.op, len(p))...), p...)
+		ends[k] = len(*b)
+		k++
 	}
-	requeue := n < len(*b) && err == nil
-	if requeue && (n > 0 || f.op == opPong) {
-		f.rest = append([]byte(nil), (*b)[n:]...)
-	} // else nothing went: the frame goes to the writer as it is
+	var n int
+	var err error
+	if k > 0 {
+		n, err = c.sock.tryWrite(*b)
+	}
+	i, off := 0, 0
+	for ; i < k && err == nil; i++ {
+		f := &batch[i]
+		if ends[i] > n {
+			if off < n || f.op == opPong {
+				// Begun, or its payload taken: the rest goes as it is.
+				f.rest = append([]byte(nil), (*b)[max(off, n):ends[i]]...)
+				if off < n && (f.op == opText || f.op == opBinary) {
+					c.rl.opts.Metrics.FrameOut(len(f.data))
+				}
+			}
+			break
+		}
+		if f.op == opText || f.op == opBinary {
+			c.rl.opts.Metrics.FrameOut(len(f.data))
+		}
+		c.sent(f)
+		off = ends[i]
+	}
+	// Pongs past the first unsent frame had their payload taken too.
+	for j := i + 1; j < k && err == nil; j++ {
+		if f := &batch[j]; f.op == opPong {
+			f.rest = append([]byte(nil), (*b)[ends[j-1]:ends[j]]...)
+		}
+	}
 	*b = (*b)[:0]
 	batchBufs.Put(b)
 	if err != nil {
 		c.writeFailed(err)
 		return
 	}
-	if !requeue {
-		c.sent(&f)
-	}
+	rest := batch[i:]
 	o.mu.Lock()
-	if requeue && !o.dropped {
-		o.q = append([]frame{f}, o.q...)
+	if len(rest) > 0 && !o.dropped {
+		o.q = append(rest, o.q...)
 	}
+	clear(batch[:i]) // the payloads are released as soon as they are written
 	if len(o.q) == 0 {
 		o.writing = false
 		o.mu.Unlock()
