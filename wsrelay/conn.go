@@ -498,6 +498,7 @@ func (c *conn) budgetWait(waiting bool) {
 
 // HandleMessage handles a message to the client PID.
 func (c *conn) HandleMessage(p *process.Process, m process.Message) error {
+	defer c.flushOwned() // once the mailbox is empty, what this burst queued goes out
 	var err error
 	switch m.Topic {
 	case topicEnd:
@@ -534,7 +535,6 @@ func (c *conn) HandleMessage(p *process.Process, m process.Message) error {
 			c.enqueueOwned(f)
 		}
 	}
-	c.flushOwned() // once the mailbox is empty, what this burst queued goes out
 	if err != nil {
 		c.rl.appLog.Warn("message to a websocket client ignored", "client", p.PID().String(), "from", m.From.String(), "error", logClip(err.Error()))
 	}
