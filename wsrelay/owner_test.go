@@ -16,8 +16,8 @@ import (
 )
 
 // pidLink is a gateLink that also keeps the client PID of the first
-// ws.join it is handed (accepted or refused), so a test can send to the
-// connection's process.
+// ws.join or node_down notice it is handed (accepted or refused), so a
+// test can send to the connection's process.
 type pidLink struct {
 	*gateLink
 	mu     sync.Mutex
@@ -25,7 +25,7 @@ type pidLink struct {
 }
 
 func (l *pidLink) Deliver(s process.Signal) error {
-	if s.Kind == process.SigMessage && s.Topic == wsrelay.TopicJoin {
+	if s.Topic == wsrelay.TopicJoin || s.Topic == wsrelay.TopicLeave { // a join, or the notice
 		if v, ok := s.Payload.Get("client_pid"); ok {
 			l.mu.Lock()
 			if l.client == "" {
@@ -45,13 +45,16 @@ func (l *pidLink) clientPID() string {
 
 // TestCloseWhileJoinWaitsForRoom: while a client's ws.join waits for room
 // toward its target's node (the connection is opening), the client's
-// close is answered at once, not after the queue has room; once it has,
-// the target gets the join and exactly one leave, in that order.
+// close is answered at once, not after the queue has room. Closed again
+// while its leave waits (a ws.close, a cancel), it stays closed once.
+// Once the queue has room, the target gets the join and exactly one
+// leave, in that order, and the connection's process ends.
 func TestCloseWhileJoinWaitsForRoom(t *testing.T) {
 	logs := &testlog.Buffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	link := &gateLink{room: make(chan struct{})}
-	_, e := overLink(t, log, link, nil, pid.PID{Node: "n2", Host: host, ID: 7})
+	link := &pidLink{gateLink: &gateLink{room: make(chan struct{})}}
+	rl, e := overLink(t, log, link, nil, pid.PID{Node: "n2", Host: host, ID: 7})
+	node := wsrelay.RelayNode(rl)
 
 	link.close()
 	c := e.dial(t, nil)
@@ -67,9 +70,24 @@ func TestCloseWhileJoinWaitsForRoom(t *testing.T) {
 	if _, got := link.state(); got != "" {
 		t.Fatalf("sent while the queue was full: %q", got)
 	}
+	// Closing: its leave is owed behind its join. Closed again, from
+	// outside, it owes no second leave.
+	client := link.clientPID()
+	if client == "" {
+		t.Fatal("no client PID in the join")
+	}
+	if !node.Alive(mustPID(client)) {
+		t.Fatal("the connection's process ended before its leave went")
+	}
+	_ = node.SendDest(pid.PID{}, client, wsrelay.TopicClose, value.Nil())
+	_ = node.Cancel(pid.PID{}, mustPID(client), "again")
 	link.open()
 	const want = "notice:ws.leave ws.join ws.leave"
-	untilGot(t, link, want, "the join, then one leave, once there is room")
+	untilGot(t, link.gateLink, want, "the join, then one leave, once there is room")
+	poll.Until(t, timeout, "the connection process to end", func() bool { return !node.Alive(mustPID(client)) })
+	if _, got := link.state(); got != want {
+		t.Fatalf("the link accepted %q, want %q", got, want)
+	}
 	if strings.Contains(logs.String(), "cannot send to the relay target") {
 		t.Errorf("a join or leave was dropped: %s", logs)
 	}
