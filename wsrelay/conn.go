@@ -93,15 +93,11 @@ type conn struct {
 	exitWanted bool // the process is to exit once nothing is owed (exit)
 	owned      bool // the handler spawned the target for this connection: it is cancelled with it
 
-	// The reader's backpressure (frameIn), under mu: the frames sent to
-	// the target that it has not taken yet, oldest first, and a channel
-	// closed when a paused reader must look again (the connection ended,
-	// or its target changed).
-	flights     []flight // from flightHead on
-	flightHead  int
-	flightBytes int
-	maxIn       int // the largest frame the client has sent
-	wake        chan struct{}
+	// Flow control (flow.go), under mu, and a channel closed when a
+	// held-back reader must look again (the connection ended, or its
+	// target changed).
+	flow flow
+	wake chan struct{}
 
 	lastRead atomic.Int64 // unix nanoseconds of the last frame from the client
 
@@ -119,24 +115,11 @@ type conn struct {
 	owedWaiting bool
 	owedHeld    bool
 
-	// The server holding the client back (its reader paused, waiting
-	// for the node's inbound budget, or for room toward the target's
-	// node), under mu: how many such waits are under way, and since when.
-	// That time does not count toward the client's liveness (holdEndLocked).
-	holds     int
-	heldSince time.Time
-
 	pongMu     sync.Mutex
 	pong       []byte // payload of the latest ping, for the queued pong
 	pongQueued bool   // a pong waits in the outbox
 
 	out outbox
-}
-
-// flight is a frame in the target's mailbox.
-type flight struct {
-	r process.Receipt
-	n int // payload bytes
 }
 
 // ending is how and why a connection ends.
@@ -320,11 +303,7 @@ func (c *conn) frameIn(op opcode, b string) {
 			if err == nil {
 				sent = r
 				c.framesIn++
-				c.maxIn = max(c.maxIn, n)
-				if !r.Taken() {
-					c.flights = append(c.flights, flight{r: r, n: n})
-					c.flightBytes += n
-				}
+				c.flow.sent(r, n)
 			} else {
 				// The target cannot be reached: the client is closed
 				// now, not left sending frames that go nowhere.
@@ -370,7 +349,7 @@ func (c *conn) frameIn(op opcode, b string) {
 				taken = sent.Done()
 			}
 		}
-		wait, cause := c.holdLocked()
+		wait, cause := c.heldBackLocked()
 		if wait == nil {
 			if held {
 				c.holdEndLocked()
@@ -392,108 +371,6 @@ func (c *conn) frameIn(op opcode, b string) {
 		}
 		c.mu.Lock()
 	}
-}
-
-// pause counts a pause in reading when its cause is new for this frame
-// (an empty cause is a wait too short to count).
-func (c *conn) pause(cause, paused string) string {
-	if cause != paused && cause != "" {
-		c.rl.opts.Metrics.Paused(cause)
-		return cause
-	}
-	return paused
-}
-
-// holdLocked returns what the reader must wait for before it relays the
-// next frame, and why (empty: a wait too short to count as a pause); nil
-// when it may go on. c.mu is held.
-//
-// Why this bounds what a client can make the relay hold: let U be the
-// bytes of its frames the target has not taken (F), plus what waits for
-// the client in its process's mailbox and outbound queue (O). A frame is
-// taken in only while F < InflightMaxBytes, O < OutboundPauseBytes and
-// U < their sum (the mailbox's part of O estimated as below), so U stays
-// below their sum plus one frame, plus the one message the connection's
-// process may hold between its mailbox and its queue, plus the one frame
-// an echoing target may hold between taking it (it leaves F) and sending
-// its echo (it joins O); an echo only moves bytes from F to O, so a
-// client that reads its echoes never reaches OutboundMaxBytes (at least
-// the sum plus three largest frames).
-func (c *conn) holdLocked() (<-chan struct{}, string) {
-	// What waits to be written to the client.
-	if ch := c.out.roomWait(); ch != nil {
-		return ch, PauseOutboundQueue
-	}
-	// What the target has not taken yet (it takes in order).
-	h := c.flightHead
-	for h < len(c.flights) && c.flights[h].r.Taken() {
-		c.flightBytes -= c.flights[h].n
-		c.flights[h] = flight{}
-		h++
-	}
-	switch {
-	case h == len(c.flights):
-		c.flights, h = c.flights[:0], 0
-	case h > 64 && h > len(c.flights)/2:
-		k := copy(c.flights, c.flights[h:])
-		clear(c.flights[k:])
-		c.flights, h = c.flights[:k], 0
-	}
-	c.flightHead = h
-	if n := len(c.flights) - h; n > 0 && (c.flightBytes >= c.rl.opts.InflightMaxBytes || n >= c.out.pauseFrames) {
-		return c.flights[h].r.Done(), PauseTargetMailbox
-	}
-	// What the connection's process has received and not yet queued (it
-	// does so at once): its size is known only then, so an echo of this
-	// client's frames is taken to be at most as large as the largest it
-	// sent.
-	if mb := c.rl.node.MailboxLen(c.pid); mb > 0 {
-		bytes, frames := c.out.waiting()
-		if frames+mb >= c.out.pauseFrames || bytes+c.flightBytes+mb*c.maxIn >= c.rl.opts.OutboundPauseBytes+c.rl.opts.InflightMaxBytes {
-			return c.rl.node.MailboxRoom(c.pid, 1), ""
-		}
-	}
-	return nil, ""
-}
-
-// holdBeginLocked and holdEndLocked bracket a time the server holds the
-// client back: its reader pauses (frameIn), waits for the node's inbound
-// budget (budgetWait), or a join or leave it owes waits for room in the
-// target's mailbox or toward its node (owed.go). Meanwhile pingTick neither pings nor
-// closes the client, and when the last hold ends the liveness clock moves
-// on by its length: the last read and the ping in flight count as that
-// much later. c.mu is held.
-func (c *conn) holdBeginLocked() {
-	if c.holds == 0 {
-		c.heldSince = time.Now()
-	}
-	c.holds++
-}
-
-func (c *conn) holdEndLocked() {
-	if c.holds--; c.holds > 0 {
-		return
-	}
-	now := time.Now()
-	d := now.Sub(c.heldSince)
-	// Pings and pongs are read during some holds (only frames wait on
-	// c.mu): a read during the hold counts as at its end.
-	c.lastRead.Store(min(c.lastRead.Load()+int64(d), now.UnixNano()))
-	if !c.pingSent.IsZero() {
-		c.pingSent = c.pingSent.Add(d)
-	}
-}
-
-// budgetWait brackets the reader's wait for the node's inbound budget
-// (the frame reader calls it).
-func (c *conn) budgetWait(waiting bool) {
-	c.mu.Lock()
-	if waiting {
-		c.holdBeginLocked()
-	} else {
-		c.holdEndLocked()
-	}
-	c.mu.Unlock()
 }
 
 // HandleMessage handles a message to the client PID.
@@ -709,7 +586,7 @@ func (c *conn) controlLocked(p *process.Process, ctl control) {
 		// target has not taken no longer holds this client back.
 		close(c.wake)
 		c.wake = make(chan struct{})
-		c.flights, c.flightHead, c.flightBytes = nil, 0, 0
+		c.flow.forget()
 		c.owned = false // neither the old target nor the new one is owned
 		if ctl.topic != nil {
 			c.topic = *ctl.topic
@@ -785,7 +662,7 @@ func (c *conn) pingTick() {
 		c.mu.Unlock()
 		return
 	}
-	if c.holds > 0 {
+	if c.flow.holds > 0 {
 		c.pingTimer = time.AfterFunc(o.PingInterval, c.pingTick)
 		c.mu.Unlock()
 		return
