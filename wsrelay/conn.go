@@ -626,7 +626,8 @@ func (c *conn) startBeatLocked() {
 	}
 }
 
-// beat sends ws.heartbeat and sets the next one. A heartbeat that cannot
+// beat sends ws.heartbeat and sets the next one; it is skipped while a
+// join or a leave is owed (it may not pass them). A heartbeat that cannot
 // be delivered for another reason than a full mailbox or queue closes the
 // client (undelivered.go).
 func (c *conn) beat() {
@@ -635,11 +636,16 @@ func (c *conn) beat() {
 		c.mu.Unlock()
 		return
 	}
-	uptime := time.Since(c.started).Truncate(time.Second)
-	err := c.sendLocked(TopicBeat, c.fields(
-		value.Field{Key: "uptime", Value: value.String(uptime.String())},
-		value.Field{Key: "message_count", Value: value.Int(c.framesIn)},
-	))
+	var err error
+	if len(c.owed) == 0 {
+		// (While a join or leave is owed, the heartbeat is skipped: it
+		// may not pass them, and the next one follows.)
+		uptime := time.Since(c.started).Truncate(time.Second)
+		err = c.sendLocked(TopicBeat, c.fields(
+			value.Field{Key: "uptime", Value: value.String(uptime.String())},
+			value.Field{Key: "message_count", Value: value.Int(c.framesIn)},
+		))
+	}
 	target := c.target
 	if err == nil {
 		c.beatTimer = time.AfterFunc(c.heartbeat, c.beat)
