@@ -132,3 +132,38 @@ func TestFramesCountedEachWay(t *testing.T) {
 		return len(got) == 1 && got[0] == wsrelay.FrameCounts{In: 3, Out: 4}
 	})
 }
+
+// TestFramesWholeAcrossAFullSocket: frames written inline to a client
+// that stops reading fill its socket, the frame the socket takes part of
+// is finished by the writer, and the rest wait in the queue; once the
+// client reads, every frame arrives whole and in order.
+func TestFramesWholeAcrossAFullSocket(t *testing.T) {
+	// 24 MiB: past what a loopback socket's buffers take, within the
+	// queue's bounds.
+	const n, size = 800, 30 << 10
+	e := newEnv(t, wsrelay.Options{WriteTimeout: time.Hour, OutboundQueue: 2 * n, OutboundMaxBytes: 2 * n * size})
+	tg := e.target(false)
+	e.relayTo(tg.PID, "")
+	c := e.dial(t, nil)
+	client := mustPID(str(tg.Next("ws.join"), "client_pid"))
+	for i := range n {
+		for e.node.MailboxLen(client) > 16 {
+			<-e.node.MailboxRoom(client, 8)
+		}
+		body := fmt.Sprintf("%04d", i) + strings.Repeat(string(rune('a'+i%26)), size-4)
+		if err := e.node.Send(pid.PID{}, client, "ws.send", value.String(body)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	poll.Until(t, timeout, "frames to wait in the queue (the socket is full)", func() bool { return e.rl.OutboundBytes() > 0 })
+	for i := range n {
+		s, err := c.ReadText()
+		if err != nil {
+			t.Fatalf("frame %d: %v", i, err)
+		}
+		want := fmt.Sprintf("%04d", i) + strings.Repeat(string(rune('a'+i%26)), size-4)
+		if s != want {
+			t.Fatalf("frame %d: %d bytes beginning %.8q, want %d bytes beginning %.8q", i, len(s), s, len(want), want)
+		}
+	}
+}

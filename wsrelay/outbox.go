@@ -215,59 +215,19 @@ func (c *conn) inlines(f *frame) bool {
 // the order and the bounds are the queue's, as for any frame.
 func (c *conn) writeInline(batch []frame) {
 	o := &c.out
-	var hdr [maxHeader]byte
-	var ends [inlineFrames]int // where each frame's encoding ends in b
+	var ends [inlineFrames]int // where each frame's encoding ends in buf
 	b := batchBufs.Get().(*[]byte)
-	*b = (*b)[:0]
-	k := 0
-	for k < len(batch) && k < inlineFrames && c.inlines(&batch[k]) {
-		f := &batch[k]
-		p := f.data
-		if f.op == opPong {
-			p = c.takePong()
-		}
-		if k > 0 && len(*b)+maxHeader+len(p) > inlineMax {
-			if f.op == opPong { // taken: it goes encoded
-				f.rest = appendHeader(nil, true, false, opPong, len(p))
-				f.rest = append(f.rest, p...)
-			}
-			break
-		}
-		*b = append(append(*b, appendHeader(hdr[:0], true, false, f.op, len(p))...), p...)
-		ends[k] = len(*b)
-		k++
-	}
+	buf, k := c.encodeInline((*b)[:0], batch, &ends)
 	var n int
 	var err error
 	if k > 0 {
-		n, err = c.sock.tryWrite(*b)
+		n, err = c.sock.tryWrite(buf)
 	}
-	i, off := 0, 0
-	for ; i < k && err == nil; i++ {
-		f := &batch[i]
-		if ends[i] > n {
-			if off < n || f.op == opPong {
-				// Begun, or its payload taken: the rest goes as it is.
-				f.rest = append([]byte(nil), (*b)[max(off, n):ends[i]]...)
-				if off < n && (f.op == opText || f.op == opBinary) {
-					c.rl.opts.Metrics.FrameOut(len(f.data))
-				}
-			}
-			break
-		}
-		if f.op == opText || f.op == opBinary {
-			c.rl.opts.Metrics.FrameOut(len(f.data))
-		}
-		c.sent(f)
-		off = ends[i]
+	i := 0
+	if err == nil {
+		i = c.settleInline(batch[:k], buf, &ends, n)
 	}
-	// Pongs past the first unsent frame had their payload taken too.
-	for j := i + 1; j < k && err == nil; j++ {
-		if f := &batch[j]; f.op == opPong {
-			f.rest = append([]byte(nil), (*b)[ends[j-1]:ends[j]]...)
-		}
-	}
-	*b = (*b)[:0]
+	*b = buf[:0]
 	batchBufs.Put(b)
 	if err != nil {
 		c.writeFailed(err)
@@ -287,6 +247,64 @@ func (c *conn) writeInline(batch []frame) {
 	o.mu.Unlock()
 	c.rl.writers.add()
 	go c.writeLoop()
+}
+
+// encodeInline encodes the frames at the head of batch that may go
+// inline into buf, up to inlineFrames and inlineMax bytes; it returns
+// buf and how many it encoded, with where each one ends in ends. A pong
+// left out after its payload was taken keeps its encoding (rest).
+func (c *conn) encodeInline(buf []byte, batch []frame, ends *[inlineFrames]int) ([]byte, int) {
+	var hdr [maxHeader]byte
+	k := 0
+	for k < len(batch) && k < inlineFrames && c.inlines(&batch[k]) {
+		f := &batch[k]
+		p := f.data
+		if f.op == opPong {
+			p = c.takePong()
+		}
+		if k > 0 && len(buf)+maxHeader+len(p) > inlineMax {
+			if f.op == opPong {
+				f.rest = append(appendHeader(nil, true, false, opPong, len(p)), p...)
+			}
+			break
+		}
+		buf = append(append(buf, appendHeader(hdr[:0], true, false, f.op, len(p))...), p...)
+		ends[k] = len(buf)
+		k++
+	}
+	return buf, k
+}
+
+// settleInline counts out the encoded frames of batch that the socket
+// took whole (the first n bytes of buf) and returns how many. The frame
+// it took part of keeps the rest of its encoding (rest), and so does
+// every pong after it (its payload was taken); the others go to the
+// writer as they are.
+func (c *conn) settleInline(batch []frame, buf []byte, ends *[inlineFrames]int, n int) int {
+	i, off := 0, 0
+	for ; i < len(batch); i++ {
+		f := &batch[i]
+		if ends[i] > n {
+			if off < n || f.op == opPong {
+				f.rest = append([]byte(nil), buf[max(off, n):ends[i]]...)
+				if off < n && (f.op == opText || f.op == opBinary) {
+					c.rl.opts.Metrics.FrameOut(len(f.data))
+				}
+			}
+			break
+		}
+		if f.op == opText || f.op == opBinary {
+			c.rl.opts.Metrics.FrameOut(len(f.data))
+		}
+		c.sent(f)
+		off = ends[i]
+	}
+	for j := i + 1; j < len(batch); j++ {
+		if f := &batch[j]; f.op == opPong {
+			f.rest = append([]byte(nil), buf[ends[j-1]:ends[j]]...)
+		}
+	}
+	return i
 }
 
 // sent takes a frame that went out off the queue's counts and counts it
