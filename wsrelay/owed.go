@@ -152,9 +152,14 @@ func (c *conn) drainLocked() *owedFailure {
 				}
 				return nil
 			}
-			// Shutdown ran out of time: what is owed is given up.
+			// Shutdown ran out of time: what is owed is given up, but an
+			// owned target's cancel, which never waits.
 			c.droppedLocked(c.owed...)
 			for _, o := range c.owed {
+				if o.kind == owedCancel {
+					_ = c.sendOwed(o)
+					continue
+				}
 				c.rl.clientLog.Warn("cannot send to the relay target", "client", c.pid.String(), "target", o.target.String(), "topic", o.topic(), "error", err.Error())
 			}
 			c.clearOwedLocked()
