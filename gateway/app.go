@@ -112,7 +112,7 @@ func Build(cfg *config.App, opts Options) (*App, error) {
 		}
 		return nil, err
 	}
-	a := &App{cfg: cfg, log: opts.Logger, node: node, cnames: opts.ClusterNames, lua: rt, metrics: newMetrics(node), graces: map[string]time.Duration{}, groups: groups}
+	a := &App{cfg: cfg, log: opts.Logger, node: node, cnames: opts.ClusterNames, lua: rt, metrics: newMetrics(node, opts.Transport), graces: map[string]time.Duration{}, groups: groups}
 	a.stopping, a.stop = context.WithCancel(context.Background())
 	b := &builder{app: a, middleware: map[string]*Middleware{}}
 	for _, m := range opts.Middleware {

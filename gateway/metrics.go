@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/wsrelay/wsrelay/cluster"
 	"github.com/wsrelay/wsrelay/process"
 	"github.com/wsrelay/wsrelay/wsrelay"
 )
@@ -31,7 +32,7 @@ type metrics struct {
 	relays   []*wsrelay.Relay // for wsrelay_outbound_bytes, read at scrape time
 }
 
-func newMetrics(node *process.Node) *metrics {
+func newMetrics(node *process.Node, tr process.Transport) *metrics {
 	m := &metrics{
 		reg: prometheus.NewRegistry(),
 		open: prometheus.NewGauge(prometheus.GaugeOpts{
@@ -65,6 +66,9 @@ func newMetrics(node *process.Node) *metrics {
 	}, m.outboundBytes)
 	m.reg.MustRegister(m.open, m.frames, m.bytes, m.closes, m.pauses, m.refused, m.latency, queued, nodeCollector{node},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if s, ok := tr.(clusterStats); ok {
+		m.reg.MustRegister(clusterCollector{s})
+	}
 	return m
 }
 
@@ -155,4 +159,44 @@ func (c nodeCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descDropped, prometheus.CounterValue, float64(s.Dropped), h.Name())
 	}
 	ch <- prometheus.MustNewConstMetric(descDead, prometheus.CounterValue, float64(c.node.Stats().DeadLetters))
+}
+
+// clusterStats is a transport that counts what it carries between nodes:
+// cluster.Transport.
+type clusterStats interface{ Stats() cluster.Stats }
+
+// clusterCollector reads the cluster transport's counters at scrape time.
+type clusterCollector struct{ tr clusterStats }
+
+var (
+	descBatches = prometheus.NewDesc("wsrelay_cluster_messages_total", "NATS messages of signals between this node and the others, by direction (each carries a batch of signals; heartbeats are not counted).", []string{"direction"}, nil)
+	descSignals = prometheus.NewDesc("wsrelay_cluster_signals_total", "Signals (messages, links, monitors, group broadcasts) carried between this node and the others, by direction.", []string{"direction"}, nil)
+	descBytes   = prometheus.NewDesc("wsrelay_cluster_bytes_sent_total", "Bytes of the NATS messages this node sent to the others.", nil, nil)
+	descLost    = prometheus.NewDesc("wsrelay_cluster_dropped_total", "What the cluster transport dropped, by reason (backlog: a signal refused for a full queue toward its node, or its node went down; slow: batches to this node NATS dropped because it fell behind; invalid: batches with invalid bytes; stale: batches of an earlier incarnation; publish: NATS refused a publish; partial: big batches whose parts did not all come; misattributed: relation signals naming a node other than their batch's).", []string{"reason"}, nil)
+)
+
+func (c clusterCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- descBatches
+	ch <- descSignals
+	ch <- descBytes
+	ch <- descLost
+}
+
+func (c clusterCollector) Collect(ch chan<- prometheus.Metric) {
+	s := c.tr.Stats()
+	counter := func(d *prometheus.Desc, v uint64, label ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), label...)
+	}
+	counter(descBatches, s.BatchesOut, "out")
+	counter(descBatches, s.BatchesIn, "in")
+	counter(descSignals, s.SignalsOut, "out")
+	counter(descSignals, s.SignalsIn, "in")
+	counter(descBytes, s.BytesOut)
+	counter(descLost, s.Dropped, "backlog")
+	counter(descLost, s.SlowDropped, "slow")
+	counter(descLost, s.BadIn, "invalid")
+	counter(descLost, s.Stale, "stale")
+	counter(descLost, s.PublishErrors, "publish")
+	counter(descLost, s.PartialsDropped, "partial")
+	counter(descLost, s.Misattributed, "misattributed")
 }

@@ -1,6 +1,9 @@
 package gateway_test
 
 import (
+	"io"
+	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -63,6 +66,9 @@ func TestGroupOfRelayClientsTwoNodes(t *testing.T) {
 		t.Fatal("no scope app:pg")
 	}
 	poll.Until(t, timeout, "node a knows both clients", func() bool { return len(scopeA.Members("room")) == 2 })
+	metrics := func(app *gateway.App) string { return "http://" + apptest.Addr(t, app, "app:gateway") + "/metrics" }
+	sentA := clusterCounter(t, metrics(appA), `wsrelay_cluster_messages_total{direction="out"}`)
+	gotB := clusterCounter(t, metrics(appB), `wsrelay_cluster_messages_total{direction="in"}`)
 	if err := a.WriteText("ping"); err != nil {
 		t.Fatal(err)
 	}
@@ -71,10 +77,39 @@ func TestGroupOfRelayClientsTwoNodes(t *testing.T) {
 			t.Fatalf("broadcast from node a: %q %v", got, err)
 		}
 	}
+	// The broadcast crossed the cluster, and the metrics say so.
+	if n := clusterCounter(t, metrics(appA), `wsrelay_cluster_messages_total{direction="out"}`); n <= sentA {
+		t.Errorf("node a's cluster messages out: %d after the broadcast, %d before", n, sentA)
+	}
+	if n := clusterCounter(t, metrics(appB), `wsrelay_cluster_messages_total{direction="in"}`); n <= gotB {
+		t.Errorf("node b's cluster messages in: %d after the broadcast, %d before", n, gotB)
+	}
 	b.WriteClose(1000, "bye")
 	if got, err := a.ReadText(); got != "left "+bPID || err != nil {
 		t.Fatalf("after b closed: %q %v, want left %s", got, err, bPID)
 	}
+}
+
+// clusterCounter reads one counter from a node's /metrics.
+func clusterCounter(t *testing.T, url, name string) int {
+	t.Helper()
+	r, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Body.Close()
+	body, _ := io.ReadAll(r.Body)
+	for _, line := range strings.Split(string(body), "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				t.Fatalf("%s: %q", name, line)
+			}
+			return n
+		}
+	}
+	t.Fatalf("%s lacks %s", url, name)
+	return 0
 }
 
 // dialWelcomed connects a client to the pg test app at url and reads its

@@ -17,14 +17,14 @@ func Relay() *Middleware {
 		Name:    "websocket_relay",
 		Stage:   Post,
 		Prefix:  "wsrelay",
-		Options: wsrelay.OptionNames,
+		Options: relayOptionNames(),
 		New: func(mc MiddlewareContext, opts map[string]string) (func(http.Handler) http.Handler, error) {
 			o := wsrelay.Options{Node: mc.Node, Logger: mc.Logger, Route: mc.Router, AllowedHosts: mc.AllowedHosts}
 			o.InboundBudget = budget
 			if mc.metrics != nil {
 				o.Metrics = mc.metrics
 			}
-			err := wsrelay.ParseOptions(opts, &o)
+			err := parseRelayOptions(opts, &o)
 			var rl *wsrelay.Relay
 			if err == nil {
 				rl, err = wsrelay.New(o)
@@ -34,7 +34,7 @@ func Relay() *Middleware {
 				for _, e := range unjoin(err) {
 					var oe *wsrelay.OptionError
 					if errors.As(e, &oe) {
-						e = &OptionError{Option: oe.Option, Msg: oe.Msg}
+						e = relayOptionError(oe)
 					}
 					errs = append(errs, e)
 				}

@@ -12,7 +12,7 @@ import (
 
 // What the sandbox's bounds cost. These benchmarks use only the API that
 // existed before the bounds, so that the same file measures the code
-// before and after (see BENCHMARKS.md).
+// before and after (see docs/decisions/0010-patched-gopher-lua.md).
 
 // BenchmarkSandboxLoop: a Lua process adds 1,000 numbers in a for loop;
 // an op is the 1,000 additions. The process's state carries a context,

@@ -2,6 +2,7 @@ package wsrelay_test
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -9,20 +10,28 @@ import (
 	"github.com/wsrelay/wsrelay/wsrelay"
 )
 
-// TestLimitOptions: read.timeout and inbound.budget are read from
-// post_options, checked, and given defaults.
-func TestLimitOptions(t *testing.T) {
-	var o wsrelay.Options
-	if err := wsrelay.ParseOptions(map[string]string{"read.timeout": "5s", "inbound.budget": "1048576"}, &o); err != nil {
+// TestOptionErrorsNameFields: a bad Options is refused with the Go field
+// at fault, and the fields a bound depends on.
+func TestOptionErrorsNameFields(t *testing.T) {
+	node, err := process.NewNode(&process.Options{Name: "n1"})
+	if err != nil {
 		t.Fatal(err)
 	}
-	if o.ReadTimeout != 5*time.Second || o.InboundBudgetSize != 1<<20 {
-		t.Fatalf("parsed %v %d", o.ReadTimeout, o.InboundBudgetSize)
-	}
-	err := wsrelay.ParseOptions(map[string]string{"read.timeout": "soon", "inbound.budget": "0"}, &o)
-	var oe *wsrelay.OptionError
-	if !errors.As(err, &oe) || err.Error() != "wsrelay.inbound.budget: \"0\" is not a whole number of at least 1\nwsrelay.read.timeout: \"soon\" is not a positive duration like \"10s\"" {
-		t.Fatalf("bad values: %v", err)
+	t.Cleanup(func() { node.Shutdown(t.Context()) })
+	for _, tc := range []struct {
+		o    wsrelay.Options
+		want string
+	}{
+		{wsrelay.Options{Node: node, MaxMessageSize: -1}, "wsrelay: Options.MaxMessageSize: must be at least 1 byte"},
+		{wsrelay.Options{Node: node, ReadTimeout: -time.Second}, "wsrelay: Options.ReadTimeout: must be positive"},
+		{wsrelay.Options{Node: node, OutboundMaxBytes: 10}, "wsrelay: Options.OutboundMaxBytes: must be at least OutboundPauseBytes + InflightMaxBytes + 3 × MaxMessageSize"},
+		{wsrelay.Options{Node: node, AllowedOrigins: "https://*.*.example.com/path"}, "wsrelay: Options.AllowedOrigins: "},
+	} {
+		_, err := wsrelay.New(tc.o)
+		var oe *wsrelay.OptionError
+		if !errors.As(err, &oe) || !strings.HasPrefix(err.Error(), tc.want) {
+			t.Errorf("got %v, want %q", err, tc.want)
+		}
 	}
 	if b := wsrelay.NewBudget(0); b.Limit() != wsrelay.DefaultInboundBudget {
 		t.Fatalf("default budget %d", b.Limit())
@@ -45,21 +54,5 @@ func TestSharedBudget(t *testing.T) {
 	}
 	if shared.Limit() != 64<<20 {
 		t.Fatalf("shared budget %d, want the largest size set", shared.Limit())
-	}
-}
-
-// TestRateOptions: the rate bounds are read from post_options, "off"
-// turns one off, and anything but a positive whole number is refused.
-func TestRateOptions(t *testing.T) {
-	var o wsrelay.Options
-	if err := wsrelay.ParseOptions(map[string]string{"max.frame.rate": "200", "max.inflate.rate": "off"}, &o); err != nil {
-		t.Fatal(err)
-	}
-	if o.MaxFrameRate != 200 || o.MaxInflateRate >= 0 {
-		t.Fatalf("parsed %d %d", o.MaxFrameRate, o.MaxInflateRate)
-	}
-	err := wsrelay.ParseOptions(map[string]string{"max.frame.rate": "-5"}, &o)
-	if err == nil || err.Error() != `wsrelay.max.frame.rate: "-5" is not a whole number of at least 1, or off` {
-		t.Fatalf("bad value: %v", err)
 	}
 }

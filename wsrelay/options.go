@@ -1,11 +1,8 @@
 package wsrelay
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
-	"sort"
-	"strconv"
 	"time"
 
 	"github.com/wsrelay/wsrelay/internal/origin"
@@ -235,140 +232,37 @@ func (o *Options) defaults() error {
 	}
 	switch {
 	case o.MaxMessageSize < 1:
-		return &OptionError{"max.message.size", "must be at least 1 byte"}
+		return &OptionError{"MaxMessageSize", "must be at least 1 byte"}
 	case o.OutboundQueue < 1:
-		return &OptionError{"outbound.queue", "must be at least 1"}
+		return &OptionError{"OutboundQueue", "must be at least 1"}
 	case o.WriteTimeout < 0:
-		return &OptionError{"write.timeout", "must be positive"}
+		return &OptionError{"WriteTimeout", "must be positive"}
 	case o.PongTimeout < 0:
-		return &OptionError{"pong.timeout", "must be positive"}
+		return &OptionError{"PongTimeout", "must be positive"}
 	case o.ReadTimeout < 0:
-		return &OptionError{"read.timeout", "must be positive"}
+		return &OptionError{"ReadTimeout", "must be positive"}
 	case o.InboundBudgetSize < 0:
-		return &OptionError{"inbound.budget", "must be at least 1 byte"}
+		return &OptionError{"InboundBudgetSize", "must be at least 1 byte"}
 	case o.OutboundPauseBytes < 1:
-		return &OptionError{"outbound.pause.bytes", "must be at least 1 byte"}
+		return &OptionError{"OutboundPauseBytes", "must be at least 1 byte"}
 	case o.InflightMaxBytes < 1:
-		return &OptionError{"inflight.max.bytes", "must be at least 1 byte"}
+		return &OptionError{"InflightMaxBytes", "must be at least 1 byte"}
 	case o.OutboundMaxBytes < o.OutboundPauseBytes+o.InflightMaxBytes+3*o.MaxMessageSize:
-		return &OptionError{"outbound.max.bytes", fmt.Sprintf("must be at least outbound.pause.bytes + inflight.max.bytes + 3 × max.message.size (%d + %d + 3 × %d), or a client that reads its echoes could be closed as a slow consumer", o.OutboundPauseBytes, o.InflightMaxBytes, o.MaxMessageSize)}
+		return &OptionError{"OutboundMaxBytes", fmt.Sprintf("must be at least OutboundPauseBytes + InflightMaxBytes + 3 × MaxMessageSize (%d + %d + 3 × %d), or a client that reads its echoes could be closed as a slow consumer", o.OutboundPauseBytes, o.InflightMaxBytes, o.MaxMessageSize)}
 	}
 	if _, err := origin.Parse(o.AllowedOrigins); err != nil {
-		return &OptionError{"allowed.origins", err.Error()}
+		return &OptionError{"AllowedOrigins", err.Error()}
 	}
 	if _, err := origin.ParseHosts(o.AllowedHosts); err != nil {
-		return &OptionError{"allowed.hosts", err.Error()}
+		return &OptionError{"AllowedHosts", err.Error()}
 	}
 	return nil
 }
 
-// OptionError reports a bad option, named as in post_options without
-// the "wsrelay." prefix.
+// OptionError reports a bad field of Options.
 type OptionError struct {
-	Option string
-	Msg    string
+	Field string // the Options field, such as "MaxMessageSize"
+	Msg   string // what is wrong with it; other fields are named as in Options
 }
 
-func (e *OptionError) Error() string { return "wsrelay." + e.Option + ": " + e.Msg }
-
-// OptionNames are the post_options the websocket_relay middleware takes,
-// without the "wsrelay." prefix.
-var OptionNames = []string{"allowed.origins", "max.message.size", "outbound.queue", "write.timeout", "ping.interval", "pong.timeout", "compression",
-	"read.timeout", "inbound.budget", "max.frame.rate", "max.inflate.rate",
-	"outbound.pause.bytes", "outbound.max.bytes", "inflight.max.bytes", "raw.payload"}
-
-// ParseOptions reads post_options (keys without the "wsrelay." prefix)
-// into o. It checks every option and returns an *OptionError for each bad
-// one (joined with errors.Join when there are several).
-func ParseOptions(opts map[string]string, o *Options) error {
-	keys := make([]string, 0, len(opts))
-	for k := range opts {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	var errs []error
-	for _, k := range keys {
-		v := opts[k]
-		var err error
-		switch k {
-		case "allowed.origins":
-			o.AllowedOrigins = v
-			_, err = origin.Parse(v)
-		case "max.message.size":
-			o.MaxMessageSize, err = positiveInt(v)
-		case "outbound.queue":
-			o.OutboundQueue, err = positiveInt(v)
-		case "write.timeout":
-			o.WriteTimeout, err = positiveDuration(v)
-		case "pong.timeout":
-			o.PongTimeout, err = positiveDuration(v)
-		case "ping.interval":
-			if v == "0" || v == "0s" || v == "off" {
-				o.PingInterval = -1
-			} else {
-				o.PingInterval, err = positiveDuration(v)
-			}
-		case "outbound.pause.bytes":
-			o.OutboundPauseBytes, err = positiveInt(v)
-		case "outbound.max.bytes":
-			o.OutboundMaxBytes, err = positiveInt(v)
-		case "inflight.max.bytes":
-			o.InflightMaxBytes, err = positiveInt(v)
-		case "compression":
-			o.Compression, err = strconv.ParseBool(v)
-			if err != nil {
-				err = fmt.Errorf("%q is not true or false", v)
-			}
-		case "raw.payload":
-			o.RawPayload, err = strconv.ParseBool(v)
-			if err != nil {
-				err = fmt.Errorf("%q is not true or false", v)
-			}
-		case "read.timeout":
-			o.ReadTimeout, err = positiveDuration(v)
-		case "max.frame.rate":
-			o.MaxFrameRate, err = rateOption(v)
-		case "max.inflate.rate":
-			o.MaxInflateRate, err = rateOption(v)
-		case "inbound.budget":
-			var n int
-			n, err = positiveInt(v)
-			o.InboundBudgetSize = int64(n)
-		default:
-			err = fmt.Errorf("unknown option")
-		}
-		if err != nil {
-			errs = append(errs, &OptionError{k, err.Error()})
-		}
-	}
-	return errors.Join(errs...)
-}
-
-func positiveInt(s string) (int, error) {
-	n, err := strconv.Atoi(s)
-	if err != nil || n < 1 {
-		return 0, fmt.Errorf("%q is not a whole number of at least 1", s)
-	}
-	return n, nil
-}
-
-// rateOption reads a rate bound: a whole number of at least 1, or "off"
-// (also "0") for none.
-func rateOption(s string) (int, error) {
-	if s == "off" || s == "0" {
-		return -1, nil
-	}
-	n, err := strconv.Atoi(s)
-	if err != nil || n < 1 {
-		return 0, fmt.Errorf("%q is not a whole number of at least 1, or off", s)
-	}
-	return n, nil
-}
-
-func positiveDuration(s string) (time.Duration, error) {
-	d, err := time.ParseDuration(s)
-	if err != nil || d <= 0 {
-		return 0, fmt.Errorf("%q is not a positive duration like \"10s\"", s)
-	}
-	return d, nil
-}
+func (e *OptionError) Error() string { return "wsrelay: Options." + e.Field + ": " + e.Msg }

@@ -27,8 +27,8 @@ import (
 // process: /bare is a WebSocket echo server on the same library (gws) with
 // nothing else, /bare-room a broadcast room on gws alone, and /go is the
 // relay with a Go process echoing for every connection. /gobwas is the
-// same bare echo on github.com/gobwas/ws, for the library decision in
-// BENCHMARKS.md.
+// same bare echo on github.com/gobwas/ws, for the library comparison in
+// docs/decisions/0001-one-frame-codec.md.
 func cmdBaseline(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("baseline", flag.ContinueOnError)
 	fs.SetOutput(stderr)

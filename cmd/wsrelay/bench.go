@@ -58,7 +58,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.IntVar(&o.Batch, "batch", 0, "echo: frames per write system call (default 1)")
 	client := fs.String("client", "tool", "echo: the client measuring --url: tool (this load tool) or gws (a minimal client on the gws library, to show what the tool costs)")
 	baseClient := fs.String("baseline-client", "", "echo: the client measuring --baseline (default: the same as --client)")
-	fs.StringVar(&o.MetricsURL, "metrics", "", "idle: the server's metrics URL, to read its memory")
+	fs.StringVar(&o.MetricsURL, "metrics", "", "idle: the server's metrics URL, to read its memory; fanout: every node's metrics URL, comma-separated, to count the NATS messages and bytes of a broadcast")
 	fs.IntVar(&o.ServerPID, "pid", 0, "idle: the server's PID, to read its memory")
 	fs.DurationVar(&o.Timeout, "timeout", 5*time.Minute, "bound on each run")
 	asJSON := fs.Bool("json", false, "print the results as JSON")
@@ -174,6 +174,11 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			toolCPU = fmt.Sprintf("%.2f µs", float64(r.ToolCPU.Microseconds())/float64(r.Conns*r.Messages))
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.Mode, cl, r.URL, r.Conns, r.Messages, r.Size, r.Rate, dur(r.P50), dur(r.P90), dur(r.P99), dur(r.Max), mem, toolCPU)
+	}
+	for _, r := range results {
+		if r.Mode == "fanout" && (r.ClusterMessages != 0 || r.ClusterBytes != 0) {
+			fmt.Fprintf(tw, "cluster\t\t%s: %.1f NATS messages, %.0f bytes a broadcast\t\t\t\t\t\t\t\t\t\t\t\n", r.URL, r.ClusterMessages, r.ClusterBytes)
+		}
 	}
 	if q != nil {
 		what := "to the baseline"

@@ -49,6 +49,7 @@ func TestBenchModes(t *testing.T) {
 		{[]string{"echo", "--url", base + "/gobwas", "--conns", "4", "--messages", "200", "--size", "5000", "--baseline", base + "/bare"}, func(r loadgen.Result) bool { return r.Rate > 0 }},
 		{[]string{"rtt", "--url", "ws://" + addr + "/ws/lua", "--messages", "100", "--baseline", base + "/bare", "--plot", plot}, func(r loadgen.Result) bool { return r.P50 > 0 && r.P50 <= r.P99 && r.P99 <= r.Max }},
 		{[]string{"fanout", "--url", "ws://" + addr + "/ws/room", "--conns", "20", "--messages", "3", "--baseline", base + "/bare-room"}, func(r loadgen.Result) bool { return r.P50 > 0 && len(r.Latencies) == 0 && r.Messages == 3 }},
+		{[]string{"fanout", "--url", "ws://" + addr + "/ws/pgroom", "--conns", "20", "--messages", "3"}, func(r loadgen.Result) bool { return r.P50 > 0 && r.Messages == 3 && r.ClusterMessages == 0 }},
 		{[]string{"connect", "--url", "ws://" + addr + "/ws/lua", "--messages", "50", "--concurrency", "4"}, func(r loadgen.Result) bool { return r.Messages == 50 && r.Rate > 0 }},
 		{[]string{"idle", "--url", "ws://" + addr + "/ws/shared", "--conns", "50", "--pid", strconv.Itoa(os.Getpid())}, func(r loadgen.Result) bool { return r.Conns == 50 }},
 	} {

@@ -32,7 +32,7 @@ type Options struct {
 	Size        int           // message size in bytes
 	Concurrency int           // connect: setups at once
 	Batch       int           // echo: frames per write system call; default 1 (one write per message, as a browser does)
-	MetricsURL  string        // idle: the server's /metrics, for its resident memory
+	MetricsURL  string        // idle: the server's /metrics, for its resident memory; fanout: every node's /metrics, comma-separated, to count the cluster messages of a broadcast
 	ServerPID   int           // idle: the server's PID, for its resident memory (instead of MetricsURL)
 	Timeout     time.Duration // the whole run; default 5m
 	Progress    io.Writer     // progress lines (nil: none)
@@ -40,21 +40,25 @@ type Options struct {
 
 // Result of a run.
 type Result struct {
-	Mode       string          `json:"mode"`
-	URL        string          `json:"url"`
-	Conns      int             `json:"conns"`
-	Messages   int             `json:"messages"`
-	Size       int             `json:"size"`
-	Elapsed    time.Duration   `json:"elapsed_ns"`
-	Rate       float64         `json:"rate"` // messages/s, or setups/s for connect
-	P50        time.Duration   `json:"p50_ns,omitempty"`
-	P90        time.Duration   `json:"p90_ns,omitempty"`
-	P99        time.Duration   `json:"p99_ns,omitempty"`
-	Max        time.Duration   `json:"max_ns,omitempty"`
-	MemPerConn float64         `json:"mem_per_conn_bytes,omitempty"`
-	Client     string          `json:"client,omitempty"`      // echo: "gws" for EchoMinimal
-	ToolCPU    time.Duration   `json:"tool_cpu_ns,omitempty"` // echo: CPU time the load tool's process spent during the run (user + system)
-	Latencies  []time.Duration `json:"-"`
+	Mode       string        `json:"mode"`
+	URL        string        `json:"url"`
+	Conns      int           `json:"conns"`
+	Messages   int           `json:"messages"`
+	Size       int           `json:"size"`
+	Elapsed    time.Duration `json:"elapsed_ns"`
+	Rate       float64       `json:"rate"` // messages/s, or setups/s for connect
+	P50        time.Duration `json:"p50_ns,omitempty"`
+	P90        time.Duration `json:"p90_ns,omitempty"`
+	P99        time.Duration `json:"p99_ns,omitempty"`
+	Max        time.Duration `json:"max_ns,omitempty"`
+	MemPerConn float64       `json:"mem_per_conn_bytes,omitempty"`
+	Client     string        `json:"client,omitempty"`      // echo: "gws" for EchoMinimal
+	ToolCPU    time.Duration `json:"tool_cpu_ns,omitempty"` // echo: CPU time the load tool's process spent during the run (user + system)
+	// fanout with MetricsURL: NATS messages and their bytes that all the
+	// nodes sent each other, per broadcast
+	ClusterMessages float64         `json:"cluster_messages_per_broadcast,omitempty"`
+	ClusterBytes    float64         `json:"cluster_bytes_per_broadcast,omitempty"`
+	Latencies       []time.Duration `json:"-"`
 }
 
 // CheckLoopback refuses any target that is not on this machine.
@@ -262,6 +266,12 @@ func Fanout(ctx context.Context, o Options) (Result, error) {
 			return Result{}, err
 		}
 	}
+	var msgs0, bytes0 float64
+	if o.MetricsURL != "" {
+		if msgs0, bytes0, err = clusterSent(o.MetricsURL); err != nil {
+			return Result{}, err
+		}
+	}
 	p := newProgress(o.Progress, "fanout", o.Conns*o.Messages)
 	defer p.done()
 	lat, elapsed, err := collectFanout(o, conns, p)
@@ -270,6 +280,14 @@ func Fanout(ctx context.Context, o Options) (Result, error) {
 	}
 	p.done()
 	r := Result{Mode: "fanout", URL: o.URL, Conns: o.Conns, Messages: o.Messages, Size: o.Size, Elapsed: elapsed}
+	if o.MetricsURL != "" {
+		msgs, bytes, err := clusterSent(o.MetricsURL)
+		if err != nil {
+			return Result{}, err
+		}
+		r.ClusterMessages = (msgs - msgs0) / float64(o.Messages)
+		r.ClusterBytes = (bytes - bytes0) / float64(o.Messages)
+	}
 	r.Rate = float64(len(lat)) / r.Elapsed.Seconds()
 	r.setLatencies(lat)
 	return r, nil
@@ -477,19 +495,53 @@ func serverRSS(o Options) (int64, error) {
 		}
 		return 0, errors.New("no VmRSS in /proc/" + strconv.Itoa(o.ServerPID) + "/status")
 	}
-	resp, err := http.Get(o.MetricsURL)
+	v, err := readMetrics(o.MetricsURL, "process_resident_memory_bytes")
 	if err != nil {
 		return 0, err
 	}
+	return int64(v[0]), nil
+}
+
+// clusterSent sums, over the nodes whose /metrics are in urls
+// (comma-separated), the NATS messages and bytes they sent each other.
+func clusterSent(urls string) (msgs, bytes float64, err error) {
+	for _, u := range strings.Split(urls, ",") {
+		m, err := readMetrics(u, `wsrelay_cluster_messages_total{direction="out"}`, "wsrelay_cluster_bytes_sent_total")
+		if err != nil {
+			return 0, 0, err
+		}
+		msgs += m[0]
+		bytes += m[1]
+	}
+	return msgs, bytes, nil
+}
+
+// readMetrics reads the values of the named series from a /metrics page.
+func readMetrics(url string, names ...string) ([]float64, error) {
+	if err := CheckLoopback(url); err != nil {
+		return nil, err
+	}
+	resp, err := http.Get(url)
+	if err != nil {
+		return nil, err
+	}
 	defer resp.Body.Close()
+	vals, found := make([]float64, len(names)), 0
 	s := bufio.NewScanner(resp.Body)
 	for s.Scan() {
-		if v, ok := strings.CutPrefix(s.Text(), "process_resident_memory_bytes "); ok {
-			f, err := strconv.ParseFloat(v, 64)
-			return int64(f), err
+		for i, name := range names {
+			if v, ok := strings.CutPrefix(s.Text(), name+" "); ok {
+				if vals[i], err = strconv.ParseFloat(v, 64); err != nil {
+					return nil, fmt.Errorf("%s: %s: %w", url, name, err)
+				}
+				found++
+			}
 		}
 	}
-	return 0, errors.New("the metrics have no process_resident_memory_bytes")
+	if found != len(names) {
+		return nil, fmt.Errorf("%s: the metrics lack one of %s (is the node in a cluster?)", url, strings.Join(names, ", "))
+	}
+	return vals, s.Err()
 }
 
 func (r *Result) setLatencies(lat []time.Duration) {

@@ -1,7 +1,8 @@
-// Package wsclient is a WebSocket client for tests, written from RFC 6455
-// with full control over frames: masking, reserved bits, opcodes,
-// fragmentation and close payloads, so that tests can send what a broken
-// or hostile client would.
+// Package wsclient is a WebSocket client written from RFC 6455 with full
+// control over frames: masking, reserved bits, opcodes, fragmentation and
+// close payloads. The tests use it to send what a broken or hostile
+// client would; the load tool (wsrelay bench, internal/loadgen) is its
+// one user outside tests, for the connections it opens and holds.
 package wsclient
 
 import (

@@ -9,6 +9,8 @@ local function handler()
         target = process.spawn("bench:echo", "bench:processes")
     elseif path == "/ws/shared" then
         target = process.registry.lookup("bench:shared_echo")
+    elseif path == "/ws/pgroom" then
+        target = process.registry.lookup("bench:pg_room")
     else
         target = process.registry.lookup("bench:the_room")
     end
