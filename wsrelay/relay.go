@@ -37,6 +37,7 @@ type Relay struct {
 	readers sync.WaitGroup // readers of open sockets (a goroutine each, or a watch: poll_linux.go)
 	poll    poller         // watches idle sockets for bytes
 	writers running        // writer goroutines (a writer runs while its connection has frames to write)
+	waiters running        // goroutines waiting for room to send what a connection owes its target (owed.go)
 
 	outBytes atomic.Int64 // payload bytes waiting to be written, over every connection
 
@@ -299,9 +300,10 @@ func (rl *Relay) OutboundBytes() int64 { return rl.outBytes.Load() }
 // Shutdown closes every connection with 1001 (targets get ws.leave with
 // reason shutdown), refuses new ones, and waits until the sockets are
 // closed or ctx is done; then it cuts what is left. It returns once every
-// reader and writer goroutine the relay started has ended. A connection waiting
-// for room toward its target's node to send its ws.leave waits until ctx
-// is done, then gives that leave up.
+// reader and writer goroutine the relay started has ended, and every
+// connection it ended has sent its ws.leave. A ws.leave waiting for room
+// in its target's mailbox or toward its target's node waits until ctx is
+// done, then is given up (and logged).
 func (rl *Relay) Shutdown(ctx context.Context) {
 	stop := context.AfterFunc(ctx, func() { rl.hurryOnce.Do(func() { close(rl.hurry) }) })
 	defer stop()
@@ -330,6 +332,11 @@ func (rl *Relay) Shutdown(ctx context.Context) {
 		<-done
 	}
 	<-ended
+	// Every connection's leave has gone, or is given up once ctx is done.
+	for _, c := range conns {
+		<-c.done
+	}
+	<-rl.waiters.idle()
 	// Every socket is closed now (by its writer after the close frame,
 	// or above): a writer still running fails its next write at once.
 	<-rl.writers.idle()
