@@ -24,6 +24,7 @@ fuzz:
 	$(FUZZ) -fuzz '^FuzzDecodeBinary$$' ./value
 	$(FUZZ) -fuzz '^FuzzAppendJSONString$$' ./value
 	$(FUZZ) -fuzz '^FuzzLoad$$' ./config
+	$(FUZZ) -fuzz '^FuzzEnvFile$$' ./config
 	$(FUZZ) -fuzz '^FuzzDecodeJSON$$' ./luart
 	$(FUZZ) -fuzz '^FuzzInbound$$' ./wsrelay
 	$(FUZZ) -fuzz '^FuzzHostileFrames$$' ./wsrelay

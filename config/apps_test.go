@@ -1,6 +1,7 @@
 package config_test
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 
@@ -119,6 +120,7 @@ entries:
     meta: {type: plugin}
     token: "${env:WSRELAY_TEST_SECRET}"
     anything: {goes: [here]}
+  - {name: secrets, kind: env.storage.static, values: {TOKEN: "${env:WSRELAY_TEST_SECRET}"}}
 `, "defaults/_index.yaml": `version: "1.0"
 namespace: app.defaults
 entries:
@@ -139,6 +141,13 @@ entries:
 	if plugin.Data["token"] != "${env:WSRELAY_TEST_SECRET}" || plugin.Data["anything"] == nil || plugin.Meta["type"] != "plugin" {
 		t.Errorf("registry entry data %v (the environment's values stay out of it)", plugin.Data)
 	}
+	secrets, _ := app.Entry("app:secrets")
+	if v := secrets.Spec.(*config.EnvStorageStatic).Values["TOKEN"]; v != "s3cret" {
+		t.Errorf("static value %q, want the expanded s3cret", v)
+	}
+	if d := secrets.Data["values"]; !reflect.DeepEqual(d, map[string]any{"TOKEN": "${env:WSRELAY_TEST_SECRET}"}) {
+		t.Errorf("env entry data %v (the environment's values stay out of it)", d)
+	}
 
 	_, err = load(t, map[string]string{"_index.yaml": `version: "1.0"
 namespace: app
@@ -157,10 +166,139 @@ entries:
 		`entry app:chain: storages: missing; list the storages to read, in order`,
 		`entry app:b: variable: PORT is also the variable of app:a (_index.yaml:6); a public name is unique`,
 		`entry app:c: variable: "bad-name" is not a variable name`,
-		`entry app:d: storage: refers to app:port, which is not defined (expected an entry of kind env.storage.os or env.storage.static or env.storage.memory or env.storage.router)`,
+		`entry app:d: storage: refers to app:port, which is not defined (expected an entry of kind env.storage.os or env.storage.static or env.storage.memory or env.storage.router or env.storage.file)`,
 		`entry app:e: values.a b: "a b" is not a variable name`,
-		`entry app:f: kind: unknown kind "env.storage.file"`,
+		`entry app:f: file_path: /etc/x.env does not exist (auto_create: true starts with an empty file)`,
 	)
+}
+
+// env.storage.file: the .env file is read as the app loads, its values
+// reach ${env:} references, and a bad file is reported with its line.
+func TestEnvFileStorage(t *testing.T) {
+	const entries = `version: "1.0"
+namespace: app
+entries:
+  - {name: file, kind: env.storage.file, file_path: conf/app.env}
+  - {name: port, kind: env.variable, variable: PORT, storage: file}
+  - {name: greeting, kind: env.variable, storage: file}
+  - {name: gw, kind: http.service, addr: "127.0.0.1:${env:PORT}"}
+  - name: plugin
+    kind: registry.entry
+    words: ["${env:app:greeting}", "${env:app:greeting|x}"]
+`
+	app, err := load(t, map[string]string{"_index.yaml": entries, "conf/app.env": "# settings\n\nPORT = 8181\r\ngreeting=\"  hi there  \"\nEMPTY=\n"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, _ := app.Entry("app:file")
+	st := f.Spec.(*config.EnvStorageFile)
+	if st.Values["PORT"] != "8181" || st.Values["greeting"] != "  hi there  " || st.Values["EMPTY"] != "" || len(st.Values) != 3 || st.Path != "conf/app.env" || !st.Local || *st.FileMode != 0o644 {
+		t.Errorf("file storage %+v", st)
+	}
+	gw, _ := app.Entry("app:gw")
+	if a := gw.Spec.(*config.HTTPService).Addr; a != "127.0.0.1:8181" {
+		t.Errorf("addr %q: ${env:PORT} reads the variable PORT from its file", a)
+	}
+
+	for _, c := range []struct{ file, want string }{
+		{"PORT=1\nnothing here\n", "conf/app.env:2: not NAME=value"},
+		{"PORT=1\nPORT=2\n", "conf/app.env:2: PORT is also set on line 1"},
+		{"\n\nbad-name=1\n", `conf/app.env:3: "bad-name" is not a variable name`},
+		{"=1\n", "conf/app.env:1: the name before '=' is empty"},
+		{"BIG=" + strings.Repeat("x", config.MaxEnvValueSize+1) + "\n", "conf/app.env:1: the value of BIG is more than 65536 bytes"},
+		{strings.Repeat("#", config.MaxEnvFileSize+1), "conf/app.env: the file is more than 1048576 bytes"},
+	} {
+		_, err := load(t, map[string]string{"_index.yaml": entries, "conf/app.env": c.file})
+		expectErrors(t, err, "entry app:file: file_path: "+c.want)
+	}
+	_, err = load(t, map[string]string{"_index.yaml": `version: "1.0"
+namespace: app
+entries:
+  - {name: a, kind: env.storage.file, file_path: ../x.env}
+  - {name: b, kind: env.storage.file, file_path: missing.env, auto_create: true, file_mode: 0o1777}
+  - {name: c, kind: env.storage.file, file_path: /dev/stdin}
+  - {name: d, kind: env.storage.file, file_path: ., auto_create: true}
+`})
+	expectErrors(t, err,
+		`entry app:a: file_path: "../x.env" points outside the app directory`,
+		`entry app:b: file_mode: 01777 is not a permission (0000 to 0777)`,
+		`entry app:c: file_path: cannot read /dev/stdin: /dev/stdin is not a regular file`,
+		`entry app:d: file_path: cannot read .: . is not a regular file`)
+}
+
+// ${env:NAME} references read env.variable entries (public name or id,
+// through their storage, then their own default) before the process
+// environment, with the defaults written :-, | or as ${NAME|default}.
+func TestEnvReferencesReadVariables(t *testing.T) {
+	t.Setenv("WSRELAY_TEST_HOST", "10.0.0.1")
+	t.Setenv("WSRELAY_TEST_ONLY_OS", "from-os")
+	app, err := load(t, map[string]string{"_index.yaml": `version: "1.0"
+namespace: app
+entries:
+  - {name: os, kind: env.storage.os}
+  - {name: static, kind: env.storage.static, values: {PORT: "9001", WSRELAY_TEST_HOST: "static-host"}}
+  - {name: chain, kind: env.storage.router, storages: [os, static]}
+  - {name: port, kind: env.variable, variable: PORT, storage: chain}
+  - {name: host, kind: env.variable, variable: HOST, storage: chain, default: "unused"}
+  - {name: mem, kind: env.variable, variable: MEM, storage: memory, default: "from-default"}
+  - {name: memory, kind: env.storage.memory}
+  - {name: nodefault, kind: env.variable, variable: NOPE, storage: memory}
+  - name: r
+    kind: http.router
+    meta: {server: gw}
+    options:
+     a: "${env:PORT}"
+     b: "${env:app:port|1}"
+     c: "${PORT|1}"
+     d: "${env:MEM|inline}"
+     e: "${env:NOPE|inline}"
+     f: "${env:NOPE:-inline2}"
+     g: "${env:WSRELAY_TEST_ONLY_OS|x}/${WSRELAY_TEST_UNSET_X|y}/${env:WSRELAY_TEST_UNSET_X|}"
+     h: "${KEEP}/$${env:PORT}/${lower|x}"
+     i: ${env:PORT|1}
+     j: "${env:WSRELAY_TEST_HOST|x}"
+  - name: gw
+    kind: http.service
+    addr: "127.0.0.1:0"
+    lifecycle:
+      auto_start: ${env:NOPE|false}
+  - name: gw2
+    kind: http.service
+    addr: "127.0.0.1:0"
+    lifecycle:
+      auto_start: ${AUTO|false}
+`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"app:gw", "app:gw2"} {
+		if gw, _ := app.Entry(id); gw.Spec.(*config.HTTPService).Lifecycle.Started() {
+			t.Errorf("%s: auto_start: ${...|false} (unquoted) should be the boolean false", id)
+		}
+	}
+	r, _ := app.Entry("app:r")
+	got := r.Spec.(*config.HTTPRouter).Opts
+	want := map[string]string{
+		"a": "9001", "b": "9001", "c": "9001", "d": "from-default", "e": "inline", "f": "inline2",
+		"g": "from-os/y/", "h": "${KEEP}/${env:PORT}/${lower|x}", "i": "9001", "j": "10.0.0.1",
+	}
+	for k, w := range want {
+		if got[k] != w {
+			t.Errorf("%s = %#v, want %#v", k, got[k], w)
+		}
+	}
+
+	_, err = load(t, map[string]string{"_index.yaml": `version: "1.0"
+namespace: app
+entries:
+  - {name: memory, kind: env.storage.memory}
+  - {name: nodefault, kind: env.variable, variable: NOPE, storage: memory}
+  - {name: gw, kind: http.service, addr: "${env:NOPE}"}
+  - {name: gw2, kind: http.service, addr: "${env:app:nodefault}"}
+`})
+	expectErrors(t, err,
+		"_index.yaml:6: variable NOPE (app:nodefault) has no value: its storage has no NOPE and it has no default",
+		"_index.yaml:7: variable app:nodefault (app:nodefault) has no value")
 }
 
 // The original runtime's lifecycle fields: depends_on orders start-up;

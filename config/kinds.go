@@ -4,6 +4,7 @@ import (
 	"errors"
 	"maps"
 	"net"
+	"path"
 	"regexp"
 	"slices"
 	"strconv"
@@ -21,6 +22,7 @@ const (
 	KindHTTPRouter     = "http.router"
 	KindHTTPEndpoint   = "http.endpoint"
 	KindHTTPStatic     = "http.static"
+	KindFSDirectory    = "fs.directory"
 	KindHTTPMetrics    = "http.metrics"
 	KindFunctionLua    = "function.lua"
 	KindProcessLua     = "process.lua"
@@ -36,6 +38,7 @@ func StandardKinds() []Kind {
 		{KindHTTPRouter, func() Spec { return &HTTPRouter{} }},
 		{KindHTTPEndpoint, func() Spec { return &HTTPEndpoint{} }},
 		{KindHTTPStatic, func() Spec { return &HTTPStatic{} }},
+		{KindFSDirectory, func() Spec { return &FSDirectory{} }},
 		{KindHTTPMetrics, func() Spec { return &HTTPMetrics{} }},
 		{KindFunctionLua, func() Spec { return &FunctionLua{} }},
 		{KindProcessLua, func() Spec { return &ProcessLua{} }},
@@ -55,10 +58,21 @@ type HTTPService struct {
 	Addr      string          `yaml:"addr"`
 	Timeouts  ServiceTimeouts `yaml:"timeouts"`
 	Lifecycle StartLifecycle  `yaml:"lifecycle"`
+	// Relay is the original runtime's host: {buffer_size, worker_count},
+	// the queue and workers of its message relay: accepted, no effect
+	// (each relay connection here is a process with its own bounded
+	// queue).
+	Relay HTTPServiceHost `yaml:"host"`
 	// AllowedHosts are the host names, besides the loopback ones, that a
 	// request reaching the service on a loopback address may name in its
 	// Host header (DNS rebinding defence); default none.
 	AllowedHosts []string `yaml:"allowed_hosts"`
+}
+
+// HTTPServiceHost is the host: field of an http.service.
+type HTTPServiceHost struct {
+	BufferSize  int `yaml:"buffer_size"`  // accepted, no effect
+	WorkerCount int `yaml:"worker_count"` // accepted, no effect
 }
 
 // StartLifecycle says whether an http.service or process.host starts with
@@ -72,11 +86,14 @@ type StartLifecycle struct {
 }
 
 // Ordering is what the original runtime's lifecycle fields add: DependsOn
-// lists entries (services, hosts) that start before this one and stop
-// after it; the timeouts and the stable threshold are checked durations
-// with no effect here.
+// (or Requires, its other name; they are merged into DependsOn) lists
+// entries (services, hosts) that start before this one and stop after it.
+// A process.service waits for the process.service entries it depends on
+// to run, for at most StartTimeout (default 10s). The stop timeout and
+// the stable threshold are checked durations with no effect here.
 type Ordering struct {
 	DependsOn       []string `yaml:"depends_on"`
+	Requires        []string `yaml:"requires"`
 	StartTimeout    Duration `yaml:"start_timeout"`
 	StopTimeout     Duration `yaml:"stop_timeout"`
 	StableThreshold Duration `yaml:"stable_threshold"`
@@ -85,13 +102,39 @@ type Ordering struct {
 // startKinds are what depends_on may name.
 var startKinds = []string{KindHTTPService, KindProcessHost, KindProcessService}
 
-func (o *Ordering) check(c *Checker) {
+func (o *Ordering) check(c *Checker, started bool) {
 	for i := range o.DependsOn {
 		c.Ref("lifecycle.depends_on", &o.DependsOn[i], startKinds...)
 	}
-	c.Duration("lifecycle.start_timeout", &o.StartTimeout, 0, 0)
+	for i := range o.Requires {
+		c.Ref("lifecycle.requires", &o.Requires[i], startKinds...)
+		if !slices.Contains(o.DependsOn, o.Requires[i]) {
+			o.DependsOn = append(o.DependsOn, o.Requires[i])
+		}
+	}
+	o.Requires = nil
+	for _, id := range o.DependsOn {
+		if d, ok := c.l.app.byID[id]; ok && started && !entryStarts(d) {
+			c.Fail("lifecycle.depends_on", "%s does not start with the app (lifecycle.auto_start: false), so this entry, which does, could never start after it", id)
+		}
+	}
+	c.Duration("lifecycle.start_timeout", &o.StartTimeout, 10*time.Second, time.Millisecond)
 	c.Duration("lifecycle.stop_timeout", &o.StopTimeout, 0, 0)
 	c.Duration("lifecycle.stable_threshold", &o.StableThreshold, 0, 0)
+}
+
+// entryStarts reports whether an entry that depends_on may name starts
+// with the app.
+func entryStarts(e *Entry) bool {
+	switch s := e.Spec.(type) {
+	case *HTTPService:
+		return s.Lifecycle.Started()
+	case *ProcessHost:
+		return s.Lifecycle.Started()
+	case *ProcessService:
+		return s.Lifecycle.AutoStart == nil || *s.Lifecycle.AutoStart
+	}
+	return true
 }
 
 // Started reports whether the entry starts with the app.
@@ -107,11 +150,17 @@ type ServiceTimeouts struct {
 }
 
 func (s *HTTPService) Check(c *Checker) {
-	s.Lifecycle.check(c)
+	s.Lifecycle.check(c, s.Lifecycle.Started())
 	if c.Required("addr", s.Addr) {
 		if _, port, err := net.SplitHostPort(s.Addr); err != nil || port == "" {
 			c.Fail("addr", "%q is not a host:port address like \"127.0.0.1:8080\" or \":8080\"", s.Addr)
 		}
+	}
+	if s.Relay.BufferSize < 0 {
+		c.Fail("host.buffer_size", "must not be negative")
+	}
+	if s.Relay.WorkerCount < 0 {
+		c.Fail("host.worker_count", "must not be negative")
 	}
 	c.Duration("timeouts.read_header", &s.Timeouts.ReadHeader, 10*time.Second, time.Millisecond)
 	c.Duration("timeouts.read", &s.Timeouts.Read, 60*time.Second, time.Millisecond)
@@ -193,11 +242,25 @@ func (s *HTTPEndpoint) Check(c *Checker) {
 type HTTPStatic struct {
 	Path      string `yaml:"path"`
 	Directory string `yaml:"directory"`
+	// FS is an fs.directory entry to serve, as the original runtime
+	// writes it; give directory or fs.
+	FS      string        `yaml:"fs"`
+	Options StaticOptions `yaml:"static_options"`
 
 	// Server is meta.server resolved to an http.service id.
 	Server string `yaml:"-"`
-	// Dir is Directory relative to the app directory.
+	// Dir is Directory, or FS's directory, relative to the app directory.
 	Dir string `yaml:"-"`
+}
+
+// StaticOptions are the original runtime's options of an http.static.
+type StaticOptions struct {
+	// SPA serves Index for a path that names no file (a single-page
+	// app's own routes).
+	SPA   bool   `yaml:"spa"`
+	Index string `yaml:"index"`
+	// Cache is the Cache-Control header of every file served.
+	Cache string `yaml:"cache"`
 }
 
 func (s *HTTPStatic) Check(c *Checker) {
@@ -206,7 +269,47 @@ func (s *HTTPStatic) Check(c *Checker) {
 		s.Path = "/"
 	}
 	c.URLPath("path", s.Path)
-	s.Dir = c.Directory("directory", s.Directory)
+	switch {
+	case s.FS != "" && s.Directory != "":
+		c.Fail("fs", "give directory or fs, not both")
+	case s.FS != "":
+		c.Ref("fs", &s.FS, KindFSDirectory)
+		if t, ok := c.l.app.byID[s.FS]; ok {
+			if d, ok := t.Spec.(*FSDirectory); ok {
+				s.Dir = path.Join(t.Dir(), d.Directory) // checked by the fs.directory entry
+			}
+		}
+	default:
+		s.Dir = c.Directory("directory", s.Directory)
+	}
+	o := &s.Options
+	if o.SPA && o.Index == "" {
+		c.Fail("static_options.index", "missing: spa serves this file (index.html, say) for paths that name no file")
+	}
+	if o.Index != "" && (strings.Contains(o.Index, "/") || strings.HasPrefix(o.Index, ".")) {
+		c.Fail("static_options.index", "%q must be a file name at the top of the directory", o.Index)
+	}
+	if strings.ContainsAny(o.Cache, "\r\n") {
+		c.Fail("static_options.cache", "a header value cannot hold a line break")
+	}
+}
+
+// FSDirectory is a directory of the app, for an http.static's fs. Its
+// directory is relative to the entry's file and inside the app directory;
+// auto_init, mode and base are the original runtime's, accepted with no
+// effect (the directory must exist; nothing here writes to it).
+type FSDirectory struct {
+	Directory string `yaml:"directory"`
+	AutoInit  bool   `yaml:"auto_init"`
+	Mode      string `yaml:"mode"`
+	Base      string `yaml:"base"`
+}
+
+func (s *FSDirectory) Check(c *Checker) {
+	c.Directory("directory", s.Directory)
+	if s.Base != "" && s.Base != "project" && s.Base != "module" {
+		c.Fail("base", "%q is not project or module", s.Base)
+	}
 }
 
 // HTTPMetrics serves the app's Prometheus metrics on a path of a service.
@@ -335,11 +438,33 @@ type FunctionLua struct {
 	LuaSource `yaml:",inline"`
 	// Timeout bounds one call; default 30s.
 	Timeout Duration `yaml:"timeout"`
+	// Pool is the original runtime's worker pool of a function: checked,
+	// no effect (each call here takes a pooled Lua state on the
+	// request's own goroutine).
+	Pool FunctionPool `yaml:"pool"`
 }
+
+// FunctionPool is the pool: field of a function.lua.
+type FunctionPool struct {
+	Type    string `yaml:"type"` // inline, static, lazy or adaptive
+	Workers int    `yaml:"workers"`
+	Buffer  int    `yaml:"buffer"`
+	MaxSize int    `yaml:"max_size"`
+}
+
+var poolTypes = []string{"inline", "static", "lazy", "adaptive"}
 
 func (s *FunctionLua) Check(c *Checker) {
 	s.check(c)
 	c.Duration("timeout", &s.Timeout, 30*time.Second, time.Millisecond)
+	if p := s.Pool; p.Type != "" && !slices.Contains(poolTypes, p.Type) {
+		c.Fail("pool.type", "%q is not one of %s%s", p.Type, strings.Join(poolTypes, ", "), suggest.DidYouMean(p.Type, poolTypes))
+	}
+	for field, v := range map[string]int{"pool.workers": s.Pool.Workers, "pool.buffer": s.Pool.Buffer, "pool.max_size": s.Pool.MaxSize} {
+		if v < 0 {
+			c.Fail(field, "must not be negative")
+		}
+	}
 }
 
 // ProcessLua is a Lua function that runs as a process.
@@ -382,7 +507,7 @@ type HostSizing struct {
 }
 
 func (s *ProcessHost) Check(c *Checker) {
-	s.Lifecycle.check(c)
+	s.Lifecycle.check(c, s.Lifecycle.Started())
 	for field, v := range map[string]int{"mailbox_size": s.MailboxSize, "host.workers": s.Host.Workers, "host.queue_size": s.Host.QueueSize, "host.local_queue_size": s.Host.LocalQueueSize, "host.max_processes": s.Host.MaxProcesses} {
 		if v < 0 {
 			c.Fail(field, "must not be negative")
@@ -441,6 +566,8 @@ type Restart struct {
 	InitialDelay  Duration `yaml:"initial_delay"`  // default 100ms
 	MaxDelay      Duration `yaml:"max_delay"`      // default 30s
 	BackoffFactor float64  `yaml:"backoff_factor"` // default 2
+	// Jitter spreads each delay by up to ±Jitter of it (0 to 1); default 0.
+	Jitter float64 `yaml:"jitter"`
 }
 
 func (s *ProcessService) Check(c *Checker) {
@@ -455,7 +582,7 @@ func (s *ProcessService) Check(c *Checker) {
 		t := true
 		s.Lifecycle.AutoStart = &t
 	}
-	s.Lifecycle.check(c)
+	s.Lifecycle.check(c, *s.Lifecycle.AutoStart)
 	if s.Input != nil {
 		if s.Args != nil {
 			c.Fail("input", "give args or input (its other name), not both")
@@ -483,6 +610,9 @@ func (s *ProcessService) Check(c *Checker) {
 		r.BackoffFactor = 2
 	} else if r.BackoffFactor < 1 {
 		c.Fail("lifecycle.restart.backoff_factor", "%v must be at least 1", r.BackoffFactor)
+	}
+	if r.Jitter < 0 || r.Jitter > 1 {
+		c.Fail("lifecycle.restart.jitter", "%v is not a fraction from 0 to 1 (0.1 spreads each delay by up to 10%% either way)", r.Jitter)
 	}
 	if r.MaxDelay.Value < r.InitialDelay.Value {
 		c.Fail("lifecycle.restart.max_delay", "%v is shorter than initial_delay %v", r.MaxDelay.Value, r.InitialDelay.Value)

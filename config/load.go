@@ -168,9 +168,19 @@ func Diagnose(fsys fs.FS, kinds []Kind) (*App, Errors) {
 		roots[i] = l.readFile(f)
 	}
 	l.link(roots)
+	// Each entry's data as written, before environment references are
+	// expanded: the registry module shows entries without the values of
+	// the environment (secrets, often).
+	raws := make([][]map[string]any, len(roots))
+	for i, root := range roots {
+		if root != nil {
+			raws[i] = entryData(root)
+		}
+	}
+	l.scanEnv(l.app.Files, roots)
 	for i, f := range l.app.Files {
 		if roots[i] != nil {
-			l.loadFile(f, roots[i])
+			l.loadFile(f, roots[i], raws[i])
 		}
 	}
 	l.resolve()
@@ -189,6 +199,8 @@ type loader struct {
 	probs    Errors
 	entries  []*Entry          // in file order
 	unusable map[string]string // id → kind of entries reported and left out
+	vars     *envVars          // what ${env:NAME} references read
+	expanded map[*yaml.Node]bool
 }
 
 func (l *loader) fail(p *Problem) { l.probs = append(l.probs, p) }
@@ -242,19 +254,16 @@ func (l *loader) readFile(file string) *yaml.Node {
 }
 
 // loadFile decodes the entries of a file read by readFile (and linked:
-// components' requirements are written into their targets already).
-func (l *loader) loadFile(file string, root *yaml.Node) {
+// components' requirements are written into their targets already); raw
+// is each entry's data as written.
+func (l *loader) loadFile(file string, root *yaml.Node, raw []map[string]any) {
 	fail := func(line int, field, format string, args ...any) {
 		l.fail(&Problem{File: file, Line: line, Field: field, Msg: fmt.Sprintf(format, args...)})
 	}
 	for _, u := range unknownKeys(root, reflect.TypeOf(fileHeader{})) {
 		fail(u.Line, u.Value, "unknown field (a file has version, namespace and entries)%s", suggest.DidYouMean(u.Value, u.Known))
 	}
-	// Each entry's data as written, before environment references are
-	// expanded: the registry module shows entries without the values of
-	// the environment (secrets, often).
-	raw := entryData(root)
-	for _, p := range expandEnv(root, file, l.env) {
+	for _, p := range expandEnvSkip(root, file, l.vars.lookup, l.expanded) {
 		l.fail(p)
 	}
 	var h fileHeader

@@ -23,7 +23,8 @@ entries:
   - name: gateway
     kind: http.service
     addr: 127.0.0.1:0
-    lifecycle: {auto_start: true}
+    host: {buffer_size: 1024, worker_count: 4}
+    lifecycle: {auto_start: true, start_timeout: 30s, stop_timeout: 60s}
   - name: admin
     kind: http.service
     addr: 127.0.0.1:0
@@ -36,6 +37,11 @@ entries:
     kind: process.lua
     source: file://p.lua
     method: main
+  - name: fn
+    kind: function.lua
+    source: file://p.lua
+    method: main
+    pool: {type: lazy, max_size: 16, workers: 8, buffer: 512}
   - name: svc
     kind: process.service
     process: proc
@@ -80,7 +86,9 @@ func TestPortedFieldsAccepted(t *testing.T) {
 
 func TestPortedFieldsStillStrict(t *testing.T) {
 	bad := strings.NewReplacer(
-		"lifecycle: {auto_start: true}\n  - name: admin", "lifecycle: {auto_strat: true}\n  - name: admin",
+		"lifecycle: {auto_start: true, start_timeout: 30s, stop_timeout: 60s}\n  - name: admin", "lifecycle: {auto_strat: true}\n  - name: admin",
+		"host: {buffer_size: 1024,", "host: {bufer_size: 1024,",
+		"pool: {type: lazy,", "pool: {type: lazzy,",
 		"host: {workers: 16,", "host: {wrokers: 16, mailbox_size: 3,",
 		"input: [1, two]", "input: [1, two]\n    args: [3]",
 		"lifecycle: {auto_start: true}\n  - name: proc", "lifecycle: {auto_start: false}\n  - name: proc",
@@ -88,6 +96,8 @@ func TestPortedFieldsStillStrict(t *testing.T) {
 	_, err := load(t, map[string]string{"_index.yaml": bad, "p.lua": "return {main = function() end}"})
 	expectErrors(t, err,
 		`entry app:gateway: lifecycle.auto_strat: unknown field for kind http.service (did you mean "auto_start"?)`,
+		`entry app:gateway: host.bufer_size: unknown field for kind http.service (did you mean "buffer_size"?)`,
+		`entry app:fn: pool.type: "lazzy" is not one of inline, static, lazy, adaptive (did you mean "lazy"?)`,
 		`entry app:processes: host.wrokers: unknown field for kind process.host (did you mean "workers"?)`,
 		`entry app:processes: host.mailbox_size: unknown field for kind process.host`,
 		`entry app:svc2: input: give args or input (its other name), not both`,

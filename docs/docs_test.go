@@ -451,3 +451,15 @@ func TestHelloWorldPorted(t *testing.T) {
 		t.Errorf("GET /hello = %d %q", code, body)
 	}
 }
+
+// TestSPAApp: config.md's http.static from an fs.directory, with
+// static_options: a route of the app gets its page, a file itself.
+func TestSPAApp(t *testing.T) {
+	app, _ := apptest.Start(t, "snippets/spa")
+	base := "http://" + apptest.Addr(t, app, "spa:gateway")
+	for path, want := range map[string]string{"/users/123": "<title>spa</title>", "/assets/app.js": `console.log("app")`} {
+		if code, body := get(t, base+path); code != 200 || !strings.Contains(body, want) {
+			t.Errorf("GET %s = %d %q, want %q", path, code, body, want)
+		}
+	}
+}

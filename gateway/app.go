@@ -122,6 +122,7 @@ func Build(cfg *config.App, opts Options) (*App, error) {
 		b.build(e)
 	}
 	b.buildHTTP()
+	linkDependencies(a.services)
 	if err := b.probs.Err(); err != nil {
 		a.closeHandlers()
 		if groups != nil {
@@ -177,8 +178,41 @@ func (a *App) Start() error {
 		if s.off {
 			continue
 		}
+		if err := a.awaitServices(s); err != nil {
+			a.stopLocked(context.Background())
+			return err
+		}
 		a.log.Info("listening", "service", s.id, "addr", s.ln.Addr().String())
 		s.serve()
+	}
+	return nil
+}
+
+// awaitServices waits until the process.service entries an http.service
+// depends on run, for at most its start_timeout in all.
+func (a *App) awaitServices(s *server) error {
+	t := time.NewTimer(s.startTimeout)
+	defer t.Stop()
+	for _, svc := range a.services {
+		if !slices.Contains(s.dependsOn, svc.id) {
+			continue
+		}
+		for {
+			up, changed := svc.isUp(a)
+			if up {
+				break
+			}
+			select {
+			case <-t.C:
+				return fmt.Errorf("gateway: %s does not serve: %s, which it depends on, is not running after %v (lifecycle.start_timeout)", s.id, svc.id, s.startTimeout)
+			case <-svc.over:
+				if up, _ := svc.isUp(a); !up {
+					return fmt.Errorf("gateway: %s does not serve: %s, which it depends on, ended without ever running", s.id, svc.id)
+				}
+			case <-svc.up:
+			case <-changed:
+			}
+		}
 	}
 	return nil
 }
@@ -260,6 +294,11 @@ type server struct {
 	// own errors), limited: see newServer.
 	requestLog *ratelog.Logger
 	off        bool // lifecycle.auto_start: false
+	// dependsOn are the entries of lifecycle.depends_on: the server
+	// serves once the process.service entries among them run, waiting
+	// at most startTimeout.
+	dependsOn    []string
+	startTimeout time.Duration
 	// stopRequests cancels the base context of every request, at the end
 	// of the drain window.
 	stopRequests context.CancelFunc

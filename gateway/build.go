@@ -43,7 +43,7 @@ func (b *builder) build(e *config.Entry) {
 	case *config.HTTPService:
 		hosts, _ := origin.ParseHosts(strings.Join(s.AllowedHosts, ",")) // checked by config
 		requests := limited(a.log.With("service", e.ID), requestLines)
-		srv := &server{id: e.ID, addr: s.Addr, log: a.log, requestLog: requests, off: !s.Lifecycle.Started(), hosts: hosts, allowedHosts: strings.Join(s.AllowedHosts, ","), srv: &http.Server{
+		srv := &server{id: e.ID, addr: s.Addr, log: a.log, requestLog: requests, off: !s.Lifecycle.Started(), dependsOn: s.Lifecycle.DependsOn, startTimeout: s.Lifecycle.StartTimeout.Value, hosts: hosts, allowedHosts: strings.Join(s.AllowedHosts, ","), srv: &http.Server{
 			ReadHeaderTimeout: s.Timeouts.ReadHeader.Value,
 			ReadTimeout:       s.Timeouts.Read.Value,
 			WriteTimeout:      s.Timeouts.Write.Value,
@@ -90,8 +90,8 @@ func (b *builder) build(e *config.Entry) {
 		}
 	case *config.LibraryLua:
 		b.library(e.ID)
-	case *config.EnvStorageOS, *config.EnvStorageStatic, *config.EnvStorageMemory, *config.EnvStorageRouter,
-		*config.EnvVariable, *config.RegistryEntry,
+	case *config.EnvStorageOS, *config.EnvStorageStatic, *config.EnvStorageMemory, *config.EnvStorageRouter, *config.EnvStorageFile,
+		*config.EnvVariable, *config.RegistryEntry, *config.FSDirectory,
 		*config.NSDefinition, *config.NSRequirement, *config.NSDependency:
 		// Data for the env and registry modules (Build gave them to Lua);
 		// components were linked when the app loaded.
@@ -333,7 +333,7 @@ func (b *builder) buildHTTP() {
 	}
 	for _, e := range b.statics {
 		s := e.Spec.(*config.HTTPStatic)
-		h, closer, err := staticHandler(b.app.cfg.FS, b.app.cfg.Dir, s.Dir, s.Path, b.app.log.With("static", e.ID))
+		h, closer, err := staticHandler(b.app.cfg.FS, b.app.cfg.Dir, s.Dir, s.Path, s.Options, b.app.log.With("static", e.ID))
 		if err != nil {
 			b.fail(e.Problem("directory", "%v", err))
 			continue

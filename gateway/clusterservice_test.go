@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -532,5 +533,58 @@ func stopWhileJetStreamHangs(t *testing.T, registered bool) {
 	px.SetHang(false)
 	if err != nil {
 		t.Fatalf("shutdown: %v", err)
+	}
+}
+
+// TestDependsOnClusterService: a local service that depends on a service
+// of scope cluster starts on every node once the cluster's instance runs,
+// also on a node that only stands by for it.
+func TestDependsOnClusterService(t *testing.T) {
+	s := natstest.StartJetStream(t)
+	start := func(name string) *testlog.Buffer {
+		cfg, err := config.Load(fstest.MapFS{"_index.yaml": {Data: []byte(`version: "1.0"
+namespace: app
+entries:
+  - {name: services, kind: process.host}
+  - {name: idle, kind: process.lua, source: file://idle.lua, method: main}
+  - {name: singleton, kind: process.service, process: idle, host: services, scope: cluster}
+  - {name: follower, kind: process.service, process: idle, host: services, lifecycle: {depends_on: [singleton], start_timeout: 1h}}
+`)}, "idle.lua": {Data: []byte(`return {main = function() process.inbox():receive() end}`)}}, config.StandardKinds())
+		if err != nil {
+			t.Fatal(err)
+		}
+		logs, log := testlog.New(slog.LevelInfo)
+		m := clustertest.Join(t, s.ClientURL(), name, &cluster.Options{HeartbeatInterval: 50 * time.Millisecond, HeartbeatTimeout: hbTimeout, Logger: log})
+		app, err := gateway.Build(cfg, gateway.Options{Logger: log, NodeName: name, Transport: m.Transport, ClusterNames: m.Names})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), timeout)
+			defer cancel()
+			app.Shutdown(ctx)
+			m.Names.Close()
+			m.Transport.Close()
+			m.Conn.Close()
+			if t.Failed() {
+				t.Logf("node %s's log:\n%s", name, logs)
+			}
+		})
+		m.Start(t, app.Node(), true)
+		if err := app.Start(); err != nil {
+			t.Fatal(err)
+		}
+		return logs
+	}
+	a := start("a")
+	poll.Until(t, timeout, "node a to run the singleton and its follower", func() bool {
+		return strings.Contains(a.String(), `msg="service started" service=app:singleton`) && strings.Contains(a.String(), `msg="service started" service=app:follower`)
+	})
+	b := start("b")
+	poll.Until(t, timeout, "node b to start its follower of a's singleton", func() bool {
+		return strings.Contains(b.String(), `msg="service started" service=app:follower`)
+	})
+	if strings.Contains(b.String(), `msg="service started" service=app:singleton`) {
+		t.Errorf("node b runs the singleton too:\n%s", b)
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"math/rand/v2"
+	"sync"
 	"time"
 
 	"github.com/wsrelay/wsrelay/config"
@@ -29,7 +31,31 @@ type service struct {
 	// restarts limits the lines of a service that fails as soon as it
 	// starts, with a short initial_delay.
 	restarts *ratelog.Limiter
+	// deps are the services of lifecycle.depends_on (and requires): this
+	// one's first instance starts once each of them runs.
+	deps []*service
+	// up is closed once an instance of the service has started (spawned
+	// and holding its name); over when its supervisor has ended.
+	up, over chan struct{}
+	upOnce   sync.Once
 }
+
+// linkDependencies gives each service the services it depends on.
+func linkDependencies(services []*service) {
+	byID := make(map[string]*service, len(services))
+	for _, s := range services {
+		byID[s.id] = s
+	}
+	for _, s := range services {
+		for _, id := range s.spec.Lifecycle.DependsOn {
+			if d, ok := byID[id]; ok {
+				s.deps = append(s.deps, d)
+			}
+		}
+	}
+}
+
+func (s *service) markUp() { s.upOnce.Do(func() { close(s.up) }) }
 
 func newService(a *App, e *config.Entry, s *config.ProcessService, prog *luart.Program) (*service, error) {
 	args := make([]value.Value, len(s.Args))
@@ -40,7 +66,8 @@ func newService(a *App, e *config.Entry, s *config.ProcessService, prog *luart.P
 		}
 		args[i] = v
 	}
-	return &service{app: a, id: e.ID, spec: s, prog: prog, args: args, restarts: ratelog.New(ratelog.PerSecond)}, nil
+	return &service{app: a, id: e.ID, spec: s, prog: prog, args: args, restarts: ratelog.New(ratelog.PerSecond),
+		up: make(chan struct{}), over: make(chan struct{})}, nil
 }
 
 func (s *service) start() error {
@@ -55,8 +82,12 @@ func (s *service) start() error {
 			s.app.log.Info("service has scope cluster but this node is not in a cluster: it runs here as the single instance", "service", s.id)
 		}
 	}
+	run := func(p *process.Process) (value.Value, error) {
+		defer close(s.over)
+		return body(p)
+	}
 	// Quiet: the supervisor logs how its service fails and gives up.
-	_, err := s.app.node.Spawn(s.spec.Host, body, process.SpawnOptions{Quiet: true, Entry: s.id})
+	_, err := s.app.node.Spawn(s.spec.Host, run, process.SpawnOptions{Quiet: true, Entry: s.id})
 	if err != nil {
 		return fmt.Errorf("gateway: start %s: %w", s.id, err)
 	}
@@ -95,6 +126,9 @@ func (s *service) supervise(p *process.Process) (value.Value, error) {
 func (s *service) runs(p *process.Process, log *slog.Logger, c *claim) (outcome, error) {
 	r := s.spec.Lifecycle.Restart
 	failures := 0
+	if o, err := s.awaitDependencies(p, log); o != running {
+		return o, err
+	}
 	for {
 		if o := c.awaitName(p, s, log); o != running {
 			return o, nil
@@ -121,6 +155,7 @@ func (s *service) runs(p *process.Process, log *slog.Logger, c *claim) (outcome,
 				}
 			} else {
 				s.restarts.Log(log, slog.LevelInfo, restartLines, "service started", "pid", child.String())
+				s.markUp()
 			}
 			var why outcome
 			res, why = s.wait(p, child, c)
@@ -151,10 +186,111 @@ func (s *service) runs(p *process.Process, log *slog.Logger, c *claim) (outcome,
 			log.Error("service failed; giving up", "failures_in_a_row", failures, "error", logtext.Cut(res.Err.Error(), maxLogError))
 			return finished, fmt.Errorf("service %s gave up after %d failures: %w", s.id, failures, res.Err)
 		}
-		delay := backoff(r.InitialDelay.Value, r.MaxDelay.Value, r.BackoffFactor, failures)
+		delay := withJitter(backoff(r.InitialDelay.Value, r.MaxDelay.Value, r.BackoffFactor, failures), r.Jitter, rand.Float64())
 		s.restarts.Log(log, slog.LevelWarn, restartLines, "service failed; restarting", "attempt", failures, "in", delay.String(), "error", logtext.Cut(res.Err.Error(), maxLogError))
 		if o := s.pause(p, delay, c); o != running {
 			return o, nil
+		}
+	}
+}
+
+// awaitDependencies waits until every service this one depends on runs,
+// for at most lifecycle.start_timeout in all. A dependency that does not
+// run by then, or whose supervisor ends before it ever ran, is logged and
+// ends this service's start (finished, with an error); a cancel while
+// waiting is cancelled.
+func (s *service) awaitDependencies(p *process.Process, log *slog.Logger) (outcome, error) {
+	if len(s.deps) == 0 {
+		return running, nil
+	}
+	limit := s.spec.Lifecycle.StartTimeout.Value
+	t := time.NewTimer(limit)
+	defer t.Stop()
+	for _, d := range s.deps {
+		why := ""
+		for why == "" {
+			up, changed := d.isUp(s.app)
+			if up {
+				break
+			}
+			switch waitOn(p, t.C, d.up, d.over, changed) {
+			case depTimedOut:
+				why = "is not running after " + limit.String() + " (lifecycle.start_timeout)"
+			case depOver:
+				if up, _ := d.isUp(s.app); !up {
+					why = "ended without ever running"
+				}
+			case depCancelled:
+				return cancelled, nil
+			}
+			// depUp, depChanged: look again
+		}
+		if why != "" {
+			log.Error("service not started: a service it depends on "+why, "depends_on", d.id)
+			return finished, fmt.Errorf("service %s not started: %s %s", s.id, d.id, why)
+		}
+	}
+	return running, nil
+}
+
+// isUp reports whether a service has run: an instance of this node
+// started, or, for a cluster service in a cluster, its name is held
+// somewhere; changed (nil for a local one) is closed when that name's
+// holder changes.
+func (s *service) isUp(a *App) (bool, <-chan struct{}) {
+	select {
+	case <-s.up:
+		return true, nil
+	default:
+	}
+	if s.spec.Scope != config.ScopeCluster {
+		return false, nil
+	}
+	names, ok := a.cnames.(clusterNames)
+	if !ok {
+		return false, nil
+	}
+	changed := names.Changed(s.id)
+	_, held := names.LookupName(s.id)
+	return held, changed
+}
+
+// depWake is why waitOn returned.
+type depWake int
+
+const (
+	depTimedOut  depWake = iota
+	depUp                // the dependency's up was closed
+	depOver              // its supervisor ended
+	depChanged           // its cluster name changed holder
+	depCancelled         // the waiting process was cancelled
+)
+
+// waitOn waits for the first of: timeout, up, over, changed (nil: never),
+// the process's cancel.
+func waitOn(p *process.Process, timeout <-chan time.Time, up, over, changed <-chan struct{}) depWake {
+	for {
+		select {
+		case <-timeout:
+			return depTimedOut
+		case <-up:
+			return depUp
+		case <-over:
+			return depOver
+		case <-changed:
+			return depChanged
+		case <-p.Context().Done():
+			return depCancelled
+		case <-p.EventsReady():
+			for { // one signal may stand for several events
+				ev, ok, closed := p.TryReceiveEventAlone()
+				if closed || (ok && ev.Kind == process.EventCancel) {
+					return depCancelled
+				}
+				if !ok {
+					break
+				}
+			}
 		}
 	}
 }
@@ -283,6 +419,13 @@ func sleep(p *process.Process, d time.Duration, ch <-chan struct{}) wake {
 			}
 		}
 	}
+}
+
+// withJitter spreads d by up to ±jitter of it (a fraction, 0 to 1), u
+// being uniform in [0, 1): as the original runtime does, after the cap of
+// max_delay, so that services failing together do not restart together.
+func withJitter(d time.Duration, jitter, u float64) time.Duration {
+	return time.Duration(float64(d) * (1 + jitter*(2*u-1)))
 }
 
 // backoff is the delay before restart number n (1-based).

@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"syscall"
 
+	"github.com/wsrelay/wsrelay/config"
 	"github.com/wsrelay/wsrelay/internal/logtext"
 	"github.com/wsrelay/wsrelay/internal/ratelog"
 )
@@ -24,6 +25,8 @@ const maxRanges = 16
 // static serves the files of one http.static directory.
 type static struct {
 	files  http.Handler
+	fsys   fs.FS // the directory, as files serves it
+	opts   config.StaticOptions
 	prefix string // the URL path the directory is mounted at, without a trailing slash
 	log    *ratelog.Logger
 	warned atomic.Bool
@@ -36,8 +39,10 @@ type static struct {
 // their index.html: nothing is listed. A Range of more than maxRanges
 // ranges is ignored. A path with a segment that starts
 // with '.' (.env, .git/config) is 404, a path with a NUL byte 400, and
-// methods other than GET and HEAD get 405.
-func staticHandler(appFS fs.FS, appDir, dir, urlPath string, log *slog.Logger) (http.Handler, io.Closer, error) {
+// methods other than GET and HEAD get 405. With opts.SPA, a path that
+// names no file is answered with opts.Index; opts.Cache is the
+// Cache-Control of every file served.
+func staticHandler(appFS fs.FS, appDir, dir, urlPath string, opts config.StaticOptions, log *slog.Logger) (http.Handler, io.Closer, error) {
 	var (
 		sub    fs.FS
 		closer io.Closer = io.NopCloser(nil)
@@ -54,8 +59,9 @@ func staticHandler(appFS fs.FS, appDir, dir, urlPath string, log *slog.Logger) (
 			return nil, nil, err
 		}
 	}
-	s := &static{prefix: strings.TrimSuffix(urlPath, "/"), log: limited(log, staticLines)}
-	s.files = http.FileServerFS(noListing{FS: sub, s: s})
+	s := &static{prefix: strings.TrimSuffix(urlPath, "/"), log: limited(log, staticLines), opts: opts}
+	s.fsys = noListing{FS: sub, s: s}
+	s.files = http.FileServerFS(s.fsys)
 	if s.prefix != "" {
 		s.files = http.StripPrefix(s.prefix, s.files)
 	}
@@ -78,9 +84,25 @@ func (s *static) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// server ignore Range).
 		r.Header.Del("Range")
 	}
-	for _, seg := range strings.Split(strings.TrimPrefix(r.URL.Path, s.prefix), "/") {
+	rel := strings.TrimPrefix(r.URL.Path, s.prefix)
+	for _, seg := range strings.Split(rel, "/") {
 		if strings.HasPrefix(seg, ".") {
 			http.NotFound(w, r) // dotfiles and dot-directories are never served
+			return
+		}
+	}
+	if s.opts.Cache != "" {
+		w.Header().Set("Cache-Control", s.opts.Cache)
+	}
+	if s.opts.SPA {
+		name := strings.Trim(path.Clean("/"+rel), "/")
+		if name == "" {
+			name = "."
+		}
+		if _, err := fs.Stat(s.fsys, name); errors.Is(err, fs.ErrNotExist) {
+			// A route of the app, not a file: its page is the index. Served
+			// by name, so that no redirect to the directory happens.
+			http.ServeFileFS(w, r, s.fsys, s.opts.Index)
 			return
 		}
 	}

@@ -121,7 +121,7 @@ end }`, "ctx")
     local pid, err = sp:spawn("app:child", "app:processes", "arg1")
     local ok1, e1 = pcall(function() base:with_actor({}) end)
     local ok2, e2 = pcall(function() process.with_options({network = "x"}) end)
-    return {pid ~= nil, err == nil, ok1, e1:find("no security actors", 1, true) ~= nil, ok2, e2:find("no spawn option", 1, true) ~= nil}
+    return {pid ~= nil, err == nil, ok1, e1:find("no security actors", 1, true) ~= nil, ok2, e2:find("no network.* entries", 1, true) ~= nil}
 end }`)
 	got := ok(t, r)
 	if want := value.MustOf([]any{true, true, false, true, false, true}); !value.Equal(got, want) {
@@ -134,6 +134,22 @@ end }`)
 	if m := pr.Next("grandchild").Payload; !value.Equal(m, value.MustOf([]any{"r1", "ann"})) {
 		t.Errorf("grandchild saw %v: the context is passed on", m)
 	}
+}
+
+// Spawner options of the original runtime that wsrelay has not: a clear
+// error each, naming what to do.
+func TestSpawnerRefusals(t *testing.T) {
+	runCases(t, []luaCase{
+		{name: "network", body: `process.with_options({network = "app:tor_proxy"})`,
+			errText: "process.with_options: argument #1 (options) network: wsrelay has no network.* entries to choose from"},
+		{name: "network on a spawner", body: `process.with_context({}):with_options({network = "app:tor_proxy"})`,
+			errText: "spawner:with_options: argument #2 (options) network: wsrelay has no network.* entries"},
+		{name: "unknown option", body: `process.with_options({colour = "red"})`,
+			errText: `process.with_options: argument #1 (options) wsrelay has no spawn option "colour"`},
+		{name: "no options", body: `local sp = process.with_options({}):with_options(nil); return tostring(sp)`, want: "spawner"},
+		{name: "exec", body: `process.with_context({a = 1}):exec("app:worker", "app:processes")`,
+			errText: "spawner:exec: wsrelay has no process.exec: use spawner:spawn_monitored and wait for the child's EXIT event"},
+	})
 }
 
 func TestCoroutineSpawnAndCancelReason(t *testing.T) {

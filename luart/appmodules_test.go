@@ -105,6 +105,32 @@ func TestRegistryModule(t *testing.T) {
 		{name: "find bad filter", body: `require("registry").find({[1] = "x"})`, errText: "registry.find: argument #1 (filter) a filter's keys are strings"},
 		{name: "parse_id", body: `local id = require("registry").parse_id("app.lib:assert"); return {id.ns, id.name}`, want: []any{"app.lib", "assert"}},
 		{name: "entries are copies", body: `local r = require("registry"); r.get("app:handler").meta.type = "x"; return r.get("app:handler").meta.type`, want: "handler"},
+		{name: "snapshot", body: `local snap, err = require("registry").snapshot()
+			local all = snap:entries(); local e = snap:get("app.plugins:echo"); local _, missing = snap:get("app:nope")
+			return {err == nil, #all, e.data.prefix, missing, #snap:find({[".kind"] = "registry.entry"}), #snap:namespace("app.plugins"), #snap:namespace("app"), snap:version():id()}`,
+			want: []any{true, 3, "echo.", "registry.get: no entry app:nope", 2, 2, 1, 1}},
+		{name: "versions", body: `local r = require("registry"); local v = r.current_version(); local vs = r.versions()
+			local h = r.history(); local s1 = r.snapshot_at(1); local s2 = r.snapshot_at(v); local none, err = r.snapshot_at(2)
+			return {v:id(), v:string(), v:previous() == nil, v:next() == nil, #vs, vs[1]:id(), #h:versions(), h:get_version(1):id(), #h:snapshot_at(v):entries(), #s1:entries(), #s2:entries(), none == nil, err}`,
+			want: []any{1, "1", true, true, 1, 1, 1, 1, 3, 3, 3, true, "registry.snapshot_at: no version 2: a wsrelay app's registry has one version, 1, the entries it loaded"}},
+		{name: "changes are listed, never applied", body: `local r = require("registry"); local c = r.snapshot():changes()
+			c:create({id = "app:new", kind = "registry.entry", meta = {type = "x"}, data = {a = 1}}):update({id = "app:handler", kind = "function.lua"})
+			c:delete("app.plugins:chat"); c:delete({ns = "app.plugins", name = "echo"})
+			local ops = c:ops(); local v, err = c:apply(); local ok, err2 = r.apply_version(r.current_version())
+			return {#ops, ops[1].kind, ops[1].entry.data.a, ops[2].kind, ops[3].kind, ops[3].entry.id, ops[4].entry.id, v == nil, err, ok, #r.find({[".kind"] = "registry.entry"})}`,
+			want: []any{4, "entry.create", 1, "entry.update", "entry.delete", "app.plugins:chat", "app.plugins:echo", true,
+				"changes:apply: the registry of a wsrelay app cannot be changed at run time: change the app's YAML and start it again", true, 2}},
+		{name: "build_delta", body: `local ops = require("registry").build_delta(
+				{{id = "t:a", kind = "k", meta = {}, data = {}}, {id = "t:b", kind = "k", meta = {}, data = {x = 1}}, {id = "t:c", kind = "k"}},
+				{{id = "t:b", kind = "k", meta = {}, data = {x = 2}}, {id = "t:c", kind = "k"}, {id = "t:d", kind = "k"}})
+			local out = {}
+			for _, op in ipairs(ops) do table.insert(out, op.kind .. " " .. op.entry.id) end
+			return out`,
+			want: []any{"entry.update t:b", "entry.create t:d", "entry.delete t:a"}},
+		{name: "build_delta needs ids", body: `require("registry").build_delta({{kind = "k"}}, {})`,
+			errText: "registry.build_delta: argument #1 (from) entry 1 has no id"},
+		{name: "a method needs its object", body: `local s = require("registry").snapshot(); s.entries()`,
+			errText: "snapshot:entries: call it with ':' on its object"},
 	}, "registry")
 }
 
@@ -123,5 +149,26 @@ func TestUUIDModule(t *testing.T) {
 			want: []any{true, `uuid.v5: namespace: "nope" is not a UUID (8-4-4-4-12 hex digits)`}},
 		{name: "validate", body: `local u = require("uuid"); return {u.validate("x"), u.validate(3), u.validate("6ba7b810-9dad-11d1-80b4-00c04fd430cZ")}`,
 			want: []any{false, false, false}},
+		{name: "v1 carries its time and a random node", body: `local uuid = require("uuid"); local time = require("time")
+			local before = time.now():unix(); local a, b = uuid.v1(), uuid.v1(); local p = uuid.parse(a)
+			return {#a, a ~= b, p.version, p.variant, p.timestamp >= before and p.timestamp <= time.now():unix(), #p.node, ("13579bdf"):find(p.node:sub(2, 2), 1, true) ~= nil}`,
+			want: []any{36, true, 1, "RFC4122", true, 12, true}},
+		{name: "parse a known v1", body: `local p = require("uuid").parse("6ba7b810-9dad-11d1-80b4-00c04fd430c8"); return {p.version, p.timestamp, p.node}`,
+			want: []any{1, 886630433, "00c04fd430c8"}},
+		{name: "parse v7 and v4", body: `local u = require("uuid"); local p7, p4 = u.parse("017f22e2-79b0-7cc3-98c4-dc0c0c07398f"), u.parse(u.v4())
+			return {p7.version, p7.timestamp, p4.version, p4.timestamp == nil, p4.node == nil}`,
+			want: []any{7, 1645557742, 4, true, true}},
+		{name: "variant", body: `local u = require("uuid")
+			return {u.variant(u.v4()), u.variant("00000000-0000-0000-0000-000000000000"), u.variant("00000000-0000-0000-c000-000000000000"), u.variant("00000000-0000-0000-e000-000000000000")}`,
+			want: []any{"RFC4122", "NCS", "Microsoft", "Future"}},
+		{name: "format", body: `local u = require("uuid"); local id = "6BA7B810-9DAD-11D1-80B4-00C04FD430C8"
+			return {u.format(id), u.format(id, "simple"), u.format(id, "urn"), u.format("6ba7b8109dad11d180b400c04fd430c8"), u.format("urn:uuid:6ba7b810-9dad-11d1-80b4-00c04fd430c8", "standard")}`,
+			want: []any{"6ba7b810-9dad-11d1-80b4-00c04fd430c8", "6ba7b8109dad11d180b400c04fd430c8", "urn:uuid:6ba7b810-9dad-11d1-80b4-00c04fd430c8", "6ba7b810-9dad-11d1-80b4-00c04fd430c8", "6ba7b810-9dad-11d1-80b4-00c04fd430c8"}},
+		{name: "format errors", body: `local u = require("uuid"); local a, e1 = u.format(u.v4(), "braces"); local b, e2 = u.parse("nope"); local c, e3 = u.variant("x")
+			return {a == nil, e1, b == nil, e2, c == nil, e3}`,
+			want: []any{true, `uuid.format: "braces" is not a format: use standard, simple or urn`, true, `uuid.parse: "nope" is not a UUID (8-4-4-4-12 hex digits)`, true, `uuid.variant: "x" is not a UUID (8-4-4-4-12 hex digits)`}},
+		{name: "a UUID that is no string is an error value", body: `local u = require("uuid"); local a, e1 = u.version(12); local b, e2 = u.parse({})
+			return {a == nil, e1, b == nil, e2}`,
+			want: []any{true, "uuid.version: the UUID must be a string, got number", true, "uuid.parse: the UUID must be a string, got table"}},
 	}, "uuid", "time")
 }

@@ -178,8 +178,13 @@ var userdataMethods = map[string]map[string]lua.LGFunction{
 	durationType: durationMethods,
 	locationType: locationMethods,
 	spawnerType:  spawnerMethods,
-	pgType:       pgMethods,
-	pgSubType:    pgSubMethods,
+	// The registry module's snapshots (mod_entries_snap.go).
+	regSnapshotType: regSnapshotMethods,
+	regVersionType:  regVersionMethods,
+	regHistoryType:  regHistoryMethods,
+	regChangesType:  regChangesMethods,
+	pgType:          pgMethods,
+	pgSubType:       pgSubMethods,
 }
 
 // newUserData returns a userdata of a shared type holding v.

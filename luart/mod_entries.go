@@ -39,9 +39,16 @@ type RegistryEntry struct {
 const maxFindResults = 10000
 
 var registryFuncs = map[string]lua.LGFunction{
-	"get":      bind((*state).registryGet),
-	"find":     bind((*state).registryFind),
-	"parse_id": registryParseID,
+	"get":             bind((*state).registryGet),
+	"find":            bind((*state).registryFind),
+	"parse_id":        registryParseID,
+	"snapshot":        bind((*state).registrySnapshot),
+	"snapshot_at":     bind((*state).registrySnapshotAt),
+	"current_version": bind((*state).registryCurrentVersion),
+	"versions":        bind((*state).registryVersions),
+	"history":         bind((*state).registryHistory),
+	"apply_version":   registryApplyVersion,
+	"build_delta":     registryBuildDelta,
 }
 
 func (s *state) registryGet(L *lua.LState) int {
@@ -59,7 +66,13 @@ func (s *state) registryGet(L *lua.LState) int {
 }
 
 func (s *state) registryFind(L *lua.LState) int {
-	filter := checkTable(L, 1, "registry.find", "filter")
+	return findEntries(L, 1, "registry.find", s.rt.opts.Registry)
+}
+
+// findEntries pushes the list of r's entries matching the filter at
+// argument n.
+func findEntries(L *lua.LState, n int, fn string, r Registry) int {
+	filter := checkTable(L, n, fn, "filter")
 	type cond struct {
 		field, key string // field: ".kind", ".ns", ".name" or "meta"
 		want       lua.LValue
@@ -90,24 +103,29 @@ func (s *state) registryFind(L *lua.LState) int {
 		}
 	})
 	if bad != "" {
-		argError(L, 1, "registry.find", "filter", bad)
+		argError(L, n, fn, "filter", bad)
 	}
+	return pushEntries(L, r, func(e RegistryEntry) bool {
+		for _, c := range conds {
+			if !registryMatch(e, c.field, c.key, c.want) {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// pushEntries pushes the list of r's entries that keep accepts, at most
+// maxFindResults of them.
+func pushEntries(L *lua.LState, r Registry, keep func(RegistryEntry) bool) int {
 	out := L.CreateTable(0, 0)
 	L.Push(out) // on the stack while it grows
-	r := s.rt.opts.Registry
 	if r == nil {
 		return 1
 	}
 	n := 0
 	for _, e := range r.Entries() {
-		match := true
-		for _, c := range conds {
-			if !registryMatch(e, c.field, c.key, c.want) {
-				match = false
-				break
-			}
-		}
-		if !match {
+		if !keep(e) {
 			continue
 		}
 		if n++; n > maxFindResults {

@@ -2,6 +2,7 @@ package luart
 
 import (
 	"slices"
+	"strconv"
 
 	lua "github.com/yuin/gopher-lua"
 
@@ -16,8 +17,10 @@ import (
 //	spawner:with_context(values)     more context values
 //	spawner:with_name(name)          the child registers this name
 //	spawner:with_message(topic, v)   a message sent to the child once spawned
-//	spawner:with_options(options)    spawn options (none are known here)
+//	spawner:with_options(options)    spawn options: none are known here, and
+//	                                 any given (the original's network) is an error
 //	spawner:spawn(id, host, ...)     and spawn_monitored, spawn_linked, spawn_linked_monitored
+//	spawner:exec(id, host, ...)      an error: there is no process.exec here
 //
 // The child reads its context values with the ctx module (ctx.get(key),
 // ctx.all()); a process passes its own on to what it spawns, and a
@@ -111,7 +114,14 @@ func checkSpawnOptions(L *lua.LState, n int, fn string) {
 	}
 	t := checkTable(L, n, fn, "options")
 	t.ForEach(func(k, _ lua.LValue) {
-		argError(L, n, fn, "options", "wsrelay has no spawn option "+describe(k)+" (the original runtime's network selection is not supported)")
+		if k == lua.LString("network") {
+			argError(L, n, fn, "options", "network: wsrelay has no network.* entries to choose from; a process connects out through the node's own network")
+		}
+		name := describe(k)
+		if ks, ok := k.(lua.LString); ok {
+			name = strconv.Quote(cutArg(string(ks)))
+		}
+		argError(L, n, fn, "options", "wsrelay has no spawn option "+name+" (the original runtime's one option is network, which wsrelay does not have either)")
 	})
 }
 
@@ -154,6 +164,10 @@ var spawnerMethods = map[string]lua.LGFunction{
 		checkSpawnOptions(L, 2, "spawner:with_options")
 		return s.pushSpawner(L, sp)
 	}),
+	"exec": func(L *lua.LState) int {
+		L.RaiseError("spawner:exec: wsrelay has no process.exec: use spawner:spawn_monitored and wait for the child's EXIT event (process.events()), whose result.value is what the child returned")
+		return 0
+	},
 	"with_actor":             noSecurityFn("spawner:with_actor"),
 	"with_scope":             noSecurityFn("spawner:with_scope"),
 	"spawn":                  bind(spawnerSpawn("spawner:spawn", process.SpawnOptions{})),

@@ -38,11 +38,35 @@ var typeText, typeBinary = value.String("text"), value.String("binary")
 // topicEnd tells a connection process that its socket side has ended.
 const topicEnd = "@end"
 
+// connState is where a connection is in its life; it only moves on.
+type connState uint8
+
+const (
+	// stateOpening: the process exists and its ws.join is owed (the
+	// target's mailbox, or the queue toward its node, has not taken it
+	// yet): the client's frames wait.
+	stateOpening connState = iota
+	// stateOpen: the join went; the client's frames are relayed.
+	stateOpen
+	// stateClosing: the connection has ended (finish): nothing more is
+	// relayed; its ws.leave may still be owed, its close frame queued.
+	stateClosing
+	// stateClosed: and nothing is owed any more (c.done is closed).
+	stateClosed
+)
+
 // conn is one WebSocket connection: the reactive process behind a client
-// PID. The reader goroutine (inbound.run), the process's handler,
-// timers and the writer share it; mu guards the relay state, so that a
-// frame is never sent to a target that has been replaced, and ws.join and
-// ws.leave are ordered with the frames around them.
+// PID. The reader (inbound.run, on whichever goroutine reads the socket),
+// the process's handler, timers and the writer share it; mu guards the
+// relay state, so that a frame is never sent to a target that has been
+// replaced, and ws.join and ws.leave are ordered with the frames around
+// them. Nothing waits while holding mu: what the connection owes its
+// targets goes through the owed queue (owed.go), sent when there is room.
+//
+// The socket side (sock, in, out) and the process side (the PID, the
+// target, the owed queue, the counts of frames each way) are apart: the
+// frames counted each way (framesIn, framesOut) are what a socket
+// attached later would resume from.
 type conn struct {
 	rl      *Relay
 	sock    *socket  // what frames are written to
@@ -61,42 +85,41 @@ type conn struct {
 	beatTimer  *time.Timer
 	pingTimer  *time.Timer
 	pingSent   time.Time
-	count      int64 // frames from the client
-	ended      bool
+	state      connState
+	done       chan struct{} // closed at stateClosed
 	end        ending
 	targetGone bool // the target has exited: it gets no ws.leave
+	joined     bool // the target's ws.join went or is owed: it is owed a ws.leave
+	exitWanted bool // the process is to exit once nothing is owed (exit)
 	owned      bool // the handler spawned the target for this connection: it is cancelled with it
 
-	// The reader's backpressure (frameIn), under mu: the frames sent to
-	// the target that it has not taken yet, oldest first, and a channel
-	// closed when a paused reader must look again (the connection ended,
-	// or its target changed).
-	flights     []flight // from flightHead on
-	flightHead  int
-	flightBytes int
-	maxIn       int // the largest frame the client has sent
-	wake        chan struct{}
+	// Flow control (flow.go), under mu, and a channel closed when a
+	// held-back reader must look again (the connection ended, or its
+	// target changed).
+	flow flow
+	wake chan struct{}
 
 	lastRead atomic.Int64 // unix nanoseconds of the last frame from the client
 
-	// The server holding the client back (its reader paused, waiting
-	// for the node's inbound budget, or for room toward the target's
-	// node), under mu: how many such waits are under way, and since when.
-	// That time does not count toward the client's liveness (holdEndLocked).
-	holds     int
-	heldSince time.Time
+	// Frames each way: from the client relayed to its targets (under mu),
+	// and data frames written to the client (by whoever writes).
+	framesIn  int64
+	framesOut atomic.Int64
+
+	// The owed queue (owed.go), under mu: what is owed to the targets,
+	// in order; a channel closed once it is empty (a reader waiting to
+	// relay a frame looks again); whether a waitOwed goroutine runs, and
+	// whether its wait counts as a hold.
+	owed        []owed
+	owedClear   chan struct{}
+	owedWaiting bool
+	owedHeld    bool
 
 	pongMu     sync.Mutex
 	pong       []byte // payload of the latest ping, for the queued pong
 	pongQueued bool   // a pong waits in the outbox
 
 	out outbox
-}
-
-// flight is a frame in the target's mailbox.
-type flight struct {
-	r process.Receipt
-	n int // payload bytes
 }
 
 // ending is how and why a connection ends.
@@ -129,27 +152,30 @@ func newConn(rl *Relay, sock *socket, in *inbound, h Header, remote string) *con
 	c := &conn{rl: rl, sock: sock, in: in, remote: remote, started: time.Now(), target: h.Target, topic: h.Topic, metadata: h.Metadata, heartbeat: h.Heartbeat, raw: h.RawPayload || rl.opts.RawPayload}
 	c.out.init(&rl.opts, &rl.outBytes)
 	c.out.deflate = in.deflate
+	sock.initRaw()
 	c.wake = make(chan struct{})
+	c.done = make(chan struct{})
 	c.lastRead.Store(c.started.UnixNano())
 	in.c = c
 	return c
 }
 
-// open spawns the connection process, watching its target, and sends
-// ws.join. The lock is held throughout, so nothing of the process runs
-// before the join is sent and the timers are set. A target on another
-// node is watched by the monitor that carries the node_down notice, sent
-// before the join and waiting for room as the join does (a spawn's watch
-// refused for a full queue would end the connection at once). If that
-// monitor or the join cannot be delivered (the node is down, say), the
-// client is closed at once with the code of its target gone that way
-// (undelivered.go).
+// open spawns the connection process, watching its target, and queues
+// ws.join (owed.go). The lock is held throughout, so nothing of the
+// process runs before the join is queued and the timers are set. A
+// target on another node is watched by the monitor that carries the
+// node_down notice, queued before the join (a spawn's watch refused for a
+// full queue would end the connection at once). When the target's mailbox
+// or the queue toward its node is full, open returns with the join owed
+// (stateOpening): the client's frames wait for it, while a close from
+// either side ends the connection as usual. If that monitor or the join
+// cannot be delivered (the node is down, say), the client is closed at
+// once with the code of its target gone that way (undelivered.go).
 func (c *conn) open() error {
-	var failed error
-	var failedTopic string
+	var failed *owedFailure
 	defer func() { // after the unlock below
 		if failed != nil {
-			c.lost(failedTopic, c.target, failed)
+			c.lost(failed.topic, failed.target, failed.err)
 		}
 	}()
 	c.mu.Lock()
@@ -167,7 +193,8 @@ func (c *conn) open() error {
 	if !c.rl.add(c) {
 		// Shutdown began between the upgrade and here: the target never
 		// got ws.join, so it gets no ws.leave either (relay answers 1001).
-		c.ended, c.end = true, ending{reason: ReasonShutdown, code: 1001}
+		c.state, c.end = stateClosed, ending{reason: ReasonShutdown, code: 1001}
+		close(c.done)
 		c.rl.opts.Metrics.Closed(ReasonShutdown)
 		_ = c.rl.node.Terminate(p)
 		return process.ErrShuttingDown
@@ -175,16 +202,9 @@ func (c *conn) open() error {
 	// A target on another node: its monitor first, as a local target's
 	// watch comes before the join (a target that ends as soon as it has
 	// the join must not look gone before it was watched).
-	if watch == nil {
-		if err := c.noticeLocked(); err != nil {
-			failed, failedTopic = err, TopicJoin // no join, so no leave
-			return nil
-		}
-	}
-	if err := c.sendSureLocked(TopicJoin, c.fields()); err != nil {
-		failed, failedTopic = err, TopicJoin
-		return nil
-	}
+	c.noticeLocked()
+	c.pushOwedLocked(owed{kind: owedJoin, target: c.target, payload: c.fields()})
+	failed = c.drainLocked()
 	c.startBeatLocked()
 	if c.rl.opts.PingInterval > 0 {
 		c.pingTimer = time.AfterFunc(c.rl.opts.PingInterval, c.pingTick)
@@ -198,73 +218,18 @@ func (c *conn) fields(extra ...value.Field) value.Value {
 	return value.Map(fs...)
 }
 
-// noticeLocked leaves the target's node, when it is another node, the
-// ws.leave (reason node_down) it delivers to the target if this node is
+// noticeLocked queues, for a target on another node, the ws.leave
+// (reason node_down) its node delivers to the target if this node is
 // lost: one leave per join holds across a node loss. Sending ws.leave
-// spends it (process.Process.MonitorNotice). It returns the monitor's
-// error: the target cannot be watched, and the caller closes the client
+// spends it (process.Process.MonitorNotice). The monitor that carries it
+// cannot be placed when that node is down: the client is then closed
 // (undelivered.go). c.mu is held.
-func (c *conn) noticeLocked() error {
+func (c *conn) noticeLocked() {
 	if c.rl.node.IsLocal(c.target) || c.targetGone {
-		return nil
+		return
 	}
 	leave := c.fields(value.Field{Key: "reason", Value: value.String(ReasonNodeDown)})
-	return c.untilRoomLocked(func() error { return c.rl.node.MonitorNotice(c.pid, c.target, TopicLeave, leave) })
-}
-
-// sendSureLocked sends what the target must get, ws.join and ws.leave
-// (one leave per join). A join to a full mailbox waits for room, as a
-// frame does; a leave goes in even then (process.Node.SendOwed): it is
-// owed for a join the mailbox took, so the mailbox stays within twice its
-// bounds. To a target on another node both go with receipts, which that
-// node takes past the mailbox's bounds, as it does frames in flight. Refused for a full queue toward the target's node
-// (process.ErrBacklog), either waits for room and tries again. It waits
-// with c.mu held: nothing of the connection goes on meanwhile (its
-// process's handler, its end and the reader wait), so the process cannot
-// end, and no frame pass, before the leave or the join is queued. The
-// wait ends when there is room, when the target ends, when its node is
-// down or the transport stopped (the send then fails for that), or when
-// the relay's Shutdown runs out of time (the send is then lost). It
-// returns the error of a send that failed: the caller closes the client
-// (undelivered.go) or, when it is ending anyway, logs it. c.mu is held.
-func (c *conn) sendSureLocked(topic string, payload value.Value) error {
-	send := func() error { return c.rl.node.SendOwed(c.pid, c.target, topic, payload) }
-	if topic == TopicJoin {
-		send = func() error {
-			// With a receipt: a target on another node then takes it even
-			// past its mailbox's bounds, as it takes frames in flight.
-			_, err := c.rl.node.TrySendReceipt(c.pid, c.target, topic, payload, 0)
-			return err
-		}
-	}
-	return c.untilRoomLocked(send)
-}
-
-// untilRoomLocked calls send until it is not refused with
-// process.ErrBacklog or process.ErrMailboxFull, waiting for room in
-// between (see sendSureLocked), and returns its last error. c.mu is held.
-func (c *conn) untilRoomLocked(send func() error) error {
-	held := false
-	defer func() {
-		if held {
-			c.holdEndLocked()
-		}
-	}()
-	for {
-		err := send()
-		if !errors.Is(err, process.ErrBacklog) && !errors.Is(err, process.ErrMailboxFull) {
-			return err
-		}
-		if !held {
-			c.holdBeginLocked()
-			held = true
-		}
-		select {
-		case <-c.rl.node.MailboxRoom(c.target, 0):
-		case <-c.rl.hurry:
-			return err
-		}
-	}
+	c.pushOwedLocked(owed{kind: owedNotice, target: c.target, payload: leave})
 }
 
 // sendLocked sends to the target what it may miss (ws.heartbeat): a full
@@ -314,9 +279,21 @@ func (c *conn) frameIn(op opcode, b string) {
 	// taken once for the relay and the first check of the hold below.
 	c.mu.Lock()
 	for {
-		if c.ended {
+		if c.state >= stateClosing {
 			c.mu.Unlock()
 			return
+		}
+		if len(c.owed) > 0 {
+			// A join or a leave is owed (it waits for room, as a frame
+			// would: that wait is a hold already): the frame goes after it.
+			cleared, wake := c.owedClear, c.wake
+			c.mu.Unlock()
+			select {
+			case <-cleared:
+			case <-wake:
+			}
+			c.mu.Lock()
+			continue
 		}
 		payload := clientPayload(c.raw, c.pidVal, data, c.metadata, typ)
 		r, err := c.rl.node.TrySendReceipt(c.pid, c.target, c.topic, payload, 0)
@@ -325,12 +302,8 @@ func (c *conn) frameIn(op opcode, b string) {
 		if !errors.Is(err, process.ErrMailboxFull) && !errors.Is(err, process.ErrBacklog) {
 			if err == nil {
 				sent = r
-				c.count++
-				c.maxIn = max(c.maxIn, n)
-				if !r.Taken() {
-					c.flights = append(c.flights, flight{r: r, n: n})
-					c.flightBytes += n
-				}
+				c.framesIn++
+				c.flow.sent(r, n)
 			} else {
 				// The target cannot be reached: the client is closed
 				// now, not left sending frames that go nowhere.
@@ -361,7 +334,7 @@ func (c *conn) frameIn(op opcode, b string) {
 	// a held-back client's next frame waits in its socket, not in memory.
 	var taken <-chan struct{} // while an inflated frame keeps its share
 	for {
-		if c.ended {
+		if c.state >= stateClosing {
 			c.mu.Unlock()
 			return
 		}
@@ -376,7 +349,7 @@ func (c *conn) frameIn(op opcode, b string) {
 				taken = sent.Done()
 			}
 		}
-		wait, cause := c.holdLocked()
+		wait, cause := c.heldBackLocked()
 		if wait == nil {
 			if held {
 				c.holdEndLocked()
@@ -400,110 +373,9 @@ func (c *conn) frameIn(op opcode, b string) {
 	}
 }
 
-// pause counts a pause in reading when its cause is new for this frame
-// (an empty cause is a wait too short to count).
-func (c *conn) pause(cause, paused string) string {
-	if cause != paused && cause != "" {
-		c.rl.opts.Metrics.Paused(cause)
-		return cause
-	}
-	return paused
-}
-
-// holdLocked returns what the reader must wait for before it relays the
-// next frame, and why (empty: a wait too short to count as a pause); nil
-// when it may go on. c.mu is held.
-//
-// Why this bounds what a client can make the relay hold: let U be the
-// bytes of its frames the target has not taken (F), plus what waits for
-// the client in its process's mailbox and outbound queue (O). A frame is
-// taken in only while F < InflightMaxBytes, O < OutboundPauseBytes and
-// U < their sum (the mailbox's part of O estimated as below), so U stays
-// below their sum plus one frame, plus the one message the connection's
-// process may hold between its mailbox and its queue, plus the one frame
-// an echoing target may hold between taking it (it leaves F) and sending
-// its echo (it joins O); an echo only moves bytes from F to O, so a
-// client that reads its echoes never reaches OutboundMaxBytes (at least
-// the sum plus three largest frames).
-func (c *conn) holdLocked() (<-chan struct{}, string) {
-	// What waits to be written to the client.
-	if ch := c.out.roomWait(); ch != nil {
-		return ch, PauseOutboundQueue
-	}
-	// What the target has not taken yet (it takes in order).
-	h := c.flightHead
-	for h < len(c.flights) && c.flights[h].r.Taken() {
-		c.flightBytes -= c.flights[h].n
-		c.flights[h] = flight{}
-		h++
-	}
-	switch {
-	case h == len(c.flights):
-		c.flights, h = c.flights[:0], 0
-	case h > 64 && h > len(c.flights)/2:
-		k := copy(c.flights, c.flights[h:])
-		clear(c.flights[k:])
-		c.flights, h = c.flights[:k], 0
-	}
-	c.flightHead = h
-	if n := len(c.flights) - h; n > 0 && (c.flightBytes >= c.rl.opts.InflightMaxBytes || n >= c.out.pauseFrames) {
-		return c.flights[h].r.Done(), PauseTargetMailbox
-	}
-	// What the connection's process has received and not yet queued (it
-	// does so at once): its size is known only then, so an echo of this
-	// client's frames is taken to be at most as large as the largest it
-	// sent.
-	if mb := c.rl.node.MailboxLen(c.pid); mb > 0 {
-		bytes, frames := c.out.waiting()
-		if frames+mb >= c.out.pauseFrames || bytes+c.flightBytes+mb*c.maxIn >= c.rl.opts.OutboundPauseBytes+c.rl.opts.InflightMaxBytes {
-			return c.rl.node.MailboxRoom(c.pid, 1), ""
-		}
-	}
-	return nil, ""
-}
-
-// holdBeginLocked and holdEndLocked bracket a time the server holds the
-// client back: its reader pauses (frameIn), waits for the node's inbound
-// budget (budgetWait), or waits with c.mu held for room toward the
-// target's node (untilRoomLocked). Meanwhile pingTick neither pings nor
-// closes the client, and when the last hold ends the liveness clock moves
-// on by its length: the last read and the ping in flight count as that
-// much later. c.mu is held.
-func (c *conn) holdBeginLocked() {
-	if c.holds == 0 {
-		c.heldSince = time.Now()
-	}
-	c.holds++
-}
-
-func (c *conn) holdEndLocked() {
-	if c.holds--; c.holds > 0 {
-		return
-	}
-	now := time.Now()
-	d := now.Sub(c.heldSince)
-	// Pings and pongs are read during some holds (only frames wait on
-	// c.mu): a read during the hold counts as at its end.
-	c.lastRead.Store(min(c.lastRead.Load()+int64(d), now.UnixNano()))
-	if !c.pingSent.IsZero() {
-		c.pingSent = c.pingSent.Add(d)
-	}
-}
-
-// budgetWait brackets the reader's wait for the node's inbound budget
-// (the frame reader calls it).
-func (c *conn) budgetWait(waiting bool) {
-	c.mu.Lock()
-	if waiting {
-		c.holdBeginLocked()
-	} else {
-		c.holdEndLocked()
-	}
-	c.mu.Unlock()
-}
-
 // HandleMessage handles a message to the client PID.
 func (c *conn) HandleMessage(p *process.Process, m process.Message) error {
+	defer c.flushOwned() // once the mailbox is empty, what this burst queued goes out
 	var err error
 	switch m.Topic {
 	case topicEnd:
@@ -512,7 +384,7 @@ func (c *conn) HandleMessage(p *process.Process, m process.Message) error {
 	case TopicSend:
 		var f frame
 		if f, err = parseSend(m.Payload, c.out.maxBytes); err == nil {
-			c.enqueue(f)
+			c.enqueueOwned(f)
 		}
 	case TopicClose:
 		code, reason, fixed, perr := parseClose(m.Payload)
@@ -537,7 +409,7 @@ func (c *conn) HandleMessage(p *process.Process, m process.Message) error {
 		}
 		var f frame
 		if f, err = topicFrame(m.Topic, m.Payload, c.out.maxBytes); err == nil {
-			c.enqueue(f)
+			c.enqueueOwned(f)
 		}
 	}
 	if err != nil {
@@ -600,24 +472,35 @@ func (c *conn) Terminate(p *process.Process, r process.Result) {
 	c.finish(ending{reason: ReasonError, code: 1011, leave: true, closeCode: 1011, closeText: "connection process ended", detail: detail})
 }
 
-// exit ends the process with the connection's result.
+// exit ends the process with the connection's result, once nothing is
+// owed (stateClosed): until then the process lives on, so that what it
+// owes goes from a live PID, its monitor and notice included, and its
+// exit comes after its ws.leave. closedLocked asks again (topicEnd).
 func (c *conn) exit(p *process.Process) {
 	c.mu.Lock()
+	if c.state == stateClosing {
+		c.exitWanted = true
+		c.mu.Unlock()
+		return
+	}
 	e := c.end
 	c.mu.Unlock()
 	p.Exit(e.result())
 }
 
-// finish ends the connection once: it stops the timers, sends ws.leave
-// when it should, and closes the socket. It reports whether this call
-// ended it.
+// finish ends the connection once (stateClosing): it stops the timers,
+// queues ws.leave when it should (behind a join still owed: one leave per
+// join), and closes the socket. It never waits for room: a leave refused
+// for a full mailbox or queue is sent once there is room (owed.go), and
+// the connection is closed (stateClosed) once it has gone. It reports
+// whether this call ended it.
 func (c *conn) finish(e ending) bool {
 	c.mu.Lock()
-	if c.ended {
+	if c.state >= stateClosing {
 		c.mu.Unlock()
 		return false
 	}
-	c.ended, c.end = true, e
+	c.state, c.end = stateClosing, e
 	if e.gone {
 		c.targetGone = true
 	}
@@ -629,22 +512,21 @@ func (c *conn) finish(e ending) bool {
 	if c.pingTimer != nil {
 		c.pingTimer.Stop()
 	}
-	if e.leave && !c.targetGone {
+	if e.leave && !c.targetGone && c.joined {
 		var extra []value.Field
 		extra = append(extra, value.Field{Key: "reason", Value: value.String(e.reason)})
 		if e.code != 0 {
 			extra = append(extra, value.Field{Key: "code", Value: value.Int(int64(e.code))})
 		}
-		if err := c.sendSureLocked(TopicLeave, c.fields(extra...)); err != nil {
-			c.rl.clientLog.Warn("cannot send to the relay target", "client", c.pid.String(), "target", c.target.String(), "topic", TopicLeave, "error", err.Error())
-		}
+		c.pushOwedLocked(owed{kind: owedLeave, target: c.target, payload: c.fields(extra...)})
 	}
 	if c.owned && !c.targetGone && !c.rl.node.HasName(c.target) {
 		// After ws.leave, from the same sender: the target receives the
 		// leave, then its inbox reports closed. (A target registered
 		// under a name is shared, a room others join: never cancelled.)
-		_ = c.rl.node.Cancel(c.pid, c.target, e.reason)
+		c.pushOwedLocked(owed{kind: owedCancel, target: c.target, reason: e.reason})
 	}
+	_ = c.drainLocked() // ending: a failure is logged
 	c.mu.Unlock()
 	c.in.close()
 	c.rl.clientLog.Debug("websocket connection ended", "client", c.pid.String(), "reason", e.reason, "code", e.code, "detail", logClip(e.detail))
@@ -669,38 +551,42 @@ func (c *conn) endFromOutside(e ending) bool {
 	return false
 }
 
-// control applies a ws.control: transfer and/or reconfigure. When what
-// a transfer sends (the old target's ws.leave, the new one's ws.join, the
-// monitor of the new one) cannot be delivered, the client is closed at
-// once (undelivered.go): frames the old target may not have taken are
-// lost with its node, and the new one cannot be reached.
+// control applies a ws.control: transfer and/or reconfigure. What a
+// transfer sends (the old target's ws.leave, the new one's ws.join, the
+// monitor of the new one and its node_down notice) is queued in that
+// order (owed.go): a full mailbox or queue delays it, and the client's
+// frames behind it, without holding up the connection. When it cannot be
+// delivered, the client is closed at once (undelivered.go): frames the
+// old target may not have taken are lost with its node, and the new one
+// cannot be reached.
 func (c *conn) control(p *process.Process, ctl control) {
 	c.mu.Lock()
-	topic, target, err := c.controlLocked(p, ctl)
+	var failed *owedFailure
+	if c.state < stateClosing {
+		c.controlLocked(p, ctl)
+		failed = c.drainLocked()
+	}
 	c.mu.Unlock()
-	if err != nil {
-		c.lost(topic, target, err)
+	if failed != nil {
+		c.lost(failed.topic, failed.target, failed.err)
 	}
 }
 
-// controlLocked is control with c.mu held; it returns what could not be
-// delivered, to which target, and why.
-func (c *conn) controlLocked(p *process.Process, ctl control) (string, pid.PID, error) {
-	if c.ended {
-		return "", pid.PID{}, nil
-	}
+// controlLocked is control with c.mu held; the caller drains what it
+// queued.
+func (c *conn) controlLocked(p *process.Process, ctl control) {
 	if ctl.target != nil && *ctl.target != c.target {
 		old := c.target
-		if err := c.sendSureLocked(TopicLeave, c.fields(value.Field{Key: "reason", Value: value.String(ReasonTransferred)})); err != nil {
-			return TopicLeave, old, err
+		if c.joined && !c.targetGone {
+			c.pushOwedLocked(owed{kind: owedLeave, target: old, payload: c.fields(value.Field{Key: "reason", Value: value.String(ReasonTransferred)})})
 		}
 		_ = p.Unmonitor(old)
-		c.target, c.targetGone = *ctl.target, false
+		c.target, c.targetGone, c.joined = *ctl.target, false, false
 		// A reader paused for the old target looks again; what the old
 		// target has not taken no longer holds this client back.
 		close(c.wake)
 		c.wake = make(chan struct{})
-		c.flights, c.flightHead, c.flightBytes = nil, 0, 0
+		c.flow.forget()
 		c.owned = false // neither the old target nor the new one is owned
 		if ctl.topic != nil {
 			c.topic = *ctl.topic
@@ -708,18 +594,12 @@ func (c *conn) controlLocked(p *process.Process, ctl control) (string, pid.PID, 
 		if ctl.metadata != nil {
 			c.metadata = *ctl.metadata
 		}
-		if err := c.sendSureLocked(TopicJoin, c.fields()); err != nil {
-			return TopicJoin, c.target, err
-		}
+		c.pushOwedLocked(owed{kind: owedJoin, target: c.target, payload: c.fields()})
 		// A dead target gives EXIT noproc at once: the connection closes
 		// as if the target had failed. A target whose node is down
-		// cannot be monitored: the client is closed now.
-		if err := p.Monitor(c.target); err != nil {
-			return topicMonitor, c.target, err
-		}
-		if err := c.noticeLocked(); err != nil {
-			return topicMonitor, c.target, err
-		}
+		// cannot be monitored: the client is closed.
+		c.pushOwedLocked(owed{kind: owedMonitor, target: c.target, proc: p})
+		c.noticeLocked()
 	} else {
 		if ctl.topic != nil {
 			c.topic = *ctl.topic
@@ -727,9 +607,7 @@ func (c *conn) controlLocked(p *process.Process, ctl control) (string, pid.PID, 
 		if ctl.metadata != nil {
 			c.metadata = *ctl.metadata
 			// The node_down leave carries the new metadata.
-			if err := c.noticeLocked(); err != nil {
-				return TopicControl, c.target, err
-			}
+			c.noticeLocked()
 		}
 	}
 	if ctl.heartbeat != nil {
@@ -740,7 +618,6 @@ func (c *conn) controlLocked(p *process.Process, ctl control) (string, pid.PID, 
 		}
 		c.startBeatLocked()
 	}
-	return "", pid.PID{}, nil
 }
 
 func (c *conn) startBeatLocked() {
@@ -749,20 +626,26 @@ func (c *conn) startBeatLocked() {
 	}
 }
 
-// beat sends ws.heartbeat and sets the next one. A heartbeat that cannot
+// beat sends ws.heartbeat and sets the next one; it is skipped while a
+// join or a leave is owed (it may not pass them). A heartbeat that cannot
 // be delivered for another reason than a full mailbox or queue closes the
 // client (undelivered.go).
 func (c *conn) beat() {
 	c.mu.Lock()
-	if c.ended || c.heartbeat == 0 {
+	if c.state >= stateClosing || c.heartbeat == 0 {
 		c.mu.Unlock()
 		return
 	}
-	uptime := time.Since(c.started).Truncate(time.Second)
-	err := c.sendLocked(TopicBeat, c.fields(
-		value.Field{Key: "uptime", Value: value.String(uptime.String())},
-		value.Field{Key: "message_count", Value: value.Int(c.count)},
-	))
+	var err error
+	if len(c.owed) == 0 {
+		// (While a join or leave is owed, the heartbeat is skipped: it
+		// may not pass them, and the next one follows.)
+		uptime := time.Since(c.started).Truncate(time.Second)
+		err = c.sendLocked(TopicBeat, c.fields(
+			value.Field{Key: "uptime", Value: value.String(uptime.String())},
+			value.Field{Key: "message_count", Value: value.Int(c.framesIn)},
+		))
+	}
 	target := c.target
 	if err == nil {
 		c.beatTimer = time.AfterFunc(c.heartbeat, c.beat)
@@ -781,11 +664,11 @@ func (c *conn) beat() {
 func (c *conn) pingTick() {
 	o := c.rl.opts
 	c.mu.Lock()
-	if c.ended {
+	if c.state >= stateClosing {
 		c.mu.Unlock()
 		return
 	}
-	if c.holds > 0 {
+	if c.flow.holds > 0 {
 		c.pingTimer = time.AfterFunc(o.PingInterval, c.pingTick)
 		c.mu.Unlock()
 		return
@@ -842,6 +725,18 @@ func (c *conn) takePong() []byte {
 	p := c.pong
 	c.pong, c.pongQueued = nil, false
 	return p
+}
+
+// closedLocked moves a closing connection to stateClosed once nothing is
+// owed any more; c.mu is held.
+func (c *conn) closedLocked() {
+	if c.state == stateClosing && len(c.owed) == 0 {
+		c.state = stateClosed
+		close(c.done)
+		if c.exitWanted {
+			_ = c.rl.node.SendSystem(c.pid, c.pid, topicEnd, value.Nil())
+		}
+	}
 }
 
 // closeIn handles the client's close frame (checked already): the

@@ -172,7 +172,7 @@ func TestLoopbackHostRule(t *testing.T) {
 	if got := m.get(wsrelay.RefusedHost); got != 3 {
 		t.Errorf("%d refusals counted as host, want 3", got)
 	}
-	if _, err := wsrelay.New(wsrelay.Options{Node: e.node, AllowedHosts: "app.test:8080"}); err == nil || !strings.Contains(err.Error(), "wsrelay.allowed.hosts") {
+	if _, err := wsrelay.New(wsrelay.Options{Node: e.node, AllowedHosts: "app.test:8080"}); err == nil || !strings.Contains(err.Error(), "Options.AllowedHosts") {
 		t.Errorf("a host with a port: %v", err)
 	}
 }

@@ -20,13 +20,18 @@ import (
 // A frame up to this size is read in the connection's read buffer.
 const holdThreshold = 4096
 
-// readBufSize is the read buffer an idle connection holds; while bytes
-// come fast (a read fills it), the reader reads burstBuf at a time into
-// a pooled buffer, given back once it has been read.
+// readBufSize is the read buffer a reader takes from smallBufs when
+// bytes arrive; while bytes come fast (a read fills it), the reader reads
+// burstBuf at a time into a pooled buffer, given back once it has been
+// read. A reader watched for readiness (poll_linux.go) gives both back
+// when it stops (no message for idleLinger, nothing buffered): an idle
+// connection holds no buffer.
 const (
 	readBufSize = 512
 	burstBuf    = 16 << 10
 )
+
+var smallBufs = sync.Pool{New: func() any { return new([readBufSize]byte) }}
 
 // inbound reads a client's frames: the relay's one parser of client
 // bytes. It checks each header before reading its payload, reads the
@@ -52,8 +57,11 @@ const (
 //     inflated here, with MaxMessageSize as the bound (1009 past it).
 //   - Text messages and close reasons must be UTF-8 (1007).
 //
-// It runs on the connection's reader goroutine only, but for close,
-// which ends a budget wait from any goroutine.
+// It runs on one goroutine at a time, but for close, which ends a budget
+// wait from any goroutine: the connection's reader goroutine, or, for a
+// socket watched for readiness, whichever goroutine the poller started
+// for the bytes that arrived (run returns errIdle between messages, and
+// is called again once more bytes are there).
 type inbound struct {
 	nc      net.Conn
 	c       frameSink // the connection (conn)
@@ -66,13 +74,19 @@ type inbound struct {
 	ended   atomic.Bool // the connection is ending: a budget wait ends
 	waiting atomic.Bool // the reader is in a budget wait
 
-	// The read buffer: small while idle, a pooled burstBuf while bytes
-	// come fast; bytes buf[r:w] are read and not yet parsed.
-	small [readBufSize]byte
+	// The read buffer: small (pooled) while bytes trickle, a pooled
+	// burstBuf while they come fast; bytes buf[r:w] are read and not yet
+	// parsed. A watched reader holds neither while idle (rest).
+	small *[readBufSize]byte
 	big   []byte
 	buf   []byte
 	r, w  int
 	burst bool // the last read filled the buffer: more is likely waiting
+
+	// watched: the socket is watched for readiness (poll_linux.go), and
+	// run stops (errIdle) once no message has come for idleLinger.
+	watched bool
+	atRest  bool // reading the first bytes of a frame header, nothing buffered
 
 	deadline time.Time
 
@@ -125,9 +139,12 @@ var errEnded = errors.New("connection ended")
 func newInbound(nc net.Conn, o *Options, budget *Budget, deflate bool) *inbound {
 	g := &inbound{nc: nc, max: int64(o.MaxMessageSize), deflate: deflate, timeout: o.ReadTimeout, budget: budget,
 		frames: newRateBound(o.MaxFrameRate, 0), inflated: newRateBound(o.MaxInflateRate, o.MaxMessageSize)}
-	g.buf = g.small[:]
 	return g
 }
+
+// errIdle: run stopped between messages, nothing read and nothing
+// buffered; call it again once the socket is readable.
+var errIdle = errors.New("idle between messages")
 
 // close ends a budget wait; the connection is ending.
 func (g *inbound) close() {
@@ -187,10 +204,30 @@ func (g *inbound) release() {
 func (g *inbound) releaseAll() {
 	g.release()
 	g.releaseMessage()
+	g.rest()
+}
+
+// rest gives the read buffers back to their pools; nothing is buffered
+// (run returned errIdle, or the reader ended).
+func (g *inbound) rest() {
 	if g.big != nil {
 		putHoldBuf(g.big)
-		g.big, g.buf = nil, nil
+		g.big = nil
 	}
+	if g.small != nil {
+		smallBufs.Put(g.small)
+		g.small = nil
+	}
+	g.buf, g.r, g.w = nil, 0, 0
+}
+
+// useSmall reads into the small buffer from here on, taking it from the
+// pool if need be.
+func (g *inbound) useSmall() {
+	if g.small == nil {
+		g.small = smallBufs.Get().(*[readBufSize]byte)
+	}
+	g.buf = g.small[:]
 }
 
 // releaseMessage gives back what a fragmented message took, once it is
@@ -249,10 +286,12 @@ func (g *inbound) failWith(fe *frameError) error {
 }
 
 // run reads frames until the connection ends, and returns why reading
-// stopped.
+// stopped. A watched reader (g.watched) also stops with errIdle when no
+// message has begun for idleLinger, having read everything that came;
+// run is then called again once bytes arrive.
 func (g *inbound) run() error {
 	if g.buf == nil {
-		g.buf = g.small[:]
+		g.useSmall()
 	}
 	for {
 		if g.heldTilNext {
@@ -289,10 +328,14 @@ func (g *inbound) readHeader() (int, error) {
 		if g.big != nil && !g.burst {
 			// Bytes stopped coming fast: back to the small buffer.
 			putHoldBuf(g.big)
-			g.big, g.buf = nil, g.small[:]
+			g.big = nil
+			g.useSmall()
 		}
 	}
-	if err := g.fill(2); err != nil {
+	g.atRest = true
+	err := g.fill(2)
+	g.atRest = false
+	if err != nil {
 		return 0, err
 	}
 	hl := headerLen(g.buf[g.r:g.w])
@@ -322,7 +365,7 @@ func (g *inbound) fill(n int) error {
 // start of the buffer, the pooled one when the small one is too small or
 // bytes come fast.
 func (g *inbound) grow(n int) {
-	if g.big == nil && (n > len(g.small) || g.burst) {
+	if g.big == nil && (n > readBufSize || g.burst) {
 		g.big = getHoldBuf(burstBuf)[:burstBuf]
 		k := copy(g.big, g.buf[g.r:g.w])
 		g.buf, g.r, g.w = g.big, 0, k
@@ -335,11 +378,48 @@ func (g *inbound) grow(n int) {
 // src reads from the network (after what the handshake left), with the
 // read deadline of what is being received.
 func (g *inbound) src(p []byte) (int, error) {
-	if len(g.pre) == 0 && !g.inMsg && g.granted.IsZero() && g.deadline.IsZero() {
-		// Between messages: the read an idle connection waits in.
-		return g.nc.Read(p)
+	if len(g.pre) == 0 && !g.inMsg && g.granted.IsZero() {
+		if g.watched && g.atRest && g.r == g.w {
+			return g.lingerRead(p)
+		}
+		if g.deadline.IsZero() {
+			// Between messages (or within a small frame, which has no
+			// read timeout): the read an idle connection waits in when
+			// its socket is not watched.
+			return g.nc.Read(p)
+		}
 	}
 	return g.srcSlow(p)
+}
+
+// idleLinger is how long a watched reader waits on its socket for the
+// next message before it stops (errIdle) and leaves the socket to the
+// poller. Waiting a little keeps a busy connection's round trip what it
+// is with a reader of its own (the reader wakes from Go's own poller; a
+// stopped one costs an event, a goroutine and a re-arm more, measured in
+// docs/decisions/0003-read-on-readiness.md); a connection silent for
+// longer holds no goroutine and no buffer.
+const idleLinger = 10 * time.Millisecond
+
+// lingerRead is the read of a watched reader between messages, nothing
+// buffered: it waits from idleLinger/2 to idleLinger, then stops
+// (errIdle). Bytes that arrive later wake the poller, which calls run
+// again.
+func (g *inbound) lingerRead(p []byte) (int, error) {
+	now := time.Now()
+	if d := g.deadline.Sub(now); d < idleLinger/2 || d > idleLinger {
+		// A busy connection sets it once every half linger, not once
+		// a message.
+		g.deadline = now.Add(idleLinger)
+		_ = g.nc.SetReadDeadline(g.deadline)
+	}
+	n, err := g.nc.Read(p)
+	if n == 0 && errors.Is(err, os.ErrDeadlineExceeded) {
+		g.deadline = time.Time{}
+		_ = g.nc.SetReadDeadline(time.Time{})
+		return 0, errIdle
+	}
+	return n, err
 }
 
 func (g *inbound) srcSlow(p []byte) (int, error) {
@@ -363,6 +443,9 @@ func (g *inbound) srcSlow(p []byte) (int, error) {
 	if !want.Equal(g.deadline) {
 		g.deadline = want
 		_ = g.nc.SetReadDeadline(want)
+		if want.IsZero() && len(g.pre) == 0 && g.watched {
+			return g.src(p) // no deadline now: maybe the wait between messages
+		}
 	}
 	n, err := g.nc.Read(p)
 	if err != nil && n == 0 && !g.deadline.IsZero() && errors.Is(err, os.ErrDeadlineExceeded) {

@@ -61,34 +61,6 @@ func TestNoLeaks(t *testing.T) {
 	}
 }
 
-// TestIdleConnectionHasOnlyItsReader: an idle connection costs one
-// goroutine (the socket's reader); its process and writer have none while
-// idle.
-func TestIdleConnectionHasOnlyItsReader(t *testing.T) {
-	e := newEnv(t, wsrelay.Options{})
-	tg := e.target(false)
-	e.relayTo(tg.PID, "")
-	const n = 50
-	for range n {
-		c := e.dial(t, nil)
-		tg.Next("ws.join")
-		c.WriteText("x") // the connection has relayed, and is idle again
-		tg.Next("ws.message")
-	}
-	poll.Until(t, timeout, "idle connections to settle at their readers alone", func() bool {
-		readers, busy := 0, 0
-		for _, g := range goroutines() {
-			switch {
-			case strings.Contains(g, "wsrelay.(*inbound).run"):
-				readers++
-			case strings.Contains(g, "process.(*Process).drain"), strings.Contains(g, "wsrelay.(*conn).writeLoop"):
-				busy++
-			}
-		}
-		return readers == n && busy == 0
-	})
-}
-
 // goroutines returns the stacks of every goroutine.
 func goroutines() []string {
 	buf := make([]byte, 1<<20)

@@ -29,6 +29,7 @@ type outbox struct {
 	pauseFrames int
 	pauseBytes  int
 	writing     bool
+	held        bool          // the connection's process holds frames in q, to write them together (flushOwned)
 	closed      bool          // nothing more is queued
 	dropped     bool          // and what was is let go: the counts are zero
 	room        chan struct{} // closed once below the pause budget; nil while nobody waits
@@ -97,8 +98,21 @@ func (o *outbox) written(f *frame) {
 	o.mu.Unlock()
 }
 
-// enqueue adds a frame to write.
-func (c *conn) enqueue(f frame) {
+// enqueue adds a frame to write. When nothing is queued and no write is
+// under way, the calling goroutine writes it itself (writeInline).
+func (c *conn) enqueue(f frame) { c.push(f, false) }
+
+// enqueueOwned is enqueue for the connection's process: while more
+// messages wait in its mailbox, the frame is held in the queue, so that
+// the frames of a burst go out together in one write once the mailbox is
+// empty (flushOwned), as the writer would batch them.
+func (c *conn) enqueueOwned(f frame) {
+	c.push(f, c.rl.node.MailboxLen(c.pid) > 0)
+}
+
+// push queues f; hold: leave it to flushOwned, when no write is under
+// way and the held frames fit one inline write.
+func (c *conn) push(f frame, hold bool) {
 	o := &c.out
 	o.mu.Lock()
 	if o.closed {
@@ -119,17 +133,205 @@ func (c *conn) enqueue(f frame) {
 		c.endFromOutside(ending{reason: ReasonSlowConsumer, code: 1008, leave: true, hard: true, detail: detail})
 		return
 	}
-	o.q = append(o.q, f)
 	o.frames++
 	o.bytes += len(f.data)
 	o.total.Add(int64(len(f.data)))
-	start := !o.writing
-	o.writing = true
-	o.mu.Unlock()
-	if start {
-		c.rl.writers.add()
-		go c.writeLoop()
+	if o.writing {
+		o.q = append(o.q, f)
+		o.mu.Unlock()
+		return
 	}
+	if hold && c.inlines(&f) && len(o.q) < inlineFrames && o.bytes+maxHeader*len(o.q) < inlineMax/2 {
+		o.q = append(o.q, f)
+		o.held = true
+		o.mu.Unlock()
+		return
+	}
+	o.writing = true
+	o.held = false
+	o.q = append(o.q, f)
+	batch := o.q
+	o.q = nil
+	o.mu.Unlock()
+	// This goroutine writes; it counts as a writer: Shutdown waits for it.
+	c.rl.writers.add()
+	c.writeInline(batch)
+	c.rl.writers.done()
+}
+
+// flushOwned writes the frames the connection's process held (push), once
+// its mailbox is empty; the process calls it after each message.
+func (c *conn) flushOwned() {
+	o := &c.out
+	o.mu.Lock()
+	if !o.held || o.writing || c.rl.node.MailboxLen(c.pid) > 0 {
+		o.mu.Unlock()
+		return
+	}
+	o.held = false
+	if len(o.q) == 0 {
+		o.mu.Unlock()
+		return
+	}
+	o.writing = true
+	batch := o.q
+	o.q = nil
+	o.mu.Unlock()
+	c.rl.writers.add()
+	c.writeInline(batch)
+	c.rl.writers.done()
+}
+
+// inlineMax bounds the encoding of the frames written inline at once: one
+// pooled buffer, one system call; inlineFrames bounds their number.
+const (
+	inlineMax    = batchMax
+	inlineFrames = 64
+)
+
+// inlines reports whether f may be written inline: a data frame that goes
+// out uncompressed in one piece, a ping or a pong. Close frames, larger
+// and compressed messages go through the writer goroutine.
+func (c *conn) inlines(f *frame) bool {
+	if c.sock.raw == nil || f.rest != nil {
+		return false
+	}
+	switch f.op {
+	case opPing, opPong:
+		return true
+	case opText, opBinary:
+		return len(f.data)+maxHeader <= inlineMax && !(c.out.deflate && len(f.data) > compressAbove)
+	}
+	return false
+}
+
+// writeInline writes the frames at the head of batch, taken off the queue
+// while no write was under way (o.writing is set for them), with one
+// write that never waits (socket.tryWrite): the process sending to a
+// client is never held up by that client, however slowly it reads. What
+// the socket does not take (the end of a frame it took part of, the
+// frames after it, those that cannot go inline) goes back first in the
+// queue, for the writer goroutine, ahead of the frames queued meanwhile:
+// the order and the bounds are the queue's, as for any frame.
+func (c *conn) writeInline(batch []frame) {
+	o := &c.out
+	var ends [inlineFrames]int // where each frame's encoding ends in buf
+	b := batchBufs.Get().(*[]byte)
+	buf, k := c.encodeInline((*b)[:0], batch, &ends)
+	var n int
+	var err error
+	if k > 0 {
+		n, err = c.sock.tryWrite(buf)
+	}
+	i := 0
+	if err == nil {
+		i = c.settleInline(batch[:k], buf, &ends, n)
+	}
+	*b = buf[:0]
+	batchBufs.Put(b)
+	if err != nil {
+		c.writeFailed(err)
+		return
+	}
+	rest := batch[i:]
+	o.mu.Lock()
+	if len(rest) > 0 && !o.dropped {
+		o.q = append(rest, o.q...)
+	}
+	clear(batch[:i]) // the payloads are released as soon as they are written
+	if len(o.q) == 0 {
+		o.writing = false
+		o.mu.Unlock()
+		return
+	}
+	o.mu.Unlock()
+	c.rl.writers.add()
+	go c.writeLoop()
+}
+
+// encodeInline encodes the frames at the head of batch that may go
+// inline into buf, up to inlineFrames and inlineMax bytes; it returns
+// buf and how many it encoded, with where each one ends in ends. A pong
+// left out after its payload was taken keeps its encoding (rest).
+func (c *conn) encodeInline(buf []byte, batch []frame, ends *[inlineFrames]int) ([]byte, int) {
+	var hdr [maxHeader]byte
+	k := 0
+	for k < len(batch) && k < inlineFrames && c.inlines(&batch[k]) {
+		f := &batch[k]
+		p := f.data
+		if f.op == opPong {
+			p = c.takePong()
+		}
+		if k > 0 && len(buf)+maxHeader+len(p) > inlineMax {
+			if f.op == opPong {
+				f.rest = append(appendHeader(nil, true, false, opPong, len(p)), p...)
+			}
+			break
+		}
+		buf = append(append(buf, appendHeader(hdr[:0], true, false, f.op, len(p))...), p...)
+		ends[k] = len(buf)
+		k++
+	}
+	return buf, k
+}
+
+// settleInline counts out the encoded frames of batch that the socket
+// took whole (the first n bytes of buf) and returns how many. The frame
+// it took part of keeps the rest of its encoding (rest), and so does
+// every pong after it (its payload was taken); the others go to the
+// writer as they are.
+func (c *conn) settleInline(batch []frame, buf []byte, ends *[inlineFrames]int, n int) int {
+	i, off := 0, 0
+	for ; i < len(batch); i++ {
+		f := &batch[i]
+		if ends[i] > n {
+			if off < n || f.op == opPong {
+				f.rest = append([]byte(nil), buf[max(off, n):ends[i]]...)
+				if off < n && (f.op == opText || f.op == opBinary) {
+					c.rl.opts.Metrics.FrameOut(len(f.data))
+				}
+			}
+			break
+		}
+		if f.op == opText || f.op == opBinary {
+			c.rl.opts.Metrics.FrameOut(len(f.data))
+		}
+		c.sent(f)
+		off = ends[i]
+	}
+	for j := i + 1; j < len(batch); j++ {
+		if f := &batch[j]; f.op == opPong {
+			f.rest = append([]byte(nil), buf[ends[j-1]:ends[j]]...)
+		}
+	}
+	return i
+}
+
+// sent takes a frame that went out off the queue's counts and counts it
+// out.
+func (c *conn) sent(f *frame) {
+	c.out.written(f)
+	if f.op == opText || f.op == opBinary {
+		c.framesOut.Add(1)
+	}
+}
+
+// writeFailed ends the connection for a write that failed. The
+// connection ends first, then the queue closes: closing it wakes a paused
+// reader, which must find the connection ended rather than read on and
+// report the error itself.
+func (c *conn) writeFailed(err error) {
+	o := &c.out
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		c.endFromOutside(ending{reason: ReasonSlowConsumer, code: 1008, leave: true, hard: true, detail: "write timed out after " + c.rl.opts.WriteTimeout.String()})
+	} else {
+		c.endFromOutside(ending{reason: ReasonClientClosed, code: 1006, leave: true, hard: true, detail: err.Error()})
+	}
+	o.close()
+	o.mu.Lock()
+	o.writing = false
+	o.mu.Unlock()
 }
 
 // enqueueClose queues the close frame after what is already queued; it
@@ -172,19 +374,7 @@ func (c *conn) writeLoop() {
 		last, err := c.writeBatch(batch)
 		clear(batch) // the payloads are released as soon as they are written
 		if err != nil {
-			// The connection ends first, then the queue closes: closing
-			// it wakes a paused reader, which must find the connection
-			// ended rather than read on and report the error itself.
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				c.endFromOutside(ending{reason: ReasonSlowConsumer, code: 1008, leave: true, hard: true, detail: "write timed out after " + c.rl.opts.WriteTimeout.String()})
-			} else {
-				c.endFromOutside(ending{reason: ReasonClientClosed, code: 1006, leave: true, hard: true, detail: err.Error()})
-			}
-			o.close()
-			o.mu.Lock()
-			o.writing = false
-			o.mu.Unlock()
+			c.writeFailed(err)
 			return
 		}
 		if last {
@@ -220,7 +410,7 @@ func (c *conn) writeBatch(batch []frame) (last bool, err error) {
 		if err = c.write(f); err != nil {
 			break
 		}
-		c.out.written(f)
+		c.sent(f)
 	}
 	if held {
 		if ferr := c.sock.flush(); err == nil {
@@ -245,6 +435,10 @@ const compressAbove = 512
 // it is (copied only into a batch, when small), or compressed from.
 func (c *conn) write(f *frame) error {
 	var hdr [maxHeader]byte
+	if f.rest != nil { // the end of a frame begun inline: counted then
+		_, err := c.sock.Write(f.rest)
+		return err
+	}
 	switch f.op {
 	case opClose:
 		p := closePayload(f.code, f.reason)

@@ -27,6 +27,10 @@ type frame struct {
 	data   []byte // read-only: it may be the bytes of a shared string (see shared)
 	code   int    // close frames
 	reason string // close frames
+	// rest is the end of the frame's encoding that an inline write left
+	// unwritten (outbox.go, writeInline): it is written as it is, before
+	// anything else.
+	rest []byte
 }
 
 // shared returns the bytes of s without copying them. Values are

@@ -34,8 +34,10 @@ type Relay struct {
 	mu      sync.Mutex
 	closing bool
 	conns   map[*conn]struct{}
-	readers sync.WaitGroup // reader goroutines of open sockets
+	readers sync.WaitGroup // readers of open sockets (a goroutine each, or a watch: poll_linux.go)
+	poll    poller         // watches idle sockets for bytes
 	writers running        // writer goroutines (a writer runs while its connection has frames to write)
+	waiters running        // goroutines waiting for room to send what a connection owes its target (owed.go)
 
 	outBytes atomic.Int64 // payload bytes waiting to be written, over every connection
 
@@ -170,7 +172,7 @@ func (rl *Relay) relay(w http.ResponseWriter, r *http.Request, raw string, spawn
 		http.Error(w, "server is shutting down", http.StatusServiceUnavailable)
 		return
 	}
-	sock, in, err := rl.upgrade(w, r)
+	sock, in, watch, err := rl.upgrade(w, r)
 	if err != nil {
 		rl.readers.Done()
 		rl.clientLog.Debug("websocket upgrade failed", "path", logClip(r.URL.Path), "error", logClip(err.Error()))
@@ -188,6 +190,18 @@ func (rl *Relay) relay(w http.ResponseWriter, r *http.Request, raw string, spawn
 		return
 	}
 	opened = true // from now on the connection cancels what it owns
+	rl.startReader(c, in, watch)
+}
+
+// startReader starts reading the client's frames. A watched socket's
+// reader runs on a goroutine only while bytes arrive, and stops between
+// messages (watch.serve); any other reads on a goroutine of its own until
+// the connection ends.
+func (rl *Relay) startReader(c *conn, in *inbound, w *watch) {
+	if w != nil {
+		w.start(rl, c, in)
+		return
+	}
 	go func() {
 		defer rl.readers.Done()
 		defer rl.remove(c)
@@ -201,27 +215,29 @@ func (rl *Relay) relay(w http.ResponseWriter, r *http.Request, raw string, spawn
 // handshake (checked already: checkHandshake). The HTTP server's buffers
 // (4 KiB each way) are let go; bytes the client sent right after its
 // request are read first.
-func (rl *Relay) upgrade(w http.ResponseWriter, r *http.Request) (*socket, *inbound, error) {
+func (rl *Relay) upgrade(w http.ResponseWriter, r *http.Request) (*socket, *inbound, *watch, error) {
 	nc, brw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
 		http.Error(w, "cannot take over the connection for a WebSocket", http.StatusInternalServerError)
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	// The HTTP server's read and write deadlines do not apply to a
 	// WebSocket: dead peers are found by pings, slow ones by WriteTimeout.
 	_ = nc.SetDeadline(time.Time{})
-	sock := &socket{Conn: nc, timeout: rl.opts.WriteTimeout}
+	wc, watch := rl.watchConn(nc)
+	sock := &socket{Conn: wc, timeout: rl.opts.WriteTimeout}
 	deflate := rl.opts.Compression && deflateOffer(r)
 	in := newInbound(nc, &rl.opts, rl.budget, deflate)
+	in.watched = watch != nil
 	if n := brw.Reader.Buffered(); n > 0 {
 		b, _ := brw.Reader.Peek(n) // frames the client sent right after the handshake
 		in.pre = bytes.Clone(b)
 	}
 	if _, err := sock.Write(switchingProtocols(r.Header.Get("Sec-WebSocket-Key"), deflate)); err != nil {
 		_ = nc.Close()
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return sock, in, nil
+	return sock, in, watch, nil
 }
 
 // switchingProtocols is the 101 answer to a handshake. With
@@ -284,9 +300,10 @@ func (rl *Relay) OutboundBytes() int64 { return rl.outBytes.Load() }
 // Shutdown closes every connection with 1001 (targets get ws.leave with
 // reason shutdown), refuses new ones, and waits until the sockets are
 // closed or ctx is done; then it cuts what is left. It returns once every
-// reader and writer goroutine the relay started has ended. A connection waiting
-// for room toward its target's node to send its ws.leave waits until ctx
-// is done, then gives that leave up.
+// reader and writer goroutine the relay started has ended, and every
+// connection it ended has sent its ws.leave. A ws.leave waiting for room
+// in its target's mailbox or toward its target's node waits until ctx is
+// done, then is given up (and logged).
 func (rl *Relay) Shutdown(ctx context.Context) {
 	stop := context.AfterFunc(ctx, func() { rl.hurryOnce.Do(func() { close(rl.hurry) }) })
 	defer stop()
@@ -315,9 +332,17 @@ func (rl *Relay) Shutdown(ctx context.Context) {
 		<-done
 	}
 	<-ended
+	// Every connection's leave has gone, or is given up once ctx is done.
+	for _, c := range conns {
+		<-c.done
+	}
+	<-rl.waiters.idle()
 	// Every socket is closed now (by its writer after the close frame,
 	// or above): a writer still running fails its next write at once.
 	<-rl.writers.idle()
+	// Every watch has left the poller (before its reader was done): its
+	// loop ends.
+	<-rl.poll.loops.idle()
 }
 
 // endWorkers bounds the goroutines that end connections at a shutdown.

@@ -3,6 +3,7 @@ package wsrelay
 import (
 	"net"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -18,10 +19,20 @@ const batchMax = 64 << 10
 type socket struct {
 	net.Conn
 	timeout time.Duration
+	raw     syscall.RawConn // the descriptor, for tryWrite; nil when the connection has none (TLS)
 
 	mu   sync.Mutex // orders writes
 	hold bool
 	buf  *[]byte // collected frames, while holding
+}
+
+// initRaw finds the socket's descriptor, when it has one (tryWrite).
+func (s *socket) initRaw() {
+	if sc, ok := s.Conn.(syscall.Conn); ok {
+		if rc, err := sc.SyscallConn(); err == nil {
+			s.raw = rc
+		}
+	}
 }
 
 var batchBufs = sync.Pool{New: func() any { return new([]byte) }}

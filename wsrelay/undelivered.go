@@ -11,8 +11,8 @@ import (
 // delivered.
 //
 // A full mailbox, or a full queue toward the target's node, is waited
-// out: the client is held back, nothing is lost (frameIn,
-// untilRoomLocked). Every other failure means that what the client sends
+// out: the client is held back, nothing is lost (frameIn, and the
+// owed queue: owed.go). Every other failure means that what the client sends
 // can no longer reach its target, so the client is closed at once, at
 // the failed send, with the code a target gone that way gets when its
 // EXIT arrives first:
@@ -74,7 +74,7 @@ func (c *conn) lost(topic string, target pid.PID, err error) {
 		return
 	}
 	c.mu.Lock()
-	ended := c.ended
+	ended := c.state >= stateClosing
 	c.mu.Unlock()
 	if ended {
 		return

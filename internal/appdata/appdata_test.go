@@ -2,6 +2,8 @@ package appdata_test
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -104,5 +106,85 @@ entries:
 	}
 	if _, ok := reg.Entry("app:nope"); ok {
 		t.Error("found an entry that is not there")
+	}
+}
+
+// TestEnvFileStorage: env.storage.file reads its file as the app loads
+// and env.set writes through to it, keeping its other lines.
+func TestEnvFileStorage(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, text string) {
+		t.Helper()
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("_index.yaml", `version: "1.0"
+namespace: app
+entries:
+  - {name: file, kind: env.storage.file, file_path: app.env, file_mode: 0600}
+  - {name: created, kind: env.storage.file, file_path: state/new.env, auto_create: true}
+  - {name: port, kind: env.variable, variable: PORT, storage: file}
+  - {name: token, kind: env.variable, variable: TOKEN, storage: file}
+  - {name: fixed, kind: env.variable, variable: FIXED, storage: file, readonly: true}
+  - {name: fresh, kind: env.variable, variable: FRESH, storage: created}
+`)
+	write("app.env", "# the app's settings\nPORT=8080\n\nFIXED=1\n")
+	app, err := config.LoadDir(dir, config.StandardKinds())
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := appdata.NewEnv(app, nil)
+	if v, err := env.Get("PORT"); err != nil || v != "8080" {
+		t.Fatalf("PORT = %q, %v", v, err)
+	}
+	for _, kv := range [][2]string{{"PORT", "9090"}, {"TOKEN", " spaced "}, {"FRESH", "yes"}} {
+		if err := env.Set(kv[0], kv[1]); err != nil {
+			t.Fatalf("Set(%s): %v", kv[0], err)
+		}
+		if v, err := env.Get(kv[0]); err != nil || v != kv[1] {
+			t.Errorf("%s = %q, %v after Set", kv[0], v, err)
+		}
+	}
+	got, _ := os.ReadFile(filepath.Join(dir, "app.env"))
+	if want := "# the app's settings\nPORT=9090\n\nFIXED=1\nTOKEN=\" spaced \"\n"; string(got) != want {
+		t.Errorf("app.env is\n%q\nwant\n%q", got, want)
+	}
+	if st, err := os.Stat(filepath.Join(dir, "app.env")); err != nil || st.Mode().Perm() != 0o600 {
+		t.Errorf("app.env mode %v, %v; want 0600 (file_mode)", st.Mode(), err)
+	}
+	if got, _ := os.ReadFile(filepath.Join(dir, "state/new.env")); string(got) != "FRESH=yes\n" {
+		t.Errorf("auto_create: state/new.env is %q", got)
+	}
+	// The file as a new app loads it gives the values written.
+	again, err := config.LoadDir(dir, config.StandardKinds())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := appdata.NewEnv(again, nil).Get("TOKEN"); v != " spaced " {
+		t.Errorf("TOKEN read back as %q", v)
+	}
+	if err := env.Set("FIXED", "2"); !errors.Is(err, luart.ErrReadOnly) {
+		t.Errorf("readonly variable: %v", err)
+	}
+	if err := env.Set("PORT", "a\nb"); err == nil || !strings.Contains(err.Error(), "app.env: an env file holds one line per value") {
+		t.Errorf("a line break: %v", err)
+	}
+	write("app.env", "PORT=1\nbroken line\n")
+	if err := env.Set("PORT", "2"); err == nil || !strings.Contains(err.Error(), "app.env:2: not NAME=value") {
+		t.Errorf("a file broken since it loaded: %v", err)
+	}
+	// An app not loaded from a directory has nowhere to write.
+	mem := load(t, `version: "1.0"
+namespace: app
+entries:
+  - {name: file, kind: env.storage.file, file_path: x.env, auto_create: true}
+  - {name: x, kind: env.variable, variable: X, storage: file}
+`)
+	if err := appdata.NewEnv(mem, nil).Set("X", "1"); !errors.Is(err, luart.ErrReadOnly) || !strings.Contains(err.Error(), "app:file cannot be written: the app was not loaded from a directory") {
+		t.Errorf("in-memory app: %v", err)
 	}
 }

@@ -1,8 +1,13 @@
 package appdata
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
+	"maps"
 	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 
 	"github.com/wsrelay/wsrelay/config"
@@ -69,6 +74,86 @@ func (r routerStorage) get(key string) (string, bool) {
 
 func (r routerStorage) set(key, value string) error { return r[0].set(key, value) }
 
+// fileStorage is an env.storage.file: the values read as the app loaded,
+// written through to the file by set. A set rewrites the file whole (a
+// new file renamed over it, so that a reader never sees half of one),
+// keeping its other lines and comments.
+type fileStorage struct {
+	mu    sync.Mutex
+	m     map[string]string
+	path  string // the file on disk; empty when it cannot be written
+	why   string // why path is empty
+	spec  *config.EnvStorageFile
+	entry string
+}
+
+func (s *fileStorage) get(key string) (string, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v, ok := s.m[key]
+	return v, ok
+}
+
+func (s *fileStorage) set(key, value string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.path == "" {
+		return fmt.Errorf("%w: %s cannot be written: %s", luart.ErrReadOnly, s.entry, s.why)
+	}
+	line, err := config.FormatEnvLine(key, value)
+	if err != nil {
+		return fmt.Errorf("%s: %w", s.path, err)
+	}
+	old, err := config.ReadEnvFile(s.path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist) && s.spec.AutoCreate:
+		if err := os.MkdirAll(filepath.Dir(s.path), fs.FileMode(*s.spec.DirMode)); err != nil {
+			return fmt.Errorf("create the directory of %s: %w", s.path, err)
+		}
+	case err != nil:
+		return fmt.Errorf("read %s: %w", s.path, err)
+	}
+	lines, err := config.ParseEnvFile(s.path, old) // bounded: ParseEnvFile refuses a file over MaxEnvFileSize
+	if err != nil {
+		return err
+	}
+	text := strings.Split(string(old), "\n")
+	if len(old) == 0 {
+		text = nil
+	}
+	replaced := false
+	for _, l := range lines {
+		if l.Key == key {
+			text[l.Line-1], replaced = line, true
+		}
+	}
+	if !replaced {
+		if n := len(text); n > 0 && text[n-1] == "" {
+			text = text[:n-1]
+		}
+		text = append(text, line, "")
+	}
+	out := strings.Join(text, "\n")
+	if len(out) > config.MaxEnvFileSize {
+		return fmt.Errorf("%s would be more than %d bytes", s.path, config.MaxEnvFileSize)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(s.path), "."+filepath.Base(s.path)+".*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", s.path, err)
+	}
+	_, werr := tmp.WriteString(out)
+	if err := errors.Join(werr, tmp.Chmod(fs.FileMode(*s.spec.FileMode)), tmp.Close()); err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("write %s: %w", s.path, err)
+	}
+	if err := os.Rename(tmp.Name(), s.path); err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("write %s: %w", s.path, err)
+	}
+	s.m[key] = value
+	return nil
+}
+
 type variable struct {
 	id, name, key string
 	storage       storage
@@ -99,6 +184,19 @@ func NewEnv(cfg *config.App, lookup func(string) (string, bool)) *Env {
 			storages[e.ID] = staticStorage(s.Values)
 		case *config.EnvStorageMemory:
 			storages[e.ID] = &memoryStorage{m: map[string]string{}}
+		case *config.EnvStorageFile:
+			fsto := &fileStorage{m: maps.Clone(s.Values), path: s.Path, spec: s, entry: e.ID}
+			if fsto.m == nil {
+				fsto.m = map[string]string{}
+			}
+			if s.Local {
+				if cfg.Dir == "" {
+					fsto.path, fsto.why = "", "the app was not loaded from a directory"
+				} else {
+					fsto.path = filepath.Join(cfg.Dir, filepath.FromSlash(s.Path))
+				}
+			}
+			storages[e.ID] = fsto
 		case *config.EnvStorageRouter:
 			r := make(routerStorage, len(s.Storages))
 			for i, id := range s.Storages {

@@ -1,0 +1,5 @@
+local function main()
+    process.inbox():receive()
+end
+
+return { main = main }
