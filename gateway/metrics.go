@@ -92,6 +92,13 @@ func (m *metrics) addRelay(rl *wsrelay.Relay) {
 	m.relaysMu.Unlock()
 }
 
+// relayList returns the app's relays.
+func (m *metrics) relayList() []*wsrelay.Relay {
+	m.relaysMu.Lock()
+	defer m.relaysMu.Unlock()
+	return append([]*wsrelay.Relay(nil), m.relays...)
+}
+
 func (m *metrics) outboundBytes() float64 {
 	m.relaysMu.Lock()
 	defer m.relaysMu.Unlock()

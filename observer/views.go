@@ -14,6 +14,7 @@ import (
 
 	"github.com/wsrelay/wsrelay/pg"
 	"github.com/wsrelay/wsrelay/process"
+	"github.com/wsrelay/wsrelay/wsrelay"
 )
 
 // Overview is the node at a glance.
@@ -284,7 +285,7 @@ func clip(s string, n int) string {
 }
 
 // ConnectionEntry is the entry of the relay's connection processes.
-const ConnectionEntry = "wsrelay.connection"
+const ConnectionEntry = wsrelay.ProcessEntry
 
 // EndView is a process that ended abnormally, with its error (for a Lua
 // process, the message and the traceback).

@@ -103,9 +103,14 @@ type NameInfo struct {
 }
 
 // MaxRecentEnds is how many abnormal ends a node keeps for observers
-// (Node.RecentEnds); each error text is cut to 8 KiB, so they hold at
-// most about 512 KiB.
-const MaxRecentEnds = 64
+// (Node.RecentEnds), and MaxRecentEndsPerEntry how many of them one
+// entry may hold, so that a crash loop or a wave of relay clients timing
+// out does not push every other end out. Each error text is cut to 8 KiB,
+// so they hold at most about 512 KiB.
+const (
+	MaxRecentEnds         = 64
+	MaxRecentEndsPerEntry = 8
+)
 
 // EndInfo is a process that ended abnormally: with an error other than
 // its termination (ErrTerminated) or ErrStop.
@@ -116,12 +121,10 @@ type EndInfo struct {
 	Error string // the error (for a Lua process, its message and traceback), cut to 8 KiB
 }
 
-// recentEnds is a ring of the last MaxRecentEnds abnormal ends.
+// recentEnds holds the last abnormal ends, oldest first.
 type recentEnds struct {
 	mu   sync.Mutex
-	ring [MaxRecentEnds]EndInfo
-	next int // where the next one goes
-	n    int // how many are held
+	ends []EndInfo
 }
 
 func (e *recentEnds) add(p *Process, r Result) {
@@ -133,21 +136,39 @@ func (e *recentEnds) add(p *Process, r Result) {
 		info.Entry = *p.entry
 	}
 	e.mu.Lock()
-	e.ring[e.next] = info
-	e.next = (e.next + 1) % MaxRecentEnds
-	e.n = min(e.n+1, MaxRecentEnds)
-	e.mu.Unlock()
+	defer e.mu.Unlock()
+	drop, same := -1, 0
+	for i, x := range e.ends {
+		if x.Entry == info.Entry {
+			if same == 0 {
+				drop = i // the oldest of its entry
+			}
+			same++
+		}
+	}
+	switch {
+	case same >= MaxRecentEndsPerEntry:
+	case len(e.ends) >= MaxRecentEnds:
+		drop = 0
+	default:
+		drop = -1
+	}
+	if drop >= 0 {
+		e.ends = append(e.ends[:drop], e.ends[drop+1:]...)
+	}
+	e.ends = append(e.ends, info)
 }
 
 // RecentEnds returns the node's last abnormal ends (at most
-// MaxRecentEnds), the latest first.
+// MaxRecentEnds, at most MaxRecentEndsPerEntry of one entry), the latest
+// first.
 func (n *Node) RecentEnds() []EndInfo {
 	e := &n.ends
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	out := make([]EndInfo, 0, e.n)
-	for i := 1; i <= e.n; i++ {
-		out = append(out, e.ring[(e.next-i+MaxRecentEnds)%MaxRecentEnds])
+	out := make([]EndInfo, len(e.ends))
+	for i, x := range e.ends {
+		out[len(out)-1-i] = x
 	}
 	return out
 }

@@ -62,14 +62,16 @@ func TestInspect(t *testing.T) {
 }
 
 // TestRecentEnds: the node keeps its last abnormal ends for observers,
-// the latest first, at most MaxRecentEnds, each error cut; normal ends
-// and terminations are not kept.
+// the latest first, at most MaxRecentEndsPerEntry of one entry and
+// MaxRecentEnds in all, each error cut; normal ends and terminations are
+// not kept.
 func TestRecentEnds(t *testing.T) {
 	n := newNode(t, nil, nil)
 	// end spawns a process that ends with err and waits until it has
 	// ended (and, abnormally, until its end is kept).
+	entry := "app:e"
 	end := func(err error, kept bool) pid.PID {
-		p, e := n.Spawn(host, func(p *process.Process) (value.Value, error) { return value.Nil(), err }, process.SpawnOptions{Entry: "app:e", Quiet: true})
+		p, e := n.Spawn(host, func(p *process.Process) (value.Value, error) { return value.Nil(), err }, process.SpawnOptions{Entry: entry, Quiet: true})
 		if e != nil {
 			t.Fatal(e)
 		}
@@ -85,12 +87,21 @@ func TestRecentEnds(t *testing.T) {
 	if got := n.RecentEnds(); len(got) != 1 || got[0].PID != long || got[0].Entry != "app:e" || len(got[0].Error) > 9000 || !strings.HasPrefix(got[0].Error, "boom") {
 		t.Fatalf("after one crash: %d ends, %+v", len(got), got[0].PID)
 	}
+	// A crash loop of one entry keeps only its last few.
+	for i := range 20 {
+		end(fmt.Errorf("loop %d", i), true)
+	}
+	if got := n.RecentEnds(); len(got) != process.MaxRecentEndsPerEntry || got[0].Error != "loop 19" {
+		t.Fatalf("a crash loop: %d kept, latest %q", len(got), got[0].Error)
+	}
+	// Many entries: the oldest ends go first.
 	var last pid.PID
 	for i := range process.MaxRecentEnds + 6 {
+		entry = fmt.Sprintf("app:e%d", i)
 		last = end(fmt.Errorf("crash %d", i), true)
 	}
 	got := n.RecentEnds()
-	if len(got) != process.MaxRecentEnds || got[0].PID != last || got[0].Error != fmt.Sprintf("crash %d", process.MaxRecentEnds+5) {
-		t.Fatalf("after %d crashes: %d kept, latest %v %q", process.MaxRecentEnds+7, len(got), got[0].PID, got[0].Error)
+	if len(got) != process.MaxRecentEnds || got[0].PID != last || got[0].Error != fmt.Sprintf("crash %d", process.MaxRecentEnds+5) || got[len(got)-1].Error != "crash 6" {
+		t.Fatalf("after many crashes: %d kept, latest %v %q, oldest %q", len(got), got[0].PID, got[0].Error, got[len(got)-1].Error)
 	}
 }

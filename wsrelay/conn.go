@@ -72,7 +72,10 @@ type conn struct {
 	sock    *socket  // what frames are written to
 	in      *inbound // what reads the client's frames
 	remote  string
+	origin  string // the Origin header, for observers (cut)
+	path    string // the request path and query, for observers (cut)
 	started time.Time
+	trace   atomic.Pointer[tracer] // set while an observer traces it (inspect.go)
 
 	mu         sync.Mutex
 	pid        pid.PID
@@ -184,7 +187,7 @@ func (c *conn) open() error {
 	if !c.rl.node.IsLocal(c.target) {
 		watch = nil
 	}
-	p, err := c.rl.node.SpawnReactive(c.rl.opts.Host, c, process.SpawnOptions{Watch: watch, Quiet: true})
+	p, err := c.rl.node.SpawnReactive(c.rl.opts.Host, c, process.SpawnOptions{Watch: watch, Quiet: true, Entry: ProcessEntry})
 	if err != nil {
 		return err
 	}
@@ -304,6 +307,7 @@ func (c *conn) frameIn(op opcode, b string) {
 				sent = r
 				c.framesIn++
 				c.flow.sent(r, n)
+				c.traced(TraceEvent{Kind: "in", Type: frameType(op), Size: n}, shared(b))
 			} else {
 				// The target cannot be reached: the client is closed
 				// now, not left sending frames that go nowhere.
@@ -501,6 +505,7 @@ func (c *conn) finish(e ending) bool {
 		return false
 	}
 	c.state, c.end = stateClosing, e
+	c.traced(TraceEvent{Kind: "close", Detail: e.describe()}, nil)
 	if e.gone {
 		c.targetGone = true
 	}
@@ -595,6 +600,7 @@ func (c *conn) controlLocked(p *process.Process, ctl control) {
 			c.metadata = *ctl.metadata
 		}
 		c.pushOwedLocked(owed{kind: owedJoin, target: c.target, payload: c.fields()})
+		c.traced(TraceEvent{Kind: "control", Detail: "target " + c.target.String()}, nil)
 		// A dead target gives EXIT noproc at once: the connection closes
 		// as if the target had failed. A target whose node is down
 		// cannot be monitored: the client is closed.

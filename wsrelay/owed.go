@@ -89,11 +89,19 @@ func (c *conn) sendOwed(o owed) error {
 		// With a receipt: a target on another node then takes it even
 		// past its mailbox's bounds, as it takes frames in flight.
 		_, err := n.TrySendReceipt(c.pid, o.target, TopicJoin, o.payload, 0)
+		if err == nil {
+			c.traced(TraceEvent{Kind: "join", Detail: o.target.String()}, nil)
+		}
 		return err
 	case owedLeave:
 		// Owed for a join the mailbox took: a full mailbox takes it past
 		// its bounds, so the mailbox stays within twice them.
-		return n.SendOwed(c.pid, o.target, TopicLeave, o.payload)
+		err := n.SendOwed(c.pid, o.target, TopicLeave, o.payload)
+		if err == nil {
+			reason, _ := o.payload.Get("reason")
+			c.traced(TraceEvent{Kind: "leave", Detail: o.target.String() + " " + reason.String()}, nil)
+		}
+		return err
 	case owedNotice:
 		return n.MonitorNotice(c.pid, o.target, TopicLeave, o.payload)
 	case owedMonitor:

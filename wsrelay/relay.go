@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"github.com/wsrelay/wsrelay/internal/logtext"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -34,6 +35,7 @@ type Relay struct {
 	mu      sync.Mutex
 	closing bool
 	conns   map[*conn]struct{}
+	traces  atomic.Int64   // connections traced now (inspect.go)
 	readers sync.WaitGroup // readers of open sockets (a goroutine each, or a watch: poll_linux.go)
 	poll    poller         // watches idle sockets for bytes
 	writers running        // writer goroutines (a writer runs while its connection has frames to write)
@@ -180,6 +182,7 @@ func (rl *Relay) relay(w http.ResponseWriter, r *http.Request, raw string, spawn
 	}
 	c := newConn(rl, sock, in, h, r.RemoteAddr)
 	c.owned = owned
+	c.origin, c.path = logtext.Cut(r.Header.Get("Origin"), 256), logtext.Cut(r.URL.RequestURI(), 512)
 	if err := c.open(); err != nil {
 		rl.clientLog.Warn("cannot open websocket connection process", "error", err.Error())
 		var hdr [maxHeader]byte
@@ -283,6 +286,9 @@ func (rl *Relay) remove(c *conn) {
 	rl.mu.Lock()
 	delete(rl.conns, c)
 	rl.mu.Unlock()
+	if c.trace.Swap(nil) != nil {
+		rl.traces.Add(-1) // its place goes to the next trace
+	}
 }
 
 // Connections returns how many sockets are open.
