@@ -1,6 +1,7 @@
 package observer
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,6 +23,7 @@ type Action struct {
 	// JSON value, are sent to the process from the observer).
 	Do      string          `json:"do"`
 	PID     string          `json:"pid"`
+	Node    string          `json:"node,omitempty"` // the PID's node, when it is not this one (asked over the cluster)
 	Code    int             `json:"code,omitempty"`
 	Reason  string          `json:"reason,omitempty"`
 	Topic   string          `json:"topic,omitempty"`
@@ -55,37 +57,55 @@ func (o *Observer) act(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "the action is not JSON: "+err.Error(), http.StatusBadRequest)
 		return
 	}
-	if err := o.do(a); err != nil {
+	if a.Node != "" && a.Node != o.opts.Node.Name() {
+		err = o.actRemote(r.Context(), a)
+	} else {
+		err = o.local.Do(a)
+	}
+	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	o.log.Warn("observer action", "do", a.Do, "pid", a.PID, "code", a.Code, "reason", clip(a.Reason, wsrelay.MaxReason), "topic", clip(a.Topic, 200), "from", r.RemoteAddr)
+	o.log.Warn("observer action", "do", a.Do, "pid", a.PID, "node", a.Node, "code", a.Code, "reason", clip(a.Reason, wsrelay.MaxReason), "topic", clip(a.Topic, 200), "from", r.RemoteAddr)
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// do carries out an action on a process of this node.
-func (o *Observer) do(a Action) error {
+// actRemote asks the action's node to carry it out.
+func (o *Observer) actRemote(ctx context.Context, a Action) error {
+	if o.opts.Cluster == nil {
+		return fmt.Errorf("node %q: this node is not in a cluster", clip(a.Node, 100))
+	}
+	var ok struct {
+		Done bool `json:"done"`
+	}
+	return o.ask(ctx, a.Node, Request{View: "act", Act: &a}, &ok)
+}
+
+// Do carries out an action on a process of this node. Actions come from
+// this node's observer, or from another node's over the cluster (whose
+// observer has actions on); the sender of what is sent is no process.
+func (l Local) Do(a Action) error {
 	target, err := pid.Parse(a.PID)
 	if err != nil {
 		return fmt.Errorf("pid %q: %w", clip(a.PID, 100), err)
 	}
-	n := o.opts.Node
+	n := l.Node
 	if !n.IsLocal(target) {
-		return fmt.Errorf("pid %s is not a process of this node (%s): act from the observer of its node", target, n.Name())
+		return fmt.Errorf("pid %s is not a process of this node (%s): name its node (\"node\": %q)", target, n.Name(), target.Node)
 	}
 	if !n.Alive(target) {
 		return fmt.Errorf("no process %s", target)
 	}
 	switch a.Do {
 	case "cancel":
-		return n.Cancel(o.hub, target, "cancelled from the observer")
+		return n.Cancel(pid.PID{}, target, "cancelled from the observer")
 	case "kill":
 		return n.Terminate(target)
 	case "close":
 		if !wsrelay.SendableCode(a.Code) {
 			return fmt.Errorf("close code %d may not be sent (use 1000, 1001, 1008, 1011, or 3000–4999)", a.Code)
 		}
-		return n.Send(o.hub, target, wsrelay.TopicClose, value.Map(value.Field{Key: "code", Value: value.Int(int64(a.Code))},
+		return n.Send(pid.PID{}, target, wsrelay.TopicClose, value.Map(value.Field{Key: "code", Value: value.Int(int64(a.Code))},
 			value.Field{Key: "reason", Value: value.String(wsrelay.TruncateReason(a.Reason))}))
 	case "send":
 		if a.Topic == "" || len(a.Topic) > 200 || a.Topic[0] == '@' {
@@ -97,7 +117,7 @@ func (o *Observer) do(a Action) error {
 				return fmt.Errorf("payload: %w", err)
 			}
 		}
-		return n.Send(o.hub, target, a.Topic, payload)
+		return n.Send(pid.PID{}, target, a.Topic, payload)
 	}
 	return fmt.Errorf("unknown action %q (cancel, kill, close or send)", clip(a.Do, 50))
 }

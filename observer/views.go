@@ -312,6 +312,9 @@ type Request struct {
 	// Quiet: a page that only moves its subscription on (a trace's
 	// Since) needs no answer before the next round.
 	Quiet bool `json:"quiet,omitempty"`
+	// Act is an action another node's observer asks this node to carry
+	// out (View "act"; never from a page's socket).
+	Act *Action `json:"act,omitempty"`
 }
 
 // MaxRequest bounds a request's bytes, from a page or another node.
@@ -322,7 +325,17 @@ const MaxRequest = 4096
 // not one is answered with an error.
 func (l Local) Answer(req []byte) []byte {
 	var r Request
-	if len(req) > MaxRequest || json.Unmarshal(req, &r) != nil || !knownView(r.View) {
+	if len(req) > MaxRequest || json.Unmarshal(req, &r) != nil {
+		return []byte(`{"error":"bad request"}`)
+	}
+	if r.View == "act" && r.Act != nil {
+		if err := l.Do(*r.Act); err != nil {
+			b, _ := json.Marshal(errorView{err.Error()})
+			return b
+		}
+		return []byte(`{"done":true}`)
+	}
+	if !knownView(r.View) {
 		return []byte(`{"error":"bad request"}`)
 	}
 	r.Query.bound()

@@ -13,8 +13,6 @@ import (
 	"github.com/wsrelay/wsrelay/config"
 	"github.com/wsrelay/wsrelay/gateway"
 	"github.com/wsrelay/wsrelay/observer"
-	"github.com/wsrelay/wsrelay/pid"
-	"github.com/wsrelay/wsrelay/wsrelay"
 )
 
 // maxTokenFile bounds the token file read for --observe-token-file.
@@ -76,38 +74,13 @@ func answerObservers(cn *clusterNode, app *gateway.App) (func(), error) {
 	if cn == nil {
 		return func() {}, nil
 	}
-	return observer.Answer(cn.tr, localView(app))
-}
-
-// localView is what the observer shows of this node's app.
-func localView(app *gateway.App) observer.Local {
-	return observer.Local{Node: app.Node(), PG: app.Groups(), Counters: app.Counters,
-		Conns: func(yield func(observer.ConnInfo) bool) {
-			app.EachConnection(func(c wsrelay.ConnInfo) bool {
-				return yield(observer.ConnInfo{PID: c.PID, Route: c.Route, Remote: c.Remote, Origin: c.Origin, Path: c.Path,
-					Target: c.Target, State: c.State, Opened: c.Opened, LastRead: c.LastRead, FramesIn: c.FramesIn, FramesOut: c.FramesOut})
-			})
-		},
-		Tracer: func(client pid.PID, since uint64, payloads bool) (observer.TraceView, bool) {
-			r, ok, err := app.Trace(client, since, payloads)
-			if !ok {
-				return observer.TraceView{}, false
-			}
-			v := observer.TraceView{PID: client.String(), Dropped: r.Dropped, Ended: r.Ended, Events: []observer.TraceEvent{}}
-			if err != nil {
-				v.Error = err.Error()
-			}
-			for _, e := range r.Events {
-				v.Events = append(v.Events, observer.TraceEvent{Seq: e.Seq, Time: e.Time, Kind: e.Kind, Type: e.Type, Size: e.Size, Payload: e.Payload, Detail: e.Detail})
-			}
-			return v, true
-		}}
+	return observer.Answer(cn.tr, observer.OfApp(app))
 }
 
 // startObserver serves the observer of the running app; the returned func
 // stops it.
 func startObserver(o observer.Options, app *gateway.App, cn *clusterNode, log *slog.Logger) (func(), error) {
-	l := localView(app)
+	l := observer.OfApp(app)
 	o.Node, o.Groups, o.Counters, o.Conns, o.Tracer, o.Logger = l.Node, l.PG, l.Counters, l.Conns, l.Tracer, log
 	if cn != nil {
 		o.Cluster = observer.Over(cn.tr)

@@ -20,6 +20,7 @@ fetch("/api/config").then(r => r.json()).then(c => { config = c; });
 // act asks the observer to do something to a process, and shows the
 // outcome in the status line.
 async function act(action) {
+  if (query.node) action.node = query.node;
   const r = await fetch("/api/act", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(action) });
   status.textContent = r.ok ? action.do + " " + action.pid + ": done" : action.do + " " + action.pid + ": " + (await r.text());
 }
@@ -79,7 +80,8 @@ function chart(values) {
   const span = hi - lo || 1;
   g.strokeStyle = "#3b7ddd"; g.lineWidth = 1.5; g.beginPath();
   values.forEach((v, i) => {
-    const x = (i / 299) * c.width, y = c.height - 4 - ((v - lo) / span) * (c.height - 8);
+    // The newest point is at the right edge; the window fills leftwards.
+    const x = ((300 - values.length + i) / 299) * c.width, y = c.height - 4 - ((v - lo) / span) * (c.height - 8);
     if (i === 0) g.moveTo(x, y); else g.lineTo(x, y);
   });
   g.stroke();
@@ -187,15 +189,14 @@ function renderProcesses(p) {
     return;
   }
   c.info.textContent = `${p.total ? p.offset + 1 : 0}–${p.offset + (p.rows || []).length} of ${p.total}`;
-  const local = !query.node || query.node === config.node;
   const rows = (p.rows || []).map(r => {
     const row = [r.pid, (r.names || []).join(", "), r.entry || "", r.host, r.kind,
       Math.round(r.age_s) + " s", r.mailbox, bytes(r.mailbox_bytes), r.links, r.monitors, r.watchers];
-    if (config.actions && local) row.push(actions(r));
+    if (config.actions) row.push(actions(r));
     return row;
   });
   const head = ["pid", "names", "entry", "host", "kind", "age", "mailbox", "mailbox bytes", "links", "monitors", "watchers"];
-  if (config.actions && local) head.push("actions");
+  if (config.actions) head.push("actions");
   const t = table(head, rows, h => {
     const k = sortKeys[h];
     if (!k) return;
@@ -222,15 +223,14 @@ function renderConnections(p) {
   if (p.error) { c.info.textContent = p.error; c.rows.replaceChildren(); return; }
   c.info.textContent = `${p.total ? p.offset + 1 : 0}–${p.offset + (p.rows || []).length} of ${p.total}`;
   const nodeQ = query.node ? "?node=" + encodeURIComponent(query.node) : "";
-  const local = !query.node || query.node === config.node;
   const rows = (p.rows || []).map(r => {
     const row = [link(r.pid, "/connections/" + encodeURIComponent(r.pid) + nodeQ), r.state, r.remote, r.origin || "", r.path,
       r.target, Math.round(r.age_s) + " s", r.idle_s ? Math.round(r.idle_s) + " s" : "", r.frames_in, r.frames_out];
-    if (config.actions && local) row.push(actions({ pid: r.pid, kind: "connection" }));
+    if (config.actions) row.push(actions({ pid: r.pid, kind: "connection" }));
     return row;
   });
   const head = ["pid", "state", "remote", "origin", "path", "target", "age", "idle", "frames in", "frames out"];
-  if (config.actions && local) head.push("actions");
+  if (config.actions) head.push("actions");
   c.rows.replaceChildren(table(head, rows, h => {
     const k = { pid: "pid", age: "age", idle: "idle", "frames in": "frames_in", "frames out": "frames_out" }[h];
     if (!k) return;

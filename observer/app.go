@@ -1,0 +1,33 @@
+package observer
+
+import (
+	"github.com/wsrelay/wsrelay/gateway"
+	"github.com/wsrelay/wsrelay/pid"
+	"github.com/wsrelay/wsrelay/wsrelay"
+)
+
+// OfApp is what the observer shows of a node that runs app: its
+// processes, groups, counters and relay connections.
+func OfApp(app *gateway.App) Local {
+	return Local{Node: app.Node(), PG: app.Groups(), Counters: app.Counters,
+		Conns: func(yield func(ConnInfo) bool) {
+			app.EachConnection(func(c wsrelay.ConnInfo) bool {
+				return yield(ConnInfo{PID: c.PID, Route: c.Route, Remote: c.Remote, Origin: c.Origin, Path: c.Path,
+					Target: c.Target, State: c.State, Opened: c.Opened, LastRead: c.LastRead, FramesIn: c.FramesIn, FramesOut: c.FramesOut})
+			})
+		},
+		Tracer: func(client pid.PID, since uint64, payloads bool) (TraceView, bool) {
+			r, ok, err := app.Trace(client, since, payloads)
+			if !ok {
+				return TraceView{}, false
+			}
+			v := TraceView{PID: client.String(), Dropped: r.Dropped, Ended: r.Ended, Events: []TraceEvent{}}
+			if err != nil {
+				v.Error = err.Error()
+			}
+			for _, e := range r.Events {
+				v.Events = append(v.Events, TraceEvent{Seq: e.Seq, Time: e.Time, Kind: e.Kind, Type: e.Type, Size: e.Size, Payload: e.Payload, Detail: e.Detail})
+			}
+			return v, true
+		}}
+}
