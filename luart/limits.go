@@ -59,6 +59,9 @@ func (s *state) setLimits() {
 	if s.rt.cpu != nil {
 		lm.Interrupt, lm.BeforeGoCall = s.cpuCheck, s.releaseCPU
 	}
+	if s.proc != nil {
+		lm.Preempt = s.preempt
+	}
 	s.L.SetLimits(lm)
 	s.limits = lm
 }
@@ -141,6 +144,9 @@ const cpuTurn = 8
 // slot if the state has none, and takes turns.
 func (s *state) cpuCheck() error {
 	if s.cpuHeld {
+		if s.task != nil && s.task.canYield(s.L.G.CurrentThread) {
+			return nil // the scheduler takes the turns: see state.preempt
+		}
 		if s.cpuChecks++; s.cpuChecks < cpuTurn {
 			return nil
 		}

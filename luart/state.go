@@ -31,6 +31,8 @@ type state struct {
 	sent int64            // bytes of the values the current handler call sent (sendValue)
 	ctx  context.Context  // what blocking calls give up on
 
+	task      *task       // the scheduled process this state runs (task.go); nil for function.lua
+	turns     int         // preemption checks since the body was last resumed (task.go)
 	limits    *lua.Limits // memory budget and interruption (limits.go)
 	cpuHeld   bool        // the state holds one of the Runtime's CPU slots
 	cpuChecks int         // context checks since it took it
