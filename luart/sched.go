@@ -3,6 +3,8 @@ package luart
 import (
 	"runtime"
 	"sync"
+	"sync/atomic"
+	"time"
 )
 
 // The scheduler of Lua processes (docs/decisions/0004-lua-scheduler.md).
@@ -23,6 +25,22 @@ import (
 // the pool while it waits (block): another worker is started if steps are
 // queued, and the waiting goroutine ends once its step is over if the pool
 // is full again. So a waiting step never stops the others.
+//
+// A step may also block in Go code that does not say so (a call that
+// waits on the network, a wait for a CPU slot). While steps are queued and
+// every worker is busy, a timer checks the workers every stallAfter: one
+// whose step has run that long leaves the pool as in block, and another
+// worker is started. The stalled one ends when its step does.
+
+// stallAfter is how long a step may hold a worker while others are
+// queued before the pool starts another worker.
+const stallAfter = 10 * time.Millisecond
+
+// worker is one goroutine of the pool.
+type worker struct {
+	since    atomic.Int64 // when its current step began (UnixNano); 0 between steps
+	detached bool         // out of the pool (stalled): it ends after its step; guarded by scheduler.mu
+}
 
 // scheduler is a run queue of tasks and the workers that run them.
 type scheduler struct {
@@ -32,14 +50,16 @@ type scheduler struct {
 	ring   []*task // FIFO; len is zero or a power of two
 	head   int
 	count  int
-	active int // worker goroutines not blocked in a wait
+	active  int // worker goroutines not blocked in a wait
+	workers map[*worker]struct{}
+	armed   bool // the stall timer is pending
 }
 
 func newScheduler(workers int) *scheduler {
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
-	return &scheduler{n: workers}
+	return &scheduler{n: workers, workers: map[*worker]struct{}{}}
 }
 
 // enqueue queues t's next step.
@@ -54,9 +74,39 @@ func (sc *scheduler) enqueue(t *task) {
 	if start {
 		sc.active++
 	}
+	arm := !start && !sc.armed
+	if arm {
+		sc.armed = true
+	}
 	sc.mu.Unlock()
 	if start {
 		go sc.work()
+	}
+	if arm {
+		time.AfterFunc(stallAfter, sc.checkStalls)
+	}
+}
+
+// checkStalls detaches the workers whose step has run past stallAfter and
+// starts as many, while steps are queued.
+func (sc *scheduler) checkStalls() {
+	now := time.Now().UnixNano()
+	sc.mu.Lock()
+	starts := 0
+	for w := range sc.workers {
+		if since := w.since.Load(); since != 0 && now-since >= int64(stallAfter) && sc.count > starts {
+			w.detached = true
+			delete(sc.workers, w)
+			starts++ // active stays: the new worker takes the stalled one's place
+		}
+	}
+	sc.armed = sc.count > 0
+	sc.mu.Unlock()
+	for range starts {
+		go sc.work()
+	}
+	if sc.armed {
+		time.AfterFunc(stallAfter, sc.checkStalls)
 	}
 }
 
@@ -70,12 +120,17 @@ func (sc *scheduler) grow() {
 }
 
 // next takes the oldest queued task; nil tells the calling worker to end
-// (nothing queued, or the pool has more workers than n).
-func (sc *scheduler) next() *task {
+// (nothing queued, the pool has more workers than n, or w was detached).
+func (sc *scheduler) next(w *worker) *task {
+	w.since.Store(0)
 	sc.mu.Lock()
 	defer sc.mu.Unlock()
+	if w.detached {
+		return nil // its place was taken when it was detached
+	}
 	if sc.count == 0 || sc.active > sc.n {
 		sc.active--
+		delete(sc.workers, w)
 		if sc.count == 0 && len(sc.ring) > 64 {
 			sc.ring, sc.head = nil, 0 // give back the memory of a burst
 		}
@@ -85,12 +140,17 @@ func (sc *scheduler) next() *task {
 	sc.ring[sc.head] = nil
 	sc.head = (sc.head + 1) & (len(sc.ring) - 1)
 	sc.count--
+	w.since.Store(time.Now().UnixNano())
 	return t
 }
 
 func (sc *scheduler) work() {
+	w := &worker{}
+	sc.mu.Lock()
+	sc.workers[w] = struct{}{}
+	sc.mu.Unlock()
 	for {
-		t := sc.next()
+		t := sc.next(w)
 		if t == nil {
 			return
 		}

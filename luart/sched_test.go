@@ -1,6 +1,7 @@
 package luart_test
 
 import (
+	"context"
 	"errors"
 	"runtime"
 	"strings"
@@ -298,4 +299,50 @@ func TestProcessBodyIsNotACoroutine(t *testing.T) {
 	if !errorsAs(r.Err, &le) || !strings.Contains(le.Traceback, "stack traceback:") {
 		t.Errorf("no traceback in %#v", r.Err)
 	}
+}
+
+// blockingNames is a ClusterNames whose Register waits until released:
+// Go code that blocks a worker without saying so.
+type blockingNames struct{ release chan struct{} }
+
+func (b *blockingNames) Register(ctx context.Context, name string, p pid.PID) error {
+	select {
+	case <-b.release:
+	case <-ctx.Done():
+	}
+	return nil
+}
+func (b *blockingNames) UnregisterBy(context.Context, pid.PID, string) error { return nil }
+func (b *blockingNames) LookupName(string) (pid.PID, bool)                 { return pid.PID{}, false }
+
+// TestStalledWorkerIsReplaced: with one worker, a process blocked in a Go
+// call that waits on something else (here a cluster name registration)
+// does not keep the other processes from running.
+func TestStalledWorkerIsReplaced(t *testing.T) {
+	t.Parallel()
+	names := &blockingNames{release: make(chan struct{})}
+	e := newEnv(t, &luart.Options{LuaWorkers: 1, ClusterNames: names})
+	pr := e.probe()
+	stuck := e.process("sched:stuck", `
+		function main(probe)
+			process.send(probe, "registering", true)
+			process.registry.register("stuck", nil, process.registry.CONSISTENT)
+			process.send(probe, "registered", true)
+		end`)
+	echo := e.process("sched:echo2", `
+		function main(probe)
+			local m = process.inbox():receive()
+			process.send(probe, "echo", m:payload():data())
+		end`)
+	e.spawn(stuck, pr.PID.String())
+	pr.Next("registering")
+	id := e.spawn(echo, pr.PID.String())
+	if err := e.node.Send(pid.PID{}, id, "x", value.String("around")); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := pr.Next("echo").Payload.Text(); got != "around" {
+		t.Errorf("echo %q", got)
+	}
+	close(names.release)
+	pr.Next("registered")
 }
