@@ -46,10 +46,10 @@ type worker struct {
 type scheduler struct {
 	n int // workers at most (not counting those blocked in a wait)
 
-	mu     sync.Mutex
-	ring   []*task // FIFO; len is zero or a power of two
-	head   int
-	count  int
+	mu      sync.Mutex
+	ring    []*task // FIFO; len is zero or a power of two
+	head    int
+	count   int
 	active  int // worker goroutines not blocked in a wait
 	workers map[*worker]struct{}
 	armed   bool // the stall timer is pending

@@ -313,7 +313,7 @@ func (b *blockingNames) Register(ctx context.Context, name string, p pid.PID) er
 	return nil
 }
 func (b *blockingNames) UnregisterBy(context.Context, pid.PID, string) error { return nil }
-func (b *blockingNames) LookupName(string) (pid.PID, bool)                 { return pid.PID{}, false }
+func (b *blockingNames) LookupName(string) (pid.PID, bool)                   { return pid.PID{}, false }
 
 // TestStalledWorkerIsReplaced: with one worker, a process blocked in a Go
 // call that waits on something else (here a cluster name registration)
