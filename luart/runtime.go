@@ -115,6 +115,8 @@ type Runtime struct {
 	cpu   chan struct{} // the CPU slots of busy Lua code; nil: no limit
 	sched *scheduler    // runs the Lua processes (sched.go)
 
+	slotWaiters slotWaiters // processes parked until a CPU slot is free
+
 	mu       sync.RWMutex
 	programs map[string]*Program
 

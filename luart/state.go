@@ -33,6 +33,7 @@ type state struct {
 
 	task      *task       // the scheduled process this state runs (task.go); nil for function.lua
 	turns     int         // preemption checks since the body was last resumed (task.go)
+	needSlot  bool        // the body found no free CPU slot: it parks for one (limits.go)
 	limits    *lua.Limits // memory budget and interruption (limits.go)
 	cpuHeld   bool        // the state holds one of the Runtime's CPU slots
 	cpuChecks int         // context checks since it took it

@@ -30,6 +30,8 @@ type task struct {
 	// was preempted (it goes on at once). Only the step touches it.
 	wait func() ([]lua.LValue, bool)
 	run_ atomic.Int32 // taskParked, taskQueued, taskRunning or taskWoken
+
+	slotWaiting bool // parked for a CPU slot; guarded by Runtime.slotWaiters.mu
 }
 
 // The scheduling states of a task. wake moves parked to queued (and
@@ -124,6 +126,15 @@ func (t *task) step() (res stepResult) {
 	st, err, rets := s.L.Resume(t.co, fn, vals...)
 	switch st {
 	case lua.ResumeYield:
+		if s.needSlot { // preempted for want of a CPU slot: park until one is free
+			s.needSlot = false
+			t.wait = s.takeSlot
+			if _, ok := s.takeSlot(); ok {
+				t.wait = nil
+				return stepPreempted
+			}
+			return stepParked
+		}
 		if t.wait == nil {
 			return stepPreempted
 		}
@@ -175,6 +186,10 @@ func (t *task) setup() ([]lua.LValue, error) {
 func (t *task) finish(v value.Value, err error) {
 	if t.s != nil {
 		t.s.close()
+		if t.s.rt.cpu != nil && len(t.s.rt.cpu) > 0 {
+			// It may have been woken for a slot it will never take.
+			t.s.rt.slotWaiters.wakeOne()
+		}
 	}
 	t.p.Finish(process.Result{Value: v, Err: err})
 }
@@ -240,6 +255,9 @@ func (s *state) preempt(L *lua.LState) bool {
 	t := s.task
 	if t == nil || !t.canYield(L) {
 		return false
+	}
+	if s.needSlot {
+		return true // parks until a slot is free (task.step)
 	}
 	if s.turns++; s.turns < cpuTurn {
 		return false
