@@ -18,9 +18,10 @@ import (
 // cpuTurn checks of 1,024 instructions and goes to the back of the queue.
 //
 // Workers: at most n goroutines take steps from one FIFO run queue. A
-// worker is started when a step is queued and fewer than n are running,
-// and it ends when the queue is empty, so an idle runtime holds no
-// goroutine (and needs no Close). A step that must wait in place (a wait
+// worker is started when a step is queued and fewer than n are running;
+// it waits idleLinger for more when the queue is empty (a wake then hands
+// it the step instead of starting a goroutine), and ends after that, so
+// an idle runtime holds no goroutine (and needs no Close). A step that must wait in place (a wait
 // inside pcall, a user coroutine, a metamethod: see state.await) leaves
 // the pool while it waits (block): another worker is started if steps are
 // queued, and the waiting goroutine ends once its step is over if the pool
@@ -36,8 +37,14 @@ import (
 // queued before the pool starts another worker.
 const stallAfter = 10 * time.Millisecond
 
+// idleLinger is how long a worker with nothing to do waits for a step
+// before it ends.
+const idleLinger = 20 * time.Millisecond
+
 // worker is one goroutine of the pool.
 type worker struct {
+	linger *time.Timer
+
 	since    atomic.Int64 // when its current step began (UnixNano); 0 between steps
 	detached bool         // out of the pool (stalled): it ends after its step; guarded by scheduler.mu
 }
@@ -50,7 +57,9 @@ type scheduler struct {
 	ring    []*task // FIFO; len is zero or a power of two
 	head    int
 	count   int
-	active  int // worker goroutines not blocked in a wait
+	active  int           // worker goroutines not blocked in a wait, idle ones included
+	idle    int           // workers waiting for a step, not yet handed one
+	handoff chan struct{} // one token per idle worker handed a step; capacity n
 	workers map[*worker]struct{}
 	armed   bool // the stall timer is pending
 }
@@ -59,7 +68,7 @@ func newScheduler(workers int) *scheduler {
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
-	return &scheduler{n: workers, workers: map[*worker]struct{}{}}
+	return &scheduler{n: workers, workers: map[*worker]struct{}{}, handoff: make(chan struct{}, workers)}
 }
 
 // enqueue queues t's next step.
@@ -70,11 +79,14 @@ func (sc *scheduler) enqueue(t *task) {
 	}
 	sc.ring[(sc.head+sc.count)&(len(sc.ring)-1)] = t
 	sc.count++
-	start := sc.active < sc.n
-	if start {
+	start := false
+	if sc.idle > 0 {
+		sc.idle--
+		sc.handoff <- struct{}{} // never blocks: at most n workers idle
+	} else if start = sc.active < sc.n; start {
 		sc.active++
 	}
-	arm := !start && !sc.armed
+	arm := !start && sc.idle == 0 && !sc.armed
 	if arm {
 		sc.armed = true
 	}
@@ -101,11 +113,12 @@ func (sc *scheduler) checkStalls() {
 		}
 	}
 	sc.armed = sc.count > 0
+	rearm := sc.armed
 	sc.mu.Unlock()
 	for range starts {
 		go sc.work()
 	}
-	if sc.armed {
+	if rearm {
 		time.AfterFunc(stallAfter, sc.checkStalls)
 	}
 }
@@ -128,6 +141,9 @@ func (sc *scheduler) next(w *worker) *task {
 	if w.detached {
 		return nil // its place was taken when it was detached
 	}
+	if sc.count == 0 && sc.active <= sc.n {
+		sc.waitIdle(w)
+	}
 	if sc.count == 0 || sc.active > sc.n {
 		sc.active--
 		delete(sc.workers, w)
@@ -142,6 +158,32 @@ func (sc *scheduler) next(w *worker) *task {
 	sc.count--
 	w.since.Store(time.Now().UnixNano())
 	return t
+}
+
+// waitIdle waits, with sc.mu released, until a step is handed to w or
+// idleLinger passes. An enqueue that saw w idle sent a token; if the timer
+// fired first but w was counted as handed a step (idle already taken
+// down), w takes its token, which is sent under the lock it holds.
+func (sc *scheduler) waitIdle(w *worker) {
+	sc.idle++
+	sc.mu.Unlock()
+	if w.linger == nil {
+		w.linger = time.NewTimer(idleLinger)
+	} else {
+		w.linger.Reset(idleLinger)
+	}
+	select {
+	case <-sc.handoff:
+		w.linger.Stop()
+		sc.mu.Lock()
+	case <-w.linger.C:
+		sc.mu.Lock()
+		if sc.idle > 0 {
+			sc.idle-- // nobody handed it a step: it ends
+		} else {
+			<-sc.handoff
+		}
+	}
 }
 
 func (sc *scheduler) work() {

@@ -60,12 +60,20 @@ func bind(m func(*state, *lua.LState) int) lua.LGFunction {
 }
 
 func (rt *Runtime) newState(prog *Program, proc *process.Process) *state {
+	// A handler's state serves many calls and starts with 128 value stack
+	// slots; a process's main thread runs the chunk alone (its body runs in
+	// a coroutine, task.setup), and thousands of processes may wait at
+	// once, so it starts with bodyStackSize and grows if the chunk needs.
+	regSize := 128
+	if proc != nil {
+		regSize = bodyStackSize
+	}
 	L := lua.NewState(lua.Options{
 		SkipOpenLibs:        true,
 		CallStackSize:       rt.opts.CallStackSize,
-		RegistrySize:        128,
+		RegistrySize:        regSize,
 		RegistryMaxSize:     rt.opts.RegistryMaxSize,
-		RegistryGrowStep:    128,
+		RegistryGrowStep:    regSize,
 		MinimizeStackMemory: true,
 	})
 	// gopher-lua sizes the globals and registry tables for its whole

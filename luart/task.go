@@ -10,6 +10,9 @@ import (
 	"github.com/wsrelay/wsrelay/value"
 )
 
+// bodyStackSize is the value stack a process's body starts with, in slots.
+const bodyStackSize = 32
+
 // task is a Lua process as the scheduler runs it (sched.go): its state,
 // the coroutine its body runs in, and what it waits for.
 type task struct {
@@ -102,7 +105,7 @@ func (t *task) step() (res stepResult) {
 			res = stepDone
 		}
 	}()
-	if t.p.Context().Err() != nil { // terminated while parked or preempted
+	if ended(t.p) { // terminated while parked or preempted
 		t.finish(value.Nil(), nil)
 		return stepDone
 	}
@@ -171,6 +174,12 @@ func (t *task) setup() ([]lua.LValue, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The body's coroutine starts with a small value stack (gopher-lua's
+	// NewState takes no fewer than 128 slots, NewThread any number): the
+	// state's main thread keeps its 128 for the chunk, and a process that
+	// waits with little on its stack, as most do, stays small. It grows
+	// as the body needs (RegistryGrowStep, at least a quarter of its size).
+	s.L.Options.RegistrySize, s.L.Options.RegistryGrowStep = bodyStackSize, bodyStackSize
 	co, _ := s.L.NewThread() // shares the state's context (see the fork's NewThread)
 	co.KeepTracebacks()
 	t.co, t.fn = co, fn
@@ -200,6 +209,14 @@ func (t *task) finish(v value.Value, err error) {
 // a yield cannot cross).
 func (t *task) canYield(L *lua.LState) bool {
 	return L == t.co && L.GoCallDepth() == 1
+}
+
+// ended reports whether p has ended (terminated, or killed by a link).
+// Its end closes its queues before its context is done, and either wakes
+// it: the code must not go on with what the closed queues give.
+func ended(p *process.Process) bool {
+	_, dead := p.Result()
+	return dead
 }
 
 // isProcessBody reports whether L is the coroutine a Lua process's body
@@ -242,6 +259,12 @@ func (s *state) await(L *lua.LState, op string, parks bool, try func() ([]lua.LV
 		ok := block()
 		if t != nil {
 			t.sched.unblock()
+			if ended(t.p) {
+				// Its context is done right after its queues close (no
+				// wait between): once it is, pcall cannot catch the error.
+				<-s.ctx.Done()
+				ok = false
+			}
 		}
 		if !ok {
 			s.interrupted(L, op)

@@ -1221,7 +1221,10 @@ func NewState(opts ...Options) *LState {
 		if opts[0].CallStackSize < 1 {
 			opts[0].CallStackSize = CallStackSize
 		}
-		if opts[0].RegistrySize < 128 {
+		// wsrelay patch (all states): a registry that may grow starts as
+		// small as asked (upstream took its 5,120-slot default below 128,
+		// so thousands of small states could not start small).
+		if opts[0].RegistrySize < 128 && (opts[0].RegistrySize < 16 || opts[0].RegistryMaxSize < 128) {
 			opts[0].RegistrySize = RegistrySize
 		}
 		if opts[0].RegistryMaxSize < opts[0].RegistrySize {
