@@ -35,6 +35,7 @@ type task struct {
 	run_ atomic.Int32 // taskParked, taskQueued, taskRunning or taskWoken
 
 	slotWaiting bool // parked for a CPU slot; guarded by Runtime.slotWaiters.mu
+	finished    bool // finish ran: Process.Finish is called once
 }
 
 // The scheduling states of a task. wake moves parked to queued (and
@@ -193,6 +194,11 @@ func (t *task) setup() ([]lua.LValue, error) {
 
 // finish ends the process with the body's result and frees its state.
 func (t *task) finish(v value.Value, err error) {
+	if t.finished {
+		return // a panic in the first finish, recovered by step
+	}
+	t.finished = true
+	defer t.p.Finish(process.Result{Value: v, Err: err})
 	if t.s != nil {
 		t.s.close()
 		if t.s.rt.cpu != nil && len(t.s.rt.cpu) > 0 {
@@ -200,7 +206,6 @@ func (t *task) finish(v value.Value, err error) {
 			t.s.rt.slotWaiters.wakeOne()
 		}
 	}
-	t.p.Finish(process.Result{Value: v, Err: err})
 }
 
 // canYield reports whether Go code called from L may yield the body: L is
