@@ -50,6 +50,24 @@ func newLibs() *libs {
 	globals.RawSetString("table", b.readOnly("table", tab))
 	globals.RawSetString("math", b.readOnly("math", b.open(lua.MathLibName, lua.OpenMath)))
 	co := b.open(lua.CoroutineLibName, lua.OpenCoroutine)
+	// A Lua process's body runs in a coroutine the scheduler resumes
+	// (task.go); to its code that coroutine is the main thread, as in a
+	// state of its own: yield fails there, and running gives nil.
+	yield := co.RawGetString("yield").(*lua.LFunction).GFunction
+	co.RawSetString("yield", tpl.NewFunction(func(L *lua.LState) int {
+		if isProcessBody(L) {
+			L.RaiseError("can not yield from outside of a coroutine")
+		}
+		return yield(L)
+	}))
+	running := co.RawGetString("running").(*lua.LFunction).GFunction
+	co.RawSetString("running", tpl.NewFunction(func(L *lua.LState) int {
+		if isProcessBody(L) {
+			L.Push(lua.LNil)
+			return 1
+		}
+		return running(L)
+	}))
 	co.RawSetString("spawn", tpl.NewFunction(func(L *lua.LState) int {
 		L.RaiseError("coroutine.spawn: wsrelay has no scheduler of concurrent coroutines in a process; spawn a process for the concurrent work and talk to it with messages (see docs/porting.md)")
 		return 0

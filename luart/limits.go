@@ -1,6 +1,8 @@
 package luart
 
 import (
+	"sync"
+
 	lua "github.com/yuin/gopher-lua"
 )
 
@@ -58,6 +60,9 @@ func (s *state) setLimits() {
 	}
 	if s.rt.cpu != nil {
 		lm.Interrupt, lm.BeforeGoCall = s.cpuCheck, s.releaseCPU
+	}
+	if s.proc != nil {
+		lm.Preempt = s.preempt
 	}
 	s.L.SetLimits(lm)
 	s.limits = lm
@@ -138,9 +143,26 @@ func (l *libs) collectShared(roots ...lua.LValue) {
 const cpuTurn = 8
 
 // cpuCheck is the state's Limits.Interrupt when slots are on: it takes a
-// slot if the state has none, and takes turns.
+// slot if the state has none, and takes turns. A Lua process's body that
+// can yield does not wait for a slot here: it parks until one is free
+// (state.preempt, task.step), so that its worker runs other processes
+// meanwhile; and it takes its turns by preemption.
 func (s *state) cpuCheck() error {
+	if t := s.task; t != nil && t.canYield(s.L.G.CurrentThread) {
+		if !s.cpuHeld {
+			select {
+			case <-s.rt.cpu:
+				s.cpuHeld, s.cpuChecks = true, 0
+			default:
+				s.needSlot = true
+			}
+		}
+		return nil
+	}
 	if s.cpuHeld {
+		if s.task != nil && s.task.canYield(s.L.G.CurrentThread) {
+			return nil // the scheduler takes the turns: see state.preempt
+		}
 		if s.cpuChecks++; s.cpuChecks < cpuTurn {
 			return nil
 		}
@@ -155,10 +177,76 @@ func (s *state) cpuCheck() error {
 	}
 }
 
-// releaseCPU gives the state's slot back, if it holds one.
+// releaseCPU gives the state's slot back, if it holds one, and wakes a
+// process parked for one.
 func (s *state) releaseCPU() {
 	if s.cpuHeld {
 		s.cpuHeld = false
 		s.rt.cpu <- struct{}{}
+		s.rt.slotWaiters.wakeOne()
+	}
+}
+
+// slotWaiters are the processes parked until a CPU slot is free.
+type slotWaiters struct {
+	mu sync.Mutex
+	q  []*task // may hold tasks no longer waiting (slotWaiting false): skipped
+}
+
+// park records that t waits for a slot.
+func (w *slotWaiters) park(t *task) {
+	w.mu.Lock()
+	if !t.slotWaiting {
+		t.slotWaiting = true
+		w.q = append(w.q, t)
+	}
+	w.mu.Unlock()
+}
+
+// wakeOne wakes the oldest task still waiting for a slot. The woken task
+// takes the slot if it is still free (a handler may have taken it: then
+// it parks again).
+func (w *slotWaiters) wakeOne() {
+	w.mu.Lock()
+	var t *task
+	for len(w.q) > 0 && t == nil {
+		if w.q[0].slotWaiting {
+			t = w.q[0]
+			t.slotWaiting = false
+		}
+		w.q[0] = nil
+		w.q = w.q[1:]
+	}
+	if len(w.q) == 0 {
+		w.q = nil
+	}
+	w.mu.Unlock()
+	if t != nil {
+		t.wake()
+	}
+}
+
+// takeSlot is the wait of a body parked for a slot: it takes one if free,
+// and else (again) waits for one. Woken for a slot that someone else took
+// meanwhile, it is back in the queue of waiters.
+func (s *state) takeSlot() ([]lua.LValue, bool) {
+	if s.tryTakeSlot() {
+		return nil, true
+	}
+	s.rt.slotWaiters.park(s.task)
+	// A slot released before park woke nobody for this task: look again.
+	return nil, s.tryTakeSlot()
+}
+
+func (s *state) tryTakeSlot() bool {
+	select {
+	case <-s.rt.cpu:
+		s.cpuHeld, s.cpuChecks = true, 0
+		s.rt.slotWaiters.mu.Lock()
+		s.task.slotWaiting = false
+		s.rt.slotWaiters.mu.Unlock()
+		return true
+	default:
+		return false
 	}
 }

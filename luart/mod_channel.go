@@ -44,9 +44,19 @@ type lchan struct {
 	max    int
 	closed bool
 	sig    chan struct{}
+	wake   func() // the owning process's task.wake; nil in a handler
 }
 
 func newLChan(size int) *lchan { return &lchan{max: size, sig: make(chan struct{}, 1)} }
+
+// newChan makes a channel of s: one that wakes s's process when filled.
+func (s *state) newChan(size int) *lchan {
+	c := newLChan(size)
+	if s.task != nil {
+		c.wake = s.task.wake
+	}
+	return c
+}
 
 func (c *lchan) poll() (lua.LValue, bool, bool) {
 	c.mu.Lock()
@@ -81,6 +91,9 @@ func (c *lchan) push(v lua.LValue) string {
 	case c.sig <- struct{}{}:
 	default:
 	}
+	if c.wake != nil {
+		c.wake()
+	}
 	return ""
 }
 
@@ -92,6 +105,9 @@ func (c *lchan) close() bool {
 	}
 	c.closed = true
 	close(c.sig)
+	if c.wake != nil {
+		c.wake()
+	}
 	return true
 }
 
@@ -169,7 +185,7 @@ func (s *state) chanNew(L *lua.LState) int {
 			argError(L, 1, "channel.new", "size", "must be at least 1")
 		}
 	}
-	L.Push(s.newUserData(L, channelType, newLChan(size)))
+	L.Push(s.newUserData(L, channelType, s.newChan(size)))
 	return 1
 }
 
@@ -191,19 +207,32 @@ func (s *state) chanReceive(L *lua.LState) int {
 	if ev, ok := src.(*eventSource); ok {
 		poll = ev.pollAlone // the inbox is not read in this wait
 	}
-	for {
+	return s.await(L, "receive", parks(src), func() ([]lua.LValue, bool) {
 		v, got, closed := poll()
 		if got || closed {
-			L.Push(v)
-			L.Push(lua.LBool(got))
-			return 2
+			return []lua.LValue{v, lua.LBool(got)}, true
 		}
+		return nil, false
+	}, func() bool {
 		select {
 		case <-src.ready():
+			return true
 		case <-s.ctx.Done():
-			s.interrupted(L, "receive")
+			return false
 		}
+	})
+}
+
+// parks reports whether src wakes the scheduled process that waits on it,
+// so that the wait can yield (see state.await).
+func parks(src source) bool {
+	switch src := src.(type) {
+	case *lchan:
+		return src.wake != nil
+	case *inboxSource, *eventSource, *listenSource:
+		return true // the process's own queues (process.SpawnScheduled)
 	}
+	return false
 }
 
 func chanSend(L *lua.LState) int {
@@ -274,8 +303,7 @@ func (s *state) chanSelect(L *lua.LState) int {
 	if len(srcs) == 0 && !def {
 		argError(L, 1, fn, "cases", "has no cases and no default: it would wait forever")
 	}
-	var sel []reflect.SelectCase
-	for {
+	try := func() ([]lua.LValue, bool) {
 		for i, poll := range polls {
 			v, got, closed := poll()
 			if got || closed {
@@ -283,16 +311,18 @@ func (s *state) chanSelect(L *lua.LState) int {
 				r.RawSetString("channel", chans[i])
 				r.RawSetString("value", v)
 				r.RawSetString("ok", lua.LBool(got))
-				L.Push(r)
-				return 1
+				return []lua.LValue{r}, true
 			}
 		}
 		if def {
 			r := L.CreateTable(0, 1)
 			r.RawSetString("default", lua.LTrue)
-			L.Push(r)
-			return 1
+			return []lua.LValue{r}, true
 		}
+		return nil, false
+	}
+	var sel []reflect.SelectCase
+	block := func() bool {
 		if sel == nil {
 			sel = make([]reflect.SelectCase, len(srcs)+1)
 			for i, src := range srcs {
@@ -300,8 +330,8 @@ func (s *state) chanSelect(L *lua.LState) int {
 			}
 			sel[len(srcs)] = reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(s.ctx.Done())}
 		}
-		if i, _, _ := reflect.Select(sel); i == len(srcs) {
-			s.interrupted(L, "channel.select")
-		}
+		i, _, _ := reflect.Select(sel)
+		return i != len(srcs)
 	}
+	return s.await(L, "channel.select", !slices.ContainsFunc(srcs, func(src source) bool { return !parks(src) }), try, block)
 }

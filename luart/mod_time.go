@@ -4,6 +4,7 @@ import (
 	"math"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	lua "github.com/yuin/gopher-lua"
@@ -324,23 +325,37 @@ func checkTime(L *lua.LState, fn string) float64 {
 	return f
 }
 
+// timeSleep waits for the duration. A process that can yield sets a
+// timer that wakes it and holds no goroutine meanwhile (state.await).
 func (s *state) timeSleep(L *lua.LState) int {
 	d := checkDuration(L, 1, "time.sleep", "duration")
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-s.ctx.Done():
-		s.interrupted(L, "time.sleep")
+	if t := s.task; t != nil && t.canYield(L) && d > 0 {
+		// The timer is one of the state's: a process that ends while it
+		// sleeps stops it as its state closes (timerSet.stopAll).
+		var fired atomic.Bool
+		if _, ok := s.timers.start(d, func() { fired.Store(true); t.wake() }); ok {
+			return s.await(L, "time.sleep", true, func() ([]lua.LValue, bool) { return nil, fired.Load() }, nil)
+		}
 	}
-	return 0
+	tm := time.NewTimer(d)
+	defer tm.Stop()
+	done := false
+	return s.await(L, "time.sleep", false, func() ([]lua.LValue, bool) { return nil, done }, func() bool {
+		select {
+		case <-tm.C:
+			done = true
+			return true
+		case <-s.ctx.Done():
+			return false
+		}
+	})
 }
 
 // timeAfter returns a channel that receives the time (as time.now gives
 // it) once, after the duration.
 func (s *state) timeAfter(L *lua.LState) int {
 	d := checkDuration(L, 1, "time.after", "duration")
-	c := newLChan(1)
+	c := s.newChan(1)
 	libs := s.rt.libs
 	if _, ok := s.timers.start(d, func() { c.push(libs.timeValue(time.Now())) }); !ok {
 		L.RaiseError("time.after: %d timers are already pending (the most is %d)", maxPendingTimers, maxPendingTimers)
@@ -369,7 +384,7 @@ func (s *state) newTimer(L *lua.LState, fn string, periodic bool) int {
 	if periodic && d < minTickerPeriod {
 		argError(L, 1, fn, "duration", "must be at least 1ms")
 	}
-	t := &luaTimer{s: s, periodic: periodic, ch: newLChan(1), d: d, timeMeta: s.rt.libs.metas[timeType]}
+	t := &luaTimer{s: s, periodic: periodic, ch: s.newChan(1), d: d, timeMeta: s.rt.libs.metas[timeType]}
 	t.ud = s.newUserData(L, channelType, t.ch)
 	t.mu.Lock()
 	ok := t.arm()

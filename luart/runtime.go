@@ -92,6 +92,10 @@ type Options struct {
 	// the wait of goroutines woken by channels (Lua to Lua messages) but
 	// lengthens that of network I/O (the relay): see docs/lua.md.
 	YieldEvery int
+	// LuaWorkers is how many goroutines at most run Lua processes at once
+	// (the scheduler's pool, docs/lua.md). A process that waits holds
+	// none. Default GOMAXPROCS.
+	LuaWorkers int
 }
 
 // Runtime runs Lua programs: processes on the node, and HTTP handlers on
@@ -107,8 +111,11 @@ type Runtime struct {
 	logLines      *ratelog.Group // logger and print
 	handlerErrors *ratelog.Group // failed handler calls
 
-	libs *libs
-	cpu  chan struct{} // the CPU slots of busy Lua code; nil: no limit
+	libs  *libs
+	cpu   chan struct{} // the CPU slots of busy Lua code; nil: no limit
+	sched *scheduler    // runs the Lua processes (sched.go)
+
+	slotWaiters slotWaiters // processes parked until a CPU slot is free
 
 	mu       sync.RWMutex
 	programs map[string]*Program
@@ -164,6 +171,7 @@ func New(opts Options) (*Runtime, error) {
 		logLines:      ratelog.NewGroup(opts.Logger, logLinesKind, "entry", opts.LogLines),
 		handlerErrors: ratelog.NewGroup(opts.Logger, handlerErrorsKind, "entry", HandlerErrorLines),
 		libs:          newLibs(),
+		sched:         newScheduler(opts.LuaWorkers),
 		programs:      make(map[string]*Program),
 		bootID:        fmt.Sprintf("%x", time.Now().UnixNano()&0xffffff),
 	}, nil
@@ -223,37 +231,12 @@ func (rt *Runtime) spawnWith(host string, prog *Program, args []value.Value, opt
 	if opts.Entry == "" {
 		opts.Entry = prog.id // named in its crash report
 	}
-	return rt.node.Spawn(host, func(p *process.Process) (value.Value, error) {
-		return rt.runProcess(prog, p, args, ctxValues)
-	}, opts)
-}
-
-func (rt *Runtime) runProcess(prog *Program, p *process.Process, args []value.Value, ctxValues value.Value) (value.Value, error) {
-	s := rt.newState(prog, p)
-	s.ctxValues = ctxValues
-	defer s.close()
-	s.ctx = p.Context()
-	s.L.SetContext(s.ctx)
-	fn, err := s.entry(s.G)
-	if err != nil {
-		return value.Nil(), err
-	}
-	s.L.Push(fn)
-	for _, a := range args {
-		s.L.Push(toLuaFree(s.L, a))
-	}
-	if err := s.L.PCall(len(args), 1, nil); err != nil {
-		return value.Nil(), luaError(err)
-	}
-	ret := s.L.Get(-1)
-	s.L.Pop(1)
-	// Outside the call: no Lua error may be raised now, so the result is
-	// bounded by the budget but not charged.
-	v, _, err := convert(nil, ret, valueBound(s.L))
-	if err != nil {
-		return value.Nil(), fmt.Errorf("%s: the return value of %s cannot be a process result: %w", prog.id, prog.method, err)
-	}
-	return v, nil
+	t := &task{rt: rt, prog: prog, sched: rt.sched, args: args, ctxValues: ctxValues}
+	t.run_.Store(taskQueued) // a wake during the spawn finds it queued already
+	return rt.node.SpawnScheduled(host, func(p *process.Process) {
+		t.p = p
+		rt.sched.enqueue(t)
+	}, t.wake, opts)
 }
 
 // entry runs the program's chunk with env as its globals and returns the

@@ -31,6 +31,9 @@ type state struct {
 	sent int64            // bytes of the values the current handler call sent (sendValue)
 	ctx  context.Context  // what blocking calls give up on
 
+	task      *task       // the scheduled process this state runs (task.go); nil for function.lua
+	turns     int         // preemption checks since the body was last resumed (task.go)
+	needSlot  bool        // the body found no free CPU slot: it parks for one (limits.go)
 	limits    *lua.Limits // memory budget and interruption (limits.go)
 	cpuHeld   bool        // the state holds one of the Runtime's CPU slots
 	cpuChecks int         // context checks since it took it
@@ -57,12 +60,20 @@ func bind(m func(*state, *lua.LState) int) lua.LGFunction {
 }
 
 func (rt *Runtime) newState(prog *Program, proc *process.Process) *state {
+	// A handler's state serves many calls and starts with 128 value stack
+	// slots; a process's main thread runs the chunk alone (its body runs in
+	// a coroutine, task.setup), and thousands of processes may wait at
+	// once, so it starts with bodyStackSize and grows if the chunk needs.
+	regSize := 128
+	if proc != nil {
+		regSize = bodyStackSize
+	}
 	L := lua.NewState(lua.Options{
 		SkipOpenLibs:        true,
 		CallStackSize:       rt.opts.CallStackSize,
-		RegistrySize:        128,
+		RegistrySize:        regSize,
 		RegistryMaxSize:     rt.opts.RegistryMaxSize,
-		RegistryGrowStep:    128,
+		RegistryGrowStep:    regSize,
 		MinimizeStackMemory: true,
 	})
 	// gopher-lua sizes the globals and registry tables for its whole

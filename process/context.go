@@ -10,7 +10,8 @@ import (
 // a cancelCtx's first cancel stores into an atomic.Value, which grew the
 // stack of every exiting goroutine and cost a quarter of spawn+exit time.
 type procContext struct {
-	done chan struct{}
+	done   chan struct{}
+	notify func() // a scheduled process's wake (SpawnScheduled)
 }
 
 func newProcContext() *procContext { return &procContext{done: make(chan struct{})} }
@@ -29,4 +30,9 @@ func (c *procContext) Err() error {
 }
 
 // cancel closes done; the caller makes sure it runs once (Process.exit does).
-func (c *procContext) cancel() { close(c.done) }
+func (c *procContext) cancel() {
+	close(c.done)
+	if c.notify != nil {
+		c.notify()
+	}
+}

@@ -3,15 +3,19 @@
 // of messages, a separate queue of events (EXIT, LINK_DOWN, CANCEL), and
 // may be monitored, linked and registered under names.
 //
-// # Two kinds of body
+// # Three kinds of body
 //
 // A blocking process (Node.Spawn with a Func) runs on its own goroutine and
-// receives with Receive and ReceiveEvent; Lua processes are of this kind.
+// receives with Receive and ReceiveEvent.
 // A reactive process (Node.SpawnReactive with a Handler) has no goroutine
 // while idle: delivering a message schedules one, which calls the handler
 // for every queued message and event and then goes away. WebSocket
 // connections are reactive processes, so an idle connection costs memory,
 // not a goroutine.
+// A scheduled process (Node.SpawnScheduled) is a blocking process whose
+// body the caller's own scheduler runs: the node calls its wake function
+// when something arrives, and the body ends it with Finish. Lua processes
+// are of this kind (the luart package runs them on a pool of workers).
 //
 // # Guarantees
 //

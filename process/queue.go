@@ -26,6 +26,7 @@ type queue[T any] struct {
 	maxBytes int
 	regrow   int32         // the ring's first size after a release: half the released one (in closed's padding)
 	signal   chan struct{} // nil for queues consumed by scheduling
+	notify   func()        // a scheduled process's wake (SpawnScheduled); called with mu held
 
 	// Waiting senders (see roomBelow and takenAt). Both cost nothing to a
 	// queue nobody waits on: one nil check and one length check per pop.
@@ -121,6 +122,9 @@ func (q *queue[T]) grow() {
 
 // wake signals the consumer; called with q.mu held.
 func (q *queue[T]) wake() {
+	if q.notify != nil {
+		q.notify()
+	}
 	if q.signal != nil {
 		select {
 		case q.signal <- struct{}{}:
@@ -174,6 +178,9 @@ func (q *queue[T]) close(drop bool) int {
 		q.closed = true
 		if q.signal != nil {
 			close(q.signal) // wakes every waiter, now and later
+		}
+		if q.notify != nil {
+			q.notify()
 		}
 	}
 	q.wakeSenders()

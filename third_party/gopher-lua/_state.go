@@ -755,7 +755,7 @@ func (ls *LState) rawFrameFuncName(fr *callFrame) string {
 func (ls *LState) frameFuncName(fr *callFrame) (string, bool) {
 	frame := fr.Parent
 	if frame == nil {
-		if ls.Parent == nil {
+		if ls.Parent == nil || ls.traceErrors { // wsrelay patch: an embedder's thread reads as a main thread
 			return "main chunk", true
 		} else {
 			return "corountine", true
@@ -1221,7 +1221,10 @@ func NewState(opts ...Options) *LState {
 		if opts[0].CallStackSize < 1 {
 			opts[0].CallStackSize = CallStackSize
 		}
-		if opts[0].RegistrySize < 128 {
+		// wsrelay patch (all states): a registry that may grow starts as
+		// small as asked (upstream took its 5,120-slot default below 128,
+		// so thousands of small states could not start small).
+		if opts[0].RegistrySize < 128 && (opts[0].RegistrySize < 16 || opts[0].RegistryMaxSize < 128) {
 			opts[0].RegistrySize = RegistrySize
 		}
 		if opts[0].RegistryMaxSize < opts[0].RegistrySize {
@@ -2014,6 +2017,13 @@ func (ls *LState) Resume(th *LState, fn *LFunction, args ...LValue) (ResumeState
 		for _, arg := range args {
 			th.Push(arg)
 		}
+		// wsrelay patch: a Go function that yielded returns what the
+		// resume gives, and nil for the rest of the values its caller
+		// wants (upstream left those registers as they were).
+		for i := len(args); i < th.yieldNRet; i++ {
+			th.Push(LNil)
+		}
+		th.yieldNRet = 0
 	}
 	top := ls.GetTop()
 	threadRun(th)
@@ -2028,12 +2038,19 @@ func (ls *LState) Resume(th *LState, fn *LFunction, args ...LValue) (ResumeState
 	ls.SetTop(top)
 
 	if haserror {
-		return ResumeError, newApiError(ApiErrorRun, ret[0]), nil
+		err := newApiError(ApiErrorRun, ret[0])
+		err.StackTrace, th.errTrace = th.errTrace, "" // wsrelay patch: see KeepTracebacks
+		return ResumeError, err, nil
 	} else if th.stack.IsEmpty() {
 		return ResumeOK, nil, ret
 	}
 	return ResumeYield, nil, ret
 }
+
+// KeepTracebacks makes an error that ends the thread th, resumed by
+// Resume, carry the traceback of th's stack where it was raised (the
+// ApiError's StackTrace), as PCall's errors do (wsrelay patch).
+func (th *LState) KeepTracebacks() { th.traceErrors = true }
 
 func (ls *LState) Yield(values ...LValue) int {
 	ls.SetTop(0)

@@ -85,11 +85,31 @@ func mainLoopWithLimits(L *LState, baseframe *callFrame) {
 		cf.Pc++
 		if lm.steps--; lm.steps <= 0 {
 			L.vmStep()
+			// wsrelay patch: preemption (see Limits.Preempt). Only the
+			// outermost loop of a coroutine may leave: a loop entered again
+			// from Go (baseframe != nil) returns into that Go code.
+			if lm.Preempt != nil && baseframe == nil && L.Parent != nil && !L.wrapped && lm.Preempt(L) {
+				cf.Pc--
+				preemptThread(L)
+				return
+			}
 		}
 		if jumpTable[int(inst>>26)](L, inst, baseframe) == 1 {
 			return
 		}
 	}
+}
+
+// preemptThread makes L yield to its resumer with no values, between two
+// instructions (wsrelay patch: see Limits.Preempt). Unlike a yield from a
+// Go function, no frame is popped: the next resume runs the instruction
+// at the current frame's pc.
+func preemptThread(L *LState) {
+	parent := L.Parent
+	L.G.CurrentThread = parent
+	L.Parent = nil
+	parent.Push(LTrue) // a resume that did not fail
+	L.yieldNRet = 0
 }
 
 // regv is the first target register to copy the return values to.
@@ -145,6 +165,7 @@ func callGFunction(L *LState, tailcall bool) bool {
 	}
 
 	if gfnret < 0 {
+		L.yieldNRet = frame.NRet // wsrelay patch: the resume fills what the caller wants
 		switchToParentThread(L, L.GetTop(), false, false)
 		return true
 	}
@@ -177,6 +198,9 @@ func threadRun(L *LState) {
 				lv = v.Object
 			} else {
 				lv = LString(fmt.Sprint(rcv))
+			}
+			if L.traceErrors && L.Parent != nil && !L.wrapped { // wsrelay patch: see KeepTracebacks
+				L.errTrace = L.stackTrace(0)
 			}
 			if parent := L.Parent; parent != nil {
 				if L.wrapped {

@@ -59,6 +59,15 @@ type Limits struct {
 	// state's code calls (a builtin may block). With Interrupt it lets the
 	// embedder hand out a limited number of CPU slots to busy scripts.
 	BeforeGoCall func()
+	// Preempt, if set, is asked at every Interrupt check of the VM loop of
+	// a coroutine run by Resume or coroutine.resume (not one made by
+	// coroutine.wrap, and not a loop entered again from Go inside it: a
+	// pcall, a metamethod): true makes the coroutine yield to its resumer
+	// at the instruction it was about to run, with no values, so that the
+	// embedder's scheduler can run something else; the next Resume goes
+	// on from there (wsrelay patch). The embedder answers true only for
+	// the coroutines it resumes itself.
+	Preempt func(L *LState) bool
 
 	charged  int64 // bytes charged since the last measurement
 	live     int64 // live bytes found by the last measurement

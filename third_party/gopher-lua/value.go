@@ -198,6 +198,9 @@ type LState struct {
 	mainLoop     func(*LState, *callFrame)
 	ctx          context.Context
 	ctxCancelFn  context.CancelFunc
+	traceErrors  bool   // wsrelay patch: see KeepTracebacks
+	errTrace     string // wsrelay patch: the traceback of the error that ended the thread
+	yieldNRet    int    // wsrelay patch: the results the Go function that yielded owes its caller
 }
 
 func (ls *LState) String() string   { return fmt.Sprintf("thread: %p", ls) }
