@@ -14,8 +14,8 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/wsrelay/wsrelay/gateway"
-	"github.com/wsrelay/wsrelay/internal/browsertest"
 	"github.com/wsrelay/wsrelay/internal/apptest"
+	"github.com/wsrelay/wsrelay/internal/browsertest"
 	"github.com/wsrelay/wsrelay/internal/clustertest"
 	"github.com/wsrelay/wsrelay/internal/natstest"
 	"github.com/wsrelay/wsrelay/internal/poll"
