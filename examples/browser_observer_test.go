@@ -2,6 +2,8 @@ package examples_test
 
 import (
 	"context"
+	"encoding/json"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -12,8 +14,8 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/wsrelay/wsrelay/gateway"
-	"github.com/wsrelay/wsrelay/internal/browsertest"
 	"github.com/wsrelay/wsrelay/internal/apptest"
+	"github.com/wsrelay/wsrelay/internal/browsertest"
 	"github.com/wsrelay/wsrelay/internal/clustertest"
 	"github.com/wsrelay/wsrelay/internal/natstest"
 	"github.com/wsrelay/wsrelay/internal/poll"
@@ -44,7 +46,7 @@ func TestObserverOfTwoNodeChat(t *testing.T) {
 	})
 	local := observer.OfApp(apps[0])
 	obs, err := observer.Start(observer.Options{Addr: "127.0.0.1:0", Token: "tok", Actions: true, Node: local.Node, Groups: local.PG,
-		Counters: local.Counters, Conns: local.Conns, Tracer: local.Tracer, Cluster: observer.Over(ms[0].Transport)})
+		Counters: local.Counters, Conns: local.Conns, Tracer: local.Tracer, Global: local.Global, Cluster: observer.Over(ms[0].Transport)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,6 +55,26 @@ func TestObserverOfTwoNodeChat(t *testing.T) {
 
 	bob := page(t)
 	joinChat(t, bob, "http://"+apptest.Addr(t, apps[1], "chat:gateway"), "bob")
+
+	// The room's cluster-wide name shows among the names, beside each
+	// node's own.
+	poll.Until(t, timeout, "the room's cluster-wide name", func() bool {
+		req, _ := http.NewRequest("GET", base+"/api/names", nil)
+		req.Header.Set("Authorization", "Bearer tok")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var names []observer.NamesView
+		json.NewDecoder(resp.Body).Decode(&names)
+		for _, n := range names {
+			if n.Node == "cluster" && len(n.Names) > 0 && n.Names[0].Scope == "cluster" {
+				return true
+			}
+		}
+		return false
+	})
 
 	ops := page(t)
 	run(t, ops, "sign in to the observer", chromedp.Navigate(base+"/?token=tok"))

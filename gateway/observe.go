@@ -2,8 +2,13 @@ package gateway
 
 import (
 	"github.com/wsrelay/wsrelay/pid"
+	"github.com/wsrelay/wsrelay/process"
 	"github.com/wsrelay/wsrelay/wsrelay"
 )
+
+// ClusterNames returns the cluster-wide names the app was built with
+// (Options.ClusterNames); nil on one node.
+func (a *App) ClusterNames() process.NameLookup { return a.cnames }
 
 // EachConnection calls yield with every WebSocket connection of the app's
 // relays, until yield returns false (for observers).

@@ -1,6 +1,7 @@
 package observer
 
 import (
+	"github.com/wsrelay/wsrelay/cluster"
 	"github.com/wsrelay/wsrelay/gateway"
 	"github.com/wsrelay/wsrelay/pid"
 	"github.com/wsrelay/wsrelay/wsrelay"
@@ -9,7 +10,19 @@ import (
 // OfApp is what the observer shows of a node that runs app: its
 // processes, groups, counters and relay connections.
 func OfApp(app *gateway.App) Local {
-	return Local{Node: app.Node(), PG: app.Groups(), Counters: app.Counters,
+	var global func() []NameView
+	if held, ok := app.ClusterNames().(interface {
+		Held(max int) []cluster.NameHolder
+	}); ok {
+		global = func() []NameView {
+			var out []NameView
+			for _, h := range held.Held(MaxNamesShown) {
+				out = append(out, NameView{Name: h.Name, PID: h.PID.String(), Scope: "cluster"})
+			}
+			return out
+		}
+	}
+	return Local{Node: app.Node(), Global: global, PG: app.Groups(), Counters: app.Counters,
 		Conns: func(yield func(ConnInfo) bool) {
 			app.EachConnection(func(c wsrelay.ConnInfo) bool {
 				return yield(ConnInfo{PID: c.PID, Route: c.Route, Remote: c.Remote, Origin: c.Origin, Path: c.Path,
@@ -31,3 +44,6 @@ func OfApp(app *gateway.App) Local {
 			return v, true
 		}}
 }
+
+// MaxNamesShown bounds the cluster-wide names a names view lists.
+const MaxNamesShown = 10000

@@ -146,6 +146,9 @@ func (o *Observer) clusterOverview(ctx context.Context) ClusterOverview {
 
 func (o *Observer) allNames(ctx context.Context) []NamesView {
 	out := []NamesView{{Node: o.local.Node.Name(), Names: o.local.Names()}}
+	if o.local.Global != nil {
+		out = append(out, NamesView{Node: "cluster", Names: o.local.Global()})
+	}
 	others := o.others()
 	views := make([]NamesView, len(others))
 	var wg sync.WaitGroup

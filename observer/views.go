@@ -54,6 +54,9 @@ type Local struct {
 	// Payloads lets a trace show the first bytes of each frame when its
 	// page asks; off unless the observer has a token.
 	Payloads bool
+	// Global lists the cluster-wide names as this node knows them; nil
+	// on one node.
+	Global func() []NameView
 }
 
 // Overview returns the node at a glance.
