@@ -108,6 +108,14 @@ type TraceResult struct {
 func (rl *Relay) Trace(client pid.PID, since uint64, payloads bool) (TraceResult, bool, error) {
 	c := rl.byPID(client)
 	if c == nil {
+		// A connection that ended while traced keeps its trace for
+		// TraceIdle, so that its last events (its close) can be read.
+		if t := rl.endedTrace(client); t != nil {
+			var r TraceResult
+			r.Events, r.Dropped = t.since(since)
+			r.Ended = true
+			return r, true, nil
+		}
 		return TraceResult{}, false, nil
 	}
 	t := c.trace.Load()
@@ -231,4 +239,42 @@ func (e ending) describe() string {
 		}
 	}
 	return s
+}
+
+// endedTrace is the trace of a connection that ended while traced, kept
+// for TraceIdle after its end.
+type endedTrace struct {
+	pid pid.PID
+	t   *tracer
+	at  time.Time
+}
+
+// keepEnded keeps the trace of a connection that has ended: at most
+// MaxTraces of them, each for TraceIdle.
+func (rl *Relay) keepEnded(p pid.PID, t *tracer) {
+	rl.endedMu.Lock()
+	defer rl.endedMu.Unlock()
+	rl.pruneEndedLocked()
+	if len(rl.ended) >= MaxTraces {
+		rl.ended = rl.ended[1:]
+	}
+	rl.ended = append(rl.ended, endedTrace{pid: p, t: t, at: time.Now()})
+}
+
+func (rl *Relay) endedTrace(p pid.PID) *tracer {
+	rl.endedMu.Lock()
+	defer rl.endedMu.Unlock()
+	rl.pruneEndedLocked()
+	for _, e := range rl.ended {
+		if e.pid == p {
+			return e.t
+		}
+	}
+	return nil
+}
+
+func (rl *Relay) pruneEndedLocked() {
+	for len(rl.ended) > 0 && time.Since(rl.ended[0].at) > TraceIdle {
+		rl.ended = rl.ended[1:]
+	}
 }

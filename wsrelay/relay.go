@@ -35,7 +35,9 @@ type Relay struct {
 	mu      sync.Mutex
 	closing bool
 	conns   map[*conn]struct{}
-	traces  atomic.Int64   // connections traced now (inspect.go)
+	traces  atomic.Int64 // connections traced now (inspect.go)
+	endedMu sync.Mutex
+	ended   []endedTrace   // traces of connections that ended, oldest first (inspect.go)
 	readers sync.WaitGroup // readers of open sockets (a goroutine each, or a watch: poll_linux.go)
 	poll    poller         // watches idle sockets for bytes
 	writers running        // writer goroutines (a writer runs while its connection has frames to write)
@@ -286,8 +288,9 @@ func (rl *Relay) remove(c *conn) {
 	rl.mu.Lock()
 	delete(rl.conns, c)
 	rl.mu.Unlock()
-	if c.trace.Swap(nil) != nil {
+	if t := c.trace.Swap(nil); t != nil {
 		rl.traces.Add(-1) // its place goes to the next trace
+		rl.keepEnded(c.pid, t)
 	}
 }
 
