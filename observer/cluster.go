@@ -115,32 +115,49 @@ func (o *Observer) others() []NodeState {
 	return nodes
 }
 
+// eachUp asks every other node that is up, in parallel, with ask(i, n),
+// and returns the other nodes once every answer is in; a node that is
+// down is not asked.
+func (o *Observer) eachUp(ask func(i int, n NodeState)) []NodeState {
+	others := o.others()
+	var wg sync.WaitGroup
+	for i, n := range others {
+		if n.Up {
+			wg.Go(func() { ask(i, n) })
+		}
+	}
+	wg.Wait()
+	return others
+}
+
 func (o *Observer) clusterOverview(ctx context.Context) ClusterOverview {
 	self := o.local.Overview()
 	out := ClusterOverview{Nodes: []NodeView{{Name: self.Node, Self: true, Up: true, Overview: &self}}}
-	others := o.others()
-	views := make([]NodeView, len(others))
-	var wg sync.WaitGroup
+	views := map[int]*Overview{}
+	errs := map[int]error{}
+	var mu sync.Mutex
+	others := o.eachUp(func(i int, n NodeState) {
+		var ov Overview
+		err := o.ask(ctx, n.Name, Request{View: "overview"}, &ov)
+		mu.Lock()
+		views[i], errs[i] = &ov, err
+		mu.Unlock()
+	})
+	var nodes []NodeView
 	for i, n := range others {
-		views[i] = NodeView{Name: n.Name, Up: n.Up, LastSeen: n.LastSeen}
-		if !n.Up {
-			views[i].Error = "down"
-			continue
+		v := NodeView{Name: n.Name, Up: n.Up, LastSeen: n.LastSeen}
+		switch {
+		case !n.Up:
+			v.Error = "down"
+		case errs[i] != nil:
+			v.Error = errs[i].Error()
+		default:
+			v.Overview = views[i]
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var ov Overview
-			if err := o.ask(ctx, n.Name, Request{View: "overview"}, &ov); err != nil {
-				views[i].Error = err.Error()
-				return
-			}
-			views[i].Overview = &ov
-		}()
+		nodes = append(nodes, v)
 	}
-	wg.Wait()
-	sortNodes(views)
-	out.Nodes = append(out.Nodes, views...)
+	sortNodes(nodes)
+	out.Nodes = append(out.Nodes, nodes...)
 	return out
 }
 
@@ -149,25 +166,25 @@ func (o *Observer) allNames(ctx context.Context) []NamesView {
 	if o.local.Global != nil {
 		out = append(out, NamesView{Node: "cluster", Names: o.local.Global()})
 	}
-	others := o.others()
-	views := make([]NamesView, len(others))
-	var wg sync.WaitGroup
-	for i, n := range others {
-		views[i].Node = n.Name
-		if !n.Up {
-			views[i].Error = "down"
-			continue
+	answers := map[int]NamesView{}
+	var mu sync.Mutex
+	others := o.eachUp(func(i int, n NodeState) {
+		v := NamesView{Node: n.Name}
+		if err := o.ask(ctx, n.Name, Request{View: "names"}, &v.Names); err != nil {
+			v.Error = err.Error()
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := o.ask(ctx, n.Name, Request{View: "names"}, &views[i].Names); err != nil {
-				views[i].Error = err.Error()
-			}
-		}()
+		mu.Lock()
+		answers[i] = v
+		mu.Unlock()
+	})
+	for i, n := range others {
+		v, ok := answers[i]
+		if !ok {
+			v = NamesView{Node: n.Name, Error: "down"}
+		}
+		out = append(out, v)
 	}
-	wg.Wait()
-	return append(out, views...)
+	return out
 }
 
 // ask asks another node for a view and decodes its answer into v.

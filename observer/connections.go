@@ -2,7 +2,6 @@ package observer
 
 import (
 	"cmp"
-	"slices"
 	"strings"
 	"time"
 
@@ -74,18 +73,9 @@ func (l Local) Connections(q Query) ConnPage {
 		}
 		return cmp.Compare(a.PID.ID, b.PID.ID)
 	}
-	slices.SortFunc(all, func(a, b ConnInfo) int {
-		c := key(a, b)
-		if c == 0 {
-			c = cmp.Compare(a.PID.ID, b.PID.ID)
-		}
-		if q.Desc {
-			return -c
-		}
-		return c
-	})
-	page := ConnPage{Total: len(all), Offset: min(q.Offset, len(all)), Rows: []ConnView{}}
-	for _, c := range all[page.Offset:min(page.Offset+q.Limit, len(all))] {
+	rows, off := sortPage(all, q, key, func(c ConnInfo) uint64 { return c.PID.ID })
+	page := ConnPage{Total: len(all), Offset: off, Rows: []ConnView{}}
+	for _, c := range rows {
 		v := ConnView{PID: c.PID.String(), Route: c.Route, Remote: c.Remote, Origin: clip(c.Origin, 200), Path: clip(c.Path, 500),
 			Target: c.Target.String(), State: c.State, Age: now.Sub(c.Opened).Seconds(), FramesIn: c.FramesIn, FramesOut: c.FramesOut}
 		if !c.LastRead.IsZero() {

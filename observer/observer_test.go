@@ -67,7 +67,17 @@ func waiter(t *testing.T, node *process.Node, name string) pid.PID {
 
 func get(t *testing.T, url string, header http.Header) (int, string) {
 	t.Helper()
-	req, _ := http.NewRequest("GET", url, nil)
+	return request(t, "GET", url, "", header)
+}
+
+// request sends a request with body (JSON, when there is one) and
+// returns the answer's status and body.
+func request(t *testing.T, method, url, body string, header http.Header) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, strings.NewReader(body))
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	for k, v := range header {
 		req.Header[k] = v
 	}

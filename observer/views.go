@@ -174,21 +174,29 @@ func (l Local) Processes(q Query) ProcessPage {
 		}
 		return cmp.Compare(a.PID.ID, b.PID.ID)
 	}
-	slices.SortFunc(all, func(a, b process.ProcessInfo) int {
+	rows, off := sortPage(all, q, key, func(p process.ProcessInfo) uint64 { return p.PID.ID })
+	page := ProcessPage{Total: len(all), Offset: off}
+	for _, p := range rows {
+		page.Rows = append(page.Rows, viewOf(p, now))
+	}
+	return page
+}
+
+// sortPage sorts rows by key (ties by id), reversed with q.Desc, and
+// returns the page q asks for and its offset.
+func sortPage[T any](rows []T, q Query, key func(a, b T) int, id func(T) uint64) ([]T, int) {
+	slices.SortFunc(rows, func(a, b T) int {
 		c := key(a, b)
 		if c == 0 {
-			c = cmp.Compare(a.PID.ID, b.PID.ID)
+			c = cmp.Compare(id(a), id(b))
 		}
 		if q.Desc {
 			return -c
 		}
 		return c
 	})
-	page := ProcessPage{Total: len(all), Offset: min(q.Offset, len(all))}
-	for _, p := range all[page.Offset:min(page.Offset+q.Limit, len(all))] {
-		page.Rows = append(page.Rows, viewOf(p, now))
-	}
-	return page
+	off := min(q.Offset, len(rows))
+	return rows[off:min(off+q.Limit, len(rows))], off
 }
 
 func matches(p process.ProcessInfo, q string) bool {
