@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"github.com/wsrelay/wsrelay/luart"
 	"github.com/wsrelay/wsrelay/pid"
 	"github.com/wsrelay/wsrelay/process"
 	"github.com/wsrelay/wsrelay/wsrelay"
@@ -9,6 +10,10 @@ import (
 // ClusterNames returns the cluster-wide names the app was built with
 // (Options.ClusterNames); nil on one node.
 func (a *App) ClusterNames() process.NameLookup { return a.cnames }
+
+// LuaUsage returns what the Lua process p has used of its budget (for
+// observers); false when p is not one of the app's live Lua processes.
+func (a *App) LuaUsage(p pid.PID) (luart.Usage, bool) { return a.lua.Usage(p) }
 
 // EachConnection calls yield with every WebSocket connection of the app's
 // relays, until yield returns false (for observers).

@@ -114,6 +114,7 @@ type Runtime struct {
 	libs  *libs
 	cpu   chan struct{} // the CPU slots of busy Lua code; nil: no limit
 	sched *scheduler    // runs the Lua processes (sched.go)
+	tasks sync.Map      // pid.PID → *task: the live Lua processes, for observers (Usage)
 
 	slotWaiters slotWaiters // processes parked until a CPU slot is free
 
@@ -235,6 +236,7 @@ func (rt *Runtime) spawnWith(host string, prog *Program, args []value.Value, opt
 	t.run_.Store(taskQueued) // a wake during the spawn finds it queued already
 	return rt.node.SpawnScheduled(host, func(p *process.Process) {
 		t.p = p
+		rt.tasks.Store(p.PID(), t)
 		rt.sched.enqueue(t)
 	}, t.wake, opts)
 }

@@ -346,3 +346,36 @@ func TestStalledWorkerIsReplaced(t *testing.T) {
 	close(names.release)
 	pr.Next("registered")
 }
+
+// TestUsage: a Lua process's use of its budget is seen from outside while
+// it waits: its memory as the budget counts it, the budget, and the steps
+// it ran; nothing once it has ended.
+func TestUsage(t *testing.T) {
+	e := newEnv(t, nil)
+	pr := e.countingProbe("ready")
+	p := e.process("sched:usage", `
+		function main(probe)
+			local keep = {}
+			for i = 1, 200000 do
+				if i % 20 == 0 then keep[#keep + 1] = "item " .. i end
+			end
+			process.send(probe, "ready", #keep)
+			process.inbox():receive()
+		end`)
+	id := e.spawn(p, pr.PID.String())
+	poll.Until(t, timeout, "the process ready", func() bool { return pr.count("ready") == 1 })
+	var u luart.Usage
+	poll.Until(t, timeout, "its usage published", func() bool {
+		var ok bool
+		u, ok = e.rt.Usage(id)
+		return ok && u.Steps >= 200000
+	})
+	if u.Memory < 100<<10 || u.MemoryLimit != luart.DefaultProcessMemory {
+		t.Fatalf("usage %+v: want over 100 KiB of a %d budget", u, luart.DefaultProcessMemory)
+	}
+	e.node.Terminate(id)
+	poll.Until(t, timeout, "no usage once ended", func() bool {
+		_, ok := e.rt.Usage(id)
+		return !ok
+	})
+}

@@ -6,6 +6,7 @@ import (
 
 	lua "github.com/yuin/gopher-lua"
 
+	"github.com/wsrelay/wsrelay/pid"
 	"github.com/wsrelay/wsrelay/process"
 	"github.com/wsrelay/wsrelay/value"
 )
@@ -36,6 +37,10 @@ type task struct {
 
 	slotWaiting bool // parked for a CPU slot; guarded by Runtime.slotWaiters.mu
 	finished    bool // finish ran: Process.Finish is called once
+
+	// What observers see of its budget, as of the end of its last step
+	// (Runtime.Usage): memory used and allowed, steps run.
+	memUsed, memLimit, steps atomic.Int64
 }
 
 // The scheduling states of a task. wake moves parked to queued (and
@@ -106,6 +111,7 @@ func (t *task) step() (res stepResult) {
 			res = stepDone
 		}
 	}()
+	defer t.publish()
 	if ended(t.p) { // terminated while parked or preempted
 		t.finish(value.Nil(), nil)
 		return stepDone
@@ -198,6 +204,7 @@ func (t *task) finish(v value.Value, err error) {
 		return // a panic in the first finish, recovered by step
 	}
 	t.finished = true
+	t.rt.tasks.Delete(t.p.PID())
 	defer t.p.Finish(process.Result{Value: v, Err: err})
 	if t.s != nil {
 		t.s.close()
@@ -293,4 +300,39 @@ func (s *state) preempt(L *lua.LState) bool {
 	s.turns = 0
 	s.releaseCPU()
 	return true
+}
+
+// publish makes the budget's counts of the step that ends visible to
+// observers. It runs on the worker that ran the step, which owns the
+// state.
+func (t *task) publish() {
+	if t.s == nil || t.finished {
+		return
+	}
+	if lm := t.s.L.Limits(); lm != nil {
+		used, steps := lm.Usage()
+		t.memUsed.Store(used)
+		t.memLimit.Store(lm.MaxBytes)
+		t.steps.Store(steps)
+	}
+}
+
+// Usage is what a Lua process has used of its budget, as of the end of
+// its last step: memory as the budget counts it (the live data last
+// measured, plus what was allocated since), the budget, and the VM
+// instructions and builtin steps it has run (counted in runs of
+// CheckEvery).
+type Usage struct {
+	Memory, MemoryLimit, Steps int64
+}
+
+// Usage returns what the Lua process p has used of its budget; false when
+// p is not a live Lua process of this runtime.
+func (rt *Runtime) Usage(p pid.PID) (Usage, bool) {
+	v, ok := rt.tasks.Load(p)
+	if !ok {
+		return Usage{}, false
+	}
+	t := v.(*task)
+	return Usage{Memory: t.memUsed.Load(), MemoryLimit: t.memLimit.Load(), Steps: t.steps.Load()}, true
 }

@@ -22,7 +22,11 @@ func OfApp(app *gateway.App) Local {
 			return out
 		}
 	}
-	return Local{Node: app.Node(), Global: global, PG: app.Groups(), Counters: app.Counters,
+	lua := func(p pid.PID) (LuaUsage, bool) {
+		u, ok := app.LuaUsage(p)
+		return LuaUsage{Memory: u.Memory, MemoryLimit: u.MemoryLimit, Steps: u.Steps}, ok
+	}
+	return Local{Node: app.Node(), Global: global, Lua: lua, PG: app.Groups(), Counters: app.Counters,
 		Conns: func(yield func(ConnInfo) bool) {
 			app.EachConnection(func(c wsrelay.ConnInfo) bool {
 				return yield(ConnInfo{PID: c.PID, Route: c.Route, Remote: c.Remote, Origin: c.Origin, Path: c.Path,

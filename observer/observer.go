@@ -52,8 +52,10 @@ type Options struct {
 	// (see Local); nil: the node has none to show.
 	Conns  func(yield func(ConnInfo) bool)
 	Tracer TraceFunc
-	// Global lists the cluster-wide names (see Local).
+	// Global lists the cluster-wide names, and Lua a Lua process's use
+	// of its budget (see Local).
 	Global func() []NameView
+	Lua    func(pid.PID) (LuaUsage, bool)
 	// Cluster reaches the other nodes, on a node of a cluster; nil on
 	// one node.
 	Cluster Cluster
@@ -110,7 +112,7 @@ func Start(opts Options) (*Observer, error) {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	o := &Observer{opts: opts, log: opts.Logger, start: time.Now(), served: make(chan struct{}), seen: map[string]time.Time{},
-		local: Local{Node: opts.Node, PG: opts.Groups, Counters: opts.Counters, Conns: opts.Conns, Tracer: opts.Tracer, Global: opts.Global, Payloads: opts.Token != ""}}
+		local: Local{Node: opts.Node, PG: opts.Groups, Counters: opts.Counters, Conns: opts.Conns, Tracer: opts.Tracer, Global: opts.Global, Lua: opts.Lua, Payloads: opts.Token != ""}}
 	o.ctx, o.cancel = context.WithCancel(context.Background())
 	if _, ok := opts.Node.Host(Host); !ok {
 		if _, err := opts.Node.AddHost(Host, &process.HostOptions{MailboxSize: 1024}); err != nil {

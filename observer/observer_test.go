@@ -121,7 +121,7 @@ func TestProcessesFilterSortAndPage(t *testing.T) {
 	}
 	var page observer.ProcessPage
 	getJSON(t, "http://"+o.Addr()+"/api/processes?q=busy", &page)
-	if page.Total != 1 || len(page.Rows) != 1 || page.Rows[0].PID != busy.String() || page.Rows[0].MailboxLen != 5 || page.Rows[0].Entry != "app:waiter" {
+	if page.Total != 1 || len(page.Rows) != 1 || page.Rows[0].PID != busy.String() || page.Rows[0].MailboxLen != 5 || page.Rows[0].MessagesIn != 5 || page.Rows[0].Entry != "app:waiter" {
 		t.Fatalf("filter by name: %+v", page)
 	}
 	getJSON(t, "http://"+o.Addr()+"/api/processes?sort=mailbox&desc=1", &page)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/wsrelay/wsrelay/pg"
+	"github.com/wsrelay/wsrelay/pid"
 	"github.com/wsrelay/wsrelay/process"
 	"github.com/wsrelay/wsrelay/wsrelay"
 )
@@ -57,6 +58,16 @@ type Local struct {
 	// Global lists the cluster-wide names as this node knows them; nil
 	// on one node.
 	Global func() []NameView
+	// Lua tells what a Lua process has used of its budget; nil when the
+	// node runs no Lua.
+	Lua func(pid.PID) (LuaUsage, bool)
+}
+
+// LuaUsage is what a Lua process has used of its budget.
+type LuaUsage struct {
+	Memory      int64 `json:"memory"`       // bytes, as its budget counts them
+	MemoryLimit int64 `json:"memory_limit"` // its budget
+	Steps       int64 `json:"steps"`        // VM instructions and builtin steps run
 }
 
 // Overview returns the node at a glance.
@@ -90,17 +101,20 @@ func (l Local) Overview() Overview {
 
 // ProcessView is one row of /processes.
 type ProcessView struct {
-	PID          string   `json:"pid"`
-	Host         string   `json:"host"`
-	Entry        string   `json:"entry,omitempty"`
-	Names        []string `json:"names,omitempty"`
-	Kind         string   `json:"kind"` // connection, reactive (a Go handler run on delivery) or goroutine (a Lua process, a Go function)
-	Age          float64  `json:"age_s"`
-	MailboxLen   int      `json:"mailbox"`
-	MailboxBytes int      `json:"mailbox_bytes"`
-	Links        int      `json:"links"`
-	Monitors     int      `json:"monitors"`
-	Watchers     int      `json:"watchers"`
+	PID          string    `json:"pid"`
+	Host         string    `json:"host"`
+	Entry        string    `json:"entry,omitempty"`
+	Names        []string  `json:"names,omitempty"`
+	Kind         string    `json:"kind"` // connection, reactive (a Go handler run on delivery) or goroutine (a Lua process, a Go function)
+	Age          float64   `json:"age_s"`
+	MailboxLen   int       `json:"mailbox"`
+	MailboxBytes int       `json:"mailbox_bytes"`
+	Links        int       `json:"links"`
+	Monitors     int       `json:"monitors"`
+	Watchers     int       `json:"watchers"`
+	MessagesIn   uint64    `json:"messages_in"`
+	MessagesOut  uint64    `json:"messages_out"`
+	Lua          *LuaUsage `json:"lua,omitempty"` // for a Lua process
 }
 
 // ProcessPage is a page of /processes: Total rows matched the filter.
@@ -171,13 +185,23 @@ func (l Local) Processes(q Query) ProcessPage {
 			return strings.Compare(a.Host, b.Host)
 		case "entry":
 			return strings.Compare(a.Entry, b.Entry)
+		case "messages_in":
+			return cmp.Compare(a.MessagesIn, b.MessagesIn)
+		case "messages_out":
+			return cmp.Compare(a.MessagesOut, b.MessagesOut)
 		}
 		return cmp.Compare(a.PID.ID, b.PID.ID)
 	}
 	rows, off := sortPage(all, q, key, func(p process.ProcessInfo) uint64 { return p.PID.ID })
 	page := ProcessPage{Total: len(all), Offset: off}
 	for _, p := range rows {
-		page.Rows = append(page.Rows, viewOf(p, now))
+		v := viewOf(p, now)
+		if l.Lua != nil {
+			if u, ok := l.Lua(p.PID); ok {
+				v.Lua = &u
+			}
+		}
+		page.Rows = append(page.Rows, v)
 	}
 	return page
 }
@@ -218,10 +242,12 @@ func viewOf(p process.ProcessInfo, now time.Time) ProcessView {
 		kind = "connection"
 	case p.Reactive:
 		kind = "reactive"
+	case p.Scheduled:
+		kind = "scheduled"
 	}
 	return ProcessView{PID: p.PID.String(), Host: p.Host, Entry: p.Entry, Names: p.Names, Kind: kind,
 		Age: now.Sub(p.Started).Seconds(), MailboxLen: p.MailboxLen, MailboxBytes: p.MailboxBytes,
-		Links: p.Links, Monitors: p.Monitors, Watchers: p.Watchers}
+		Links: p.Links, Monitors: p.Monitors, Watchers: p.Watchers, MessagesIn: p.MessagesIn, MessagesOut: p.MessagesOut}
 }
 
 // GroupView is a process group with its members.

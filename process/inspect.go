@@ -21,12 +21,15 @@ type ProcessInfo struct {
 	Entry        string    // what it runs (SpawnOptions.Entry), if set
 	Names        []string  // names registered for it on this node
 	Reactive     bool      // a Handler run on delivery (SpawnReactive), not a goroutine of its own
+	Scheduled    bool      // run by a scheduler of its caller's (SpawnScheduled): a Lua process
 	Started      time.Time // when it was spawned
 	MailboxLen   int       // messages waiting in its mailbox
 	MailboxBytes int       // their bytes (HostOptions.MailboxBytes counts these)
 	Links        int       // processes linked to it
 	Monitors     int       // processes it monitors
 	Watchers     int       // processes that monitor it
+	MessagesIn   uint64    // messages its mailbox took
+	MessagesOut  uint64    // messages it sent (to processes here and on other nodes)
 }
 
 // Processes calls yield with every live local process, in no particular
@@ -64,7 +67,7 @@ func (n *Node) Inspect(p pid.PID) (ProcessInfo, bool) {
 
 func (p *Process) inspect() (ProcessInfo, bool) {
 	info := ProcessInfo{PID: p.pid, Host: p.host.name, Started: time.Unix(0, p.born),
-		MailboxLen: p.inbox.len(), MailboxBytes: p.inbox.byteLen()}
+		MailboxLen: p.inbox.len(), MailboxBytes: p.inbox.byteLen(), MessagesIn: p.msgsIn.Load(), MessagesOut: p.msgsOut.Load()}
 	if p.entry != nil {
 		info.Entry = *p.entry
 	}
@@ -74,6 +77,7 @@ func (p *Process) inspect() (ProcessInfo, bool) {
 		return ProcessInfo{}, false
 	}
 	info.Reactive = p.handler != nil
+	info.Scheduled = p.ctx != nil && p.ctx.notify != nil
 	info.Names = slices.Clone(p.names)
 	info.Links = p.rel.m[relLinks].len()
 	info.Monitors = p.rel.m[relMonitoring].len()

@@ -30,13 +30,20 @@ func TestInspect(t *testing.T) {
 		t.Fatal(err)
 	}
 	n.Send(pid.PID{}, b, "x", value.String("0123456789"))
+	n.Send(a, b, "y", value.Nil())
+	if _, err := n.TrySendReceipt(a, b, "z", value.Nil(), 0); err != nil {
+		t.Fatal(err)
+	}
 	ia, ok := n.Inspect(a)
 	if !ok || ia.Host != host || ia.Entry != "app:a" || len(ia.Names) != 1 || ia.Names[0] != "alpha" || ia.Monitors != 1 || ia.Links != 1 || ia.Reactive || ia.Started.IsZero() {
 		t.Fatalf("a: %+v %v", ia, ok)
 	}
 	ib, _ := n.Inspect(b)
-	if ib.MailboxLen != 1 || ib.MailboxBytes == 0 || ib.Watchers != 1 || ib.Links != 1 {
+	if ib.MailboxLen != 3 || ib.MailboxBytes == 0 || ib.Watchers != 1 || ib.Links != 1 || ib.MessagesIn != 3 || ib.MessagesOut != 0 {
 		t.Fatalf("b: %+v", ib)
+	}
+	if ia, _ = n.Inspect(a); ia.MessagesOut != 2 || ia.MessagesIn != 0 {
+		t.Fatalf("a after sending two: %+v", ia)
 	}
 	seen := map[pid.PID]bool{}
 	n.Processes(func(p process.ProcessInfo) bool { seen[p.PID] = true; return true })

@@ -55,6 +55,8 @@ type Process struct {
 	timer     *time.Timer // cancel grace period
 	drops     uint64      // mailbox-full drops, for rate-limited logging
 	born      int64       // when it was spawned (Unix nanoseconds), for observers
+	msgsIn    atomic.Uint64 // messages its mailbox took, for observers
+	msgsOut   atomic.Uint64 // messages it sent, for observers
 
 	// blocking processes
 	ctx *procContext

@@ -58,6 +58,14 @@ func (n *Node) TrySend(from, to pid.PID, topic string, payload value.Value, limi
 // flight (see receipt.go and docs/cluster.md). Over another transport, or
 // from the zero PID (nobody to answer), it is complete at once.
 func (n *Node) TrySendReceipt(from, to pid.PID, topic string, payload value.Value, limit int) (Receipt, error) {
+	r, err := n.trySendReceipt(from, to, topic, payload, limit)
+	if err == nil {
+		n.countOut(from) // once, not for each try refused for room
+	}
+	return r, err
+}
+
+func (n *Node) trySendReceipt(from, to pid.PID, topic string, payload value.Value, limit int) (Receipt, error) {
 	if err := checkTopic(topic); err != nil {
 		return Receipt{}, err
 	}
@@ -191,6 +199,7 @@ func (n *Node) send(from, to pid.PID, topic string, payload value.Value) error {
 // (counted and logged) or only reports ErrMailboxFull (TrySend), and limit,
 // when positive, lowers the mailbox's bound for this message.
 func (n *Node) sendTo(from, to pid.PID, topic string, payload value.Value, dropFull bool, limit int) error {
+	n.countOut(from)
 	if !n.IsLocal(to) {
 		return n.sendSignal(Signal{Kind: SigMessage, From: from, To: to, Topic: topic, Payload: payload})
 	}
@@ -214,6 +223,7 @@ func (p *Process) deliverAt(m Message, dropFull bool, limit int) (Receipt, error
 	res, pos := p.inbox.pushAt(m, limit)
 	switch res {
 	case pushed:
+		p.msgsIn.Add(1)
 		if p.handler != nil {
 			p.schedule()
 		}
@@ -240,5 +250,16 @@ func (p *Process) dropped(m Message) {
 		p.node.log.Warn("mailbox full: message dropped",
 			"pid", p.pid.String(), "topic", m.Topic, "from", m.From.String(),
 			"mailbox_size", p.host.mailboxSize, "mailbox_bytes", p.host.mailboxBytes, "message_bytes", m.size(), "dropped_so_far", drops)
+	}
+}
+
+// countOut counts a message sent by from, when from is a live process of
+// this node (for observers: ProcessInfo.MessagesOut).
+func (n *Node) countOut(from pid.PID) {
+	if from.ID == 0 || from.Node != n.name {
+		return
+	}
+	if p := n.procs.get(from.ID); p != nil && p.pid == from {
+		p.msgsOut.Add(1)
 	}
 }

@@ -81,7 +81,7 @@ func answerObservers(cn *clusterNode, app *gateway.App) (func(), error) {
 // stops it.
 func startObserver(o observer.Options, app *gateway.App, cn *clusterNode, log *slog.Logger) (func(), error) {
 	l := observer.OfApp(app)
-	o.Node, o.Groups, o.Counters, o.Conns, o.Tracer, o.Global, o.Logger = l.Node, l.PG, l.Counters, l.Conns, l.Tracer, l.Global, log
+	o.Node, o.Groups, o.Counters, o.Conns, o.Tracer, o.Global, o.Lua, o.Logger = l.Node, l.PG, l.Counters, l.Conns, l.Tracer, l.Global, l.Lua, log
 	if cn != nil {
 		o.Cluster = observer.Over(cn.tr)
 	}

@@ -180,7 +180,7 @@ function processControls() {
   return controls;
 }
 
-const sortKeys = { pid: "pid", host: "host", entry: "entry", age: "age", mailbox: "mailbox", "mailbox bytes": "mailbox_bytes" };
+const sortKeys = { pid: "pid", host: "host", entry: "entry", age: "age", mailbox: "mailbox", "mailbox bytes": "mailbox_bytes", in: "messages_in", out: "messages_out" };
 function renderProcesses(p) {
   const c = processControls();
   if (p.error) {
@@ -191,11 +191,12 @@ function renderProcesses(p) {
   c.info.textContent = `${p.total ? p.offset + 1 : 0}–${p.offset + (p.rows || []).length} of ${p.total}`;
   const rows = (p.rows || []).map(r => {
     const row = [r.pid, (r.names || []).join(", "), r.entry || "", r.host, r.kind,
-      Math.round(r.age_s) + " s", r.mailbox, bytes(r.mailbox_bytes), r.links, r.monitors, r.watchers];
+      Math.round(r.age_s) + " s", r.mailbox, bytes(r.mailbox_bytes), r.messages_in, r.messages_out, r.links, r.monitors, r.watchers,
+      r.lua ? bytes(r.lua.memory) + " / " + bytes(r.lua.memory_limit) : "", r.lua ? r.lua.steps : ""];
     if (config.actions) row.push(actions(r));
     return row;
   });
-  const head = ["pid", "names", "entry", "host", "kind", "age", "mailbox", "mailbox bytes", "links", "monitors", "watchers"];
+  const head = ["pid", "names", "entry", "host", "kind", "age", "mailbox", "mailbox bytes", "in", "out", "links", "monitors", "watchers", "Lua memory", "Lua steps"];
   if (config.actions) head.push("actions");
   const t = table(head, rows, h => {
     const k = sortKeys[h];

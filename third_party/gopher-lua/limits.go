@@ -74,6 +74,7 @@ type Limits struct {
 	pace     int64 // charge at which to measure again
 	steps    int   // countdown to the next Interrupt call
 	measures int64 // number of walks so far
+	checks   int64 // Interrupt checks so far, each after InterruptEvery steps (wsrelay patch)
 }
 
 const minPace = 256 << 10
@@ -102,6 +103,14 @@ func (ls *LState) SetLimits(lm *Limits) {
 
 // Limits returns the state's limits, or nil.
 func (ls *LState) Limits() *Limits { return ls.G.limits }
+
+// Usage reports the state's memory as its budget counts it (the live
+// bytes last measured plus what was charged since) and the steps it has
+// run (VM instructions and steps of long builtins, counted in whole
+// InterruptEvery runs). Call it on the state's goroutine (wsrelay patch).
+func (lm *Limits) Usage() (bytes, steps int64) {
+	return lm.live + lm.charged, lm.checks * int64(lm.InterruptEvery)
+}
 
 // LimitStats reports the last measured live bytes and the number of
 // measurements made.
@@ -198,6 +207,7 @@ func (ls *LState) interruptStep() {
 		return
 	}
 	lm.steps = lm.InterruptEvery
+	lm.checks++
 	if err := ls.checkInterrupt(); err != nil {
 		ls.RaiseError("%s", err.Error())
 	}
@@ -212,6 +222,7 @@ func (ls *LState) vmStep() {
 		return
 	}
 	lm.steps = lm.InterruptEvery
+	lm.checks++
 	if err := ls.checkInterrupt(); err != nil {
 		ls.RaiseError("%s", err.Error())
 	}

@@ -1,0 +1,47 @@
+package observer_test
+
+import (
+	"testing"
+
+	"github.com/wsrelay/wsrelay/internal/apptest"
+	"github.com/wsrelay/wsrelay/internal/poll"
+	"github.com/wsrelay/wsrelay/internal/wsclient"
+	"github.com/wsrelay/wsrelay/observer"
+)
+
+// TestOfApp: the views of a running app show its relay connections, and
+// each Lua process with what it uses of its budget.
+func TestOfApp(t *testing.T) {
+	app, _ := apptest.Start(t, "../examples/bench")
+	url := "ws://" + apptest.Addr(t, app, "bench:gateway") + "/ws/lua?who=test"
+	c, _, err := wsclient.Dial(url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.WriteText("ping"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.ReadText(); err != nil {
+		t.Fatal(err)
+	}
+	l := observer.OfApp(app)
+	conns := l.Connections(observer.Query{})
+	if conns.Total != 1 || conns.Rows[0].Path != "/ws/lua?who=test" || conns.Rows[0].State != "open" || conns.Rows[0].FramesIn != 1 {
+		t.Fatalf("connections: %+v", conns)
+	}
+	var page observer.ProcessPage
+	poll.Until(t, timeout, "the echo process with its budget", func() bool {
+		page = l.Processes(observer.Query{Q: "bench:echo"})
+		return page.Total == 2 && page.Rows[0].Lua != nil && page.Rows[1].Lua != nil && page.Rows[1].Lua.Memory > 0
+	})
+	// The shared echo and the connection's own.
+	for _, r := range page.Rows {
+		if r.Kind != "scheduled" || r.Lua.MemoryLimit <= r.Lua.Memory {
+			t.Fatalf("an echo process: %+v %+v", r, r.Lua)
+		}
+	}
+	if page = l.Processes(observer.Query{Q: conns.Rows[0].PID}); page.Total != 1 || page.Rows[0].Kind != "connection" || page.Rows[0].Lua != nil {
+		t.Fatalf("the connection process: %+v", page)
+	}
+}
