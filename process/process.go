@@ -52,9 +52,9 @@ type Process struct {
 	gated     atomic.Int32 // events waiting behind their senders' messages (order.go); not guarded by mu
 	rel       relations
 	names     []string
-	timer     *time.Timer // cancel grace period
-	drops     uint64      // mailbox-full drops, for rate-limited logging
-	born      int64       // when it was spawned (Unix nanoseconds), for observers
+	timer     *time.Timer   // cancel grace period
+	drops     uint64        // mailbox-full drops, for rate-limited logging
+	born      int64         // when it was spawned (Unix nanoseconds), for observers
 	msgsIn    atomic.Uint64 // messages its mailbox took, for observers
 	msgsOut   atomic.Uint64 // messages it sent, for observers
 
