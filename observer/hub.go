@@ -36,7 +36,7 @@ const (
 // the next round. With no page open it holds no timer and no goroutine.
 type hub struct {
 	o     *Observer
-	self  pid.PID
+	self  pid.PID // set once, before anything can reach it
 	pages map[pid.PID]*page // owned by the process, as is inRound
 	// inRound: a round of updates is being computed; the next tick
 	// waits for its end.
@@ -55,7 +55,6 @@ type page struct {
 func newHub(o *Observer) *hub { return &hub{o: o, pages: map[pid.PID]*page{}} }
 
 func (h *hub) HandleMessage(p *process.Process, m process.Message) error {
-	h.self = p.PID()
 	switch m.Topic {
 	case topicTick:
 		h.mu.Lock()

@@ -124,7 +124,7 @@ func Start(opts Options) (*Observer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("observer: %w", err)
 	}
-	o.hub = hub
+	o.hub, o.h.self = hub, hub // before the server serves: nothing reaches the hub sooner
 	rl, err := wsrelay.New(wsrelay.Options{Node: opts.Node, Logger: opts.Logger, Route: "observer", Host: Host,
 		RawPayload: true, MaxMessageSize: 4096, OutboundQueue: 64})
 	if err != nil {
