@@ -30,7 +30,8 @@ func OfApp(app *gateway.App) Local {
 		Conns: func(yield func(ConnInfo) bool) {
 			app.EachConnection(func(c wsrelay.ConnInfo) bool {
 				return yield(ConnInfo{PID: c.PID, Route: c.Route, Remote: c.Remote, Origin: c.Origin, Path: c.Path,
-					Target: c.Target, State: c.State, Opened: c.Opened, LastRead: c.LastRead, FramesIn: c.FramesIn, FramesOut: c.FramesOut})
+					Target: c.Target, State: c.State, Opened: c.Opened, LastRead: c.LastRead, FramesIn: c.FramesIn, FramesOut: c.FramesOut,
+					BytesIn: c.BytesIn, BytesOut: c.BytesOut})
 			})
 		},
 		Tracer: func(client pid.PID, since uint64, payloads bool) (TraceView, bool) {

@@ -27,9 +27,19 @@ func TestOfApp(t *testing.T) {
 	}
 	l := observer.OfApp(app)
 	conns := l.Connections(observer.Query{})
-	if conns.Total != 1 || conns.Rows[0].Path != "/ws/lua?who=test" || conns.Rows[0].State != "open" || conns.Rows[0].FramesIn != 1 {
+	if conns.Total != 1 || conns.Rows[0].Path != "/ws/lua?who=test" || conns.Rows[0].State != "open" || conns.Rows[0].FramesIn != 1 || conns.Rows[0].BytesIn != 4 {
 		t.Fatalf("connections: %+v", conns)
 	}
+	// A connection to a named target shows the name.
+	shared, _, err := wsclient.Dial("ws://"+apptest.Addr(t, app, "bench:gateway")+"/ws/shared", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer shared.Close()
+	poll.Until(t, timeout, "the shared echo's name on its connection", func() bool {
+		p := l.Connections(observer.Query{Q: "/ws/shared"})
+		return p.Total == 1 && p.Rows[0].TargetName == "bench:shared_echo"
+	})
 	var page observer.ProcessPage
 	poll.Until(t, timeout, "the echo process with its budget", func() bool {
 		page = l.Processes(observer.Query{Q: "bench:echo"})

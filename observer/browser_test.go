@@ -2,6 +2,7 @@ package observer_test
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -22,6 +23,9 @@ func TestPagesInBrowser(t *testing.T) {
 	o, node := start(t, "")
 	waiter(t, node, `<img src=x onerror="document.title='owned'">`)
 	waiter(t, node, "plain-name")
+	for i := range 120 { // more than a page of rows
+		waiter(t, node, fmt.Sprintf("filler-%03d", i))
+	}
 	base := "http://" + o.Addr()
 	ctx := browsertest.Page(t)
 	shots := filepath.Join(os.TempDir(), "wsrelay-observer")
@@ -51,7 +55,9 @@ func TestPagesInBrowser(t *testing.T) {
 	if title := browsertest.Eval[string](t, ctx, "the title", `document.title`); strings.Contains(title, "owned") {
 		t.Errorf("a process name ran script: title %q", title)
 	}
+	browsertest.WaitText(t, ctx, "#range", "1–100 of")
 	shot("processes")
+	t.Logf("the processes page's last update rendered in %s ms", browsertest.Eval[string](t, ctx, "render time", `document.body.dataset.renderMs`))
 	browsertest.Run(t, ctx, "filter", chromedp.SendKeys(`input[type=search]`, "plain"))
 	browsertest.WaitText(t, ctx, "#range", "1–1 of 1")
 	browsertest.WaitText(t, ctx, "main table", "plain-name")

@@ -21,21 +21,28 @@ type ConnInfo struct {
 	LastRead  time.Time // the client's last frame
 	FramesIn  int64     // data frames from the client, relayed
 	FramesOut int64     // data frames written to the client
+	BytesIn   int64     // their payload bytes
+	BytesOut  int64
 }
 
 // ConnView is one row of /connections.
 type ConnView struct {
-	PID       string  `json:"pid"`
-	Route     string  `json:"route,omitempty"`
-	Remote    string  `json:"remote"`
-	Origin    string  `json:"origin,omitempty"`
-	Path      string  `json:"path"`
-	Target    string  `json:"target"`
-	State     string  `json:"state"`
-	Age       float64 `json:"age_s"`
-	Idle      float64 `json:"idle_s"` // since the client last sent a frame
-	FramesIn  int64   `json:"frames_in"`
-	FramesOut int64   `json:"frames_out"`
+	PID    string `json:"pid"`
+	Route  string `json:"route,omitempty"`
+	Remote string `json:"remote"`
+	Origin string `json:"origin,omitempty"`
+	Path   string `json:"path"`
+	Target string `json:"target"`
+	// TargetName is a name the target is registered under on this node,
+	// if any.
+	TargetName string  `json:"target_name,omitempty"`
+	State      string  `json:"state"`
+	Age        float64 `json:"age_s"`
+	Idle       float64 `json:"idle_s"` // since the client last sent a frame
+	FramesIn   int64   `json:"frames_in"`
+	FramesOut  int64   `json:"frames_out"`
+	BytesIn    int64   `json:"bytes_in"`
+	BytesOut   int64   `json:"bytes_out"`
 }
 
 // ConnPage is a page of /connections: Total rows matched the filter.
@@ -77,7 +84,13 @@ func (l Local) Connections(q Query) ConnPage {
 	page := ConnPage{Total: len(all), Offset: off, Rows: []ConnView{}}
 	for _, c := range rows {
 		v := ConnView{PID: c.PID.String(), Route: c.Route, Remote: c.Remote, Origin: clip(c.Origin, 200), Path: clip(c.Path, 500),
-			Target: c.Target.String(), State: c.State, Age: now.Sub(c.Opened).Seconds(), FramesIn: c.FramesIn, FramesOut: c.FramesOut}
+			Target: c.Target.String(), State: c.State, Age: now.Sub(c.Opened).Seconds(), FramesIn: c.FramesIn, FramesOut: c.FramesOut,
+			BytesIn: c.BytesIn, BytesOut: c.BytesOut}
+		if l.Node != nil {
+			if t, ok := l.Node.Inspect(c.Target); ok && len(t.Names) > 0 {
+				v.TargetName = t.Names[0]
+			}
+		}
 		if !c.LastRead.IsZero() {
 			v.Idle = now.Sub(c.LastRead).Seconds()
 		}

@@ -36,7 +36,7 @@ const (
 // the next round. With no page open it holds no timer and no goroutine.
 type hub struct {
 	o     *Observer
-	self  pid.PID // set once, before anything can reach it
+	self  pid.PID           // set once, before anything can reach it
 	pages map[pid.PID]*page // owned by the process, as is inRound
 	// inRound: a round of updates is being computed; the next tick
 	// waits for its end.

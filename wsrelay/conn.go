@@ -108,6 +108,8 @@ type conn struct {
 	// and data frames written to the client (by whoever writes).
 	framesIn  int64
 	framesOut atomic.Int64
+	bytesIn   int64        // their payload bytes, under mu
+	bytesOut  atomic.Int64 // and those written to the client
 
 	// The owed queue (owed.go), under mu: what is owed to the targets,
 	// in order; a channel closed once it is empty (a reader waiting to
@@ -306,6 +308,7 @@ func (c *conn) frameIn(op opcode, b string) {
 			if err == nil {
 				sent = r
 				c.framesIn++
+				c.bytesIn += int64(n)
 				c.flow.sent(r, n)
 				c.traced(TraceEvent{Kind: "in", Type: frameType(op), Size: n}, shared(b))
 			} else {

@@ -28,6 +28,8 @@ type ConnInfo struct {
 	LastRead  time.Time // the client's last frame
 	FramesIn  int64     // data frames from the client relayed to its targets
 	FramesOut int64     // data frames written to the client
+	BytesIn   int64     // their payload bytes
+	BytesOut  int64
 }
 
 // EachConnection calls yield with every connection of the relay, until
@@ -52,7 +54,7 @@ func (c *conn) info() ConnInfo {
 	defer c.mu.Unlock()
 	return ConnInfo{PID: c.pid, Route: c.rl.opts.Route, Remote: c.remote, Origin: c.origin, Path: c.path, Target: c.target,
 		State: c.state.String(), Opened: c.started, LastRead: time.Unix(0, c.lastRead.Load()),
-		FramesIn: c.framesIn, FramesOut: c.framesOut.Load()}
+		FramesIn: c.framesIn, FramesOut: c.framesOut.Load(), BytesIn: c.bytesIn, BytesOut: c.bytesOut.Load()}
 }
 
 func (s connState) String() string {

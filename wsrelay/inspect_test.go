@@ -34,7 +34,7 @@ func TestEachConnection(t *testing.T) {
 	})
 	ci := got[0]
 	if ci.PID != client || ci.Target != tg.PID || ci.State != "open" || ci.Origin != "https://app.example" ||
-		!strings.HasPrefix(ci.Path, "/") || ci.FramesIn != 1 || ci.Remote == "" || ci.Opened.IsZero() {
+		!strings.HasPrefix(ci.Path, "/") || ci.FramesIn != 1 || ci.BytesIn != 2 || ci.BytesOut != 2 || ci.Remote == "" || ci.Opened.IsZero() {
 		t.Fatalf("%+v", ci)
 	}
 	c.WriteClose(1000, "bye")

@@ -313,6 +313,7 @@ func (c *conn) sent(f *frame) {
 	c.out.written(f)
 	if f.op == opText || f.op == opBinary {
 		c.framesOut.Add(1)
+		c.bytesOut.Add(int64(len(f.data)))
 		c.traced(TraceEvent{Kind: "out", Type: frameType(f.op), Size: len(f.data)}, f.data)
 	}
 }

@@ -226,11 +226,12 @@ function renderConnections(p) {
   const nodeQ = query.node ? "?node=" + encodeURIComponent(query.node) : "";
   const rows = (p.rows || []).map(r => {
     const row = [link(r.pid, "/connections/" + encodeURIComponent(r.pid) + nodeQ), r.state, r.remote, r.origin || "", r.path,
-      r.target, Math.round(r.age_s) + " s", r.idle_s ? Math.round(r.idle_s) + " s" : "", r.frames_in, r.frames_out];
+      r.target + (r.target_name ? " (" + r.target_name + ")" : ""), Math.round(r.age_s) + " s", r.idle_s ? Math.round(r.idle_s) + " s" : "",
+      r.frames_in, r.frames_out, bytes(r.bytes_in || 0), bytes(r.bytes_out || 0)];
     if (config.actions) row.push(actions({ pid: r.pid, kind: "connection" }));
     return row;
   });
-  const head = ["pid", "state", "remote", "origin", "path", "target", "age", "idle", "frames in", "frames out"];
+  const head = ["pid", "state", "remote", "origin", "path", "target", "age", "idle", "frames in", "frames out", "bytes in", "bytes out"];
   if (config.actions) head.push("actions");
   c.rows.replaceChildren(table(head, rows, h => {
     const k = { pid: "pid", age: "age", idle: "idle", "frames in": "frames_in", "frames out": "frames_out" }[h];
@@ -308,7 +309,11 @@ function connect() {
   ws.onmessage = e => {
     const m = JSON.parse(e.data);
     if (m.view !== view) return;
+    const began = performance.now();
     ({ overview: renderOverview, processes: renderProcesses, connections: renderConnections, trace: renderTrace, crashes: renderCrashes, groups: renderGroups, names: renderNames })[view](m.data);
+    // How long the last update took to render, for the measurements of
+    // docs/performance.md.
+    document.body.dataset.renderMs = (performance.now() - began).toFixed(2);
   };
 }
 connect();
