@@ -3,6 +3,7 @@ package observer_test
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -65,12 +66,15 @@ func TestPagesInBrowser(t *testing.T) {
 	browsertest.Run(t, ctx, "open the names", chromedp.Navigate(base+"/names"))
 	browsertest.WaitText(t, ctx, "main", "plain-name")
 	shot("names")
-	node.Spawn("app", func(p *process.Process) (value.Value, error) {
+	crasher, _ := node.Spawn("app", func(p *process.Process) (value.Value, error) {
 		return value.Nil(), errors.New("kaboom <b>bold</b>")
 	}, process.SpawnOptions{Entry: "app:crasher", Quiet: true})
 	browsertest.Run(t, ctx, "open the crashes", chromedp.Navigate(base+"/crashes"))
 	browsertest.WaitText(t, ctx, "main", "kaboom <b>bold</b>")
 	shot("crashes")
+	browsertest.Run(t, ctx, "open the crashed process", chromedp.Navigate(base+"/processes/"+url.PathEscape(crasher.String())))
+	browsertest.WaitText(t, ctx, "main", "Not running: it ended with the error below.")
+	browsertest.WaitText(t, ctx, "main pre", "kaboom <b>bold</b>")
 	browsertest.Run(t, ctx, "open the groups", chromedp.Navigate(base+"/groups"))
 	browsertest.WaitText(t, ctx, "main", "No process groups")
 }

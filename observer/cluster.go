@@ -64,7 +64,7 @@ func (o *Observer) view(ctx context.Context, r Request) any {
 		return o.clusterOverview(ctx)
 	case "names":
 		return o.allNames(ctx)
-	case "processes", "crashes", "connections", "trace":
+	case "processes", "process", "crashes", "connections", "trace":
 		if r.Query.Node != "" && r.Query.Node != o.local.Node.Name() {
 			return o.remote(ctx, r)
 		}

@@ -202,7 +202,8 @@ func (o *Observer) routes() http.Handler {
 		mux.HandleFunc("GET "+p, o.page)
 	}
 	mux.HandleFunc("GET /connections/{pid}", o.page)
-	for _, v := range []string{"overview", "processes", "connections", "trace", "crashes", "groups", "names"} {
+	mux.HandleFunc("GET /processes/{pid}", o.page)
+	for _, v := range []string{"overview", "processes", "process", "connections", "trace", "crashes", "groups", "names"} {
 		mux.HandleFunc("GET /api/"+v, o.api(v))
 	}
 	mux.HandleFunc("POST /api/act", o.act)

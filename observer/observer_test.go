@@ -339,6 +339,18 @@ func TestCrashesView(t *testing.T) {
 	if ends[0].PID != p.String() || ends[0].Entry != "app:crasher" || ends[0].Error != "kaboom <b>bold</b>" {
 		t.Fatalf("crash: %+v", ends[0])
 	}
+	// Its own page: not running, and why.
+	var d observer.ProcessDetail
+	getJSON(t, "http://"+o.Addr()+"/api/process?pid="+url.QueryEscape(p.String()), &d)
+	if d.Live != nil || d.Crash == nil || d.Crash.Error != "kaboom <b>bold</b>" {
+		t.Fatalf("the crashed process's page: %+v", d)
+	}
+	w := waiter(t, node, "alive")
+	d = observer.ProcessDetail{}
+	getJSON(t, "http://"+o.Addr()+"/api/process?pid="+url.QueryEscape(w.String()), &d)
+	if d.Live == nil || d.Live.Names[0] != "alive" || d.Crash != nil {
+		t.Fatalf("a live process's page: %+v", d)
+	}
 }
 
 // TestConnectionsAndTrace: the connections view filters and pages what

@@ -324,6 +324,39 @@ func clip(s string, n int) string {
 // ConnectionEntry is the entry of the relay's connection processes.
 const ConnectionEntry = wsrelay.ProcessEntry
 
+// ProcessDetail is one process: its row, while it lives, and how it
+// ended, if it ended abnormally lately (Node.RecentEnds).
+type ProcessDetail struct {
+	PID   string       `json:"pid"`
+	Live  *ProcessView `json:"live,omitempty"`
+	Crash *EndView     `json:"crash,omitempty"`
+}
+
+// Process returns one process of the node: the page of /processes/<pid>.
+func (l Local) Process(q Query) ProcessDetail {
+	d := ProcessDetail{PID: q.PID}
+	p, err := pid.Parse(q.PID)
+	if err != nil {
+		return d
+	}
+	if info, ok := l.Node.Inspect(p); ok {
+		v := viewOf(info, time.Now())
+		if l.Lua != nil {
+			if u, ok := l.Lua(p); ok {
+				v.Lua = &u
+			}
+		}
+		d.Live = &v
+	}
+	for _, e := range l.Node.RecentEnds() {
+		if e.PID == p {
+			d.Crash = &EndView{PID: e.PID.String(), Entry: e.Entry, Time: e.Time, Error: e.Error}
+			break
+		}
+	}
+	return d
+}
+
 // EndView is a process that ended abnormally, with its error (for a Lua
 // process, the message and the traceback).
 type EndView struct {
@@ -393,6 +426,8 @@ func (l Local) view(r Request) any {
 		return l.Names()
 	case "crashes":
 		return l.Crashes()
+	case "process":
+		return l.Process(r.Query)
 	case "connections":
 		return l.Connections(r.Query)
 	case "trace":
@@ -403,7 +438,7 @@ func (l Local) view(r Request) any {
 
 func knownView(v string) bool {
 	switch v {
-	case "overview", "processes", "groups", "names", "crashes", "connections", "trace":
+	case "overview", "processes", "process", "groups", "names", "crashes", "connections", "trace":
 		return true
 	}
 	return false

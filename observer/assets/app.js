@@ -5,7 +5,8 @@
 
 const views = { "/": "overview", "/processes": "processes", "/connections": "connections", "/crashes": "crashes", "/groups": "groups", "/names": "names" };
 const tracing = location.pathname.startsWith("/connections/") ? decodeURIComponent(location.pathname.slice("/connections/".length)) : "";
-const view = tracing ? "trace" : (views[location.pathname] || "overview");
+const detail = location.pathname.startsWith("/processes/") ? decodeURIComponent(location.pathname.slice("/processes/".length)) : "";
+const view = tracing ? "trace" : detail ? "process" : (views[location.pathname] || "overview");
 const main = document.getElementById("main");
 const status = document.getElementById("status");
 const history = {}; // chart series: name -> last 300 values
@@ -13,6 +14,7 @@ const prevCounters = {};
 const params = new URLSearchParams(location.search);
 let query = { node: params.get("node") || "", q: "", sort: "pid", desc: false, offset: 0, limit: 100 };
 if (tracing) { query.pid = tracing; query.since = 0; query.payloads = params.get("payloads") === "1"; }
+if (detail) query.pid = detail;
 let ws;
 let config = { actions: false };
 fetch("/api/config").then(r => r.json()).then(c => { config = c; });
@@ -48,7 +50,7 @@ function actions(r) {
 }
 
 for (const a of document.querySelectorAll("header nav a")) {
-  if (a.dataset.view === view || (tracing && a.dataset.view === "connections")) a.classList.add("current");
+  if (a.dataset.view === view || (tracing && a.dataset.view === "connections") || (detail && a.dataset.view === "processes")) a.classList.add("current");
 }
 
 function el(tag, text, cls) {
@@ -190,7 +192,7 @@ function renderProcesses(p) {
   }
   c.info.textContent = `${p.total ? p.offset + 1 : 0}–${p.offset + (p.rows || []).length} of ${p.total}`;
   const rows = (p.rows || []).map(r => {
-    const row = [r.pid, (r.names || []).join(", "), r.entry || "", r.host, r.kind,
+    const row = [link(r.pid, "/processes/" + encodeURIComponent(r.pid) + (query.node ? "?node=" + encodeURIComponent(query.node) : "")), (r.names || []).join(", "), r.entry || "", r.host, r.kind,
       Math.round(r.age_s) + " s", r.mailbox, bytes(r.mailbox_bytes), r.messages_in, r.messages_out, r.links, r.monitors, r.watchers,
       r.lua ? bytes(r.lua.memory) + " / " + bytes(r.lua.memory_limit) : "", r.lua ? r.lua.steps : ""];
     if (config.actions) row.push(actions(r));
@@ -275,12 +277,36 @@ function renderTrace(t) {
   }
 }
 
+function renderProcess(d) {
+  const out = [el("h2", "Process " + d.pid + (query.node ? " on " + query.node : ""))];
+  if (d.error) out.push(el("p", d.error));
+  const r = d.live;
+  if (r) {
+    const rows = [["names", (r.names || []).join(", ")], ["entry", r.entry || ""], ["host", r.host], ["kind", r.kind],
+      ["age", Math.round(r.age_s) + " s"], ["mailbox", r.mailbox + " messages, " + bytes(r.mailbox_bytes)],
+      ["messages", r.messages_in + " in, " + r.messages_out + " out"], ["links", r.links], ["monitors", r.monitors], ["watchers", r.watchers]];
+    if (r.lua) rows.push(["Lua memory", bytes(r.lua.memory) + " of " + bytes(r.lua.memory_limit)], ["Lua steps", r.lua.steps]);
+    out.push(table(["", ""], rows));
+    if (config.actions) out.push(actions(r));
+  } else {
+    out.push(el("p", "Not running" + (d.crash ? ": it ended with the error below." : ".")));
+  }
+  if (d.crash) {
+    const c = el("div", null, "card crash");
+    c.append(el("h3", "Crashed " + new Date(d.crash.time).toLocaleTimeString() + (d.crash.entry ? "  " + d.crash.entry : "")), el("pre", d.crash.error));
+    out.push(c);
+  }
+  main.replaceChildren(...out);
+}
+
 function renderCrashes(ends) {
   if (ends.error) { main.replaceChildren(el("p", ends.error)); return; }
   if (!ends.length) { main.replaceChildren(el("p", "No process has ended abnormally" + (query.node ? " on " + query.node : "") + ".")); return; }
   main.replaceChildren(...ends.map(e => {
     const d = el("div", null, "card crash");
-    d.append(el("h3", new Date(e.time).toLocaleTimeString() + "  " + e.pid + (e.entry ? "  " + e.entry : "")), el("pre", e.error));
+    const h = el("h3", new Date(e.time).toLocaleTimeString() + "  ");
+    h.append(link(e.pid, "/processes/" + encodeURIComponent(e.pid) + (query.node ? "?node=" + encodeURIComponent(query.node) : "")), e.entry ? "  " + e.entry : "");
+    d.append(h, el("pre", e.error));
     return d;
   }));
 }
@@ -310,7 +336,7 @@ function connect() {
     const m = JSON.parse(e.data);
     if (m.view !== view) return;
     const began = performance.now();
-    ({ overview: renderOverview, processes: renderProcesses, connections: renderConnections, trace: renderTrace, crashes: renderCrashes, groups: renderGroups, names: renderNames })[view](m.data);
+    ({ overview: renderOverview, processes: renderProcesses, process: renderProcess, connections: renderConnections, trace: renderTrace, crashes: renderCrashes, groups: renderGroups, names: renderNames })[view](m.data);
     // How long the last update took to render, for the measurements of
     // docs/performance.md.
     document.body.dataset.renderMs = (performance.now() - began).toFixed(2);
