@@ -229,7 +229,7 @@ func TestLiveViews(t *testing.T) {
 	if first.View != "overview" || len(first.Data.Nodes) != 1 {
 		t.Fatalf("first update: %+v", first)
 	}
-	if n := first.Data.Nodes[0]; n.Name != "n1" || !n.Self || !n.Up || n.Overview.Processes < 2 || n.Overview.Counters["frames_in"] != 3 {
+	if n := first.Data.Nodes[0]; n.Name != "n1" || !n.Self || !n.Up || n.Overview.Processes < 2 || n.Overview.Counters["frames_in"] != 3 || n.Overview.Counters["messages_in"] < 1 {
 		t.Fatalf("first update: %+v", n)
 	}
 	readJSON(t, c, &first) // the next second's

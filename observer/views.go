@@ -38,6 +38,8 @@ type HostView struct {
 	Live    int    `json:"live"`
 	Spawned uint64 `json:"spawned"`
 	Dropped uint64 `json:"dropped"`
+	In      uint64 `json:"messages_in"`
+	Out     uint64 `json:"messages_out"`
 }
 
 var memSamples = []string{"/memory/classes/heap/objects:bytes", "/memory/classes/total:bytes", "/gc/cycles/total:gc-cycles", "/sched/goroutines:goroutines"}
@@ -76,7 +78,7 @@ func (l Local) Overview() Overview {
 	v := Overview{Node: n.Name(), Time: time.Now(), Uptime: time.Since(n.Boot()).Seconds(), Processes: n.Stats().Processes}
 	for _, h := range n.Hosts() {
 		s := h.Stats()
-		v.Hosts = append(v.Hosts, HostView{Name: h.Name(), Live: s.Live, Spawned: s.Spawned, Dropped: s.Dropped})
+		v.Hosts = append(v.Hosts, HostView{Name: h.Name(), Live: s.Live, Spawned: s.Spawned, Dropped: s.Dropped, In: s.In, Out: s.Out})
 	}
 	samples := make([]metrics.Sample, len(memSamples))
 	for i, name := range memSamples {
@@ -95,6 +97,13 @@ func (l Local) Overview() Overview {
 	}
 	if l.Counters != nil {
 		v.Counters = l.Counters()
+	}
+	if v.Counters == nil {
+		v.Counters = map[string]float64{}
+	}
+	for _, h := range v.Hosts { // the processes' messages, charted a second
+		v.Counters["messages_in"] += float64(h.In)
+		v.Counters["messages_out"] += float64(h.Out)
 	}
 	return v
 }

@@ -54,6 +54,8 @@ type Host struct {
 	spawned atomic.Uint64
 	ended   atomic.Uint64
 	dropped atomic.Uint64
+	taken   atomic.Uint64 // messages its processes' mailboxes took
+	sent    atomic.Uint64 // messages its processes sent
 }
 
 // HostStats are the counters of one process host.
@@ -61,6 +63,8 @@ type HostStats struct {
 	Live    int    // processes running now
 	Spawned uint64 // processes spawned since the node started
 	Dropped uint64 // messages dropped because a mailbox was full
+	In      uint64 // messages its processes' mailboxes took
+	Out     uint64 // messages its processes sent
 }
 
 // AddHost adds a process host. Adding a name twice is an error.
@@ -121,7 +125,7 @@ func (h *Host) Name() string { return h.name }
 func (h *Host) Stats() HostStats {
 	e := h.ended.Load() // first: spawned only grows, so s >= e
 	s := h.spawned.Load()
-	return HostStats{Live: int(s - e), Spawned: s, Dropped: h.dropped.Load()}
+	return HostStats{Live: int(s - e), Spawned: s, Dropped: h.dropped.Load(), In: h.taken.Load(), Out: h.sent.Load()}
 }
 
 // reserve takes a place for a new process, or fails when the host runs

@@ -45,6 +45,9 @@ func TestInspect(t *testing.T) {
 	if ia, _ = n.Inspect(a); ia.MessagesOut != 2 || ia.MessagesIn != 0 {
 		t.Fatalf("a after sending two: %+v", ia)
 	}
+	if h, _ := n.Host(host); h.Stats().In != 3 || h.Stats().Out != 2 {
+		t.Fatalf("the host's messages: %+v", h.Stats())
+	}
 	seen := map[pid.PID]bool{}
 	n.Processes(func(p process.ProcessInfo) bool { seen[p.PID] = true; return true })
 	if !seen[a] || !seen[b] {

@@ -224,6 +224,7 @@ func (p *Process) deliverAt(m Message, dropFull bool, limit int) (Receipt, error
 	switch res {
 	case pushed:
 		p.msgsIn.Add(1)
+		p.host.taken.Add(1)
 		if p.handler != nil {
 			p.schedule()
 		}
@@ -261,5 +262,6 @@ func (n *Node) countOut(from pid.PID) {
 	}
 	if p := n.procs.get(from.ID); p != nil && p.pid == from {
 		p.msgsOut.Add(1)
+		p.host.sent.Add(1)
 	}
 }

@@ -130,7 +130,7 @@ function renderOverview(c) {
     section.append(title);
     if (n.overview) {
       section.append(nodeCards(n.overview));
-      const hosts = table(["host", "live", "spawned", "dropped"], (n.overview.hosts || []).map(h => [h.name, h.live, h.spawned, h.dropped]));
+      const hosts = table(["host", "live", "spawned", "dropped", "messages in", "messages out"], (n.overview.hosts || []).map(h => [h.name, h.live, h.spawned, h.dropped, h.messages_in, h.messages_out]));
       section.append(hosts);
     } else {
       section.append(el("p", n.up ? "No answer: " + (n.error || "") : "Down" + (n.last_seen ? ", last heard " + new Date(n.last_seen).toLocaleTimeString() : "") + "."));
