@@ -19,6 +19,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/wsrelay/wsrelay/internal/origin"
 	"github.com/wsrelay/wsrelay/pg"
 	"github.com/wsrelay/wsrelay/pid"
 	"github.com/wsrelay/wsrelay/process"
@@ -125,8 +126,11 @@ func Start(opts Options) (*Observer, error) {
 		return nil, fmt.Errorf("observer: %w", err)
 	}
 	o.hub, o.h.self = hub, hub // before the server serves: nothing reaches the hub sooner
+	// The Host rule against DNS rebinding is the observer's own
+	// (loopbackHosts): off with a token, so that a proxy in front of a
+	// loopback observer can carry its pages' socket too.
 	rl, err := wsrelay.New(wsrelay.Options{Node: opts.Node, Logger: opts.Logger, Route: "observer", Host: Host,
-		RawPayload: true, MaxMessageSize: 4096, OutboundQueue: 64})
+		RawPayload: true, MaxMessageSize: 4096, OutboundQueue: 64, AllowedHosts: "*"})
 	if err != nil {
 		opts.Node.Terminate(hub)
 		return nil, fmt.Errorf("observer: %w", err)
@@ -212,7 +216,28 @@ func (o *Observer) routes() http.Handler {
 		fmt.Fprintf(w, `{"node":%q,"actions":%t}`, o.opts.Node.Name(), o.opts.Actions)
 	})
 	mux.Handle("GET /live", o.relay.Middleware(http.HandlerFunc(o.live)))
-	return o.auth(secure(mux))
+	return o.loopbackHosts(o.auth(secure(mux)))
+}
+
+// loopbackHosts refuses, on an observer without a token, a request that
+// reached a loopback address naming a Host that is not loopback: a page
+// of another site whose name was rebound to 127.0.0.1 (DNS rebinding) is
+// same-origin with what it reaches, so the Origin checks let it through
+// and nothing else stands between it and every view and action. With a
+// token such a page has no cookie, so a proxy may name the observer as
+// it likes.
+func (o *Observer) loopbackHosts(next http.Handler) http.Handler {
+	if o.opts.Token != "" {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !(origin.Hosts{}).AllowsRequest(r) {
+			w.Header().Set("Connection", "close")
+			http.Error(w, origin.HostRefusal(r.Host), http.StatusMisdirectedRequest)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 func (o *Observer) page(w http.ResponseWriter, r *http.Request) {

@@ -81,6 +81,9 @@ func request(t *testing.T, method, url, body string, header http.Header) (int, s
 	for k, v := range header {
 		req.Header[k] = v
 	}
+	if h := header.Get("Host"); h != "" {
+		req.Host = h // the client sends req.Host, not a Host header
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
