@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/wsrelay/wsrelay/observer"
 	"github.com/wsrelay/wsrelay/process"
@@ -71,5 +74,58 @@ func TestProxiedObserverWithToken(t *testing.T) {
 	status, err := bufio.NewReader(c).ReadString('\n')
 	if err != nil || !strings.Contains(status, " 101 ") {
 		t.Fatalf("the live socket through the proxy: %q %v", status, err)
+	}
+}
+
+// fakeCluster is another node that answers every question with answer.
+type fakeCluster struct {
+	answer func(req []byte) ([]byte, error)
+}
+
+func (f fakeCluster) Nodes() []observer.NodeState {
+	return []observer.NodeState{{Name: "other", Up: true, LastSeen: time.Now()}}
+}
+
+func (f fakeCluster) Ask(ctx context.Context, node string, req []byte) ([]byte, error) {
+	return f.answer(req)
+}
+
+// startWith runs an observer over a fresh node with opts (Addr and Node
+// set here).
+func startWith(t *testing.T, opts observer.Options) (*observer.Observer, *process.Node) {
+	t.Helper()
+	node, err := process.NewNode(&process.Options{Name: "n1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.Addr, opts.Node = "127.0.0.1:0", node
+	o, err := observer.Start(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		o.Close(ctx)
+		node.Shutdown(ctx)
+	})
+	return o, node
+}
+
+// TestRemoteTraceWithoutPayloads: an observer without a token neither
+// asks another node for payloads nor shows those the node sends anyway.
+func TestRemoteTraceWithoutPayloads(t *testing.T) {
+	var asked atomic.Value
+	o, _ := startWith(t, observer.Options{Cluster: fakeCluster{func(req []byte) ([]byte, error) {
+		asked.Store(string(req))
+		return []byte(`{"pid":"{other@wsrelay|1}","events":[{"seq":1,"kind":"in","type":"text","size":6,"payload":"secret"}]}`), nil
+	}}})
+	var tv observer.TraceView
+	getJSON(t, "http://"+o.Addr()+"/api/trace?node=other&payloads=1&pid="+url.QueryEscape("{other@wsrelay|1}"), &tv)
+	if len(tv.Events) != 1 || tv.Events[0].Size != 6 || tv.Events[0].Payload != "" {
+		t.Fatalf("the other node's trace: %+v", tv)
+	}
+	if req, _ := asked.Load().(string); strings.Contains(req, "payloads") {
+		t.Fatalf("asked for payloads: %s", req)
 	}
 }

@@ -80,7 +80,15 @@ func (o *Observer) remote(ctx context.Context, r Request) any {
 		return errorView{"this node is not in a cluster"}
 	}
 	if r.View == "trace" && !o.local.Payloads {
-		r.Query.Payloads = false // payloads are for observers with a token, here as there
+		// Payloads are for observers with a token, here as there: not
+		// asked for, and not passed on if the node sends them anyway.
+		r.Query.Payloads = false
+		var v TraceView
+		if err := o.ask(ctx, r.Query.Node, r, &v); err != nil {
+			return errorView{err.Error()}
+		}
+		withoutPayloads(v.Events)
+		return v
 	}
 	var raw json.RawMessage
 	if err := o.ask(ctx, r.Query.Node, r, &raw); err != nil {

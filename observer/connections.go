@@ -145,14 +145,27 @@ func (l Local) Trace(q Query) TraceView {
 	if l.Tracer == nil {
 		return TraceView{PID: q.PID, Error: "this node has no relay connections to trace"}
 	}
-	v, ok := l.Tracer(client, q.Since, q.Payloads && l.Payloads)
+	payloads := q.Payloads && l.Payloads
+	v, ok := l.Tracer(client, q.Since, payloads)
 	if !ok {
 		return TraceView{PID: q.PID, Ended: true, Error: "no such connection on this node (it may have ended)"}
 	}
 	if len(v.Events) > MaxTraceEvents {
 		v.Events = v.Events[len(v.Events)-MaxTraceEvents:]
 	}
+	if !payloads {
+		// The trace keeps payloads if the observer that started it asked
+		// for them (one with a token, or another node's): they are not
+		// for this reader.
+		withoutPayloads(v.Events)
+	}
 	return v
+}
+
+func withoutPayloads(events []TraceEvent) {
+	for i := range events {
+		events[i].Payload = ""
+	}
 }
 
 // MaxTraceEvents bounds the events of one trace answer.
