@@ -4,6 +4,9 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"github.com/wsrelay/wsrelay/internal/wsclient"
+	"github.com/wsrelay/wsrelay/pid"
+	"github.com/wsrelay/wsrelay/value"
 	"net"
 	"net/http"
 	"net/url"
@@ -128,4 +131,56 @@ func TestRemoteTraceWithoutPayloads(t *testing.T) {
 	if req, _ := asked.Load().(string); strings.Contains(req, "payloads") {
 		t.Fatalf("asked for payloads: %s", req)
 	}
+}
+
+// TestPagesCannotBeForged: a process of the node that sends the
+// observer's process ws.join messages of its own making (its PID is on
+// the processes page) neither takes the pages' places nor gets their
+// views; nor does its ws.leave close a real page's updates.
+func TestPagesCannotBeForged(t *testing.T) {
+	o, node := start(t, "")
+	var hub pid.PID
+	node.Processes(func(p process.ProcessInfo) bool {
+		if p.Host == observer.Host && p.Entry == "observer" {
+			hub = p.PID
+		}
+		return true
+	})
+	got := make(chan string, 1)
+	forger, err := node.Spawn("app", func(p *process.Process) (value.Value, error) {
+		for i := range observer.MaxPages {
+			fake := pid.PID{Node: "n1", Host: observer.Host, ID: uint64(1000 + i)}
+			p.Send(hub, "ws.join", value.Map(value.Field{Key: "client_pid", Value: value.String(fake.String())}))
+		}
+		self := value.Map(value.Field{Key: "client_pid", Value: value.String(p.PID().String())})
+		p.Send(hub, "ws.join", self)
+		p.Send(hub, "ws.message", value.String(`{"view":"names"}`))
+		got <- "sent"
+		if m, ok := p.Receive(p.Context()); ok {
+			got <- m.Topic
+		}
+		return value.Nil(), nil
+	}, process.SpawnOptions{Entry: "app:forger"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-got
+	c, _, err := wsclient.Dial("ws://"+o.Addr()+"/live", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var m struct {
+		View string `json:"view"`
+	}
+	readJSON(t, c, &m) // not a close 1013: the forged pages took no place
+	if m.View != "overview" {
+		t.Fatalf("the real page: %+v", m)
+	}
+	select {
+	case topic := <-got:
+		t.Fatalf("the forger got a view (%s)", topic)
+	default:
+	}
+	node.Terminate(forger)
 }

@@ -57,6 +57,12 @@ func newHub(o *Observer) *hub { return &hub{o: o, pages: map[pid.PID]*page{}} }
 func (h *hub) HandleMessage(p *process.Process, m process.Message) error {
 	switch m.Topic {
 	case topicTick:
+		if m.From != h.self {
+			// Only its own timer: another process's tick would start
+			// a second chain of them, and so on, up to rounds back to
+			// back.
+			return nil
+		}
 		h.mu.Lock()
 		h.timer = nil
 		h.mu.Unlock()
@@ -87,7 +93,7 @@ func (h *hub) HandleMessage(p *process.Process, m process.Message) error {
 			h.pages[client].asking = false
 		}
 	case wsrelay.TopicJoin:
-		client, ok := clientOf(m.Payload)
+		client, ok := h.pageOf(m)
 		if !ok {
 			return nil
 		}
@@ -98,7 +104,7 @@ func (h *hub) HandleMessage(p *process.Process, m process.Message) error {
 		h.pages[client] = &page{req: Request{View: "overview"}}
 		h.arm()
 	case wsrelay.TopicLeave:
-		if client, ok := clientOf(m.Payload); ok {
+		if client, ok := h.pageOf(m); ok {
 			delete(h.pages, client)
 		}
 	case wsrelay.DefaultTopic:
@@ -161,13 +167,21 @@ func textOf(v value.Value) string {
 	return s
 }
 
-func clientOf(payload value.Value) (pid.PID, bool) {
-	v, ok := payload.Get("client_pid")
+// pageOf returns the page a ws.join or ws.leave is about: one the
+// observer's own relay sent, from the page's connection process. Any
+// process that knows the hub's PID (the processes page shows it) may
+// send it those topics; one of its own making would take the pages'
+// places (MaxPages), get their views, or stop a real page's updates.
+func (h *hub) pageOf(m process.Message) (pid.PID, bool) {
+	v, ok := m.Payload.Get("client_pid")
 	if !ok {
 		return pid.PID{}, false
 	}
 	c, err := pid.Parse(textOf(v))
-	return c, err == nil
+	if err != nil || c != m.From || c.Host != Host || !h.o.opts.Node.IsLocal(c) {
+		return pid.PID{}, false
+	}
+	return c, true
 }
 
 // arm starts the next tick if a page is open and none is pending.
