@@ -3,8 +3,10 @@ package observer_test
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"github.com/wsrelay/wsrelay/internal/wsclient"
+	"github.com/wsrelay/wsrelay/pg"
 	"github.com/wsrelay/wsrelay/pid"
 	"github.com/wsrelay/wsrelay/value"
 	"net"
@@ -183,4 +185,93 @@ func TestPagesCannotBeForged(t *testing.T) {
 	default:
 	}
 	node.Terminate(forger)
+}
+
+// TestViewsAreBounded: a node with thousands of long names, many names
+// per process and thousands of process groups gives views of bounded
+// size, each saying how much it left out, and an answer to another
+// node's observer that fits a NATS message.
+func TestViewsAreBounded(t *testing.T) {
+	o, node := start(t, "")
+	long := strings.Repeat("n", 240)
+	const procs, perProc = 80, 64 // 5,120 names of 250 bytes: 1.3 MB
+	for i := range procs {
+		p := waiter(t, node, "")
+		for j := range perProc {
+			if err := node.Register(fmt.Sprintf("%s-%04d-%02d", long, i, j), p); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	code, body := get(t, "http://"+o.Addr()+"/api/names", nil)
+	var names []observer.NamesView
+	if err := json.Unmarshal([]byte(body), &names); code != 200 || err != nil || len(names) != 1 {
+		t.Fatalf("names: %d %v %.200s", code, err, body)
+	}
+	if n := names[0]; n.Total != procs*perProc || len(n.Names) >= procs*perProc || len(n.Names) == 0 || len(body) > observer.MaxViewBytes {
+		t.Fatalf("names: %d listed of %d, %d bytes", len(n.Names), n.Total, len(body))
+	}
+	l := observer.Local{Node: node}
+	if a := l.Answer([]byte(`{"view":"names"}`)); len(a) > observer.MaxViewBytes {
+		t.Fatalf("the names answer to another node is %d bytes", len(a))
+	}
+
+	code, body = get(t, "http://"+o.Addr()+"/api/processes?limit=500&q="+long, nil)
+	var page observer.ProcessPage
+	if err := json.Unmarshal([]byte(body), &page); code != 200 || err != nil {
+		t.Fatalf("processes: %d %v %.200s", code, err, body)
+	}
+	if page.Total != procs || len(body) > observer.MaxViewBytes {
+		t.Fatalf("processes: %d of them, %d bytes", page.Total, len(body))
+	}
+	if r := page.Rows[0]; len(r.Names) > observer.MaxNamesPerRow || r.NamesTotal != perProc {
+		t.Fatalf("a row lists %d names of %d", len(r.Names), r.NamesTotal)
+	}
+	if a := l.Answer([]byte(`{"view":"processes","query":{"limit":500}}`)); len(a) > observer.MaxViewBytes {
+		t.Fatalf("the processes answer to another node is %d bytes", len(a))
+	}
+	var d observer.ProcessDetail
+	getJSON(t, "http://"+o.Addr()+"/api/process?pid="+url.QueryEscape(page.Rows[0].PID), &d)
+	if d.Live == nil || len(d.Live.Names) != perProc {
+		t.Fatalf("the process's own page lists every name: %+v", d.Live)
+	}
+}
+
+// TestGroupsViewIsBounded: thousands of groups with hundreds of members
+// each give a groups view of bounded size.
+func TestGroupsViewIsBounded(t *testing.T) {
+	node, err := process.NewNode(&process.Options{Name: "n1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer node.Shutdown(context.Background())
+	node.AddHost("app", nil)
+	groups, err := pg.New(pg.Options{Node: node})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer groups.Close()
+	sc, err := groups.AddScope("s", pg.ScopeOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	members := make([]pid.PID, 100)
+	for i := range members {
+		members[i] = waiter(t, node, "")
+	}
+	const ngroups = 900
+	names := make([]string, ngroups)
+	for i := range names {
+		names[i] = fmt.Sprintf("group-%05d", i)
+	}
+	for _, m := range members {
+		if err := sc.Join(m, names...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l := observer.Local{Node: node, PG: groups}
+	b, _ := json.Marshal(l.Groups())
+	if len(b) > observer.MaxViewBytes {
+		t.Fatalf("the groups view is %d bytes", len(b))
+	}
 }

@@ -53,6 +53,7 @@ type ClusterOverview struct {
 type NamesView struct {
 	Node  string     `json:"node"`
 	Names []NameView `json:"names,omitempty"`
+	Total int        `json:"total"` // the names, when Names lists fewer
 	Error string     `json:"error,omitempty"`
 }
 
@@ -170,17 +171,18 @@ func (o *Observer) clusterOverview(ctx context.Context) ClusterOverview {
 }
 
 func (o *Observer) allNames(ctx context.Context) []NamesView {
-	out := []NamesView{{Node: o.local.Node.Name(), Names: o.local.Names()}}
+	out := []NamesView{o.local.Names()}
 	if o.local.Global != nil {
-		out = append(out, NamesView{Node: "cluster", Names: o.local.Global()})
+		out = append(out, o.local.globalNames())
 	}
 	answers := map[int]NamesView{}
 	var mu sync.Mutex
 	others := o.eachUp(func(i int, n NodeState) {
-		v := NamesView{Node: n.Name}
-		if err := o.ask(ctx, n.Name, Request{View: "names"}, &v.Names); err != nil {
-			v.Error = err.Error()
+		var v NamesView
+		if err := o.ask(ctx, n.Name, Request{View: "names"}, &v); err != nil {
+			v = NamesView{Error: err.Error()}
 		}
+		v.Node = n.Name
 		mu.Lock()
 		answers[i] = v
 		mu.Unlock()

@@ -114,7 +114,8 @@ type ProcessView struct {
 	Host         string    `json:"host"`
 	Entry        string    `json:"entry,omitempty"`
 	Names        []string  `json:"names,omitempty"`
-	Kind         string    `json:"kind"` // connection, reactive (a Go handler run on delivery) or goroutine (a Lua process, a Go function)
+	NamesTotal   int       `json:"names_total,omitempty"` // in a row of /processes: the names, when Names lists fewer
+	Kind         string    `json:"kind"`                  // connection, reactive (a Go handler run on delivery) or goroutine (a Lua process, a Go function)
 	Age          float64   `json:"age_s"`
 	MailboxLen   int       `json:"mailbox"`
 	MailboxBytes int       `json:"mailbox_bytes"`
@@ -203,8 +204,22 @@ func (l Local) Processes(q Query) ProcessPage {
 	}
 	rows, off := sortPage(all, q, key, func(p process.ProcessInfo) uint64 { return p.PID.ID })
 	page := ProcessPage{Total: len(all), Offset: off}
+	// A row lists MaxNamesPerRow names, and the page MaxViewBytes of
+	// them: 500 rows of processes holding 64 names of 256 bytes each
+	// would be 8 MB a second.
+	b := newBudget()
 	for _, p := range rows {
 		v := viewOf(p, now)
+		v.Names = nil
+		for _, name := range p.Names[:min(len(p.Names), MaxNamesPerRow)] {
+			if !b.take(name) {
+				break
+			}
+			v.Names = append(v.Names, name)
+		}
+		if len(v.Names) < len(p.Names) {
+			v.NamesTotal = len(p.Names)
+		}
 		if l.Lua != nil {
 			if u, ok := l.Lua(p.PID); ok {
 				v.Lua = &u
@@ -271,22 +286,32 @@ type GroupView struct {
 const MaxMembersShown = 200
 
 // Groups returns the process groups with members, on every node (the
-// groups are cluster-wide).
+// groups are cluster-wide): the first MaxGroupsShown by scope and name,
+// each with its first MaxMembersShown members, and MaxViewBytes of
+// group names and members in all (a scope may hold 100,000 groups).
 func (l Local) Groups() []GroupView {
 	out := []GroupView{}
 	if l.PG == nil {
 		return out
 	}
+	b := newBudget()
 	for _, name := range l.PG.Scopes() {
 		sc, ok := l.PG.Scope(name)
 		if !ok {
 			continue
 		}
 		for _, g := range sc.Groups() {
+			if len(out) == MaxGroupsShown || !b.take(name, g) {
+				return out
+			}
 			ms := sc.Members(g)
 			v := GroupView{Scope: name, Group: g, Total: len(ms)}
 			for _, m := range ms[:min(len(ms), MaxMembersShown)] {
-				v.Members = append(v.Members, m.String())
+				s := m.String()
+				if !b.take(s) {
+					break
+				}
+				v.Members = append(v.Members, s)
 			}
 			out = append(out, v)
 		}
@@ -301,11 +326,33 @@ type NameView struct {
 	Scope string `json:"scope"` // node
 }
 
-// Names returns the names registered on the node.
-func (l Local) Names() []NameView {
-	out := []NameView{}
-	for _, n := range l.Node.LocalNames() {
-		out = append(out, NameView{Name: n.Name, PID: n.PID.String(), Scope: "node"})
+// Names returns the names registered on the node, in order: the first
+// MaxNamesShown, and MaxViewBytes of them (a node may hold 100,000 names
+// of 256 bytes).
+func (l Local) Names() NamesView {
+	all := l.Node.LocalNames()
+	out := NamesView{Node: l.Node.Name(), Names: []NameView{}, Total: len(all)}
+	b := newBudget()
+	for _, n := range all {
+		v := NameView{Name: n.Name, PID: n.PID.String(), Scope: "node"}
+		if len(out.Names) == MaxNamesShown || !b.take(v.Name, v.PID, v.Scope) {
+			break
+		}
+		out.Names = append(out.Names, v)
+	}
+	return out
+}
+
+// globalNames is Names for the cluster-wide names.
+func (l Local) globalNames() NamesView {
+	all := l.Global()
+	out := NamesView{Node: "cluster", Names: []NameView{}, Total: len(all)}
+	b := newBudget()
+	for _, v := range all {
+		if len(out.Names) == MaxNamesShown || !b.take(v.Name, v.PID, v.Scope) {
+			break
+		}
+		out.Names = append(out.Names, v)
 	}
 	return out
 }
