@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"github.com/wsrelay/wsrelay/internal/wsclient"
 	"github.com/wsrelay/wsrelay/pg"
@@ -273,5 +274,36 @@ func TestGroupsViewIsBounded(t *testing.T) {
 	b, _ := json.Marshal(l.Groups())
 	if len(b) > observer.MaxViewBytes {
 		t.Fatalf("the groups view is %d bytes", len(b))
+	}
+}
+
+// floodCluster is a cluster link that lists, each time it is asked, a
+// batch of nodes never seen before, all down (made-up heartbeats, which
+// the cluster link evicts as more come).
+type floodCluster struct{ next atomic.Int64 }
+
+func (f *floodCluster) Nodes() []observer.NodeState {
+	var out []observer.NodeState
+	for range 500 {
+		out = append(out, observer.NodeState{Name: fmt.Sprintf("ghost-%06d", f.next.Add(1)), LastSeen: time.Now()})
+	}
+	return out
+}
+
+func (f *floodCluster) Ask(ctx context.Context, node string, req []byte) ([]byte, error) {
+	return nil, errors.New("no such node")
+}
+
+// TestNodesSeenAreBounded: the down nodes an observer remembers (those
+// its cluster link no longer lists) are bounded, whatever names come
+// and go.
+func TestNodesSeenAreBounded(t *testing.T) {
+	o, _ := startWith(t, observer.Options{Cluster: &floodCluster{}})
+	var ov observer.ClusterOverview
+	for range 10 {
+		getJSON(t, "http://"+o.Addr()+"/api/overview", &ov)
+	}
+	if n := len(ov.Nodes); n > 1+observer.MaxNodesShown {
+		t.Fatalf("the overview lists %d nodes", n)
 	}
 }

@@ -31,6 +31,13 @@ type NodeState struct {
 // AskTimeout bounds the wait for another node's answer.
 const AskTimeout = 2 * time.Second
 
+// MaxNodesShown bounds the other nodes an observer shows: those its
+// cluster link lists (which keeps at most as many), and those it no
+// longer lists, remembered as down while there is room, the latest
+// heard first. Made-up heartbeats under ever new names would otherwise
+// grow what the observer remembers, and every overview, without end.
+const MaxNodesShown = 1024
+
 // MaxAnswer bounds the bytes of an answer taken from another node.
 const MaxAnswer = 4 << 20
 
@@ -116,12 +123,21 @@ func (o *Observer) others() []NodeState {
 		known[n.Name] = true
 		o.seen[n.Name] = n.LastSeen
 	}
+	var gone []NodeState
 	for name, last := range o.seen {
 		if !known[name] {
-			nodes = append(nodes, NodeState{Name: name, LastSeen: last})
+			gone = append(gone, NodeState{Name: name, LastSeen: last})
 		}
 	}
-	return nodes
+	nodes = nodes[:min(len(nodes), MaxNodesShown)]
+	if room := MaxNodesShown - len(nodes); len(gone) > room {
+		slices.SortFunc(gone, func(a, b NodeState) int { return b.LastSeen.Compare(a.LastSeen) })
+		for _, n := range gone[room:] {
+			delete(o.seen, n.Name)
+		}
+		gone = gone[:room]
+	}
+	return append(nodes, gone...)
 }
 
 // eachUp asks every other node that is up, in parallel, with ask(i, n),
