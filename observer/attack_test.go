@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/wsrelay/wsrelay/internal/poll"
 	"github.com/wsrelay/wsrelay/internal/wsclient"
 	"github.com/wsrelay/wsrelay/pg"
 	"github.com/wsrelay/wsrelay/pid"
@@ -306,4 +307,46 @@ func TestNodesSeenAreBounded(t *testing.T) {
 	if n := len(ov.Nodes); n > 1+observer.MaxNodesShown {
 		t.Fatalf("the overview lists %d nodes", n)
 	}
+}
+
+// TestSlowNodeDelaysOnlyItsOwnViews: while another node takes its time
+// to answer one page's view, the other pages still get theirs every
+// second.
+func TestSlowNodeDelaysOnlyItsOwnViews(t *testing.T) {
+	release := make(chan struct{})
+	var asks atomic.Int64
+	o, _ := startWith(t, observer.Options{Cluster: fakeCluster{func(req []byte) ([]byte, error) {
+		asks.Add(1)
+		<-release // a node that takes as long as the test likes
+		return []byte(`{"total":0,"offset":0,"rows":[]}`), nil
+	}}})
+	t.Cleanup(func() { close(release) }) // before the observer closes (cleanups run last first)
+	slow, _, err := wsclient.Dial("ws://"+o.Addr()+"/live", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slow.Close()
+	if err := slow.WriteText(`{"view":"processes","query":{"node":"other"}}`); err != nil {
+		t.Fatal(err)
+	}
+	poll.Until(t, timeout, "the slow node asked", func() bool { return asks.Load() >= 1 })
+	local, _, err := wsclient.Dial("ws://"+o.Addr()+"/live", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer local.Close()
+	if err := local.WriteText(`{"view":"crashes"}`); err != nil {
+		t.Fatal(err)
+	}
+	crashes := 0
+	poll.Until(t, timeout, "three updates of the page of this node", func() bool {
+		var m struct {
+			View string `json:"view"`
+		}
+		readJSON(t, local, &m)
+		if m.View == "crashes" {
+			crashes++
+		}
+		return crashes >= 3
+	})
 }
