@@ -350,3 +350,36 @@ func TestSlowNodeDelaysOnlyItsOwnViews(t *testing.T) {
 		return crashes >= 3
 	})
 }
+
+// TestTokenLeavesTheAddressBar: a page opened with ?token= is sent on
+// to its address without the token (the cookie carries it from then
+// on), so that the token stays out of the address bar, the history and
+// bookmarks; no answer may be cached.
+func TestTokenLeavesTheAddressBar(t *testing.T) {
+	o, _ := start(t, "s3cret")
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := client.Get("http://" + o.Addr() + "/processes?node=b&token=s3cret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/processes?node=b" || len(resp.Cookies()) != 1 {
+		t.Fatalf("a page with the token: %d %q %v", resp.StatusCode, resp.Header.Get("Location"), resp.Cookies())
+	}
+	for _, path := range []string{"/processes?node=b", "/api/config", "/api/overview"} {
+		req, _ := http.NewRequest("GET", "http://"+o.Addr()+path, nil)
+		req.AddCookie(resp.Cookies()[0])
+		r, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Body.Close()
+		if r.StatusCode != 200 || r.Header.Get("Cache-Control") != "no-store" {
+			t.Errorf("GET %s with the cookie: %d, Cache-Control %q", path, r.StatusCode, r.Header.Get("Cache-Control"))
+		}
+	}
+	// A program may keep the token in the URL of what it reads.
+	if code, _ := get(t, "http://"+o.Addr()+"/api/config?token=s3cret", nil); code != 200 {
+		t.Fatalf("the API with ?token=: %d", code)
+	}
+}

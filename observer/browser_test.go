@@ -84,3 +84,16 @@ func TestPagesInBrowser(t *testing.T) {
 	browsertest.Run(t, ctx, "open the groups", chromedp.Navigate(base+"/groups"))
 	browsertest.WaitText(t, ctx, "main", "No process groups")
 }
+
+// TestTokenInBrowser: a page opened with ?token= comes live at its
+// address without the token, the cookie carrying it.
+func TestTokenInBrowser(t *testing.T) {
+	o, _ := start(t, "s3cret")
+	ctx := browsertest.Page(t)
+	browsertest.Run(t, ctx, "open the processes with the token", chromedp.Navigate("http://"+o.Addr()+"/processes?token=s3cret"))
+	browsertest.WaitText(t, ctx, "#status", "live")
+	browsertest.WaitText(t, ctx, "#range", "of")
+	if addr := browsertest.Eval[string](t, ctx, "the address", `location.href`); strings.Contains(addr, "token") {
+		t.Fatalf("the address bar shows %q", addr)
+	}
+}

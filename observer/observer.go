@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -265,6 +266,16 @@ func (o *Observer) auth(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if t := r.URL.Query().Get("token"); t != "" && equal(t, o.opts.Token) {
 			http.SetCookie(w, &http.Cookie{Name: "wsrelay_observer", Value: t, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode})
+			if r.Method == http.MethodGet && isPage(r.URL.Path) {
+				// On to the page's address without the token: it stays
+				// out of the address bar, the history and bookmarks.
+				q := r.URL.Query()
+				q.Del("token")
+				u := url.URL{Path: r.URL.Path, RawQuery: q.Encode()}
+				w.Header().Set("Cache-Control", "no-store")
+				http.Redirect(w, r, u.RequestURI(), http.StatusSeeOther)
+				return
+			}
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -280,6 +291,12 @@ func (o *Observer) auth(next http.Handler) http.Handler {
 	})
 }
 
+// isPage reports whether path is one of the pages (not the API, the
+// live socket or the assets).
+func isPage(path string) bool {
+	return !strings.HasPrefix(path, "/api/") && !strings.HasPrefix(path, "/assets/") && path != "/live"
+}
+
 // secure sets headers that keep the pages from being framed or from
 // running anything but their own scripts.
 func secure(next http.Handler) http.Handler {
@@ -288,6 +305,7 @@ func secure(next http.Handler) http.Handler {
 		h.Set("Content-Security-Policy", "default-src 'self'; connect-src 'self'; frame-ancestors 'none'")
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("Cache-Control", "no-store") // the views are live, and some are not for every eye
 		next.ServeHTTP(w, r)
 	})
 }
