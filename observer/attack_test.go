@@ -383,3 +383,43 @@ func TestTokenLeavesTheAddressBar(t *testing.T) {
 		t.Fatalf("the API with ?token=: %d", code)
 	}
 }
+
+// TestLocalViewsOneAtATime: however many pages and API requests ask at
+// once, this node's views are computed one at a time, so that the
+// observer takes at most one core from the node it observes.
+func TestLocalViewsOneAtATime(t *testing.T) {
+	var active, most, entered atomic.Int64
+	release := make(chan struct{})
+	o, _ := startWith(t, observer.Options{Counters: func() map[string]float64 {
+		entered.Add(1)
+		n := active.Add(1)
+		for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+		}
+		<-release
+		active.Add(-1)
+		return nil
+	}})
+	const requests = 8
+	done := make(chan error, requests)
+	for range requests {
+		go func() {
+			resp, err := http.Get("http://" + o.Addr() + "/api/overview")
+			if err == nil {
+				resp.Body.Close()
+			}
+			done <- err
+		}()
+	}
+	poll.Until(t, timeout, "a first overview computed", func() bool { return entered.Load() >= 1 })
+	for range requests {
+		release <- struct{}{}
+	}
+	for range requests {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := most.Load(); n != 1 {
+		t.Fatalf("%d of this node's views were computed at once", n)
+	}
+}

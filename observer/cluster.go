@@ -77,7 +77,27 @@ func (o *Observer) view(ctx context.Context, r Request) any {
 			return o.remote(ctx, r)
 		}
 	}
-	return o.local.view(r)
+	var v any
+	if err := o.onCPU(ctx, func() { v = o.local.view(r) }); err != nil {
+		return errorView{err.Error()}
+	}
+	return v
+}
+
+// onCPU runs f, a computation of this node's views, when no other one
+// runs: views are computed on goroutines of their own (so that a node
+// slow to answer delays only its own), but this node's walk its
+// processes, and a page's view of 100,000 of them, times 32 pages, must
+// not take every core from the node it observes.
+func (o *Observer) onCPU(ctx context.Context, f func()) error {
+	select {
+	case o.cpu <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-o.cpu }()
+	f()
+	return nil
 }
 
 // remote asks the node of r.Query.Node for the view and passes its answer
@@ -156,7 +176,8 @@ func (o *Observer) eachUp(ask func(i int, n NodeState)) []NodeState {
 }
 
 func (o *Observer) clusterOverview(ctx context.Context) ClusterOverview {
-	self := o.local.Overview()
+	var self Overview
+	o.onCPU(ctx, func() { self = o.local.Overview() }) // the zero Overview once ctx ends
 	out := ClusterOverview{Nodes: []NodeView{{Name: self.Node, Self: true, Up: true, Overview: &self}}}
 	views := map[int]*Overview{}
 	errs := map[int]error{}
@@ -187,10 +208,13 @@ func (o *Observer) clusterOverview(ctx context.Context) ClusterOverview {
 }
 
 func (o *Observer) allNames(ctx context.Context) []NamesView {
-	out := []NamesView{o.local.Names()}
-	if o.local.Global != nil {
-		out = append(out, o.local.globalNames())
-	}
+	var out []NamesView
+	o.onCPU(ctx, func() {
+		out = []NamesView{o.local.Names()}
+		if o.local.Global != nil {
+			out = append(out, o.local.globalNames())
+		}
+	})
 	answers := map[int]NamesView{}
 	var mu sync.Mutex
 	others := o.eachUp(func(i int, n NodeState) {

@@ -86,6 +86,7 @@ type Observer struct {
 	ctx       context.Context // ends at Close: the views being computed stop asking other nodes
 	cancel    context.CancelFunc
 	busy      sync.WaitGroup // the goroutines computing views
+	cpu       chan struct{}  // held while this node's views are computed (onCPU)
 	closeOnce sync.Once
 	served    chan struct{}
 }
@@ -113,7 +114,7 @@ func Start(opts Options) (*Observer, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	o := &Observer{opts: opts, log: opts.Logger, start: time.Now(), served: make(chan struct{}), seen: map[string]time.Time{},
+	o := &Observer{opts: opts, log: opts.Logger, start: time.Now(), served: make(chan struct{}), seen: map[string]time.Time{}, cpu: make(chan struct{}, 1),
 		local: Local{Node: opts.Node, PG: opts.Groups, Counters: opts.Counters, Conns: opts.Conns, Tracer: opts.Tracer, Global: opts.Global, Lua: opts.Lua, Payloads: opts.Token != ""}}
 	o.ctx, o.cancel = context.WithCancel(context.Background())
 	if _, ok := opts.Node.Host(Host); !ok {
