@@ -423,3 +423,46 @@ func TestLocalViewsOneAtATime(t *testing.T) {
 		t.Fatalf("%d of this node's views were computed at once", n)
 	}
 }
+
+// TestEscapedViewsAreBounded: text that JSON escapes six times over
+// ('<', '&': a query string, an error message) does not take a view of
+// 500 connections, 64 crashes or 500 processes past MaxViewBytes, what
+// one NATS message carries to another node's observer.
+func TestEscapedViewsAreBounded(t *testing.T) {
+	path, origin := "/ws?"+strings.Repeat("&", 508), "http://"+strings.Repeat("<", 240)
+	conns := func(yield func(observer.ConnInfo) bool) {
+		for i := range 500 {
+			c := observer.ConnInfo{PID: pid.PID{Node: "n1", Host: "wsrelay", ID: uint64(i + 1)}, Remote: "127.0.0.1:5000", Origin: origin, Path: path, State: "open", Opened: time.Now()}
+			if !yield(c) {
+				return
+			}
+		}
+	}
+	o, node := startWith(t, observer.Options{Conns: conns})
+	node.AddHost("app", nil)
+	for i := range 64 {
+		if _, err := node.Spawn("app", func(p *process.Process) (value.Value, error) {
+			return value.Nil(), errors.New(strings.Repeat("<", 9000))
+		}, process.SpawnOptions{Entry: fmt.Sprintf("app:crasher-%d", i%8), Quiet: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	poll.Until(t, timeout, "64 crashes", func() bool { return len(node.RecentEnds()) == 64 })
+	entry := strings.Repeat("<", 300)
+	for range 500 {
+		p, err := node.Spawn("app", func(p *process.Process) (value.Value, error) {
+			p.ReceiveEvent(p.Context())
+			return value.Nil(), nil
+		}, process.SpawnOptions{Entry: entry})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = p
+	}
+	for _, path := range []string{"/api/connections?limit=500", "/api/crashes", "/api/processes?limit=500&sort=entry&desc=1"} {
+		code, body := get(t, "http://"+o.Addr()+path, nil)
+		if code != 200 || len(body) > observer.MaxViewBytes || len(body) < 10000 {
+			t.Errorf("GET %s: %d, %d bytes", path, code, len(body))
+		}
+	}
+}

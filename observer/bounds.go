@@ -36,6 +36,28 @@ func (b *budget) take(s ...string) bool {
 	return true
 }
 
+// clipJSON cuts s, at a character, so that it takes at most n bytes as
+// JSON (jsonLen), an ellipsis included when it was cut.
+func clipJSON(s string, n int) string {
+	if len(s) <= n/6 || jsonLen(s) <= n {
+		return s
+	}
+	used := 0
+	for i := 0; i < len(s); {
+		w := 1
+		if s[i] >= utf8.RuneSelf {
+			_, w = utf8.DecodeRuneInString(s[i:])
+		}
+		c := jsonLen(s[i : i+w])
+		if used+c > n-len("…") {
+			return s[:i] + "…"
+		}
+		used += c
+		i += w
+	}
+	return s
+}
+
 // jsonLen is at least the bytes encoding/json writes for s, quotes
 // excluded: '<', '>', '&', control characters, U+2028, U+2029 and each
 // byte of invalid UTF-8 take six ("\u003c"), '"' and '\\' two.

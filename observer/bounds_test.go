@@ -2,6 +2,7 @@ package observer
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 )
 
@@ -14,6 +15,30 @@ func FuzzJSONLen(f *testing.F) {
 		b, _ := json.Marshal(s)
 		if got, want := jsonLen(s), len(b)-2; got < want {
 			t.Fatalf("jsonLen(%q) = %d, encoding/json writes %d", s, got, want)
+		}
+	})
+}
+
+// FuzzClipJSON: clipJSON keeps s when it fits, and otherwise a prefix
+// of it that fits, with an ellipsis.
+func FuzzClipJSON(f *testing.F) {
+	for _, s := range []string{"", "plain", "<<<<<<<<", "é€😀é€😀", "\xff\xfe<>"} {
+		f.Add(s, 5)
+	}
+	f.Fuzz(func(t *testing.T, s string, n int) {
+		if n < 3 || n > 1000 {
+			return
+		}
+		c := clipJSON(s, n)
+		b, _ := json.Marshal(c)
+		if len(b)-2 > n {
+			t.Fatalf("clipJSON(%q, %d) = %q, %d bytes as JSON", s, n, c, len(b)-2)
+		}
+		if c != s && !strings.HasPrefix(s, strings.TrimSuffix(c, "…")) {
+			t.Fatalf("clipJSON(%q, %d) = %q, not a prefix", s, n, c)
+		}
+		if jsonLen(s) <= n && c != s {
+			t.Fatalf("clipJSON(%q, %d) = %q: it fitted", s, n, c)
 		}
 	})
 }

@@ -83,12 +83,14 @@ func (l Local) Connections(q Query) ConnPage {
 	rows, off := sortPage(all, q, key, func(c ConnInfo) uint64 { return c.PID.ID })
 	page := ConnPage{Total: len(all), Offset: off, Rows: []ConnView{}}
 	for _, c := range rows {
-		v := ConnView{PID: c.PID.String(), Route: c.Route, Remote: c.Remote, Origin: clip(c.Origin, 200), Path: clip(c.Path, 500),
-			Target: c.Target.String(), State: c.State, Age: now.Sub(c.Opened).Seconds(), FramesIn: c.FramesIn, FramesOut: c.FramesOut,
-			BytesIn: c.BytesIn, BytesOut: c.BytesOut}
+		// A row is at most about 1 KiB as JSON, escapes and all ('&' of
+		// a query string takes six bytes): 500 rows fit MaxViewBytes.
+		v := ConnView{PID: c.PID.String(), Route: clipJSON(c.Route, 60), Remote: clipJSON(c.Remote, 64), Origin: clipJSON(c.Origin, 140),
+			Path: clipJSON(c.Path, 360), Target: c.Target.String(), State: clipJSON(c.State, 10), Age: now.Sub(c.Opened).Seconds(),
+			FramesIn: c.FramesIn, FramesOut: c.FramesOut, BytesIn: c.BytesIn, BytesOut: c.BytesOut}
 		if l.Node != nil {
 			if t, ok := l.Node.Inspect(c.Target); ok && len(t.Names) > 0 {
-				v.TargetName = t.Names[0]
+				v.TargetName = clipJSON(t.Names[0], 100)
 			}
 		}
 		if !c.LastRead.IsZero() {

@@ -204,12 +204,19 @@ func (l Local) Processes(q Query) ProcessPage {
 	}
 	rows, off := sortPage(all, q, key, func(p process.ProcessInfo) uint64 { return p.PID.ID })
 	page := ProcessPage{Total: len(all), Offset: off}
-	// A row lists MaxNamesPerRow names, and the page MaxViewBytes of
-	// them: 500 rows of processes holding 64 names of 256 bytes each
-	// would be 8 MB a second.
+	// A row lists MaxNamesPerRow names, and the page what is left of
+	// MaxViewBytes once its rows are counted without them (at most about
+	// 700 bytes each, escapes and all, their entry and host cut): 500
+	// rows of processes holding 64 names of 256 bytes each would be 8 MB
+	// a second.
 	b := newBudget()
 	for _, p := range rows {
+		b.take(p.PID.String(), clipJSON(p.Entry, maxEntryJSON), clipJSON(p.Host, maxHostJSON))
+		b.left -= 300 // the keys and numbers of a row
+	}
+	for _, p := range rows {
 		v := viewOf(p, now)
+		v.Entry, v.Host = clipJSON(v.Entry, maxEntryJSON), clipJSON(v.Host, maxHostJSON)
 		v.Names = nil
 		for _, name := range p.Names[:min(len(p.Names), MaxNamesPerRow)] {
 			if !b.take(name) {
@@ -422,14 +429,23 @@ type EndView struct {
 	Error string    `json:"error"`
 }
 
-// Crashes returns the node's last abnormal ends, the latest first.
+// Crashes returns the node's last abnormal ends, the latest first. Each
+// error is cut to maxCrashJSON bytes as JSON: the node keeps 64 of 8 KiB,
+// which escaped ('<' takes six bytes) could be 3 MB.
 func (l Local) Crashes() []EndView {
 	out := []EndView{}
 	for _, e := range l.Node.RecentEnds() {
-		out = append(out, EndView{PID: e.PID.String(), Entry: e.Entry, Time: e.Time, Error: e.Error})
+		out = append(out, EndView{PID: e.PID.String(), Entry: clipJSON(e.Entry, maxEntryJSON), Time: e.Time, Error: clipJSON(e.Error, maxCrashJSON)})
 	}
 	return out
 }
+
+// What a row may take of entry, host and error, as JSON.
+const (
+	maxEntryJSON = 120
+	maxHostJSON  = 60
+	maxCrashJSON = 7000
+)
 
 // Request is what a page asks for: a view and, for processes, a query.
 type Request struct {
