@@ -48,8 +48,12 @@ func (o *Observer) act(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxActionBytes))
-	if err != nil {
+	if tooLarge := (*http.MaxBytesError)(nil); errors.As(err, &tooLarge) {
 		http.Error(w, fmt.Sprintf("the action is over %d bytes", MaxActionBytes), http.StatusRequestEntityTooLarge)
+		return
+	}
+	if err != nil {
+		http.Error(w, "reading the action: "+err.Error(), http.StatusBadRequest)
 		return
 	}
 	var a Action

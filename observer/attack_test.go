@@ -11,6 +11,7 @@ import (
 	"github.com/wsrelay/wsrelay/pg"
 	"github.com/wsrelay/wsrelay/pid"
 	"github.com/wsrelay/wsrelay/value"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -465,4 +466,60 @@ func TestEscapedViewsAreBounded(t *testing.T) {
 			t.Errorf("GET %s: %d, %d bytes", path, code, len(body))
 		}
 	}
+}
+
+// TestIdleAndSlowConnectionsAreClosed: a connection that keeps quiet
+// after its request, or sends an action's body a byte at a time and
+// then stops, is closed, so that no one (a token is checked only once
+// the headers are in) can hold the node's file descriptors and
+// goroutines with connections that do nothing.
+func TestIdleAndSlowConnectionsAreClosed(t *testing.T) {
+	o, _ := startWith(t, observer.Options{Token: "s3cret", Actions: true})
+	page, _, err := wsclient.Dial("ws://"+o.Addr()+"/live", http.Header{"Authorization": {"Bearer s3cret"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer page.Close()
+	closed := func(what string, c net.Conn, r *bufio.Reader) {
+		t.Helper()
+		c.SetReadDeadline(time.Now().Add(timeout)) // bounds the test only
+		_, err := io.ReadAll(r)
+		if ne, ok := err.(net.Error); ok && ne.Timeout() {
+			t.Errorf("%s: still open after %s", what, timeout)
+		}
+	}
+	idle, err := net.Dial("tcp", o.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idle.Close()
+	fmt.Fprintf(idle, "GET /api/config HTTP/1.1\r\nHost: x\r\n\r\n")
+	r := bufio.NewReader(idle)
+	resp, err := http.ReadResponse(r, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	if resp.StatusCode != 401 {
+		t.Fatalf("without the token: %d", resp.StatusCode)
+	}
+	slow, err := net.Dial("tcp", o.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slow.Close()
+	fmt.Fprintf(slow, "POST /api/act HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer s3cret\r\nContent-Length: 100\r\n\r\n{")
+	sr := bufio.NewReader(slow)
+	closed("a connection idle after its request", idle, r)
+	closed("an action whose body stopped coming", slow, sr)
+	// A page's socket is no such connection: it lives on past the
+	// timeouts that closed those, and gets its updates.
+	after := time.Now()
+	poll.Until(t, timeout, "an update of the page after the timeouts", func() bool {
+		var m struct {
+			Data observer.ClusterOverview `json:"data"`
+		}
+		readJSON(t, page, &m)
+		return m.Data.Nodes[0].Overview.Time.After(after)
+	})
 }

@@ -65,6 +65,10 @@ type Options struct {
 	Logger *slog.Logger
 }
 
+// requestTimeout bounds the reading of a request (its body is at most
+// 64 KiB), and a connection's wait for its next one.
+const requestTimeout = 10 * time.Second
+
 // Host is the process host of the observer's processes.
 const Host = "observer"
 
@@ -144,7 +148,12 @@ func Start(opts Options) (*Observer, error) {
 		return nil, fmt.Errorf("observer: listen on %s: %w", opts.Addr, err)
 	}
 	o.ln = ln
-	o.srv = &http.Server{Handler: o.routes(), ReadHeaderTimeout: 10 * time.Second}
+	// A token is checked once a request's headers are in: until then,
+	// and between requests, the timeouts are all that bound what a
+	// connection holds (a goroutine, a descriptor of the node's). The
+	// pages' sockets have theirs from the relay, which clears these.
+	o.srv = &http.Server{Handler: o.routes(), ReadHeaderTimeout: requestTimeout, ReadTimeout: requestTimeout,
+		WriteTimeout: 3 * requestTimeout, IdleTimeout: requestTimeout, MaxHeaderBytes: 64 << 10}
 	go func() {
 		defer close(o.served)
 		if err := o.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
