@@ -523,3 +523,33 @@ func TestIdleAndSlowConnectionsAreClosed(t *testing.T) {
 		return m.Data.Nodes[0].Overview.Time.After(after)
 	})
 }
+
+// TestAnyTokenMakesAWorkingCookie: a token with bytes a cookie cannot
+// carry (';', '"', '\', non-ASCII) still gives a cookie that opens the
+// pages.
+func TestAnyTokenMakesAWorkingCookie(t *testing.T) {
+	const token = `tö;ken "with" \ odd bytes`
+	o, _ := startWith(t, observer.Options{Token: token})
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := client.Get("http://" + o.Addr() + "/?token=" + url.QueryEscape(token))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if len(resp.Cookies()) != 1 {
+		t.Fatalf("cookies: %v", resp.Cookies())
+	}
+	req, _ := http.NewRequest("GET", "http://"+o.Addr()+"/api/config", nil)
+	req.AddCookie(resp.Cookies()[0])
+	r, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Body.Close()
+	if r.StatusCode != 200 {
+		t.Fatalf("with the cookie: %d", r.StatusCode)
+	}
+	if strings.Contains(resp.Header.Get("Set-Cookie"), "ken") {
+		t.Fatalf("the cookie carries the token itself: %s", resp.Header.Get("Set-Cookie"))
+	}
+}

@@ -8,7 +8,10 @@ package observer
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"embed"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -91,6 +94,7 @@ type Observer struct {
 	cancel    context.CancelFunc
 	busy      sync.WaitGroup // the goroutines computing views
 	cpu       chan struct{}  // held while this node's views are computed (onCPU)
+	cookie    string         // the cookie's value, with a token (cookieOf)
 	closeOnce sync.Once
 	served    chan struct{}
 }
@@ -121,6 +125,9 @@ func Start(opts Options) (*Observer, error) {
 	o := &Observer{opts: opts, log: opts.Logger, start: time.Now(), served: make(chan struct{}), seen: map[string]time.Time{}, cpu: make(chan struct{}, 1),
 		local: Local{Node: opts.Node, PG: opts.Groups, Counters: opts.Counters, Conns: opts.Conns, Tracer: opts.Tracer, Global: opts.Global, Lua: opts.Lua, Payloads: opts.Token != ""}}
 	o.ctx, o.cancel = context.WithCancel(context.Background())
+	if opts.Token != "" {
+		o.cookie = cookieOf(opts.Token)
+	}
 	if _, ok := opts.Node.Host(Host); !ok {
 		if _, err := opts.Node.AddHost(Host, &process.HostOptions{MailboxSize: 1024}); err != nil {
 			return nil, err
@@ -275,7 +282,7 @@ func (o *Observer) auth(next http.Handler) http.Handler {
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if t := r.URL.Query().Get("token"); t != "" && equal(t, o.opts.Token) {
-			http.SetCookie(w, &http.Cookie{Name: "wsrelay_observer", Value: t, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode})
+			http.SetCookie(w, &http.Cookie{Name: cookieName, Value: o.cookie, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode})
 			if r.Method == http.MethodGet && isPage(r.URL.Path) {
 				// On to the page's address without the token: it stays
 				// out of the address bar, the history and bookmarks.
@@ -289,7 +296,7 @@ func (o *Observer) auth(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		if c, err := r.Cookie("wsrelay_observer"); err == nil && equal(c.Value, o.opts.Token) {
+		if c, err := r.Cookie(cookieName); err == nil && equal(c.Value, o.cookie) {
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -305,6 +312,20 @@ func (o *Observer) auth(next http.Handler) http.Handler {
 // live socket or the assets).
 func isPage(path string) bool {
 	return !strings.HasPrefix(path, "/api/") && !strings.HasPrefix(path, "/assets/") && path != "/live"
+}
+
+// cookieName names the observer's cookie.
+const cookieName = "wsrelay_observer"
+
+// cookieOf is the value of the cookie that stands for token: derived
+// from it, in bytes any cookie may carry (a token may hold ';', '"' or
+// non-ASCII bytes, which browsers and net/http drop), and not the token
+// itself, which cookies show to every server of the same host, whatever
+// its port.
+func cookieOf(token string) string {
+	m := hmac.New(sha256.New, []byte(token))
+	m.Write([]byte("wsrelay observer cookie"))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
 
 // secure sets headers that keep the pages from being framed or from
