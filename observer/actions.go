@@ -79,6 +79,9 @@ func (o *Observer) actRemote(ctx context.Context, a Action) error {
 	if o.opts.Cluster == nil {
 		return fmt.Errorf("node %q: this node is not in a cluster", clip(a.Node, 100))
 	}
+	if err := o.knownNode(a.Node); err != nil {
+		return err
+	}
 	var ok struct {
 		Done bool `json:"done"`
 	}

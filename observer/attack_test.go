@@ -553,3 +553,32 @@ func TestAnyTokenMakesAWorkingCookie(t *testing.T) {
 		t.Fatalf("the cookie carries the token itself: %s", resp.Header.Get("Set-Cookie"))
 	}
 }
+
+// TestOnlyKnownNodesAreAsked: a page or a script naming a node the
+// cluster link does not know ("*" or ">", NATS wildcards that would
+// reach every node's observer, "a.b") is told so, and nothing is asked.
+func TestOnlyKnownNodesAreAsked(t *testing.T) {
+	var asked atomic.Value
+	o, _ := startWith(t, observer.Options{Actions: true, Cluster: fakeCluster{func(req []byte) ([]byte, error) {
+		asked.Store(string(req))
+		return []byte(`{"done":true}`), nil
+	}}})
+	for _, node := range []string{"*", ">", "other.x", "nobody"} {
+		code, body := get(t, "http://"+o.Addr()+"/api/processes?node="+url.QueryEscape(node), nil)
+		if code != 200 || !strings.Contains(body, "no node") {
+			t.Errorf("processes of node %q: %d %s", node, code, body)
+		}
+		code, body = post(t, "http://"+o.Addr()+"/api/act", `{"do":"kill","pid":"{other@app|1}","node":"`+node+`"}`, nil)
+		if code != 400 || !strings.Contains(body, "no node") {
+			t.Errorf("an action on node %q: %d %s", node, code, body)
+		}
+	}
+	if q := asked.Load(); q != nil {
+		t.Fatalf("asked: %v", q)
+	}
+	var page observer.ProcessPage
+	getJSON(t, "http://"+o.Addr()+"/api/processes?node=other", &page) // a node it knows is asked
+	if asked.Load() == nil {
+		t.Fatal("the known node was not asked")
+	}
+}

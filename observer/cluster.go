@@ -3,6 +3,7 @@ package observer
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -107,6 +108,9 @@ func (o *Observer) remote(ctx context.Context, r Request) any {
 	if o.opts.Cluster == nil {
 		return errorView{"this node is not in a cluster"}
 	}
+	if err := o.knownNode(r.Query.Node); err != nil {
+		return errorView{err.Error()}
+	}
 	if r.View == "trace" && !o.local.Payloads {
 		// Payloads are for observers with a token, here as there: not
 		// asked for, and not passed on if the node sends them anyway.
@@ -127,6 +131,19 @@ func (o *Observer) remote(ctx context.Context, r Request) any {
 
 type errorView struct {
 	Error string `json:"error"`
+}
+
+// knownNode refuses a node name the cluster link has not listed: a
+// name from a page or a script becomes part of a NATS subject, where
+// "a.b", "*" or ">" name a subject of the page's choosing rather than a
+// node; and a name no node has would wait for AskTimeout to say so.
+func (o *Observer) knownNode(name string) error {
+	for _, n := range o.others() {
+		if n.Name == name {
+			return nil
+		}
+	}
+	return fmt.Errorf("no node %q in the cluster", clip(name, 100))
 }
 
 // others returns the other nodes: those the cluster link knows, and those
