@@ -85,7 +85,7 @@ func (o *Observer) actRemote(ctx context.Context, a Action) error {
 	var ok struct {
 		Done bool `json:"done"`
 	}
-	return o.ask(ctx, a.Node, Request{View: "act", Act: &a}, &ok)
+	return o.ask(ctx, a.Node, Request{View: "act", Act: &a, From: o.opts.Node.Name()}, &ok)
 }
 
 // Do carries out an action on a process of this node. Actions come from

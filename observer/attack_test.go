@@ -12,10 +12,12 @@ import (
 	"github.com/wsrelay/wsrelay/pid"
 	"github.com/wsrelay/wsrelay/value"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -581,4 +583,40 @@ func TestOnlyKnownNodesAreAsked(t *testing.T) {
 	if asked.Load() == nil {
 		t.Fatal("the known node was not asked")
 	}
+}
+
+// TestRemoteActionsAreLoggedWhereDone: an action another node's observer
+// asks for is logged on the node that carries it out, with the node
+// that asked, not only on the asking one.
+func TestRemoteActionsAreLoggedWhereDone(t *testing.T) {
+	node, err := process.NewNode(&process.Options{Name: "b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer node.Shutdown(context.Background())
+	node.AddHost("app", nil)
+	victim := waiter(t, node, "victim")
+	var logs strings.Builder
+	var mu sync.Mutex
+	l := observer.Local{Node: node, Logger: slog.New(slog.NewTextHandler(lockedWriter{&mu, &logs}, nil))}
+	a := l.Answer([]byte(`{"view":"act","from":"a","act":{"do":"kill","pid":"` + victim.String() + `"}}`))
+	if string(a) != `{"done":true}` {
+		t.Fatalf("answer: %s", a)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if s := logs.String(); !strings.Contains(s, "do=kill") || !strings.Contains(s, "pid="+victim.String()) || !strings.Contains(s, "asked_by=a") {
+		t.Fatalf("the log: %q", s)
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(b)
 }

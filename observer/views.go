@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"crypto/subtle"
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"runtime"
 	"runtime/metrics"
@@ -63,6 +64,9 @@ type Local struct {
 	// Lua tells what a Lua process has used of its budget; nil when the
 	// node runs no Lua.
 	Lua func(pid.PID) (LuaUsage, bool)
+	// Logger receives, at warn level, each action carried out for
+	// another node's observer (Answer). Default: none logged.
+	Logger *slog.Logger
 }
 
 // LuaUsage is what a Lua process has used of its budget.
@@ -455,8 +459,10 @@ type Request struct {
 	// Since) needs no answer before the next round.
 	Quiet bool `json:"quiet,omitempty"`
 	// Act is an action another node's observer asks this node to carry
-	// out (View "act"; never from a page's socket).
-	Act *Action `json:"act,omitempty"`
+	// out (View "act"; never from a page's socket), and From that
+	// node's name, as it says, for the log.
+	Act  *Action `json:"act,omitempty"`
+	From string  `json:"from,omitempty"`
 }
 
 // MaxRequest bounds a request's bytes, from a page or another node.
@@ -471,9 +477,14 @@ func (l Local) Answer(req []byte) []byte {
 		return []byte(`{"error":"bad request"}`)
 	}
 	if r.View == "act" && r.Act != nil {
-		if err := l.Do(*r.Act); err != nil {
+		a := *r.Act
+		if err := l.Do(a); err != nil {
 			b, _ := json.Marshal(errorView{err.Error()})
 			return b
+		}
+		if l.Logger != nil {
+			l.Logger.Warn("observer action", "do", a.Do, "pid", a.PID, "code", a.Code, "reason", clip(a.Reason, wsrelay.MaxReason),
+				"topic", clip(a.Topic, 200), "asked_by", clip(r.From, 100))
 		}
 		return []byte(`{"done":true}`)
 	}
