@@ -164,7 +164,7 @@ var spawnerMethods = map[string]lua.LGFunction{
 		checkSpawnOptions(L, 2, "spawner:with_options")
 		return s.pushSpawner(L, sp)
 	}),
-	"exec": bind(spawnerExec),
+	"exec":                   bind(spawnerExec),
 	"with_actor":             noSecurityFn("spawner:with_actor"),
 	"with_scope":             noSecurityFn("spawner:with_scope"),
 	"spawn":                  bind(spawnerSpawn("spawner:spawn", process.SpawnOptions{})),
