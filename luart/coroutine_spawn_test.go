@@ -40,6 +40,28 @@ func TestCoroutineSpawnPatterns(t *testing.T) {
 			local v = ch:receive()
 			assert(done:receive())
 			return v`, "from spawn"},
+		"send waits for room": {`
+			local ch, done = channel.new(1), channel.new(1)
+			local got = {}
+			coroutine.spawn(function()
+				for i = 1, 5 do got[#got + 1] = ch:receive() end
+				done:send(true)
+			end)
+			for i = 1, 5 do assert(ch:send(i)) end
+			done:receive()
+			return table.concat(got, ",")`, "1,2,3,4,5"},
+		"send inside pcall does not wait": {`
+			local ch = channel.new(1)
+			coroutine.spawn(function() end)
+			ch:send(1)
+			local ok, sent, err = pcall(ch.send, ch, 2)
+			return tostring(ok) .. " " .. tostring(sent) .. " " .. err`, "true false channel full (size 1)"},
+		"send to a closed channel": {`
+			local ch = channel.new(1)
+			coroutine.spawn(function() ch:close() end)
+			ch:send(1)
+			local ok, err = ch:send(2) -- waits for room; the close ends the wait
+			return tostring(ok) .. " " .. err`, "false channel closed"},
 		"ping-pong": {`
 			local ping, pong, finished = channel.new(0), channel.new(0), channel.new(1)
 			local rounds = 0
