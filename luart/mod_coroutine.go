@@ -28,7 +28,9 @@ import (
 // of the fork (depth.go) holds for the thread that resumes it. A process
 // has at most maxSpawned live ones: one more is an error in the spawning
 // code. One step of the process resumes each ready coroutine at most
-// once (task.runSpawned), so a step costs at most maxSpawned+1 resumes.
+// once (task.runSpawned), so a step costs at most maxSpawned+1 resumes,
+// and it ends early once its coroutines have run a turn's instructions
+// (cpuTurn checks), so that they take no more CPU at once than a body.
 
 // maxSpawned is how many spawned coroutines a process may have at once.
 const maxSpawned = 1000
@@ -119,6 +121,11 @@ func (t *task) runSpawned() (res stepResult, stop bool) {
 		return 0, false
 	}
 	s := t.s
+	lm := s.L.Limits()
+	var steps0 int64
+	if lm != nil {
+		_, steps0 = lm.Usage()
+	}
 	bodyCo, bodyWait := t.co, t.wait
 	defer func() { t.co, t.wait = bodyCo, bodyWait }()
 	n := len(ss.list) // those spawned during the round run in the next one
@@ -157,6 +164,16 @@ func (t *task) runSpawned() (res stepResult, stop bool) {
 			if sp.wait == nil { // preempted
 				ss.bodyNext = true
 				return stepPreempted, true
+			}
+			// A wait resets the preemption count (state.await), so a
+			// round of coroutines that each compute a little and wait
+			// is bounded here: past one turn's instructions, the step
+			// ends and the others run in the next (after the body).
+			if lm != nil {
+				if _, steps := lm.Usage(); steps-steps0 >= cpuTurn*int64(lm.InterruptEvery) {
+					ss.bodyNext = true
+					return stepPreempted, true
+				}
 			}
 		case lua.ResumeError:
 			t.finish(value.Nil(), fmt.Errorf("a coroutine it spawned failed: %w", luaError(err)))
