@@ -218,3 +218,28 @@ func childPID(t *testing.T, m process.Message) pid.PID {
 	}
 	return id
 }
+
+// A child that ignores the cancel its cancelled caller passes on is
+// killed all the same: by its grace period, or with its caller at the
+// end of the caller's.
+func TestExecCancelledChildIgnoringIt(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	pr := e.probe()
+	e.process("exec:stubborn", `return { main = function(probe)
+		process.send(probe, "child", process.pid())
+		local time = require("time")
+		while true do time.sleep("1h") end
+	end }`, "time")
+	p := e.process("exec:stubborn_caller", `return { main = function(probe)
+		local r, err = process.exec("exec:stubborn", "app:processes", probe)
+		return err
+	end }`)
+	caller := e.spawnWatched(pr, p, value.String(pr.PID.String()))
+	child := childPID(t, pr.Next("child"))
+	if err := e.node.Cancel(pr.PID, caller, "operator"); err != nil {
+		t.Fatal(err)
+	}
+	pr.Await(caller)
+	poll.Until(t, proctest.Timeout, "the exec'd child to be killed", func() bool { return !e.node.Alive(child) })
+}
