@@ -23,7 +23,7 @@ import (
 //
 // The wait is a wait like receive: a process's body (or a coroutine of
 // coroutine.spawn) yields and holds no goroutine until the child ends;
-// elsewhere (a handler, inside pcall) it waits in place. It is bounded by
+// elsewhere (a handler, a wait that cannot yield) it waits in place. It is bounded by
 // the caller's life:
 //   - a handler whose request ends or times out terminates the child, and
 //     exec raises the handler's timeout error;

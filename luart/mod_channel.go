@@ -290,7 +290,7 @@ func (s *state) chanSend(L *lua.LState) int {
 	canWait := t != nil && c.wake != nil && t.spawned != nil && t.spawned.live() > 0 && t.canYield(L)
 	if c.max == 0 && !canWait {
 		L.Push(lua.LFalse)
-		L.Push(lua.LString("unbuffered channel: no other coroutine of this process can receive the value now (a send waits for a receive by a coroutine of coroutine.spawn, and only where it can yield: not inside pcall, a user coroutine or a metamethod)"))
+		L.Push(lua.LString("unbuffered channel: no other coroutine of this process can receive the value now (a send waits for a receive by a coroutine of coroutine.spawn, and only where its wait gives the worker back: see How processes run in docs/lua.md)"))
 		return 2
 	}
 	var n uint64 // the value's number once pushed
