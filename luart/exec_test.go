@@ -103,7 +103,13 @@ func TestExecCallerEndsChildEnds(t *testing.T) {
 		"a coroutine fails": `
 			coroutine.spawn(function() process.inbox():receive() error("caller boom") end)
 			process.exec("exec:waits", "app:processes", probe)`,
-		"waiting in place": `pcall(process.exec, "exec:waits", "app:processes", probe)`,
+		"waiting in a pcall": `pcall(process.exec, "exec:waits", "app:processes", probe)`,
+		"waiting in place": `
+			local t = setmetatable({}, {__index = function()
+				local r = process.exec("exec:waits", "app:processes", probe)
+				return r
+			end})
+			local r = t.x`,
 	}
 	for name, code := range cases {
 		t.Run(name, func(t *testing.T) {
