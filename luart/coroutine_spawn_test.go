@@ -341,3 +341,33 @@ func TestCoroutineSpawnInHandler(t *testing.T) {
 		t.Fatalf("the handler wrote %q", w.Body.String())
 	}
 }
+
+// A spawned coroutine that terminates its own process stops it: neither
+// the other coroutines nor the body run afterwards (they would spawn).
+func TestCoroutineSpawnTerminatesItsProcess(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	pr := e.probe()
+	e.process("cospawn:noop", `return { main = function() end }`)
+	p := e.process("cospawn:terminate", `return { main = function(probe)
+		coroutine.spawn(function()
+			process.terminate(process.pid())
+		end)
+		for i = 1, 5 do
+			coroutine.spawn(function() process.spawn("cospawn:noop", "app:processes") end)
+		end
+		local time = require("time")
+		time.sleep(time.MILLISECOND)
+		process.spawn("cospawn:noop", "app:processes")
+	end }`, "time")
+	h, _ := e.node.Host(host)
+	before := h.Stats().Spawned
+	id := e.spawnWatched(pr, p, value.String(pr.PID.String()))
+	if r := pr.Await(id); r.Err == nil || !strings.Contains(r.Err.Error(), "terminated") {
+		t.Fatalf("the process ended with %v, want terminated", r)
+	}
+	// Its steps are over once its EXIT is out: what it spawned is counted.
+	if n := h.Stats().Spawned - before; n != 1 {
+		t.Fatalf("%d processes spawned, want 1 (the process alone): its code went on after it was terminated", n)
+	}
+}

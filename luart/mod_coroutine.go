@@ -132,6 +132,10 @@ func (t *task) runSpawned() (res stepResult, stop bool) {
 	last := -1
 	defer func() { ss.compact(last) }()
 	for k := range n {
+		if ended(t.p) { // a coroutine ended it (process.terminate of itself, say)
+			t.finish(value.Nil(), nil)
+			return stepDone, true
+		}
 		i := (ss.next + k) % n
 		sp := ss.list[i]
 		if sp.done {
@@ -181,6 +185,10 @@ func (t *task) runSpawned() (res stepResult, stop bool) {
 		default:
 			sp.done = true
 		}
+	}
+	if ended(t.p) {
+		t.finish(value.Nil(), nil)
+		return stepDone, true
 	}
 	return 0, false
 }
