@@ -287,7 +287,7 @@ func (s *state) chanSend(L *lua.LState) int {
 	L.Charge(16) // a queued value counts in the memory budget (limits.go)
 	v := L.Get(2)
 	t := s.task
-	canWait := t != nil && c.wake != nil && t.spawned != nil && t.spawned.live() > 0 && t.canYield(L)
+	canWait := t != nil && c.wake != nil && t.spawned != nil && t.spawned.live > 0 && t.canYield(L)
 	if c.max == 0 && !canWait {
 		L.Push(lua.LFalse)
 		L.Push(lua.LString("unbuffered channel: no other coroutine of this process can receive the value now (a send waits for a receive by a coroutine of coroutine.spawn, and only where its wait gives the worker back: see How processes run in docs/lua.md)"))

@@ -50,6 +50,7 @@ type spawned struct {
 // it (and coroutine.spawn, which runs within a step).
 type spawnSet struct {
 	list []*spawned
+	live int // those of list that have not returned
 	next int // where the next round starts: every coroutine has its turn
 	// bodyNext is set when a spawned coroutine was preempted: the next
 	// step resumes the body first, so that busy spawned coroutines cannot
@@ -72,8 +73,8 @@ func (s *state) coroutineSpawn(L *lua.LState) int {
 		t.spawned = &spawnSet{}
 	}
 	ss := t.spawned
-	if live := ss.live(); live >= maxSpawned {
-		L.RaiseError("%s: this process already has %d spawned coroutines, the most it may have; let some of them return first", fn, live)
+	if ss.live >= maxSpawned {
+		L.RaiseError("%s: this process already has %d spawned coroutines, the most it may have; let some of them return first", fn, ss.live)
 	}
 	co, _ := s.L.NewThread() // shares the state's budget (see the fork's NewThread)
 	co.KeepTracebacks()
@@ -85,18 +86,9 @@ func (s *state) coroutineSpawn(L *lua.LState) int {
 		}
 	}
 	ss.list = append(ss.list, &spawned{co: co, fn: f, args: args})
+	ss.live++
 	t.wake() // the task is running: it takes another step before it parks
 	return 0
-}
-
-func (ss *spawnSet) live() int {
-	n := 0
-	for _, sp := range ss.list {
-		if !sp.done {
-			n++
-		}
-	}
-	return n
 }
 
 // runSpawned is the part of a step that runs the spawned coroutines: it
@@ -184,6 +176,7 @@ func (t *task) runSpawned() (res stepResult, stop bool) {
 			return stepDone, true
 		default:
 			sp.done = true
+			ss.live--
 		}
 	}
 	if ended(t.p) {
