@@ -371,3 +371,19 @@ func TestCoroutineSpawnTerminatesItsProcess(t *testing.T) {
 		t.Fatalf("%d processes spawned, want 1 (the process alone): its code went on after it was terminated", n)
 	}
 }
+
+// A coroutine spawned at the top level of the file runs once the
+// process's function waits.
+func TestCoroutineSpawnFromTheChunk(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	got := ok(t, e.run(`local ch = channel.new(1)
+coroutine.spawn(function() ch:send("from the chunk") end)
+return { main = function()
+	local v = ch:receive()
+	return v
+end }`))
+	if !isText(got, "from the chunk") {
+		t.Fatalf("got %v", got)
+	}
+}
