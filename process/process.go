@@ -385,6 +385,14 @@ func (p *Process) Result() (Result, bool) {
 	return p.result, p.dead
 }
 
+// Cancelled reports whether the process was asked to end (Node.Cancel)
+// or has ended.
+func (p *Process) Cancelled() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.cancelled || p.dead
+}
+
 func (p *Process) isDead() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
