@@ -143,12 +143,7 @@ func (rl *Relay) Trace(client pid.PID, since uint64, payloads bool) (TraceResult
 func (rl *Relay) byPID(p pid.PID) *conn {
 	rl.mu.Lock()
 	defer rl.mu.Unlock()
-	for c := range rl.conns {
-		if c.pid == p {
-			return c
-		}
-	}
-	return nil
+	return rl.byPIDs[p]
 }
 
 // tracer is a connection's trace: a ring of its last events.
