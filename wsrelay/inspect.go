@@ -50,11 +50,9 @@ func (rl *Relay) EachConnection(yield func(ConnInfo) bool) {
 }
 
 func (c *conn) info() ConnInfo {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return ConnInfo{PID: c.pid, Route: c.rl.opts.Route, Remote: c.remote, Origin: c.origin, Path: c.path, Target: c.target,
-		State: c.state.String(), Opened: c.started, LastRead: time.Unix(0, c.lastRead.Load()),
-		FramesIn: c.framesIn, FramesOut: c.framesOut.Load(), BytesIn: c.bytesIn, BytesOut: c.bytesOut.Load()}
+	return ConnInfo{PID: c.pid, Route: c.rl.opts.Route, Remote: c.remote, Origin: c.origin, Path: c.path, Target: *c.targetSeen.Load(),
+		State: c.seenState().String(), Opened: c.started, LastRead: time.Unix(0, c.lastRead.Load()),
+		FramesIn: c.framesIn.Load(), FramesOut: c.framesOut.Load(), BytesIn: c.bytesIn.Load(), BytesOut: c.bytesOut.Load()}
 }
 
 func (s connState) String() string {
@@ -134,9 +132,7 @@ func (rl *Relay) Trace(client pid.PID, since uint64, payloads bool) (TraceResult
 	}
 	var r TraceResult
 	r.Events, r.Dropped = t.since(since)
-	c.mu.Lock()
-	r.Ended = c.state >= stateClosing
-	c.mu.Unlock()
+	r.Ended = c.seenState() >= stateClosing
 	return r, true, nil
 }
 
