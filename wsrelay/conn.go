@@ -104,6 +104,17 @@ type conn struct {
 	exitWanted bool // the process is to exit once nothing is owed (exit)
 	owned      bool // the handler spawned the target for this connection: it is cancelled with it
 
+	// The socket side (detach.go): detached, the connection has no
+	// socket and what is sent to the client waits; readersLive counts
+	// its readers that have not ended, and oldReader is closed once the
+	// detached socket's has; attaches counts the sockets attached since
+	// the first (a detach's timer is for one of them).
+	detached    bool
+	detachTimer *time.Timer
+	readersLive int
+	oldReader   chan struct{}
+	attaches    int
+
 	// Flow control (flow.go), the owner's, and a channel closed when a
 	// held-back reader must look again (the connection ended, or its
 	// target changed).
@@ -229,6 +240,7 @@ func (c *conn) opened() error {
 	// the join must not look gone before it was watched).
 	c.notice()
 	c.pushOwed(owed{kind: owedJoin, target: c.target, payload: c.fields()})
+	c.readersLive = 1 // the caller starts it
 	failed := c.drainOwed()
 	c.startBeat()
 	if c.rl.opts.PingInterval > 0 {
@@ -409,6 +421,14 @@ func (c *conn) readStep(t *readTurn) {
 	// Then the next frame may be taken in only once the client is not
 	// held back: a held-back client's next frame waits in its socket, not
 	// in memory.
+	if c.detached {
+		// The frame's socket has gone: its reader ends (detach.go).
+		if t.held {
+			c.holdEnd()
+		}
+		t.over = true
+		return
+	}
 	if c.in.heldTilNext {
 		// An inflated frame's share of the budget goes back once the
 		// target has it, not when the reader reads on: the reader may be
@@ -579,6 +599,9 @@ func (c *conn) finish(e ending) bool {
 	if c.pingTimer != nil {
 		c.pingTimer.Stop()
 	}
+	if c.detachTimer != nil {
+		c.detachTimer.Stop()
+	}
 	if e.leave && !c.targetGone && c.joined {
 		var extra []value.Field
 		extra = append(extra, value.Field{Key: "reason", Value: value.String(e.reason)})
@@ -597,6 +620,11 @@ func (c *conn) finish(e ending) bool {
 	c.in.close()
 	c.rl.clientLog.Debug("websocket connection ended", "client", c.pid.String(), "reason", e.reason, "code", e.code, "detail", logClip(e.detail))
 	switch {
+	case c.detached:
+		// No socket: what waited for one is let go, and no reader
+		// will take the connection off the relay's set.
+		c.out.close()
+		c.rl.remove(c)
 	case e.closeCode != 0 && !e.hard:
 		c.enqueueClose(e.closeCode, e.closeText) // the writer closes the socket after it
 	default:
@@ -816,19 +844,6 @@ func (c *conn) closeIn(code int, reason string) {
 		leaveCode, answer = 1005, 1000
 	}
 	c.endFromOutside(ending{reason: ReasonClientClosed, code: leaveCode, leave: true, closeCode: answer, detail: reason})
-}
-
-// readerEnded ends the connection once its reader has stopped: for a
-// read that failed, the client went away (1006). Other ways the reader
-// stops (a close frame, a bad frame, the connection ended) have ended the
-// connection already.
-func (c *conn) readerEnded(err error) {
-	var fe *frameError
-	if errors.Is(err, errEnded) || errors.As(err, &fe) {
-		return
-	}
-	c.endFromOutside(ending{reason: ReasonClientClosed, code: 1006, leave: true, detail: err.Error()})
-	_ = c.sock.Conn.Close()
 }
 
 // clientFailed ends the connection because of what the client sent; the

@@ -71,7 +71,7 @@ func (s connState) String() string {
 type TraceEvent struct {
 	Seq     uint64
 	Time    time.Time
-	Kind    string // in, out (data frames), join, leave, control, close
+	Kind    string // in, out (data frames), join, leave, control, close, detach, attach (of a socket)
 	Type    string // text or binary, for frames
 	Size    int    // payload bytes, for frames
 	Payload string // the first TracePayload bytes, when the trace keeps them

@@ -210,11 +210,12 @@ func (rl *Relay) startReader(c *conn, in *inbound, w *watch) {
 		return
 	}
 	go func() {
+		var err error // why the reading ended (nil: a panic)
 		defer rl.readers.Done()
-		defer rl.remove(c)
+		defer func() { c.readerDone(err) }()
 		defer in.releaseAll()
 		defer c.recoverPanic("reading frames")
-		c.readerEnded(in.run())
+		err = in.run()
 	}()
 }
 
