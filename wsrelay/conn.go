@@ -51,7 +51,7 @@ const (
 	// stateClosing: the connection has ended (finish): nothing more is
 	// relayed; its ws.leave may still be owed, its close frame queued.
 	stateClosing
-	// stateClosed: and nothing is owed any more (c.done is closed).
+	// stateClosed: and nothing is owed any more (closedWait).
 	stateClosed
 )
 
@@ -76,9 +76,9 @@ type conn struct {
 	sock    *socket  // what frames are written to
 	in      *inbound // what reads the client's frames
 	remote  string
-	origin  string // the Origin header, for observers (cut)
-	path    string // the request path and query, for observers (cut)
-	started time.Time
+	origin  string                 // the Origin header, for observers (cut)
+	path    string                 // the request path and query, for observers (cut)
+	started int64                  // unix nanoseconds of the upgrade
 	trace   atomic.Pointer[tracer] // set while an observer traces it (inspect.go)
 
 	own owner // runs the events that read and change the owner's fields
@@ -93,31 +93,29 @@ type conn struct {
 	heartbeat  time.Duration
 	beatTimer  *time.Timer
 	pingTimer  *time.Timer
-	pingSent   time.Time
+	pingSent   int64 // unix nanoseconds of the ping in flight; 0: none
 	state      connState
-	stateSeen  atomic.Uint32           // state, for observers (info)
-	targetSeen atomic.Pointer[pid.PID] // target, for observers (info)
-	done       chan struct{}           // closed at stateClosed
-	end        ending
-	targetGone bool // the target has exited: it gets no ws.leave
-	joined     bool // the target's ws.join went or is owed: it is owed a ws.leave
-	exitWanted bool // the process is to exit once nothing is owed (exit)
-	owned      bool // the handler spawned the target for this connection: it is cancelled with it
+	stateSeen  atomic.Uint32 // state, for observers (Trace)
+	done       chan struct{} // closed at stateClosed; made when waited for (closedWait)
+	end        *ending       // how it ends, from stateClosing on
+	targetGone bool          // the target has exited: it gets no ws.leave
+	joined     bool          // the target's ws.join went or is owed: it is owed a ws.leave
+	exitWanted bool          // the process is to exit once nothing is owed (exit)
+	owned      bool          // the handler spawned the target for this connection: it is cancelled with it
 
 	// The socket side (detach.go): detached, the connection has no
-	// socket and what is sent to the client waits; readersLive counts
-	// its readers that have not ended, and oldReader is closed once the
-	// detached socket's has; attaches counts the sockets attached since
-	// the first (a detach's timer is for one of them).
+	// socket and what is sent to the client waits (det says until when);
+	// readersLive counts its readers that have not ended; attaches counts
+	// the sockets attached since the first (a detach's timer is for one
+	// of them).
 	detached    bool
-	detachTimer *time.Timer
-	readersLive int
-	oldReader   chan struct{}
-	attaches    int
+	readersLive int32
+	attaches    uint32
+	det         *detachment
 
 	// Flow control (flow.go), the owner's, and a channel closed when a
 	// held-back reader must look again (the connection ended, or its
-	// target changed).
+	// target changed), made when a reader waits (wakeChan).
 	flow flow
 	wake chan struct{}
 
@@ -174,14 +172,11 @@ func (e ending) result() process.Result {
 }
 
 func newConn(rl *Relay, sock *socket, in *inbound, h Header, remote string) *conn {
-	c := &conn{rl: rl, sock: sock, in: in, remote: remote, started: time.Now(), target: h.Target, topic: h.Topic, metadata: h.Metadata, heartbeat: h.Heartbeat, raw: h.RawPayload || rl.opts.RawPayload}
+	c := &conn{rl: rl, sock: sock, in: in, remote: remote, started: time.Now().UnixNano(), target: h.Target, topic: h.Topic, metadata: h.Metadata, heartbeat: h.Heartbeat, raw: h.RawPayload || rl.opts.RawPayload}
 	c.out.init(&rl.opts, &rl.outBytes)
 	c.out.deflate = in.deflate
 	sock.initRaw()
-	c.wake = make(chan struct{})
-	c.done = make(chan struct{})
-	c.lastRead.Store(c.started.UnixNano())
-	c.targetSeen.Store(&h.Target)
+	c.lastRead.Store(c.started)
 	in.c = c
 	return c
 }
@@ -229,8 +224,7 @@ func (c *conn) opened() error {
 		// Shutdown began between the upgrade and here: the target never
 		// got ws.join, so it gets no ws.leave either (relay answers 1001).
 		c.setState(stateClosed)
-		c.end = ending{reason: ReasonShutdown, code: 1001}
-		close(c.done)
+		c.end = &ending{reason: ReasonShutdown, code: 1001}
 		c.rl.opts.Metrics.Closed(ReasonShutdown)
 		_ = c.rl.node.Terminate(p)
 		return process.ErrShuttingDown
@@ -386,7 +380,7 @@ func (c *conn) readStep(t *readTurn) {
 		if len(c.owed) > 0 {
 			// A join or a leave is owed (it waits for room, as a frame
 			// would: that wait is a hold already): the frame goes after it.
-			t.wait, t.wake = c.owedClear, c.wake
+			t.wait, t.wake = c.owedClear, c.wakeChan()
 			return
 		}
 		n := len(t.b)
@@ -401,7 +395,7 @@ func (c *conn) readStep(t *readTurn) {
 			c.traced(TraceEvent{Kind: "in", Type: frameType(t.op), Size: n}, shared(t.b))
 		case refusedForRoom(err):
 			// Wait for room, then try again.
-			t.wait, t.wake, t.cause = c.rl.node.MailboxRoom(c.target, 0), c.wake, PauseTargetMailbox
+			t.wait, t.wake, t.cause = c.rl.node.MailboxRoom(c.target, 0), c.wakeChan(), PauseTargetMailbox
 			if !t.held {
 				c.holdBegin()
 				t.held = true
@@ -451,7 +445,7 @@ func (c *conn) readStep(t *readTurn) {
 		c.holdBegin()
 		t.held = true
 	}
-	t.wait, t.wake, t.cause = wait, c.wake, cause
+	t.wait, t.wake, t.cause = wait, c.wakeChan(), cause
 }
 
 // HandleMessage handles a message to the client PID. Frames for the
@@ -586,12 +580,12 @@ func (c *conn) finish(e ending) bool {
 		return false
 	}
 	c.setState(stateClosing)
-	c.end = e
+	c.end = &e
 	c.traced(TraceEvent{Kind: "close", Detail: e.describe()}, nil)
 	if e.gone {
 		c.targetGone = true
 	}
-	close(c.wake)                      // a paused reader returns
+	c.wakeReader()                     // a paused reader returns
 	c.rl.opts.Metrics.Closed(e.reason) // before ws.leave: whoever sees it sees the count
 	if c.beatTimer != nil {
 		c.beatTimer.Stop()
@@ -599,8 +593,8 @@ func (c *conn) finish(e ending) bool {
 	if c.pingTimer != nil {
 		c.pingTimer.Stop()
 	}
-	if c.detachTimer != nil {
-		c.detachTimer.Stop()
+	if c.det != nil {
+		c.det.timer.Stop()
 	}
 	if e.leave && !c.targetGone && c.joined {
 		var extra []value.Field
@@ -677,12 +671,9 @@ func (c *conn) applyControl(p *process.Process, ctl control) {
 		}
 		_ = p.Unmonitor(old)
 		c.target, c.targetGone, c.joined = *ctl.target, false, false
-		t := c.target
-		c.targetSeen.Store(&t)
 		// A reader paused for the old target looks again; what the old
 		// target has not taken no longer holds this client back.
-		close(c.wake)
-		c.wake = make(chan struct{})
+		c.wakeReader()
 		c.flow.forget()
 		c.owned = false // neither the old target nor the new one is owned
 		if ctl.topic != nil {
@@ -741,7 +732,7 @@ func (c *conn) beatNow() {
 	if len(c.owed) == 0 {
 		// (While a join or leave is owed, the heartbeat is skipped: it
 		// may not pass them, and the next one follows.)
-		uptime := time.Since(c.started).Truncate(time.Second)
+		uptime := time.Duration(time.Now().UnixNano() - c.started).Truncate(time.Second)
 		err = c.sendBeat(TopicBeat, c.fields(
 			value.Field{Key: "uptime", Value: value.String(uptime.String())},
 			value.Field{Key: "message_count", Value: value.Int(c.framesIn.Load())},
@@ -771,10 +762,10 @@ func (c *conn) pingNow() {
 		c.pingTimer = time.AfterFunc(o.PingInterval, c.pingTick)
 		return
 	}
-	now := time.Now()
-	last := time.Unix(0, c.lastRead.Load())
-	if !c.pingSent.IsZero() && !last.After(c.pingSent) {
-		if left := c.pingSent.Add(o.PongTimeout).Sub(now); left > 0 {
+	now := time.Now().UnixNano()
+	last := c.lastRead.Load()
+	if c.pingSent != 0 && last <= c.pingSent {
+		if left := time.Duration(c.pingSent + int64(o.PongTimeout) - now); left > 0 {
 			// A hold moved the deadline on.
 			c.pingTimer = time.AfterFunc(left, c.pingTick)
 			return
@@ -782,8 +773,8 @@ func (c *conn) pingNow() {
 		c.endWith(ending{reason: ReasonTimeout, leave: true, hard: true, detail: "no answer to a ping within " + o.PongTimeout.String()})
 		return
 	}
-	if idle := now.Sub(last); idle < o.PingInterval {
-		c.pingSent = time.Time{}
+	if idle := time.Duration(now - last); idle < o.PingInterval {
+		c.pingSent = 0
 		c.pingTimer = time.AfterFunc(o.PingInterval-idle, c.pingTick)
 		return
 	}
@@ -821,12 +812,48 @@ func (c *conn) takePong() []byte {
 	return p
 }
 
+// wakeChan returns the channel a held-back reader waits on besides what
+// holds it back, made the first time one waits. Run by the owner.
+func (c *conn) wakeChan() <-chan struct{} {
+	if c.wake == nil {
+		c.wake = make(chan struct{})
+	}
+	return c.wake
+}
+
+// wakeReader wakes a held-back reader: it looks again (the connection
+// ended, or changed target or socket). Run by the owner.
+func (c *conn) wakeReader() {
+	if c.wake != nil {
+		close(c.wake)
+		c.wake = nil
+	}
+}
+
+// closedWait returns a channel closed once the connection is closed
+// (stateClosed: nothing is owed any more). Not for an owner's event.
+func (c *conn) closedWait() <-chan struct{} {
+	var ch chan struct{}
+	c.call(func() {
+		if c.done == nil {
+			c.done = make(chan struct{})
+			if c.state == stateClosed {
+				close(c.done)
+			}
+		}
+		ch = c.done
+	})
+	return ch
+}
+
 // closedIfDone moves a closing connection to stateClosed once nothing is
 // owed any more. Run by the owner.
 func (c *conn) closedIfDone() {
 	if c.state == stateClosing && len(c.owed) == 0 {
 		c.setState(stateClosed)
-		close(c.done)
+		if c.done != nil {
+			close(c.done)
+		}
 		if c.exitWanted {
 			_ = c.rl.node.SendSystem(c.pid, c.pid, topicEnd, value.Nil())
 		}

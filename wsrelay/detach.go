@@ -27,6 +27,12 @@ import (
 // written whole again on the next one (it was not counted out); a message
 // partly read from the client was not counted in, and is not relayed.
 
+// detachment is a detached connection's wait for its next socket.
+type detachment struct {
+	timer     *time.Timer   // ends the connection (timeout)
+	oldReader chan struct{} // closed once the detached socket's reader has ended
+}
+
 // errDetach: why a socket cannot be detached or attached now.
 type errDetach string
 
@@ -84,7 +90,7 @@ func (c *conn) detachNow(limit time.Duration) error {
 	}
 	c.takePong() // a pong owed to the socket that goes is not sent
 	c.detached = true
-	c.oldReader = make(chan struct{})
+	c.det = &detachment{oldReader: make(chan struct{})}
 	c.readerGone()
 	if c.pingTimer != nil {
 		c.pingTimer.Stop()
@@ -92,12 +98,11 @@ func (c *conn) detachNow(limit time.Duration) error {
 	}
 	// A reader held back looks again and ends (readStep); one waiting for
 	// the budget gives up; the socket's close ends its read.
-	close(c.wake)
-	c.wake = make(chan struct{})
+	c.wakeReader()
 	c.in.close()
 	_ = c.sock.Conn.Close()
 	gen := c.attaches
-	c.detachTimer = time.AfterFunc(limit, func() {
+	c.det.timer = time.AfterFunc(limit, func() {
 		c.own.do(func(bool) {
 			if c.detached && c.attaches == gen {
 				c.endWith(ending{reason: ReasonTimeout, leave: true, hard: true, detail: "detached: no socket attached within " + limit.String()})
@@ -119,7 +124,11 @@ func (c *conn) detachNow(limit time.Duration) error {
 // refused.
 func (c *conn) attach(ctx context.Context, sock *socket, in *inbound, w *watch) error {
 	var gone <-chan struct{}
-	c.call(func() { gone = c.oldReader })
+	c.call(func() {
+		if c.det != nil {
+			gone = c.det.oldReader
+		}
+	})
 	if gone != nil {
 		select {
 		case <-gone:
@@ -157,16 +166,14 @@ func (c *conn) attachNow(sock *socket, in *inbound) error {
 	}
 	c.detached = false
 	c.attaches++
-	if c.detachTimer != nil {
-		c.detachTimer.Stop()
-		c.detachTimer = nil
-	}
+	c.det.timer.Stop()
+	c.det = nil
 	c.sock, c.in = sock, in
 	in.c = c
 	sock.initRaw()
 	c.readersLive++
 	c.touch()
-	c.pingSent = time.Time{}
+	c.pingSent = 0
 	if c.rl.opts.PingInterval > 0 {
 		c.pingTimer = time.AfterFunc(c.rl.opts.PingInterval, c.pingTick)
 	}
@@ -178,9 +185,9 @@ func (c *conn) attachNow(sock *socket, in *inbound) error {
 // readerGone lets an attach that waits for the detached socket's reader
 // go on, once it has ended. Run by the owner.
 func (c *conn) readerGone() {
-	if c.readersLive == 0 && c.oldReader != nil {
-		close(c.oldReader)
-		c.oldReader = nil
+	if c.readersLive == 0 && c.det != nil && c.det.oldReader != nil {
+		close(c.det.oldReader)
+		c.det.oldReader = nil
 	}
 }
 

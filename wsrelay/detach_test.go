@@ -60,6 +60,20 @@ func (d *detachEnv) dialAttach(t *testing.T) (*wsclient.Client, error) {
 	return c, <-d.errs
 }
 
+// detach detaches the client's socket, trying again while a write to it
+// is under way (detach refuses then).
+func (d *detachEnv) detach(t *testing.T, limit time.Duration) {
+	t.Helper()
+	var err error
+	poll.Until(t, timeout, "a detach not refused for a write under way", func() bool {
+		err = wsrelay.Detach(d.rl, d.client, limit)
+		return err == nil || !strings.Contains(err.Error(), "write to the client is under way")
+	})
+	if err != nil {
+		t.Fatalf("detach: %v", err)
+	}
+}
+
 // send has the target send text to the client.
 func (d *detachEnv) send(text string) {
 	d.target.Send(d.client.String(), wsrelay.TopicSend, value.Map(value.Field{Key: "data", Value: value.String(text)}))
@@ -94,9 +108,7 @@ func TestDetachAndAttach(t *testing.T) {
 	if s, err := d.first.ReadText(); err != nil || s != "one" {
 		t.Fatalf("echo: %q %v", s, err)
 	}
-	if err := wsrelay.Detach(d.rl, d.client, timeout); err != nil {
-		t.Fatalf("detach: %v", err)
-	}
+	d.detach(t, timeout)
 	if _, err := d.first.ReadFrame(); err == nil {
 		t.Fatal("the detached socket is still open")
 	}
@@ -165,9 +177,7 @@ func TestDetachAndAttach(t *testing.T) {
 func TestDetachedHoldsBoundedBytes(t *testing.T) {
 	const max, frame = 64 << 10, 4 << 10
 	d := newDetachEnv(t, wsrelay.Options{OutboundMaxBytes: max, OutboundQueue: 1000, MaxMessageSize: 8 << 10, OutboundPauseBytes: 16 << 10, InflightMaxBytes: 16 << 10})
-	if err := wsrelay.Detach(d.rl, d.client, timeout); err != nil {
-		t.Fatalf("detach: %v", err)
-	}
+	d.detach(t, timeout)
 	text := strings.Repeat("x", frame)
 	for i := 1; ; i++ {
 		d.send(text)
@@ -199,9 +209,7 @@ func TestDetachedWithoutSocketEnds(t *testing.T) {
 	if s, err := d.first.ReadText(); err != nil || s != "waits" {
 		t.Fatalf("before the detach: %q %v", s, err)
 	}
-	if err := wsrelay.Detach(d.rl, d.client, 50*time.Millisecond); err != nil {
-		t.Fatalf("detach: %v", err)
-	}
+	d.detach(t, 50*time.Millisecond)
 	d.send("never read")
 	if m := d.target.Next("ws.leave"); str(m, "reason") != wsrelay.ReasonTimeout {
 		t.Fatalf("leave: %v", m.Payload)

@@ -39,7 +39,7 @@ type flow struct {
 	// (a reader held back, a wait for the inbound budget, something
 	// owed waiting for room), and since when.
 	holds     int
-	heldSince time.Time
+	heldSince int64 // unix nanoseconds
 }
 
 // flight is a frame in the target's mailbox.
@@ -142,7 +142,7 @@ func (c *conn) heldBack() (<-chan struct{}, string) {
 // that much later. Run by the owner.
 func (c *conn) holdBegin() {
 	if c.flow.holds == 0 {
-		c.flow.heldSince = time.Now()
+		c.flow.heldSince = time.Now().UnixNano()
 	}
 	c.flow.holds++
 }
@@ -151,13 +151,13 @@ func (c *conn) holdEnd() {
 	if c.flow.holds--; c.flow.holds > 0 {
 		return
 	}
-	now := time.Now()
-	d := now.Sub(c.flow.heldSince)
+	now := time.Now().UnixNano()
+	d := now - c.flow.heldSince
 	// Pings and pongs are read during some holds (only frames wait for
 	// the owner): a read during the hold counts as at its end.
-	c.lastRead.Store(min(c.lastRead.Load()+int64(d), now.UnixNano()))
-	if !c.pingSent.IsZero() {
-		c.pingSent = c.pingSent.Add(d)
+	c.lastRead.Store(min(c.lastRead.Load()+d, now))
+	if c.pingSent != 0 {
+		c.pingSent += d
 	}
 }
 

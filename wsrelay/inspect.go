@@ -50,8 +50,11 @@ func (rl *Relay) EachConnection(yield func(ConnInfo) bool) {
 }
 
 func (c *conn) info() ConnInfo {
-	return ConnInfo{PID: c.pid, Route: c.rl.opts.Route, Remote: c.remote, Origin: c.origin, Path: c.path, Target: *c.targetSeen.Load(),
-		State: c.seenState().String(), Opened: c.started, LastRead: time.Unix(0, c.lastRead.Load()),
+	var target pid.PID
+	var state connState
+	c.call(func() { target, state = c.target, c.state }) // an owner's event never waits: nor does this for long
+	return ConnInfo{PID: c.pid, Route: c.rl.opts.Route, Remote: c.remote, Origin: c.origin, Path: c.path, Target: target,
+		State: state.String(), Opened: time.Unix(0, c.started), LastRead: time.Unix(0, c.lastRead.Load()),
 		FramesIn: c.framesIn.Load(), FramesOut: c.framesOut.Load(), BytesIn: c.bytesIn.Load(), BytesOut: c.bytesOut.Load()}
 }
 

@@ -350,7 +350,7 @@ func (rl *Relay) Shutdown(ctx context.Context) {
 	<-ended
 	// Every connection's leave has gone, or is given up once ctx is done.
 	for _, c := range conns {
-		<-c.done
+		<-c.closedWait()
 	}
 	<-rl.waiters.idle()
 	// Every socket is closed now (by its writer after the close frame,
