@@ -450,13 +450,17 @@ func (c *conn) readStep(t *readTurn) {
 
 // HandleMessage handles a message to the client PID. Frames for the
 // client are queued from here (the outbox has its own lock); what
-// changes the connection's state is posted to its owner.
+// changes the connection's state is run by its owner (call), and the
+// process goes on once it has run: a frame the process queues after a
+// ws.close, say, finds the connection closing, as it would have had the
+// close been handled here. (The owner's events never wait, so neither
+// does this for long.)
 func (c *conn) HandleMessage(p *process.Process, m process.Message) error {
 	defer c.flushOwned() // once the mailbox is empty, what this burst queued goes out
 	var err error
 	switch m.Topic {
 	case topicEnd:
-		c.own.do(func(bool) { c.exit(p) })
+		c.call(func() { c.exit(p) })
 		return nil
 	case TopicSend:
 		var f frame
@@ -469,7 +473,7 @@ func (c *conn) HandleMessage(p *process.Process, m process.Message) error {
 			if fixed {
 				c.rl.appLog.Warn("ws.close: that close code may not be sent; sending 1000", "client", p.PID().String(), "from", m.From.String(), "payload", logClip(m.Payload.String()))
 			}
-			c.own.do(func(bool) {
+			c.call(func() {
 				c.finish(ending{reason: ReasonServerClosed, code: code, leave: true, closeCode: code, closeText: reason})
 				c.exit(p)
 			})
@@ -480,7 +484,7 @@ func (c *conn) HandleMessage(p *process.Process, m process.Message) error {
 			if len(ctl.unknown) > 0 {
 				c.rl.appLog.Warn("ws.control: fields not known here were ignored; the others are applied", "client", p.PID().String(), "from", m.From.String(), "fields", strings.Join(ctl.unknown, ","))
 			}
-			c.own.do(func(bool) { c.control(p, ctl) })
+			c.call(func() { c.control(p, ctl) })
 		}
 	default:
 		if strings.HasPrefix(m.Topic, "@") {
@@ -501,13 +505,13 @@ func (c *conn) HandleMessage(p *process.Process, m process.Message) error {
 func (c *conn) HandleEvent(p *process.Process, e process.Event) error {
 	switch e.Kind {
 	case process.EventExit:
-		c.own.do(func(bool) { c.targetExited(p, e) })
+		c.call(func() { c.targetExited(p, e) })
 	case process.EventCancel:
 		reason := ReasonServerClosed
 		if e.Reason == "shutdown" {
 			reason = ReasonShutdown
 		}
-		c.own.do(func(bool) {
+		c.call(func() {
 			c.finish(ending{reason: reason, code: 1001, leave: true, closeCode: 1001, closeText: "server shutting down"})
 			c.exit(p)
 		})
@@ -551,7 +555,7 @@ func (c *conn) Terminate(p *process.Process, r process.Result) {
 	if r.Err != nil {
 		detail = r.Err.Error()
 	}
-	c.own.do(func(bool) {
+	c.call(func() {
 		c.finish(ending{reason: ReasonError, code: 1011, leave: true, closeCode: 1011, closeText: "connection process ended", detail: detail})
 	})
 }

@@ -37,3 +37,18 @@ func Attach(ctx context.Context, rl *Relay, p pid.PID, w http.ResponseWriter, r 
 	}
 	return nil
 }
+
+// HoldOwner runs an event on the owner of the relay's connection whose
+// client PID is p that waits until release is called (only a test's
+// event waits), and returns once it runs: meanwhile whatever is posted to
+// that owner is queued.
+func HoldOwner(rl *Relay, p pid.PID) (release func()) {
+	c := rl.byPID(p)
+	entered, rel := make(chan struct{}), make(chan struct{})
+	go c.own.do(func(bool) {
+		close(entered)
+		<-rel
+	})
+	<-entered
+	return func() { close(rel) }
+}
