@@ -59,8 +59,8 @@ const (
 // PID. The reader (inbound.run, on whichever goroutine reads the socket),
 // the process's handler, timers and the writer share it. Its relay state
 // (the fields marked "owner's") belongs to its owner (owner.go): each of
-// them posts an event that reads or changes it, and the events run one
-// at a time, in order, so that a frame is never sent to a target that has
+// them posts an event that reads or changes it (the process waits until
+// its own have run), and the events run one at a time, in order, so that a frame is never sent to a target that has
 // been replaced, and ws.join and ws.leave are ordered with the frames
 // around them. Nobody takes a lock over that state, and nothing waits in
 // an event: what the connection owes its targets goes through the owed

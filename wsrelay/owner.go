@@ -4,9 +4,9 @@ import "sync"
 
 // owner runs a connection's events one at a time, in the order they were
 // posted: it owns the connection's state (the fields of conn that say
-// "owner's"). The reader, the timers, the connection's process and its
-// writers post events to it (do) instead of taking a lock over that
-// state:
+// "owner's"). The reader, the timers and the writers post events to it
+// (do), and the connection's process posts its own and waits until they
+// have run (conn.call), instead of taking a lock over that state:
 //
 //   - do never waits: when no event runs, the poster runs its own event on
 //     its own goroutine at once (the fast path: no hand-off, no goroutine
