@@ -123,20 +123,57 @@ func (rl *Relay) Trace(client pid.PID, since uint64, payloads bool) (TraceResult
 	}
 	t := c.trace.Load()
 	if t == nil {
-		if rl.traces.Add(1) > MaxTraces {
-			rl.traces.Add(-1)
-			return TraceResult{}, true, ErrTooManyTraces
-		}
-		t = &tracer{payloads: payloads, started: time.Now()}
-		if !c.trace.CompareAndSwap(nil, t) {
-			rl.traces.Add(-1)
-			t = c.trace.Load()
+		var err error
+		if t, err = rl.startTrace(c, payloads); t == nil {
+			return TraceResult{}, err == nil, err
 		}
 	}
 	var r TraceResult
 	r.Events, r.Dropped = t.since(since)
 	r.Ended = c.seenState() >= stateClosing
 	return r, true, nil
+}
+
+// startTrace starts tracing c, or returns its trace if another call
+// started it meanwhile. It returns nil and no error when c has ended, and
+// ErrTooManyTraces when MaxTraces other connections are traced and none
+// of their traces has gone unasked for TraceIdle. An idle connection
+// records no events, so its trace would otherwise keep its place until
+// the connection's next event: the places are taken back here, where
+// they are wanted. The scan is of rl.traced, at most MaxTraces entries.
+func (rl *Relay) startTrace(c *conn, payloads bool) (*tracer, error) {
+	rl.mu.Lock()
+	defer rl.mu.Unlock()
+	if rl.byPIDs[c.pid] != c {
+		return nil, nil // ended (remove has run, or runs after this)
+	}
+	if t := c.trace.Load(); t != nil {
+		return t, nil
+	}
+	if len(rl.traced) >= MaxTraces {
+		now := time.Now()
+		for o := range rl.traced {
+			if t := o.trace.Load(); t == nil || t.idle(now) && o.trace.CompareAndSwap(t, nil) {
+				delete(rl.traced, o)
+			}
+		}
+		if len(rl.traced) >= MaxTraces {
+			return nil, ErrTooManyTraces
+		}
+	}
+	t := &tracer{payloads: payloads, started: time.Now()}
+	c.trace.Store(t)
+	rl.traced[c] = struct{}{}
+	return t, nil
+}
+
+// stopTrace gives c's place back once its trace t has stopped.
+func (rl *Relay) stopTrace(c *conn, t *tracer) {
+	rl.mu.Lock()
+	defer rl.mu.Unlock()
+	if c.trace.CompareAndSwap(t, nil) {
+		delete(rl.traced, c)
+	}
 }
 
 func (rl *Relay) byPID(p pid.PID) *conn {
@@ -173,17 +210,28 @@ func (t *tracer) since(seq uint64) ([]TraceEvent, uint64) {
 	return out, t.dropped
 }
 
+// idle reports whether nobody has asked for the trace in TraceIdle.
+func (t *tracer) idle(now time.Time) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.idleLocked(now)
+}
+
+func (t *tracer) idleLocked(now time.Time) bool {
+	last := t.asked
+	if last.IsZero() {
+		last = t.started
+	}
+	return now.Sub(last) > TraceIdle
+}
+
 // add records an event; false when the trace has not been asked for in
 // TraceIdle (it stops).
 func (t *tracer) add(e TraceEvent, payload []byte) bool {
 	now := time.Now()
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	last := t.asked
-	if last.IsZero() {
-		last = t.started
-	}
-	if now.Sub(last) > TraceIdle {
+	if t.idleLocked(now) {
 		return false
 	}
 	t.seq++
@@ -213,8 +261,8 @@ func (c *conn) traced(e TraceEvent, payload []byte) {
 	if t == nil {
 		return
 	}
-	if !t.add(e, payload) && c.trace.CompareAndSwap(t, nil) {
-		c.rl.traces.Add(-1)
+	if !t.add(e, payload) {
+		c.rl.stopTrace(c, t)
 	}
 }
 

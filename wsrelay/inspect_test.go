@@ -159,3 +159,32 @@ func TestTraceBounds(t *testing.T) {
 		t.Fatalf("%d events kept, more than the ring", len(r.Events))
 	}
 }
+
+// TestIdleTracesGiveTheirPlaces: traces of connections that stay idle,
+// and that nobody asks for any more, give their places to a new trace
+// once TraceIdle has passed (an idle connection records no event that
+// would stop its trace).
+func TestIdleTracesGiveTheirPlaces(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, wsrelay.Options{})
+	tg := e.target(false)
+	e.relayTo(tg.PID, "")
+	var clients []pid.PID
+	for range wsrelay.MaxTraces + 1 {
+		e.dial(t, nil)
+		clients = append(clients, mustPID(str(tg.Next("ws.join"), "client_pid")))
+	}
+	for i, c := range clients[:wsrelay.MaxTraces] {
+		if _, ok, err := e.rl.Trace(c, 0, false); !ok || err != nil {
+			t.Fatalf("trace %d: %v %v", i, ok, err)
+		}
+	}
+	last := clients[wsrelay.MaxTraces]
+	if _, _, err := e.rl.Trace(last, 0, false); err != wsrelay.ErrTooManyTraces {
+		t.Fatalf("one trace past the most: %v, want ErrTooManyTraces", err)
+	}
+	poll.Until(t, 3*wsrelay.TraceIdle, "an idle trace to give its place", func() bool {
+		_, ok, err := e.rl.Trace(last, 0, false)
+		return ok && err == nil
+	})
+}

@@ -36,8 +36,8 @@ type Relay struct {
 	mu      sync.Mutex
 	closing bool
 	conns   map[*conn]struct{}
-	byPIDs  map[pid.PID]*conn // the same connections by client PID (Trace)
-	traces  atomic.Int64      // connections traced now (inspect.go)
+	byPIDs  map[pid.PID]*conn  // the same connections by client PID (Trace)
+	traced  map[*conn]struct{} // those traced now, at most MaxTraces (inspect.go)
 	endedMu sync.Mutex
 	ended   []endedTrace   // traces of connections that ended, oldest first (inspect.go)
 	readers sync.WaitGroup // readers of open sockets (a goroutine each, or a watch: poll_linux.go)
@@ -76,7 +76,7 @@ func New(opts Options) (*Relay, error) {
 			return nil, err
 		}
 	}
-	rl := &Relay{opts: opts, node: opts.Node, log: opts.Logger.With("route", opts.Route), origins: origins, conns: map[*conn]struct{}{}, byPIDs: map[pid.PID]*conn{}, hurry: make(chan struct{})}
+	rl := &Relay{opts: opts, node: opts.Node, log: opts.Logger.With("route", opts.Route), origins: origins, conns: map[*conn]struct{}{}, byPIDs: map[pid.PID]*conn{}, traced: map[*conn]struct{}{}, hurry: make(chan struct{})}
 	rl.clientLog = ratelog.New(ratelog.PerSecond).Logger(rl.log, clientLines)
 	rl.appLog = ratelog.New(ratelog.PerSecond).Logger(rl.log, appLines)
 	rl.budget = opts.InboundBudget
@@ -294,9 +294,9 @@ func (rl *Relay) remove(c *conn) {
 	if rl.byPIDs[c.pid] == c {
 		delete(rl.byPIDs, c.pid)
 	}
+	delete(rl.traced, c) // its place goes to the next trace
 	rl.mu.Unlock()
 	if t := c.trace.Swap(nil); t != nil {
-		rl.traces.Add(-1) // its place goes to the next trace
 		rl.keepEnded(c.pid, t)
 	}
 }
