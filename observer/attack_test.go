@@ -599,7 +599,13 @@ func TestRemoteActionsAreLoggedWhereDone(t *testing.T) {
 	var logs strings.Builder
 	var mu sync.Mutex
 	l := observer.Local{Node: node, Logger: slog.New(slog.NewTextHandler(lockedWriter{&mu, &logs}, nil))}
-	a := l.Answer([]byte(`{"view":"act","from":"a","act":{"do":"kill","pid":"` + victim.String() + `"}}`))
+	act := []byte(`{"view":"act","from":"a","act":{"do":"kill","pid":"` + victim.String() + `"}}`)
+	// A node whose own observer has actions off carries out none.
+	if a := l.Answer(act); !strings.Contains(string(a), "actions are off on this node") || !node.Alive(victim) {
+		t.Fatalf("answer with actions off: %s (the victim alive: %t)", a, node.Alive(victim))
+	}
+	l.Actions = true
+	a := l.Answer(act)
 	if string(a) != `{"done":true}` {
 		t.Fatalf("answer: %s", a)
 	}

@@ -68,6 +68,9 @@ type Local struct {
 	// Logger receives, at warn level, each action carried out for
 	// another node's observer (Answer). Default: none logged.
 	Logger *slog.Logger
+	// Actions lets another node's observer act on this node's processes
+	// (Answer); off unless this node's own observer has actions on.
+	Actions bool
 }
 
 // LuaUsage is what a Lua process has used of its budget.
@@ -485,6 +488,9 @@ func (l Local) Answer(req []byte) []byte {
 	}
 	if r.View == "act" && r.Act != nil {
 		a := *r.Act
+		if !l.Actions {
+			return []byte(`{"error":"actions are off on this node: start it with --observe-actions"}`)
+		}
 		if err := l.Do(a); err != nil {
 			b, _ := json.Marshal(errorView{err.Error()})
 			return b

@@ -68,14 +68,15 @@ func observeEntry(cfg *config.App) (observer.Options, error) {
 }
 
 // answerObservers makes a node of a cluster answer the observers of the
-// other nodes, whether or not it serves one itself; the returned func
-// stops it.
-func answerObservers(cn *clusterNode, app *gateway.App, log *slog.Logger) (func(), error) {
+// other nodes, whether or not it serves one itself, and carry out their
+// actions only if its own observer's are on; the returned func stops it.
+func answerObservers(cn *clusterNode, app *gateway.App, actions bool, log *slog.Logger) (func(), error) {
 	if cn == nil {
 		return func() {}, nil
 	}
 	l := observer.OfApp(app)
 	l.Logger = log // the actions other nodes' observers carry out here
+	l.Actions = actions
 	return observer.Answer(cn.tr, l)
 }
 
