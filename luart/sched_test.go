@@ -379,3 +379,62 @@ func TestUsage(t *testing.T) {
 		return !ok
 	})
 }
+
+// TestWaitsInsideProtectedCallsHoldNoGoroutine: Lua processes waiting
+// inside pcall, xpcall, a coroutine.wrap, a coroutine.resume and a pcall
+// inside a coroutine, hold no goroutine each; woken, each goes on inside
+// what it waited in: an error raised after the wait is caught by the
+// pcall it was raised in, and the coroutine goes on where it stopped.
+func TestWaitsInsideProtectedCallsHoldNoGoroutine(t *testing.T) {
+	const count = 3000
+	e := newEnv(t, nil)
+	pr := e.countingProbe("ready", "done", "wrong")
+	p := e.process("sched:protected", `
+		local function recv(inbox) return inbox:receive():topic() end
+		function main(probe, kind)
+			local inbox = process.inbox()
+			process.send(probe, "ready", kind)
+			local got
+			if kind == 0 then
+				local ok, err = pcall(function() local v = recv(inbox); error("after " .. v, 0) end)
+				got = (not ok) and err
+			elseif kind == 1 then
+				local ok, err = xpcall(function() local v = recv(inbox); error({v = v}) end, function(e) return "handled " .. e.v end)
+				got = (not ok) and err
+			elseif kind == 2 then
+				local f = coroutine.wrap(function() local v = recv(inbox); coroutine.yield(v); return "end" end)
+				local v = f()
+				got = f() == "end" and v
+			elseif kind == 3 then
+				local co = coroutine.create(function() local r = channel.select{inbox:case_receive()}; return r.value:topic() end)
+				local ok, v = coroutine.resume(co)
+				got = ok and coroutine.status(co) == "dead" and v
+			else
+				local f = coroutine.wrap(function()
+					local ok, ok2, err = pcall(pcall, function() local v = recv(inbox); error("nested " .. v, 0) end)
+					return ok and not ok2 and err
+				end)
+				got = f()
+			end
+			local want = ({"after go", "handled go", "go", "go", "nested go"})[kind + 1]
+			process.send(probe, got == want and "done" or "wrong", tostring(got))
+		end`)
+	before := runtime.NumGoroutine()
+	ids := make([]pid.PID, count)
+	for i := range ids {
+		ids[i] = e.spawn(p, pr.PID.String(), i%5)
+	}
+	poll.Until(t, 2*proctest.Timeout, "every process started", func() bool { return pr.count("ready") == count })
+	poll.Until(t, 2*proctest.Timeout, "the waiting processes to give back their goroutines", func() bool {
+		return runtime.NumGoroutine()-before < count/100
+	})
+	for _, id := range ids {
+		if err := e.node.Send(pid.PID{}, id, "go", value.Nil()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	poll.Until(t, 2*proctest.Timeout, "every process woke", func() bool { return pr.count("done")+pr.count("wrong") == count })
+	if n := pr.count("wrong"); n != 0 {
+		t.Errorf("%d processes got the wrong value after their wait", n)
+	}
+}

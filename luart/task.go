@@ -216,11 +216,15 @@ func (t *task) finish(v value.Value, err error) {
 }
 
 // canYield reports whether Go code called from L may yield the body: L is
-// the body's coroutine itself, entered from the worker's Resume alone (no
-// pcall, metamethod, sort comparator or other Go frame in between, which
-// a yield cannot cross).
+// the body's coroutine, or a coroutine that the body resumed with
+// coroutine.resume or a wrap (at any depth), running its outermost VM
+// loop; no metamethod, sort comparator or other Go call of the VM in
+// between, which a yield cannot cross. A pcall or xpcall is no such call:
+// the fork makes it in the VM loop (third_party/gopher-lua/yield.go). A
+// yield from a coroutine goes on up through each coroutine.resume to the
+// worker's Resume, and the next step resumes the coroutine that yielded.
 func (t *task) canYield(L *lua.LState) bool {
-	return L == t.co && L.GoCallDepth() == 1
+	return L.YieldRoot() == t.co
 }
 
 // ended reports whether p has ended (terminated, or killed by a link).
@@ -263,7 +267,7 @@ func (s *state) await(L *lua.LState, op string, parks bool, try func() ([]lua.LV
 		if t != nil && parks && t.canYield(L) {
 			t.wait = try
 			s.turns = 0
-			return L.Yield()
+			return L.YieldToRoot()
 		}
 		if t != nil {
 			t.sched.block()

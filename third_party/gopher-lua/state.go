@@ -2215,6 +2215,7 @@ func (ls *LState) Resume(th *LState, fn *LFunction, args ...LValue) (ResumeState
 	ls.enterGoCall()
 	defer ls.leaveGoCall()
 	th.Parent = ls
+	th.resumedByAPI = true // wsrelay patch: see YieldRoot
 	ls.G.CurrentThread = th
 	if !isstarted {
 		cf := th.stack.Last()
@@ -2232,14 +2233,18 @@ func (ls *LState) Resume(th *LState, fn *LFunction, args ...LValue) (ResumeState
 		}
 		// wsrelay patch: a Go function that yielded returns what the
 		// resume gives, and nil for the rest of the values its caller
-		// wants (upstream left those registers as they were).
-		for i := len(args); i < th.yieldNRet; i++ {
-			th.Push(LNil)
+		// wants (upstream left those registers as they were). A thread
+		// that passed on a yield gives them to the coroutine it resumed
+		// (yield.go).
+		if th.passChild != nil {
+			th.passNArgs = int32(len(args))
+		} else {
+			th.fillYield(len(args))
 		}
-		th.yieldNRet = 0
 	}
 	top := ls.GetTop()
 	threadRun(th)
+	th.passYield = false // wsrelay patch: its resumer is the embedder
 	haserror := LVIsFalse(ls.Get(top + 1))
 	ret := make([]LValue, 0, ls.GetTop())
 	for idx := top + 2; idx <= ls.GetTop(); idx++ {
