@@ -59,38 +59,32 @@ const (
 
 // canProtectInVM reports whether the pcall or xpcall running now (the
 // current frame) can be made by the VM: a call from a Lua function in the
-// outermost loop of a coroutine of a state with Limits. A tail call too,
-// unless it is the coroutine's body that calls (its return ends the
-// thread, which would lose pcall's true).
+// outermost loop of a coroutine of a state with Limits.
 func (ls *LState) canProtectInVM() bool {
 	if ls.G.limits == nil || ls.Parent == nil || ls.nestedCalls != 0 {
 		return false
 	}
 	cf := ls.currentFrame
-	if cf == nil || cf.Parent == nil || cf.Parent.Fn.IsG {
-		return false
-	}
-	if !ls.goTail {
-		return true
-	}
-	caller := cf.Parent.Parent // a tail call: the frame its results return to
-	return caller != nil && !caller.Fn.IsG
+	return cf != nil && cf.Parent != nil && !cf.Parent.Fn.IsG
 }
 
 // protectedCall replaces the current frame (pcall's or xpcall's, whose
 // first argument is the function and the rest its arguments) by a call of
 // the function, protected by a new record, and returns what callGFunction
 // does next. The function's results go one register above pcall's, which
-// holds true. A tail call replaces the calling function's frame too.
+// holds true. A tail call (return pcall(f)) is made as a plain call whose
+// results stay in the caller's registers from pcall's own: the compiler
+// follows every OP_TAILCALL with an OP_RETURN of those registers, which
+// returns them; as upstream's pcall, it is not a proper tail call.
 func (ls *LState) protectedCall(handler *LFunction) int {
 	frame := ls.currentFrame
 	fbase, base, nret := frame.Base+1, frame.ReturnBase, frame.NRet
+	if ls.goTail {
+		base, nret = frame.Base, MultRet
+	}
 	nargs := ls.GetTop() - 1
 	lv := ls.reg.Get(fbase)
 	ls.stack.Pop()
-	if ls.goTail {
-		ls.stack.Pop() // the tail call's caller (its upvalues are closed)
-	}
 	ls.currentFrame = ls.stack.Last()
 	ls.reg.Set(base, LTrue)
 	fnret := nret

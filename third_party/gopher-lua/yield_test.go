@@ -31,7 +31,10 @@ func newYieldRig(t *testing.T, src string) *yieldRig {
 		}
 		return L.YieldToRoot()
 	}))
-	if err := L.DoString(src + "\nfunction run() local r = {main()}; return unpack(r) end"); err != nil {
+	if !strings.Contains(src, "function run(") {
+		src += "\nfunction run() local r = {main()}; return unpack(r) end"
+	}
+	if err := L.DoString(src); err != nil {
 		t.Fatal(err)
 	}
 	r.co, _ = L.NewThread()
@@ -69,6 +72,15 @@ func TestYieldThroughProtectedCallsAndCoroutines(t *testing.T) {
 	}{
 		{"pcall", `function main() return pcall(function() return wait() end) end`, "true v1", 1},
 		{"pcall results wanted", `function main() local ok, a, b = pcall(function() return wait(), wait() end); return ok, a, b end`, "true v1 v2", 2},
+		{"tail pcall in the body", `function run() return pcall(function() local v = wait(); error(v, 0) end) end`, "false v1", 1},
+		{"tail xpcall in the body", `function run() return xpcall(function() return wait() end, print) end`, "true v1", 1},
+		{"pcall of error", `function main() local ok, e = pcall(error, "boom", 0); return ok, e, select("#", pcall(error, "x")) end`, "false boom 2", 0},
+		{"pcall of a callable table", `function main()
+			return pcall(setmetatable({}, {__call = function(self, a) return wait() .. a end}), "x") end`, "true v1x", 1},
+		{"uncaught after pcalls", `function main()
+			local ok = pcall(function() return wait() end)
+			local co = coroutine.create(function() pcall(function() wait() end); error("out", 0) end)
+			return ok, coroutine.resume(co) end`, "true false out", 2},
 		{"pcall of a Go function", `function main() return pcall(wait) end`, "true v1", 1},
 		{"pcall of pcall", `function main() return pcall(pcall, function() return wait() end) end`, "true true v1", 1},
 		{"error after resume caught", `function main()
