@@ -81,6 +81,9 @@ func TestYieldThroughProtectedCallsAndCoroutines(t *testing.T) {
 			local ok = pcall(function() return wait() end)
 			local co = coroutine.create(function() pcall(function() wait() end); error("out", 0) end)
 			return ok, coroutine.resume(co) end`, "true false out", 2},
+		{"error level 2 names pcall's caller", `function main()
+			local ok, e = pcall(function() error("m", 2) end)
+			return e end`, "<string>:2: m", 0},
 		{"pcall of a Go function", `function main() return pcall(wait) end`, "true v1", 1},
 		{"pcall of pcall", `function main() return pcall(pcall, function() return wait() end) end`, "true true v1", 1},
 		{"error after resume caught", `function main()
