@@ -438,3 +438,55 @@ func TestWaitsInsideProtectedCallsHoldNoGoroutine(t *testing.T) {
 		t.Errorf("%d processes got the wrong value after their wait", n)
 	}
 }
+
+// TestBusyLoopInsidePcallAndCoroutineIsPreempted: with one worker and no
+// CPU slots, loops that never end inside pcall and inside a coroutine are
+// preempted (their steps end) and do not keep another process from
+// running.
+func TestBusyLoopInsidePcallAndCoroutineIsPreempted(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, &luart.Options{LuaWorkers: 1, LuaCores: -1})
+	pr := e.probe()
+	busy := e.process("sched:busy_protected", `
+		function main(probe, kind)
+			process.send(probe, "busy", true)
+			local function spin() local n = 0; while true do n = n + 1 end end
+			if kind == 0 then
+				pcall(spin)
+			else
+				coroutine.wrap(function() pcall(spin) end)()
+			end
+		end`)
+	echo := e.process("sched:echo_protected", `
+		function main(probe)
+			local m = process.inbox():receive()
+			process.send(probe, "echo", m:payload():data())
+		end`)
+	b1 := e.spawnWatched(pr, busy, value.String(pr.PID.String()), value.Int(0))
+	b2 := e.spawnWatched(pr, busy, value.String(pr.PID.String()), value.Int(1))
+	pr.Next("busy")
+	pr.Next("busy")
+	// A step's counts are published when it ends: a loop that is never
+	// preempted never publishes its steps.
+	for _, b := range []pid.PID{b1, b2} {
+		poll.Until(t, timeout, "the busy loop preempted", func() bool {
+			u, _ := e.rt.Usage(b)
+			return u.Steps > 0
+		})
+	}
+	id := e.spawn(echo, pr.PID.String())
+	if err := e.node.Send(pid.PID{}, id, "x", value.String("through")); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := pr.Next("echo").Payload.Text(); got != "through" {
+		t.Errorf("echo %q", got)
+	}
+	for _, b := range []pid.PID{b1, b2} {
+		if err := e.node.Terminate(b); err != nil {
+			t.Fatal(err)
+		}
+		if r := pr.Await(b); !errors.Is(r.Err, process.ErrTerminated) {
+			t.Errorf("busy process ended with %v, want terminated", r.Err)
+		}
+	}
+}
