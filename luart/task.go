@@ -133,7 +133,15 @@ func (t *task) step() (res stepResult) {
 	s := t.s
 	fn := t.fn
 	t.fn = nil
+	// A step that goes on from a wait may run its first 1,024
+	// instructions without a CPU slot (state.cpuCheck); one that goes on
+	// from a preemption may not: it is a busy one.
+	s.stepChecks = 0
+	if s.busy {
+		s.stepChecks = 1
+	}
 	st, err, rets := s.L.Resume(t.co, fn, vals...)
+	s.busy = st == lua.ResumeYield && (s.needSlot || t.wait == nil)
 	switch st {
 	case lua.ResumeYield:
 		if s.needSlot { // preempted for want of a CPU slot: park until one is free
