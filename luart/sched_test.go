@@ -490,3 +490,39 @@ func TestBusyLoopInsidePcallAndCoroutineIsPreempted(t *testing.T) {
 		}
 	}
 }
+
+// TestKilledWhileParkedInsideProtectedCalls: a process terminated while
+// it waits inside xpcall, a coroutine, or a pcall inside a coroutine ends
+// at once with "terminated": no pcall catches the end, no handler runs.
+func TestKilledWhileParkedInsideProtectedCalls(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	for _, wait := range []string{
+		`xpcall(function() process.inbox():receive() end, function(e) process.send(probe, "handler", tostring(e)) end)`,
+		`coroutine.wrap(function() time.sleep("1h") end)()`,
+		`coroutine.wrap(function() pcall(function() channel.select{process.inbox():case_receive()} end) end)()`,
+	} {
+		pr := e.probe()
+		p := e.process("sched:killed_protected"+randSuffix(), `
+			local time = require("time")
+			function main(p)
+				probe = p
+				process.send(probe, "waiting", true)
+				`+wait+`
+				process.send(probe, "woke", true)
+			end`, "time")
+		id := e.spawnWatched(pr, p, value.String(pr.PID.String()))
+		pr.Next("waiting")
+		if err := e.node.Terminate(id); err != nil {
+			t.Fatal(err)
+		}
+		if r := pr.Await(id); !errors.Is(r.Err, process.ErrTerminated) {
+			t.Errorf("%s: ended with %v, want terminated", wait, r.Err)
+		}
+		select {
+		case m := <-pr.Msgs:
+			t.Errorf("%s: the killed process sent %s", wait, m.Topic)
+		default:
+		}
+	}
+}
