@@ -1,6 +1,7 @@
 package lua
 
 import (
+	"os"
 	"strings"
 	"testing"
 )
@@ -168,4 +169,76 @@ func TestProtectedCallsAddNoGoDepth(t *testing.T) {
 	if got := strings.Join(r.run(t), " "); got != "caught at 1: bottom" || r.yields != 1 {
 		t.Errorf("got %q after %d yields", got, r.yields)
 	}
+}
+
+// The upstream test scripts, run as the body of a coroutine of a state
+// with limits, where pcall and xpcall are made by the VM, and preempted
+// at every check where the yield can reach the embedder (inside pcall
+// bodies and coroutines too): they pass as on a plain state.
+func TestScriptsUnderProtectedCallsAndPreemption(t *testing.T) {
+	for _, dir := range []struct {
+		name  string
+		tests []string
+	}{{"_glua-tests", gluaTests}, {"_lua5.1-tests", luaTests}} {
+		for _, script := range dir.tests {
+			t.Run(dir.name+"/"+script, func(t *testing.T) {
+				runScriptPreempted(t, dir.name, script)
+			})
+		}
+	}
+}
+
+func runScriptPreempted(t *testing.T, dir, script string) {
+	if err := os.Chdir(dir); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Chdir("..")
+	L := NewState(Options{RegistrySize: 1024 * 20, CallStackSize: 1024})
+	defer L.Close()
+	L.SetMx(maxMemory)
+	var co *LState
+	preempts := 0
+	L.SetLimits(&Limits{InterruptEvery: 97, Preempt: func(th *LState) bool {
+		if th.YieldRoot() == co {
+			preempts++
+			return true
+		}
+		return false
+	}})
+	src, err := os.ReadFile(script)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code := string(src)
+	if script == "issues.lua" {
+		// Issue 62's tracebacks show xpcall's Go frame, which a pcall
+		// made by the VM does not have (a documented difference).
+		i, j := strings.Index(code, "-- issue 62"), strings.Index(code, "-- issue 81")
+		code = code[:i] + code[j:]
+	}
+	fn, err := L.Load(strings.NewReader(code), script)
+	if err != nil {
+		t.Fatal(err)
+	}
+	co, _ = L.NewThread()
+	// As in wsrelay, the body's coroutine looks like the main thread.
+	running := L.GetField(L.GetGlobal("coroutine"), "running").(*LFunction).GFunction
+	L.SetField(L.GetGlobal("coroutine"), "running", L.NewFunction(func(L *LState) int {
+		if L == co {
+			L.Push(LNil)
+			return 1
+		}
+		return running(L)
+	}))
+	st, rerr, _ := L.Resume(co, fn)
+	for n := 0; st == ResumeYield; n++ {
+		if n > 1e7 {
+			t.Fatal("too many yields")
+		}
+		st, rerr, _ = L.Resume(co, nil)
+	}
+	if rerr != nil {
+		t.Fatalf("%s: %v", script, rerr)
+	}
+	t.Logf("%s: %d preemptions", script, preempts)
 }
