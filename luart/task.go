@@ -189,6 +189,9 @@ func (t *task) setup() ([]lua.LValue, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The main thread has run the chunk; from now on it only resumes the
+	// body, which pushes no frame on it: its frame segment goes back.
+	s.L.ReleaseStack()
 	// The body's coroutine starts with a small value stack (gopher-lua's
 	// NewState takes no fewer than 128 slots, NewThread any number): the
 	// state's main thread keeps its 128 for the chunk, and a process that

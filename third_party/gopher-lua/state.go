@@ -241,6 +241,9 @@ func newCallFrameStackSegment() *callFrameStackSegment {
 }
 
 func freeCallFrameStackSegment(seg *callFrameStackSegment) {
+	if seg == nil { // wsrelay patch: a released first segment (ReleaseStack)
+		return
+	}
 	segmentPool.Put(seg)
 }
 
@@ -285,6 +288,10 @@ func (cs *autoGrowingCallFrameStack) FreeAll() {
 // invoking this to avoid this.
 func (cs *autoGrowingCallFrameStack) Push(v callFrame) {
 	curSeg := cs.segments[cs.segIdx]
+	if curSeg == nil { // wsrelay patch: the first segment was released (ReleaseStack)
+		curSeg = newCallFrameStackSegment()
+		cs.segments[cs.segIdx] = curSeg
+	}
 	if cs.segSp >= FramesPerSegment {
 		// segment full, push new segment if allowed
 		if cs.segIdx < segIdx(len(cs.segments)-1) {

@@ -276,3 +276,15 @@ func passOn(ls, c *LState) (int, bool) {
 	}
 	return ls.reg.Top() - top, false
 }
+
+// ReleaseStack gives back the first segment of ls's call-frame stack
+// while the stack is empty and grows on demand (Options.MinimizeStackMemory);
+// the next call takes one again. For a thread that ran its chunk and now
+// only resumes coroutines, such as the main thread of a wsrelay Lua
+// process: 700 bytes less a waiting process (wsrelay patch).
+func (ls *LState) ReleaseStack() {
+	if cs, ok := ls.stack.(*autoGrowingCallFrameStack); ok && cs.IsEmpty() && cs.segments[0] != nil {
+		freeCallFrameStackSegment(cs.segments[0])
+		cs.segments[0] = nil
+	}
+}

@@ -189,6 +189,7 @@ func TestScriptsUnderProtectedCallsAndPreemption(t *testing.T) {
 }
 
 func runScriptPreempted(t *testing.T, dir, script string) {
+	os.Unsetenv("_____GLUATEST______") // os.lua sets it, and TestGlua ran os.lua too
 	if err := os.Chdir(dir); err != nil {
 		t.Fatal(err)
 	}
@@ -241,4 +242,28 @@ func runScriptPreempted(t *testing.T, dir, script string) {
 		t.Fatalf("%s: %v", script, rerr)
 	}
 	t.Logf("%s: %d preemptions", script, preempts)
+}
+
+// A released call stack is taken again by the next call, on the main
+// thread and in a coroutine it resumes.
+func TestReleaseStack(t *testing.T) {
+	L := NewState(Options{MinimizeStackMemory: true})
+	defer L.Close()
+	if err := L.DoString(`function f(n) if n == 0 then return 0 end return 1 + f(n - 1) end`); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 3; i++ {
+		L.ReleaseStack()
+		L.ReleaseStack()
+		if err := L.DoString(`assert(f(50) == 50)
+			local co = coroutine.wrap(function() coroutine.yield(f(20)) end)
+			assert(co() == 20)`); err != nil {
+			t.Fatal(err)
+		}
+	}
+	co, _ := L.NewThread()
+	co.ReleaseStack()
+	if st, err, rets := L.Resume(co, L.GetGlobal("f").(*LFunction), LNumber(30)); st != ResumeOK || err != nil || rets[0] != LNumber(30) {
+		t.Fatalf("%v %v %v", st, err, rets)
+	}
 }
