@@ -381,10 +381,11 @@ func TestUsage(t *testing.T) {
 }
 
 // TestWaitsInsideProtectedCallsHoldNoGoroutine: Lua processes waiting
-// inside pcall, xpcall, a coroutine.wrap, a coroutine.resume and a pcall
-// inside a coroutine, hold no goroutine each; woken, each goes on inside
-// what it waited in: an error raised after the wait is caught by the
-// pcall it was raised in, and the coroutine goes on where it stopped.
+// inside pcall, xpcall, a coroutine.wrap, a coroutine.resume, a pcall
+// inside a coroutine and 60 nested pcalls, hold no goroutine each;
+// woken, each goes on inside what it waited in: an error raised after
+// the wait is caught by the pcall it was raised in, and the coroutine
+// goes on where it stopped.
 func TestWaitsInsideProtectedCallsHoldNoGoroutine(t *testing.T) {
 	const count = 3000
 	e := newEnv(t, nil)
@@ -409,20 +410,28 @@ func TestWaitsInsideProtectedCallsHoldNoGoroutine(t *testing.T) {
 				local co = coroutine.create(function() local r = channel.select{inbox:case_receive()}; return r.value:topic() end)
 				local ok, v = coroutine.resume(co)
 				got = ok and coroutine.status(co) == "dead" and v
-			else
+			elseif kind == 4 then
 				local f = coroutine.wrap(function()
 					local ok, ok2, err = pcall(pcall, function() local v = recv(inbox); error("nested " .. v, 0) end)
 					return ok and not ok2 and err
 				end)
 				got = f()
+			else
+				local function deep(n)
+					if n == 0 then local v = recv(inbox); error("deep " .. v, 0) end
+					local ok, err = pcall(deep, n - 1)
+					if n == 1 then return "caught " .. err end
+					return err
+				end
+				got = deep(60)
 			end
-			local want = ({"after go", "handled go", "go", "go", "nested go"})[kind + 1]
+			local want = ({"after go", "handled go", "go", "go", "nested go", "caught deep go"})[kind + 1]
 			process.send(probe, got == want and "done" or "wrong", tostring(got))
 		end`)
 	before := runtime.NumGoroutine()
 	ids := make([]pid.PID, count)
 	for i := range ids {
-		ids[i] = e.spawn(p, pr.PID.String(), i%5)
+		ids[i] = e.spawn(p, pr.PID.String(), i%6)
 	}
 	poll.Until(t, 2*proctest.Timeout, "every process started", func() bool { return pr.count("ready") == count })
 	poll.Until(t, 2*proctest.Timeout, "the waiting processes to give back their goroutines", func() bool {
