@@ -400,7 +400,10 @@ func (nm *Names) register(ctx context.Context, name string, p pid.PID) error {
 	case nm.reqs <- holderReq{name: name, p: p}:
 		return nil
 	case <-ctx.Done():
-		nm.release(name, p)
+		// Away from the caller, as above: a release waits for JetStream
+		// (up to its own bound), and a caller whose context ended for a
+		// shutdown must not wait for a JetStream that may hang.
+		nm.releaseLater(name, p)
 		return opErr(ctx.Err())
 	}
 }

@@ -381,6 +381,11 @@ func TestPortedApp(t *testing.T) {
 	if resp.StatusCode != 415 {
 		t.Errorf("POST text = %d, want 415", resp.StatusCode)
 	}
+	// A handler runs a process with process.exec; the process sums in
+	// coroutines of coroutine.spawn.
+	if code, body := get(t, "http://"+addr.String()+"/api/squares/4"); code != 200 || strings.TrimSpace(body) != `{"n":4,"total":30}` {
+		t.Errorf("GET /api/squares/4 = %d %q", code, body)
+	}
 	poll.Until(t, timeout, "the clock service to tick twice (from its input) and the room to be logged", func() bool {
 		l := logs.String()
 		return strings.Contains(l, "ticks=2") && strings.Contains(l, `msg="room created" entry=ported:create_room_fn request_id=`)

@@ -169,7 +169,10 @@ func TestChannelAPI(t *testing.T) {
 			local v2, ok2 = ch:receive()
 			local sok, serr = ch:send(3)
 			return {first, again, v1, ok1, v2 == nil, ok2, sok, serr}`, want: []any{true, false, 1, true, true, false, false, "channel closed"}},
-		{name: "bad size", body: `channel.new(0)`, errText: "channel.new: argument #1 (size) must be at least 1"},
+		{name: "bad size", body: `channel.new(-1)`, errText: "channel.new: argument #1 (size) must be 0 (unbuffered) or more"},
+		{name: "unbuffered with no other coroutine", body: `
+			local ok, err = channel.new(0):send(1)
+			return {ok, err}`, want: []any{false, "unbuffered channel: no other coroutine of this process can receive the value now (a send waits for a receive by a coroutine of coroutine.spawn, and only where its wait gives the worker back: see How processes run in docs/lua.md)"}},
 		{name: "size not integer", body: `channel.new(1.5)`, errText: "channel.new: argument #1 (size) must be an integer, got number 1.5"},
 		{name: "select picks the ready case", body: `
 			local a, b = channel.new(), channel.new()

@@ -147,14 +147,12 @@ func TestSpawnerRefusals(t *testing.T) {
 		{name: "unknown option", body: `process.with_options({colour = "red"})`,
 			errText: `process.with_options: argument #1 (options) wsrelay has no spawn option "colour"`},
 		{name: "no options", body: `local sp = process.with_options({}):with_options(nil); return tostring(sp)`, want: "spawner"},
-		{name: "exec", body: `process.with_context({a = 1}):exec("app:worker", "app:processes")`,
-			errText: "spawner:exec: wsrelay has no process.exec: use spawner:spawn_monitored and wait for the child's EXIT event"},
 	})
 }
 
 func TestCoroutineSpawnAndCancelReason(t *testing.T) {
 	runCases(t, []luaCase{
-		{name: "coroutine.spawn says what to do", body: `coroutine.spawn(function() end)`, errText: "coroutine.spawn: wsrelay has no scheduler of concurrent coroutines"},
+		{name: "coroutine.spawn", body: `local ch = channel.new(1); coroutine.spawn(function(v) ch:send(v) end, "spawned"); local v = ch:receive(); return v`, want: "spawned"},
 		{name: "cancel takes a reason", body: `local ok, err = process.cancel("nobody", "shutting down"); return {ok, err}`, want: []any{false, `process: resolve "nobody": unknown name`}},
 		{name: "cancel takes a number", body: `local ok = process.cancel("nobody", 5); return ok`, want: false},
 		{name: "cancel refuses a table", body: `process.cancel("nobody", {})`, errText: "process.cancel: argument #2 (reason) must be a string, got table"},

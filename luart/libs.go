@@ -68,10 +68,7 @@ func newLibs() *libs {
 		}
 		return running(L)
 	}))
-	co.RawSetString("spawn", tpl.NewFunction(func(L *lua.LState) int {
-		L.RaiseError("coroutine.spawn: wsrelay has no scheduler of concurrent coroutines in a process; spawn a process for the concurrent work and talk to it with messages (see docs/porting.md)")
-		return 0
-	}))
+	co.RawSetString("spawn", tpl.NewFunction(bind((*state).coroutineSpawn)))
 	globals.RawSetString("coroutine", b.readOnly("coroutine", co))
 	globals.RawSetString("os", b.readOnly("os", b.osLib()))
 	globals.RawSetString("process", b.readOnly("process", b.processLib()))

@@ -16,8 +16,13 @@ import (
 // events) fill, and that receive and channel.select wait on.
 //
 // channel.new(size) holds at most size values (default DefaultChannelSize);
-// ch:send on a full channel returns false and "channel full" rather than
-// waiting, because nothing else in the process could ever make room.
+// size 0 makes an unbuffered channel, whose send waits until the value is
+// received. A send waits (for room, or for its value to be received) only
+// where another coroutine of the process could receive: in a process with
+// spawned coroutines (coroutine.spawn), from code that can yield. Elsewhere
+// nothing could ever make room, so a send on a full channel returns false
+// and "channel full", and one on an unbuffered channel returns false and
+// says why.
 
 const (
 	channelType = "wsrelay.channel"
@@ -45,6 +50,12 @@ type lchan struct {
 	closed bool
 	sig    chan struct{}
 	wake   func() // the owning process's task.wake; nil in a handler
+
+	// pushed and taken count the values sent and received; waiters is
+	// how many sends wait (for room, or for their value to be taken), so
+	// that a receive wakes the process only when one does.
+	pushed, taken uint64
+	waiters       int
 }
 
 func newLChan(size int) *lchan { return &lchan{max: size, sig: make(chan struct{}, 1)} }
@@ -70,23 +81,31 @@ func (c *lchan) poll() (lua.LValue, bool, bool) {
 	if len(c.buf) == 0 {
 		c.buf = nil
 	}
+	c.taken++
+	if c.waiters > 0 && c.wake != nil {
+		c.wake() // a send waits for room or for this value
+	}
 	return v, true, false
 }
 
 func (c *lchan) ready() <-chan struct{} { return c.sig }
 func (c *lchan) name() string           { return "channel" }
 
-// push appends v; it fails on a closed or full channel.
-func (c *lchan) push(v lua.LValue) string {
+// push appends v and returns its number (pushed, counting from 1); it
+// fails on a closed or full channel (an unbuffered one holds the value of
+// one waiting send).
+func (c *lchan) push(v lua.LValue) (uint64, string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
-		return "channel closed"
+		return 0, "channel closed"
 	}
-	if len(c.buf) >= c.max {
-		return "channel full (size " + strconv.Itoa(c.max) + ")"
+	if len(c.buf) >= max(c.max, 1) {
+		return 0, "channel full (size " + strconv.Itoa(c.max) + ")"
 	}
 	c.buf = append(c.buf, v)
+	c.pushed++
+	n := c.pushed
 	select {
 	case c.sig <- struct{}{}:
 	default:
@@ -94,7 +113,27 @@ func (c *lchan) push(v lua.LValue) string {
 	if c.wake != nil {
 		c.wake()
 	}
-	return ""
+	return n, ""
+}
+
+// wasTaken reports whether value number n has been received.
+func (c *lchan) wasTaken(n uint64) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.taken >= n
+}
+
+// waiting counts a send that starts (d = 1) or stops (-1) waiting.
+func (c *lchan) waiting(d int) {
+	c.mu.Lock()
+	c.waiters += d
+	c.mu.Unlock()
+}
+
+func (c *lchan) isClosed() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closed
 }
 
 func (c *lchan) close() bool {
@@ -172,7 +211,7 @@ func (b *libBuilder) channelLib() *lua.LTable {
 
 var channelMethods = map[string]lua.LGFunction{
 	"receive":      bind((*state).chanReceive),
-	"send":         chanSend,
+	"send":         bind((*state).chanSend),
 	"close":        chanClose,
 	"case_receive": bind((*state).chanCaseReceive),
 }
@@ -181,8 +220,8 @@ func (s *state) chanNew(L *lua.LState) int {
 	size := DefaultChannelSize
 	if L.Get(1) != lua.LNil {
 		size = checkInt(L, 1, "channel.new", "size")
-		if size < 1 {
-			argError(L, 1, "channel.new", "size", "must be at least 1")
+		if size < 0 {
+			argError(L, 1, "channel.new", "size", "must be 0 (unbuffered) or more")
 		}
 	}
 	L.Push(s.newUserData(L, channelType, s.newChan(size)))
@@ -237,20 +276,57 @@ func parks(src source) bool {
 	return false
 }
 
-func chanSend(L *lua.LState) int {
-	src := checkSource(L, "channel:send")
+// chanSend is ch:send(v): true, or false and why. It waits, where
+// another coroutine could receive (see the top of this file), for room in
+// a full channel, and on an unbuffered channel until v is received.
+func (s *state) chanSend(L *lua.LState) int {
+	const fn = "channel:send"
+	src := checkSource(L, fn)
 	c, ok := src.(*lchan)
 	if !ok {
-		L.RaiseError("channel:send: cannot send to the %s; use process.send", src.name())
+		L.RaiseError("%s: cannot send to the %s; use process.send", fn, src.name())
 	}
 	L.Charge(16) // a queued value counts in the memory budget (limits.go)
-	if msg := c.push(L.Get(2)); msg != "" {
+	v := L.Get(2)
+	t := s.task
+	canWait := t != nil && c.wake != nil && t.spawned != nil && t.spawned.live > 0 && t.canYield(L)
+	if c.max == 0 && !canWait {
 		L.Push(lua.LFalse)
-		L.Push(lua.LString(msg))
+		L.Push(lua.LString("unbuffered channel: no other coroutine of this process can receive the value now (a send waits for a receive by a coroutine of coroutine.spawn, and only where its wait gives the worker back: see How processes run in docs/lua.md)"))
 		return 2
 	}
-	L.Push(lua.LTrue)
-	return 1
+	var n uint64 // the value's number once pushed
+	waiting := false
+	stop := func(vals ...lua.LValue) ([]lua.LValue, bool) {
+		if waiting {
+			c.waiting(-1)
+		}
+		return vals, true
+	}
+	try := func() ([]lua.LValue, bool) {
+		if n == 0 {
+			var msg string
+			n, msg = c.push(v)
+			switch {
+			case msg == "" && c.max > 0:
+				return stop(lua.LTrue)
+			case msg != "" && (!canWait || c.isClosed()):
+				return stop(lua.LFalse, lua.LString(msg))
+			}
+		}
+		if n != 0 && c.wasTaken(n) {
+			return stop(lua.LTrue)
+		}
+		if !waiting {
+			waiting = true
+			c.waiting(1)
+		}
+		return nil, false
+	}
+	return s.await(L, "channel:send", true, try, func() bool {
+		<-s.ctx.Done() // not reached: a send waits only where it can yield
+		return false
+	})
 }
 
 func chanClose(L *lua.LState) int {

@@ -40,6 +40,7 @@ func (b *libBuilder) processLib() *lua.LTable {
 		"listen":                 bind((*state).procListen),
 		"unlisten":               bind((*state).procUnlisten),
 		"with_options":           bind((*state).procWithOptions),
+		"exec":                   bind((*state).procExec),
 	})
 	t.RawSetString("registry", b.registryLib())
 	ev := b.L.CreateTable(0, 3)

@@ -20,7 +20,7 @@ import (
 //	spawner:with_options(options)    spawn options: none are known here, and
 //	                                 any given (the original's network) is an error
 //	spawner:spawn(id, host, ...)     and spawn_monitored, spawn_linked, spawn_linked_monitored
-//	spawner:exec(id, host, ...)      an error: there is no process.exec here
+//	spawner:exec(id, host, ...)      run the child and wait for its result (exec.go)
 //
 // The child reads its context values with the ctx module (ctx.get(key),
 // ctx.all()); a process passes its own on to what it spawns, and a
@@ -164,10 +164,7 @@ var spawnerMethods = map[string]lua.LGFunction{
 		checkSpawnOptions(L, 2, "spawner:with_options")
 		return s.pushSpawner(L, sp)
 	}),
-	"exec": func(L *lua.LState) int {
-		L.RaiseError("spawner:exec: wsrelay has no process.exec: use spawner:spawn_monitored and wait for the child's EXIT event (process.events()), whose result.value is what the child returned")
-		return 0
-	},
+	"exec":                   bind(spawnerExec),
 	"with_actor":             noSecurityFn("spawner:with_actor"),
 	"with_scope":             noSecurityFn("spawner:with_scope"),
 	"spawn":                  bind(spawnerSpawn("spawner:spawn", process.SpawnOptions{})),

@@ -226,6 +226,14 @@ func (rt *Runtime) Spawn(host string, prog *Program, args []value.Value, opts pr
 // spawnWith is Spawn with the context values (a map, or nil) the process's
 // ctx module reads and its own spawns pass on.
 func (rt *Runtime) spawnWith(host string, prog *Program, args []value.Value, opts process.SpawnOptions, ctxValues value.Value) (pid.PID, error) {
+	return rt.spawnTask(host, prog, args, opts, ctxValues, nil, nil)
+}
+
+// spawnTask is spawnWith for a caller that watches the process (exec.go):
+// started, if not nil, is given the process before its body can run, and
+// alsoWake, if not nil, is called after each of the process's wakes (see
+// process.SpawnScheduled: it must not block nor call into the process).
+func (rt *Runtime) spawnTask(host string, prog *Program, args []value.Value, opts process.SpawnOptions, ctxValues value.Value, started func(*process.Process), alsoWake func()) (pid.PID, error) {
 	if prog.kind != KindProcess {
 		return pid.PID{}, fmt.Errorf("luart: spawn %s: a function.lua entry is not a process", prog.id)
 	}
@@ -234,11 +242,18 @@ func (rt *Runtime) spawnWith(host string, prog *Program, args []value.Value, opt
 	}
 	t := &task{rt: rt, prog: prog, sched: rt.sched, args: args, ctxValues: ctxValues}
 	t.run_.Store(taskQueued) // a wake during the spawn finds it queued already
+	wake := t.wake
+	if alsoWake != nil {
+		wake = func() { t.wake(); alsoWake() }
+	}
 	return rt.node.SpawnScheduled(host, func(p *process.Process) {
 		t.p = p
+		if started != nil {
+			started(p)
+		}
 		rt.tasks.Store(p.PID(), t)
 		rt.sched.enqueue(t)
-	}, t.wake, opts)
+	}, wake, opts)
 }
 
 // entry runs the program's chunk with env as its globals and returns the

@@ -83,6 +83,36 @@ end }`, ""},
     return tostring(ok) .. " " .. tostring(err)
 end }`, ""},
 	"gsub callback": {strings.Replace(reentry, "%s", `return (string.gsub("a", "a", function() return level() end))`, 1), ""},
+	// The same re-entry inside a coroutine of coroutine.spawn, and a
+	// spawned coroutine's own Lua recursion (its call stack is bounded as
+	// the body's is).
+	"spawned coroutine": {`return { main = function()
+    local out = channel.new(1)
+    coroutine.spawn(function()
+        local depth = 0
+        local function level()
+            depth = depth + 1
+            return coroutine.wrap(function() local ok, err = pcall(level) if not ok then error(err, 0) end end)()
+        end
+        local ok, err = pcall(level)
+        out:send(tostring(ok) .. " " .. tostring(err) .. " depth " .. depth)
+    end)
+    local r = out:receive()
+    return r
+end }`, ""},
+	"spawned recursion": {`return { main = function()
+    local out = channel.new(100)
+    for i = 1, 100 do
+        coroutine.spawn(function()
+            local function f(n) return f(n + 1) + 1 end
+            local ok, err = pcall(f, 0)
+            out:send(tostring(ok) .. " " .. tostring(err))
+        end)
+    end
+    local r
+    for i = 1, 100 do r = out:receive() end
+    return r
+end }`, "false "},
 	"pcall chain": {`return { main = function()
     local function f() return pcall(f) end
     local ok, err = pcall(f)

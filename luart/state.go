@@ -8,6 +8,7 @@ import (
 
 	lua "github.com/yuin/gopher-lua"
 
+	"github.com/wsrelay/wsrelay/pid"
 	"github.com/wsrelay/wsrelay/process"
 	"github.com/wsrelay/wsrelay/value"
 )
@@ -46,6 +47,7 @@ type state struct {
 	router    *topicRouter            // set once the process listens (mod_listen.go)
 	pgSubs    map[*pgSub]struct{}     // the process's pg subscriptions, closed with it (mod_pg.go)
 	pgPrune   int                     // the size of pgSubs at which ended ones are forgotten
+	execs     map[pid.PID]struct{}    // the children of exec calls under way (exec.go)
 }
 
 // stateKey is the registry field holding a state's *state.
@@ -185,6 +187,7 @@ func (s *state) interrupted(L *lua.LState, op string) {
 func (s *state) close() {
 	s.releaseCPU()
 	s.timers.stopAll()
+	s.endExecs()
 	for ps := range s.pgSubs {
 		ps.sub.Close()
 	}

@@ -25,6 +25,8 @@ type task struct {
 	co    *lua.LState    // the body's coroutine, resumed by the workers
 	fn    *lua.LFunction // the body, until the first step starts it
 
+	spawned *spawnSet // its coroutine.spawn coroutines (mod_coroutine.go); nil if none
+
 	// What the first step needs to make the state and start the body.
 	args      []value.Value
 	ctxValues value.Value
@@ -123,12 +125,17 @@ func (t *task) step() (res stepResult) {
 			t.finish(value.Nil(), err)
 			return stepDone
 		}
-	} else if t.wait != nil {
-		var ok bool
-		if vals, ok = t.wait(); !ok {
-			return stepParked
+	} else {
+		if res, stop := t.runSpawned(); stop { // coroutine.spawn (mod_coroutine.go)
+			return res
 		}
-		t.wait = nil
+		if t.wait != nil {
+			var ok bool
+			if vals, ok = t.wait(); !ok {
+				return stepParked
+			}
+			t.wait = nil
+		}
 	}
 	s := t.s
 	fn := t.fn

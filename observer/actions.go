@@ -48,8 +48,12 @@ func (o *Observer) act(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxActionBytes))
-	if err != nil {
+	if tooLarge := (*http.MaxBytesError)(nil); errors.As(err, &tooLarge) {
 		http.Error(w, fmt.Sprintf("the action is over %d bytes", MaxActionBytes), http.StatusRequestEntityTooLarge)
+		return
+	}
+	if err != nil {
+		http.Error(w, "reading the action: "+err.Error(), http.StatusBadRequest)
 		return
 	}
 	var a Action
@@ -75,10 +79,13 @@ func (o *Observer) actRemote(ctx context.Context, a Action) error {
 	if o.opts.Cluster == nil {
 		return fmt.Errorf("node %q: this node is not in a cluster", clip(a.Node, 100))
 	}
+	if err := o.knownNode(a.Node); err != nil {
+		return err
+	}
 	var ok struct {
 		Done bool `json:"done"`
 	}
-	return o.ask(ctx, a.Node, Request{View: "act", Act: &a}, &ok)
+	return o.ask(ctx, a.Node, Request{View: "act", Act: &a, From: o.opts.Node.Name()}, &ok)
 }
 
 // Do carries out an action on a process of this node. Actions come from

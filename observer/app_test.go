@@ -1,6 +1,7 @@
 package observer_test
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/wsrelay/wsrelay/internal/apptest"
@@ -53,5 +54,57 @@ func TestOfApp(t *testing.T) {
 	}
 	if page = l.Processes(observer.Query{Q: conns.Rows[0].PID}); page.Total != 1 || page.Rows[0].Kind != "connection" || page.Rows[0].Lua != nil {
 		t.Fatalf("the connection process: %+v", page)
+	}
+}
+
+// TestTracePayloadsOnlyForTheAsker: a trace started with payloads (by
+// an observer with a token, or another node's over the cluster) keeps
+// them for as long as it runs; an observer without a token that reads
+// the same trace does not get them.
+func TestTracePayloadsOnlyForTheAsker(t *testing.T) {
+	app, _ := apptest.Start(t, "../examples/bench")
+	c, _, err := wsclient.Dial("ws://"+apptest.Addr(t, app, "bench:gateway")+"/ws/lua", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	withToken, without := observer.OfApp(app), observer.OfApp(app)
+	withToken.Payloads = true
+	var conn string
+	poll.Until(t, timeout, "the connection listed", func() bool {
+		p := without.Connections(observer.Query{})
+		if p.Total == 1 {
+			conn = p.Rows[0].PID
+		}
+		return conn != ""
+	})
+	if tv := withToken.Trace(observer.Query{PID: conn, Payloads: true}); tv.Error != "" {
+		t.Fatalf("the trace with payloads: %+v", tv)
+	}
+	if err := c.WriteText("the-secret-frame"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.ReadText(); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []observer.Query{{PID: conn}, {PID: conn, Payloads: true}} {
+		// The frame in may be traced after the echo out.
+		poll.Until(t, timeout, "the frame in traced", func() bool {
+			tv := without.Trace(q)
+			in := 0
+			for _, e := range tv.Events {
+				if e.Kind == "in" {
+					in++
+				}
+				if e.Payload != "" {
+					t.Fatalf("an observer without a token got a payload (asked %v): %+v", q.Payloads, e)
+				}
+			}
+			return in == 1
+		})
+	}
+	tv := withToken.Trace(observer.Query{PID: conn, Payloads: true})
+	if !slices.ContainsFunc(tv.Events, func(e observer.TraceEvent) bool { return e.Payload == "the-secret-frame" }) {
+		t.Fatalf("the observer with a token: %+v", tv)
 	}
 }

@@ -23,7 +23,12 @@ import (
 func TestPagesInBrowser(t *testing.T) {
 	o, node := start(t, "")
 	waiter(t, node, `<img src=x onerror="document.title='owned'">`)
-	waiter(t, node, "plain-name")
+	plain := waiter(t, node, "plain-name")
+	for i := 2; i <= 6; i++ { // more names than a row lists
+		if err := node.Register(fmt.Sprintf("plain-%d", i), plain); err != nil {
+			t.Fatal(err)
+		}
+	}
 	for i := range 120 { // more than a page of rows
 		waiter(t, node, fmt.Sprintf("filler-%03d", i))
 	}
@@ -62,6 +67,7 @@ func TestPagesInBrowser(t *testing.T) {
 	browsertest.Run(t, ctx, "filter", chromedp.SendKeys(`input[type=search]`, "plain"))
 	browsertest.WaitText(t, ctx, "#range", "1–1 of 1")
 	browsertest.WaitText(t, ctx, "main table", "plain-name")
+	browsertest.WaitText(t, ctx, "main table", "… (6)")
 
 	browsertest.Run(t, ctx, "open the names", chromedp.Navigate(base+"/names"))
 	browsertest.WaitText(t, ctx, "main", "plain-name")
@@ -77,4 +83,17 @@ func TestPagesInBrowser(t *testing.T) {
 	browsertest.WaitText(t, ctx, "main pre", "kaboom <b>bold</b>")
 	browsertest.Run(t, ctx, "open the groups", chromedp.Navigate(base+"/groups"))
 	browsertest.WaitText(t, ctx, "main", "No process groups")
+}
+
+// TestTokenInBrowser: a page opened with ?token= comes live at its
+// address without the token, the cookie carrying it.
+func TestTokenInBrowser(t *testing.T) {
+	o, _ := start(t, "s3cret")
+	ctx := browsertest.Page(t)
+	browsertest.Run(t, ctx, "open the processes with the token", chromedp.Navigate("http://"+o.Addr()+"/processes?token=s3cret"))
+	browsertest.WaitText(t, ctx, "#status", "live")
+	browsertest.WaitText(t, ctx, "#range", "of")
+	if addr := browsertest.Eval[string](t, ctx, "the address", `location.href`); strings.Contains(addr, "token") {
+		t.Fatalf("the address bar shows %q", addr)
+	}
 }

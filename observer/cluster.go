@@ -3,6 +3,7 @@ package observer
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -31,6 +32,13 @@ type NodeState struct {
 // AskTimeout bounds the wait for another node's answer.
 const AskTimeout = 2 * time.Second
 
+// MaxNodesShown bounds the other nodes an observer shows: those its
+// cluster link lists (which keeps at most as many), and those it no
+// longer lists, remembered as down while there is room, the latest
+// heard first. Made-up heartbeats under ever new names would otherwise
+// grow what the observer remembers, and every overview, without end.
+const MaxNodesShown = 1024
+
 // MaxAnswer bounds the bytes of an answer taken from another node.
 const MaxAnswer = 4 << 20
 
@@ -53,6 +61,7 @@ type ClusterOverview struct {
 type NamesView struct {
 	Node  string     `json:"node"`
 	Names []NameView `json:"names,omitempty"`
+	Total int        `json:"total"` // the names, when Names lists fewer
 	Error string     `json:"error,omitempty"`
 }
 
@@ -69,7 +78,27 @@ func (o *Observer) view(ctx context.Context, r Request) any {
 			return o.remote(ctx, r)
 		}
 	}
-	return o.local.view(r)
+	var v any
+	if err := o.onCPU(ctx, func() { v = o.local.view(r) }); err != nil {
+		return errorView{err.Error()}
+	}
+	return v
+}
+
+// onCPU runs f, a computation of this node's views, when no other one
+// runs: views are computed on goroutines of their own (so that a node
+// slow to answer delays only its own), but this node's walk its
+// processes, and a page's view of 100,000 of them, times 32 pages, must
+// not take every core from the node it observes.
+func (o *Observer) onCPU(ctx context.Context, f func()) error {
+	select {
+	case o.cpu <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-o.cpu }()
+	f()
+	return nil
 }
 
 // remote asks the node of r.Query.Node for the view and passes its answer
@@ -79,8 +108,19 @@ func (o *Observer) remote(ctx context.Context, r Request) any {
 	if o.opts.Cluster == nil {
 		return errorView{"this node is not in a cluster"}
 	}
+	if err := o.knownNode(r.Query.Node); err != nil {
+		return errorView{err.Error()}
+	}
 	if r.View == "trace" && !o.local.Payloads {
-		r.Query.Payloads = false // payloads are for observers with a token, here as there
+		// Payloads are for observers with a token, here as there: not
+		// asked for, and not passed on if the node sends them anyway.
+		r.Query.Payloads = false
+		var v TraceView
+		if err := o.ask(ctx, r.Query.Node, r, &v); err != nil {
+			return errorView{err.Error()}
+		}
+		withoutPayloads(v.Events)
+		return v
 	}
 	var raw json.RawMessage
 	if err := o.ask(ctx, r.Query.Node, r, &raw); err != nil {
@@ -91,6 +131,19 @@ func (o *Observer) remote(ctx context.Context, r Request) any {
 
 type errorView struct {
 	Error string `json:"error"`
+}
+
+// knownNode refuses a node name the cluster link has not listed: a
+// name from a page or a script becomes part of a NATS subject, where
+// "a.b", "*" or ">" name a subject of the page's choosing rather than a
+// node; and a name no node has would wait for AskTimeout to say so.
+func (o *Observer) knownNode(name string) error {
+	for _, n := range o.others() {
+		if n.Name == name {
+			return nil
+		}
+	}
+	return fmt.Errorf("no node %q in the cluster", clip(name, 100))
 }
 
 // others returns the other nodes: those the cluster link knows, and those
@@ -107,12 +160,21 @@ func (o *Observer) others() []NodeState {
 		known[n.Name] = true
 		o.seen[n.Name] = n.LastSeen
 	}
+	var gone []NodeState
 	for name, last := range o.seen {
 		if !known[name] {
-			nodes = append(nodes, NodeState{Name: name, LastSeen: last})
+			gone = append(gone, NodeState{Name: name, LastSeen: last})
 		}
 	}
-	return nodes
+	nodes = nodes[:min(len(nodes), MaxNodesShown)]
+	if room := MaxNodesShown - len(nodes); len(gone) > room {
+		slices.SortFunc(gone, func(a, b NodeState) int { return b.LastSeen.Compare(a.LastSeen) })
+		for _, n := range gone[room:] {
+			delete(o.seen, n.Name)
+		}
+		gone = gone[:room]
+	}
+	return append(nodes, gone...)
 }
 
 // eachUp asks every other node that is up, in parallel, with ask(i, n),
@@ -131,7 +193,8 @@ func (o *Observer) eachUp(ask func(i int, n NodeState)) []NodeState {
 }
 
 func (o *Observer) clusterOverview(ctx context.Context) ClusterOverview {
-	self := o.local.Overview()
+	var self Overview
+	o.onCPU(ctx, func() { self = o.local.Overview() }) // the zero Overview once ctx ends
 	out := ClusterOverview{Nodes: []NodeView{{Name: self.Node, Self: true, Up: true, Overview: &self}}}
 	views := map[int]*Overview{}
 	errs := map[int]error{}
@@ -162,17 +225,21 @@ func (o *Observer) clusterOverview(ctx context.Context) ClusterOverview {
 }
 
 func (o *Observer) allNames(ctx context.Context) []NamesView {
-	out := []NamesView{{Node: o.local.Node.Name(), Names: o.local.Names()}}
-	if o.local.Global != nil {
-		out = append(out, NamesView{Node: "cluster", Names: o.local.Global()})
-	}
+	var out []NamesView
+	o.onCPU(ctx, func() {
+		out = []NamesView{o.local.Names()}
+		if o.local.Global != nil {
+			out = append(out, o.local.globalNames())
+		}
+	})
 	answers := map[int]NamesView{}
 	var mu sync.Mutex
 	others := o.eachUp(func(i int, n NodeState) {
-		v := NamesView{Node: n.Name}
-		if err := o.ask(ctx, n.Name, Request{View: "names"}, &v.Names); err != nil {
-			v.Error = err.Error()
+		var v NamesView
+		if err := o.ask(ctx, n.Name, Request{View: "names"}, &v); err != nil {
+			v = NamesView{Error: err.Error()}
 		}
+		v.Node = n.Name
 		mu.Lock()
 		answers[i] = v
 		mu.Unlock()

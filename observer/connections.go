@@ -83,12 +83,14 @@ func (l Local) Connections(q Query) ConnPage {
 	rows, off := sortPage(all, q, key, func(c ConnInfo) uint64 { return c.PID.ID })
 	page := ConnPage{Total: len(all), Offset: off, Rows: []ConnView{}}
 	for _, c := range rows {
-		v := ConnView{PID: c.PID.String(), Route: c.Route, Remote: c.Remote, Origin: clip(c.Origin, 200), Path: clip(c.Path, 500),
-			Target: c.Target.String(), State: c.State, Age: now.Sub(c.Opened).Seconds(), FramesIn: c.FramesIn, FramesOut: c.FramesOut,
-			BytesIn: c.BytesIn, BytesOut: c.BytesOut}
+		// A row is at most about 1 KiB as JSON, escapes and all ('&' of
+		// a query string takes six bytes): 500 rows fit MaxViewBytes.
+		v := ConnView{PID: c.PID.String(), Route: clipJSON(c.Route, 60), Remote: clipJSON(c.Remote, 64), Origin: clipJSON(c.Origin, 140),
+			Path: clipJSON(c.Path, 360), Target: c.Target.String(), State: clipJSON(c.State, 10), Age: now.Sub(c.Opened).Seconds(),
+			FramesIn: c.FramesIn, FramesOut: c.FramesOut, BytesIn: c.BytesIn, BytesOut: c.BytesOut}
 		if l.Node != nil {
 			if t, ok := l.Node.Inspect(c.Target); ok && len(t.Names) > 0 {
-				v.TargetName = t.Names[0]
+				v.TargetName = clipJSON(t.Names[0], 100)
 			}
 		}
 		if !c.LastRead.IsZero() {
@@ -145,14 +147,27 @@ func (l Local) Trace(q Query) TraceView {
 	if l.Tracer == nil {
 		return TraceView{PID: q.PID, Error: "this node has no relay connections to trace"}
 	}
-	v, ok := l.Tracer(client, q.Since, q.Payloads && l.Payloads)
+	payloads := q.Payloads && l.Payloads
+	v, ok := l.Tracer(client, q.Since, payloads)
 	if !ok {
 		return TraceView{PID: q.PID, Ended: true, Error: "no such connection on this node (it may have ended)"}
 	}
 	if len(v.Events) > MaxTraceEvents {
 		v.Events = v.Events[len(v.Events)-MaxTraceEvents:]
 	}
+	if !payloads {
+		// The trace keeps payloads if the observer that started it asked
+		// for them (one with a token, or another node's): they are not
+		// for this reader.
+		withoutPayloads(v.Events)
+	}
 	return v
+}
+
+func withoutPayloads(events []TraceEvent) {
+	for i := range events {
+		events[i].Payload = ""
+	}
 }
 
 // MaxTraceEvents bounds the events of one trace answer.

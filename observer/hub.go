@@ -19,28 +19,32 @@ const MaxPages = 32
 // tickEvery is how often open pages get their view again.
 const tickEvery = time.Second
 
-// The hub's own topics: a tick of its timer, the end of a round of
-// updates, the end of one page's answer.
+// The hub's own topics: a tick of its timer, the end of one view of a
+// round of updates, the end of one page's answer.
 const (
 	topicTick     = "observer.tick"
-	topicRoundEnd = "observer.round"
+	topicViewDone = "observer.round"
 	topicAnswered = "observer.answered"
 )
 
 // hub is the observer process: every page's WebSocket is relayed to it.
 // A page says which view it shows (a Request); the hub answers it at once
 // and then sends it that view every second while it is open. Views are
-// computed off the process, on one goroutine a round (another node's
-// answer may take up to AskTimeout): one round at a time, one answer at a
-// time per page; a page that asks again meanwhile gets its new view with
-// the next round. With no page open it holds no timer and no goroutine.
+// computed off the process (another node's answer may take up to
+// AskTimeout), each distinct view of a round on a goroutine of its own,
+// so that a slow node delays only the pages that show it: a view still
+// being computed is left out of the next rounds until it is done, and a
+// page gets one answer at a time; a page that asks again meanwhile gets
+// its new view with the next round. So at most 2 × MaxPages views are
+// computed at once. With no page open it holds no timer and no
+// goroutine.
 type hub struct {
 	o     *Observer
 	self  pid.PID           // set once, before anything can reach it
-	pages map[pid.PID]*page // owned by the process, as is inRound
-	// inRound: a round of updates is being computed; the next tick
-	// waits for its end.
-	inRound bool
+	pages map[pid.PID]*page // owned by the process, as is computing
+	// computing holds the views of a round still being computed, by
+	// their JSON (a Request).
+	computing map[string]bool
 
 	mu    sync.Mutex // guards timer: the timer's func runs outside the process
 	timer *time.Timer
@@ -52,33 +56,33 @@ type page struct {
 	asking bool // an answer to the page is being computed
 }
 
-func newHub(o *Observer) *hub { return &hub{o: o, pages: map[pid.PID]*page{}} }
+func newHub(o *Observer) *hub {
+	return &hub{o: o, pages: map[pid.PID]*page{}, computing: map[string]bool{}}
+}
 
 func (h *hub) HandleMessage(p *process.Process, m process.Message) error {
 	switch m.Topic {
 	case topicTick:
+		if m.From != h.self {
+			// Only its own timer: another process's tick would start
+			// a second chain of them, and so on, up to rounds back to
+			// back.
+			return nil
+		}
 		h.mu.Lock()
 		h.timer = nil
 		h.mu.Unlock()
-		if len(h.pages) == 0 || h.inRound {
+		if len(h.pages) == 0 {
 			return nil
 		}
 		h.ticks.Add(1)
-		h.inRound = true
-		round := make(map[pid.PID]Request, len(h.pages))
-		for client, pg := range h.pages {
-			round[client] = pg.req
-		}
-		h.o.work(func() {
-			h.round(round)
-			h.o.opts.Node.Send(h.self, h.self, topicRoundEnd, value.Nil())
-		})
-	case topicRoundEnd:
+		h.round()
+		h.arm()
+	case topicViewDone:
 		if m.From != h.self {
 			return nil
 		}
-		h.inRound = false
-		h.arm()
+		delete(h.computing, textOf(m.Payload))
 	case topicAnswered:
 		if m.From != h.self {
 			return nil
@@ -87,7 +91,7 @@ func (h *hub) HandleMessage(p *process.Process, m process.Message) error {
 			h.pages[client].asking = false
 		}
 	case wsrelay.TopicJoin:
-		client, ok := clientOf(m.Payload)
+		client, ok := h.pageOf(m)
 		if !ok {
 			return nil
 		}
@@ -98,7 +102,7 @@ func (h *hub) HandleMessage(p *process.Process, m process.Message) error {
 		h.pages[client] = &page{req: Request{View: "overview"}}
 		h.arm()
 	case wsrelay.TopicLeave:
-		if client, ok := clientOf(m.Payload); ok {
+		if client, ok := h.pageOf(m); ok {
 			delete(h.pages, client)
 		}
 	case wsrelay.DefaultTopic:
@@ -127,16 +131,28 @@ func (h *hub) HandleMessage(p *process.Process, m process.Message) error {
 	return nil
 }
 
-// round sends every page its view, each distinct request computed once.
-func (h *hub) round(pages map[pid.PID]Request) {
-	done := map[Request][]byte{}
-	for client, r := range pages {
-		b, ok := done[r]
-		if !ok {
-			b = h.encode(r)
-			done[r] = b
+// round sends every page its view, each distinct request computed once
+// on a goroutine of its own, but for those of the last rounds still
+// being computed.
+func (h *hub) round() {
+	views := map[Request][]pid.PID{}
+	for client, pg := range h.pages {
+		views[pg.req] = append(views[pg.req], client)
+	}
+	for r, clients := range views {
+		k, _ := json.Marshal(r)
+		key := string(k)
+		if h.computing[key] {
+			continue
 		}
-		h.o.opts.Node.Send(h.self, client, wsrelay.TopicSend, value.Map(value.Field{Key: "data", Value: value.String(string(b))}))
+		h.computing[key] = true
+		h.o.work(func() {
+			data := value.Map(value.Field{Key: "data", Value: value.String(string(h.encode(r)))})
+			for _, client := range clients {
+				h.o.opts.Node.Send(h.self, client, wsrelay.TopicSend, data)
+			}
+			h.o.opts.Node.Send(h.self, h.self, topicViewDone, value.String(key))
+		})
 	}
 }
 
@@ -161,13 +177,21 @@ func textOf(v value.Value) string {
 	return s
 }
 
-func clientOf(payload value.Value) (pid.PID, bool) {
-	v, ok := payload.Get("client_pid")
+// pageOf returns the page a ws.join or ws.leave is about: one the
+// observer's own relay sent, from the page's connection process. Any
+// process that knows the hub's PID (the processes page shows it) may
+// send it those topics; one of its own making would take the pages'
+// places (MaxPages), get their views, or stop a real page's updates.
+func (h *hub) pageOf(m process.Message) (pid.PID, bool) {
+	v, ok := m.Payload.Get("client_pid")
 	if !ok {
 		return pid.PID{}, false
 	}
 	c, err := pid.Parse(textOf(v))
-	return c, err == nil
+	if err != nil || c != m.From || c.Host != Host || !h.o.opts.Node.IsLocal(c) {
+		return pid.PID{}, false
+	}
+	return c, true
 }
 
 // arm starts the next tick if a page is open and none is pending.

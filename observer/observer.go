@@ -8,17 +8,22 @@ package observer
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"embed"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/wsrelay/wsrelay/internal/origin"
 	"github.com/wsrelay/wsrelay/pg"
 	"github.com/wsrelay/wsrelay/pid"
 	"github.com/wsrelay/wsrelay/process"
@@ -63,6 +68,10 @@ type Options struct {
 	Logger *slog.Logger
 }
 
+// requestTimeout bounds the reading of a request (its body is at most
+// 64 KiB), and a connection's wait for its next one.
+const requestTimeout = 10 * time.Second
+
 // Host is the process host of the observer's processes.
 const Host = "observer"
 
@@ -84,6 +93,8 @@ type Observer struct {
 	ctx       context.Context // ends at Close: the views being computed stop asking other nodes
 	cancel    context.CancelFunc
 	busy      sync.WaitGroup // the goroutines computing views
+	cpu       chan struct{}  // held while this node's views are computed (onCPU)
+	cookie    string         // the cookie's value, with a token (cookieOf)
 	closeOnce sync.Once
 	served    chan struct{}
 }
@@ -111,9 +122,12 @@ func Start(opts Options) (*Observer, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	o := &Observer{opts: opts, log: opts.Logger, start: time.Now(), served: make(chan struct{}), seen: map[string]time.Time{},
+	o := &Observer{opts: opts, log: opts.Logger, start: time.Now(), served: make(chan struct{}), seen: map[string]time.Time{}, cpu: make(chan struct{}, 1),
 		local: Local{Node: opts.Node, PG: opts.Groups, Counters: opts.Counters, Conns: opts.Conns, Tracer: opts.Tracer, Global: opts.Global, Lua: opts.Lua, Payloads: opts.Token != ""}}
 	o.ctx, o.cancel = context.WithCancel(context.Background())
+	if opts.Token != "" {
+		o.cookie = cookieOf(opts.Token)
+	}
 	if _, ok := opts.Node.Host(Host); !ok {
 		if _, err := opts.Node.AddHost(Host, &process.HostOptions{MailboxSize: 1024}); err != nil {
 			return nil, err
@@ -125,8 +139,11 @@ func Start(opts Options) (*Observer, error) {
 		return nil, fmt.Errorf("observer: %w", err)
 	}
 	o.hub, o.h.self = hub, hub // before the server serves: nothing reaches the hub sooner
+	// The Host rule against DNS rebinding is the observer's own
+	// (loopbackHosts): off with a token, so that a proxy in front of a
+	// loopback observer can carry its pages' socket too.
 	rl, err := wsrelay.New(wsrelay.Options{Node: opts.Node, Logger: opts.Logger, Route: "observer", Host: Host,
-		RawPayload: true, MaxMessageSize: 4096, OutboundQueue: 64})
+		RawPayload: true, MaxMessageSize: 4096, OutboundQueue: 64, AllowedHosts: "*"})
 	if err != nil {
 		opts.Node.Terminate(hub)
 		return nil, fmt.Errorf("observer: %w", err)
@@ -138,7 +155,12 @@ func Start(opts Options) (*Observer, error) {
 		return nil, fmt.Errorf("observer: listen on %s: %w", opts.Addr, err)
 	}
 	o.ln = ln
-	o.srv = &http.Server{Handler: o.routes(), ReadHeaderTimeout: 10 * time.Second}
+	// A token is checked once a request's headers are in: until then,
+	// and between requests, the timeouts are all that bound what a
+	// connection holds (a goroutine, a descriptor of the node's). The
+	// pages' sockets have theirs from the relay, which clears these.
+	o.srv = &http.Server{Handler: o.routes(), ReadHeaderTimeout: requestTimeout, ReadTimeout: requestTimeout,
+		WriteTimeout: 3 * requestTimeout, IdleTimeout: requestTimeout, MaxHeaderBytes: 64 << 10}
 	go func() {
 		defer close(o.served)
 		if err := o.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -212,7 +234,28 @@ func (o *Observer) routes() http.Handler {
 		fmt.Fprintf(w, `{"node":%q,"actions":%t}`, o.opts.Node.Name(), o.opts.Actions)
 	})
 	mux.Handle("GET /live", o.relay.Middleware(http.HandlerFunc(o.live)))
-	return o.auth(secure(mux))
+	return o.loopbackHosts(o.auth(secure(mux)))
+}
+
+// loopbackHosts refuses, on an observer without a token, a request that
+// reached a loopback address naming a Host that is not loopback: a page
+// of another site whose name was rebound to 127.0.0.1 (DNS rebinding) is
+// same-origin with what it reaches, so the Origin checks let it through
+// and nothing else stands between it and every view and action. With a
+// token such a page has no cookie, so a proxy may name the observer as
+// it likes.
+func (o *Observer) loopbackHosts(next http.Handler) http.Handler {
+	if o.opts.Token != "" {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !(origin.Hosts{}).AllowsRequest(r) {
+			w.Header().Set("Connection", "close")
+			http.Error(w, origin.HostRefusal(r.Host), http.StatusMisdirectedRequest)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 func (o *Observer) page(w http.ResponseWriter, r *http.Request) {
@@ -239,11 +282,21 @@ func (o *Observer) auth(next http.Handler) http.Handler {
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if t := r.URL.Query().Get("token"); t != "" && equal(t, o.opts.Token) {
-			http.SetCookie(w, &http.Cookie{Name: "wsrelay_observer", Value: t, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode})
+			http.SetCookie(w, &http.Cookie{Name: cookieName, Value: o.cookie, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode})
+			if r.Method == http.MethodGet && isPage(r.URL.Path) {
+				// On to the page's address without the token: it stays
+				// out of the address bar, the history and bookmarks.
+				q := r.URL.Query()
+				q.Del("token")
+				u := url.URL{Path: r.URL.Path, RawQuery: q.Encode()}
+				w.Header().Set("Cache-Control", "no-store")
+				http.Redirect(w, r, u.RequestURI(), http.StatusSeeOther)
+				return
+			}
 			next.ServeHTTP(w, r)
 			return
 		}
-		if c, err := r.Cookie("wsrelay_observer"); err == nil && equal(c.Value, o.opts.Token) {
+		if c, err := r.Cookie(cookieName); err == nil && equal(c.Value, o.cookie) {
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -255,6 +308,26 @@ func (o *Observer) auth(next http.Handler) http.Handler {
 	})
 }
 
+// isPage reports whether path is one of the pages (not the API, the
+// live socket or the assets).
+func isPage(path string) bool {
+	return !strings.HasPrefix(path, "/api/") && !strings.HasPrefix(path, "/assets/") && path != "/live"
+}
+
+// cookieName names the observer's cookie.
+const cookieName = "wsrelay_observer"
+
+// cookieOf is the value of the cookie that stands for token: derived
+// from it, in bytes any cookie may carry (a token may hold ';', '"' or
+// non-ASCII bytes, which browsers and net/http drop), and not the token
+// itself, which cookies show to every server of the same host, whatever
+// its port.
+func cookieOf(token string) string {
+	m := hmac.New(sha256.New, []byte(token))
+	m.Write([]byte("wsrelay observer cookie"))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
 // secure sets headers that keep the pages from being framed or from
 // running anything but their own scripts.
 func secure(next http.Handler) http.Handler {
@@ -263,6 +336,7 @@ func secure(next http.Handler) http.Handler {
 		h.Set("Content-Security-Policy", "default-src 'self'; connect-src 'self'; frame-ancestors 'none'")
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("Cache-Control", "no-store") // the views are live, and some are not for every eye
 		next.ServeHTTP(w, r)
 	})
 }

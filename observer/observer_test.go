@@ -81,6 +81,9 @@ func request(t *testing.T, method, url, body string, header http.Header) (int, s
 	for k, v := range header {
 		req.Header[k] = v
 	}
+	if h := header.Get("Host"); h != "" {
+		req.Host = h // the client sends req.Host, not a Host header
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -190,13 +193,14 @@ func TestTokenIsRequired(t *testing.T) {
 	if code, _ := get(t, base+"/?token=wrong", nil); code != 401 {
 		t.Fatalf("a wrong token: %d", code)
 	}
-	resp, err := http.Get(base + "/?token=s3cret")
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := noRedirect.Get(base + "/?token=s3cret")
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
 	cookies := resp.Cookies()
-	if resp.StatusCode != 200 || len(cookies) != 1 || !cookies[0].HttpOnly {
+	if resp.StatusCode != http.StatusSeeOther || len(cookies) != 1 || !cookies[0].HttpOnly {
 		t.Fatalf("?token: %d %v", resp.StatusCode, cookies)
 	}
 	if code, _ := get(t, base+"/api/overview", http.Header{"Cookie": {cookies[0].Name + "=" + cookies[0].Value}}); code != 200 {

@@ -2,8 +2,10 @@ package observer
 
 import (
 	"cmp"
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"runtime"
 	"runtime/metrics"
@@ -63,6 +65,9 @@ type Local struct {
 	// Lua tells what a Lua process has used of its budget; nil when the
 	// node runs no Lua.
 	Lua func(pid.PID) (LuaUsage, bool)
+	// Logger receives, at warn level, each action carried out for
+	// another node's observer (Answer). Default: none logged.
+	Logger *slog.Logger
 }
 
 // LuaUsage is what a Lua process has used of its budget.
@@ -114,7 +119,8 @@ type ProcessView struct {
 	Host         string    `json:"host"`
 	Entry        string    `json:"entry,omitempty"`
 	Names        []string  `json:"names,omitempty"`
-	Kind         string    `json:"kind"` // connection, reactive (a Go handler run on delivery) or goroutine (a Lua process, a Go function)
+	NamesTotal   int       `json:"names_total,omitempty"` // in a row of /processes: the names, when Names lists fewer
+	Kind         string    `json:"kind"`                  // connection, reactive (a Go handler run on delivery) or goroutine (a Lua process, a Go function)
 	Age          float64   `json:"age_s"`
 	MailboxLen   int       `json:"mailbox"`
 	MailboxBytes int       `json:"mailbox_bytes"`
@@ -203,8 +209,29 @@ func (l Local) Processes(q Query) ProcessPage {
 	}
 	rows, off := sortPage(all, q, key, func(p process.ProcessInfo) uint64 { return p.PID.ID })
 	page := ProcessPage{Total: len(all), Offset: off}
+	// A row lists MaxNamesPerRow names, and the page what is left of
+	// MaxViewBytes once its rows are counted without them (at most about
+	// 700 bytes each, escapes and all, their entry and host cut): 500
+	// rows of processes holding 64 names of 256 bytes each would be 8 MB
+	// a second.
+	b := newBudget()
+	for _, p := range rows {
+		b.take(p.PID.String(), clipJSON(p.Entry, maxEntryJSON), clipJSON(p.Host, maxHostJSON))
+		b.left -= 300 // the keys and numbers of a row
+	}
 	for _, p := range rows {
 		v := viewOf(p, now)
+		v.Entry, v.Host = clipJSON(v.Entry, maxEntryJSON), clipJSON(v.Host, maxHostJSON)
+		v.Names = nil
+		for _, name := range p.Names[:min(len(p.Names), MaxNamesPerRow)] {
+			if !b.take(name) {
+				break
+			}
+			v.Names = append(v.Names, name)
+		}
+		if len(v.Names) < len(p.Names) {
+			v.NamesTotal = len(p.Names)
+		}
 		if l.Lua != nil {
 			if u, ok := l.Lua(p.PID); ok {
 				v.Lua = &u
@@ -271,22 +298,32 @@ type GroupView struct {
 const MaxMembersShown = 200
 
 // Groups returns the process groups with members, on every node (the
-// groups are cluster-wide).
+// groups are cluster-wide): the first MaxGroupsShown by scope and name,
+// each with its first MaxMembersShown members, and MaxViewBytes of
+// group names and members in all (a scope may hold 100,000 groups).
 func (l Local) Groups() []GroupView {
 	out := []GroupView{}
 	if l.PG == nil {
 		return out
 	}
+	b := newBudget()
 	for _, name := range l.PG.Scopes() {
 		sc, ok := l.PG.Scope(name)
 		if !ok {
 			continue
 		}
 		for _, g := range sc.Groups() {
+			if len(out) == MaxGroupsShown || !b.take(name, g) {
+				return out
+			}
 			ms := sc.Members(g)
 			v := GroupView{Scope: name, Group: g, Total: len(ms)}
 			for _, m := range ms[:min(len(ms), MaxMembersShown)] {
-				v.Members = append(v.Members, m.String())
+				s := m.String()
+				if !b.take(s) {
+					break
+				}
+				v.Members = append(v.Members, s)
 			}
 			out = append(out, v)
 		}
@@ -301,11 +338,33 @@ type NameView struct {
 	Scope string `json:"scope"` // node
 }
 
-// Names returns the names registered on the node.
-func (l Local) Names() []NameView {
-	out := []NameView{}
-	for _, n := range l.Node.LocalNames() {
-		out = append(out, NameView{Name: n.Name, PID: n.PID.String(), Scope: "node"})
+// Names returns the names registered on the node, in order: the first
+// MaxNamesShown, and MaxViewBytes of them (a node may hold 100,000 names
+// of 256 bytes).
+func (l Local) Names() NamesView {
+	all := l.Node.LocalNames()
+	out := NamesView{Node: l.Node.Name(), Names: []NameView{}, Total: len(all)}
+	b := newBudget()
+	for _, n := range all {
+		v := NameView{Name: n.Name, PID: n.PID.String(), Scope: "node"}
+		if len(out.Names) == MaxNamesShown || !b.take(v.Name, v.PID, v.Scope) {
+			break
+		}
+		out.Names = append(out.Names, v)
+	}
+	return out
+}
+
+// globalNames is Names for the cluster-wide names.
+func (l Local) globalNames() NamesView {
+	all := l.Global()
+	out := NamesView{Node: "cluster", Names: []NameView{}, Total: len(all)}
+	b := newBudget()
+	for _, v := range all {
+		if len(out.Names) == MaxNamesShown || !b.take(v.Name, v.PID, v.Scope) {
+			break
+		}
+		out.Names = append(out.Names, v)
 	}
 	return out
 }
@@ -321,7 +380,13 @@ func (o *Observer) api(view string) http.HandlerFunc {
 	}
 }
 
-func equal(a, b string) bool { return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1 }
+// equal compares a secret in constant time, its length included
+// (ConstantTimeCompare returns at once on different lengths): it
+// compares digests of equal length.
+func equal(a, b string) bool {
+	da, db := sha256.Sum256([]byte(a)), sha256.Sum256([]byte(b))
+	return subtle.ConstantTimeCompare(da[:], db[:]) == 1
+}
 
 func clip(s string, n int) string {
 	if len(s) <= n {
@@ -375,14 +440,23 @@ type EndView struct {
 	Error string    `json:"error"`
 }
 
-// Crashes returns the node's last abnormal ends, the latest first.
+// Crashes returns the node's last abnormal ends, the latest first. Each
+// error is cut to maxCrashJSON bytes as JSON: the node keeps 64 of 8 KiB,
+// which escaped ('<' takes six bytes) could be 3 MB.
 func (l Local) Crashes() []EndView {
 	out := []EndView{}
 	for _, e := range l.Node.RecentEnds() {
-		out = append(out, EndView{PID: e.PID.String(), Entry: e.Entry, Time: e.Time, Error: e.Error})
+		out = append(out, EndView{PID: e.PID.String(), Entry: clipJSON(e.Entry, maxEntryJSON), Time: e.Time, Error: clipJSON(e.Error, maxCrashJSON)})
 	}
 	return out
 }
+
+// What a row may take of entry, host and error, as JSON.
+const (
+	maxEntryJSON = 120
+	maxHostJSON  = 60
+	maxCrashJSON = 7000
+)
 
 // Request is what a page asks for: a view and, for processes, a query.
 type Request struct {
@@ -392,8 +466,10 @@ type Request struct {
 	// Since) needs no answer before the next round.
 	Quiet bool `json:"quiet,omitempty"`
 	// Act is an action another node's observer asks this node to carry
-	// out (View "act"; never from a page's socket).
-	Act *Action `json:"act,omitempty"`
+	// out (View "act"; never from a page's socket), and From that
+	// node's name, as it says, for the log.
+	Act  *Action `json:"act,omitempty"`
+	From string  `json:"from,omitempty"`
 }
 
 // MaxRequest bounds a request's bytes, from a page or another node.
@@ -408,9 +484,14 @@ func (l Local) Answer(req []byte) []byte {
 		return []byte(`{"error":"bad request"}`)
 	}
 	if r.View == "act" && r.Act != nil {
-		if err := l.Do(*r.Act); err != nil {
+		a := *r.Act
+		if err := l.Do(a); err != nil {
 			b, _ := json.Marshal(errorView{err.Error()})
 			return b
+		}
+		if l.Logger != nil {
+			l.Logger.Warn("observer action", "do", a.Do, "pid", a.PID, "code", a.Code, "reason", clip(a.Reason, wsrelay.MaxReason),
+				"topic", clip(a.Topic, 200), "asked_by", clip(r.From, 100))
 		}
 		return []byte(`{"done":true}`)
 	}

@@ -115,3 +115,40 @@ func TestRecentEnds(t *testing.T) {
 		t.Fatalf("after many crashes: %d kept, latest %v %q, oldest %q", len(got), got[0].PID, got[0].Error, got[len(got)-1].Error)
 	}
 }
+
+// TestSendByProcessCounted: what a process sends with its own Send and
+// SendDest counts as its messages out, as a send by its PID does.
+func TestSendByProcessCounted(t *testing.T) {
+	n := newNode(t, nil, nil)
+	release := make(chan struct{})
+	defer close(release)
+	sink, err := n.Spawn(host, func(p *process.Process) (value.Value, error) {
+		<-release
+		return value.Nil(), nil
+	}, process.SpawnOptions{Name: "sink"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sent := make(chan error, 1)
+	a, err := n.Spawn(host, func(p *process.Process) (value.Value, error) {
+		err := errors.Join(p.Send(sink, "x", value.Nil()), p.SendDest("sink", "y", value.Nil()), p.SendDest(sink.String(), "z", value.Nil()))
+		sent <- err
+		<-release
+		return value.Nil(), nil
+	}, process.SpawnOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := <-sent; err != nil {
+		t.Fatal(err)
+	}
+	if ia, _ := n.Inspect(a); ia.MessagesOut != 3 {
+		t.Fatalf("a sent three: %+v", ia)
+	}
+	if ib, _ := n.Inspect(sink); ib.MessagesIn != 3 {
+		t.Fatalf("sink took three: %+v", ib)
+	}
+	if h, _ := n.Host(host); h.Stats().Out != 3 {
+		t.Fatalf("the host's messages out: %+v", h.Stats())
+	}
+}

@@ -294,12 +294,12 @@ func receive[T any](ctx context.Context, signal <-chan struct{}, pop func() (T, 
 
 // Send sends a message to the process to; see Node.Send.
 func (p *Process) Send(to pid.PID, topic string, payload value.Value) error {
-	return p.node.Send(p.pid, to, topic, payload)
+	return p.node.sendBy(p, to, topic, payload)
 }
 
 // SendDest sends to a registered name or a PID in text form; see Node.SendDest.
 func (p *Process) SendDest(dest, topic string, payload value.Value) error {
-	return p.node.SendDest(p.pid, dest, topic, payload)
+	return p.node.sendDestBy(p, dest, topic, payload)
 }
 
 // Spawn starts a blocking child process; opts.Parent is set to p.
@@ -383,6 +383,14 @@ func (p *Process) Result() (Result, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.result, p.dead
+}
+
+// Cancelled reports whether the process was asked to end (Node.Cancel)
+// or has ended.
+func (p *Process) Cancelled() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.cancelled || p.dead
 }
 
 func (p *Process) isDead() bool {

@@ -21,6 +21,16 @@ func (n *Node) Send(from, to pid.PID, topic string, payload value.Value) error {
 	return n.send(from, to, topic, payload)
 }
 
+// sendBy is Send from the process p, which is known already: it is
+// counted as p's without looking it up (countOut).
+func (n *Node) sendBy(p *Process, to pid.PID, topic string, payload value.Value) error {
+	if err := checkTopic(topic); err != nil {
+		return err
+	}
+	p.countOut()
+	return n.deliverTo(p.pid, to, topic, payload, true, 0)
+}
+
 // SendDest is Send to a registered name or a PID in text form. An unknown
 // name is ErrUnknownName.
 func (n *Node) SendDest(from pid.PID, dest, topic string, payload value.Value) error {
@@ -32,6 +42,18 @@ func (n *Node) SendDest(from pid.PID, dest, topic string, payload value.Value) e
 		return err
 	}
 	return n.send(from, to, topic, payload)
+}
+
+// sendDestBy is SendDest from the process p (see sendBy).
+func (n *Node) sendDestBy(p *Process, dest, topic string, payload value.Value) error {
+	if err := checkTopic(topic); err != nil {
+		return err
+	}
+	to, err := n.Resolve(dest)
+	if err != nil {
+		return err
+	}
+	return n.sendBy(p, to, topic, payload)
 }
 
 // TrySend is Send for a sender that waits and tries again when the
@@ -200,6 +222,11 @@ func (n *Node) send(from, to pid.PID, topic string, payload value.Value) error {
 // when positive, lowers the mailbox's bound for this message.
 func (n *Node) sendTo(from, to pid.PID, topic string, payload value.Value, dropFull bool, limit int) error {
 	n.countOut(from)
+	return n.deliverTo(from, to, topic, payload, dropFull, limit)
+}
+
+// deliverTo is sendTo once the message is counted.
+func (n *Node) deliverTo(from, to pid.PID, topic string, payload value.Value, dropFull bool, limit int) error {
 	if !n.IsLocal(to) {
 		return n.sendSignal(Signal{Kind: SigMessage, From: from, To: to, Topic: topic, Payload: payload})
 	}
@@ -255,13 +282,19 @@ func (p *Process) dropped(m Message) {
 }
 
 // countOut counts a message sent by from, when from is a live process of
-// this node (for observers: ProcessInfo.MessagesOut).
+// this node (for observers: ProcessInfo.MessagesOut). It looks the
+// sender up: a sender known as a *Process counts itself (sendBy).
 func (n *Node) countOut(from pid.PID) {
 	if from.ID == 0 || from.Node != n.name {
 		return
 	}
 	if p := n.procs.get(from.ID); p != nil && p.pid == from {
-		p.msgsOut.Add(1)
-		p.host.sent.Add(1)
+		p.countOut()
 	}
+}
+
+// countOut counts a message p sent.
+func (p *Process) countOut() {
+	p.msgsOut.Add(1)
+	p.host.sent.Add(1)
 }

@@ -51,17 +51,21 @@ const (
 	// stateClosing: the connection has ended (finish): nothing more is
 	// relayed; its ws.leave may still be owed, its close frame queued.
 	stateClosing
-	// stateClosed: and nothing is owed any more (c.done is closed).
+	// stateClosed: and nothing is owed any more (closedWait).
 	stateClosed
 )
 
 // conn is one WebSocket connection: the reactive process behind a client
 // PID. The reader (inbound.run, on whichever goroutine reads the socket),
-// the process's handler, timers and the writer share it; mu guards the
-// relay state, so that a frame is never sent to a target that has been
-// replaced, and ws.join and ws.leave are ordered with the frames around
-// them. Nothing waits while holding mu: what the connection owes its
-// targets goes through the owed queue (owed.go), sent when there is room.
+// the process's handler, timers and the writer share it. Its relay state
+// (the fields marked "owner's") belongs to its owner (owner.go): each of
+// them posts an event that reads or changes it (the process waits until
+// its own have run), and the events run one at a time, in order, so that a frame is never sent to a target that has
+// been replaced, and ws.join and ws.leave are ordered with the frames
+// around them. Nobody takes a lock over that state, and nothing waits in
+// an event: what the connection owes its targets goes through the owed
+// queue (owed.go), sent when there is room; a reader held back waits
+// outside the owner and posts again.
 //
 // The socket side (sock, in, out) and the process side (the PID, the
 // target, the owed queue, the counts of frames each way) are apart: the
@@ -72,12 +76,14 @@ type conn struct {
 	sock    *socket  // what frames are written to
 	in      *inbound // what reads the client's frames
 	remote  string
-	origin  string // the Origin header, for observers (cut)
-	path    string // the request path and query, for observers (cut)
-	started time.Time
+	origin  string                 // the Origin header, for observers (cut)
+	path    string                 // the request path and query, for observers (cut)
+	started int64                  // unix nanoseconds of the upgrade
 	trace   atomic.Pointer[tracer] // set while an observer traces it (inspect.go)
 
-	mu         sync.Mutex
+	own owner // runs the events that read and change the owner's fields
+
+	// The owner's: set by open, then changed only by events.
 	pid        pid.PID
 	pidVal     value.Value // the client PID as a string value
 	target     pid.PID
@@ -87,33 +93,45 @@ type conn struct {
 	heartbeat  time.Duration
 	beatTimer  *time.Timer
 	pingTimer  *time.Timer
-	pingSent   time.Time
+	pingSent   int64 // unix nanoseconds of the ping in flight; 0: none
 	state      connState
-	done       chan struct{} // closed at stateClosed
-	end        ending
-	targetGone bool // the target has exited: it gets no ws.leave
-	joined     bool // the target's ws.join went or is owed: it is owed a ws.leave
-	exitWanted bool // the process is to exit once nothing is owed (exit)
-	owned      bool // the handler spawned the target for this connection: it is cancelled with it
+	stateSeen  atomic.Uint32 // state, for observers (Trace)
+	done       chan struct{} // closed at stateClosed; made when waited for (closedWait)
+	end        *ending       // how it ends, from stateClosing on
+	targetGone bool          // the target has exited: it gets no ws.leave
+	joined     bool          // the target's ws.join went or is owed: it is owed a ws.leave
+	exitWanted bool          // the process is to exit once nothing is owed (exit)
+	owned      bool          // the handler spawned the target for this connection: it is cancelled with it
 
-	// Flow control (flow.go), under mu, and a channel closed when a
+	// The socket side (detach.go): detached, the connection has no
+	// socket and what is sent to the client waits (det says until when);
+	// readersLive counts its readers that have not ended; attaches counts
+	// the sockets attached since the first (a detach's timer is for one
+	// of them).
+	detached    bool
+	readersLive int32
+	attaches    uint32
+	det         *detachment
+
+	// Flow control (flow.go), the owner's, and a channel closed when a
 	// held-back reader must look again (the connection ended, or its
-	// target changed).
+	// target changed), made when a reader waits (wakeChan).
 	flow flow
 	wake chan struct{}
 
 	lastRead atomic.Int64 // unix nanoseconds of the last frame from the client
 
-	// Frames each way: from the client relayed to its targets (under mu),
-	// and data frames written to the client (by whoever writes).
-	framesIn  int64
+	// Frames each way: from the client relayed to its targets (by the
+	// owner), and data frames written to the client (by whoever writes);
+	// anyone reads them.
+	framesIn  atomic.Int64
 	framesOut atomic.Int64
-	bytesIn   int64        // their payload bytes, under mu
+	bytesIn   atomic.Int64 // their payload bytes
 	bytesOut  atomic.Int64 // and those written to the client
 
-	// The owed queue (owed.go), under mu: what is owed to the targets,
+	// The owed queue (owed.go), the owner's: what is owed to the targets,
 	// in order; a channel closed once it is empty (a reader waiting to
-	// relay a frame looks again); whether a waitOwed goroutine runs, and
+	// relay a frame looks again); whether a waitOwed goroutine waits, and
 	// whether its wait counts as a hold.
 	owed        []owed
 	owedClear   chan struct{}
@@ -154,20 +172,28 @@ func (e ending) result() process.Result {
 }
 
 func newConn(rl *Relay, sock *socket, in *inbound, h Header, remote string) *conn {
-	c := &conn{rl: rl, sock: sock, in: in, remote: remote, started: time.Now(), target: h.Target, topic: h.Topic, metadata: h.Metadata, heartbeat: h.Heartbeat, raw: h.RawPayload || rl.opts.RawPayload}
+	c := &conn{rl: rl, sock: sock, in: in, remote: remote, started: time.Now().UnixNano(), target: h.Target, topic: h.Topic, metadata: h.Metadata, heartbeat: h.Heartbeat, raw: h.RawPayload || rl.opts.RawPayload}
 	c.out.init(&rl.opts, &rl.outBytes)
 	c.out.deflate = in.deflate
 	sock.initRaw()
-	c.wake = make(chan struct{})
-	c.done = make(chan struct{})
-	c.lastRead.Store(c.started.UnixNano())
+	c.lastRead.Store(c.started)
 	in.c = c
 	return c
 }
 
+// setState moves the connection on; run by the owner.
+func (c *conn) setState(s connState) {
+	c.state = s
+	c.stateSeen.Store(uint32(s))
+}
+
+// seenState is the connection's state, for anyone (observers).
+func (c *conn) seenState() connState { return connState(c.stateSeen.Load()) }
+
 // open spawns the connection process, watching its target, and queues
-// ws.join (owed.go). The lock is held throughout, so nothing of the
-// process runs before the join is queued and the timers are set. A
+// ws.join (owed.go). It is the connection's first event, run here (nobody
+// else knows the connection yet), so no event of the process runs before
+// the join is queued and the timers are set. A
 // target on another node is watched by the monitor that carries the
 // node_down notice, queued before the join (a spawn's watch refused for a
 // full queue would end the connection at once). When the target's mailbox
@@ -177,14 +203,13 @@ func newConn(rl *Relay, sock *socket, in *inbound, h Header, remote string) *con
 // cannot be delivered (the node is down, say), the client is closed at
 // once with the code of its target gone that way (undelivered.go).
 func (c *conn) open() error {
-	var failed *owedFailure
-	defer func() { // after the unlock below
-		if failed != nil {
-			c.lost(failed.topic, failed.target, failed.err)
-		}
-	}()
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	var err error
+	c.own.do(func(bool) { err = c.opened() })
+	return err
+}
+
+// opened is open's event.
+func (c *conn) opened() error {
 	watch := []pid.PID{c.target}
 	if !c.rl.node.IsLocal(c.target) {
 		watch = nil
@@ -198,8 +223,8 @@ func (c *conn) open() error {
 	if !c.rl.add(c) {
 		// Shutdown began between the upgrade and here: the target never
 		// got ws.join, so it gets no ws.leave either (relay answers 1001).
-		c.state, c.end = stateClosed, ending{reason: ReasonShutdown, code: 1001}
-		close(c.done)
+		c.setState(stateClosed)
+		c.end = &ending{reason: ReasonShutdown, code: 1001}
 		c.rl.opts.Metrics.Closed(ReasonShutdown)
 		_ = c.rl.node.Terminate(p)
 		return process.ErrShuttingDown
@@ -207,12 +232,16 @@ func (c *conn) open() error {
 	// A target on another node: its monitor first, as a local target's
 	// watch comes before the join (a target that ends as soon as it has
 	// the join must not look gone before it was watched).
-	c.noticeLocked()
-	c.pushOwedLocked(owed{kind: owedJoin, target: c.target, payload: c.fields()})
-	failed = c.drainLocked()
-	c.startBeatLocked()
+	c.notice()
+	c.pushOwed(owed{kind: owedJoin, target: c.target, payload: c.fields()})
+	c.readersLive = 1 // the caller starts it
+	failed := c.drainOwed()
+	c.startBeat()
 	if c.rl.opts.PingInterval > 0 {
 		c.pingTimer = time.AfterFunc(c.rl.opts.PingInterval, c.pingTick)
+	}
+	if failed != nil {
+		c.lost(failed.topic, failed.target, failed.err)
 	}
 	return nil
 }
@@ -223,26 +252,26 @@ func (c *conn) fields(extra ...value.Field) value.Value {
 	return value.Map(fs...)
 }
 
-// noticeLocked queues, for a target on another node, the ws.leave
-// (reason node_down) its node delivers to the target if this node is
-// lost: one leave per join holds across a node loss. Sending ws.leave
-// spends it (process.Process.MonitorNotice). The monitor that carries it
-// cannot be placed when that node is down: the client is then closed
-// (undelivered.go). c.mu is held.
-func (c *conn) noticeLocked() {
+// notice queues, for a target on another node, the ws.leave (reason
+// node_down) its node delivers to the target if this node is lost: one
+// leave per join holds across a node loss. Sending ws.leave spends it
+// (process.Process.MonitorNotice). The monitor that carries it cannot be
+// placed when that node is down: the client is then closed
+// (undelivered.go). Run by the owner.
+func (c *conn) notice() {
 	if c.rl.node.IsLocal(c.target) || c.targetGone {
 		return
 	}
 	leave := c.fields(value.Field{Key: "reason", Value: value.String(ReasonNodeDown)})
-	c.pushOwedLocked(owed{kind: owedNotice, target: c.target, payload: leave})
+	c.pushOwed(owed{kind: owedNotice, target: c.target, payload: leave})
 }
 
-// sendLocked sends to the target what it may miss (ws.heartbeat): a full
+// sendBeat sends to the target what it may miss (ws.heartbeat): a full
 // mailbox drops it (counted and logged by the runtime), and so does a
 // full queue toward the target's node (counted by the transport); the
 // next one follows. It returns any other error: the caller closes the
-// client (undelivered.go). c.mu is held.
-func (c *conn) sendLocked(topic string, payload value.Value) error {
+// client (undelivered.go). Run by the owner.
+func (c *conn) sendBeat(topic string, payload value.Value) error {
 	err := c.rl.node.Send(c.pid, c.target, topic, payload)
 	if errors.Is(err, process.ErrMailboxFull) || errors.Is(err, process.ErrBacklog) {
 		return nil
@@ -265,128 +294,173 @@ func (c *conn) sendLocked(topic string, payload value.Value) error {
 // next, so what a held-back client sends waits in its socket. It sleeps on
 // a signal (the target took a frame, the target's mailbox or the outbound
 // queue has room, the connection ended or changed target), never on a
-// timer. The lock is released while it waits, so a transfer or a close
-// can happen meanwhile; a frame held by a full mailbox then goes to
-// whichever target is current when it is taken, still in order. The wait
-// is the server holding the client back (holdBeginLocked): it counts
-// toward neither the ping deadline nor a read timeout.
+// timer. The reader posts each look to the owner (readTurn.step) and
+// waits outside it, so a transfer or a close can happen meanwhile; a
+// frame held by a full mailbox then goes to whichever target is current
+// when it is taken, still in order. The wait is the server holding the
+// client back (holdBegin): it counts toward neither the ping deadline nor
+// a read timeout.
 func (c *conn) frameIn(op opcode, b string) {
 	c.touch()
-	n := len(b)
-	c.rl.opts.Metrics.FrameIn(n)
-	typ, data := typeText, value.String(b)
+	c.rl.opts.Metrics.FrameIn(len(b))
+	t := readTurns.Get().(*readTurn)
+	t.c, t.op, t.b = c, op, b
+	t.typ, t.data = typeText, value.String(b)
 	if op == opBinary {
-		typ, data = typeBinary, value.BytesString(b)
+		t.typ, t.data = typeBinary, value.BytesString(b)
 	}
-	paused, held := "", false
-	var sent process.Receipt // the frame's; the zero one counts as taken
-	// Relay the frame; only a full target mailbox holds it. The lock is
-	// taken once for the relay and the first check of the hold below.
-	c.mu.Lock()
+	paused := ""
 	for {
-		if c.state >= stateClosing {
-			c.mu.Unlock()
-			return
+		if !c.own.do(t.fn) {
+			<-t.ran // the goroutine running the owner's events ran it
 		}
-		if len(c.owed) > 0 {
-			// A join or a leave is owed (it waits for room, as a frame
-			// would: that wait is a hold already): the frame goes after it.
-			cleared, wake := c.owedClear, c.wake
-			c.mu.Unlock()
-			select {
-			case <-cleared:
-			case <-wake:
-			}
-			c.mu.Lock()
-			continue
-		}
-		payload := clientPayload(c.raw, c.pidVal, data, c.metadata, typ)
-		r, err := c.rl.node.TrySendReceipt(c.pid, c.target, c.topic, payload, 0)
-		// A full mailbox, or a full queue toward the target's node: wait
-		// for room, then try again.
-		if !errors.Is(err, process.ErrMailboxFull) && !errors.Is(err, process.ErrBacklog) {
-			if err == nil {
-				sent = r
-				c.framesIn++
-				c.bytesIn += int64(n)
-				c.flow.sent(r, n)
-				c.traced(TraceEvent{Kind: "in", Type: frameType(op), Size: n}, shared(b))
-			} else {
-				// The target cannot be reached: the client is closed
-				// now, not left sending frames that go nowhere.
-				if held {
-					c.holdEndLocked()
-				}
-				topic, target := c.topic, c.target
-				c.mu.Unlock()
-				c.lost(topic, target, err)
-				return
-			}
+		if t.over {
 			break
 		}
-		wait, wake := c.rl.node.MailboxRoom(c.target, 0), c.wake
-		if !held {
-			c.holdBeginLocked()
-			held = true
-		}
-		c.mu.Unlock()
-		paused = c.pause(PauseTargetMailbox, paused)
+		paused = c.pause(t.cause, paused)
 		select {
-		case <-wait:
-		case <-wake:
+		case <-t.wait:
+		case <-t.wake:
+		case <-t.taken:
 		}
-		c.mu.Lock()
 	}
-	// Then wait until the next frame may be taken in, before reading it:
-	// a held-back client's next frame waits in its socket, not in memory.
-	var taken <-chan struct{} // while an inflated frame keeps its share
-	for {
-		if c.state >= stateClosing {
-			c.mu.Unlock()
-			return
-		}
-		if c.in.heldTilNext {
-			// An inflated frame's share of the budget goes back once the
-			// target has it, not when the reader reads on: the reader may
-			// be held back on for what waits to be written to the client.
-			if sent.Taken() {
-				c.in.relayed()
-				taken = nil
-			} else if taken == nil {
-				taken = sent.Done()
-			}
-		}
-		wait, cause := c.heldBackLocked()
-		if wait == nil {
-			if held {
-				c.holdEndLocked()
-			}
-			c.mu.Unlock()
-			return
-		}
-		wake := c.wake
-		if !held {
-			c.holdBeginLocked()
-			held = true
-		}
-		c.mu.Unlock()
-		paused = c.pause(cause, paused)
-		select {
-		case <-wait:
-		case <-wake:
-		case <-taken:
-		}
-		c.mu.Lock()
+	fn, ran := t.fn, t.ran
+	*t = readTurn{fn: fn, ran: ran}
+	readTurns.Put(t)
+}
+
+// readTurn is a frame the reader hands to the owner, and what the owner
+// decided for it: relayed, and the reader may read on (over), or what to
+// wait for before it asks again. Only the reader and, while the reader
+// waits for its post, the owner touch it.
+type readTurn struct {
+	c    *conn
+	fn   func(here bool) // t.step, bound once
+	ran  chan struct{}   // the owner ran step on another goroutine
+	op   opcode
+	b    string
+	typ  value.Value
+	data value.Value
+
+	relayed bool            // the frame went to the target
+	sent    process.Receipt // its receipt; the zero one counts as taken
+	held    bool            // a hold (holdBegin) is under way for it
+
+	over              bool
+	wait, wake, taken <-chan struct{} // what to wait for; nil ones never come
+	cause             string          // why, for the pause metric
+}
+
+var readTurns = sync.Pool{New: func() any {
+	t := &readTurn{ran: make(chan struct{}, 1)}
+	t.fn = t.step
+	return t
+}}
+
+// step is the owner's look at the reader's frame (readStep); run on
+// another goroutine, it tells the reader it ran.
+func (t *readTurn) step(here bool) {
+	t.c.readStep(t)
+	if !here {
+		t.ran <- struct{}{}
 	}
 }
 
-// HandleMessage handles a message to the client PID.
+// readStep relays the reader's frame, then decides whether the reader
+// may read the next one. Run by the owner.
+func (c *conn) readStep(t *readTurn) {
+	t.over, t.wait, t.wake, t.taken, t.cause = false, nil, nil, nil, ""
+	if c.state >= stateClosing {
+		t.over = true
+		return
+	}
+	if !t.relayed {
+		// Relay the frame; a join or a leave owed goes first, and a full
+		// mailbox (or queue toward the target's node) holds it.
+		if len(c.owed) > 0 {
+			// A join or a leave is owed (it waits for room, as a frame
+			// would: that wait is a hold already): the frame goes after it.
+			t.wait, t.wake = c.owedClear, c.wakeChan()
+			return
+		}
+		n := len(t.b)
+		payload := clientPayload(c.raw, c.pidVal, t.data, c.metadata, t.typ)
+		r, err := c.rl.node.TrySendReceipt(c.pid, c.target, c.topic, payload, 0)
+		switch {
+		case err == nil:
+			t.relayed, t.sent = true, r
+			c.framesIn.Add(1)
+			c.bytesIn.Add(int64(n))
+			c.flow.sent(r, n)
+			c.traced(TraceEvent{Kind: "in", Type: frameType(t.op), Size: n}, shared(t.b))
+		case refusedForRoom(err):
+			// Wait for room, then try again.
+			t.wait, t.wake, t.cause = c.rl.node.MailboxRoom(c.target, 0), c.wakeChan(), PauseTargetMailbox
+			if !t.held {
+				c.holdBegin()
+				t.held = true
+			}
+			return
+		default:
+			// The target cannot be reached: the client is closed now,
+			// not left sending frames that go nowhere.
+			if t.held {
+				c.holdEnd()
+			}
+			t.over = true
+			c.lost(c.topic, c.target, err)
+			return
+		}
+	}
+	// Then the next frame may be taken in only once the client is not
+	// held back: a held-back client's next frame waits in its socket, not
+	// in memory.
+	if c.detached {
+		// The frame's socket has gone: its reader ends (detach.go).
+		if t.held {
+			c.holdEnd()
+		}
+		t.over = true
+		return
+	}
+	if c.in.heldTilNext {
+		// An inflated frame's share of the budget goes back once the
+		// target has it, not when the reader reads on: the reader may be
+		// held back on for what waits to be written to the client.
+		if t.sent.Taken() {
+			c.in.relayed()
+		} else {
+			t.taken = t.sent.Done()
+		}
+	}
+	wait, cause := c.heldBack()
+	if wait == nil {
+		if t.held {
+			c.holdEnd()
+		}
+		t.over = true
+		return
+	}
+	if !t.held {
+		c.holdBegin()
+		t.held = true
+	}
+	t.wait, t.wake, t.cause = wait, c.wakeChan(), cause
+}
+
+// HandleMessage handles a message to the client PID. Frames for the
+// client are queued from here (the outbox has its own lock); what
+// changes the connection's state is run by its owner (call), and the
+// process goes on once it has run: a frame the process queues after a
+// ws.close, say, finds the connection closing, as it would have had the
+// close been handled here. (The owner's events never wait, so neither
+// does this for long.)
 func (c *conn) HandleMessage(p *process.Process, m process.Message) error {
 	defer c.flushOwned() // once the mailbox is empty, what this burst queued goes out
 	var err error
 	switch m.Topic {
 	case topicEnd:
-		c.exit(p)
+		c.call(func() { c.exit(p) })
 		return nil
 	case TopicSend:
 		var f frame
@@ -399,8 +473,10 @@ func (c *conn) HandleMessage(p *process.Process, m process.Message) error {
 			if fixed {
 				c.rl.appLog.Warn("ws.close: that close code may not be sent; sending 1000", "client", p.PID().String(), "from", m.From.String(), "payload", logClip(m.Payload.String()))
 			}
-			c.finish(ending{reason: ReasonServerClosed, code: code, leave: true, closeCode: code, closeText: reason})
-			c.exit(p)
+			c.call(func() {
+				c.finish(ending{reason: ReasonServerClosed, code: code, leave: true, closeCode: code, closeText: reason})
+				c.exit(p)
+			})
 		}
 	case TopicControl:
 		var ctl control
@@ -408,7 +484,7 @@ func (c *conn) HandleMessage(p *process.Process, m process.Message) error {
 			if len(ctl.unknown) > 0 {
 				c.rl.appLog.Warn("ws.control: fields not known here were ignored; the others are applied", "client", p.PID().String(), "from", m.From.String(), "fields", strings.Join(ctl.unknown, ","))
 			}
-			c.control(p, ctl)
+			c.call(func() { c.control(p, ctl) })
 		}
 	default:
 		if strings.HasPrefix(m.Topic, "@") {
@@ -429,43 +505,46 @@ func (c *conn) HandleMessage(p *process.Process, m process.Message) error {
 func (c *conn) HandleEvent(p *process.Process, e process.Event) error {
 	switch e.Kind {
 	case process.EventExit:
-		c.mu.Lock()
-		ours := e.From == c.target
-		if ours {
-			c.targetGone = true
-		}
-		c.mu.Unlock()
-		if !ours {
-			return nil
-		}
-		// The process runtime hands over the target's EXIT only after
-		// every message the target sent before it ended, so a goodbye
-		// frame or a ws.close with its own code has been handled already.
-		if e.Result.Err == nil {
-			c.finish(ending{reason: ReasonTargetExited, closeCode: 1000, closeText: "target exited"})
-		} else if errors.Is(e.Result.Err, process.ErrNoConnection) { // the target's node was lost (cluster)
-			c.finish(ending{reason: ReasonTargetFailed, code: 1011, closeCode: 1011, closeText: closeNodeLost, detail: e.Result.Err.Error()})
-		} else {
-			// The connection monitors its target, so the target's failure
-			// is reported here rather than by a crash report (unless it
-			// ended before the watch began: then its crash report has it).
-			msg := "websocket relay target failed"
-			if errors.Is(e.Result.Err, process.ErrNoProc) {
-				msg = "websocket relay target was not alive (it ended before the relay could watch it; if it failed, its crash report says why)"
-			}
-			c.rl.node.LogFailure(c.rl.log, msg, "client", p.PID().String(), "target", e.From.String(), "error", logClipLong(e.Result.Err.Error()))
-			c.finish(ending{reason: ReasonTargetFailed, code: 1011, closeCode: 1011, closeText: closeTargetFailed, detail: e.Result.Err.Error()})
-		}
-		c.exit(p)
+		c.call(func() { c.targetExited(p, e) })
 	case process.EventCancel:
 		reason := ReasonServerClosed
 		if e.Reason == "shutdown" {
 			reason = ReasonShutdown
 		}
-		c.finish(ending{reason: reason, code: 1001, leave: true, closeCode: 1001, closeText: "server shutting down"})
-		c.exit(p)
+		c.call(func() {
+			c.finish(ending{reason: reason, code: 1001, leave: true, closeCode: 1001, closeText: "server shutting down"})
+			c.exit(p)
+		})
 	}
 	return nil
+}
+
+// targetExited handles an EXIT: the connection ends with its target.
+// Run by the owner.
+func (c *conn) targetExited(p *process.Process, e process.Event) {
+	if e.From != c.target {
+		return // a target it left (a transfer)
+	}
+	c.targetGone = true
+	// The process runtime hands over the target's EXIT only after every
+	// message the target sent before it ended, so a goodbye frame or a
+	// ws.close with its own code has been handled already.
+	if e.Result.Err == nil {
+		c.finish(ending{reason: ReasonTargetExited, closeCode: 1000, closeText: "target exited"})
+	} else if errors.Is(e.Result.Err, process.ErrNoConnection) { // the target's node was lost (cluster)
+		c.finish(ending{reason: ReasonTargetFailed, code: 1011, closeCode: 1011, closeText: closeNodeLost, detail: e.Result.Err.Error()})
+	} else {
+		// The connection monitors its target, so the target's failure
+		// is reported here rather than by a crash report (unless it
+		// ended before the watch began: then its crash report has it).
+		msg := "websocket relay target failed"
+		if errors.Is(e.Result.Err, process.ErrNoProc) {
+			msg = "websocket relay target was not alive (it ended before the relay could watch it; if it failed, its crash report says why)"
+		}
+		c.rl.node.LogFailure(c.rl.log, msg, "client", p.PID().String(), "target", e.From.String(), "error", logClipLong(e.Result.Err.Error()))
+		c.finish(ending{reason: ReasonTargetFailed, code: 1011, closeCode: 1011, closeText: closeTargetFailed, detail: e.Result.Err.Error()})
+	}
+	c.exit(p)
 }
 
 // Terminate runs when the process has ended, however it ended. A process
@@ -476,23 +555,22 @@ func (c *conn) Terminate(p *process.Process, r process.Result) {
 	if r.Err != nil {
 		detail = r.Err.Error()
 	}
-	c.finish(ending{reason: ReasonError, code: 1011, leave: true, closeCode: 1011, closeText: "connection process ended", detail: detail})
+	c.call(func() {
+		c.finish(ending{reason: ReasonError, code: 1011, leave: true, closeCode: 1011, closeText: "connection process ended", detail: detail})
+	})
 }
 
 // exit ends the process with the connection's result, once nothing is
 // owed (stateClosed): until then the process lives on, so that what it
 // owes goes from a live PID, its monitor and notice included, and its
-// exit comes after its ws.leave. closedLocked asks again (topicEnd).
+// exit comes after its ws.leave. closedIfDone asks again (topicEnd). Run
+// by the owner, after finish.
 func (c *conn) exit(p *process.Process) {
-	c.mu.Lock()
 	if c.state == stateClosing {
 		c.exitWanted = true
-		c.mu.Unlock()
 		return
 	}
-	e := c.end
-	c.mu.Unlock()
-	p.Exit(e.result())
+	p.Exit(c.end.result())
 }
 
 // finish ends the connection once (stateClosing): it stops the timers,
@@ -500,19 +578,18 @@ func (c *conn) exit(p *process.Process) {
 // join), and closes the socket. It never waits for room: a leave refused
 // for a full mailbox or queue is sent once there is room (owed.go), and
 // the connection is closed (stateClosed) once it has gone. It reports
-// whether this call ended it.
+// whether this call ended it. Run by the owner.
 func (c *conn) finish(e ending) bool {
-	c.mu.Lock()
 	if c.state >= stateClosing {
-		c.mu.Unlock()
 		return false
 	}
-	c.state, c.end = stateClosing, e
+	c.setState(stateClosing)
+	c.end = &e
 	c.traced(TraceEvent{Kind: "close", Detail: e.describe()}, nil)
 	if e.gone {
 		c.targetGone = true
 	}
-	close(c.wake)                      // a paused reader returns
+	c.wakeReader()                     // a paused reader returns
 	c.rl.opts.Metrics.Closed(e.reason) // before ws.leave: whoever sees it sees the count
 	if c.beatTimer != nil {
 		c.beatTimer.Stop()
@@ -520,25 +597,32 @@ func (c *conn) finish(e ending) bool {
 	if c.pingTimer != nil {
 		c.pingTimer.Stop()
 	}
+	if c.det != nil {
+		c.det.timer.Stop()
+	}
 	if e.leave && !c.targetGone && c.joined {
 		var extra []value.Field
 		extra = append(extra, value.Field{Key: "reason", Value: value.String(e.reason)})
 		if e.code != 0 {
 			extra = append(extra, value.Field{Key: "code", Value: value.Int(int64(e.code))})
 		}
-		c.pushOwedLocked(owed{kind: owedLeave, target: c.target, payload: c.fields(extra...)})
+		c.pushOwed(owed{kind: owedLeave, target: c.target, payload: c.fields(extra...)})
 	}
 	if c.owned && !c.targetGone && !c.rl.node.HasName(c.target) {
 		// After ws.leave, from the same sender: the target receives the
 		// leave, then its inbox reports closed. (A target registered
 		// under a name is shared, a room others join: never cancelled.)
-		c.pushOwedLocked(owed{kind: owedCancel, target: c.target, reason: e.reason})
+		c.pushOwed(owed{kind: owedCancel, target: c.target, reason: e.reason})
 	}
-	_ = c.drainLocked() // ending: a failure is logged
-	c.mu.Unlock()
+	_ = c.drainOwed() // ending: a failure is logged
 	c.in.close()
 	c.rl.clientLog.Debug("websocket connection ended", "client", c.pid.String(), "reason", e.reason, "code", e.code, "detail", logClip(e.detail))
 	switch {
+	case c.detached:
+		// No socket: what waited for one is let go, and no reader
+		// will take the connection off the relay's set.
+		c.out.close()
+		c.rl.remove(c)
 	case e.closeCode != 0 && !e.hard:
 		c.enqueueClose(e.closeCode, e.closeText) // the writer closes the socket after it
 	default:
@@ -548,10 +632,15 @@ func (c *conn) finish(e ending) bool {
 	return true
 }
 
-// endFromOutside finishes the connection from a goroutine other than the
-// process's and lets the process exit. It reports whether this call ended
-// it.
-func (c *conn) endFromOutside(e ending) bool {
+// endFromOutside posts the end of the connection from a goroutine other
+// than the process's (end).
+func (c *conn) endFromOutside(e ending) {
+	c.own.do(func(bool) { c.endWith(e) })
+}
+
+// endWith finishes the connection and lets the process exit; it reports
+// whether this call ended it. Run by the owner.
+func (c *conn) endWith(e ending) bool {
 	if c.finish(e) {
 		_ = c.rl.node.SendSystem(c.pid, c.pid, topicEnd, value.Nil())
 		return true
@@ -566,34 +655,29 @@ func (c *conn) endFromOutside(e ending) bool {
 // frames behind it, without holding up the connection. When it cannot be
 // delivered, the client is closed at once (undelivered.go): frames the
 // old target may not have taken are lost with its node, and the new one
-// cannot be reached.
+// cannot be reached. Run by the owner.
 func (c *conn) control(p *process.Process, ctl control) {
-	c.mu.Lock()
-	var failed *owedFailure
-	if c.state < stateClosing {
-		c.controlLocked(p, ctl)
-		failed = c.drainLocked()
+	if c.state >= stateClosing {
+		return
 	}
-	c.mu.Unlock()
-	if failed != nil {
+	c.applyControl(p, ctl)
+	if failed := c.drainOwed(); failed != nil {
 		c.lost(failed.topic, failed.target, failed.err)
 	}
 }
 
-// controlLocked is control with c.mu held; the caller drains what it
-// queued.
-func (c *conn) controlLocked(p *process.Process, ctl control) {
+// applyControl is control without the drain of what it queued.
+func (c *conn) applyControl(p *process.Process, ctl control) {
 	if ctl.target != nil && *ctl.target != c.target {
 		old := c.target
 		if c.joined && !c.targetGone {
-			c.pushOwedLocked(owed{kind: owedLeave, target: old, payload: c.fields(value.Field{Key: "reason", Value: value.String(ReasonTransferred)})})
+			c.pushOwed(owed{kind: owedLeave, target: old, payload: c.fields(value.Field{Key: "reason", Value: value.String(ReasonTransferred)})})
 		}
 		_ = p.Unmonitor(old)
 		c.target, c.targetGone, c.joined = *ctl.target, false, false
 		// A reader paused for the old target looks again; what the old
 		// target has not taken no longer holds this client back.
-		close(c.wake)
-		c.wake = make(chan struct{})
+		c.wakeReader()
 		c.flow.forget()
 		c.owned = false // neither the old target nor the new one is owned
 		if ctl.topic != nil {
@@ -602,13 +686,13 @@ func (c *conn) controlLocked(p *process.Process, ctl control) {
 		if ctl.metadata != nil {
 			c.metadata = *ctl.metadata
 		}
-		c.pushOwedLocked(owed{kind: owedJoin, target: c.target, payload: c.fields()})
+		c.pushOwed(owed{kind: owedJoin, target: c.target, payload: c.fields()})
 		c.traced(TraceEvent{Kind: "control", Detail: "target " + c.target.String()}, nil)
 		// A dead target gives EXIT noproc at once: the connection closes
 		// as if the target had failed. A target whose node is down
 		// cannot be monitored: the client is closed.
-		c.pushOwedLocked(owed{kind: owedMonitor, target: c.target, proc: p})
-		c.noticeLocked()
+		c.pushOwed(owed{kind: owedMonitor, target: c.target, proc: p})
+		c.notice()
 	} else {
 		if ctl.topic != nil {
 			c.topic = *ctl.topic
@@ -616,7 +700,7 @@ func (c *conn) controlLocked(p *process.Process, ctl control) {
 		if ctl.metadata != nil {
 			c.metadata = *ctl.metadata
 			// The node_down leave carries the new metadata.
-			c.noticeLocked()
+			c.notice()
 		}
 	}
 	if ctl.heartbeat != nil {
@@ -625,85 +709,81 @@ func (c *conn) controlLocked(p *process.Process, ctl control) {
 			c.beatTimer.Stop()
 			c.beatTimer = nil
 		}
-		c.startBeatLocked()
+		c.startBeat()
 	}
 }
 
-func (c *conn) startBeatLocked() {
+// startBeat sets the heartbeat timer; run by the owner. The timer posts
+// to the owner (beat).
+func (c *conn) startBeat() {
 	if c.heartbeat > 0 {
 		c.beatTimer = time.AfterFunc(c.heartbeat, c.beat)
 	}
 }
 
-// beat sends ws.heartbeat and sets the next one; it is skipped while a
-// join or a leave is owed (it may not pass them). A heartbeat that cannot
-// be delivered for another reason than a full mailbox or queue closes the
-// client (undelivered.go).
-func (c *conn) beat() {
-	c.mu.Lock()
+// beat is the heartbeat timer: it posts beatNow.
+func (c *conn) beat() { c.own.do(func(bool) { c.beatNow() }) }
+
+// beatNow sends ws.heartbeat and sets the next one; it is skipped while
+// a join or a leave is owed (it may not pass them). A heartbeat that
+// cannot be delivered for another reason than a full mailbox or queue
+// closes the client (undelivered.go). Run by the owner.
+func (c *conn) beatNow() {
 	if c.state >= stateClosing || c.heartbeat == 0 {
-		c.mu.Unlock()
 		return
 	}
 	var err error
 	if len(c.owed) == 0 {
 		// (While a join or leave is owed, the heartbeat is skipped: it
 		// may not pass them, and the next one follows.)
-		uptime := time.Since(c.started).Truncate(time.Second)
-		err = c.sendLocked(TopicBeat, c.fields(
+		uptime := time.Duration(time.Now().UnixNano() - c.started).Truncate(time.Second)
+		err = c.sendBeat(TopicBeat, c.fields(
 			value.Field{Key: "uptime", Value: value.String(uptime.String())},
-			value.Field{Key: "message_count", Value: value.Int(c.framesIn)},
+			value.Field{Key: "message_count", Value: value.Int(c.framesIn.Load())},
 		))
 	}
-	target := c.target
-	if err == nil {
-		c.beatTimer = time.AfterFunc(c.heartbeat, c.beat)
-	}
-	c.mu.Unlock()
 	if err != nil {
-		c.lost(TopicBeat, target, err)
+		c.lost(TopicBeat, c.target, err)
+		return
 	}
+	c.beatTimer = time.AfterFunc(c.heartbeat, c.beat)
 }
 
-// pingTick pings a client that has been silent for PingInterval and closes
-// one that stayed silent for PongTimeout after the ping. The time the
-// server holds the client back does not count (holdBeginLocked): it
+// pingTick is the ping timer: it posts pingNow.
+func (c *conn) pingTick() { c.own.do(func(bool) { c.pingNow() }) }
+
+// pingNow pings a client that has been silent for PingInterval and
+// closes one that stayed silent for PongTimeout after the ping. The time
+// the server holds the client back does not count (holdBegin): it
 // neither pings nor closes meanwhile, and looks again a PingInterval
-// later.
-func (c *conn) pingTick() {
+// later. Run by the owner.
+func (c *conn) pingNow() {
 	o := c.rl.opts
-	c.mu.Lock()
 	if c.state >= stateClosing {
-		c.mu.Unlock()
 		return
 	}
 	if c.flow.holds > 0 {
 		c.pingTimer = time.AfterFunc(o.PingInterval, c.pingTick)
-		c.mu.Unlock()
 		return
 	}
-	now := time.Now()
-	last := time.Unix(0, c.lastRead.Load())
-	if !c.pingSent.IsZero() && !last.After(c.pingSent) {
-		if left := c.pingSent.Add(o.PongTimeout).Sub(now); left > 0 {
+	now := time.Now().UnixNano()
+	last := c.lastRead.Load()
+	if c.pingSent != 0 && last <= c.pingSent {
+		if left := time.Duration(c.pingSent + int64(o.PongTimeout) - now); left > 0 {
 			// A hold moved the deadline on.
 			c.pingTimer = time.AfterFunc(left, c.pingTick)
-			c.mu.Unlock()
 			return
 		}
-		c.mu.Unlock()
-		c.endFromOutside(ending{reason: ReasonTimeout, leave: true, hard: true, detail: "no answer to a ping within " + o.PongTimeout.String()})
+		c.endWith(ending{reason: ReasonTimeout, leave: true, hard: true, detail: "no answer to a ping within " + o.PongTimeout.String()})
 		return
 	}
-	if idle := now.Sub(last); idle < o.PingInterval {
-		c.pingSent = time.Time{}
+	if idle := time.Duration(now - last); idle < o.PingInterval {
+		c.pingSent = 0
 		c.pingTimer = time.AfterFunc(o.PingInterval-idle, c.pingTick)
-		c.mu.Unlock()
 		return
 	}
 	c.pingSent = now
 	c.pingTimer = time.AfterFunc(o.PongTimeout, c.pingTick)
-	c.mu.Unlock()
 	c.enqueue(frame{op: opPing})
 }
 
@@ -736,12 +816,48 @@ func (c *conn) takePong() []byte {
 	return p
 }
 
-// closedLocked moves a closing connection to stateClosed once nothing is
-// owed any more; c.mu is held.
-func (c *conn) closedLocked() {
+// wakeChan returns the channel a held-back reader waits on besides what
+// holds it back, made the first time one waits. Run by the owner.
+func (c *conn) wakeChan() <-chan struct{} {
+	if c.wake == nil {
+		c.wake = make(chan struct{})
+	}
+	return c.wake
+}
+
+// wakeReader wakes a held-back reader: it looks again (the connection
+// ended, or changed target or socket). Run by the owner.
+func (c *conn) wakeReader() {
+	if c.wake != nil {
+		close(c.wake)
+		c.wake = nil
+	}
+}
+
+// closedWait returns a channel closed once the connection is closed
+// (stateClosed: nothing is owed any more). Not for an owner's event.
+func (c *conn) closedWait() <-chan struct{} {
+	var ch chan struct{}
+	c.call(func() {
+		if c.done == nil {
+			c.done = make(chan struct{})
+			if c.state == stateClosed {
+				close(c.done)
+			}
+		}
+		ch = c.done
+	})
+	return ch
+}
+
+// closedIfDone moves a closing connection to stateClosed once nothing is
+// owed any more. Run by the owner.
+func (c *conn) closedIfDone() {
 	if c.state == stateClosing && len(c.owed) == 0 {
-		c.state = stateClosed
-		close(c.done)
+		c.setState(stateClosed)
+		if c.done != nil {
+			close(c.done)
+		}
 		if c.exitWanted {
 			_ = c.rl.node.SendSystem(c.pid, c.pid, topicEnd, value.Nil())
 		}
@@ -761,19 +877,6 @@ func (c *conn) closeIn(code int, reason string) {
 	c.endFromOutside(ending{reason: ReasonClientClosed, code: leaveCode, leave: true, closeCode: answer, detail: reason})
 }
 
-// readerEnded ends the connection once its reader has stopped: for a
-// read that failed, the client went away (1006). Other ways the reader
-// stops (a close frame, a bad frame, the connection ended) have ended the
-// connection already.
-func (c *conn) readerEnded(err error) {
-	var fe *frameError
-	if errors.Is(err, errEnded) || errors.As(err, &fe) {
-		return
-	}
-	c.endFromOutside(ending{reason: ReasonClientClosed, code: 1006, leave: true, detail: err.Error()})
-	_ = c.sock.Conn.Close()
-}
-
 // clientFailed ends the connection because of what the client sent; the
 // close frame goes after what is already queued for the client.
 func (c *conn) clientFailed(fe *frameError) {
@@ -781,10 +884,12 @@ func (c *conn) clientFailed(fe *frameError) {
 	if fe.Timeout {
 		reason = ReasonTimeout
 	}
-	if c.finish(ending{reason: reason, code: fe.Code, leave: true, closeCode: fe.Code, closeText: fe.Reason, detail: fe.Reason}) {
-		c.rl.clientLog.Info("websocket client closed for what it sent", "remote", c.remote, "client", c.pid.String(), "code", fe.Code, "detail", logClip(fe.Reason))
-		_ = c.rl.node.SendSystem(c.pid, c.pid, topicEnd, value.Nil())
-	}
+	c.own.do(func(bool) {
+		if c.finish(ending{reason: reason, code: fe.Code, leave: true, closeCode: fe.Code, closeText: fe.Reason, detail: fe.Reason}) {
+			c.rl.clientLog.Info("websocket client closed for what it sent", "remote", c.remote, "client", c.pid.String(), "code", fe.Code, "detail", logClip(fe.Reason))
+			_ = c.rl.node.SendSystem(c.pid, c.pid, topicEnd, value.Nil())
+		}
+	})
 }
 
 // recoverPanic, deferred on a goroutine that handles a client's bytes,
@@ -796,7 +901,9 @@ func (c *conn) recoverPanic(doing string) {
 		return
 	}
 	c.rl.clientLog.Error("panic while "+doing+"; closing the connection", "remote", c.remote, "client", c.pid.String(), "panic", logClip(fmt.Sprint(v)), "stack", string(debug.Stack()))
-	if !c.endFromOutside(ending{reason: ReasonError, code: 1011, leave: true, closeCode: 1011, closeText: "internal error", detail: fmt.Sprint("panic: ", v)}) {
-		_ = c.sock.Conn.Close()
-	}
+	c.own.do(func(bool) {
+		if !c.endWith(ending{reason: ReasonError, code: 1011, leave: true, closeCode: 1011, closeText: "internal error", detail: fmt.Sprint("panic: ", v)}) {
+			_ = c.sock.Conn.Close()
+		}
+	})
 }

@@ -17,9 +17,7 @@ func ConnFrames(rl *Relay) []FrameCounts {
 	defer rl.mu.Unlock()
 	var out []FrameCounts
 	for c := range rl.conns {
-		c.mu.Lock()
-		out = append(out, FrameCounts{In: c.framesIn, Out: c.framesOut.Load()})
-		c.mu.Unlock()
+		out = append(out, FrameCounts{In: c.framesIn.Load(), Out: c.framesOut.Load()})
 	}
 	return out
 }

@@ -24,11 +24,11 @@ import (
 // A client is held back (its reader waits, and reads nothing more) while
 // its frames in flight, or what is waiting for it, reach their budgets,
 // while its target has no room, while something is owed, or while its
-// large frame waits for the inbound budget (heldBackLocked, frameIn,
+// large frame waits for the inbound budget (heldBack, frameIn,
 // budgetWait); the time it is held back does not count against it
-// (holdBeginLocked).
+// (holdBegin).
 
-// flow is a connection's flow control state, under c.mu.
+// flow is a connection's flow control state, the connection owner's.
 type flow struct {
 	inFlight      []flight // the client's frames its target has not taken, oldest first, from head on
 	head          int
@@ -39,7 +39,7 @@ type flow struct {
 	// (a reader held back, a wait for the inbound budget, something
 	// owed waiting for room), and since when.
 	holds     int
-	heldSince time.Time
+	heldSince int64 // unix nanoseconds
 }
 
 // flight is a frame in the target's mailbox.
@@ -95,9 +95,9 @@ func (c *conn) pause(cause, paused string) string {
 	return paused
 }
 
-// heldBackLocked returns what the reader must wait for before it relays the
+// heldBack returns what the reader must wait for before it relays the
 // next frame, and why (empty: a wait too short to count as a pause); nil
-// when it may go on. c.mu is held.
+// when it may go on. Run by the owner.
 //
 // Why this bounds what a client can make the relay hold: let U be the
 // bytes of its frames the target has not taken (F), plus what waits for
@@ -110,7 +110,7 @@ func (c *conn) pause(cause, paused string) string {
 // its echo (it joins O); an echo only moves bytes from F to O, so a
 // client that reads its echoes never reaches OutboundMaxBytes (at least
 // the sum plus three largest frames).
-func (c *conn) heldBackLocked() (<-chan struct{}, string) {
+func (c *conn) heldBack() (<-chan struct{}, string) {
 	// What waits to be written to the client.
 	if ch := c.out.roomWait(); ch != nil {
 		return ch, PauseOutboundQueue
@@ -133,42 +133,41 @@ func (c *conn) heldBackLocked() (<-chan struct{}, string) {
 	return nil, ""
 }
 
-// holdBeginLocked and holdEndLocked bracket a time the server holds the
-// client back: its reader pauses (frameIn), waits for the node's inbound
-// budget (budgetWait), or a join or leave it owes waits for room in the
-// target's mailbox or toward its node (owed.go). Meanwhile pingTick neither pings nor
-// closes the client, and when the last hold ends the liveness clock moves
-// on by its length: the last read and the ping in flight count as that
-// much later. c.mu is held.
-func (c *conn) holdBeginLocked() {
+// holdBegin and holdEnd bracket a time the server holds the client back:
+// its reader pauses (frameIn), waits for the node's inbound budget
+// (budgetWait), or a join or leave it owes waits for room in the target's
+// mailbox or toward its node (owed.go). Meanwhile pingNow neither pings
+// nor closes the client, and when the last hold ends the liveness clock
+// moves on by its length: the last read and the ping in flight count as
+// that much later. Run by the owner.
+func (c *conn) holdBegin() {
 	if c.flow.holds == 0 {
-		c.flow.heldSince = time.Now()
+		c.flow.heldSince = time.Now().UnixNano()
 	}
 	c.flow.holds++
 }
 
-func (c *conn) holdEndLocked() {
+func (c *conn) holdEnd() {
 	if c.flow.holds--; c.flow.holds > 0 {
 		return
 	}
-	now := time.Now()
-	d := now.Sub(c.flow.heldSince)
-	// Pings and pongs are read during some holds (only frames wait on
-	// c.mu): a read during the hold counts as at its end.
-	c.lastRead.Store(min(c.lastRead.Load()+int64(d), now.UnixNano()))
-	if !c.pingSent.IsZero() {
-		c.pingSent = c.pingSent.Add(d)
+	now := time.Now().UnixNano()
+	d := now - c.flow.heldSince
+	// Pings and pongs are read during some holds (only frames wait for
+	// the owner): a read during the hold counts as at its end.
+	c.lastRead.Store(min(c.lastRead.Load()+d, now))
+	if c.pingSent != 0 {
+		c.pingSent += d
 	}
 }
 
 // budgetWait brackets the reader's wait for the node's inbound budget
-// (the frame reader calls it).
+// (the frame reader calls it); it posts the hold's begin and end to the
+// owner, in that order.
 func (c *conn) budgetWait(waiting bool) {
-	c.mu.Lock()
 	if waiting {
-		c.holdBeginLocked()
+		c.own.do(func(bool) { c.holdBegin() })
 	} else {
-		c.holdEndLocked()
+		c.own.do(func(bool) { c.holdEnd() })
 	}
-	c.mu.Unlock()
 }

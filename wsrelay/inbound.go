@@ -94,13 +94,13 @@ type inbound struct {
 	inMsg      bool
 	msgOp      opcode
 	msgLen     int64
-	msgStart   time.Time
+	msgStart   int64  // unix nanoseconds
 	msgHeld    int64  // bytes taken from the budget for it
 	compressed bool   // it is compressed: collected, then inflated
 	msg        []byte // its payload so far (pooled)
 
-	held    int64     // bytes taken from the budget for the frame or inflated message at hand
-	granted time.Time // when a held frame got its share: its read timeout runs from here
+	held    int64 // bytes taken from the budget for the frame or inflated message at hand
+	granted int64 // when a held frame got its share (unix nanoseconds; 0: none): its read timeout runs from here
 	// heldTilNext: held is an inflated message's share, given back once
 	// its target has taken it (relayed), or at the latest before the
 	// next frame is read.
@@ -378,7 +378,7 @@ func (g *inbound) grow(n int) {
 // src reads from the network (after what the handshake left), with the
 // read deadline of what is being received.
 func (g *inbound) src(p []byte) (int, error) {
-	if len(g.pre) == 0 && !g.inMsg && g.granted.IsZero() {
+	if len(g.pre) == 0 && !g.inMsg && g.granted == 0 {
 		if g.watched && g.atRest && g.r == g.w {
 			return g.lingerRead(p)
 		}
@@ -433,10 +433,10 @@ func (g *inbound) srcSlow(p []byte) (int, error) {
 	}
 	var want time.Time
 	if g.inMsg {
-		want = g.msgStart.Add(g.timeout)
+		want = time.Unix(0, g.msgStart).Add(g.timeout)
 	}
-	if !g.granted.IsZero() {
-		if t := g.granted.Add(g.timeout); t.After(want) {
+	if g.granted != 0 {
+		if t := time.Unix(0, g.granted).Add(g.timeout); t.After(want) {
 			want = t
 		}
 	}
@@ -546,7 +546,7 @@ func (g *inbound) data(h *frameHeader) error {
 			if !g.take(g.max) {
 				return errEnded
 			}
-			g.inMsg, g.msgHeld, g.msgStart = true, g.max, time.Now()
+			g.inMsg, g.msgHeld, g.msgStart = true, g.max, time.Now().UnixNano()
 		}
 	} else {
 		g.msgLen += length
@@ -570,9 +570,9 @@ func (g *inbound) data(h *frameHeader) error {
 		g.held = length
 	}
 	var err error
-	g.granted = time.Now()
+	g.granted = time.Now().UnixNano()
 	g.msg, err = g.readPayload(g.msg, length, h.mask)
-	g.granted = time.Time{}
+	g.granted = 0
 	if err != nil {
 		return err
 	}

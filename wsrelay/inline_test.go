@@ -81,6 +81,9 @@ func TestClientThatDoesNotReadNeverHoldsUpItsSender(t *testing.T) {
 				return
 			default:
 			}
+			if !e.node.Alive(client) {
+				return // closed: what it would send now is not sent to it
+			}
 			// Paced by the connection's mailbox, which its process empties
 			// only as fast as it queues or writes.
 			for e.node.MailboxLen(client) > 64 {

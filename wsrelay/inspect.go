@@ -50,11 +50,12 @@ func (rl *Relay) EachConnection(yield func(ConnInfo) bool) {
 }
 
 func (c *conn) info() ConnInfo {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return ConnInfo{PID: c.pid, Route: c.rl.opts.Route, Remote: c.remote, Origin: c.origin, Path: c.path, Target: c.target,
-		State: c.state.String(), Opened: c.started, LastRead: time.Unix(0, c.lastRead.Load()),
-		FramesIn: c.framesIn, FramesOut: c.framesOut.Load(), BytesIn: c.bytesIn, BytesOut: c.bytesOut.Load()}
+	var target pid.PID
+	var state connState
+	c.call(func() { target, state = c.target, c.state }) // an owner's event never waits: nor does this for long
+	return ConnInfo{PID: c.pid, Route: c.rl.opts.Route, Remote: c.remote, Origin: c.origin, Path: c.path, Target: target,
+		State: state.String(), Opened: time.Unix(0, c.started), LastRead: time.Unix(0, c.lastRead.Load()),
+		FramesIn: c.framesIn.Load(), FramesOut: c.framesOut.Load(), BytesIn: c.bytesIn.Load(), BytesOut: c.bytesOut.Load()}
 }
 
 func (s connState) String() string {
@@ -73,7 +74,7 @@ func (s connState) String() string {
 type TraceEvent struct {
 	Seq     uint64
 	Time    time.Time
-	Kind    string // in, out (data frames), join, leave, control, close
+	Kind    string // in, out (data frames), join, leave, control, close, detach, attach (of a socket)
 	Type    string // text or binary, for frames
 	Size    int    // payload bytes, for frames
 	Payload string // the first TracePayload bytes, when the trace keeps them
@@ -134,21 +135,14 @@ func (rl *Relay) Trace(client pid.PID, since uint64, payloads bool) (TraceResult
 	}
 	var r TraceResult
 	r.Events, r.Dropped = t.since(since)
-	c.mu.Lock()
-	r.Ended = c.state >= stateClosing
-	c.mu.Unlock()
+	r.Ended = c.seenState() >= stateClosing
 	return r, true, nil
 }
 
 func (rl *Relay) byPID(p pid.PID) *conn {
 	rl.mu.Lock()
 	defer rl.mu.Unlock()
-	for c := range rl.conns {
-		if c.pid == p {
-			return c
-		}
-	}
-	return nil
+	return rl.byPIDs[p]
 }
 
 // tracer is a connection's trace: a ring of its last events.

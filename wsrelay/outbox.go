@@ -30,6 +30,7 @@ type outbox struct {
 	pauseBytes  int
 	writing     bool
 	held        bool          // the connection's process holds frames in q, to write them together (flushOwned)
+	detached    bool          // no socket: frames wait in q (detach.go)
 	closed      bool          // nothing more is queued
 	dropped     bool          // and what was is let go: the counts are zero
 	room        chan struct{} // closed once below the pause budget; nil while nobody waits
@@ -136,7 +137,7 @@ func (c *conn) push(f frame, hold bool) {
 	o.frames++
 	o.bytes += len(f.data)
 	o.total.Add(int64(len(f.data)))
-	if o.writing {
+	if o.writing || o.detached {
 		o.q = append(o.q, f)
 		o.mu.Unlock()
 		return
@@ -164,7 +165,7 @@ func (c *conn) push(f frame, hold bool) {
 func (c *conn) flushOwned() {
 	o := &c.out
 	o.mu.Lock()
-	if !o.held || o.writing || c.rl.node.MailboxLen(c.pid) > 0 {
+	if !o.held || o.writing || o.detached || c.rl.node.MailboxLen(c.pid) > 0 {
 		o.mu.Unlock()
 		return
 	}

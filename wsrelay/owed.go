@@ -11,11 +11,12 @@ import (
 // The owed queue: what a connection owes its targets, in order, apart
 // from the client's frames. ws.join, ws.leave, the node_down notice left
 // with a target on another node, the monitor of a new target and the
-// CANCEL of an owned target are pushed here (under c.mu) and sent by
-// drainLocked, which never waits: a send refused for a full mailbox or a
-// full queue toward the target's node (process.ErrMailboxFull,
-// process.ErrBacklog) stays at the head of the queue, and one goroutine
-// (waitOwed) waits for room without any lock held, then drains again.
+// CANCEL of an owned target are pushed here (by the connection's owner)
+// and sent by drainOwed, which never waits: a send refused for a full
+// mailbox or a full queue toward the target's node
+// (process.ErrMailboxFull, process.ErrBacklog) stays at the head of the
+// queue, and one goroutine (waitOwed) waits for room without any lock
+// held, then posts a drain to the owner.
 // Meanwhile the connection goes on: its process handles ws.close and
 // ws.send, its timers run, its reader reads the client's close frame, and
 // Shutdown ends it. Only the client's next frame waits (frameIn), since it
@@ -62,16 +63,16 @@ func (o owed) topic() string {
 }
 
 // owedFailure is an owed item that could not be delivered, for the caller
-// of drainLocked to act on once c.mu is released (conn.lost).
+// of drainOwed to act on (conn.lost).
 type owedFailure struct {
 	topic  string
 	target pid.PID
 	err    error
 }
 
-// pushOwedLocked adds an item to the owed queue; c.mu is held. The caller
-// drains it (drainLocked).
-func (c *conn) pushOwedLocked(o owed) {
+// pushOwed adds an item to the owed queue; run by the owner. The caller
+// drains it (drainOwed).
+func (c *conn) pushOwed(o owed) {
 	if len(c.owed) == 0 {
 		c.owedClear = make(chan struct{})
 	}
@@ -131,13 +132,13 @@ func (c *conn) hurried() bool {
 	}
 }
 
-// drainLocked sends what is owed, in order, until the queue is empty or
-// a send is refused for room; then waitOwed waits for room (the refusal
-// is the server holding the client back: holdBeginLocked). It never
-// waits. It returns the first item that failed for another reason, with
-// what was behind it dropped; a failure while the connection is ending
-// is only logged. c.mu is held.
-func (c *conn) drainLocked() *owedFailure {
+// drainOwed sends what is owed, in order, until the queue is empty or a
+// send is refused for room; then waitOwed waits for room (the refusal is
+// the server holding the client back: holdBegin). It never waits. It
+// returns the first item that failed for another reason, with what was
+// behind it dropped; a failure while the connection is ending is only
+// logged. Run by the owner.
+func (c *conn) drainOwed() *owedFailure {
 	var failed *owedFailure
 	for len(c.owed) > 0 {
 		o := c.owed[0]
@@ -150,19 +151,19 @@ func (c *conn) drainLocked() *owedFailure {
 		if refusedForRoom(err) {
 			if !c.hurried() {
 				if !c.owedHeld {
-					c.holdBeginLocked()
+					c.holdBegin()
 					c.owedHeld = true
 				}
 				if !c.owedWaiting {
 					c.owedWaiting = true
 					c.rl.waiters.add()
-					go c.waitOwed()
+					go c.waitOwed(c.rl.node.MailboxRoom(o.target, 0), c.owedClear)
 				}
 				return nil
 			}
 			// Shutdown ran out of time: what is owed is given up, but an
 			// owned target's cancel, which never waits.
-			c.droppedLocked(c.owed...)
+			c.dropped(c.owed...)
 			for _, o := range c.owed {
 				if o.kind == owedCancel {
 					_ = c.sendOwed(o)
@@ -170,35 +171,35 @@ func (c *conn) drainLocked() *owedFailure {
 				}
 				c.rl.clientLog.Warn("cannot send to the relay target", "client", c.pid.String(), "target", o.target.String(), "topic", o.topic(), "error", err.Error())
 			}
-			c.clearOwedLocked()
+			c.clearOwed()
 			break
 		}
 		c.owed[0] = owed{}
 		c.owed = c.owed[1:]
 		if err != nil {
-			c.droppedLocked(o)
-			c.droppedLocked(c.owed...) // what was behind it goes with it
+			c.dropped(o)
+			c.dropped(c.owed...) // what was behind it goes with it
 			if c.state >= stateClosing {
 				c.rl.clientLog.Warn("cannot send to the relay target", "client", c.pid.String(), "target", o.target.String(), "topic", o.topic(), "error", err.Error())
 			} else {
 				failed = &owedFailure{topic: o.topic(), target: o.target, err: err}
 			}
-			c.clearOwedLocked()
+			c.clearOwed()
 			break
 		}
 		if o.kind == owedJoin && c.state == stateOpening {
-			c.state = stateOpen
+			c.setState(stateOpen)
 		}
 	}
 	if len(c.owed) == 0 {
-		c.clearOwedLocked()
+		c.clearOwed()
 	}
 	return failed
 }
 
-// droppedLocked notes owed items that will not be sent: a join dropped
-// is owed no leave. c.mu is held.
-func (c *conn) droppedLocked(items ...owed) {
+// dropped notes owed items that will not be sent: a join dropped is owed
+// no leave. Run by the owner.
+func (c *conn) dropped(items ...owed) {
 	for _, o := range items {
 		if o.kind == owedJoin && o.target == c.target {
 			c.joined = false
@@ -206,9 +207,9 @@ func (c *conn) droppedLocked(items ...owed) {
 	}
 }
 
-// clearOwedLocked empties the owed queue and lets go of what waited on
-// it; c.mu is held.
-func (c *conn) clearOwedLocked() {
+// clearOwed empties the owed queue and lets go of what waited on it;
+// run by the owner.
+func (c *conn) clearOwed() {
 	clear(c.owed)
 	c.owed = nil
 	if c.owedClear != nil {
@@ -217,44 +218,30 @@ func (c *conn) clearOwedLocked() {
 	}
 	if c.owedHeld {
 		c.owedHeld = false
-		c.holdEndLocked()
+		c.holdEnd()
 	}
 	if c.state == stateClosing {
-		c.closedLocked()
+		c.closedIfDone()
 	}
 }
 
 // waitOwed waits, with no lock held, for room toward the target at the
-// head of the owed queue (or for Shutdown to run out of time), then
-// drains the queue again; it returns once the queue is empty. One runs
-// per connection at most (c.owedWaiting); the relay's Shutdown waits for
-// it (Relay.waiters).
-func (c *conn) waitOwed() {
-	defer c.rl.waiters.done()
-	for {
-		c.mu.Lock()
-		if len(c.owed) == 0 {
-			c.owedWaiting = false
-			c.mu.Unlock()
-			return
-		}
-		room, cleared := c.rl.node.MailboxRoom(c.owed[0].target, 0), c.owedClear
-		c.mu.Unlock()
-		select {
-		case <-room:
-		case <-cleared: // drained, or given up, by another
-		case <-c.rl.hurry:
-		}
-		c.drain()
+// head of the owed queue (or for the queue to be drained by another, or
+// for Shutdown to run out of time), then posts a drain to the owner,
+// which starts the next wait if the queue is refused again. One waits per
+// connection at most (c.owedWaiting); the relay's Shutdown waits for it
+// and for the drain it posted (Relay.waiters: the drain counts it off).
+func (c *conn) waitOwed(room, cleared <-chan struct{}) {
+	select {
+	case <-room:
+	case <-cleared:
+	case <-c.rl.hurry:
 	}
-}
-
-// drain is drainLocked with c.mu taken, acting on a failure.
-func (c *conn) drain() {
-	c.mu.Lock()
-	failed := c.drainLocked()
-	c.mu.Unlock()
-	if failed != nil {
-		c.lost(failed.topic, failed.target, failed.err)
-	}
+	c.own.do(func(bool) {
+		defer c.rl.waiters.done()
+		c.owedWaiting = false
+		if failed := c.drainOwed(); failed != nil {
+			c.lost(failed.topic, failed.target, failed.err)
+		}
+	})
 }

@@ -73,6 +73,7 @@ type watch struct {
 	rl    *Relay
 	c     *conn
 	in    *inbound
+	err   error     // why the reading ended (nil: a panic)
 	set   *epollSet // the set it joined; nil before it first stopped
 	added bool      // the socket is in set
 	slot  uint32
@@ -158,25 +159,26 @@ func (w *watch) stop() bool {
 }
 
 // step reads until the reader stops between messages (true) or ends
-// (false): ended, the connection is told why (readerEnded), as is done
-// for a reader with a goroutine of its own. A panic ends the connection
-// alone (recoverPanic).
+// (false, with why in w.err). A panic ends the connection alone
+// (recoverPanic).
 func (w *watch) step() (idle bool) {
 	defer w.c.recoverPanic("reading frames")
 	err := w.in.run()
 	if err == errIdle {
 		return true
 	}
-	w.c.readerEnded(err)
+	w.err = err
 	return false
 }
 
-// end: the reading has ended; what the reader held goes back, the watch
-// leaves the poller and the relay stops counting it.
+// end: the reading has ended; what the reader held goes back, the
+// connection is told why (readerDone), as is done for a reader with a
+// goroutine of its own, the watch leaves the poller and the relay stops
+// counting it.
 func (w *watch) end() {
 	w.state.Store(readDone)
 	w.in.releaseAll()
-	w.rl.remove(w.c)
+	w.c.readerDone(w.err)
 	w.p.leave(w)
 	w.rl.readers.Done()
 }

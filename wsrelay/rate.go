@@ -16,7 +16,7 @@ type rateBound struct {
 	per  float64 // tokens a second; 0: no bound
 	size float64 // the bucket: the most taken at once
 	left float64
-	last time.Time
+	last int64 // unix nanoseconds of the last take; 0: none yet
 }
 
 func newRateBound(per, size int) rateBound {
@@ -32,10 +32,11 @@ func (r *rateBound) take(n int64, now time.Time) bool {
 	if r.per == 0 {
 		return true
 	}
-	if !r.last.IsZero() {
-		r.left = min(r.size, r.left+now.Sub(r.last).Seconds()*r.per)
+	t := now.UnixNano()
+	if r.last != 0 {
+		r.left = min(r.size, r.left+time.Duration(t-r.last).Seconds()*r.per)
 	}
-	r.last = now
+	r.last = t
 	if float64(n) > r.left {
 		return false
 	}

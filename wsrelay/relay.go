@@ -14,6 +14,7 @@ import (
 
 	"github.com/wsrelay/wsrelay/internal/origin"
 	"github.com/wsrelay/wsrelay/internal/ratelog"
+	"github.com/wsrelay/wsrelay/pid"
 	"github.com/wsrelay/wsrelay/process"
 )
 
@@ -35,7 +36,8 @@ type Relay struct {
 	mu      sync.Mutex
 	closing bool
 	conns   map[*conn]struct{}
-	traces  atomic.Int64 // connections traced now (inspect.go)
+	byPIDs  map[pid.PID]*conn // the same connections by client PID (Trace)
+	traces  atomic.Int64      // connections traced now (inspect.go)
 	endedMu sync.Mutex
 	ended   []endedTrace   // traces of connections that ended, oldest first (inspect.go)
 	readers sync.WaitGroup // readers of open sockets (a goroutine each, or a watch: poll_linux.go)
@@ -74,7 +76,7 @@ func New(opts Options) (*Relay, error) {
 			return nil, err
 		}
 	}
-	rl := &Relay{opts: opts, node: opts.Node, log: opts.Logger.With("route", opts.Route), origins: origins, conns: map[*conn]struct{}{}, hurry: make(chan struct{})}
+	rl := &Relay{opts: opts, node: opts.Node, log: opts.Logger.With("route", opts.Route), origins: origins, conns: map[*conn]struct{}{}, byPIDs: map[pid.PID]*conn{}, hurry: make(chan struct{})}
 	rl.clientLog = ratelog.New(ratelog.PerSecond).Logger(rl.log, clientLines)
 	rl.appLog = ratelog.New(ratelog.PerSecond).Logger(rl.log, appLines)
 	rl.budget = opts.InboundBudget
@@ -208,11 +210,12 @@ func (rl *Relay) startReader(c *conn, in *inbound, w *watch) {
 		return
 	}
 	go func() {
+		var err error // why the reading ended (nil: a panic)
 		defer rl.readers.Done()
-		defer rl.remove(c)
+		defer func() { c.readerDone(err) }()
 		defer in.releaseAll()
 		defer c.recoverPanic("reading frames")
-		c.readerEnded(in.run())
+		err = in.run()
 	}()
 }
 
@@ -281,12 +284,16 @@ func (rl *Relay) add(c *conn) bool {
 		return false
 	}
 	rl.conns[c] = struct{}{}
+	rl.byPIDs[c.pid] = c
 	return true
 }
 
 func (rl *Relay) remove(c *conn) {
 	rl.mu.Lock()
 	delete(rl.conns, c)
+	if rl.byPIDs[c.pid] == c {
+		delete(rl.byPIDs, c.pid)
+	}
 	rl.mu.Unlock()
 	if t := c.trace.Swap(nil); t != nil {
 		rl.traces.Add(-1) // its place goes to the next trace
@@ -343,7 +350,7 @@ func (rl *Relay) Shutdown(ctx context.Context) {
 	<-ended
 	// Every connection's leave has gone, or is given up once ctx is done.
 	for _, c := range conns {
-		<-c.done
+		<-c.closedWait()
 	}
 	<-rl.waiters.idle()
 	// Every socket is closed now (by its writer after the close frame,

@@ -66,20 +66,17 @@ func undeliverable(topic string, err error) (ending, bool) {
 
 // lost ends the connection because its message on topic could not be
 // delivered to target (see undeliverable), and logs it (rate-limited).
-// c.mu is not held.
+// Run by the owner.
 func (c *conn) lost(topic string, target pid.PID, err error) {
 	e, ok := undeliverable(topic, err)
 	if !ok {
 		c.rl.clientLog.Warn("cannot send to the relay target", "client", c.pid.String(), "target", target.String(), "topic", topic, "error", err.Error())
 		return
 	}
-	c.mu.Lock()
-	ended := c.state >= stateClosing
-	c.mu.Unlock()
-	if ended {
+	if c.state >= stateClosing {
 		return
 	}
 	// Logged before the close goes out: whoever sees the close finds why.
 	c.rl.clientLog.Warn("cannot send to the relay target; closing the client", "client", c.pid.String(), "target", target.String(), "topic", topic, "close", e.closeText, "error", err.Error())
-	c.endFromOutside(e)
+	c.endWith(e)
 }

@@ -297,7 +297,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	log.Info("started", "app", dir, "node", *node)
-	stopAnswering, err := answerObservers(cn, app)
+	stopAnswering, err := answerObservers(cn, app, log)
 	if err != nil {
 		log.Error("cannot answer other nodes' observers", "error", err)
 		app.Shutdown(context.Background())

@@ -70,11 +70,13 @@ func observeEntry(cfg *config.App) (observer.Options, error) {
 // answerObservers makes a node of a cluster answer the observers of the
 // other nodes, whether or not it serves one itself; the returned func
 // stops it.
-func answerObservers(cn *clusterNode, app *gateway.App) (func(), error) {
+func answerObservers(cn *clusterNode, app *gateway.App, log *slog.Logger) (func(), error) {
 	if cn == nil {
 		return func() {}, nil
 	}
-	return observer.Answer(cn.tr, observer.OfApp(app))
+	l := observer.OfApp(app)
+	l.Logger = log // the actions other nodes' observers carry out here
+	return observer.Answer(cn.tr, l)
 }
 
 // startObserver serves the observer of the running app; the returned func

@@ -192,7 +192,7 @@ function renderProcesses(p) {
   }
   c.info.textContent = `${p.total ? p.offset + 1 : 0}–${p.offset + (p.rows || []).length} of ${p.total}`;
   const rows = (p.rows || []).map(r => {
-    const row = [link(r.pid, "/processes/" + encodeURIComponent(r.pid) + (query.node ? "?node=" + encodeURIComponent(query.node) : "")), (r.names || []).join(", "), r.entry || "", r.host, r.kind,
+    const row = [link(r.pid, "/processes/" + encodeURIComponent(r.pid) + (query.node ? "?node=" + encodeURIComponent(query.node) : "")), (r.names || []).join(", ") + (r.names_total ? " … (" + r.names_total + ")" : ""), r.entry || "", r.host, r.kind,
       Math.round(r.age_s) + " s", r.mailbox, bytes(r.mailbox_bytes), r.messages_in, r.messages_out, r.links, r.monitors, r.watchers,
       r.lua ? bytes(r.lua.memory) + " / " + bytes(r.lua.memory_limit) : "", r.lua ? r.lua.steps : ""];
     if (config.actions) row.push(actions(r));
@@ -316,6 +316,7 @@ function renderNames(nodes) {
   for (const n of nodes) {
     if (n.error) rows.push(["(" + n.error + ")", "", n.node]);
     for (const x of n.names || []) rows.push([x.name, x.pid, n.node]);
+    if (n.total > (n.names || []).length) rows.push(["(the first " + (n.names || []).length + " of " + n.total + ")", "", n.node]);
   }
   main.replaceChildren(table(["name", "pid", "node"], rows));
 }
