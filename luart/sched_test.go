@@ -535,3 +535,41 @@ func TestKilledWhileParkedInsideProtectedCalls(t *testing.T) {
 		}
 	}
 }
+
+// TestSpawnedCoroutineWaitingInsidePcallParks: a spawned coroutine
+// waiting inside pcall, while its function waits on a channel, leaves
+// the process holding no goroutine; woken, it goes on inside the pcall.
+func TestSpawnedCoroutineWaitingInsidePcallParks(t *testing.T) {
+	const count = 1000
+	e := newEnv(t, nil)
+	pr := e.countingProbe("ready", "done")
+	p := e.process("sched:spawned_pcall", `
+		function main(probe)
+			local ch = channel.new(1)
+			coroutine.spawn(function()
+				local ok, err = pcall(function()
+					local m = process.inbox():receive()
+					error("after " .. m:topic(), 0)
+				end)
+				ch:send((not ok) and err)
+			end)
+			process.send(probe, "ready", true)
+			local v = ch:receive()
+			if v == "after go" then process.send(probe, "done", v) end
+		end`)
+	before := runtime.NumGoroutine()
+	ids := make([]pid.PID, count)
+	for i := range ids {
+		ids[i] = e.spawn(p, pr.PID.String())
+	}
+	poll.Until(t, 2*proctest.Timeout, "every process started", func() bool { return pr.count("ready") == count })
+	poll.Until(t, 2*proctest.Timeout, "the waiting processes to give back their goroutines", func() bool {
+		return runtime.NumGoroutine()-before < count/50
+	})
+	for _, id := range ids {
+		if err := e.node.Send(pid.PID{}, id, "go", value.Nil()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	poll.Until(t, 2*proctest.Timeout, "every process woke", func() bool { return pr.count("done") == count })
+}
