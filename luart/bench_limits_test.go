@@ -74,21 +74,31 @@ func itoa(n int) string { return strconv.Itoa(n) }
 
 // BenchmarkRoundTripWhileSpinning: a Go process sends to a Lua echo
 // process and waits for the answer (what the relay does for a client)
-// while 0 or 3 other Lua processes run busy loops; it reports the
-// median and 99th percentile round trip.
+// while 0, 2 or 3 other Lua processes run busy loops (2 also with the
+// loops inside pcall, and inside a coroutine); it reports the median and
+// 99th percentile round trip. The fairness goal: the p99 with 2 spinners
+// within 2x of the p99 with none, measured in the same run.
 func BenchmarkRoundTripWhileSpinning(b *testing.B) {
-	for _, spinners := range []int{0, 3} {
+	for _, spinners := range []int{0, 2, 3} {
 		b.Run("spinners="+itoa(spinners), func(b *testing.B) { benchSpinning(b, spinners, nil) })
 	}
+	b.Run("spinners=2-in-pcall", func(b *testing.B) { benchSpinningCode(b, 2, nil, "pcall(spin)") })
+	b.Run("spinners=2-in-coroutine", func(b *testing.B) { benchSpinningCode(b, 2, nil, "coroutine.wrap(spin)()") })
 }
 
 func benchSpinning(b *testing.B, spinners int, opts *luart.Options) {
+	benchSpinningCode(b, spinners, opts, "spin()")
+}
+
+func benchSpinningCode(b *testing.B, spinners int, opts *luart.Options, call string) {
 	e := newEnv(b, opts)
 	echo := e.process("bench:echo"+randSuffix(), echoLua)
-	spin := e.process("bench:spin"+randSuffix(), `return { main = function()
+	spin := e.process("bench:spin"+randSuffix(), `
+local function spin()
     local s = 0
     while true do s = s + 1 end
-end }`)
+end
+return { main = function() `+call+` end }`)
 	echoPID := e.spawn(echo).String()
 	for range spinners {
 		e.spawn(spin)

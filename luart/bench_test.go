@@ -2,7 +2,10 @@ package luart_test
 
 import (
 	"context"
+	"flag"
+	"os"
 	"runtime"
+	"runtime/pprof"
 	"testing"
 
 	lua "github.com/yuin/gopher-lua"
@@ -109,6 +112,7 @@ end }`)})
 		b.StopTimer()
 		runtime.GC()
 		runtime.ReadMemStats(&after)
+		writeIdleHeapProfile(b)
 		heap := float64(after.HeapAlloc-before.HeapAlloc) / count
 		stack := float64(after.StackInuse-before.StackInuse) / count
 		b.ReportMetric(heap, "heap-B/proc")
@@ -120,6 +124,25 @@ end }`)})
 		}
 		cancel()
 		b.StartTimer()
+	}
+}
+
+// idleHeapProfile, if set, is where BenchmarkIdleLuaProcess writes a
+// heap profile while its 10,000 processes wait (go tool pprof
+// -sample_index=inuse_space): what an idle process's memory is made of.
+var idleHeapProfile = flag.String("idle-heap-profile", "", "write a heap profile of the idle Lua processes of BenchmarkIdleLuaProcess to this file")
+
+func writeIdleHeapProfile(b *testing.B) {
+	if *idleHeapProfile == "" {
+		return
+	}
+	f, err := os.Create(*idleHeapProfile)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		b.Fatal(err)
 	}
 }
 

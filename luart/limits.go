@@ -150,6 +150,17 @@ const cpuTurn = 8
 func (s *state) cpuCheck() error {
 	if t := s.task; t != nil && t.canYield(s.L.G.CurrentThread) {
 		if !s.cpuHeld {
+			if s.stepChecks++; s.stepChecks == 1 {
+				// The first check of a step that goes on from a wait
+				// needs no slot: the count of instructions goes on from
+				// step to step, so a light process that has run many
+				// short steps would otherwise wait for a busy one's turn
+				// every 1,024 of its instructions. Such a step runs at
+				// most 2,048 instructions without a slot; a step that
+				// goes on from a preemption starts with its first check
+				// done (task.step).
+				return nil
+			}
 			select {
 			case <-s.rt.cpu:
 				s.cpuHeld, s.cpuChecks = true, 0

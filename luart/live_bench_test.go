@@ -19,7 +19,7 @@ import (
 // node run busy loops; it reports the mean, median and 99th percentile
 // round trip. Client and server share the machine's cores.
 func BenchmarkRelayRTTWhileSpinning(b *testing.B) {
-	for _, spinners := range []int{0, 1, 3} {
+	for _, spinners := range []int{0, 1, 2, 3} {
 		b.Run("spinners="+strconv.Itoa(spinners), func(b *testing.B) {
 			app, _ := apptest.Start(b, "../examples/bench")
 			spin, err := luart.Compile(luart.Source{ID: "bench:spin", File: "spin.lua", Method: "main", Kind: luart.KindProcess,

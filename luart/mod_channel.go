@@ -270,6 +270,8 @@ func parks(src source) bool {
 		return src.wake != nil
 	case *inboxSource, *eventSource, *listenSource:
 		return true // the process's own queues (process.SpawnScheduled)
+	case *pgSub:
+		return src.wakes
 	}
 	return false
 }

@@ -37,6 +37,8 @@ type pgSub struct {
 	sub  *pg.Subscription
 	L    *lua.LState
 	ch   *lua.LUserData // sub:channel(), made once
+
+	wakes bool // its events wake the owning process (pg.Subscription.SetWake)
 }
 
 func (ps *pgSub) poll() (lua.LValue, bool, bool) {
@@ -322,6 +324,12 @@ func (s *state) pgEvents(L *lua.LState) int {
 
 func (s *state) pgNewSub(L *lua.LState, inst *pgInstance, sub *pg.Subscription) *lua.LUserData {
 	ps := &pgSub{inst: inst, sub: sub, L: L}
+	if s.task != nil {
+		// A process waiting on the subscription parks on the scheduler
+		// (parks in mod_channel.go): its events wake the process.
+		sub.SetWake(s.task.wake)
+		ps.wakes = true
+	}
 	ps.ch = s.newUserData(L, channelType, ps)
 	inst.subs[ps] = struct{}{}
 	s.trackSub(ps)

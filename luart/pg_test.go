@@ -2,6 +2,7 @@ package luart_test
 
 import (
 	"context"
+	"runtime"
 	"slices"
 	"testing"
 	"time"
@@ -170,4 +171,41 @@ end`, "pg")
 	if v, _ := ok(t, r).Text(); v != "member.joined,member.joined,member.joined,overflow" {
 		t.Fatalf("events %v", v)
 	}
+}
+
+// TestPGWaitsHoldNoGoroutine: Lua processes waiting on a pg
+// subscription's channel, alone or in a select, hold no goroutine each,
+// and a change of the group wakes every one of them.
+func TestPGWaitsHoldNoGoroutine(t *testing.T) {
+	const count = 2000
+	e, sc := newPGEnv(t, pg.ScopeOptions{})
+	pr := e.countingProbe("ready", "done")
+	p := e.process("pg:waiter", `
+local pg = require("pg")
+function main(probe, kind)
+  local g = assert(pg.open("app:pg"))
+  local sub = assert(g:monitor("room"))
+  process.send(probe, "ready", kind)
+  local ev
+  if kind == 0 then
+    ev = sub:channel():receive()
+  else
+    local r = channel.select{process.inbox():case_receive(), sub:channel():case_receive()}
+    ev = r.value
+  end
+  process.send(probe, "done", ev.kind)
+end`, "pg")
+	before := runtime.NumGoroutine()
+	for i := range count {
+		e.spawn(p, pr.PID.String(), i%2)
+	}
+	poll.Until(t, 2*proctest.Timeout, "every process subscribed", func() bool { return pr.count("ready") == count })
+	poll.Until(t, 2*proctest.Timeout, "the waiting processes to give back their goroutines", func() bool {
+		return runtime.NumGoroutine()-before < count/100
+	})
+	member := proctest.Spawn(t, e.node, host, func(*process.Process, process.Message) {})
+	if err := sc.Join(member.PID, "room"); err != nil {
+		t.Fatal(err)
+	}
+	poll.Until(t, 2*proctest.Timeout, "every process woke", func() bool { return pr.count("done") == count })
 }

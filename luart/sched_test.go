@@ -379,3 +379,197 @@ func TestUsage(t *testing.T) {
 		return !ok
 	})
 }
+
+// TestWaitsInsideProtectedCallsHoldNoGoroutine: Lua processes waiting
+// inside pcall, xpcall, a coroutine.wrap, a coroutine.resume, a pcall
+// inside a coroutine and 60 nested pcalls, hold no goroutine each;
+// woken, each goes on inside what it waited in: an error raised after
+// the wait is caught by the pcall it was raised in, and the coroutine
+// goes on where it stopped.
+func TestWaitsInsideProtectedCallsHoldNoGoroutine(t *testing.T) {
+	const count = 3000
+	e := newEnv(t, nil)
+	pr := e.countingProbe("ready", "done", "wrong")
+	p := e.process("sched:protected", `
+		local function recv(inbox) return inbox:receive():topic() end
+		function main(probe, kind)
+			local inbox = process.inbox()
+			process.send(probe, "ready", kind)
+			local got
+			if kind == 0 then
+				local ok, err = pcall(function() local v = recv(inbox); error("after " .. v, 0) end)
+				got = (not ok) and err
+			elseif kind == 1 then
+				local ok, err = xpcall(function() local v = recv(inbox); error({v = v}) end, function(e) return "handled " .. e.v end)
+				got = (not ok) and err
+			elseif kind == 2 then
+				local f = coroutine.wrap(function() local v = recv(inbox); coroutine.yield(v); return "end" end)
+				local v = f()
+				got = f() == "end" and v
+			elseif kind == 3 then
+				local co = coroutine.create(function() local r = channel.select{inbox:case_receive()}; return r.value:topic() end)
+				local ok, v = coroutine.resume(co)
+				got = ok and coroutine.status(co) == "dead" and v
+			elseif kind == 4 then
+				local f = coroutine.wrap(function()
+					local ok, ok2, err = pcall(pcall, function() local v = recv(inbox); error("nested " .. v, 0) end)
+					return ok and not ok2 and err
+				end)
+				got = f()
+			else
+				local function deep(n)
+					if n == 0 then local v = recv(inbox); error("deep " .. v, 0) end
+					local ok, err = pcall(deep, n - 1)
+					if n == 1 then return "caught " .. err end
+					return err
+				end
+				got = deep(60)
+			end
+			local want = ({"after go", "handled go", "go", "go", "nested go", "caught deep go"})[kind + 1]
+			process.send(probe, got == want and "done" or "wrong", tostring(got))
+		end`)
+	before := runtime.NumGoroutine()
+	ids := make([]pid.PID, count)
+	for i := range ids {
+		ids[i] = e.spawn(p, pr.PID.String(), i%6)
+	}
+	poll.Until(t, 2*proctest.Timeout, "every process started", func() bool { return pr.count("ready") == count })
+	poll.Until(t, 2*proctest.Timeout, "the waiting processes to give back their goroutines", func() bool {
+		return runtime.NumGoroutine()-before < count/100
+	})
+	for _, id := range ids {
+		if err := e.node.Send(pid.PID{}, id, "go", value.Nil()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	poll.Until(t, 2*proctest.Timeout, "every process woke", func() bool { return pr.count("done")+pr.count("wrong") == count })
+	if n := pr.count("wrong"); n != 0 {
+		t.Errorf("%d processes got the wrong value after their wait", n)
+	}
+}
+
+// TestBusyLoopInsidePcallAndCoroutineIsPreempted: with one worker and no
+// CPU slots, loops that never end inside pcall and inside a coroutine are
+// preempted (their steps end) and do not keep another process from
+// running.
+func TestBusyLoopInsidePcallAndCoroutineIsPreempted(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, &luart.Options{LuaWorkers: 1, LuaCores: -1})
+	pr := e.probe()
+	busy := e.process("sched:busy_protected", `
+		function main(probe, kind)
+			process.send(probe, "busy", true)
+			local function spin() local n = 0; while true do n = n + 1 end end
+			if kind == 0 then
+				pcall(spin)
+			else
+				coroutine.wrap(function() pcall(spin) end)()
+			end
+		end`)
+	echo := e.process("sched:echo_protected", `
+		function main(probe)
+			local m = process.inbox():receive()
+			process.send(probe, "echo", m:payload():data())
+		end`)
+	b1 := e.spawnWatched(pr, busy, value.String(pr.PID.String()), value.Int(0))
+	b2 := e.spawnWatched(pr, busy, value.String(pr.PID.String()), value.Int(1))
+	pr.Next("busy")
+	pr.Next("busy")
+	// A step's counts are published when it ends: a loop that is never
+	// preempted never publishes its steps.
+	for _, b := range []pid.PID{b1, b2} {
+		poll.Until(t, timeout, "the busy loop preempted", func() bool {
+			u, _ := e.rt.Usage(b)
+			return u.Steps > 0
+		})
+	}
+	id := e.spawn(echo, pr.PID.String())
+	if err := e.node.Send(pid.PID{}, id, "x", value.String("through")); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := pr.Next("echo").Payload.Text(); got != "through" {
+		t.Errorf("echo %q", got)
+	}
+	for _, b := range []pid.PID{b1, b2} {
+		if err := e.node.Terminate(b); err != nil {
+			t.Fatal(err)
+		}
+		if r := pr.Await(b); !errors.Is(r.Err, process.ErrTerminated) {
+			t.Errorf("busy process ended with %v, want terminated", r.Err)
+		}
+	}
+}
+
+// TestKilledWhileParkedInsideProtectedCalls: a process terminated while
+// it waits inside xpcall, a coroutine, or a pcall inside a coroutine ends
+// at once with "terminated": no pcall catches the end, no handler runs.
+func TestKilledWhileParkedInsideProtectedCalls(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	for _, wait := range []string{
+		`xpcall(function() process.inbox():receive() end, function(e) process.send(probe, "handler", tostring(e)) end)`,
+		`coroutine.wrap(function() time.sleep("1h") end)()`,
+		`coroutine.wrap(function() pcall(function() channel.select{process.inbox():case_receive()} end) end)()`,
+	} {
+		pr := e.probe()
+		p := e.process("sched:killed_protected"+randSuffix(), `
+			local time = require("time")
+			function main(p)
+				probe = p
+				process.send(probe, "waiting", true)
+				`+wait+`
+				process.send(probe, "woke", true)
+			end`, "time")
+		id := e.spawnWatched(pr, p, value.String(pr.PID.String()))
+		pr.Next("waiting")
+		if err := e.node.Terminate(id); err != nil {
+			t.Fatal(err)
+		}
+		if r := pr.Await(id); !errors.Is(r.Err, process.ErrTerminated) {
+			t.Errorf("%s: ended with %v, want terminated", wait, r.Err)
+		}
+		select {
+		case m := <-pr.Msgs:
+			t.Errorf("%s: the killed process sent %s", wait, m.Topic)
+		default:
+		}
+	}
+}
+
+// TestSpawnedCoroutineWaitingInsidePcallParks: a spawned coroutine
+// waiting inside pcall, while its function waits on a channel, leaves
+// the process holding no goroutine; woken, it goes on inside the pcall.
+func TestSpawnedCoroutineWaitingInsidePcallParks(t *testing.T) {
+	const count = 1000
+	e := newEnv(t, nil)
+	pr := e.countingProbe("ready", "done")
+	p := e.process("sched:spawned_pcall", `
+		function main(probe)
+			local ch = channel.new(1)
+			coroutine.spawn(function()
+				local ok, err = pcall(function()
+					local m = process.inbox():receive()
+					error("after " .. m:topic(), 0)
+				end)
+				ch:send((not ok) and err)
+			end)
+			process.send(probe, "ready", true)
+			local v = ch:receive()
+			if v == "after go" then process.send(probe, "done", v) end
+		end`)
+	before := runtime.NumGoroutine()
+	ids := make([]pid.PID, count)
+	for i := range ids {
+		ids[i] = e.spawn(p, pr.PID.String())
+	}
+	poll.Until(t, 2*proctest.Timeout, "every process started", func() bool { return pr.count("ready") == count })
+	poll.Until(t, 2*proctest.Timeout, "the waiting processes to give back their goroutines", func() bool {
+		return runtime.NumGoroutine()-before < count/50
+	})
+	for _, id := range ids {
+		if err := e.node.Send(pid.PID{}, id, "go", value.Nil()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	poll.Until(t, 2*proctest.Timeout, "every process woke", func() bool { return pr.count("done") == count })
+}

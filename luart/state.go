@@ -32,13 +32,15 @@ type state struct {
 	sent int64            // bytes of the values the current handler call sent (sendValue)
 	ctx  context.Context  // what blocking calls give up on
 
-	task      *task       // the scheduled process this state runs (task.go); nil for function.lua
-	turns     int         // preemption checks since the body was last resumed (task.go)
-	needSlot  bool        // the body found no free CPU slot: it parks for one (limits.go)
-	limits    *lua.Limits // memory budget and interruption (limits.go)
-	cpuHeld   bool        // the state holds one of the Runtime's CPU slots
-	cpuChecks int         // context checks since it took it
-	timers    timerSet
+	task       *task       // the scheduled process this state runs (task.go); nil for function.lua
+	turns      int         // preemption checks since the body was last resumed (task.go)
+	needSlot   bool        // the body found no free CPU slot: it parks for one (limits.go)
+	stepChecks int         // context checks since the body was last resumed (limits.go)
+	busy       bool        // the body's last step ended preempted, not waiting (task.go)
+	limits     *lua.Limits // memory budget and interruption (limits.go)
+	cpuHeld    bool        // the state holds one of the Runtime's CPU slots
+	cpuChecks  int         // context checks since it took it
+	timers     timerSet
 
 	libraries map[*Program]lua.LValue // the libraries loaded, and what they returned
 	ctxValues value.Value             // the process's context values (ctx module): a map, or nil

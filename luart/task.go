@@ -140,7 +140,15 @@ func (t *task) step() (res stepResult) {
 	s := t.s
 	fn := t.fn
 	t.fn = nil
+	// A step that goes on from a wait may run its first 1,024
+	// instructions without a CPU slot (state.cpuCheck); one that goes on
+	// from a preemption may not: it is a busy one.
+	s.stepChecks = 0
+	if s.busy {
+		s.stepChecks = 1
+	}
 	st, err, rets := s.L.Resume(t.co, fn, vals...)
+	s.busy = st == lua.ResumeYield && (s.needSlot || t.wait == nil)
 	switch st {
 	case lua.ResumeYield:
 		if s.needSlot { // preempted for want of a CPU slot: park until one is free
@@ -188,6 +196,9 @@ func (t *task) setup() ([]lua.LValue, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The main thread has run the chunk; from now on it only resumes the
+	// body, which pushes no frame on it: its frame segment goes back.
+	s.L.ReleaseStack()
 	// The body's coroutine starts with a small value stack (gopher-lua's
 	// NewState takes no fewer than 128 slots, NewThread any number): the
 	// state's main thread keeps its 128 for the chunk, and a process that
@@ -223,11 +234,15 @@ func (t *task) finish(v value.Value, err error) {
 }
 
 // canYield reports whether Go code called from L may yield the body: L is
-// the body's coroutine itself, entered from the worker's Resume alone (no
-// pcall, metamethod, sort comparator or other Go frame in between, which
-// a yield cannot cross).
+// the body's coroutine, or a coroutine that the body resumed with
+// coroutine.resume or a wrap (at any depth), running its outermost VM
+// loop; no metamethod, sort comparator or other Go call of the VM in
+// between, which a yield cannot cross. A pcall or xpcall is no such call:
+// the fork makes it in the VM loop (third_party/gopher-lua/yield.go). A
+// yield from a coroutine goes on up through each coroutine.resume to the
+// worker's Resume, and the next step resumes the coroutine that yielded.
 func (t *task) canYield(L *lua.LState) bool {
-	return L == t.co && L.GoCallDepth() == 1
+	return L.YieldRoot() == t.co
 }
 
 // ended reports whether p has ended (terminated, or killed by a link).
@@ -270,7 +285,7 @@ func (s *state) await(L *lua.LState, op string, parks bool, try func() ([]lua.LV
 		if t != nil && parks && t.canYield(L) {
 			t.wait = try
 			s.turns = 0
-			return L.Yield()
+			return L.YieldToRoot()
 		}
 		if t != nil {
 			t.sched.block()

@@ -56,6 +56,7 @@ type Subscription struct {
 	bytes int
 	ended bool // no more events: closed, overflowed, or the service closed
 	sig   chan struct{}
+	wake  func() // SetWake's; called under mu
 }
 
 func newSubscription(sc *Scope, group string, all bool) *Subscription {
@@ -83,6 +84,9 @@ func (sub *Subscription) push(e Event) bool {
 	case sub.sig <- struct{}{}:
 	default:
 	}
+	if sub.wake != nil {
+		sub.wake()
+	}
 	return true
 }
 
@@ -90,7 +94,21 @@ func (sub *Subscription) endLocked() {
 	if !sub.ended {
 		sub.ended = true
 		close(sub.sig)
+		if sub.wake != nil {
+			sub.wake()
+		}
 	}
+}
+
+// SetWake makes the subscription call wake whenever Next may have
+// something new: an event queued, the subscription ended. It is for a
+// reader that waits without a goroutine (a Lua process parked on the
+// scheduler) instead of on Ready. wake is called with the subscription's
+// lock held: it must not block nor call the subscription.
+func (sub *Subscription) SetWake(wake func()) {
+	sub.mu.Lock()
+	sub.wake = wake
+	sub.mu.Unlock()
 }
 
 func (sub *Subscription) end() {

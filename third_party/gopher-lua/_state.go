@@ -237,6 +237,9 @@ func newCallFrameStackSegment() *callFrameStackSegment {
 }
 
 func freeCallFrameStackSegment(seg *callFrameStackSegment) {
+	if seg == nil { // wsrelay patch: a released first segment (ReleaseStack)
+		return
+	}
 	segmentPool.Put(seg)
 }
 
@@ -281,6 +284,10 @@ func (cs *autoGrowingCallFrameStack) FreeAll() {
 // invoking this to avoid this.
 func (cs *autoGrowingCallFrameStack) Push(v callFrame) {
 	curSeg := cs.segments[cs.segIdx]
+	if curSeg == nil { // wsrelay patch: the first segment was released (ReleaseStack)
+		curSeg = newCallFrameStackSegment()
+		cs.segments[cs.segIdx] = curSeg
+	}
 	if cs.segSp >= FramesPerSegment {
 		// segment full, push new segment if allowed
 		if cs.segIdx < segIdx(len(cs.segments)-1) {
@@ -577,9 +584,15 @@ func panicWithoutTraceback(L *LState) {
 }
 
 func newLState(options Options) *LState {
-	al := newAllocator(32)
+	return newLStateIn(options, newGlobal(), newAllocator(32))
+}
+
+// newLStateIn makes a thread of g that boxes numbers with al (wsrelay
+// patch: NewThread made a Global and an allocator for every thread and
+// dropped the Global at once).
+func newLStateIn(options Options, g *Global, al *allocator) *LState {
 	ls := &LState{
-		G:       newGlobal(),
+		G:       g,
 		Parent:  nil,
 		Panic:   panicWithTraceback,
 		Dead:    false,
@@ -1421,8 +1434,16 @@ func (ls *LState) CreateTable(acap, hcap int) *LTable {
 // NewThread returns a new LState that shares with the original state all global objects.
 // If the original state has context.Context, the new state has a new child context of the original state and this function returns its cancel function.
 func (ls *LState) NewThread() (*LState, context.CancelFunc) {
-	thread := newLState(ls.Options)
-	thread.G = ls.G
+	// wsrelay patch: (all states) the thread is made in ls's Global
+	// instead of a Global of its own that was dropped at once; under
+	// Limits it shares ls's number allocator too (the threads of a state
+	// run one at a time, on the goroutine that runs the state), 300
+	// bytes less a coroutine.
+	al := newAllocator(32)
+	if ls.G.limits != nil {
+		al = ls.alloc
+	}
+	thread := newLStateIn(ls.Options, ls.G, al)
 	thread.Env = ls.Env
 	var f context.CancelFunc = nil
 	if ls.G.limits != nil {
@@ -2002,6 +2023,7 @@ func (ls *LState) Resume(th *LState, fn *LFunction, args ...LValue) (ResumeState
 	ls.enterGoCall()
 	defer ls.leaveGoCall()
 	th.Parent = ls
+	th.resumedByAPI = true // wsrelay patch: see YieldRoot
 	ls.G.CurrentThread = th
 	if !isstarted {
 		cf := th.stack.Last()
@@ -2019,14 +2041,18 @@ func (ls *LState) Resume(th *LState, fn *LFunction, args ...LValue) (ResumeState
 		}
 		// wsrelay patch: a Go function that yielded returns what the
 		// resume gives, and nil for the rest of the values its caller
-		// wants (upstream left those registers as they were).
-		for i := len(args); i < th.yieldNRet; i++ {
-			th.Push(LNil)
+		// wants (upstream left those registers as they were). A thread
+		// that passed on a yield gives them to the coroutine it resumed
+		// (yield.go).
+		if th.passChild != nil {
+			th.passNArgs = int32(len(args))
+		} else {
+			th.fillYield(len(args))
 		}
-		th.yieldNRet = 0
 	}
 	top := ls.GetTop()
 	threadRun(th)
+	th.passYield = false // wsrelay patch: its resumer is the embedder
 	haserror := LVIsFalse(ls.Get(top + 1))
 	ret := make([]LValue, 0, ls.GetTop())
 	for idx := top + 2; idx <= ls.GetTop(); idx++ {

@@ -88,7 +88,7 @@ func mainLoopWithLimits(L *LState, baseframe *callFrame) {
 			// wsrelay patch: preemption (see Limits.Preempt). Only the
 			// outermost loop of a coroutine may leave: a loop entered again
 			// from Go (baseframe != nil) returns into that Go code.
-			if lm.Preempt != nil && baseframe == nil && L.Parent != nil && !L.wrapped && lm.Preempt(L) {
+			if lm.Preempt != nil && baseframe == nil && L.Parent != nil && lm.Preempt(L) {
 				cf.Pc--
 				preemptThread(L)
 				return
@@ -108,8 +108,11 @@ func preemptThread(L *LState) {
 	parent := L.Parent
 	L.G.CurrentThread = parent
 	L.Parent = nil
-	parent.Push(LTrue) // a resume that did not fail
+	if !L.wrapped {
+		parent.Push(LTrue) // a resume that did not fail
+	}
 	L.yieldNRet = 0
+	L.passYield = true // through coroutine.resume too (yield.go)
 }
 
 // regv is the first target register to copy the return values to.
@@ -146,6 +149,9 @@ func switchToParentThread(L *LState, nargs int, haserror bool, kill bool) {
 	}
 	L.XMoveTo(parent, nargs)
 	L.stack.Pop()
+	if len(L.protects) != 0 { // wsrelay patch: a protected Go function yielded (yield.go)
+		L.popProtects()
+	}
 	offset := L.currentFrame.LocalBase - L.currentFrame.ReturnBase
 	L.currentFrame = L.stack.Last()
 	L.reg.SetTop(L.reg.Top() - offset) // remove 'yield' function(including tailcalled functions)
@@ -156,10 +162,36 @@ func switchToParentThread(L *LState, nargs int, haserror bool, kill bool) {
 
 func callGFunction(L *LState, tailcall bool) bool {
 	frame := L.currentFrame
-	if lm := L.G.limits; lm != nil && lm.BeforeGoCall != nil { // wsrelay patch: see limits.go
+	lm := L.G.limits
+	if lm != nil && lm.BeforeGoCall != nil { // wsrelay patch: see limits.go
 		lm.BeforeGoCall()
 	}
+	L.goTail = tailcall
 	gfnret := frame.Fn.GFunction(L)
+	// wsrelay patch: pcall made by the VM and yields passed on (yield.go).
+	for gfnret < -1 {
+		switch gfnret {
+		case goCallLua:
+			return false
+		case goCallPassed:
+			L.passTail = tailcall
+			passThread(L)
+			return true
+		}
+		frame = L.currentFrame // goCallNext: the protected Go function
+		tailcall = false       // its caller's frame is already gone
+		if lm != nil && lm.BeforeGoCall != nil {
+			lm.BeforeGoCall()
+		}
+		L.goTail = false
+		gfnret = frame.Fn.GFunction(L)
+	}
+	return finishGoCall(L, frame, tailcall, gfnret)
+}
+
+// finishGoCall returns from the Go function of frame, which returned
+// gfnret (wsrelay patch: split from callGFunction, for resumePassed).
+func finishGoCall(L *LState, frame *callFrame, tailcall bool, gfnret int) bool {
 	if tailcall {
 		L.currentFrame = L.RemoveCallerFrame()
 	}
@@ -183,6 +215,9 @@ func callGFunction(L *LState, tailcall bool) bool {
 	// +inline-call L.reg.CopyRange frame.ReturnBase L.reg.Top()-gfnret -1 wantret
 	L.stack.Pop()
 	L.currentFrame = L.stack.Last()
+	if len(L.protects) != 0 { // wsrelay patch: see yield.go
+		L.popProtects()
+	}
 	return false
 }
 
@@ -190,9 +225,21 @@ func threadRun(L *LState) {
 	if L.stack.IsEmpty() {
 		return
 	}
+	for threadRunStep(L) { // wsrelay patch: again after an error caught by a pcall of the VM
+	}
+}
 
+// threadRunStep runs L until it yields, returns or fails; true when an
+// error was caught by a protected call made by the VM and L goes on
+// (wsrelay patch: see yield.go).
+func threadRunStep(L *LState) (again bool) {
 	defer func() {
 		if rcv := recover(); rcv != nil {
+			if L.catchProtected(rcv) { // wsrelay patch: see yield.go
+				again = true
+				return
+			}
+			L.protects, L.passChild = nil, nil
 			var lv LValue
 			if v, ok := rcv.(*ApiError); ok {
 				lv = v.Object
@@ -216,7 +263,14 @@ func threadRun(L *LState) {
 			}
 		}
 	}()
+	if c := L.passChild; c != nil { // wsrelay patch: see yield.go
+		L.passChild = nil
+		if resumePassed(L, c) {
+			return false
+		}
+	}
 	L.mainLoop(L, nil)
+	return false
 }
 
 type instFunc func(*LState, uint32, *callFrame) int
@@ -732,6 +786,9 @@ func init() {
 				return 1
 			}
 			islast := baseframe == L.stack.Pop() || L.stack.IsEmpty()
+			if len(L.protects) != 0 { // wsrelay patch: see yield.go
+				L.popProtects()
+			}
 			// +inline-call copyReturnValues L cf.ReturnBase RA n B
 			L.currentFrame = L.stack.Last()
 			if islast || L.currentFrame == nil || L.currentFrame.Fn.IsG {

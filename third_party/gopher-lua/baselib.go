@@ -265,6 +265,9 @@ func basePCall(L *LState) int {
 		L.Push(LString("attempt to call a " + v.Type().String() + " value"))
 		return 2
 	}
+	if L.canProtectInVM() { // wsrelay patch: a yield inside goes on inside (yield.go)
+		return L.protectedCall(nil)
+	}
 	nargs := L.GetTop() - 1
 	if err := L.PCall(nargs, MultRet, nil); err != nil {
 		L.reraiseIfInterrupted(err) // wsrelay patch: see limits.go
@@ -461,6 +464,10 @@ func baseUnpack(L *LState) int {
 func baseXPCall(L *LState) int {
 	fn := L.CheckFunction(1)
 	errfunc := L.CheckFunction(2)
+	if L.canProtectInVM() { // wsrelay patch: a yield inside goes on inside (yield.go)
+		L.SetTop(1) // the function is called with no arguments
+		return L.protectedCall(errfunc)
+	}
 
 	top := L.GetTop()
 	L.Push(fn)

@@ -64,6 +64,7 @@ func coResume(L *LState) int {
 	L.enterGoCall() // wsrelay patch: see depth.go
 	defer L.leaveGoCall()
 	th.Parent = L
+	th.resumedByAPI = false // wsrelay patch: see YieldRoot
 	L.G.CurrentThread = th
 	if !th.isStarted() {
 		cf := th.stack.Last()
@@ -83,6 +84,15 @@ func coResume(L *LState) int {
 	// wsrelay patch: a coroutine stopped by the context returns here as a
 	// failed resume; the resumer stops too (see limits.go).
 	L.reraiseIfInterrupted(nil)
+	if th.passYield {
+		// wsrelay patch: th yielded to the embedder (YieldToRoot or a
+		// preemption); so does L, and its next resume goes on here
+		// (yield.go).
+		th.passYield = false
+		L.SetTop(top)
+		L.passChild = th
+		return goCallPassed
+	}
 	return L.GetTop() - top
 }
 

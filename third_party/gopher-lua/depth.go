@@ -43,9 +43,13 @@ func (ls *LState) enterGoCall() {
 		ls.RaiseError("%s", ErrGoCallDepth)
 	}
 	g.goCalls++
+	ls.nestedCalls++
 }
 
-func (ls *LState) leaveGoCall() { ls.G.goCalls-- }
+func (ls *LState) leaveGoCall() {
+	ls.G.goCalls--
+	ls.nestedCalls--
+}
 
 // GoCallDepth reports the number of nested entries of the VM from Go that
 // are running now (for tests).

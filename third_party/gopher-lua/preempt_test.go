@@ -40,9 +40,14 @@ func TestPreemptNotInsideGoCalls(t *testing.T) {
 	OpenBase(L)
 	asked := 0
 	L.SetLimits(&Limits{InterruptEvery: 100, Preempt: func(*LState) bool { asked++; return true }})
-	// The loop runs inside pcall, a loop entered again from Go: it must
-	// not be asked (a yield there would return into pcall's Go frames).
-	if err := L.DoString(`function f() local ok, s = pcall(function() local s = 0 for i = 1, 10000 do s = s + i end return s end) return s end`); err != nil {
+	// The loop runs in a function called from Go, a loop entered again
+	// from Go: it must not be asked (a yield there would return into the
+	// Go function's frames).
+	L.SetGlobal("gocall", L.NewFunction(func(L *LState) int {
+		L.Call(L.GetTop()-1, MultRet)
+		return L.GetTop()
+	}))
+	if err := L.DoString(`function f() return gocall(function() local s = 0 for i = 1, 10000 do s = s + i end return s end) end`); err != nil {
 		t.Fatal(err)
 	}
 	co, _ := L.NewThread()
@@ -51,7 +56,37 @@ func TestPreemptNotInsideGoCalls(t *testing.T) {
 		t.Fatalf("%v %v %v", st, err, rets)
 	}
 	if asked != 0 {
-		t.Errorf("Preempt asked %d times inside pcall", asked)
+		t.Errorf("Preempt asked %d times inside a call from Go", asked)
+	}
+}
+
+// A loop inside pcall, made by the VM, is preempted and goes on inside
+// the pcall, which still catches the error it raises at the end.
+func TestPreemptInsidePcall(t *testing.T) {
+	L := NewState(Options{SkipOpenLibs: true})
+	defer L.Close()
+	OpenBase(L)
+	preempts := 0
+	L.SetLimits(&Limits{InterruptEvery: 100, Preempt: func(*LState) bool { preempts++; return true }})
+	if err := L.DoString(`function f()
+		local ok, s = pcall(function() local s = 0 for i = 1, 10000 do s = s + i end return s end)
+		local ok2, e = pcall(function() for i = 1, 10000 do end error("late", 0) end)
+		return s, ok2, e
+	end`); err != nil {
+		t.Fatal(err)
+	}
+	co, _ := L.NewThread()
+	st, err, rets := L.Resume(co, L.GetGlobal("f").(*LFunction))
+	yields := 0
+	for st == ResumeYield {
+		yields++
+		st, err, rets = L.Resume(co, nil)
+	}
+	if err != nil || len(rets) != 3 || rets[0] != LNumber(50005000) || rets[1] != LFalse || rets[2] != LString("late") {
+		t.Fatalf("%v %v %v", st, err, rets)
+	}
+	if yields == 0 || yields != preempts {
+		t.Errorf("%d yields, %d preempts", yields, preempts)
 	}
 }
 

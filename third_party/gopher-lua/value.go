@@ -193,14 +193,22 @@ type LState struct {
 	alloc        *allocator
 	currentFrame *callFrame
 	wrapped      bool
+	passYield    bool // wsrelay patch: its last yield goes on through coroutine.resume (yield.go)
+	passTail     bool // wsrelay patch: the coroutine.resume that passed a yield on was a tail call
+	goTail       bool // wsrelay patch: the Go function running now was tail-called (yield.go)
+	resumedByAPI bool // wsrelay patch: resumed by (*LState).Resume, not coroutine.resume
 	uvcache      *Upvalue
 	hasErrorFunc bool
 	mainLoop     func(*LState, *callFrame)
 	ctx          context.Context
 	ctxCancelFn  context.CancelFunc
-	traceErrors  bool   // wsrelay patch: see KeepTracebacks
-	errTrace     string // wsrelay patch: the traceback of the error that ended the thread
-	yieldNRet    int    // wsrelay patch: the results the Go function that yielded owes its caller
+	traceErrors  bool         // wsrelay patch: see KeepTracebacks
+	errTrace     string       // wsrelay patch: the traceback of the error that ended the thread
+	yieldNRet    int          // wsrelay patch: the results the Go function that yielded owes its caller
+	nestedCalls  int32        // wsrelay patch: VM entries from Go made on this thread and running now (depth.go)
+	passNArgs    int32        // wsrelay patch: values its resumer gave, for passChild (yield.go)
+	passChild    *LState      // wsrelay patch: the coroutine whose yield it passed on, resumed first (yield.go)
+	protects     []protectRec // wsrelay patch: its protected calls made by the VM, innermost last (yield.go)
 }
 
 func (ls *LState) String() string   { return fmt.Sprintf("thread: %p", ls) }
