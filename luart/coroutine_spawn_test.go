@@ -68,6 +68,11 @@ func TestCoroutineSpawnPatterns(t *testing.T) {
 			ch:send(1)
 			local ok, err = ch:send(2) -- waits for room; the close ends the wait
 			return tostring(ok) .. " " .. err`, "false channel closed"},
+		// A wait as the function's tail call returns what it waited for.
+		"tail-called wait": {`
+			local ch = channel.new(1)
+			coroutine.spawn(function() ch:send("sent") end)
+			return ch:receive()`, "sent"},
 		"ping-pong": {`
 			local ping, pong, finished = channel.new(0), channel.new(0), channel.new(1)
 			local rounds = 0

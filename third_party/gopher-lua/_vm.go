@@ -723,24 +723,31 @@ func init() {
 			}
 			// +inline-call L.closeUpvalues lbase
 			if callable.IsG {
-				luaframe := cf
+				// wsrelay patch (all states): a Go function in tail
+				// position is called as OP_CALL with C = 0 calls it, and
+				// the OP_RETURN A 0 the compiler puts after every
+				// OP_TAILCALL returns its results. Upstream removed the
+				// caller's frame first: a Go function that yields there
+				// (coroutine.yield, or a wait of the embedder's) left its
+				// thread with no frame, and the thread ended at the yield
+				// instead of returning what it was resumed with. Go
+				// functions cannot continue a tail-call chain, so the
+				// extra frame is bounded by the Go call depth.
 				L.pushCallFrame(callFrame{
 					Fn:         callable,
 					Pc:         0,
 					Base:       RA,
 					LocalBase:  RA + 1,
-					ReturnBase: cf.ReturnBase,
+					ReturnBase: RA,
 					NArgs:      nargs,
-					NRet:       cf.NRet,
+					NRet:       MultRet,
 					Parent:     cf,
 					TailCall:   0,
 				}, lv, meta)
-				if callGFunction(L, true) {
+				if callGFunction(L, false) {
 					return 1
 				}
-				if L.currentFrame == nil || L.currentFrame.Fn.IsG || luaframe == baseframe {
-					return 1
-				}
+				return 0
 			} else {
 				base := cf.Base
 				cf.Fn = callable

@@ -267,3 +267,30 @@ func TestReleaseStack(t *testing.T) {
 		t.Fatalf("%v %v %v", st, err, rets)
 	}
 }
+
+// TestTailCalledYield: a Go function that yields in tail position
+// (return coroutine.yield(...)) yields, and the function returns what the
+// thread was resumed with; upstream ended the thread at the yield (the
+// caller's frame was gone), and coroutine.wrap then failed on a nil frame.
+func TestTailCalledYield(t *testing.T) {
+	L := NewState()
+	defer L.Close()
+	err := L.DoString(`
+		local co = coroutine.create(function(a) return coroutine.yield(a + 1) end)
+		local ok, v = coroutine.resume(co, 1)
+		assert(ok and v == 2, "first resume: " .. tostring(v))
+		ok, v = coroutine.resume(co, "back")
+		assert(ok and v == "back", "second resume: " .. tostring(v))
+		assert(coroutine.status(co) == "dead")
+		local w = coroutine.wrap(function() return coroutine.yield(1) end)
+		assert(w() == 1)
+		assert(w("again") == "again")
+		local function deep(n) if n == 0 then return coroutine.yield("deep") end return deep(n - 1) end
+		local d = coroutine.wrap(function() return deep(50) end)
+		assert(d() == "deep")
+		assert(d(7) == 7)
+	`)
+	if err != nil {
+		t.Fatal(err)
+	}
+}
