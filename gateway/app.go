@@ -102,7 +102,8 @@ func Build(cfg *config.App, opts Options) (*App, error) {
 		return nil, err
 	}
 	lo := luart.Options{Node: node, Logger: opts.Logger, LogLines: opts.LuaLogLines,
-		Env: appdata.NewEnv(cfg, nil), Registry: appdata.NewRegistry(cfg), Groups: groups}
+		Env: appdata.NewEnv(cfg, nil), Registry: appdata.NewRegistry(cfg), Groups: groups,
+		OnSpawn: wsrelay.Own} // a handler's spawns may be its connection's target
 
 	if cn, ok := opts.ClusterNames.(luart.ClusterNames); ok {
 		lo.ClusterNames = cn
