@@ -21,6 +21,7 @@ import (
 	"github.com/wsrelay/wsrelay/luart"
 	"github.com/wsrelay/wsrelay/pg"
 	"github.com/wsrelay/wsrelay/process"
+	"github.com/wsrelay/wsrelay/process/transport"
 	"github.com/wsrelay/wsrelay/supervisor"
 	"github.com/wsrelay/wsrelay/wsrelay"
 )
@@ -38,7 +39,7 @@ type Options struct {
 	// process.Options and the cluster package). Default nil: one node.
 	// When ClusterNames is also a luart.ClusterNames (cluster.Names is),
 	// Lua's process.registry.CONSISTENT registers there.
-	Transport    process.Transport
+	Transport    transport.Transport
 	ClusterNames process.NameLookup
 	// LuaLogLines is how many lines a second each Lua entry's logger and
 	// print may write (luart.Options.LogLines). Default

@@ -4,6 +4,7 @@ import (
 	"math/bits"
 
 	"github.com/wsrelay/wsrelay/pid"
+	"github.com/wsrelay/wsrelay/process/transport"
 	"github.com/wsrelay/wsrelay/value"
 )
 
@@ -51,7 +52,7 @@ func (n *Node) TrySend(from, to pid.PID, topic string, payload value.Value, limi
 // bounds what it has in flight to a receiver waits on it (the relay bounds
 // the bytes each client has in flight to its target this way).
 //
-// For a process of another node, over a ReceiptTransport (the cluster's),
+// For a process of another node, over a transport.ReceiptTransport (the cluster's),
 // the receipt completes when that node answers that the receiver took the
 // message (or ended), or when the node is lost; that node does not drop
 // the message for a full mailbox, since its sender bounds what it has in
@@ -70,10 +71,10 @@ func (n *Node) trySendReceipt(from, to pid.PID, topic string, payload value.Valu
 		return Receipt{}, err
 	}
 	if !n.IsLocal(to) {
-		if _, ok := n.transport.(ReceiptTransport); ok && !from.IsZero() {
-			return n.sendWithReceipt(from, to, topic, payload)
+		if rt, ok := n.transport.(transport.ReceiptTransport); ok && !from.IsZero() {
+			return n.sendWithReceipt(rt, from, to, topic, payload)
 		}
-		return Receipt{}, n.sendSignal(Signal{Kind: SigMessage, From: from, To: to, Topic: topic, Payload: payload})
+		return Receipt{}, n.sendSignal(transport.Signal{Kind: transport.SigMessage, From: from, To: to, Topic: topic, Payload: payload})
 	}
 	p := n.lookup(to)
 	if p == nil {
@@ -120,7 +121,7 @@ func (r Receipt) Done() <-chan struct{} {
 // MailboxRoom returns a channel that is closed once the mailbox of the
 // local process p holds fewer than below messages, or at once when p is
 // not a live process of this node. For a process of another node it is
-// closed once the queue toward that node has room (RoomTransport; a
+// closed once the queue toward that node has room (transport.RoomTransport; a
 // sender refused with ErrBacklog waits for it), or at once. below <= 0 means half the mailbox's
 // bound, which a sender refused with ErrMailboxFull waits for: waiting for
 // half rather than one free place lets many waiting senders go at a time
@@ -128,7 +129,7 @@ func (r Receipt) Done() <-chan struct{} {
 // it together with its own stop channel, then tries again.
 func (n *Node) MailboxRoom(p pid.PID, below int) <-chan struct{} {
 	if !n.IsLocal(p) {
-		if rt, ok := n.transport.(RoomTransport); ok {
+		if rt, ok := n.transport.(transport.RoomTransport); ok {
 			return rt.Room(p.Node)
 		}
 		return closedChan
@@ -201,7 +202,7 @@ func (n *Node) send(from, to pid.PID, topic string, payload value.Value) error {
 func (n *Node) sendTo(from, to pid.PID, topic string, payload value.Value, dropFull bool, limit int) error {
 	n.countOut(from)
 	if !n.IsLocal(to) {
-		return n.sendSignal(Signal{Kind: SigMessage, From: from, To: to, Topic: topic, Payload: payload})
+		return n.sendSignal(transport.Signal{Kind: transport.SigMessage, From: from, To: to, Topic: topic, Payload: payload})
 	}
 	p := n.lookup(to)
 	if p == nil {

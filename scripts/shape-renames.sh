@@ -44,3 +44,38 @@ for f in $(gofiles | xargs grep -l -E 'process\.(SpawnLog|WithSpawnLog)' 2>/dev/
 	*) echo "shape-renames: $f uses process.SpawnLog: mark owned targets with wsrelay.Own instead" >&2 ;;
 	esac
 done
+
+## D. process's transport side -> process/transport.
+# Types: process.{Signal,SignalKind,Sig*,Transport,RoomTransport,
+# ReceiptTransport} -> transport.*; a Signal's Result is a
+# transport.Result (process.Result converts to it).
+# Node methods: HandleSignal, NodeDown, ReceiptsLost, TakenReady and
+# DrainTaken are no longer *process.Node's: a transport gets them as the
+# transport.Node that process.NewNode hands to its Attach (a
+# transport.Receiver). In cluster they are called on Transport.side.
+# The marker CarriesReceipts() became DeliverWithReceipt(transport.Signal) error.
+TRIMPORT='"github.com/wsrelay/wsrelay/process/transport"'
+for f in $(gofiles | grep -v '^\./process/[^/]*$' | xargs grep -l -E 'process\.(Signal|SignalKind|Sig[A-Z]|Transport\b|RoomTransport|ReceiptTransport)|CarriesReceipts|\.node\.(HandleSignal|NodeDown|ReceiptsLost|TakenReady|DrainTaken)\(' 2>/dev/null || true); do
+	sed -i -E \
+		-e 's/process\.(Signal|SignalKind|Sig[A-Z][A-Za-z]*|Transport|RoomTransport|ReceiptTransport)\b/transport.\1/g' \
+		-e 's/(s\.Result = |Result: )process\.Result\{/\1transport.Result{/g' \
+		-e 's/^func \(([a-z]+) \*([A-Za-z]+)\) CarriesReceipts\(\) \{\}$/func (\1 *\2) DeliverWithReceipt(s transport.Signal) error { return \1.Deliver(s) }/' \
+		"$f"
+	case "$f" in
+	./cluster/*) sed -i -E 's/\bt\.node\.(HandleSignal|NodeDown|ReceiptsLost|TakenReady|DrainTaken)\(/t.side.\1(/g' "$f" ;;
+	esac
+	# the import, beside process's; process's goes when nothing else uses it
+	if grep -q 'transport\.' "$f" && ! grep -q -F "$TRIMPORT" "$f"; then
+		sed -i "s#^\(\s*\)\"github.com/wsrelay/wsrelay/process\"\$#&\n\1$TRIMPORT#" "$f"
+	fi
+	gofmt -w "$f"
+	if grep -n -E '\.(HandleSignal|NodeDown|ReceiptsLost|TakenReady|DrainTaken)\(' "$f" | grep -v 'side\.' >/dev/null; then
+		echo "shape-renames: $f calls a transport-side method: call it on the transport.Node that Attach received" >&2
+	fi
+done
+# process's import goes from files that now use it in comments only.
+for f in $(gofiles | xargs grep -l -F "$TRIMPORT" 2>/dev/null || true); do
+	if ! sed 's#//.*##' "$f" | grep -q '\bprocess\.'; then
+		sed -i '\#^\s*"github.com/wsrelay/wsrelay/process"$#d' "$f"
+	fi
+done
