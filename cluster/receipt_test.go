@@ -56,7 +56,7 @@ func sendReceipts(t *testing.T, sender *proctest.Probe, to pid.PID, n int) []pro
 	rs := make([]process.Receipt, n)
 	sender.Run(func(p *process.Process) {
 		for i := range rs {
-			r, err := p.Node().TrySendReceipt(p.PID(), to, "m", value.Int(int64(i)), 0)
+			r, err := p.Node().TrySend(p.PID(), to, "m", value.Int(int64(i)))
 			if err != nil {
 				t.Errorf("message %d: %v", i, err)
 			}

@@ -36,7 +36,7 @@ type Options struct {
 	// the node's names (the cluster package provides one).
 	ClusterNames NameLookup
 	// ReceiptBytesPerNode bounds the bytes of messages with a receipt
-	// (TrySendReceipt from another node), receipts included, that each
+	// (TrySend from another node), receipts included, that each
 	// other node may have in this node's mailboxes past their bounds;
 	// past it, such a
 	// message is dropped for a full mailbox like any other. Default

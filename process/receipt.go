@@ -12,7 +12,7 @@ import (
 
 // Receipts across nodes.
 //
-// A message sent with TrySendReceipt to a process of another node, over a
+// A message sent with TrySend to a process of another node, over a
 // transport.ReceiptTransport, carries a sequence number (Signal.Seq), drawn from one
 // counter of the sending node, so it grows along each sender/receiver
 // pair. The receiving node puts it in the receiver's mailbox without

@@ -76,7 +76,7 @@ func sendWithReceipts(t *testing.T, n *process.Node, from, to pid.PID, first, co
 	t.Helper()
 	var rs []process.Receipt
 	for i := first; i < first+count; i++ {
-		r, err := n.TrySendReceipt(from, to, "m", value.Int(int64(i)), 0)
+		r, err := n.TrySend(from, to, "m", value.Int(int64(i)))
 		if err != nil {
 			t.Fatalf("message %d: %v", i, err)
 		}

@@ -86,3 +86,18 @@ for f in $(gofiles | xargs grep -l '^\s*"github.com/wsrelay/wsrelay/process"$' 2
 		sed -i '\#^\s*"github.com/wsrelay/wsrelay/process"$#d' "$f"
 	fi
 done
+
+## D2. The send variants: TrySend(from, to, topic, payload, limit) error
+# (no caller outside tests) is gone, and TrySendReceipt(..., limit) (always
+# called with limit 0) is now TrySend(from, to, topic, payload)
+# (Receipt, error).
+for f in $(gofiles | xargs grep -l -F 'TrySend' 2>/dev/null || true); do
+	sed -i -E \
+		-e 's/\berr := ([A-Za-z_][A-Za-z0-9_.()]*)\.TrySend\((.*), 0\)/_, err := \1.TrySend(\2)/' \
+		-e 's/\.TrySendReceipt\((.*), 0\)/.TrySend(\1)/' \
+		"$f"
+	if grep -q -E '\.TrySendReceipt\(' "$f"; then
+		echo "shape-renames: $f calls TrySendReceipt with a limit other than 0: TrySend has none" >&2
+	fi
+	sed -i -e 's/\bTrySendReceipt\b/TrySend/g' "$f" # comments
+done

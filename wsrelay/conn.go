@@ -301,7 +301,7 @@ func (c *conn) frameIn(op opcode, b string) {
 			continue
 		}
 		payload := clientPayload(c.raw, c.pidVal, data, c.metadata, typ)
-		r, err := c.rl.node.TrySendReceipt(c.pid, c.target, c.topic, payload, 0)
+		r, err := c.rl.node.TrySend(c.pid, c.target, c.topic, payload)
 		// A full mailbox, or a full queue toward the target's node: wait
 		// for room, then try again.
 		if !errors.Is(err, process.ErrMailboxFull) && !errors.Is(err, process.ErrBacklog) {
