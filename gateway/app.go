@@ -36,7 +36,8 @@ type Options struct {
 	// websocket_relay.
 	Middleware []*Middleware
 	// Transport and ClusterNames join the node to a cluster (see
-	// process.Options and the cluster package). Default nil: one node.
+	// process.Options and the cluster package: *cluster.Transport and
+	// *cluster.Names). Default nil: one node.
 	// When ClusterNames is also a luart.ClusterNames (cluster.Names is),
 	// Lua's process.registry.CONSISTENT registers there.
 	Transport    transport.Transport
