@@ -13,23 +13,24 @@ import (
 // Receipts across nodes.
 //
 // A message sent with TrySend to a process of another node, over a
-// transport.ReceiptTransport, carries a sequence number (Signal.Seq), drawn from one
-// counter of the sending node, so it grows along each sender/receiver
-// pair. The receiving node puts it in the receiver's mailbox without
-// dropping it for a full mailbox (the sender bounds what it has in
-// flight; a bound per sending node, Options.ReceiptBytesPerNode, stops a
-// node that does not), and once it has left the mailbox (taken, or
-// dropped because the receiver ended) the node answers transport.SigTaken with the
-// highest sequence number taken for that pair. Answers are cumulative and
-// coalesced: a transport drains them (TakenReady, DrainTaken) and sends
-// one transport.SigTaken per pair, whatever number of messages it covers.
+// transport.ReceiptTransport, carries a sequence number (Signal.Seq),
+// drawn from one counter of the sending node, so it grows along each
+// sender/receiver pair. The receiving node puts it in the receiver's
+// mailbox without dropping it for a full mailbox (the sender bounds what
+// it has in flight; a bound per sending node, Options.ReceiptBytesPerNode,
+// stops a node that does not), and once it has left the mailbox (taken,
+// or dropped because the receiver ended) the node answers SigTaken with
+// the highest sequence number taken for that pair. Answers are cumulative
+// and coalesced: a transport drains them (transport.Node's TakenReady and
+// DrainTaken) and sends one SigTaken per pair, whatever number of
+// messages it covers.
 //
 // The sending node keeps, per pair with messages in flight, the last
 // sequence number sent and the highest one taken: a Receipt is taken once
-// that reaches its number. A transport.SigTaken never completes more than was sent,
+// that reaches its number. A SigTaken never completes more than was sent,
 // and a pair whose messages are all taken is forgotten. When the
-// receiver's node is lost (NodeDown), or its transport may have lost
-// messages or answers between the two nodes (ReceiptsLost), every receipt
+// receiver's node is lost (nodeDown), or its transport may have lost
+// messages or answers between the two nodes (receiptsLost), every receipt
 // toward it is complete: the sender is not left waiting.
 
 // DefaultReceiptBytesPerNode is Options.ReceiptBytesPerNode's default.
@@ -114,7 +115,7 @@ func (n *Node) sendWithReceipt(rt transport.ReceiptTransport, from, to pid.PID, 
 			continue
 		}
 		// Numbered and queued under the pair's lock: numbers and queueing
-		// keep one order, and a transport.SigTaken waits until sent is set.
+		// keep one order, and a SigTaken waits until sent is set.
 		seq := n.sent.seq.Add(1)
 		if err := rt.DeliverWithReceipt(transport.Signal{Kind: transport.SigMessage, From: k.from, To: to, Topic: topic, Payload: payload, Seq: seq}); err != nil {
 			n.sent.forgetLocked(sp)
@@ -127,7 +128,7 @@ func (n *Node) sendWithReceipt(rt transport.ReceiptTransport, from, to pid.PID, 
 	}
 }
 
-// remoteTaken applies a transport.SigTaken: receiver has taken every message from
+// remoteTaken applies a SigTaken: receiver has taken every message from
 // sender (of this node) numbered up to seq.
 func (n *Node) remoteTaken(sender, receiver pid.PID, seq uint64) {
 	n.sent.mu.Lock()
