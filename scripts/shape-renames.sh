@@ -61,10 +61,11 @@ done
 # transport.Receiver). In cluster they are called on Transport.side.
 # The marker CarriesReceipts() became DeliverWithReceipt(transport.Signal) error.
 TRIMPORT='"github.com/wsrelay/wsrelay/process/transport"'
-for f in $(gofiles | grep -v '^\./process/[^/]*$' | xargs grep -l -E 'process\.(Signal|SignalKind|Sig[A-Z]|Transport\b|RoomTransport|ReceiptTransport)|CarriesReceipts|\.node\.(HandleSignal|NodeDown|ReceiptsLost|TakenReady|DrainTaken)\(' 2>/dev/null || true); do
+for f in $(gofiles | grep -v '^\./process/[^/]*$' | xargs grep -l -E 'process\.(Signal|SignalKind|Sig[A-Z]|Transport\b|RoomTransport|ReceiptTransport|Node\.(HandleSignal|NodeDown|ReceiptsLost|TakenReady|DrainTaken))|CarriesReceipts|\.node\.(HandleSignal|NodeDown|ReceiptsLost|TakenReady|DrainTaken)\(' 2>/dev/null || true); do
 	sed -i -E \
 		-e 's/process\.(Signal|SignalKind|Sig[A-Z][A-Za-z]*|Transport|RoomTransport|ReceiptTransport)\b/transport.\1/g' \
 		-e 's/(s\.Result = |Result: )process\.Result\{/\1transport.Result{/g' \
+		-e 's/process\.Node\.(HandleSignal|NodeDown|ReceiptsLost|TakenReady|DrainTaken)\b/transport.Node.\1/g' \
 		-e 's/^func \(([a-z]+) \*([A-Za-z]+)\) CarriesReceipts\(\) \{\}$/func (\1 *\2) DeliverWithReceipt(s transport.Signal) error { return \1.Deliver(s) }/' \
 		"$f"
 	case "$f" in
