@@ -161,7 +161,7 @@ func BenchmarkOneWayWithReceipts(b *testing.B) {
 			}
 			flight = append(flight[:0], flight[k:]...)
 		}
-		r, err := a.node.TrySendReceipt(sender, recv, "m", payload, 0)
+		r, err := a.node.TrySend(sender, recv, "m", payload)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -1,6 +1,6 @@
 // Package cluster joins wsrelay nodes into one PID space over NATS: its
-// Transport implements process.Transport, so a message, monitor, link,
-// exit, cancel or terminate addressed to a PID of another node travels
+// Transport implements process/transport's Transport, so a message,
+// monitor, link, exit, cancel or terminate addressed to a PID of another node travels
 // over NATS, and nodes learn of each other, and of each other's loss,
 // through heartbeats.
 //

@@ -5,12 +5,12 @@ import (
 	"time"
 
 	"github.com/wsrelay/wsrelay/pid"
-	"github.com/wsrelay/wsrelay/process"
+	"github.com/wsrelay/wsrelay/process/transport"
 )
 
 // EncodeBatch encodes sigs as a batch from node from (incarnation inc) to
 // any incarnation of its receiver: tests play a peer that lies with it.
-func EncodeBatch(from string, inc uint64, sigs ...process.Signal) []byte {
+func EncodeBatch(from string, inc uint64, sigs ...transport.Signal) []byte {
 	b := appendHeader(nil, from, inc, 0)
 	for _, s := range sigs {
 		b = appendSignal(b, s)
@@ -77,4 +77,11 @@ func (nm *Names) DetachWatch() {
 	stop := nm.stopWatch
 	nm.mu.RUnlock()
 	stop()
+}
+
+// Side returns what the node gave Attach.
+func (t *Transport) Side() transport.Node {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return t.side
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/wsrelay/wsrelay/internal/proctest"
 	"github.com/wsrelay/wsrelay/pid"
 	"github.com/wsrelay/wsrelay/process"
+	"github.com/wsrelay/wsrelay/process/transport"
 	"github.com/wsrelay/wsrelay/value"
 )
 
@@ -40,16 +41,16 @@ func TestRelationSignalsMustComeFromTheirSendersNode(t *testing.T) {
 	noNode := watcher.PID
 	noNode.Node = ""
 	ghost := pid.PID{Node: "c", Host: host, ID: 5}
-	lost := process.Result{Err: process.ErrNoConnection}
-	forged := []process.Signal{
-		{Kind: process.SigMonitor, From: ghost, To: noticed.PID, Topic: "gone", Payload: value.Nil()},
-		{Kind: process.SigMonitor, From: noNode, To: noticed.PID, Topic: "gone", Payload: value.Nil()},
-		{Kind: process.SigLink, From: ghost, To: linked.PID},
-		{Kind: process.SigDemonitor, From: ghost, To: watcher.PID},
-		{Kind: process.SigUnlink, From: ghost, To: watcher.PID},
-		{Kind: process.SigExit, From: ghost, To: watcher.PID, Result: lost},
-		{Kind: process.SigLinkExit, From: ghost, To: watcher.PID, Result: lost},
-		{Kind: process.SigMessage, From: ghost, To: noticed.PID, Topic: "kept", Payload: value.Nil()},
+	lost := transport.Result{Err: process.ErrNoConnection}
+	forged := []transport.Signal{
+		{Kind: transport.SigMonitor, From: ghost, To: noticed.PID, Topic: "gone", Payload: value.Nil()},
+		{Kind: transport.SigMonitor, From: noNode, To: noticed.PID, Topic: "gone", Payload: value.Nil()},
+		{Kind: transport.SigLink, From: ghost, To: linked.PID},
+		{Kind: transport.SigDemonitor, From: ghost, To: watcher.PID},
+		{Kind: transport.SigUnlink, From: ghost, To: watcher.PID},
+		{Kind: transport.SigExit, From: ghost, To: watcher.PID, Result: lost},
+		{Kind: transport.SigLinkExit, From: ghost, To: watcher.PID, Result: lost},
+		{Kind: transport.SigMessage, From: ghost, To: noticed.PID, Topic: "kept", Payload: value.Nil()},
 	}
 	if err := a.nc.Publish(b.tr.NodeSubject("b"), cluster.EncodeBatch("a", a.tr.Incarnation(), forged...)); err != nil {
 		t.Fatal(err)
@@ -58,7 +59,7 @@ func TestRelationSignalsMustComeFromTheirSendersNode(t *testing.T) {
 		t.Fatalf("the message came from %v, want %v", m.From, ghost)
 	}
 
-	b.node.NodeDown("c") // what b does when it loses c
+	b.tr.Side().NodeDown("c") // what b does when it loses c
 	noticed.Send(noticed.PID.String(), "marker", value.Nil())
 	noticed.Next("marker") // a forged notice would come first
 	linked.Exit(nil)

@@ -4,7 +4,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/wsrelay/wsrelay/process"
+	"github.com/wsrelay/wsrelay/process/transport"
 )
 
 // kindGroup is a signal of the process groups (package pg) in the batch
@@ -12,7 +12,7 @@ import (
 // of the receiving node. In the stream it keeps its order with the other
 // signals its node sends: a broadcast reaches each node after every
 // message its sender sent there before it.
-const kindGroup process.SignalKind = 0xF4
+const kindGroup transport.SignalKind = 0xF4
 
 // MaxGroupData bounds the bytes of one kindGroup signal: a group
 // handler's full state or one broadcast. It is MaxSignal less room for
@@ -58,7 +58,7 @@ func (t *Transport) SendGroups(node, data string) error {
 	if err != nil {
 		return err
 	}
-	return p.enqueue(t, process.Signal{Kind: kindGroup, Reason: data})
+	return p.enqueue(t, transport.Signal{Kind: kindGroup, Reason: data})
 }
 
 // IsUp reports whether this node sees node up.

@@ -9,7 +9,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/wsrelay/wsrelay/internal/logtext"
-	"github.com/wsrelay/wsrelay/process"
+	"github.com/wsrelay/wsrelay/process/transport"
 )
 
 // Membership. Every node publishes a heartbeat on <cluster>.hb every
@@ -23,7 +23,7 @@ import (
 // took it down already, in order after its last signals). A node is up
 // from its first heartbeat until it is silent for HeartbeatTimeout or
 // says bye. Going down, its PIDs' watchers and links on this node hear
-// noconnection (process.Node.NodeDown) and what waited to be sent to it
+// noconnection (transport.Node.NodeDown) and what waited to be sent to it
 // is dropped; sends to it fail with ErrNodeDown.
 //
 // A node that comes back without restarting (same incarnation: its NATS
@@ -220,7 +220,7 @@ func (t *Transport) markDown(p *peer) {
 // comes last: once it is written, the node's processes have been told.
 func (t *Transport) peerDown(p *peer, why string) {
 	p.drop(t)
-	t.node.NodeDown(p.name)
+	t.side.NodeDown(p.name)
 	if nm := t.names.Load(); nm != nil {
 		// The names to release are those of the incarnation lost: PID ids
 		// above its number and, when another incarnation of the name was
@@ -388,7 +388,7 @@ func (t *Transport) admit(p *peer, inc uint64) {
 	p.mu.Unlock()
 	if reset {
 		p.backAt = p.lastSeen
-		_ = p.enqueue(t, process.Signal{Kind: kindReset})
+		_ = p.enqueue(t, transport.Signal{Kind: kindReset})
 	}
 	t.log.Info("cluster: node up", "node", p.name, "incarnation", inc, "back_without_restart", reset)
 }

@@ -10,7 +10,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/wsrelay/wsrelay/process"
+	"github.com/wsrelay/wsrelay/process/transport"
 )
 
 // Big batches. A batch longer than the NATS server's max payload (a
@@ -48,7 +48,7 @@ import (
 // signal or the timeout ends it, so that one lost run counts once.
 
 // kindPart is a piece of a batch too big for one NATS message (wire.go).
-const kindPart process.SignalKind = 0xF3
+const kindPart transport.SignalKind = 0xF3
 
 // MaxSignal is the most bytes one signal to a process of another node may
 // take, encoded (its PIDs, topic and payload in the binary encoding of
@@ -267,7 +267,7 @@ func (r *reassembler) size() (runs, bytes int) {
 
 // onPart adds a part from node from (incarnation inc) to its run and,
 // when that completes it, applies its signals with apply.
-func (t *Transport) onPart(from string, inc uint64, pt part, apply func(process.Signal)) {
+func (t *Transport) onPart(from string, inc uint64, pt part, apply func(transport.Signal)) {
 	body, why := t.asm.add(from, inc, pt, t.since(time.Now()), t.opts.MaxReassembly)
 	for _, w := range why {
 		t.partialDropped(from, w)

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/wsrelay/wsrelay/process"
+	"github.com/wsrelay/wsrelay/process/transport"
 	"github.com/wsrelay/wsrelay/value"
 )
 
@@ -152,21 +152,21 @@ func TestTooLargeSignal(t *testing.T) {
 	tr.hdr = appendHeader(nil, "a", 1, 0)
 	p := newPeer(tr, "b")
 	big := value.BytesString(strings.Repeat("x", 1000))
-	err := p.enqueue(tr, process.Signal{Kind: process.SigMessage, From: wa, To: wb, Topic: "t", Payload: big})
+	err := p.enqueue(tr, transport.Signal{Kind: transport.SigMessage, From: wa, To: wb, Topic: "t", Payload: big})
 	if !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), "at most 1000") {
 		t.Fatalf("a message past the bound: %v, want ErrTooLarge naming the bound", err)
 	}
 	if p.pending != 0 || len(p.chunks) != 0 {
 		t.Fatalf("%d bytes queued for a refused signal", p.pending)
 	}
-	kinds := []process.SignalKind{process.SigExit, process.SigLinkExit}
+	kinds := []transport.SignalKind{transport.SigExit, transport.SigLinkExit}
 	for _, k := range kinds {
-		if err := p.enqueue(tr, process.Signal{Kind: k, From: wa, To: wb, Result: process.Result{Value: big}}); err != nil {
+		if err := p.enqueue(tr, transport.Signal{Kind: k, From: wa, To: wb, Result: transport.Result{Value: big}}); err != nil {
 			t.Fatalf("kind %d with a reason past the bound: %v, want it queued", k, err)
 		}
 	}
-	var got []process.Signal
-	if err := decodeBatch(p.chunks[0], "b", func(header) bool { return true }, func(s process.Signal) { got = append(got, s) }, nil); err != nil {
+	var got []transport.Signal
+	if err := decodeBatch(p.chunks[0], "b", func(header) bool { return true }, func(s transport.Signal) { got = append(got, s) }, nil); err != nil {
 		t.Fatal(err)
 	}
 	for i, s := range got {

@@ -7,28 +7,28 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/wsrelay/wsrelay/process"
+	"github.com/wsrelay/wsrelay/process/transport"
 )
 
 // kindReset is a control signal in the batch stream: "I had declared you
 // down". It travels in order with the signals, so everything the sender
 // sends after it is applied after the receiver has reset.
-const kindReset process.SignalKind = 0xF0
+const kindReset transport.SignalKind = 0xF0
 
 // kindBye is a control signal in the batch stream: "I am leaving", the
 // last signal a leaving node sends each node it sees up. In the stream,
 // it reaches the receiver after every signal sent before it; the
 // heartbeat subject's goodbye (another subscription, another goroutine)
 // could overtake them.
-const kindBye process.SignalKind = 0xF1
+const kindBye transport.SignalKind = 0xF1
 
 // kindLost is a control signal in the batch stream: "batches between us
 // may have been lost while we both stayed up (NATS dropped one for me, or
 // refused one I sent you)". The receiver completes the receipts it holds
-// for messages to the sender's processes (process.Node.ReceiptsLost): the
+// for messages to the sender's processes (transport.Node.ReceiptsLost): the
 // messages or their answers may be gone, and its senders must not wait
 // for good.
-const kindLost process.SignalKind = 0xF2
+const kindLost transport.SignalKind = 0xF2
 
 // peer is another node: its membership (guarded by Transport.mu) and the
 // queue of batches waiting to be sent to it (guarded by mu), which one
@@ -71,7 +71,7 @@ func newPeer(t *Transport, name string) *peer {
 
 // enqueue appends s to the last batch, or starts a new one when that one
 // is full, and wakes the flusher.
-func (p *peer) enqueue(t *Transport, s process.Signal) error {
+func (p *peer) enqueue(t *Transport, s transport.Signal) error {
 	p.mu.Lock()
 	if p.down {
 		// Deliver saw it up, then it went down: a signal queued now
@@ -84,11 +84,11 @@ func (p *peer) enqueue(t *Transport, s process.Signal) error {
 	p.scratch = appendSignal(p.scratch[:0], s)
 	size := len(p.scratch)
 	limit := cmp.Or(t.maxSignal, MaxSignal)
-	if size > limit && (s.Kind == process.SigExit || s.Kind == process.SigLinkExit) {
+	if size > limit && (s.Kind == transport.SigExit || s.Kind == transport.SigLinkExit) {
 		// Its sender has ended and cannot hear of a failure: the
 		// relation still ends, with an error saying why its reason
 		// did not come.
-		s.Result = process.Result{Err: &RemoteError{Text: fmt.Sprintf("cluster: the exit reason, %d bytes encoded, is more than the %d a signal between nodes may carry", size, limit)}}
+		s.Result = transport.Result{Err: &RemoteError{Text: fmt.Sprintf("cluster: the exit reason, %d bytes encoded, is more than the %d a signal between nodes may carry", size, limit)}}
 		p.scratch = appendSignal(p.scratch[:0], s)
 		size = len(p.scratch)
 	}
@@ -132,9 +132,9 @@ func (p *peer) enqueue(t *Transport, s process.Signal) error {
 // again (a process that ended sends its EXITs once), a lost EXIT would
 // leave its watcher waiting for good while both nodes are up, and each
 // relation, admitted under the bound, ends at most once.
-func endsRelation(k process.SignalKind) bool {
+func endsRelation(k transport.SignalKind) bool {
 	switch k {
-	case process.SigExit, process.SigLinkExit, process.SigDemonitor, process.SigUnlink:
+	case transport.SigExit, transport.SigLinkExit, transport.SigDemonitor, transport.SigUnlink:
 		return true
 	}
 	return false
@@ -145,11 +145,11 @@ func endsRelation(k process.SignalKind) bool {
 // relations always, and answers to receipts (SigTaken, kindLost) up to
 // twice MaxPending. A lost answer would leave its sender holding a client back
 // while both nodes are up; answers are coalesced per pair
-// (process.Node.DrainTaken), but a node that sends many messages asking
+// (transport.Node.DrainTaken), but a node that sends many messages asking
 // for receipts to processes that do not exist is answered once per
 // sender PID it makes up, so they are bounded too.
-func pastBound(k process.SignalKind, pending, maxPending int) bool {
-	if k == process.SigTaken || k == kindLost {
+func pastBound(k transport.SignalKind, pending, maxPending int) bool {
+	if k == transport.SigTaken || k == kindLost {
 		return pending <= 2*maxPending
 	}
 	return endsRelation(k)
@@ -237,7 +237,7 @@ func (p *peer) flush(t *Transport) {
 			// Messages with receipts, or answers to the peer's, may be
 			// in what was lost: nobody may wait for their answers.
 			p.lostOwed.Store(true)
-			t.node.ReceiptsLost(p.name)
+			t.side.ReceiptsLost(p.name)
 		}
 		p.mu.Lock()
 		for _, c := range chunks {

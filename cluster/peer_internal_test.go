@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/wsrelay/wsrelay/process"
+	"github.com/wsrelay/wsrelay/process/transport"
 	"github.com/wsrelay/wsrelay/value"
 )
 
@@ -18,7 +19,7 @@ func TestBacklogKeepsEndsOfRelations(t *testing.T) {
 	tr := &Transport{opts: Options{Cluster: "c", MaxBatch: 4096, MaxPending: 1024}}
 	tr.hdr = appendHeader(nil, "a", 1, 0)
 	p := newPeer(tr, "b")
-	msg := process.Signal{Kind: process.SigMessage, From: wa, To: wb, Topic: "t", Payload: value.String("012345678901234567890123456789012345678")} // 85 bytes: 12 fill 1020 of 1024
+	msg := transport.Signal{Kind: transport.SigMessage, From: wa, To: wb, Topic: "t", Payload: value.String("012345678901234567890123456789012345678")} // 85 bytes: 12 fill 1020 of 1024
 	var err error
 	for i := 0; i < 1000 && err == nil; i++ {
 		err = p.enqueue(tr, msg)
@@ -26,16 +27,16 @@ func TestBacklogKeepsEndsOfRelations(t *testing.T) {
 	if !errors.Is(err, ErrBacklog) {
 		t.Fatalf("messages past MaxPending: %v, want ErrBacklog", err)
 	}
-	if err := p.enqueue(tr, process.Signal{Kind: process.SigMonitor, From: wa, To: wb}); !errors.Is(err, ErrBacklog) {
+	if err := p.enqueue(tr, transport.Signal{Kind: transport.SigMonitor, From: wa, To: wb}); !errors.Is(err, ErrBacklog) {
 		t.Fatalf("a monitor past MaxPending: %v, want ErrBacklog (its caller hears of it)", err)
 	}
-	for _, k := range []process.SignalKind{process.SigExit, process.SigLinkExit, process.SigDemonitor, process.SigUnlink} {
-		if err := p.enqueue(tr, process.Signal{Kind: k, From: wa, To: wb, Result: process.Result{Err: process.ErrTerminated}}); err != nil {
+	for _, k := range []transport.SignalKind{transport.SigExit, transport.SigLinkExit, transport.SigDemonitor, transport.SigUnlink} {
+		if err := p.enqueue(tr, transport.Signal{Kind: k, From: wa, To: wb, Result: transport.Result{Err: process.ErrTerminated}}); err != nil {
 			t.Errorf("signal kind %d past MaxPending: %v, want it queued", k, err)
 		}
 	}
 	// Answers to receipts go past MaxPending too, up to twice it.
-	taken := process.Signal{Kind: process.SigTaken, From: wa, To: wb, Seq: 1}
+	taken := transport.Signal{Kind: transport.SigTaken, From: wa, To: wb, Seq: 1}
 	if err := p.enqueue(tr, taken); err != nil {
 		t.Fatalf("an answer past MaxPending: %v, want it queued", err)
 	}
@@ -57,7 +58,7 @@ func TestNothingQueuedForADownNode(t *testing.T) {
 	tr.hdr = appendHeader(nil, "a", 1, 0)
 	p := newPeer(tr, "b")
 	tr.admit(p, 5)
-	mon := process.Signal{Kind: process.SigMonitor, From: wa, To: wb}
+	mon := transport.Signal{Kind: transport.SigMonitor, From: wa, To: wb}
 	if err := p.enqueue(tr, mon); err != nil {
 		t.Fatal(err)
 	}
@@ -83,14 +84,14 @@ func TestBacklogRefusalMeansWait(t *testing.T) {
 	tr := &Transport{opts: Options{Cluster: "c", MaxBatch: 4096, MaxPending: 1024}}
 	tr.hdr = appendHeader(nil, "a", 1, 0)
 	p := newPeer(tr, "b")
-	big := process.Signal{Kind: process.SigMessage, From: wa, To: wb, Topic: "t", Payload: value.String(strings.Repeat("x", 3000))}
+	big := transport.Signal{Kind: transport.SigMessage, From: wa, To: wb, Topic: "t", Payload: value.String(strings.Repeat("x", 3000))}
 	if err := p.enqueue(tr, big); err != nil {
 		t.Fatalf("a %d-byte signal into an empty queue (MaxPending 1024): %v", len(appendSignal(nil, big)), err)
 	}
-	small := process.Signal{Kind: process.SigMessage, From: wa, To: wb, Topic: "t", Payload: value.String("0123456789")}
+	small := transport.Signal{Kind: transport.SigMessage, From: wa, To: wb, Topic: "t", Payload: value.String("0123456789")}
 	p.drop(tr)
 	for i := 0; i < 1000; i++ {
-		for _, s := range []process.Signal{small, big} {
+		for _, s := range []transport.Signal{small, big} {
 			if err := p.enqueue(tr, s); errors.Is(err, ErrBacklog) {
 				select {
 				case <-p.roomChan(tr):

@@ -10,6 +10,7 @@ import (
 	"github.com/wsrelay/wsrelay/internal/proctest"
 	"github.com/wsrelay/wsrelay/pid"
 	"github.com/wsrelay/wsrelay/process"
+	"github.com/wsrelay/wsrelay/process/transport"
 	"github.com/wsrelay/wsrelay/value"
 )
 
@@ -55,7 +56,7 @@ func sendReceipts(t *testing.T, sender *proctest.Probe, to pid.PID, n int) []pro
 	rs := make([]process.Receipt, n)
 	sender.Run(func(p *process.Process) {
 		for i := range rs {
-			r, err := p.Node().TrySendReceipt(p.PID(), to, "m", value.Int(int64(i)), 0)
+			r, err := p.Node().TrySend(p.PID(), to, "m", value.Int(int64(i)))
 			if err != nil {
 				t.Errorf("message %d: %v", i, err)
 			}
@@ -177,12 +178,12 @@ func TestForgedTakenIsIgnored(t *testing.T) {
 	onC := proctest.Spawn(t, c.node, host, nil)
 	onB := proctest.Spawn(t, b.node, host, nil)
 	toA := cluster.EncodeBatch("c", c.tr.Incarnation(),
-		process.Signal{Kind: process.SigTaken, From: target, To: sender.PID, Seq: 1 << 60},                           // c speaks for b
-		process.Signal{Kind: process.SigTaken, From: onC.PID, To: sender.PID, Seq: 1 << 60},                          // nothing in flight to it
-		process.Signal{Kind: process.SigTaken, From: onC.PID, To: pid.PID{Node: "a", Host: host, ID: 12345}, Seq: 7}, // no such sender
+		transport.Signal{Kind: transport.SigTaken, From: target, To: sender.PID, Seq: 1 << 60},                           // c speaks for b
+		transport.Signal{Kind: transport.SigTaken, From: onC.PID, To: sender.PID, Seq: 1 << 60},                          // nothing in flight to it
+		transport.Signal{Kind: transport.SigTaken, From: onC.PID, To: pid.PID{Node: "a", Host: host, ID: 12345}, Seq: 7}, // no such sender
 	)
 	toB := cluster.EncodeBatch("c", c.tr.Incarnation(),
-		process.Signal{Kind: process.SigMessage, From: sender.PID, To: onB.PID, Topic: "forged", Payload: value.Nil(), Seq: 1 << 60}) // c speaks for a
+		transport.Signal{Kind: transport.SigMessage, From: sender.PID, To: onB.PID, Topic: "forged", Payload: value.Nil(), Seq: 1 << 60}) // c speaks for a
 	beforeA, beforeB := a.tr.Stats().Misattributed, b.tr.Stats().Misattributed
 	if err := c.nc.Publish(a.tr.NodeSubject("a"), toA); err != nil {
 		t.Fatal(err)
@@ -230,7 +231,7 @@ func TestLostBatchesCompleteReceipts(t *testing.T) {
 	if rs[2].Taken() {
 		t.Fatal("complete before anything was taken")
 	}
-	if err := b.nc.Publish(a.tr.NodeSubject("a"), cluster.EncodeBatch("b", b.tr.Incarnation(), process.Signal{Kind: cluster.KindLost})); err != nil {
+	if err := b.nc.Publish(a.tr.NodeSubject("a"), cluster.EncodeBatch("b", b.tr.Incarnation(), transport.Signal{Kind: cluster.KindLost})); err != nil {
 		t.Fatal(err)
 	}
 	waitDone(t, "a message to a node that lost batches", rs[2])

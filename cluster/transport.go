@@ -10,10 +10,11 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/wsrelay/wsrelay/process"
+	"github.com/wsrelay/wsrelay/process/transport"
 )
 
 // Transport carries a node's signals to the other nodes of a cluster over
-// NATS: it implements process.Transport. Create it with New, give it to
+// NATS: it implements transport.Transport. Create it with New, give it to
 // process.NewNode in process.Options.Transport, then Start it with the
 // node; Close it before closing the NATS connection.
 type Transport struct {
@@ -28,6 +29,7 @@ type Transport struct {
 
 	mu      sync.RWMutex // guards the fields below and every peer's membership fields
 	node    *process.Node
+	side    transport.Node // what the node gave Attach: where received signals go
 	name    string
 	hdr     []byte // the start of every batch this node sends
 	peers   map[string]*peer
@@ -111,6 +113,9 @@ func (t *Transport) Start(n *process.Node) error {
 	if t.running || t.stop != nil {
 		return fmt.Errorf("cluster: Start called twice")
 	}
+	if t.side == nil || t.side.Name() != name {
+		return fmt.Errorf("cluster: node %q was not made with this transport (process.Options.Transport)", name)
+	}
 	t.node, t.name = n, name
 	// The incarnation is the node's boot in nanoseconds: every PID id of
 	// the node is above it, which lets the other nodes tell this
@@ -171,7 +176,7 @@ func (t *Transport) Close() error {
 	// did not see.
 	for _, p := range t.peers {
 		if p.up {
-			_ = p.enqueue(t, process.Signal{Kind: kindBye})
+			_ = p.enqueue(t, transport.Signal{Kind: kindBye})
 		}
 	}
 	close(t.stop)
@@ -190,7 +195,7 @@ func (t *Transport) Close() error {
 // Deliver queues s for its destination node. It never blocks: a flusher
 // goroutine per node sends what is queued, as few NATS messages as it
 // can. Signals from one sender to one receiver keep their order.
-func (t *Transport) Deliver(s process.Signal) error {
+func (t *Transport) Deliver(s transport.Signal) error {
 	p, err := t.livePeer(s.To.Node)
 	if err != nil {
 		return err
@@ -209,12 +214,22 @@ func (t *Transport) subDropped() int {
 	return n
 }
 
-// CarriesReceipts marks the transport as a process.ReceiptTransport: it
-// carries messages with a receipt and the answers (SigTaken) to them.
-func (t *Transport) CarriesReceipts() {}
+// Attach is called by process.NewNode with the node's side, where the
+// transport hands what it receives (transport.Receiver).
+func (t *Transport) Attach(n transport.Node) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.side = n
+}
+
+// DeliverWithReceipt is Deliver for a message that asks for a receipt
+// (transport.ReceiptTransport): the receiving node's transport answers
+// it with SigTaken once the message has left its receiver's mailbox, and
+// this one sends its own node's answers (takenLoop).
+func (t *Transport) DeliverWithReceipt(s transport.Signal) error { return t.Deliver(s) }
 
 // takenLoop sends the answers to messages with a receipt taken on this
-// node (process.Node.DrainTaken): one SigTaken per sender/receiver pair
+// node (transport.Node.DrainTaken): one SigTaken per sender/receiver pair
 // for all that pair's messages taken since the last round, queued with
 // the other signals toward the sender's node (a node down drops them:
 // its senders complete their receipts themselves).
@@ -226,7 +241,7 @@ func (t *Transport) CarriesReceipts() {}
 // publish to failed.
 func (t *Transport) takenLoop() {
 	defer t.wg.Done()
-	send := func(s process.Signal) { _ = t.Deliver(s) }
+	send := func(s transport.Signal) { _ = t.Deliver(s) }
 	tick := time.NewTicker(t.opts.HeartbeatInterval)
 	defer tick.Stop()
 	var dropped int // batches NATS dropped for this node, as last seen here
@@ -234,8 +249,8 @@ func (t *Transport) takenLoop() {
 		select {
 		case <-t.stop:
 			return
-		case <-t.node.TakenReady():
-			t.node.DrainTaken(send)
+		case <-t.side.TakenReady():
+			t.side.DrainTaken(send)
 		case <-tick.C:
 			t.sweepPartials() // before tellLost: a node whose run was dropped hears of it now
 			dropped = t.tellLost(dropped)
@@ -261,7 +276,7 @@ func (t *Transport) tellLost(seen int) int {
 	}
 	for _, p := range up {
 		if owed := p.lostOwed.Swap(false); owed || all {
-			_ = p.enqueue(t, process.Signal{Kind: kindLost})
+			_ = p.enqueue(t, transport.Signal{Kind: kindLost})
 		}
 	}
 	return seen
@@ -356,7 +371,7 @@ func (t *Transport) onBatch(m *nats.Msg) {
 	var from string
 	var fromInc uint64
 	first := true
-	apply := func(s process.Signal) {
+	apply := func(s transport.Signal) {
 		t.stats.signalsIn.Add(1)
 		switch s.Kind {
 		case kindReset:
@@ -366,7 +381,7 @@ func (t *Transport) onBatch(m *nats.Msg) {
 			t.peerBye(from, fromInc)
 			return
 		case kindLost:
-			t.node.ReceiptsLost(from)
+			t.side.ReceiptsLost(from)
 			t.peerChanged(from) // group state sent to it may be lost too
 			return
 		case kindGroup:
@@ -379,7 +394,7 @@ func (t *Transport) onBatch(m *nats.Msg) {
 			t.misattributed(from, s)
 			return
 		}
-		t.node.HandleSignal(s)
+		t.side.HandleSignal(s)
 	}
 	err := decodeBatch(m.Data, t.name, func(h header) bool {
 		from, fromInc = h.from, h.fromInc
@@ -394,7 +409,7 @@ func (t *Transport) onBatch(m *nats.Msg) {
 			return false
 		}
 		return h.from != t.name
-	}, func(s process.Signal) {
+	}, func(s transport.Signal) {
 		if first {
 			// The parts of a big batch come one after the other: a
 			// signal means the end of a run in progress was lost.
@@ -426,8 +441,8 @@ func (t *Transport) badBatch(from string, err error) {
 // relation signal, a receipt's answer (a forged one would complete
 // receipts of a sender whose receiver is elsewhere) or a message asking
 // for a receipt (its answer would go to a node that did not send it).
-func attributed(s process.Signal) bool {
-	return relation(s.Kind) || s.Kind == process.SigTaken || (s.Kind == process.SigMessage && s.Seq != 0)
+func attributed(s transport.Signal) bool {
+	return relation(s.Kind) || s.Kind == transport.SigTaken || (s.Kind == transport.SigMessage && s.Seq != 0)
 }
 
 // relation reports whether signals of kind k make, end or answer a
@@ -437,9 +452,9 @@ func attributed(s process.Signal) bool {
 // loss, which the batch's node does not cause; a forged EXIT or LINK_EXIT
 // would end a relation the batch's node has no part in. Messages, cancels
 // and terminates may name any sender: they leave nothing behind.
-func relation(k process.SignalKind) bool {
+func relation(k transport.SignalKind) bool {
 	switch k {
-	case process.SigMonitor, process.SigDemonitor, process.SigLink, process.SigUnlink, process.SigExit, process.SigLinkExit:
+	case transport.SigMonitor, transport.SigDemonitor, transport.SigLink, transport.SigUnlink, transport.SigExit, transport.SigLinkExit:
 		return true
 	}
 	return false
@@ -448,7 +463,7 @@ func relation(k process.SignalKind) bool {
 // misattributed drops relation signal s, whose sender is not on node from,
 // and counts it; the log (debug: a peer can send any number) is
 // rate-limited to the 1st, 2nd, 4th... such signal.
-func (t *Transport) misattributed(from string, s process.Signal) {
+func (t *Transport) misattributed(from string, s transport.Signal) {
 	if n := t.stats.misattributed.Add(1); n&(n-1) == 0 {
 		t.log.Debug("cluster: dropped a relation signal whose sender is not on the node that sent it",
 			"from_node", from, "kind", int(s.Kind), "sender", s.From.String(), "receiver", s.To.String(), "dropped_so_far", n)
@@ -489,5 +504,5 @@ func (t *Transport) peerReset(name string) {
 		return // this node took it down and forgot its relations too
 	}
 	t.log.Warn("cluster: a node had declared this one down; dropping relations with it", "node", name)
-	t.node.NodeDown(name)
+	t.side.NodeDown(name)
 }

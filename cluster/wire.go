@@ -7,6 +7,7 @@ import (
 
 	"github.com/wsrelay/wsrelay/pid"
 	"github.com/wsrelay/wsrelay/process"
+	"github.com/wsrelay/wsrelay/process/transport"
 	"github.com/wsrelay/wsrelay/value"
 )
 
@@ -22,7 +23,7 @@ import (
 //
 // and one signal is
 //
-//	kind         1 byte (process.SignalKind)
+//	kind         1 byte (transport.SignalKind)
 //	from         PID: uvarint length + node, uvarint length + host, uvarint id
 //	to           uvarint length + host, uvarint id (the node is the receiver)
 //	message:     uvarint length + topic, value (value.AppendBinary),
@@ -95,7 +96,7 @@ func appendPID(b []byte, p pid.PID) []byte {
 
 // control reports whether k is a control signal of the batch stream
 // (reset, bye, lost), which is its kind byte alone.
-func control(k process.SignalKind) bool { return k == kindReset || k == kindBye || k == kindLost }
+func control(k transport.SignalKind) bool { return k == kindReset || k == kindBye || k == kindLost }
 
 // appendPart appends a part: the n = len(piece) bytes at offset off of
 // total bytes of signals.
@@ -112,7 +113,7 @@ func appendPart(b []byte, total, off int, piece []byte) []byte {
 const partOverhead = 1 + 3*binary.MaxVarintLen64
 
 // appendSignal appends the encoding of s.
-func appendSignal(b []byte, s process.Signal) []byte {
+func appendSignal(b []byte, s transport.Signal) []byte {
 	b = append(b, byte(s.Kind))
 	if control(s.Kind) {
 		return b
@@ -124,21 +125,21 @@ func appendSignal(b []byte, s process.Signal) []byte {
 	b = appendString(b, s.To.Host)
 	b = binary.AppendUvarint(b, s.To.ID)
 	switch s.Kind {
-	case process.SigMessage:
+	case transport.SigMessage:
 		b = appendString(b, s.Topic)
 		b = value.AppendBinary(b, s.Payload)
 		b = binary.AppendUvarint(b, s.Seq)
-	case process.SigTaken:
+	case transport.SigTaken:
 		b = binary.AppendUvarint(b, s.Seq)
-	case process.SigMonitor: // the watcher's notice: empty topic for none
+	case transport.SigMonitor: // the watcher's notice: empty topic for none
 		b = appendString(b, s.Topic)
 		if s.Topic != "" {
 			b = value.AppendBinary(b, s.Payload)
 		}
-	case process.SigExit, process.SigLinkExit:
+	case transport.SigExit, transport.SigLinkExit:
 		b = value.AppendBinary(b, s.Result.Value)
 		b = appendError(b, s.Result.Err, 0)
-	case process.SigCancel:
+	case transport.SigCancel:
 		b = appendString(b, s.Reason)
 	}
 	return b
@@ -323,8 +324,8 @@ func (r *reader) header() header {
 }
 
 // signal reads one signal for a process of node.
-func (r *reader) signal(node string) process.Signal {
-	s := process.Signal{Kind: process.SignalKind(r.byte1("signal kind"))}
+func (r *reader) signal(node string) transport.Signal {
+	s := transport.Signal{Kind: transport.SignalKind(r.byte1("signal kind"))}
 	if control(s.Kind) {
 		return s
 	}
@@ -344,26 +345,26 @@ func (r *reader) signal(node string) process.Signal {
 		return s
 	}
 	switch s.Kind {
-	case process.SigMessage:
+	case transport.SigMessage:
 		if s.Topic = r.str("topic"); r.err == nil && s.Topic == "" {
 			r.fail("empty topic")
 		}
 		s.Payload = r.value("payload")
 		s.Seq = r.uvarint("receipt number")
-	case process.SigTaken:
+	case transport.SigTaken:
 		if s.Seq = r.uvarint("taken number"); r.err == nil && s.Seq == 0 {
 			r.fail("taken number 0")
 		}
-	case process.SigExit, process.SigLinkExit:
+	case transport.SigExit, transport.SigLinkExit:
 		s.Result.Value = r.value("result value")
 		s.Result.Err = r.error(0)
-	case process.SigCancel:
+	case transport.SigCancel:
 		s.Reason = r.str("cancel reason")
-	case process.SigMonitor:
+	case transport.SigMonitor:
 		if s.Topic = r.str("notice topic"); r.err == nil && s.Topic != "" {
 			s.Payload = r.value("notice payload")
 		}
-	case process.SigDemonitor, process.SigLink, process.SigUnlink, process.SigTerminate:
+	case transport.SigDemonitor, transport.SigLink, transport.SigUnlink, transport.SigTerminate:
 	default:
 		r.fail("unknown signal kind " + strconv.Itoa(int(s.Kind)))
 	}
@@ -383,7 +384,7 @@ func (e *WireError) Error() string {
 // decodeBatch calls fn for each signal of a batch addressed to node, in
 // order, and onPart for each part, and stops at the first bad byte.
 // Signals before it have been handed to fn.
-func decodeBatch(b []byte, node string, hdr func(header) bool, fn func(process.Signal), onPart func(part)) error {
+func decodeBatch(b []byte, node string, hdr func(header) bool, fn func(transport.Signal), onPart func(part)) error {
 	r := reader{b: b}
 	h := r.header()
 	if r.err != nil {
@@ -398,15 +399,15 @@ func decodeBatch(b []byte, node string, hdr func(header) bool, fn func(process.S
 // decodeSignals calls fn for each signal reassembled from parts, in order,
 // and stops at the first bad byte (a part among them is one: parts do not
 // nest).
-func decodeSignals(b []byte, node string, fn func(process.Signal)) error {
+func decodeSignals(b []byte, node string, fn func(transport.Signal)) error {
 	r := reader{b: b}
 	return r.signals(node, fn, nil)
 }
 
 // signals reads signals to the end of the input; onPart nil refuses parts.
-func (r *reader) signals(node string, fn func(process.Signal), onPart func(part)) error {
+func (r *reader) signals(node string, fn func(transport.Signal), onPart func(part)) error {
 	for !r.done() {
-		if process.SignalKind(r.b[r.off]) == kindPart {
+		if transport.SignalKind(r.b[r.off]) == kindPart {
 			if onPart == nil {
 				r.fail("a part among reassembled signals")
 				return r.err

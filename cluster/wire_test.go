@@ -8,6 +8,7 @@ import (
 
 	"github.com/wsrelay/wsrelay/pid"
 	"github.com/wsrelay/wsrelay/process"
+	"github.com/wsrelay/wsrelay/process/transport"
 	"github.com/wsrelay/wsrelay/value"
 )
 
@@ -16,26 +17,26 @@ var (
 	wb = pid.PID{Node: "b", Host: "app:processes", ID: 42}
 )
 
-func wireSignals() []process.Signal {
+func wireSignals() []transport.Signal {
 	linkDown := &process.LinkDownError{PID: wa, Reason: &process.LinkDownError{PID: wb, Reason: process.ErrNoConnection}}
-	return []process.Signal{
-		{Kind: process.SigMessage, From: wa, To: wb, Topic: "@ws.join", Payload: value.MustOf(map[string]any{"x": []any{1, 2.5, "s", []byte{0}}})},
-		{Kind: process.SigMessage, To: wb, Topic: "from nobody", Payload: value.Nil()},
-		{Kind: process.SigMessage, From: wa, To: wb, Topic: "with a receipt", Payload: value.Int(1), Seq: 1<<63 + 1},
-		{Kind: process.SigTaken, From: wa, To: wb, Seq: 1<<63 + 1},
-		{Kind: process.SigTaken, From: wa, To: wb, Seq: 1},
-		{Kind: process.SigMonitor, From: wa, To: wb},
-		{Kind: process.SigMonitor, From: wa, To: wb, Topic: "ws.leave", Payload: value.MustOf(map[string]any{"reason": "node_down"})},
-		{Kind: process.SigDemonitor, From: wa, To: wb},
-		{Kind: process.SigExit, From: wa, To: wb, Result: process.Result{Value: value.String("done")}},
-		{Kind: process.SigExit, From: wa, To: wb, Result: process.Result{Err: process.ErrNoProc}},
-		{Kind: process.SigExit, From: wa, To: wb, Result: process.Result{Err: process.ErrTerminated}},
-		{Kind: process.SigLink, From: wa, To: wb},
-		{Kind: process.SigUnlink, From: wa, To: wb},
-		{Kind: process.SigLinkExit, From: wa, To: wb, Result: process.Result{Err: linkDown}},
-		{Kind: process.SigLinkExit, From: wa, To: wb, Result: process.Result{Err: errors.New("lua: boom")}},
-		{Kind: process.SigCancel, From: wa, To: wb, Reason: "shutdown"},
-		{Kind: process.SigTerminate, To: wb},
+	return []transport.Signal{
+		{Kind: transport.SigMessage, From: wa, To: wb, Topic: "@ws.join", Payload: value.MustOf(map[string]any{"x": []any{1, 2.5, "s", []byte{0}}})},
+		{Kind: transport.SigMessage, To: wb, Topic: "from nobody", Payload: value.Nil()},
+		{Kind: transport.SigMessage, From: wa, To: wb, Topic: "with a receipt", Payload: value.Int(1), Seq: 1<<63 + 1},
+		{Kind: transport.SigTaken, From: wa, To: wb, Seq: 1<<63 + 1},
+		{Kind: transport.SigTaken, From: wa, To: wb, Seq: 1},
+		{Kind: transport.SigMonitor, From: wa, To: wb},
+		{Kind: transport.SigMonitor, From: wa, To: wb, Topic: "ws.leave", Payload: value.MustOf(map[string]any{"reason": "node_down"})},
+		{Kind: transport.SigDemonitor, From: wa, To: wb},
+		{Kind: transport.SigExit, From: wa, To: wb, Result: transport.Result{Value: value.String("done")}},
+		{Kind: transport.SigExit, From: wa, To: wb, Result: transport.Result{Err: process.ErrNoProc}},
+		{Kind: transport.SigExit, From: wa, To: wb, Result: transport.Result{Err: process.ErrTerminated}},
+		{Kind: transport.SigLink, From: wa, To: wb},
+		{Kind: transport.SigUnlink, From: wa, To: wb},
+		{Kind: transport.SigLinkExit, From: wa, To: wb, Result: transport.Result{Err: linkDown}},
+		{Kind: transport.SigLinkExit, From: wa, To: wb, Result: transport.Result{Err: errors.New("lua: boom")}},
+		{Kind: transport.SigCancel, From: wa, To: wb, Reason: "shutdown"},
+		{Kind: transport.SigTerminate, To: wb},
 		{Kind: kindReset},
 		{Kind: kindBye},
 		{Kind: kindLost},
@@ -43,7 +44,7 @@ func wireSignals() []process.Signal {
 	}
 }
 
-func encodeBatch(sigs []process.Signal) []byte {
+func encodeBatch(sigs []transport.Signal) []byte {
 	b := appendHeader(nil, "a", 7, 9)
 	for _, s := range sigs {
 		b = appendSignal(b, s)
@@ -54,9 +55,9 @@ func encodeBatch(sigs []process.Signal) []byte {
 func TestWireRoundTrip(t *testing.T) {
 	t.Parallel()
 	sigs := wireSignals()
-	var got []process.Signal
+	var got []transport.Signal
 	var h header
-	err := decodeBatch(encodeBatch(sigs), "b", func(hh header) bool { h = hh; return true }, func(s process.Signal) { got = append(got, s) }, nil)
+	err := decodeBatch(encodeBatch(sigs), "b", func(hh header) bool { h = hh; return true }, func(s transport.Signal) { got = append(got, s) }, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +77,7 @@ func TestWireRoundTripInParts(t *testing.T) {
 	hdr := len(appendHeader(nil, "a", 7, 9))
 	const limit = 100
 	var asm reassembler
-	var got []process.Signal
+	var got []transport.Signal
 	n, err := splitParts(batch, hdr, limit, func(m []byte) error {
 		if len(m) > limit {
 			t.Fatalf("a %d-byte part for a max payload of %d", len(m), limit)
@@ -84,7 +85,7 @@ func TestWireRoundTripInParts(t *testing.T) {
 		if len(got) != 0 {
 			t.Fatal("signals applied before the last part")
 		}
-		return decodeBatch(m, "b", func(header) bool { return true }, func(s process.Signal) {
+		return decodeBatch(m, "b", func(header) bool { return true }, func(s transport.Signal) {
 			t.Fatalf("a signal (kind %d) outside the parts", s.Kind)
 		}, func(pt part) {
 			body, why := asm.add("a", 7, pt, 0, 1<<20)
@@ -92,7 +93,7 @@ func TestWireRoundTripInParts(t *testing.T) {
 				t.Fatalf("run dropped: %v", why)
 			}
 			if body != nil {
-				if err := decodeSignals(body, "b", func(s process.Signal) { got = append(got, s) }); err != nil {
+				if err := decodeSignals(body, "b", func(s transport.Signal) { got = append(got, s) }); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -110,7 +111,7 @@ func TestWireRoundTripInParts(t *testing.T) {
 	}
 }
 
-func checkSignals(t *testing.T, got, sigs []process.Signal) {
+func checkSignals(t *testing.T, got, sigs []transport.Signal) {
 	t.Helper()
 	if len(got) != len(sigs) {
 		t.Fatalf("%d signals decoded, %d sent", len(got), len(sigs))
@@ -143,7 +144,7 @@ func TestWireRejectsBadBatches(t *testing.T) {
 	good := encodeBatch(wireSignals()[:1])
 	hdr := appendHeader(nil, "a", 7, 9)
 	deep := hdr
-	deep = append(deep, byte(process.SigExit))
+	deep = append(deep, byte(transport.SigExit))
 	deep = appendPID(deep, wa)
 	deep = appendString(deep, "h")
 	deep = append(deep, 1, 0) // id 1, nil value
@@ -161,14 +162,14 @@ func TestWireRejectsBadBatches(t *testing.T) {
 		"bad sender":         {appendHeader(nil, "a b", 1, 0), `node name "a b" contains a space`},
 		"cut signal":         {good[:len(good)-3], "payload"},
 		"unknown kind":       {append(append([]byte{}, hdr...), 77, 0, 0, 0, 1, 'h', 1), "unknown signal kind 77"},
-		"zero receiver id":   {append(append([]byte{}, hdr...), byte(process.SigTerminate), 0, 0, 0, 1, 'h', 0), "receiver PID {h|0} is not valid"},
-		"long string":        {append(append([]byte{}, hdr...), byte(process.SigTerminate), 0xff, 0xff, 0x03), "is more than the"},
-		"empty topic":        {append(append([]byte{}, hdr...), byte(process.SigMessage), 0, 0, 0, 1, 'h', 1, 0, 0), "empty topic"},
+		"zero receiver id":   {append(append([]byte{}, hdr...), byte(transport.SigTerminate), 0, 0, 0, 1, 'h', 0), "receiver PID {h|0} is not valid"},
+		"long string":        {append(append([]byte{}, hdr...), byte(transport.SigTerminate), 0xff, 0xff, 0x03), "is more than the"},
+		"empty topic":        {append(append([]byte{}, hdr...), byte(transport.SigMessage), 0, 0, 0, 1, 'h', 1, 0, 0), "empty topic"},
 		"deep link-down":     {deep, "nested deeper than 16"},
-		"bad sender PID":     {append(append([]byte{}, hdr...), byte(process.SigTerminate), 1, 'n', 1, '{', 1), `contains the reserved character '{'`},
-		"taken 0":            {append(append([]byte{}, hdr...), byte(process.SigTaken), 0, 0, 0, 1, 'h', 1, 0), "taken number 0"},
-		"cut receipt number": {append(append([]byte{}, hdr...), byte(process.SigMessage), 0, 0, 0, 1, 'h', 1, 1, 't', 0, 0x80), "bad varint in the receipt number"},
-		"unknown error kind": {append(append([]byte{}, hdr...), byte(process.SigExit), 0, 0, 0, 1, 'h', 1, 0, 99), "unknown error tag 99"},
+		"bad sender PID":     {append(append([]byte{}, hdr...), byte(transport.SigTerminate), 1, 'n', 1, '{', 1), `contains the reserved character '{'`},
+		"taken 0":            {append(append([]byte{}, hdr...), byte(transport.SigTaken), 0, 0, 0, 1, 'h', 1, 0), "taken number 0"},
+		"cut receipt number": {append(append([]byte{}, hdr...), byte(transport.SigMessage), 0, 0, 0, 1, 'h', 1, 1, 't', 0, 0x80), "bad varint in the receipt number"},
+		"unknown error kind": {append(append([]byte{}, hdr...), byte(transport.SigExit), 0, 0, 0, 1, 'h', 1, 0, 99), "unknown error tag 99"},
 		"part total 0":       {append(append([]byte{}, hdr...), byte(kindPart), 0, 0, 1, 'x'), "part total 0 is not between 1 and 67108864"},
 		"huge part total":    {append(binary.AppendUvarint(append(append([]byte{}, hdr...), byte(kindPart)), MaxSignal+1), 0, 1, 'x'), "part total 67108865 is not between 1"},
 		"empty part":         {append(append([]byte{}, hdr...), byte(kindPart), 5, 0, 0), "empty part"},
@@ -177,7 +178,7 @@ func TestWireRejectsBadBatches(t *testing.T) {
 		"part at total":      {append(append([]byte{}, hdr...), byte(kindPart), 5, 5, 1, 'x'), "at offset 5 passes its total 5"},
 		"cut part offset":    {append(append([]byte{}, hdr...), byte(kindPart), 5, 0x80), "bad varint in the part offset"},
 	} {
-		err := decodeBatch(c.in, "b", func(header) bool { return true }, func(process.Signal) {}, func(part) {})
+		err := decodeBatch(c.in, "b", func(header) bool { return true }, func(transport.Signal) {}, func(part) {})
 		var we *WireError
 		if !errors.As(err, &we) || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: %v, want an error saying %q", name, err, c.want)
@@ -186,7 +187,7 @@ func TestWireRejectsBadBatches(t *testing.T) {
 	// Parts do not nest: reassembled signals hold none.
 	nested := appendPart(nil, 10, 0, []byte("x"))
 	var we *WireError
-	if err := decodeSignals(nested, "b", func(process.Signal) {}); !errors.As(err, &we) || !strings.Contains(err.Error(), "a part among reassembled signals") {
+	if err := decodeSignals(nested, "b", func(transport.Signal) {}); !errors.As(err, &we) || !strings.Contains(err.Error(), "a part among reassembled signals") {
 		t.Errorf("a part among reassembled signals: %v, want an error saying so", err)
 	}
 }
@@ -194,7 +195,7 @@ func TestWireRejectsBadBatches(t *testing.T) {
 func FuzzDecodeBatch(f *testing.F) {
 	f.Add(encodeBatch(wireSignals()))
 	for _, s := range wireSignals() {
-		f.Add(encodeBatch([]process.Signal{s}))
+		f.Add(encodeBatch([]transport.Signal{s}))
 	}
 	batch := encodeBatch(wireSignals())
 	_, _ = splitParts(batch, len(appendHeader(nil, "a", 7, 9)), 120, func(m []byte) error {
@@ -203,7 +204,7 @@ func FuzzDecodeBatch(f *testing.F) {
 	})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		n := 0
-		check := func(s process.Signal) {
+		check := func(s transport.Signal) {
 			n++
 			if s.Kind == kindGroup {
 				if s.Reason == "" || len(s.Reason) > len(data) {
@@ -214,10 +215,10 @@ func FuzzDecodeBatch(f *testing.F) {
 			if !control(s.Kind) && (s.To.Node != "b" || s.To.ID == 0 || pid.ValidHostName(s.To.Host) != nil) {
 				t.Fatalf("decoded a signal for %v", s.To)
 			}
-			if s.Kind == process.SigMessage && s.Topic == "" {
+			if s.Kind == transport.SigMessage && s.Topic == "" {
 				t.Fatal("decoded a message with no topic")
 			}
-			if s.Kind == process.SigTaken && s.Seq == 0 {
+			if s.Kind == transport.SigTaken && s.Seq == 0 {
 				t.Fatal("decoded an answer for no message")
 			}
 		}

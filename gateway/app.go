@@ -21,6 +21,8 @@ import (
 	"github.com/wsrelay/wsrelay/luart"
 	"github.com/wsrelay/wsrelay/pg"
 	"github.com/wsrelay/wsrelay/process"
+	"github.com/wsrelay/wsrelay/process/transport"
+	"github.com/wsrelay/wsrelay/supervisor"
 	"github.com/wsrelay/wsrelay/wsrelay"
 )
 
@@ -34,10 +36,11 @@ type Options struct {
 	// websocket_relay.
 	Middleware []*Middleware
 	// Transport and ClusterNames join the node to a cluster (see
-	// process.Options and the cluster package). Default nil: one node.
+	// process.Options and the cluster package: *cluster.Transport and
+	// *cluster.Names). Default nil: one node.
 	// When ClusterNames is also a luart.ClusterNames (cluster.Names is),
 	// Lua's process.registry.CONSISTENT registers there.
-	Transport    process.Transport
+	Transport    transport.Transport
 	ClusterNames process.NameLookup
 	// LuaLogLines is how many lines a second each Lua entry's logger and
 	// print may write (luart.Options.LogLines). Default
@@ -56,7 +59,7 @@ type App struct {
 	groups  *pg.Service // the pg.scope entries; nil when there are none
 
 	servers  []*server
-	services []*service
+	services *supervisor.Supervisor // the process.service entries
 	handlers []*luart.Handler
 	closers  []io.Closer // static directories' roots
 	warnings []string
@@ -101,7 +104,9 @@ func Build(cfg *config.App, opts Options) (*App, error) {
 		return nil, err
 	}
 	lo := luart.Options{Node: node, Logger: opts.Logger, LogLines: opts.LuaLogLines,
-		Env: appdata.NewEnv(cfg, nil), Registry: appdata.NewRegistry(cfg), Groups: groups}
+		Env: appdata.NewEnv(cfg, nil), Registry: appdata.NewRegistry(cfg), Groups: groups,
+		OnSpawn: wsrelay.Own} // a handler's spawns may be its connection's target
+
 	if cn, ok := opts.ClusterNames.(luart.ClusterNames); ok {
 		lo.ClusterNames = cn
 	}
@@ -114,6 +119,8 @@ func Build(cfg *config.App, opts Options) (*App, error) {
 	}
 	a := &App{cfg: cfg, log: opts.Logger, node: node, cnames: opts.ClusterNames, lua: rt, metrics: newMetrics(node, opts.Transport), graces: map[string]time.Duration{}, groups: groups}
 	a.stopping, a.stop = context.WithCancel(context.Background())
+	a.services = supervisor.New(supervisor.Options{Node: node, Lua: rt, Logger: opts.Logger,
+		Names: opts.ClusterNames, Stopping: a.stopping, Grace: a.grace})
 	b := &builder{app: a, middleware: map[string]*Middleware{}}
 	for _, m := range opts.Middleware {
 		b.middleware[m.Name] = m
@@ -122,7 +129,6 @@ func Build(cfg *config.App, opts Options) (*App, error) {
 		b.build(e)
 	}
 	b.buildHTTP()
-	linkDependencies(a.services)
 	if err := b.probs.Err(); err != nil {
 		a.closeHandlers()
 		if groups != nil {
@@ -168,11 +174,9 @@ func (a *App) Start() error {
 		}
 		s.ln = ln
 	}
-	for _, s := range a.services {
-		if err := s.start(); err != nil {
-			a.stopLocked(context.Background())
-			return err
-		}
+	if err := a.services.Start(); err != nil {
+		a.stopLocked(context.Background())
+		return err
 	}
 	for _, s := range a.servers {
 		if s.off {
@@ -191,28 +195,8 @@ func (a *App) Start() error {
 // awaitServices waits until the process.service entries an http.service
 // depends on run, for at most its start_timeout in all.
 func (a *App) awaitServices(s *server) error {
-	t := time.NewTimer(s.startTimeout)
-	defer t.Stop()
-	for _, svc := range a.services {
-		if !slices.Contains(s.dependsOn, svc.id) {
-			continue
-		}
-		for {
-			up, changed := svc.isUp(a)
-			if up {
-				break
-			}
-			select {
-			case <-t.C:
-				return fmt.Errorf("gateway: %s does not serve: %s, which it depends on, is not running after %v (lifecycle.start_timeout)", s.id, svc.id, s.startTimeout)
-			case <-svc.over:
-				if up, _ := svc.isUp(a); !up {
-					return fmt.Errorf("gateway: %s does not serve: %s, which it depends on, ended without ever running", s.id, svc.id)
-				}
-			case <-svc.up:
-			case <-changed:
-			}
-		}
+	if err := a.services.Await(s.dependsOn, s.startTimeout); err != nil {
+		return fmt.Errorf("gateway: %s does not serve: %w", s.id, err)
 	}
 	return nil
 }

@@ -109,12 +109,9 @@ func (b *builder) build(e *config.Entry) {
 		if prog == nil {
 			return // its process.lua entry failed to compile; already reported
 		}
-		svc, err := newService(a, e, s, prog)
-		if err != nil {
+		if err := a.services.Add(e.ID, s, prog); err != nil {
 			b.fail(e.Problem("args", "%v", err))
-			return
 		}
-		a.services = append(a.services, svc)
 	case *config.PGScope:
 		b.buildScope(e, s)
 	case *config.Observer:

@@ -17,15 +17,12 @@ const (
 	requestLines  = "lines about HTTP requests"               // an http.service: refused hosts, net/http's errors
 	staticLines   = "lines about refused static files"        // an http.static
 	relayHdrLines = "lines about stripped X-WS-Relay headers" // an http.endpoint
-	restartLines  = "lines about service restarts"            // a process.service
+	// a process.service's restarts: supervisor's restartLines
 )
 
 // maxLogRequest bounds what a client sent (a host, a path) quoted in a
-// log line; maxLogError a script's error, traceback included.
-const (
-	maxLogRequest = 256
-	maxLogError   = 8 << 10
-)
+// log line.
+const maxLogRequest = 256
 
 // limited returns a Logger of lg with a limit of its own for lines of
 // kind what.

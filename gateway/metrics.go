@@ -13,6 +13,7 @@ import (
 
 	"github.com/wsrelay/wsrelay/cluster"
 	"github.com/wsrelay/wsrelay/process"
+	"github.com/wsrelay/wsrelay/process/transport"
 	"github.com/wsrelay/wsrelay/wsrelay"
 )
 
@@ -35,7 +36,7 @@ type metrics struct {
 	cluster clusterStats // the cluster transport's counters; nil on one node
 }
 
-func newMetrics(node *process.Node, tr process.Transport) *metrics {
+func newMetrics(node *process.Node, tr transport.Transport) *metrics {
 	m := &metrics{
 		reg: prometheus.NewRegistry(),
 		open: prometheus.NewGauge(prometheus.GaugeOpts{

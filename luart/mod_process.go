@@ -135,7 +135,7 @@ func (s *state) spawnFrom(L *lua.LState, fn string, opts process.SpawnOptions, c
 	// In a handler serving a request, whoever serves the request may
 	// want to know (the WebSocket relay: a target the handler spawned
 	// is owned by its connection).
-	process.RecordSpawn(s.ctx, p)
+	s.rt.spawned(s.ctx, p)
 	return p, true
 }
 

@@ -1,6 +1,7 @@
 package luart
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -53,6 +54,12 @@ type Options struct {
 	// Groups holds the pg.scope entries that Lua's pg.open opens
 	// (mod_pg.go). Default nil: pg.open finds no scope.
 	Groups *pg.Service
+	// OnSpawn, if set, is called with the request's context for every
+	// process a function.lua handler spawns (process.spawn and its
+	// variants). The gateway passes wsrelay.Own, so that a target a
+	// handler spawned for a WebSocket connection belongs to it. Default
+	// nil: nobody is told.
+	OnSpawn func(ctx context.Context, p pid.PID) bool
 	// Logger receives print output, handler errors with their tracebacks,
 	// and runtime warnings. Default: discarded.
 	Logger *slog.Logger
@@ -123,6 +130,13 @@ type Runtime struct {
 
 	requests atomic.Uint64
 	bootID   string
+}
+
+// spawned tells Options.OnSpawn that the code running with ctx spawned p.
+func (rt *Runtime) spawned(ctx context.Context, p pid.PID) {
+	if rt.opts.OnSpawn != nil && ctx != nil {
+		rt.opts.OnSpawn(ctx, p)
+	}
 }
 
 // New returns a Runtime.

@@ -53,8 +53,10 @@
 // # Other nodes
 //
 // PIDs carry their node's name. Operations on another node's PIDs go
-// through a Transport (the cluster package implements one over NATS); a
-// node without one fails them with ErrNoTransport. Options.ClusterNames
+// through a transport (Options.Transport; the cluster package implements
+// one over NATS); a node without one fails them with ErrNoTransport.
+// What a transport implements and calls is in package process/transport,
+// apart from this package's API. Options.ClusterNames
 // adds names that hold across the cluster, which Resolve consults before
 // the node's own.
 //

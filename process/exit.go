@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/wsrelay/wsrelay/pid"
+	"github.com/wsrelay/wsrelay/process/transport"
 )
 
 // exit ends p with r unless it has already ended, and tells every process
@@ -182,7 +183,7 @@ func (p *Process) callTerminate() {
 // process that has ended does nothing.
 func (n *Node) Terminate(target pid.PID) error {
 	if !n.IsLocal(target) {
-		return n.sendSignal(Signal{Kind: SigTerminate, To: target})
+		return n.sendSignal(transport.Signal{Kind: transport.SigTerminate, To: target})
 	}
 	if p := n.lookup(target); p != nil {
 		n.terminate(p, ErrTerminated)
@@ -204,7 +205,7 @@ func (n *Node) terminate(p *Process, err error) {
 // has the effect of the first call.
 func (n *Node) Cancel(from, target pid.PID, reason string) error {
 	if !n.IsLocal(target) {
-		return n.sendSignal(Signal{Kind: SigCancel, From: from, To: target, Reason: reason})
+		return n.sendSignal(transport.Signal{Kind: transport.SigCancel, From: from, To: target, Reason: reason})
 	}
 	if p := n.lookup(target); p != nil {
 		n.cancel(p, from, reason, p.host.cancelGrace)

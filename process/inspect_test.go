@@ -31,7 +31,7 @@ func TestInspect(t *testing.T) {
 	}
 	n.Send(pid.PID{}, b, "x", value.String("0123456789"))
 	n.Send(a, b, "y", value.Nil())
-	if _, err := n.TrySendReceipt(a, b, "z", value.Nil(), 0); err != nil {
+	if _, err := n.TrySend(a, b, "z", value.Nil()); err != nil {
 		t.Fatal(err)
 	}
 	ia, ok := n.Inspect(a)

@@ -36,17 +36,17 @@ func TestMailboxRoomForABigMessage(t *testing.T) {
 	}
 	t.Cleanup(func() { close(take) })
 
-	if err := n.TrySend(pid.PID{}, to, "small", value.String(strings.Repeat("s", 40<<10)), 0); err != nil {
+	if _, err := n.TrySend(pid.PID{}, to, "small", value.String(strings.Repeat("s", 40<<10))); err != nil {
 		t.Fatal(err)
 	}
 	big := value.BytesString(strings.Repeat("b", 48<<10))
-	if err := n.TrySend(pid.PID{}, to, "big", big, 0); !errors.Is(err, process.ErrMailboxFull) {
+	if _, err := n.TrySend(pid.PID{}, to, "big", big); !errors.Is(err, process.ErrMailboxFull) {
 		t.Fatalf("a 48 KiB message after 40 KiB into a 64 KiB mailbox: %v, want ErrMailboxFull", err)
 	}
 	room := n.MailboxRoom(to, 0)
 	select {
 	case <-room:
-		if err := n.TrySend(pid.PID{}, to, "big", big, 0); errors.Is(err, process.ErrMailboxFull) {
+		if _, err := n.TrySend(pid.PID{}, to, "big", big); errors.Is(err, process.ErrMailboxFull) {
 			t.Fatalf("MailboxRoom signalled room, yet the message it waited for is still refused: a sender would spin")
 		}
 	default:
@@ -56,7 +56,7 @@ func TestMailboxRoomForABigMessage(t *testing.T) {
 		t.Fatalf("took %q, want small", got)
 	}
 	<-room // the mailbox is empty: the big message fits
-	if err := n.TrySend(pid.PID{}, to, "big", big, 0); err != nil {
+	if _, err := n.TrySend(pid.PID{}, to, "big", big); err != nil {
 		t.Fatalf("the big message once room was signalled: %v", err)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/wsrelay/wsrelay/pid"
+	"github.com/wsrelay/wsrelay/process/transport"
 	"github.com/wsrelay/wsrelay/value"
 )
 
@@ -28,7 +29,7 @@ func (n *Node) monitor(w *Process, target pid.PID) error {
 		return nil
 	}
 	if !n.IsLocal(target) {
-		if err := n.sendSignal(Signal{Kind: SigMonitor, From: w.pid, To: target}); err != nil {
+		if err := n.sendSignal(transport.Signal{Kind: transport.SigMonitor, From: w.pid, To: target}); err != nil {
 			w.mu.Lock()
 			w.rel.remove(relMonitoring, target)
 			w.mu.Unlock()
@@ -61,7 +62,7 @@ func (n *Node) monitorNotice(w *Process, target pid.PID, topic string, payload v
 	}
 	added := w.rel.add(relMonitoring, target)
 	w.mu.Unlock()
-	if err := n.sendSignal(Signal{Kind: SigMonitor, From: w.pid, To: target, Topic: topic, Payload: payload}); err != nil {
+	if err := n.sendSignal(transport.Signal{Kind: transport.SigMonitor, From: w.pid, To: target, Topic: topic, Payload: payload}); err != nil {
 		if added {
 			w.mu.Lock()
 			w.rel.remove(relMonitoring, target)
@@ -179,7 +180,7 @@ func (n *Node) spendNotice(w, target pid.PID, topic string) {
 // dropWatcher removes watcher w from target's table (target may be remote).
 func (n *Node) dropWatcher(target, w pid.PID) {
 	if !n.IsLocal(target) {
-		_ = n.sendSignal(Signal{Kind: SigDemonitor, From: w, To: target})
+		_ = n.sendSignal(transport.Signal{Kind: transport.SigDemonitor, From: w, To: target})
 		return
 	}
 	if t := n.lookup(target); t != nil {
@@ -193,7 +194,7 @@ func (n *Node) dropWatcher(target, w pid.PID) {
 // w no longer monitors from.
 func (n *Node) deliverExit(w, from pid.PID, r Result) {
 	if !n.IsLocal(w) {
-		_ = n.sendSignal(Signal{Kind: SigExit, From: from, To: w, Result: r})
+		_ = n.sendSignal(transport.Signal{Kind: transport.SigExit, From: from, To: w, Result: transport.Result(r)})
 		return
 	}
 	p := n.lookup(w)
@@ -238,7 +239,7 @@ func (n *Node) link(a *Process, target pid.PID) error {
 		return nil
 	}
 	if !n.IsLocal(target) {
-		if err := n.sendSignal(Signal{Kind: SigLink, From: a.pid, To: target}); err != nil {
+		if err := n.sendSignal(transport.Signal{Kind: transport.SigLink, From: a.pid, To: target}); err != nil {
 			a.mu.Lock()
 			a.rel.remove(relLinks, target)
 			a.mu.Unlock()
@@ -289,7 +290,7 @@ func (n *Node) unlink(a *Process, target pid.PID) error {
 		return nil
 	}
 	if !n.IsLocal(target) {
-		_ = n.sendSignal(Signal{Kind: SigUnlink, From: a.pid, To: target})
+		_ = n.sendSignal(transport.Signal{Kind: transport.SigUnlink, From: a.pid, To: target})
 		return nil
 	}
 	n.removeLink(target, a.pid)
@@ -308,7 +309,7 @@ func (n *Node) removeLink(target, from pid.PID) {
 // from ended with r.
 func (n *Node) deliverLinkExit(to, from pid.PID, r Result) {
 	if !n.IsLocal(to) {
-		_ = n.sendSignal(Signal{Kind: SigLinkExit, From: from, To: to, Result: r})
+		_ = n.sendSignal(transport.Signal{Kind: transport.SigLinkExit, From: from, To: to, Result: transport.Result(r)})
 		return
 	}
 	p := n.lookup(to)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/wsrelay/wsrelay/internal/ratelog"
 	"github.com/wsrelay/wsrelay/pid"
+	"github.com/wsrelay/wsrelay/process/transport"
 )
 
 // Options configure a Node. The zero Options are valid.
@@ -20,7 +21,8 @@ type Options struct {
 	Logger *slog.Logger
 	// Transport carries signals to processes of other nodes. Default nil:
 	// operations on remote PIDs fail with ErrNoTransport.
-	Transport Transport
+	// A transport.Receiver is attached to the node by NewNode.
+	Transport transport.Transport
 	// Boot is the incarnation's start time, which seeds PID ids (see
 	// pid.Generator). Default time.Now().
 	Boot time.Time
@@ -34,7 +36,7 @@ type Options struct {
 	// the node's names (the cluster package provides one).
 	ClusterNames NameLookup
 	// ReceiptBytesPerNode bounds the bytes of messages with a receipt
-	// (TrySendReceipt from another node), receipts included, that each
+	// (TrySend from another node), receipts included, that each
 	// other node may have in this node's mailboxes past their bounds;
 	// past it, such a
 	// message is dropped for a full mailbox like any other. Default
@@ -60,7 +62,7 @@ type NameLookup interface {
 type Node struct {
 	name      string
 	log       *slog.Logger
-	transport Transport
+	transport transport.Transport
 	cnames    NameLookup
 	ids       *pid.Generator
 	boot      time.Time
@@ -136,6 +138,9 @@ func NewNode(opts *Options) (*Node, error) {
 	n.procs.init()
 	n.acks.init()
 	n.crashes = ratelog.New(o.CrashReports)
+	if r, ok := o.Transport.(transport.Receiver); ok {
+		r.Attach(transportSide{n})
+	}
 	return n, nil
 }
 

@@ -22,7 +22,7 @@ import "github.com/wsrelay/wsrelay/pid"
 // between them, so a CANCEL at shutdown never waits behind a backlog.
 //
 // This holds for remote senders as long as the transport hands a sender's
-// signals to HandleSignal in the order sent: each message is in the inbox
+// signals to handleSignal in the order sent: each message is in the inbox
 // before the signal after it is handled.
 //
 // The scan costs one pass over the receiver's waiting messages per event;

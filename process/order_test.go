@@ -12,6 +12,7 @@ import (
 	"github.com/wsrelay/wsrelay/internal/poll"
 	"github.com/wsrelay/wsrelay/pid"
 	"github.com/wsrelay/wsrelay/process"
+	"github.com/wsrelay/wsrelay/process/transport"
 	"github.com/wsrelay/wsrelay/value"
 )
 
@@ -164,10 +165,9 @@ func TestExitComesAfterTheSendersLastMessages(t *testing.T) {
 			hopts := &process.HostOptions{MailboxSize: senders*count + 16}
 			var recvNode, sendNode *process.Node
 			if kind == "remote" {
-				tr := &memTransport{nodes: map[string]*process.Node{}}
+				tr := &memTransport{nodes: map[string]transport.Node{}}
 				recvNode = newNode(t, hopts, &process.Options{Name: "a", Transport: tr})
 				sendNode = newNode(t, hopts, &process.Options{Name: "b", Transport: tr})
-				tr.nodes["a"], tr.nodes["b"] = recvNode, sendNode
 			} else {
 				recvNode = newNode(t, hopts, nil)
 				sendNode = recvNode

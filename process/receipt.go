@@ -6,40 +6,32 @@ import (
 	"sync/atomic"
 
 	"github.com/wsrelay/wsrelay/pid"
+	"github.com/wsrelay/wsrelay/process/transport"
 	"github.com/wsrelay/wsrelay/value"
 )
 
 // Receipts across nodes.
 //
-// A message sent with TrySendReceipt to a process of another node, over a
-// ReceiptTransport, carries a sequence number (Signal.Seq), drawn from one
-// counter of the sending node, so it grows along each sender/receiver
-// pair. The receiving node puts it in the receiver's mailbox without
-// dropping it for a full mailbox (the sender bounds what it has in
-// flight; a bound per sending node, Options.ReceiptBytesPerNode, stops a
-// node that does not), and once it has left the mailbox (taken, or
-// dropped because the receiver ended) the node answers SigTaken with the
-// highest sequence number taken for that pair. Answers are cumulative and
-// coalesced: a transport drains them (TakenReady, DrainTaken) and sends
-// one SigTaken per pair, whatever number of messages it covers.
+// A message sent with TrySend to a process of another node, over a
+// transport.ReceiptTransport, carries a sequence number (Signal.Seq),
+// drawn from one counter of the sending node, so it grows along each
+// sender/receiver pair. The receiving node puts it in the receiver's
+// mailbox without dropping it for a full mailbox (the sender bounds what
+// it has in flight; a bound per sending node, Options.ReceiptBytesPerNode,
+// stops a node that does not), and once it has left the mailbox (taken,
+// or dropped because the receiver ended) the node answers SigTaken with
+// the highest sequence number taken for that pair. Answers are cumulative
+// and coalesced: a transport drains them (transport.Node's TakenReady and
+// DrainTaken) and sends one SigTaken per pair, whatever number of
+// messages it covers.
 //
 // The sending node keeps, per pair with messages in flight, the last
 // sequence number sent and the highest one taken: a Receipt is taken once
 // that reaches its number. A SigTaken never completes more than was sent,
 // and a pair whose messages are all taken is forgotten. When the
-// receiver's node is lost (NodeDown), or its transport may have lost
-// messages or answers between the two nodes (ReceiptsLost), every receipt
+// receiver's node is lost (nodeDown), or its transport may have lost
+// messages or answers between the two nodes (receiptsLost), every receipt
 // toward it is complete: the sender is not left waiting.
-
-// ReceiptTransport is a Transport whose other end answers messages sent
-// with a receipt (Signal.Seq set) with SigTaken, and which sends what
-// DrainTaken hands it. Over a Transport that is not one, a receipt for a
-// message to another node is complete at once (the zero Receipt).
-type ReceiptTransport interface {
-	Transport
-	// CarriesReceipts marks the transport as one.
-	CarriesReceipts()
-}
 
 // DefaultReceiptBytesPerNode is Options.ReceiptBytesPerNode's default.
 const DefaultReceiptBytesPerNode = 64 << 20
@@ -112,8 +104,8 @@ func (s *sentReceipts) takenLocked(sp *sentPair, seq uint64) {
 }
 
 // sendWithReceipt sends a message with a receipt to a process of another
-// node over a ReceiptTransport.
-func (n *Node) sendWithReceipt(from, to pid.PID, topic string, payload value.Value) (Receipt, error) {
+// node over a transport.ReceiptTransport.
+func (n *Node) sendWithReceipt(rt transport.ReceiptTransport, from, to pid.PID, topic string, payload value.Value) (Receipt, error) {
 	k := pairKey{from: n.normalize(from), to: to}
 	for {
 		sp := n.sent.pair(k)
@@ -125,7 +117,7 @@ func (n *Node) sendWithReceipt(from, to pid.PID, topic string, payload value.Val
 		// Numbered and queued under the pair's lock: numbers and queueing
 		// keep one order, and a SigTaken waits until sent is set.
 		seq := n.sent.seq.Add(1)
-		if err := n.sendSignal(Signal{Kind: SigMessage, From: k.from, To: to, Topic: topic, Payload: payload, Seq: seq}); err != nil {
+		if err := rt.DeliverWithReceipt(transport.Signal{Kind: transport.SigMessage, From: k.from, To: to, Topic: topic, Payload: payload, Seq: seq}); err != nil {
 			n.sent.forgetLocked(sp)
 			sp.mu.Unlock()
 			return Receipt{}, err
@@ -152,16 +144,12 @@ func (n *Node) remoteTaken(sender, receiver pid.PID, seq uint64) {
 
 // receiptsNodeDown completes every receipt toward node, which is lost.
 func (n *Node) receiptsNodeDown(node string) {
-	n.ReceiptsLost(node)
+	n.receiptsLost(node)
 	n.acks.forgetNode(node)
 }
 
-// ReceiptsLost completes every receipt for a message sent to a process of
-// node: a transport calls it when it may have lost such messages or their
-// answers while node stays up (a batch NATS dropped), so that no sender
-// waits for an answer that will not come. Messages still waiting in their
-// receivers' mailboxes then count as taken.
-func (n *Node) ReceiptsLost(node string) {
+// receiptsLost is transport.Node.ReceiptsLost.
+func (n *Node) receiptsLost(node string) {
 	n.sent.mu.Lock()
 	var lost []*sentPair
 	for k, sp := range n.sent.pairs {
@@ -268,21 +256,14 @@ func (t *takenAcks) forgetNode(node string) {
 	}
 }
 
-// TakenReady returns a channel that receives a value when messages sent
-// to this node's processes with a receipt have left their mailboxes:
-// the transport then calls DrainTaken.
-func (n *Node) TakenReady() <-chan struct{} { return n.acks.ready }
-
-// DrainTaken hands each answer waiting to be sent to send, as a SigTaken
-// signal (From the receiver, To the remote sender, Seq the highest number
-// taken), one per pair however many messages it covers, and forgets it.
-func (n *Node) DrainTaken(send func(Signal)) {
+// drainTaken is transport.Node.DrainTaken.
+func (n *Node) drainTaken(send func(transport.Signal)) {
 	n.acks.mu.Lock()
 	pending := n.acks.pending
 	n.acks.pending = nil
 	n.acks.mu.Unlock()
 	for k, seq := range pending {
-		send(Signal{Kind: SigTaken, From: k.to, To: k.from, Seq: seq})
+		send(transport.Signal{Kind: transport.SigTaken, From: k.to, To: k.from, Seq: seq})
 	}
 }
 
@@ -293,7 +274,7 @@ func (n *Node) DrainTaken(send func(Signal)) {
 // that it is delivered as any message (dropped when the mailbox is full).
 // Either way its sender is answered once it has left the mailbox, or at
 // once when there is no such process.
-func (n *Node) deliverWithReceipt(s Signal) {
+func (n *Node) deliverWithReceipt(s transport.Signal) {
 	a := &ackReq{acks: &n.acks, key: pairKey{from: s.From, to: s.To}, seq: s.Seq}
 	p := n.lookup(s.To)
 	if p == nil {

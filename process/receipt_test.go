@@ -5,6 +5,7 @@ import (
 
 	"github.com/wsrelay/wsrelay/pid"
 	"github.com/wsrelay/wsrelay/process"
+	"github.com/wsrelay/wsrelay/process/transport"
 	"github.com/wsrelay/wsrelay/value"
 )
 
@@ -12,13 +13,16 @@ import (
 // answers itself (answer), so it decides when they travel.
 type receiptMem struct{ memTransport }
 
-func (*receiptMem) CarriesReceipts() {}
+func (m *receiptMem) DeliverWithReceipt(s transport.Signal) error { return m.Deliver(s) }
 
 // answer sends what n owes other nodes for their messages taken.
 func (m *receiptMem) answer(n *process.Node) int {
 	sent := 0
-	n.DrainTaken(func(s process.Signal) {
-		if s.Kind != process.SigTaken || s.Seq == 0 {
+	m.mu.Lock()
+	side := m.nodes[n.Name()]
+	m.mu.Unlock()
+	side.DrainTaken(func(s transport.Signal) {
+		if s.Kind != transport.SigTaken || s.Seq == 0 {
 			panic("DrainTaken handed a signal that is not an answer")
 		}
 		_ = m.Deliver(s)
@@ -72,7 +76,7 @@ func sendWithReceipts(t *testing.T, n *process.Node, from, to pid.PID, first, co
 	t.Helper()
 	var rs []process.Receipt
 	for i := first; i < first+count; i++ {
-		r, err := n.TrySendReceipt(from, to, "m", value.Int(int64(i)), 0)
+		r, err := n.TrySend(from, to, "m", value.Int(int64(i)))
 		if err != nil {
 			t.Fatalf("message %d: %v", i, err)
 		}
@@ -99,12 +103,11 @@ func takenCount(rs []process.Receipt) int {
 // per pair however many messages they cover.
 func TestReceiptsAcrossNodes(t *testing.T) {
 	t.Parallel()
-	tr := &receiptMem{memTransport{nodes: map[string]*process.Node{}}}
+	tr := &receiptMem{memTransport{nodes: map[string]transport.Node{}}}
 	a := newNode(t, nil, &process.Options{Name: "a", Transport: tr})
 	// Messages of about 100 bytes (process.Message's 64, topic, integer)
 	// and their receipts of 128: 5 fit in 2000, 25 do not.
 	b := newNode(t, &process.HostOptions{MailboxSize: 2}, &process.Options{Name: "b", Transport: tr, ReceiptBytesPerNode: 2000})
-	tr.nodes["a"], tr.nodes["b"] = a, b
 	sender := spawnProbe(t, a, process.SpawnOptions{})
 	target := spawnPuller(t, b)
 
@@ -185,19 +188,18 @@ func TestReceiptsAcrossNodes(t *testing.T) {
 // message; one for a pair with nothing in flight changes nothing.
 func TestReceiptAnswersCompleteNoMoreThanSent(t *testing.T) {
 	t.Parallel()
-	tr := &receiptMem{memTransport{nodes: map[string]*process.Node{}}}
+	tr := &receiptMem{memTransport{nodes: map[string]transport.Node{}}}
 	a := newNode(t, nil, &process.Options{Name: "a", Transport: tr})
 	b := newNode(t, nil, &process.Options{Name: "b", Transport: tr})
-	tr.nodes["a"], tr.nodes["b"] = a, b
 	sender := spawnProbe(t, a, process.SpawnOptions{})
 	target := spawnPuller(t, b)
 
-	a.HandleSignal(process.Signal{Kind: process.SigTaken, From: target.pid, To: sender.pid, Seq: 1 << 62}) // nothing in flight
+	tr.nodes["a"].HandleSignal(transport.Signal{Kind: transport.SigTaken, From: target.pid, To: sender.pid, Seq: 1 << 62}) // nothing in flight
 	rs := sendWithReceipts(t, a, sender.pid, target.pid, 0, 1)
 	if rs[0].Taken() {
 		t.Fatal("an earlier answer completed a later message")
 	}
-	a.HandleSignal(process.Signal{Kind: process.SigTaken, From: target.pid, To: sender.pid, Seq: 1 << 62})
+	tr.nodes["a"].HandleSignal(transport.Signal{Kind: transport.SigTaken, From: target.pid, To: sender.pid, Seq: 1 << 62})
 	if !rs[0].Taken() {
 		t.Fatal("an answer past the message did not complete it")
 	}

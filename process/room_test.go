@@ -69,7 +69,7 @@ func TestReceiptTellsWhenTaken(t *testing.T) {
 	g := spawnGate(t, n)
 	var rs []process.Receipt
 	for range 3 {
-		r, err := n.TrySendReceipt(pid.PID{}, g.pid, "m", value.Int(1), 0)
+		r, err := n.TrySend(pid.PID{}, g.pid, "m", value.Int(1))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -92,7 +92,7 @@ func TestReceiptTellsWhenTaken(t *testing.T) {
 		t.Fatal("a message dropped with its receiver is not taken")
 	}
 	// To nobody: nothing to wait for.
-	r, err := n.TrySendReceipt(pid.PID{}, g.pid, "m", value.Int(1), 0)
+	r, err := n.TrySend(pid.PID{}, g.pid, "m", value.Int(1))
 	if err != nil || !r.Taken() || !closed(r.Done()) {
 		t.Fatalf("a message to an ended process: %v %v", err, r.Taken())
 	}
@@ -105,11 +105,11 @@ func TestMailboxRoom(t *testing.T) {
 	n := newNode(t, &process.HostOptions{MailboxSize: 8}, nil)
 	g := spawnGate(t, n)
 	for range 8 {
-		if _, err := n.TrySendReceipt(pid.PID{}, g.pid, "m", value.Nil(), 0); err != nil {
+		if _, err := n.TrySend(pid.PID{}, g.pid, "m", value.Nil()); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, err := n.TrySendReceipt(pid.PID{}, g.pid, "m", value.Nil(), 0); err == nil {
+	if _, err := n.TrySend(pid.PID{}, g.pid, "m", value.Nil()); err == nil {
 		t.Fatal("a full mailbox took a message")
 	}
 	half := n.MailboxRoom(g.pid, 0) // below 4

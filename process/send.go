@@ -4,6 +4,7 @@ import (
 	"math/bits"
 
 	"github.com/wsrelay/wsrelay/pid"
+	"github.com/wsrelay/wsrelay/process/transport"
 	"github.com/wsrelay/wsrelay/value"
 )
 
@@ -58,54 +59,46 @@ func (n *Node) sendDestBy(p *Process, dest, topic string, payload value.Value) e
 
 // TrySend is Send for a sender that waits and tries again when the
 // receiver's mailbox is full: it returns ErrMailboxFull then, without
-// counting or logging a drop. With limit > 0 a mailbox already holding
-// limit messages counts as full too. The relay uses it to hold back a
-// client while its target catches up.
-func (n *Node) TrySend(from, to pid.PID, topic string, payload value.Value, limit int) error {
-	if err := checkTopic(topic); err != nil {
-		return err
-	}
-	return n.sendTo(from, to, topic, payload, false, limit)
-}
-
-// TrySendReceipt is TrySend that also returns a Receipt, which tells when
+// counting or logging a drop. It also returns a Receipt, which tells when
 // the receiver has taken the message from its mailbox. A sender that
-// bounds what it has in flight to a receiver waits on it (the relay bounds
-// the bytes each client has in flight to its target this way).
+// bounds what it has in flight to a receiver waits on it (the relay holds
+// back a client while its target catches up, and bounds the bytes each
+// client has in flight to its target, this way).
 //
-// For a process of another node, over a ReceiptTransport (the cluster's),
-// the receipt completes when that node answers that the receiver took the
-// message (or ended), or when the node is lost; that node does not drop
-// the message for a full mailbox, since its sender bounds what it has in
-// flight (see receipt.go and docs/cluster.md). Over another transport, or
-// from the zero PID (nobody to answer), it is complete at once.
-func (n *Node) TrySendReceipt(from, to pid.PID, topic string, payload value.Value, limit int) (Receipt, error) {
-	r, err := n.trySendReceipt(from, to, topic, payload, limit)
+// For a process of another node, over a transport.ReceiptTransport (the
+// cluster's), the receipt completes when that node answers that the
+// receiver took the message (or ended), or when the node is lost; that
+// node does not drop the message for a full mailbox, since its sender
+// bounds what it has in flight (see receipt.go and docs/cluster.md). Over
+// another transport, or from the zero PID (nobody to answer), it is
+// complete at once.
+func (n *Node) TrySend(from, to pid.PID, topic string, payload value.Value) (Receipt, error) {
+	r, err := n.trySend(from, to, topic, payload)
 	if err == nil {
 		n.countOut(from) // once, not for each try refused for room
 	}
 	return r, err
 }
 
-func (n *Node) trySendReceipt(from, to pid.PID, topic string, payload value.Value, limit int) (Receipt, error) {
+func (n *Node) trySend(from, to pid.PID, topic string, payload value.Value) (Receipt, error) {
 	if err := checkTopic(topic); err != nil {
 		return Receipt{}, err
 	}
 	if !n.IsLocal(to) {
-		if _, ok := n.transport.(ReceiptTransport); ok && !from.IsZero() {
-			return n.sendWithReceipt(from, to, topic, payload)
+		if rt, ok := n.transport.(transport.ReceiptTransport); ok && !from.IsZero() {
+			return n.sendWithReceipt(rt, from, to, topic, payload)
 		}
-		return Receipt{}, n.sendSignal(Signal{Kind: SigMessage, From: from, To: to, Topic: topic, Payload: payload})
+		return Receipt{}, n.sendSignal(transport.Signal{Kind: transport.SigMessage, From: from, To: to, Topic: topic, Payload: payload})
 	}
 	p := n.lookup(to)
 	if p == nil {
 		n.deadLetters.Add(1)
 		return Receipt{}, nil
 	}
-	return p.deliverAt(Message{Topic: topic, From: from, Payload: payload}, false, limit)
+	return p.deliverAt(Message{Topic: topic, From: from, Payload: payload}, false, 0)
 }
 
-// Receipt tells when a message sent with TrySendReceipt has left the
+// Receipt tells when a message sent with TrySend has left the
 // receiver's mailbox: taken by the receiver, or dropped because the
 // receiver ended (or, for a process of another node, its node was lost).
 // The zero Receipt (a message dropped at once, or sent over a transport
@@ -142,7 +135,7 @@ func (r Receipt) Done() <-chan struct{} {
 // MailboxRoom returns a channel that is closed once the mailbox of the
 // local process p holds fewer than below messages, or at once when p is
 // not a live process of this node. For a process of another node it is
-// closed once the queue toward that node has room (RoomTransport; a
+// closed once the queue toward that node has room (transport.RoomTransport; a
 // sender refused with ErrBacklog waits for it), or at once. below <= 0 means half the mailbox's
 // bound, which a sender refused with ErrMailboxFull waits for: waiting for
 // half rather than one free place lets many waiting senders go at a time
@@ -150,7 +143,7 @@ func (r Receipt) Done() <-chan struct{} {
 // it together with its own stop channel, then tries again.
 func (n *Node) MailboxRoom(p pid.PID, below int) <-chan struct{} {
 	if !n.IsLocal(p) {
-		if rt, ok := n.transport.(RoomTransport); ok {
+		if rt, ok := n.transport.(transport.RoomTransport); ok {
 			return rt.Room(p.Node)
 		}
 		return closedChan
@@ -180,11 +173,11 @@ func (n *Node) SendSystem(from, to pid.PID, topic string, payload value.Value) e
 // pair is never broken. It adds at most one message to the mailbox per
 // message the mailbox accepted within its bounds, so the mailbox stays
 // within twice them. To a process of another node it goes as a message
-// with a receipt (see TrySendReceipt), which that node's mailbox takes
+// with a receipt (see TrySend), which that node's mailbox takes
 // past its bounds too, within Options.ReceiptBytesPerNode.
 func (n *Node) SendOwed(from, to pid.PID, topic string, payload value.Value) error {
 	if !n.IsLocal(to) {
-		_, err := n.TrySendReceipt(from, to, topic, payload, 0)
+		_, err := n.TrySend(from, to, topic, payload)
 		return err
 	}
 	p := n.lookup(to)
@@ -228,7 +221,7 @@ func (n *Node) sendTo(from, to pid.PID, topic string, payload value.Value, dropF
 // deliverTo is sendTo once the message is counted.
 func (n *Node) deliverTo(from, to pid.PID, topic string, payload value.Value, dropFull bool, limit int) error {
 	if !n.IsLocal(to) {
-		return n.sendSignal(Signal{Kind: SigMessage, From: from, To: to, Topic: topic, Payload: payload})
+		return n.sendSignal(transport.Signal{Kind: transport.SigMessage, From: from, To: to, Topic: topic, Payload: payload})
 	}
 	p := n.lookup(to)
 	if p == nil {

@@ -8,18 +8,25 @@ import (
 
 	"github.com/wsrelay/wsrelay/pid"
 	"github.com/wsrelay/wsrelay/process"
+	"github.com/wsrelay/wsrelay/process/transport"
 	"github.com/wsrelay/wsrelay/value"
 )
 
 // memTransport joins nodes in one Go process, delivering synchronously.
 type memTransport struct {
 	mu    sync.Mutex
-	nodes map[string]*process.Node
+	nodes map[string]transport.Node // each node's side, from Attach
+}
+
+func (m *memTransport) Attach(n transport.Node) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.nodes[n.Name()] = n
 }
 
 var errUnreachable = errors.New("node unreachable")
 
-func (m *memTransport) Deliver(s process.Signal) error {
+func (m *memTransport) Deliver(s transport.Signal) error {
 	m.mu.Lock()
 	n := m.nodes[s.To.Node]
 	m.mu.Unlock()
@@ -34,7 +41,7 @@ func (m *memTransport) Deliver(s process.Signal) error {
 func (m *memTransport) cut(name string) {
 	m.mu.Lock()
 	delete(m.nodes, name)
-	var rest []*process.Node
+	var rest []transport.Node
 	for _, n := range m.nodes {
 		rest = append(rest, n)
 	}
@@ -46,10 +53,9 @@ func (m *memTransport) cut(name string) {
 
 func twoNodes(t *testing.T) (*memTransport, *process.Node, *process.Node) {
 	t.Helper()
-	tr := &memTransport{nodes: map[string]*process.Node{}}
+	tr := &memTransport{nodes: map[string]transport.Node{}}
 	a := newNode(t, nil, &process.Options{Name: "a", Transport: tr})
 	b := newNode(t, nil, &process.Options{Name: "b", Transport: tr})
-	tr.nodes["a"], tr.nodes["b"] = a, b
 	return tr, a, b
 }
 
@@ -186,10 +192,10 @@ func TestNoticeIsBounded(t *testing.T) {
 
 	// A watcher on c whose node sends a big notice regardless.
 	c := pid.PID{Node: "c", Host: host, ID: 7}
-	b.HandleSignal(process.Signal{Kind: process.SigMonitor, From: c, To: target.pid, Topic: "huge", Payload: big})
+	tr.nodes["b"].HandleSignal(transport.Signal{Kind: transport.SigMonitor, From: c, To: target.pid, Topic: "huge", Payload: big})
 
 	tr.cut("a")
-	b.NodeDown("c")
+	tr.nodes["b"].NodeDown("c")
 	if m := target.nextMsg(t); m.Topic != "small" || m.From != w.pid {
 		t.Fatalf("after a was lost the target got %s from %v, want the small notice from %v", m.Topic, m.From, w.pid)
 	}
@@ -207,7 +213,7 @@ func TestNoticeIsBounded(t *testing.T) {
 // room again.
 func TestNoticesPerProcessAreBounded(t *testing.T) {
 	t.Parallel()
-	_, _, b := twoNodes(t)
+	tr, _, b := twoNodes(t)
 	target := spawnProbe(t, b, process.SpawnOptions{})
 	var payload value.Value
 	for n := process.MaxNoticeBytes; ; n-- {
@@ -218,18 +224,18 @@ func TestNoticesPerProcessAreBounded(t *testing.T) {
 	fit := process.MaxNoticeBytesPerProcess / process.MaxNoticeBytes
 	watcher := func(i int) pid.PID { return pid.PID{Node: "c", Host: host, ID: uint64(i)} }
 	monitor := func(i int) {
-		b.HandleSignal(process.Signal{Kind: process.SigMonitor, From: watcher(i), To: target.pid, Topic: "t", Payload: payload})
+		tr.nodes["b"].HandleSignal(transport.Signal{Kind: transport.SigMonitor, From: watcher(i), To: target.pid, Topic: "t", Payload: payload})
 	}
 	for i := 1; i <= fit+1; i++ {
 		monitor(i)
 	}
 	// The first watcher stops watching: its notice is dropped, and a
 	// notice sent again by the last one (refused before) is kept.
-	b.HandleSignal(process.Signal{Kind: process.SigDemonitor, From: watcher(1), To: target.pid})
+	tr.nodes["b"].HandleSignal(transport.Signal{Kind: transport.SigDemonitor, From: watcher(1), To: target.pid})
 	monitor(fit + 1)
 	monitor(fit + 2) // past the bound again
 
-	b.NodeDown("c")
+	tr.nodes["b"].NodeDown("c")
 	if err := b.Send(target.pid, target.pid, "marker", value.Nil()); err != nil {
 		t.Fatal(err)
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/wsrelay/wsrelay/internal/wsclient"
 	"github.com/wsrelay/wsrelay/pid"
 	"github.com/wsrelay/wsrelay/process"
+	"github.com/wsrelay/wsrelay/process/transport"
 	"github.com/wsrelay/wsrelay/wsrelay"
 )
 
@@ -36,7 +37,7 @@ type gateLink struct {
 // errGone is what gateLink answers for node "gone".
 var errGone = errors.New("node is down")
 
-func (g *gateLink) Deliver(s process.Signal) error {
+func (g *gateLink) Deliver(s transport.Signal) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if s.To.Node == "gone" {
@@ -44,11 +45,11 @@ func (g *gateLink) Deliver(s process.Signal) error {
 	}
 	var what string
 	switch {
-	case s.Kind == process.SigMessage && (s.Topic == wsrelay.TopicJoin || s.Topic == wsrelay.TopicLeave):
+	case s.Kind == transport.SigMessage && (s.Topic == wsrelay.TopicJoin || s.Topic == wsrelay.TopicLeave):
 		what = s.Topic
-	case s.Kind == process.SigMonitor && s.Topic != "":
+	case s.Kind == transport.SigMonitor && s.Topic != "":
 		what = "notice:" + s.Topic
-	case s.Kind == process.SigMonitor:
+	case s.Kind == transport.SigMonitor:
 		what = "monitor"
 	default:
 		return nil

@@ -12,6 +12,7 @@ import (
 	"github.com/wsrelay/wsrelay/internal/testlog"
 	"github.com/wsrelay/wsrelay/pid"
 	"github.com/wsrelay/wsrelay/process"
+	"github.com/wsrelay/wsrelay/process/transport"
 	"github.com/wsrelay/wsrelay/wsrelay"
 )
 
@@ -26,10 +27,10 @@ type fullLink struct {
 	frames  []string // data of the frames it accepted, in order
 }
 
-func (f *fullLink) Deliver(s process.Signal) error {
+func (f *fullLink) Deliver(s transport.Signal) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if s.Kind != process.SigMessage || s.Topic != "ws.message" {
+	if s.Kind != transport.SigMessage || s.Topic != "ws.message" {
 		return nil
 	}
 	if !f.open {
@@ -104,7 +105,7 @@ func TestBacklogTowardTargetNodeHoldsClientBack(t *testing.T) {
 // every connection to target (on another node); it returns the relay and
 // a client env. The node shuts down after the relay (cleanups run last
 // first).
-func overLink(t *testing.T, log *slog.Logger, link process.Transport, m wsrelay.Metrics, target pid.PID) (*wsrelay.Relay, *env) {
+func overLink(t *testing.T, log *slog.Logger, link transport.Transport, m wsrelay.Metrics, target pid.PID) (*wsrelay.Relay, *env) {
 	t.Helper()
 	node, err := process.NewNode(&process.Options{Name: "n1", Logger: log, Transport: link})
 	if err != nil {

@@ -33,7 +33,7 @@ import (
 type owedKind uint8
 
 const (
-	owedJoin    owedKind = iota // ws.join, with a receipt (TrySendReceipt)
+	owedJoin    owedKind = iota // ws.join, with a receipt (TrySend)
 	owedLeave                   // ws.leave (SendOwed: a full mailbox takes it)
 	owedNotice                  // the node_down leave left with a target on another node (MonitorNotice)
 	owedMonitor                 // the monitor of a new target (a transfer)
@@ -89,7 +89,7 @@ func (c *conn) sendOwed(o owed) error {
 	case owedJoin:
 		// With a receipt: a target on another node then takes it even
 		// past its mailbox's bounds, as it takes frames in flight.
-		_, err := n.TrySendReceipt(c.pid, o.target, TopicJoin, o.payload, 0)
+		_, err := n.TrySend(c.pid, o.target, TopicJoin, o.payload)
 		if err == nil {
 			c.traced(TraceEvent{Kind: "join", Detail: o.target.String()}, nil)
 		}

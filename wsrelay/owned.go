@@ -2,13 +2,12 @@ package wsrelay
 
 import (
 	"github.com/wsrelay/wsrelay/pid"
-	"github.com/wsrelay/wsrelay/process"
 	"github.com/wsrelay/wsrelay/value"
 )
 
 // Owned targets: a target the handler spawned while serving the request
-// that set the header (the PIDs the request's process.SpawnLog recorded)
-// belongs to its connection. When the connection ends the target gets
+// that set the header (the PIDs it marked with Own) belongs to its
+// connection. When the connection ends the target gets
 // ws.leave and then CANCEL (see conn.finish); when the upgrade never
 // happens it is cancelled here. Other PIDs the handler spawned are left
 // alone: they may be workers it meant to keep. A target that holds a
@@ -32,7 +31,7 @@ func (rl *Relay) cancelOwned(target pid.PID) {
 // dropOwned cancels the target named by a header that was not used (a
 // refusal, or a header invalid in another field), if the handler spawned
 // it.
-func (rl *Relay) dropOwned(raw string, spawns *process.SpawnLog, why string) {
+func (rl *Relay) dropOwned(raw string, spawns *spawnLog, why string) {
 	if target, ok := headerTarget(raw); ok && spawns.Spawned(target) {
 		rl.clientLog.Debug("relay header not used: "+why, "target", target.String())
 		rl.cancelOwned(target)
@@ -44,7 +43,7 @@ func (rl *Relay) dropOwned(raw string, spawns *process.SpawnLog, why string) {
 // be read (an empty value, not JSON, no valid target_pid), every process
 // the handler spawned for the request, since the connection they were
 // spawned for will not open. Named processes are shared and left alone.
-func (rl *Relay) dropInvalid(raw string, spawns *process.SpawnLog) {
+func (rl *Relay) dropInvalid(raw string, spawns *spawnLog) {
 	if _, ok := headerTarget(raw); ok {
 		rl.dropOwned(raw, spawns, "invalid relay header")
 		return

@@ -35,8 +35,9 @@ func (o *ownedTarget) log() []string {
 }
 
 // spawningEnv is an env whose handler spawns a new target for each
-// request, records the spawn in the request's context as a Lua handler
-// does, and sets the relay header with extra header fields and status.
+// request, marks it owned with wsrelay.Own (as a Lua handler's
+// process.spawn does through luart.Options.OnSpawn), and sets the relay
+// header with extra header fields and status.
 type spawningEnv struct {
 	*env
 	mu      sync.Mutex
@@ -78,7 +79,10 @@ func (se *spawningEnv) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	o.pid = id
-	process.RecordSpawn(r.Context(), id)
+	if !wsrelay.Own(r.Context(), id) { // as a Go handler does: the target is the connection's
+		http.Error(w, "wsrelay.Own: not a relayed request", 500)
+		return
+	}
 	se.mu.Lock()
 	se.targets = append(se.targets, o)
 	status, extra, found, name, empty := se.status, se.extra, se.found, se.name, se.empty

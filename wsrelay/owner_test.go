@@ -10,7 +10,7 @@ import (
 	"github.com/wsrelay/wsrelay/internal/poll"
 	"github.com/wsrelay/wsrelay/internal/testlog"
 	"github.com/wsrelay/wsrelay/pid"
-	"github.com/wsrelay/wsrelay/process"
+	"github.com/wsrelay/wsrelay/process/transport"
 	"github.com/wsrelay/wsrelay/value"
 	"github.com/wsrelay/wsrelay/wsrelay"
 )
@@ -24,7 +24,7 @@ type pidLink struct {
 	client string
 }
 
-func (l *pidLink) Deliver(s process.Signal) error {
+func (l *pidLink) Deliver(s transport.Signal) error {
 	if s.Topic == wsrelay.TopicJoin || s.Topic == wsrelay.TopicLeave { // a join, or the notice
 		if v, ok := s.Payload.Get("client_pid"); ok {
 			l.mu.Lock()

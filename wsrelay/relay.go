@@ -114,8 +114,8 @@ func (rl *Relay) Middleware(next http.Handler) http.Handler {
 			return
 		}
 		cw := &captureWriter{ResponseWriter: w}
-		spawns := &process.SpawnLog{} // what the handler spawns: see owned
-		next.ServeHTTP(cw, r.WithContext(process.WithSpawnLog(r.Context(), spawns)))
+		spawns := &spawnLog{} // what the handler spawns: see owned
+		next.ServeHTTP(cw, r.WithContext(withSpawnLog(r.Context(), spawns)))
 		if !cw.decide() {
 			rl.dropOwned(cw.refused, spawns, "handler refused the upgrade")
 			return
@@ -141,7 +141,7 @@ func (rl *Relay) originAllowed(o, host string) bool {
 	return rl.origins.Allows(o)
 }
 
-func (rl *Relay) relay(w http.ResponseWriter, r *http.Request, raw string, spawns *process.SpawnLog) {
+func (rl *Relay) relay(w http.ResponseWriter, r *http.Request, raw string, spawns *spawnLog) {
 	h, err := ParseHeader(raw)
 	if err != nil {
 		rl.appLog.Error("the handler set an invalid X-WS-Relay header", "path", logClip(r.URL.Path), "error", logClip(err.Error()), "header", logClip(raw))

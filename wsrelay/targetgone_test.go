@@ -19,6 +19,7 @@ import (
 	"github.com/wsrelay/wsrelay/internal/wsclient"
 	"github.com/wsrelay/wsrelay/pid"
 	"github.com/wsrelay/wsrelay/process"
+	"github.com/wsrelay/wsrelay/process/transport"
 	"github.com/wsrelay/wsrelay/value"
 	"github.com/wsrelay/wsrelay/wsrelay"
 )
@@ -181,13 +182,13 @@ type downLink struct {
 	frames []string
 }
 
-func (l *downLink) Deliver(s process.Signal) error {
+func (l *downLink) Deliver(s transport.Signal) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.down {
 		return fmt.Errorf("cluster: node %q: %w", s.To.Node, cluster.ErrNodeDown)
 	}
-	if s.Kind == process.SigMessage {
+	if s.Kind == transport.SigMessage {
 		switch s.Topic {
 		case wsrelay.TopicJoin:
 			l.joins++
@@ -222,7 +223,7 @@ func (l *downLink) clientPID() string {
 
 // overDownLink serves a relay on node n1 over link, whose handler sets
 // header; it returns the relay, the node and the ws:// URL.
-func overDownLink(t *testing.T, link process.Transport, header string) (*wsrelay.Relay, *process.Node, string, *testlog.Buffer) {
+func overDownLink(t *testing.T, link transport.Transport, header string) (*wsrelay.Relay, *process.Node, string, *testlog.Buffer) {
 	t.Helper()
 	logs := &testlog.Buffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -317,16 +318,16 @@ type beatLink struct {
 	frames  int
 }
 
-func (l *beatLink) Deliver(s process.Signal) error {
+func (l *beatLink) Deliver(s transport.Signal) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	switch {
-	case s.Kind == process.SigMessage && s.Topic == wsrelay.TopicBeat && l.shut:
+	case s.Kind == transport.SigMessage && s.Topic == wsrelay.TopicBeat && l.shut:
 		l.refused++
 		return process.ErrBacklog
-	case s.Kind == process.SigMessage && s.Topic == wsrelay.TopicBeat:
+	case s.Kind == transport.SigMessage && s.Topic == wsrelay.TopicBeat:
 		l.beats++
-	case s.Kind == process.SigMessage && s.Topic == "ws.message":
+	case s.Kind == transport.SigMessage && s.Topic == "ws.message":
 		l.frames++
 	}
 	return nil

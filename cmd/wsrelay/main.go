@@ -24,6 +24,8 @@ import (
 
 	"github.com/wsrelay/wsrelay/config"
 	"github.com/wsrelay/wsrelay/gateway"
+	"github.com/wsrelay/wsrelay/internal/loadtool"
+	"github.com/wsrelay/wsrelay/internal/pprofserve"
 	"github.com/wsrelay/wsrelay/internal/ratelog"
 	"github.com/wsrelay/wsrelay/luart"
 )
@@ -58,9 +60,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "check":
 		return cmdCheck(args[1:], stdout, stderr)
 	case "bench":
-		return cmdBench(ctx, args[1:], stdout, stderr)
+		return loadtool.Bench(ctx, args[1:], stdout, stderr)
 	case "baseline":
-		return cmdBaseline(ctx, args[1:], stdout, stderr)
+		return loadtool.Baseline(ctx, args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "wsrelay", version())
 		return 0
@@ -229,7 +231,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if *pprofAddr != "" {
-		bound, stopPprof, err := startPprof(*pprofAddr)
+		bound, stopPprof, err := pprofserve.Start(*pprofAddr)
 		if err != nil {
 			fmt.Fprintln(stderr, "wsrelay run:", err)
 			return 2

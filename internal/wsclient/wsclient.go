@@ -1,8 +1,9 @@
 // Package wsclient is a WebSocket client written from RFC 6455 with full
 // control over frames: masking, reserved bits, opcodes, fragmentation and
-// close payloads. The tests use it to send what a broken or hostile
-// client would; the load tool (wsrelay bench, internal/loadgen) is its
-// one user outside tests, for the connections it opens and holds.
+// close payloads. It ships in the wsrelay command as the client of the
+// load tool (internal/loadgen, behind `wsrelay bench`), which opens and
+// holds connections with it; the tests use its frame-level calls to send
+// what a broken or hostile client would.
 package wsclient
 
 import (

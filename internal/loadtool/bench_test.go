@@ -1,4 +1,4 @@
-package main
+package loadtool
 
 import (
 	"bytes"
@@ -14,8 +14,11 @@ import (
 	"testing"
 
 	"github.com/wsrelay/wsrelay/internal/apptest"
+	"github.com/wsrelay/wsrelay/internal/leakcheck"
 	"github.com/wsrelay/wsrelay/internal/loadgen"
 )
+
+func TestMain(m *testing.M) { leakcheck.Main(m) }
 
 // TestBenchModes runs every mode of the load tool, small, against the
 // bench app and the baseline, and checks what it reports.
@@ -56,7 +59,7 @@ func TestBenchModes(t *testing.T) {
 		t.Run(strings.Join(tc.args[:1], ""), func(t *testing.T) {
 			var out, errOut bytes.Buffer
 			args := append(tc.args, "--json", "--quiet")
-			if code := run(context.Background(), append([]string{"bench"}, args...), &out, &errOut); code != 0 {
+			if code := Bench(context.Background(), args, &out, &errOut); code != 0 {
 				t.Fatalf("wsrelay bench %v: exit %d: %s", tc.args, code, errOut.String())
 			}
 			var got struct {
@@ -88,7 +91,7 @@ func TestBenchModes(t *testing.T) {
 	}
 	// --cpuprofile profiles the load tool itself.
 	prof := filepath.Join(t.TempDir(), "cpu.prof")
-	if code := run(context.Background(), []string{"bench", "echo", "--url", base + "/bare", "--conns", "2", "--messages", "20", "--quiet", "--cpuprofile", prof}, io.Discard, io.Discard); code != 0 {
+	if code := Bench(context.Background(), []string{"echo", "--url", base + "/bare", "--conns", "2", "--messages", "20", "--quiet", "--cpuprofile", prof}, io.Discard, io.Discard); code != 0 {
 		t.Errorf("--cpuprofile: exit %d", code)
 	} else if fi, err := os.Stat(prof); err != nil || fi.Size() == 0 {
 		t.Errorf("--cpuprofile wrote no profile: %v", err)
@@ -99,19 +102,19 @@ func TestBenchModes(t *testing.T) {
 	}
 	// The table form.
 	var out bytes.Buffer
-	if code := run(context.Background(), []string{"bench", "rtt", "--url", base + "/bare", "--messages", "20", "--quiet"}, &out, &out); code != 0 || !strings.Contains(out.String(), "p99") {
+	if code := Bench(context.Background(), []string{"rtt", "--url", base + "/bare", "--messages", "20", "--quiet"}, &out, &out); code != 0 || !strings.Contains(out.String(), "p99") {
 		t.Errorf("table: %d %s", code, out.String())
 	}
 }
 
 func TestBenchClientFlag(t *testing.T) {
 	for _, args := range [][]string{
-		{"bench", "echo", "--client", "gorilla"},
-		{"bench", "echo", "--baseline", "ws://127.0.0.1:1/bare", "--baseline-client", "nope"},
-		{"bench", "rtt", "--client", "gws"}, // the minimal client does echo only
+		{"echo", "--client", "gorilla"},
+		{"echo", "--baseline", "ws://127.0.0.1:1/bare", "--baseline-client", "nope"},
+		{"rtt", "--client", "gws"}, // the minimal client does echo only
 	} {
 		var out bytes.Buffer
-		if code := run(context.Background(), args, &out, &out); code != 2 || !strings.Contains(out.String(), "unknown client") {
+		if code := Bench(context.Background(), args, &out, &out); code != 2 || !strings.Contains(out.String(), "unknown client") {
 			t.Errorf("%v: exit %d %s", args, code, out.String())
 		}
 	}
@@ -120,7 +123,7 @@ func TestBenchClientFlag(t *testing.T) {
 func TestBenchRefusesOtherHosts(t *testing.T) {
 	for _, u := range []string{"ws://10.0.0.1:80/x", "ws://example.com/x", "ws://192.168.1.1/x"} {
 		var out bytes.Buffer
-		if code := run(context.Background(), []string{"bench", "echo", "--url", u, "--quiet"}, &out, &out); code != 1 || !strings.Contains(out.String(), "only targets loopback") {
+		if code := Bench(context.Background(), []string{"echo", "--url", u, "--quiet"}, &out, &out); code != 1 || !strings.Contains(out.String(), "only targets loopback") {
 			t.Errorf("%s: exit %d %s", u, code, out.String())
 		}
 	}

@@ -1,4 +1,6 @@
-package main
+// Package pprofserve serves Go's profiler on a loopback address, for
+// `wsrelay run --pprof` and `wsrelay baseline --pprof`.
+package pprofserve
 
 import (
 	"fmt"
@@ -8,11 +10,11 @@ import (
 	"time"
 )
 
-// startPprof serves Go's profiler endpoints (/debug/pprof/...) on addr,
+// Start serves Go's profiler endpoints (/debug/pprof/...) on addr,
 // which must be a loopback address: profiles show memory contents and
 // cost CPU, so they are never exposed beyond this machine. It returns the
 // address it listens on and a function that stops it.
-func startPprof(addr string) (bound string, stop func(), err error) {
+func Start(addr string) (bound string, stop func(), err error) {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
 		return "", nil, fmt.Errorf("--pprof %q: %v", addr, err)

@@ -1,4 +1,4 @@
-package main
+package loadtool
 
 import (
 	"bufio"
@@ -18,18 +18,20 @@ import (
 	"github.com/gobwas/ws"
 	"github.com/lxzan/gws"
 
+	"github.com/wsrelay/wsrelay/internal/pprofserve"
 	"github.com/wsrelay/wsrelay/process"
 	"github.com/wsrelay/wsrelay/value"
 	"github.com/wsrelay/wsrelay/wsrelay"
 )
 
-// cmdBaseline serves what `wsrelay bench` compares against, in one
+// Baseline is `wsrelay baseline [flags]`; args are what follows
+// "baseline". It serves what `wsrelay bench` compares against, in one
 // process: /bare is a WebSocket echo server on the same library (gws) with
 // nothing else, /bare-room a broadcast room on gws alone, and /go is the
 // relay with a Go process echoing for every connection. /gobwas is the
 // same bare echo on github.com/gobwas/ws, for the library comparison in
 // docs/decisions/0001-one-frame-codec.md.
-func cmdBaseline(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+func Baseline(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("baseline", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	addr := fs.String("addr", "127.0.0.1:8091", "address to listen on")
@@ -38,7 +40,7 @@ func cmdBaseline(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		return 2
 	}
 	if *pprofAddr != "" {
-		bound, stopPprof, err := startPprof(*pprofAddr)
+		bound, stopPprof, err := pprofserve.Start(*pprofAddr)
 		if err != nil {
 			fmt.Fprintln(stderr, "wsrelay baseline:", err)
 			return 2

@@ -1,4 +1,4 @@
-package gateway
+package supervisor
 
 import (
 	"errors"
@@ -23,7 +23,7 @@ import (
 // reserves the name, so it is the service's for as long as the supervisor
 // runs, restarts included.
 type service struct {
-	app  *App
+	sup  *Supervisor
 	id   string
 	spec *config.ProcessService
 	prog *luart.Program
@@ -57,7 +57,7 @@ func linkDependencies(services []*service) {
 
 func (s *service) markUp() { s.upOnce.Do(func() { close(s.up) }) }
 
-func newService(a *App, e *config.Entry, s *config.ProcessService, prog *luart.Program) (*service, error) {
+func newService(sup *Supervisor, id string, s *config.ProcessService, prog *luart.Program) (*service, error) {
 	args := make([]value.Value, len(s.Args))
 	for i, x := range s.Args {
 		v, err := value.Of(x)
@@ -66,7 +66,7 @@ func newService(a *App, e *config.Entry, s *config.ProcessService, prog *luart.P
 		}
 		args[i] = v
 	}
-	return &service{app: a, id: e.ID, spec: s, prog: prog, args: args, restarts: ratelog.New(ratelog.PerSecond),
+	return &service{sup: sup, id: id, spec: s, prog: prog, args: args, restarts: ratelog.New(ratelog.PerSecond),
 		up: make(chan struct{}), over: make(chan struct{})}, nil
 }
 
@@ -76,10 +76,10 @@ func (s *service) start() error {
 	}
 	body := s.supervise
 	if s.spec.Scope == config.ScopeCluster {
-		if names, ok := s.app.cnames.(clusterNames); ok {
+		if names, ok := s.sup.names.(ClusterNames); ok {
 			body = func(p *process.Process) (value.Value, error) { return s.superviseCluster(p, names) }
 		} else {
-			s.app.log.Info("service has scope cluster but this node is not in a cluster: it runs here as the single instance", "service", s.id)
+			s.sup.log.Info("service has scope cluster but this node is not in a cluster: it runs here as the single instance", "service", s.id)
 		}
 	}
 	run := func(p *process.Process) (value.Value, error) {
@@ -87,9 +87,9 @@ func (s *service) start() error {
 		return body(p)
 	}
 	// Quiet: the supervisor logs how its service fails and gives up.
-	_, err := s.app.node.Spawn(s.spec.Host, run, process.SpawnOptions{Quiet: true, Entry: s.id})
+	_, err := s.sup.node.Spawn(s.spec.Host, run, process.SpawnOptions{Quiet: true, Entry: s.id})
 	if err != nil {
-		return fmt.Errorf("gateway: start %s: %w", s.id, err)
+		return fmt.Errorf("supervisor: start %s: %w", s.id, err)
 	}
 	return nil
 }
@@ -108,7 +108,7 @@ const (
 // supervise runs a local service: its process, restarted after failures
 // with backoff, until the service is cancelled (at shutdown) or gives up.
 func (s *service) supervise(p *process.Process) (value.Value, error) {
-	log := s.app.log.With("service", s.id)
+	log := s.sup.log.With("service", s.id)
 	// The name stays with the service across restarts: between two runs
 	// nobody else can take it (process.Node.Reserve).
 	if err := p.Node().Reserve(s.id, p.PID()); err != nil {
@@ -134,7 +134,7 @@ func (s *service) runs(p *process.Process, log *slog.Logger, c *claim) (outcome,
 			return o, nil
 		}
 		started := time.Now()
-		child, err := s.app.lua.Spawn(s.spec.Host, s.prog, s.args, process.SpawnOptions{Parent: p.PID(), Monitor: true, Name: s.id})
+		child, err := s.sup.lua.Spawn(s.spec.Host, s.prog, s.args, process.SpawnOptions{Parent: p.PID(), Monitor: true, Name: s.id})
 		var res process.Result
 		if err != nil {
 			res = process.Result{Err: err}
@@ -142,7 +142,7 @@ func (s *service) runs(p *process.Process, log *slog.Logger, c *claim) (outcome,
 			var o outcome
 			var retry time.Duration // after an instance that could not take its name
 			if err := c.register(p, s.id, child); err != nil {
-				_ = s.app.node.Terminate(child)
+				_ = s.sup.node.Terminate(child)
 				log.Warn("service instance could not take its name cluster-wide; stopped", "pid", child.String(), "error", err.Error())
 				// None is the service's failure: no restart is counted.
 				switch {
@@ -209,7 +209,7 @@ func (s *service) awaitDependencies(p *process.Process, log *slog.Logger) (outco
 	for _, d := range s.deps {
 		why := ""
 		for why == "" {
-			up, changed := d.isUp(s.app)
+			up, changed := d.isUp()
 			if up {
 				break
 			}
@@ -217,7 +217,7 @@ func (s *service) awaitDependencies(p *process.Process, log *slog.Logger) (outco
 			case depTimedOut:
 				why = "is not running after " + limit.String() + " (lifecycle.start_timeout)"
 			case depOver:
-				if up, _ := d.isUp(s.app); !up {
+				if up, _ := d.isUp(); !up {
 					why = "ended without ever running"
 				}
 			case depCancelled:
@@ -237,7 +237,7 @@ func (s *service) awaitDependencies(p *process.Process, log *slog.Logger) (outco
 // started, or, for a cluster service in a cluster, its name is held
 // somewhere; changed (nil for a local one) is closed when that name's
 // holder changes.
-func (s *service) isUp(a *App) (bool, <-chan struct{}) {
+func (s *service) isUp() (bool, <-chan struct{}) {
 	select {
 	case <-s.up:
 		return true, nil
@@ -246,7 +246,7 @@ func (s *service) isUp(a *App) (bool, <-chan struct{}) {
 	if s.spec.Scope != config.ScopeCluster {
 		return false, nil
 	}
-	names, ok := a.cnames.(clusterNames)
+	names, ok := s.sup.names.(ClusterNames)
 	if !ok {
 		return false, nil
 	}
@@ -317,7 +317,7 @@ func (s *service) wait(p *process.Process, child pid.PID, c *claim) (process.Res
 		changed, lost := c.watch()
 		if lost && why == running {
 			why = lostClaim
-			_ = s.app.node.Terminate(child)
+			_ = s.sup.node.Terminate(child)
 		}
 		select {
 		case <-changed:
@@ -325,7 +325,7 @@ func (s *service) wait(p *process.Process, child pid.PID, c *claim) (process.Res
 		case <-tick:
 			if why == running && c.names.CutOff() {
 				why = fenced
-				_ = s.app.node.Terminate(child)
+				_ = s.sup.node.Terminate(child)
 			}
 			continue
 		case <-p.Context().Done():
@@ -354,7 +354,7 @@ func (s *service) wait(p *process.Process, child pid.PID, c *claim) (process.Res
 			switch {
 			case ev.Kind == process.EventCancel && why != cancelled:
 				if why == running {
-					_ = s.app.node.Cancel(p.PID(), child, ev.Reason)
+					_ = s.sup.node.Cancel(p.PID(), child, ev.Reason)
 				}
 				why = cancelled
 			case ev.Kind == process.EventExit && ev.From == child:

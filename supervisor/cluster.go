@@ -1,4 +1,4 @@
-package gateway
+package supervisor
 
 import (
 	"context"
@@ -11,9 +11,9 @@ import (
 	"github.com/wsrelay/wsrelay/value"
 )
 
-// clusterNames is what a cluster-scoped service needs of the cluster-wide
+// ClusterNames is what a cluster-scoped service needs of the cluster-wide
 // name table; cluster.Names has it.
-type clusterNames interface {
+type ClusterNames interface {
 	process.NameLookup
 	// Holder returns who holds name in the table, alive or not (a lookup
 	// answers only holders that may be alive): a name is free for a new
@@ -54,7 +54,7 @@ const (
 	// JetStream does not answer (it lost its majority) so spends at most
 	// half its grace on them and ends by itself rather than being
 	// terminated; its other requests end when the shutdown starts
-	// (App.stopping).
+	// (Options.Stopping).
 	releaseTimeout = time.Second
 	// fenceTick is how often the node that runs a cluster service checks
 	// that it is not cut off from NATS.
@@ -67,10 +67,10 @@ const (
 // (cluster.Names does that), and the supervisors of the other nodes,
 // waiting on a change of it, race to take it: exactly one wins.
 type claim struct {
-	names clusterNames
+	names ClusterNames
 	key   string
 	self  pid.PID // the supervisor that holds it
-	// stopping ends when the app shuts down (App.stopping).
+	// stopping ends when the app shuts down (Options.Stopping).
 	stopping context.Context
 	// release bounds a release (releaseTimeout).
 	release time.Duration
@@ -205,16 +205,16 @@ func (c *claim) releaseName(p *process.Process, name string, child pid.PID) {
 // runs this supervisor, and the one that holds the service's claim runs
 // the instance (restarted after failures like a local service's). The
 // others stand by until the claim is released, then try to take it.
-func (s *service) superviseCluster(p *process.Process, names clusterNames) (value.Value, error) {
-	log := s.app.log.With("service", s.id, "scope", "cluster")
+func (s *service) superviseCluster(p *process.Process, names ClusterNames) (value.Value, error) {
+	log := s.sup.log.With("service", s.id, "scope", "cluster")
 	// The name stays reserved on this node, as for a local service, so no
 	// process of this node takes it locally.
 	if err := p.Node().Reserve(s.id, p.PID()); err != nil {
 		log.Error("service cannot keep its name; not started", "error", err.Error())
 		return value.Nil(), err
 	}
-	c := &claim{names: names, key: "{service}" + s.id, self: p.PID(), stopping: s.app.stopping,
-		release: min(releaseTimeout, s.app.grace(s.spec.Host)/4)}
+	c := &claim{names: names, key: "{service}" + s.id, self: p.PID(), stopping: s.sup.stopping,
+		release: min(releaseTimeout, s.sup.grace(s.spec.Host)/4)}
 	defer func() {
 		// Another node may take over at once (see releaseTimeout).
 		ctx, cancel := context.WithTimeout(p.Context(), c.release)

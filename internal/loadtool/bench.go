@@ -1,4 +1,4 @@
-package main
+package loadtool
 
 import (
 	"cmp"
@@ -33,7 +33,10 @@ Targets are loopback only. Serve examples/bench (wsrelay run examples/bench)
 and the baseline (wsrelay baseline) first.
 `
 
-func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+// Bench is `wsrelay bench MODE [flags]`: args are what follows "bench".
+// It returns the command's exit code: 0, 1 when a run failed, 2 for a
+// usage error.
+func Bench(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
 		fmt.Fprint(stderr, benchUsage)
 		return 2
