@@ -385,7 +385,7 @@ func (c *conn) readStep(t *readTurn) {
 		}
 		n := len(t.b)
 		payload := clientPayload(c.raw, c.pidVal, t.data, c.metadata, t.typ)
-		r, err := c.rl.node.TrySendReceipt(c.pid, c.target, c.topic, payload, 0)
+		r, err := c.rl.node.TrySend(c.pid, c.target, c.topic, payload)
 		switch {
 		case err == nil:
 			t.relayed, t.sent = true, r
