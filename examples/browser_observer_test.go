@@ -34,7 +34,9 @@ func TestObserverOfTwoNodeChat(t *testing.T) {
 		m := clustertest.Join(t, s.ClientURL(), name, nil)
 		app, _ := apptest.StartWith(t, "chat", gateway.Options{NodeName: name, Transport: m.Transport, ClusterNames: m.Names},
 			func(app *gateway.App) { m.Start(t, app.Node(), true) })
-		stop, err := observer.Answer(m.Transport, observer.OfApp(app))
+		answer := observer.OfApp(app)
+		answer.Actions = true // each node lets the observer act on it (--observe-actions there)
+		stop, err := observer.Answer(m.Transport, answer)
 		if err != nil {
 			t.Fatal(err)
 		}
