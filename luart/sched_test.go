@@ -191,23 +191,30 @@ func TestBusyLuaProcessIsPreempted(t *testing.T) {
 			local n = 0
 			while true do n = n + 1 end
 		end`)
-	echo := e.process("sched:echo", `
-		function main(probe)
-			local m = process.inbox():receive()
-			process.send(probe, "echo", m:payload():data())
-		end`)
 	b1 := e.spawnWatched(pr, busy, value.String(pr.PID.String()))
 	b2 := e.spawnWatched(pr, busy, value.String(pr.PID.String()))
 	pr.Next("busy")
 	pr.Next("busy")
-	id := e.spawn(echo, pr.PID.String())
-	if err := e.node.Send(pid.PID{}, id, "x", value.String("through")); err != nil {
+	echoesPastBusy(t, e, pr, "sched:echo", b1, b2)
+}
+
+// echoesPastBusy checks that a Lua echo process spawned now (entry id)
+// answers while the busy processes loop, then terminates them.
+func echoesPastBusy(t *testing.T, e *env, pr *proctest.Probe, id string, busy ...pid.PID) {
+	t.Helper()
+	echo := e.process(id, `
+		function main(probe)
+			local m = process.inbox():receive()
+			process.send(probe, "echo", m:payload():data())
+		end`)
+	p := e.spawn(echo, pr.PID.String())
+	if err := e.node.Send(pid.PID{}, p, "x", value.String("through")); err != nil {
 		t.Fatal(err)
 	}
 	if got, _ := pr.Next("echo").Payload.Text(); got != "through" {
 		t.Errorf("echo %q", got)
 	}
-	for _, b := range []pid.PID{b1, b2} {
+	for _, b := range busy {
 		if err := e.node.Terminate(b); err != nil {
 			t.Fatal(err)
 		}
@@ -466,11 +473,6 @@ func TestBusyLoopInsidePcallAndCoroutineIsPreempted(t *testing.T) {
 				coroutine.wrap(function() pcall(spin) end)()
 			end
 		end`)
-	echo := e.process("sched:echo_protected", `
-		function main(probe)
-			local m = process.inbox():receive()
-			process.send(probe, "echo", m:payload():data())
-		end`)
 	b1 := e.spawnWatched(pr, busy, value.String(pr.PID.String()), value.Int(0))
 	b2 := e.spawnWatched(pr, busy, value.String(pr.PID.String()), value.Int(1))
 	pr.Next("busy")
@@ -483,21 +485,7 @@ func TestBusyLoopInsidePcallAndCoroutineIsPreempted(t *testing.T) {
 			return u.Steps > 0
 		})
 	}
-	id := e.spawn(echo, pr.PID.String())
-	if err := e.node.Send(pid.PID{}, id, "x", value.String("through")); err != nil {
-		t.Fatal(err)
-	}
-	if got, _ := pr.Next("echo").Payload.Text(); got != "through" {
-		t.Errorf("echo %q", got)
-	}
-	for _, b := range []pid.PID{b1, b2} {
-		if err := e.node.Terminate(b); err != nil {
-			t.Fatal(err)
-		}
-		if r := pr.Await(b); !errors.Is(r.Err, process.ErrTerminated) {
-			t.Errorf("busy process ended with %v, want terminated", r.Err)
-		}
-	}
+	echoesPastBusy(t, e, pr, "sched:echo_protected", b1, b2)
 }
 
 // TestKilledWhileParkedInsideProtectedCalls: a process terminated while
