@@ -1,7 +1,6 @@
 package observer_test
 
 import (
-	"context"
 	"net/http"
 	"strings"
 	"testing"
@@ -38,19 +37,7 @@ func TestActionsAreOffByDefault(t *testing.T) {
 // reason it chose; a page of another origin cannot; bad actions are
 // refused with what was wrong.
 func TestActions(t *testing.T) {
-	node, err := process.NewNode(&process.Options{Name: "n1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	node.AddHost("app", nil)
-	o, err := observer.Start(observer.Options{Addr: "127.0.0.1:0", Node: node, Actions: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		o.Close(context.Background())
-		node.Shutdown(context.Background())
-	}()
+	o, node := startWith(t, observer.Options{Actions: true})
 	act := "http://" + o.Addr() + "/api/act"
 
 	killed := waiter(t, node, "to-kill")

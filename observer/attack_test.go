@@ -31,19 +31,7 @@ import (
 // header and, being "same-origin" with it, would read every view and
 // act; an observer without a token answers only loopback Host names.
 func TestRebindingIsRefused(t *testing.T) {
-	node, err := process.NewNode(&process.Options{Name: "n1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	node.AddHost("app", nil)
-	o, err := observer.Start(observer.Options{Addr: "127.0.0.1:0", Node: node, Actions: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		o.Close(context.Background())
-		node.Shutdown(context.Background())
-	}()
+	o, node := startWith(t, observer.Options{Actions: true})
 	victim := waiter(t, node, "victim")
 	port := o.Addr()[strings.LastIndex(o.Addr(), ":"):]
 	rebound := http.Header{"Host": {"evil.example" + port}, "Origin": {"http://evil.example" + port}}
@@ -100,12 +88,15 @@ func (f fakeCluster) Ask(ctx context.Context, node string, req []byte) ([]byte, 
 	return f.answer(req)
 }
 
-// startWith runs an observer over a fresh node with opts (Addr and Node
-// set here).
+// startWith runs an observer over a fresh node with a process host
+// "app" and opts (Addr and Node set here), and returns both.
 func startWith(t *testing.T, opts observer.Options) (*observer.Observer, *process.Node) {
 	t.Helper()
 	node, err := process.NewNode(&process.Options{Name: "n1"})
 	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := node.AddHost("app", nil); err != nil {
 		t.Fatal(err)
 	}
 	opts.Addr, opts.Node = "127.0.0.1:0", node

@@ -30,25 +30,8 @@ const timeout = 30 * time.Second
 // returns both.
 func start(t *testing.T, token string) (*observer.Observer, *process.Node) {
 	t.Helper()
-	node, err := process.NewNode(&process.Options{Name: "n1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := node.AddHost("app", nil); err != nil {
-		t.Fatal(err)
-	}
-	o, err := observer.Start(observer.Options{Addr: "127.0.0.1:0", Token: token, Node: node,
+	return startWith(t, observer.Options{Token: token,
 		Counters: func() map[string]float64 { return map[string]float64{"frames_in": 3} }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), timeout)
-		defer cancel()
-		o.Close(ctx)
-		node.Shutdown(ctx)
-	})
-	return o, node
 }
 
 // waiter spawns a process that waits, its mailbox untouched, until it is
