@@ -225,8 +225,10 @@ func echoesPastBusy(t *testing.T, e *env, pr *proctest.Probe, id string, busy ..
 }
 
 // TestParkedLuaProcessKilled: a process terminated while it waits (in a
-// receive, a sleep, or a wait inside pcall) ends at once, its timers
-// stop, and nothing of it is left running.
+// receive, a sleep, a ticker, or a wait inside pcall, xpcall, a
+// coroutine, or a pcall inside a coroutine) ends at once with
+// "terminated": its timers stop, no pcall catches the end, no handler
+// runs, and nothing of it is left running.
 func TestParkedLuaProcessKilled(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, nil)
@@ -235,11 +237,15 @@ func TestParkedLuaProcessKilled(t *testing.T) {
 		`time.sleep("1h")`,
 		`pcall(function() process.inbox():receive() end)`,
 		`local tk = time.ticker("1ms"); for i = 1, 1e9 do tk:channel():receive() end`,
+		`xpcall(function() process.inbox():receive() end, function(e) process.send(probe, "handler", tostring(e)) end)`,
+		`coroutine.wrap(function() time.sleep("1h") end)()`,
+		`coroutine.wrap(function() pcall(function() channel.select{process.inbox():case_receive()} end) end)()`,
 	} {
 		pr := e.probe()
 		p := e.process("sched:killed"+randSuffix(), `
 			local time = require("time")
-			function main(probe)
+			function main(p)
+				probe = p
 				process.send(probe, "waiting", true)
 				`+wait+`
 				process.send(probe, "woke", true)
@@ -486,42 +492,6 @@ func TestBusyLoopInsidePcallAndCoroutineIsPreempted(t *testing.T) {
 		})
 	}
 	echoesPastBusy(t, e, pr, "sched:echo_protected", b1, b2)
-}
-
-// TestKilledWhileParkedInsideProtectedCalls: a process terminated while
-// it waits inside xpcall, a coroutine, or a pcall inside a coroutine ends
-// at once with "terminated": no pcall catches the end, no handler runs.
-func TestKilledWhileParkedInsideProtectedCalls(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t, nil)
-	for _, wait := range []string{
-		`xpcall(function() process.inbox():receive() end, function(e) process.send(probe, "handler", tostring(e)) end)`,
-		`coroutine.wrap(function() time.sleep("1h") end)()`,
-		`coroutine.wrap(function() pcall(function() channel.select{process.inbox():case_receive()} end) end)()`,
-	} {
-		pr := e.probe()
-		p := e.process("sched:killed_protected"+randSuffix(), `
-			local time = require("time")
-			function main(p)
-				probe = p
-				process.send(probe, "waiting", true)
-				`+wait+`
-				process.send(probe, "woke", true)
-			end`, "time")
-		id := e.spawnWatched(pr, p, value.String(pr.PID.String()))
-		pr.Next("waiting")
-		if err := e.node.Terminate(id); err != nil {
-			t.Fatal(err)
-		}
-		if r := pr.Await(id); !errors.Is(r.Err, process.ErrTerminated) {
-			t.Errorf("%s: ended with %v, want terminated", wait, r.Err)
-		}
-		select {
-		case m := <-pr.Msgs:
-			t.Errorf("%s: the killed process sent %s", wait, m.Topic)
-		default:
-		}
-	}
 }
 
 // TestSpawnedCoroutineWaitingInsidePcallParks: a spawned coroutine
