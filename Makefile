@@ -34,4 +34,6 @@ fuzz:
 	$(FUZZ) -fuzz '^FuzzReassembly$$' ./cluster
 	$(FUZZ) -fuzz '^FuzzEntryName$$' ./cluster
 	$(FUZZ) -fuzz '^FuzzDecode$$' ./pg
+	$(FUZZ) -fuzz '^FuzzJSONLen$$' ./observer
+	$(FUZZ) -fuzz '^FuzzClipJSON$$' ./observer
 	cd third_party/gopher-lua && $(FUZZ) -fuzz '^FuzzPatternFind$$' . && $(FUZZ) -fuzz '^FuzzCompile$$' . && $(FUZZ) -fuzz '^FuzzVMMatchesReference$$' ./pm
