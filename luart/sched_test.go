@@ -36,7 +36,36 @@ func (e *env) countingProbe(topics ...string) *countingProbe {
 	return cp
 }
 
-func (cp *countingProbe) count(topic string) int64 { return cp.counts[topic].Load() }
+// count is how many messages of topic came; 0 for a topic not counted.
+func (cp *countingProbe) count(topic string) int64 {
+	if n := cp.counts[topic]; n != nil {
+		return n.Load()
+	}
+	return 0
+}
+
+// parkAll spawns count processes of p (the i-th with the probe and i%kinds
+// as arguments), checks that once they all wait ("ready") they hold no
+// goroutine each, then sends each "go" and waits until every one has
+// answered "done" (or "wrong").
+func parkAll(t *testing.T, e *env, pr *countingProbe, p *luart.Program, count, kinds int) {
+	t.Helper()
+	before := runtime.NumGoroutine()
+	ids := make([]pid.PID, count)
+	for i := range ids {
+		ids[i] = e.spawn(p, pr.PID.String(), i%kinds)
+	}
+	poll.Until(t, 2*proctest.Timeout, "every process started", func() bool { return pr.count("ready") == int64(count) })
+	poll.Until(t, 2*proctest.Timeout, "the waiting processes to give back their goroutines", func() bool {
+		return runtime.NumGoroutine()-before < count/100
+	})
+	for _, id := range ids {
+		if err := e.node.Send(pid.PID{}, id, "go", value.Nil()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	poll.Until(t, 2*proctest.Timeout, "every process woke", func() bool { return pr.count("done")+pr.count("wrong") == int64(count) })
+}
 
 // TestWaitingLuaProcessesHoldNoGoroutine: 10,000 Lua processes waiting in
 // receive, in a select, in a sleep and in a nested Lua function hold no
@@ -69,21 +98,7 @@ func TestWaitingLuaProcessesHoldNoGoroutine(t *testing.T) {
 			end
 			process.send(probe, "done", msg:topic())
 		end`, "time")
-	before := runtime.NumGoroutine()
-	ids := make([]pid.PID, count)
-	for i := range ids {
-		ids[i] = e.spawn(p, pr.PID.String(), i%4)
-	}
-	poll.Until(t, 2*proctest.Timeout, "every process started", func() bool { return pr.count("ready") == count })
-	poll.Until(t, 2*proctest.Timeout, "the waiting processes to give back their goroutines", func() bool {
-		return runtime.NumGoroutine()-before < count/100
-	})
-	for _, id := range ids {
-		if err := e.node.Send(pid.PID{}, id, "go", value.Nil()); err != nil {
-			t.Fatal(err)
-		}
-	}
-	poll.Until(t, 2*proctest.Timeout, "every process woke", func() bool { return pr.count("done") == count })
+	parkAll(t, e, pr, p, count, 4)
 }
 
 // TestWaitsUnderTheScheduler: every way Lua code waits gives the value it
@@ -441,21 +456,7 @@ func TestWaitsInsideProtectedCallsHoldNoGoroutine(t *testing.T) {
 			local want = ({"after go", "handled go", "go", "go", "nested go", "caught deep go"})[kind + 1]
 			process.send(probe, got == want and "done" or "wrong", tostring(got))
 		end`)
-	before := runtime.NumGoroutine()
-	ids := make([]pid.PID, count)
-	for i := range ids {
-		ids[i] = e.spawn(p, pr.PID.String(), i%6)
-	}
-	poll.Until(t, 2*proctest.Timeout, "every process started", func() bool { return pr.count("ready") == count })
-	poll.Until(t, 2*proctest.Timeout, "the waiting processes to give back their goroutines", func() bool {
-		return runtime.NumGoroutine()-before < count/100
-	})
-	for _, id := range ids {
-		if err := e.node.Send(pid.PID{}, id, "go", value.Nil()); err != nil {
-			t.Fatal(err)
-		}
-	}
-	poll.Until(t, 2*proctest.Timeout, "every process woke", func() bool { return pr.count("done")+pr.count("wrong") == count })
+	parkAll(t, e, pr, p, count, 6)
 	if n := pr.count("wrong"); n != 0 {
 		t.Errorf("%d processes got the wrong value after their wait", n)
 	}
