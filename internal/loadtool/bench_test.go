@@ -11,11 +11,14 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/wsrelay/wsrelay/internal/apptest"
 	"github.com/wsrelay/wsrelay/internal/leakcheck"
 	"github.com/wsrelay/wsrelay/internal/loadgen"
+	"github.com/wsrelay/wsrelay/internal/poll"
+	"github.com/wsrelay/wsrelay/internal/proctest"
 )
 
 func TestMain(m *testing.M) { leakcheck.Main(m) }
@@ -127,4 +130,60 @@ func TestBenchRefusesOtherHosts(t *testing.T) {
 			t.Errorf("%s: exit %d %s", u, code, out.String())
 		}
 	}
+}
+
+// TestIdleHold: bench idle --hold keeps its connections open after it
+// has measured (so that something else can be measured meanwhile) and
+// closes them when the hold ends early, still reporting its result.
+func TestIdleHold(t *testing.T) {
+	app, _ := apptest.Start(t, "../../examples/bench")
+	addr := apptest.Addr(t, app, "bench:gateway")
+	const conns = 30
+	base := app.Node().Stats().Processes
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out bytes.Buffer
+	progress := &lockedBuffer{}
+	done := make(chan int, 1)
+	go func() {
+		done <- Bench(ctx, []string{"idle", "--url", "ws://" + addr + "/ws/shared", "--conns", strconv.Itoa(conns),
+			"--pid", strconv.Itoa(os.Getpid()), "--hold", "1h", "--json"}, &out, progress)
+	}()
+	poll.Until(t, proctest.Timeout, "the connections held after the measurement", func() bool {
+		return strings.Contains(progress.String(), "holding "+strconv.Itoa(conns)+" connections")
+	})
+	// Every connection is a process of the server while it is held.
+	if n := app.Node().Stats().Processes - base; n < conns {
+		t.Fatalf("%d connection processes while held, want %d", n, conns)
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Fatalf("exit %d: %s", code, progress.String())
+	}
+	var got struct {
+		Results []loadgen.Result `json:"results"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &got); err != nil || len(got.Results) != 1 || got.Results[0].Conns != conns {
+		t.Fatalf("result %v %s", err, out.String())
+	}
+	poll.Until(t, proctest.Timeout, "the held connections closed", func() bool {
+		return app.Node().Stats().Processes-base < conns
+	})
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
