@@ -25,7 +25,7 @@ func TestMain(m *testing.M) { leakcheck.Main(m) }
 const (
 	host    = "app:processes"
 	scope   = "app:pg"
-	timeout = 20 * time.Second
+	timeout = 30 * time.Second
 )
 
 // testNode is a node with its process groups, alone or in a cluster.
