@@ -24,6 +24,15 @@ var errNotHeld = errors.New("the name is not held by that process")
 // releasing many names while NATS does not answer would otherwise wait
 // five seconds a name before it could stop.
 func (nm *Names) release(name string, p pid.PID) bool {
+	return nm.releaseUntil(context.Background(), name, p)
+}
+
+// releaseUntil is release ended also when until is: the keeper's
+// releases end when the keeper is terminated, since a JetStream that does
+// not answer would otherwise keep it five seconds a name past its host's
+// grace, and the node's shutdown would report it still running. The names
+// it leaves are released by the other nodes when this one leaves.
+func (nm *Names) releaseUntil(until context.Context, name string, p pid.PID) bool {
 	nm.mu.RLock()
 	life := nm.ctx
 	nm.mu.RUnlock()
@@ -32,6 +41,7 @@ func (nm *Names) release(name string, p pid.PID) bool {
 	}
 	ctx, cancel := context.WithTimeout(life, 5*time.Second)
 	defer cancel()
+	defer context.AfterFunc(until, cancel)()
 	return nm.releaseCtx(ctx, name, p) == nil
 }
 
@@ -164,7 +174,7 @@ func (nm *Names) keep(p *process.Process) (value.Value, error) {
 				held[r.p] = names
 				if err := p.Monitor(r.p); err != nil {
 					delete(held, r.p)
-					nm.release(r.name, r.p)
+					nm.releaseUntil(p.Context(), r.name, r.p)
 					continue
 				}
 			}
@@ -182,7 +192,7 @@ func (nm *Names) keep(p *process.Process) (value.Value, error) {
 					continue
 				}
 				for name := range held[e.From] {
-					nm.release(name, e.From)
+					nm.releaseUntil(p.Context(), name, e.From)
 				}
 				delete(held, e.From)
 			}
