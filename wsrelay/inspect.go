@@ -125,7 +125,9 @@ func (rl *Relay) Trace(client pid.PID, since uint64, payloads bool) (TraceResult
 	if t == nil {
 		var err error
 		if t, err = rl.startTrace(c, payloads); t == nil {
-			return TraceResult{}, err == nil, err
+			// Too many traces (the connection is there), or it has
+			// just ended (it is not).
+			return TraceResult{}, err != nil, err
 		}
 	}
 	var r TraceResult
